@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# hack/setup.sh — prepare a Debian 12 machine for sandy: packages, an unprivileged
+# test user with subordinate id ranges, and usable /dev/fuse and /dev/net/tun.
+# Run as root. Idempotent: safe on a fresh machine and on one already set up.
+set -euo pipefail
+
+TEST_USER=${SANDY_TEST_USER:-sandytest}
+SUB_START=${SANDY_TEST_SUBID_START:-300000}
+SUB_COUNT=${SANDY_TEST_SUBID_COUNT:-65536}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "hack/setup.sh: run as root (it installs packages and creates the test user '$TEST_USER')" >&2
+	exit 1
+fi
+
+pkgs=(uidmap slirp4netns fuse-overlayfs fuse3 busybox-static iproute2 util-linux procps ca-certificates git gcc libc6-dev)
+pkgs+=(${SANDY_EXTRA_PKGS:-})
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
+	# bookworm's golang-go is older than go.mod asks for; GOTOOLCHAIN=auto then
+	# fetches the right toolchain from the Go module proxy.
+	missing+=(golang-go)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "hack/setup.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! id "$TEST_USER" >/dev/null 2>&1; then
+	useradd --create-home --shell /bin/bash "$TEST_USER"
+fi
+for f in /etc/subuid /etc/subgid; do
+	touch "$f"
+	grep -q "^$TEST_USER:" "$f" || echo "$TEST_USER:$SUB_START:$SUB_COUNT" >>"$f"
+done
+
+# A normal distro (udev) makes these 0666; this machine ships them 0600.
+for d in /dev/fuse /dev/net/tun; do
+	[ -e "$d" ] && chmod 0666 "$d"
+done
+
+# Unprivileged user namespaces must be allowed.
+if [ -e /proc/sys/kernel/unprivileged_userns_clone ] && [ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" = 0 ]; then
+	sysctl -qw kernel.unprivileged_userns_clone=1
+fi
+if [ -e /proc/sys/kernel/apparmor_restrict_unprivileged_userns ] && [ "$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns)" = 1 ]; then
+	sysctl -qw kernel.apparmor_restrict_unprivileged_userns=0
+fi
+echo "hack/setup.sh: ready (test user $TEST_USER, subordinate ids $(grep "^$TEST_USER:" /etc/subuid))"

@@ -1,0 +1,233 @@
+package testutil
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// markerEnv is set in the child that AsUser starts, so that the child knows
+// it already runs as the test user.
+const markerEnv = "SANDY_TESTUTIL_AS_USER"
+
+// CI reports whether the tests run on CI, where a skip is a failure.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Skip skips the test with reason, or fails it when CI=true: on CI every
+// dependency is installed by hack/setup.sh, so a missing one is a bug.
+func Skip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	reason := fmt.Sprintf(format, args...)
+	if CI() {
+		t.Fatalf("would skip, but CI=true: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// RequireBinary skips (fails on CI) unless name is in PATH; fix says how to
+// install it, e.g. "apt-get install uidmap".
+func RequireBinary(t testing.TB, name, fix string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Skip(t, "%s not in PATH (%s)", name, fix)
+	}
+	return p
+}
+
+// TestUserName is the unprivileged user the rootless tests run as
+// (hack/setup.sh creates it).
+func TestUserName() string {
+	if u := os.Getenv("SANDY_TEST_USER"); u != "" {
+		return u
+	}
+	return "sandytest"
+}
+
+// TestUser looks up the test user, skipping (failing on CI) when it is absent.
+func TestUser(t testing.TB) *user.User {
+	t.Helper()
+	u, err := user.Lookup(TestUserName())
+	if err != nil {
+		Skip(t, "test user %q does not exist (run hack/setup.sh as root)", TestUserName())
+	}
+	return u
+}
+
+var copyOnce sync.Map // test binary path -> copied path
+
+// shareDir returns a directory that every user can read and traverse, for
+// files the test user must reach (test binary, sandy binary, bundles).
+func shareDir(t testing.TB) string {
+	t.Helper()
+	d := filepath.Join(os.TempDir(), "sandy-test-share")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// AsUser makes the calling test run as the unprivileged test user. As root it
+// re-runs the test binary as that user with -test.run matching only this test
+// and returns true once the child has finished (its output is relayed and its
+// failure fails t). As a non-root user it returns false: go on in-process.
+func AsUser(t *testing.T) bool {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return false
+	}
+	if os.Getenv(markerEnv) != "" {
+		t.Fatal("AsUser: still root in the child started as the test user")
+	}
+	u := TestUser(t)
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := copyExecutable(t, exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the top-level test name: subtests run inside the child.
+	name := strings.SplitN(t.Name(), "/", 2)[0]
+	args := []string{"-test.run=^" + name + "$", "-test.v"}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	cmd := exec.Command(dst, args...)
+	cwd, _ := os.Getwd()
+	cmd.Dir = cwd
+	cmd.Env = userEnv(u)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)},
+		Setsid:     true,
+	}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	err = cmd.Run()
+	t.Logf("as user %s (uid %d):\n%s", u.Username, uid, out.String())
+	if err != nil {
+		t.Fatalf("test as user %s: %v", u.Username, err)
+	}
+	if strings.Contains(out.String(), "--- SKIP") && !strings.Contains(out.String(), "--- PASS") {
+		t.Skip("skipped as the test user (see log)")
+	}
+	return true
+}
+
+func userEnv(u *user.User) []string {
+	env := []string{
+		markerEnv + "=1",
+		"HOME=" + u.HomeDir,
+		"USER=" + u.Username,
+		"LOGNAME=" + u.Username,
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"TMPDIR=" + os.TempDir(),
+	}
+	for _, k := range []string{"CI", "SANDY_BIN", "SANDY_TEST_USER", "SANDY_TEST_VERBOSE"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func copyExecutable(t testing.TB, src string) (string, error) {
+	if v, ok := copyOnce.Load(src); ok {
+		return v.(string), nil
+	}
+	dir, err := os.MkdirTemp(shareDir(t), "bin-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, filepath.Base(src))
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		return "", err
+	}
+	copyOnce.Store(src, dst)
+	return dst, nil
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// SandyBinary returns the path of a static sandy binary built from this
+// checkout (once per test binary), readable and executable by every user.
+// SANDY_BIN overrides it.
+func SandyBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("SANDY_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		var dir string
+		dir, buildErr = os.MkdirTemp(shareDir(t), "sandy-")
+		if buildErr != nil {
+			return
+		}
+		_ = os.Chmod(dir, 0o755)
+		buildPath = filepath.Join(dir, "sandy")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", buildPath, "./cmd/sandy")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/sandy: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// TempDir returns a fresh directory that the test user can use (mode 0777
+// parent, owned by the current user), removed at the end of the test.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp(shareDir(t), "t-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(d, 0o755)
+	t.Cleanup(func() { removeAll(d) })
+	return d
+}
+
+// removeAll removes a tree that may contain read-only directories (a rootfs).
+func removeAll(d string) {
+	_ = filepath.Walk(d, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.IsDir() {
+			_ = os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	_ = os.RemoveAll(d)
+}
