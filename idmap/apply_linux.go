@@ -1,0 +1,86 @@
+//go:build linux
+
+package idmap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Apply writes the maps for pid, which must be a process that has just
+// been cloned into a new user namespace and waits (for example on a sync
+// pipe) until its maps exist. Maps can be written once per namespace.
+//
+// With Helpers, newuidmap(1) then newgidmap(1) run as "newuidmap PID c h s
+// ...": they are setuid root and check each line against /etc/subuid and
+// /etc/subgid (or the NSS subid plugin) themselves. A failure returns a
+// *HelperError with the argv, the helper's output and a hint.
+//
+// Without Helpers, Apply writes the maps itself, in the order the kernel
+// demands for an unprivileged writer (user_namespaces(7)): "deny" to
+// /proc/PID/setgroups first, because since Linux 3.19 (CVE-2014-8989) an
+// unprivileged gid_map write fails with EPERM until setgroups is denied;
+// then gid_map; then uid_map. Each map is one write(2): the kernel takes
+// only the first write to a map file.
+func (p *Plan) Apply(pid int) error {
+	if p.Helpers {
+		if err := p.runHelper("newuidmap", p.uidHelper, pid, p.UIDs, p.uidHint); err != nil {
+			return fmt.Errorf("writing uid map for pid %d: %w", pid, err)
+		}
+		if err := p.runHelper("newgidmap", p.gidHelper, pid, p.GIDs, p.gidHint); err != nil {
+			return fmt.Errorf("writing gid map for pid %d: %w", pid, err)
+		}
+		return nil
+	}
+	proc := "/proc/" + strconv.Itoa(pid)
+	if err := writeProcFile(proc+"/setgroups", "deny"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// ENOENT: kernel before 3.19, which has no setgroups file and
+		// needs none.
+		return fmt.Errorf("denying setgroups for pid %d: %w\nhint: %s", pid, err, directHint(err, "setgroups"))
+	}
+	if err := writeProcFile(proc+"/gid_map", mapText(p.GIDs)); err != nil {
+		return fmt.Errorf("writing gid map for pid %d: %w\nhint: %s", pid, err, directHint(err, "gid"))
+	}
+	if err := writeProcFile(proc+"/uid_map", mapText(p.UIDs)); err != nil {
+		return fmt.Errorf("writing uid map for pid %d: %w\nhint: %s", pid, err, directHint(err, "uid"))
+	}
+	return nil
+}
+
+func writeProcFile(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write([]byte(content))
+	cerr := f.Close()
+	if werr != nil {
+		return werr
+	}
+	return cerr
+}
+
+func (p *Plan) runHelper(name, path string, pid int, m []specs.LinuxIDMapping, rangeHint string) error {
+	if path == "" {
+		path = name
+	}
+	argv := append([]string{path, strconv.Itoa(pid)}, helperArgs(m)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	he := &HelperError{Argv: argv, Output: strings.TrimSpace(out.String()), Err: err}
+	he.Hint = helperHint(name, path, he.Output, err, rangeHint)
+	return he
+}
