@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/spf13/pflag"
+)
+
+func specVersion() string { return specs.Version }
+
+// createFlags registers the flags create and run share.
+func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.CreateOptions) *flagSet {
+	fs := newFlags(name, usageLine, g.Stderr)
+	fs.StringVarP(&o.Bundle, "bundle", "b", "", "bundle directory (default: the current directory)")
+	fs.StringVar(&o.PidFile, "pid-file", "", "write the container's pid to this file")
+	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to receive the pty master (process.terminal)")
+	fs.StringVar(&o.RootfsMode, "rootfs-mode", "auto", "root filesystem layer: auto, overlay, fuse, bind")
+	fs.BoolVar(&o.NoSeccomp, "no-seccomp", false, "run without linux.seccomp (the container is NOT filtered)")
+	fs.Bool("no-pivot", false, "runc compatibility; sandy always uses pivot_root")
+	fs.Bool("no-new-keyring", false, "runc compatibility; sandy does not create a session keyring")
+	return fs
+}
+
+type flagSet = pflag.FlagSet
+
+func cmdRun(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	o := &lifecycle.RunOptions{}
+	fs := createFlags("run", "run [flags] [BUNDLE | --bundle DIR ID]", g, &o.CreateOptions)
+	fs.BoolVarP(&o.Detach, "detach", "d", false, "return once the container runs")
+	fs.BoolVar(&o.Keep, "keep", false, "don't delete the container when it exits")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	rest := fs.Args()
+	switch {
+	case len(rest) > 1:
+		return 2, errors.New("too many arguments: want [BUNDLE] or --bundle DIR ID")
+	case len(rest) == 1 && o.Bundle == "" && isBundle(rest[0]):
+		// `sandy run ./bundle`: a directory holding config.json.
+		o.Bundle = rest[0]
+	case len(rest) == 1:
+		o.ID = rest[0]
+	}
+	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return lifecycle.Run(ctx, g, o)
+}
+
+func isBundle(p string) bool {
+	fi, err := os.Stat(filepath.Join(p, "config.json"))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func cmdCreate(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	o := &lifecycle.CreateOptions{}
+	fs := createFlags("create", "create [flags] --bundle DIR ID", g, o)
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	id, err := oneID(fs.Args(), "sandy create --bundle DIR ID")
+	if err != nil {
+		return 2, err
+	}
+	o.ID = id
+	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return 0, lifecycle.Create(ctx, g, o)
+}
+
+func cmdStart(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("start", "start ID", g.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	id, err := oneID(fs.Args(), "sandy start ID")
+	if err != nil {
+		return 2, err
+	}
+	return 0, lifecycle.Start(ctx, g, id)
+}
+
+func cmdState(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("state", "state ID", g.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	id, err := oneID(fs.Args(), "sandy state ID")
+	if err != nil {
+		return 2, err
+	}
+	return 0, lifecycle.State(g, id, os.Stdout)
+}
+
+func cmdKill(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("kill", "kill [--all] ID [SIGNAL]", g.Stderr)
+	all := fs.BoolP("all", "a", false, "signal every process in the container")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	rest := fs.Args()
+	if len(rest) < 1 || len(rest) > 2 {
+		return 2, errors.New("usage: sandy kill [--all] ID [SIGNAL]")
+	}
+	sig := unix.SIGTERM
+	if len(rest) == 2 {
+		s, err := parseSignal(rest[1])
+		if err != nil {
+			return 2, err
+		}
+		sig = s
+	}
+	return 0, lifecycle.Kill(g, rest[0], sig, *all)
+}
+
+func parseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal %d out of range", n)
+		}
+		return unix.Signal(n), nil
+	}
+	sig := unix.SignalNum("SIG" + trimSig(s))
+	if sig == 0 {
+		return 0, fmt.Errorf("unknown signal %q", s)
+	}
+	return sig, nil
+}
+
+func cmdDelete(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("delete", "delete [--force] ID", g.Stderr)
+	force := fs.BoolP("force", "f", false, "kill the container first if it runs")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	id, err := oneID(fs.Args(), "sandy delete [--force] ID")
+	if err != nil {
+		return 2, err
+	}
+	return 0, lifecycle.Delete(ctx, g, id, *force)
+}
+
+func cmdList(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("list", "list [--format table|json] [-q]", g.Stderr)
+	format := fs.StringP("format", "f", "table", "table or json")
+	quiet := fs.BoolP("quiet", "q", false, "print only the ids")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	return 0, lifecycle.List(g, os.Stdout, *format, *quiet)
+}
+
+func cmdSpec(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("spec", "spec [--rootless] [--bundle DIR]", g.Stderr)
+	rootless := fs.Bool("rootless", false, "a config a rootless user can run")
+	bundle := fs.StringP("bundle", "b", "", "directory to write config.json into (default: the current directory)")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	data, err := json.MarshalIndent(spec.Example(*rootless), "", "\t")
+	if err != nil {
+		return 1, err
+	}
+	path := filepath.Join(*bundle, "config.json")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, iofs.ErrExist) {
+		return 1, fmt.Errorf("%s already exists: remove it first", path)
+	}
+	if err != nil {
+		return 1, err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return 1, err
+	}
+	return 0, f.Close()
+}

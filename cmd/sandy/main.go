@@ -1,0 +1,148 @@
+// Command sandy is a rootless-first OCI runtime and sandbox. This package
+// is wiring only: flags, the subcommand table, exit codes and help text.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/internal/lifecycle"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+type command struct {
+	name    string
+	usage   string
+	summary string
+	run     func(ctx context.Context, g *lifecycle.Global, args []string) (int, error)
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run [flags] [BUNDLE | --bundle DIR ID]", "create, start and wait for a container, then delete it", cmdRun},
+		{"create", "create [flags] --bundle DIR ID", "create a container; its process waits for start", cmdCreate},
+		{"start", "start ID", "start the process of a created container", cmdStart},
+		{"state", "state ID", "print the runtime-spec state of a container", cmdState},
+		{"kill", "kill [--all] ID [SIGNAL]", "send a signal (default SIGTERM) to a container", cmdKill},
+		{"delete", "delete [--force] ID", "delete a stopped container (--force: any)", cmdDelete},
+		{"list", "list [--format table|json] [-q]", "list containers", cmdList},
+		{"spec", "spec [--rootless] [--bundle DIR]", "write an example config.json", cmdSpec},
+	}
+}
+
+func main() {
+	// The init role comes first, before any flag parsing: it is the
+	// re-exec'd container init, and its argv is sandy's own.
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		initproc.Main()
+		return
+	}
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("sandy", pflag.ContinueOnError)
+	fs.SetInterspersed(false)
+	fs.SetOutput(stderr)
+	g := &lifecycle.Global{Stderr: stderr}
+	var logFile, logFormat string
+	var showVersion bool
+	fs.StringVar(&g.Root, "root", "", "state root (default $XDG_RUNTIME_DIR/sandy, else /tmp/sandy-UID)")
+	fs.StringVar(&logFile, "log", "", "also write log lines to this file")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&g.Debug, "debug", false, "print debug lines")
+	fs.Bool("systemd-cgroup", false, "use the systemd cgroup manager (runc compatibility)")
+	fs.String("rootless", "auto", "runc compatibility: auto, true or false (sandy is always rootless-capable)")
+	fs.BoolVarP(&showVersion, "version", "v", false, "print the version")
+	fs.Usage = func() { usage(stderr, fs) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if showVersion {
+		fmt.Fprintf(stdout, "sandy version %s\nspec: %s\n", version, specVersion())
+		return 0
+	}
+	if logFile != "" {
+		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			fmt.Fprintf(stderr, "sandy: opening --log: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		l, err := lifecycle.NewLogger(f, logFormat, g.Debug)
+		if err != nil {
+			fmt.Fprintf(stderr, "sandy: %v\n", err)
+			return 2
+		}
+		g.Logger = l
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		usage(stderr, fs)
+		return 2
+	}
+	for _, c := range commands() {
+		if c.name != rest[0] {
+			continue
+		}
+		ctx, stop := signal.NotifyContext(context.Background())
+		stop() // commands handle signals themselves; ctx only carries cancellation
+		code, err := c.run(ctx, g, rest[1:])
+		if err != nil {
+			if errors.Is(err, pflag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintf(stderr, "sandy %s: %v\n", c.name, err)
+			if g.Logger != nil {
+				g.Logger.Error(err.Error())
+			}
+			if code == 0 {
+				code = 1
+			}
+		}
+		return code
+	}
+	fmt.Fprintf(stderr, "sandy: unknown command %q (see sandy --help)\n", rest[0])
+	return 2
+}
+
+func usage(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "sandy — a rootless OCI runtime\n\nUsage: sandy [global flags] COMMAND [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nGlobal flags:\n%s", fs.FlagUsages())
+}
+
+// newFlags makes a subcommand's flag set with a usage line.
+func newFlags(name, usageLine string, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: sandy %s\n\nFlags:\n%s", usageLine, fs.FlagUsages())
+	}
+	return fs
+}
+
+func oneID(args []string, what string) (string, error) {
+	if len(args) != 1 {
+		return "", fmt.Errorf("want exactly one container id (%s)", what)
+	}
+	return args[0], nil
+}
+
+func trimSig(s string) string { return strings.TrimPrefix(strings.ToUpper(s), "SIG") }

@@ -1,0 +1,201 @@
+//go:build linux
+
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// defaultDevices are the devices every container gets (runtime spec,
+// "Default Devices"). A user namespace cannot mknod, so each one is the
+// host's device node bind-mounted onto an empty file.
+var defaultDevices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+
+func (r *rootfs) hasMount(dest string) (specs.Mount, bool) {
+	for _, m := range r.spec.Mounts {
+		if path.Clean(m.Destination) == dest {
+			return m, true
+		}
+	}
+	return specs.Mount{}, false
+}
+
+// setupDev populates /dev: a tmpfs when the config mounts none (so the
+// rootfs is never written), the default and configured devices, and the
+// standard links.
+func (r *rootfs) setupDev() error {
+	m, ok := r.hasMount("/dev")
+	if ok && parseMountOptions(m.Type, m.Options).bind {
+		return nil // the host's /dev (or another tree) as the config asks
+	}
+	if !ok {
+		target, err := r.openDir("/dev")
+		if err != nil {
+			return err
+		}
+		err = unix.Mount("tmpfs", procPath(target), "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
+		target.Close()
+		if err != nil {
+			return fmt.Errorf("mounting a tmpfs on /dev: %w", err)
+		}
+	}
+	for _, d := range defaultDevices {
+		if err := r.bindDevice(d, d); err != nil {
+			return err
+		}
+	}
+	for _, d := range r.spec.Linux.Devices {
+		if err := r.configDevice(d); err != nil {
+			return err
+		}
+	}
+	links := [][2]string{
+		{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+	}
+	if _, ok := r.hasMount("/proc"); ok {
+		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
+	}
+	if _, ok := r.hasMount("/dev/pts"); ok {
+		links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
+	}
+	dev, err := r.openDir("/dev")
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	for _, l := range links {
+		name := path.Base(l[1])
+		if name == "ptmx" {
+			_ = unix.Unlinkat(int(dev.Fd()), name, 0)
+		}
+		if err := unix.Symlinkat(l[0], int(dev.Fd()), name); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("linking %s: %w", l[1], err)
+		}
+	}
+	return nil
+}
+
+// bindDevice bind-mounts the host device hostPath onto dest in the root.
+func (r *rootfs) bindDevice(hostPath, dest string) error {
+	target, err := r.openFile(dest)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dest, err)
+	}
+	defer target.Close()
+	if err := r.checkInRoot(target, dest); err != nil {
+		return err
+	}
+	if err := unix.Mount(hostPath, procPath(target), "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind mounting %s onto %s: %w", hostPath, dest, err)
+	}
+	return nil
+}
+
+// configDevice makes a linux.devices entry: rootless, only a host device
+// with the same path and numbers can be bind-mounted in.
+func (r *rootfs) configDevice(d specs.LinuxDevice) error {
+	var st unix.Stat_t
+	if err := unix.Stat(d.Path, &st); err != nil {
+		return fmt.Errorf("linux.devices %s: a user namespace cannot create device nodes, and the host has none at %s: %w", d.Path, d.Path, err)
+	}
+	if unix.Major(st.Rdev) != uint32(d.Major) || unix.Minor(st.Rdev) != uint32(d.Minor) {
+		return fmt.Errorf("linux.devices %s: the host's %s is %d:%d, the config asks for %d:%d (a user namespace cannot create device nodes)",
+			d.Path, d.Path, unix.Major(st.Rdev), unix.Minor(st.Rdev), d.Major, d.Minor)
+	}
+	return r.bindDevice(d.Path, d.Path)
+}
+
+// setupConsole allocates the container's pty from its own devpts
+// instance, binds the slave onto /dev/console and sends the master to the
+// host side.
+func (r *rootfs) setupConsole() error {
+	if !r.spec.Process.Terminal {
+		return nil
+	}
+	ptmx, err := pathrs.OpenatInRoot(r.root, "/dev/pts/ptmx")
+	if err != nil {
+		return fmt.Errorf("process.terminal needs a devpts mount on /dev/pts: %w", err)
+	}
+	master, err := pathrs.Reopen(ptmx, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	ptmx.Close()
+	if err != nil {
+		return fmt.Errorf("opening /dev/pts/ptmx: %w", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		return fmt.Errorf("unlocking the pty: %w", err)
+	}
+	// TIOCGPTPEER opens the slave without a path lookup in the container's
+	// /dev/pts, which the container could otherwise race (kernel 4.13+).
+	slaveFD, _, errno := unix.Syscall(unix.SYS_IOCTL, master.Fd(), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return fmt.Errorf("opening the pty slave: %w", errno)
+	}
+	r.console = os.NewFile(slaveFD, "console")
+	target, err := r.openFile("/dev/console")
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := unix.Mount(procPath(r.console), procPath(target), "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind mounting the pty onto /dev/console: %w", err)
+	}
+	return r.conn.Send(MsgPty, nil, int(master.Fd()))
+}
+
+// writeResolvConf gives the container the resolver the network set-up
+// asked for: a file in the writable root layer if there is one, else a
+// read-only bind of a file in the layer directory. The bundle is never
+// written.
+func (r *rootfs) writeResolvConf() error {
+	if r.cfg.ResolvConf == "" {
+		return nil
+	}
+	return r.provideFile("/etc/resolv.conf", r.cfg.ResolvConf)
+}
+
+func (r *rootfs) provideFile(dest, content string) error {
+	if r.cfg.LayerDir == "" {
+		return fmt.Errorf("%s: no layer directory to hold it", dest)
+	}
+	src := path.Join(r.cfg.LayerDir, strings.ReplaceAll(strings.TrimPrefix(dest, "/"), "/", "_"))
+	if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+		return err
+	}
+	target, err := r.openFile(dest)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.EROFS) {
+			return fmt.Errorf("%s: %w", dest, err)
+		}
+		return err
+	}
+	defer target.Close()
+	if err := r.checkInRoot(target, dest); err != nil {
+		return err
+	}
+	if err := unix.Mount(src, procPath(target), "", unix.MS_BIND, ""); err != nil {
+		return err
+	}
+	return r.remount(dest, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+}
+
+// mountRootLayer makes r.path: the root the container will see. It is
+// replaced by the overlay package's rungs; until then a private bind of
+// the bundle's rootfs, read-only unless --rootfs-mode=direct.
+func (r *rootfs) mountRootLayer() error {
+	r.path = r.cfg.Rootfs
+	if err := unix.Mount(r.path, r.path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind mounting the rootfs %s: %w", r.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+//go:build linux
+
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// Main runs the init. It never returns: it execs the container process or
+// exits 1 after sending its error to the host.
+func Main() {
+	// Mounts through /proc/thread-self, prctl and setns-like calls act on
+	// the calling thread: keep the whole init on one.
+	runtime.LockOSThread()
+	conn := userns.NewConn(SyncFD)
+	err := run(conn)
+	var ce *userns.ChildError
+	if !errors.As(err, &ce) {
+		ce = &userns.ChildError{Message: err.Error()}
+	}
+	_ = conn.Send(userns.MsgError, ce)
+	code := 1
+	if ce.ExitCode != 0 {
+		code = ce.ExitCode
+	}
+	os.Exit(code)
+}
+
+// stepError names the step that failed.
+func stepError(step string, err error) error {
+	var ce *userns.ChildError
+	if errors.As(err, &ce) {
+		if ce.Step == "" {
+			ce.Step = step
+		}
+		return ce
+	}
+	return &userns.ChildError{Step: step, Message: err.Error()}
+}
+
+func run(conn *userns.Conn) error {
+	// First run: wait for the maps, then re-exec with capabilities
+	// (GainCaps does not return then). Second run: straight on.
+	if os.Getenv(EnvMarker) == "" {
+		if _, err := conn.Expect(MsgMaps); err != nil {
+			return stepError("waiting for the id maps", err)
+		}
+		if err := userns.GainCaps(EnvMarker); err != nil {
+			return stepError("gaining capabilities", err)
+		}
+	}
+	conn.CloseOnExec()
+	m, err := conn.Expect(MsgConfig)
+	if err != nil {
+		return stepError("receiving the config", err)
+	}
+	var cfg Config
+	if err := m.Decode(&cfg); err != nil {
+		return stepError("receiving the config", err)
+	}
+	// Not dumpable until execve: no process in the container can ptrace
+	// the init or open its /proc/PID files (exe, fd/, environ).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return stepError("prctl(PR_SET_DUMPABLE)", err)
+	}
+	fifo := openFifoAsync()
+	if err := setOOMScoreAdj(&cfg); err != nil {
+		return stepError("setting oom_score_adj", err)
+	}
+
+	r, err := setupRootfs(&cfg, conn)
+	if err != nil {
+		return stepError("setting up the root filesystem", err)
+	}
+	if err := r.pivotRoot(); err != nil {
+		return stepError("pivot_root", err)
+	}
+	p, err := prepareProcess(&cfg, r)
+	if err != nil {
+		return err
+	}
+	if err := p.setup(); err != nil {
+		return err
+	}
+	if err := conn.Send(MsgReady, nil); err != nil {
+		return stepError("reporting ready", err)
+	}
+	if err := waitStart(fifo); err != nil {
+		return stepError("waiting for start", err)
+	}
+	return p.exec(conn)
+}
+
+type fifoResult struct {
+	f   *os.File
+	err error
+}
+
+// openFifoAsync reopens the exec fifo write-only in the background: the
+// open blocks until `start` opens the read side. It goes through a handle on
+// the host's /proc/self/fd taken now, before pivot_root hides the host's
+// /proc, so it works whether or not the container mounts a /proc. Both fds
+// are closed once the open returns.
+func openFifoAsync() <-chan fifoResult {
+	ch := make(chan fifoResult, 1)
+	dir, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		ch <- fifoResult{nil, fmt.Errorf("opening /proc/self/fd: %w", err)}
+		return ch
+	}
+	go func() {
+		fd, err := unix.Openat(dir, fmt.Sprint(FifoFD), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		unix.Close(dir)
+		unix.Close(FifoFD)
+		if err != nil {
+			ch <- fifoResult{nil, err}
+			return
+		}
+		ch <- fifoResult{os.NewFile(uintptr(fd), "exec.fifo"), nil}
+	}()
+	return ch
+}
+
+// waitStart blocks until `start` opens the fifo, then writes the one byte
+// it reads.
+func waitStart(ch <-chan fifoResult) error {
+	r := <-ch
+	if r.err != nil {
+		return fmt.Errorf("opening the exec fifo: %w", r.err)
+	}
+	defer r.f.Close()
+	if _, err := r.f.Write([]byte{0}); err != nil {
+		return fmt.Errorf("writing the exec fifo: %w", err)
+	}
+	return nil
+}

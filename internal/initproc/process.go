@@ -1,0 +1,374 @@
+//go:build linux
+
+package initproc
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// process is the container process being prepared, after pivot_root.
+type process struct {
+	cfg     *Config
+	p       *specs.Process
+	console *os.File
+	caps    capability.Capabilities
+	env     []string
+	path    string // the resolved executable
+}
+
+func prepareProcess(cfg *Config, r *rootfs) (*process, error) {
+	return &process{cfg: cfg, p: cfg.Spec.Process, console: r.console, env: cfg.Spec.Process.Env}, nil
+}
+
+// setup runs the process steps in the order the kernel needs: the
+// bounding set is dropped while still uid 0, the ids change with
+// PR_SET_KEEPCAPS so the permitted set survives, then the final
+// capability sets are applied and no_new_privs is set.
+func (p *process) setup() error {
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"setting rlimits", p.setRlimits},
+		{"dropping the capability bounding set", p.dropBounding},
+		{"switching to process.user", p.setUser},
+		{"setting capabilities", p.setCaps},
+		{"setting the umask", p.setUmask},
+		{"entering process.cwd", p.enterCwd},
+		{"setting no_new_privs", p.setNoNewPrivs},
+		{"finding the executable", p.lookPath},
+	}
+	for _, s := range steps {
+		if err := s.fn(); err != nil {
+			return stepError(s.name, err)
+		}
+	}
+	return nil
+}
+
+func (p *process) setRlimits() error {
+	for _, rl := range p.p.Rlimits {
+		n, _ := spec.RlimitNumber(rl.Type)
+		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := unix.Prlimit(0, n, &lim, nil); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("%s %d/%d: %w (a rootless container cannot raise a hard limit above the caller's: check `ulimit -H`)", rl.Type, rl.Soft, rl.Hard, err)
+			}
+			return fmt.Errorf("%s: %w", rl.Type, err)
+		}
+	}
+	return nil
+}
+
+func capList(names []string) ([]capability.Cap, error) {
+	last, err := capability.LastCap()
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]capability.Cap{}
+	for _, c := range capability.ListKnown() {
+		byName["CAP_"+strings.ToUpper(c.String())] = c
+	}
+	var out []capability.Cap
+	for _, n := range names {
+		c, ok := byName[strings.ToUpper(n)]
+		if !ok {
+			return nil, fmt.Errorf("unknown capability %q", n)
+		}
+		if c > last {
+			continue // newer than this kernel: nothing to grant
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (p *process) capSets() (map[capability.CapType][]capability.Cap, error) {
+	c := p.p.Capabilities
+	if c == nil {
+		c = &specs.LinuxCapabilities{}
+	}
+	sets := map[capability.CapType][]string{
+		capability.BOUNDING: c.Bounding, capability.EFFECTIVE: c.Effective,
+		capability.PERMITTED: c.Permitted, capability.INHERITABLE: c.Inheritable,
+		capability.AMBIENT: c.Ambient,
+	}
+	out := map[capability.CapType][]capability.Cap{}
+	for which, names := range sets {
+		l, err := capList(names)
+		if err != nil {
+			return nil, fmt.Errorf("process.capabilities: %w", err)
+		}
+		out[which] = l
+	}
+	return out, nil
+}
+
+func (p *process) dropBounding() error {
+	sets, err := p.capSets()
+	if err != nil {
+		return err
+	}
+	caps, err := capability.NewPid2(0)
+	if err != nil {
+		return err
+	}
+	if err := caps.Load(); err != nil {
+		return err
+	}
+	caps.Clear(capability.BOUNDS)
+	caps.Set(capability.BOUNDING, sets[capability.BOUNDING]...)
+	if err := caps.Apply(capability.BOUNDS); err != nil {
+		return err
+	}
+	p.caps = caps
+	return nil
+}
+
+func (p *process) setUser() error {
+	u := p.p.User
+	if len(u.AdditionalGids) > 0 && p.cfg.SetgroupsDenied {
+		return errors.New("process.user.additionalGids needs setgroups(2), which the single-id mapping denies (install uidmap and add /etc/subgid ranges)")
+	}
+	if !p.cfg.SetgroupsDenied {
+		gids := make([]int, len(u.AdditionalGids))
+		for i, g := range u.AdditionalGids {
+			gids[i] = int(g)
+		}
+		if err := syscall.Setgroups(gids); err != nil {
+			return fmt.Errorf("setgroups %v: %w (is every additional gid mapped?)", gids, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+		return fmt.Errorf("setresgid %d: %w%s", u.GID, err, unmappedHint(err, "gid", u.GID, "/proc/self/gid_map"))
+	}
+	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+		return fmt.Errorf("setresuid %d: %w%s", u.UID, err, unmappedHint(err, "uid", u.UID, "/proc/self/uid_map"))
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return err
+	}
+	// A change of credentials clears the parent-death signal: set it again.
+	if p.cfg.Pdeathsig != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(p.cfg.Pdeathsig), 0, 0, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func unmappedHint(err error, kind string, id uint32, mapFile string) string {
+	if !errors.Is(err, unix.EINVAL) {
+		return ""
+	}
+	data, _ := os.ReadFile(mapFile)
+	return fmt.Sprintf(" (process.user %s %d is not mapped in the container's user namespace; its map is %q: add a subordinate range, see docs/troubleshooting.md#unmapped-user)",
+		kind, id, strings.Join(strings.Fields(string(data)), " "))
+}
+
+func (p *process) setCaps() error {
+	sets, err := p.capSets()
+	if err != nil {
+		return err
+	}
+	p.caps.Clear(capability.CAPS | capability.AMBS)
+	for _, which := range []capability.CapType{capability.EFFECTIVE, capability.PERMITTED, capability.INHERITABLE, capability.AMBIENT} {
+		p.caps.Set(which, sets[which]...)
+	}
+	if err := p.caps.Apply(capability.CAPS); err != nil {
+		return err
+	}
+	if len(sets[capability.AMBIENT]) > 0 {
+		if err := p.caps.Apply(capability.AMBS); err != nil {
+			return fmt.Errorf("ambient capabilities (each must also be permitted and inheritable): %w", err)
+		}
+	}
+	return nil
+}
+
+func (p *process) setUmask() error {
+	mask := 0o022
+	if p.p.User.Umask != nil {
+		mask = int(*p.p.User.Umask)
+	}
+	unix.Umask(mask)
+	return nil
+}
+
+func (p *process) enterCwd() error {
+	if err := unix.Chdir(p.p.Cwd); err != nil {
+		return fmt.Errorf("%s: %w", p.p.Cwd, err)
+	}
+	return nil
+}
+
+func (p *process) setNoNewPrivs() error {
+	if !p.p.NoNewPrivileges {
+		return nil
+	}
+	return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+}
+
+// lookPath finds args[0] the way execvp would, in the container's root and
+// with the container's PATH; not found is exit 127 and not executable 126,
+// as a shell (and runc run) report them.
+func (p *process) lookPath() error {
+	name := p.p.Args[0]
+	if !hasEnv(p.env, "HOME") {
+		p.env = append(p.env, "HOME="+homeOf(p.p.User.UID))
+	}
+	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return execError(name, err)
+		}
+		p.path = name
+		return nil
+	}
+	pathEnv := envValue(p.env, "PATH")
+	if pathEnv == "" {
+		pathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	var denied error
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		cand := filepath.Join(dir, name)
+		err := executable(cand)
+		if err == nil {
+			p.path = cand
+			return nil
+		}
+		if errors.Is(err, fs.ErrPermission) && denied == nil {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return execError(name, denied)
+	}
+	return &userns.ChildError{Message: fmt.Sprintf("exec: %q: executable file not found in $PATH", name), ExitCode: 127}
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fs.ErrPermission
+	}
+	if err := unix.Access(p, unix.X_OK); err != nil {
+		return fs.ErrPermission
+	}
+	return nil
+}
+
+func execError(name string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &userns.ChildError{Message: fmt.Sprintf("exec: %q: no such file or directory", name), ExitCode: 127}
+	}
+	return &userns.ChildError{Message: fmt.Sprintf("exec: %q: permission denied", name), ExitCode: 126}
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, e := range env {
+		if strings.HasPrefix(e, key+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func envValue(env []string, key string) string {
+	v := ""
+	for _, e := range env {
+		if strings.HasPrefix(e, key+"=") {
+			v = e[len(key)+1:]
+		}
+	}
+	return v
+}
+
+// homeOf reads the container's /etc/passwd for uid's home, "/" if absent.
+func homeOf(uid uint32) string {
+	f, err := os.Open("/etc/passwd")
+	if err != nil {
+		return "/"
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fl := strings.Split(s.Text(), ":")
+		if len(fl) >= 6 && fl[2] == strconv.FormatUint(uint64(uid), 10) && fl[5] != "" {
+			return fl[5]
+		}
+	}
+	return "/"
+}
+
+// exec is the last step: stdio onto the pty, every fd above 2
+// close-on-exec (so none reaches the container: CVE-2024-21626), seccomp
+// last of all, then execve. It returns only on failure.
+func (p *process) exec(conn *userns.Conn) error {
+	if p.console != nil {
+		if err := p.attachConsole(); err != nil {
+			return stepError("attaching the console", err)
+		}
+	}
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return stepError("marking fds close-on-exec", err)
+	}
+	if err := loadSeccomp(p.cfg); err != nil {
+		return stepError("loading seccomp", err)
+	}
+	err := unix.Exec(p.path, p.p.Args, p.env)
+	return execError(p.path, err)
+}
+
+func (p *process) attachConsole() error {
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	fd := int(p.console.Fd())
+	for i := 0; i <= 2; i++ {
+		if err := unix.Dup3(fd, i, 0); err != nil {
+			return err
+		}
+	}
+	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("TIOCSCTTY: %w", err)
+	}
+	return p.console.Close()
+}
+
+// setOOMScoreAdj writes process.oomScoreAdj while the host's /proc is still
+// reachable. Rootless, the score can only be raised.
+func setOOMScoreAdj(cfg *Config) error {
+	if cfg.Spec.Process.OOMScoreAdj == nil {
+		return nil
+	}
+	v := strconv.Itoa(*cfg.Spec.Process.OOMScoreAdj)
+	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
+		return fmt.Errorf("process.oomScoreAdj %s: %w (rootless, it can only be raised above the caller's)", v, err)
+	}
+	return nil
+}

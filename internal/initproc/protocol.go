@@ -1,0 +1,43 @@
+package initproc
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Messages of the host↔init protocol, in order:
+//
+//	host → init  MsgMaps     the uid/gid maps are written: re-exec to gain caps
+//	host → init  MsgConfig   Config
+//	init → host  MsgPty      the pty master (one fd), when process.terminal
+//	init → host  MsgReady    set up; waiting on the exec fifo
+//	init → host  error       a userns.ChildError, instead of any of the above
+const (
+	MsgMaps   = "maps"
+	MsgConfig = "config"
+	MsgPty    = "pty"
+	MsgReady  = "ready"
+)
+
+// Fixed fds of the init (the host passes them as ExtraFiles in this order).
+const (
+	SyncFD = 3 // the sync socket
+	FifoFD = 4 // the exec fifo, opened O_PATH by the host
+)
+
+// Config is everything the init needs, sent by the host after the maps.
+type Config struct {
+	Spec       *specs.Spec `json:"spec"`
+	Bundle     string      `json:"bundle"`
+	Rootfs     string      `json:"rootfs"`
+	LayerDir   string      `json:"layerDir,omitempty"`
+	RootfsMode string      `json:"rootfsMode,omitempty"`
+	// SetgroupsDenied: the single-id fallback wrote "deny" to setgroups.
+	SetgroupsDenied bool   `json:"setgroupsDenied,omitempty"`
+	Pdeathsig       int    `json:"pdeathsig,omitempty"`
+	ResolvConf      string `json:"resolvConf,omitempty"`
+	NoSeccomp       bool   `json:"noSeccomp,omitempty"`
+	Debug           bool   `json:"debug,omitempty"`
+}
+
+// EnvMarker is set by GainCaps' re-exec.
+const EnvMarker = "_SANDY_INIT_CAPS"

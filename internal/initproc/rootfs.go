@@ -1,0 +1,480 @@
+//go:build linux
+
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// rootfs is the container's root being assembled in the init's mount
+// namespace, before pivot_root.
+type rootfs struct {
+	cfg     *Config
+	spec    *specs.Spec
+	path    string   // the new root as seen by the init before pivot_root
+	root    *os.File // O_PATH handle on path: every in-root lookup starts here
+	console *os.File // pty slave, when process.terminal
+	conn    *userns.Conn
+}
+
+func setupRootfs(cfg *Config, conn *userns.Conn) (*rootfs, error) {
+	r := &rootfs{cfg: cfg, spec: cfg.Spec, conn: conn}
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"making mounts private", r.makePrivate},
+		{"mounting the root layer", r.mountRootLayer},
+		{"opening the root", r.openRoot},
+		{"mounting config.json mounts", r.mountAll},
+		{"setting up /dev", r.setupDev},
+		{"setting up the console", r.setupConsole},
+		{"writing /etc/resolv.conf", r.writeResolvConf},
+		{"setting sysctls", r.setSysctls},
+		{"setting the hostname", r.setHostname},
+		{"masking paths", r.maskPaths},
+		{"making paths read-only", r.readonlyPaths},
+		{"creating the working directory", r.createCwd},
+	}
+	for _, s := range steps {
+		if err := s.fn(); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return r, nil
+}
+
+// makePrivate stops every mount below from propagating back to the host's
+// mount namespace (the new namespace's mounts start as copies of the
+// host's, some of them shared).
+func (r *rootfs) makePrivate() error {
+	return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
+}
+
+func (r *rootfs) openRoot() error {
+	f, err := os.OpenFile(r.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	r.root = f
+	return nil
+}
+
+// procPath is the magic link that names f for mount(2): mounting onto it
+// mounts onto the inode f refers to, not onto a path a rename could
+// redirect.
+func procPath(f *os.File) string { return fmt.Sprintf("/proc/thread-self/fd/%d", f.Fd()) }
+
+// openDir resolves unsafePath inside the root (symlinks resolved as if the
+// root were /) and returns an O_PATH handle on it, creating missing
+// directories with mode 0755.
+func (r *rootfs) openDir(unsafePath string) (*os.File, error) {
+	return pathrs.MkdirAllHandle(r.root, unsafePath, 0o755)
+}
+
+// openFile resolves unsafePath inside the root and returns an O_PATH handle
+// on it, creating an empty regular file (and missing parent directories)
+// when nothing is there.
+func (r *rootfs) openFile(unsafePath string) (*os.File, error) {
+	f, err := pathrs.OpenatInRoot(r.root, unsafePath)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return f, err
+	}
+	dir, base := path.Split(path.Clean("/" + unsafePath))
+	parent, err := r.openDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	fd, err := unix.Openat(int(parent.Fd()), base, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, fmt.Errorf("creating %s: %w", unsafePath, err)
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	return pathrs.OpenatInRoot(r.root, unsafePath)
+}
+
+// checkInRoot verifies that the handle f still names a path inside the
+// root: a concurrent rename inside the rootfs must not have moved the
+// target out of it between resolving and mounting.
+func (r *rootfs) checkInRoot(f *os.File, unsafePath string) error {
+	real, err := os.Readlink(procPath(f))
+	if err != nil {
+		return err
+	}
+	if real != r.path && !strings.HasPrefix(real, r.path+"/") {
+		return fmt.Errorf("%s resolved to %s, outside the container root %s", unsafePath, real, r.path)
+	}
+	return nil
+}
+
+// reopen returns a handle on whatever is now mounted at unsafePath (the
+// old handle still names the covered directory).
+func (r *rootfs) reopen(unsafePath string) (*os.File, error) {
+	f, err := pathrs.OpenatInRoot(r.root, unsafePath)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkInRoot(f, unsafePath); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (r *rootfs) mountAll() error {
+	for i, m := range r.spec.Mounts {
+		if err := r.mountOne(m); err != nil {
+			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
+		}
+	}
+	return nil
+}
+
+func (r *rootfs) mountOne(m specs.Mount) error {
+	o := parseMountOptions(m.Type, m.Options)
+	if o.bind {
+		return r.bindMount(m, o)
+	}
+	target, err := r.openDir(m.Destination)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := r.checkInRoot(target, m.Destination); err != nil {
+		return err
+	}
+	data := strings.Join(o.data, ",")
+	switch m.Type {
+	case "sysfs":
+		err = unix.Mount(m.Source, procPath(target), "sysfs", o.flags, data)
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY) {
+			// A fresh sysfs needs a network namespace owned by our user
+			// namespace; without one, show the host's read-only.
+			return r.bindHost(m.Destination, target, "/sys", o.flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+		}
+	case "cgroup", "cgroup2":
+		err = unix.Mount("cgroup2", procPath(target), "cgroup2", o.flags, "")
+		if err != nil {
+			// cgroup v1 hierarchies cannot be mounted in a user
+			// namespace: show the host's tree read-only instead.
+			return r.bindHost(m.Destination, target, "/sys/fs/cgroup", o.flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+		}
+	case "devpts":
+		err = unix.Mount(m.Source, procPath(target), "devpts", o.flags, data)
+		if errors.Is(err, unix.EINVAL) && strings.Contains(data, "gid=") {
+			// gid=5 (tty) is not mapped under a single-id map.
+			err = unix.Mount(m.Source, procPath(target), "devpts", o.flags, dropOption(o.data, "gid="))
+		}
+	default:
+		err = unix.Mount(m.Source, procPath(target), m.Type, o.flags, data)
+	}
+	if err != nil {
+		return mountHint(m.Type, err)
+	}
+	return r.setPropagation(m.Destination, o.propagation)
+}
+
+func dropOption(opts []string, prefix string) string {
+	var out []string
+	for _, o := range opts {
+		if !strings.HasPrefix(o, prefix) {
+			out = append(out, o)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func mountHint(typ string, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w (a %s mount is not allowed in a user namespace)", err, typ)
+	}
+	if errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("%w (the kernel has no %q filesystem)", err, typ)
+	}
+	return err
+}
+
+// bindMount handles "bind"/"rbind" mounts of a host path.
+func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
+	src := m.Source
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(r.cfg.Bundle, src)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
+	var target *os.File
+	if fi.IsDir() {
+		target, err = r.openDir(m.Destination)
+	} else {
+		target, err = r.openFile(m.Destination)
+	}
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := r.checkInRoot(target, m.Destination); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_BIND)
+	if o.recursive {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount(src, procPath(target), "", flags, ""); err != nil {
+		return fmt.Errorf("bind mounting %s: %w", src, err)
+	}
+	if o.flags != 0 || o.clear != 0 {
+		if err := r.remount(m.Destination, o.flags, o.clear); err != nil {
+			return err
+		}
+	}
+	return r.setPropagation(m.Destination, o.propagation)
+}
+
+// bindHost bind-mounts the host path src (recursively) onto target and
+// applies flags.
+func (r *rootfs) bindHost(dest string, target *os.File, src string, flags uintptr) error {
+	if err := unix.Mount(src, procPath(target), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind mounting host %s: %w", src, err)
+	}
+	return r.remount(dest, flags, 0)
+}
+
+// remount applies per-mount flags to the bind mount at dest. Flags the
+// kernel locked on the source mount (it came from a more privileged mount
+// namespace) are kept, unless the config explicitly clears one, which is
+// then an error that names it.
+func (r *rootfs) remount(dest string, flags, clear uintptr) error {
+	f, err := r.reopen(dest)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	locked := statfsToMountFlags(st.Flags) & lockedFlags
+	// Keep the atime mode the source has unless one is asked for.
+	if flags&(unix.MS_NOATIME|unix.MS_RELATIME|unix.MS_STRICTATIME) != 0 {
+		locked &^= unix.MS_NOATIME | unix.MS_RELATIME
+	}
+	want := flags | (locked &^ clear)
+	err = unix.Mount("", procPath(f), "", unix.MS_BIND|unix.MS_REMOUNT|want, "")
+	if errors.Is(err, unix.EPERM) && clear&locked != 0 {
+		return fmt.Errorf("remounting %s: %w: the host mounts it with flags the options clear (%#x), and a user namespace cannot clear them", dest, err, clear&locked)
+	}
+	if err != nil {
+		return fmt.Errorf("remounting %s: %w", dest, err)
+	}
+	return nil
+}
+
+func (r *rootfs) setPropagation(dest string, prop uintptr) error {
+	if prop == 0 {
+		return nil
+	}
+	f, err := r.reopen(dest)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Mount("", procPath(f), "", prop, "")
+}
+
+func (r *rootfs) setSysctls() error {
+	for k, v := range r.spec.Linux.Sysctl {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		f, err := pathrs.OpenatInRoot(r.root, p)
+		if err != nil {
+			return fmt.Errorf("%s: %w (is /proc mounted, and is the sysctl namespaced?)", k, err)
+		}
+		w, err := pathrs.Reopen(f, unix.O_WRONLY|unix.O_CLOEXEC)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		_, err = w.WriteString(v)
+		w.Close()
+		if err != nil {
+			return fmt.Errorf("%s=%s: %w", k, v, err)
+		}
+	}
+	return nil
+}
+
+func (r *rootfs) setHostname() error {
+	if r.spec.Hostname == "" && r.spec.Domainname == "" {
+		return nil
+	}
+	if ns, ok := namespace(r.spec, specs.UTSNamespace); !ok || ns.Path != "" {
+		return errors.New("hostname/domainname set, but the container has no new uts namespace (add {\"type\": \"uts\"} to linux.namespaces)")
+	}
+	if r.spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(r.spec.Hostname)); err != nil {
+			return err
+		}
+	}
+	if r.spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(r.spec.Domainname)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maskPaths hides each path: a read-only empty tmpfs over a directory,
+// /dev/null over anything else. Without CAP_SYS_ADMIN (the default
+// capability set) the container cannot unmount them.
+func (r *rootfs) maskPaths() error {
+	for _, p := range r.spec.Linux.MaskedPaths {
+		f, err := pathrs.OpenatInRoot(r.root, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		err = r.maskOne(f, p)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func (r *rootfs) maskOne(f *os.File, p string) error {
+	if err := r.checkInRoot(f, p); err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return unix.Mount("tmpfs", procPath(f), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k,mode=0555")
+	}
+	return unix.Mount("/dev/null", procPath(f), "", unix.MS_BIND, "")
+}
+
+func (r *rootfs) readonlyPaths() error {
+	for _, p := range r.spec.Linux.ReadonlyPaths {
+		f, err := pathrs.OpenatInRoot(r.root, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if err := r.checkInRoot(f, p); err != nil {
+			f.Close()
+			return err
+		}
+		err = unix.Mount(procPath(f), procPath(f), "", unix.MS_BIND|unix.MS_REC, "")
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if err := r.remount(p, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createCwd makes process.cwd exist, as runc does.
+func (r *rootfs) createCwd() error {
+	f, err := r.openDir(r.spec.Process.Cwd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.spec.Process.Cwd, err)
+	}
+	return f.Close()
+}
+
+// pivotRoot makes the assembled root the process's / and detaches the old
+// root, with runc's pivot_root(".", ".") trick: no directory has to be
+// created in the rootfs to hold the old root (pivot_root(2), "NOTES").
+func (r *rootfs) pivotRoot() error {
+	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(oldroot)
+	newroot, err := unix.Open(r.path, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(newroot)
+	if err := unix.Fchdir(newroot); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	// The old root is now stacked under "." : make it a slave so that the
+	// lazy unmount cannot propagate to the host, then detach it.
+	if err := unix.Fchdir(oldroot); err != nil {
+		return err
+	}
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	r.root.Close()
+	r.root = nil
+	if r.spec.Root.Readonly {
+		if err := remountReadonlyRoot(); err != nil {
+			return fmt.Errorf("making / read-only: %w", err)
+		}
+	}
+	if p := r.spec.Linux.RootfsPropagation; p != "" {
+		flags, ok := propagationOpts[p]
+		if !ok {
+			return fmt.Errorf("linux.rootfsPropagation: unknown value %q", p)
+		}
+		if err := unix.Mount("", "/", "", flags, ""); err != nil {
+			return fmt.Errorf("linux.rootfsPropagation %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func remountReadonlyRoot() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/", &st); err != nil {
+		return err
+	}
+	flags := statfsToMountFlags(st.Flags)&lockedFlags | unix.MS_RDONLY
+	return unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
+}
+
+func namespace(s *specs.Spec, typ specs.LinuxNamespaceType) (specs.LinuxNamespace, bool) {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == typ {
+			return ns, true
+		}
+	}
+	return specs.LinuxNamespace{}, false
+}

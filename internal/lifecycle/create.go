@@ -1,0 +1,408 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/sandy-rt/sandy/internal/state"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// CreateOptions are the options of create (and of run, which adds its own).
+type CreateOptions struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	RootfsMode    string // --rootfs-mode
+	NoSeccomp     bool
+	Stdin         io.Reader
+	Stdout        io.Writer
+	Stderr        io.Writer
+
+	// set by run
+	owned    bool // `sandy run` in the foreground: the container dies with it
+	relayPty bool // run relays the pty itself instead of a console socket
+}
+
+// creation is one create in progress: the named steps share it.
+type creation struct {
+	g      *Global
+	o      *CreateOptions
+	undo   cleanups
+	bundle *spec.Bundle
+	root   *state.Root
+	lock   *state.Lock
+	c      *state.Container
+	plan   *idmap.Plan
+	fifo   *os.File
+	conn   *userns.Conn
+	child  *userns.Child
+	pty    *os.File // pty master, when run relays it
+}
+
+// NewID makes a container id for `sandy run` without one.
+func NewID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "sandy-" + hex.EncodeToString(b)
+}
+
+// Create creates a container and returns once its init waits on the exec
+// fifo (runc semantics); the container outlives this process.
+func Create(ctx context.Context, g *Global, o *CreateOptions) error {
+	cr, err := create(ctx, g, o)
+	if err != nil {
+		return err
+	}
+	cr.release()
+	return nil
+}
+
+func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error) {
+	cr := &creation{g: g, o: o}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"loading the bundle", cr.loadBundle},
+		{"checking the config", cr.checkConfig},
+		{"creating the state", cr.createState},
+		{"resolving id maps", cr.resolveIDMaps},
+		{"making the exec fifo", cr.makeFifo},
+		{"starting the init", cr.startInit},
+		{"configuring the init", cr.configureInit},
+		{"waiting for the init", cr.waitReady},
+		{"saving the state", cr.saveState},
+		{"writing the pid file", cr.writePidFile},
+	}
+	for _, s := range steps {
+		if err := s.fn(ctx); err != nil {
+			cr.undo.run()
+			var ce *userns.ChildError
+			if errors.As(err, &ce) {
+				return nil, err // already says where
+			}
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return cr, nil
+}
+
+// release keeps what create made and lets go of the host-side handles.
+func (cr *creation) release() {
+	cr.undo.release()
+	if cr.conn != nil {
+		cr.conn.Close()
+	}
+	if cr.fifo != nil {
+		cr.fifo.Close()
+	}
+	cr.lock.Unlock()
+}
+
+func (cr *creation) loadBundle(context.Context) error {
+	dir := cr.o.Bundle
+	if dir == "" {
+		dir = "."
+	}
+	b, err := spec.Load(dir)
+	if err != nil {
+		return err
+	}
+	cr.bundle = b
+	return nil
+}
+
+// checkConfig refuses, before anything starts, what this build cannot do
+// faithfully.
+func (cr *creation) checkConfig(context.Context) error {
+	s := cr.bundle.Spec
+	if s.Linux.Seccomp != nil && !cr.o.NoSeccomp {
+		if err := checkSeccomp(s.Linux.Seccomp); err != nil {
+			return err
+		}
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" {
+			return fmt.Errorf("linux.namespaces: joining the %s namespace at %s is not supported yet", ns.Type, ns.Path)
+		}
+		if ns.Type == specs.TimeNamespace {
+			return errors.New("linux.namespaces: time namespaces are not supported yet")
+		}
+	}
+	if _, ok := spec.Namespace(s, specs.UserNamespace); !ok && os.Geteuid() != 0 {
+		// Rootless needs a user namespace; add it rather than fail.
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		cr.g.Debugf("config.json has no user namespace: adding one (rootless)")
+	}
+	if s.Process.Terminal && !cr.o.relayPty && cr.o.ConsoleSocket == "" {
+		return errors.New("process.terminal is true: pass --console-socket (or use `sandy run` in the foreground, or set \"terminal\": false)")
+	}
+	if cr.o.ConsoleSocket != "" && !s.Process.Terminal {
+		return errors.New("--console-socket given, but process.terminal is false")
+	}
+	if h := s.Hooks; h != nil && (len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer)+len(h.Poststart)+len(h.Poststop)) > 0 {
+		return errors.New("hooks: this build does not run OCI hooks yet; remove them from config.json")
+	}
+	if r := s.Linux.Resources; r != nil && hasLimits(r) {
+		return errors.New("linux.resources asks for limits, and cgroup support is not wired in yet (remove linux.resources)")
+	}
+	return nil
+}
+
+func hasLimits(r *specs.LinuxResources) bool {
+	return r.Memory != nil || r.CPU != nil || r.Pids != nil || r.BlockIO != nil ||
+		len(r.HugepageLimits) > 0 || r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0
+}
+
+func (cr *creation) createState(context.Context) error {
+	root, err := state.OpenRoot(cr.g.Root)
+	if err != nil {
+		return err
+	}
+	cr.root = root
+	collectLeftovers(cr.g, root)
+	if cr.o.ID == "" {
+		cr.o.ID = NewID()
+	}
+	lock, err := root.Create(cr.o.ID)
+	if err != nil {
+		return err
+	}
+	cr.lock = lock
+	cr.undo.add(func() {
+		_ = root.Remove(cr.o.ID)
+		lock.Unlock()
+	})
+	cr.c = &state.Container{
+		ID:          cr.o.ID,
+		Bundle:      cr.bundle.Dir,
+		Rootfs:      cr.bundle.Rootfs,
+		Created:     time.Now().UTC(),
+		Annotations: cr.bundle.Spec.Annotations,
+		Hooks:       cr.bundle.Spec.Hooks,
+	}
+	if cr.o.owned {
+		cr.c.Owner = os.Getpid()
+		cr.c.OwnerStart, _, _ = state.ProcStart(os.Getpid())
+	}
+	// Saved now, so that a kill -9 from here on leaves a state that the
+	// next sandy command recognises and collects.
+	return root.Save(cr.c)
+}
+
+func (cr *creation) resolveIDMaps(context.Context) error {
+	s := cr.bundle.Spec
+	if _, ok := spec.Namespace(s, specs.UserNamespace); !ok {
+		return nil
+	}
+	name := strconv.Itoa(os.Getuid())
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	plan, err := idmap.Resolve(idmap.Request{
+		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), User: name,
+		UIDMappings: s.Linux.UIDMappings, GIDMappings: s.Linux.GIDMappings,
+	})
+	if err != nil {
+		return err
+	}
+	if plan.Warning != "" {
+		cr.g.Warn(plan.Warning)
+	}
+	cr.plan = plan
+	cr.c.UIDMappings, cr.c.GIDMappings, cr.c.MapHelpers = plan.UIDs, plan.GIDs, plan.Helpers
+	return nil
+}
+
+func (cr *creation) makeFifo(context.Context) error {
+	p := cr.root.FifoPath(cr.o.ID)
+	if err := unix.Mkfifo(p, 0o600); err != nil {
+		return fmt.Errorf("mkfifo %s: %w", p, err)
+	}
+	f, err := os.OpenFile(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	cr.fifo = f
+	return nil
+}
+
+// cloneFlags turns the config's new namespaces into clone(2) flags.
+func cloneFlags(s *specs.Spec) uintptr {
+	flags := map[specs.LinuxNamespaceType]uintptr{
+		specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+		specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+		specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+		specs.CgroupNamespace: unix.CLONE_NEWCGROUP,
+	}
+	var f uintptr
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" {
+			f |= flags[ns.Type]
+		}
+	}
+	return f
+}
+
+func (cr *creation) startInit(context.Context) error {
+	s := cr.bundle.Spec
+	if _, ok := spec.Namespace(s, specs.MountNamespace); !ok {
+		return errors.New("linux.namespaces: sandy needs a mount namespace (add {\"type\": \"mount\"})")
+	}
+	exe, err := userns.SelfExe()
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
+	parent, child, err := userns.NewPair()
+	if err != nil {
+		return err
+	}
+	defer child.Close()
+	cr.conn = parent
+	cfg := userns.Config{
+		Exe:        exe,
+		Args:       []string{"init"},
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Cloneflags: cloneFlags(s),
+		Stdin:      cr.o.Stdin,
+		Stdout:     cr.o.Stdout,
+		Stderr:     cr.o.Stderr,
+		ExtraFiles: []*os.File{child, cr.fifo}, // initproc.SyncFD, initproc.FifoFD
+		CgroupFD:   -1,
+	}
+	if cr.o.owned {
+		cfg.Pdeathsig = syscall.SIGKILL
+	}
+	if cr.plan != nil {
+		cfg.Maps = cr.plan
+	}
+	c, err := userns.Start(cfg)
+	if err != nil {
+		return err
+	}
+	cr.child = c
+	cr.c.Pid = c.Cmd.Process.Pid
+	cr.c.PidStart, _, _ = state.ProcStart(cr.c.Pid)
+	cr.undo.add(func() {
+		_ = c.Cmd.Process.Kill()
+		_ = c.Cmd.Wait()
+	})
+	return nil
+}
+
+func (cr *creation) configureInit(context.Context) error {
+	if err := cr.conn.Send(initproc.MsgMaps, nil); err != nil {
+		return err
+	}
+	cfg := initproc.Config{
+		Spec:            cr.bundle.Spec,
+		Bundle:          cr.bundle.Dir,
+		Rootfs:          cr.bundle.Rootfs,
+		RootfsMode:      cr.o.RootfsMode,
+		SetgroupsDenied: cr.plan != nil && !cr.plan.Helpers,
+		NoSeccomp:       cr.o.NoSeccomp,
+		Debug:           cr.g.Debug,
+	}
+	if cr.o.owned {
+		cfg.Pdeathsig = int(syscall.SIGKILL)
+	}
+	return cr.conn.Send(initproc.MsgConfig, cfg)
+}
+
+// waitReady reads the init's messages until it reports ready: the pty
+// master on the way, or the one error it sends.
+func (cr *creation) waitReady(context.Context) error {
+	for {
+		m, err := cr.conn.Recv()
+		if errors.Is(err, userns.ErrClosed) {
+			return fmt.Errorf("the init exited during set-up (%s)", cr.exitStatus())
+		}
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case initproc.MsgReady:
+			return nil
+		case initproc.MsgPty:
+			if len(m.FDs) != 1 {
+				return fmt.Errorf("pty message with %d fds", len(m.FDs))
+			}
+			if err := cr.handlePty(os.NewFile(uintptr(m.FDs[0]), "pty-master")); err != nil {
+				return err
+			}
+		case userns.MsgError:
+			var ce userns.ChildError
+			if err := m.Decode(&ce); err != nil {
+				return err
+			}
+			return &ce
+		default:
+			return fmt.Errorf("sync protocol: unexpected %q message", m.Type)
+		}
+	}
+}
+
+func (cr *creation) exitStatus() string {
+	if err := cr.child.Cmd.Wait(); err != nil {
+		return err.Error()
+	}
+	return "exit status 0"
+}
+
+func (cr *creation) handlePty(master *os.File) error {
+	if cr.o.relayPty {
+		cr.pty = master
+		cr.undo.add(func() { master.Close() })
+		return nil
+	}
+	defer master.Close()
+	return sendConsole(cr.o.ConsoleSocket, master)
+}
+
+func (cr *creation) saveState(context.Context) error {
+	return cr.root.Save(cr.c)
+}
+
+// writePidFile writes --pid-file atomically (relative to the caller's cwd).
+func (cr *creation) writePidFile(context.Context) error {
+	if cr.o.PidFile == "" {
+		return nil
+	}
+	return WritePidFile(cr.o.PidFile, cr.c.Pid)
+}
+
+// WritePidFile writes pid to path through a temp file and a rename.
+func WritePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("writing pid file: %w", err)
+	}
+	if err := os.Rename(tmp, abs); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing pid file: %w", err)
+	}
+	return nil
+}

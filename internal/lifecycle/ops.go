@@ -1,0 +1,260 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/state"
+)
+
+// open locks and loads a container.
+func open(g *Global, id string) (*state.Root, *state.Container, *state.Lock, error) {
+	root, err := state.OpenRoot(g.Root)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	lock, err := root.Lock(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := root.Load(id)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, nil, err
+	}
+	return root, c, lock, nil
+}
+
+// Start runs the process of a created container: it opens the exec fifo,
+// which releases the init into execve.
+func Start(ctx context.Context, g *Global, id string) error {
+	root, c, lock, err := open(g, id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	switch st := root.Status(c); st {
+	case state.Created:
+	case state.Stopped:
+		return fmt.Errorf("container %s is stopped: cannot start it (delete it and create it again)", id)
+	default:
+		return fmt.Errorf("container %s is %s: only a created container can be started", id, st)
+	}
+	return releaseInit(ctx, root, c)
+}
+
+func releaseInit(ctx context.Context, root *state.Root, c *state.Container) error {
+	p := root.FifoPath(c.ID)
+	type result struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := os.OpenFile(p, os.O_RDONLY|unix.O_CLOEXEC, 0)
+		ch <- result{f, err}
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-ch:
+			if r.err != nil {
+				return fmt.Errorf("opening the exec fifo: %w", r.err)
+			}
+			defer r.f.Close()
+			var b [1]byte
+			n, err := r.f.Read(b[:])
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("reading the exec fifo: %w", err)
+			}
+			_ = os.Remove(p)
+			if n != 1 {
+				return fmt.Errorf("container %s: the init exited before it could start the process", c.ID)
+			}
+			return nil
+		case <-tick.C:
+			if !state.Alive(c.Pid, c.PidStart) {
+				// Unblock the goroutine's open, then report.
+				if w, err := os.OpenFile(p, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+					w.Close()
+				}
+				return fmt.Errorf("container %s: its init (pid %d) is gone", c.ID, c.Pid)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// State prints the runtime-spec state JSON of id.
+func State(g *Global, id string, w io.Writer) error {
+	root, c, lock, err := open(g, id)
+	if err != nil {
+		return err
+	}
+	lock.Unlock()
+	out, err := json.MarshalIndent(root.OCIState(c), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", out)
+	return err
+}
+
+// Kill sends sig to the container's init (all: to every process in it).
+func Kill(g *Global, id string, sig unix.Signal, all bool) error {
+	root, c, lock, err := open(g, id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	st := root.Status(c)
+	if st != state.Created && st != state.Running && st != state.Paused {
+		return fmt.Errorf("container %s is %s: cannot send a signal", id, st)
+	}
+	return signalInit(c, sig)
+}
+
+// signalInit signals the init through a pidfd, so a reused pid can never
+// be hit.
+func signalInit(c *state.Container, sig unix.Signal) error {
+	fd, err := unix.PidfdOpen(c.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_open %d: %w", c.Pid, err)
+	}
+	defer unix.Close(fd)
+	if !state.Alive(c.Pid, c.PidStart) {
+		return fmt.Errorf("container %s is stopped", c.ID)
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signalling pid %d: %w", c.Pid, err)
+	}
+	return nil
+}
+
+// Delete removes a stopped container (force: kills a running one first).
+func Delete(ctx context.Context, g *Global, id string, force bool) error {
+	root, c, lock, err := open(g, id)
+	if err != nil {
+		if force && errors.Is(err, state.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer lock.Unlock()
+	st := root.Status(c)
+	if st != state.Stopped && st != state.Creating && !force {
+		return fmt.Errorf("container %s is %s: stop it first or use delete --force", id, st)
+	}
+	return destroy(ctx, g, root, c)
+}
+
+// destroy kills whatever is left of c and removes everything it owns. It
+// is idempotent: a second call, or one after a crash, finishes the job.
+func destroy(ctx context.Context, g *Global, root *state.Root, c *state.Container) error {
+	if c.Pid != 0 && state.Alive(c.Pid, c.PidStart) {
+		_ = signalInit(c, unix.SIGKILL)
+		waitGone(ctx, c.Pid, c.PidStart)
+	}
+	var errs []error
+	if err := root.Remove(c.ID); err != nil {
+		errs = append(errs, fmt.Errorf("removing state of %s: %w", c.ID, err))
+	}
+	return errors.Join(errs...)
+}
+
+func waitGone(ctx context.Context, pid int, start uint64) {
+	deadline := time.Now().Add(5 * time.Second)
+	for state.Alive(pid, start) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// collectLeftovers deletes containers whose `sandy run` died without
+// cleaning up (kill -9): their owner process is gone.
+func collectLeftovers(g *Global, root *state.Root) {
+	ids, err := root.IDs()
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		c, err := root.Load(id)
+		if err != nil || c.Owner == 0 || state.Alive(c.Owner, c.OwnerStart) {
+			continue
+		}
+		lock, err := root.Lock(id)
+		if err != nil {
+			continue
+		}
+		g.Debugf("collecting container %s left by a dead `sandy run` (pid %d)", id, c.Owner)
+		_ = destroy(context.Background(), g, root, c)
+		lock.Unlock()
+	}
+}
+
+// List prints the containers: a table, JSON, or ids only (quiet).
+func List(g *Global, w io.Writer, format string, quiet bool) error {
+	root, err := state.OpenRoot(g.Root)
+	if err != nil {
+		return err
+	}
+	collectLeftovers(g, root)
+	ids, err := root.IDs()
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		ID          string            `json:"id"`
+		Pid         int               `json:"pid"`
+		Status      string            `json:"status"`
+		Bundle      string            `json:"bundle"`
+		Rootfs      string            `json:"rootfs"`
+		Created     time.Time         `json:"created"`
+		Owner       string            `json:"owner"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+	}
+	var list []entry
+	for _, id := range ids {
+		c, err := root.Load(id)
+		if err != nil {
+			continue
+		}
+		st := root.Status(c)
+		pid := c.Pid
+		if st == state.Stopped {
+			pid = 0
+		}
+		list = append(list, entry{ID: id, Pid: pid, Status: st, Bundle: c.Bundle, Rootfs: c.Rootfs,
+			Created: c.Created, Owner: fmt.Sprint(os.Getuid()), Annotations: c.Annotations})
+	}
+	switch {
+	case quiet:
+		for _, e := range list {
+			fmt.Fprintln(w, e.ID)
+		}
+	case format == "json":
+		if list == nil {
+			list = []entry{}
+		}
+		return json.NewEncoder(w).Encode(list)
+	case format == "table" || format == "":
+		tw := tabwriter.NewWriter(w, 12, 1, 3, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER")
+		for _, e := range list {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", e.ID, e.Pid, e.Status, e.Bundle, e.Created.Format(time.RFC3339Nano), e.Owner)
+		}
+		return tw.Flush()
+	default:
+		return fmt.Errorf("--format %q: want table or json", format)
+	}
+	return nil
+}

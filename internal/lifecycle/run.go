@@ -1,0 +1,169 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/containerd/console"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// RunOptions are create's plus what run adds.
+type RunOptions struct {
+	CreateOptions
+	Detach bool // return once started; the container lives on
+	Keep   bool // don't delete the container after it exits
+}
+
+// Run creates, starts and (unless detached) waits for a container, then
+// deletes it. It returns the container's exit status: its exit code, or
+// 128+N when a signal N killed it (as runc run).
+func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
+	o.owned = !o.Detach
+	o.relayPty = !o.Detach && o.ConsoleSocket == ""
+	cr, err := create(ctx, g, &o.CreateOptions)
+	if err != nil {
+		var ce *userns.ChildError
+		if errors.As(err, &ce) && ce.ExitCode != 0 {
+			return ce.ExitCode, err // 127: not found, 126: not executable
+		}
+		return 1, err
+	}
+	if o.Detach {
+		if err := releaseInit(ctx, cr.root, cr.c); err != nil {
+			_ = destroy(ctx, g, cr.root, cr.c)
+			cr.release()
+			return 1, err
+		}
+		cr.release()
+		return 0, nil
+	}
+	defer cr.release()
+	code, err := runForeground(ctx, g, cr)
+	if !o.Keep {
+		if derr := destroy(context.Background(), g, cr.root, cr.c); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return code, err
+}
+
+// runForeground starts the process, relays signals and the pty, and waits.
+func runForeground(ctx context.Context, g *Global, cr *creation) (int, error) {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
+
+	var relay *ptyRelay
+	if cr.pty != nil {
+		var err error
+		if relay, err = startPtyRelay(cr.pty, cr.o.Stdin, cr.o.Stdout); err != nil {
+			return 1, err
+		}
+		defer relay.restore()
+	}
+	if err := releaseInit(ctx, cr.root, cr.c); err != nil {
+		return 1, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cr.child.Cmd.Wait() }()
+	for {
+		select {
+		case err := <-done:
+			if relay != nil {
+				relay.drain()
+			}
+			return exitCode(cr.child.Cmd.ProcessState, err)
+		case s := <-sigs:
+			sig := s.(syscall.Signal)
+			switch sig {
+			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
+				// SIGURG is the Go runtime's preemption signal.
+			case unix.SIGWINCH:
+				if relay != nil {
+					relay.resize()
+				}
+			default:
+				if err := signalInit(cr.c, sig); err != nil {
+					g.Debugf("forwarding %v: %v", sig, err)
+				}
+			}
+		}
+	}
+}
+
+func exitCode(ps *os.ProcessState, err error) (int, error) {
+	if ps == nil {
+		return 1, err
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return ps.ExitCode(), nil
+}
+
+// ptyRelay copies between the caller's stdio and the container's pty. When
+// stdin is a terminal it is put in raw mode (restored at the end) and its
+// size follows SIGWINCH.
+type ptyRelay struct {
+	master  *os.File
+	current console.Console // nil when stdin is not a terminal
+	outDone chan struct{}
+}
+
+func startPtyRelay(master *os.File, stdin io.Reader, stdout io.Writer) (*ptyRelay, error) {
+	r := &ptyRelay{master: master, outDone: make(chan struct{})}
+	if f, ok := stdin.(*os.File); ok {
+		if c, err := console.ConsoleFromFile(f); err == nil {
+			r.current = c
+			if err := c.SetRaw(); err != nil {
+				return nil, fmt.Errorf("setting the terminal raw: %w", err)
+			}
+			r.resize()
+		}
+	}
+	go func() {
+		_, _ = io.Copy(master, stdin)
+	}()
+	go func() {
+		_, _ = io.Copy(stdout, master)
+		close(r.outDone)
+	}()
+	return r, nil
+}
+
+func (r *ptyRelay) resize() {
+	if r.current == nil {
+		return
+	}
+	ws, err := r.current.Size()
+	if err != nil {
+		return
+	}
+	_ = unix.IoctlSetWinsize(int(r.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: ws.Height, Col: ws.Width})
+}
+
+// drain waits for the output the container wrote before it exited: the
+// slave side is closed, so the master reads EIO once the buffer is empty.
+func (r *ptyRelay) drain() { <-r.outDone }
+
+func (r *ptyRelay) restore() {
+	if r.current != nil {
+		_ = r.current.Reset()
+	}
+}

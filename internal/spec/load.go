@@ -1,0 +1,179 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Bundle is a loaded, validated OCI bundle.
+type Bundle struct {
+	Dir    string      // absolute bundle directory
+	Rootfs string      // absolute path of root.path
+	Spec   *specs.Spec // the config as written, with defaults filled in
+}
+
+// Load reads dir/config.json, decodes it strictly enough to report the file,
+// line and column of a syntax error, fills defaults and validates it.
+func Load(dir string) (*Bundle, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %q: %w", dir, err)
+	}
+	path := filepath.Join(abs, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("bundle %s has no config.json (create one with `sandy spec --rootless` in that directory)", abs)
+		}
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	s, err := Decode(path, data)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Dir: abs, Spec: s}
+	if err := b.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// Decode parses config.json bytes. Errors name the file and, for syntax and
+// type errors, the line and column.
+func Decode(name string, data []byte) (*specs.Spec, error) {
+	var s specs.Spec
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&s); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			line, col := lineCol(data, se.Offset)
+			return nil, fmt.Errorf("%s:%d:%d: invalid JSON: %v", name, line, col, se)
+		case errors.As(err, &te):
+			line, col := lineCol(data, te.Offset)
+			return nil, fmt.Errorf("%s:%d:%d: field %q: cannot use JSON %s as %s", name, line, col, te.Field, te.Value, te.Type)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &s, nil
+}
+
+func lineCol(data []byte, off int64) (int, int) {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	line, col := 1, 1
+	for _, c := range data[:off] {
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// knownNamespaces are the namespace types sandy can create or join.
+var knownNamespaces = map[specs.LinuxNamespaceType]bool{
+	specs.PIDNamespace: true, specs.NetworkNamespace: true, specs.MountNamespace: true,
+	specs.IPCNamespace: true, specs.UTSNamespace: true, specs.UserNamespace: true,
+	specs.CgroupNamespace: true, specs.TimeNamespace: true,
+}
+
+func (b *Bundle) validate() error {
+	s := b.Spec
+	if s.Root == nil || s.Root.Path == "" {
+		return errors.New("root.path: missing (the bundle's root filesystem, usually \"rootfs\")")
+	}
+	b.Rootfs = s.Root.Path
+	if !filepath.IsAbs(b.Rootfs) {
+		b.Rootfs = filepath.Join(b.Dir, b.Rootfs)
+	}
+	fi, err := os.Stat(b.Rootfs)
+	if err != nil {
+		return fmt.Errorf("root.path %q: %w", s.Root.Path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("root.path %q: not a directory", s.Root.Path)
+	}
+	if s.Process == nil {
+		return errors.New("process: missing")
+	}
+	if len(s.Process.Args) == 0 || s.Process.Args[0] == "" {
+		return errors.New("process.args: empty (name the program to run, e.g. [\"sh\"])")
+	}
+	if s.Process.Cwd == "" {
+		s.Process.Cwd = "/"
+	}
+	if !filepath.IsAbs(s.Process.Cwd) {
+		return fmt.Errorf("process.cwd %q: must be an absolute path", s.Process.Cwd)
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range s.Linux.Namespaces {
+		if !knownNamespaces[ns.Type] {
+			return fmt.Errorf("linux.namespaces: unknown namespace type %q", ns.Type)
+		}
+		if seen[ns.Type] {
+			return fmt.Errorf("linux.namespaces: %q listed twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Path != "" && !filepath.IsAbs(ns.Path) {
+			return fmt.Errorf("linux.namespaces: %s path %q must be absolute", ns.Type, ns.Path)
+		}
+	}
+	for i, m := range s.Mounts {
+		if m.Destination == "" {
+			return fmt.Errorf("mounts[%d]: destination missing", i)
+		}
+		if !filepath.IsAbs(m.Destination) {
+			return fmt.Errorf("mounts[%d]: destination %q must be absolute", i, m.Destination)
+		}
+	}
+	for _, p := range append(append([]string{}, s.Linux.MaskedPaths...), s.Linux.ReadonlyPaths...) {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("linux.maskedPaths/readonlyPaths: %q must be absolute", p)
+		}
+	}
+	for k := range s.Linux.Sysctl {
+		if k == "" || strings.Contains(k, "..") || strings.HasPrefix(k, "/") || strings.HasPrefix(k, ".") {
+			return fmt.Errorf("linux.sysctl: invalid key %q", k)
+		}
+	}
+	if s.Process.Rlimits != nil {
+		for _, r := range s.Process.Rlimits {
+			if _, ok := RlimitNumber(r.Type); !ok {
+				return fmt.Errorf("process.rlimits: unknown type %q", r.Type)
+			}
+			if r.Soft > r.Hard {
+				return fmt.Errorf("process.rlimits: %s soft limit %d above hard limit %d", r.Type, r.Soft, r.Hard)
+			}
+		}
+	}
+	return nil
+}
+
+// Namespace returns the config's entry for typ, if any.
+func Namespace(s *specs.Spec, typ specs.LinuxNamespaceType) (specs.LinuxNamespace, bool) {
+	if s.Linux == nil {
+		return specs.LinuxNamespace{}, false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == typ {
+			return ns, true
+		}
+	}
+	return specs.LinuxNamespace{}, false
+}

@@ -1,0 +1,91 @@
+package spec
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeBundle(t *testing.T, config string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if config != "" {
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func exampleJSON(t *testing.T, edit func(m map[string]any)) string {
+	t.Helper()
+	data, _ := json.Marshal(Example(true))
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	if edit != nil {
+		edit(m)
+	}
+	out, _ := json.MarshalIndent(m, "", "  ")
+	return string(out)
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		config  string
+		wantErr string
+	}{
+		{name: "example", config: exampleJSON(t, nil)},
+		{name: "no config", config: "", wantErr: "has no config.json"},
+		{name: "syntax error names line", config: "{\n  \"ociVersion\": \"1.0.0\",\n  \"process\": {,\n}", wantErr: "config.json:3:"},
+		{name: "type error names field", config: "{\n\"ociVersion\": \"1.0.0\",\n\"process\": {\"args\": \"sh\"}}", wantErr: "process.args"},
+		{name: "empty args", config: exampleJSON(t, func(m map[string]any) { m["process"].(map[string]any)["args"] = []string{} }), wantErr: "process.args: empty"},
+		{name: "missing root", config: exampleJSON(t, func(m map[string]any) { delete(m, "root") }), wantErr: "root.path: missing"},
+		{name: "rootfs missing", config: exampleJSON(t, func(m map[string]any) { m["root"] = map[string]any{"path": "nope"} }), wantErr: `root.path "nope"`},
+		{name: "unknown namespace", config: exampleJSON(t, func(m map[string]any) {
+			l := m["linux"].(map[string]any)
+			l["namespaces"] = []any{map[string]any{"type": "bogus"}}
+		}), wantErr: `unknown namespace type "bogus"`},
+		{name: "relative cwd", config: exampleJSON(t, func(m map[string]any) { m["process"].(map[string]any)["cwd"] = "tmp" }), wantErr: "process.cwd"},
+		{name: "relative mount destination", config: exampleJSON(t, func(m map[string]any) {
+			m["mounts"] = []any{map[string]any{"destination": "proc", "type": "proc", "source": "proc"}}
+		}), wantErr: "must be absolute"},
+		{name: "bad sysctl", config: exampleJSON(t, func(m map[string]any) {
+			m["linux"].(map[string]any)["sysctl"] = map[string]string{"../../etc/passwd": "x"}
+		}), wantErr: "invalid key"},
+		{name: "bad rlimit", config: exampleJSON(t, func(m map[string]any) {
+			m["process"].(map[string]any)["rlimits"] = []any{map[string]any{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}}
+		}), wantErr: "unknown type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeBundle(t, tt.config)
+			b, err := Load(dir)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if b.Rootfs != filepath.Join(dir, "rootfs") {
+					t.Fatalf("rootfs %q", b.Rootfs)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"ociVersion":"1.0.0"}`))
+	f.Add([]byte("{\n\"process\": {,"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = Decode("config.json", data)
+	})
+}

@@ -1,0 +1,308 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Sentinel errors callers match with errors.Is.
+var (
+	ErrNotExist = errors.New("container does not exist")
+	ErrExist    = errors.New("container already exists")
+)
+
+// Status values of the runtime spec, plus "creating" before the init is ready.
+const (
+	Creating = "creating"
+	Created  = "created"
+	Running  = "running"
+	Stopped  = "stopped"
+	Paused   = "paused"
+)
+
+// Container is what sandy records about one container.
+type Container struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid,omitempty"`
+	PidStart    uint64            `json:"pidStart,omitempty"` // /proc/PID/stat starttime, against pid reuse
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Owner is the `sandy run` process that deletes the container when it
+	// ends; 0 for create/run --detach. A dead owner marks a leftover that
+	// the next sandy command collects.
+	Owner      int    `json:"owner,omitempty"`
+	OwnerStart uint64 `json:"ownerStart,omitempty"`
+
+	UIDMappings []specs.LinuxIDMapping `json:"uidMappings,omitempty"`
+	GIDMappings []specs.LinuxIDMapping `json:"gidMappings,omitempty"`
+	MapHelpers  bool                   `json:"mapHelpers,omitempty"`
+	LayerDir    string                 `json:"layerDir,omitempty"`
+	RootfsMode  string                 `json:"rootfsMode,omitempty"`
+	Cgroup      json.RawMessage        `json:"cgroup,omitempty"`
+	Network     json.RawMessage        `json:"network,omitempty"`
+	Hooks       *specs.Hooks           `json:"hooks,omitempty"`
+	Paused      bool                   `json:"paused,omitempty"`
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]{0,127}$`)
+
+// ValidateID rejects ids that are not safe as a single path component.
+func ValidateID(id string) error {
+	if !idRE.MatchString(id) {
+		return fmt.Errorf("invalid container id %q (letters, digits, _ + . - only; must start with a letter or digit)", id)
+	}
+	return nil
+}
+
+// Root is an opened state root directory.
+type Root struct{ Dir string }
+
+// OpenRoot returns the state root: dir if given, else $XDG_RUNTIME_DIR/sandy,
+// else /tmp/sandy-UID. It is created with mode 0700; an existing directory
+// must belong to the caller and not be reachable by others.
+func OpenRoot(dir string) (*Root, error) {
+	if dir == "" {
+		dir = DefaultRoot()
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state root %s: %w", abs, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(abs, &st); err != nil {
+		return nil, fmt.Errorf("state root %s: %w", abs, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("state root %s is not a directory (a symlink?); remove it or pass --root", abs)
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("state root %s belongs to uid %d, not to you (uid %d); pass --root DIR", abs, st.Uid, os.Geteuid())
+	}
+	if st.Mode&0o077 != 0 && os.Geteuid() != 0 {
+		if err := os.Chmod(abs, 0o700); err != nil {
+			return nil, fmt.Errorf("state root %s: making it private: %w", abs, err)
+		}
+	}
+	return &Root{Dir: abs}, nil
+}
+
+// DefaultRoot is the state root used without --root.
+func DefaultRoot() string {
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		if fi, err := os.Stat(x); err == nil && fi.IsDir() && unix.Access(x, unix.W_OK) == nil {
+			return filepath.Join(x, "sandy")
+		}
+	}
+	if os.Geteuid() == 0 {
+		return "/run/sandy"
+	}
+	return filepath.Join(os.TempDir(), "sandy-"+strconv.Itoa(os.Geteuid()))
+}
+
+// Path returns the state directory of id (it may not exist).
+func (r *Root) Path(id string) string { return filepath.Join(r.Dir, id) }
+
+// Lock is an exclusive lock on one container's state directory.
+type Lock struct{ f *os.File }
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() {
+	if l != nil && l.f != nil {
+		_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+		_ = l.f.Close()
+	}
+}
+
+func lockDir(dir string) (*Lock, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return &Lock{f: f}, nil
+}
+
+// Create makes the state directory of a new container and locks it.
+func (r *Root) Create(id string) (*Lock, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := r.Path(id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrExist)
+		}
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	return lockDir(dir)
+}
+
+// Lock locks the state directory of an existing container.
+func (r *Root) Lock(id string) (*Lock, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	l, err := lockDir(r.Path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	}
+	return l, err
+}
+
+const stateFile = "state.json"
+
+// Save writes c atomically (a temp file renamed over state.json).
+func (r *Root) Save(c *Container) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := r.Path(c.ID)
+	tmp, err := os.CreateTemp(dir, ".state-*")
+	if err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	return nil
+}
+
+// Load reads the state of id.
+func (r *Root) Load(id string) (*Container, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(r.Path(id), stateFile))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(r.Path(id)); serr == nil {
+				// Directory without state: a create that died before saving.
+				return &Container{ID: id}, nil
+			}
+			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+		}
+		return nil, err
+	}
+	var c Container
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("state of %q: %w", id, err)
+	}
+	return &c, nil
+}
+
+// Remove deletes the state directory of id.
+func (r *Root) Remove(id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	return os.RemoveAll(r.Path(id))
+}
+
+// IDs lists the container ids in the root, sorted.
+func (r *Root) IDs() ([]string, error) {
+	ents, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && ValidateID(e.Name()) == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// FifoPath is the exec fifo the init waits on until `start`.
+func (r *Root) FifoPath(id string) string { return filepath.Join(r.Path(id), "exec.fifo") }
+
+// Status reports the runtime-spec status of c.
+func (r *Root) Status(c *Container) string {
+	if c.Pid == 0 {
+		return Creating
+	}
+	if !Alive(c.Pid, c.PidStart) {
+		return Stopped
+	}
+	if c.Paused {
+		return Paused
+	}
+	if _, err := os.Lstat(r.FifoPath(c.ID)); err == nil {
+		return Created
+	}
+	return Running
+}
+
+// Alive reports whether pid runs and is the process that started at start
+// (0: don't check), i.e. not a reused pid. A zombie counts as dead.
+func Alive(pid int, start uint64) bool {
+	st, state, err := ProcStart(pid)
+	if err != nil || state == "Z" || state == "X" {
+		return false
+	}
+	return start == 0 || st == start
+}
+
+// ProcStart returns field 22 (starttime) and field 3 (state) of /proc/PID/stat.
+func ProcStart(pid int) (uint64, string, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, "", err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, "", fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, "", fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	v, err := strconv.ParseUint(f[19], 10, 64)
+	return v, f[0], err
+}
+
+// OCIState is the runtime-spec state of c.
+func (r *Root) OCIState(c *Container) specs.State {
+	st := specs.State{
+		Version:     specs.Version,
+		ID:          c.ID,
+		Status:      specs.ContainerState(r.Status(c)),
+		Bundle:      c.Bundle,
+		Annotations: c.Annotations,
+	}
+	if st.Status != Stopped {
+		st.Pid = c.Pid
+	}
+	return st
+}

@@ -1,0 +1,23 @@
+// Package userns starts a process in new namespaces and talks to it.
+//
+// It owns the parent↔child sync protocol (Conn: length-framed JSON messages
+// with file descriptors passed by SCM_RIGHTS over a socketpair), starting
+// the re-exec'd child with clone flags (Start), having its uid/gid maps
+// written through idmap, the child's re-exec that gains its capabilities
+// inside the new user namespace once the maps exist (GainCaps), the sealed
+// copy of the sandy binary that protects it from being overwritten from
+// inside a container (CVE-2019-5736, SelfExe), and "am I in a user
+// namespace" (InUserNS).
+//
+// Why a re-exec at all: unshare(CLONE_NEWUSER) fails with EINVAL in a
+// multi-threaded process (unshare(2)), and every Go process is
+// multi-threaded, so the namespaces come from clone flags when the child is
+// exec'd. The child is exec'd before its maps exist, so execve(2) leaves it
+// without capabilities (its euid is unmapped at that moment; see
+// capabilities(7), "Capabilities and execution of programs"); once the
+// parent has written the maps the child is uid 0 in the namespace and one
+// more execve gives it the full set (rootlesskit's gainCaps does the same).
+//
+// It knows nothing about mounts or OCI. Both sides use it: Start and
+// Conn's parent half on the host, GainCaps and Conn's child half inside.
+package userns

@@ -1,0 +1,62 @@
+package userns
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// SelfExe returns a handle on the running sandy binary to exec the
+// container init from, such that nothing inside a container can write to
+// the host binary (CVE-2019-5736: a container process opened
+// /proc/<runc-pid>/exe and rewrote runc on the host).
+//
+// A rootless container's root is the caller's own uid on the host, so the
+// attack matters exactly when that uid can write the binary (a sandy built
+// into $HOME): then the handle is a copy in a sealed memfd
+// (memfd_create(2) with F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL),
+// which no one can modify and which is gone when the last user exits. A
+// binary the caller cannot write (root-owned, as installed) is opened
+// read-only and used as it is: copying it would only cost time.
+func SelfExe() (*os.File, error) {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("opening /proc/self/exe: %w", err)
+	}
+	if !writableByMe(f) {
+		return f, nil
+	}
+	defer f.Close()
+	return sealedCopy(f)
+}
+
+func writableByMe(f *os.File) bool {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return true
+	}
+	if int(st.Uid) == os.Geteuid() {
+		return true // the owner can chmod it writable at any time
+	}
+	return unix.Access(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.W_OK) == nil
+}
+
+func sealedCopy(src *os.File) (*os.File, error) {
+	fd, err := unix.MemfdCreate("sandy", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create for the sealed sandy copy: %w", err)
+	}
+	dst := os.NewFile(uintptr(fd), "memfd:sandy")
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return nil, fmt.Errorf("copying sandy into a memfd: %w", err)
+	}
+	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+		dst.Close()
+		return nil, fmt.Errorf("sealing the sandy memfd: %w", err)
+	}
+	return dst, nil
+}

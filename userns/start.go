@@ -1,0 +1,148 @@
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// MapWriter writes the uid/gid maps of a child (idmap.Plan implements it).
+type MapWriter interface {
+	Apply(pid int) error
+}
+
+// Config describes a child to start in new namespaces.
+type Config struct {
+	Exe        *os.File // the sandy binary to exec (from SelfExe)
+	Args       []string // argv after argv[0]
+	Env        []string
+	Cloneflags uintptr
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	// ExtraFiles become fd 3, 4, ... in the child; Exe is appended after them.
+	ExtraFiles []*os.File
+	// CgroupFD, when >= 0, puts the child into that cgroup at clone time
+	// (CLONE_INTO_CGROUP), so it never runs outside it.
+	CgroupFD int
+	// Pdeathsig is sent to the child when the starting thread dies
+	// (`sandy run`: the container dies with its runner).
+	Pdeathsig syscall.Signal
+	Setsid    bool
+	Maps      MapWriter // nil: no new user namespace, or maps not wanted
+}
+
+// Child is a started child.
+type Child struct {
+	Cmd *exec.Cmd
+}
+
+// Start execs cfg.Exe in new namespaces and, if cfg.Maps is set, writes its
+// uid/gid maps. The child must not rely on its maps until the caller tells
+// it over the sync socket that they are written.
+func Start(cfg Config) (*Child, error) {
+	if cfg.Exe == nil {
+		return nil, errors.New("userns.Start: no executable")
+	}
+	files := append(append([]*os.File(nil), cfg.ExtraFiles...), cfg.Exe)
+	exeFD := 3 + len(files) - 1
+	cmd := &exec.Cmd{
+		// The path is resolved by execve in the child, after the fds are in
+		// place: the child runs the sealed copy, never a path a container
+		// could have replaced.
+		Path:       fmt.Sprintf("/proc/self/fd/%d", exeFD),
+		Args:       append([]string{"sandy"}, cfg.Args...),
+		Env:        cfg.Env,
+		Stdin:      cfg.Stdin,
+		Stdout:     cfg.Stdout,
+		Stderr:     cfg.Stderr,
+		ExtraFiles: files,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: cfg.Cloneflags,
+			Pdeathsig:  cfg.Pdeathsig,
+			Setsid:     cfg.Setsid,
+		},
+	}
+	if cfg.CgroupFD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = cfg.CgroupFD
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, explainCloneError(err, cfg.Cloneflags)
+	}
+	c := &Child{Cmd: cmd}
+	if cfg.Maps != nil {
+		if err := cfg.Maps.Apply(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// explainCloneError adds the likely cause and fix to a clone failure, the
+// way bubblewrap does.
+func explainCloneError(err error, flags uintptr) error {
+	var hint string
+	switch {
+	case errors.Is(err, unix.EPERM) && flags&unix.CLONE_NEWUSER != 0:
+		hint = "unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu)"
+	case errors.Is(err, unix.ENOSPC):
+		hint = "user namespace limit reached: raise user.max_user_namespaces (sysctl -w user.max_user_namespaces=15000)"
+	case errors.Is(err, unix.EINVAL) && flags&unix.CLONE_NEWUSER != 0:
+		hint = "the kernel refused the namespace flags (CONFIG_USER_NS off?)"
+	case errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EOPNOTSUPP):
+		hint = "the cgroup given for CLONE_INTO_CGROUP is not usable (not a leaf, or a domain-invalid cgroup)"
+	}
+	err = fmt.Errorf("starting the container init: %w", err)
+	if hint != "" {
+		err = fmt.Errorf("%w\nhint: %s", err, hint)
+	}
+	return err
+}
+
+// GainCaps is called by the child once its maps are written. If the process
+// lacks CAP_SYS_ADMIN in its user namespace, it re-execs /proc/self/exe with
+// the same argv and environment plus marker, which gives the full
+// capability set (see the package doc); it does not return then. When the
+// capabilities are already there (second run, or no new user namespace) it
+// returns nil.
+func GainCaps(marker string) error {
+	if hasSysAdmin() {
+		return nil
+	}
+	if os.Getenv(marker) != "" {
+		return errors.New("still no CAP_SYS_ADMIN after re-exec: is uid 0 mapped in the user namespace?")
+	}
+	env := append(os.Environ(), marker+"=1")
+	err := unix.Exec("/proc/self/exe", os.Args, env)
+	return fmt.Errorf("re-exec to gain capabilities: %w", err)
+}
+
+func hasSysAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0
+}
+
+// InUserNS reports whether this process runs in a user namespace other
+// than the initial one (its uid_map is not the identity over all ids).
+var InUserNS = sync.OnceValue(func() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(data))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+})
