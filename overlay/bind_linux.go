@@ -1,0 +1,120 @@
+//go:build linux
+
+package overlay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// bind is the last rung: the rootfs itself, bind-mounted read-only on
+// merged. Nothing can be written, so the init must put tmpfs on the paths the
+// config needs writable; and a missing mountpoint cannot be made.
+func (m *mounter) bind() (*Root, error) {
+	if len(m.miss) > 0 {
+		return nil, &RungError{Mode: ModeBind, Err: ErrMountpointMissing,
+			Why: fmt.Sprintf("mountpoints missing in the read-only rootfs: %s", strings.Join(m.miss, ", ")),
+			Fix: "create them in the bundle's rootfs, or use a mode with a layer (overlay, fuse, copy)"}
+	}
+	merged := m.path(mergedName)
+	// MS_REC: the bundle may itself hold mounts (a rootfs assembled with
+	// binds); a plain bind would show the empty directories under them.
+	if err := unix.Mount(fdPath(m.lower), merged, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return nil, &RungError{Mode: ModeBind, Err: err, Why: fmt.Sprintf("binding the rootfs on %s: %v", merged, err), Fix: "see docs/rootfs.md#troubleshooting"}
+	}
+	if err := remountReadonly(merged); err != nil {
+		return nil, err
+	}
+	return m.root(ModeBind, false)
+}
+
+// remountReadonly makes the bind mount at p read-only. In a user namespace a
+// remount must keep the flags the mount was locked with (nosuid, nodev,
+// noexec, atime; mount(2) EPERM), so they are read back with statfs(2) and
+// passed again.
+func remountReadonly(p string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", p, err)
+	}
+	keep := uintptr(0)
+	for _, f := range []struct{ st, ms uintptr }{
+		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if uintptr(st.Flags)&f.st != 0 {
+			keep |= f.ms
+		}
+	}
+	if err := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|keep, ""); err != nil {
+		return fmt.Errorf("remounting %s read-only: %w", p, err)
+	}
+	return nil
+}
+
+// copy is the rung only a user asks for: a full copy of the rootfs into
+// merged, with owners, modes, times and xattrs kept (cp -a, reflinked where
+// the filesystem can). Inside the user namespace the owners are container
+// ids, so the copy needs no chown pass; files of ids outside the map come
+// out owned by root of the container, and cp says so.
+func (m *mounter) copy() (*Root, error) {
+	merged := m.path(mergedName)
+	cmd := exec.Command("cp", "-a", "--reflink=auto", "--", m.o.Lower+"/.", merged)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+	if err := cmd.Run(); err != nil {
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) == 0 || out.Len() == 0 {
+			return nil, &RungError{Mode: ModeCopy, Err: err, Why: fmt.Sprintf("cp -a %s: %v", m.o.Lower, err), Fix: "check free space in the state root"}
+		}
+		// cp goes on after a failed chown or xattr; report, keep the copy.
+		m.warn(fmt.Sprintf("rootfs: the copy is not exact (%d problems, e.g. %s); fix: use the full subordinate id range for the container", len(lines), lines[0]))
+	}
+	for _, name := range []string{stubsName} {
+		if err := copyStubs(m.path(name), merged); err != nil {
+			return nil, err
+		}
+	}
+	if err := unix.Mount(merged, merged, "", unix.MS_BIND, ""); err != nil {
+		return nil, fmt.Errorf("binding %s on itself: %w", merged, err)
+	}
+	if m.o.Readonly {
+		if err := remountReadonly(merged); err != nil {
+			return nil, err
+		}
+	}
+	return m.root(ModeCopy, false)
+}
+
+// copyStubs makes the stub entries (all fresh, in a directory of ours) in
+// the copy, where they were missing from the rootfs and so from the copy.
+func copyStubs(stubs, dst string) error {
+	return filepath.WalkDir(stubs, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == stubs {
+			return err
+		}
+		rel, _ := filepath.Rel(stubs, p)
+		t := filepath.Join(dst, rel)
+		if d.IsDir() {
+			if err := os.Mkdir(t, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("making mountpoint %s: %w", t, err)
+			}
+			return nil
+		}
+		f, err := os.OpenFile(t, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o644)
+		if err != nil {
+			return fmt.Errorf("making mountpoint %s: %w", t, err)
+		}
+		return f.Close()
+	})
+}

@@ -1,0 +1,387 @@
+//go:build linux
+
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Options says what Mount should build. Every path is absolute and seen
+// from the mount namespace Mount runs in.
+type Options struct {
+	// Lower is the bundle's rootfs. It is only ever read.
+	Lower string
+	// LayerDir is the per-run directory (under the state root) that holds
+	// the layer: upper, work, stubs, fuse and merged. The host side creates
+	// it, owned by the user, and removes it with Cleanup.
+	LayerDir string
+	// Mode is the rung to use; ModeAuto (or "") picks the best that works.
+	Mode Mode
+	// Readonly mounts the root read-only (root.readonly in config.json):
+	// there is no upper directory.
+	Readonly bool
+	// Mountpoints are container paths the init will mount onto. Those
+	// missing from the rootfs are created in a stub layer stacked above
+	// it, never in the bundle, so that a read-only root still has them.
+	// A writable root does not need them: the init may create mountpoints
+	// in it itself.
+	Mountpoints []Mountpoint
+	// UIDMap and GIDMap are the container's id maps. Mount does not need
+	// them (it runs inside the user namespace, where both the kernel and
+	// fuse-overlayfs already see container ids); ScanOwners does.
+	UIDMap, GIDMap []specs.LinuxIDMapping
+	// Warn receives one line for each thing that is lost: a lower rung
+	// than asked for, or entries fuse-overlayfs hides. May be nil.
+	Warn func(string) `json:"-"`
+}
+
+// Mountpoint is a path inside the container the init will mount onto.
+type Mountpoint struct {
+	Path string // absolute, inside the container
+	File bool   // the target is a file (a bind of a file), not a directory
+}
+
+// Root is the container root that Mount built.
+type Root struct {
+	// Path is the mount to use as the container's root: the init does
+	// its OCI mounts under it and then pivot_root(2) into it. It is always
+	// LayerDir/merged and always a private mount point.
+	Path string
+	// Mode is the rung actually used (never ModeAuto).
+	Mode Mode
+	// Readonly reports that Path is mounted read-only: asked for, or the
+	// bind rung.
+	Readonly bool
+	// Upper is where the container's changes land, "" when there is no
+	// writable layer.
+	Upper string
+}
+
+// Names inside LayerDir. Each is removed and made again by every Mount, so
+// a leftover of an earlier run never shows through.
+const (
+	upperName  = "upper"  // overlay upper directory
+	workName   = "work"   // overlay work directory
+	stubsName  = "stubs"  // missing mountpoints, stacked above the rootfs
+	fuseName   = "fuse"   // where fuse-overlayfs mounts, in its own mount ns
+	mergedName = "merged" // Root.Path
+)
+
+var layerNames = []string{upperName, workName, stubsName, fuseName, mergedName}
+
+// mounter carries one Mount call.
+type mounter struct {
+	o     Options
+	layer string   // LayerDir, cleaned
+	lower *os.File // O_PATH handle on Lower, kept open while mounting
+	stubs bool     // the stub layer has entries
+	miss  []string // mountpoints missing from Lower
+}
+
+func (m *mounter) path(name string) string { return filepath.Join(m.layer, name) }
+
+func (m *mounter) warn(s string) {
+	if m.o.Warn != nil {
+		m.o.Warn(s)
+	}
+}
+
+// Mount builds the container root over o.Lower and returns it. It runs in
+// the container's user and mount namespaces, with full capabilities there,
+// before pivot_root. It leaves no goroutine behind, and the only process it
+// leaves is fuse-overlayfs for ModeFuse (see doc.go).
+//
+// With ModeAuto it walks the ladder overlay → fuse → bind and calls Warn
+// once when it settles below overlay. A forced mode that cannot work returns
+// a *RungError and falls back to nothing.
+func Mount(o Options) (*Root, error) {
+	if o.Mode == "" {
+		o.Mode = ModeAuto
+	}
+	if _, err := ParseMode(string(o.Mode)); err != nil {
+		return nil, err
+	}
+	if err := checkPaths(o); err != nil {
+		return nil, err
+	}
+	lower, err := os.OpenFile(o.Lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening rootfs: %w", err)
+	}
+	defer lower.Close()
+	m := &mounter{o: o, layer: filepath.Clean(o.LayerDir), lower: lower}
+	if err := m.resetLayer(); err != nil {
+		return nil, err
+	}
+	if err := m.makeStubs(); err != nil {
+		return nil, err
+	}
+	if o.Mode != ModeAuto {
+		r, err := m.rung(o.Mode)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	return m.auto()
+}
+
+func checkPaths(o Options) error {
+	for _, p := range []struct{ name, path string }{{"rootfs", o.Lower}, {"layer dir", o.LayerDir}} {
+		if !filepath.IsAbs(p.path) {
+			return fmt.Errorf("checking %s %q: not an absolute path", p.name, p.path)
+		}
+	}
+	// The layer paths go into fuse-overlayfs's -o option string, where ','
+	// and ':' are separators; the state root is ours, so refuse rather
+	// than escape. (Lower is passed as an fd, so it may contain anything.)
+	if strings.ContainsAny(o.LayerDir, ",:\\\n") {
+		return fmt.Errorf("checking layer dir %q: contains one of , : \\ or a newline; hint: choose a state root (--root) with a plain path", o.LayerDir)
+	}
+	lo, err := os.Stat(o.Lower)
+	if err != nil {
+		return fmt.Errorf("checking rootfs: %w", err)
+	}
+	if !lo.IsDir() {
+		return fmt.Errorf("checking rootfs %q: not a directory", o.Lower)
+	}
+	fi, err := os.Lstat(o.LayerDir)
+	if err != nil {
+		return fmt.Errorf("checking layer dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("checking layer dir %q: not a directory", o.LayerDir)
+	}
+	l, lerr := filepath.EvalSymlinks(o.Lower)
+	d, derr := filepath.EvalSymlinks(o.LayerDir)
+	if lerr == nil && derr == nil && (within(d, l) || within(l, d)) {
+		return fmt.Errorf("checking layer dir %q: it overlaps the rootfs %q; hint: keep the state root outside the bundle", o.LayerDir, o.Lower)
+	}
+	return nil
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// resetLayer removes whatever an earlier run left in the layer dir and makes
+// fresh, empty directories. Inside the user namespace Mount can remove every
+// file the earlier container made, whatever its owner.
+func (m *mounter) resetLayer() error {
+	for _, name := range layerNames {
+		if err := removeAt(m.layer, name); err != nil {
+			return fmt.Errorf("removing leftover %s: %w", m.path(name), err)
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(m.lower.Fd()), &st); err != nil {
+		return fmt.Errorf("stat rootfs: %w", err)
+	}
+	for _, name := range layerNames {
+		if err := os.Mkdir(m.path(name), 0o700); err != nil {
+			return fmt.Errorf("making layer: %w", err)
+		}
+	}
+	// The merged root shows the upper dir's own mode and owner, so copy the
+	// rootfs root's: a 0700 root would lock out non-root container users.
+	// This is the one chown Mount does, on an empty directory of its own.
+	for _, name := range []string{upperName, stubsName, mergedName} {
+		p := m.path(name)
+		if err := os.Chmod(p, os.FileMode(st.Mode&0o7777)&os.ModePerm|modeBits(st.Mode)); err != nil {
+			return fmt.Errorf("making layer: %w", err)
+		}
+		if err := os.Lchown(p, int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("making layer: %w", err)
+		}
+	}
+	return nil
+}
+
+func modeBits(m uint32) os.FileMode {
+	var f os.FileMode
+	if m&unix.S_ISUID != 0 {
+		f |= os.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		f |= os.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		f |= os.ModeSticky
+	}
+	return f
+}
+
+// makeStubs creates, in the stub layer, the mountpoints that Lower lacks.
+// It looks at Lower one component at a time with lstat and stops at the
+// first component that is not a real directory: a symlink there is the
+// init's to resolve (in-root), and a stub would hide it.
+func (m *mounter) makeStubs() error {
+	for _, mp := range m.o.Mountpoints {
+		p := filepath.Clean("/" + mp.Path)
+		if p == "/" {
+			continue
+		}
+		missing, err := missingIn(m.o.Lower, p)
+		if err != nil {
+			return fmt.Errorf("checking mountpoint %s: %w", p, err)
+		}
+		if !missing {
+			continue
+		}
+		m.miss = append(m.miss, p)
+		dst := filepath.Join(m.path(stubsName), p)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("making mountpoint stub %s: %w", p, err)
+		}
+		if mp.File {
+			f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o644)
+			if err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("making mountpoint stub %s: %w", p, err)
+			}
+			if f != nil {
+				f.Close()
+			}
+		} else if err := os.Mkdir(dst, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("making mountpoint stub %s: %w", p, err)
+		}
+		m.stubs = true
+	}
+	return nil
+}
+
+// missingIn reports whether the container path p is absent from root, and
+// every existing parent of it is a real directory.
+func missingIn(root, p string) (bool, error) {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	cur := root
+	for i, part := range parts {
+		cur = filepath.Join(cur, part)
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, os.ErrNotExist) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if i < len(parts)-1 && !fi.IsDir() {
+			return false, nil // a symlink or file on the way: the init's business
+		}
+	}
+	return false, nil
+}
+
+// auto walks the ladder. Readonly roots skip straight to bind when no stub
+// is needed: a read-only overlay would add nothing but cost.
+func (m *mounter) auto() (*Root, error) {
+	if m.o.Readonly && !m.stubs {
+		if r, err := m.bind(); err == nil {
+			return r, nil
+		}
+	}
+	kr, kerr := m.kernel()
+	if kerr == nil {
+		return kr, nil
+	}
+	if err := m.retry(); err != nil {
+		return nil, err
+	}
+	fr, ferr := m.fuse()
+	if ferr == nil {
+		m.warn(fmt.Sprintf("rootfs: using fuse-overlayfs instead of kernel overlay (slower file I/O, one more process in the container): %s; fix: %s", why(kerr), fix(kerr)))
+		return fr, nil
+	}
+	if err := m.retry(); err != nil {
+		return nil, err
+	}
+	br, berr := m.bind()
+	if berr == nil {
+		if m.o.Readonly {
+			m.warn(fmt.Sprintf("rootfs: read-only bind of the bundle (no overlay available): kernel overlay: %s; fuse-overlayfs: %s; fix: %s", why(kerr), why(ferr), fix(ferr)))
+		} else {
+			m.warn(fmt.Sprintf("rootfs: no writable layer, the root is a read-only bind of the bundle (writes outside tmpfs mounts fail with EROFS): kernel overlay: %s; fuse-overlayfs: %s; fix: %s, or pass --rootfs-mode=copy", why(kerr), why(ferr), fix(ferr)))
+		}
+		return br, nil
+	}
+	return nil, fmt.Errorf("no rootfs mode works: kernel overlay: %s; fuse-overlayfs: %s; bind: %w", why(kerr), why(ferr), berr)
+}
+
+// retry undoes what a failed rung left: a failed overlay mount may have made
+// work/work, fuse may have left its bind on fuse/.
+func (m *mounter) retry() error {
+	for _, name := range []string{workName, fuseName} {
+		_ = unix.Unmount(m.path(name), unix.MNT_DETACH)
+		if err := removeAt(m.layer, name); err != nil {
+			return fmt.Errorf("resetting %s: %w", m.path(name), err)
+		}
+		if err := os.Mkdir(m.path(name), 0o700); err != nil {
+			return fmt.Errorf("resetting layer: %w", err)
+		}
+	}
+	return nil
+}
+
+func why(err error) string {
+	var re *RungError
+	if errors.As(err, &re) {
+		return re.Why
+	}
+	return err.Error()
+}
+
+func fix(err error) string {
+	var re *RungError
+	if errors.As(err, &re) && re.Fix != "" {
+		return re.Fix
+	}
+	return "see docs/rootfs.md#troubleshooting"
+}
+
+func (m *mounter) rung(mode Mode) (*Root, error) {
+	switch mode {
+	case ModeOverlay:
+		return m.kernel()
+	case ModeFuse:
+		return m.fuse()
+	case ModeBind:
+		return m.bind()
+	case ModeCopy:
+		return m.copy()
+	}
+	return nil, fmt.Errorf("mounting rootfs: %w: %q", ErrUnknownMode, mode)
+}
+
+// root returns the Root for a rung that mounted on merged, after making
+// that mount private: pivot_root(2) fails with EINVAL when the new root or
+// its parent is a shared mount.
+func (m *mounter) root(mode Mode, upper bool) (*Root, error) {
+	p := m.path(mergedName)
+	if err := unix.Mount("", p, "", unix.MS_PRIVATE, ""); err != nil {
+		return nil, fmt.Errorf("making %s private: %w", p, err)
+	}
+	r := &Root{Path: p, Mode: mode, Readonly: m.o.Readonly || mode == ModeBind}
+	if upper && !m.o.Readonly {
+		r.Upper = m.path(upperName)
+	}
+	return r, nil
+}
+
+// lowerdirs is the overlay lowerdir list, top first: the stub layer (when
+// it has entries; overlay needs two lower layers without an upper, so a
+// read-only root always gets it) above the rootfs, named through our fd so
+// that its path needs no escaping.
+func (m *mounter) lowerdirs(rootfs string) string {
+	if m.stubs || m.o.Readonly {
+		return m.path(stubsName) + ":" + rootfs
+	}
+	return rootfs
+}
+
+func fdPath(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
