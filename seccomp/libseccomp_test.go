@@ -1,0 +1,353 @@
+//go:build libseccomp
+
+package seccomp
+
+// Differential test: every profile of the corpus is compiled by sandy and
+// by libseccomp (the way runc drives it), and both programs are run in
+// golang.org/x/net/bpf's VM over every syscall number of every arch, the
+// numbers around the x32 bit, unknown arches, and boundary and random
+// argument values. The results must be identical.
+//
+// Run with: go test -tags libseccomp ./seccomp (needs libseccomp-dev, cgo).
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	mobyseccomp "github.com/moby/profiles/seccomp"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/seccomp/internal/libseccomp"
+)
+
+var allArchs = []*archDef{archX86_64, archX86, archX32, archAARCH64, archARM}
+
+// agrees reports whether sandy's tables and libseccomp's give name the same
+// meaning on a. libseccomp 2.5.4's tables stop at Linux 5.17; names they do
+// not know, or number differently, cannot be compared and are left out.
+func agrees(a *archDef, name string) bool {
+	lib := libseccomp.ResolveName(a.name, name)
+	nr, direct := a.table[name]
+	if a.mux {
+		_, s := socketcallSub[name]
+		_, i := ipcSub[name]
+		if s || i {
+			return lib < 0 && (!direct || libseccomp.ResolveNum(a.name, int(nr)) == name)
+		}
+	}
+	if direct {
+		return lib == int(nr)
+	}
+	return lib < 0
+}
+
+// harmonize drops the names on which the two tables differ.
+func harmonize(cfg *specs.LinuxSeccomp) (*specs.LinuxSeccomp, []string) {
+	archs := []*archDef{archX86_64}
+	for _, n := range cfg.Architectures {
+		if a := archByName[n]; a != nil && !slices.Contains(archs, a) {
+			archs = append(archs, a)
+		}
+	}
+	out := *cfg
+	out.Syscalls = nil
+	var dropped []string
+	for _, sc := range cfg.Syscalls {
+		var names []string
+		for _, n := range sc.Names {
+			ok := true
+			for _, a := range archs {
+				ok = ok && agrees(a, n)
+			}
+			if ok {
+				names = append(names, n)
+			} else {
+				dropped = append(dropped, n)
+			}
+		}
+		if len(names) > 0 {
+			sc.Names = names
+			out.Syscalls = append(out.Syscalls, sc)
+		}
+	}
+	return &out, dropped
+}
+
+func loadJSON(t *testing.T, path string) *specs.LinuxSeccomp {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p specs.LinuxSeccomp
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return &p
+}
+
+func corpus(t *testing.T) map[string]*specs.LinuxSeccomp {
+	allCaps := []string{"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_CHROOT", "CAP_SYS_MODULE", "CAP_SYS_PACCT", "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_SYS_NICE", "CAP_SYSLOG", "CAP_SYS_RESOURCE", "CAP_BPF", "CAP_PERFMON", "CAP_DAC_READ_SEARCH", "CAP_NET_ADMIN"}
+	c := map[string]*specs.LinuxSeccomp{
+		"moby-default":          DefaultProfile(nil),
+		"moby-default-all-caps": DefaultProfile(allCaps),
+		"runc-test1":            loadJSON(t, "testdata/runc-seccomp_syscall_test1.json"),
+		"runc-test2":            loadJSON(t, "testdata/runc-seccomp_syscall_test2.json"),
+	}
+	arm := *DefaultProfile(nil)
+	arm.Architectures = []specs.Arch{specs.ArchAARCH64, specs.ArchARM}
+	c["moby-default-arm-arches"] = &arm
+	podman, err := os.ReadFile("testdata/podman-seccomp.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, caps := range map[string][]string{"podman-default": nil, "podman-all-caps": allCaps} {
+		p, err := mobyseccomp.LoadProfile(string(podman), &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}})
+		if err != nil {
+			t.Fatalf("loading podman's profile: %v", err)
+		}
+		c[name] = p
+	}
+	for name, p := range runcBatsProfiles() {
+		c[name] = p
+	}
+	return c
+}
+
+// valuePool collects the argument values around every condition.
+func valuePool(cfg *specs.LinuxSeccomp) []uint64 {
+	pool := []uint64{0, 1, 2, 0xffffffff, 1 << 32, 0xffffffff_ffffffff, 1 << 63, 0x7fffffff, 0x80000000}
+	for _, sc := range cfg.Syscalls {
+		for _, a := range sc.Args {
+			for _, v := range []uint64{a.Value, a.ValueTwo, a.Value & a.ValueTwo, a.ValueTwo | ^a.Value} {
+				pool = append(pool, v, v+1, v-1, v^(1<<32), v&0xffffffff, v|0xffffffff_00000000, v+(1<<32), v-(1<<32))
+			}
+		}
+	}
+	return pool
+}
+
+// inputs enumerates the seccomp_data the two programs are compared on.
+func inputs(cfg *specs.LinuxSeccomp, rng *rand.Rand) []seccompData {
+	pool := valuePool(cfg)
+	withArgs := map[string]bool{}
+	for _, sc := range cfg.Syscalls {
+		if len(sc.Args) > 0 {
+			for _, n := range sc.Names {
+				withArgs[n] = true
+			}
+		}
+	}
+	var out []seccompData
+	audits := map[uint32][]*archDef{}
+	for _, a := range allArchs {
+		audits[a.audit] = append(audits[a.audit], a)
+	}
+	audits[unix.AUDIT_ARCH_PPC64LE] = nil
+	audits[0] = nil
+	for audit, archs := range audits {
+		nrs := map[uint32]bool{0xffffffff: true, x32SyscallBit - 1: true, x32SyscallBit: true, 0x7fffffff: true, 0x80000000: true}
+		heavy := map[uint32]bool{}
+		for nr := uint32(0); nr < 600; nr++ {
+			nrs[nr] = true
+			nrs[nr|x32SyscallBit] = true
+		}
+		for nr := uint32(0xf0000); nr < 0xf0010; nr++ {
+			nrs[nr] = true
+		}
+		for _, a := range archs {
+			for name, nr := range a.table {
+				nrs[nr] = true
+				if withArgs[name] {
+					heavy[nr] = true
+				}
+			}
+			if a.mux {
+				heavy[a.table["socketcall"]] = true
+				heavy[a.table["ipc"]] = true
+			}
+		}
+		for i := 0; i < 20; i++ {
+			nrs[rng.Uint32()] = true
+		}
+		for nr := range nrs {
+			n := 2
+			if heavy[nr] {
+				n = 300
+			}
+			for i := 0; i < n; i++ {
+				d := seccompData{nr: nr, arch: audit}
+				if i > 0 {
+					for j := range d.args {
+						if rng.IntN(4) == 0 {
+							d.args[j] = rng.Uint64()
+						} else {
+							d.args[j] = pool[rng.IntN(len(pool))]
+						}
+					}
+				}
+				out = append(out, d)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].arch < out[j].arch || out[i].arch == out[j].arch && out[i].nr < out[j].nr
+	})
+	return out
+}
+
+// differ compiles cfg with sandy and with libseccomp and returns a
+// description of the first inputs on which sandy's program disagrees with
+// libseccomp's rule database (its PFC listing), "" when there are none.
+// Inputs on which libseccomp's own BPF disagrees with its database are
+// counted in *libBugs.
+func differ(t *testing.T, cfg *specs.LinuxSeccomp, rng *rand.Rand, libBugs *int) string {
+	t.Helper()
+	lib, libErr := libseccomp.Compile(cfg)
+	ours, err := compile(cfg, options{native: archX86_64})
+	if errors.Is(err, ErrUnknownSyscalls) && libErr == nil {
+		return "" // sandy's deliberate refusal (issue 8); runc skips the rule
+	}
+	if (libErr != nil) != (err != nil) {
+		return fmt.Sprintf("libseccomp error %v, sandy error %v", libErr, err)
+	}
+	if err != nil {
+		return ""
+	}
+	text, err := libseccomp.PFC(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := newPFCProgram(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, ov := newVM(t, lib), newVM(t, ours.Instructions())
+	var diffs []string
+	for _, d := range inputs(cfg, rng) {
+		l, o, r := lv.run(t, d), ov.run(t, d), ref.eval(d, ours.archs)
+		if l != r {
+			*libBugs++
+		}
+		if o != r {
+			diffs = append(diffs, fmt.Sprintf("arch %#x nr %#x args %#x: libseccomp database %#x (its BPF %#x), sandy %#x", d.arch, d.nr, d.args, r, l, o))
+			if len(diffs) == 8 {
+				diffs = append(diffs, text)
+				break
+			}
+		}
+	}
+	return strings.Join(diffs, "\n")
+}
+
+func TestDifferentialCorpus(t *testing.T) {
+	t.Logf("libseccomp %s", libseccomp.Version())
+	for name, cfg := range corpus(t) {
+		t.Run(name, func(t *testing.T) {
+			h, dropped := harmonize(cfg)
+			if len(dropped) > 0 {
+				t.Logf("left out (tables differ): %v", dropped)
+			}
+			bugs := 0
+			if d := differ(t, h, rand.New(rand.NewPCG(1, 2)), &bugs); d != "" {
+				t.Errorf("%s: programs differ:\n%s", name, d)
+			}
+			if bugs > 0 {
+				t.Logf("%d inputs where libseccomp's BPF disagrees with its own database", bugs)
+			}
+		})
+	}
+}
+
+// randomProfile makes a profile with few syscall names, so that rules
+// overlap and libseccomp's merging is exercised.
+func randomProfile(rng *rand.Rand, names []string) *specs.LinuxSeccomp {
+	acts := []specs.LinuxSeccompAction{specs.ActErrno, specs.ActKill, specs.ActKillProcess, specs.ActTrap, specs.ActAllow, specs.ActLog, specs.ActTrace, specs.ActErrno, specs.ActNotify}
+	ops := []specs.LinuxSeccompOperator{specs.OpNotEqual, specs.OpLessThan, specs.OpLessEqual, specs.OpEqualTo, specs.OpGreaterEqual, specs.OpGreaterThan, specs.OpMaskedEqual}
+	vals := []uint64{0, 1, 2, 3, 0xff, 0x7fffffff, 0x80000000, 0xffffffff, 1 << 32, 1<<32 | 1, 0xffffffff_ffffffff, 1 << 63, 5 << 32}
+	val := func() uint64 {
+		if rng.IntN(5) == 0 {
+			return rng.Uint64() >> (rng.IntN(4) * 16)
+		}
+		return vals[rng.IntN(len(vals))]
+	}
+	errno := func() *uint {
+		if rng.IntN(3) == 0 {
+			return nil
+		}
+		e := uint(rng.IntN(200))
+		return &e
+	}
+	p := &specs.LinuxSeccomp{DefaultAction: acts[rng.IntN(len(acts)-1)], DefaultErrnoRet: errno()}
+	for _, a := range allArchs {
+		if rng.IntN(3) == 0 {
+			p.Architectures = append(p.Architectures, a.name)
+		}
+	}
+	pick := make([]string, 2+rng.IntN(4))
+	for i := range pick {
+		pick[i] = names[rng.IntN(len(names))]
+	}
+	for range 1 + rng.IntN(10) {
+		sc := specs.LinuxSyscall{Action: acts[rng.IntN(len(acts))], ErrnoRet: errno()}
+		for range 1 + rng.IntN(2) {
+			sc.Names = append(sc.Names, pick[rng.IntN(len(pick))])
+		}
+		for range rng.IntN(4) {
+			sc.Args = append(sc.Args, specs.LinuxSeccompArg{Index: uint(rng.IntN(3)), Value: val(), ValueTwo: val(), Op: ops[rng.IntN(len(ops))]})
+		}
+		p.Syscalls = append(p.Syscalls, sc)
+	}
+	return p
+}
+
+func TestDifferentialRandom(t *testing.T) {
+	var names []string
+	for n := range syscallsX86_64 {
+		names = append(names, n)
+	}
+	names = append(names, "socketcall", "ipc", "socket", "send", "recv", "semget", "_llseek", "arm_fadvise64_64", "chown32")
+	var usable []string
+	for _, n := range names {
+		ok := true
+		for _, a := range allArchs {
+			ok = ok && agrees(a, n)
+		}
+		if ok && n != "write" {
+			usable = append(usable, n)
+		}
+	}
+	sort.Strings(usable)
+	n := 400
+	if testing.Short() {
+		n = 50
+	}
+	failures, bugs, buggy := 0, 0, 0
+	defer func() {
+		t.Logf("%d random profiles; libseccomp's BPF disagreed with its own database on %d inputs of %d profiles", n, bugs, buggy)
+	}()
+	for i := range n {
+		rng := rand.New(rand.NewPCG(uint64(i), 42))
+		p := randomProfile(rng, usable)
+		before := bugs
+		d := differ(t, p, rng, &bugs)
+		if bugs > before {
+			buggy++
+		}
+		if d != "" {
+			js, _ := json.Marshal(p)
+			t.Errorf("profile %d %s\n%s", i, js, d)
+			if failures++; failures == 5 {
+				t.FailNow()
+			}
+		}
+	}
+}

@@ -1,0 +1,447 @@
+package seccomp
+
+// Code generation: from the per-arch rule databases to classic BPF.
+//
+// Layout of a program:
+//
+//	ld  seccomp_data.arch
+//	jeq AUDIT_ARCH_<native>  → group 0        (native arch first: hot path)
+//	jeq AUDIT_ARCH_<other>   → group 1 ...
+//	ret KILL_PROCESS                          (an arch the filter does not list)
+//	group: ld seccomp_data.nr
+//	       x86_64 without x32: nr ≥ 0x40000000 and ≠ -1 → bad arch
+//	       x32 without x86_64: nr < 0x40000000 → bad arch
+//	       (x86_64 with x32: one group, both tables, as libseccomp does)
+//	       [ENOSYS stub: nr above the profile's highest syscall → ERRNO(ENOSYS)]
+//	       binary search over the syscall numbers that have rules, down to
+//	       buckets of at most 4 `jeq`; an unmatched number → default action;
+//	       each matched syscall → its action, or its argument tree.
+//
+// Conditional jumps reach 255 instructions; the assembler inserts, right
+// after a jump whose target is farther, a copy of the target when it is a
+// `ret` or a `ja` (32-bit reach) otherwise, and repeats until all fit.
+
+import (
+	"fmt"
+	"sort"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	offNr   = 0
+	offArch = 4
+	offArgs = 16
+	bucket  = 4 // syscalls compared linearly at a leaf of the search
+)
+
+type label int
+
+const noLabel label = -1
+
+// ins is one instruction with symbolic jump targets, or a label marker.
+type ins struct {
+	code   uint16
+	k      uint32
+	jt, jf label // conditional jumps; ja uses jt
+	mark   label // >= 0: this entry marks the position of a label
+}
+
+type asm struct {
+	ins    []ins
+	labels int
+}
+
+func (a *asm) newLabel() label { a.labels++; return label(a.labels - 1) }
+func (a *asm) bind(l label)    { a.ins = append(a.ins, ins{mark: l}) }
+func (a *asm) emit(code uint16, k uint32, jt, jf label) {
+	a.ins = append(a.ins, ins{code: code, k: k, jt: jt, jf: jf, mark: noLabel})
+}
+func (a *asm) ld(off uint32) { a.emit(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off, noLabel, noLabel) }
+func (a *asm) and(k uint32)  { a.emit(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K, k, noLabel, noLabel) }
+func (a *asm) ret(k uint32)  { a.emit(unix.BPF_RET|unix.BPF_K, k, noLabel, noLabel) }
+func (a *asm) ja(l label)    { a.emit(unix.BPF_JMP|unix.BPF_JA, 0, l, noLabel) }
+func (a *asm) jmp(cond uint16, k uint32, jt, jf label) {
+	a.emit(unix.BPF_JMP|cond|unix.BPF_K, k, jt, jf)
+}
+
+func isCond(code uint16) bool {
+	return code&0x07 == unix.BPF_JMP && code&0xf0 != unix.BPF_JA
+}
+
+// assemble resolves labels, inserting trampolines where needed.
+func (a *asm) assemble() ([]unix.SockFilter, error) {
+	prog := a.ins
+	for round := 0; ; round++ {
+		if round > 64 {
+			return nil, fmt.Errorf("assembling seccomp filter: jump resolution does not converge")
+		}
+		// Positions of labels and instructions.
+		pos := make([]int, a.labels)
+		for i := range pos {
+			pos[i] = -1
+		}
+		at := make([]int, len(prog)) // instruction index of each entry
+		n := 0
+		for i, in := range prog {
+			at[i] = n
+			if in.mark >= 0 {
+				pos[in.mark] = n
+			} else {
+				n++
+			}
+		}
+		// The instruction each label points at, to copy a `ret`.
+		first := make([]int, a.labels) // entry index of that instruction
+		for i := len(prog) - 1; i >= 0; i-- {
+			if prog[i].mark < 0 {
+				n = i
+			} else {
+				first[prog[i].mark] = n
+			}
+		}
+		// Out of reach: too far, or behind (a `ret` shared by code above).
+		far := func(pc int, l label) bool { d := pos[l] - (pc + 1); return d > 255 || d < 0 }
+		var out []ins
+		changed := false
+		for i, in := range prog {
+			out = append(out, in)
+			if in.mark >= 0 || !isCond(in.code) {
+				continue
+			}
+			pc := at[i]
+			ft, ff := far(pc, in.jt), far(pc, in.jf)
+			if !ft && !ff {
+				continue
+			}
+			changed = true
+			var tramp []ins
+			for _, f := range []struct {
+				far bool
+				l   *label
+			}{{ft, &out[len(out)-1].jt}, {ff, &out[len(out)-1].jf}} {
+				if !f.far {
+					continue
+				}
+				target := *f.l
+				nl := a.newLabel()
+				*f.l = nl
+				tramp = append(tramp, ins{mark: nl})
+				if t := prog[first[target]]; t.code&0x07 == unix.BPF_RET {
+					tramp = append(tramp, ins{code: t.code, k: t.k, jt: noLabel, jf: noLabel, mark: noLabel})
+				} else if pos[target] < pc+1 {
+					return nil, fmt.Errorf("assembling seccomp filter: backward jump at %d", pc)
+				} else {
+					tramp = append(tramp, ins{code: unix.BPF_JMP | unix.BPF_JA, jt: target, jf: noLabel, mark: noLabel})
+				}
+			}
+			out = append(out, tramp...)
+		}
+		if changed {
+			prog = out
+			continue
+		}
+		var res []unix.SockFilter
+		for i, in := range prog {
+			if in.mark >= 0 {
+				continue
+			}
+			pc := at[i]
+			f := unix.SockFilter{Code: in.code, K: in.k}
+			switch {
+			case in.code == unix.BPF_JMP|unix.BPF_JA:
+				f.K = uint32(pos[in.jt] - (pc + 1))
+			case isCond(in.code):
+				f.Jt = uint8(pos[in.jt] - (pc + 1))
+				f.Jf = uint8(pos[in.jf] - (pc + 1))
+			}
+			res = append(res, f)
+		}
+		if len(res) > 4096 {
+			return nil, fmt.Errorf("compiling seccomp profile to %d instructions: %w", len(res), ErrTooLarge)
+		}
+		return res, nil
+	}
+}
+
+// group is the code of one AUDIT_ARCH value: one arch, or x86_64 with x32.
+type group struct {
+	audit    uint32
+	archs    []*archDB
+	syscalls []*sysEntry
+}
+
+func generate(dbs []*archDB, def uint32, stub map[*archDef]uint32) ([]unix.SockFilter, error) {
+	var groups []*group
+	for _, db := range dbs {
+		var g *group
+		for _, x := range groups {
+			if x.audit == db.arch.audit {
+				g = x
+			}
+		}
+		if g == nil {
+			g = &group{audit: db.arch.audit}
+			groups = append(groups, g)
+		}
+		g.archs = append(g.archs, db)
+		for _, s := range db.syscalls {
+			if s.nr >= 0 {
+				g.syscalls = append(g.syscalls, s)
+			}
+		}
+	}
+	a := &asm{}
+	a.ld(offArch)
+	starts := make([]label, len(groups))
+	for i, g := range groups {
+		starts[i] = a.newLabel()
+		next := a.newLabel()
+		a.jmp(unix.BPF_JEQ, g.audit, starts[i], next)
+		a.bind(next)
+	}
+	badArch := a.newLabel()
+	a.bind(badArch)
+	a.ret(badArchAction)
+	for i, g := range groups {
+		sort.Slice(g.syscalls, func(x, y int) bool { return g.syscalls[x].nr < g.syscalls[y].nr })
+		a.bind(starts[i])
+		a.ld(offNr)
+		body := a.newLabel()
+		if len(g.archs) == 1 && (g.archs[0].arch == archX86_64 || g.archs[0].arch == archX32) {
+			// The x86_64 and x32 ABIs share AUDIT_ARCH_X86_64; a filter with
+			// only one of them sends the other to the bad-arch action.
+			// -1 is let through: tracers use it to skip a syscall and the
+			// filter runs again after them (seccomp(2)).
+			if g.archs[0].arch == archX86_64 {
+				m1 := a.newLabel()
+				a.jmp(unix.BPF_JGE, x32SyscallBit, m1, body)
+				a.bind(m1)
+				a.jmp(unix.BPF_JEQ, 0xffffffff, body, badArch)
+			} else {
+				a.jmp(unix.BPF_JGE, x32SyscallBit, body, badArch)
+			}
+		}
+		a.bind(body)
+		genStub(a, g, stub)
+		genSearch(a, g.syscalls, def)
+	}
+	return a.assemble()
+}
+
+// genStub emits the ENOSYS stub of a group (see enosysLimits).
+func genStub(a *asm, g *group, stub map[*archDef]uint32) {
+	var lim64, lim32 *uint32
+	for _, db := range g.archs {
+		if l, ok := stub[db.arch]; ok {
+			l := l
+			if db.arch == archX32 {
+				lim32 = &l
+			} else {
+				lim64 = &l
+			}
+		}
+	}
+	if lim64 == nil && lim32 == nil {
+		return
+	}
+	rules, enosys, m1 := a.newLabel(), a.newLabel(), a.newLabel()
+	check := func(lim *uint32) {
+		if lim == nil {
+			a.ja(rules)
+			return
+		}
+		a.jmp(unix.BPF_JGT, *lim, m1, rules)
+	}
+	if len(g.archs) == 2 {
+		l64, l32 := a.newLabel(), a.newLabel()
+		a.jmp(unix.BPF_JSET, x32SyscallBit, l32, l64)
+		a.bind(l64)
+		check(lim64)
+		a.bind(l32)
+		check(lim32)
+	} else if lim64 != nil {
+		check(lim64)
+	} else {
+		check(lim32)
+	}
+	a.bind(m1)
+	a.jmp(unix.BPF_JEQ, 0xffffffff, rules, enosys)
+	a.bind(enosys)
+	a.ret(retErrno | uint32(unix.ENOSYS))
+	a.bind(rules)
+}
+
+// genSearch emits the binary search over sorted syscalls; the accumulator
+// holds the syscall number.
+func genSearch(a *asm, sys []*sysEntry, def uint32) {
+	if len(sys) <= bucket {
+		genBucket(a, sys, def)
+		return
+	}
+	mid := len(sys) / 2
+	left, right := a.newLabel(), a.newLabel()
+	a.jmp(unix.BPF_JGE, uint32(sys[mid].nr), right, left)
+	a.bind(left)
+	genSearch(a, sys[:mid], def)
+	a.bind(right)
+	genSearch(a, sys[mid:], def)
+}
+
+func genBucket(a *asm, sys []*sysEntry, def uint32) {
+	rets := map[uint32]label{}
+	retLabel := func(act uint32) label {
+		if l, ok := rets[act]; ok {
+			return l
+		}
+		l := a.newLabel()
+		rets[act] = l
+		return l
+	}
+	defl := retLabel(def)
+	targets := make([]label, len(sys))
+	for i, s := range sys {
+		if s.chains == nil {
+			targets[i] = retLabel(s.action)
+		} else {
+			targets[i] = a.newLabel()
+		}
+		next := a.newLabel()
+		if i == len(sys)-1 {
+			next = defl
+		}
+		a.jmp(unix.BPF_JEQ, uint32(s.nr), targets[i], next)
+		if i < len(sys)-1 {
+			a.bind(next)
+		}
+	}
+	for i, s := range sys {
+		if s.chains != nil {
+			a.bind(targets[i])
+			genTree(a, s.chains, def, retLabel)
+		}
+	}
+	// The returns last, in a fixed order, the default first.
+	acts := make([]uint32, 0, len(rets))
+	for act := range rets {
+		if act != def {
+			acts = append(acts, act)
+		}
+	}
+	sort.Slice(acts, func(i, j int) bool { return acts[i] < acts[j] })
+	for _, act := range append([]uint32{def}, acts...) {
+		a.bind(rets[act])
+		a.ret(act)
+	}
+}
+
+func containsAct(xs []uint32, x uint32) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// genTree emits the argument tree of one syscall; when no branch decides,
+// the syscall gets the default action.
+//
+// The code unit of a node depends on where its level goes when it runs out
+// (its fail target), so units are keyed by (node, fail). Units form a DAG
+// (a sub-level fails to a later sibling of its parent; libseccomp shares
+// sub-levels between the two upper-half nodes of a 64-bit range check), and
+// are emitted in topological order so that every jump goes forward.
+func genTree(a *asm, chains *node, def uint32, retLabel func(uint32) label) {
+	type unit struct {
+		n          *node
+		at, jt, jf label
+		succ       []*unit
+	}
+	type key struct {
+		n    *node
+		fail label
+	}
+	units := map[key]*unit{}
+	byLabel := map[label]*unit{}
+	var unitFor func(n *node, fail label) label
+	unitFor = func(n *node, fail label) label {
+		k := key{n, fail}
+		if u, ok := units[k]; ok {
+			return u.at
+		}
+		u := &unit{n: n, at: a.newLabel()}
+		units[k] = u
+		byLabel[u.at] = u
+		next := fail
+		if n.lvlNxt != nil {
+			next = unitFor(n.lvlNxt, fail)
+		}
+		branch := func(sub *node, set bool, act uint32) label {
+			switch {
+			case sub != nil:
+				return unitFor(levelStart(sub), next)
+			case set:
+				return retLabel(act)
+			}
+			return next
+		}
+		u.jt = branch(n.nxtT, n.actTSet, n.actT)
+		u.jf = branch(n.nxtF, n.actFSet, n.actF)
+		for _, l := range []label{u.jt, u.jf} {
+			if s, ok := byLabel[l]; ok {
+				u.succ = append(u.succ, s)
+			}
+		}
+		return u.at
+	}
+	root := byLabel[unitFor(levelStart(chains), retLabel(def))]
+	var order []*unit
+	seen := map[*unit]bool{}
+	var visit func(u *unit)
+	visit = func(u *unit) {
+		seen[u] = true
+		for _, s := range u.succ {
+			if !seen[s] {
+				visit(s)
+			}
+		}
+		order = append(order, u)
+	}
+	visit(root)
+	for i := len(order) - 1; i >= 0; i-- {
+		u := order[i]
+		n := u.n
+		a.bind(u.at)
+		off := uint32(offArgs + 8*n.arg)
+		if n.hi {
+			off += 4 // little-endian: the upper half follows
+		}
+		a.ld(off)
+		if n.mask != 0xffffffff {
+			a.and(n.mask)
+		}
+		var cond uint16
+		switch n.op {
+		case opEQ, opMaskedEQ:
+			cond = unix.BPF_JEQ
+		case opGT:
+			cond = unix.BPF_JGT
+		case opGE:
+			cond = unix.BPF_JGE
+		}
+		a.jmp(cond, n.datum, u.jt, u.jf)
+	}
+}
+
+// Disassemble returns the program as golang.org/x/net/bpf instructions,
+// for listings and the bpf.VM.
+func (f *Filter) Disassemble() []bpf.Instruction {
+	raw := make([]bpf.RawInstruction, len(f.prog))
+	for i, in := range f.prog {
+		raw[i] = bpf.RawInstruction{Op: in.Code, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	out, _ := bpf.Disassemble(raw)
+	return out
+}
