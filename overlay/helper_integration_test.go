@@ -50,6 +50,7 @@ type helperReq struct {
 	Shell    string // run with sh -c in the merged root's dir, $ROOT set
 	Hold     bool   // after answering, wait until stdin closes
 	Cleanup  bool   // only call Cleanup(Opts.LayerDir) (inside the ns)
+	Path     string // PATH for Mount, to hide fuse-overlayfs
 }
 
 type helperResp struct {
@@ -88,6 +89,9 @@ func helperMain(raw string) int {
 		resp.Err = "setup: " + err.Error()
 		_ = out.Encode(resp)
 		return 0
+	}
+	if req.Path != "" {
+		os.Setenv("PATH", req.Path)
 	}
 	req.Opts.Warn = func(s string) { resp.Warnings = append(resp.Warnings, s) }
 	start := time.Now()

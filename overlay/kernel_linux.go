@@ -108,16 +108,16 @@ func kernelOpenError(err error) error {
 	switch {
 	case errors.Is(err, unix.ENOSYS):
 		re.Why = "the kernel has no fsopen(2) (Linux older than 5.2)"
-		re.Fix = "use Linux 5.11 or later, or install fuse-overlayfs"
+		re.Fix = "use Linux 5.11 or later"
 	case errors.Is(err, unix.ENODEV):
 		re.Why = "the kernel has no overlay filesystem"
-		re.Fix = "modprobe overlay as root (CONFIG_OVERLAY_FS), or install fuse-overlayfs"
+		re.Fix = "modprobe overlay as root (CONFIG_OVERLAY_FS)"
 	case errors.Is(err, unix.EPERM):
 		re.Why = "mounting is not permitted in this user namespace (fsopen: operation not permitted)"
-		re.Fix = "check that no seccomp or AppArmor policy blocks mounts in user namespaces (Ubuntu: kernel.apparmor_restrict_unprivileged_userns), or install fuse-overlayfs"
+		re.Fix = "check that no seccomp or AppArmor policy blocks mounts in user namespaces (Ubuntu: kernel.apparmor_restrict_unprivileged_userns)"
 	default:
 		re.Why = fmt.Sprintf("fsopen overlay: %v", err)
-		re.Fix = "install fuse-overlayfs"
+		re.Fix = "see docs/rootfs.md#troubleshooting"
 	}
 	return re
 }
@@ -133,15 +133,15 @@ func (m *mounter) kernelError(fsfd int, step string, err error) error {
 	switch {
 	case strings.Contains(step, "userxattr"):
 		re.Why = "the kernel does not know overlay's userxattr option (Linux older than 5.11)"
-		re.Fix = "use Linux 5.11 or later, or install fuse-overlayfs"
+		re.Fix = "use Linux 5.11 or later"
 	case strings.Contains(msg, "upper") || strings.Contains(msg, "workdir") || strings.Contains(msg, "d_type"):
 		re.Why = fmt.Sprintf("the kernel refuses the layer dir on %s as overlay upper (%s)", fsType, msg)
-		re.Fix = "put the state root on tmpfs, ext4, xfs or btrfs (--root DIR, or XDG_RUNTIME_DIR), or install fuse-overlayfs"
+		re.Fix = "put the state root on tmpfs, ext4, xfs or btrfs (--root DIR, or XDG_RUNTIME_DIR)"
 	case strings.Contains(msg, "lower"):
 		re.Why = fmt.Sprintf("the kernel refuses the rootfs on %s as overlay lower (%s)", fsTypeName(m.o.Lower), msg)
-		re.Fix = "move the bundle to a local filesystem, or install fuse-overlayfs"
+		re.Fix = "move the bundle to a local filesystem"
 	default:
-		re.Fix = "install fuse-overlayfs, or see docs/rootfs.md#troubleshooting"
+		re.Fix = "see docs/rootfs.md#troubleshooting"
 	}
 	return re
 }

@@ -304,9 +304,9 @@ func (m *mounter) auto() (*Root, error) {
 	br, berr := m.bind()
 	if berr == nil {
 		if m.o.Readonly {
-			m.warn(fmt.Sprintf("rootfs: read-only bind of the bundle (no overlay available): kernel overlay: %s; fuse-overlayfs: %s; fix: %s", why(kerr), why(ferr), fix(ferr)))
+			m.warn(fmt.Sprintf("rootfs: read-only bind of the bundle (no overlay available): kernel overlay: %s; fuse-overlayfs: %s; fix: %s; or %s", why(kerr), why(ferr), fix(kerr), fix(ferr)))
 		} else {
-			m.warn(fmt.Sprintf("rootfs: no writable layer, the root is a read-only bind of the bundle (writes outside tmpfs mounts fail with EROFS): kernel overlay: %s; fuse-overlayfs: %s; fix: %s, or pass --rootfs-mode=copy", why(kerr), why(ferr), fix(ferr)))
+			m.warn(fmt.Sprintf("rootfs: no writable layer, the root is a read-only bind of the bundle (writes outside tmpfs mounts fail with EROFS): kernel overlay: %s; fuse-overlayfs: %s; fix: %s; or %s; or pass --rootfs-mode=copy", why(kerr), why(ferr), fix(kerr), fix(ferr)))
 		}
 		return br, nil
 	}

@@ -1,0 +1,241 @@
+//go:build linux
+
+package overlay
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestParseMode(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Mode
+		err  bool
+	}{
+		{"", ModeAuto, false},
+		{"auto", ModeAuto, false},
+		{"overlay", ModeOverlay, false},
+		{"fuse", ModeFuse, false},
+		{"bind", ModeBind, false},
+		{"copy", ModeCopy, false},
+		{"kernel", "", true},
+		{"Overlay", "", true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseMode(tc.in)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("ParseMode(%q) = %q, %v", tc.in, got, err)
+			}
+			if err != nil && !errors.Is(err, ErrUnknownMode) {
+				t.Fatalf("error %v is not ErrUnknownMode", err)
+			}
+		})
+	}
+}
+
+func TestFuseServes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cmdline string
+		want    bool
+	}{
+		{"ours", "fuse-overlayfs\x00-o\x00lowerdir=/a,upperdir=/l/upper\x00/l/fuse\x00", true},
+		{"other layer", "fuse-overlayfs\x00-o\x00x\x00/m/fuse\x00", false},
+		{"prefix only", "fuse-overlayfs\x00-o\x00x\x00/l/fuse2\x00", false},
+		{"no args", "fuse-overlayfs\x00", false},
+		{"empty", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fuseServes([]byte(tc.cmdline), "/l/fuse"); got != tc.want {
+				t.Fatalf("fuseServes = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFusePIDs(t *testing.T) {
+	proc := t.TempDir()
+	mk := func(pid int, comm, cmdline string) {
+		d := filepath.Join(proc, strconv.Itoa(pid))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.WriteFile(filepath.Join(d, "comm"), []byte(comm+"\n"), 0o644)
+		_ = os.WriteFile(filepath.Join(d, "cmdline"), []byte(cmdline), 0o644)
+	}
+	mk(10, "fuse-overlayfs", "fuse-overlayfs\x00-o\x00x\x00/state/c1/layer/fuse\x00")
+	mk(11, "fuse-overlayfs", "fuse-overlayfs\x00-o\x00x\x00/state/c2/layer/fuse\x00")
+	mk(12, "sh", "sh\x00/state/c1/layer/fuse\x00")
+	_ = os.Mkdir(filepath.Join(proc, "self"), 0o755)
+	got, err := fusePIDs(proc, "/state/c1/layer", os.Getuid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != 10 {
+		t.Fatalf("fusePIDs = %v, want [10]", got)
+	}
+	if got, _ := fusePIDs(proc, "/state/c1/layer", os.Getuid()+1); len(got) != 0 {
+		t.Fatalf("fusePIDs for another uid = %v, want none", got)
+	}
+}
+
+func TestMissingIn(t *testing.T) {
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "etc/hosts"), nil, 0o644)
+	_ = os.Symlink("/run", filepath.Join(root, "var"))
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"/etc", false},
+		{"/etc/hosts", false},
+		{"/etc/hostname", true},
+		{"/data/a/b", true},
+		{"/var/run/x", false}, // through a symlink: the init's business
+		{"/etc/hosts/x", false},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			got, err := missingIn(root, tc.path)
+			if err != nil || got != tc.want {
+				t.Fatalf("missingIn(%s) = %v, %v; want %v", tc.path, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCleanupNeverLeaves: Cleanup removes closed directories of its own,
+// does not follow symlinks out of the layer, and is idempotent.
+func TestCleanupNeverLeaves(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(dir, "bundle")
+	if err := os.MkdirAll(filepath.Join(outside, "keep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(outside, "keep/file"), []byte("x"), 0o644)
+	layer := filepath.Join(dir, "layer")
+	for _, d := range []string{"upper/etc", "work/work", "merged"} {
+		if err := os.MkdirAll(filepath.Join(layer, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = os.WriteFile(filepath.Join(layer, "upper/etc/f"), []byte("x"), 0o644)
+	_ = os.Symlink(outside, filepath.Join(layer, "upper/to-bundle"))
+	_ = os.Symlink(filepath.Join(outside, "keep"), filepath.Join(layer, "upper/etc/keep"))
+	_ = os.Chmod(filepath.Join(layer, "work/work"), 0)
+	_ = os.Chmod(filepath.Join(layer, "upper/etc"), 0o500)
+	if err := Cleanup(layer); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if _, err := os.Lstat(layer); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("layer still there: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "keep/file")); err != nil || string(b) != "x" {
+		t.Fatalf("the bundle was touched: %q %v", b, err)
+	}
+	if err := Cleanup(layer); err != nil {
+		t.Fatalf("second Cleanup: %v", err)
+	}
+	if err := Cleanup("relative/layer"); err == nil {
+		t.Fatalf("Cleanup of a relative path: no error")
+	}
+}
+
+func TestCleanupError(t *testing.T) {
+	err := error(&CleanupError{LayerDir: "/l", Foreign: 2, Example: "/l/upper/home/u"})
+	if !errors.Is(err, ErrForeignOwned) {
+		t.Fatalf("%v is not ErrForeignOwned", err)
+	}
+	inner := errors.New("boom")
+	err = &CleanupError{LayerDir: "/l", Err: inner}
+	if !errors.Is(err, inner) || errors.Is(err, ErrForeignOwned) {
+		t.Fatalf("wrapping: %v", err)
+	}
+}
+
+func TestScanOwners(t *testing.T) {
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "a/b"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "a/b/f"), nil, 0o644)
+	own := func(id int) []specs.LinuxIDMapping {
+		return []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(id), Size: 1}}
+	}
+	uid, gid := os.Getuid(), os.Getgid()
+	for _, tc := range []struct {
+		name       string
+		uids, gids []specs.LinuxIDMapping
+		want       int
+	}{
+		{"own ids mapped", own(uid), own(gid), 0},
+		{"range covers", []specs.LinuxIDMapping{{HostID: 0, Size: uint32(uid) + 1}}, []specs.LinuxIDMapping{{HostID: 0, Size: uint32(gid) + 1}}, 0},
+		{"uid unmapped", own(uid + 1), own(gid), 4},
+		{"gid unmapped", own(uid), own(gid + 1), 4},
+		{"no maps", nil, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ScanOwners(root, tc.uids, tc.gids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Count != tc.want {
+				t.Fatalf("Count = %d, want %d (%+v)", r.Count, tc.want, r)
+			}
+			if (r.Warning() != "") != (tc.want > 0) {
+				t.Fatalf("Warning() = %q", r.Warning())
+			}
+		})
+	}
+}
+
+func TestCountWhiteoutNames(t *testing.T) {
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "etc/sub"), 0o755)
+	for _, p := range []string{"etc/.wh.a", "etc/sub/.wh..wh..opq", "etc/wh.b", "etc/a.wh.c"} {
+		_ = os.WriteFile(filepath.Join(root, p), nil, 0o644)
+	}
+	n, ex := countWhiteoutNames(root)
+	if n != 2 || ex == "" {
+		t.Fatalf("countWhiteoutNames = %d, %q; want 2", n, ex)
+	}
+}
+
+func TestCleanFuseOutput(t *testing.T) {
+	got := cleanFuseOutput("unknown argument ignored: lazytime\nfuse: device not found\n\n")
+	if got != "fuse: device not found" {
+		t.Fatalf("cleanFuseOutput = %q", got)
+	}
+}
+
+func TestMountRejects(t *testing.T) {
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	_ = os.Mkdir(rootfs, 0o755)
+	for _, tc := range []struct {
+		name string
+		o    Options
+	}{
+		{"bad mode", Options{Lower: rootfs, LayerDir: dir, Mode: "kernel"}},
+		{"relative lower", Options{Lower: "rootfs", LayerDir: dir}},
+		{"comma in layer", Options{Lower: rootfs, LayerDir: dir + "/a,b"}},
+		{"layer inside rootfs", Options{Lower: rootfs, LayerDir: rootfs}},
+		{"missing lower", Options{Lower: dir + "/nope", LayerDir: dir}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "layer inside rootfs" {
+				_ = os.Mkdir(filepath.Join(rootfs, "l"), 0o755)
+				tc.o.LayerDir = filepath.Join(rootfs, "l")
+			}
+			if _, err := Mount(tc.o); err == nil {
+				t.Fatalf("Mount(%+v): no error", tc.o)
+			} else {
+				t.Log(err)
+			}
+		})
+	}
+}
