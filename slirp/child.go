@@ -62,7 +62,7 @@ func RunPortChild(args []string) error {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	}()
-	ready, err := os.OpenFile(*readyPipe, os.O_WRONLY|unix.O_CLOEXEC, 0)
+	ready, err := openReadyPipe(*readyPipe)
 	if err != nil {
 		return fmt.Errorf("port child: %w", err)
 	}
@@ -85,6 +85,25 @@ func RunPortChild(args []string) error {
 		}
 		go serveParent(c)
 	}
+}
+
+// openReadyPipe opens the parent driver's fifo for writing. The child starts
+// at the same time as the monitor, which creates the fifo, so it waits for
+// the fifo to appear; Launch removed any stale one first. The open itself
+// blocks until the parent driver opens the other end (fifo(7)).
+func openReadyPipe(path string) (*os.File, error) {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		st, err := os.Lstat(path)
+		if err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("fifo %s did not appear in %s", path, startTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return os.OpenFile(path, os.O_WRONLY|unix.O_CLOEXEC, 0)
 }
 
 func serveParent(c *net.UnixConn) {

@@ -127,7 +127,7 @@ func startNetwork(t *testing.T, o Options) *Network {
 		if err := n.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		if t.Failed() {
+		if t.Failed() || testing.Verbose() {
 			log, _ := os.ReadFile(filepath.Join(o.StateDir, "slirp.log"))
 			t.Logf("slirp.log:\n%s", log)
 		}
@@ -480,16 +480,14 @@ func TestPortInUseInMonitor(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.Ports = []PortSpec{{HostIP: "127.0.0.1", HostPort: free, ContainerPort: 80, Proto: "tcp"}, {HostIP: "127.0.0.1", HostPort: busyPort, ContainerPort: 81, Proto: "tcp"}}
-	slirpPath, _ := exec.LookPath("slirp4netns")
-	cfgPath := filepath.Join(o.StateDir, "slirp.json")
-	if err := writeJSON(cfgPath, monitorConfig{PID: o.PID, MTU: o.MTU, Ports: o.Ports, Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe, Slirp4netns: slirpPath}); err != nil {
-		t.Fatal(err)
-	}
 	before := childrenOf(os.Getpid())
-	_, err = startMonitor(context.Background(), o, cfgPath)
+	n, err := launch(o) // Launch without its preflight check of the ports
+	if err == nil {
+		err = n.Ready(context.Background())
+	}
 	t.Logf("error: %v", err)
 	if !errors.Is(err, ErrPortInUse) {
-		t.Fatalf("startMonitor: %v, want ErrPortInUse", err)
+		t.Fatalf("launch+Ready: %v, want ErrPortInUse", err)
 	}
 	if after := childrenOf(os.Getpid()); len(after) > len(before) {
 		t.Errorf("processes left: %v", after)
@@ -610,10 +608,7 @@ func TestTeardown(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer n.Close()
-			kids := childrenOf(n.MonitorPID())
-			if len(kids) != 2 {
-				t.Fatalf("monitor %d has children %v, want slirp4netns and the port child", n.MonitorPID(), kids)
-			}
+			kids := []int{n.slirp.cmd.Process.Pid, n.child.cmd.Process.Pid}
 			tc.end(t, n, c, dir)
 			waitGone(t, "monitor", n.MonitorPID())
 			waitGone(t, "slirp4netns and port child", kids...)
@@ -631,3 +626,70 @@ func TestTeardown(t *testing.T) {
 		})
 	}
 }
+
+// TestCallerKilled is `sandy run --detach` or `create`, whose process exits
+// (here: is killed with SIGKILL) while the container runs: the network
+// stays up as long as the container's process, then goes away with it.
+func TestCallerKilled(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	requireNet(t)
+	c := newContainer(t)
+	c.serve(t, "-tcp=127.0.0.1:8080")
+	hostPort := freePort(t, "tcp")
+	dir := t.TempDir()
+	exe, _ := os.Executable()
+	caller := exec.Command(exe, testStarterCommand, strconv.Itoa(c.pid), dir, fmt.Sprintf("127.0.0.1:%d:8080", hostPort))
+	out, _ := caller.StdoutPipe()
+	caller.Stderr = os.Stderr
+	if err := caller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("starter: %v", err)
+	}
+	var monitor, slirp, child int
+	if _, err := fmt.Sscanf(line, "up %d %d %d", &monitor, &slirp, &child); err != nil {
+		t.Fatalf("starter said %q: %v", line, err)
+	}
+	_ = caller.Process.Kill()
+	_ = caller.Wait()
+	time.Sleep(100 * time.Millisecond)
+	conn, err := dialFrom("127.0.0.2", fmt.Sprintf("127.0.0.1:%d", hostPort))
+	if err != nil {
+		t.Fatalf("forward gone after the caller was killed: %v", err)
+	}
+	if peer := readPeer(t, conn); peer != conn.LocalAddr().String() {
+		t.Errorf("peer %s, want %s", peer, conn.LocalAddr())
+	}
+	conn.Close()
+	for _, pid := range []int{monitor, slirp, child} {
+		if !alive(pid) {
+			t.Errorf("pid %d gone after the caller was killed", pid)
+		}
+	}
+	_ = c.cmd.Process.Kill()
+	waitGone(t, "monitor, slirp4netns, port child after the container exited", monitor, slirp, child)
+	assertNoState(t, dir)
+}
+
+// runTestStarter calls Start as a separate process would (sandy create):
+// args are the container pid, the state dir and one -p spec. It prints
+// "up MONITOR SLIRP CHILD" and waits to be killed.
+func runTestStarter(args []string) error {
+	pid, _ := strconv.Atoi(args[0])
+	p, err := ParsePort(args[2])
+	if err != nil {
+		return err
+	}
+	n, err := Start(context.Background(), Options{PID: pid, StateDir: args[1], Ports: []PortSpec{p}})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("up %d %d %d\n", n.MonitorPID(), n.slirp.cmd.Process.Pid, n.child.cmd.Process.Pid)
+	select {}
+}
+
+func init() { testStarter = runTestStarter }

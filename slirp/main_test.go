@@ -11,6 +11,11 @@ import (
 // Options.Exe (this binary) as the monitor, and the monitor runs it again
 // inside the namespaces as the port child. testServerCommand is a helper
 // server run inside the namespaces by the tests.
+const testStarterCommand = "slirp-test-starter"
+
+// testStarter is runTestStarter in integration builds.
+var testStarter func([]string) error
+
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		var run func([]string) error
@@ -21,6 +26,8 @@ func TestMain(m *testing.M) {
 			run = RunPortChild
 		case testServerCommand:
 			run = runTestServer
+		case testStarterCommand:
+			run = testStarter
 		}
 		if run != nil {
 			if err := run(os.Args[2:]); err != nil {

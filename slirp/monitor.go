@@ -12,135 +12,184 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
-	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/opaque"
 	builtinparent "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/parent"
 	slirpport "github.com/rootless-containers/rootlesskit/v3/pkg/port/slirp4netns"
 	"golang.org/x/sys/unix"
 )
 
-// RunMonitor is the hidden MonitorCommand of the sandy binary:
+// RunMonitor is the hidden MonitorCommand of the sandy binary; args are the
+// arguments after the subcommand name. Launch starts it, in its own session
+// with stdout and stderr on STATEDIR/slirp.log, as
 //
-//	sandy slirp-monitor --config=STATEDIR/slirp.json --ready-fd=3
+//	sandy slirp-monitor --config=STATEDIR/slirp.json --report-fd=3
+//	    --container-pidfd=4 --slirp-pidfd=5 --slirp-ready-fd=6 --slirp-exit-fd=7
+//	    --child-pidfd=8 --child-lifeline-fd=9
 //
-// args are the arguments after the subcommand name. Start runs it in its own
-// session with stdout and stderr on STATEDIR/slirp.log. It starts
-// slirp4netns and the port forwarders, writes one JSON report to the ready
-// fd, then waits for the end: the container's process exiting (pidfd), a
-// "stop" on STATEDIR/monitor.sock (Stop), SIGTERM, SIGINT or SIGHUP, or
-// slirp4netns or the port child dying. It then ends its children and
-// returns; the caller exits, which closes the control connection that Stop
-// waits on.
+// It owns the network: it holds the only write ends of slirp4netns' exit
+// pipe and of the port child's stdin, so both end when it exits, however it
+// exits. It runs the host half of the port driver (the listeners), writes
+// one JSON report to the report fd once every port listens, then waits for
+// the end: the container's process exiting, a "stop" on STATEDIR/monitor.sock
+// (Stop), SIGTERM, SIGINT or SIGHUP, or slirp4netns or the port child dying.
+// Then it ends slirp4netns and the port child, waits for them, removes its
+// state files and returns; the caller exits, which closes the control
+// connection that Stop waits on.
 func RunMonitor(args []string) error {
 	fs := flag.NewFlagSet(MonitorCommand, flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "monitor configuration written by slirp.Start")
-	readyFD := fs.Int("ready-fd", -1, "fd to write the start-up report to")
+	cfgPath := fs.String("config", "", "monitor configuration written by slirp.Launch")
+	reportFD := fs.Int("report-fd", -1, "fd to write the start-up report to")
+	containerFD := fs.Int("container-pidfd", -1, "pidfd of the container's process")
+	slirpFD := fs.Int("slirp-pidfd", -1, "pidfd of slirp4netns")
+	slirpReadyFD := fs.Int("slirp-ready-fd", -1, "read end of slirp4netns' --ready-fd")
+	slirpExitFD := fs.Int("slirp-exit-fd", -1, "write end of slirp4netns' --exit-fd")
+	childFD := fs.Int("child-pidfd", -1, "pidfd of the port child (builtin driver)")
+	lifelineFD := fs.Int("child-lifeline-fd", -1, "write end of the port child's stdin (builtin driver)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cfgPath == "" || *readyFD < 3 {
-		return errors.New("usage: slirp-monitor --config=PATH --ready-fd=N")
+	for _, fd := range []*int{reportFD, containerFD, slirpFD, slirpReadyFD, slirpExitFD, childFD, lifelineFD} {
+		if *fd < 3 {
+			return errors.New("usage: slirp-monitor --config=PATH --report-fd=N --container-pidfd=N --slirp-pidfd=N --slirp-ready-fd=N --slirp-exit-fd=N --child-pidfd=N --child-lifeline-fd=N")
+		}
+		unix.CloseOnExec(*fd)
 	}
-	ready := os.NewFile(uintptr(*readyFD), "ready")
-	unix.CloseOnExec(*readyFD)
-	var cfg monitorConfig
+	file := func(fd *int, name string) *os.File { return os.NewFile(uintptr(*fd), name) }
+	m := &monitor{
+		began:      time.Now(),
+		container:  file(containerFD, "container-pidfd"),
+		slirp:      file(slirpFD, "slirp-pidfd"),
+		slirpReady: file(slirpReadyFD, "slirp-ready"),
+		exitW:      file(slirpExitFD, "slirp-exit"),
+		child:      file(childFD, "child-pidfd"),
+		lifeline:   file(lifelineFD, "child-lifeline"),
+	}
+	report := file(reportFD, "report")
 	data, err := os.ReadFile(*cfgPath)
 	if err == nil {
-		err = json.Unmarshal(data, &cfg)
+		err = json.Unmarshal(data, &m.cfg)
 	}
 	if err != nil {
 		err = fmt.Errorf("reading monitor config: %w", err)
-		sendReport(ready, err)
+		m.teardown()
+		sendReport(report, err)
 		return err
 	}
-	m := &monitor{cfg: cfg, log: slog.New(slog.NewTextHandler(os.Stderr, nil)).With("pid", cfg.PID)}
+	m.log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("container", m.cfg.PID)
 	signal.Ignore(unix.SIGPIPE)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
 	if err := m.start(); err != nil {
 		m.teardown()
-		sendReport(ready, err)
+		sendReport(report, err)
 		return err
 	}
-	sendReport(ready, nil)
-	m.log.Info("network up", "driver", cfg.Driver, "ports", len(cfg.Ports), "mtu", cfg.MTU, "hostLoopback", cfg.HostLoopback)
+	sendReport(report, nil)
+	m.log.Info("network up", "driver", m.cfg.Driver, "ports", len(m.cfg.Ports), "mtu", m.cfg.MTU, "hostLoopback", m.cfg.HostLoopback,
+		"slirpReady", m.slirpUp, "driverReady", m.driverUp, "portsReady", m.portsUp)
 	m.wait(sigs)
 	m.teardown()
 	return nil
 }
 
-func sendReport(ready *os.File, err error) {
+func sendReport(w *os.File, err error) {
 	var rep report
 	if err != nil {
 		rep = report{Error: err.Error(), Kind: kindOf(err)}
 	}
-	_ = json.NewEncoder(ready).Encode(rep)
-	ready.Close()
+	_ = json.NewEncoder(w).Encode(rep)
+	w.Close()
 }
 
-// monitor owns one container's slirp4netns, port driver and port child.
+// monitor owns one container's network.
 type monitor struct {
 	cfg monitorConfig
 	log *slog.Logger
 
-	pidfd   int
+	container  *os.File // pidfd
+	slirp      *os.File // pidfd
+	slirpReady *os.File
+	exitW      *os.File // slirp4netns --exit-fd: slirp4netns exits when this closes
+	child      *os.File // pidfd, /dev/null without a port child
+	lifeline   *os.File // the port child's stdin: it exits on EOF
+
 	control net.Listener
 	stopReq chan struct{}
 
-	slirp     *exec.Cmd
-	slirpDone chan struct{}
-	exitW     *os.File // slirp4netns --exit-fd: slirp exits when this closes
-
-	child     *exec.Cmd
-	childDone chan struct{}
-	lifeline  *os.File // the port child's stdin: it exits on EOF
-
 	driver port.ParentDriver
 	quit   chan struct{}
+
+	// start-up timings, logged once the network is up
+	began                      time.Time
+	slirpUp, driverUp, portsUp time.Duration
 }
 
+func (m *monitor) hasChild() bool { return m.cfg.Driver == DriverBuiltin }
+
 func (m *monitor) start() error {
-	m.pidfd = -1
-	fd, err := unix.PidfdOpen(m.cfg.PID, 0)
-	if err != nil {
-		return fmt.Errorf("watching container process %d: %w", m.cfg.PID, err)
-	}
-	m.pidfd = fd
 	if err := m.listenControl(); err != nil {
 		return err
 	}
-	// slirp4netns and the port child do not depend on each other: start
-	// both, then wait for both. This keeps the start-up cost near the
-	// slower of the two instead of their sum.
-	slirpReady, err := m.startSlirp()
-	if err != nil {
-		return err
+	slirpDied, childDied := exited(m.slirp), exited(m.child)
+	if !m.hasChild() {
+		childDied = nil
 	}
-	var childReady <-chan error
-	if m.cfg.Driver == DriverBuiltin {
-		if childReady, err = m.startBuiltin(); err != nil {
-			return err
+	var driverReady <-chan error
+	if m.hasChild() {
+		// The builtin driver does not need slirp4netns: start it now.
+		d, err := builtinparent.NewDriver(os.Stderr, m.cfg.StateDir, false, "")
+		if err != nil {
+			return fmt.Errorf("creating builtin port driver: %w", err)
 		}
+		driverReady = m.runDriver(d, nil)
 	}
-	if err := m.waitSlirp(slirpReady); err != nil {
+	if err := m.waitSlirp(slirpDied); err != nil {
 		return err
 	}
-	if m.cfg.Driver == DriverSlirp4netns {
-		if childReady, err = m.startSlirpDriver(); err != nil {
-			return err
+	m.slirpUp = time.Since(m.began)
+	if !m.hasChild() {
+		d, err := slirpport.NewParentDriver(os.Stderr, filepath.Join(m.cfg.StateDir, "slirp-api.sock"))
+		if err != nil {
+			return fmt.Errorf("creating slirp4netns port driver: %w", err)
 		}
+		driverReady = m.runDriver(d, &port.ChildContext{IP: net.ParseIP(ContainerIP), GatewayIP: net.ParseIP(GatewayIP)})
 	}
-	if err := m.waitDriver(childReady); err != nil {
-		return err
+	select {
+	case err := <-driverReady:
+		if err != nil {
+			return fmt.Errorf("starting port driver %s: %w", m.cfg.Driver, err)
+		}
+	case <-childDied:
+		return fmt.Errorf("port child exited before it was ready; its output is in %s", filepath.Join(m.cfg.StateDir, "slirp.log"))
+	case <-time.After(startTimeout):
+		return fmt.Errorf("port driver %s not ready after %s", m.cfg.Driver, startTimeout)
 	}
-	return m.addPorts()
+	m.driverUp = time.Since(m.began)
+	err := m.addPorts()
+	m.portsUp = time.Since(m.began)
+	return err
+}
+
+// exited returns a channel closed when the process of pidfd exits; a pidfd
+// becomes readable then (pidfd_open(2)). It works for processes that are
+// not our children, as slirp4netns and the port child are not.
+func exited(pidfd *os.File) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		fds := []unix.PollFd{{Fd: int32(pidfd.Fd()), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if err == nil || !errors.Is(err, unix.EINTR) {
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 func (m *monitor) listenControl() error {
@@ -165,12 +214,13 @@ func (m *monitor) listenControl() error {
 					c.Close()
 					return
 				}
-				// c stays open, and referenced by this read, until the
-				// process exits: Stop waits for that EOF.
+				_ = c.SetReadDeadline(time.Time{})
 				select {
 				case m.stopReq <- struct{}{}:
 				default: // a stop is already under way
 				}
+				// c stays open, and referenced by this read, until the
+				// process exits: Stop waits for that EOF.
 				_, _ = io.Copy(io.Discard, c)
 			}()
 		}
@@ -178,66 +228,11 @@ func (m *monitor) listenControl() error {
 	return nil
 }
 
-// startSlirp starts slirp4netns for the container's network namespace. The
-// flags, in slirp4netns(1) terms:
-//
-//   - --configure: slirp4netns itself brings up lo and tap0 with 10.0.2.100/24,
-//     the default route via 10.0.2.2, so no ip(8) and no nsenter are needed.
-//   - --ready-fd: it writes "1" once tap0 is configured; the container's
-//     process must not run before that.
-//   - --exit-fd: it exits when the other end of this pipe closes, i.e. when
-//     this monitor exits for any reason, kill -9 included.
-//   - --api-socket: the slirp4netns port driver adds forwards through it.
-//   - --disable-host-loopback: 10.0.2.2 does not reach the host's 127.0.0.1.
-//   - --enable-seccomp: slirp4netns parses untrusted packets; a filter limits
-//     what a bug there can do.
-//
-// slirp4netns joins the namespace of PID itself: as the owner of the
-// container's user namespace it may enter it (user_namespaces(7)).
-func (m *monitor) startSlirp() (*os.File, error) {
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer readyW.Close()
-	exitR, exitW, err := os.Pipe()
-	if err != nil {
-		readyR.Close()
-		return nil, err
-	}
-	defer exitR.Close()
-	args := []string{
-		"--configure",
-		"--mtu=" + strconv.Itoa(m.cfg.MTU),
-		"--ready-fd=3",
-		"--exit-fd=4",
-		"--api-socket=" + filepath.Join(m.cfg.StateDir, "slirp-api.sock"),
-		"--enable-seccomp",
-	}
-	if !m.cfg.HostLoopback {
-		args = append(args, "--disable-host-loopback")
-	}
-	args = append(args, strconv.Itoa(m.cfg.PID), "tap0")
-	cmd := exec.Command(m.cfg.Slirp4netns, args...)
-	cmd.ExtraFiles = []*os.File{readyW, exitR}
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		readyR.Close()
-		exitW.Close()
-		return nil, fmt.Errorf("starting slirp4netns: %w", err)
-	}
-	m.slirp, m.exitW = cmd, exitW
-	m.slirpDone = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(m.slirpDone) }()
-	return readyR, nil
-}
-
-func (m *monitor) waitSlirp(readyR *os.File) error {
-	defer readyR.Close()
+func (m *monitor) waitSlirp(died <-chan struct{}) error {
 	got := make(chan error, 1)
 	go func() {
 		b := make([]byte, 1)
-		_, err := io.ReadFull(readyR, b)
+		_, err := io.ReadFull(m.slirpReady, b)
 		got <- err
 	}()
 	select {
@@ -245,67 +240,29 @@ func (m *monitor) waitSlirp(readyR *os.File) error {
 		if err == nil {
 			return nil
 		}
-		<-m.slirpDone
-		return fmt.Errorf("slirp4netns %s exited before it was ready (%s); its output is in %s", m.slirp.Args[1:], m.slirp.ProcessState, filepath.Join(m.cfg.StateDir, "slirp.log"))
+		return fmt.Errorf("slirp4netns exited before it was ready; its output is in %s", filepath.Join(m.cfg.StateDir, "slirp.log"))
+	case <-died:
+		return fmt.Errorf("slirp4netns exited before it was ready; its output is in %s", filepath.Join(m.cfg.StateDir, "slirp.log"))
 	case <-time.After(startTimeout):
 		return fmt.Errorf("slirp4netns not ready after %s", startTimeout)
 	}
 }
 
-// startBuiltin starts rootlesskit's builtin port driver: the parent half
-// here, in the host's network namespace, and our child half in the
-// container's network namespace (RunPortChild). The child must create its
-// sockets in that namespace, which the container's user namespace owns;
-// setns(CLONE_NEWUSER) is refused to a multi-threaded process, which every
-// Go process is (setns(2)), so the child is a fresh process: nsenter enters
-// the user and network namespaces and execs the sandy binary.
-// --preserve-credentials keeps our uid, root inside, and skips setgroups,
-// which the kernel denies once gid_map is written by an unprivileged user.
-func (m *monitor) startBuiltin() (<-chan error, error) {
-	d, err := builtinparent.NewDriver(os.Stderr, m.cfg.StateDir, false, "")
-	if err != nil {
-		return nil, fmt.Errorf("creating builtin port driver: %w", err)
-	}
+// runDriver runs rootlesskit's parent driver d until m.quit closes; the
+// returned channel yields nil once d is ready, or its error.
+//
+// With the builtin driver, d's half here listens on the host and, for each
+// connection, asks the port child (RunPortChild) over STATEDIR/.bp.sock for
+// a socket connected inside the container, then splices between the two.
+// The child finds the driver by its fifo, STATEDIR/.bp-ready.pipe, which
+// NewDriver creates.
+func (m *monitor) runDriver(d port.ParentDriver, cctx *port.ChildContext) <-chan error {
 	m.driver = d
-	op := d.OpaqueForChild()
-	lifeR, lifeW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer lifeR.Close()
-	cmd := exec.Command("nsenter", "-t", strconv.Itoa(m.cfg.PID), "-U", "-n", "--preserve-credentials", "--",
-		m.cfg.Exe, PortChildCommand, "--socket="+op[opaque.SocketPath], "--ready-pipe="+op[opaque.ChildReadyPipePath])
-	cmd.Stdin = lifeR
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	if err := cmd.Start(); err != nil {
-		lifeW.Close()
-		return nil, fmt.Errorf("starting port child: %w", err)
-	}
-	m.child, m.lifeline = cmd, lifeW
-	m.childDone = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(m.childDone) }()
-	return m.runDriver(nil), nil
-}
-
-func (m *monitor) startSlirpDriver() (<-chan error, error) {
-	d, err := slirpport.NewParentDriver(os.Stderr, filepath.Join(m.cfg.StateDir, "slirp-api.sock"))
-	if err != nil {
-		return nil, fmt.Errorf("creating slirp4netns port driver: %w", err)
-	}
-	m.driver = d
-	return m.runDriver(&port.ChildContext{IP: net.ParseIP(ContainerIP), GatewayIP: net.ParseIP(GatewayIP)}), nil
-}
-
-// runDriver runs the parent driver until m.quit closes; the returned
-// channel yields nil once it is ready, or its error.
-func (m *monitor) runDriver(cctx *port.ChildContext) <-chan error {
 	m.quit = make(chan struct{})
 	initComplete := make(chan struct{}, 1)
 	ready := make(chan error, 2)
 	go func() {
-		err := m.driver.RunParentDriver(initComplete, m.quit, cctx)
-		if err != nil {
+		if err := d.RunParentDriver(initComplete, m.quit, cctx); err != nil {
 			ready <- err
 		}
 	}()
@@ -317,24 +274,6 @@ func (m *monitor) runDriver(cctx *port.ChildContext) <-chan error {
 		}
 	}()
 	return ready
-}
-
-func (m *monitor) waitDriver(ready <-chan error) error {
-	var childDone <-chan struct{}
-	if m.child != nil {
-		childDone = m.childDone
-	}
-	select {
-	case err := <-ready:
-		if err != nil {
-			return fmt.Errorf("starting port driver %s: %w", m.cfg.Driver, err)
-		}
-		return nil
-	case <-childDone:
-		return fmt.Errorf("port child %s exited before it was ready (%s); its output is in %s", m.child.Args, m.child.ProcessState, filepath.Join(m.cfg.StateDir, "slirp.log"))
-	case <-time.After(startTimeout):
-		return fmt.Errorf("port driver %s not ready after %s", m.cfg.Driver, startTimeout)
-	}
 }
 
 func (m *monitor) addPorts() error {
@@ -354,9 +293,10 @@ func (m *monitor) addPorts() error {
 				spec.Proto += "6"
 			}
 		}
-		if m.cfg.Driver == DriverBuiltin {
+		if m.hasChild() {
 			// Dial the container's own loopback, where a server bound to
-			// 0.0.0.0 or 127.0.0.1 both answer.
+			// 0.0.0.0 or 127.0.0.1 answers; the slirp4netns driver dials
+			// 10.0.2.100.
 			spec.ChildIP = "127.0.0.1"
 		}
 		if _, err := m.driver.AddPort(ctx, spec); err != nil {
@@ -367,38 +307,27 @@ func (m *monitor) addPorts() error {
 }
 
 func (m *monitor) wait(sigs <-chan os.Signal) {
-	exited := make(chan struct{})
-	go func() {
-		fds := []unix.PollFd{{Fd: int32(m.pidfd), Events: unix.POLLIN}}
-		for {
-			if _, err := unix.Poll(fds, -1); err != nil && errors.Is(err, unix.EINTR) {
-				continue
-			}
-			close(exited)
-			return
-		}
-	}()
-	var childDone <-chan struct{}
-	if m.child != nil {
-		childDone = m.childDone
+	var childDied <-chan struct{}
+	if m.hasChild() {
+		childDied = exited(m.child)
 	}
 	select {
 	case <-m.stopReq:
 		m.log.Info("stop requested")
 	case s := <-sigs:
 		m.log.Info("signal", "signal", s)
-	case <-exited:
+	case <-exited(m.container):
 		m.log.Info("container process exited")
-	case <-m.slirpDone:
-		m.log.Error("slirp4netns exited", "status", m.slirp.ProcessState.String())
-	case <-childDone:
-		m.log.Error("port child exited", "status", m.child.ProcessState.String())
+	case <-exited(m.slirp):
+		m.log.Error("slirp4netns exited")
+	case <-childDied:
+		m.log.Error("port child exited")
 	}
 }
 
-// teardown ends the children and removes the state files. Closing the
-// lifeline and the exit pipe ends them cleanly; SIGKILL after a grace period
-// covers a child that hangs.
+// teardown ends slirp4netns and the port child and removes the state files.
+// Closing the exit pipe and the lifeline ends them cleanly; SIGKILL through
+// their pidfds after a grace period covers one that hangs.
 func (m *monitor) teardown() {
 	if m.quit != nil {
 		close(m.quit)
@@ -406,30 +335,23 @@ func (m *monitor) teardown() {
 	if m.control != nil {
 		m.control.Close()
 	}
-	if m.lifeline != nil {
-		m.lifeline.Close()
+	m.lifeline.Close()
+	m.exitW.Close()
+	if m.hasChild() {
+		_ = unix.PidfdSendSignal(int(m.child.Fd()), unix.SIGTERM, nil, 0)
+		endProcess(m.child)
 	}
-	if m.exitW != nil {
-		m.exitW.Close()
-	}
-	if m.child != nil {
-		_ = m.child.Process.Signal(syscall.SIGTERM)
-		reap(m.child, m.childDone)
-	}
-	if m.slirp != nil {
-		reap(m.slirp, m.slirpDone)
-	}
-	if m.pidfd >= 0 {
-		unix.Close(m.pidfd)
-	}
+	endProcess(m.slirp)
 	removeStateFiles(m.cfg.StateDir)
 }
 
-func reap(cmd *exec.Cmd, done <-chan struct{}) {
+// endProcess waits up to two seconds for pidfd's process to exit, then
+// kills it and waits for that.
+func endProcess(pidfd *os.File) {
 	select {
-	case <-done:
+	case <-exited(pidfd):
 	case <-time.After(2 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+		_ = unix.PidfdSendSignal(int(pidfd.Fd()), unix.SIGKILL, nil, 0)
+		<-exited(pidfd)
 	}
 }

@@ -78,15 +78,56 @@ type Options struct {
 	Exe string
 }
 
-// Network is a running slirp4netns network with its port forwards, owned by
-// a monitor process (see RunMonitor) that outlives the caller of Start.
+// Network is a slirp4netns network with its port forwards. Its processes
+// are started by Launch in the caller and owned, from the start, by a
+// monitor process (see RunMonitor) that outlives the caller.
 type Network struct {
 	stateDir string
-	cmd      *exec.Cmd
-	waited   chan struct{}
+	monitor  *proc
+	slirp    *proc
+	child    *proc // nil with the slirp4netns port driver
+	report   *os.File
 
-	once sync.Once
-	err  error
+	readyOnce sync.Once
+	readyErr  error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// proc is a started child process, reaped as soon as it exits.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startProc(cmd *exec.Cmd) (*proc, *os.File, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	// The pidfd is taken before anything can reap the process, so it
+	// names this process and no later one with a reused pid.
+	fd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	if err != nil {
+		_ = cmd.Process.Kill()
+		<-p.done
+		return nil, nil, fmt.Errorf("pidfd_open(%d): %w", cmd.Process.Pid, err)
+	}
+	return p, os.NewFile(uintptr(fd), "pidfd"), nil
+}
+
+// waitGone waits for p's exit, killing it after grace.
+func (p *proc) waitGone(grace time.Duration) {
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 // monitorConfig is what Start hands the monitor in StateDir/slirp.json.
@@ -98,7 +139,6 @@ type monitorConfig struct {
 	Driver       string     `json:"driver"`
 	StateDir     string     `json:"stateDir"`
 	Exe          string     `json:"exe"`
-	Slirp4netns  string     `json:"slirp4netns"`
 }
 
 // report is the monitor's one message to Start over the ready fd.
@@ -179,16 +219,44 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // Start gives the network namespace of o.PID a slirp4netns network and
-// forwards o.Ports into it. It returns once slirp4netns has configured tap0
-// and every host port is listening; on error nothing is left running.
-//
-// Start runs on the host side, before the container's process runs. It
-// starts a monitor, a re-exec of o.Exe as MonitorCommand in its own session,
-// which owns slirp4netns and the forwarders and so outlives the caller (run
-// --detach, create then start). The monitor ends with the container's
-// process, on Close or Stop, or on SIGTERM. Ports are checked here first
-// (privileged, in use), so that those errors cost no process start.
+// forwards o.Ports into it: Launch, then Ready. It returns once slirp4netns
+// has configured tap0 and every host port is listening; on error nothing is
+// left running.
 func Start(ctx context.Context, o Options) (*Network, error) {
+	n, err := Launch(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Ready(ctx); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Launch checks o, then starts the network's three processes at once and
+// returns without waiting for them; Ready waits. The lifecycle calls it as
+// soon as the container's maps are written and calls Ready just before the
+// container's process may run, so that the network comes up while the init
+// sets up the root filesystem.
+//
+// It runs on the host side and starts, in parallel:
+//
+//   - slirp4netns --configure --mtu --ready-fd --exit-fd --api-socket
+//     [--disable-host-loopback] PID tap0 (see slirpArgs);
+//   - with the builtin driver, the port child inside the container's user and
+//     network namespaces: nsenter -t PID -U -n --preserve-credentials --
+//     EXE slirp-port-child (see RunPortChild);
+//   - the monitor, EXE slirp-monitor, in its own session (see RunMonitor).
+//
+// From the start, the monitor holds the only write ends of slirp4netns'
+// exit pipe and the port child's lifeline pipe: whenever the monitor exits,
+// kill -9 included, both follow. Starting the three at once instead of
+// letting the monitor start the other two takes one process start-up (a
+// few ms to tens of ms on a loaded machine) off the critical path.
+//
+// Host ports are checked first (privileged, in use), so those errors cost
+// no process start.
+func Launch(ctx context.Context, o Options) (*Network, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
@@ -196,76 +264,212 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
-	slirpPath, _ := exec.LookPath("slirp4netns")
 	if err := preflightPorts(o.Ports); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("starting network: %w", err)
 	}
-	cfg := monitorConfig{
-		PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
-		Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe, Slirp4netns: slirpPath,
-	}
-	cfgPath := filepath.Join(o.StateDir, "slirp.json")
-	if err := writeJSON(cfgPath, cfg); err != nil {
-		return nil, fmt.Errorf("starting network: %w", err)
-	}
-	n, err := startMonitor(ctx, o, cfgPath)
+	removeStateFiles(o.StateDir)
+	n, err := launch(o)
 	if err != nil {
 		removeStateFiles(o.StateDir)
-		return nil, err
+		return nil, fmt.Errorf("starting network: %w", err)
 	}
 	return n, nil
 }
 
-func startMonitor(ctx context.Context, o Options, cfgPath string) (*Network, error) {
+// launch starts the processes. Every fd it opens is closed when it returns,
+// except the read end of the report pipe, kept in n.report; on error the
+// closes alone end whatever was started (exit pipe, lifeline).
+func launch(o Options) (n *Network, err error) {
+	var files closers
+	defer files.close()
+	pipe := func() (r, w *os.File) {
+		if err != nil {
+			return nil, nil
+		}
+		r, w, err = os.Pipe()
+		files = append(files, r, w)
+		return r, w
+	}
+	containerFD, err := unix.PidfdOpen(o.PID, 0)
+	if err != nil {
+		return nil, fmt.Errorf("container process %d: pidfd_open: %w", o.PID, err)
+	}
+	containerPidfd := os.NewFile(uintptr(containerFD), "container-pidfd")
+	files = append(files, containerPidfd)
+	reportR, reportW := pipe()
+	slirpReadyR, slirpReadyW := pipe()
+	exitR, exitW := pipe()
+	lifeR, lifeW := pipe()
+	if err != nil {
+		return nil, err
+	}
 	logf, err := os.OpenFile(filepath.Join(o.StateDir, "slirp.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("starting network: %w", err)
+		return nil, err
 	}
-	defer logf.Close()
-	readyR, readyW, err := os.Pipe()
+	files = append(files, logf)
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	// Each in its own session: a ^C meant for a foreground container must
+	// not end its network before the container has handled it.
+	session := &syscall.SysProcAttr{Setsid: true}
+
+	slirpPath, _ := exec.LookPath("slirp4netns")
+	slirpCmd := exec.Command(slirpPath, slirpArgs(o)...)
+	slirpCmd.ExtraFiles = []*os.File{slirpReadyW, exitR} // fds 3, 4
+	slirpCmd.Stdout, slirpCmd.Stderr = logf, logf
+	slirpCmd.Env, slirpCmd.SysProcAttr = env, session
+	slirp, slirpPidfd, err := startProc(slirpCmd)
 	if err != nil {
-		return nil, fmt.Errorf("starting network: %w", err)
+		return nil, fmt.Errorf("starting slirp4netns: %w", err)
 	}
-	defer readyR.Close()
-	cmd := exec.Command(o.Exe, MonitorCommand, "--config="+cfgPath, "--ready-fd=3")
-	cmd.ExtraFiles = []*os.File{readyW}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	// Its own session: a ^C for the foreground container must not kill
-	// the network before the container has handled it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		readyW.Close()
+	files = append(files, slirpPidfd)
+	n = &Network{stateDir: o.StateDir, slirp: slirp}
+	defer func() {
+		if err != nil {
+			n.reapAll()
+			n = nil
+		}
+	}()
+
+	childPidfd := devNull(&files)
+	if o.Driver == DriverBuiltin {
+		childCmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(o.PID), "-U", "-n", "--preserve-credentials", "--",
+			o.Exe, PortChildCommand}, portChildArgs(o.StateDir)...)...)
+		childCmd.Stdin = lifeR
+		childCmd.Stdout, childCmd.Stderr = logf, logf
+		childCmd.Env, childCmd.SysProcAttr = env, session
+		n.child, childPidfd, err = startProc(childCmd)
+		if err != nil {
+			return nil, fmt.Errorf("starting port child: %w", err)
+		}
+		files = append(files, childPidfd)
+	}
+
+	cfgPath := filepath.Join(o.StateDir, "slirp.json")
+	if err = writeJSON(cfgPath, monitorConfig{
+		PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
+		Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe,
+	}); err != nil {
+		return nil, err
+	}
+	monCmd := exec.Command(o.Exe, MonitorCommand, "--config="+cfgPath,
+		"--report-fd=3", "--container-pidfd=4", "--slirp-pidfd=5", "--slirp-ready-fd=6", "--slirp-exit-fd=7",
+		"--child-pidfd=8", "--child-lifeline-fd=9")
+	monCmd.ExtraFiles = []*os.File{reportW, containerPidfd, slirpPidfd, slirpReadyR, exitW, childPidfd, lifeW}
+	monCmd.Stdout, monCmd.Stderr = logf, logf
+	monCmd.Env, monCmd.SysProcAttr = env, session
+	if n.monitor, _, err = startProcNoPidfd(monCmd); err != nil {
 		return nil, fmt.Errorf("starting network monitor %s: %w", o.Exe, err)
 	}
-	readyW.Close()
-	n := &Network{stateDir: o.StateDir, cmd: cmd, waited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(n.waited) }()
+	// Keep reportR open past the deferred close.
+	files.remove(reportR)
+	n.report = reportR
+	return n, nil
+}
 
-	got := make(chan error, 1)
-	go func() { got <- readReport(readyR) }()
+func startProcNoPidfd(cmd *exec.Cmd) (*proc, *os.File, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil, nil
+}
+
+// slirpArgs is slirp4netns' command line, in slirp4netns(1) terms:
+//
+//   - --configure: slirp4netns itself brings up lo and tap0 with
+//     10.0.2.100/24 and the default route via 10.0.2.2, so neither ip(8) nor
+//     nsenter is needed for the link.
+//   - --mtu: 65520 by default; a larger MTU means fewer packets through
+//     libslirp, several times the throughput of 1500.
+//   - --ready-fd=3: it writes "1" once tap0 is configured. The monitor waits
+//     for that before it reports ready, and the container's process does not
+//     run before that.
+//   - --exit-fd=4: it exits when the other end of this pipe closes. The
+//     monitor holds the only write end, so slirp4netns ends with the monitor
+//     whatever ends it, kill -9 included.
+//   - --api-socket: the slirp4netns port driver adds forwards through it.
+//   - --disable-host-loopback, unless o.HostLoopback: 10.0.2.2 does not
+//     reach the host's 127.0.0.1.
+//   - --enable-seccomp: slirp4netns parses the container's packets; a
+//     filter limits what a bug there can do.
+//
+// slirp4netns joins the network namespace of PID through the user namespace
+// that owns it: the caller, as that namespace's owner, may (user_namespaces(7)).
+func slirpArgs(o Options) []string {
+	args := []string{
+		"--configure",
+		"--mtu=" + strconv.Itoa(o.MTU),
+		"--ready-fd=3",
+		"--exit-fd=4",
+		"--api-socket=" + filepath.Join(o.StateDir, "slirp-api.sock"),
+		"--enable-seccomp",
+	}
+	if !o.HostLoopback {
+		args = append(args, "--disable-host-loopback")
+	}
+	return append(args, strconv.Itoa(o.PID), "tap0")
+}
+
+// portChildArgs are the flags of PortChildCommand: the socket and fifo
+// paths that rootlesskit's builtin parent driver uses in stateDir.
+func portChildArgs(stateDir string) []string {
+	return []string{
+		"--socket=" + filepath.Join(stateDir, ".bp.sock"),
+		"--ready-pipe=" + filepath.Join(stateDir, ".bp-ready.pipe"),
+	}
+}
+
+// Ready waits until the network is up: slirp4netns has configured tap0,
+// the port driver runs and every host port listens. On error, or when ctx
+// ends first, it ends every process of the network before it returns.
+// Later calls return the first result.
+func (n *Network) Ready(ctx context.Context) error {
+	n.readyOnce.Do(func() {
+		n.readyErr = n.waitReport(ctx)
+		n.report.Close()
+		if n.readyErr != nil {
+			n.reapAll()
+			removeStateFiles(n.stateDir)
+		}
+	})
+	return n.readyErr
+}
+
+func (n *Network) waitReport(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, startTimeout)
 		defer cancel()
 	}
+	got := make(chan error, 1)
+	go func() { got <- readReport(n.report) }()
 	select {
-	case err = <-got:
-	case <-ctx.Done():
-		err = fmt.Errorf("starting network: waiting for the monitor: %w", ctx.Err())
-	}
-	if err != nil {
-		_ = cmd.Process.Kill()
-		<-n.waited
+	case err := <-got:
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("starting network: monitor %s exited without a report (%s); see %s", o.Exe, cmd.ProcessState, filepath.Join(o.StateDir, "slirp.log"))
+			<-n.monitor.done
+			return fmt.Errorf("starting network: monitor %s exited without a report (%s); see %s",
+				n.monitor.cmd.Path, n.monitor.cmd.ProcessState, filepath.Join(n.stateDir, "slirp.log"))
 		}
-		return nil, err
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("starting network: waiting for the monitor: %w", ctx.Err())
 	}
-	return n, nil
+}
+
+// reapAll kills the network's processes and waits for them: a failed or
+// abandoned start-up, where there is nothing to end cleanly.
+func (n *Network) reapAll() {
+	for _, p := range []*proc{n.monitor, n.child, n.slirp} {
+		if p != nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
 }
 
 func readReport(r io.Reader) error {
@@ -281,21 +485,51 @@ func readReport(r io.Reader) error {
 
 // MonitorPID is the pid of the process that owns slirp4netns and the
 // forwarders.
-func (n *Network) MonitorPID() int { return n.cmd.Process.Pid }
+func (n *Network) MonitorPID() int { return n.monitor.cmd.Process.Pid }
 
-// Close ends the forwarders and slirp4netns and waits for the monitor to
-// exit. It is idempotent and safe after the monitor has exited on its own.
+// Close ends the forwarders and slirp4netns and waits for them and the
+// monitor to exit. It is idempotent and safe after the network has ended on
+// its own (the container exited).
 func (n *Network) Close() error {
-	n.once.Do(func() {
-		n.err = Stop(n.stateDir)
-		select {
-		case <-n.waited:
-		case <-time.After(5 * time.Second):
-			_ = n.cmd.Process.Kill()
-			<-n.waited
-		}
+	n.closeOnce.Do(func() {
+		n.closeErr = Stop(n.stateDir)
+		n.monitor.waitGone(5 * time.Second)
+		n.child.waitGone(2 * time.Second)
+		n.slirp.waitGone(2 * time.Second)
+		removeStateFiles(n.stateDir)
 	})
-	return n.err
+	return n.closeErr
+}
+
+// closers closes its files once.
+type closers []*os.File
+
+func (c *closers) close() {
+	for _, f := range *c {
+		if f != nil {
+			f.Close()
+		}
+	}
+	*c = nil
+}
+
+func (c *closers) remove(f *os.File) {
+	for i, g := range *c {
+		if g == f {
+			(*c)[i] = nil
+		}
+	}
+}
+
+// devNull opens /dev/null as a placeholder for an absent fd, so that the
+// monitor's fd numbers stay fixed.
+func devNull(files *closers) *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	*files = append(*files, f)
+	return f
 }
 
 // Stop ends the network whose state is in stateDir, from any process (the
