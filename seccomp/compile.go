@@ -23,12 +23,12 @@ const (
 
 // Kernel flags for seccomp(2) SECCOMP_SET_MODE_FILTER (linux/seccomp.h).
 const (
-	flagTSync            = 1 << 0
-	flagLog              = 1 << 1
-	flagSpecAllow        = 1 << 2
-	flagNewListener      = 1 << 3
-	flagTSyncESRCH       = 1 << 4
-	flagWaitKillableRecv = 1 << 5
+	flagTSync            = unix.SECCOMP_FILTER_FLAG_TSYNC
+	flagLog              = unix.SECCOMP_FILTER_FLAG_LOG
+	flagSpecAllow        = unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
+	flagNewListener      = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+	flagTSyncESRCH       = unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+	flagWaitKillableRecv = unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 )
 
 // badArchAction is what a syscall made under an architecture the filter
