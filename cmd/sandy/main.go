@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -99,9 +98,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		if c.name != rest[0] {
 			continue
 		}
-		ctx, stop := signal.NotifyContext(context.Background())
-		stop() // commands handle signals themselves; ctx only carries cancellation
-		code, err := c.run(ctx, g, rest[1:])
+		// Commands handle signals themselves (run forwards them).
+		code, err := c.run(context.Background(), g, rest[1:])
 		if err != nil {
 			if errors.Is(err, pflag.ErrHelp) {
 				return 0

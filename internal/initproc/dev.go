@@ -189,13 +189,17 @@ func (r *rootfs) provideFile(dest, content string) error {
 	return r.remount(dest, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
 }
 
-// mountRootLayer makes r.path: the root the container will see. It is
-// replaced by the overlay package's rungs; until then a private bind of
-// the bundle's rootfs, read-only unless --rootfs-mode=direct.
+// mountRootLayer makes r.path: the root the container will see, a
+// read-only bind of the bundle's rootfs, so the bundle is never written.
 func (r *rootfs) mountRootLayer() error {
 	r.path = r.cfg.Rootfs
 	if err := unix.Mount(r.path, r.path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind mounting the rootfs %s: %w", r.path, err)
 	}
-	return nil
+	var st unix.Statfs_t
+	if err := unix.Statfs(r.path, &st); err != nil {
+		return err
+	}
+	flags := statfsToMountFlags(st.Flags)&lockedFlags | unix.MS_RDONLY
+	return unix.Mount("", r.path, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 }

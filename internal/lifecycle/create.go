@@ -115,6 +115,7 @@ func (cr *creation) release() {
 		cr.fifo.Close()
 	}
 	cr.lock.Unlock()
+	cr.lock = nil
 }
 
 func (cr *creation) loadBundle(context.Context) error {
@@ -182,15 +183,6 @@ func (cr *creation) createState(context.Context) error {
 	if cr.o.ID == "" {
 		cr.o.ID = NewID()
 	}
-	lock, err := root.Create(cr.o.ID)
-	if err != nil {
-		return err
-	}
-	cr.lock = lock
-	cr.undo.add(func() {
-		_ = root.Remove(cr.o.ID)
-		lock.Unlock()
-	})
 	cr.c = &state.Container{
 		ID:          cr.o.ID,
 		Bundle:      cr.bundle.Dir,
@@ -203,9 +195,18 @@ func (cr *creation) createState(context.Context) error {
 		cr.c.Owner = os.Getpid()
 		cr.c.OwnerStart, _, _ = state.ProcStart(os.Getpid())
 	}
-	// Saved now, so that a kill -9 from here on leaves a state that the
-	// next sandy command recognises and collects.
-	return root.Save(cr.c)
+	// Saved before the directory appears, so that a kill -9 from here on
+	// leaves a state that the next sandy command recognises and collects.
+	lock, err := root.Create(cr.c)
+	if err != nil {
+		return err
+	}
+	cr.lock = lock
+	cr.undo.add(func() {
+		_ = root.Remove(cr.o.ID)
+		lock.Unlock()
+	})
+	return nil
 }
 
 func (cr *creation) resolveIDMaps(context.Context) error {

@@ -182,6 +182,7 @@ func waitGone(ctx context.Context, pid int, start uint64) {
 // collectLeftovers deletes containers whose `sandy run` died without
 // cleaning up (kill -9): their owner process is gone.
 func collectLeftovers(g *Global, root *state.Root) {
+	root.CollectTemp()
 	ids, err := root.IDs()
 	if err != nil {
 		return

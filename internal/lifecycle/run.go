@@ -46,11 +46,16 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 		cr.release()
 		return 0, nil
 	}
+	// Other sandy commands (state, kill, ps) must work while it runs.
+	cr.lock.Unlock()
 	defer cr.release()
 	code, err := runForeground(ctx, g, cr)
 	if !o.Keep {
-		if derr := destroy(context.Background(), g, cr.root, cr.c); derr != nil && err == nil {
-			err = derr
+		if lock, lerr := cr.root.Lock(cr.c.ID); lerr == nil {
+			if derr := destroy(context.Background(), g, cr.root, cr.c); derr != nil && err == nil {
+				err = derr
+			}
+			lock.Unlock()
 		}
 	}
 	return code, err

@@ -127,6 +127,7 @@ func (l *Lock) Unlock() {
 	if l != nil && l.f != nil {
 		_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
 		_ = l.f.Close()
+		l.f = nil
 	}
 }
 
@@ -142,19 +143,57 @@ func lockDir(dir string) (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
-// Create makes the state directory of a new container and locks it.
-func (r *Root) Create(id string) (*Lock, error) {
-	if err := ValidateID(id); err != nil {
+// Create makes the state directory of a new container, with c already
+// saved in it, and locks it. The directory appears atomically (built under
+// a temporary name, then renamed with RENAME_NOREPLACE), so a sandy killed
+// at any moment leaves either nothing or a state that names its owner.
+func (r *Root) Create(c *Container) (*Lock, error) {
+	if err := ValidateID(c.ID); err != nil {
 		return nil, err
 	}
-	dir := r.Path(id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("container %q: %w", id, ErrExist)
+	tmp, err := os.MkdirTemp(r.Dir, ".new-")
+	if err != nil {
+		return nil, fmt.Errorf("creating state dir: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	if err := writeState(tmp, c); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	lock, err := lockDir(tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, r.Path(c.ID), unix.RENAME_NOREPLACE); err != nil {
+		lock.Unlock()
+		os.RemoveAll(tmp)
+		if errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("container %q: %w", c.ID, ErrExist)
 		}
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
-	return lockDir(dir)
+	return lock, nil
+}
+
+// CollectTemp removes temporary directories of creates that died before
+// their rename (older than a minute, so never one in progress).
+func (r *Root) CollectTemp() {
+	ents, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".new-") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+			_ = os.RemoveAll(filepath.Join(r.Dir, e.Name()))
+		}
+	}
 }
 
 // Lock locks the state directory of an existing container.
@@ -172,12 +211,13 @@ func (r *Root) Lock(id string) (*Lock, error) {
 const stateFile = "state.json"
 
 // Save writes c atomically (a temp file renamed over state.json).
-func (r *Root) Save(c *Container) error {
+func (r *Root) Save(c *Container) error { return writeState(r.Path(c.ID), c) }
+
+func writeState(dir string, c *Container) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := r.Path(c.ID)
 	tmp, err := os.CreateTemp(dir, ".state-*")
 	if err != nil {
 		return fmt.Errorf("saving state: %w", err)

@@ -65,16 +65,19 @@ func TestUser(t testing.TB) *user.User {
 
 var copyOnce sync.Map // test binary path -> copied path
 
-// shareDir returns a directory that every user can read and traverse, for
-// files the test user must reach (test binary, sandy binary, bundles).
+// shareDir returns a sticky, world-writable directory (like /tmp) for
+// files the test user must reach (test binary, sandy binary, bundles) and
+// for the test user's own temporary directories.
 func shareDir(t testing.TB) string {
 	t.Helper()
 	d := filepath.Join(os.TempDir(), "sandy-test-share")
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(d, 0o755); err != nil {
-		t.Fatal(err)
+	if fi, err := os.Stat(d); err == nil && (fi.Mode().Perm() != 0o777 || fi.Mode()&os.ModeSticky == 0) {
+		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
+			t.Fatalf("%s is not world-writable and sticky, and cannot be made so: %v", d, err)
+		}
 	}
 	return d
 }
@@ -112,7 +115,9 @@ func AsUser(t *testing.T) bool {
 	cmd := exec.Command(dst, args...)
 	cwd, _ := os.Getwd()
 	cmd.Dir = cwd
-	cmd.Env = userEnv(u)
+	// The child cannot build sandy (no Go toolchain in its PATH, no cache):
+	// build it here, once per test binary, and hand it over.
+	cmd.Env = append(userEnv(u), "SANDY_BIN="+SandyBinary(t))
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)},
 		Setsid:     true,
@@ -140,7 +145,7 @@ func userEnv(u *user.User) []string {
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"TMPDIR=" + os.TempDir(),
 	}
-	for _, k := range []string{"CI", "SANDY_BIN", "SANDY_TEST_USER", "SANDY_TEST_VERBOSE"} {
+	for _, k := range []string{"CI", "SANDY_TEST_USER", "SANDY_TEST_VERBOSE"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# hack/demo.sh — the main job on a fresh Debian 12 machine, as root: set up
+# (packages, test user), build a static sandy, make a busybox bundle and run
+# it rootless as the unprivileged test user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash hack/setup.sh
+export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+user=${SANDY_TEST_USER:-sandytest}
+out=/tmp/sandy-demo
+rm -rf "$out"
+mkdir -p "$out"
+chmod 755 "$out"
+CGO_ENABLED=0 go build -trimpath -o "$out/sandy" ./cmd/sandy
+echo "built $out/sandy ($(stat -c %s "$out/sandy") bytes, $(file -b "$out/sandy" 2>/dev/null | cut -d, -f1-2 || echo static))"
+SANDY="$out/sandy" bash hack/mkbundle.sh "$out/bundle" sh -c \
+	'echo "hello from a rootless container"; id; echo "pid $$ of: $(ps -o pid= | wc -l) process(es)"; echo "hostname $(hostname)"; cat /proc/self/uid_map; touch /probe && echo "root is writable (copy-on-write layer)"'
+chown -R "$user:" "$out/bundle"
+echo "+ runuser -u $user -- $out/sandy run $out/bundle"
+runuser -u "$user" -- "$out/sandy" run "$out/bundle"
+echo "bundle untouched: $( [ -e "$out/bundle/rootfs/probe" ] && echo NO || echo yes)"
