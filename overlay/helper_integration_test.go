@@ -51,6 +51,7 @@ type helperReq struct {
 	Hold     bool   // after answering, wait until stdin closes
 	Cleanup  bool   // only call Cleanup(Opts.LayerDir) (inside the ns)
 	Path     string // PATH for Mount, to hide fuse-overlayfs
+	IOBench  bool   // measure write throughput in the merged root
 }
 
 type helperResp struct {
@@ -62,6 +63,7 @@ type helperResp struct {
 	HostPID  int
 	MountNS  int64 // nanoseconds spent in Mount
 	Shell    string
+	IO       ioResult
 }
 
 func helperMain(raw string) int {
@@ -105,6 +107,13 @@ func helperMain(raw string) int {
 	}
 	if req.Exercise {
 		resp.Problems = exercise(root.Path)
+	}
+	if req.IOBench {
+		r, err := ioBench(root.Path)
+		resp.IO = r
+		if err != nil {
+			resp.Err = "io bench: " + err.Error()
+		}
 	}
 	if req.Shell != "" {
 		cmd := exec.Command("/bin/sh", "-c", req.Shell)
@@ -172,6 +181,14 @@ func helperSetup(req *helperReq) error {
 			return err
 		}
 		o.Lower = f
+	case "overlay-lower":
+		// The rootfs is itself a kernel overlay (a bundle that an image
+		// store mounted): overlay over overlay, stacking depth 2.
+		w, l := req.Work, filepath.Join(req.Work, "ovlower")
+		if err := sh(fmt.Sprintf("mkdir -p %[1]s/ou %[1]s/ow %[3]s && mount -t overlay overlay -o lowerdir=%[2]s,upperdir=%[1]s/ou,workdir=%[1]s/ow,userxattr %[3]s", w, o.Lower, l)); err != nil {
+			return err
+		}
+		o.Lower = l
 	case "ro-lower":
 		// The bundle on a read-only filesystem: a read-only bind of it.
 		r := filepath.Join(req.Work, "rolower")

@@ -138,6 +138,8 @@ func TestMountProbe(t *testing.T) {
 		{name: "layer-on-overlayfs-fuse", setup: "overlay-layer", mode: ModeFuse, want: ModeFuse},
 		{name: "lower-on-fuse", setup: "fuse-lower", mode: ModeAuto, want: ModeOverlay},
 		{name: "lower-on-fuse-fuse", setup: "fuse-lower", mode: ModeFuse, want: ModeFuse},
+		{name: "lower-on-overlayfs", setup: "overlay-lower", mode: ModeAuto, want: ModeOverlay},
+		{name: "lower-on-overlayfs-fuse", setup: "overlay-lower", mode: ModeFuse, want: ModeFuse},
 		{name: "lower-readonly", setup: "ro-lower", mode: ModeAuto, want: ModeOverlay},
 		{name: "lower-readonly-fuse", setup: "ro-lower", mode: ModeFuse, want: ModeFuse},
 		{name: "lower-readonly-bind", setup: "ro-lower", mode: ModeBind, want: ModeBind},
