@@ -128,7 +128,7 @@ type monitor struct {
 	slirpUp, driverUp, portsUp time.Duration
 }
 
-func (m *monitor) hasChild() bool { return m.cfg.Driver == DriverBuiltin }
+func (m *monitor) hasChild() bool { return hasPortChild(m.cfg.Driver, m.cfg.Ports) }
 
 func (m *monitor) start() error {
 	if err := m.listenControl(); err != nil {
@@ -151,6 +151,10 @@ func (m *monitor) start() error {
 		return err
 	}
 	m.slirpUp = time.Since(m.began)
+	if len(m.cfg.Ports) == 0 {
+		m.driverUp, m.portsUp = m.slirpUp, m.slirpUp
+		return nil
+	}
 	if !m.hasChild() {
 		d, err := slirpport.NewParentDriver(os.Stderr, filepath.Join(m.cfg.StateDir, "slirp-api.sock"))
 		if err != nil {

@@ -335,7 +335,7 @@ func launch(o Options) (n *Network, err error) {
 	}()
 
 	childPidfd := devNull(&files)
-	if o.Driver == DriverBuiltin {
+	if hasPortChild(o.Driver, o.Ports) {
 		childCmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(o.PID), "-U", "-n", "--preserve-credentials", "--",
 			o.Exe, PortChildCommand}, portChildArgs(o.StateDir)...)...)
 		childCmd.Stdin = lifeR
@@ -377,6 +377,12 @@ func startProcNoPidfd(cmd *exec.Cmd) (*proc, *os.File, error) {
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	return p, nil, nil
+}
+
+// hasPortChild reports whether the network needs a port child: only the
+// builtin driver has one, and only forwards need it.
+func hasPortChild(driver string, ports []PortSpec) bool {
+	return driver == DriverBuiltin && len(ports) > 0
 }
 
 // slirpArgs is slirp4netns' command line, in slirp4netns(1) terms:
