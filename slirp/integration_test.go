@@ -610,10 +610,18 @@ func TestTeardown(t *testing.T) {
 			defer n.Close()
 			kids := []int{n.slirp.cmd.Process.Pid, n.child.cmd.Process.Pid}
 			tc.end(t, n, c, dir)
-			waitGone(t, "monitor", n.MonitorPID())
+			if tc.name == "kill -9 monitor" {
+				// Nothing closes the listeners first: wait for the whole
+				// thread group (wait4), not just for the leader to be a
+				// zombie.
+				<-n.monitor.done
+			} else {
+				waitGone(t, "monitor", n.MonitorPID())
+			}
 			waitGone(t, "slirp4netns and port child", kids...)
 			if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", hostPort)); err != nil {
-				t.Errorf("forwarded port still held: %v", err)
+				out, _ := exec.Command("ss", "-ltnpe", fmt.Sprintf("sport = :%d", hostPort)).CombinedOutput()
+				t.Errorf("forwarded port still held: %v\n%s", err, out)
 			} else {
 				l.Close()
 			}

@@ -333,6 +333,7 @@ func (m *monitor) wait(sigs <-chan os.Signal) {
 // Closing the exit pipe and the lifeline ends them cleanly; SIGKILL through
 // their pidfds after a grace period covers one that hangs.
 func (m *monitor) teardown() {
+	m.removePorts()
 	if m.quit != nil {
 		close(m.quit)
 	}
@@ -347,6 +348,29 @@ func (m *monitor) teardown() {
 	}
 	endProcess(m.slirp)
 	removeStateFiles(m.cfg.StateDir)
+}
+
+// removePorts closes every host listener before the monitor exits. Exit
+// alone would close them too, but not before Stop's connection sees EOF:
+// the kernel closes a process' fds one by one as its last thread exits, so
+// a `delete` followed at once by a `run -p` of the same port could find it
+// still taken.
+func (m *monitor) removePorts() {
+	if m.driver == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ports, err := m.driver.ListPorts(ctx)
+	if err != nil {
+		m.log.Error("listing ports", "err", err)
+		return
+	}
+	for _, p := range ports {
+		if err := m.driver.RemovePort(ctx, p.ID); err != nil {
+			m.log.Error("removing port", "port", p.Spec.ParentPort, "err", err)
+		}
+	}
 }
 
 // endProcess waits up to two seconds for pidfd's process to exit, then
