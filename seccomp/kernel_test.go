@@ -95,11 +95,20 @@ func victim(req string) {
 		fail(unix.Exec(r.Exec, []string{r.Exec}, nil))
 	}
 	if r.Loops > 0 {
-		t0 := time.Now()
-		for range r.Loops {
-			unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
+		// The best of 20 batches: the machine is shared, and the minimum
+		// is the least disturbed estimate of the cost of one call.
+		best := int64(-1)
+		batch := max(r.Loops/20, 1)
+		for range 20 {
+			t0 := time.Now()
+			for range batch {
+				unix.RawSyscall(unix.SYS_GETPID, 0, 0, 0)
+			}
+			if d := time.Since(t0).Nanoseconds() * 10 / int64(batch); best < 0 || d < best {
+				best = d
+			}
 		}
-		fmt.Fprintf(out, "%d\n", time.Since(t0).Nanoseconds()/int64(r.Loops))
+		fmt.Fprintf(out, "%d\n", best) // tenths of a nanosecond
 	}
 	for _, c := range r.Calls {
 		_, _, e := unix.RawSyscall6(c.Nr, c.Args[0], c.Args[1], c.Args[2], c.Args[3], c.Args[4], c.Args[5])

@@ -351,3 +351,105 @@ func TestDifferentialRandom(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkCompileMobyDefaultLibseccomp(b *testing.B) {
+	p := DefaultProfile(nil)
+	var prog []unix.SockFilter
+	for b.Loop() {
+		var err error
+		if prog, err = libseccomp.Compile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(prog)), "insns")
+}
+
+func BenchmarkGetpidLibseccomp(b *testing.B) {
+	prog, err := libseccomp.Compile(DefaultProfile(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchGetpid(b, victimRequest{Program: prog})
+}
+
+// steps runs prog on d and returns the number of instructions executed.
+func steps(prog []unix.SockFilter, d seccompData) int {
+	var a uint32
+	word := func(off uint32) uint32 {
+		switch {
+		case off == 0:
+			return d.nr
+		case off == 4:
+			return d.arch
+		case off >= 16:
+			v := d.args[(off-16)/8]
+			if (off-16)%8 == 4 {
+				return uint32(v >> 32)
+			}
+			return uint32(v)
+		}
+		return 0
+	}
+	for pc, n := 0, 1; ; n++ {
+		in := prog[pc]
+		pc++
+		switch in.Code {
+		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
+			a = word(in.K)
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			a &= in.K
+		case unix.BPF_RET | unix.BPF_K:
+			return n
+		case unix.BPF_JMP | unix.BPF_JA:
+			pc += int(in.K)
+		default:
+			var c bool
+			switch in.Code &^ (unix.BPF_JMP | unix.BPF_K) {
+			case unix.BPF_JEQ:
+				c = a == in.K
+			case unix.BPF_JGT:
+				c = a > in.K
+			case unix.BPF_JGE:
+				c = a >= in.K
+			case unix.BPF_JSET:
+				c = a&in.K != 0
+			}
+			if c {
+				pc += int(in.Jt)
+			} else {
+				pc += int(in.Jf)
+			}
+		}
+	}
+}
+
+// TestPathLength reports how many BPF instructions moby's default profile
+// executes per syscall under each compiler: the per-syscall cost of a
+// filter, free of the noise of timing syscalls on a shared machine.
+func TestPathLength(t *testing.T) {
+	p := DefaultProfile(nil)
+	lib, err := libseccomp.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := compile(p, options{native: archX86_64, enosys: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("moby default: sandy %d instructions, libseccomp %s %d", len(ours.Instructions()), libseccomp.Version(), len(lib))
+	x := uint32(unix.AUDIT_ARCH_X86_64)
+	for _, name := range []string{"read", "write", "futex", "getpid", "epoll_pwait", "openat", "mmap", "clone"} {
+		d := seccompData{arch: x, nr: syscallsX86_64[name]}
+		t.Logf("%-12s sandy %2d  libseccomp %2d", name, steps(ours.Instructions(), d), steps(lib, d))
+	}
+	var so, sl, n int
+	for _, nr := range syscallsX86_64 {
+		d := seccompData{arch: x, nr: nr}
+		so += steps(ours.Instructions(), d)
+		sl += steps(lib, d)
+		n++
+	}
+	t.Logf("mean over the %d x86_64 syscalls: sandy %.1f, libseccomp %.1f", n, float64(so)/float64(n), float64(sl)/float64(n))
+	d := seccompData{arch: unix.AUDIT_ARCH_I386, nr: 20}
+	t.Logf("i386 getpid: sandy %d, libseccomp %d", steps(ours.Instructions(), d), steps(lib, d))
+}

@@ -33,7 +33,6 @@ const (
 	offNr   = 0
 	offArch = 4
 	offArgs = 16
-	bucket  = 4 // syscalls compared linearly at a leaf of the search
 )
 
 type label int
@@ -201,148 +200,136 @@ func generate(dbs []*archDB, def uint32, stub map[*archDef]uint32) ([]unix.SockF
 		a.jmp(unix.BPF_JEQ, g.audit, starts[i], next)
 		a.bind(next)
 	}
-	badArch := a.newLabel()
-	a.bind(badArch)
 	a.ret(badArchAction)
 	for i, g := range groups {
-		sort.Slice(g.syscalls, func(x, y int) bool { return g.syscalls[x].nr < g.syscalls[y].nr })
 		a.bind(starts[i])
 		a.ld(offNr)
-		body := a.newLabel()
-		if len(g.archs) == 1 && (g.archs[0].arch == archX86_64 || g.archs[0].arch == archX32) {
-			// The x86_64 and x32 ABIs share AUDIT_ARCH_X86_64; a filter with
-			// only one of them sends the other to the bad-arch action.
-			// -1 is let through: tracers use it to skip a syscall and the
-			// filter runs again after them (seccomp(2)).
-			if g.archs[0].arch == archX86_64 {
-				m1 := a.newLabel()
-				a.jmp(unix.BPF_JGE, x32SyscallBit, m1, body)
-				a.bind(m1)
-				a.jmp(unix.BPF_JEQ, 0xffffffff, body, badArch)
-			} else {
-				a.jmp(unix.BPF_JGE, x32SyscallBit, body, badArch)
-			}
-		}
-		a.bind(body)
-		genStub(a, g, stub)
-		genSearch(a, g.syscalls, def)
+		genRanges(a, intervals(g, def, stub), def)
 	}
 	return a.assemble()
 }
 
-// genStub emits the ENOSYS stub of a group (see enosysLimits).
-func genStub(a *asm, g *group, stub map[*archDef]uint32) {
+// interval is a run of syscall numbers, from lo up to the next interval's
+// lo, that all get action act, or, when sys is set, the one syscall whose
+// argument tree decides.
+type interval struct {
+	lo  uint32
+	act uint32
+	sys *sysEntry
+}
+
+// intervals partitions the 32-bit syscall numbers of a group. Besides the
+// syscalls with rules and the default action in between, it encodes:
+//   - the x86_64/x32 split of AUDIT_ARCH_X86_64 (bit 30 of the number): a
+//     filter with only one of the two ABIs gives the other the bad-arch
+//     action; -1 (0xffffffff) is left to the default, as tracers use it to
+//     skip a syscall and the filter runs again after them (seccomp(2));
+//   - the ENOSYS stub (see enosysLimits): numbers above the highest
+//     syscall the profile names, per ABI.
+func intervals(g *group, def uint32, stub map[*archDef]uint32) []interval {
+	var has64, has32 bool
 	var lim64, lim32 *uint32
 	for _, db := range g.archs {
-		if l, ok := stub[db.arch]; ok {
-			l := l
-			if db.arch == archX32 {
+		l, ok := stub[db.arch]
+		if db.arch == archX32 {
+			has32 = true
+			if ok {
 				lim32 = &l
-			} else {
+			}
+		} else {
+			has64 = true
+			if ok {
 				lim64 = &l
 			}
 		}
 	}
-	if lim64 == nil && lim32 == nil {
-		return
+	x86 := g.audit == unix.AUDIT_ARCH_X86_64
+	base := func(n uint32) uint32 {
+		x32 := x86 && n&x32SyscallBit != 0
+		switch {
+		case n == 0xffffffff:
+			return def
+		case x86 && x32 && !has32, x86 && !x32 && !has64:
+			return badArchAction
+		case !x32 && lim64 != nil && n > *lim64, x32 && lim32 != nil && n > *lim32:
+			return retErrno | uint32(unix.ENOSYS)
+		}
+		return def
 	}
-	rules, enosys, m1 := a.newLabel(), a.newLabel(), a.newLabel()
-	check := func(lim *uint32) {
-		if lim == nil {
-			a.ja(rules)
+	points := map[uint32]bool{0: true, x32SyscallBit: true, 0xffffffff: true}
+	for _, l := range []*uint32{lim64, lim32} {
+		if l != nil && *l < 0xfffffffe {
+			points[*l+1] = true
+		}
+	}
+	bynr := map[uint32]*sysEntry{}
+	for _, s := range g.syscalls {
+		nr := uint32(s.nr)
+		bynr[nr] = s
+		points[nr] = true
+		if nr < 0xffffffff {
+			points[nr+1] = true
+		}
+	}
+	los := make([]uint32, 0, len(points))
+	for p := range points {
+		los = append(los, p)
+	}
+	sort.Slice(los, func(i, j int) bool { return los[i] < los[j] })
+	var out []interval
+	for _, lo := range los {
+		iv := interval{lo: lo, act: base(lo)}
+		if s, ok := bynr[lo]; ok {
+			if s.chains == nil {
+				iv.act = s.action
+			} else {
+				iv.sys = s
+			}
+		}
+		if n := len(out); n > 0 && iv.sys == nil && out[n-1].sys == nil && out[n-1].act == iv.act {
+			continue // same outcome as the run before: extend it
+		}
+		out = append(out, iv)
+	}
+	return out
+}
+
+// genRanges emits a binary search over the intervals; the accumulator
+// holds the syscall number.
+func genRanges(a *asm, ivs []interval, def uint32) {
+	if len(ivs) == 1 {
+		iv := ivs[0]
+		if iv.sys == nil {
+			a.ret(iv.act)
 			return
 		}
-		a.jmp(unix.BPF_JGT, *lim, m1, rules)
-	}
-	if len(g.archs) == 2 {
-		l64, l32 := a.newLabel(), a.newLabel()
-		a.jmp(unix.BPF_JSET, x32SyscallBit, l32, l64)
-		a.bind(l64)
-		check(lim64)
-		a.bind(l32)
-		check(lim32)
-	} else if lim64 != nil {
-		check(lim64)
-	} else {
-		check(lim32)
-	}
-	a.bind(m1)
-	a.jmp(unix.BPF_JEQ, 0xffffffff, rules, enosys)
-	a.bind(enosys)
-	a.ret(retErrno | uint32(unix.ENOSYS))
-	a.bind(rules)
-}
-
-// genSearch emits the binary search over sorted syscalls; the accumulator
-// holds the syscall number.
-func genSearch(a *asm, sys []*sysEntry, def uint32) {
-	if len(sys) <= bucket {
-		genBucket(a, sys, def)
-		return
-	}
-	mid := len(sys) / 2
-	left, right := a.newLabel(), a.newLabel()
-	a.jmp(unix.BPF_JGE, uint32(sys[mid].nr), right, left)
-	a.bind(left)
-	genSearch(a, sys[:mid], def)
-	a.bind(right)
-	genSearch(a, sys[mid:], def)
-}
-
-func genBucket(a *asm, sys []*sysEntry, def uint32) {
-	rets := map[uint32]label{}
-	retLabel := func(act uint32) label {
-		if l, ok := rets[act]; ok {
+		rets := map[uint32]label{}
+		genTree(a, iv.sys.chains, def, func(act uint32) label {
+			if l, ok := rets[act]; ok {
+				return l
+			}
+			l := a.newLabel()
+			rets[act] = l
 			return l
-		}
-		l := a.newLabel()
-		rets[act] = l
-		return l
-	}
-	defl := retLabel(def)
-	targets := make([]label, len(sys))
-	for i, s := range sys {
-		if s.chains == nil {
-			targets[i] = retLabel(s.action)
-		} else {
-			targets[i] = a.newLabel()
-		}
-		next := a.newLabel()
-		if i == len(sys)-1 {
-			next = defl
-		}
-		a.jmp(unix.BPF_JEQ, uint32(s.nr), targets[i], next)
-		if i < len(sys)-1 {
-			a.bind(next)
-		}
-	}
-	for i, s := range sys {
-		if s.chains != nil {
-			a.bind(targets[i])
-			genTree(a, s.chains, def, retLabel)
-		}
-	}
-	// The returns last, in a fixed order, the default first.
-	acts := make([]uint32, 0, len(rets))
-	for act := range rets {
-		if act != def {
+		})
+		acts := make([]uint32, 0, len(rets))
+		for act := range rets {
 			acts = append(acts, act)
 		}
-	}
-	sort.Slice(acts, func(i, j int) bool { return acts[i] < acts[j] })
-	for _, act := range append([]uint32{def}, acts...) {
-		a.bind(rets[act])
-		a.ret(act)
-	}
-}
-
-func containsAct(xs []uint32, x uint32) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
+		sort.Slice(acts, func(i, j int) bool { return acts[i] < acts[j] })
+		for _, act := range acts {
+			a.bind(rets[act])
+			a.ret(act)
 		}
+		return
 	}
-	return false
+	mid := len(ivs) / 2
+	left, right := a.newLabel(), a.newLabel()
+	a.jmp(unix.BPF_JGE, ivs[mid].lo, right, left)
+	a.bind(left)
+	genRanges(a, ivs[:mid], def)
+	a.bind(right)
+	genRanges(a, ivs[mid:], def)
 }
 
 // genTree emits the argument tree of one syscall; when no branch decides,
