@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ type helperReq struct {
 	Cleanup  bool   // only call Cleanup(Opts.LayerDir) (inside the ns)
 	Path     string // PATH for Mount, to hide fuse-overlayfs
 	IOBench  bool   // measure write throughput in the merged root
+	Pivot    bool   // pivot_root into the root, mount /proc, drop the old root, as the init does
 }
 
 type helperResp struct {
@@ -64,6 +66,8 @@ type helperResp struct {
 	MountNS  int64 // nanoseconds spent in Mount
 	Shell    string
 	IO       ioResult
+	// Goroutines Mount left running (the init execs right after Mount).
+	Goroutines int
 }
 
 func helperMain(raw string) int {
@@ -96,20 +100,31 @@ func helperMain(raw string) int {
 		os.Setenv("PATH", req.Path)
 	}
 	req.Opts.Warn = func(s string) { resp.Warnings = append(resp.Warnings, s) }
+	goroutines := runtime.NumGoroutine()
 	start := time.Now()
 	root, err := Mount(req.Opts)
 	resp.MountNS = int64(time.Since(start))
 	resp.Root = root
+	resp.Goroutines = runtime.NumGoroutine() - goroutines
 	if err != nil {
 		resp.Err = err.Error()
 		_ = out.Encode(resp)
 		return 0
 	}
+	path := root.Path
+	if req.Pivot {
+		if err := pivot(path); err != nil {
+			resp.Err = "pivot: " + err.Error()
+			_ = out.Encode(resp)
+			return 0
+		}
+		path = "/"
+	}
 	if req.Exercise {
-		resp.Problems = exercise(root.Path)
+		resp.Problems = exercise(path)
 	}
 	if req.IOBench {
-		r, err := ioBench(root.Path)
+		r, err := ioBench(path)
 		resp.IO = r
 		if err != nil {
 			resp.Err = "io bench: " + err.Error()
@@ -117,8 +132,8 @@ func helperMain(raw string) int {
 	}
 	if req.Shell != "" {
 		cmd := exec.Command("/bin/sh", "-c", req.Shell)
-		cmd.Dir = root.Path
-		cmd.Env = append(os.Environ(), "ROOT="+root.Path)
+		cmd.Dir = path
+		cmd.Env = append(os.Environ(), "ROOT="+path)
 		b, err := cmd.CombinedOutput()
 		resp.Shell = string(b)
 		if err != nil {
@@ -126,13 +141,36 @@ func helperMain(raw string) int {
 		}
 	}
 	for _, p := range req.Probe {
-		resp.Probes[p] = probe(filepath.Join(root.Path, p))
+		resp.Probes[p] = probe(filepath.Join(path, p))
 	}
 	_ = out.Encode(resp)
 	if req.Hold {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 	}
 	return 0
+}
+
+// pivot does what the container init does with the root: pivot_root(".",
+// ".") into it, detach the old root, mount a fresh /proc. With fuse, this
+// proves fuse-overlayfs keeps serving once the old root is gone from the
+// init's mount namespace.
+func pivot(root string) error {
+	// Before pivot_root, as runc does: mounting procfs in a user namespace
+	// needs a fully visible procfs in the mount namespace (the host's, still
+	// there), mount_too_revealing() in fs/namespace.c.
+	if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
+	}
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the old root: %w", err)
+	}
+	return unix.Chdir("/")
 }
 
 // probe says whether a path exists in the merged root, and what it is.
@@ -220,6 +258,8 @@ func exercise(root string) []string {
 			return nil
 		}
 		switch {
+		case d.IsDir() && p == filepath.Join(root, "proc") && root == "/":
+			return filepath.SkipDir // the fresh procfs after pivot
 		case d.IsDir():
 			dirs = append(dirs, p)
 		case d.Type().IsRegular():

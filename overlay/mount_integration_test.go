@@ -52,6 +52,7 @@ func TestMountRungs(t *testing.T) {
 				Opts: Options{Lower: f.rootfs, LayerDir: f.layer, Mode: tc.mode, Readonly: tc.readonly,
 					Mountpoints: []Mountpoint{{Path: "/data/in"}, {Path: "/etc/hostname", File: true}, {Path: "/proc"}}},
 				Exercise: true,
+				Pivot:    true,
 				Probe:    []string{"/marker", "/etc/passwd", "/usr", "/data/in", "/etc/hostname"},
 			}
 			if tc.mode == ModeBind {
@@ -63,6 +64,9 @@ func TestMountRungs(t *testing.T) {
 			}
 			if resp.Root.Mode != tc.want {
 				t.Errorf("Mode = %s, want %s", resp.Root.Mode, tc.want)
+			}
+			if resp.Goroutines > 0 {
+				t.Errorf("Mount left %d goroutines running", resp.Goroutines)
 			}
 			if len(resp.Warnings) > 0 {
 				t.Errorf("warnings for a forced or best rung: %q", resp.Warnings)
