@@ -21,17 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ResolvConf is what the init writes into the container's /etc/resolv.conf:
-// slirp4netns answers DNS on 10.0.2.3 by forwarding to the host's resolver.
-const ResolvConf = "nameserver 10.0.2.3\n"
-
-// The addresses slirp4netns --configure gives the container.
-const (
-	ContainerIP = "10.0.2.100" // tap0, a /24
-	GatewayIP   = "10.0.2.2"   // the host; its loopback only with HostLoopback
-	DNSIP       = "10.0.2.3"
-)
-
 // Hidden subcommands of the sandy binary (see RunMonitor and RunPortChild).
 const (
 	MonitorCommand   = "slirp-monitor"
@@ -179,6 +168,16 @@ func (o Options) withDefaults() (Options, error) {
 	if o.StateDir == "" {
 		return o, fmt.Errorf("starting network: no state directory")
 	}
+	// The network's processes run from "/".
+	dir, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return o, fmt.Errorf("starting network: %w", err)
+	}
+	o.StateDir = dir
+	// sockaddr_un holds 108 bytes with the NUL (unix(7)).
+	if longest := filepath.Join(o.StateDir, "slirp-api.sock"); len(longest) > 107 {
+		return o, fmt.Errorf("starting network: state directory %q too long for a unix socket path (%d bytes > 107)", o.StateDir, len(longest))
+	}
 	if o.MTU == 0 {
 		o.MTU = DefaultMTU
 	}
@@ -214,6 +213,9 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("starting network: finding the sandy binary: %w", err)
 		}
 		o.Exe = exe
+	}
+	if !filepath.IsAbs(o.Exe) {
+		return o, fmt.Errorf("starting network: sandy binary %q is not an absolute path", o.Exe)
 	}
 	return o, nil
 }
@@ -312,6 +314,8 @@ func launch(o Options) (n *Network, err error) {
 	}
 	files = append(files, logf)
 	env := []string{"PATH=" + os.Getenv("PATH")}
+	// The three run from "/": a long-lived process must not pin the
+	// caller's working directory (or its mount).
 	// Each in its own session: a ^C meant for a foreground container must
 	// not end its network before the container has handled it.
 	session := &syscall.SysProcAttr{Setsid: true}
@@ -320,7 +324,7 @@ func launch(o Options) (n *Network, err error) {
 	slirpCmd := exec.Command(slirpPath, slirpArgs(o)...)
 	slirpCmd.ExtraFiles = []*os.File{slirpReadyW, exitR} // fds 3, 4
 	slirpCmd.Stdout, slirpCmd.Stderr = logf, logf
-	slirpCmd.Env, slirpCmd.SysProcAttr = env, session
+	slirpCmd.Env, slirpCmd.SysProcAttr, slirpCmd.Dir = env, session, "/"
 	slirp, slirpPidfd, err := startProc(slirpCmd)
 	if err != nil {
 		return nil, fmt.Errorf("starting slirp4netns: %w", err)
@@ -340,7 +344,7 @@ func launch(o Options) (n *Network, err error) {
 			o.Exe, PortChildCommand}, portChildArgs(o.StateDir)...)...)
 		childCmd.Stdin = lifeR
 		childCmd.Stdout, childCmd.Stderr = logf, logf
-		childCmd.Env, childCmd.SysProcAttr = env, session
+		childCmd.Env, childCmd.SysProcAttr, childCmd.Dir = env, session, "/"
 		n.child, childPidfd, err = startProc(childCmd)
 		if err != nil {
 			return nil, fmt.Errorf("starting port child: %w", err)
@@ -360,7 +364,7 @@ func launch(o Options) (n *Network, err error) {
 		"--child-pidfd=8", "--child-lifeline-fd=9")
 	monCmd.ExtraFiles = []*os.File{reportW, containerPidfd, slirpPidfd, slirpReadyR, exitW, childPidfd, lifeW}
 	monCmd.Stdout, monCmd.Stderr = logf, logf
-	monCmd.Env, monCmd.SysProcAttr = env, session
+	monCmd.Env, monCmd.SysProcAttr, monCmd.Dir = env, session, "/"
 	if n.monitor, _, err = startProcNoPidfd(monCmd); err != nil {
 		return nil, fmt.Errorf("starting network monitor %s: %w", o.Exe, err)
 	}
