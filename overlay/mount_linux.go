@@ -316,8 +316,15 @@ func (m *mounter) auto() (*Root, error) {
 // retry undoes what a failed rung left: a failed overlay mount may have made
 // work/work, fuse may have left its bind on fuse/.
 func (m *mounter) retry() error {
+	// A failed fuse rung may have left fuse-overlayfs running and up to
+	// two mounts on fuse/ (our shared bind, its mount on top).
+	_ = killFuse(m.layer)
 	for _, name := range []string{workName, fuseName} {
-		_ = unix.Unmount(m.path(name), unix.MNT_DETACH)
+		for range 4 {
+			if unix.Unmount(m.path(name), unix.MNT_DETACH) != nil {
+				break
+			}
+		}
 		if err := removeAt(m.layer, name); err != nil {
 			return fmt.Errorf("resetting %s: %w", m.path(name), err)
 		}
