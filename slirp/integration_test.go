@@ -191,6 +191,35 @@ func TestForwardTCPKeepsClientAddress(t *testing.T) {
 	}
 }
 
+// TestForwardIPv6HostAddress: -p [::1]:PORT:8080 with the builtin driver.
+// The container side is dialled on IPv4 127.0.0.1, where servers listen, so
+// an IPv6 client's address cannot be kept: the server sees 127.0.0.1.
+func TestForwardIPv6HostAddress(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	requireNet(t)
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		testutil.Skip(t, "no IPv6 loopback on this host: %v", err)
+	}
+	hostPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	c := newContainer(t)
+	startNetwork(t, Options{PID: c.pid, Ports: []PortSpec{{HostIP: "::1", HostPort: hostPort, ContainerPort: 8080, Proto: "tcp"}}})
+	c.serve(t, "-tcp=0.0.0.0:8080")
+	conn, err := net.DialTimeout("tcp6", fmt.Sprintf("[::1]:%d", hostPort), 5*time.Second)
+	if err != nil {
+		t.Fatalf("dialing the IPv6 forward: %v", err)
+	}
+	defer conn.Close()
+	peer := readPeer(t, conn)
+	t.Logf("client %s, the container saw %s", conn.LocalAddr(), peer)
+	if !strings.HasPrefix(peer, "127.0.0.1:") {
+		t.Errorf("container saw %s, want 127.0.0.1:PORT", peer)
+	}
+}
+
 func TestForwardUDP(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
@@ -436,7 +465,7 @@ func TestPortErrors(t *testing.T) {
 		{name: "duplicate", o: Options{Ports: []PortSpec{{HostPort: free, ContainerPort: 80, Proto: "tcp"}, {HostIP: "127.0.0.1", HostPort: free, ContainerPort: 81, Proto: "tcp"}}}, want: ErrBadPort, wantMsg: "both use host port"},
 		{name: "ipv6 with slirp4netns driver", o: Options{Driver: DriverSlirp4netns, Ports: []PortSpec{{HostIP: "::1", HostPort: free, ContainerPort: 80, Proto: "tcp"}}}, want: ErrBadPort, wantMsg: "no IPv6"},
 		{name: "udp with slirp4netns driver without host loopback", o: Options{Driver: DriverSlirp4netns, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: free, ContainerPort: 53, Proto: "udp"}}}, want: ErrBadPort, wantMsg: "use the builtin driver"},
-		{name: "address not on host", o: Options{Ports: []PortSpec{{HostIP: "192.0.2.1", HostPort: free, ContainerPort: 80, Proto: "tcp"}}}, want: ErrBadPort, wantMsg: "not on this host"},
+		{name: "address not on host", o: Options{Ports: []PortSpec{{HostIP: "198.51.100.1", HostPort: free, ContainerPort: 80, Proto: "tcp"}}}, want: ErrBadPort, wantMsg: "not on this host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

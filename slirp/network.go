@@ -197,13 +197,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Driver == DriverSlirp4netns {
 		for _, p := range o.Ports {
 			if p.HostIP != "" && net.ParseIP(p.HostIP).To4() == nil {
-				return o, fmt.Errorf("%w -p %s: the slirp4netns port driver has no IPv6 (use the builtin driver)", ErrBadPort, p)
+				return o, fmt.Errorf("%w: -p %s: the slirp4netns port driver has no IPv6 (use the builtin driver)", ErrBadPort, p)
 			}
 			if p.Proto == "udp" && !o.HostLoopback {
 				// Measured with slirp4netns 1.2.0 / libslirp 4.7.0: the
 				// container's replies go to 10.0.2.2, which
 				// --disable-host-loopback drops for UDP.
-				return o, fmt.Errorf("%w -p %s: UDP through the slirp4netns port driver needs host loopback, whose replies libslirp drops otherwise (use the builtin driver)", ErrBadPort, p)
+				return o, fmt.Errorf("%w: -p %s: UDP through the slirp4netns port driver needs host loopback, whose replies libslirp drops otherwise (use the builtin driver)", ErrBadPort, p)
 			}
 		}
 	}
@@ -613,7 +613,7 @@ func bindError(p PortSpec, err error) error {
 			return privilegedPortError(p, start)
 		}
 	case errors.Is(err, unix.EADDRNOTAVAIL):
-		return fmt.Errorf("%w -p %s: host address %s is not on this host: %w", ErrBadPort, p, p.HostIP, err)
+		return fmt.Errorf("%w: -p %s: host address %s is not on this host: %w", ErrBadPort, p, p.HostIP, err)
 	}
 	return fmt.Errorf("forwarding -p %s: %w", p, err)
 }

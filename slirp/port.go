@@ -39,7 +39,7 @@ func (p PortSpec) String() string {
 func ParsePort(spec string) (PortSpec, error) {
 	p, err := parsePort(spec)
 	if err != nil {
-		return PortSpec{}, fmt.Errorf("%w %q: %s (want [hostIP:]hostPort:containerPort[/tcp|/udp])", ErrBadPort, spec, err)
+		return PortSpec{}, fmt.Errorf("%w: -p %q: %s (want [hostIP:]hostPort:containerPort[/tcp|/udp])", ErrBadPort, spec, err)
 	}
 	return p, nil
 }
@@ -169,14 +169,14 @@ func parsePortNumber(which, s string) (int, error) {
 func ValidatePorts(ports []PortSpec) error {
 	for i, a := range ports {
 		if a.Proto != "tcp" && a.Proto != "udp" {
-			return fmt.Errorf("%w %s: protocol %q (tcp or udp)", ErrBadPort, a, a.Proto)
+			return fmt.Errorf("%w: -p %s: protocol %q (tcp or udp)", ErrBadPort, a, a.Proto)
 		}
 		if a.HostPort < 1 || a.HostPort > 65535 || a.ContainerPort < 1 || a.ContainerPort > 65535 {
-			return fmt.Errorf("%w %s: port out of range 1-65535", ErrBadPort, a)
+			return fmt.Errorf("%w: -p %s: port out of range 1-65535", ErrBadPort, a)
 		}
 		if a.HostIP != "" {
 			if _, err := netip.ParseAddr(a.HostIP); err != nil {
-				return fmt.Errorf("%w %s: host address %q is not an IP address", ErrBadPort, a, a.HostIP)
+				return fmt.Errorf("%w: -p %s: host address %q is not an IP address", ErrBadPort, a, a.HostIP)
 			}
 		}
 		for _, b := range ports[:i] {
