@@ -664,6 +664,37 @@ func TestTeardown(t *testing.T) {
 	}
 }
 
+// TestCloseBeforeReady: a container that fails between Launch and Ready
+// must not leave the network behind nor wait for it.
+func TestCloseBeforeReady(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	requireNet(t)
+	c := newContainer(t)
+	dir := t.TempDir()
+	n, err := Launch(context.Background(), Options{PID: c.pid, StateDir: dir, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: freePort(t, "tcp"), ContainerPort: 80, Proto: "tcp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("Close before Ready took %v", took)
+	}
+	if err := n.Ready(context.Background()); err == nil {
+		t.Errorf("Ready after Close succeeded")
+	}
+	for _, p := range []*proc{n.monitor, n.slirp, n.child} {
+		if alive(p.cmd.Process.Pid) {
+			t.Errorf("pid %d (%s) alive after Close", p.cmd.Process.Pid, p.cmd.Path)
+		}
+	}
+	assertNoState(t, dir)
+}
+
 // TestCallerKilled is `sandy run --detach` or `create`, whose process exits
 // (here: is killed with SIGKILL) while the container runs: the network
 // stays up as long as the container's process, then goes away with it.

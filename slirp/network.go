@@ -502,6 +502,17 @@ func (n *Network) MonitorPID() int { return n.monitor.cmd.Process.Pid }
 // its own (the container exited).
 func (n *Network) Close() error {
 	n.closeOnce.Do(func() {
+		// Closed before Ready succeeded (the container failed to start):
+		// there is nothing to end cleanly.
+		n.readyOnce.Do(func() {
+			n.readyErr = errors.New("starting network: closed before it was ready")
+			n.report.Close()
+		})
+		if n.readyErr != nil {
+			n.reapAll()
+			removeStateFiles(n.stateDir)
+			return
+		}
 		n.closeErr = Stop(n.stateDir)
 		n.monitor.waitGone(5 * time.Second)
 		n.child.waitGone(2 * time.Second)

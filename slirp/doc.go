@@ -1,0 +1,119 @@
+// Package slirp gives a rootless container's network namespace a user-mode
+// network through slirp4netns(1) and forwards host ports into it through
+// rootlesskit v3's port drivers. It runs on the host side, as the user's
+// real uid, never inside the container's user namespace, except for the
+// one small port child described below.
+//
+// It does not configure links itself (slirp4netns --configure does, so no
+// ip(8)), does not decide whether a container gets a network (the lifecycle
+// does: `sandy run --network=slirp4netns|none|host`), and does not write
+// files into the container (the init writes ResolvConf and Hosts).
+//
+// # Who calls it
+//
+// internal/lifecycle, after the container's init has been cloned into its
+// namespaces and its uid/gid maps are written:
+//
+//	n, err := slirp.Launch(ctx, slirp.Options{PID: initPID, Ports: ports, StateDir: dir})
+//	... the init sets up the root filesystem meanwhile ...
+//	err = n.Ready(ctx)   // before the container's process may run
+//	... on teardown: n.Close(), or slirp.Stop(dir) from `sandy delete`
+//
+// Start is Launch followed by Ready. Check tells the lifecycle, before it
+// clones anything, whether to fall back to loopback-only networking.
+//
+// # Processes
+//
+// Launch starts three processes at once, each in its own session and with
+// "/" as working directory, and returns:
+//
+//	caller (sandy run / create)
+//	 ├─ slirp4netns --configure --mtu=65520 --ready-fd=3 --exit-fd=4
+//	 │      --api-socket=DIR/slirp-api.sock --enable-seccomp
+//	 │      [--disable-host-loopback] PID tap0
+//	 ├─ nsenter -t PID -U -n --preserve-credentials --
+//	 │      SANDY slirp-port-child --socket=DIR/.bp.sock --ready-pipe=DIR/.bp-ready.pipe
+//	 │      (builtin driver with at least one -p only)
+//	 └─ SANDY slirp-monitor --config=DIR/slirp.json --report-fd=3 ...
+//
+// The monitor (RunMonitor) owns the network from its first instruction: it
+// holds the only write end of slirp4netns' --exit-fd pipe and of the port
+// child's stdin, so both exit whenever the monitor exits, kill -9 included.
+// It runs the host half of the port driver, whose listeners are the host
+// ports, and reports once slirp4netns has written its ready fd and every
+// port listens. Then it waits, on pidfds (pidfd_open(2)), for the first of:
+// the container's process exiting, a "stop" on DIR/monitor.sock (Stop, from
+// any process), SIGTERM/SIGINT/SIGHUP, or slirp4netns or the port child
+// dying. It closes the listeners, ends the other two, waits for them and
+// removes its state files; only then does it exit, which is what Stop waits
+// for. So the network lives exactly as long as the container's process,
+// also after `sandy run --detach` or `sandy create` has exited, and
+// `sandy delete` ends it with Stop. Starting the three at once rather than
+// having the monitor start the other two takes one process start-up off
+// the critical path.
+//
+// # Why a port child, and why nsenter
+//
+// rootlesskit's builtin driver needs sockets connected inside the
+// container's network namespace. A socket belongs to the namespace of the
+// process that created it, so some process must live in that namespace.
+// Entering it takes setns(CLONE_NEWNET), which requires CAP_SYS_ADMIN over
+// the namespace's owner, the container's user namespace, so the process
+// must first setns(CLONE_NEWUSER) into that; and setns(2) refuses
+// CLONE_NEWUSER to a multi-threaded process, which every Go process is.
+// sandy ships no cgo, so no constructor can do it before the Go runtime
+// starts. The port child is therefore a fresh process: util-linux nsenter
+// joins the user and network namespaces (and no others: it keeps the host's
+// mount namespace, where the state directory is, and the host's pid
+// namespace) and execs the sandy binary's hidden slirp-port-child
+// subcommand. --preserve-credentials keeps the caller's uid, which is root
+// inside, and skips setgroups(2), denied once an unprivileged user has
+// written gid_map. Alternatives considered: a helper forked by the
+// container's init (already in the namespaces, but then in the container's
+// pid and mount namespaces too, visible to and killable by the container);
+// the monitor itself living in the container's namespaces with listeners
+// inherited from the host side (one process fewer, but host-side listeners
+// owned by a process the container's root may ptrace, and rootlesskit's
+// parent driver could not be used).
+//
+// # The client's address
+//
+// The port child speaks rootlesskit's builtin protocol (package msg) but is
+// our own code: for each connection the parent asks it for a socket
+// connected to 127.0.0.1:containerPort and passes the client's address
+// along. For a TCP client on the host's loopback (127.0.0.0/8, which is
+// local in every network namespace) the child binds the client's own
+// address and port before it connects, so the server in the container sees
+// the real peer, 127.0.0.2:41234 rather than 127.0.0.1. That needs no
+// privilege, no IP_TRANSPARENT and no firewall rules, which rootlesskit's
+// own child installs with ip(8) and nft(8) and skips for loopback clients.
+// Clients on other addresses, IPv6 clients and UDP are forwarded from
+// 127.0.0.1; the slirp4netns driver always shows 10.0.2.2.
+//
+// # Security
+//
+// slirp4netns runs with --enable-seccomp and outside the container's user
+// namespace except for the short-lived child that configures tap0. The port
+// child runs the sandy binary inside the container's user namespace, in the
+// host's mount and pid namespaces. It makes itself non-dumpable at once, but
+// the container's root holds CAP_SYS_PTRACE over a process exec'ed inside
+// its user namespace, so a container that can see the port child (one that
+// shares the host's pid namespace) could ptrace it and reach the host's
+// mount namespace through it. Sandy's containers get a new pid namespace;
+// when a config shares the host's, the lifecycle must use the slirp4netns
+// port driver, which has no process inside. Options.Exe is the binary the
+// child runs; pass the same protected copy of sandy that the init runs
+// (CVE-2019-5736).
+//
+// # Throughput
+//
+// The builtin driver is a user-space proxy: every forwarded byte crosses two
+// loopback TCP connections and a splice(2) in the monitor. On a two-core
+// machine the client, the proxy and the server share two cores, which caps
+// it near half the loopback floor whatever the proxy does
+// (docs/networking.md has the numbers). Reaching the floor needs no proxy
+// at all: a seccomp user-notification listener (seccomp_unotify(2)) on the
+// container's bind(2) that swaps in a socket bound on the host
+// (SECCOMP_IOCTL_NOTIF_ADDFD), as rootless-containers/bypass4netns does;
+// that needs the seccomp package and the init, and is not done here.
+package slirp
