@@ -1,0 +1,144 @@
+//go:build linux
+
+package cgroupv2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// New picks the container's cgroup manager and checks that the limits
+// config.json asks for can hold:
+//
+//  1. systemd: the user's session bus answers and the hierarchy is unified;
+//  2. cgroupfs: the caller's own cgroup is a delegated, writable v2 subtree;
+//  3. none: no cgroup of its own. Any requested limit is then an
+//     *UnenforcedError naming why and the fix, or with AllowUnenforced one
+//     Warn line per limit.
+//
+// A forced Manager that cannot work here is an error. The choice and its
+// reason go to Debug once.
+func New(opts Options) (Manager, error) {
+	o := &opts
+	if o.ID == "" {
+		return nil, errors.New("cgroup: empty container id")
+	}
+	p, err := planFor(o.Resources)
+	if err != nil {
+		return nil, fmt.Errorf("converting linux.resources: %w", err)
+	}
+	o.ignore(p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	h := hierarchy()
+	var why []string // why each better manager was not taken
+	switch o.Manager {
+	case "", KindAuto:
+	case KindNone:
+		return newNone(o, p, "the cgroup manager is none (--cgroup-manager=none)", "drop --cgroup-manager=none")
+	case KindSystemd, KindCgroupfs:
+		if h != "unified" {
+			return nil, fmt.Errorf("cgroup manager %s: %s\nhint: %s", o.Manager, hierarchyReason(h), unifiedFix)
+		}
+	default:
+		return nil, fmt.Errorf("unknown cgroup manager %q (want auto, systemd, cgroupfs or none)", o.Manager)
+	}
+	if h != "unified" {
+		return newNone(o, p, hierarchyReason(h)+busReason()+"; sandy manages cgroup v2 only", unifiedFix+"; "+lingerFix)
+	}
+
+	if o.Manager != KindCgroupfs {
+		m, err := newSystemd(ctx, o, p)
+		if err == nil {
+			o.debug("cgroup manager: systemd (transient scope %s in %s on %s)", m.unit, m.slice, m.addr)
+			if err := o.lose(p.Unsupported, nil, "cgroup v2 cannot enforce it", ""); err != nil {
+				m.Close()
+				return nil, err
+			}
+			return m, nil
+		}
+		if o.Manager == KindSystemd {
+			return nil, fmt.Errorf("cgroup manager systemd: %w\nhint: %s", err, lingerFix)
+		}
+		why = append(why, err.Error())
+	}
+	m, err := newCgroupfs(o, p)
+	if err == nil {
+		o.debug("cgroup manager: cgroupfs (container cgroup %s; %s)", m.path, strings.Join(why, "; "))
+		if err := o.lose(p.Unsupported, nil, "cgroup v2 cannot enforce it", ""); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	if o.Manager == KindCgroupfs {
+		return nil, fmt.Errorf("cgroup manager cgroupfs: %w\nhint: run sandy inside a delegated cgroup, e.g. systemd-run --user --scope -p Delegate=yes sandy ...", err)
+	}
+	why = append(why, err.Error())
+	return newNone(o, p, strings.Join(why, ", and "), lingerFix)
+}
+
+const (
+	unifiedFix = "boot with systemd.unified_cgroup_hierarchy=1 on the kernel command line (cgroup v2 only)"
+	lingerFix  = "run sandy in a systemd user session (loginctl enable-linger $USER; DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR set), whose user@.service delegates controllers (Delegate=yes, the default on Debian 12 and Fedora), or inside a delegated cgroup (systemd-run --user --scope -p Delegate=yes)"
+)
+
+func hierarchyReason(h string) string {
+	switch h {
+	case "hybrid":
+		return "this host has cgroup v1 controllers (hybrid hierarchy: " + Root + "/unified is cgroup v2 without them)"
+	case "legacy":
+		return "this host has cgroup v1 only (" + Root + " is not cgroup2)"
+	}
+	return "cgroup v2 is mounted at " + Root
+}
+
+// busReason says ", and no user session bus (...)" when there is none.
+func busReason() string {
+	_, sock := userBusAddress()
+	if sock == "" {
+		return ""
+	}
+	if _, err := os.Stat(sock); err != nil {
+		return ", and no user session bus (" + sock + " does not exist)"
+	}
+	return ""
+}
+
+func newNone(o *Options, p *plan, reason, fix string) (Manager, error) {
+	lost := append(append([]limit(nil), p.Limits...), p.Unsupported...)
+	if err := o.lose(lost, nil, reason, fix); err != nil {
+		return nil, err
+	}
+	if len(lost) == 0 {
+		o.debug("cgroup manager: none (the container shares sandy's cgroup; no limits were asked for): %s", reason)
+	}
+	return noneManager{}, nil
+}
+
+// Features says what this host offers, for `sandy features` and `sandy
+// doctor`: the hierarchy, whether the user bus answers, and the controllers
+// of the caller's own cgroup.
+func Features() map[string]string {
+	f := map[string]string{"hierarchy": hierarchy()}
+	_, sock := userBusAddress()
+	if sock != "" {
+		if _, err := os.Stat(sock); err == nil {
+			f["user_bus"] = sock
+		}
+	}
+	if own, err := ownCgroup("self"); err == nil && f["hierarchy"] == "unified" {
+		f["cgroup"] = own
+		if c, err := controllers(own, "cgroup.controllers"); err == nil {
+			f["controllers"] = strings.Join(c, " ")
+		}
+		if writable(own) {
+			f["delegated"] = "true"
+		}
+	}
+	return f
+}

@@ -1,0 +1,447 @@
+//go:build linux
+
+package cgroupv2
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Leaves made inside a delegated scope. A cgroup with controllers enabled
+// for its children may hold no processes itself (cgroup-v2.rst, "no
+// internal processes"), so the init leaves the scope's root for ContainerLeaf
+// before the controllers are switched on; SupervisorDir is for host-side
+// helpers the caller wants accounted with the container (e.g. slirp4netns).
+const (
+	ContainerLeaf = "container"
+	SupervisorDir = "supervisor"
+)
+
+// userBusAddress is the user's session bus: $DBUS_SESSION_BUS_ADDRESS, else
+// $XDG_RUNTIME_DIR/bus, else /run/user/$UID/bus. Never the system bus and
+// never dbus-launch (godbus's SessionBus would autolaunch one).
+func userBusAddress() (addr, socket string) {
+	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" {
+		for _, part := range strings.Split(a, ";") {
+			for _, kv := range strings.Split(strings.TrimPrefix(part, "unix:"), ",") {
+				if p, ok := strings.CutPrefix(kv, "path="); ok {
+					return a, p
+				}
+			}
+		}
+		return a, ""
+	}
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = "/run/user/" + strconv.Itoa(os.Getuid())
+	}
+	p := filepath.Join(dir, "bus")
+	return "unix:path=" + p, p
+}
+
+// bus is one private connection to the user's systemd manager.
+type bus struct {
+	conn *dbus.Conn
+	sig  chan *dbus.Signal
+	obj  dbus.BusObject
+}
+
+// dialUserBus connects and authenticates with EXTERNAL as the real uid,
+// which is why it must run on the host side: inside the user namespace
+// the uid the bus daemon sees through SO_PEERCRED would not match.
+func dialUserBus(ctx context.Context, addr string) (*bus, error) {
+	conn, err := dbus.Dial(addr, dbus.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the user bus %s: %w", addr, err)
+	}
+	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("authenticating to the user bus %s: %w", addr, err)
+	}
+	if err := conn.Hello(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("saying hello to the user bus %s: %w", addr, err)
+	}
+	b := &bus{conn: conn, sig: make(chan *dbus.Signal, 64), obj: conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")}
+	conn.Signal(b.sig)
+	return b, nil
+}
+
+func (b *bus) Close() error { return b.conn.Close() }
+
+const managerIface = "org.freedesktop.systemd1.Manager"
+
+// watchJobs asks the bus daemon for systemd's JobRemoved signals about
+// unit; systemd sends them to the client that queued the job.
+func (b *bus) watchJobs(ctx context.Context, unit string) error {
+	return b.conn.AddMatchSignalContext(ctx,
+		dbus.WithMatchObjectPath("/org/freedesktop/systemd1"),
+		dbus.WithMatchInterface(managerIface), dbus.WithMatchMember("JobRemoved"),
+		dbus.WithMatchArg(2, unit))
+}
+
+// waitJob waits for JobRemoved(id, job, unit, result) of job.
+func (b *bus) waitJob(ctx context.Context, job dbus.ObjectPath) error {
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case s := <-b.sig:
+			if s.Name != managerIface+".JobRemoved" || len(s.Body) < 4 {
+				continue
+			}
+			if p, _ := s.Body[1].(dbus.ObjectPath); p != job {
+				continue
+			}
+			unit, _ := s.Body[2].(string)
+			if res, _ := s.Body[3].(string); res != "done" {
+				return fmt.Errorf("systemd job for %s finished with result %q (journalctl --user -u %s)", unit, res, unit)
+			}
+			return nil
+		case <-t.C:
+			return fmt.Errorf("waiting 30s for systemd job %s: timed out", job)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *bus) call(ctx context.Context, method string, out any, args ...any) error {
+	c := b.obj.CallWithContext(ctx, managerIface+"."+method, 0, args...)
+	if c.Err != nil {
+		return c.Err
+	}
+	if out != nil {
+		return c.Store(out)
+	}
+	return nil
+}
+
+func dbusErrorName(err error) string {
+	var e dbus.Error
+	if errors.As(err, &e) {
+		return e.Name
+	}
+	return ""
+}
+
+// splitSystemdPath splits runc's "slice:prefix:name" cgroupsPath.
+func splitSystemdPath(cp string) (slice, prefix, name string) {
+	parts := strings.SplitN(cp, ":", 3)
+	return parts[0], parts[1], parts[2]
+}
+
+// sdManager is a transient scope on the user's systemd with Delegate=yes.
+type sdManager struct {
+	leaf         // scope/container, known after Apply
+	unit  string // sandy-<id>.scope
+	slice string
+	scope string // scope cgroup dir, known after Apply
+	addr  string
+	bus   *bus
+	opts  *Options
+	plan  *plan
+	fd    int
+}
+
+func newSystemd(ctx context.Context, o *Options, p *plan) (*sdManager, error) {
+	addr, sock := userBusAddress()
+	if sock != "" {
+		if _, err := os.Stat(sock); err != nil {
+			return nil, fmt.Errorf("no user session bus at %s: %w", sock, err)
+		}
+	}
+	b, err := dialUserBus(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	slice, prefix, name := "user.slice", "sandy", o.ID
+	if cp := o.CgroupsPath; strings.Count(cp, ":") == 2 {
+		s, pfx, n := splitSystemdPath(cp)
+		if s != "" {
+			slice = s
+		}
+		if pfx != "" {
+			prefix = pfx
+		}
+		if n != "" {
+			name = n
+		}
+	}
+	return &sdManager{unit: prefix + "-" + name + ".scope", slice: slice, addr: addr, bus: b, opts: o, plan: p, fd: -1}, nil
+}
+
+func (m *sdManager) Kind() string { return KindSystemd }
+
+// Prepare checks, before anything starts, that the user's manager has the
+// controllers the limits need (Debian delegates cpu memory pids, not
+// cpuset or io): one property read and one file read.
+func (m *sdManager) Prepare(ctx context.Context) error {
+	want := m.plan.Controllers()
+	if len(want) == 0 {
+		return nil
+	}
+	var v dbus.Variant
+	if err := m.bus.obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "ControlGroup").Store(&v); err != nil {
+		return fmt.Errorf("reading the user manager's cgroup: %w", err)
+	}
+	cg, _ := v.Value().(string)
+	dir := filepath.Join(Root, cg)
+	have, err := controllers(dir, "cgroup.subtree_control")
+	if err != nil {
+		return fmt.Errorf("reading controllers of the user manager: %w", err)
+	}
+	return m.loseMissing(want, have, dir)
+}
+
+func (m *sdManager) loseMissing(want, have []string, dir string) error {
+	lost := missing(want, have)
+	if len(lost) == 0 {
+		return nil
+	}
+	var lim []limit
+	for _, l := range m.plan.Limits {
+		if contains(lost, l.Controller) {
+			lim = append(lim, l)
+		}
+	}
+	m.plan = withoutControllers(m.plan, lost)
+	return m.opts.lose(lim, lost, fmt.Sprintf("the %s controller is not delegated to uid %d (%s has %q)",
+		strings.Join(lost, ", "), os.Getuid(), dir, strings.Join(have, " ")), delegateFix(lost))
+}
+
+// withoutControllers drops files and properties of the lost controllers,
+// used only once the loss was allowed.
+func withoutControllers(p *plan, lost []string) *plan {
+	q := &plan{Limits: p.Limits, Unsupported: p.Unsupported, Ignored: p.Ignored}
+	for i, f := range p.Files {
+		if !contains(lost, p.fileFor[i].Controller) {
+			q.Files = append(q.Files, f)
+			q.fileFor = append(q.fileFor, p.fileFor[i])
+		}
+	}
+	for _, pr := range p.Props {
+		switch {
+		case contains(lost, "cpuset") && strings.HasPrefix(pr.Name, "Allowed"),
+			contains(lost, "io") && strings.HasPrefix(pr.Name, "IO"):
+			continue
+		}
+		q.Props = append(q.Props, pr)
+	}
+	return q
+}
+
+func (m *sdManager) CgroupFD() (int, bool) { return m.fd, m.fd >= 0 }
+
+// scopeProps are the properties of the transient scope.
+func (m *sdManager) scopeProps(pid int) []property {
+	props := []property{
+		prop("Description", "sandy container "+m.opts.ID),
+		prop("Slice", m.slice),
+		prop("PIDs", []uint32{uint32(pid)}),
+		prop("Delegate", true),
+		prop("DefaultDependencies", false),
+		prop("CollectMode", "inactive-or-failed"),
+		prop("MemoryAccounting", true),
+		prop("CPUAccounting", true),
+		prop("TasksAccounting", true),
+		// A scope only stops by signal; sandy kills through cgroup.kill
+		// first, so this only bounds a stop of a wedged scope.
+		prop("TimeoutStopUSec", uint64(10*time.Second/time.Microsecond)),
+	}
+	hasTasks := false
+	for _, p := range m.plan.Props {
+		hasTasks = hasTasks || p.Name == "TasksMax"
+	}
+	if !hasTasks {
+		// Without it the user manager's DefaultTasksMax (15% of the kernel's
+		// pid limit) would cap a container that asked for no pids limit.
+		props = append(props, prop("TasksMax", uint64(1<<64-1)))
+	}
+	return append(props, m.plan.Props...)
+}
+
+// Apply starts the scope with pid in it, waits for the job, then moves pid
+// into scope/container, enables the delegated controllers and writes the
+// limits systemd has no property for (and all limits again in the leaf,
+// where the container's own stats and OOM events are read).
+func (m *sdManager) Apply(ctx context.Context, pid int) error {
+	if err := m.startScope(ctx, pid); err != nil {
+		return err
+	}
+	scope, err := ownCgroup(strconv.Itoa(pid))
+	if err != nil {
+		return fmt.Errorf("finding the scope of pid %d: %w", pid, err)
+	}
+	if !strings.HasSuffix(scope, "/"+m.unit) {
+		return fmt.Errorf("pid %d is in %s, not in the new scope %s", pid, scope, m.unit)
+	}
+	m.scope = scope
+	m.leaf = leaf{path: filepath.Join(scope, ContainerLeaf)}
+	for _, d := range []string{m.path, filepath.Join(scope, SupervisorDir)} {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("creating cgroup %s in the delegated scope: %w", d, err)
+		}
+	}
+	if err := movePid(m.path, pid); err != nil {
+		return fmt.Errorf("moving pid %d into its cgroup: %w", pid, err)
+	}
+	have, err := controllers(scope, "cgroup.controllers")
+	if err != nil {
+		return fmt.Errorf("reading controllers of %s: %w", scope, err)
+	}
+	if err := m.loseMissing(m.plan.Controllers(), have, scope); err != nil {
+		return err
+	}
+	if err := enableControllers(scope, have); err != nil {
+		return fmt.Errorf("enabling controllers: %w", err)
+	}
+	if err := m.writePlan(m.opts, m.plan); err != nil {
+		return err
+	}
+	fd, err := openDir(m.path)
+	if err != nil {
+		return err
+	}
+	m.fd = fd
+	return nil
+}
+
+// startScope calls StartTransientUnit and waits for its job. "Unit exists"
+// is a scope left by an earlier container with this id (failed, or not yet
+// collected): reset-failed and try once more.
+func (m *sdManager) startScope(ctx context.Context, pid int) error {
+	if err := m.bus.watchJobs(ctx, m.unit); err != nil {
+		return fmt.Errorf("subscribing to systemd jobs: %w", err)
+	}
+	props := m.scopeProps(pid)
+	for try := 0; ; try++ {
+		var job dbus.ObjectPath
+		err := m.bus.call(ctx, "StartTransientUnit", &job, m.unit, "fail", props, []struct {
+			Name  string
+			Props []property
+		}{})
+		if err == nil {
+			err = m.bus.waitJob(ctx, job)
+			if err == nil {
+				return nil
+			}
+		}
+		switch name := dbusErrorName(err); {
+		case name == "org.freedesktop.systemd1.UnitExists" && try == 0:
+			_ = m.bus.call(ctx, "ResetFailedUnit", nil, m.unit)
+			continue
+		case name == "org.freedesktop.systemd1.UnitExists":
+			return fmt.Errorf("starting scope %s: it exists already (a container with this id still running? sandy delete --force %s): %w", m.unit, m.opts.ID, err)
+		case unix.Kill(pid, 0) != nil:
+			return fmt.Errorf("starting scope %s: process %d is gone: %w", m.unit, pid, err)
+		}
+		return fmt.Errorf("starting scope %s: %w", m.unit, err)
+	}
+}
+
+func (m *sdManager) State() ([]byte, error) {
+	return json.Marshal(state{Kind: KindSystemd, Path: m.path, Unit: m.unit, Scope: m.scope, Bus: m.addr})
+}
+
+// Destroy kills the container through cgroup.kill (the leaves are the
+// user's own), removes the leaves, and stops the scope. An empty scope is
+// collected by systemd anyway, so a bus that is gone is not an error when
+// the cgroup is already gone.
+func (m *sdManager) Destroy(ctx context.Context) error {
+	if m.scope != "" {
+		if err := (leaf{path: filepath.Join(m.scope, SupervisorDir)}).remove(ctx); err != nil {
+			return fmt.Errorf("destroying cgroup: %w", err)
+		}
+	}
+	if err := m.leaf.remove(ctx); err != nil {
+		return fmt.Errorf("destroying cgroup: %w", err)
+	}
+	if m.bus == nil {
+		b, err := dialUserBus(ctx, m.addr)
+		if err != nil {
+			if _, serr := os.Stat(m.scope); m.scope != "" && errors.Is(serr, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("stopping scope %s: %w", m.unit, err)
+		}
+		m.bus = b
+	}
+	if err := m.bus.watchJobs(ctx, m.unit); err != nil {
+		return fmt.Errorf("subscribing to systemd jobs: %w", err)
+	}
+	var job dbus.ObjectPath
+	err := m.bus.call(ctx, "StopUnit", &job, m.unit, "replace")
+	if err == nil {
+		err = m.bus.waitJob(ctx, job)
+	}
+	if err != nil && dbusErrorName(err) != "org.freedesktop.systemd1.NoSuchUnit" {
+		return fmt.Errorf("stopping scope %s: %w", m.unit, err)
+	}
+	_ = m.bus.call(ctx, "ResetFailedUnit", nil, m.unit)
+	return nil
+}
+
+func (m *sdManager) Close() error {
+	var err error
+	if m.fd >= 0 {
+		err = unix.Close(m.fd)
+		m.fd = -1
+	}
+	if m.bus != nil {
+		if cerr := m.bus.Close(); err == nil {
+			err = cerr
+		}
+		m.bus = nil
+	}
+	return err
+}
+
+// Update sets the new limits as runtime unit properties (so systemctl
+// --user show agrees) and in the container leaf.
+func (m *sdManager) Update(ctx context.Context, r *specs.LinuxResources) error {
+	p, err := planFor(r)
+	if err != nil {
+		return err
+	}
+	if err := checkUpdate(m.leaf, r); err != nil {
+		return err
+	}
+	m.opts.ignore(p)
+	if err := m.opts.lose(p.Unsupported, nil, "cgroup v2 cannot enforce it", ""); err != nil {
+		return err
+	}
+	if m.scope != "" {
+		have, _ := controllers(m.scope, "cgroup.controllers")
+		m.plan = p
+		if err := m.loseMissing(p.Controllers(), have, m.scope); err != nil {
+			return err
+		}
+		p = m.plan
+	}
+	if len(p.Props) > 0 {
+		if m.bus == nil {
+			b, err := dialUserBus(ctx, m.addr)
+			if err != nil {
+				return fmt.Errorf("updating scope %s: %w", m.unit, err)
+			}
+			m.bus = b
+		}
+		if err := m.bus.call(ctx, "SetUnitProperties", nil, m.unit, true, p.Props); err != nil {
+			return fmt.Errorf("updating scope %s: %w", m.unit, err)
+		}
+	}
+	return m.writePlan(m.opts, p)
+}
