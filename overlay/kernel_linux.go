@@ -124,21 +124,25 @@ func kernelOpenError(err error) error {
 
 // kernelError turns a refusal into a RungError that quotes the kernel.
 func (m *mounter) kernelError(fsfd int, step string, err error) error {
-	msg := fsMessages(fsfd)
+	return classifyKernel(step, fsMessages(fsfd), fsTypeName(m.layer), fsTypeName(m.o.Lower), err)
+}
+
+// classifyKernel names the cause and the fix of an overlay refusal from the
+// step that failed and the kernel's own message.
+func classifyKernel(step, msg, layerFS, lowerFS string, err error) *RungError {
 	re := &RungError{Mode: ModeOverlay, Err: err, Why: fmt.Sprintf("%s: %v", step, err)}
 	if msg != "" {
 		re.Why += " (kernel: " + msg + ")"
 	}
-	fsType := fsTypeName(m.layer)
 	switch {
-	case strings.Contains(step, "userxattr"):
+	case strings.HasSuffix(step, "userxattr"):
 		re.Why = "the kernel does not know overlay's userxattr option (Linux older than 5.11)"
 		re.Fix = "use Linux 5.11 or later"
 	case strings.Contains(msg, "upper") || strings.Contains(msg, "workdir") || strings.Contains(msg, "d_type"):
-		re.Why = fmt.Sprintf("the kernel refuses the layer dir on %s as overlay upper (%s)", fsType, msg)
+		re.Why = fmt.Sprintf("the kernel refuses the layer dir on %s as overlay upper (%s)", layerFS, msg)
 		re.Fix = "put the state root on tmpfs, ext4, xfs or btrfs (--root DIR, or XDG_RUNTIME_DIR)"
 	case strings.Contains(msg, "lower"):
-		re.Why = fmt.Sprintf("the kernel refuses the rootfs on %s as overlay lower (%s)", fsTypeName(m.o.Lower), msg)
+		re.Why = fmt.Sprintf("the kernel refuses the rootfs on %s as overlay lower (%s)", lowerFS, msg)
 		re.Fix = "move the bundle to a local filesystem"
 	default:
 		re.Fix = "see docs/rootfs.md#troubleshooting"

@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseMode(t *testing.T) {
@@ -238,4 +240,48 @@ func TestMountRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestClassifyKernel(t *testing.T) {
+	for _, tc := range []struct {
+		name, step, msg string
+		why, fix        string
+	}{
+		{"nested upper", "creating overlay", "overlay: filesystem on /l/upper not supported as upperdir", "refuses the layer dir on overlayfs as overlay upper", "--root DIR"},
+		{"old kernel", "setting overlay option userxattr", "", "older than 5.11", "5.11"},
+		{"lower", "creating overlay", "overlay: filesystem on /b not supported as lowerdir", "refuses the rootfs on nfs", "local filesystem"},
+		{"other", "fsmount", "", "fsmount: invalid argument", "docs/rootfs.md"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			re := classifyKernel(tc.step, tc.msg, "overlayfs", "nfs", unix.EINVAL)
+			if !strings.Contains(re.Why, tc.why) || !strings.Contains(re.Fix, tc.fix) {
+				t.Fatalf("got why %q fix %q", re.Why, re.Fix)
+			}
+			if !errors.Is(re, unix.EINVAL) {
+				t.Fatalf("%v does not wrap EINVAL", re)
+			}
+		})
+	}
+}
+
+func FuzzParseMode(f *testing.F) {
+	for _, m := range Modes() {
+		f.Add(string(m))
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMode(s)
+		if err == nil && s != "" && string(m) != s {
+			t.Fatalf("ParseMode(%q) = %q", s, m)
+		}
+	})
+}
+
+func FuzzFuseServes(f *testing.F) {
+	f.Add([]byte("fuse-overlayfs\x00-o\x00x\x00/l/fuse\x00"), "/l/fuse")
+	f.Add([]byte(""), "")
+	f.Fuzz(func(t *testing.T, cmdline []byte, mp string) {
+		if fuseServes(cmdline, mp) && !strings.HasSuffix(strings.TrimRight(string(cmdline), "\x00"), mp) {
+			t.Fatalf("fuseServes(%q, %q) = true", cmdline, mp)
+		}
+	})
 }
