@@ -3,7 +3,6 @@
 package overlay
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,6 +60,9 @@ func remountReadonly(p string) error {
 	return nil
 }
 
+// copyTimeout bounds the copy rung: generous, a copy is slow by nature.
+const copyTimeout = 30 * time.Minute
+
 // copy is the rung only a user asks for: a full copy of the rootfs into
 // merged, with owners, modes, times and xattrs kept (cp -a, reflinked where
 // the filesystem can). Inside the user namespace the owners are container
@@ -68,13 +71,11 @@ func remountReadonly(p string) error {
 func (m *mounter) copy() (*Root, error) {
 	merged := m.path(mergedName)
 	cmd := exec.Command("cp", "-a", "--reflink=auto", "--", m.o.Lower+"/.", merged)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
-	if err := cmd.Run(); err != nil {
-		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		if len(lines) == 0 || out.Len() == 0 {
+	out, _, err := runQuiet(cmd, copyTimeout)
+	if err != nil {
+		out = strings.TrimSpace(out)
+		lines := strings.Split(out, "\n")
+		if out == "" {
 			return nil, &RungError{Mode: ModeCopy, Err: err, Why: fmt.Sprintf("cp -a %s: %v", m.o.Lower, err), Fix: "check free space in the state root"}
 		}
 		// cp goes on after a failed chown or xattr; report, keep the copy.

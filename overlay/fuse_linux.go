@@ -3,7 +3,6 @@
 package overlay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -117,40 +116,50 @@ func checkDevFuse() error {
 // runFuse starts fuse-overlayfs and waits for the daemonizing parent to
 // exit, which it does once the filesystem is mounted.
 func runFuse(bin, opts, mountpoint string, lower *os.File) error {
-	// Output goes to a memfd, not a pipe: os/exec copies a pipe with a
-	// goroutine until EOF, and the daemon keeps the write end until it
-	// closes its stdio; a memfd needs no goroutine at all.
-	outFd, err := unix.MemfdCreate("fuse-overlayfs-output", unix.MFD_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("memfd_create: %w", err)
-	}
-	out := os.NewFile(uintptr(outFd), "fuse-overlayfs-output")
-	defer out.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), fuseTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-o", opts, mountpoint)
-	cmd.Stdout = out
-	cmd.Stderr = out
+	cmd := exec.Command(bin, "-o", opts, mountpoint)
 	cmd.ExtraFiles = []*os.File{lower} // fd 3, O_PATH, dup'd without O_CLOEXEC
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
-	runErr := cmd.Run()
+	out, timedOut, runErr := runQuiet(cmd, fuseTimeout)
 	if runErr == nil {
 		return nil
 	}
-	_, _ = out.Seek(0, io.SeekStart)
-	b, _ := io.ReadAll(io.LimitReader(out, 4096))
-	msg := cleanFuseOutput(string(b))
 	re := &RungError{Mode: ModeFuse, Err: runErr, Why: fmt.Sprintf("%s -o %s %s: %v", filepath.Base(bin), opts, mountpoint, runErr)}
-	if msg != "" {
+	if msg := cleanFuseOutput(out); msg != "" {
 		re.Why += ": " + msg
 	}
-	if ctx.Err() != nil {
+	if timedOut {
 		re.Why = fmt.Sprintf("fuse-overlayfs did not mount within %v", fuseTimeout)
 	}
 	re.Fix = "see docs/rootfs.md#troubleshooting"
 	return re
+}
+
+// runQuiet runs cmd with a clean environment, its output in a memfd, and a
+// deadline, without starting a goroutine: os/exec copies a pipe or a
+// bytes.Buffer with one (and exec.CommandContext watches with one), and
+// Mount must leave none behind, because the init execs right after it. A
+// memfd also never blocks a daemon that keeps its stdio open.
+func runQuiet(cmd *exec.Cmd, timeout time.Duration) (string, bool, error) {
+	outFd, err := unix.MemfdCreate("sandy-overlay-output", unix.MFD_CLOEXEC)
+	if err != nil {
+		return "", false, fmt.Errorf("memfd_create: %w", err)
+	}
+	out := os.NewFile(uintptr(outFd), "sandy-overlay-output")
+	defer out.Close()
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		return "", false, err
+	}
+	// time.AfterFunc starts its goroutine only when it fires.
+	timer := time.AfterFunc(timeout, func() { _ = cmd.Process.Kill() })
+	runErr := cmd.Wait()
+	timedOut := !timer.Stop()
+	_, _ = out.Seek(0, io.SeekStart)
+	b, _ := io.ReadAll(io.LimitReader(out, 64<<10))
+	return string(b), timedOut, runErr
 }
 
 // cleanFuseOutput keeps the lines worth quoting: fuse-overlayfs 1.10 also

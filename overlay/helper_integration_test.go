@@ -54,6 +54,7 @@ type helperReq struct {
 	Path     string // PATH for Mount, to hide fuse-overlayfs
 	IOBench  bool   // measure write throughput in the merged root
 	Pivot    bool   // pivot_root into the root, mount /proc, drop the old root, as the init does
+	AsUID    string // with Pivot: a command run by busybox sh as container uid/gid 1000
 }
 
 type helperResp struct {
@@ -66,6 +67,7 @@ type helperResp struct {
 	MountNS  int64 // nanoseconds spent in Mount
 	Shell    string
 	IO       ioResult
+	AsUIDOut string
 	// Goroutines Mount left running (the init execs right after Mount).
 	Goroutines int
 }
@@ -119,6 +121,18 @@ func helperMain(raw string) int {
 			return 0
 		}
 		path = "/"
+	}
+	if req.AsUID != "" {
+		cmd := exec.Command("/bin/busybox", "sh", "-c", req.AsUID)
+		cmd.Dir = "/"
+		cmd.Env = []string{"PATH=/bin:/usr/bin"}
+		cmd.Stdin = strings.NewReader("") // no /dev/null after pivot
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1000, Gid: 1000}}
+		b, err := cmd.CombinedOutput()
+		resp.AsUIDOut = string(b)
+		if err != nil {
+			resp.AsUIDOut += "error: " + err.Error()
+		}
 	}
 	if req.Exercise {
 		resp.Problems = exercise(path)
@@ -517,5 +531,3 @@ func requireFuse(t *testing.T) {
 		f.Close()
 	}
 }
-
-var _ = syscall.SIGKILL

@@ -55,6 +55,11 @@ func TestMountRungs(t *testing.T) {
 				Pivot:    true,
 				Probe:    []string{"/marker", "/etc/passwd", "/usr", "/data/in", "/etc/hostname"},
 			}
+			if tc.writable {
+				// A non-root container user (allow_other for fuse, the
+				// upper dir's mode for all).
+				req.AsUID = "echo u > /tmp/by-user && cat /etc/passwd > /tmp/copy && mkdir /tmp/d && rm /tmp/by-user && ls /bin/busybox > /tmp/ls && echo ok"
+			}
 			if tc.mode == ModeBind {
 				req.Opts.Mountpoints = []Mountpoint{{Path: "/proc"}} // exists: bind can do it
 			}
@@ -70,6 +75,9 @@ func TestMountRungs(t *testing.T) {
 			}
 			if len(resp.Warnings) > 0 {
 				t.Errorf("warnings for a forced or best rung: %q", resp.Warnings)
+			}
+			if tc.writable && !strings.HasSuffix(resp.AsUIDOut, "ok\n") {
+				t.Errorf("as container uid 1000: %q", resp.AsUIDOut)
 			}
 			if tc.writable {
 				if len(resp.Problems) > 0 {
