@@ -27,6 +27,7 @@
 set -euo pipefail
 
 DUR=${DUR:-5}
+REPEAT=${REPEAT:-3}
 RUNS=${RUNS:-15}
 TEST_USER=${SANDY_TEST_USER:-sandytest}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,7 +39,7 @@ if [ -z "${SLIRPBENCH:-}" ]; then
 	cp "$0" "$out/bench-net.sh"
 	export SLIRPBENCH=$out/slirpbench
 	if [ "$(id -u)" -eq 0 ]; then
-		exec runuser -u "$TEST_USER" -- env SLIRPBENCH="$SLIRPBENCH" DUR="$DUR" RUNS="$RUNS" PATH="$PATH" bash "$out/bench-net.sh" "$@"
+		exec runuser -u "$TEST_USER" -- env SLIRPBENCH="$SLIRPBENCH" DUR="$DUR" REPEAT="$REPEAT" RUNS="$RUNS" PATH="$PATH" bash "$out/bench-net.sh" "$@"
 	fi
 fi
 [ "$(id -u)" -ne 0 ] || { echo "bench-net.sh: refusing to benchmark as root" >&2; exit 1; }
@@ -104,51 +105,58 @@ host_server() { # iperf3 server on the host's loopback; sets $srv_port
 	wait_listen "$srv_port"
 }
 
-echo "# bench-net: $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), iperf3 -t $DUR"
+echo "# bench-net: $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), iperf3 -t $DUR, median of $REPEAT interleaved runs"
 
-# 1. loopback floor
-host_server
-iperf3 -c 127.0.0.1 -p "$srv_port" -t "$DUR" -J >"$work/floor.json"
-R[floor]=$(median_gbps "$work/floor.json")
+# Rows are measured REPEAT times, interleaved (floor, sandy, rootlesskit, ...)
+# so that load from other work on the machine hits every row alike; the
+# table shows the median of the runs.
+add() { R[$1]="${R[$1]:-} $2"; }
+med() { printf '%s\n' ${R[$1]:-} | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'; }
+for rep in $(seq "$REPEAT"); do
+	# 1. loopback floor
+	host_server
+	iperf3 -c 127.0.0.1 -p "$srv_port" -t "$DUR" -J >"$work/floor.json"
+	add floor "$(median_gbps "$work/floor.json")"
 
-# 2. container -> host through slirp4netns (host loopback on: 10.0.2.2 is the host's 127.0.0.1)
-for mtu in 1500 65520; do
-	new_ns
-	sandy_up --mtu="$mtu" --host-loopback
-	in_ns iperf3 -c 10.0.2.2 -p "$srv_port" -t "$DUR" -J >"$work/c2h-sandy-$mtu.json"
-	sandy_down
-	R[c2h_sandy_$mtu]=$(median_gbps "$work/c2h-sandy-$mtu.json")
-	if $have_rk; then
-		rootlesskit --state-dir="$work/rk-c2h-$mtu" --net=slirp4netns --mtu="$mtu" \
-			iperf3 -c 10.0.2.2 -p "$srv_port" -t "$DUR" -J >"$work/c2h-rk-$mtu.json" 2>/dev/null
-		R[c2h_rk_$mtu]=$(median_gbps "$work/c2h-rk-$mtu.json")
-	fi
-done
-kill "$srv_pid" 2>/dev/null || true
+	# 2. container -> host through slirp4netns (host loopback on: 10.0.2.2 is the host's 127.0.0.1)
+	for mtu in 1500 65520; do
+		new_ns
+		sandy_up --mtu="$mtu" --host-loopback
+		in_ns iperf3 -c 10.0.2.2 -p "$srv_port" -t "$DUR" -J >"$work/c2h-sandy-$mtu.json"
+		sandy_down
+		add "c2h_sandy_$mtu" "$(median_gbps "$work/c2h-sandy-$mtu.json")"
+		if $have_rk; then
+			rootlesskit --state-dir="$work/rk-c2h-$mtu-$rep" --net=slirp4netns --mtu="$mtu" \
+				iperf3 -c 10.0.2.2 -p "$srv_port" -t "$DUR" -J >"$work/c2h-rk-$mtu.json" 2>/dev/null
+			add "c2h_rk_$mtu" "$(median_gbps "$work/c2h-rk-$mtu.json")"
+		fi
+	done
+	kill "$srv_pid" 2>/dev/null || true
 
-# 3. host -> container through the port drivers, client bound to 127.0.0.2
-for driver in builtin slirp4netns; do
-	new_ns
-	in_ns iperf3 -s -p 5201 >"$work/h2c-sandy-$driver.srv" 2>&1 &
-	pids+=($!)
-	free_port
-	sandy_up --driver="$driver" -p "127.0.0.1:$port:5201"
-	sleep 0.3 # the server inside
-	iperf3 -c 127.0.0.1 -B 127.0.0.2 -p "$port" -t "$DUR" -J >"$work/h2c-sandy-$driver.json"
-	sandy_down
-	R[h2c_sandy_$driver]=$(median_gbps "$work/h2c-sandy-$driver.json")
-	P[h2c_sandy_$driver]=$(peer_of "$work/h2c-sandy-$driver.srv")
-	if $have_rk; then
+	# 3. host -> container through the port drivers, client bound to 127.0.0.2
+	for driver in builtin slirp4netns; do
+		new_ns
+		in_ns iperf3 -s -p 5201 >"$work/h2c-sandy-$driver.srv" 2>&1 &
+		pids+=($!)
 		free_port
-		rootlesskit --state-dir="$work/rk-h2c-$driver" --net=slirp4netns --disable-host-loopback \
-			--port-driver="$driver" -p "127.0.0.1:$port:5201/tcp" iperf3 -s -p 5201 >"$work/h2c-rk-$driver.srv" 2>&1 &
-		rk_pid=$!; pids+=("$rk_pid")
-		wait_listen "$port"; sleep 0.3
-		iperf3 -c 127.0.0.1 -B 127.0.0.2 -p "$port" -t "$DUR" -J >"$work/h2c-rk-$driver.json"
-		kill "$rk_pid"; wait "$rk_pid" 2>/dev/null || true
-		R[h2c_rk_$driver]=$(median_gbps "$work/h2c-rk-$driver.json")
-		P[h2c_rk_$driver]=$(peer_of "$work/h2c-rk-$driver.srv")
-	fi
+		sandy_up --driver="$driver" -p "127.0.0.1:$port:5201"
+		sleep 0.3 # the server inside
+		iperf3 -c 127.0.0.1 -B 127.0.0.2 -p "$port" -t "$DUR" -J >"$work/h2c-sandy-$driver.json"
+		sandy_down
+		add "h2c_sandy_$driver" "$(median_gbps "$work/h2c-sandy-$driver.json")"
+		P[h2c_sandy_$driver]=$(peer_of "$work/h2c-sandy-$driver.srv")
+		if $have_rk; then
+			free_port
+			rootlesskit --state-dir="$work/rk-h2c-$driver-$rep" --net=slirp4netns --disable-host-loopback \
+				--port-driver="$driver" -p "127.0.0.1:$port:5201/tcp" iperf3 -s -p 5201 >"$work/h2c-rk-$driver.srv" 2>&1 &
+			rk_pid=$!; pids+=("$rk_pid")
+			wait_listen "$port"; sleep 0.3
+			iperf3 -c 127.0.0.1 -B 127.0.0.2 -p "$port" -t "$DUR" -J >"$work/h2c-rk-$driver.json"
+			kill "$rk_pid"; wait "$rk_pid" 2>/dev/null || true
+			add "h2c_rk_$driver" "$(median_gbps "$work/h2c-rk-$driver.json")"
+			P[h2c_rk_$driver]=$(peer_of "$work/h2c-rk-$driver.srv")
+		fi
+	done
 done
 
 # 4. start-up cost
@@ -173,14 +181,16 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 na() { echo "${1:--}"; }
 echo
 printf '%-46s %10s %12s\n' "row" "sandy" "rootlesskit"
-printf '%-46s %10s %12s\n' "loopback floor (Gbit/s)" "${R[floor]}" "${R[floor]}"
+printf '%-46s %10s %12s\n' "loopback floor (Gbit/s)" "$(med floor)" "$(med floor)"
 for mtu in 1500 65520; do
-	printf '%-46s %10s %12s\n' "container -> host, MTU $mtu (Gbit/s)" "${R[c2h_sandy_$mtu]}" "$(na "${R[c2h_rk_$mtu]:-}")"
+	printf '%-46s %10s %12s\n' "container -> host, MTU $mtu (Gbit/s)" "$(med "c2h_sandy_$mtu")" "$(med "c2h_rk_$mtu")"
 done
 for driver in builtin slirp4netns; do
-	printf '%-46s %10s %12s\n' "host -> container, $driver driver (Gbit/s)" "${R[h2c_sandy_$driver]}" "$(na "${R[h2c_rk_$driver]:-}")"
+	printf '%-46s %10s %12s\n' "host -> container, $driver driver (Gbit/s)" "$(med "h2c_sandy_$driver")" "$(med "h2c_rk_$driver")"
 	printf '%-46s %10s %12s\n' "  peer seen inside (client 127.0.0.2)" "${P[h2c_sandy_$driver]}" "$(na "${P[h2c_rk_$driver]:-}")"
 done
+echo "runs (Gbit/s):"
+for k in $(printf '%s\n' "${!R[@]}" | sort); do echo "  $k:${R[$k]}"; done
 echo "start-up, sandy (ms):        $sandy_start"
 echo "start-up, sandy with -p (ms): $sandy_start_p"
 if $have_rk; then
@@ -188,9 +198,9 @@ if $have_rk; then
 fi
 echo
 echo "targets:"
-echo "  builtin forward / loopback floor = $(ratio "${R[h2c_sandy_builtin]}" "${R[floor]}") (want >= 0.8)"
-$have_rk && echo "  builtin forward / rootlesskit builtin = $(ratio "${R[h2c_sandy_builtin]}" "${R[h2c_rk_builtin]}") (want >= 1.5)"
+echo "  builtin forward / loopback floor = $(ratio "$(med h2c_sandy_builtin)" "$(med floor)") (want >= 0.8)"
+$have_rk && echo "  builtin forward / rootlesskit builtin = $(ratio "$(med h2c_sandy_builtin)" "$(med h2c_rk_builtin)") (want >= 1.5)"
 for mtu in 1500 65520; do
-	$have_rk && echo "  container -> host MTU $mtu / rootlesskit = $(ratio "${R[c2h_sandy_$mtu]}" "${R[c2h_rk_$mtu]}") (want 0.9..)"
+	$have_rk && echo "  container -> host MTU $mtu / rootlesskit = $(ratio "$(med "c2h_sandy_$mtu")" "$(med "c2h_rk_$mtu")") (want 0.9..)"
 done
 echo "  client address kept (builtin): $([ "${P[h2c_sandy_builtin]}" = 127.0.0.2 ] && echo yes || echo "no (${P[h2c_sandy_builtin]})")"

@@ -1,0 +1,94 @@
+package slirp
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+)
+
+// Options describe the network for one container.
+type Options struct {
+	// PID is a process inside the container's network namespace and its
+	// user namespace, normally the container's init. The network lives as
+	// long as this process: when it exits, the monitor tears down.
+	PID int
+	// MTU of tap0; 0 means DefaultMTU.
+	MTU int
+	// HostLoopback lets the container reach the host's 127.0.0.1 through
+	// 10.0.2.2; false passes --disable-host-loopback.
+	HostLoopback bool
+	// Ports to forward from the host into the container.
+	Ports []PortSpec
+	// Driver is the port driver: "builtin" (default; fast, the container
+	// sees the client's address) or "slirp4netns" (through slirp4netns'
+	// API socket; no process inside the namespace, container sees 10.0.2.2).
+	Driver string
+	// StateDir is the container's private state directory (0700). Start
+	// puts slirp.json, slirp.log and the sockets there; Stop(StateDir)
+	// from any process ends the network.
+	StateDir string
+	// Exe is the sandy binary that has the hidden MonitorCommand and
+	// PortChildCommand subcommands; "" means os.Executable. The port child
+	// runs it inside the container's user namespace: see doc.go, Security.
+	Exe string
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.PID <= 0 {
+		return o, fmt.Errorf("starting network: no container pid")
+	}
+	if o.StateDir == "" {
+		return o, fmt.Errorf("starting network: no state directory")
+	}
+	// The network's processes run from "/".
+	dir, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return o, fmt.Errorf("starting network: %w", err)
+	}
+	o.StateDir = dir
+	// sockaddr_un holds 108 bytes with the NUL (unix(7)).
+	if longest := filepath.Join(o.StateDir, "slirp-api.sock"); len(longest) > 107 {
+		return o, fmt.Errorf("starting network: state directory %q too long for a unix socket path (%d bytes > 107)", o.StateDir, len(longest))
+	}
+	if o.MTU == 0 {
+		o.MTU = DefaultMTU
+	}
+	if o.MTU < 1280 || o.MTU > DefaultMTU {
+		return o, fmt.Errorf("starting network: mtu %d out of range 1280-%d", o.MTU, DefaultMTU)
+	}
+	switch o.Driver {
+	case "":
+		o.Driver = DriverBuiltin
+	case DriverBuiltin, DriverSlirp4netns:
+	default:
+		return o, fmt.Errorf("starting network: unknown port driver %q (builtin or slirp4netns)", o.Driver)
+	}
+	if err := ValidatePorts(o.Ports); err != nil {
+		return o, err
+	}
+	if o.Driver == DriverSlirp4netns {
+		for _, p := range o.Ports {
+			if p.HostIP != "" && net.ParseIP(p.HostIP).To4() == nil {
+				return o, fmt.Errorf("%w: -p %s: the slirp4netns port driver has no IPv6 (use the builtin driver)", ErrBadPort, p)
+			}
+			if p.Proto == "udp" && !o.HostLoopback {
+				// Measured with slirp4netns 1.2.0 / libslirp 4.7.0: the
+				// container's replies go to 10.0.2.2, which
+				// --disable-host-loopback drops for UDP.
+				return o, fmt.Errorf("%w: -p %s: UDP through the slirp4netns port driver needs host loopback, whose replies libslirp drops otherwise (use the builtin driver)", ErrBadPort, p)
+			}
+		}
+	}
+	if o.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return o, fmt.Errorf("starting network: finding the sandy binary: %w", err)
+		}
+		o.Exe = exe
+	}
+	if !filepath.IsAbs(o.Exe) {
+		return o, fmt.Errorf("starting network: sandy binary %q is not an absolute path", o.Exe)
+	}
+	return o, nil
+}
