@@ -131,6 +131,19 @@ for rep in $(seq "$REPEAT"); do
 			add "c2h_rk_$mtu" "$(median_gbps "$work/c2h-rk-$mtu.json")"
 		fi
 	done
+	# slirp4netns alone at MTU 65520, without and with --enable-seccomp
+	# (sandy passes it, rootlesskit 1.1.0 does not): what the filter costs.
+	for sc in off on; do
+		new_ns
+		flags=(--configure --mtu=65520)
+		[ "$sc" = on ] && flags+=(--enable-seccomp)
+		slirp4netns "${flags[@]}" "$ns_pid" tap0 >/dev/null 2>&1 &
+		sl_pid=$!; pids+=("$sl_pid")
+		for _ in $(seq 200); do in_ns grep -q tap0 /proc/net/route 2>/dev/null && break; sleep 0.02; done
+		in_ns iperf3 -c 10.0.2.2 -p "$srv_port" -t "$DUR" -J >"$work/c2h-raw-$sc.json"
+		kill "$sl_pid" "$ns_pid" 2>/dev/null || true
+		add "c2h_raw_seccomp_$sc" "$(median_gbps "$work/c2h-raw-$sc.json")"
+	done
 	kill "$srv_pid" 2>/dev/null || true
 
 	# 3. host -> container through the port drivers, client bound to 127.0.0.2
@@ -189,6 +202,7 @@ for driver in builtin slirp4netns; do
 	printf '%-46s %10s %12s\n' "host -> container, $driver driver (Gbit/s)" "$(med "h2c_sandy_$driver")" "$(med "h2c_rk_$driver")"
 	printf '%-46s %10s %12s\n' "  peer seen inside (client 127.0.0.2)" "${P[h2c_sandy_$driver]}" "$(na "${P[h2c_rk_$driver]:-}")"
 done
+printf '%-46s %10s %12s\n' "slirp4netns alone, MTU 65520, seccomp off/on" "$(med c2h_raw_seccomp_off)" "$(med c2h_raw_seccomp_on)"
 echo "runs (Gbit/s):"
 for k in $(printf '%s\n' "${!R[@]}" | sort); do echo "  $k:${R[$k]}"; done
 echo "start-up, sandy (ms):        $sandy_start"
