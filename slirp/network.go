@@ -218,11 +218,11 @@ func launch(o Options) (n *Network, err error) {
 		return nil, err
 	}
 	files = append(files, logf)
+	// The three get PATH only, run from "/" (a long-lived process must not
+	// pin the caller's working directory, or its mount) and each in its own
+	// session (a ^C meant for a foreground container must not end its
+	// network before the container has handled it).
 	env := []string{"PATH=" + os.Getenv("PATH")}
-	// The three run from "/": a long-lived process must not pin the
-	// caller's working directory (or its mount).
-	// Each in its own session: a ^C meant for a foreground container must
-	// not end its network before the container has handled it.
 	session := &syscall.SysProcAttr{Setsid: true}
 
 	slirpPath, _ := exec.LookPath("slirp4netns")
@@ -243,7 +243,10 @@ func launch(o Options) (n *Network, err error) {
 		}
 	}()
 
-	childPidfd := devNull(&files)
+	childPidfd, err := devNull(&files)
+	if err != nil {
+		return nil, err
+	}
 	if hasPortChild(o.Driver, o.Ports) {
 		childCmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(o.PID), "-U", "-n", "--preserve-credentials", "--",
 			o.Exe, PortChildCommand}, portChildArgs(o.StateDir)...)...)
@@ -449,13 +452,13 @@ func (c *closers) remove(f *os.File) {
 
 // devNull opens /dev/null as a placeholder for an absent fd, so that the
 // monitor's fd numbers stay fixed.
-func devNull(files *closers) *os.File {
+func devNull(files *closers) (*os.File, error) {
 	f, err := os.Open(os.DevNull)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	*files = append(*files, f)
-	return f
+	return f, nil
 }
 
 // Stop ends the network whose state is in stateDir, from any process (the
@@ -540,7 +543,15 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	_ = os.Remove(path)
-	return os.WriteFile(path, data, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // stateFiles are the files of StateDir that belong to this package, all
