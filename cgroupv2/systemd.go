@@ -60,9 +60,11 @@ type bus struct {
 
 // dialUserBus connects and authenticates with EXTERNAL as the real uid,
 // which is why it must run on the host side: inside the user namespace
-// the uid the bus daemon sees through SO_PEERCRED would not match.
-func dialUserBus(ctx context.Context, addr string) (*bus, error) {
-	conn, err := dbus.Dial(addr, dbus.WithContext(ctx))
+// the uid the bus daemon sees through SO_PEERCRED would not match. No
+// dbus.WithContext: godbus closes the connection when that context ends,
+// and the connection outlives the call that made it.
+func dialUserBus(addr string) (*bus, error) {
+	conn, err := dbus.Dial(addr)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the user bus %s: %w", addr, err)
 	}
@@ -85,11 +87,15 @@ const managerIface = "org.freedesktop.systemd1.Manager"
 
 // watchJobs asks the bus daemon for systemd's JobRemoved signals about
 // unit; systemd sends them to the client that queued the job.
-func (b *bus) watchJobs(ctx context.Context, unit string) error {
-	return b.conn.AddMatchSignalContext(ctx,
-		dbus.WithMatchObjectPath("/org/freedesktop/systemd1"),
-		dbus.WithMatchInterface(managerIface), dbus.WithMatchMember("JobRemoved"),
-		dbus.WithMatchArg(2, unit))
+//
+// The AddMatch call is sent without waiting for its reply: the bus daemon
+// handles one connection's messages in order, so the rule is in place
+// before the StartTransientUnit sent next reaches systemd, and a round trip
+// is saved.
+func (b *bus) watchJobs(unit string) {
+	rule := "type='signal',path='/org/freedesktop/systemd1',interface='" + managerIface +
+		"',member='JobRemoved',arg2='" + unit + "'"
+	b.conn.BusObject().Go("org.freedesktop.DBus.AddMatch", dbus.FlagNoReplyExpected, nil, rule)
 }
 
 // waitJob waits for JobRemoved(id, job, unit, result) of job.
@@ -163,7 +169,7 @@ func newSystemd(ctx context.Context, o *Options, p *plan) (*sdManager, error) {
 			return nil, fmt.Errorf("no user session bus at %s: %w", sock, err)
 		}
 	}
-	b, err := dialUserBus(ctx, addr)
+	b, err := dialUserBus(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +231,12 @@ func (m *sdManager) loseMissing(want, have []string, dir string) error {
 // withoutControllers drops files and properties of the lost controllers,
 // used only once the loss was allowed.
 func withoutControllers(p *plan, lost []string) *plan {
-	q := &plan{Limits: p.Limits, Unsupported: p.Unsupported, Ignored: p.Ignored}
+	q := &plan{Unsupported: p.Unsupported, Ignored: p.Ignored}
+	for _, l := range p.Limits {
+		if !contains(lost, l.Controller) {
+			q.Limits = append(q.Limits, l)
+		}
+	}
 	for i, f := range p.Files {
 		if !contains(lost, p.fileFor[i].Controller) {
 			q.Files = append(q.Files, f)
@@ -323,9 +334,7 @@ func (m *sdManager) Apply(ctx context.Context, pid int) error {
 // is a scope left by an earlier container with this id (failed, or not yet
 // collected): reset-failed and try once more.
 func (m *sdManager) startScope(ctx context.Context, pid int) error {
-	if err := m.bus.watchJobs(ctx, m.unit); err != nil {
-		return fmt.Errorf("subscribing to systemd jobs: %w", err)
-	}
+	m.bus.watchJobs(m.unit)
 	props := m.scopeProps(pid)
 	for try := 0; ; try++ {
 		var job dbus.ObjectPath
@@ -370,7 +379,7 @@ func (m *sdManager) Destroy(ctx context.Context) error {
 		return fmt.Errorf("destroying cgroup: %w", err)
 	}
 	if m.bus == nil {
-		b, err := dialUserBus(ctx, m.addr)
+		b, err := dialUserBus(m.addr)
 		if err != nil {
 			if _, serr := os.Stat(m.scope); m.scope != "" && errors.Is(serr, fs.ErrNotExist) {
 				return nil
@@ -379,18 +388,17 @@ func (m *sdManager) Destroy(ctx context.Context) error {
 		}
 		m.bus = b
 	}
-	if err := m.bus.watchJobs(ctx, m.unit); err != nil {
-		return fmt.Errorf("subscribing to systemd jobs: %w", err)
-	}
+	m.bus.watchJobs(m.unit)
 	var job dbus.ObjectPath
 	err := m.bus.call(ctx, "StopUnit", &job, m.unit, "replace")
 	if err == nil {
 		err = m.bus.waitJob(ctx, job)
 	}
 	if err != nil && dbusErrorName(err) != "org.freedesktop.systemd1.NoSuchUnit" {
+		// A failed scope stays listed until reset; clear it for the next run.
+		_ = m.bus.call(ctx, "ResetFailedUnit", nil, m.unit)
 		return fmt.Errorf("stopping scope %s: %w", m.unit, err)
 	}
-	_ = m.bus.call(ctx, "ResetFailedUnit", nil, m.unit)
 	return nil
 }
 
@@ -433,7 +441,7 @@ func (m *sdManager) Update(ctx context.Context, r *specs.LinuxResources) error {
 	}
 	if len(p.Props) > 0 {
 		if m.bus == nil {
-			b, err := dialUserBus(ctx, m.addr)
+			b, err := dialUserBus(m.addr)
 			if err != nil {
 				return fmt.Errorf("updating scope %s: %w", m.unit, err)
 			}
