@@ -68,8 +68,10 @@ type helperResp struct {
 	Shell    string
 	IO       ioResult
 	AsUIDOut string
-	// Goroutines Mount left running (the init execs right after Mount).
+	// Goroutines and fds Mount left behind (the init execs right after
+	// Mount; a leaked fd would reach the container, CVE-2024-21626).
 	Goroutines int
+	FDs        int
 }
 
 func helperMain(raw string) int {
@@ -102,12 +104,13 @@ func helperMain(raw string) int {
 		os.Setenv("PATH", req.Path)
 	}
 	req.Opts.Warn = func(s string) { resp.Warnings = append(resp.Warnings, s) }
-	goroutines := runtime.NumGoroutine()
+	goroutines, fds := runtime.NumGoroutine(), countFDs()
 	start := time.Now()
 	root, err := Mount(req.Opts)
 	resp.MountNS = int64(time.Since(start))
 	resp.Root = root
 	resp.Goroutines = runtime.NumGoroutine() - goroutines
+	resp.FDs = countFDs() - fds
 	if err != nil {
 		resp.Err = err.Error()
 		_ = out.Encode(resp)
@@ -185,6 +188,21 @@ func pivot(root string) error {
 		return fmt.Errorf("detaching the old root: %w", err)
 	}
 	return unix.Chdir("/")
+}
+
+// countFDs counts open fds other than the Go runtime's netpoller (an
+// epoll fd and an eventfd, made on first use, close-on-exec).
+func countFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	n := 0
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		if target == "anon_inode:[eventpoll]" || target == "anon_inode:[eventfd]" {
+			continue
+		}
+		n++
+	}
+	return n - 1 // the ReadDir fd
 }
 
 // probe says whether a path exists in the merged root, and what it is.

@@ -70,8 +70,8 @@ func TestMountRungs(t *testing.T) {
 			if resp.Root.Mode != tc.want {
 				t.Errorf("Mode = %s, want %s", resp.Root.Mode, tc.want)
 			}
-			if resp.Goroutines > 0 {
-				t.Errorf("Mount left %d goroutines running", resp.Goroutines)
+			if resp.Goroutines > 0 || resp.FDs > 0 {
+				t.Errorf("Mount left %d goroutines running and %d fds open", resp.Goroutines, resp.FDs)
 			}
 			if len(resp.Warnings) > 0 {
 				t.Errorf("warnings for a forced or best rung: %q", resp.Warnings)
