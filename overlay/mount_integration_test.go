@@ -141,6 +141,7 @@ func TestMountProbe(t *testing.T) {
 	}{
 		{name: "no-overlay-no-fuse", setup: "overlay-layer", mode: ModeAuto, path: "/nonexistent", want: ModeBind, warn: "no writable layer, the root is a read-only bind"},
 		{name: "no-overlay-no-fuse-readonly", setup: "overlay-layer", mode: ModeAuto, path: "/nonexistent", readonly: true, want: ModeBind},
+		{name: "fuse-fails", setup: "overlay-layer", mode: ModeAuto, path: "fake", want: ModeBind, warn: "fuse: boom"},
 		{name: "no-fuse-forced", mode: ModeFuse, path: "/nonexistent", errText: "fuse-overlayfs is not installed; hint: apt-get install fuse-overlayfs"},
 		{name: "readonly-auto-no-stubs", mode: ModeAuto, readonly: true, want: ModeBind},
 		{name: "layer-on-tmpfs", setup: "tmpfs-layer", mode: ModeAuto, want: ModeOverlay},
@@ -162,6 +163,14 @@ func TestMountProbe(t *testing.T) {
 			before := treeHash(t, f.rootfs)
 			work := filepath.Join(f.dir, "work")
 			must(t, os.Mkdir(work, 0o755))
+			if tc.path == "fake" {
+				// A fuse-overlayfs that fails after Mount made its
+				// shared bind: the next rung must still work.
+				bin := filepath.Join(f.dir, "fakebin")
+				must(t, os.Mkdir(bin, 0o755))
+				must(t, os.WriteFile(filepath.Join(bin, "fuse-overlayfs"), []byte("#!/bin/sh\necho 'fuse: boom' >&2\nexit 1\n"), 0o755))
+				tc.path = bin + ":/usr/bin:/bin"
+			}
 			resp := runHelper(t, nsFull, helperReq{
 				Opts:     Options{Lower: f.rootfs, LayerDir: f.layer, Mode: tc.mode, Readonly: tc.readonly},
 				Setup:    tc.setup,
