@@ -238,7 +238,7 @@ func (m *mounter) makeStubs() error {
 		}
 		m.miss = append(m.miss, p)
 		dst := filepath.Join(m.path(stubsName), p)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := m.stubParents(p); err != nil {
 			return fmt.Errorf("making mountpoint stub %s: %w", p, err)
 		}
 		if mp.File {
@@ -254,7 +254,65 @@ func (m *mounter) makeStubs() error {
 		}
 		m.stubs = true
 	}
+	if m.stubs {
+		m.stubTimes()
+	}
 	return nil
+}
+
+// stubParents makes the parent directories of the container path p in the
+// stub layer. A merged directory shows the attributes of its topmost copy,
+// so a parent that exists in the rootfs gets that directory's mode, owner
+// and times (an /etc of the stub layer must look like the rootfs's /etc);
+// a new one is 0755.
+func (m *mounter) stubParents(p string) error {
+	cur, lower := m.path(stubsName), m.o.Lower
+	for _, part := range strings.Split(strings.TrimPrefix(filepath.Dir(p), "/"), "/") {
+		if part == "" {
+			continue
+		}
+		cur, lower = filepath.Join(cur, part), filepath.Join(lower, part)
+		err := os.Mkdir(cur, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if unix.Lstat(lower, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		if err := os.Chmod(cur, os.FileMode(st.Mode)&os.ModePerm|modeBits(st.Mode)); err != nil {
+			return err
+		}
+		// Ids outside the map (EINVAL) keep the stub root-owned.
+		if err := os.Lchown(cur, int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) {
+			return err
+		}
+	}
+	return nil
+}
+
+// stubTimes gives each stub directory that exists in the rootfs the
+// rootfs's times, deepest first (making a child moves its parent's mtime).
+func (m *mounter) stubTimes() {
+	stubs := m.path(stubsName)
+	var dirs []string
+	_ = filepath.WalkDir(stubs, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		rel, _ := filepath.Rel(stubs, dirs[i])
+		var st unix.Stat_t
+		if unix.Lstat(filepath.Join(m.o.Lower, rel), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		_ = unix.UtimesNanoAt(unix.AT_FDCWD, dirs[i], []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
+	}
 }
 
 // missingIn reports whether the container path p is absent from root, and
