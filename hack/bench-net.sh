@@ -175,6 +175,8 @@ done
 # 4. start-up cost
 sandy_start=$("$SLIRPBENCH" starttime --runs="$RUNS")
 sandy_start_p=$("$SLIRPBENCH" starttime --runs="$RUNS" -p "127.0.0.1:$((port + 1)):80")
+sandy_start_ip=$("$SLIRPBENCH" starttime --runs="$RUNS" --in-process)
+sandy_start_ip_p=$("$SLIRPBENCH" starttime --runs="$RUNS" --in-process -p "127.0.0.1:$((port + 3)):80")
 ms_median() { # ms_median CMD...: median wall time of RUNS runs, in ms
 	local t=()
 	for _ in $(seq "$RUNS"); do
@@ -207,6 +209,8 @@ echo "runs (Gbit/s):"
 for k in $(printf '%s\n' "${!R[@]}" | sort); do echo "  $k:${R[$k]}"; done
 echo "start-up, sandy (ms):        $sandy_start"
 echo "start-up, sandy with -p (ms): $sandy_start_p"
+echo "start-up, sandy in-process (ms):        $sandy_start_ip"
+echo "start-up, sandy in-process, -p (ms):    $sandy_start_ip_p"
 if $have_rk; then
 	echo "start-up, rootlesskit (ms):  net=host $rk_none, net=slirp4netns $rk_slirp (adds $(awk -v a="$rk_slirp" -v b="$rk_none" 'BEGIN{printf "%.1f", a-b}')), with -p $rk_slirp_p (adds $(awk -v a="$rk_slirp_p" -v b="$rk_none" 'BEGIN{printf "%.1f", a-b}'))"
 fi

@@ -157,11 +157,19 @@ func TestForwardTCPKeepsClientAddress(t *testing.T) {
 		return
 	}
 	requireNet(t)
-	for _, driver := range []string{DriverBuiltin, DriverSlirp4netns} {
-		t.Run(driver, func(t *testing.T) {
+	for _, tc := range []struct {
+		driver    string
+		inProcess bool
+	}{{DriverBuiltin, false}, {DriverSlirp4netns, false}, {DriverBuiltin, true}} {
+		driver := tc.driver
+		name := driver
+		if tc.inProcess {
+			name += "/in-process"
+		}
+		t.Run(name, func(t *testing.T) {
 			c := newContainer(t)
 			hostPort := freePort(t, "tcp")
-			startNetwork(t, Options{PID: c.pid, Driver: driver, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 8080, Proto: "tcp"}}})
+			startNetwork(t, Options{PID: c.pid, Driver: driver, InProcess: tc.inProcess, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 8080, Proto: "tcp"}}})
 			c.serve(t, "-tcp=0.0.0.0:8080")
 			conn, err := dialFrom("127.0.0.2", net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort)))
 			if err != nil {
@@ -601,10 +609,11 @@ func TestTeardown(t *testing.T) {
 	}
 	requireNet(t)
 	cases := []struct {
-		name string
-		end  func(t *testing.T, n *Network, c *container, stateDir string)
+		name      string
+		inProcess bool
+		end       func(t *testing.T, n *Network, c *container, stateDir string)
 	}{
-		{"Close", func(t *testing.T, n *Network, c *container, _ string) {
+		{"Close", false, func(t *testing.T, n *Network, c *container, _ string) {
 			if err := n.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -612,7 +621,7 @@ func TestTeardown(t *testing.T) {
 				t.Fatalf("second Close: %v", err)
 			}
 		}},
-		{"Stop", func(t *testing.T, n *Network, c *container, dir string) {
+		{"Stop", false, func(t *testing.T, n *Network, c *container, dir string) {
 			if err := Stop(dir); err != nil {
 				t.Fatal(err)
 			}
@@ -620,11 +629,30 @@ func TestTeardown(t *testing.T) {
 				t.Fatalf("second Stop: %v", err)
 			}
 		}},
-		{"container exits", func(t *testing.T, n *Network, c *container, _ string) {
+		{"container exits", false, func(t *testing.T, n *Network, c *container, _ string) {
 			_ = c.cmd.Process.Kill()
 		}},
-		{"kill -9 monitor", func(t *testing.T, n *Network, c *container, _ string) {
+		{"kill -9 monitor", false, func(t *testing.T, n *Network, c *container, _ string) {
 			_ = syscall.Kill(n.MonitorPID(), syscall.SIGKILL)
+		}},
+		{"in-process Close", true, func(t *testing.T, n *Network, c *container, _ string) {
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"in-process Stop", true, func(t *testing.T, n *Network, c *container, dir string) {
+			if err := Stop(dir); err != nil {
+				t.Fatal(err)
+			}
+			<-n.owner.done
+		}},
+		{"in-process container exits", true, func(t *testing.T, n *Network, c *container, _ string) {
+			_ = c.cmd.Process.Kill()
+			select {
+			case <-n.owner.done:
+			case <-time.After(5 * time.Second):
+				t.Error("in-process owner still running 5s after the container exited")
+			}
 		}},
 	}
 	for _, tc := range cases {
@@ -632,7 +660,7 @@ func TestTeardown(t *testing.T) {
 			c := newContainer(t)
 			hostPort := freePort(t, "tcp")
 			dir := t.TempDir()
-			n, err := Start(context.Background(), Options{PID: c.pid, StateDir: dir, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 80, Proto: "tcp"}}})
+			n, err := Start(context.Background(), Options{PID: c.pid, StateDir: dir, InProcess: tc.inProcess, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 80, Proto: "tcp"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -644,7 +672,7 @@ func TestTeardown(t *testing.T) {
 				// thread group (wait4), not just for the leader to be a
 				// zombie.
 				<-n.monitor.done
-			} else {
+			} else if !tc.inProcess {
 				waitGone(t, "monitor", n.MonitorPID())
 			}
 			waitGone(t, "slirp4netns and port child", kids...)
@@ -703,12 +731,19 @@ func TestCallerKilled(t *testing.T) {
 		return
 	}
 	requireNet(t)
+	t.Run("monitor", func(t *testing.T) { testCallerKilled(t, false) })
+	t.Run("in-process", func(t *testing.T) { testCallerKilled(t, true) })
+}
+
+// testCallerKilled: with a monitor, the network outlives the killed caller
+// and ends with the container; in-process, it ends with the caller.
+func testCallerKilled(t *testing.T, inProcess bool) {
 	c := newContainer(t)
 	c.serve(t, "-tcp=127.0.0.1:8080")
 	hostPort := freePort(t, "tcp")
 	dir := t.TempDir()
 	exe, _ := os.Executable()
-	caller := exec.Command(exe, testStarterCommand, strconv.Itoa(c.pid), dir, fmt.Sprintf("127.0.0.1:%d:8080", hostPort))
+	caller := exec.Command(exe, testStarterCommand, strconv.Itoa(c.pid), dir, fmt.Sprintf("127.0.0.1:%d:8080", hostPort), strconv.FormatBool(inProcess))
 	out, _ := caller.StdoutPipe()
 	caller.Stderr = os.Stderr
 	if err := caller.Start(); err != nil {
@@ -724,6 +759,13 @@ func TestCallerKilled(t *testing.T) {
 	}
 	_ = caller.Process.Kill()
 	_ = caller.Wait()
+	if inProcess {
+		waitGone(t, "slirp4netns and port child after the in-process caller was killed", slirp, child)
+		if out := pgrepSlirp(t, c.pid); out != "" {
+			t.Errorf("slirp4netns left: %s", out)
+		}
+		return
+	}
 	time.Sleep(100 * time.Millisecond)
 	conn, err := dialFrom("127.0.0.2", fmt.Sprintf("127.0.0.1:%d", hostPort))
 	if err != nil {
@@ -752,11 +794,13 @@ func runTestStarter(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := Start(context.Background(), Options{PID: pid, StateDir: args[1], Ports: []PortSpec{p}})
+	inProcess, _ := strconv.ParseBool(args[3])
+	n, err := Start(context.Background(), Options{PID: pid, StateDir: args[1], Ports: []PortSpec{p}, InProcess: inProcess})
 	if err != nil {
 		return err
 	}
 	fmt.Printf("up %d %d %d\n", n.MonitorPID(), n.slirp.cmd.Process.Pid, n.child.cmd.Process.Pid)
+	os.Stdout.Sync()
 	select {}
 }
 

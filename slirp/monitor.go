@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
@@ -60,12 +61,13 @@ func RunMonitor(args []string) error {
 	}
 	file := func(fd *int, name string) *os.File { return os.NewFile(uintptr(*fd), name) }
 	m := &monitor{
+		done:       make(chan struct{}),
 		began:      time.Now(),
-		container:  file(containerFD, "container-pidfd"),
-		slirp:      file(slirpFD, "slirp-pidfd"),
+		container:  pidFile(*containerFD, "container-pidfd"),
+		slirp:      pidFile(*slirpFD, "slirp-pidfd"),
 		slirpReady: file(slirpReadyFD, "slirp-ready"),
 		exitW:      file(slirpExitFD, "slirp-exit"),
-		child:      file(childFD, "child-pidfd"),
+		child:      pidFile(*childFD, "child-pidfd"),
 		lifeline:   file(lifelineFD, "child-lifeline"),
 	}
 	report := file(reportFD, "report")
@@ -79,21 +81,32 @@ func RunMonitor(args []string) error {
 		sendReport(report, err)
 		return err
 	}
-	m.log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("container", m.cfg.PID)
 	signal.Ignore(unix.SIGPIPE)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	m.run(os.Stderr, report, sigs)
+	return m.startErr
+}
+
+// run is the monitor's life, in a monitor process (RunMonitor) or, with
+// Options.InProcess, in a goroutine of the caller: start, report, wait for
+// the end, tear down. logw receives the drivers' and the monitor's logs;
+// sigs may be nil.
+func (m *monitor) run(logw io.Writer, report *os.File, sigs <-chan os.Signal) {
+	defer close(m.done)
+	m.logw = logw
+	m.log = slog.New(slog.NewTextHandler(logw, nil)).With("container", m.cfg.PID)
 	if err := m.start(); err != nil {
+		m.startErr = err
 		m.teardown()
 		sendReport(report, err)
-		return err
+		return
 	}
 	sendReport(report, nil)
 	m.log.Info("network up", "driver", m.cfg.Driver, "ports", len(m.cfg.Ports), "mtu", m.cfg.MTU, "hostLoopback", m.cfg.HostLoopback,
 		"slirpReady", m.slirpUp, "driverReady", m.driverUp, "portsReady", m.portsUp)
 	m.wait(sigs)
 	m.teardown()
-	return nil
 }
 
 func sendReport(w *os.File, err error) {
@@ -117,8 +130,17 @@ type monitor struct {
 	child      *os.File // pidfd, /dev/null without a port child
 	lifeline   *os.File // the port child's stdin: it exits on EOF
 
-	control net.Listener
-	stopReq chan struct{}
+	control   net.Listener
+	stopReq   chan struct{}
+	abort     chan struct{} // closed by the in-process owner to end the network
+	abortOnce sync.Once
+	stopMu    sync.Mutex
+	stoppers  []net.Conn // Stop's connections, closed once torn down
+	tornDown  bool
+
+	logw     io.Writer
+	done     chan struct{} // closed when run returns
+	startErr error
 
 	driver port.ParentDriver
 	quit   chan struct{}
@@ -141,7 +163,7 @@ func (m *monitor) start() error {
 	var driverReady <-chan error
 	if m.hasChild() {
 		// The builtin driver does not need slirp4netns: start it now.
-		d, err := builtinparent.NewDriver(os.Stderr, m.cfg.StateDir, false, "")
+		d, err := builtinparent.NewDriver(m.logw, m.cfg.StateDir, false, "")
 		if err != nil {
 			return fmt.Errorf("creating builtin port driver: %w", err)
 		}
@@ -156,7 +178,7 @@ func (m *monitor) start() error {
 		return nil
 	}
 	if !m.hasChild() {
-		d, err := slirpport.NewParentDriver(os.Stderr, filepath.Join(m.cfg.StateDir, "slirp-api.sock"))
+		d, err := slirpport.NewParentDriver(m.logw, filepath.Join(m.cfg.StateDir, "slirp-api.sock"))
 		if err != nil {
 			return fmt.Errorf("creating slirp4netns port driver: %w", err)
 		}
@@ -178,22 +200,43 @@ func (m *monitor) start() error {
 	return err
 }
 
+// pidFile makes an *os.File of a pidfd that the runtime poller watches:
+// the fd must be non-blocking before os.NewFile sees it.
+func pidFile(fd int, name string) *os.File {
+	_ = unix.SetNonblock(fd, true)
+	return os.NewFile(uintptr(fd), name)
+}
+
 // exited returns a channel closed when the process of pidfd exits; a pidfd
 // becomes readable then (pidfd_open(2)). It works for processes that are
-// not our children, as slirp4netns and the port child are not.
+// not our children, as slirp4netns and the port child are not. The wait
+// goes through the runtime poller, so closing pidfd ends it (without
+// closing the channel) and no thread stays blocked in poll(2) on an fd
+// number that may be reused: that matters when the monitor runs inside a
+// long-lived caller (Options.InProcess).
 func exited(pidfd *os.File) <-chan struct{} {
 	ch := make(chan struct{})
+	rc, err := pidfd.SyscallConn()
+	if err != nil {
+		return ch
+	}
 	go func() {
-		fds := []unix.PollFd{{Fd: int32(pidfd.Fd()), Events: unix.POLLIN}}
-		for {
-			_, err := unix.Poll(fds, -1)
-			if err == nil || !errors.Is(err, unix.EINTR) {
-				close(ch)
-				return
-			}
+		err := rc.Read(func(fd uintptr) bool {
+			n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+			return n > 0 || (err != nil && !errors.Is(err, unix.EINTR))
+		})
+		if err == nil {
+			close(ch)
 		}
 	}()
 	return ch
+}
+
+// signal sends sig to pidfd's process.
+func signalPidfd(pidfd *os.File, sig unix.Signal) {
+	if rc, err := pidfd.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.PidfdSendSignal(int(fd), sig, nil, 0) })
+	}
 }
 
 func (m *monitor) listenControl() error {
@@ -219,13 +262,20 @@ func (m *monitor) listenControl() error {
 					return
 				}
 				_ = c.SetReadDeadline(time.Time{})
+				// c stays open until teardown has ended everything (or
+				// the process has exited): Stop waits for that EOF.
+				m.stopMu.Lock()
+				if m.tornDown {
+					m.stopMu.Unlock()
+					c.Close()
+					return
+				}
+				m.stoppers = append(m.stoppers, c)
+				m.stopMu.Unlock()
 				select {
 				case m.stopReq <- struct{}{}:
 				default: // a stop is already under way
 				}
-				// c stays open, and referenced by this read, until the
-				// process exits: Stop waits for that EOF.
-				_, _ = io.Copy(io.Discard, c)
 			}()
 		}
 	}()
@@ -318,6 +368,8 @@ func (m *monitor) wait(sigs <-chan os.Signal) {
 	select {
 	case <-m.stopReq:
 		m.log.Info("stop requested")
+	case <-m.abort:
+		m.log.Info("closed by its owner")
 	case s := <-sigs:
 		m.log.Info("signal", "signal", s)
 	case <-exited(m.container):
@@ -343,11 +395,26 @@ func (m *monitor) teardown() {
 	m.lifeline.Close()
 	m.exitW.Close()
 	if m.hasChild() {
-		_ = unix.PidfdSendSignal(int(m.child.Fd()), unix.SIGTERM, nil, 0)
+		signalPidfd(m.child, unix.SIGTERM)
 		endProcess(m.child)
 	}
 	endProcess(m.slirp)
+	for _, f := range []*os.File{m.container, m.slirp, m.slirpReady, m.child} {
+		f.Close()
+	}
 	removeStateFiles(m.cfg.StateDir)
+	m.stopMu.Lock()
+	m.tornDown = true
+	for _, c := range m.stoppers {
+		c.Close()
+	}
+	m.stoppers = nil
+	m.stopMu.Unlock()
+}
+
+// closeAbort ends an in-process network; once only.
+func (m *monitor) closeAbort() {
+	m.abortOnce.Do(func() { close(m.abort) })
 }
 
 // removePorts closes every host listener before the monitor exits. Exit
@@ -379,7 +446,7 @@ func endProcess(pidfd *os.File) {
 	select {
 	case <-exited(pidfd):
 	case <-time.After(2 * time.Second):
-		_ = unix.PidfdSendSignal(int(pidfd.Fd()), unix.SIGKILL, nil, 0)
+		signalPidfd(pidfd, unix.SIGKILL)
 		<-exited(pidfd)
 	}
 }

@@ -38,7 +38,8 @@ type Network struct {
 	stateDir string
 	monitor  *proc
 	slirp    *proc
-	child    *proc // nil with the slirp4netns port driver
+	child    *proc    // nil without a port child
+	owner    *monitor // with Options.InProcess, instead of monitor
 	report   *os.File
 
 	readyOnce sync.Once
@@ -67,7 +68,7 @@ func startProc(cmd *exec.Cmd) (*proc, *os.File, error) {
 		<-p.done
 		return nil, nil, fmt.Errorf("pidfd_open(%d): %w", cmd.Process.Pid, err)
 	}
-	return p, os.NewFile(uintptr(fd), "pidfd"), nil
+	return p, pidFile(fd, "pidfd"), nil
 }
 
 // waitGone waits for p's exit, killing it after grace.
@@ -200,11 +201,11 @@ func launch(o Options) (n *Network, err error) {
 		files = append(files, r, w)
 		return r, w
 	}
-	containerFD, err := unix.PidfdOpen(o.PID, 0)
+	containerFD, err := unix.PidfdOpen(o.PID, unix.PIDFD_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("container process %d: pidfd_open: %w", o.PID, err)
 	}
-	containerPidfd := os.NewFile(uintptr(containerFD), "container-pidfd")
+	containerPidfd := pidFile(containerFD, "container-pidfd")
 	files = append(files, containerPidfd)
 	reportR, reportW := pipe()
 	slirpReadyR, slirpReadyW := pipe()
@@ -266,6 +267,26 @@ func launch(o Options) (n *Network, err error) {
 		Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe,
 	}); err != nil {
 		return nil, err
+	}
+	if o.InProcess {
+		n.owner = &monitor{
+			cfg: monitorConfig{
+				PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
+				Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe,
+			},
+			done: make(chan struct{}), abort: make(chan struct{}), began: time.Now(),
+			container: containerPidfd, slirp: slirpPidfd, slirpReady: slirpReadyR,
+			exitW: exitW, child: childPidfd, lifeline: lifeW,
+		}
+		for _, f := range []*os.File{containerPidfd, slirpPidfd, slirpReadyR, exitW, childPidfd, lifeW, reportW, reportR, logf} {
+			files.remove(f) // the owner closes them, reportR is n.report, logf stays open for the logs
+		}
+		n.report = reportR
+		go func() {
+			defer logf.Close()
+			n.owner.run(logf, reportW, nil)
+		}()
+		return n, nil
 	}
 	monCmd := exec.Command(o.Exe, MonitorCommand, "--config="+cfgPath,
 		"--report-fd=3", "--container-pidfd=4", "--slirp-pidfd=5", "--slirp-ready-fd=6", "--slirp-exit-fd=7",
@@ -368,7 +389,7 @@ func (n *Network) waitReport(ctx context.Context) error {
 	go func() { got <- readReport(n.report) }()
 	select {
 	case err := <-got:
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.ErrUnexpectedEOF) && n.monitor != nil {
 			<-n.monitor.done
 			return fmt.Errorf("starting network: monitor %s exited without a report (%s); see %s",
 				n.monitor.cmd.Path, n.monitor.cmd.ProcessState, filepath.Join(n.stateDir, "slirp.log"))
@@ -388,6 +409,10 @@ func (n *Network) reapAll() {
 			<-p.done
 		}
 	}
+	if n.owner != nil {
+		n.owner.closeAbort()
+		<-n.owner.done
+	}
 }
 
 func readReport(r io.Reader) error {
@@ -402,8 +427,13 @@ func readReport(r io.Reader) error {
 }
 
 // MonitorPID is the pid of the process that owns slirp4netns and the
-// forwarders.
-func (n *Network) MonitorPID() int { return n.monitor.cmd.Process.Pid }
+// forwarders: the caller's own with Options.InProcess.
+func (n *Network) MonitorPID() int {
+	if n.owner != nil {
+		return os.Getpid()
+	}
+	return n.monitor.cmd.Process.Pid
+}
 
 // Close ends the forwarders and slirp4netns and waits for them and the
 // monitor to exit. It is idempotent and safe after the network has ended on
@@ -421,7 +451,12 @@ func (n *Network) Close() error {
 			removeStateFiles(n.stateDir)
 			return
 		}
-		n.closeErr = Stop(n.stateDir)
+		if n.owner != nil {
+			n.owner.closeAbort()
+			<-n.owner.done
+		} else {
+			n.closeErr = Stop(n.stateDir)
+		}
 		n.monitor.waitGone(5 * time.Second)
 		n.child.waitGone(2 * time.Second)
 		n.slirp.waitGone(2 * time.Second)

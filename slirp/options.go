@@ -28,6 +28,12 @@ type Options struct {
 	// puts slirp.json, slirp.log and the sockets there; Stop(StateDir)
 	// from any process ends the network.
 	StateDir string
+	// InProcess keeps the network's owner, the forwarders included, in the
+	// calling process instead of a monitor process: for `sandy run` in the
+	// foreground, whose process lives as long as the container anyway. It
+	// saves a process start-up, and the network then also ends with the
+	// caller, kill -9 included. Leave it false for run --detach and create.
+	InProcess bool
 	// Exe is the sandy binary that has the hidden MonitorCommand and
 	// PortChildCommand subcommands; "" means os.Executable. The port child
 	// runs it inside the container's user namespace: see doc.go, Security.

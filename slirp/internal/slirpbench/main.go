@@ -5,10 +5,10 @@
 // package in. It has sandy's two hidden subcommands (slirp-monitor,
 // slirp-port-child) and two of its own:
 //
-//	slirpbench up --pid=PID --state=DIR [--mtu=N] [--driver=D] [--host-loopback] [-p SPEC]...
+//	slirpbench up --pid=PID --state=DIR [--mtu=N] [--driver=D] [--host-loopback] [--in-process] [-p SPEC]...
 //	    starts the network for PID, prints "ready MS", and closes it when
 //	    stdin reaches EOF or on SIGTERM.
-//	slirpbench starttime [--runs=N] [--mtu=N] [--driver=D] [-p SPEC]...
+//	slirpbench starttime [--runs=N] [--mtu=N] [--driver=D] [--in-process] [-p SPEC]...
 //	    creates a user+network namespace N times (unshare --user
 //	    --map-root-user --net), with and without the network, and prints
 //	    the median time until each is ready.
@@ -73,6 +73,7 @@ func optionFlags(fs *flag.FlagSet) *slirp.Options {
 	fs.StringVar(&o.Driver, "driver", "", "port driver: builtin or slirp4netns")
 	fs.BoolVar(&o.HostLoopback, "host-loopback", false, "let 10.0.2.2 reach the host's loopback")
 	fs.Var((*portsFlag)(&o.Ports), "p", "port forward, repeatable")
+	fs.BoolVar(&o.InProcess, "in-process", false, "own the network in this process (sandy run in the foreground)")
 	return o
 }
 
