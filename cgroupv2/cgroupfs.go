@@ -180,7 +180,11 @@ func (m *fsManager) evacuate() error {
 	return nil
 }
 
-func (m *fsManager) CgroupFD() (int, bool) { return m.fd, m.fd >= 0 }
+// CgroupFD is ok after Prepare, and in a Load'ed manager (for sandy exec).
+func (m *fsManager) CgroupFD() (int, bool) {
+	m.fd = lazyFD(m.fd, m.path)
+	return m.fd, m.fd >= 0
+}
 
 // Apply moves pid into the container cgroup unless it was cloned there.
 func (m *fsManager) Apply(ctx context.Context, pid int) error {
@@ -192,6 +196,10 @@ func (m *fsManager) Apply(ctx context.Context, pid int) error {
 	}
 	return nil
 }
+
+// Join moves pid (sandy exec) into the container cgroup; sandy sits in the
+// same delegated subtree, so it may.
+func (m *fsManager) Join(ctx context.Context, pid int) error { return m.Apply(ctx, pid) }
 
 func (m *fsManager) State() ([]byte, error) {
 	return json.Marshal(state{Kind: KindCgroupfs, Path: m.path})

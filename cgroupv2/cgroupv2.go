@@ -77,6 +77,15 @@ type Manager interface {
 	Stats() (*Stats, error)
 	Events() (*Events, error) // counters from memory.events and pids.events
 	Kill(sig int) error       // signal every process (SIGKILL: cgroup.kill, Linux 5.14+)
+	// Watch follows the event counters while the cgroup lives; start it
+	// before the init runs to learn about an OOM kill that ends it.
+	Watch() (*Watcher, error)
+	// Join puts one more process (sandy exec) into the running container's
+	// cgroup. systemd: through the user manager (AttachProcessesToUnit,
+	// systemd 248+), because the caller may not write the cgroup.procs of the
+	// common ancestor the kernel checks (a login session's scope and the
+	// user manager's subtree meet in root-owned user-UID.slice).
+	Join(ctx context.Context, pid int) error
 }
 
 // Stats are the numbers `sandy events --stats` reports. Absent files read as 0.

@@ -373,6 +373,17 @@ func openDir(dir string) (int, error) {
 	return fd, nil
 }
 
+// lazyFD opens dir when fd is not open yet and dir exists.
+func lazyFD(fd int, dir string) int {
+	if fd >= 0 || dir == "" {
+		return fd
+	}
+	if nfd, err := openDir(dir); err == nil {
+		return nfd
+	}
+	return -1
+}
+
 // inCgroup says whether pid already sits in dir (cloned into it).
 func inCgroup(pid int, dir string) bool {
 	p, err := ownCgroup(strconv.Itoa(pid))

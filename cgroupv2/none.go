@@ -24,6 +24,8 @@ func (noneManager) Freeze(context.Context, bool) error { return ErrNoCgroup }
 func (noneManager) Stats() (*Stats, error)             { return nil, ErrNoCgroup }
 func (noneManager) Events() (*Events, error)           { return nil, ErrNoCgroup }
 func (noneManager) Kill(int) error                     { return ErrNoCgroup }
+func (noneManager) Watch() (*Watcher, error)           { return nil, ErrNoCgroup }
+func (noneManager) Join(context.Context, int) error    { return nil }
 func (noneManager) Update(context.Context, *specs.LinuxResources) error {
 	return ErrNoCgroup
 }

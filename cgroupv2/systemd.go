@@ -254,7 +254,26 @@ func withoutControllers(p *plan, lost []string) *plan {
 	return q
 }
 
-func (m *sdManager) CgroupFD() (int, bool) { return m.fd, m.fd >= 0 }
+// CgroupFD is never ok for a scope: there is none before Apply, and
+// afterwards CLONE_INTO_CGROUP needs write access to the cgroup.procs of the
+// common ancestor of sandy's cgroup and the scope, which from a login
+// session is root's user-UID.slice (clone3(2) EACCES). Use Join.
+func (m *sdManager) CgroupFD() (int, bool) { return -1, false }
+
+// Join asks the user manager to move pid into the scope's container leaf.
+func (m *sdManager) Join(ctx context.Context, pid int) error {
+	if m.bus == nil {
+		b, err := dialUserBus(m.addr)
+		if err != nil {
+			return fmt.Errorf("joining scope %s: %w", m.unit, err)
+		}
+		m.bus = b
+	}
+	if err := m.bus.call(ctx, "AttachProcessesToUnit", nil, m.unit, "/"+ContainerLeaf, []uint32{uint32(pid)}); err != nil {
+		return fmt.Errorf("moving pid %d into scope %s: %w", pid, m.unit, err)
+	}
+	return nil
+}
 
 // scopeProps are the properties of the transient scope.
 func (m *sdManager) scopeProps(pid int) []property {
@@ -319,15 +338,7 @@ func (m *sdManager) Apply(ctx context.Context, pid int) error {
 	if err := enableControllers(scope, have); err != nil {
 		return fmt.Errorf("enabling controllers: %w", err)
 	}
-	if err := m.writePlan(m.opts, m.plan); err != nil {
-		return err
-	}
-	fd, err := openDir(m.path)
-	if err != nil {
-		return err
-	}
-	m.fd = fd
-	return nil
+	return m.writePlan(m.opts, m.plan)
 }
 
 // startScope calls StartTransientUnit and waits for its job. "Unit exists"

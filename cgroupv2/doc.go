@@ -1,0 +1,60 @@
+// Package cgroupv2 gives a container its own cgroup v2 and enforces the
+// limits of its config.json (linux.resources), or refuses loudly.
+//
+// It runs on the host side only, as the user's real uid: the D-Bus EXTERNAL
+// authentication needs that uid, and the init must be in its cgroup before
+// it runs container code. internal/lifecycle calls it; nothing in the init
+// does.
+//
+// # Managers, best first (the degradation ladder)
+//
+//   - systemd: a transient scope sandy-<id>.scope on the user's own systemd
+//     (the session bus: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus,
+//     else /run/user/$UID/bus; never the system bus, never dbus-launch) with
+//     Delegate=yes, the limits as unit properties, and inside it the leaves
+//     container/ (the init) and supervisor/ (host-side helpers), because a
+//     cgroup that enables controllers for children may hold no process
+//     itself (the "no internal processes" rule of cgroup-v2.rst). The limits
+//     are also written as files in container/, where the container's stats
+//     and OOM events are read.
+//   - cgroupfs: the caller already sits in a delegated, writable v2 subtree
+//     (a Delegate=yes unit, `systemd-run --user --scope -p Delegate=yes`, a CI
+//     job's container). The container cgroup is made next to sandy's, after
+//     moving the subtree's own processes into a sandy-supervisor leaf.
+//     Prepare makes it before the init exists, so the init is cloned straight
+//     into it (clone3 CLONE_INTO_CGROUP, Linux 5.7).
+//   - none: no cgroup of its own (cgroup v1 or hybrid hosts, no bus, no
+//     delegation). Any requested limit is an *UnenforcedError that says why
+//     and how to fix it, unless Options.AllowUnenforced (--allow-unenforced)
+//     turns each lost limit into one warning line.
+//
+// A limit a manager cannot enforce (a controller the user's manager does not
+// delegate: Debian and Fedora delegate cpu, memory and pids, not cpuset or
+// io) is the same error, naming the controller and the systemd drop-in
+// that delegates it.
+//
+// # Calling it
+//
+//	m, err := cgroupv2.New(cgroupv2.Options{ID: id, CgroupsPath: spec.Linux.CgroupsPath,
+//		Manager: flagManager, Resources: spec.Linux.Resources,
+//		AllowUnenforced: flagAllow, Warn: warn, Debug: debug})
+//	err = m.Prepare(ctx)                  // before the init starts
+//	fd, ok := m.CgroupFD()                // ok: SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+//	... start the init, paused on its sync pipe ...
+//	err = m.Apply(ctx, initPid)           // before the init runs container code
+//	st, err := m.State()                  // into the container's state file
+//	... later, maybe in another process ...
+//	m, err = cgroupv2.Load(st)
+//	err = m.Destroy(ctx)                  // kills what is left; idempotent
+//	m.Close()
+//
+// What it does not do: device access control (rootless runtimes cannot
+// attach the BPF device program; devices are bind-mounted and the host's
+// permissions apply), cgroup v1, and talking D-Bus from inside the user
+// namespace. The OCI → cgroup v2 conversions (cpu.shares → cpu.weight,
+// quota rounding for systemd, memory+swap → swap) follow runc and crun; see
+// resources.go and docs/cgroups.md.
+//
+// See cgroups(7), the kernel's Documentation/admin-guide/cgroup-v2.rst,
+// systemd.resource-control(5) and https://systemd.io/CGROUP_DELEGATION/.
+package cgroupv2
