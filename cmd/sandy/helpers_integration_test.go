@@ -14,8 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"sync"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,25 +68,46 @@ type result struct {
 }
 
 // run runs `sandy --root R ARGS...` with stdin, and waits (bounded).
+// stdout and stderr are files, not pipes: `create` hands its stdio to the
+// container, which keeps them open after sandy exits (runc semantics).
 func (e *env) run(stdin string, args ...string) result {
 	e.t.Helper()
 	cmd := exec.Command(e.sandy, append([]string{"--root", e.root}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	outF, err := os.CreateTemp("", "sandy-out-")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	errF, err := os.CreateTemp("", "sandy-err-")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer func() {
+		outF.Close()
+		errF.Close()
+		os.Remove(outF.Name())
+		os.Remove(errF.Name())
+	}()
+	cmd.Stdout, cmd.Stderr = outF, errF
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	timedOut := false
 	select {
 	case <-done:
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
-		e.t.Fatalf("sandy %v: timed out\nstdout: %s\nstderr: %s", args, out.String(), errb.String())
+		timedOut = true
 	}
-	r := result{stdout: out.String(), stderr: errb.String(), code: cmd.ProcessState.ExitCode()}
+	out, _ := os.ReadFile(outF.Name())
+	errb, _ := os.ReadFile(errF.Name())
+	if timedOut {
+		e.t.Fatalf("sandy %v: timed out\nstdout: %s\nstderr: %s", args, out, errb)
+	}
+	r := result{stdout: string(out), stderr: string(errb), code: cmd.ProcessState.ExitCode()}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		r.code = 128 + int(ws.Signal())
 	}

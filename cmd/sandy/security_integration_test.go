@@ -1,0 +1,182 @@
+//go:build integration
+
+package main_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// TestNoHostFDLeak (CVE-2024-21626): the container's process holds only
+// stdin/stdout/stderr, none of them a host file other than what the caller
+// passed, and its cwd is inside the container root. Checked from the host,
+// on the running process, so the check itself opens nothing in it.
+func TestNoHostFDLeak(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t, "sleep", "100")
+	e.spec.Process.Cwd = "/etc"
+	e.write()
+	id := fmt.Sprintf("fd-%d", time.Now().UnixNano())
+	if r := e.run("", "create", "--bundle", e.bundle, id); r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	if r := e.run("", "start", id); r.code != 0 {
+		t.Fatalf("start: %s", r.stderr)
+	}
+	pid := statePid(t, e, id)
+	waitFor(t, 10*time.Second, "the process to exec", func() bool {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		return strings.TrimSpace(string(comm)) == "sleep"
+	})
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []string
+	for _, d := range ents {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, d.Name()))
+		fds = append(fds, d.Name()+"->"+target)
+	}
+	if len(fds) != 3 {
+		t.Fatalf("the container process has fds %v, want only 0 1 2", fds)
+	}
+	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if !strings.HasSuffix(cwd, "/etc") || strings.HasPrefix(cwd, "/etc") && cwd != "/etc" {
+		t.Fatalf("cwd %q", cwd)
+	}
+	// Seen from inside, the cwd is /etc of the container.
+	if r := e.run("", "delete", "--force", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+}
+
+func statePid(t *testing.T, e *env, id string) int {
+	t.Helper()
+	st := e.run("", "state", id)
+	i := strings.Index(st.stdout, `"pid": `)
+	if i < 0 {
+		t.Fatalf("no pid in state: %s %s", st.stdout, st.stderr)
+	}
+	var pid int
+	fmt.Sscanf(st.stdout[i+7:], "%d", &pid)
+	return pid
+}
+
+// TestHostBinaryNotWritable (CVE-2019-5736): while a container exists, the
+// sandy process the container could reach runs from a binary that the
+// container's root (the caller's uid on the host) cannot write: a sealed
+// memfd copy when the caller owns the sandy binary.
+func TestHostBinaryNotWritable(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh("sleep 100")
+	// A sandy the test user owns, as one built into $HOME would be.
+	own := filepath.Join(testutil.TempDir(t), "sandy")
+	data, err := os.ReadFile(e.sandy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, bin := range []string{e.sandy, own} {
+		t.Run(filepath.Base(filepath.Dir(bin)), func(t *testing.T) {
+			id := fmt.Sprintf("exe-%d", time.Now().UnixNano())
+			cmd := exec.Command(bin, "--root", e.root, "create", "--bundle", e.bundle, id)
+			if err := cmd.Run(); err != nil { // stdio /dev/null: the container keeps it
+				t.Fatalf("create with %s: %v", bin, err)
+			}
+			defer exec.Command(bin, "--root", e.root, "delete", "--force", id).Run()
+			pid := statePid(t, e, id)
+			exe := fmt.Sprintf("/proc/%d/exe", pid)
+			target, _ := os.Readlink(exe)
+			fd, err := unix.Open(exe, unix.O_WRONLY, 0)
+			if err == nil {
+				unix.Close(fd)
+				t.Fatalf("%s (%s) opened for writing", exe, target)
+			}
+			if bin == own && !strings.HasPrefix(target, "/memfd:sandy") {
+				t.Fatalf("init of a user-owned sandy runs from %q, want a sealed memfd", target)
+			}
+			t.Logf("%s -> %s: open for writing: %v", exe, target, err)
+		})
+	}
+}
+
+// TestMountTargetStaysInRoot (CVE-2021-30465): a mount destination that
+// runs through a symlink pointing outside the root lands inside it.
+func TestMountTargetStaysInRoot(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh(`grep -c ' /inside1 ' /proc/mounts; grep -c ' /inside2/deep ' /proc/mounts`)
+	rootfs := filepath.Join(e.bundle, "rootfs")
+	outside := testutil.TempDir(t) // a host directory the symlinks aim at
+	for _, d := range []string{"inside1", "inside2/deep"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Absolute and relative escapes: both must resolve inside the root.
+	// On the host, /abs would name the host's /inside and rel the test's
+	// own dirs; only in-root resolution keeps them in the container.
+	if err := os.Symlink("/../../../inside1", filepath.Join(rootfs, "abs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../../../../inside2/deep", filepath.Join(rootfs, "rel")); err != nil {
+		t.Fatal(err)
+	}
+	e.spec.Mounts = append(e.spec.Mounts,
+		specs.Mount{Destination: "/abs", Type: "tmpfs", Source: "tmpfs"},
+		specs.Mount{Destination: "/rel", Type: "tmpfs", Source: "tmpfs"},
+	)
+	e.write()
+	r := e.runBundle(0)
+	if got := strings.Fields(r.stdout); len(got) != 2 || got[0] != "1" || got[1] != "1" {
+		t.Fatalf("mounts at /inside1 and /inside2/deep: %q (want 1 1)", r.stdout)
+	}
+	ents, _ := os.ReadDir(outside)
+	if len(ents) != 0 {
+		t.Fatalf("host dir %s written: %v", outside, ents)
+	}
+}
+
+// TestMaskedPathsStayMasked: masked paths read empty and cannot be
+// unmounted or remounted from inside with the default capabilities.
+func TestMaskedPathsStayMasked(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh(`
+		printf 'timer_list=%s\n' "$(wc -c < /proc/timer_list)"
+		umount /proc/timer_list 2>/dev/null && echo UNMASKED-file
+		umount -l /sys/firmware 2>/dev/null && echo UNMASKED-dir
+		mount -o remount,rw /proc/sys 2>/dev/null && echo REMOUNTED
+		echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo WROTE-SYS
+		ls /sys/firmware | wc -l`)
+	r := e.runBundle(0)
+	for _, bad := range []string{"UNMASKED", "REMOUNTED", "WROTE-SYS"} {
+		if strings.Contains(r.stdout, bad) {
+			t.Fatalf("%s: %s", bad, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stdout, "timer_list=0") {
+		t.Fatalf("/proc/timer_list not masked: %s", r.stdout)
+	}
+	if strings.TrimSpace(r.stdout[strings.LastIndex(strings.TrimSpace(r.stdout), "\n")+1:]) != "0" {
+		t.Fatalf("/sys/firmware not empty: %s", r.stdout)
+	}
+}
