@@ -81,10 +81,11 @@ func (m *mounter) copy() (*Root, error) {
 		// cp goes on after a failed chown or xattr; report, keep the copy.
 		m.warn(fmt.Sprintf("rootfs: the copy is not exact (%d problems, e.g. %s); fix: use the full subordinate id range for the container", len(lines), lines[0]))
 	}
-	for _, name := range []string{stubsName} {
-		if err := copyStubs(m.path(name), merged); err != nil {
+	if m.stubs {
+		if err := copyStubs(m.path(stubsName), merged); err != nil {
 			return nil, err
 		}
+		m.stubTimes(merged)
 	}
 	if err := unix.Mount(merged, merged, "", unix.MS_BIND, ""); err != nil {
 		return nil, fmt.Errorf("binding %s on itself: %w", merged, err)

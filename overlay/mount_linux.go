@@ -255,7 +255,7 @@ func (m *mounter) makeStubs() error {
 		m.stubs = true
 	}
 	if m.stubs {
-		m.stubTimes()
+		m.stubTimes(m.path(stubsName))
 	}
 	return nil
 }
@@ -296,7 +296,9 @@ func (m *mounter) stubParents(p string) error {
 
 // stubTimes gives each stub directory that exists in the rootfs the
 // rootfs's times, deepest first (making a child moves its parent's mtime).
-func (m *mounter) stubTimes() {
+// target is the tree that holds the stub directories: the stub layer, or
+// the copy.
+func (m *mounter) stubTimes(target string) {
 	stubs := m.path(stubsName)
 	var dirs []string
 	_ = filepath.WalkDir(stubs, func(p string, d os.DirEntry, err error) error {
@@ -311,7 +313,7 @@ func (m *mounter) stubTimes() {
 		if unix.Lstat(filepath.Join(m.o.Lower, rel), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			continue
 		}
-		_ = unix.UtimesNanoAt(unix.AT_FDCWD, dirs[i], []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
+		_ = unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(target, rel), []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
 	}
 }
 
