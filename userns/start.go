@@ -146,3 +146,6 @@ var InUserNS = sync.OnceValue(func() bool {
 	f := strings.Fields(string(data))
 	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 })
+
+// CloneNewUser is CLONE_NEWUSER, for callers that need only a user namespace.
+const CloneNewUser = unix.CLONE_NEWUSER

@@ -146,7 +146,7 @@ func treeHash(t *testing.T, dir string) string {
 		}
 		st := fi.Sys().(*syscall.Stat_t)
 		line := fmt.Sprintf("%s %o %d:%d %d", strings.TrimPrefix(p, dir), fi.Mode(), st.Uid, st.Gid, fi.Size())
-		if fi.IsDir() {
+		if fi.IsDir() || fi.Mode().IsRegular() {
 			line += fmt.Sprintf(" mtime=%d", fi.ModTime().UnixNano())
 		}
 		switch {

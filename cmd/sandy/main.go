@@ -43,9 +43,14 @@ func commands() []command {
 func main() {
 	// The init role comes first, before any flag parsing: it is the
 	// re-exec'd container init, and its argv is sandy's own.
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		initproc.Main()
-		return
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "init":
+			initproc.Main()
+			return
+		case lifecycle.RemoveLayerRole:
+			os.Exit(lifecycle.RemoveLayerMain(os.Args[2:]))
+		}
 	}
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -13,6 +13,8 @@ import (
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/overlay"
 )
 
 // defaultDevices are the devices every container gets (runtime spec,
@@ -189,17 +191,53 @@ func (r *rootfs) provideFile(dest, content string) error {
 	return r.remount(dest, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
 }
 
-// mountRootLayer makes r.path: the root the container will see, a
-// read-only bind of the bundle's rootfs, so the bundle is never written.
+// mountRootLayer makes r.path, the root the container will see: the
+// overlay package's copy-on-write layer over the bundle's rootfs (or the
+// rung --rootfs-mode forces), so the bundle is never written. Every path
+// the init will mount onto is passed along, so that a read-only root still
+// has its mountpoints (in a stub layer, never in the bundle).
 func (r *rootfs) mountRootLayer() error {
-	r.path = r.cfg.Rootfs
-	if err := unix.Mount(r.path, r.path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind mounting the rootfs %s: %w", r.path, err)
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(r.path, &st); err != nil {
+	mode, err := overlay.ParseMode(r.cfg.RootfsMode)
+	if err != nil {
 		return err
 	}
-	flags := statfsToMountFlags(st.Flags)&lockedFlags | unix.MS_RDONLY
-	return unix.Mount("", r.path, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
+	root, err := overlay.Mount(overlay.Options{
+		Lower:       r.cfg.Rootfs,
+		LayerDir:    r.cfg.LayerDir,
+		Mode:        mode,
+		Readonly:    r.spec.Root.Readonly,
+		Mountpoints: r.mountpoints(),
+		Warn:        func(msg string) { _ = r.conn.Send(MsgWarn, msg) },
+	})
+	if err != nil {
+		return err
+	}
+	r.path = root.Path
+	return r.conn.Send(MsgRootfs, string(root.Mode))
+}
+
+// mountpoints lists the container paths the init mounts onto.
+func (r *rootfs) mountpoints() []overlay.Mountpoint {
+	var mps []overlay.Mountpoint
+	for _, m := range r.spec.Mounts {
+		file := false
+		if parseMountOptions(m.Type, m.Options).bind {
+			src := m.Source
+			if !path.IsAbs(src) {
+				src = path.Join(r.cfg.Bundle, src)
+			}
+			if fi, err := os.Stat(src); err == nil && !fi.IsDir() {
+				file = true
+			}
+		}
+		mps = append(mps, overlay.Mountpoint{Path: m.Destination, File: file})
+	}
+	if _, ok := r.hasMount("/dev"); !ok {
+		mps = append(mps, overlay.Mountpoint{Path: "/dev"})
+	}
+	if r.cfg.ResolvConf != "" {
+		mps = append(mps, overlay.Mountpoint{Path: "/etc/resolv.conf", File: true})
+	}
+	mps = append(mps, overlay.Mountpoint{Path: r.spec.Process.Cwd})
+	return mps
 }

@@ -8,12 +8,16 @@ import (
 //
 //	host → init  MsgMaps     the uid/gid maps are written: re-exec to gain caps
 //	host → init  MsgConfig   Config
+//	init → host  MsgWarn     a warning line (a rung down the ladder), any number
+//	init → host  MsgRootfs   the root filesystem rung used
 //	init → host  MsgPty      the pty master (one fd), when process.terminal
 //	init → host  MsgReady    set up; waiting on the exec fifo
 //	init → host  error       a userns.ChildError, instead of any of the above
 const (
 	MsgMaps   = "maps"
 	MsgConfig = "config"
+	MsgWarn   = "warn"
+	MsgRootfs = "rootfs"
 	MsgPty    = "pty"
 	MsgReady  = "ready"
 )

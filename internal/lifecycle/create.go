@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
@@ -86,6 +87,7 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"creating the state", cr.createState},
 		{"resolving id maps", cr.resolveIDMaps},
 		{"making the exec fifo", cr.makeFifo},
+		{"making the layer directory", cr.makeLayerDir},
 		{"starting the init", cr.startInit},
 		{"configuring the init", cr.configureInit},
 		{"waiting for the init", cr.waitReady},
@@ -152,6 +154,9 @@ func (cr *creation) checkConfig(context.Context) error {
 		// Rootless needs a user namespace; add it rather than fail.
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		cr.g.Debugf("config.json has no user namespace: adding one (rootless)")
+	}
+	if _, err := overlay.ParseMode(cr.o.RootfsMode); err != nil {
+		return err
 	}
 	if s.Process.Terminal && !cr.o.relayPty && cr.o.ConsoleSocket == "" {
 		return errors.New("process.terminal is true: pass --console-socket (or use `sandy run` in the foreground, or set \"terminal\": false)")
@@ -233,10 +238,28 @@ func (cr *creation) resolveIDMaps(context.Context) error {
 	return nil
 }
 
+// makeLayerDir makes the directory that holds the container's writable
+// layer, next to its state, and arranges its removal on failure.
+func (cr *creation) makeLayerDir(context.Context) error {
+	dir := filepath.Join(cr.root.Path(cr.o.ID), "layer")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	cr.c.LayerDir = dir
+	cr.undo.add(func() { removeLayer(cr.g, cr.c) })
+	return cr.root.Save(cr.c)
+}
+
 func (cr *creation) makeFifo(context.Context) error {
 	p := cr.root.FifoPath(cr.o.ID)
 	if err := unix.Mkfifo(p, 0o600); err != nil {
 		return fmt.Errorf("mkfifo %s: %w", p, err)
+	}
+	// The init reopens it after switching to process.user, which may be a
+	// subordinate id on the host: writable by all, like runc's; the state
+	// directory (0700) keeps everyone else from reaching it by path.
+	if err := os.Chmod(p, 0o622); err != nil {
+		return err
 	}
 	f, err := os.OpenFile(p, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -319,6 +342,7 @@ func (cr *creation) configureInit(context.Context) error {
 		Bundle:          cr.bundle.Dir,
 		Rootfs:          cr.bundle.Rootfs,
 		RootfsMode:      cr.o.RootfsMode,
+		LayerDir:        cr.c.LayerDir,
 		SetgroupsDenied: cr.plan != nil && !cr.plan.Helpers,
 		NoSeccomp:       cr.o.NoSeccomp,
 		Debug:           cr.g.Debug,
@@ -343,6 +367,14 @@ func (cr *creation) waitReady(context.Context) error {
 		switch m.Type {
 		case initproc.MsgReady:
 			return nil
+		case initproc.MsgWarn:
+			var w string
+			if err := m.Decode(&w); err == nil {
+				cr.g.Warn(w)
+			}
+		case initproc.MsgRootfs:
+			_ = m.Decode(&cr.c.RootfsMode)
+			cr.g.Debugf("root filesystem: %s", cr.c.RootfsMode)
 		case initproc.MsgPty:
 			if len(m.FDs) != 1 {
 				return fmt.Errorf("pty message with %d fds", len(m.FDs))
@@ -360,6 +392,23 @@ func (cr *creation) waitReady(context.Context) error {
 			return fmt.Errorf("sync protocol: unexpected %q message", m.Type)
 		}
 	}
+}
+
+// initError returns the error the init reported after it was released (it
+// is dead, so the socket holds its last message or is closed), else err.
+func (cr *creation) initError(err error) error {
+	if cr.conn == nil || state.Alive(cr.c.Pid, cr.c.PidStart) {
+		return err
+	}
+	m, rerr := cr.conn.Recv()
+	if rerr != nil || m.Type != userns.MsgError {
+		return err
+	}
+	var ce userns.ChildError
+	if m.Decode(&ce) != nil {
+		return err
+	}
+	return &ce
 }
 
 func (cr *creation) exitStatus() string {

@@ -62,33 +62,43 @@ func releaseInit(ctx context.Context, root *state.Root, c *state.Container) erro
 		f, err := os.OpenFile(p, os.O_RDONLY|unix.O_CLOEXEC, 0)
 		ch <- result{f, err}
 	}()
+	read := func(r result) error {
+		if r.err != nil {
+			return fmt.Errorf("opening the exec fifo: %w", r.err)
+		}
+		defer r.f.Close()
+		var b [1]byte
+		n, err := r.f.Read(b[:])
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading the exec fifo: %w", err)
+		}
+		_ = os.Remove(p)
+		if n != 1 {
+			return fmt.Errorf("container %s: the init exited before it could start the process", c.ID)
+		}
+		return nil
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case r := <-ch:
-			if r.err != nil {
-				return fmt.Errorf("opening the exec fifo: %w", r.err)
-			}
-			defer r.f.Close()
-			var b [1]byte
-			n, err := r.f.Read(b[:])
-			if err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("reading the exec fifo: %w", err)
-			}
-			_ = os.Remove(p)
-			if n != 1 {
-				return fmt.Errorf("container %s: the init exited before it could start the process", c.ID)
-			}
-			return nil
+			return read(r)
 		case <-tick.C:
-			if !state.Alive(c.Pid, c.PidStart) {
-				// Unblock the goroutine's open, then report.
-				if w, err := os.OpenFile(p, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
-					w.Close()
-				}
-				return fmt.Errorf("container %s: its init (pid %d) is gone", c.ID, c.Pid)
+			if state.Alive(c.Pid, c.PidStart) {
+				continue
 			}
+			// The process may have started and already exited.
+			select {
+			case r := <-ch:
+				return read(r)
+			default:
+			}
+			// Unblock the goroutine's open, then report.
+			if w, err := os.OpenFile(p, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+			return fmt.Errorf("container %s: its init (pid %d) is gone", c.ID, c.Pid)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -166,6 +176,9 @@ func destroy(ctx context.Context, g *Global, root *state.Root, c *state.Containe
 		waitGone(ctx, c.Pid, c.PidStart)
 	}
 	var errs []error
+	if err := removeLayer(g, c); err != nil {
+		errs = append(errs, err)
+	}
 	if err := root.Remove(c.ID); err != nil {
 		errs = append(errs, fmt.Errorf("removing state of %s: %w", c.ID, err))
 	}

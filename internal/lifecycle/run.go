@@ -39,6 +39,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	}
 	if o.Detach {
 		if err := releaseInit(ctx, cr.root, cr.c); err != nil {
+			err = cr.initError(err)
 			_ = destroy(ctx, g, cr.root, cr.c)
 			cr.release()
 			return 1, err
@@ -76,7 +77,7 @@ func runForeground(ctx context.Context, g *Global, cr *creation) (int, error) {
 		defer relay.restore()
 	}
 	if err := releaseInit(ctx, cr.root, cr.c); err != nil {
-		return 1, err
+		return 1, cr.initError(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cr.child.Cmd.Wait() }()

@@ -1,0 +1,52 @@
+//go:build integration
+
+package main_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// TestBundleUntouched: a container that writes, deletes, renames and
+// chmods everywhere leaves the bundle byte for byte as it was (metadata
+// included), and leaves no layer behind — also when a non-root container
+// user created files, which belong to a subordinate id on the host.
+func TestBundleUntouched(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t)
+	rootfs := e.bundle + "/rootfs"
+	before := treeHash(t, rootfs)
+	caps := []string{"CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_OVERRIDE", "CAP_FSETID"}
+	e.spec.Process.Capabilities.Bounding = caps
+	e.spec.Process.Capabilities.Effective = caps
+	e.spec.Process.Capabilities.Permitted = caps
+	e.sh(`set -e
+		echo new > /newfile; rm /etc/passwd; mv /etc/group /etc/group2; chmod 700 /bin
+		mkdir -p /var/lib/x && echo data > /var/lib/x/f; rm -rf /home; ln -s /nowhere /etc/link
+		chmod 4755 /bin/busybox; touch -d 2000-01-01 /etc/hosts
+		mkdir /tmp/user && chown 1000:1000 /tmp/user; echo ok`)
+	r := e.runBundle(0)
+	if !strings.Contains(r.stdout, "ok") {
+		t.Fatalf("container script failed: %s %s", r.stdout, r.stderr)
+	}
+	// Now as container uid 1000: files owned by host uid 100000+999.
+	e.spec.Process.User.UID, e.spec.Process.User.GID = 1000, 1000
+	e.sh(`echo mine > /tmp/file && mkdir /tmp/d && echo inner > /tmp/d/f && echo ok`)
+	if r := e.runBundle(0); !strings.Contains(r.stdout, "ok") {
+		t.Fatalf("uid 1000 script: %s %s", r.stdout, r.stderr)
+	}
+	e.spec.Process.User.UID, e.spec.Process.User.GID = 0, 0
+	e.sh("echo x")
+	if after := treeHash(t, rootfs); before != after {
+		t.Fatalf("the bundle's rootfs changed: tree hash %s before, %s after", before, after)
+	}
+	ents, _ := os.ReadDir(e.root)
+	if len(ents) != 0 {
+		t.Fatalf("state root not empty after the runs: %v", ents)
+	}
+}

@@ -1,0 +1,93 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/state"
+	"github.com/sandy-rt/sandy/overlay"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// removeLayer removes the container's layer directory. Files the container
+// made as a non-root container user belong to subordinate ids, which the
+// user cannot remove from the host: those are removed by a helper started
+// in a user namespace with the container's maps (RemoveLayerMain).
+func removeLayer(g *Global, c *state.Container) error {
+	if c.LayerDir == "" {
+		return nil
+	}
+	err := overlay.Cleanup(c.LayerDir)
+	if err == nil || !errors.Is(err, overlay.ErrForeignOwned) || len(c.UIDMappings) == 0 {
+		return err
+	}
+	g.Debugf("removing %s inside a user namespace: %v", c.LayerDir, err)
+	return removeInUserNS(c)
+}
+
+// RemoveLayerRole is the hidden argv[1] of the removal helper.
+const RemoveLayerRole = "_remove-layer"
+
+func removeInUserNS(c *state.Container) error {
+	exe, err := userns.SelfExe()
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
+	parent, child, err := userns.NewPair()
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	plan := &idmap.Plan{UIDs: c.UIDMappings, GIDs: c.GIDMappings, Helpers: c.MapHelpers}
+	var out strings.Builder
+	ch, err := userns.Start(userns.Config{
+		Exe:        exe,
+		Args:       []string{RemoveLayerRole, c.LayerDir},
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Cloneflags: userns.CloneNewUser,
+		Stderr:     &out,
+		ExtraFiles: []*os.File{child},
+		CgroupFD:   -1,
+		Maps:       plan,
+	})
+	child.Close()
+	if err != nil {
+		return fmt.Errorf("removing layer %s: %w", c.LayerDir, err)
+	}
+	_ = parent.Send("maps", nil)
+	if err := ch.Cmd.Wait(); err != nil {
+		return fmt.Errorf("removing layer %s in a user namespace: %v: %s", c.LayerDir, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// RemoveLayerMain is the removal helper: it waits for its maps, gains its
+// capabilities in the user namespace and removes the layer.
+func RemoveLayerMain(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: sandy _remove-layer DIR")
+		return 2
+	}
+	if os.Getenv(removeMarker) == "" {
+		conn := userns.NewConn(3)
+		if _, err := conn.Recv(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := userns.GainCaps(removeMarker); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	if err := overlay.Cleanup(args[0]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+const removeMarker = "_SANDY_REMOVE_CAPS"
