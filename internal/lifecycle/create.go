@@ -18,10 +18,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/idmap"
-	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
+	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/userns"
 )
 
