@@ -90,20 +90,20 @@ type Manager interface {
 
 // Stats are the numbers `sandy events --stats` reports. Absent files read as 0.
 type Stats struct {
-	MemoryCurrent   uint64            `json:"memory_current"`
-	MemoryMax       uint64            `json:"memory_max"` // 0: no limit
-	MemoryPeak      uint64            `json:"memory_peak,omitempty"`
-	SwapCurrent     uint64            `json:"swap_current"`
-	MemoryStat      map[string]uint64 `json:"memory_stat,omitempty"`
-	CPUUsageUsec    uint64            `json:"cpu_usage_usec"`
-	CPUUserUsec     uint64            `json:"cpu_user_usec"`
-	CPUSystemUsec   uint64            `json:"cpu_system_usec"`
-	CPUNrPeriods    uint64            `json:"cpu_nr_periods"`
-	CPUNrThrottled  uint64            `json:"cpu_nr_throttled"`
-	CPUThrottledUse uint64            `json:"cpu_throttled_usec"`
-	PidsCurrent     uint64            `json:"pids_current"`
-	PidsMax         uint64            `json:"pids_max"` // 0: no limit
-	Events          Events            `json:"events"`
+	MemoryCurrent    uint64            `json:"memory_current"`
+	MemoryMax        uint64            `json:"memory_max"` // 0: no limit
+	MemoryPeak       uint64            `json:"memory_peak,omitempty"`
+	SwapCurrent      uint64            `json:"swap_current"`
+	MemoryStat       map[string]uint64 `json:"memory_stat,omitempty"`
+	CPUUsageUsec     uint64            `json:"cpu_usage_usec"`
+	CPUUserUsec      uint64            `json:"cpu_user_usec"`
+	CPUSystemUsec    uint64            `json:"cpu_system_usec"`
+	CPUNrPeriods     uint64            `json:"cpu_nr_periods"`
+	CPUNrThrottled   uint64            `json:"cpu_nr_throttled"`
+	CPUThrottledUsec uint64            `json:"cpu_throttled_usec"`
+	PidsCurrent      uint64            `json:"pids_current"`
+	PidsMax          uint64            `json:"pids_max"` // 0: no limit
+	Events           Events            `json:"events"`
 }
 
 // Events are the cumulative counters from memory.events and pids.events.

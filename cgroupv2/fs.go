@@ -278,7 +278,7 @@ func (l leaf) Stats() (*Stats, error) {
 		MemoryPeak: l.readUint("memory.peak"), SwapCurrent: l.readUint("memory.swap.current"),
 		MemoryStat:   l.readKV("memory.stat"),
 		CPUUsageUsec: cpu["usage_usec"], CPUUserUsec: cpu["user_usec"], CPUSystemUsec: cpu["system_usec"],
-		CPUNrPeriods: cpu["nr_periods"], CPUNrThrottled: cpu["nr_throttled"], CPUThrottledUse: cpu["throttled_usec"],
+		CPUNrPeriods: cpu["nr_periods"], CPUNrThrottled: cpu["nr_throttled"], CPUThrottledUsec: cpu["throttled_usec"],
 		PidsCurrent: l.readUint("pids.current"), PidsMax: l.readUint("pids.max"),
 		Events: *ev,
 	}, nil
@@ -291,7 +291,8 @@ func (l leaf) Stats() (*Stats, error) {
 func (l leaf) Kill(sig int) error {
 	if syscall.Signal(sig) == unix.SIGKILL {
 		err := writeFile(l.path, "cgroup.kill", "1")
-		if err == nil || errors.Is(err, fs.ErrNotExist) && !l.exists() {
+		// ENODEV: the cgroup is being removed (systemd stops an empty scope).
+		if err == nil || errors.Is(err, unix.ENODEV) || errors.Is(err, fs.ErrNotExist) && !l.exists() {
 			return nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {

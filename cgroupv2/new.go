@@ -52,7 +52,16 @@ func New(opts Options) (Manager, error) {
 		return newNone(o, p, hierarchyReason(h)+busReason()+"; sandy manages cgroup v2 only", unifiedFix+"; "+lingerFix)
 	}
 
-	if o.Manager != KindCgroupfs {
+	// A cgroupfs path in linux.cgroupsPath names a place in the hierarchy,
+	// which a systemd scope cannot honour (runc reads it per --systemd-cgroup).
+	fsPath := o.CgroupsPath != "" && strings.Count(o.CgroupsPath, ":") != 2
+	if fsPath && o.Manager == KindSystemd {
+		return nil, fmt.Errorf("cgroup manager systemd: linux.cgroupsPath %q is not in the slice:prefix:name form", o.CgroupsPath)
+	}
+	if fsPath {
+		why = append(why, "linux.cgroupsPath "+o.CgroupsPath+" is a cgroupfs path")
+	}
+	if o.Manager != KindCgroupfs && !fsPath {
 		m, err := newSystemd(ctx, o, p)
 		if err == nil {
 			o.debug("cgroup manager: systemd (transient scope %s in %s on %s)", m.unit, m.slice, m.addr)
