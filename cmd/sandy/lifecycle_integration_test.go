@@ -1,0 +1,103 @@
+//go:build integration
+
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// TestCreateStartDelete walks the runc lifecycle: create leaves the init
+// waiting (status created, pid file written), start runs the process,
+// state reports running then stopped, and the spec's state errors hold.
+func TestCreateStartDelete(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t, "sh", "-c", "echo started > /dev/null; sleep 1; exit 7")
+	id := "life-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	pidFile := filepath.Join(testutil.TempDir(t), "pid")
+	if r := e.run("", "create", "--bundle", e.bundle, "--pid-file", pidFile, id); r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	st := ociState(t, e, id)
+	if st.Status != "created" || st.Pid == 0 || st.Bundle != e.bundle || st.ID != id {
+		t.Fatalf("after create: %+v", st)
+	}
+	if data, _ := os.ReadFile(pidFile); strings.TrimSpace(string(data)) != strconv.Itoa(st.Pid) {
+		t.Fatalf("pid file %q, state pid %d", data, st.Pid)
+	}
+	if r := e.run("", "create", "--bundle", e.bundle, id); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+		t.Fatalf("second create with the same id: %d %s", r.code, r.stderr)
+	}
+	if r := e.run("", "delete", id); r.code == 0 {
+		t.Fatal("delete of a created container without --force succeeded")
+	}
+	if r := e.run("", "start", id); r.code != 0 {
+		t.Fatalf("start: %s", r.stderr)
+	}
+	if st := ociState(t, e, id); st.Status != "running" {
+		t.Fatalf("after start: %+v", st)
+	}
+	if r := e.run("", "start", id); r.code == 0 {
+		t.Fatal("start of a running container succeeded")
+	}
+	waitFor(t, 20*time.Second, "the process to exit", func() bool { return ociState(t, e, id).Status == "stopped" })
+	if r := e.run("", "kill", id, "TERM"); r.code == 0 {
+		t.Fatal("kill of a stopped container succeeded")
+	}
+	if r := e.run("", "list", "--format", "json"); !strings.Contains(r.stdout, `"stopped"`) {
+		t.Fatalf("list: %s", r.stdout)
+	}
+	if r := e.run("", "delete", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+	if r := e.run("", "state", id); r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+		t.Fatalf("state after delete: %d %s", r.code, r.stderr)
+	}
+	assertNothingLeft(t, e)
+}
+
+func ociState(t *testing.T, e *env, id string) specs.State {
+	t.Helper()
+	r := e.run("", "state", id)
+	var st specs.State
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("state %s: %v: %s %s", id, err, r.stdout, r.stderr)
+	}
+	return st
+}
+
+// TestSingleMappingFallback: without newuidmap the container still runs,
+// with the own uid mapped to root, and exactly one warning line says what
+// is missing and the fix.
+func TestSingleMappingFallback(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh("cat /proc/self/uid_map; id -u")
+	// A PATH without the uidmap helpers.
+	bin := testutil.TempDir(t)
+	for _, tool := range []string{"busybox"} {
+		_ = os.Symlink("/bin/"+tool, filepath.Join(bin, tool))
+	}
+	t.Setenv("PATH", bin)
+	r := e.runBundle(0)
+	fields := strings.Fields(r.stdout)
+	if len(fields) != 4 || fields[0] != "0" || fields[1] != strconv.Itoa(os.Getuid()) || fields[2] != "1" || fields[3] != "0" {
+		t.Fatalf("uid map/id: %q", r.stdout)
+	}
+	warnings := strings.Count(r.stderr, "warning:")
+	if warnings != 1 || !strings.Contains(r.stderr, "uidmap") {
+		t.Fatalf("want one warning naming uidmap, got:\n%s", r.stderr)
+	}
+}

@@ -1,0 +1,92 @@
+//go:build integration
+
+package main_test
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/console"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// TestRunTerminal: with process.terminal the container gets a real pty from
+// its own devpts, the caller's terminal is raw while it runs and restored
+// after, the window size is passed in and follows SIGWINCH.
+func TestRunTerminal(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh(`tty; stty size; echo ready; read line; stty size; echo "line=$line"`)
+	e.spec.Process.Terminal = true
+	e.write()
+
+	master, slavePath, err := console.NewPty()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	if err := master.Resize(console.WinSize{Height: 33, Width: 111}); err != nil {
+		t.Fatal(err)
+	}
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slave.Close()
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(e.sandy, "--root", e.root, "run", e.bundle)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	go func() { _, _ = io.Copy(&out, master) }()
+	waitFor(t, 20*time.Second, "ready", func() bool { return strings.Contains(out.String(), "ready") })
+	during, _ := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if during.Lflag&unix.ICANON != 0 || during.Lflag&unix.ECHO != 0 {
+		t.Errorf("caller's terminal not raw while the container runs: lflag %#x", during.Lflag)
+	}
+	if err := master.Resize(console.WinSize{Height: 44, Width: 122}); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(unix.SIGWINCH)
+	time.Sleep(200 * time.Millisecond)
+	if _, err := master.Write([]byte("hello\r")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("sandy run did not exit; output %q", out.String())
+	}
+	time.Sleep(100 * time.Millisecond)
+	got := out.String()
+	for _, want := range []string{"/dev/pts/0", "33 111", "44 122", "line=hello"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	after, _ := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if !bytes.Equal(termiosBytes(before), termiosBytes(after)) {
+		t.Errorf("caller's terminal not restored: lflag %#x, was %#x", after.Lflag, before.Lflag)
+	}
+}
+
+func termiosBytes(t *unix.Termios) []byte {
+	return []byte{byte(t.Iflag), byte(t.Iflag >> 8), byte(t.Oflag), byte(t.Cflag), byte(t.Lflag), byte(t.Lflag >> 8)}
+}
