@@ -63,7 +63,7 @@ func TestMountRungs(t *testing.T) {
 				req.AsUID = "echo u > /tmp/by-user && cat /etc/passwd > /tmp/copy && mkdir /tmp/d && rm /tmp/by-user && ls /bin/busybox > /tmp/ls && echo ok"
 			}
 			if tc.mode == ModeBind {
-				req.Opts.Mountpoints = []Mountpoint{{Path: "/proc"}} // exists: bind can do it
+				req.Opts.Mountpoints = []Mountpoint{{Path: "/proc"}, {Path: "/dev"}, {Path: "/dev/pts"}} // on the rootfs, or inside another mount: bind can do it
 			}
 			if tc.readonly {
 				// /etc holds a stub (etc/hostname): it must still look like

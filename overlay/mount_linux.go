@@ -224,11 +224,8 @@ func modeBits(m uint32) os.FileMode {
 // first component that is not a real directory: a symlink there is the
 // init's to resolve (in-root), and a stub would hide it.
 func (m *mounter) makeStubs() error {
-	for _, mp := range m.o.Mountpoints {
-		p := filepath.Clean("/" + mp.Path)
-		if p == "/" {
-			continue
-		}
+	for _, mp := range onRootfs(m.o.Mountpoints) {
+		p := mp.Path
 		missing, err := missingIn(m.o.Lower, p)
 		if err != nil {
 			return fmt.Errorf("checking mountpoint %s: %w", p, err)
@@ -258,6 +255,38 @@ func (m *mounter) makeStubs() error {
 		m.stubTimes(m.path(stubsName))
 	}
 	return nil
+}
+
+// onRootfs keeps the mountpoints that are on the root filesystem itself,
+// cleaned: a path below another directory mountpoint of the list (/dev/pts
+// below /dev) lands in that mount, which the init makes, not in the rootfs.
+func onRootfs(mps []Mountpoint) []Mountpoint {
+	dirs := map[string]bool{}
+	for _, mp := range mps {
+		if !mp.File {
+			dirs[filepath.Clean("/"+mp.Path)] = true
+		}
+	}
+	var out []Mountpoint
+	seen := map[string]bool{}
+	for _, mp := range mps {
+		p := filepath.Clean("/" + mp.Path)
+		if p == "/" || seen[p] {
+			continue
+		}
+		covered := false
+		for d := filepath.Dir(p); d != "/"; d = filepath.Dir(d) {
+			if dirs[d] {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			seen[p] = true
+			out = append(out, Mountpoint{Path: p, File: mp.File})
+		}
+	}
+	return out
 }
 
 // stubParents makes the parent directories of the container path p in the

@@ -285,3 +285,19 @@ func FuzzFuseServes(f *testing.F) {
 		}
 	})
 }
+
+func TestOnRootfs(t *testing.T) {
+	in := []Mountpoint{
+		{Path: "/proc"}, {Path: "/dev"}, {Path: "/dev/pts"}, {Path: "/dev/shm"}, {Path: "/sys"},
+		{Path: "/sys/fs/cgroup"}, {Path: "/etc/hosts", File: true}, {Path: "/etc/hosts/x"},
+		{Path: "data/../data/in"}, {Path: "/"}, {Path: "/proc"},
+	}
+	var got []string
+	for _, mp := range onRootfs(in) {
+		got = append(got, mp.Path)
+	}
+	want := "/proc /dev /sys /etc/hosts /etc/hosts/x /data/in"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("onRootfs = %v, want %s", got, want)
+	}
+}
