@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,25 @@ func TestCheckMissingSlirp4netns(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("Check() error is not one line: %q", err)
+	}
+}
+
+func TestLaunchWithoutNsenter(t *testing.T) {
+	slirp, err := exec.LookPath("slirp4netns")
+	if err != nil {
+		t.Skip("slirp4netns not in PATH (apt-get install slirp4netns)")
+	}
+	if err := Check(); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(slirp, filepath.Join(dir, "slirp4netns")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	_, err = Launch(context.Background(), Options{PID: os.Getpid(), StateDir: t.TempDir(), Ports: []PortSpec{{HostPort: 40000, ContainerPort: 80, Proto: "tcp"}}})
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "needs nsenter") {
+		t.Fatalf("Launch without nsenter = %v, want ErrUnavailable naming nsenter", err)
 	}
 }
 

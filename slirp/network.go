@@ -172,6 +172,11 @@ func Launch(ctx context.Context, o Options) (*Network, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
+	if hasPortChild(o.Driver, o.Ports) {
+		if _, err := exec.LookPath("nsenter"); err != nil {
+			return nil, fmt.Errorf("%w: the builtin port driver needs nsenter, which is not in PATH (apt-get install util-linux, or use port_handler=slirp4netns)", ErrUnavailable)
+		}
+	}
 	if err := preflightPorts(o.Ports); err != nil {
 		return nil, err
 	}
