@@ -191,9 +191,21 @@ func (p *process) setCaps() error {
 		return err
 	}
 	p.caps.Clear(capability.CAPS | capability.AMBS)
-	for _, which := range []capability.CapType{capability.EFFECTIVE, capability.PERMITTED, capability.INHERITABLE, capability.AMBIENT} {
+	for _, which := range []capability.CapType{capability.EFFECTIVE, capability.PERMITTED, capability.INHERITABLE} {
 		p.caps.Set(which, sets[which]...)
 	}
+	// The kernel raises an ambient capability only if it is both permitted
+	// and inheritable (capabilities(7)); runc's own example config lists
+	// ambient capabilities that are not inheritable, and runc runs it, so
+	// those are skipped rather than failing the container.
+	var ambient []capability.Cap
+	for _, c := range sets[capability.AMBIENT] {
+		if p.caps.Get(capability.PERMITTED, c) && p.caps.Get(capability.INHERITABLE, c) {
+			ambient = append(ambient, c)
+		}
+	}
+	sets[capability.AMBIENT] = ambient
+	p.caps.Set(capability.AMBIENT, ambient...)
 	if err := p.caps.Apply(capability.CAPS); err != nil {
 		return err
 	}
