@@ -145,12 +145,12 @@ func LoadWith(data []byte, o Options) (Manager, error) {
 		if s.Path == "" {
 			return nil, fmt.Errorf("loading cgroup state: cgroupfs state without a path")
 		}
-		return &fsManager{leaf: leaf{path: s.Path}, fd: -1, opts: &o}, nil
+		return &fsManager{leaf: leaf{path: s.Path}, fd: -1, opts: &o, plan: &plan{}}, nil
 	case KindSystemd:
 		if s.Unit == "" || s.Bus == "" {
 			return nil, fmt.Errorf("loading cgroup state: systemd state without a unit or bus")
 		}
-		return &sdManager{leaf: leaf{path: s.Path}, unit: s.Unit, scope: s.Scope, addr: s.Bus, fd: -1, opts: &o}, nil
+		return &sdManager{leaf: leaf{path: s.Path}, unit: s.Unit, scope: s.Scope, addr: s.Bus, fd: -1, opts: &o, plan: &plan{}}, nil
 	}
 	return nil, fmt.Errorf("loading cgroup state: unknown manager kind %q", s.Kind)
 }

@@ -3,12 +3,10 @@
 package cgroupv2
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"time"
 )
 
 // New picks the container's cgroup manager and checks that the limits
@@ -32,8 +30,6 @@ func New(opts Options) (Manager, error) {
 		return nil, fmt.Errorf("converting linux.resources: %w", err)
 	}
 	o.ignore(p)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 
 	h := hierarchy()
 	var why []string // why each better manager was not taken
@@ -62,7 +58,7 @@ func New(opts Options) (Manager, error) {
 		why = append(why, "linux.cgroupsPath "+o.CgroupsPath+" is a cgroupfs path")
 	}
 	if o.Manager != KindCgroupfs && !fsPath {
-		m, err := newSystemd(ctx, o, p)
+		m, err := newSystemd(o, p)
 		if err == nil {
 			o.debug("cgroup manager: systemd (transient scope %s in %s on %s)", m.unit, m.slice, m.addr)
 			if err := o.lose(p.Unsupported, nil, "cgroup v2 cannot enforce it", ""); err != nil {

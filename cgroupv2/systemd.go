@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,8 +64,22 @@ type bus struct {
 // the uid the bus daemon sees through SO_PEERCRED would not match. No
 // dbus.WithContext: godbus closes the connection when that context ends,
 // and the connection outlives the call that made it.
+//
+// For a unix:path= address sandy makes the socket itself, with a deadline
+// for connecting, authenticating and Hello, so a wedged bus daemon costs
+// busTimeout, not a hang.
 func dialUserBus(addr string) (*bus, error) {
-	conn, err := dbus.Dial(addr)
+	var conn *dbus.Conn
+	var sock net.Conn
+	var err error
+	if p, ok := strings.CutPrefix(addr, "unix:path="); ok && !strings.ContainsAny(p, ",;") {
+		if sock, err = net.DialTimeout("unix", p, busTimeout); err == nil {
+			_ = sock.SetDeadline(time.Now().Add(busTimeout))
+			conn, err = dbus.NewConn(sock)
+		}
+	} else {
+		conn, err = dbus.Dial(addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the user bus %s: %w", addr, err)
 	}
@@ -76,6 +91,9 @@ func dialUserBus(addr string) (*bus, error) {
 		conn.Close()
 		return nil, fmt.Errorf("saying hello to the user bus %s: %w", addr, err)
 	}
+	if sock != nil {
+		_ = sock.SetDeadline(time.Time{})
+	}
 	b := &bus{conn: conn, sig: make(chan *dbus.Signal, 64), obj: conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")}
 	conn.Signal(b.sig)
 	return b, nil
@@ -83,7 +101,10 @@ func dialUserBus(addr string) (*bus, error) {
 
 func (b *bus) Close() error { return b.conn.Close() }
 
-const managerIface = "org.freedesktop.systemd1.Manager"
+const (
+	managerIface = "org.freedesktop.systemd1.Manager"
+	busTimeout   = 10 * time.Second
+)
 
 // watchJobs asks the bus daemon for systemd's JobRemoved signals about
 // unit; systemd sends them to the client that queued the job.
@@ -162,7 +183,7 @@ type sdManager struct {
 	fd    int
 }
 
-func newSystemd(ctx context.Context, o *Options, p *plan) (*sdManager, error) {
+func newSystemd(o *Options, p *plan) (*sdManager, error) {
 	addr, sock := userBusAddress()
 	if sock != "" {
 		if _, err := os.Stat(sock); err != nil {

@@ -12,6 +12,7 @@
 #                  login         runuser -l: a PAM login session, like ssh (default)
 #                  service       runuser -u from a system service, like a CI daemon
 #                  user-manager  systemd-run --user inside user@1000.service
+#                (default: $SANDY_VM_MODE, else login)
 #   -e NAME      pass the host's $NAME into the guest (repeatable; CI always is)
 #   -o DIR       copy what the guest wrote to $SANDY_VM_OUT into host DIR
 #
@@ -38,7 +39,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 VMDIR=${SANDY_VM_DIR:-/var/tmp/sandy-vm}
 ACCEL=${SANDY_VM_ACCEL:-tcg}
-MODE=login
+MODE=${SANDY_VM_MODE:-login}
 ro=("$REPO")
 rw=()
 envs=(CI)
