@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // requireNet skips (fails on CI) unless the tools these tests use are here.
@@ -689,6 +690,96 @@ func TestTeardown(t *testing.T) {
 				assertNoState(t, dir)
 			}
 		})
+	}
+}
+
+// TestBindBypass: with a bind notifier, busybox httpd's own listening
+// socket becomes a host socket on -p's address: no forwarder, no port
+// child, and httpd logs the client's real address.
+func TestBindBypass(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	requireNet(t)
+	c := newContainer(t)
+	hostPort := freePort(t, "tcp")
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	www := t.TempDir()
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("bypassed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	httpd := c.command(exe, testNotifyExecCommand, "--connect="+sock, "--", testutil.BusyboxPath, "httpd", "-f", "-vv", "-p", "8080", "-h", www)
+	var log syncBuffer
+	httpd.Stderr = &log
+	if err := httpd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = httpd.Process.Kill(); _ = httpd.Wait() })
+	_ = l.SetDeadline(time.Now().Add(10 * time.Second))
+	conn, err := l.AcceptUnix()
+	if err != nil {
+		t.Fatalf("waiting for the notifier: %v (helper: %s)", err, log.String())
+	}
+	defer conn.Close()
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := conn.ReadMsgUnix(make([]byte, 1), oob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("no fd from the helper: %v", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		t.Fatalf("no fd from the helper: %v", err)
+	}
+	notifier := os.NewFile(uintptr(fds[0]), "notifier")
+	defer notifier.Close()
+	n := startNetwork(t, Options{PID: c.pid, BindNotifier: notifier, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 8080, Proto: "tcp"}}})
+	if n.child != nil {
+		t.Errorf("a port child was started although every port is bypassed")
+	}
+	if _, err := conn.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext,
+	}}
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", hostPort)
+	var body []byte
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		resp, err := client.Get(url)
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v (httpd: %s)", url, err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if string(body) != "bypassed\n" {
+		t.Fatalf("GET %s: %q", url, body)
+	}
+	time.Sleep(50 * time.Millisecond)
+	t.Logf("httpd log:\n%s", log.String())
+	if !strings.Contains(log.String(), "127.0.0.2") {
+		t.Errorf("httpd did not log the client address 127.0.0.2")
+	}
+	out, _ := exec.Command("ss", "-Hltnp", fmt.Sprintf("sport = :%d", hostPort)).CombinedOutput()
+	t.Logf("host listener: %s", out)
+	if !strings.Contains(string(out), "busybox") {
+		t.Errorf("the host port is not held by busybox httpd itself: %s", out)
 	}
 }
 

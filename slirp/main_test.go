@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 			run = runTestServer
 		case testStarterCommand:
 			run = testStarter
+		case testNotifyExecCommand:
+			run = runTestNotifyExec
 		}
 		if run != nil {
 			if err := run(os.Args[2:]); err != nil {

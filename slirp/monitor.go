@@ -50,10 +50,11 @@ func RunMonitor(args []string) error {
 	slirpExitFD := fs.Int("slirp-exit-fd", -1, "write end of slirp4netns' --exit-fd")
 	childFD := fs.Int("child-pidfd", -1, "pidfd of the port child (builtin driver)")
 	lifelineFD := fs.Int("child-lifeline-fd", -1, "write end of the port child's stdin (builtin driver)")
+	notifierFD := fs.Int("bind-notifier-fd", -1, "seccomp listener of the container's bind notifier (or /dev/null)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, fd := range []*int{reportFD, containerFD, slirpFD, slirpReadyFD, slirpExitFD, childFD, lifelineFD} {
+	for _, fd := range []*int{reportFD, containerFD, slirpFD, slirpReadyFD, slirpExitFD, childFD, lifelineFD, notifierFD} {
 		if *fd < 3 {
 			return errors.New("usage: slirp-monitor --config=PATH --report-fd=N --container-pidfd=N --slirp-pidfd=N --slirp-ready-fd=N --slirp-exit-fd=N --child-pidfd=N --child-lifeline-fd=N")
 		}
@@ -69,6 +70,7 @@ func RunMonitor(args []string) error {
 		exitW:      file(slirpExitFD, "slirp-exit"),
 		child:      pidFile(*childFD, "child-pidfd"),
 		lifeline:   file(lifelineFD, "child-lifeline"),
+		notifier:   pidFile(*notifierFD, "bind-notifier"),
 	}
 	report := file(reportFD, "report")
 	data, err := os.ReadFile(*cfgPath)
@@ -129,6 +131,7 @@ type monitor struct {
 	exitW      *os.File // slirp4netns --exit-fd: slirp4netns exits when this closes
 	child      *os.File // pidfd, /dev/null without a port child
 	lifeline   *os.File // the port child's stdin: it exits on EOF
+	notifier   *os.File // seccomp listener of the bind bypass, or /dev/null or nil
 
 	control   net.Listener
 	stopReq   chan struct{}
@@ -150,7 +153,9 @@ type monitor struct {
 	slirpUp, driverUp, portsUp time.Duration
 }
 
-func (m *monitor) hasChild() bool { return hasPortChild(m.cfg.Driver, m.cfg.Ports) }
+func (m *monitor) hasChild() bool {
+	return hasPortChild(m.cfg.Driver, forwarded(m.cfg.Ports, m.cfg.Bypass))
+}
 
 func (m *monitor) start() error {
 	if err := m.listenControl(); err != nil {
@@ -173,7 +178,11 @@ func (m *monitor) start() error {
 		return err
 	}
 	m.slirpUp = time.Since(m.began)
-	if len(m.cfg.Ports) == 0 {
+	if m.cfg.Bypass {
+		b := &bypass{listener: m.notifier, ports: m.cfg.Ports, log: m.log}
+		go b.serve()
+	}
+	if len(forwarded(m.cfg.Ports, m.cfg.Bypass)) == 0 {
 		m.driverUp, m.portsUp = m.slirpUp, m.slirpUp
 		return nil
 	}
@@ -347,6 +356,9 @@ func (m *monitor) addPorts() error {
 				spec.Proto += "6"
 			}
 		}
+		if m.cfg.Bypass && p.Proto == "tcp" {
+			continue // the container's own socket will be a host socket
+		}
 		if m.hasChild() {
 			// Dial the container's own loopback, where a server bound to
 			// 0.0.0.0 or 127.0.0.1 answers; the slirp4netns driver dials
@@ -399,7 +411,7 @@ func (m *monitor) teardown() {
 		endProcess(m.child)
 	}
 	endProcess(m.slirp)
-	for _, f := range []*os.File{m.container, m.slirp, m.slirpReady, m.child} {
+	for _, f := range []*os.File{m.container, m.slirp, m.slirpReady, m.child, m.notifier} {
 		f.Close()
 	}
 	removeStateFiles(m.cfg.StateDir)

@@ -93,6 +93,7 @@ type monitorConfig struct {
 	Driver       string     `json:"driver"`
 	StateDir     string     `json:"stateDir"`
 	Exe          string     `json:"exe"`
+	Bypass       bool       `json:"bypass,omitempty"` // a bind notifier came with fd 10
 }
 
 // report is the monitor's one message to Start over the ready fd.
@@ -172,7 +173,7 @@ func Launch(ctx context.Context, o Options) (*Network, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
-	if hasPortChild(o.Driver, o.Ports) {
+	if hasPortChild(o.Driver, forwarded(o.Ports, o.BindNotifier != nil)) {
 		if _, err := exec.LookPath("nsenter"); err != nil {
 			return nil, fmt.Errorf("%w: the builtin port driver needs nsenter, which is not in PATH (apt-get install util-linux, or use port_handler=slirp4netns)", ErrUnavailable)
 		}
@@ -253,7 +254,19 @@ func launch(o Options) (n *Network, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if hasPortChild(o.Driver, o.Ports) {
+	notifier, err := devNull(&files)
+	if err != nil {
+		return nil, err
+	}
+	if o.BindNotifier != nil {
+		fd, err := unix.FcntlInt(o.BindNotifier.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("duplicating the bind notifier: %w", err)
+		}
+		notifier = pidFile(fd, "bind-notifier")
+		files = append(files, notifier)
+	}
+	if hasPortChild(o.Driver, forwarded(o.Ports, o.BindNotifier != nil)) {
 		childCmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(o.PID), "-U", "-n", "--preserve-credentials", "--",
 			o.Exe, PortChildCommand}, portChildArgs(o.StateDir)...)...)
 		childCmd.Stdin = lifeR
@@ -269,7 +282,7 @@ func launch(o Options) (n *Network, err error) {
 	cfgPath := filepath.Join(o.StateDir, "slirp.json")
 	if err = writeJSON(cfgPath, monitorConfig{
 		PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
-		Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe,
+		Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe, Bypass: o.BindNotifier != nil,
 	}); err != nil {
 		return nil, err
 	}
@@ -277,11 +290,15 @@ func launch(o Options) (n *Network, err error) {
 		n.owner = &monitor{
 			cfg: monitorConfig{
 				PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
-				Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe,
+				Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe, Bypass: o.BindNotifier != nil,
 			},
 			done: make(chan struct{}), abort: make(chan struct{}), began: time.Now(),
 			container: containerPidfd, slirp: slirpPidfd, slirpReady: slirpReadyR,
 			exitW: exitW, child: childPidfd, lifeline: lifeW,
+		}
+		if o.BindNotifier != nil {
+			n.owner.notifier = notifier
+			files.remove(notifier)
 		}
 		for _, f := range []*os.File{containerPidfd, slirpPidfd, slirpReadyR, exitW, childPidfd, lifeW, reportW, reportR, logf} {
 			files.remove(f) // the owner closes them, reportR is n.report, logf stays open for the logs
@@ -295,8 +312,8 @@ func launch(o Options) (n *Network, err error) {
 	}
 	monCmd := exec.Command(o.Exe, MonitorCommand, "--config="+cfgPath,
 		"--report-fd=3", "--container-pidfd=4", "--slirp-pidfd=5", "--slirp-ready-fd=6", "--slirp-exit-fd=7",
-		"--child-pidfd=8", "--child-lifeline-fd=9")
-	monCmd.ExtraFiles = []*os.File{reportW, containerPidfd, slirpPidfd, slirpReadyR, exitW, childPidfd, lifeW}
+		"--child-pidfd=8", "--child-lifeline-fd=9", "--bind-notifier-fd=10")
+	monCmd.ExtraFiles = []*os.File{reportW, containerPidfd, slirpPidfd, slirpReadyR, exitW, childPidfd, lifeW, notifier}
 	monCmd.Stdout, monCmd.Stderr = logf, logf
 	monCmd.Env, monCmd.SysProcAttr, monCmd.Dir = env, session, "/"
 	if n.monitor, _, err = startProcNoPidfd(monCmd); err != nil {
@@ -321,6 +338,21 @@ func startProcNoPidfd(cmd *exec.Cmd) (*proc, *os.File, error) {
 // builtin driver has one, and only forwards need it.
 func hasPortChild(driver string, ports []PortSpec) bool {
 	return driver == DriverBuiltin && len(ports) > 0
+}
+
+// forwarded are the ports that need a forwarder: with the bind bypass,
+// TCP ports need none.
+func forwarded(ports []PortSpec, bypass bool) []PortSpec {
+	if !bypass {
+		return ports
+	}
+	var out []PortSpec
+	for _, p := range ports {
+		if p.Proto != "tcp" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // slirpArgs is slirp4netns' command line, in slirp4netns(1) terms:

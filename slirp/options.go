@@ -34,6 +34,11 @@ type Options struct {
 	// saves a process start-up, and the network then also ends with the
 	// caller, kill -9 included. Leave it false for run --detach and create.
 	InProcess bool
+	// BindNotifier, when set, is the listener of InstallBindNotifier's
+	// seccomp filter in the container (experimental): published TCP ports
+	// then get no forwarder; the container's own listening socket becomes
+	// a host socket (see bypass_linux.go). Start takes its own copy.
+	BindNotifier *os.File
 	// Exe is the sandy binary that has the hidden MonitorCommand and
 	// PortChildCommand subcommands; "" means os.Executable. The port child
 	// runs it inside the container's user namespace: see doc.go, Security.
