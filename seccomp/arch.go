@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"hash/fnv"
 	"runtime"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -112,8 +113,34 @@ func (a *archDef) translate(name string, r rule) []rule {
 		}
 	}
 	if !direct {
-		return nil
+		if a.mux || !knownAnywhere(name) {
+			return nil
+		}
+		// libseccomp gives a syscall an arch lacks a negative "pseudo"
+		// number and, on every arch but i386, still merges the rule into
+		// that arch's database; it never reaches the program, but the merge
+		// can fail (EEXIST) or not end, failing the whole profile. sandy
+		// does the same so that the same profiles are refused.
+		r.nr = pseudoNr(name)
+		return []rule{r}
 	}
 	r.nr = int64(nr)
 	return []rule{r}
+}
+
+// knownAnywhere reports whether any supported arch has the syscall.
+func knownAnywhere(name string) bool {
+	for _, a := range archByName {
+		if a.known(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// pseudoNr is a stable negative number for a syscall an arch lacks.
+func pseudoNr(name string) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return -2 - int64(h.Sum32())
 }

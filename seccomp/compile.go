@@ -23,11 +23,9 @@ const (
 
 // Kernel flags for seccomp(2) SECCOMP_SET_MODE_FILTER (linux/seccomp.h).
 const (
-	flagTSync            = unix.SECCOMP_FILTER_FLAG_TSYNC
 	flagLog              = unix.SECCOMP_FILTER_FLAG_LOG
 	flagSpecAllow        = unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
 	flagNewListener      = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
-	flagTSyncESRCH       = unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 	flagWaitKillableRecv = unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 )
 
@@ -109,10 +107,12 @@ func compile(cfg *specs.LinuxSeccomp, o options) (*Filter, error) {
 	}
 	if f.notify {
 		f.flags |= flagNewListener
-		if f.flags&flagTSync != 0 {
-			// TSYNC and NEW_LISTENER both use the return value; without
-			// TSYNC_ESRCH the kernel refuses the pair (seccomp(2)).
-			f.flags |= flagTSyncESRCH
+	}
+	for _, db := range dbs {
+		for _, s := range db.syscalls {
+			if err := checkTree(s.chains); err != nil {
+				return nil, fmt.Errorf("seccomp rules for syscall %d on %s: %w", s.nr, db.arch.name, err)
+			}
 		}
 	}
 	var stub map[*archDef]uint32
@@ -140,7 +140,11 @@ func (f *Filter) setFlags(flags []specs.LinuxSeccompFlag) error {
 	for _, fl := range flags {
 		switch fl {
 		case "SECCOMP_FILTER_FLAG_TSYNC":
-			f.flags |= flagTSync
+			// Accepted, not passed: execve(2) leaves only the thread that
+			// loaded the filter, so the container runs under the same
+			// filters either way; TSYNC would only expose the Go runtime's
+			// other threads to the profile for their last microseconds
+			// (a KILL_THREAD on futex there hangs the init). See doc.go.
 		case specs.LinuxSeccompFlagLog:
 			f.flags |= flagLog
 		case specs.LinuxSeccompFlagSpecAllow:

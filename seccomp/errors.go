@@ -18,4 +18,11 @@ var (
 	ErrWaitKillableNoNotify = errors.New("needs a rule with SCMP_ACT_NOTIFY (the kernel allows it only with a listener)")
 	ErrUnknownSyscalls      = errors.New("no syscall of the rule exists on any architecture of the filter")
 	ErrTooLarge             = errors.New("filter exceeds the kernel's 4096 instructions (BPF_MAXINSNS)")
+	// ErrRuleConflict is libseccomp's EEXIST: two rules give the same
+	// argument comparison different actions in a way libseccomp refuses to
+	// merge (runc then fails to start the container too).
+	ErrRuleConflict = errors.New("rules for the same syscall conflict (libseccomp: EEXIST)")
+	// ErrMergeLoop: the rules of one syscall overlap in a way that sends
+	// libseccomp 2.5's rule merger into an endless loop; sandy stops.
+	ErrMergeLoop = errors.New("merging the rules of one syscall does not terminate (libseccomp 2.5 loops forever on this profile)")
 )

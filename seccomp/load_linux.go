@@ -20,13 +20,10 @@ import (
 //
 // Call it as the last step before execve(2), from the goroutine that will
 // call execve: Load locks that goroutine to its OS thread for good, because
-// without SECCOMP_FILTER_FLAG_TSYNC the filter covers only this thread.
-// That is enough: execve ends every other thread (de_thread), so the new
-// program runs only under this thread's filters. sandy does not force TSYNC
-// (see doc.go): the Go runtime's other threads keep running unfiltered for
-// the few instructions left, and cannot be killed by a profile that forbids
-// what the runtime needs (futex, tgkill, sched_yield...). A profile that
-// asks for TSYNC gets it, with TSYNC_ESRCH when there is a listener.
+// the filter covers only the calling thread. That is enough: execve ends
+// every other thread (de_thread), so the new program runs only under this
+// thread's filters. sandy never passes SECCOMP_FILTER_FLAG_TSYNC, even when
+// the profile lists it (see doc.go).
 //
 // Without no_new_privs the kernel requires CAP_SYS_ADMIN in the caller's
 // user namespace (seccomp(2)); the init then loads the filter before it
@@ -45,11 +42,6 @@ func (f *Filter) Load() (listenerFD int, err error) {
 	if f.notify {
 		return int(r), nil
 	}
-	if r != 0 {
-		// TSYNC without a listener returns the id of a thread it could not
-		// synchronise (one with a different filter stack).
-		return -1, fmt.Errorf("loading seccomp filter: thread %d cannot be synchronised (SECCOMP_FILTER_FLAG_TSYNC)", r)
-	}
 	return -1, nil
 }
 
@@ -62,9 +54,7 @@ func loadError(errno unix.Errno, flags uintptr) error {
 			return fmt.Errorf("%w (no_new_privs is not set and the process lacks CAP_SYS_ADMIN in its user namespace: load the filter before dropping capabilities, or set process.noNewPrivileges)", err)
 		}
 	case errors.Is(errno, unix.EINVAL) && flags != 0:
-		return fmt.Errorf("%w (the kernel may not support these flags: TSYNC 3.17, LOG 4.14, SPEC_ALLOW 4.17, NEW_LISTENER 5.0, TSYNC_ESRCH 5.7, WAIT_KILLABLE_RECV 5.19)", err)
-	case errors.Is(errno, unix.ESRCH):
-		return fmt.Errorf("%w (another thread has a different filter stack and SECCOMP_FILTER_FLAG_TSYNC cannot synchronise it)", err)
+		return fmt.Errorf("%w (the kernel may not support these flags: LOG 4.14, SPEC_ALLOW 4.17, NEW_LISTENER 5.0, WAIT_KILLABLE_RECV 5.19)", err)
 	}
 	return err
 }
