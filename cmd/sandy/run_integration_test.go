@@ -123,9 +123,9 @@ func TestRunErrors(t *testing.T) {
 		}, 1, `unknown namespace type "bogus"`},
 		{"unmappable user", func(e *env) { e.spec.Process.User.UID = 900000 }, 1, "process.user uid 900000 is not mapped"},
 		{"missing rootfs", func(e *env) { e.spec.Root.Path = "nope" }, 1, `root.path "nope"`},
-		{"seccomp fails closed", func(e *env) {
-			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
-		}, 1, "seccomp"},
+		{"bad seccomp profile fails closed", func(e *env) {
+			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_BOGUS"}
+		}, 1, "linux.seccomp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

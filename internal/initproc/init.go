@@ -86,8 +86,17 @@ func run(conn *userns.Conn) error {
 	if err != nil {
 		return err
 	}
+	if err := loadSeccomp(&cfg, conn, true); err != nil {
+		return stepError("loading seccomp", err)
+	}
 	if err := p.setup(); err != nil {
 		return err
+	}
+	if err := p.attachConsole(); err != nil {
+		return stepError("attaching the console", err)
+	}
+	if err := loadSeccomp(&cfg, conn, false); err != nil {
+		return stepError("loading seccomp", err)
 	}
 	if err := conn.Send(MsgReady, nil); err != nil {
 		return stepError("reporting ready", err)
@@ -95,7 +104,7 @@ func run(conn *userns.Conn) error {
 	if err := waitStart(fifo); err != nil {
 		return stepError("waiting for start", err)
 	}
-	return p.exec(conn)
+	return p.exec()
 }
 
 type fifoResult struct {

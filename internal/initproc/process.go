@@ -337,26 +337,21 @@ func homeOf(uid uint32) string {
 	return "/"
 }
 
-// exec is the last step: stdio onto the pty, every fd above 2
-// close-on-exec (so none reaches the container: CVE-2024-21626), seccomp
-// last of all, then execve. It returns only on failure.
-func (p *process) exec(conn *userns.Conn) error {
-	if p.console != nil {
-		if err := p.attachConsole(); err != nil {
-			return stepError("attaching the console", err)
-		}
-	}
+// exec is the last step: every fd above 2 close-on-exec (so none reaches
+// the container: CVE-2024-21626), then execve. It returns only on failure.
+func (p *process) exec() error {
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return stepError("marking fds close-on-exec", err)
-	}
-	if err := loadSeccomp(p.cfg); err != nil {
-		return stepError("loading seccomp", err)
 	}
 	err := unix.Exec(p.path, p.p.Args, p.env)
 	return execError(p.path, err)
 }
 
+// attachConsole makes the pty the process's stdio and controlling terminal.
 func (p *process) attachConsole() error {
+	if p.console == nil {
+		return nil
+	}
 	if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
 	}

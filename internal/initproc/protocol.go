@@ -11,6 +11,8 @@ import (
 //	init → host  MsgWarn     a warning line (a rung down the ladder), any number
 //	init → host  MsgRootfs   the root filesystem rung used
 //	init → host  MsgPty      the pty master (one fd), when process.terminal
+//	init → host  MsgSeccomp  the seccomp notify listener (one fd), when asked
+//	host → init  MsgSeccompDone  the listener is with the agent
 //	init → host  MsgReady    set up; waiting on the exec fifo
 //	init → host  error       a userns.ChildError, instead of any of the above
 const (
@@ -20,6 +22,9 @@ const (
 	MsgRootfs = "rootfs"
 	MsgPty    = "pty"
 	MsgReady  = "ready"
+
+	MsgSeccomp     = "seccomp"
+	MsgSeccompDone = "seccomp-done"
 )
 
 // Fixed fds of the init (the host passes them as ExtraFiles in this order).
@@ -31,6 +36,7 @@ const (
 // Config is everything the init needs, sent by the host after the maps.
 type Config struct {
 	Spec       *specs.Spec `json:"spec"`
+	ID         string      `json:"id"`
 	Bundle     string      `json:"bundle"`
 	Rootfs     string      `json:"rootfs"`
 	LayerDir   string      `json:"layerDir,omitempty"`

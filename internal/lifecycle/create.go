@@ -138,7 +138,7 @@ func (cr *creation) loadBundle(context.Context) error {
 func (cr *creation) checkConfig(context.Context) error {
 	s := cr.bundle.Spec
 	if s.Linux.Seccomp != nil && !cr.o.NoSeccomp {
-		if err := checkSeccomp(s.Linux.Seccomp); err != nil {
+		if err := cr.checkSeccomp(s.Linux.Seccomp); err != nil {
 			return err
 		}
 	}
@@ -339,6 +339,7 @@ func (cr *creation) configureInit(context.Context) error {
 	}
 	cfg := initproc.Config{
 		Spec:            cr.bundle.Spec,
+		ID:              cr.c.ID,
 		Bundle:          cr.bundle.Dir,
 		Rootfs:          cr.bundle.Rootfs,
 		RootfsMode:      cr.o.RootfsMode,
@@ -375,6 +376,13 @@ func (cr *creation) waitReady(context.Context) error {
 		case initproc.MsgRootfs:
 			_ = m.Decode(&cr.c.RootfsMode)
 			cr.g.Debugf("root filesystem: %s", cr.c.RootfsMode)
+		case initproc.MsgSeccomp:
+			if len(m.FDs) != 1 {
+				return fmt.Errorf("seccomp message with %d fds", len(m.FDs))
+			}
+			if err := cr.handOnListener(m.FDs[0]); err != nil {
+				return err
+			}
 		case initproc.MsgPty:
 			if len(m.FDs) != 1 {
 				return fmt.Errorf("pty message with %d fds", len(m.FDs))
