@@ -24,7 +24,7 @@ func TestRunContainer(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
-	e := newEnv(t).sh(`echo "pid=$$"; id -u; id -g; hostname; cat /proc/self/uid_map; ps -o pid= | wc -l; read line; echo "stdin=$line"; echo to-stderr >&2; grep -c . /proc/mounts`)
+	e := newEnv(t).sh(`echo "pid=$$"; id -u; id -g; hostname; cat /proc/self/uid_map; ps -o pid= | wc -l; read line; echo "stdin=$line"; echo to-stderr >&2; echo "lo=$(cat /sys/class/net/lo/flags)"; grep -c . /proc/mounts`)
 	r := e.run("hello\n", "run", e.bundle)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -44,13 +44,16 @@ func TestRunContainer(t *testing.T) {
 	if n, _ := strconv.Atoi(lines[6]); n > 3 {
 		t.Fatalf("container sees %d processes", n)
 	}
+	if !strings.Contains(r.stdout, "lo=0x9") { // IFF_UP|IFF_LOOPBACK
+		t.Fatalf("loopback not up in the container's network namespace: %s", r.stdout)
+	}
 	if !strings.Contains(r.stdout, "stdin=hello") {
 		t.Fatalf("stdin not passed: %s", r.stdout)
 	}
 	if !strings.Contains(r.stderr, "to-stderr") || strings.Contains(r.stdout, "to-stderr") {
 		t.Fatalf("stderr not separate: out=%q err=%q", r.stdout, r.stderr)
 	}
-	if n, _ := strconv.Atoi(lines[len(lines)-1]); n > 40 {
+	if n, _ := strconv.Atoi(lines[len(lines)-1]); n > 40 || n == 0 {
 		t.Fatalf("container sees %d mounts: host mounts leak in", n)
 	}
 }

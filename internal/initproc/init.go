@@ -71,6 +71,9 @@ func run(conn *userns.Conn) error {
 		return stepError("prctl(PR_SET_DUMPABLE)", err)
 	}
 	fifo := openFifoAsync()
+	if err := bringUpLoopback(cfg.Spec); err != nil {
+		return stepError("bringing up lo", err)
+	}
 	if err := setOOMScoreAdj(&cfg); err != nil {
 		return stepError("setting oom_score_adj", err)
 	}
