@@ -16,9 +16,10 @@ import (
 )
 
 // The numbers for docs/rootfs.md, run by hack/bench-overlay.sh as the test
-// user (SANDY_OVERLAY_BENCH=1). sandy run is not wired to overlay yet, so
-// they measure Mount directly, inside a user + mount + pid namespace made by
-// unshare(1) with the full subordinate map, as the init will call it.
+// user (SANDY_OVERLAY_BENCH=1). They measure Mount directly, inside a user
+// + mount + pid namespace made by unshare(1) with the full subordinate map,
+// as the init calls it, to separate the rung's cost from the rest of sandy's
+// start-up (the script also times sandy run end to end).
 
 type ioResult struct {
 	BigMiB      int
