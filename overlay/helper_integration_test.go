@@ -100,6 +100,13 @@ func helperMain(raw string) int {
 		_ = out.Encode(resp)
 		return 0
 	}
+	if req.Setup == "bundle-in-layer" {
+		if err := Cleanup(req.Opts.LayerDir); err != nil {
+			resp.Err = err.Error()
+		}
+		_ = out.Encode(resp)
+		return 0
+	}
 	if req.Path != "" {
 		os.Setenv("PATH", req.Path)
 	}
@@ -259,6 +266,11 @@ func helperSetup(req *helperReq) error {
 			return err
 		}
 		o.Lower = l
+	case "bundle-in-layer":
+		// A bind of the bundle inside the layer (what a Cleanup run in the
+		// container's mount namespace would meet), and a symlink to it.
+		mnt := filepath.Join(o.LayerDir, "merged")
+		return sh(fmt.Sprintf("mkdir -p %[1]s && mount --bind %[2]s %[1]s && ln -s %[2]s %[3]s/link", mnt, o.Lower, o.LayerDir))
 	case "ro-lower":
 		// The bundle on a read-only filesystem: a read-only bind of it.
 		r := filepath.Join(req.Work, "rolower")

@@ -489,3 +489,21 @@ func waitGone(t *testing.T, pids []int) {
 		}
 	}
 }
+
+// TestCleanupSparesBundle: Cleanup run where the bundle is mounted inside
+// the layer (and linked from it) refuses to cross the mount and leaves the
+// bundle as it was.
+func TestCleanupSparesBundle(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	f := newFixture(t)
+	before := treeHash(t, f.rootfs)
+	resp := runHelper(t, nsFull, helperReq{Setup: "bundle-in-layer", Opts: Options{Lower: f.rootfs, LayerDir: f.layer}})
+	if !strings.Contains(resp.Err, "mount point; refusing to cross it") {
+		t.Errorf("Cleanup over a mount: %q, want a refusal", resp.Err)
+	}
+	if treeHash(t, f.rootfs) != before {
+		t.Errorf("the bundle changed")
+	}
+}
