@@ -13,7 +13,7 @@ trap 'rm -rf "$OUT"' EXIT
 chmod 0755 "$OUT"
 (cd "$REPO" && CGO_ENABLED=0 go test -c -tags vmcgroup -o "$OUT/cgroupv2.test" ./cgroupv2)
 (cd "$REPO" && CGO_ENABLED=0 go vet -tags vmcgroup ./cgroupv2)
-exec "$HERE/run.sh" -s "$OUT" -- bash -c '
+"$HERE/run.sh" -s "$OUT" -- bash -c '
 	set -u
 	dir=$0 bench=$1
 	shift
