@@ -1,0 +1,91 @@
+package state
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestValidateID(t *testing.T) {
+	for _, tt := range []struct {
+		id string
+		ok bool
+	}{
+		{"abc", true}, {"a.b-c_d+e", true}, {"0", true},
+		{"", false}, {".", false}, {"..", false}, {"a/b", false}, {"-x", false}, {".hidden", false},
+		{string(make([]byte, 200)), false},
+	} {
+		if err := ValidateID(tt.id); (err == nil) != tt.ok {
+			t.Errorf("ValidateID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
+		}
+	}
+}
+
+func TestOpenRootRefusesSymlinkAndMakesPrivate(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	_ = os.Mkdir(target, 0o755)
+	link := filepath.Join(dir, "link")
+	_ = os.Symlink(target, link)
+	if _, err := OpenRoot(link); err == nil {
+		t.Fatal("a symlinked state root was accepted")
+	}
+	r, err := OpenRoot(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(r.Dir)
+	if os.Geteuid() != 0 && fi.Mode().Perm() != 0o700 {
+		t.Fatalf("state root mode %v, want 0700", fi.Mode().Perm())
+	}
+}
+
+func TestCreateLoadRemove(t *testing.T) {
+	r, err := OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Container{ID: "c1", Bundle: "/b", Owner: 42}
+	lock, err := r.Create(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Create(&Container{ID: "c1"}); !errors.Is(err, ErrExist) {
+		t.Fatalf("second create: %v, want ErrExist", err)
+	}
+	lock.Unlock()
+	lock.Unlock() // idempotent
+	got, err := r.Load("c1")
+	if err != nil || got.Bundle != "/b" || got.Owner != 42 {
+		t.Fatalf("Load: %+v, %v", got, err)
+	}
+	if st := r.Status(got); st != Creating {
+		t.Fatalf("status without pid: %s", st)
+	}
+	got.Pid = os.Getpid()
+	got.PidStart, _, _ = ProcStart(os.Getpid())
+	if err := r.Save(got); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Status(got); st != Running {
+		t.Fatalf("status of a live pid without fifo: %s", st)
+	}
+	got.PidStart++ // a reused pid
+	if st := r.Status(got); st != Stopped {
+		t.Fatalf("status with another start time: %s", st)
+	}
+	ids, _ := r.IDs()
+	if len(ids) != 1 || ids[0] != "c1" {
+		t.Fatalf("IDs: %v", ids)
+	}
+	if err := r.Remove("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Load("c1"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Load after remove: %v", err)
+	}
+	if _, err := r.Lock("c1"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Lock after remove: %v", err)
+	}
+}
