@@ -194,6 +194,14 @@ func newSystemd(o *Options, p *plan) (*sdManager, error) {
 	if err != nil {
 		return nil, err
 	}
+	unit, slice := scopeName(o)
+	return &sdManager{unit: unit, slice: slice, addr: addr, bus: b, opts: o, plan: p, fd: -1}, nil
+}
+
+// scopeName is the scope's unit name and slice: sandy-<id>.scope in
+// user.slice, or from runc's "slice:prefix:name" cgroupsPath, whose empty
+// parts keep the defaults.
+func scopeName(o *Options) (unit, slice string) {
 	slice, prefix, name := "user.slice", "sandy", o.ID
 	if cp := o.CgroupsPath; strings.Count(cp, ":") == 2 {
 		s, pfx, n := splitSystemdPath(cp)
@@ -207,7 +215,7 @@ func newSystemd(o *Options, p *plan) (*sdManager, error) {
 			name = n
 		}
 	}
-	return &sdManager{unit: prefix + "-" + name + ".scope", slice: slice, addr: addr, bus: b, opts: o, plan: p, fd: -1}, nil
+	return prefix + "-" + name + ".scope", slice
 }
 
 func (m *sdManager) Kind() string { return KindSystemd }
