@@ -222,18 +222,24 @@ func (m *sdManager) Kind() string { return KindSystemd }
 
 // Prepare checks, before anything starts, that the user's manager has the
 // controllers the limits need (Debian delegates cpu memory pids, not
-// cpuset or io): one property read and one file read.
+// cpuset or io). The manager's cgroup is where logind puts it,
+// user.slice/user-UID.slice/user@UID.service; only when that is missing
+// does it cost a D-Bus round trip to ask.
 func (m *sdManager) Prepare(ctx context.Context) error {
 	want := m.plan.Controllers()
 	if len(want) == 0 {
 		return nil
 	}
-	var v dbus.Variant
-	if err := m.bus.obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "ControlGroup").Store(&v); err != nil {
-		return fmt.Errorf("reading the user manager's cgroup: %w", err)
+	uid := strconv.Itoa(os.Getuid())
+	dir := filepath.Join(Root, "user.slice", "user-"+uid+".slice", "user@"+uid+".service")
+	if _, err := os.Stat(dir); err != nil {
+		var v dbus.Variant
+		if err := m.bus.obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "ControlGroup").Store(&v); err != nil {
+			return fmt.Errorf("reading the user manager's cgroup: %w", err)
+		}
+		cg, _ := v.Value().(string)
+		dir = filepath.Join(Root, cg)
 	}
-	cg, _ := v.Value().(string)
-	dir := filepath.Join(Root, cg)
 	have, err := controllers(dir, "cgroup.subtree_control")
 	if err != nil {
 		return fmt.Errorf("reading controllers of the user manager: %w", err)
