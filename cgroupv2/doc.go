@@ -48,6 +48,13 @@
 //	err = m.Destroy(ctx)                  // kills what is left; idempotent
 //	m.Close()
 //
+// A cgroup namespace is rooted at the cgroup its creator is in when it is
+// created (cgroup_namespaces(7)). With CgroupFD ok, CLONE_NEWCGROUP in the
+// same clone3 roots it at the container cgroup. Without it (systemd), the
+// init must unshare(CLONE_NEWCGROUP) only after Apply has moved it, or the
+// container sees sandy's cgroup as its root (runc orders it the same way).
+// Likewise sandy exec: Join first, then setns into the cgroup namespace.
+//
 // What it does not do: device access control (rootless runtimes cannot
 // attach the BPF device program; devices are bind-mounted and the host's
 // permissions apply), cgroup v1, and talking D-Bus from inside the user
