@@ -15,6 +15,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/slirp"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -50,9 +51,22 @@ func main() {
 			return
 		case lifecycle.RemoveLayerRole:
 			os.Exit(lifecycle.RemoveLayerMain(os.Args[2:]))
+		case slirp.MonitorCommand:
+			os.Exit(hiddenRole(slirp.RunMonitor(os.Args[2:])))
+		case slirp.PortChildCommand:
+			os.Exit(hiddenRole(slirp.RunPortChild(os.Args[2:])))
 		}
 	}
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// hiddenRole turns a hidden role's error into its exit status.
+func hiddenRole(err error) int {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandy %s: %v\n", os.Args[1], err)
+		return 1
+	}
+	return 0
 }
 
 func realMain(args []string, stdout, stderr io.Writer) int {

@@ -160,10 +160,20 @@ func (r *rootfs) setupConsole() error {
 // read-only bind of a file in the layer directory. The bundle is never
 // written.
 func (r *rootfs) writeResolvConf() error {
-	if r.cfg.ResolvConf == "" {
-		return nil
+	if r.cfg.ResolvConf != "" {
+		if err := r.provideFile("/etc/resolv.conf", r.cfg.ResolvConf); err != nil {
+			return err
+		}
 	}
-	return r.provideFile("/etc/resolv.conf", r.cfg.ResolvConf)
+	if r.cfg.Hosts != "" {
+		if err := r.provideFile("/etc/hosts", r.cfg.Hosts); err != nil {
+			return err
+		}
+	}
+	if r.cfg.Hosts != "" && r.spec.Hostname != "" {
+		return r.provideFile("/etc/hostname", r.spec.Hostname+"\n")
+	}
+	return nil
 }
 
 func (r *rootfs) provideFile(dest, content string) error {
@@ -237,6 +247,9 @@ func (r *rootfs) mountpoints() []overlay.Mountpoint {
 	}
 	if r.cfg.ResolvConf != "" {
 		mps = append(mps, overlay.Mountpoint{Path: "/etc/resolv.conf", File: true})
+	}
+	if r.cfg.Hosts != "" {
+		mps = append(mps, overlay.Mountpoint{Path: "/etc/hosts", File: true}, overlay.Mountpoint{Path: "/etc/hostname", File: true})
 	}
 	mps = append(mps, overlay.Mountpoint{Path: r.spec.Process.Cwd})
 	return mps

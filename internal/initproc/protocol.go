@@ -45,6 +45,7 @@ type Config struct {
 	SetgroupsDenied bool   `json:"setgroupsDenied,omitempty"`
 	Pdeathsig       int    `json:"pdeathsig,omitempty"`
 	ResolvConf      string `json:"resolvConf,omitempty"`
+	Hosts           string `json:"hosts,omitempty"`
 	NoSeccomp       bool   `json:"noSeccomp,omitempty"`
 	Debug           bool   `json:"debug,omitempty"`
 }

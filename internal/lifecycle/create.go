@@ -22,6 +22,7 @@ import (
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/overlay"
+	"github.com/sandy-rt/sandy/slirp"
 	"github.com/sandy-rt/sandy/userns"
 )
 
@@ -33,13 +34,15 @@ type CreateOptions struct {
 	ConsoleSocket string
 	RootfsMode    string // --rootfs-mode
 	NoSeccomp     bool
+	Network       NetworkOptions
 	Stdin         io.Reader
 	Stdout        io.Writer
 	Stderr        io.Writer
 
 	// set by run
-	owned    bool // `sandy run` in the foreground: the container dies with it
-	relayPty bool // run relays the pty itself instead of a console socket
+	owned     bool // `sandy run` in the foreground: the container dies with it
+	detachRun bool // `sandy run --detach`
+	relayPty  bool // run relays the pty itself instead of a console socket
 }
 
 // creation is one create in progress: the named steps share it.
@@ -56,6 +59,10 @@ type creation struct {
 	conn   *userns.Conn
 	child  *userns.Child
 	pty    *os.File // pty master, when run relays it
+
+	netMode string
+	netOpts *slirp.Options // nil: no slirp4netns network
+	net     *slirp.Network
 }
 
 // NewID makes a container id for `sandy run` without one.
@@ -84,13 +91,16 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 	}{
 		{"loading the bundle", cr.loadBundle},
 		{"checking the config", cr.checkConfig},
+		{"planning the network", cr.planNetwork},
 		{"creating the state", cr.createState},
 		{"resolving id maps", cr.resolveIDMaps},
 		{"making the exec fifo", cr.makeFifo},
 		{"making the layer directory", cr.makeLayerDir},
 		{"starting the init", cr.startInit},
+		{"starting the network", cr.startNetwork},
 		{"configuring the init", cr.configureInit},
 		{"waiting for the init", cr.waitReady},
+		{"waiting for the network", cr.networkReady},
 		{"saving the state", cr.saveState},
 		{"writing the pid file", cr.writePidFile},
 	}
@@ -348,6 +358,7 @@ func (cr *creation) configureInit(context.Context) error {
 		NoSeccomp:       cr.o.NoSeccomp,
 		Debug:           cr.g.Debug,
 	}
+	cfg.ResolvConf, cfg.Hosts = cr.networkFiles()
 	if cr.o.owned {
 		cfg.Pdeathsig = int(syscall.SIGKILL)
 	}

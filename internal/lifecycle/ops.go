@@ -176,6 +176,9 @@ func destroy(ctx context.Context, g *Global, root *state.Root, c *state.Containe
 		waitGone(ctx, c.Pid, c.PidStart)
 	}
 	var errs []error
+	if err := stopNetwork(c); err != nil {
+		errs = append(errs, err)
+	}
 	if err := removeLayer(g, c); err != nil {
 		errs = append(errs, err)
 	}

@@ -28,6 +28,7 @@ type RunOptions struct {
 // 128+N when a signal N killed it (as runc run).
 func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	o.owned = !o.Detach
+	o.detachRun = o.Detach
 	o.relayPty = !o.Detach && o.ConsoleSocket == ""
 	cr, err := create(ctx, g, &o.CreateOptions)
 	if err != nil {
@@ -51,6 +52,9 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	cr.lock.Unlock()
 	defer cr.release()
 	code, err := runForeground(ctx, g, cr)
+	if cr.net != nil {
+		_ = cr.net.Close()
+	}
 	if !o.Keep {
 		if lock, lerr := cr.root.Lock(cr.c.ID); lerr == nil {
 			if derr := destroy(context.Background(), g, cr.root, cr.c); derr != nil && err == nil {

@@ -1,0 +1,146 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/sandy-rt/sandy/internal/state"
+	"github.com/sandy-rt/sandy/slirp"
+)
+
+// NetworkOptions are --network and -p.
+type NetworkOptions struct {
+	Mode    string   // --network as given; "" = the command's default
+	Publish []string // -p specs
+}
+
+// networkState is what delete needs to end a container's network.
+type networkState struct {
+	Mode     string `json:"mode"`
+	StateDir string `json:"stateDir"`
+}
+
+// planNetwork decides the container's network before anything starts.
+// `run` defaults to slirp4netns when the config asks for a new network
+// namespace and slirp4netns is usable, else to loopback only with one
+// warning line; `create` (the engine path) adds no network unless asked,
+// because engines bring their own.
+func (cr *creation) planNetwork(context.Context) error {
+	s := cr.bundle.Spec
+	no := cr.o.Network
+	mode, opts, err := "", slirp.Options{}, error(nil)
+	if no.Mode != "" {
+		if mode, opts, err = slirp.ParseNetworkFlag(no.Mode); err != nil {
+			return err
+		}
+	}
+	netns, hasNetns := spec.Namespace(s, specs.NetworkNamespace)
+	newNetns := hasNetns && netns.Path == ""
+	if mode == "" {
+		switch {
+		case !newNetns || !cr.o.owned && !cr.o.detachRun:
+			mode = slirp.ModeNone
+		default:
+			if err := slirp.Check(); err != nil {
+				if len(no.Publish) > 0 {
+					return fmt.Errorf("-p needs slirp4netns networking: %w", err)
+				}
+				cr.g.Warn(fmt.Sprintf("network: loopback only (no outside network): %v", err))
+				mode = slirp.ModeNone
+			} else {
+				mode = slirp.ModeSlirp4netns
+			}
+		}
+	}
+	for _, p := range no.Publish {
+		ps, err := slirp.ParsePort(p)
+		if err != nil {
+			return err
+		}
+		opts.Ports = append(opts.Ports, ps)
+	}
+	if err := slirp.ValidatePorts(opts.Ports); err != nil {
+		return err
+	}
+	switch mode {
+	case slirp.ModeHost:
+		if len(opts.Ports) > 0 {
+			return errors.New("-p with --network=host: the container already uses the host's ports")
+		}
+		var kept []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type != specs.NetworkNamespace {
+				kept = append(kept, ns)
+			}
+		}
+		s.Linux.Namespaces = kept
+		cr.g.Debugf("network: the host's network namespace")
+	case slirp.ModeNone:
+		if len(opts.Ports) > 0 {
+			return errors.New("-p needs --network=slirp4netns")
+		}
+	case slirp.ModeSlirp4netns:
+		if !newNetns {
+			return errors.New("--network=slirp4netns needs a new network namespace in config.json (linux.namespaces: {\"type\": \"network\"})")
+		}
+		cr.netOpts = &opts
+	}
+	cr.netMode = mode
+	return nil
+}
+
+// startNetwork launches slirp4netns and the port forwarders for the init's
+// network namespace; they come up while the init builds the root.
+func (cr *creation) startNetwork(ctx context.Context) error {
+	if cr.netOpts == nil {
+		return nil
+	}
+	o := *cr.netOpts
+	o.PID = cr.c.Pid
+	o.StateDir = cr.root.Path(cr.c.ID)
+	// `sandy run` in the foreground owns the network itself; otherwise a
+	// monitor process keeps it for as long as the container runs.
+	o.InProcess = cr.o.owned
+	n, err := slirp.Launch(ctx, o)
+	if err != nil {
+		return err
+	}
+	cr.net = n
+	cr.undo.add(func() { _ = n.Close() })
+	data, _ := json.Marshal(networkState{Mode: cr.netMode, StateDir: o.StateDir})
+	cr.c.Network = data
+	return nil
+}
+
+// networkReady waits until tap0 is configured and every port listens.
+func (cr *creation) networkReady(ctx context.Context) error {
+	if cr.net == nil {
+		return nil
+	}
+	return cr.net.Ready(ctx)
+}
+
+// stopNetwork ends a container's network from any process.
+func stopNetwork(c *state.Container) error {
+	if len(c.Network) == 0 {
+		return nil
+	}
+	var ns networkState
+	if err := json.Unmarshal(c.Network, &ns); err != nil || ns.StateDir == "" {
+		return err
+	}
+	return slirp.Stop(ns.StateDir)
+}
+
+// networkFiles returns what the init writes into /etc for the network.
+func (cr *creation) networkFiles() (resolv, hosts string) {
+	if cr.netOpts == nil {
+		return "", ""
+	}
+	return slirp.ResolvConf, slirp.Hosts(cr.bundle.Spec.Hostname, cr.netOpts.HostLoopback)
+}
