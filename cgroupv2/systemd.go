@@ -119,12 +119,23 @@ func (b *bus) watchJobs(unit string) {
 	b.conn.BusObject().Go("org.freedesktop.DBus.AddMatch", dbus.FlagNoReplyExpected, nil, rule)
 }
 
-// waitJob waits for JobRemoved(id, job, unit, result) of job.
-func (b *bus) waitJob(ctx context.Context, job dbus.ObjectPath) error {
+// waitJob waits for JobRemoved(id, job, unit, result) of job, or, when
+// done is not nil, until done() says the job's effect is visible.
+func (b *bus) waitJob(ctx context.Context, job dbus.ObjectPath, done func() bool) error {
 	t := time.NewTimer(30 * time.Second)
 	defer t.Stop()
+	var poll <-chan time.Time
+	if done != nil {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		poll = tick.C
+	}
 	for {
 		select {
+		case <-poll:
+			if done() {
+				return nil
+			}
 		case s := <-b.sig:
 			if s.Name != managerIface+".JobRemoved" || len(s.Body) < 4 {
 				continue
@@ -389,7 +400,15 @@ func (m *sdManager) startScope(ctx context.Context, pid int) error {
 			Props []property
 		}{})
 		if err == nil {
-			err = m.bus.waitJob(ctx, job)
+			// systemd makes the cgroup, applies the properties, chowns the
+			// delegated files and only then moves the pid (scope_start →
+			// unit_attach_pids_to_cgroup), so the pid showing up in the
+			// scope means the scope is ready; that is seen a bus hop
+			// before JobRemoved arrives. A failed job still ends the wait.
+			err = m.bus.waitJob(ctx, job, func() bool {
+				cg, err := ownCgroup(strconv.Itoa(pid))
+				return err == nil && strings.HasSuffix(cg, "/"+m.unit)
+			})
 			if err == nil {
 				return nil
 			}
@@ -438,7 +457,7 @@ func (m *sdManager) Destroy(ctx context.Context) error {
 	var job dbus.ObjectPath
 	err := m.bus.call(ctx, "StopUnit", &job, m.unit, "replace")
 	if err == nil {
-		err = m.bus.waitJob(ctx, job)
+		err = m.bus.waitJob(ctx, job, nil)
 	}
 	if err != nil && dbusErrorName(err) != "org.freedesktop.systemd1.NoSuchUnit" {
 		// A failed scope stays listed until reset; clear it for the next run.

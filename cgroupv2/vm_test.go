@@ -290,6 +290,12 @@ func TestSystemdMemoryOOM(t *testing.T) {
 		t.Errorf("memory.events oom_kill = %d, want >= 1 (%+v)", ev.OOMKill, ev)
 	}
 	t.Logf("events seen by the watcher: %+v", w.Last())
+	// The init is gone: systemd stops the empty scope by itself, leaves and all.
+	sd := m.(*sdManager)
+	assertScopeGone(t, sd.unit, sd.scope)
+	if err := m.Destroy(context.Background()); err != nil {
+		t.Errorf("Destroy after the scope went away: %v", err)
+	}
 }
 
 func TestSystemdPidsMax(t *testing.T) {
@@ -528,6 +534,17 @@ func cgroupfsInner(t *testing.T) {
 	}
 	if g := mustRead(t, m.Path(), "memory.max"); g != strconv.Itoa(32<<20) {
 		t.Errorf("memory.max %s", g)
+	}
+	if err := m.Freeze(ctx, true); err != nil {
+		t.Errorf("Freeze: %v", err)
+	}
+	if err := m.Freeze(ctx, false); err != nil {
+		t.Errorf("thaw: %v", err)
+	}
+	if err := m.Update(ctx, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](7)}}); err != nil {
+		t.Errorf("Update: %v", err)
+	} else if g := mustRead(t, m.Path(), "pids.max"); g != "7" {
+		t.Errorf("pids.max after Update = %s", g)
 	}
 	if me, _ := ownCgroup("self"); filepath.Base(me) != SupervisorLeaf {
 		t.Errorf("test process in %s, want moved to %s", me, SupervisorLeaf)
