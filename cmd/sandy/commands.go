@@ -30,6 +30,8 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 	fs.BoolVar(&o.NoSeccomp, "no-seccomp", false, "run without linux.seccomp (the container is NOT filtered)")
 	fs.StringVar(&o.Network.Mode, "network", "", "slirp4netns[:OPTIONS], none or host (docs/networking.md); run defaults to slirp4netns when usable, create to none")
 	fs.StringArrayVarP(&o.Network.Publish, "publish", "p", nil, "forward [hostIP:]hostPort:containerPort[/tcp|/udp] (repeatable)")
+	fs.StringVar(&o.Cgroup.Manager, "cgroup-manager", g.CgroupManager, "auto, systemd, cgroupfs or none (docs/cgroups.md)")
+	fs.BoolVar(&o.Cgroup.AllowUnenforced, "allow-unenforced", false, "run even when linux.resources limits cannot be enforced (one warning line per lost limit)")
 	fs.Bool("no-pivot", false, "runc compatibility; sandy always uses pivot_root")
 	fs.Bool("no-new-keyring", false, "runc compatibility; sandy does not create a session keyring")
 	return fs

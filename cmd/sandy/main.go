@@ -80,7 +80,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&logFile, "log", "", "also write log lines to this file")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&g.Debug, "debug", false, "print debug lines")
-	fs.Bool("systemd-cgroup", false, "use the systemd cgroup manager (runc compatibility)")
+	var systemdCgroup bool
+	fs.BoolVar(&systemdCgroup, "systemd-cgroup", false, "use the systemd cgroup manager (runc compatibility; same as --cgroup-manager=systemd)")
 	fs.String("rootless", "auto", "runc compatibility: auto, true or false (sandy is always rootless-capable)")
 	fs.BoolVarP(&showVersion, "version", "v", false, "print the version")
 	fs.Usage = func() { usage(stderr, fs) }
@@ -89,6 +90,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	g.CgroupManager = "auto"
+	if systemdCgroup {
+		g.CgroupManager = "systemd"
 	}
 	if showVersion {
 		fmt.Fprintf(stdout, "sandy version %s\nspec: %s\n", version, specVersion())

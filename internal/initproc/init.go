@@ -71,6 +71,12 @@ func run(conn *userns.Conn) error {
 		return stepError("prctl(PR_SET_DUMPABLE)", err)
 	}
 	fifo := openFifoAsync()
+	if cfg.UnshareCgroupNS {
+		// Rooted at the container cgroup, where the host put us.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return stepError("creating the cgroup namespace", err)
+		}
+	}
 	if err := bringUpLoopback(cfg.Spec); err != nil {
 		return stepError("bringing up lo", err)
 	}

@@ -47,7 +47,10 @@ type Config struct {
 	ResolvConf      string `json:"resolvConf,omitempty"`
 	Hosts           string `json:"hosts,omitempty"`
 	NoSeccomp       bool   `json:"noSeccomp,omitempty"`
-	Debug           bool   `json:"debug,omitempty"`
+	// UnshareCgroupNS: the init creates its cgroup namespace itself, now
+	// that the host has put it into its cgroup (not cloned into it).
+	UnshareCgroupNS bool `json:"unshareCgroupNS,omitempty"`
+	Debug           bool `json:"debug,omitempty"`
 }
 
 // EnvMarker is set by GainCaps' re-exec.

@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/cgroupv2"
 	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/spec"
@@ -35,6 +36,7 @@ type CreateOptions struct {
 	RootfsMode    string // --rootfs-mode
 	NoSeccomp     bool
 	Network       NetworkOptions
+	Cgroup        CgroupOptions
 	Stdin         io.Reader
 	Stdout        io.Writer
 	Stderr        io.Writer
@@ -59,6 +61,8 @@ type creation struct {
 	conn   *userns.Conn
 	child  *userns.Child
 	pty    *os.File // pty master, when run relays it
+
+	cg cgroupv2.Manager
 
 	netMode string
 	netOpts *slirp.Options // nil: no slirp4netns network
@@ -94,9 +98,11 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"planning the network", cr.planNetwork},
 		{"creating the state", cr.createState},
 		{"resolving id maps", cr.resolveIDMaps},
+		{"preparing the cgroup", cr.prepareCgroup},
 		{"making the exec fifo", cr.makeFifo},
 		{"making the layer directory", cr.makeLayerDir},
 		{"starting the init", cr.startInit},
+		{"joining the cgroup", cr.joinCgroup},
 		{"starting the network", cr.startNetwork},
 		{"configuring the init", cr.configureInit},
 		{"waiting for the init", cr.waitReady},
@@ -120,6 +126,9 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 // release keeps what create made and lets go of the host-side handles.
 func (cr *creation) release() {
 	cr.undo.release()
+	if cr.cg != nil {
+		_ = cr.cg.Close()
+	}
 	if cr.conn != nil {
 		cr.conn.Close()
 	}
@@ -177,15 +186,7 @@ func (cr *creation) checkConfig(context.Context) error {
 	if h := s.Hooks; h != nil && (len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer)+len(h.Poststart)+len(h.Poststop)) > 0 {
 		return errors.New("hooks: this build does not run OCI hooks yet; remove them from config.json")
 	}
-	if r := s.Linux.Resources; r != nil && hasLimits(r) {
-		return errors.New("linux.resources asks for limits, and cgroup support is not wired in yet (remove linux.resources)")
-	}
 	return nil
-}
-
-func hasLimits(r *specs.LinuxResources) bool {
-	return r.Memory != nil || r.CPU != nil || r.Pids != nil || r.BlockIO != nil ||
-		len(r.HugepageLimits) > 0 || r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0
 }
 
 func (cr *creation) createState(context.Context) error {
@@ -323,6 +324,14 @@ func (cr *creation) startInit(context.Context) error {
 		ExtraFiles: []*os.File{child, cr.fifo}, // initproc.SyncFD, initproc.FifoFD
 		CgroupFD:   -1,
 	}
+	if cr.cg != nil {
+		if fd, ok := cr.cg.CgroupFD(); ok {
+			cfg.CgroupFD = fd
+		}
+	}
+	if cr.cgroupNSLater() {
+		cfg.Cloneflags &^= unix.CLONE_NEWCGROUP
+	}
 	if cr.o.owned {
 		cfg.Pdeathsig = syscall.SIGKILL
 	}
@@ -359,6 +368,7 @@ func (cr *creation) configureInit(context.Context) error {
 		Debug:           cr.g.Debug,
 	}
 	cfg.ResolvConf, cfg.Hosts = cr.networkFiles()
+	cfg.UnshareCgroupNS = cr.cgroupNSLater()
 	if cr.o.owned {
 		cfg.Pdeathsig = int(syscall.SIGKILL)
 	}

@@ -11,10 +11,11 @@ import (
 
 // Global holds the options every command shares and the ways to report.
 type Global struct {
-	Root   string // --root
-	Debug  bool
-	Logger *slog.Logger // --log/--log-format; never nil after Setup
-	Stderr io.Writer
+	Root          string // --root
+	CgroupManager string // default of --cgroup-manager (--systemd-cgroup: systemd)
+	Debug         bool
+	Logger        *slog.Logger // --log/--log-format; never nil after Setup
+	Stderr        io.Writer
 
 	warned sync.Map
 }

@@ -179,6 +179,9 @@ func destroy(ctx context.Context, g *Global, root *state.Root, c *state.Containe
 	if err := stopNetwork(c); err != nil {
 		errs = append(errs, err)
 	}
+	if err := destroyCgroup(ctx, c); err != nil {
+		errs = append(errs, fmt.Errorf("removing the cgroup: %w", err))
+	}
 	if err := removeLayer(g, c); err != nil {
 		errs = append(errs, err)
 	}

@@ -1,0 +1,94 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/sandy-rt/sandy/internal/state"
+)
+
+// CgroupOptions are the cgroup flags.
+type CgroupOptions struct {
+	Manager         string // auto, systemd, cgroupfs, none (--cgroup-manager; --systemd-cgroup = systemd)
+	AllowUnenforced bool   // --allow-unenforced
+}
+
+// prepareCgroup picks the cgroup manager (systemd user scope → delegated
+// cgroupfs → none, said once) and, for cgroupfs, makes the container cgroup
+// so the init is cloned straight into it. A limit that cannot be enforced
+// is an error here, before anything runs, unless --allow-unenforced.
+func (cr *creation) prepareCgroup(ctx context.Context) error {
+	s := cr.bundle.Spec
+	m, err := cgroupv2.New(cgroupv2.Options{
+		ID:              cr.o.ID,
+		CgroupsPath:     s.Linux.CgroupsPath,
+		Manager:         cr.o.Cgroup.Manager,
+		Resources:       s.Linux.Resources,
+		AllowUnenforced: cr.o.Cgroup.AllowUnenforced,
+		Warn:            cr.g.Warn,
+		Debug:           func(msg string) { cr.g.Debugf("cgroup: %s", msg) },
+	})
+	if err != nil {
+		return err
+	}
+	cr.cg = m
+	cr.undo.add(func() {
+		_ = m.Destroy(context.Background())
+		_ = m.Close()
+	})
+	if err := m.Prepare(ctx); err != nil {
+		return err
+	}
+	return cr.saveCgroup()
+}
+
+func (cr *creation) saveCgroup() error {
+	data, err := cr.cg.State()
+	if err != nil {
+		return err
+	}
+	cr.c.Cgroup = data
+	return cr.root.Save(cr.c)
+}
+
+// joinCgroup puts the init into the container cgroup (unless it was cloned
+// into it) before it runs any container code.
+func (cr *creation) joinCgroup(ctx context.Context) error {
+	if cr.cg == nil {
+		return nil
+	}
+	if err := cr.cg.Apply(ctx, cr.c.Pid); err != nil {
+		return fmt.Errorf("putting the init (pid %d) into its cgroup: %w", cr.c.Pid, err)
+	}
+	return cr.saveCgroup()
+}
+
+// cgroupNSLater reports whether the init must create its cgroup namespace
+// itself, after joinCgroup: a namespace is rooted where its creator is at
+// creation (cgroup_namespaces(7)), and without CLONE_INTO_CGROUP the init
+// is still in sandy's cgroup when it is cloned.
+func (cr *creation) cgroupNSLater() bool {
+	ns, ok := spec.Namespace(cr.bundle.Spec, specs.CgroupNamespace)
+	if !ok || ns.Path != "" || cr.cg == nil || cr.cg.Kind() == cgroupv2.KindNone {
+		return false
+	}
+	_, cloned := cr.cg.CgroupFD()
+	return !cloned
+}
+
+// destroyCgroup removes a container's cgroup from any process.
+func destroyCgroup(ctx context.Context, c *state.Container) error {
+	if len(c.Cgroup) == 0 {
+		return nil
+	}
+	m, err := cgroupv2.Load(c.Cgroup)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return m.Destroy(ctx)
+}
