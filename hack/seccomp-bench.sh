@@ -8,5 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-5}
-go test -count=1 -tags libseccomp -run 'PathLength' -v ./seccomp | grep -E 'sandy|libseccomp' || true
+SANDY_SECCOMP_BENCH=1 go test -count=1 -tags libseccomp -run 'PathLength|GetpidOverhead' -v ./seccomp | grep -E 'sandy|libseccomp|getpid' || true
 go test -count=1 -tags libseccomp -run '^$' -bench 'Compile|Getpid' -benchtime "${count}x" ./seccomp

@@ -36,13 +36,13 @@ const badArchAction = retKillProcess
 // Filter is a compiled seccomp profile: a classic BPF program and the
 // flags to load it with.
 type Filter struct {
-	prog     []unix.SockFilter
-	flags    uintptr
-	notify   bool
-	archs    []*archDef
-	defAct   uint32
-	enosys   bool
-	warnings []string
+	prog    []unix.SockFilter
+	flags   uintptr
+	notify  bool
+	archs   []*archDef
+	defAct  uint32
+	enosys  bool
+	unknown []string
 }
 
 // options are the knobs tests turn; Compile uses defaultOptions.
@@ -203,8 +203,12 @@ var opByName = map[specs.LinuxSeccompOperator]cmpOp{
 // arguments all have to hold (one rule); when one argument is named twice,
 // every condition becomes a rule of its own, so any of them matches.
 func conditionSets(args []specs.LinuxSeccompArg) ([][6]argCmp, error) {
-	var conds [][2]any
-	seen := [6]int{}
+	type cond struct {
+		index uint
+		cmp   argCmp
+	}
+	var conds []cond
+	var seen [6]int
 	repeated := false
 	for _, a := range args {
 		if a.Index >= 6 {
@@ -220,7 +224,7 @@ func conditionSets(args []specs.LinuxSeccompArg) ([][6]argCmp, error) {
 		}
 		seen[a.Index]++
 		repeated = repeated || seen[a.Index] > 1
-		conds = append(conds, [2]any{a.Index, c})
+		conds = append(conds, cond{a.Index, c})
 	}
 	if len(conds) == 0 {
 		return [][6]argCmp{{}}, nil
@@ -228,13 +232,13 @@ func conditionSets(args []specs.LinuxSeccompArg) ([][6]argCmp, error) {
 	if !repeated {
 		var set [6]argCmp
 		for _, c := range conds {
-			set[c[0].(uint)] = c[1].(argCmp)
+			set[c.index] = c.cmp
 		}
 		return [][6]argCmp{set}, nil
 	}
 	sets := make([][6]argCmp, len(conds))
 	for i, c := range conds {
-		sets[i][c[0].(uint)] = c[1].(argCmp)
+		sets[i][c.index] = c.cmp
 	}
 	return sets, nil
 }
@@ -275,7 +279,7 @@ func (f *Filter) addSyscallRule(dbs []*archDB, sc *specs.LinuxSyscall, idx int, 
 			if o.logger != nil {
 				o.logger.Debug("seccomp: unknown syscall skipped", "syscall", name)
 			}
-			f.warnings = append(f.warnings, name)
+			f.unknown = append(f.unknown, name)
 			continue
 		}
 		anyKnown = true
@@ -341,4 +345,4 @@ func (f *Filter) Flags() uintptr { return f.flags }
 
 // UnknownSyscalls lists the syscall names the profile has that no covered
 // architecture knows; their rules were skipped.
-func (f *Filter) UnknownSyscalls() []string { return f.warnings }
+func (f *Filter) UnknownSyscalls() []string { return f.unknown }

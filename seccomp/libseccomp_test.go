@@ -471,3 +471,43 @@ func TestPathLength(t *testing.T) {
 	d := seccompData{arch: unix.AUDIT_ARCH_I386, nr: 20}
 	t.Logf("i386 getpid: sandy %d, libseccomp %d", steps(ours.Instructions(), d), steps(lib, d))
 }
+
+// TestGetpidOverhead times getpid(2) with no filter, an allow-all filter,
+// and moby's default compiled by sandy and by libseccomp, interleaving the
+// four in rounds and keeping each one's best, so that the drift of a
+// shared machine hits all alike. Set SANDY_SECCOMP_BENCH=1 to run it
+// (hack/seccomp-bench.sh does).
+func TestGetpidOverhead(t *testing.T) {
+	if os.Getenv("SANDY_SECCOMP_BENCH") == "" {
+		t.Skip("set SANDY_SECCOMP_BENCH=1 (hack/seccomp-bench.sh)")
+	}
+	lib, err := libseccomp.Compile(DefaultProfile(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	variants := []struct {
+		name string
+		req  victimRequest
+	}{
+		{"no filter", victimRequest{}},
+		{"allow-all filter", victimRequest{Profile: &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}}},
+		{"moby default, sandy", victimRequest{Profile: DefaultProfile(nil)}},
+		{"moby default, libseccomp", victimRequest{Program: lib}},
+	}
+	best := make([]int, len(variants))
+	for round := range 8 {
+		for i, v := range variants {
+			v.req.Loops = getpidLoops
+			got, sig := runVictim(t, v.req)
+			if sig != 0 || len(got) != 1 {
+				t.Fatalf("%s: %v %v", v.name, got, sig)
+			}
+			if round == 0 || got[0] < best[i] {
+				best[i] = got[0]
+			}
+		}
+	}
+	for i, v := range variants {
+		t.Logf("getpid %-26s %6.1f ns", v.name, float64(best[i])/10)
+	}
+}

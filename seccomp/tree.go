@@ -20,6 +20,7 @@ package seccomp
 // when the top level runs out, the syscall gets the filter's default action.
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -141,15 +142,11 @@ func levelStart(n *node) *node {
 // 2.5 then loops forever. sandy stops and refuses the profile instead.
 type merger struct{ steps int }
 
-// errMergeLoop is raised (as a panic inside the merger, recovered by add)
-// when the budget runs out.
-var errMergeLoop = ErrMergeLoop
-
 const mergeBudget = 1 << 22
 
 func (m *merger) tick() {
 	if m.steps++; m.steps > mergeBudget {
-		panic(errMergeLoop)
+		panic(ErrMergeLoop) // recovered by archDB.add
 	}
 }
 
@@ -482,10 +479,10 @@ func (m *merger) treePrune(existing **node, nw *node, state *iterState) int {
 func (db *archDB) add(r *rule) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			if p != errMergeLoop { //nolint:errorlint // the sentinel itself is panicked
+			if e, ok := p.(error); !ok || !errors.Is(e, ErrMergeLoop) {
 				panic(p)
 			}
-			err = errMergeLoop
+			err = ErrMergeLoop
 		}
 	}()
 	m := &db.merger

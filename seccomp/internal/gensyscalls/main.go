@@ -11,7 +11,8 @@
 //     carry. Syscalls 424 and up share one number on every architecture
 //     (the unified table since Linux 5.1), so entries of x86_64 at or above
 //     424 that the installed headers are too old to list are added to x32
-//     with __X32_SYSCALL_BIT set.
+//     with __X32_SYSCALL_BIT set (but map_shadow_stack, which is 64-bit
+//     only).
 //
 // ARM's private syscalls (arch/arm/include/uapi/asm/unistd.h, __ARM_NR_BASE
 // 0x0f0000) are not in x/sys and are listed here.
@@ -69,7 +70,9 @@ func main() {
 		log.Fatal(err)
 	}
 	for name, nr := range tables["x86_64"] {
-		if _, ok := x32[name]; !ok && nr >= 424 {
+		// map_shadow_stack (453) is "64" and not "common" in the kernel's
+		// arch/x86/entry/syscalls/syscall_64.tbl: x32 lacks it.
+		if _, ok := x32[name]; !ok && nr >= 424 && name != "map_shadow_stack" {
 			x32[name] = nr | x32Bit
 		}
 	}

@@ -17,6 +17,7 @@ import "C"
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -221,7 +222,7 @@ func export(ctx C.scmp_filter_ctx) ([]unix.SockFilter, error) {
 	for {
 		var in unix.SockFilter
 		if err := binary.Read(f, binary.NativeEndian, &in); err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return prog, nil
 			}
 			return nil, err
