@@ -21,6 +21,10 @@ type Msg struct {
 	Data json.RawMessage `json:"data,omitempty"`
 	// FDs arrive with the message (SCM_RIGHTS); the receiver owns them.
 	FDs []int `json:"-"`
+	// PID is the sender's pid as seen in the receiver's pid namespace
+	// (SCM_CREDENTIALS; the kernel translates it), when the receiver
+	// called PassCred; else 0.
+	PID int `json:"-"`
 }
 
 // Decode unmarshals m.Data into v.
@@ -59,6 +63,24 @@ func NewConn(fd int) *Conn {
 
 // CloseOnExec marks the socket close-on-exec.
 func (c *Conn) CloseOnExec() { unix.CloseOnExec(int(c.f.Fd())) }
+
+// PassCred makes the kernel attach the sender's credentials to every
+// message this end receives (SO_PASSCRED, unix(7)): Msg.PID is then the
+// sender's pid in this process's pid namespace, whatever namespace, and
+// whatever chain of helpers, the sender runs in.
+func (c *Conn) PassCred() error {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
 
 // File returns the socket (e.g. to pass it on to a re-exec).
 func (c *Conn) File() *os.File { return c.f }
@@ -116,7 +138,7 @@ var ErrClosed = errors.New("sync socket closed by the other side")
 // Recv receives the next message.
 func (c *Conn) Recv() (*Msg, error) {
 	var hdr [4]byte
-	oob := make([]byte, unix.CmsgSpace(16*4))
+	oob := make([]byte, unix.CmsgSpace(16*4)+unix.CmsgSpace(unix.SizeofUcred))
 	rc, err := c.f.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -133,12 +155,19 @@ func (c *Conn) Recv() (*Msg, error) {
 		return nil, fmt.Errorf("receiving message: %w", rerr)
 	}
 	var fds []int
+	pid := 0
 	if oobn > 0 {
 		cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil {
 			return nil, err
 		}
 		for _, cm := range cmsgs {
+			if cm.Header.Type == unix.SCM_CREDENTIALS {
+				if cred, err := unix.ParseUnixCredentials(&cm); err == nil {
+					pid = int(cred.Pid)
+				}
+				continue
+			}
 			got, err := unix.ParseUnixRights(&cm)
 			if err == nil {
 				fds = append(fds, got...)
@@ -171,6 +200,7 @@ func (c *Conn) Recv() (*Msg, error) {
 		return nil, fmt.Errorf("decoding message: %w", err)
 	}
 	m.FDs = fds
+	m.PID = pid
 	return &m, nil
 }
 

@@ -37,6 +37,13 @@ type Config struct {
 	Pdeathsig syscall.Signal
 	Setsid    bool
 	Maps      MapWriter // nil: no new user namespace, or maps not wanted
+	// Wrapper, when set, is an argv that execs the sandy binary in turn
+	// (nsenter/unshare from util-linux, to join namespaces by path: see
+	// JoinArgv). The binary is then named by its fd path as the wrapper's
+	// last argument, and Cloneflags must be 0: the wrapper makes the
+	// namespaces. Maps are then not written by Start: the caller writes
+	// them for the pid the child reports.
+	Wrapper []string
 }
 
 // Child is a started child.
@@ -53,12 +60,18 @@ func Start(cfg Config) (*Child, error) {
 	}
 	files := append(append([]*os.File(nil), cfg.ExtraFiles...), cfg.Exe)
 	exeFD := 3 + len(files) - 1
+	exePath := fmt.Sprintf("/proc/self/fd/%d", exeFD)
+	path, args := exePath, append([]string{"sandy"}, cfg.Args...)
+	if len(cfg.Wrapper) > 0 {
+		path = cfg.Wrapper[0]
+		args = append(append(append([]string{}, cfg.Wrapper...), exePath), cfg.Args...)
+	}
 	cmd := &exec.Cmd{
 		// The path is resolved by execve in the child, after the fds are in
 		// place: the child runs the sealed copy, never a path a container
 		// could have replaced.
-		Path:       fmt.Sprintf("/proc/self/fd/%d", exeFD),
-		Args:       append([]string{"sandy"}, cfg.Args...),
+		Path:       path,
+		Args:       args,
 		Env:        cfg.Env,
 		Stdin:      cfg.Stdin,
 		Stdout:     cfg.Stdout,
@@ -78,7 +91,7 @@ func Start(cfg Config) (*Child, error) {
 		return nil, explainCloneError(err, cfg.Cloneflags)
 	}
 	c := &Child{Cmd: cmd}
-	if cfg.Maps != nil {
+	if cfg.Maps != nil && len(cfg.Wrapper) == 0 {
 		if err := cfg.Maps.Apply(cmd.Process.Pid); err != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
@@ -149,3 +162,38 @@ var InUserNS = sync.OnceValue(func() bool {
 
 // CloneNewUser is CLONE_NEWUSER, for callers that need only a user namespace.
 const CloneNewUser = unix.CLONE_NEWUSER
+
+// Join is a namespace to join by path.
+type Join struct {
+	Flag string // nsenter's option: "user", "net", "ipc", "uts", "pid", "cgroup", "time"
+	Path string
+}
+
+// JoinArgv builds the wrapper that joins namespaces by path and then
+// creates the new ones, for a multi-threaded Go process that cannot
+// setns(CLONE_NEWUSER) itself (setns(2)): util-linux nsenter joins (the user
+// namespace first, keeping the caller's ids with --preserve-credentials;
+// --no-fork so that unshare inherits a joined pid namespace for its child),
+// then unshare(1) creates the new namespaces and forks the init into them
+// (--kill-child: the init dies with the chain, as with Pdeathsig).
+// newFlags are CLONE_NEW* flags.
+func JoinArgv(nsenter, unshare string, joins []Join, newFlags uintptr) []string {
+	argv := []string{nsenter}
+	for _, j := range joins {
+		argv = append(argv, "--"+j.Flag+"="+j.Path)
+	}
+	argv = append(argv, "--preserve-credentials", "--no-fork", "--", unshare)
+	for _, f := range []struct {
+		flag uintptr
+		opt  string
+	}{
+		{unix.CLONE_NEWUSER, "--user"}, {unix.CLONE_NEWNS, "--mount"}, {unix.CLONE_NEWPID, "--pid"},
+		{unix.CLONE_NEWIPC, "--ipc"}, {unix.CLONE_NEWUTS, "--uts"}, {unix.CLONE_NEWNET, "--net"},
+		{unix.CLONE_NEWCGROUP, "--cgroup"},
+	} {
+		if newFlags&f.flag != 0 {
+			argv = append(argv, f.opt)
+		}
+	}
+	return append(argv, "--fork", "--kill-child=SIGKILL", "--")
+}

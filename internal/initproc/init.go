@@ -49,6 +49,9 @@ func run(conn *userns.Conn) error {
 	// First run: wait for the maps, then re-exec with capabilities
 	// (GainCaps does not return then). Second run: straight on.
 	if os.Getenv(EnvMarker) == "" {
+		if err := conn.Send(MsgHello, nil); err != nil {
+			return stepError("greeting the host", err)
+		}
 		if _, err := conn.Expect(MsgMaps); err != nil {
 			return stepError("waiting for the id maps", err)
 		}

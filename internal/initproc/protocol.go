@@ -6,6 +6,9 @@ import (
 
 // Messages of the host↔init protocol, in order:
 //
+//	init → host  MsgHello    first thing: the host learns the init's pid from
+//	                         the message's SCM_CREDENTIALS (it may run behind
+//	                         nsenter/unshare, in another pid namespace)
 //	host → init  MsgMaps     the uid/gid maps are written: re-exec to gain caps
 //	host → init  MsgConfig   Config
 //	init → host  MsgWarn     a warning line (a rung down the ladder), any number
@@ -16,6 +19,7 @@ import (
 //	init → host  MsgReady    set up; waiting on the exec fifo
 //	init → host  error       a userns.ChildError, instead of any of the above
 const (
+	MsgHello  = "hello"
 	MsgMaps   = "maps"
 	MsgConfig = "config"
 	MsgWarn   = "warn"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -162,8 +163,13 @@ func (cr *creation) checkConfig(context.Context) error {
 		}
 	}
 	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" && ns.Type == specs.MountNamespace {
+			return fmt.Errorf("linux.namespaces: joining the mount namespace at %s is not supported (sandy builds the container's root in a new mount namespace)", ns.Path)
+		}
 		if ns.Path != "" {
-			return fmt.Errorf("linux.namespaces: joining the %s namespace at %s is not supported yet", ns.Type, ns.Path)
+			if _, err := os.Stat(ns.Path); err != nil {
+				return fmt.Errorf("linux.namespaces: %s namespace path: %w", ns.Type, err)
+			}
 		}
 		if ns.Type == specs.TimeNamespace {
 			return errors.New("linux.namespaces: time namespaces are not supported yet")
@@ -227,8 +233,8 @@ func (cr *creation) createState(context.Context) error {
 
 func (cr *creation) resolveIDMaps(context.Context) error {
 	s := cr.bundle.Spec
-	if _, ok := spec.Namespace(s, specs.UserNamespace); !ok {
-		return nil
+	if ns, ok := spec.Namespace(s, specs.UserNamespace); !ok || ns.Path != "" {
+		return nil // no user namespace, or a joined one: its maps exist
 	}
 	name := strconv.Itoa(os.Getuid())
 	if u, err := user.LookupId(name); err == nil {
@@ -313,6 +319,9 @@ func (cr *creation) startInit(context.Context) error {
 	}
 	defer child.Close()
 	cr.conn = parent
+	if err := parent.PassCred(); err != nil {
+		return err
+	}
 	cfg := userns.Config{
 		Exe:        exe,
 		Args:       []string{"init"},
@@ -332,6 +341,14 @@ func (cr *creation) startInit(context.Context) error {
 	if cr.cgroupNSLater() {
 		cfg.Cloneflags &^= unix.CLONE_NEWCGROUP
 	}
+	if joins := joinedNamespaces(s); len(joins) > 0 {
+		wrapper, err := joinWrapper(joins, cfg.Cloneflags)
+		if err != nil {
+			return err
+		}
+		cfg.Wrapper, cfg.Cloneflags = wrapper, 0
+		cr.g.Debugf("joining namespaces through %v", wrapper)
+	}
 	if cr.o.owned {
 		cfg.Pdeathsig = syscall.SIGKILL
 	}
@@ -343,13 +360,64 @@ func (cr *creation) startInit(context.Context) error {
 		return err
 	}
 	cr.child = c
-	cr.c.Pid = c.Cmd.Process.Pid
-	cr.c.PidStart, _, _ = state.ProcStart(cr.c.Pid)
 	cr.undo.add(func() {
 		_ = c.Cmd.Process.Kill()
 		_ = c.Cmd.Wait()
 	})
+	// The init's own pid: the child itself, or the end of the nsenter/
+	// unshare chain, in the host's pid namespace either way.
+	m, err := cr.conn.Expect(initproc.MsgHello)
+	if errors.Is(err, userns.ErrClosed) {
+		return fmt.Errorf("the init exited before it started (%s)", cr.exitStatus())
+	}
+	if err != nil {
+		return err
+	}
+	if m.PID <= 0 {
+		return errors.New("the init's hello carried no pid")
+	}
+	cr.c.Pid = m.PID
+	cr.c.PidStart, _, _ = state.ProcStart(cr.c.Pid)
+	if len(cfg.Wrapper) > 0 && cr.plan != nil {
+		if err := cr.plan.Apply(cr.c.Pid); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// joinedNamespaces lists the config's namespaces that have a path, user
+// first (joining it gives the capabilities the others need).
+func joinedNamespaces(s *specs.Spec) []userns.Join {
+	flags := map[specs.LinuxNamespaceType]string{
+		specs.UserNamespace: "user", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc",
+		specs.UTSNamespace: "uts", specs.PIDNamespace: "pid", specs.CgroupNamespace: "cgroup",
+	}
+	var joins []userns.Join
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" {
+			continue
+		}
+		j := userns.Join{Flag: flags[ns.Type], Path: ns.Path}
+		if ns.Type == specs.UserNamespace {
+			joins = append([]userns.Join{j}, joins...)
+		} else {
+			joins = append(joins, j)
+		}
+	}
+	return joins
+}
+
+func joinWrapper(joins []userns.Join, newFlags uintptr) ([]string, error) {
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return nil, fmt.Errorf("joining namespaces by path needs nsenter (apt-get install util-linux): %w", err)
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, fmt.Errorf("joining namespaces by path needs unshare (apt-get install util-linux): %w", err)
+	}
+	return userns.JoinArgv(nsenter, unshare, joins, newFlags), nil
 }
 
 func (cr *creation) configureInit(context.Context) error {
