@@ -1,4 +1,4 @@
-//go:build libseccomp
+//go:build libseccomp && linux && (amd64 || arm64)
 
 package seccomp
 
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -51,7 +52,7 @@ func agrees(a *archDef, name string) bool {
 
 // harmonize drops the names on which the two tables differ.
 func harmonize(cfg *specs.LinuxSeccomp) (*specs.LinuxSeccomp, []string) {
-	archs := []*archDef{archX86_64}
+	archs := []*archDef{nativeArch()}
 	for _, n := range cfg.Architectures {
 		if a := archByName[n]; a != nil && !slices.Contains(archs, a) {
 			archs = append(archs, a)
@@ -222,7 +223,7 @@ func inputs(cfg *specs.LinuxSeccomp, rng *rand.Rand) []seccompData {
 // counted in *libBugs.
 func differ(t *testing.T, cfg *specs.LinuxSeccomp, rng *rand.Rand, libBugs *int) string {
 	t.Helper()
-	ours, err := compile(cfg, options{native: archX86_64})
+	ours, err := compile(cfg, options{native: nativeArch()})
 	if errors.Is(err, ErrMergeLoop) {
 		t.Logf("sandy refuses a profile on which libseccomp would hang: %v", err)
 		return "" // do not hand it to libseccomp
@@ -445,6 +446,9 @@ func steps(prog []unix.SockFilter, d seccompData) int {
 // executes per syscall under each compiler: the per-syscall cost of a
 // filter, free of the noise of timing syscalls on a shared machine.
 func TestPathLength(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the syscalls listed are x86_64's")
+	}
 	p := DefaultProfile(nil)
 	lib, err := libseccomp.Compile(p)
 	if err != nil {

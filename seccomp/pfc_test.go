@@ -1,4 +1,4 @@
-//go:build libseccomp
+//go:build libseccomp && linux && (amd64 || arm64)
 
 package seccomp
 
