@@ -8,6 +8,10 @@
 //	slirpbench up --pid=PID --state=DIR [--mtu=N] [--driver=D] [--host-loopback] [--in-process] [-p SPEC]...
 //	    starts the network for PID, prints "ready MS", and closes it when
 //	    stdin reaches EOF or on SIGTERM.
+//	slirpbench notify-exec --connect=SOCKET -- ARGV...
+//	    (run inside the container's namespaces) installs the bind notifier
+//	    on its thread, sends it to `up --bind-notifier=SOCKET`, waits until
+//	    the network is up and execs ARGV: what sandy's init would do.
 //	slirpbench starttime [--runs=N] [--mtu=N] [--driver=D] [--in-process] [-p SPEC]...
 //	    creates a user+network namespace N times (unshare --user
 //	    --map-root-user --net), with and without the network, and prints
@@ -19,10 +23,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +36,7 @@ import (
 	"time"
 
 	"github.com/sandy-rt/sandy/slirp"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -47,6 +54,8 @@ func main() {
 		err = up(args)
 	case "starttime":
 		err = startTime(args)
+	case "notify-exec":
+		err = notifyExec(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -82,13 +91,27 @@ func up(args []string) error {
 	o := optionFlags(fs)
 	fs.IntVar(&o.PID, "pid", 0, "process in the container's namespaces")
 	fs.StringVar(&o.StateDir, "state", "", "state directory")
+	notifySock := fs.String("bind-notifier", "", "unix socket on which to receive a bind notifier from notify-exec (experimental bypass)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var helper *net.UnixConn
+	if *notifySock != "" {
+		var err error
+		if helper, o.BindNotifier, err = receiveNotifier(*notifySock); err != nil {
+			return err
+		}
+		defer helper.Close()
 	}
 	begin := time.Now()
 	n, err := slirp.Start(context.Background(), *o)
 	if err != nil {
 		return err
+	}
+	if helper != nil {
+		if _, err := helper.Write([]byte{1}); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("ready %.1f\n", float64(time.Since(begin).Microseconds())/1000)
 	sigs := make(chan os.Signal, 1)
@@ -182,3 +205,70 @@ func median(d []time.Duration) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// receiveNotifier listens on path for notify-exec and returns its
+// connection and the listener fd it sent.
+func receiveNotifier(path string) (*net.UnixConn, *os.File, error) {
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer l.Close()
+	_ = l.SetDeadline(time.Now().Add(30 * time.Second))
+	c, err := l.AcceptUnix()
+	if err != nil {
+		return nil, nil, fmt.Errorf("waiting for notify-exec: %w", err)
+	}
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := c.ReadMsgUnix(make([]byte, 1), oob)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		c.Close()
+		return nil, nil, fmt.Errorf("no fd from notify-exec: %v", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		c.Close()
+		return nil, nil, fmt.Errorf("no fd from notify-exec: %v", err)
+	}
+	return c, os.NewFile(uintptr(fds[0]), "bind-notifier"), nil
+}
+
+func notifyExec(args []string) error {
+	fs := flag.NewFlagSet("notify-exec", flag.ContinueOnError)
+	sock := fs.String("connect", "", "unix socket of `slirpbench up --bind-notifier`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		return fmt.Errorf("no command")
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return err
+	}
+	// The filter is per thread: install it on the one that execs.
+	runtime.LockOSThread()
+	conn, err := net.Dial("unix", *sock)
+	if err != nil {
+		return err
+	}
+	listener, err := slirp.InstallBindNotifier()
+	if err != nil {
+		return err
+	}
+	if _, _, err := conn.(*net.UnixConn).WriteMsgUnix([]byte{0}, unix.UnixRights(int(listener.Fd())), nil); err != nil {
+		return err
+	}
+	listener.Close()
+	if _, err := conn.Read(make([]byte, 1)); err != nil {
+		return fmt.Errorf("waiting for the network: %w", err)
+	}
+	conn.Close()
+	return syscall.Exec(path, argv, os.Environ())
+}
