@@ -7,10 +7,17 @@
 // The host side calls Compile on the container's profile before it starts
 // anything, so that a bad profile fails `sandy create` with a precise
 // error. The init, inside the container's namespaces, calls Compile again,
-// then Load as its very last step before execve(2), and, when the profile
-// has SCMP_ACT_NOTIFY rules, SendListener to hand the listener fd to the
-// seccomp agent at listenerPath (runc's protocol). DefaultProfile gives
-// moby's default profile for `sandy run --seccomp=default`.
+// then Load as its last step before waiting on the exec fifo and calling
+// execve(2) (runc's order: as few syscalls as possible run under the
+// filter). When the profile has SCMP_ACT_NOTIFY rules, Load returns the
+// listener fd; the init passes it to the host side over its sync socket
+// (SCM_RIGHTS), because listenerPath is a host path that the init cannot
+// reach after pivot_root, and the host side calls SendListener to hand it
+// to the seccomp agent (runc's protocol). Until the agent has the fd, a
+// notified syscall in the init would block for ever; for that reason
+// NOTIFY on write(2) is refused, as in runc, and the init should use only
+// sendmsg(2) and close(2) after Load. DefaultProfile gives moby's default
+// profile for `sandy run --seccomp=default`.
 //
 // # What it compiles
 //
