@@ -72,9 +72,11 @@ func isCond(code uint16) bool {
 // assemble resolves labels, inserting trampolines where needed.
 func (a *asm) assemble() ([]unix.SockFilter, error) {
 	prog := a.ins
-	for round := 0; ; round++ {
-		if round > 64 {
-			return nil, fmt.Errorf("assembling seccomp filter: jump resolution does not converge")
+	for {
+		// Every round only adds instructions; far beyond the kernel's
+		// limit there is no point in going on.
+		if len(prog) > 16*4096 {
+			return nil, fmt.Errorf("compiling seccomp profile to more than %d instructions: %w", 16*4096, ErrTooLarge)
 		}
 		// Positions of labels and instructions.
 		pos := make([]int, a.labels)
