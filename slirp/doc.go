@@ -111,15 +111,22 @@
 // child runs; pass the same protected copy of sandy that the init runs
 // (CVE-2019-5736).
 //
-// # Throughput
+// # Throughput, and the bind bypass
 //
 // The builtin driver is a user-space proxy: every forwarded byte crosses two
 // loopback TCP connections and a splice(2) in the monitor. On a two-core
-// machine the client, the proxy and the server share two cores, which caps
-// it near half the loopback floor whatever the proxy does
-// (docs/networking.md has the numbers). Reaching the floor needs no proxy
-// at all: a seccomp user-notification listener (seccomp_unotify(2)) on the
-// container's bind(2) that swaps in a socket bound on the host
-// (SECCOMP_IOCTL_NOTIF_ADDFD), as rootless-containers/bypass4netns does;
-// that needs the seccomp package and the init, and is not done here.
+// machine the client, the proxy and the server share two cores, which holds
+// it near half the loopback floor (docs/networking.md has the numbers).
+//
+// The experimental bind bypass (Options.BindNotifier, InstallBindNotifier,
+// bypass_linux.go) needs no proxy: a seccomp user-notification filter in
+// the container reports bind(2), and the monitor swaps the container's
+// socket for one bound in the host's namespace on the -p address
+// (SECCOMP_IOCTL_NOTIF_ADDFD), as rootless-containers/bypass4netns does.
+// Clients then reach the container's server directly, at the loopback
+// floor, and the server sees every client's address. It is off unless the
+// lifecycle passes a notifier, because the container then holds a socket of
+// the host's network namespace: after connect(AF_UNSPEC) it can connect
+// that socket anywhere the user can, host loopback included, which
+// --disable-host-loopback otherwise forbids. Use it for trusted workloads.
 package slirp
