@@ -201,6 +201,10 @@ func (m *fsManager) Apply(ctx context.Context, pid int) error {
 // same delegated subtree, so it may.
 func (m *fsManager) Join(ctx context.Context, pid int) error { return m.Apply(ctx, pid) }
 
+// Supervise is a no-op: nobody removes a cgroupfs container cgroup behind
+// sandy's back, so nothing needs to keep it.
+func (m *fsManager) Supervise(context.Context, int) error { return nil }
+
 func (m *fsManager) State() ([]byte, error) {
 	return json.Marshal(state{Kind: KindCgroupfs, Path: m.path})
 }

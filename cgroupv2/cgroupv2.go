@@ -86,6 +86,13 @@ type Manager interface {
 	// common ancestor the kernel checks (a login session's scope and the
 	// user manager's subtree meet in root-owned user-UID.slice).
 	Join(ctx context.Context, pid int) error
+	// Supervise puts pid, a host-side helper of this container, into the
+	// scope's supervisor/ leaf (systemd; a no-op for cgroupfs and none).
+	// Destroy kills it. A systemd scope is stopped and its cgroup removed as
+	// soon as it is empty, taking the container's counters (memory.events
+	// oom_kill, cpu.stat) with it; a sentinel process here keeps the scope
+	// until Destroy, so `sandy run` can report an OOM kill after the init died.
+	Supervise(ctx context.Context, pid int) error
 }
 
 // Stats are the numbers `sandy events --stats` reports. Absent files read as 0.

@@ -42,6 +42,8 @@
 //	fd, ok := m.CgroupFD()                // ok: SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 //	... start the init, paused on its sync pipe ...
 //	err = m.Apply(ctx, initPid)           // before the init runs container code
+//	err = m.Supervise(ctx, sentinelPid)   // systemd: keeps the scope and its counters after the init exits
+//	w, err := m.Watch()                   // OOM kills etc. while it runs
 //	st, err := m.State()                  // into the container's state file
 //	... later, maybe in another process ...
 //	m, err = cgroupv2.Load(st)

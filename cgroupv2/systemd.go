@@ -308,15 +308,24 @@ func (m *sdManager) CgroupFD() (int, bool) { return -1, false }
 
 // Join asks the user manager to move pid into the scope's container leaf.
 func (m *sdManager) Join(ctx context.Context, pid int) error {
+	return m.attach(ctx, ContainerLeaf, pid)
+}
+
+// Supervise asks the user manager to move pid into the supervisor leaf.
+func (m *sdManager) Supervise(ctx context.Context, pid int) error {
+	return m.attach(ctx, SupervisorDir, pid)
+}
+
+func (m *sdManager) attach(ctx context.Context, sub string, pid int) error {
 	if m.bus == nil {
 		b, err := dialUserBus(m.addr)
 		if err != nil {
-			return fmt.Errorf("joining scope %s: %w", m.unit, err)
+			return fmt.Errorf("moving pid %d into scope %s: %w", pid, m.unit, err)
 		}
 		m.bus = b
 	}
-	if err := m.bus.call(ctx, "AttachProcessesToUnit", nil, m.unit, "/"+ContainerLeaf, []uint32{uint32(pid)}); err != nil {
-		return fmt.Errorf("moving pid %d into scope %s: %w", pid, m.unit, err)
+	if err := m.bus.call(ctx, "AttachProcessesToUnit", nil, m.unit, "/"+sub, []uint32{uint32(pid)}); err != nil {
+		return fmt.Errorf("moving pid %d into %s of scope %s: %w", pid, sub, m.unit, err)
 	}
 	return nil
 }

@@ -269,6 +269,11 @@ func TestSystemdMemoryOOM(t *testing.T) {
 	if m.Kind() != KindSystemd {
 		t.Fatalf("auto picked %q, want systemd", m.Kind())
 	}
+	// A sentinel keeps the scope (and its counters) after the init dies.
+	sentinel := startChild(t, "sleep 1000", nil)
+	if err := m.Supervise(context.Background(), sentinel.cmd.Process.Pid); err != nil {
+		t.Fatalf("Supervise: %v", err)
+	}
 	w, err := m.Watch()
 	if err != nil {
 		t.Fatal(err)
@@ -279,18 +284,39 @@ func TestSystemdMemoryOOM(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("tail /dev/zero in a 32M cgroup: %v, want SIGKILL by the OOM killer", err)
 	}
-	// The scope may be gone already (empty → stopped by systemd); the
-	// watcher kept the counters.
+	ev, err := m.Events()
+	if err != nil {
+		t.Fatalf("the scope went away despite the sentinel: %v", err)
+	}
+	if ev.OOMKill < 1 {
+		t.Errorf("memory.events oom_kill = %d, want >= 1 (%+v)", ev.OOMKill, ev)
+	}
 	deadline := time.Now().Add(3 * time.Second)
 	for w.Last().OOMKill < 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	_ = w.Close()
-	if ev := w.Last(); ev.OOMKill < 1 {
-		t.Errorf("memory.events oom_kill = %d, want >= 1 (%+v)", ev.OOMKill, ev)
+	if w.Last().OOMKill < 1 {
+		t.Errorf("the watcher saw no OOM kill: %+v", w.Last())
 	}
-	t.Logf("events seen by the watcher: %+v", w.Last())
-	// The init is gone: systemd stops the empty scope by itself, leaves and all.
+	t.Logf("events: %+v, watcher: %+v", ev, w.Last())
+	sd := m.(*sdManager)
+	if err := m.Destroy(context.Background()); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	if err := sentinel.cmd.Wait(); err == nil {
+		t.Errorf("sentinel survived Destroy")
+	}
+	assertScopeGone(t, sd.unit, sd.scope)
+}
+
+// TestScopeGoneAfterExit: without a sentinel, systemd stops the scope as
+// soon as the init exits, leaves and all, and Destroy is then a no-op.
+func TestScopeGoneAfterExit(t *testing.T) {
+	c := startChild(t, "true", nil)
+	m := newApplied(t, Options{ID: id(t), Resources: &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](5)}}}, c)
+	c.release(t)
+	_ = c.cmd.Wait()
 	sd := m.(*sdManager)
 	assertScopeGone(t, sd.unit, sd.scope)
 	if err := m.Destroy(context.Background()); err != nil {
