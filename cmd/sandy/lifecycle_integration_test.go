@@ -91,7 +91,10 @@ func TestSingleMappingFallback(t *testing.T) {
 		_ = os.Symlink("/bin/"+tool, filepath.Join(bin, tool))
 	}
 	t.Setenv("PATH", bin)
-	r := e.runBundle(0)
+	r := e.run("", "run", "--network=none", e.bundle)
+	if r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
 	fields := strings.Fields(r.stdout)
 	if len(fields) != 4 || fields[0] != "0" || fields[1] != strconv.Itoa(os.Getuid()) || fields[2] != "1" || fields[3] != "0" {
 		t.Fatalf("uid map/id: %q", r.stdout)

@@ -177,6 +177,9 @@ func (r *rootfs) writeResolvConf() error {
 }
 
 func (r *rootfs) provideFile(dest, content string) error {
+	if !r.readonly {
+		return r.writeInRoot(dest, content)
+	}
 	if r.cfg.LayerDir == "" {
 		return fmt.Errorf("%s: no layer directory to hold it", dest)
 	}
@@ -201,6 +204,38 @@ func (r *rootfs) provideFile(dest, content string) error {
 	return r.remount(dest, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
 }
 
+// writeInRoot writes a regular file into the writable root layer. A
+// symlink at dest (e.g. resolv.conf pointing into /run) is replaced, never
+// followed, so the write stays inside the root.
+func (r *rootfs) writeInRoot(dest, content string) error {
+	dir, base := path.Split(path.Clean(dest))
+	parent, err := r.openDir(dir)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	pfd := int(parent.Fd())
+	// parent is an O_PATH handle: reopen it as a real directory fd.
+	dfd, err := unix.Openat(pfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	if err := unix.Unlinkat(dfd, base, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("replacing %s: %w", dest, err)
+	}
+	fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	f := os.NewFile(uintptr(fd), dest)
+	defer f.Close()
+	if _, err := f.WriteString(content); err != nil {
+		return fmt.Errorf("writing %s: %w", dest, err)
+	}
+	return nil
+}
+
 // mountRootLayer makes r.path, the root the container will see: the
 // overlay package's copy-on-write layer over the bundle's rootfs (or the
 // rung --rootfs-mode forces), so the bundle is never written. Every path
@@ -223,6 +258,7 @@ func (r *rootfs) mountRootLayer() error {
 		return err
 	}
 	r.path = root.Path
+	r.readonly = root.Readonly
 	return r.conn.Send(MsgRootfs, string(root.Mode))
 }
 

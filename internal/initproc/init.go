@@ -91,6 +91,10 @@ func run(conn *userns.Conn) error {
 	if err != nil {
 		return stepError("setting up the root filesystem", err)
 	}
+	st, err := createHooks(&cfg, conn)
+	if err != nil {
+		return err
+	}
 	if err := r.pivotRoot(); err != nil {
 		return stepError("pivot_root", err)
 	}
@@ -115,6 +119,9 @@ func run(conn *userns.Conn) error {
 	}
 	if err := waitStart(fifo); err != nil {
 		return stepError("waiting for start", err)
+	}
+	if err := startHooks(&cfg, st); err != nil {
+		return err
 	}
 	return p.exec()
 }

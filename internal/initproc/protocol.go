@@ -13,6 +13,10 @@ import (
 //	host → init  MsgConfig   Config
 //	init → host  MsgWarn     a warning line (a rung down the ladder), any number
 //	init → host  MsgRootfs   the root filesystem rung used
+//	init → host  MsgHooks    before pivot_root, when the config has prestart or
+//	                         createRuntime hooks: the host runs them
+//	host → init  MsgHooksDone  with the state JSON; the init then runs the
+//	                         createContainer hooks itself
 //	init → host  MsgPty      the pty master (one fd), when process.terminal
 //	init → host  MsgSeccomp  the seccomp notify listener (one fd), when asked
 //	host → init  MsgSeccompDone  the listener is with the agent
@@ -26,6 +30,9 @@ const (
 	MsgRootfs = "rootfs"
 	MsgPty    = "pty"
 	MsgReady  = "ready"
+
+	MsgHooks     = "hooks"
+	MsgHooksDone = "hooks-done"
 
 	MsgSeccomp     = "seccomp"
 	MsgSeccompDone = "seccomp-done"

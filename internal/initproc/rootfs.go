@@ -21,12 +21,13 @@ import (
 // rootfs is the container's root being assembled in the init's mount
 // namespace, before pivot_root.
 type rootfs struct {
-	cfg     *Config
-	spec    *specs.Spec
-	path    string   // the new root as seen by the init before pivot_root
-	root    *os.File // O_PATH handle on path: every in-root lookup starts here
-	console *os.File // pty slave, when process.terminal
-	conn    *userns.Conn
+	cfg      *Config
+	spec     *specs.Spec
+	path     string   // the new root as seen by the init before pivot_root
+	readonly bool     // the root layer has no writable upper
+	root     *os.File // O_PATH handle on path: every in-root lookup starts here
+	console  *os.File // pty slave, when process.terminal
+	conn     *userns.Conn
 }
 
 func setupRootfs(cfg *Config, conn *userns.Conn) (*rootfs, error) {

@@ -189,9 +189,6 @@ func (cr *creation) checkConfig(context.Context) error {
 	if cr.o.ConsoleSocket != "" && !s.Process.Terminal {
 		return errors.New("--console-socket given, but process.terminal is false")
 	}
-	if h := s.Hooks; h != nil && (len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer)+len(h.Poststart)+len(h.Poststop)) > 0 {
-		return errors.New("hooks: this build does not run OCI hooks yet; remove them from config.json")
-	}
 	return nil
 }
 
@@ -465,6 +462,10 @@ func (cr *creation) waitReady(context.Context) error {
 		case initproc.MsgRootfs:
 			_ = m.Decode(&cr.c.RootfsMode)
 			cr.g.Debugf("root filesystem: %s", cr.c.RootfsMode)
+		case initproc.MsgHooks:
+			if err := cr.runCreateHooks(); err != nil {
+				return err
+			}
 		case initproc.MsgSeccomp:
 			if len(m.FDs) != 1 {
 				return fmt.Errorf("seccomp message with %d fds", len(m.FDs))

@@ -48,7 +48,11 @@ func Start(ctx context.Context, g *Global, id string) error {
 	default:
 		return fmt.Errorf("container %s is %s: only a created container can be started", id, st)
 	}
-	return releaseInit(ctx, root, c)
+	if err := releaseInit(ctx, root, c); err != nil {
+		return err
+	}
+	runPoststart(g, c)
+	return nil
 }
 
 func releaseInit(ctx context.Context, root *state.Root, c *state.Container) error {
@@ -176,6 +180,7 @@ func destroy(ctx context.Context, g *Global, root *state.Root, c *state.Containe
 		waitGone(ctx, c.Pid, c.PidStart)
 	}
 	var errs []error
+	runPoststop(g, c)
 	if err := stopNetwork(c); err != nil {
 		errs = append(errs, err)
 	}

@@ -39,7 +39,11 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 		return 1, err
 	}
 	if o.Detach {
-		if err := releaseInit(ctx, cr.root, cr.c); err != nil {
+		err := releaseInit(ctx, cr.root, cr.c)
+		if err == nil {
+			runPoststart(g, cr.c)
+		}
+		if err != nil {
 			err = cr.initError(err)
 			_ = destroy(ctx, g, cr.root, cr.c)
 			cr.release()
@@ -83,6 +87,7 @@ func runForeground(ctx context.Context, g *Global, cr *creation) (int, error) {
 	if err := releaseInit(ctx, cr.root, cr.c); err != nil {
 		return 1, cr.initError(err)
 	}
+	runPoststart(g, cr.c)
 	done := make(chan error, 1)
 	go func() { done <- cr.child.Cmd.Wait() }()
 	for {

@@ -1,0 +1,81 @@
+//go:build integration
+
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// TestHooks: each hook kind runs at its moment, in its namespaces, with the
+// state on stdin; a failing createRuntime hook aborts the create and leaves
+// nothing behind; poststop failures are reported, not fatal.
+func TestHooks(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	out := testutil.TempDir(t)
+	sh := "/bin/sh"
+	host := func(name string) specs.Hook {
+		// Runs with the host's /bin/sh: state to a file, plus the mount ns.
+		return specs.Hook{Path: sh, Args: []string{"sh", "-c", `cat > ` + out + `/` + name + `.json; readlink /proc/self/ns/mnt > ` + out + `/` + name + `.mnt`}}
+	}
+	e := newEnv(t).sh(`cat /tmp/started-by-hook`)
+	e.spec.Hooks = &specs.Hooks{
+		Prestart:        []specs.Hook{host("prestart")},
+		CreateRuntime:   []specs.Hook{host("createRuntime")},
+		CreateContainer: []specs.Hook{host("createContainer")},
+		// In the container, after pivot_root: the container's /bin/sh.
+		StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo yes > /tmp/started-by-hook"}}},
+		Poststart:      []specs.Hook{host("poststart")},
+		Poststop:       []specs.Hook{host("poststop")},
+	}
+	e.write()
+	r := e.runBundle(0)
+	if strings.TrimSpace(r.stdout) != "yes" {
+		t.Fatalf("startContainer hook did not run in the container: %q %q", r.stdout, r.stderr)
+	}
+	hostMnt, _ := os.Readlink("/proc/self/ns/mnt")
+	for _, name := range []string{"prestart", "createRuntime", "createContainer", "poststart", "poststop"} {
+		data, err := os.ReadFile(filepath.Join(out, name+".json"))
+		if err != nil {
+			t.Fatalf("%s hook did not run: %v", name, err)
+		}
+		var st specs.State
+		if err := json.Unmarshal(data, &st); err != nil || st.Bundle != e.bundle || st.ID == "" {
+			t.Fatalf("%s hook state: %s (%v)", name, data, err)
+		}
+		mnt, _ := os.ReadFile(filepath.Join(out, name+".mnt"))
+		inContainer := strings.TrimSpace(string(mnt)) != hostMnt
+		if inContainer != (name == "createContainer") {
+			t.Errorf("%s hook ran in the container's mount namespace: %v", name, inContainer)
+		}
+		want := map[string]specs.ContainerState{"prestart": "creating", "createRuntime": "creating", "createContainer": "creating", "poststart": "running", "poststop": "stopped"}[name]
+		if st.Status != want {
+			t.Errorf("%s hook saw status %q, want %q", name, st.Status, want)
+		}
+	}
+
+	e.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: sh, Args: []string{"sh", "-c", "echo hook-failed >&2; exit 3"}}}}
+	e.write()
+	r = e.run("", "run", e.bundle)
+	if r.code == 0 || !strings.Contains(r.stderr, "createRuntime") {
+		t.Fatalf("failing createRuntime hook: %d %q", r.code, r.stderr)
+	}
+	assertNothingLeft(t, e)
+
+	e.spec.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: sh, Args: []string{"sh", "-c", "exit 4"}}}}
+	e.sh("true")
+	r = e.runBundle(0)
+	if !strings.Contains(r.stderr, "poststop") {
+		t.Fatalf("poststop failure not reported: %q", r.stderr)
+	}
+	assertNothingLeft(t, e)
+}
