@@ -9,13 +9,12 @@ package seccomp
 //	jeq AUDIT_ARCH_<other>   → group 1 ...
 //	ret KILL_PROCESS                          (an arch the filter does not list)
 //	group: ld seccomp_data.nr
-//	       x86_64 without x32: nr ≥ 0x40000000 and ≠ -1 → bad arch
-//	       x32 without x86_64: nr < 0x40000000 → bad arch
-//	       (x86_64 with x32: one group, both tables, as libseccomp does)
-//	       [ENOSYS stub: nr above the profile's highest syscall → ERRNO(ENOSYS)]
-//	       binary search over the syscall numbers that have rules, down to
-//	       buckets of at most 4 `jeq`; an unmatched number → default action;
-//	       each matched syscall → its action, or its argument tree.
+//	       binary search over intervals of syscall numbers that share one
+//	       outcome (see intervals): the default action, a syscall's action,
+//	       a syscall's argument tree (see genTree), the bad-arch action for
+//	       the other x86_64/x32 ABI, or ERRNO(ENOSYS) above the profile's
+//	       highest syscall. (x86_64 with x32 is one group with both tables,
+//	       as in libseccomp.)
 //
 // Conditional jumps reach 255 instructions; the assembler inserts, right
 // after a jump whose target is farther, a copy of the target when it is a
