@@ -7,10 +7,15 @@ import (
 func u(v uint) *uint { return &v }
 
 // runcBatsProfiles are the profiles runc's tests/integration/seccomp.bats
-// and personality.bats put in config.json, by test name.
+// and personality.bats put in config.json, and the one of runtime-tools'
+// validation/linux_seccomp, by test name.
 func runcBatsProfiles() map[string]*specs.LinuxSeccomp {
 	arches := []specs.Arch{specs.ArchX86, specs.ArchX32, specs.ArchX86_64}
 	return map[string]*specs.LinuxSeccomp{
+		"runtime-tools-linux-seccomp": {
+			DefaultAction: specs.ActAllow,
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: specs.ActErrno}},
+		},
 		"runc-errno-mkdir": {
 			DefaultAction: specs.ActAllow, Architectures: arches,
 			Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
