@@ -178,6 +178,10 @@ func TestKernelLoad(t *testing.T) {
 		{name: "errno", req: victimRequest{Profile: allowMkdir(specs.ActErrno, nil), Calls: []victimCall{mk}}, want: []int{int(unix.EPERM)}},
 		{name: "errnoRet", req: victimRequest{Profile: allowMkdir(specs.ActErrno, u(100)), Calls: []victimCall{mk}}, want: []int{100}},
 		{name: "kill process", req: victimRequest{Profile: allowMkdir(specs.ActKillProcess, nil), Calls: []victimCall{mk}}, wantSig: unix.SIGSYS},
+		// Without a tracer, SECCOMP_RET_TRACE fails the call with ENOSYS
+		// (seccomp(2)); LOG lets it run (the kernel then says EFAULT).
+		{name: "trace without tracer", req: victimRequest{Profile: allowMkdir(specs.ActTrace, nil), Calls: []victimCall{mk}}, want: []int{int(unix.ENOSYS)}},
+		{name: "log", req: victimRequest{Profile: allowMkdir(specs.ActLog, nil), Calls: []victimCall{mk}}, want: []int{int(unix.EFAULT)}},
 		{name: "log flag tsync", req: victimRequest{Profile: func() *specs.LinuxSeccomp {
 			p := allowMkdir(specs.ActErrno, u(7))
 			p.Flags = []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_TSYNC", specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow}
