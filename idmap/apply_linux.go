@@ -32,11 +32,17 @@ import (
 // only the first write to a map file.
 func (p *Plan) Apply(pid int) error {
 	if p.Helpers {
-		if err := p.runHelper("newuidmap", p.uidHelper, pid, p.UIDs, p.uidHint); err != nil {
-			return fmt.Errorf("writing uid map for pid %d: %w", pid, err)
+		// The two maps are independent files of the same process: write
+		// them at once, which takes one helper start off the critical path.
+		gidErr := make(chan error, 1)
+		go func() { gidErr <- p.runHelper("newgidmap", p.gidHelper, pid, p.GIDs, p.gidHint) }()
+		uerr := p.runHelper("newuidmap", p.uidHelper, pid, p.UIDs, p.uidHint)
+		gerr := <-gidErr
+		if uerr != nil {
+			return fmt.Errorf("writing uid map for pid %d: %w", pid, uerr)
 		}
-		if err := p.runHelper("newgidmap", p.gidHelper, pid, p.GIDs, p.gidHint); err != nil {
-			return fmt.Errorf("writing gid map for pid %d: %w", pid, err)
+		if gerr != nil {
+			return fmt.Errorf("writing gid map for pid %d: %w", pid, gerr)
 		}
 		return nil
 	}

@@ -475,3 +475,20 @@ func FuzzParseSubID(f *testing.F) {
 		}
 	})
 }
+
+func TestHasSubidLine(t *testing.T) {
+	for _, tt := range []struct {
+		conf string
+		want bool
+	}{
+		{"passwd: files\ngroup: files\n", false},
+		{"passwd: files\nsubid: sss\n", true},
+		{"# subid: sss\n", false},
+		{"subid:\n", false},
+		{"  subid :  files # comment\n", true},
+	} {
+		if got := hasSubidLine(tt.conf); got != tt.want {
+			t.Errorf("hasSubidLine(%q) = %v, want %v", tt.conf, got, tt.want)
+		}
+	}
+}

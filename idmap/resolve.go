@@ -26,9 +26,10 @@ type Request struct {
 	UIDMappings []specs.LinuxIDMapping
 	GIDMappings []specs.LinuxIDMapping
 	// SubUIDFile and SubGIDFile default to /etc/subuid and /etc/subgid.
-	// When both are left empty and getsubids(1) is installed, getsubids is
-	// asked first, since it honours NSS subid plugins (subid in
-	// nsswitch.conf); the files are read when it finds nothing.
+	// When both are left empty, /etc/nsswitch.conf names a subid source and
+	// getsubids(1) is installed, getsubids is asked first, since it honours
+	// NSS subid plugins; the files are read when it finds nothing (and
+	// directly when no subid source is configured: shadow reads them then).
 	SubUIDFile, SubGIDFile string
 	// LookPath finds newuidmap, newgidmap and getsubids; default
 	// exec.LookPath.
@@ -88,7 +89,7 @@ type side struct {
 // that need the helpers when those are unusable are an error, never
 // degraded. A config mapping of just the own id needs no helper.
 func Resolve(req Request) (*Plan, error) {
-	useGetsubids := req.SubUIDFile == "" && req.SubGIDFile == ""
+	useGetsubids := req.SubUIDFile == "" && req.SubGIDFile == "" && nssHasSubid()
 	if req.SubUIDFile == "" {
 		req.SubUIDFile = defaultSubUIDFile
 	}
@@ -269,6 +270,31 @@ func lookupSubIDs(req Request, s *side, useGetsubids bool) (subSource, error) {
 		}
 	}
 	return src, nil
+}
+
+// nssHasSubid reports whether /etc/nsswitch.conf names a subid source.
+// Without one, shadow's helpers (newuidmap, getsubids) read /etc/subuid and
+// /etc/subgid themselves, so reading the files directly gives the same
+// answer without two process starts on every container start.
+func nssHasSubid() bool {
+	data, err := os.ReadFile("/etc/nsswitch.conf")
+	if err != nil {
+		return false
+	}
+	return hasSubidLine(string(data))
+}
+
+func hasSubidLine(conf string) bool {
+	for _, line := range strings.Split(conf, "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if key, val, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(key) == "subid" && strings.TrimSpace(val) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // getsubids runs getsubids(1), which answers from the NSS subid plugin when

@@ -112,7 +112,10 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"writing the pid file", cr.writePidFile},
 	}
 	for _, s := range steps {
-		if err := s.fn(ctx); err != nil {
+		t0 := time.Now()
+		err := s.fn(ctx)
+		cr.g.Debugf("%s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
+		if err != nil {
 			cr.undo.run()
 			var ce *userns.ChildError
 			if errors.As(err, &ce) {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/containerd/console"
 	"golang.org/x/sys/unix"
@@ -55,10 +56,14 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	// Other sandy commands (state, kill, ps) must work while it runs.
 	cr.lock.Unlock()
 	defer cr.release()
+	t0 := time.Now()
 	code, err := runForeground(ctx, g, cr)
+	g.Debugf("start and wait: %v", time.Since(t0).Round(10*time.Microsecond))
+	t0 = time.Now()
 	if cr.net != nil {
 		_ = cr.net.Close()
 	}
+	defer func() { g.Debugf("teardown: %v", time.Since(t0).Round(10*time.Microsecond)) }()
 	if !o.Keep {
 		if lock, lerr := cr.root.Lock(cr.c.ID); lerr == nil {
 			if derr := destroy(context.Background(), g, cr.root, cr.c); derr != nil && err == nil {
