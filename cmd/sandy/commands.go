@@ -27,6 +27,7 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 	fs.StringVar(&o.PidFile, "pid-file", "", "write the container's pid to this file")
 	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to receive the pty master (process.terminal)")
 	fs.StringVar(&o.RootfsMode, "rootfs-mode", "auto", "root filesystem layer: auto, overlay, fuse, bind or copy (docs/rootfs.md)")
+	fs.StringVar(&o.Seccomp, "seccomp", "", "default: moby's default profile (adjusted for the bounding capabilities) when config.json has none")
 	fs.BoolVar(&o.NoSeccomp, "no-seccomp", false, "run without linux.seccomp (the container is NOT filtered)")
 	fs.StringVar(&o.Network.Mode, "network", "", "slirp4netns[:OPTIONS], none or host (docs/networking.md); run defaults to slirp4netns when usable, create to none")
 	fs.StringArrayVarP(&o.Network.Publish, "publish", "p", nil, "forward [hostIP:]hostPort:containerPort[/tcp|/udp] (repeatable)")

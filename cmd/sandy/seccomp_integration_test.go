@@ -142,3 +142,20 @@ func TestSeccompNotify(t *testing.T) {
 	}
 	_ = os.Remove(sock)
 }
+
+// TestSeccompDefaultProfile: --seccomp=default filters a config without a
+// profile: namespace creation is refused, ordinary tools work.
+func TestSeccompDefaultProfile(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh(`ls / >/dev/null && echo tools-ok; unshare -U true 2>/dev/null; echo unshare=$?`)
+	r := e.run("", "run", e.bundle)
+	if !strings.Contains(r.stdout, "tools-ok") {
+		t.Fatalf("without a profile: %q %q", r.stdout, r.stderr)
+	}
+	r = e.run("", "run", "--seccomp=default", e.bundle)
+	if r.code != 0 || !strings.Contains(r.stdout, "tools-ok") || !strings.Contains(r.stdout, "unshare=1") {
+		t.Fatalf("--seccomp=default: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}

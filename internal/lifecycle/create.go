@@ -24,6 +24,7 @@ import (
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/overlay"
+	"github.com/sandy-rt/sandy/seccomp"
 	"github.com/sandy-rt/sandy/slirp"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -36,6 +37,7 @@ type CreateOptions struct {
 	ConsoleSocket string
 	RootfsMode    string // --rootfs-mode
 	NoSeccomp     bool
+	Seccomp       string // --seccomp: "" (the config's) or "default" (moby's profile when the config has none)
 	Network       NetworkOptions
 	Cgroup        CgroupOptions
 	Stdin         io.Reader
@@ -160,6 +162,23 @@ func (cr *creation) loadBundle(context.Context) error {
 // faithfully.
 func (cr *creation) checkConfig(context.Context) error {
 	s := cr.bundle.Spec
+	switch cr.o.Seccomp {
+	case "", "config":
+	case "default":
+		if s.Linux.Seccomp == nil {
+			var bounding []string
+			if s.Process.Capabilities != nil {
+				bounding = s.Process.Capabilities.Bounding
+			}
+			p, err := seccomp.DefaultProfileFor(bounding)
+			if err != nil {
+				return err
+			}
+			s.Linux.Seccomp = p
+		}
+	default:
+		return fmt.Errorf("--seccomp %q: want default", cr.o.Seccomp)
+	}
 	if s.Linux.Seccomp != nil && !cr.o.NoSeccomp {
 		if err := cr.checkSeccomp(s.Linux.Seccomp); err != nil {
 			return err
