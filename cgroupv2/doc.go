@@ -50,6 +50,9 @@
 //	err = m.Destroy(ctx)                  // kills what is left; idempotent
 //	m.Close()
 //
+// After an error from Prepare or Apply, call Destroy: a scope may exist
+// already, with the init in it.
+//
 // A cgroup namespace is rooted at the cgroup its creator is in when it is
 // created (cgroup_namespaces(7)). With CgroupFD ok, CLONE_NEWCGROUP in the
 // same clone3 roots it at the container cgroup. Without it (systemd), the
