@@ -59,6 +59,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	t0 := time.Now()
 	code, err := runForeground(ctx, g, cr)
 	g.Debugf("start and wait: %v", time.Since(t0).Round(10*time.Microsecond))
+	reportOOM(g, cr)
 	t0 = time.Now()
 	if cr.net != nil {
 		_ = cr.net.Close()
@@ -186,4 +187,17 @@ func (r *ptyRelay) restore() {
 	if r.current != nil {
 		_ = r.current.Reset()
 	}
+}
+
+// reportOOM says so when the kernel's OOM killer killed a process in the
+// container's cgroup (memory.events oom_kill), the usual reason for a 137.
+func reportOOM(g *Global, cr *creation) {
+	if cr.cg == nil {
+		return
+	}
+	ev, err := cr.cg.Events()
+	if err != nil || ev.OOMKill == 0 {
+		return
+	}
+	g.Warn(fmt.Sprintf("the container's memory limit was hit: the OOM killer killed %d process(es) (memory.events oom_kill)", ev.OOMKill))
 }
