@@ -63,9 +63,12 @@ free_port() { # sets $port to the next free TCP port on 127.0.0.1
 	port=$((port + 1))
 	while ss -Hltn "sport = :$port" | grep -q .; do port=$((port + 1)); done
 }
-wait_listen() { # wait_listen PORT: until something listens on the host
-	for _ in $(seq 200); do ss -Hltn "sport = :$1" | grep -q . && return 0; sleep 0.02; done
-	echo "bench-net.sh: nothing listens on $1" >&2; return 1
+wait_listen() { # wait_listen PORT [LOG...]: until something listens on the host
+	local port=$1; shift
+	for _ in $(seq 750); do ss -Hltn "sport = :$port" | grep -q . && return 0; sleep 0.02; done
+	echo "bench-net.sh: nothing listens on $port after 15s" >&2
+	for f in "$@"; do echo "== $f" >&2; cat "$f" >&2 || true; done
+	return 1
 }
 median_gbps() { # median of the per-second rates of iperf3 -J output
 	jq '[.intervals[].sum.bits_per_second] | sort | .[(length/2|floor)] / 1e9 * 100 | round / 100' "$1"
@@ -156,7 +159,7 @@ for rep in $(seq "$REPEAT"); do
 		-p "127.0.0.1:$port:5201" <"$work/up.in.$ns_pid" >"$work/up.out.$ns_pid" &
 	up_pid=$!
 	exec {up_fd}>"$work/up.in.$ns_pid"
-	for _ in $(seq 500); do [ -S "$work/notify.sock" ] && break; sleep 0.01; done
+	for _ in $(seq 1500); do [ -S "$work/notify.sock" ] && break; sleep 0.01; done
 	# The helper must not hold up's stdin fifo open (sandy_down closes it),
 	# and $! must be the server itself, hence the exec's.
 	(
@@ -165,7 +168,7 @@ for rep in $(seq "$REPEAT"); do
 			"$SLIRPBENCH" notify-exec --connect="$work/notify.sock" -- iperf3 -s -p 5201 >"$work/h2c-bypass.srv" 2>&1
 	) &
 	bp_pid=$!; pids+=("$bp_pid")
-	wait_listen "$port"
+	wait_listen "$port" "$work/up.out.$ns_pid" "$work/h2c-bypass.srv" "$work/state.$ns_pid/slirp.log"
 	iperf3 -c 127.0.0.1 -B 127.0.0.2 -p "$port" -t "$DUR" -J >"$work/h2c-bypass.json"
 	kill "$bp_pid" 2>/dev/null || true # it holds the host port itself
 	sandy_down
