@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -108,7 +110,7 @@ func cmdState(_ context.Context, g *lifecycle.Global, args []string) (int, error
 
 func cmdKill(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("kill", "kill [--all] ID [SIGNAL]", g.Stderr)
-	all := fs.BoolP("all", "a", false, "signal every process in the container")
+	all := fs.BoolP("all", "a", false, "signal every process in the container (through its cgroup)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
@@ -124,7 +126,10 @@ func cmdKill(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 		}
 		sig = s
 	}
-	return 0, lifecycle.Kill(g, rest[0], sig, *all)
+	if *all {
+		return 0, lifecycle.KillAll(g, rest[0], sig)
+	}
+	return 0, lifecycle.Kill(g, rest[0], sig, false)
 }
 
 func parseSignal(s string) (unix.Signal, error) {
@@ -188,4 +193,90 @@ func cmdSpec(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 		return 1, err
 	}
 	return 0, f.Close()
+}
+
+func cmdPs(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("ps", "ps [--format table|json] ID", g.Stderr)
+	format := fs.StringP("format", "f", "table", "table or json")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if len(fs.Args()) < 1 {
+		return 2, errors.New("usage: sandy ps [--format table|json] ID")
+	}
+	return 0, lifecycle.Ps(g, fs.Args()[0], *format, fs.Args()[1:], os.Stdout)
+}
+
+func cmdPause(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	id, err := oneID(args, "sandy pause ID")
+	if err != nil {
+		return 2, err
+	}
+	return 0, lifecycle.Pause(ctx, g, id, true)
+}
+
+func cmdResume(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	id, err := oneID(args, "sandy resume ID")
+	if err != nil {
+		return 2, err
+	}
+	return 0, lifecycle.Pause(ctx, g, id, false)
+}
+
+func cmdUpdate(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("update", "update [-r FILE|-] [--memory N] [--pids-limit N] ID", g.Stderr)
+	file := fs.StringP("resources", "r", "", "an OCI linux.resources JSON file (- for stdin)")
+	memory := fs.Int64("memory", 0, "memory limit in bytes")
+	pids := fs.Int64("pids-limit", 0, "maximum number of processes")
+	allow := fs.Bool("allow-unenforced", false, "warn instead of failing for limits that cannot be enforced")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	id, err := oneID(fs.Args(), "sandy update [flags] ID")
+	if err != nil {
+		return 2, err
+	}
+	r := &specs.LinuxResources{}
+	if *file != "" {
+		var data []byte
+		if *file == "-" {
+			data, err = io.ReadAll(os.Stdin)
+		} else {
+			data, err = os.ReadFile(*file)
+		}
+		if err != nil {
+			return 1, err
+		}
+		if r, err = lifecycle.ParseResources(data); err != nil {
+			return 1, err
+		}
+	}
+	if *memory != 0 {
+		r.Memory = &specs.LinuxMemory{Limit: memory}
+	}
+	if *pids != 0 {
+		r.Pids = &specs.LinuxPids{Limit: pids}
+	}
+	return 0, lifecycle.Update(ctx, g, id, r, *allow)
+}
+
+func cmdEvents(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("events", "events [--stats] [--interval D] ID", g.Stderr)
+	stats := fs.Bool("stats", false, "print the stats once and exit")
+	interval := fs.Duration("interval", 5*time.Second, "time between stats")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	id, err := oneID(fs.Args(), "sandy events [--stats] ID")
+	if err != nil {
+		return 2, err
+	}
+	return 0, lifecycle.Events(ctx, g, id, *interval, *stats, os.Stdout)
+}
+
+func cmdFeatures(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+	if len(args) != 0 {
+		return 2, errors.New("features takes no arguments")
+	}
+	return 0, lifecycle.Features(os.Stdout)
 }

@@ -37,7 +37,13 @@ func commands() []command {
 		{"kill", "kill [--all] ID [SIGNAL]", "send a signal (default SIGTERM) to a container", cmdKill},
 		{"delete", "delete [--force] ID", "delete a stopped container (--force: any)", cmdDelete},
 		{"list", "list [--format table|json] [-q]", "list containers", cmdList},
+		{"ps", "ps [--format table|json] ID", "list the container's processes (needs its cgroup)", cmdPs},
+		{"pause", "pause ID", "freeze every process of the container (cgroup.freeze)", cmdPause},
+		{"resume", "resume ID", "thaw a paused container", cmdResume},
+		{"update", "update [-r FILE|-] [--memory N] [--pids-limit N] ID", "change a running container's limits", cmdUpdate},
+		{"events", "events [--stats] [--interval D] ID", "print cgroup stats as JSON", cmdEvents},
 		{"spec", "spec [--rootless] [--bundle DIR]", "write an example config.json", cmdSpec},
+		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
 	}
 }
 
@@ -51,6 +57,8 @@ func main() {
 			return
 		case lifecycle.RemoveLayerRole:
 			os.Exit(lifecycle.RemoveLayerMain(os.Args[2:]))
+		case lifecycle.SentinelRole:
+			os.Exit(lifecycle.SentinelMain())
 		case slirp.MonitorCommand:
 			os.Exit(hiddenRole(slirp.RunMonitor(os.Args[2:])))
 		case slirp.PortChildCommand:

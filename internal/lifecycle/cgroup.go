@@ -3,6 +3,10 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -64,7 +68,50 @@ func (cr *creation) joinCgroup(ctx context.Context) error {
 	if err := cr.cg.Apply(ctx, cr.c.Pid); err != nil {
 		return fmt.Errorf("putting the init (pid %d) into its cgroup: %w", cr.c.Pid, err)
 	}
+	if err := cr.startSentinel(ctx); err != nil {
+		return err
+	}
 	return cr.saveCgroup()
+}
+
+// SentinelRole is the hidden argv[1] of the sentinel: it waits for EOF on
+// stdin and exits.
+const SentinelRole = "_sentinel"
+
+// startSentinel keeps a systemd scope alive until `sandy run` has read its
+// OOM counters: systemd removes a scope, and its cgroup with the counters,
+// as soon as its last process exits, which for a container is its init. The
+// sentinel sits in the scope's supervisor/ leaf and ends when sandy closes
+// its stdin (or dies: Pdeathsig); Destroy kills it anyway.
+func (cr *creation) startSentinel(ctx context.Context) error {
+	if !cr.o.owned || cr.cg.Kind() != cgroupv2.KindSystemd {
+		return nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command("/proc/self/exe", SentinelRole)
+	cmd.Stdin = r
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("starting the cgroup sentinel: %w", err)
+	}
+	cr.undo.add(func() { w.Close(); _ = cmd.Wait() })
+	cr.sentinel = w
+	go func() { _ = cmd.Wait() }()
+	if err := cr.cg.Supervise(ctx, cmd.Process.Pid); err != nil {
+		return fmt.Errorf("keeping the scope: %w", err)
+	}
+	return nil
+}
+
+// SentinelMain is the sentinel: it returns when its stdin closes.
+func SentinelMain() int {
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
 }
 
 // cgroupNSLater reports whether the init must create its cgroup namespace

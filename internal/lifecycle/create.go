@@ -65,7 +65,8 @@ type creation struct {
 	child  *userns.Child
 	pty    *os.File // pty master, when run relays it
 
-	cg cgroupv2.Manager
+	cg       cgroupv2.Manager
+	sentinel *os.File // write end of the cgroup sentinel stdin
 
 	netMode string
 	netOpts *slirp.Options // nil: no slirp4netns network

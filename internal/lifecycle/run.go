@@ -60,6 +60,9 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	code, err := runForeground(ctx, g, cr)
 	g.Debugf("start and wait: %v", time.Since(t0).Round(10*time.Microsecond))
 	reportOOM(g, cr)
+	if cr.sentinel != nil {
+		cr.sentinel.Close()
+	}
 	t0 = time.Now()
 	if cr.net != nil {
 		_ = cr.net.Close()

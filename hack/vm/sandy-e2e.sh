@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# hack/vm/sandy-e2e.sh — `sandy run` end to end with real cgroup v2
+# delegation: builds sandy and a busybox bundle on the host, boots the systemd
+# VM once (hack/vm/run.sh) and, as the lingering user inside a real systemd
+# user session, checks that limits are enforced through the transient scope,
+# that scopes never leak (also after kill -9 of sandy), and that the cgroupfs
+# manager works inside a `systemd-run --user --scope -p Delegate=yes` shell.
+# Prints "N passed, N failed" and exits non-zero on any failure. Run as root
+# the first time (the image build needs it).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+mkdir -p "${SANDY_VM_DIR:-/var/tmp/sandy-vm}"
+OUT=$(mktemp -d "${SANDY_VM_DIR:-/var/tmp/sandy-vm}/e2e.XXXXXX")
+trap 'rm -rf "$OUT"' EXIT
+chmod 0755 "$OUT"
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$OUT/sandy" ./cmd/sandy)
+SANDY="$OUT/sandy" bash "$REPO/hack/mkbundle.sh" "$OUT/bundle" sh >/dev/null
+chmod -R a+rX "$OUT"
+
+cat >"$OUT/guest.sh" <<'GUEST'
+set -u
+D=$1
+S="$D/sandy"
+pass=0 fail=0
+ok() { echo "PASS: $*"; pass=$((pass + 1)); }
+ko() { echo "FAIL: $*"; fail=$((fail + 1)); }
+# Bundles are made in $HOME from the read-only shared one: only config.json
+# differs; the rootfs is shared (sandy never writes it).
+mk() { # mk NAME RESOURCES_JSON ARGS_JSON
+	mkdir -p "$HOME/$1"
+	ln -sfn "$D/bundle/rootfs" "$HOME/$1/rootfs"
+	local d=$'\001' # a delimiter that no args JSON contains
+	sed -e "s${d}\"args\": \[${d}\"args\": $3, \"_was\": [${d}" "$D/bundle/config.json" >"$HOME/$1/config.json.tmp"
+	# add linux.resources
+	awk -v r="$2" '{print} /"linux": \{/ && !done {print "\t\t\"resources\": " r ","; done=1}' "$HOME/$1/config.json.tmp" >"$HOME/$1/config.json"
+	rm "$HOME/$1/config.json.tmp"
+}
+scopes() { systemctl --user list-units --all --no-legend 'sandy-*' | wc -l; }
+echo "guest: $(uname -r), systemd $(systemctl --version | head -1 | cut -d' ' -f2), user $(id -u)"
+
+mk mem '{"memory": {"limit": 33554432, "swap": 33554432}}' '["sh", "-c", "cat /sys/fs/cgroup/memory.max; tail /dev/zero"]'
+out=$("$S" run "$HOME/mem" 2>&1); rc=$?
+echo "$out" | head -5
+if [ $rc = 137 ] && echo "$out" | grep -q "33554432" && echo "$out" | grep -q "OOM killer"; then ok "memory limit: OOM-killed at 32M, exit 137, reported"; else ko "memory limit (rc=$rc)"; fi
+
+mk pids '{"pids": {"limit": 10}}' '["sh", "-c", "cat /sys/fs/cgroup/pids.max; for i in $(seq 30); do sleep 3 & done 2>/dev/null; set -- /proc/[0-9]*; echo started $#"]'
+out=$("$S" run "$HOME/pids" 2>&1); rc=$?
+echo "$out" | head -3
+n=$(echo "$out" | sed -n 's/^started //p')
+if echo "$out" | grep -qx 10 && [ -n "$n" ] && [ "$n" -le 10 ]; then ok "pids limit: at most 10 processes ($n)"; else ko "pids limit (rc=$rc, n=$n)"; fi
+
+mk cpu '{"cpu": {"quota": 50000, "period": 100000}}' '["cat", "/sys/fs/cgroup/cpu.max"]'
+out=$("$S" run "$HOME/cpu" 2>&1)
+if echo "$out" | grep -q "^50000 100000"; then ok "cpu quota: cpu.max 50000 100000"; else ko "cpu quota: $out"; fi
+
+[ "$(scopes)" = 0 ] && ok "no sandy-* scope left after the runs" || ko "scopes left: $(systemctl --user list-units --all --no-legend 'sandy-*')"
+
+mk sleep '{"memory": {"limit": 67108864}}' '["sleep", "100"]'
+"$S" run "$HOME/sleep" & pid=$!
+for i in $(seq 100); do [ "$(scopes)" = 1 ] && break; sleep 0.1; done
+[ "$(scopes)" = 1 ] && ok "a running container has its scope" || ko "no scope while running"
+kill -9 $pid; wait $pid 2>/dev/null
+"$S" list >/dev/null   # collects what the killed run left
+for i in $(seq 50); do [ "$(scopes)" = 0 ] && break; sleep 0.1; done
+[ "$(scopes)" = 0 ] && ok "scope gone after kill -9 of sandy run" || ko "scope leaked after kill -9: $(systemctl --user list-units --all --no-legend 'sandy-*')"
+
+# The verbs that need a cgroup: ps, update, events, pause/resume.
+mk upd '{"memory": {"limit": 67108864}}' '["sleep", "100"]'
+"$S" run -d --bundle "$HOME/upd" upd1 >/dev/null 2>&1
+pids=$("$S" ps --format json upd1 2>&1)
+echo "$pids" | grep -q '\[[0-9]' && ok "ps lists the container's pids: $pids" || ko "ps: $pids"
+"$S" update --memory 33554432 upd1 && max=$("$S" events --stats upd1 | grep -o '"memory_max":[0-9]*')
+[ "$max" = '"memory_max":33554432' ] && ok "update changed a live memory limit ($max)" || ko "update: $max"
+"$S" pause upd1 && st=$("$S" state upd1 | grep -o '"status": "[a-z]*"')
+[ "$st" = '"status": "paused"' ] && ok "pause freezes ($st)" || ko "pause: $st"
+"$S" resume upd1 && st=$("$S" state upd1 | grep -o '"status": "[a-z]*"')
+[ "$st" = '"status": "running"' ] && ok "resume thaws ($st)" || ko "resume: $st"
+"$S" delete --force upd1
+for i in $(seq 50); do [ "$(scopes)" = 0 ] && break; sleep 0.1; done
+[ "$(scopes)" = 0 ] && ok "delete --force removes the scope" || ko "scope after delete: $(scopes)"
+
+# auto prefers the systemd scope when the bus answers; force cgroupfs.
+out=$(systemd-run --user --quiet --scope -p Delegate=yes "$S" --debug run --cgroup-manager=cgroupfs "$HOME/cpu" 2>&1)
+if echo "$out" | grep -q "^50000 100000" && echo "$out" | grep -q "cgroupfs"; then ok "cgroupfs manager inside a Delegate=yes scope"; else ko "cgroupfs manager: $(echo "$out" | grep -i cgroup | head -3)"; fi
+
+# Start-up added by the systemd path vs none, same VM, same bundle.
+mk plain '{}' '["true"]'
+mk limited '{"memory": {"limit": 67108864}}' '["true"]'
+t() { local s e; s=$(date +%s%N); "$S" run "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
+for i in 1 2 3; do t --cgroup-manager=none "$HOME/plain" >/dev/null; done
+a=() b=()
+for i in $(seq 9); do a+=("$(t --cgroup-manager=none "$HOME/plain")"); b+=("$(t "$HOME/limited")"); done
+med() { printf '%s\n' "$@" | sort -n | sed -n 5p; }
+echo "startup (median of 9, ms): none $(med "${a[@]}"), systemd scope $(med "${b[@]}")"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
+GUEST
+"$HERE/run.sh" -s "$OUT" -- bash "$OUT/guest.sh" "$OUT"

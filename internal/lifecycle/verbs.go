@@ -1,0 +1,238 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/sys/capability"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/internal/state"
+)
+
+// cgroupOf loads the container's cgroup manager; ErrNoCgroup-style errors
+// say why a verb that needs one cannot work.
+func cgroupOf(g *Global, c *state.Container) (cgroupv2.Manager, error) {
+	if len(c.Cgroup) == 0 {
+		return nil, fmt.Errorf("container %s has no cgroup of its own (cgroup manager none): see docs/cgroups.md", c.ID)
+	}
+	m, err := cgroupv2.LoadWith(c.Cgroup, cgroupv2.Options{Warn: g.Warn})
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind() == cgroupv2.KindNone {
+		m.Close()
+		return nil, fmt.Errorf("container %s has no cgroup of its own (cgroup manager none: this host has no delegated cgroup v2): see docs/cgroups.md", c.ID)
+	}
+	return m, nil
+}
+
+// running opens a container that must be created, running or paused.
+func running(g *Global, id string) (*state.Root, *state.Container, *state.Lock, error) {
+	root, c, lock, err := open(g, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if st := root.Status(c); st == state.Stopped || st == state.Creating {
+		lock.Unlock()
+		return nil, nil, nil, fmt.Errorf("container %s is %s", id, st)
+	}
+	return root, c, lock, nil
+}
+
+// KillAll signals every process of the container (kill --all).
+func KillAll(g *Global, id string, sig unix.Signal) error {
+	_, c, lock, err := running(g, id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	m, err := cgroupOf(g, c)
+	if err != nil {
+		// Without a cgroup, the pid namespace's init is the container:
+		// SIGKILL to it ends every process in the namespace.
+		if sig == unix.SIGKILL {
+			return signalInit(c, sig)
+		}
+		return fmt.Errorf("kill --all: %w", err)
+	}
+	defer m.Close()
+	return m.Kill(int(sig))
+}
+
+// Ps lists the container's processes: pids (json) or a ps(1) table.
+func Ps(g *Global, id, format string, psArgs []string, w io.Writer) error {
+	_, c, lock, err := running(g, id)
+	if err != nil {
+		return err
+	}
+	lock.Unlock()
+	m, err := cgroupOf(g, c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	pids, err := m.Pids()
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		if pids == nil {
+			pids = []int{}
+		}
+		return json.NewEncoder(w).Encode(pids)
+	}
+	tw := tabwriter.NewWriter(w, 8, 1, 2, ' ', 0)
+	fmt.Fprintln(tw, "PID\tCMD")
+	for _, p := range pids {
+		cmd, _ := readCmdline(p)
+		fmt.Fprintf(tw, "%d\t%s\n", p, cmd)
+	}
+	return tw.Flush()
+}
+
+func readCmdline(pid int) (string, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.TrimSpace(strings.ReplaceAll(string(data), "\x00", " ")), err
+}
+
+// Pause and Resume freeze and thaw the container's cgroup.
+func Pause(ctx context.Context, g *Global, id string, freeze bool) error {
+	root, c, lock, err := running(g, id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if st := root.Status(c); freeze && st == state.Paused || !freeze && st != state.Paused {
+		return fmt.Errorf("container %s is %s", id, st)
+	}
+	m, err := cgroupOf(g, c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Freeze(ctx, freeze); err != nil {
+		return err
+	}
+	c.Paused = freeze
+	return root.Save(c)
+}
+
+// Update changes the limits of a running container from an OCI
+// LinuxResources JSON (runc update -r).
+func Update(ctx context.Context, g *Global, id string, r *specs.LinuxResources, allowUnenforced bool) error {
+	_, c, lock, err := running(g, id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	m, err := cgroupv2.LoadWith(c.Cgroup, cgroupv2.Options{Warn: g.Warn, AllowUnenforced: allowUnenforced})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return m.Update(ctx, r)
+}
+
+// Events prints the container's cgroup stats once (stats) or every
+// interval until it stops, as runc's `events` does.
+func Events(ctx context.Context, g *Global, id string, interval time.Duration, stats bool, w io.Writer) error {
+	_, c, lock, err := running(g, id)
+	if err != nil {
+		return err
+	}
+	lock.Unlock()
+	m, err := cgroupOf(g, c)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	enc := json.NewEncoder(w)
+	for {
+		st, err := m.Stats()
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(map[string]any{"type": "stats", "id": id, "data": st}); err != nil {
+			return err
+		}
+		if stats {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+		if !state.Alive(c.Pid, c.PidStart) {
+			return nil
+		}
+	}
+}
+
+// Features prints what this build supports, honestly (runtime-spec
+// features.Features).
+func Features(w io.Writer) error {
+	t, f := true, false
+	var caps []string
+	for _, c := range capability.ListKnown() {
+		caps = append(caps, "CAP_"+strings.ToUpper(c.String()))
+	}
+	// Like runc, the cgroup fields say what is compiled in; what this host
+	// offers goes into annotations.
+	annotations := map[string]string{"org.opencontainers.runtime-spec.features.sandy.rootless": "true"}
+	for k, v := range cgroupv2.Features() {
+		annotations["io.github.sandy-rt.cgroup."+k] = v
+	}
+	ft := features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
+		MountOptions: []string{"ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync",
+			"mand", "nomand", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime",
+			"nostrictatime", "bind", "rbind", "private", "rprivate", "shared", "rshared", "slave", "rslave",
+			"unbindable", "runbindable", "silent", "loud"},
+		Linux: &features.Linux{
+			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "user", "uts"},
+			Capabilities: caps,
+			Cgroup:       &features.Cgroup{V1: &f, V2: &t, Systemd: &t, SystemdUser: &t, Rdma: &f},
+			Seccomp: &features.Seccomp{Enabled: &t,
+				Actions:        []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"},
+				Operators:      []string{"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"},
+				Archs:          []string{"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"},
+				KnownFlags:     []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
+				SupportedFlags: []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"},
+			},
+			Apparmor:        &features.Apparmor{Enabled: &f},
+			Selinux:         &features.Selinux{Enabled: &f},
+			IntelRdt:        &features.IntelRdt{Enabled: &f},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &f}},
+		},
+		Annotations: annotations,
+	}
+	out, err := json.MarshalIndent(ft, "", "    ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", out)
+	return err
+}
+
+// ParseResources reads `update`'s resources JSON (-r FILE, "-" = stdin).
+func ParseResources(data []byte) (*specs.LinuxResources, error) {
+	var r specs.LinuxResources
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("resources JSON: %w", err)
+	}
+	return &r, nil
+}
