@@ -125,6 +125,9 @@ func InstallBindNotifier() (*os.File, error) {
 	return os.NewFile(fd, "seccomp-bind-notifier"), nil
 }
 
+// errNoTarget: every process under the filter has exited.
+var errNoTarget = errors.New("no process left under the bind notifier")
+
 // bypass answers bind notifications for the published TCP ports.
 type bypass struct {
 	listener *os.File
@@ -144,18 +147,27 @@ func (b *bypass) serve() {
 		var n seccompNotif
 		var recvErr error
 		err := rc.Read(func(fd uintptr) bool {
-			// RECV blocks whatever O_NONBLOCK says; ask only when poll(2)
-			// reports a pending notification.
-			ready, perr := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
-			if perr != nil || ready == 0 {
-				return perr != nil && !errors.Is(perr, unix.EINTR)
+			// RECV blocks whatever O_NONBLOCK says, and a thread blocked
+			// in it would also block the listener's Close at teardown: ask
+			// only when poll(2) reports a pending notification.
+			pfds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			ready, perr := unix.Poll(pfds, 0)
+			switch {
+			case perr != nil && errors.Is(perr, unix.EINTR), perr == nil && ready == 0:
+				return false
+			case perr != nil:
+				recvErr = perr
+				return true
+			case pfds[0].Revents&unix.POLLIN == 0:
+				recvErr = errNoTarget // POLLHUP: no process has the filter any more
+				return true
 			}
 			n = seccompNotif{}
 			recvErr = ioctlPtr(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&n))
 			return true
 		})
-		if err != nil {
-			return // listener closed
+		if err != nil || errors.Is(recvErr, errNoTarget) {
+			return // listener closed, or nothing left to serve
 		}
 		if recvErr != nil {
 			if errors.Is(recvErr, unix.ENOENT) || errors.Is(recvErr, unix.EINTR) {

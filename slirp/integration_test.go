@@ -781,6 +781,18 @@ func TestBindBypass(t *testing.T) {
 	if !strings.Contains(string(out), "busybox") {
 		t.Errorf("the host port is not held by busybox httpd itself: %s", out)
 	}
+	// Every process under the filter gone (the listener hangs up), then
+	// Close: the supervisor must not hold the teardown.
+	_ = httpd.Process.Kill()
+	_ = httpd.Wait()
+	time.Sleep(50 * time.Millisecond)
+	begin := time.Now()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 3*time.Second {
+		t.Errorf("Close after the bypassed server exited took %v", took)
+	}
 }
 
 // TestCloseBeforeReady: a container that fails between Launch and Ready
