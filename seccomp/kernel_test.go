@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sandy-rt/sandy/internal/testutil"
 	"net"
 	"os"
 	"os/exec"
@@ -350,7 +351,7 @@ func TestKernelInt80(t *testing.T) {
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
-		t.Skip("gcc not in PATH (apt-get install gcc): it builds testdata/int80.c")
+		testutil.Skip(t, "gcc not in PATH (apt-get install gcc): it builds testdata/int80.c")
 	}
 	bin := map[int]string{}
 	for op := 1; op <= 3; op++ {

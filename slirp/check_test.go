@@ -5,6 +5,7 @@ package slirp
 import (
 	"context"
 	"errors"
+	"github.com/sandy-rt/sandy/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,10 +27,10 @@ func TestCheckMissingSlirp4netns(t *testing.T) {
 func TestLaunchWithoutNsenter(t *testing.T) {
 	slirp, err := exec.LookPath("slirp4netns")
 	if err != nil {
-		t.Skip("slirp4netns not in PATH (apt-get install slirp4netns)")
+		testutil.Skip(t, "slirp4netns not in PATH (apt-get install slirp4netns)")
 	}
 	if err := Check(); err != nil {
-		t.Skip(err)
+		testutil.Skip(t, "%v", err)
 	}
 	dir := t.TempDir()
 	if err := os.Symlink(slirp, filepath.Join(dir, "slirp4netns")); err != nil {

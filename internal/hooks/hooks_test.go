@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/sandy-rt/sandy/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -131,7 +132,7 @@ func TestRun(t *testing.T) {
 			hook: func(t *testing.T, dir string) specs.Hook {
 				// busybox picks its applet from argv[0].
 				if _, err := os.Stat("/bin/busybox"); err != nil {
-					t.Skip("/bin/busybox missing (apt-get install busybox-static)")
+					testutil.Skip(t, "/bin/busybox missing (apt-get install busybox-static)")
 				}
 				return specs.Hook{Path: "/bin/busybox", Args: []string{"echo", "from", "echo"}}
 			},
