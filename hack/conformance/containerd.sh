@@ -267,8 +267,9 @@ record "ctr container rm" $((rc == 0)) "exit $rc; stderr: $(cat "$err")"
 # A terminal on ctr's side too: script(1) gives it one.
 timeout -k 5 "$STEP_TIMEOUT" script -qec "$(printf '%q ' "${ctr_cmd[@]}") run --rm -t --runc-binary $runtime $IMAGE sandy-t4 tty" /dev/null >"$out" 2>"$err" </dev/null
 rc=$?
-# The output starts with a literal "^@": the pty's echo (ECHOCTL) of a NUL
-# that script(1) forwards from its own stdin, /dev/null; runc shows it too.
+# The output starts with a literal "^@" (a control character echoed by the
+# pty, ECHOCTL); not compared with runc yet, which cannot start a container
+# under rootless containerd on a cgroup v1 host.
 [ $rc -eq 0 ] && tr -d '\r' <"$out" | grep -q '/dev/pts/'
 record "ctr run -t" $((! $?)) "exit $rc; output: $(tr -d '\r' <"$out" | cat -v | head -c 300); stderr: $(cat "$err")"
 ctr task rm -f sandy-t4 >/dev/null 2>&1
