@@ -16,7 +16,8 @@
 #   WORK          scratch directory (default /tmp/sandy-conformance)
 #   TAG           suffix for result and log names (to compare two sandy builds)
 #   SUMMARY_ONLY=1  print the summary of earlier runs and exit
-#   STRICT=1      exit 1 when sandy is below target (root 36, rootless 26)
+#   STRICT=1      exit 1 when sandy is below target (root 36, rootless 26;
+#                 full runs only, not with ONLY)
 #
 # How it works. The suite is built from the Go module proxy at a pinned
 # pseudo-version; its module zip carries vendor/modules.txt only, so vendor/
