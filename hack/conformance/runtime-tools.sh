@@ -212,12 +212,23 @@ run_suite() {
 	for t in "${tests[@]}"; do
 		local log=$dir/logs/$t.tap rc v
 		# A private mount namespace made by root, then (rootless) drop to
-		# the test user inside it.
-		(cd "$dir" && timeout -k 10 "$TEST_TIMEOUT" unshare --mount --propagation unchanged \
+		# the test user inside it; all in a new session, so that what a
+		# killed binary leaves behind can be found by session id (e.g.
+		# linux_ns_path_type's `unshare ... sleep 10000`, in its own process
+		# group, normally killed by a defer that a timeout never reaches).
+		rm -f "$dir/sid"
+		(cd "$dir" && setsid --wait sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$dir/sid" \
+			timeout -k 10 "$TEST_TIMEOUT" unshare --mount --propagation unchanged \
 			"${runas[@]}" env "PATH=$PATH" "TMPDIR=$dir/tmp" "RUNTIME=$dir/runtime" "$suite/bin/$t" \
 			</dev/null >"$log" 2>"$log.err")
 		rc=$?
 		echo "$rc" >"$log.rc"
+		local sid pids
+		sid=$(cat "$dir/sid" 2>/dev/null)
+		if [ -n "$sid" ]; then
+			pids=$(ps -eo pid=,sid= | awk -v s="$sid" '$2 == s { print $1 }')
+			[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+		fi
 		v=$(tap_verdict "$log" "$rc" "$t")
 		printf '%s\t%s\n' "$t" "$v" >>"$res"
 		if [ "$v" = pass ]; then printf '  ok    %s\n' "$t"; else printf '  FAIL  %s: %s\n' "$t" "$v"; fi
