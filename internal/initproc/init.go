@@ -5,6 +5,7 @@ package initproc
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 
@@ -20,12 +21,18 @@ func Main() {
 	// the calling thread: keep the whole init on one.
 	runtime.LockOSThread()
 	conn := userns.NewConn(SyncFD)
-	err := run(conn)
+	released := false
+	err := run(conn, &released)
 	var ce *userns.ChildError
 	if !errors.As(err, &ce) {
 		ce = &userns.ChildError{Message: err.Error()}
 	}
 	_ = conn.Send(userns.MsgError, ce)
+	if released {
+		// After `start` nobody may be reading the sync socket (create
+		// returned long ago): say it where the container's output goes.
+		fmt.Fprintf(os.Stderr, "sandy init: %v\n", ce)
+	}
 	code := 1
 	if ce.ExitCode != 0 {
 		code = ce.ExitCode
@@ -45,7 +52,7 @@ func stepError(step string, err error) error {
 	return &userns.ChildError{Step: step, Message: err.Error()}
 }
 
-func run(conn *userns.Conn) error {
+func run(conn *userns.Conn, released *bool) error {
 	// First run: wait for the maps, then re-exec with capabilities
 	// (GainCaps does not return then). Second run: straight on.
 	if os.Getenv(EnvMarker) == "" {
@@ -60,6 +67,13 @@ func run(conn *userns.Conn) error {
 		}
 	}
 	conn.CloseOnExec()
+	// Every inherited fd (the sync socket, the fifo, the sandy binary, the
+	// gate) close-on-exec now, before a seccomp profile could forbid
+	// close_range(2): none may reach the container (CVE-2024-21626); fds
+	// the init opens later are O_CLOEXEC (Go's default).
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return stepError("marking fds close-on-exec", err)
+	}
 	m, err := conn.Expect(MsgConfig)
 	if err != nil {
 		return stepError("receiving the config", err)
@@ -120,6 +134,7 @@ func run(conn *userns.Conn) error {
 	if err := waitStart(fifo); err != nil {
 		return stepError("waiting for start", err)
 	}
+	*released = true
 	if err := startHooks(&cfg, st); err != nil {
 		return err
 	}

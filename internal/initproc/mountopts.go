@@ -90,6 +90,9 @@ func parseMountOptions(typ string, options []string) mountOpts {
 const lockedFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC |
 	unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME
 
+// atimeFlags are the mount flags that select the atime mode.
+const atimeFlags = unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_STRICTATIME | unix.MS_NODIRATIME
+
 // statfsToMountFlags turns statfs(2) f_flags into MS_* flags.
 func statfsToMountFlags(f int64) uintptr {
 	var m uintptr

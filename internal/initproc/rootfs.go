@@ -278,6 +278,13 @@ func (r *rootfs) remount(dest string, flags, clear uintptr) error {
 	}
 	want := flags | (locked &^ clear)
 	err = unix.Mount("", procPath(f), "", unix.MS_BIND|unix.MS_REMOUNT|want, "")
+	if errors.Is(err, unix.EPERM) && flags&atimeFlags != 0 {
+		// The kernel locks the atime mode of an inherited mount as a whole
+		// (MNT_LOCK_ATIME): keep the source's instead of the one asked for.
+		srcAtime := statfsToMountFlags(st.Flags) & (unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_NODIRATIME)
+		want = want&^atimeFlags | srcAtime
+		err = unix.Mount("", procPath(f), "", unix.MS_BIND|unix.MS_REMOUNT|want, "")
+	}
 	if errors.Is(err, unix.EPERM) && clear&locked != 0 {
 		return fmt.Errorf("remounting %s: %w: the host mounts it with flags the options clear (%#x), and a user namespace cannot clear them", dest, err, clear&locked)
 	}
@@ -324,8 +331,8 @@ func (r *rootfs) setHostname() error {
 	if r.spec.Hostname == "" && r.spec.Domainname == "" {
 		return nil
 	}
-	if ns, ok := namespace(r.spec, specs.UTSNamespace); !ok || ns.Path != "" {
-		return errors.New("hostname/domainname set, but the container has no new uts namespace (add {\"type\": \"uts\"} to linux.namespaces)")
+	if _, ok := namespace(r.spec, specs.UTSNamespace); !ok {
+		return errors.New("hostname/domainname set, but the container has no uts namespace of its own (add {\"type\": \"uts\"} to linux.namespaces)")
 	}
 	if r.spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(r.spec.Hostname)); err != nil {

@@ -111,6 +111,7 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"configuring the init", cr.configureInit},
 		{"waiting for the init", cr.waitReady},
 		{"waiting for the network", cr.networkReady},
+		{"setting rlimits", cr.setRlimits},
 		{"saving the state", cr.saveState},
 		{"writing the pid file", cr.writePidFile},
 	}
@@ -376,6 +377,7 @@ func (cr *creation) startInit(context.Context) error {
 		cfg.Maps = cr.plan
 	}
 	c, err := userns.Start(cfg)
+	child.Close() // ours: with it closed, a child that dies reads as EOF, never a hang
 	if err != nil {
 		return err
 	}
@@ -574,6 +576,23 @@ func WritePidFile(path string, pid int) error {
 	if err := os.Rename(tmp, abs); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing pid file: %w", err)
+	}
+	return nil
+}
+
+// setRlimits applies process.rlimits to the init with prlimit(2) once it
+// is set up, so they hold for the container process it execs, and never
+// for the Go init itself (a low RLIMIT_AS kills a Go runtime at start).
+func (cr *creation) setRlimits(context.Context) error {
+	for _, rl := range cr.bundle.Spec.Process.Rlimits {
+		n, _ := spec.RlimitNumber(rl.Type)
+		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := unix.Prlimit(cr.c.Pid, n, &lim, nil); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("%s %d/%d: %w (a rootless container cannot raise a hard limit above the caller's: check `ulimit -H`)", rl.Type, rl.Soft, rl.Hard, err)
+			}
+			return fmt.Errorf("%s: %w", rl.Type, err)
+		}
 	}
 	return nil
 }

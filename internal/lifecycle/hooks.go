@@ -41,13 +41,14 @@ func (cr *creation) runCreateHooks() error {
 	return cr.conn.Send(initproc.MsgHooksDone, state)
 }
 
-// runPoststart runs poststart hooks after the process started; a failure
-// is reported (the spec: logged, the container goes on).
+// runPoststart runs every poststart hook after the process started; a
+// failure is reported and the rest still run (the spec: logged, the
+// container goes on).
 func runPoststart(g *Global, c *state.Container) {
 	if c.Hooks == nil || len(c.Hooks.Poststart) == 0 {
 		return
 	}
-	if err := hooks.RunAll(context.Background(), "poststart", c.Hooks.Poststart, hookState(c, specs.StateRunning), os.Stderr, os.Stderr); err != nil {
+	if err := hooks.RunAllReport(context.Background(), "poststart", c.Hooks.Poststart, hookState(c, specs.StateRunning), os.Stderr, os.Stderr); err != nil {
 		g.Warn(err.Error())
 	}
 }
