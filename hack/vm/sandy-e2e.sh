@@ -31,7 +31,8 @@ mk() { # mk NAME RESOURCES_JSON ARGS_JSON
 	mkdir -p "$HOME/$1"
 	ln -sfn "$D/bundle/rootfs" "$HOME/$1/rootfs"
 	local d=$'\001' # a delimiter that no args JSON contains
-	sed -e "s${d}\"args\": \[${d}\"args\": $3, \"_was\": [${d}" "$D/bundle/config.json" >"$HOME/$1/config.json.tmp"
+	local args=${3//&/\\&} # & means the match in a sed replacement
+	sed -e "s${d}\"args\": \[${d}\"args\": $args, \"_was\": [${d}" "$D/bundle/config.json" >"$HOME/$1/config.json.tmp"
 	# add linux.resources
 	awk -v r="$2" '{print} /"linux": \{/ && !done {print "\t\t\"resources\": " r ","; done=1}' "$HOME/$1/config.json.tmp" >"$HOME/$1/config.json"
 	rm "$HOME/$1/config.json.tmp"
