@@ -28,6 +28,7 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 	fs.StringVarP(&o.Bundle, "bundle", "b", "", "bundle directory (default: the current directory)")
 	fs.StringVar(&o.PidFile, "pid-file", "", "write the container's pid to this file")
 	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to receive the pty master (process.terminal)")
+	fs.StringVar(&o.KeepLayer, "keep-layer", "", "on delete, move the container's writable layer (overlay upper dir) to this new directory, on the state root's filesystem")
 	fs.StringVar(&o.RootfsMode, "rootfs-mode", "auto", "root filesystem layer: auto, overlay, fuse, bind or copy (docs/rootfs.md)")
 	fs.StringVar(&o.Seccomp, "seccomp", "", "default: moby's default profile (adjusted for the bounding capabilities) when config.json has none")
 	fs.BoolVar(&o.NoSeccomp, "no-seccomp", false, "run without linux.seccomp (the container is NOT filtered)")

@@ -50,3 +50,25 @@ func TestBundleUntouched(t *testing.T) {
 		t.Fatalf("state root not empty after the runs: %v", ents)
 	}
 }
+
+// TestKeepLayer: --keep-layer keeps the container's changes (the overlay
+// upper dir) after the run, and the bundle is still untouched.
+func TestKeepLayer(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh(`echo kept > /etc/newfile`)
+	keep := e.root + "-kept" // next to the state root: same filesystem
+	r := e.run("", "run", "--keep-layer", keep, e.bundle)
+	if r.code != 0 {
+		t.Fatalf("run: %s", r.stderr)
+	}
+	data, err := os.ReadFile(keep + "/etc/newfile")
+	if err != nil || strings.TrimSpace(string(data)) != "kept" {
+		t.Fatalf("kept layer: %q %v", data, err)
+	}
+	if _, err := os.Stat(e.bundle + "/rootfs/etc/newfile"); err == nil {
+		t.Fatal("the bundle was written")
+	}
+	_ = os.RemoveAll(keep)
+}

@@ -36,6 +36,7 @@ type CreateOptions struct {
 	PidFile       string
 	ConsoleSocket string
 	RootfsMode    string // --rootfs-mode
+	KeepLayer     string // --keep-layer DIR
 	NoSeccomp     bool
 	Seccomp       string // --seccomp: "" (the config's) or "default" (moby's profile when the config has none)
 	Network       NetworkOptions
@@ -284,6 +285,16 @@ func (cr *creation) makeLayerDir(context.Context) error {
 		return err
 	}
 	cr.c.LayerDir = dir
+	if cr.o.KeepLayer != "" {
+		keep, err := filepath.Abs(cr.o.KeepLayer)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(keep); err == nil {
+			return fmt.Errorf("--keep-layer %s: already exists (name a directory to create)", keep)
+		}
+		cr.c.KeepLayer = keep
+	}
 	cr.undo.add(func() { removeLayer(cr.g, cr.c) })
 	return cr.root.Save(cr.c)
 }

@@ -3,7 +3,9 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/sandy-rt/sandy/idmap"
@@ -19,6 +21,14 @@ import (
 func removeLayer(g *Global, c *state.Container) error {
 	if c.LayerDir == "" {
 		return nil
+	}
+	if c.KeepLayer != "" {
+		// The container's changes, kept for inspection: a rename, so the
+		// directory must be on the state root's filesystem.
+		upper := filepath.Join(c.LayerDir, "upper")
+		if err := os.Rename(upper, c.KeepLayer); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			g.Warn(fmt.Sprintf("--keep-layer: moving %s to %s: %v (it must be on the same filesystem as the state root)", upper, c.KeepLayer, err))
+		}
 	}
 	err := overlay.Cleanup(c.LayerDir)
 	if err == nil || !errors.Is(err, overlay.ErrForeignOwned) || len(c.UIDMappings) == 0 {

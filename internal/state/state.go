@@ -51,6 +51,7 @@ type Container struct {
 	GIDMappings []specs.LinuxIDMapping `json:"gidMappings,omitempty"`
 	MapHelpers  bool                   `json:"mapHelpers,omitempty"`
 	LayerDir    string                 `json:"layerDir,omitempty"`
+	KeepLayer   string                 `json:"keepLayer,omitempty"` // --keep-layer: where upper/ goes on delete
 	RootfsMode  string                 `json:"rootfsMode,omitempty"`
 	Cgroup      json.RawMessage        `json:"cgroup,omitempty"`
 	Network     json.RawMessage        `json:"network,omitempty"`
