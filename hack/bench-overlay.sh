@@ -26,7 +26,7 @@ user=${SANDY_TEST_USER:-sandytest}
 out=$(mktemp -d /tmp/sandy-bench-overlay.XXXXXX)
 chmod 0755 "$out"
 trap 'rm -rf "$out"' EXIT
-CGO_ENABLED=0 go test -c -tags "integration bench" -o "$out/overlay.test" ./overlay
+CGO_ENABLED=0 go test -c -tags integration -o "$out/overlay.test" ./overlay
 chmod 0755 "$out/overlay.test"
 
 run() {

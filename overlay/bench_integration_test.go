@@ -1,4 +1,4 @@
-//go:build integration && bench && linux
+//go:build integration && linux
 
 package overlay
 
