@@ -152,7 +152,9 @@ func (r *Root) Create(c *Container) (*Lock, error) {
 	if err := ValidateID(c.ID); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(r.Dir, ".new-")
+	// The temporary name carries the creator's pid and start time, so
+	// that CollectTemp can tell a create in progress from a dead one.
+	tmp, err := os.MkdirTemp(r.Dir, tempPrefix+selfTag()+"-")
 	if err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
@@ -180,20 +182,60 @@ func (r *Root) Create(c *Container) (*Lock, error) {
 	return lock, nil
 }
 
-// CollectTemp removes temporary directories of creates that died before
-// their rename (older than a minute, so never one in progress).
+const tempPrefix = ".new-"
+
+// selfTag is "PID.STARTTIME" of this process.
+func selfTag() string {
+	start, _, _ := ProcStart(os.Getpid())
+	return strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(start, 10)
+}
+
+// tempOwnerAlive reports whether the create that made the temporary
+// directory name (".new-PID.START-RANDOM") still runs.
+func tempOwnerAlive(name string) bool {
+	tag, _, ok := strings.Cut(strings.TrimPrefix(name, tempPrefix), "-")
+	if !ok {
+		return false
+	}
+	pidS, startS, ok := strings.Cut(tag, ".")
+	if !ok {
+		return false
+	}
+	pid, err1 := strconv.Atoi(pidS)
+	start, err2 := strconv.ParseUint(startS, 10, 64)
+	if err1 != nil || err2 != nil || pid <= 0 {
+		return false
+	}
+	return Alive(pid, start)
+}
+
+// locked reports whether another process holds the lock on dir.
+func locked(dir string) bool {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB), unix.EWOULDBLOCK)
+}
+
+// CollectTemp removes the temporary directories of creates that died
+// before their rename (kill -9): their creator, named in the directory's
+// name, is gone. A create in progress is never touched.
 func (r *Root) CollectTemp() {
 	ents, err := os.ReadDir(r.Dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), ".new-") {
+		if !strings.HasPrefix(e.Name(), tempPrefix) || tempOwnerAlive(e.Name()) {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
-			_ = os.RemoveAll(filepath.Join(r.Dir, e.Name()))
+		dir := filepath.Join(r.Dir, e.Name())
+		if locked(dir) {
+			continue // its creator runs where we cannot see its pid
 		}
+		_ = os.RemoveAll(dir)
 	}
 }
 

@@ -89,3 +89,34 @@ func TestCreateLoadRemove(t *testing.T) {
 		t.Fatalf("Lock after remove: %v", err)
 	}
 }
+
+// TestCollectTemp: a temporary state directory is removed once its creator
+// (named in it) is dead, never while the creator runs or holds its lock.
+func TestCollectTemp(t *testing.T) {
+	r, err := OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(r.Dir, tempPrefix+selfTag()+"-1")
+	dead := filepath.Join(r.Dir, tempPrefix+"2147483646.1-2") // no such pid
+	stale := filepath.Join(r.Dir, tempPrefix+"1.1-3")         // pid 1, another start time
+	odd := filepath.Join(r.Dir, tempPrefix+"garbage")
+	lockedDead := filepath.Join(r.Dir, tempPrefix+"2147483646.1-4")
+	for _, d := range []string{mine, dead, stale, odd, lockedDead} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := lockDir(lockedDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	r.CollectTemp()
+	for d, want := range map[string]bool{mine: true, dead: false, stale: false, odd: false, lockedDead: true} {
+		_, err := os.Stat(d)
+		if got := err == nil; got != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(d), got, want)
+		}
+	}
+}
