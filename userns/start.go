@@ -37,18 +37,40 @@ type Config struct {
 	Pdeathsig syscall.Signal
 	Setsid    bool
 	Maps      MapWriter // nil: no new user namespace, or maps not wanted
-	// Wrapper, when set, is an argv that execs the sandy binary in turn
-	// (nsenter/unshare from util-linux, to join namespaces by path: see
-	// JoinArgv). The binary is then named by its fd path as the wrapper's
-	// last argument, and Cloneflags must be 0: the wrapper makes the
-	// namespaces. Maps are then not written by Start: the caller writes
-	// them for the pid the child reports.
-	Wrapper []string
+	// Join lists namespaces to enter by path before the new ones are
+	// made. The child is then started through nsenter and the spawn helper
+	// (see spawn.go) and Child.Cmd is that chain, not the child; the child
+	// is still the caller's child (CLONE_PARENT), to wait for with
+	// Child.Wait once its pid is known (it reports it). Maps are not written
+	// by Start then: the caller writes them for the pid the child reports.
+	Join []Join
 }
 
 // Child is a started child.
 type Child struct {
-	Cmd *exec.Cmd
+	// Cmd is the process Start forked: the child itself, or with
+	// Config.Join the nsenter → spawn helper chain, which exits as soon as
+	// the child runs.
+	Cmd     *exec.Cmd
+	spawned bool
+}
+
+// Spawned reports whether the child was started through the spawn helper
+// (Config.Join), so that Cmd is not the child.
+func (c *Child) Spawned() bool { return c.spawned }
+
+// Wait waits for the child, whose pid (in the caller's pid namespace) is
+// pid, and returns its state.
+func (c *Child) Wait(pid int) (*os.ProcessState, error) {
+	if !c.spawned {
+		err := c.Cmd.Wait()
+		return c.Cmd.ProcessState, err
+	}
+	err := c.Cmd.Wait() // the chain: gone once the child runs
+	if pid <= 0 {
+		return c.Cmd.ProcessState, err // the child never reported
+	}
+	return WaitSpawned(pid)
 }
 
 // Start execs cfg.Exe in new namespaces and, if cfg.Maps is set, writes its
@@ -64,9 +86,16 @@ func Start(cfg Config) (*Child, error) {
 	path, args := exePath, append([]string{"sandy"}, cfg.Args...)
 	var gate *os.File
 	switch {
-	case len(cfg.Wrapper) > 0:
-		path = cfg.Wrapper[0]
-		args = append(append(append([]string{}, cfg.Wrapper...), exePath), cfg.Args...)
+	case len(cfg.Join) > 0:
+		nsenter, err := exec.LookPath("nsenter")
+		if err != nil {
+			return nil, fmt.Errorf("joining namespaces by path needs nsenter (apt-get install util-linux): %w", err)
+		}
+		// Stdio and the extra files pass through nsenter and the helper
+		// at the same numbers; the binary's fd is the helper's own.
+		argv := spawnArgv(nsenter, cfg.Join, exePath, cfg.Cloneflags, len(files), cfg.Args)
+		path, args = nsenter, argv
+		cfg.Cloneflags = 0
 	case cfg.Maps != nil && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 && shAvailable():
 		// The gate: /bin/sh waits for the maps, then execs sandy, which
 		// starts as uid 0 of its namespace with every capability: the
@@ -110,8 +139,8 @@ func Start(cfg Config) (*Child, error) {
 		}
 		return nil, explainCloneError(err, cfg.Cloneflags)
 	}
-	c := &Child{Cmd: cmd}
-	if cfg.Maps != nil && len(cfg.Wrapper) == 0 {
+	c := &Child{Cmd: cmd, spawned: len(cfg.Join) > 0}
+	if cfg.Maps != nil && len(cfg.Join) == 0 {
 		err := cfg.Maps.Apply(cmd.Process.Pid)
 		if err == nil && gate != nil {
 			_, err = gate.Write([]byte("\n"))
@@ -197,34 +226,6 @@ const CloneNewUser = unix.CLONE_NEWUSER
 // Join is a namespace to join by path.
 type Join struct {
 	Flag string // nsenter's option: "user", "net", "ipc", "uts", "pid", "cgroup", "time"
-	Path string
+	Path string // a namespace file, e.g. /proc/PID/ns/net or /proc/self/fd/N
 }
 
-// JoinArgv builds the wrapper that joins namespaces by path and then
-// creates the new ones, for a multi-threaded Go process that cannot
-// setns(CLONE_NEWUSER) itself (setns(2)): util-linux nsenter joins (the user
-// namespace first, keeping the caller's ids with --preserve-credentials;
-// --no-fork so that unshare inherits a joined pid namespace for its child),
-// then unshare(1) creates the new namespaces and forks the init into them
-// (--kill-child: the init dies with the chain, as with Pdeathsig).
-// newFlags are CLONE_NEW* flags.
-func JoinArgv(nsenter, unshare string, joins []Join, newFlags uintptr) []string {
-	argv := []string{nsenter}
-	for _, j := range joins {
-		argv = append(argv, "--"+j.Flag+"="+j.Path)
-	}
-	argv = append(argv, "--preserve-credentials", "--no-fork", "--", unshare)
-	for _, f := range []struct {
-		flag uintptr
-		opt  string
-	}{
-		{unix.CLONE_NEWUSER, "--user"}, {unix.CLONE_NEWNS, "--mount"}, {unix.CLONE_NEWPID, "--pid"},
-		{unix.CLONE_NEWIPC, "--ipc"}, {unix.CLONE_NEWUTS, "--uts"}, {unix.CLONE_NEWNET, "--net"},
-		{unix.CLONE_NEWCGROUP, "--cgroup"},
-	} {
-		if newFlags&f.flag != 0 {
-			argv = append(argv, f.opt)
-		}
-	}
-	return append(argv, "--fork", "--kill-child=SIGKILL", "--")
-}

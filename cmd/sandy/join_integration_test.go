@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 )
@@ -72,5 +73,79 @@ func TestJoinNamespacesByPath(t *testing.T) {
 	}
 	if r := a.run("", "delete", "--force", id); r.code != 0 {
 		t.Fatalf("delete a: %s", r.stderr)
+	}
+}
+
+// joinNamespacesOf makes e's config join pid's namespaces of the given types.
+func joinNamespacesOf(e *env, pid int, types ...specs.LinuxNamespaceType) {
+	files := map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user", specs.NetworkNamespace: "net",
+		specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.PIDNamespace: "pid", specs.CgroupNamespace: "cgroup"}
+	for i, n := range e.spec.Linux.Namespaces {
+		for _, typ := range types {
+			if n.Type == typ {
+				e.spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/%s", pid, files[typ])
+			}
+		}
+	}
+	e.write()
+}
+
+// TestJoinedContainerReapedBySubreaper: an engine (conmon, a containerd
+// shim) is a child subreaper and learns a container's exit status by
+// reaping its pid once `sandy create` has exited. That must hold when the
+// container joins namespaces by path (podman always passes a netns path):
+// no helper may stay between the engine and the container process.
+func TestJoinedContainerReapedBySubreaper(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	a := newEnv(t, "sleep", "100")
+	idA := fmt.Sprintf("infra-%d", time.Now().UnixNano())
+	if r := a.run("", "create", "--bundle", a.bundle, idA); r.code != 0 {
+		t.Fatalf("create infra: %s", r.stderr)
+	}
+	defer a.run("", "delete", "--force", idA)
+	infra := statePid(t, a, idA)
+
+	b := newEnv(t).sh("exit 7")
+	b.root = a.root
+	joinNamespacesOf(b, infra, specs.UserNamespace, specs.NetworkNamespace)
+	idB := idA + "-b"
+	if r := b.run("", "create", "--bundle", b.bundle, idB); r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	defer b.run("", "delete", "--force", idB)
+	pid := statePid(t, b, idB)
+	ppid := func() string {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(l, "PPid:") {
+				return strings.TrimSpace(strings.TrimPrefix(l, "PPid:"))
+			}
+		}
+		return "?"
+	}
+	if got, want := ppid(), fmt.Sprint(os.Getpid()); got != want {
+		t.Fatalf("the container's parent is pid %s, want the subreaper %s (a helper stayed in between)", got, want)
+	}
+	if r := b.run("", "start", idB); r.code != 0 {
+		t.Fatalf("start: %s", r.stderr)
+	}
+	done := make(chan unix.WaitStatus, 1)
+	go func() {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+		done <- ws
+	}()
+	select {
+	case ws := <-done:
+		if !ws.Exited() || ws.ExitStatus() != 7 {
+			t.Fatalf("reaped status %v, want exit 7", ws)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the container never exited to its subreaper")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/slirp"
+	"github.com/sandy-rt/sandy/userns"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -55,6 +56,8 @@ func main() {
 		case "init":
 			initproc.Main()
 			return
+		case userns.SpawnRole:
+			os.Exit(hiddenRole(userns.SpawnMain(os.Args[2:])))
 		case lifecycle.RemoveLayerRole:
 			os.Exit(lifecycle.RemoveLayerMain(os.Args[2:]))
 		case lifecycle.SentinelRole:

@@ -82,6 +82,13 @@ func run(conn *userns.Conn, released *bool) error {
 	if err := m.Decode(&cfg); err != nil {
 		return stepError("receiving the config", err)
 	}
+	if cfg.Pdeathsig != 0 {
+		// Started through the spawn helper, the init has none yet (see
+		// userns/spawn.go); setUser sets it again after the id change.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.Pdeathsig), 0, 0, 0); err != nil {
+			return stepError("prctl(PR_SET_PDEATHSIG)", err)
+		}
+	}
 	// Not dumpable until execve: no process in the container can ptrace
 	// the init or open its /proc/PID files (exe, fd/, environ).
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -373,15 +372,9 @@ func (cr *creation) startInit(context.Context) error {
 	if cr.cgroupNSLater() {
 		cfg.Cloneflags &^= unix.CLONE_NEWCGROUP
 	}
-	if joins := joinedNamespaces(s); len(joins) > 0 {
-		wrapper, err := joinWrapper(joins, cfg.Cloneflags)
-		if err != nil {
-			return err
-		}
-		cfg.Wrapper, cfg.Cloneflags = wrapper, 0
-		cr.g.Debugf("joining namespaces through %v", wrapper)
-	}
-	if cr.o.owned {
+	cfg.Join = joinedNamespaces(s)
+	if cr.o.owned && len(cfg.Join) == 0 {
+		// Through the spawn helper the init sets it itself (initproc).
 		cfg.Pdeathsig = syscall.SIGKILL
 	}
 	if cr.plan != nil {
@@ -395,10 +388,15 @@ func (cr *creation) startInit(context.Context) error {
 	cr.child = c
 	cr.undo.add(func() {
 		_ = c.Cmd.Process.Kill()
-		_ = c.Cmd.Wait()
+		if cr.c.Pid > 0 && c.Spawned() {
+			if p, err := os.FindProcess(cr.c.Pid); err == nil {
+				_ = p.Kill()
+			}
+		}
+		_, _ = c.Wait(cr.c.Pid)
 	})
-	// The init's own pid: the child itself, or the end of the nsenter/
-	// unshare chain, in the host's pid namespace either way.
+	// The init's own pid: the child itself, or the one the nsenter → spawn
+	// chain started, in the host's pid namespace either way.
 	m, err := cr.conn.Expect(initproc.MsgHello)
 	if errors.Is(err, userns.ErrClosed) {
 		return fmt.Errorf("the init exited before it started (%s)", cr.exitStatus())
@@ -411,7 +409,7 @@ func (cr *creation) startInit(context.Context) error {
 	}
 	cr.c.Pid = m.PID
 	cr.c.PidStart, _, _ = state.ProcStart(cr.c.Pid)
-	if len(cfg.Wrapper) > 0 && cr.plan != nil {
+	if c.Spawned() && cr.plan != nil {
 		if err := cr.plan.Apply(cr.c.Pid); err != nil {
 			return err
 		}
@@ -439,18 +437,6 @@ func joinedNamespaces(s *specs.Spec) []userns.Join {
 		}
 	}
 	return joins
-}
-
-func joinWrapper(joins []userns.Join, newFlags uintptr) ([]string, error) {
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		return nil, fmt.Errorf("joining namespaces by path needs nsenter (apt-get install util-linux): %w", err)
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		return nil, fmt.Errorf("joining namespaces by path needs unshare (apt-get install util-linux): %w", err)
-	}
-	return userns.JoinArgv(nsenter, unshare, joins, newFlags), nil
 }
 
 func (cr *creation) configureInit(context.Context) error {
@@ -546,7 +532,14 @@ func (cr *creation) initError(err error) error {
 }
 
 func (cr *creation) exitStatus() string {
-	if err := cr.child.Cmd.Wait(); err != nil {
+	if cr.c.Pid == 0 && cr.child.Spawned() {
+		// The init never said hello: what the chain said is all there is.
+		if err := cr.child.Cmd.Wait(); err != nil {
+			return "starting it through nsenter: " + err.Error()
+		}
+		return "the nsenter chain exited 0, the init never reported"
+	}
+	if _, err := cr.child.Wait(cr.c.Pid); err != nil {
 		return err.Error()
 	}
 	return "exit status 0"

@@ -97,15 +97,22 @@ func runForeground(ctx context.Context, g *Global, cr *creation) (int, error) {
 		return 1, cr.initError(err)
 	}
 	runPoststart(g, cr.c)
-	done := make(chan error, 1)
-	go func() { done <- cr.child.Cmd.Wait() }()
+	type exited struct {
+		ps  *os.ProcessState
+		err error
+	}
+	done := make(chan exited, 1)
+	go func() {
+		ps, err := cr.child.Wait(cr.c.Pid)
+		done <- exited{ps, err}
+	}()
 	for {
 		select {
-		case err := <-done:
+		case e := <-done:
 			if relay != nil {
 				relay.drain()
 			}
-			return exitCode(cr.child.Cmd.ProcessState, err)
+			return exitCode(e.ps, e.err)
 		case s := <-sigs:
 			sig := s.(syscall.Signal)
 			switch sig {

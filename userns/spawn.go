@@ -1,0 +1,103 @@
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Joining namespaces by path, with no helper left between the caller and
+// the process it starts.
+//
+// setns(2) into a user namespace needs a single-threaded caller, and every
+// Go process has several threads, so the joins are made by util-linux
+// nsenter, which then execs sandy's spawn helper (SpawnRole) in the joined
+// namespaces:
+//
+//	caller ── nsenter --user=P --net=P ... --preserve-credentials --no-fork
+//	             └─execve─ sandy _spawn FLAGS NFDS -- ARGS
+//	                          └─clone(FLAGS|CLONE_PARENT)─ sandy ARGS  (the child the caller wants)
+//	                          exits 0
+//
+// --no-fork keeps nsenter (and the helper it becomes) in the caller's pid
+// namespace, so that /proc/self/fd/N, the sealed sandy binary, resolves in
+// the host's /proc; a joined pid namespace is only pid_for_children then,
+// which the helper's clone enters. CLONE_PARENT makes the new process a
+// child of the caller, not of the helper: `sandy run` waits for it, and
+// after `sandy create` exits it is reparented to the caller's subreaper
+// (conmon, a containerd shim), which must reap the container's pid to
+// learn its exit status. (util-linux unshare --fork, used before, stayed
+// as the container's parent and reaped it itself, so conmon never saw the
+// exit.) The mount namespace is never joined here: after setns(CLONE_NEWNS)
+// the next execve would resolve the sandy binary inside the container.
+
+// SpawnRole is the hidden argv[1] of the spawn helper.
+const SpawnRole = "_spawn"
+
+// spawnArgv builds the nsenter → spawn helper chain that starts exePath
+// with args in the joined namespaces, plus the new ones in cloneflags.
+// nfds fds from 3 on are passed through to the new process.
+func spawnArgv(nsenter string, joins []Join, exePath string, cloneflags uintptr, nfds int, args []string) []string {
+	argv := []string{nsenter}
+	for _, j := range joins {
+		argv = append(argv, "--"+j.Flag+"="+j.Path)
+	}
+	argv = append(argv, "--preserve-credentials", "--no-fork", "--", exePath, SpawnRole,
+		"0x"+strconv.FormatUint(uint64(cloneflags), 16), strconv.Itoa(nfds), "--")
+	return append(argv, args...)
+}
+
+// SpawnMain is the spawn helper (argv: FLAGS NFDS -- ARGS...). It starts
+// /proc/self/exe ARGS as a child of its own parent, in new namespaces for
+// FLAGS, with fds 3..3+NFDS-1 and stdio passed through, and returns once
+// the new process has exec'd.
+func SpawnMain(args []string) error {
+	if len(args) < 4 || args[2] != "--" {
+		return errors.New("usage: sandy _spawn FLAGS NFDS -- ARGS...")
+	}
+	flags, err := strconv.ParseUint(args[0], 0, 64)
+	if err != nil {
+		return fmt.Errorf("clone flags %q: %w", args[0], err)
+	}
+	nfds, err := strconv.Atoi(args[1])
+	if err != nil || nfds < 0 {
+		return fmt.Errorf("fd count %q: want a number", args[1])
+	}
+	files := make([]*os.File, nfds)
+	for i := range files {
+		files[i] = os.NewFile(uintptr(3+i), "fd"+strconv.Itoa(3+i))
+	}
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       append([]string{"sandy"}, args[3:]...),
+		Env:        os.Environ(),
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: files,
+		// No Pdeathsig here: Go's child checks getppid() against the
+		// forker's pid after setting it, which CLONE_PARENT makes differ, and
+		// would kill itself. The child sets its own when it wants one.
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: uintptr(flags) | unix.CLONE_PARENT},
+	}
+	if err := cmd.Start(); err != nil {
+		return explainCloneError(err, uintptr(flags))
+	}
+	// Not ours to wait for: the kernel made it our parent's child.
+	return nil
+}
+
+// WaitSpawned waits for pid, a child the spawn helper started for this
+// process (so ours to reap), and returns its state.
+func WaitSpawned(pid int) (*os.ProcessState, error) {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait()
+}
