@@ -101,3 +101,45 @@ func WaitSpawned(pid int) (*os.ProcessState, error) {
 	}
 	return p.Wait()
 }
+
+// CheckNamespaceFile opens path and checks that it is a namespace of the
+// type clone flag want (CLONE_NEWNET, ...), with ioctl(NS_GET_NSTYPE)
+// (ioctl_ns(2), Linux 4.11+), so that a wrong path is refused before
+// anything starts rather than by setns(2) in a helper.
+func CheckNamespaceFile(path string, want uintptr) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	got, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("%s is not a namespace file: %w", path, err)
+	}
+	if uintptr(got) != want {
+		return fmt.Errorf("%s is a %s namespace, not a %s namespace", path, nsTypeName(uintptr(got)), nsTypeName(want))
+	}
+	return nil
+}
+
+func nsTypeName(flag uintptr) string {
+	switch flag {
+	case unix.CLONE_NEWUSER:
+		return "user"
+	case unix.CLONE_NEWNS:
+		return "mount"
+	case unix.CLONE_NEWPID:
+		return "pid"
+	case unix.CLONE_NEWNET:
+		return "network"
+	case unix.CLONE_NEWIPC:
+		return "ipc"
+	case unix.CLONE_NEWUTS:
+		return "uts"
+	case unix.CLONE_NEWCGROUP:
+		return "cgroup"
+	case unix.CLONE_NEWTIME:
+		return "time"
+	}
+	return fmt.Sprintf("%#x", flag)
+}

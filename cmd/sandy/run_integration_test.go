@@ -124,6 +124,13 @@ func TestRunErrors(t *testing.T) {
 		{"unknown namespace", func(e *env) {
 			e.spec.Linux.Namespaces = append(e.spec.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
 		}, 1, `unknown namespace type "bogus"`},
+		{"namespace path of another type", func(e *env) {
+			for i, n := range e.spec.Linux.Namespaces {
+				if n.Type == specs.NetworkNamespace {
+					e.spec.Linux.Namespaces[i].Path = "/proc/self/ns/ipc"
+				}
+			}
+		}, 1, "is a ipc namespace, not a network namespace"},
 		{"unmappable user", func(e *env) { e.spec.Process.User.UID = 900000 }, 1, "process.user uid 900000 is not mapped"},
 		{"missing rootfs", func(e *env) { e.spec.Root.Path = "nope" }, 1, `root.path "nope"`},
 		{"bad seccomp profile fails closed", func(e *env) {

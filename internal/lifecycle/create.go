@@ -191,7 +191,7 @@ func (cr *creation) checkConfig(context.Context) error {
 			return fmt.Errorf("linux.namespaces: joining the mount namespace at %s is not supported (sandy builds the container's root in a new mount namespace)", ns.Path)
 		}
 		if ns.Path != "" {
-			if _, err := os.Stat(ns.Path); err != nil {
+			if err := userns.CheckNamespaceFile(ns.Path, nsCloneFlags[ns.Type]); err != nil {
 				return fmt.Errorf("linux.namespaces: %s namespace path: %w", ns.Type, err)
 			}
 		}
@@ -317,18 +317,20 @@ func (cr *creation) makeFifo(context.Context) error {
 	return nil
 }
 
+// nsCloneFlags are the clone(2) flags of the namespace types.
+var nsCloneFlags = map[specs.LinuxNamespaceType]uintptr{
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
+}
+
 // cloneFlags turns the config's new namespaces into clone(2) flags.
 func cloneFlags(s *specs.Spec) uintptr {
-	flags := map[specs.LinuxNamespaceType]uintptr{
-		specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
-		specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
-		specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
-		specs.CgroupNamespace: unix.CLONE_NEWCGROUP,
-	}
 	var f uintptr
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Path == "" {
-			f |= flags[ns.Type]
+			f |= nsCloneFlags[ns.Type]
 		}
 	}
 	return f
