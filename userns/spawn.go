@@ -19,22 +19,34 @@ import (
 // nsenter, which then execs sandy's spawn helper (SpawnRole) in the joined
 // namespaces:
 //
-//	caller ── nsenter --user=P --net=P ... --preserve-credentials --no-fork
+//	caller ── nsenter --user=P --net=P ... --preserve-credentials [--no-fork]
 //	             └─execve─ sandy _spawn FLAGS NFDS -- ARGS
 //	                          └─clone(FLAGS|CLONE_PARENT)─ sandy ARGS  (the child the caller wants)
 //	                          exits 0
 //
-// --no-fork keeps nsenter (and the helper it becomes) in the caller's pid
-// namespace, so that /proc/self/fd/N, the sealed sandy binary, resolves in
-// the host's /proc; a joined pid namespace is only pid_for_children then,
-// which the helper's clone enters. CLONE_PARENT makes the new process a
-// child of the caller, not of the helper: `sandy run` waits for it, and
-// after `sandy create` exits it is reparented to the caller's subreaper
-// (conmon, a containerd shim), which must reap the container's pid to
-// learn its exit status. (util-linux unshare --fork, used before, stayed
-// as the container's parent and reaped it itself, so conmon never saw the
-// exit.) The mount namespace is never joined here: after setns(CLONE_NEWNS)
-// the next execve would resolve the sandy binary inside the container.
+// CLONE_PARENT makes the new process a child of the helper's parent, not
+// of the helper: `sandy run` waits for it, and after `sandy create` exits
+// it is reparented to the caller's subreaper (conmon, a containerd shim),
+// which must reap the container's pid to learn its exit status.
+// (util-linux unshare --fork, used before, stayed as the container's
+// parent and reaped it itself, so conmon never saw the exit.)
+//
+// Without a pid namespace to join, nsenter runs with --no-fork and becomes
+// the helper: the child is the caller's. A joined pid namespace is only
+// the pid_for_children of the process that joined it, and the kernel
+// refuses such a process new threads (clone(2): CLONE_THREAD, EINVAL), so
+// no Go program may run in it: nsenter forks then, and its child, already
+// inside the pid namespace, execs the helper. The new process is then
+// nsenter's, and nsenter exits as soon as the helper has: Start makes the
+// caller a child subreaper (PR_SET_CHILD_SUBREAPER) beforehand, so the
+// orphan comes to the caller, and Child.Wait (or ReapChain) returns once
+// it has.
+//
+// In both cases nsenter and the helper stay in the caller's mount
+// namespace, so /proc/self/fd/N, the sealed sandy binary, resolves in the
+// host's /proc. The mount namespace is never joined here: after
+// setns(CLONE_NEWNS) the next execve would resolve the binary inside the
+// container.
 
 // SpawnRole is the hidden argv[1] of the spawn helper.
 const SpawnRole = "_spawn"
@@ -47,9 +59,22 @@ func spawnArgv(nsenter string, joins []Join, exePath string, cloneflags uintptr,
 	for _, j := range joins {
 		argv = append(argv, "--"+j.Flag+"="+j.Path)
 	}
-	argv = append(argv, "--preserve-credentials", "--no-fork", "--", exePath, SpawnRole,
+	argv = append(argv, "--preserve-credentials")
+	if !joinsPid(joins) {
+		argv = append(argv, "--no-fork")
+	}
+	argv = append(argv, "--", exePath, SpawnRole,
 		"0x"+strconv.FormatUint(uint64(cloneflags), 16), strconv.Itoa(nfds), "--")
 	return append(argv, args...)
+}
+
+func joinsPid(joins []Join) bool {
+	for _, j := range joins {
+		if j.Flag == "pid" {
+			return true
+		}
+	}
+	return false
 }
 
 // SpawnMain is the spawn helper (argv: FLAGS NFDS -- ARGS...). It starts

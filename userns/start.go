@@ -53,11 +53,27 @@ type Child struct {
 	// the child runs.
 	Cmd     *exec.Cmd
 	spawned bool
+	reaped  bool
+	chain   error
 }
 
 // Spawned reports whether the child was started through the spawn helper
 // (Config.Join), so that Cmd is not the child.
 func (c *Child) Spawned() bool { return c.spawned }
+
+// ReapChain waits for the nsenter → spawn helper chain (a no-op without
+// one) and returns how it ended. Once it returns, the child is the
+// caller's own, also where it had to be reparented (spawn.go): call it
+// before relying on that, e.g. before the child sets a parent-death
+// signal, which reparenting would fire.
+func (c *Child) ReapChain() error {
+	if !c.spawned || c.reaped {
+		return c.chain
+	}
+	c.reaped = true
+	c.chain = c.Cmd.Wait()
+	return c.chain
+}
 
 // Wait waits for the child, whose pid (in the caller's pid namespace) is
 // pid, and returns its state.
@@ -66,7 +82,7 @@ func (c *Child) Wait(pid int) (*os.ProcessState, error) {
 		err := c.Cmd.Wait()
 		return c.Cmd.ProcessState, err
 	}
-	err := c.Cmd.Wait() // the chain: gone once the child runs
+	err := c.ReapChain()
 	if pid <= 0 {
 		return c.Cmd.ProcessState, err // the child never reported
 	}
@@ -90,6 +106,12 @@ func Start(cfg Config) (*Child, error) {
 		nsenter, err := exec.LookPath("nsenter")
 		if err != nil {
 			return nil, fmt.Errorf("joining namespaces by path needs nsenter (apt-get install util-linux): %w", err)
+		}
+		if joinsPid(cfg.Join) {
+			// The child may come to us as an orphan (spawn.go).
+			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+				return nil, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+			}
 		}
 		// Stdio and the extra files pass through nsenter and the helper
 		// at the same numbers; the binary's fd is the helper's own.

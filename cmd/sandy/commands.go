@@ -97,6 +97,58 @@ func cmdStart(ctx context.Context, g *lifecycle.Global, args []string) (int, err
 	return 0, lifecycle.Start(ctx, g, id)
 }
 
+func cmdExec(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	o := &lifecycle.ExecOptions{}
+	fs := newFlags("exec", "exec [flags] ID COMMAND [ARG...] | exec [flags] --process FILE ID", g.Stderr)
+	// Flags end at the container id: the command's own flags follow it.
+	fs.SetInterspersed(false)
+	fs.StringVarP(&o.ProcessFile, "process", "p", "", "a runtime-spec process JSON to run instead of COMMAND")
+	fs.BoolVarP(&o.Detach, "detach", "d", false, "return once the process runs")
+	tty := fs.BoolP("tty", "t", false, "allocate a pty (relayed, or sent to --console-socket)")
+	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to receive the pty master")
+	fs.StringVar(&o.PidFile, "pid-file", "", "write the process's pid to this file")
+	fs.StringArrayVarP(&o.Env, "env", "e", nil, "set NAME=VALUE in the environment (repeatable)")
+	fs.StringVar(&o.Cwd, "cwd", "", "working directory in the container")
+	fs.StringVarP(&o.User, "user", "u", "", "UID[:GID] to run as")
+	fs.Int64SliceVarP(&o.AdditionalGID, "additional-gids", "g", nil, "additional group ids (repeatable)")
+	fs.StringArrayVarP(&o.Caps, "cap", "c", nil, "add a capability to every set (repeatable)")
+	nnp := fs.Bool("no-new-privs", false, "set no_new_privs for the process")
+	fs.IntVar(&o.PreserveFDs, "preserve-fds", 0, "pass N more fds (3..3+N-1) to the process")
+	fs.BoolVar(&o.IgnorePaused, "ignore-paused", false, "exec even if the container is paused")
+	fs.String("process-label", "", "runc compatibility (SELinux is not supported: a label is an error)")
+	fs.String("apparmor", "", "runc compatibility (AppArmor is not supported: a profile is an error)")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	for _, f := range []string{"process-label", "apparmor"} {
+		if v, _ := fs.GetString(f); v != "" {
+			return 2, fmt.Errorf("--%s: sandy does not support AppArmor or SELinux", f)
+		}
+	}
+	if fs.Changed("tty") {
+		o.Tty = tty
+	}
+	if fs.Changed("no-new-privs") {
+		o.NoNewPrivs = nnp
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return 2, errors.New("usage: sandy exec [flags] ID COMMAND [ARG...]")
+	}
+	o.ID, o.Args = rest[0], rest[1:]
+	if len(o.Args) > 0 && o.Args[0] == "--" {
+		o.Args = o.Args[1:]
+	}
+	if o.ProcessFile != "" && len(o.Args) > 0 {
+		return 2, errors.New("give either --process or a command, not both")
+	}
+	if o.PreserveFDs < 0 {
+		return 2, errors.New("--preserve-fds: want a number >= 0")
+	}
+	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+	return lifecycle.Exec(ctx, g, o)
+}
+
 func cmdState(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("state", "state ID", g.Stderr)
 	if err := fs.Parse(args); err != nil {

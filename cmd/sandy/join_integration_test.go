@@ -102,6 +102,19 @@ func TestJoinedContainerReapedBySubreaper(t *testing.T) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
+	for _, tc := range []struct {
+		name  string
+		types []specs.LinuxNamespaceType
+	}{
+		{"user and net", []specs.LinuxNamespaceType{specs.UserNamespace, specs.NetworkNamespace}},
+		// A joined pid namespace: nsenter forks, and the init is reparented.
+		{"user, net and pid", []specs.LinuxNamespaceType{specs.UserNamespace, specs.NetworkNamespace, specs.PIDNamespace}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { reapedBySubreaper(t, tc.types) })
+	}
+}
+
+func reapedBySubreaper(t *testing.T, types []specs.LinuxNamespaceType) {
 	a := newEnv(t, "sleep", "100")
 	idA := fmt.Sprintf("infra-%d", time.Now().UnixNano())
 	if r := a.run("", "create", "--bundle", a.bundle, idA); r.code != 0 {
@@ -112,7 +125,7 @@ func TestJoinedContainerReapedBySubreaper(t *testing.T) {
 
 	b := newEnv(t).sh("exit 7")
 	b.root = a.root
-	joinNamespacesOf(b, infra, specs.UserNamespace, specs.NetworkNamespace)
+	joinNamespacesOf(b, infra, types...)
 	idB := idA + "-b"
 	if r := b.run("", "create", "--bundle", b.bundle, idB); r.code != 0 {
 		t.Fatalf("create: %s", r.stderr)

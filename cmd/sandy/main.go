@@ -35,6 +35,7 @@ func commands() []command {
 		{"create", "create [flags] --bundle DIR ID", "create a container; its process waits for start", cmdCreate},
 		{"start", "start ID", "start the process of a created container", cmdStart},
 		{"state", "state ID", "print the runtime-spec state of a container", cmdState},
+		{"exec", "exec [flags] ID COMMAND [ARG...] | exec [flags] --process FILE ID", "run a new process in a running container", cmdExec},
 		{"kill", "kill [--all] ID [SIGNAL]", "send a signal (default SIGTERM) to a container", cmdKill},
 		{"delete", "delete [--force] ID", "delete a stopped container (--force: any)", cmdDelete},
 		{"list", "list [--format table|json] [-q]", "list containers", cmdList},
@@ -55,6 +56,9 @@ func main() {
 		switch os.Args[1] {
 		case "init":
 			initproc.Main()
+			return
+		case initproc.ExecRole:
+			initproc.ExecMain(os.Args[2:])
 			return
 		case userns.SpawnRole:
 			os.Exit(hiddenRole(userns.SpawnMain(os.Args[2:])))

@@ -117,6 +117,32 @@ func (r *rootfs) configDevice(d specs.LinuxDevice) error {
 	return r.bindDevice(d.Path, d.Path)
 }
 
+// openPty opens a new pty pair from ptmx, an O_PATH handle on a devpts
+// instance's ptmx. The slave comes from TIOCGPTPEER, with no path lookup in
+// the container's /dev/pts, which the container could otherwise race
+// (kernel 4.13+).
+func openPty(ptmx *os.File) (master, slave *os.File, err error) {
+	master, err = pathrs.Reopen(ptmx, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening /dev/pts/ptmx: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(master.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		master.Close()
+		return nil, nil, errors.New("/dev/pts/ptmx is not a character device")
+	}
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, nil, fmt.Errorf("unlocking the pty: %w", err)
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_IOCTL, master.Fd(), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		master.Close()
+		return nil, nil, fmt.Errorf("opening the pty slave: %w", errno)
+	}
+	return master, os.NewFile(fd, "console"), nil
+}
+
 // setupConsole allocates the container's pty from its own devpts
 // instance, binds the slave onto /dev/console and sends the master to the
 // host side.
@@ -128,22 +154,13 @@ func (r *rootfs) setupConsole() error {
 	if err != nil {
 		return fmt.Errorf("process.terminal needs a devpts mount on /dev/pts: %w", err)
 	}
-	master, err := pathrs.Reopen(ptmx, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	master, slave, err := openPty(ptmx)
 	ptmx.Close()
 	if err != nil {
-		return fmt.Errorf("opening /dev/pts/ptmx: %w", err)
+		return err
 	}
 	defer master.Close()
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		return fmt.Errorf("unlocking the pty: %w", err)
-	}
-	// TIOCGPTPEER opens the slave without a path lookup in the container's
-	// /dev/pts, which the container could otherwise race (kernel 4.13+).
-	slaveFD, _, errno := unix.Syscall(unix.SYS_IOCTL, master.Fd(), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
-	if errno != 0 {
-		return fmt.Errorf("opening the pty slave: %w", errno)
-	}
-	r.console = os.NewFile(slaveFD, "console")
+	r.console = slave
 	target, err := r.openFile("/dev/console")
 	if err != nil {
 		return err

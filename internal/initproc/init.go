@@ -119,21 +119,13 @@ func run(conn *userns.Conn, released *bool) error {
 	if err := r.pivotRoot(); err != nil {
 		return stepError("pivot_root", err)
 	}
-	p, err := prepareProcess(&cfg, r)
-	if err != nil {
+	p := newProcess(cfg.Spec.Process, r.console, cfg.SetgroupsDenied, cfg.Pdeathsig)
+	sc := cfg.Spec.Linux.Seccomp
+	if cfg.NoSeccomp {
+		sc = nil
+	}
+	if err := p.finish(sc, conn); err != nil {
 		return err
-	}
-	if err := loadSeccomp(&cfg, conn, true); err != nil {
-		return stepError("loading seccomp", err)
-	}
-	if err := p.setup(); err != nil {
-		return err
-	}
-	if err := p.attachConsole(); err != nil {
-		return stepError("attaching the console", err)
-	}
-	if err := loadSeccomp(&cfg, conn, false); err != nil {
-		return stepError("loading seccomp", err)
 	}
 	if err := conn.Send(MsgReady, nil); err != nil {
 		return stepError("reporting ready", err)

@@ -21,18 +21,22 @@ import (
 	"github.com/sandy-rt/sandy/userns"
 )
 
-// process is the container process being prepared, after pivot_root.
+// process is the container process being prepared, after pivot_root (or,
+// for exec, once in the container's mount namespace).
 type process struct {
-	cfg     *Config
 	p       *specs.Process
-	console *os.File
-	caps    capability.Capabilities
-	env     []string
-	path    string // the resolved executable
+	console *os.File // pty slave, when p.Terminal
+	// setgroupsDenied: the single-id fallback wrote "deny" to setgroups.
+	setgroupsDenied bool
+	pdeathsig       int // set again after the id change (which clears it)
+	preserveFDs     int // fds 3..3+preserveFDs-1 stay open across execve
+	caps            capability.Capabilities
+	env             []string
+	path            string // the resolved executable
 }
 
-func prepareProcess(cfg *Config, r *rootfs) (*process, error) {
-	return &process{cfg: cfg, p: cfg.Spec.Process, console: r.console, env: cfg.Spec.Process.Env}, nil
+func newProcess(p *specs.Process, console *os.File, setgroupsDenied bool, pdeathsig int) *process {
+	return &process{p: p, console: console, setgroupsDenied: setgroupsDenied, pdeathsig: pdeathsig, env: p.Env}
 }
 
 // setup runs the process steps in the order the kernel needs: the
@@ -127,10 +131,10 @@ func (p *process) dropBounding() error {
 
 func (p *process) setUser() error {
 	u := p.p.User
-	if len(u.AdditionalGids) > 0 && p.cfg.SetgroupsDenied {
+	if len(u.AdditionalGids) > 0 && p.setgroupsDenied {
 		return errors.New("process.user.additionalGids needs setgroups(2), which the single-id mapping denies (install uidmap and add /etc/subgid ranges)")
 	}
-	if !p.cfg.SetgroupsDenied {
+	if !p.setgroupsDenied {
 		gids := make([]int, len(u.AdditionalGids))
 		for i, g := range u.AdditionalGids {
 			gids[i] = int(g)
@@ -152,8 +156,8 @@ func (p *process) setUser() error {
 		return err
 	}
 	// A change of credentials clears the parent-death signal: set it again.
-	if p.cfg.Pdeathsig != 0 {
-		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(p.cfg.Pdeathsig), 0, 0, 0); err != nil {
+	if p.pdeathsig != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(p.pdeathsig), 0, 0, 0); err != nil {
 			return err
 		}
 	}
@@ -321,11 +325,12 @@ func homeOf(uid uint32) string {
 	return "/"
 }
 
-// exec is the last step. Every fd above 2 is close-on-exec since the init
-// started (see run), so none reaches the container; one more pass catches
-// anything opened since, where the seccomp profile allows close_range.
+// exec is the last step. Every fd above 2 (but the preserved ones) is
+// close-on-exec since the init started (see run), so none reaches the
+// container; one more pass catches anything opened since, where the
+// seccomp profile allows close_range.
 func (p *process) exec() error {
-	_ = unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
+	_ = unix.CloseRange(uint(3+p.preserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
 	err := unix.Exec(p.path, p.p.Args, p.env)
 	return execError(p.path, err)
 }

@@ -22,6 +22,9 @@ import (
 //	host → init  MsgSeccompDone  the listener is with the agent
 //	init → host  MsgReady    set up; waiting on the exec fifo
 //	init → host  error       a userns.ChildError, instead of any of the above
+//
+// The exec init (exec.go) speaks a subset: hello, config (an ExecConfig),
+// pty, seccomp, ready, then host → init MsgStart; error at any point.
 const (
 	MsgHello  = "hello"
 	MsgMaps   = "maps"
@@ -36,6 +39,9 @@ const (
 
 	MsgSeccomp     = "seccomp"
 	MsgSeccompDone = "seccomp-done"
+
+	// MsgStart (host → exec init): the rlimits are set, exec the process.
+	MsgStart = "start"
 )
 
 // Fixed fds of the init (the host passes them as ExtraFiles in this order).

@@ -411,6 +411,13 @@ func (cr *creation) startInit(context.Context) error {
 	}
 	cr.c.Pid = m.PID
 	cr.c.PidStart, _, _ = state.ProcStart(cr.c.Pid)
+	if c.Spawned() {
+		// The init is ours from here on, also where it had to be
+		// reparented to us; only then may it set its parent-death signal.
+		if err := c.ReapChain(); err != nil {
+			cr.g.Debugf("the nsenter chain: %v", err)
+		}
+	}
 	if c.Spawned() && cr.plan != nil {
 		if err := cr.plan.Apply(cr.c.Pid); err != nil {
 			return err
@@ -494,7 +501,7 @@ func (cr *creation) waitReady(context.Context) error {
 			if len(m.FDs) != 1 {
 				return fmt.Errorf("seccomp message with %d fds", len(m.FDs))
 			}
-			if err := cr.handOnListener(m.FDs[0]); err != nil {
+			if err := handOnListener(cr.conn, cr.bundle.Spec.Linux.Seccomp, cr.c, specs.StateCreating, m.FDs[0]); err != nil {
 				return err
 			}
 		case initproc.MsgPty:
@@ -536,7 +543,7 @@ func (cr *creation) initError(err error) error {
 func (cr *creation) exitStatus() string {
 	if cr.c.Pid == 0 && cr.child.Spawned() {
 		// The init never said hello: what the chain said is all there is.
-		if err := cr.child.Cmd.Wait(); err != nil {
+		if err := cr.child.ReapChain(); err != nil {
 			return "starting it through nsenter: " + err.Error()
 		}
 		return "the nsenter chain exited 0, the init never reported"
@@ -558,6 +565,10 @@ func (cr *creation) handlePty(master *os.File) error {
 }
 
 func (cr *creation) saveState(context.Context) error {
+	cr.c.NoSeccomp = cr.o.NoSeccomp
+	if err := cr.root.SaveSpec(cr.c.ID, cr.bundle.Spec); err != nil {
+		return err
+	}
 	return cr.root.Save(cr.c)
 }
 
@@ -590,10 +601,14 @@ func WritePidFile(path string, pid int) error {
 // is set up, so they hold for the container process it execs, and never
 // for the Go init itself (a low RLIMIT_AS kills a Go runtime at start).
 func (cr *creation) setRlimits(context.Context) error {
-	for _, rl := range cr.bundle.Spec.Process.Rlimits {
+	return applyRlimits(cr.c.Pid, cr.bundle.Spec.Process.Rlimits)
+}
+
+func applyRlimits(pid int, rlimits []specs.POSIXRlimit) error {
+	for _, rl := range rlimits {
 		n, _ := spec.RlimitNumber(rl.Type)
 		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
-		if err := unix.Prlimit(cr.c.Pid, n, &lim, nil); err != nil {
+		if err := unix.Prlimit(pid, n, &lim, nil); err != nil {
 			if errors.Is(err, unix.EPERM) {
 				return fmt.Errorf("%s %d/%d: %w (a rootless container cannot raise a hard limit above the caller's: check `ulimit -H`)", rl.Type, rl.Soft, rl.Hard, err)
 			}

@@ -81,29 +81,61 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 
 // runForeground starts the process, relays signals and the pty, and waits.
 func runForeground(ctx context.Context, g *Global, cr *creation) (int, error) {
+	f := &foreground{
+		pty: cr.pty, stdin: cr.o.Stdin, stdout: cr.o.Stdout,
+		release: func() error {
+			if err := releaseInit(ctx, cr.root, cr.c); err != nil {
+				return cr.initError(err)
+			}
+			runPoststart(g, cr.c)
+			return nil
+		},
+		signal: func(sig unix.Signal) error { return signalInit(cr.c, sig) },
+		wait:   func() (*os.ProcessState, error) { return cr.child.Wait(cr.c.Pid) },
+	}
+	return f.run(g)
+}
+
+// foreground is a process that sandy waits for in the foreground (run,
+// exec): it relays the pty (raw mode on the caller's terminal, window size
+// followed), forwards every signal it gets to the process, and returns the
+// process's exit status.
+type foreground struct {
+	pty     *os.File // pty master to relay, or nil
+	stdin   io.Reader
+	stdout  io.Writer
+	release func() error // lets the process run, once the relay is up
+	signal  func(unix.Signal) error
+	wait    func() (*os.ProcessState, error)
+}
+
+func (f *foreground) run(g *Global) (int, error) {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs)
 	defer signal.Stop(sigs)
 
 	var relay *ptyRelay
-	if cr.pty != nil {
+	if f.pty != nil {
 		var err error
-		if relay, err = startPtyRelay(cr.pty, cr.o.Stdin, cr.o.Stdout); err != nil {
+		if relay, err = startPtyRelay(f.pty, f.stdin, f.stdout); err != nil {
 			return 1, err
 		}
 		defer relay.restore()
 	}
-	if err := releaseInit(ctx, cr.root, cr.c); err != nil {
-		return 1, cr.initError(err)
+	if err := f.release(); err != nil {
+		var ce *userns.ChildError
+		if errors.As(err, &ce) && ce.ExitCode != 0 {
+			return ce.ExitCode, err // 127: not found, 126: not executable
+		}
+		return 1, err
 	}
-	runPoststart(g, cr.c)
 	type exited struct {
 		ps  *os.ProcessState
 		err error
 	}
 	done := make(chan exited, 1)
 	go func() {
-		ps, err := cr.child.Wait(cr.c.Pid)
+		ps, err := f.wait()
 		done <- exited{ps, err}
 	}()
 	for {
@@ -123,7 +155,7 @@ func runForeground(ctx context.Context, g *Global, cr *creation) (int, error) {
 					relay.resize()
 				}
 			default:
-				if err := signalInit(cr.c, sig); err != nil {
+				if err := f.signal(sig); err != nil {
 					g.Debugf("forwarding %v: %v", sig, err)
 				}
 			}

@@ -8,7 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/seccomp"
+	"github.com/sandy-rt/sandy/userns"
 )
 
 // checkSeccomp compiles linux.seccomp on the host before anything starts,
@@ -28,14 +30,13 @@ func (cr *creation) checkSeccomp(sc *specs.LinuxSeccomp) error {
 	return nil
 }
 
-// handOnListener gives the init's seccomp notify listener to the agent at
-// listenerPath with the container's state (runc's protocol), then tells
-// the init to go on.
-func (cr *creation) handOnListener(fd int) error {
+// handOnListener gives a seccomp notify listener (the init's or an exec
+// init's) to the agent at sc.listenerPath with the container's state
+// (runc's protocol), then tells the process on conn to go on.
+func handOnListener(conn *userns.Conn, sc *specs.LinuxSeccomp, c *state.Container, status specs.ContainerState, fd int) error {
 	defer unix.Close(fd)
-	sc := cr.bundle.Spec.Linux.Seccomp
-	st := specs.State{Version: specs.Version, ID: cr.c.ID, Status: specs.StateCreating,
-		Pid: cr.c.Pid, Bundle: cr.c.Bundle, Annotations: cr.c.Annotations}
+	st := specs.State{Version: specs.Version, ID: c.ID, Status: status,
+		Pid: c.Pid, Bundle: c.Bundle, Annotations: c.Annotations}
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -43,5 +44,5 @@ func (cr *creation) handOnListener(fd int) error {
 	if err := seccomp.SendListener(sc.ListenerPath, data, sc.ListenerMetadata, fd); err != nil {
 		return err
 	}
-	return cr.conn.Send(initproc.MsgSeccompDone, nil)
+	return conn.Send(initproc.MsgSeccompDone, nil)
 }

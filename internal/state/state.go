@@ -57,6 +57,9 @@ type Container struct {
 	Network     json.RawMessage        `json:"network,omitempty"`
 	Hooks       *specs.Hooks           `json:"hooks,omitempty"`
 	Paused      bool                   `json:"paused,omitempty"`
+	// NoSeccomp: created with --no-seccomp; exec'd processes are not
+	// filtered either.
+	NoSeccomp bool `json:"noSeccomp,omitempty"`
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]{0,127}$`)
@@ -261,22 +264,56 @@ func writeState(dir string, c *Container) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".state-*")
+	return writeFileAtomic(dir, stateFile, data)
+}
+
+// writeFileAtomic writes dir/name through a temp file and a rename, so a
+// reader sees the old or the new content, never a part.
+func writeFileAtomic(dir, name string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
-		return fmt.Errorf("saving state: %w", err)
+		return fmt.Errorf("saving %s: %w", name, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("saving state: %w", err)
+		return fmt.Errorf("saving %s: %w", name, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving state: %w", err)
+		return fmt.Errorf("saving %s: %w", name, err)
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
-		return fmt.Errorf("saving state: %w", err)
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("saving %s: %w", name, err)
 	}
 	return nil
+}
+
+const specFile = "config.json"
+
+// SaveSpec keeps the config the container was created with (as sandy
+// adjusted it), for exec: the bundle may change or go away meanwhile.
+func (r *Root) SaveSpec(id string, s *specs.Spec) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(r.Path(id), specFile, data)
+}
+
+// LoadSpec reads what SaveSpec saved.
+func (r *Root) LoadSpec(id string) (*specs.Spec, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(r.Path(id), specFile))
+	if err != nil {
+		return nil, fmt.Errorf("container %q: reading its saved config: %w", id, err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("container %q: its saved config: %w", id, err)
+	}
+	return &s, nil
 }
 
 // Load reads the state of id.

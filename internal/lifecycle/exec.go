@@ -1,0 +1,497 @@
+package lifecycle
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/internal/state"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// ExecOptions are the options of exec (runc exec's).
+type ExecOptions struct {
+	ID            string
+	ProcessFile   string   // --process: a runtime-spec process JSON
+	Args          []string // the command, when there is no --process
+	Detach        bool
+	Tty           *bool // --tty, when given
+	ConsoleSocket string
+	PidFile       string
+	Env           []string
+	Cwd           string
+	User          string // UID[:GID]
+	AdditionalGID []int64
+	Caps          []string
+	NoNewPrivs    *bool // --no-new-privs, when given
+	PreserveFDs   int
+	IgnorePaused  bool
+	Stdin         io.Reader
+	Stdout        io.Writer
+	Stderr        io.Writer
+}
+
+// execution is one exec in progress: the named steps share it.
+type execution struct {
+	g     *Global
+	o     *ExecOptions
+	undo  cleanups
+	root  *state.Root
+	c     *state.Container
+	spec  *specs.Spec
+	proc  *specs.Process
+	files []*os.File // passed to the exec init: preserved fds, sync, mount ns, then the joined namespaces
+	joins []userns.Join
+	conn  *userns.Conn
+	child *userns.Child
+	pid   int
+	pty   *os.File // pty master, when exec relays it
+}
+
+// Exec runs a new process in a running (or created) container, as runc
+// exec does: in all the container's namespaces and its cgroup, with its
+// seccomp profile, as a child of this process. It returns the process's
+// exit status (128+N for a signal), or 0 once it runs under --detach.
+func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
+	ex := &execution{g: g, o: o}
+	defer ex.undo.run()
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"loading the container", ex.loadContainer},
+		{"building the process", ex.buildProcess},
+		{"opening the container's namespaces", ex.openNamespaces},
+		{"starting the exec init", ex.startInit},
+		{"joining the container's cgroup", ex.joinCgroup},
+		{"configuring the process", ex.configure},
+		{"setting rlimits", ex.setRlimits},
+		{"writing the pid file", ex.writePidFile},
+	}
+	for _, s := range steps {
+		t0 := time.Now()
+		err := s.fn(ctx)
+		g.Debugf("exec: %s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
+		if err != nil {
+			var ce *userns.ChildError
+			if errors.As(err, &ce) {
+				if ce.ExitCode != 0 {
+					return ce.ExitCode, err
+				}
+				return 1, err
+			}
+			return 1, fmt.Errorf("exec: %s: %w", s.name, err)
+		}
+	}
+	if o.Detach {
+		if err := ex.release(); err != nil {
+			return 1, err
+		}
+		ex.undo.release()
+		return 0, nil
+	}
+	ex.undo.release()
+	f := &foreground{
+		pty: ex.pty, stdin: o.Stdin, stdout: o.Stdout,
+		release: ex.release,
+		signal:  func(sig unix.Signal) error { return unix.Kill(ex.pid, sig) },
+		wait:    func() (*os.ProcessState, error) { return ex.child.Wait(ex.pid) },
+	}
+	return f.run(g)
+}
+
+// loadContainer reads the container's state and the config it was created
+// with; it must be created or running (paused only with --ignore-paused).
+func (ex *execution) loadContainer(context.Context) error {
+	root, c, lock, err := open(ex.g, ex.o.ID)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	switch st := root.Status(c); st {
+	case state.Created, state.Running:
+	case state.Paused:
+		if !ex.o.IgnorePaused {
+			return fmt.Errorf("container %s is paused: resume it first (or --ignore-paused)", ex.o.ID)
+		}
+	default:
+		return fmt.Errorf("container %s is %s: cannot exec in it", ex.o.ID, st)
+	}
+	s, err := root.LoadSpec(ex.o.ID)
+	if err != nil {
+		return err
+	}
+	ex.root, ex.c, ex.spec = root, c, s
+	return nil
+}
+
+// buildProcess makes the process to run: --process as given, or the
+// container's process with the command line's changes (runc's rules).
+func (ex *execution) buildProcess(context.Context) error {
+	o := ex.o
+	var p *specs.Process
+	if o.ProcessFile != "" {
+		data, err := os.ReadFile(o.ProcessFile)
+		if err != nil {
+			return fmt.Errorf("--process: %w", err)
+		}
+		p = &specs.Process{}
+		if err := json.Unmarshal(data, p); err != nil {
+			return fmt.Errorf("--process %s: %w", o.ProcessFile, err)
+		}
+	} else {
+		if len(o.Args) == 0 {
+			return errors.New("no command: give one after the container id, or --process FILE")
+		}
+		base := *ex.spec.Process
+		p = &base
+		p.Args = o.Args
+		p.Env = append(append([]string(nil), p.Env...), o.Env...)
+		p.Terminal = false
+		if p.Capabilities != nil {
+			caps := *p.Capabilities
+			p.Capabilities = &caps
+		}
+		for _, c := range o.Caps {
+			if p.Capabilities == nil {
+				p.Capabilities = &specs.LinuxCapabilities{}
+			}
+			c = strings.ToUpper(c)
+			if !strings.HasPrefix(c, "CAP_") {
+				c = "CAP_" + c
+			}
+			pc := p.Capabilities
+			pc.Bounding = append(append([]string(nil), pc.Bounding...), c)
+			pc.Effective = append(append([]string(nil), pc.Effective...), c)
+			pc.Permitted = append(append([]string(nil), pc.Permitted...), c)
+			pc.Inheritable = append(append([]string(nil), pc.Inheritable...), c)
+			pc.Ambient = append(append([]string(nil), pc.Ambient...), c)
+		}
+		if o.User != "" {
+			uid, gid, hasGID, err := parseUser(o.User)
+			if err != nil {
+				return err
+			}
+			p.User.UID = uid
+			if hasGID {
+				p.User.GID = gid
+			}
+		}
+		p.User.AdditionalGids = append([]uint32(nil), p.User.AdditionalGids...)
+		for _, g := range o.AdditionalGID {
+			if g < 0 || g > 1<<32-2 {
+				return fmt.Errorf("--additional-gids %d: out of range", g)
+			}
+			p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
+		}
+	}
+	if o.Tty != nil {
+		p.Terminal = *o.Tty
+	}
+	if o.NoNewPrivs != nil {
+		p.NoNewPrivileges = *o.NoNewPrivs
+	}
+	if o.Cwd != "" {
+		p.Cwd = o.Cwd
+	}
+	if len(p.Args) == 0 {
+		return errors.New("process.args is empty")
+	}
+	if p.Cwd == "" {
+		p.Cwd = "/"
+	}
+	if !strings.HasPrefix(p.Cwd, "/") {
+		return fmt.Errorf("process.cwd %q: must be an absolute path", p.Cwd)
+	}
+	p.Env = dedupEnv(p.Env)
+	switch {
+	case p.Terminal && o.Detach && o.ConsoleSocket == "":
+		return errors.New("--tty with --detach needs --console-socket")
+	case !p.Terminal && o.ConsoleSocket != "":
+		return errors.New("--console-socket given, but no terminal (--tty)")
+	}
+	if p.ApparmorProfile != "" || p.SelinuxLabel != "" {
+		ex.g.Warn("process.apparmorProfile and process.selinuxLabel are not applied: sandy has no AppArmor or SELinux support (docs/user-guide.md)")
+	}
+	ex.proc = p
+	return nil
+}
+
+// parseUser parses --user UID[:GID] (numbers, as runc takes them).
+func parseUser(s string) (uid, gid uint32, hasGID bool, err error) {
+	us, gs, hasGID := strings.Cut(s, ":")
+	u, err := strconv.ParseUint(us, 10, 32)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("--user %q: want UID[:GID] (numbers)", s)
+	}
+	var g uint64
+	if hasGID {
+		if g, err = strconv.ParseUint(gs, 10, 32); err != nil {
+			return 0, 0, false, fmt.Errorf("--user %q: want UID[:GID] (numbers)", s)
+		}
+	}
+	return uint32(u), uint32(g), hasGID, nil
+}
+
+// dedupEnv keeps the last of each NAME=, in the order of first appearance
+// (so --env overrides the config's value).
+func dedupEnv(env []string) []string {
+	last := map[string]int{}
+	for i, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		last[k] = i
+	}
+	out := make([]string, 0, len(last))
+	seen := map[string]bool{}
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, env[last[k]])
+	}
+	return out
+}
+
+// execNamespaces are the namespaces the exec init joins, in nsenter's
+// names; the user namespace first, and the mount namespace apart (the
+// exec init enters it itself: see initproc/exec.go).
+var execNamespaces = []struct{ proc, flag string }{
+	{"user", "user"}, {"ipc", "ipc"}, {"uts", "uts"}, {"net", "net"}, {"cgroup", "cgroup"}, {"pid", "pid"},
+}
+
+// openNamespaces opens the container init's namespace files now, so that
+// the pid cannot be reused under us between here and the joins: the
+// files are checked against the init's start time once open, and nsenter
+// joins them through /proc/self/fd. Namespaces the container shares with
+// sandy are left out (setns(2) refuses to re-enter one's own user
+// namespace).
+func (ex *execution) openNamespaces(context.Context) error {
+	for i := 0; i < ex.o.PreserveFDs; i++ {
+		ex.files = append(ex.files, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	openNS := func(name string) (*os.File, bool, error) {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", ex.c.Pid, name))
+		if err != nil {
+			return nil, false, err
+		}
+		var mine, theirs unix.Stat_t
+		if err := unix.Stat("/proc/self/ns/"+name, &mine); err != nil {
+			f.Close()
+			return nil, false, err
+		}
+		if err := unix.Fstat(int(f.Fd()), &theirs); err != nil {
+			f.Close()
+			return nil, false, err
+		}
+		return f, mine.Ino == theirs.Ino && mine.Dev == theirs.Dev, nil
+	}
+	mnt, same, err := openNS("mnt")
+	if err != nil {
+		return err
+	}
+	ex.undo.add(func() { mnt.Close() })
+	if same {
+		return errors.New("the container shares sandy's mount namespace")
+	}
+	// ExtraFiles order: preserved, the sync socket (added by startInit at
+	// index PreserveFDs), the mount namespace, then the joined ones.
+	ex.files = append(ex.files, nil, mnt)
+	for _, ns := range execNamespaces {
+		f, same, err := openNS(ns.proc)
+		if err != nil {
+			return err
+		}
+		if same {
+			f.Close()
+			continue
+		}
+		ex.undo.add(func() { f.Close() })
+		ex.joins = append(ex.joins, userns.Join{Flag: ns.flag, Path: fmt.Sprintf("/proc/self/fd/%d", 3+len(ex.files))})
+		ex.files = append(ex.files, f)
+	}
+	if !state.Alive(ex.c.Pid, ex.c.PidStart) {
+		return fmt.Errorf("container %s stopped", ex.c.ID)
+	}
+	return nil
+}
+
+// startInit starts the exec init in the container's namespaces; it says
+// hello with its pid once it runs there.
+func (ex *execution) startInit(context.Context) error {
+	exe, err := userns.SelfExe()
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
+	parent, child, err := userns.NewPair()
+	if err != nil {
+		return err
+	}
+	defer child.Close()
+	ex.conn = parent
+	ex.undo.add(func() { parent.Close() })
+	if err := parent.PassCred(); err != nil {
+		return err
+	}
+	syncFD := 3 + ex.o.PreserveFDs
+	ex.files[ex.o.PreserveFDs] = child
+	c, err := userns.Start(userns.Config{
+		Exe:  exe,
+		Args: []string{initproc.ExecRole, "--sync-fd", strconv.Itoa(syncFD), "--mnt-fd", strconv.Itoa(syncFD + 1), "--preserve-fds", strconv.Itoa(ex.o.PreserveFDs)},
+		// The process's environment comes in its config, never from here.
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Stdin:      ex.o.Stdin,
+		Stdout:     ex.o.Stdout,
+		Stderr:     ex.o.Stderr,
+		ExtraFiles: ex.files,
+		CgroupFD:   -1,
+		Join:       ex.joins,
+	})
+	child.Close()
+	if err != nil {
+		return err
+	}
+	ex.child = c
+	m, err := ex.conn.Expect(initproc.MsgHello)
+	if errors.Is(err, userns.ErrClosed) {
+		ps, werr := c.Wait(0)
+		if werr == nil && ps != nil {
+			werr = errors.New(ps.String())
+		}
+		return fmt.Errorf("the exec init exited before it started (%v)", werr)
+	}
+	if err != nil {
+		return err
+	}
+	ex.pid = m.PID
+	if err := c.ReapChain(); err != nil {
+		g := ex.g
+		g.Debugf("exec: the nsenter chain: %v", err)
+	}
+	ex.undo.add(func() {
+		_ = unix.Kill(ex.pid, unix.SIGKILL)
+		_, _ = c.Wait(ex.pid)
+	})
+	return nil
+}
+
+// joinCgroup puts the exec init into the container's cgroup before it
+// runs any of the container's code.
+func (ex *execution) joinCgroup(ctx context.Context) error {
+	if len(ex.c.Cgroup) == 0 {
+		return nil
+	}
+	m, err := cgroupv2.Load(ex.c.Cgroup)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.Kind() == cgroupv2.KindNone {
+		return nil
+	}
+	return m.Join(ctx, ex.pid)
+}
+
+// configure sends the process and waits until the exec init is ready,
+// handling the pty and a seccomp listener on the way.
+func (ex *execution) configure(context.Context) error {
+	sc := ex.spec.Linux.Seccomp
+	if ex.c.NoSeccomp {
+		sc = nil
+	}
+	if err := ex.conn.Send(initproc.MsgConfig, initproc.ExecConfig{Process: ex.proc, Seccomp: sc}); err != nil {
+		return err
+	}
+	for {
+		m, err := ex.conn.Recv()
+		if errors.Is(err, userns.ErrClosed) {
+			return errors.New("the exec init exited during set-up")
+		}
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case initproc.MsgReady:
+			return nil
+		case initproc.MsgPty:
+			if len(m.FDs) != 1 {
+				return fmt.Errorf("pty message with %d fds", len(m.FDs))
+			}
+			master := os.NewFile(uintptr(m.FDs[0]), "pty-master")
+			if ex.o.ConsoleSocket != "" {
+				err := sendConsole(ex.o.ConsoleSocket, master)
+				master.Close()
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			ex.pty = master
+			ex.undo.add(func() { master.Close() })
+		case initproc.MsgSeccomp:
+			if len(m.FDs) != 1 {
+				return fmt.Errorf("seccomp message with %d fds", len(m.FDs))
+			}
+			if err := handOnListener(ex.conn, sc, ex.c, specs.ContainerState(ex.root.Status(ex.c)), m.FDs[0]); err != nil {
+				return err
+			}
+		case userns.MsgError:
+			var ce userns.ChildError
+			if err := m.Decode(&ce); err != nil {
+				return err
+			}
+			return &ce
+		default:
+			return fmt.Errorf("sync protocol: unexpected %q message", m.Type)
+		}
+	}
+}
+
+// setRlimits applies the process's rlimits before it execs (prlimit from
+// here, as for the init: see create.go).
+func (ex *execution) setRlimits(context.Context) error {
+	return applyRlimits(ex.pid, ex.proc.Rlimits)
+}
+
+func (ex *execution) writePidFile(context.Context) error {
+	if ex.o.PidFile == "" {
+		return nil
+	}
+	return WritePidFile(ex.o.PidFile, ex.pid)
+}
+
+// release tells the exec init to exec the process and waits until it has:
+// the sync socket closes on execve, or brings the error that stopped it.
+func (ex *execution) release() error {
+	if err := ex.conn.Send(initproc.MsgStart, nil); err != nil {
+		return err
+	}
+	m, err := ex.conn.Recv()
+	if errors.Is(err, userns.ErrClosed) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m.Type == userns.MsgError {
+		var ce userns.ChildError
+		if err := m.Decode(&ce); err != nil {
+			return err
+		}
+		return &ce
+	}
+	return fmt.Errorf("sync protocol: unexpected %q message after start", m.Type)
+}
