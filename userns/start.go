@@ -250,4 +250,3 @@ type Join struct {
 	Flag string // nsenter's option: "user", "net", "ipc", "uts", "pid", "cgroup", "time"
 	Path string // a namespace file, e.g. /proc/PID/ns/net or /proc/self/fd/N
 }
-
