@@ -36,6 +36,23 @@ func (m *mounter) bind() (*Root, error) {
 	return m.root(ModeBind, false)
 }
 
+// direct is the rung with no layer, only the user asks for: the rootfs
+// bind-mounted writable on merged, as runc uses it. Missing mountpoints are
+// for the init to create in it. A read-only root is mounted writable too:
+// the init makes its mountpoints first and remounts / read-only after
+// pivot_root, as runc does.
+func (m *mounter) direct() (*Root, error) {
+	merged := m.path(mergedName)
+	if err := unix.Mount(fdPath(m.lower), merged, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return nil, &RungError{Mode: ModeDirect, Err: err, Why: fmt.Sprintf("binding the rootfs on %s: %v", merged, err), Fix: "see docs/rootfs.md#troubleshooting"}
+	}
+	p := merged
+	if err := unix.Mount("", p, "", unix.MS_PRIVATE, ""); err != nil {
+		return nil, fmt.Errorf("making %s private: %w", p, err)
+	}
+	return &Root{Path: p, Mode: ModeDirect}, nil
+}
+
 // remountReadonly makes the bind mount at p read-only. In a user namespace a
 // remount must keep the flags the mount was locked with (nosuid, nodev,
 // noexec, atime; mount(2) EPERM), so they are read back with statfs(2) and

@@ -25,11 +25,17 @@ const (
 	// chosen by ModeAuto: a copy costs time and disk in proportion to the
 	// image, so only the user can ask for it.
 	ModeCopy Mode = "copy"
+	// ModeDirect is no layer at all: the rootfs itself, writable, as runc
+	// and crun use it. The container's writes land in the bundle, and
+	// mountpoints it lacks are created in it. Only the user asks for it:
+	// engines (podman, containerd) that give every container a fresh
+	// rootfs of their own, diff and commit it, and expect the writes there.
+	ModeDirect Mode = "direct"
 )
 
 // Modes lists the valid --rootfs-mode values in ladder order, for help text
 // and completion.
-func Modes() []Mode { return []Mode{ModeAuto, ModeOverlay, ModeFuse, ModeBind, ModeCopy} }
+func Modes() []Mode { return []Mode{ModeAuto, ModeOverlay, ModeFuse, ModeBind, ModeCopy, ModeDirect} }
 
 // ParseMode parses a --rootfs-mode value. The empty string means ModeAuto.
 func ParseMode(s string) (Mode, error) {
@@ -62,6 +68,8 @@ func (m Mode) describe() string {
 		return "read-only bind of the bundle"
 	case ModeCopy:
 		return "private copy of the rootfs"
+	case ModeDirect:
+		return "the bundle's rootfs itself, writable"
 	}
 	return string(m)
 }

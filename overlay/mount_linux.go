@@ -120,8 +120,11 @@ func Mount(o Options) (*Root, error) {
 	if err := m.resetLayer(); err != nil {
 		return nil, err
 	}
-	if err := m.makeStubs(); err != nil {
-		return nil, err
+	if o.Mode != ModeDirect {
+		// Direct mode makes missing mountpoints in the rootfs itself.
+		if err := m.makeStubs(); err != nil {
+			return nil, err
+		}
 	}
 	if o.Mode != ModeAuto {
 		r, err := m.rung(o.Mode)
@@ -450,6 +453,8 @@ func (m *mounter) rung(mode Mode) (*Root, error) {
 		return m.bind()
 	case ModeCopy:
 		return m.copy()
+	case ModeDirect:
+		return m.direct()
 	}
 	return nil, fmt.Errorf("mounting rootfs: %w: %q", ErrUnknownMode, mode)
 }

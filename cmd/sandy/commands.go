@@ -29,13 +29,13 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 	fs.StringVar(&o.PidFile, "pid-file", "", "write the container's pid to this file")
 	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to receive the pty master (process.terminal)")
 	fs.StringVar(&o.KeepLayer, "keep-layer", "", "on delete, move the container's writable layer (overlay upper dir) to this new directory, on the state root's filesystem")
-	fs.StringVar(&o.RootfsMode, "rootfs-mode", "auto", "root filesystem layer: auto, overlay, fuse, bind or copy (docs/rootfs.md)")
+	fs.StringVar(&o.RootfsMode, "rootfs-mode", g.RootfsMode, "root filesystem layer: auto, overlay, fuse, bind, copy, or direct (no layer: the container writes the bundle, as with runc) (docs/rootfs.md)")
 	fs.StringVar(&o.Seccomp, "seccomp", "", "default: moby's default profile (adjusted for the bounding capabilities) when config.json has none")
 	fs.BoolVar(&o.NoSeccomp, "no-seccomp", false, "run without linux.seccomp (the container is NOT filtered)")
 	fs.StringVar(&o.Network.Mode, "network", "", "slirp4netns[:OPTIONS], none or host (docs/networking.md); run defaults to slirp4netns when usable, create to none")
 	fs.StringArrayVarP(&o.Network.Publish, "publish", "p", nil, "forward [hostIP:]hostPort:containerPort[/tcp|/udp] (repeatable)")
 	fs.StringVar(&o.Cgroup.Manager, "cgroup-manager", g.CgroupManager, "auto, systemd, cgroupfs or none (docs/cgroups.md)")
-	fs.BoolVar(&o.Cgroup.AllowUnenforced, "allow-unenforced", false, "run even when linux.resources limits cannot be enforced (one warning line per lost limit)")
+	fs.BoolVar(&o.Cgroup.AllowUnenforced, "allow-unenforced", g.AllowUnenforced, "run even when linux.resources limits cannot be enforced (one warning line per lost limit)")
 	fs.Bool("no-pivot", false, "runc compatibility; sandy always uses pivot_root")
 	fs.Bool("no-new-keyring", false, "runc compatibility; sandy does not create a session keyring")
 	return fs
@@ -281,7 +281,7 @@ func cmdUpdate(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	file := fs.StringP("resources", "r", "", "an OCI linux.resources JSON file (- for stdin)")
 	memory := fs.Int64("memory", 0, "memory limit in bytes")
 	pids := fs.Int64("pids-limit", 0, "maximum number of processes")
-	allow := fs.Bool("allow-unenforced", false, "warn instead of failing for limits that cannot be enforced")
+	allow := fs.Bool("allow-unenforced", g.AllowUnenforced, "warn instead of failing for limits that cannot be enforced")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}

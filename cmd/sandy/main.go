@@ -99,6 +99,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&systemdCgroup, "systemd-cgroup", false, "use the systemd cgroup manager (runc compatibility; same as --cgroup-manager=systemd)")
 	fs.String("rootless", "auto", "runc compatibility: auto, true or false (sandy is always rootless-capable)")
 	fs.BoolVarP(&showVersion, "version", "v", false, "print the version")
+	// Defaults for create and run that an engine, which cannot pass
+	// sandy's own flags to them, can set once: podman --runtime-flag, or
+	// the environment of containerd's shim.
+	fs.StringVar(&g.RootfsMode, "rootfs-mode", envOr("SANDY_ROOTFS_MODE", "auto"), "default of create/run --rootfs-mode ($SANDY_ROOTFS_MODE)")
+	fs.BoolVar(&g.AllowUnenforced, "allow-unenforced", os.Getenv("SANDY_ALLOW_UNENFORCED") == "1", "default of create/run --allow-unenforced ($SANDY_ALLOW_UNENFORCED=1)")
 	fs.Usage = func() { usage(stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -155,6 +160,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "sandy: unknown command %q (see sandy --help)\n", rest[0])
 	return 2
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 func usage(w io.Writer, fs *pflag.FlagSet) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/sandy-rt/sandy/internal/testutil"
 )
 
@@ -71,4 +73,54 @@ func TestKeepLayer(t *testing.T) {
 		t.Fatal("the bundle was written")
 	}
 	_ = os.RemoveAll(keep)
+}
+
+// TestRootfsDirect: --rootfs-mode=direct (or its engine-wide defaults, the
+// global flag and $SANDY_ROOTFS_MODE) runs the container on the bundle's
+// rootfs itself, as runc does: its writes land there and missing
+// mountpoints are made there; a read-only root stays read-only.
+func TestRootfsDirect(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t)
+	rootfs := e.bundle + "/rootfs"
+	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/new/mountpoint", Type: "tmpfs", Source: "tmpfs"})
+	e.sh(`echo written > /written; ls -d /new/mountpoint`)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+	}{
+		{"flag", []string{"run", "--rootfs-mode=direct", e.bundle}, ""},
+		{"global flag", []string{"--rootfs-mode", "direct", "run", e.bundle}, ""},
+		{"environment", []string{"run", e.bundle}, "direct"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_ = os.Remove(rootfs + "/written")
+			_ = os.RemoveAll(rootfs + "/new")
+			t.Setenv("SANDY_ROOTFS_MODE", tc.env)
+			r := e.run("", tc.args...)
+			if r.code != 0 {
+				t.Fatalf("run: %d %s", r.code, r.stderr)
+			}
+			if data, err := os.ReadFile(rootfs + "/written"); err != nil || string(data) != "written\n" {
+				t.Fatalf("the container's write is not in the bundle: %q %v", data, err)
+			}
+			if fi, err := os.Stat(rootfs + "/new/mountpoint"); err != nil || !fi.IsDir() {
+				t.Fatalf("mountpoint not made in the rootfs: %v", err)
+			}
+		})
+	}
+	t.Run("read-only root", func(t *testing.T) {
+		e.spec.Root.Readonly = true
+		e.sh(`echo x > /written2 2>&1 || echo refused`)
+		r := e.run("", "run", "--rootfs-mode=direct", e.bundle)
+		if r.code != 0 || !strings.Contains(r.stdout, "refused") {
+			t.Fatalf("run: %d %q %s", r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(rootfs + "/written2"); err == nil {
+			t.Fatal("a read-only root was written")
+		}
+	})
 }

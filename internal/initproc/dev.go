@@ -193,8 +193,12 @@ func (r *rootfs) writeResolvConf() error {
 	return nil
 }
 
+// provideFile gives the container the file dest with content: written
+// into a writable layer, else bind-mounted read-only from the layer
+// directory (a read-only root, or the bundle's own rootfs, which sandy does
+// not write).
 func (r *rootfs) provideFile(dest, content string) error {
-	if !r.readonly {
+	if !r.readonly && !r.direct {
 		return r.writeInRoot(dest, content)
 	}
 	if r.cfg.LayerDir == "" {
@@ -276,6 +280,7 @@ func (r *rootfs) mountRootLayer() error {
 	}
 	r.path = root.Path
 	r.readonly = root.Readonly
+	r.direct = root.Mode == overlay.ModeDirect
 	return r.conn.Send(MsgRootfs, string(root.Mode))
 }
 

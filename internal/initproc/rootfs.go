@@ -25,6 +25,7 @@ type rootfs struct {
 	spec     *specs.Spec
 	path     string   // the new root as seen by the init before pivot_root
 	readonly bool     // the root layer has no writable upper
+	direct   bool     // the root is the bundle's rootfs itself (--rootfs-mode=direct)
 	root     *os.File // O_PATH handle on path: every in-root lookup starts here
 	console  *os.File // pty slave, when process.terminal
 	conn     *userns.Conn

@@ -13,9 +13,13 @@ import (
 type Global struct {
 	Root          string // --root
 	CgroupManager string // default of --cgroup-manager (--systemd-cgroup: systemd)
-	Debug         bool
-	Logger        *slog.Logger // --log/--log-format; never nil after Setup
-	Stderr        io.Writer
+	// RootfsMode and AllowUnenforced are the defaults of create's and
+	// run's flags of the same names.
+	RootfsMode      string
+	AllowUnenforced bool
+	Debug           bool
+	Logger          *slog.Logger // --log/--log-format; never nil after Setup
+	Stderr          io.Writer
 
 	warned sync.Map
 }
