@@ -11,8 +11,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Apply writes the maps for pid, which must be a process that has just
@@ -47,6 +49,16 @@ func (p *Plan) Apply(pid int) error {
 		return nil
 	}
 	proc := "/proc/" + strconv.Itoa(pid)
+	if p.Privileged {
+		// With CAP_SETGID the gid map needs no setgroups "deny" first.
+		if err := writeProcFile(proc+"/gid_map", mapText(p.GIDs)); err != nil {
+			return fmt.Errorf("writing gid map %q for pid %d: %w (every host gid must exist in sandy's own user namespace)", mapText(p.GIDs), pid, err)
+		}
+		if err := writeProcFile(proc+"/uid_map", mapText(p.UIDs)); err != nil {
+			return fmt.Errorf("writing uid map %q for pid %d: %w (every host uid must exist in sandy's own user namespace)", mapText(p.UIDs), pid, err)
+		}
+		return nil
+	}
 	if err := writeProcFile(proc+"/setgroups", "deny"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// ENOENT: kernel before 3.19, which has no setgroups file and
 		// needs none.
@@ -59,6 +71,35 @@ func (p *Plan) Apply(pid int) error {
 		return fmt.Errorf("writing uid map for pid %d: %w\nhint: %s", pid, err, directHint(err, "uid"))
 	}
 	return nil
+}
+
+// KernelMaps returns the maps for syscall.SysProcAttr when the caller may
+// write them itself (Privileged), for userns.Start; ok is false otherwise.
+func (p *Plan) KernelMaps() (uids, gids []syscall.SysProcIDMap, ok bool) {
+	if !p.Privileged {
+		return nil, nil, false
+	}
+	conv := func(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+		out := make([]syscall.SysProcIDMap, len(m))
+		for i, l := range m {
+			out[i] = syscall.SysProcIDMap{ContainerID: int(l.ContainerID), HostID: int(l.HostID), Size: int(l.Size)}
+		}
+		return out
+	}
+	return conv(p.UIDs), conv(p.GIDs), true
+}
+
+// CanMapAny reports whether this process may write any uid and gid map
+// for a child user namespace itself: it has CAP_SETUID and CAP_SETGID in
+// its own user namespace (Request.Privileged).
+func CanMapAny() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	const want = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID
+	return data[0].Effective&want == want
 }
 
 func writeProcFile(path, content string) error {

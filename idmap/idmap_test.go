@@ -492,3 +492,57 @@ func TestHasSubidLine(t *testing.T) {
 		}
 	}
 }
+
+// TestResolvePrivileged: a caller with CAP_SETUID/CAP_SETGID (root, or uid
+// 0 of an engine's user namespace) writes config.json's mappings itself,
+// whatever /etc/subuid says and whether or not the helpers exist; only
+// what the kernel would refuse is an error.
+func TestResolvePrivileged(t *testing.T) {
+	absent := func(n string) (string, error) { return "", fmt.Errorf("%s: not found", n) }
+	u, g := subFiles(t, "<missing>", "<missing>")
+	tests := []struct {
+		name               string
+		uids, gids         []specs.LinuxIDMapping
+		wantUIDs, wantGIDs []specs.LinuxIDMapping
+		wantErr            error
+	}{
+		{name: "any host ids", uids: []specs.LinuxIDMapping{mapping(0, 1000, 2000)}, gids: []specs.LinuxIDMapping{mapping(0, 1000, 3000)},
+			wantUIDs: []specs.LinuxIDMapping{mapping(0, 1000, 2000)}, wantGIDs: []specs.LinuxIDMapping{mapping(0, 1000, 3000)}},
+		{name: "keep-id shape", uids: []specs.LinuxIDMapping{mapping(0, 1, 1000), mapping(1000, 0, 1), mapping(1001, 1001, 64536)},
+			wantUIDs: []specs.LinuxIDMapping{mapping(0, 1, 1000), mapping(1000, 0, 1), mapping(1001, 1001, 64536)},
+			wantGIDs: singleMapping(0)},
+		{name: "overlap is still refused", uids: []specs.LinuxIDMapping{mapping(0, 1000, 10), mapping(5, 2000, 10)}, wantErr: ErrInvalidMapping},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Resolve(Request{UID: 0, GID: 0, User: "root", UIDMappings: tc.uids, GIDMappings: tc.gids,
+				SubUIDFile: u, SubGIDFile: g, LookPath: absent, Privileged: true})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("error %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Privileged || p.Helpers || p.Warning != "" {
+				t.Errorf("plan %+v: want privileged, no helpers, no warning", p)
+			}
+			if !reflect.DeepEqual(p.UIDs, tc.wantUIDs) || !reflect.DeepEqual(p.GIDs, tc.wantGIDs) {
+				t.Errorf("maps = %v %v, want %v %v", p.UIDs, p.GIDs, tc.wantUIDs, tc.wantGIDs)
+			}
+		})
+	}
+	t.Run("automatic needs no helper", func(t *testing.T) {
+		u, g := subFiles(t, "root:100000:65536\n", "root:100000:65536\n")
+		p, err := Resolve(Request{UID: 0, GID: 0, User: "root", SubUIDFile: u, SubGIDFile: g, LookPath: absent, Privileged: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []specs.LinuxIDMapping{mapping(0, 0, 1), mapping(1, 100000, 65536)}
+		if !p.Privileged || p.Helpers || p.Warning != "" || !reflect.DeepEqual(p.UIDs, want) {
+			t.Errorf("plan %+v", p)
+		}
+	})
+}

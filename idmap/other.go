@@ -12,3 +12,6 @@ func findHelpers(func(string) (string, error), uint32) (string, string, *problem
 
 // Apply fails: user namespaces exist only on Linux.
 func (p *Plan) Apply(pid int) error { return errNotLinux }
+
+// CanMapAny is false: user namespaces exist only on Linux.
+func CanMapAny() bool { return false }

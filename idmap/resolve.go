@@ -34,6 +34,13 @@ type Request struct {
 	// LookPath finds newuidmap, newgidmap and getsubids; default
 	// exec.LookPath.
 	LookPath func(string) (string, error)
+	// Privileged: the caller has CAP_SETUID and CAP_SETGID in its own user
+	// namespace (root on the host, or uid 0 of an engine's rootless user
+	// namespace, as podman runs its runtime), so it may write any map of
+	// ids that exist in its namespace itself, and the kernel checks them
+	// (user_namespaces(7)): config.json's mappings are taken as they are,
+	// with no subordinate-range check and no helper. See CanMapAny.
+	Privileged bool
 }
 
 // Plan is a resolved pair of maps and how to write them.
@@ -42,6 +49,10 @@ type Plan struct {
 	// Helpers is true when newuidmap/newgidmap write the maps; false when
 	// Apply writes the single mapping itself, with setgroups denied.
 	Helpers bool
+	// Privileged is true when Apply writes the maps itself with the
+	// caller's capabilities (Request.Privileged): any map, setgroups
+	// allowed.
+	Privileged bool
 	// Warning is one line when the automatic maps were degraded to the
 	// single mapping: what is missing and the fix. Otherwise "".
 	Warning string
@@ -89,6 +100,9 @@ type side struct {
 // that need the helpers when those are unusable are an error, never
 // degraded. A config mapping of just the own id needs no helper.
 func Resolve(req Request) (*Plan, error) {
+	if req.Privileged && (len(req.UIDMappings) > 0 || len(req.GIDMappings) > 0) {
+		return resolvePrivileged(req)
+	}
 	useGetsubids := req.SubUIDFile == "" && req.SubGIDFile == "" && nssHasSubid()
 	if req.SubUIDFile == "" {
 		req.SubUIDFile = defaultSubUIDFile
@@ -100,7 +114,9 @@ func Resolve(req Request) (*Plan, error) {
 		req.LookPath = exec.LookPath
 	}
 	var h helperStatus
-	h.uidPath, h.gidPath, h.problem = findHelpers(req.LookPath, req.UID)
+	if !req.Privileged { // privileged, Apply needs no helper
+		h.uidPath, h.gidPath, h.problem = findHelpers(req.LookPath, req.UID)
+	}
 	return resolve(req, useGetsubids, h)
 }
 
@@ -160,6 +176,29 @@ func resolve(req Request, useGetsubids bool, h helperStatus) (*Plan, error) {
 		p.uidHelper, p.gidHelper = h.uidPath, h.gidPath
 	}
 	p.Helpers = !isOwnSingle(p.UIDs, req.UID) || !isOwnSingle(p.GIDs, req.GID)
+	if req.Privileged {
+		p.Helpers, p.Privileged = false, true
+	}
+	return p, nil
+}
+
+// resolvePrivileged takes config.json's mappings as they are (an empty side
+// gets the single own-id mapping), checked only for what the kernel
+// would refuse.
+func resolvePrivileged(req Request) (*Plan, error) {
+	p := &Plan{UIDs: req.UIDMappings, GIDs: req.GIDMappings, Privileged: true}
+	if len(p.UIDs) == 0 {
+		p.UIDs = singleMapping(req.UID)
+	}
+	if len(p.GIDs) == 0 {
+		p.GIDs = singleMapping(req.GID)
+	}
+	if err := ValidateMappings("uidMappings", p.UIDs); err != nil {
+		return nil, err
+	}
+	if err := ValidateMappings("gidMappings", p.GIDs); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -42,7 +42,12 @@ func (m *mounter) bind() (*Root, error) {
 // the init makes its mountpoints first and remounts / read-only after
 // pivot_root, as runc does.
 func (m *mounter) direct() (*Root, error) {
+	// Only merged/ of the layer directory is used: the mount point to
+	// pivot_root into.
 	merged := m.path(mergedName)
+	if err := os.Mkdir(merged, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("making %s: %w", merged, err)
+	}
 	if err := unix.Mount(fdPath(m.lower), merged, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return nil, &RungError{Mode: ModeDirect, Err: err, Why: fmt.Sprintf("binding the rootfs on %s: %v", merged, err), Fix: "see docs/rootfs.md#troubleshooting"}
 	}
@@ -88,6 +93,7 @@ const copyTimeout = 30 * time.Minute
 func (m *mounter) copy() (*Root, error) {
 	merged := m.path(mergedName)
 	cmd := exec.Command("cp", "-a", "--reflink=auto", "--", m.o.Lower+"/.", merged)
+	inheritProcFDs(cmd, m.o.Lower, merged)
 	out, _, err := runQuiet(cmd, copyTimeout)
 	if err != nil {
 		out = strings.TrimSpace(out)

@@ -118,6 +118,7 @@ func checkDevFuse() error {
 func runFuse(bin, opts, mountpoint string, lower *os.File) error {
 	cmd := exec.Command(bin, "-o", opts, mountpoint)
 	cmd.ExtraFiles = []*os.File{lower} // fd 3, O_PATH, dup'd without O_CLOEXEC
+	inheritProcFDs(cmd, mountpoint)    // a layer dir given as /proc/self/fd/N
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
 	out, timedOut, runErr := runQuiet(cmd, fuseTimeout)
 	if runErr == nil {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -21,6 +23,11 @@ type Options struct {
 	// LayerDir is the per-run directory (under the state root) that holds
 	// the layer: upper, work, stubs, fuse and merged. The host side creates
 	// it, owned by the user, and removes it with Cleanup.
+	//
+	// Lower and LayerDir may be fd magic links, "/proc/self/fd/N", when
+	// the caller cannot reach them by path (a container root that is not
+	// the caller's uid, behind a 0700 state root): everything resolves
+	// through the fd, and fuse-overlayfs and cp inherit fd N.
 	LayerDir string
 	// Mode is the rung to use; ModeAuto (or "") picks the best that works.
 	Mode Mode
@@ -117,14 +124,16 @@ func Mount(o Options) (*Root, error) {
 	}
 	defer lower.Close()
 	m := &mounter{o: o, layer: filepath.Clean(o.LayerDir), lower: lower}
+	if o.Mode == ModeDirect {
+		// No layer: missing mountpoints go into the rootfs itself, and the
+		// layer directory is not touched.
+		return m.direct()
+	}
 	if err := m.resetLayer(); err != nil {
 		return nil, err
 	}
-	if o.Mode != ModeDirect {
-		// Direct mode makes missing mountpoints in the rootfs itself.
-		if err := m.makeStubs(); err != nil {
-			return nil, err
-		}
+	if err := m.makeStubs(); err != nil {
+		return nil, err
 	}
 	if o.Mode != ModeAuto {
 		r, err := m.rung(o.Mode)
@@ -155,7 +164,11 @@ func checkPaths(o Options) error {
 	if !lo.IsDir() {
 		return fmt.Errorf("checking rootfs %q: not a directory", o.Lower)
 	}
-	fi, err := os.Lstat(o.LayerDir)
+	stat := os.Lstat
+	if _, ok := procFD(o.LayerDir); ok {
+		stat = os.Stat // the magic link itself is a symlink
+	}
+	fi, err := stat(o.LayerDir)
 	if err != nil {
 		return fmt.Errorf("checking layer dir: %w", err)
 	}
@@ -486,3 +499,32 @@ func (m *mounter) lowerdirs(rootfs string) string {
 }
 
 func fdPath(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+// procFD returns N when p is "/proc/self/fd/N" or below it.
+func procFD(p string) (int, bool) {
+	rest, ok := strings.CutPrefix(p, "/proc/self/fd/")
+	if !ok {
+		return 0, false
+	}
+	num, _, _ := strings.Cut(rest, "/")
+	n, err := strconv.Atoi(num)
+	return n, err == nil && n >= 3
+}
+
+// inheritProcFDs makes cmd inherit, at the same numbers, the fds that
+// paths name as /proc/self/fd/N, so that the paths mean the same in it;
+// cmd.ExtraFiles may already hold fds from 3 on.
+func inheritProcFDs(cmd *exec.Cmd, paths ...string) {
+	for _, p := range paths {
+		n, ok := procFD(p)
+		if !ok {
+			continue
+		}
+		for len(cmd.ExtraFiles) <= n-3 {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, nil)
+		}
+		if cmd.ExtraFiles[n-3] == nil {
+			cmd.ExtraFiles[n-3] = os.NewFile(uintptr(n), p)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -54,12 +55,14 @@ const SpawnRole = "_spawn"
 // spawnArgv builds the nsenter → spawn helper chain that starts exePath
 // with args in the joined namespaces, plus the new ones in cloneflags.
 // nfds fds from 3 on are passed through to the new process.
-func spawnArgv(nsenter string, joins []Join, exePath string, cloneflags uintptr, nfds int, args []string) []string {
+func spawnArgv(nsenter string, joins []Join, keepIDs bool, exePath string, cloneflags uintptr, nfds int, args []string) []string {
 	argv := []string{nsenter}
 	for _, j := range joins {
 		argv = append(argv, "--"+j.Flag+"="+j.Path)
 	}
-	argv = append(argv, "--preserve-credentials")
+	if keepIDs {
+		argv = append(argv, "--preserve-credentials")
+	}
 	if !joinsPid(joins) {
 		argv = append(argv, "--no-fork")
 	}
@@ -167,4 +170,20 @@ func nsTypeName(flag uintptr) string {
 		return "time"
 	}
 	return fmt.Sprintf("%#x", flag)
+}
+
+// RootIn reports whether uid is root (container id 0) in the user
+// namespace of pid, from /proc/PID/uid_map.
+func RootIn(pid, uid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/uid_map")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "0" && f[1] == strconv.Itoa(uid) {
+			return true
+		}
+	}
+	return false
 }

@@ -18,6 +18,19 @@ type MapWriter interface {
 	Apply(pid int) error
 }
 
+// KernelMapper is a MapWriter whose maps the caller may hand to the kernel
+// itself (it has CAP_SETUID and CAP_SETGID: idmap.Plan when Privileged).
+// Start then lets Go's clone write them (SysProcAttr.UidMappings) and makes
+// the child uid and gid 0 of its namespace before it execs, so that it
+// starts with its capabilities there even when the caller's own uid is not
+// the one mapped to 0 (root mapping host ids 1000-2999, podman's keep-id):
+// an unprivileged child that is not uid 0 in the namespace loses its
+// capabilities at execve, and only root of the namespace can setuid(0).
+type KernelMapper interface {
+	MapWriter
+	KernelMaps() (uids, gids []syscall.SysProcIDMap, ok bool)
+}
+
 // Config describes a child to start in new namespaces.
 type Config struct {
 	Exe        *os.File // the sandy binary to exec (from SelfExe)
@@ -44,6 +57,12 @@ type Config struct {
 	// Child.Wait once its pid is known (it reports it). Maps are not written
 	// by Start then: the caller writes them for the pid the child reports.
 	Join []Join
+	// JoinAsRoot makes nsenter become uid and gid 0 of a joined user
+	// namespace (setgroups, setgid, setuid there) instead of keeping the
+	// caller's ids, for a caller whose own uid is not root in it (root
+	// with mappings of other host ids): with the caller's ids the child
+	// would start with no capabilities there.
+	JoinAsRoot bool
 }
 
 // Child is a started child.
@@ -101,7 +120,18 @@ func Start(cfg Config) (*Child, error) {
 	exePath := fmt.Sprintf("/proc/self/fd/%d", exeFD)
 	path, args := exePath, append([]string{"sandy"}, cfg.Args...)
 	var gate *os.File
+	var kernelMaps *syscall.SysProcAttr
+	if km, ok := cfg.Maps.(KernelMapper); ok && len(cfg.Join) == 0 && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 {
+		if uids, gids, ok := km.KernelMaps(); ok {
+			kernelMaps = &syscall.SysProcAttr{UidMappings: uids, GidMappings: gids, GidMappingsEnableSetgroups: true}
+			if mapsZero(uids) && mapsZero(gids) {
+				kernelMaps.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+			}
+		}
+	}
 	switch {
+	case kernelMaps != nil:
+		// Written by the clone: no gate, no Apply.
 	case len(cfg.Join) > 0:
 		nsenter, err := exec.LookPath("nsenter")
 		if err != nil {
@@ -115,7 +145,7 @@ func Start(cfg Config) (*Child, error) {
 		}
 		// Stdio and the extra files pass through nsenter and the helper
 		// at the same numbers; the binary's fd is the helper's own.
-		argv := spawnArgv(nsenter, cfg.Join, exePath, cfg.Cloneflags, len(files), cfg.Args)
+		argv := spawnArgv(nsenter, cfg.Join, !cfg.JoinAsRoot, exePath, cfg.Cloneflags, len(files), cfg.Args)
 		path, args = nsenter, argv
 		cfg.Cloneflags = 0
 	case cfg.Maps != nil && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 && shAvailable():
@@ -151,6 +181,11 @@ func Start(cfg Config) (*Child, error) {
 			Setsid:     cfg.Setsid,
 		},
 	}
+	if kernelMaps != nil {
+		a := cmd.SysProcAttr
+		a.UidMappings, a.GidMappings, a.GidMappingsEnableSetgroups = kernelMaps.UidMappings, kernelMaps.GidMappings, true
+		a.Credential = kernelMaps.Credential
+	}
 	if cfg.CgroupFD >= 0 {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = cfg.CgroupFD
@@ -162,7 +197,7 @@ func Start(cfg Config) (*Child, error) {
 		return nil, explainCloneError(err, cfg.Cloneflags)
 	}
 	c := &Child{Cmd: cmd, spawned: len(cfg.Join) > 0}
-	if cfg.Maps != nil && len(cfg.Join) == 0 {
+	if cfg.Maps != nil && len(cfg.Join) == 0 && kernelMaps == nil {
 		err := cfg.Maps.Apply(cmd.Process.Pid)
 		if err == nil && gate != nil {
 			_, err = gate.Write([]byte("\n"))
@@ -177,6 +212,16 @@ func Start(cfg Config) (*Child, error) {
 		}
 	}
 	return c, nil
+}
+
+// mapsZero reports whether id 0 of the namespace is mapped.
+func mapsZero(m []syscall.SysProcIDMap) bool {
+	for _, l := range m {
+		if l.ContainerID == 0 && l.Size > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 const shPath = "/bin/sh"

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/overlay"
+	"github.com/sandy-rt/sandy/userns"
 )
 
 // defaultDevices are the devices every container gets (runtime spec,
@@ -103,9 +104,15 @@ func (r *rootfs) bindDevice(hostPath, dest string) error {
 	return nil
 }
 
-// configDevice makes a linux.devices entry: rootless, only a host device
-// with the same path and numbers can be bind-mounted in.
+// configDevice makes a linux.devices entry. In the initial user namespace
+// (sandy run by root, with no user namespace in the config) it is a new
+// node, as runc makes it; in a user namespace mknod(2) of a device is
+// refused, so only a host device with the same path and numbers can be
+// bind-mounted in.
 func (r *rootfs) configDevice(d specs.LinuxDevice) error {
+	if !userns.InUserNS() {
+		return r.mknodDevice(d)
+	}
 	var st unix.Stat_t
 	if err := unix.Stat(d.Path, &st); err != nil {
 		return fmt.Errorf("linux.devices %s: a user namespace cannot create device nodes, and the host has none at %s: %w", d.Path, d.Path, err)
@@ -115,6 +122,59 @@ func (r *rootfs) configDevice(d specs.LinuxDevice) error {
 			d.Path, d.Path, unix.Major(st.Rdev), unix.Minor(st.Rdev), d.Major, d.Minor)
 	}
 	return r.bindDevice(d.Path, d.Path)
+}
+
+// mknodDevice creates the device node d in the root, resolved in-root
+// (its parent directory is made as needed) and never following a symlink
+// at its last component. An existing node is kept, as runc keeps it.
+func (r *rootfs) mknodDevice(d specs.LinuxDevice) error {
+	var typ uint32
+	switch d.Type {
+	case "c", "u":
+		typ = unix.S_IFCHR
+	case "b":
+		typ = unix.S_IFBLK
+	case "p":
+		typ = unix.S_IFIFO
+	default:
+		return fmt.Errorf("linux.devices %s: unknown type %q (want c, b, u or p)", d.Path, d.Type)
+	}
+	perm := uint32(0o666)
+	if d.FileMode != nil {
+		perm = uint32(*d.FileMode & 0o7777)
+	}
+	dir, base := path.Split(path.Clean("/" + d.Path))
+	parent, err := r.openDir(dir)
+	if err != nil {
+		return fmt.Errorf("linux.devices %s: %w", d.Path, err)
+	}
+	defer parent.Close()
+	if err := r.checkInRoot(parent, dir); err != nil {
+		return err
+	}
+	pfd := int(parent.Fd())
+	err = unix.Mknodat(pfd, base, typ|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("linux.devices %s: mknod: %w", d.Path, err)
+	}
+	// mknod(2) applies the umask: set the mode the config asks for.
+	if err := unix.Fchmodat(pfd, base, perm, 0); err != nil {
+		return fmt.Errorf("linux.devices %s: chmod: %w", d.Path, err)
+	}
+	uid, gid := -1, -1
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	if err := unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("linux.devices %s: chown: %w", d.Path, err)
+	}
+	return nil
 }
 
 // openPty opens a new pty pair from ptmx, an O_PATH handle on a devpts

@@ -82,6 +82,7 @@ func run(conn *userns.Conn, released *bool) error {
 	if err := m.Decode(&cfg); err != nil {
 		return stepError("receiving the config", err)
 	}
+
 	if cfg.Pdeathsig != 0 {
 		// Started through the spawn helper, the init has none yet (see
 		// userns/spawn.go); setUser sets it again after the id change.

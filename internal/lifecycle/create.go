@@ -264,6 +264,7 @@ func (cr *creation) resolveIDMaps(context.Context) error {
 	plan, err := idmap.Resolve(idmap.Request{
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), User: name,
 		UIDMappings: s.Linux.UIDMappings, GIDMappings: s.Linux.GIDMappings,
+		Privileged: idmap.CanMapAny(),
 	})
 	if err != nil {
 		return err
@@ -280,8 +281,29 @@ func (cr *creation) resolveIDMaps(context.Context) error {
 // layer, next to its state, and arranges its removal on failure.
 func (cr *creation) makeLayerDir(context.Context) error {
 	dir := filepath.Join(cr.root.Path(cr.o.ID), "layer")
+	owner, foreign := cr.foreignRoot()
+	if foreign {
+		// The init runs as the container's root, a uid that may not
+		// traverse the caller's private state root: the layer goes into
+		// a directory of its own that anyone may traverse (not list).
+		tmp, err := os.MkdirTemp("", "sandy-layer-")
+		if err != nil {
+			return fmt.Errorf("making a layer directory the container's root can reach: %w", err)
+		}
+		cr.c.LayerTemp = tmp
+		cr.undo.add(func() { _ = os.RemoveAll(tmp) })
+		if err := os.Chmod(tmp, 0o711); err != nil {
+			return err
+		}
+		dir = filepath.Join(tmp, "layer")
+	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err
+	}
+	if foreign {
+		if err := os.Chown(dir, int(owner[0]), int(owner[1])); err != nil {
+			return fmt.Errorf("giving the layer directory to the container's root (host uid %d): %w", owner[0], err)
+		}
 	}
 	cr.c.LayerDir = dir
 	if cr.o.KeepLayer != "" {
@@ -296,6 +318,22 @@ func (cr *creation) makeLayerDir(context.Context) error {
 	}
 	cr.undo.add(func() { removeLayer(cr.g, cr.c) })
 	return cr.root.Save(cr.c)
+}
+
+// foreignRoot reports whether the container's root is a host uid other
+// than the caller's (a privileged caller's own mappings: root mapping host
+// ids 1000-2999, podman's keep-id), and which host uid and gid it is.
+func (cr *creation) foreignRoot() ([2]uint32, bool) {
+	p := cr.plan
+	if p == nil || !p.Privileged {
+		return [2]uint32{}, false
+	}
+	uid, uok := p.ToHost(0)
+	gid, gok := p.ToHostGID(0)
+	if !uok || !gok || uid == uint32(os.Getuid()) && gid == uint32(os.Getgid()) {
+		return [2]uint32{}, false
+	}
+	return [2]uint32{uid, gid}, true
 }
 
 func (cr *creation) makeFifo(context.Context) error {
@@ -366,6 +404,7 @@ func (cr *creation) startInit(context.Context) error {
 		ExtraFiles: []*os.File{child, cr.fifo}, // initproc.SyncFD, initproc.FifoFD
 		CgroupFD:   -1,
 	}
+
 	if cr.cg != nil {
 		if fd, ok := cr.cg.CgroupFD(); ok {
 			cfg.CgroupFD = fd
@@ -459,7 +498,7 @@ func (cr *creation) configureInit(context.Context) error {
 		Rootfs:          cr.bundle.Rootfs,
 		RootfsMode:      cr.o.RootfsMode,
 		LayerDir:        cr.c.LayerDir,
-		SetgroupsDenied: cr.plan != nil && !cr.plan.Helpers,
+		SetgroupsDenied: cr.plan != nil && !cr.plan.Helpers && !cr.plan.Privileged,
 		NoSeccomp:       cr.o.NoSeccomp,
 		Debug:           cr.g.Debug,
 	}

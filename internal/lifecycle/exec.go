@@ -359,6 +359,8 @@ func (ex *execution) startInit(context.Context) error {
 		ExtraFiles: ex.files,
 		CgroupFD:   -1,
 		Join:       ex.joins,
+		// Root with mappings of other host ids is not root in there.
+		JoinAsRoot: !userns.RootIn(ex.c.Pid, os.Getuid()),
 	})
 	child.Close()
 	if err != nil {

@@ -31,11 +31,17 @@ func removeLayer(g *Global, c *state.Container) error {
 		}
 	}
 	err := overlay.Cleanup(c.LayerDir)
-	if err == nil || !errors.Is(err, overlay.ErrForeignOwned) || len(c.UIDMappings) == 0 {
-		return err
+	if err != nil && errors.Is(err, overlay.ErrForeignOwned) && len(c.UIDMappings) > 0 {
+		g.Debugf("removing %s inside a user namespace: %v", c.LayerDir, err)
+		err = removeInUserNS(c)
 	}
-	g.Debugf("removing %s inside a user namespace: %v", c.LayerDir, err)
-	return removeInUserNS(c)
+	if err == nil && c.LayerTemp != "" {
+		err = os.Remove(c.LayerTemp)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+	}
+	return err
 }
 
 // RemoveLayerRole is the hidden argv[1] of the removal helper.
@@ -52,7 +58,10 @@ func removeInUserNS(c *state.Container) error {
 		return err
 	}
 	defer parent.Close()
-	plan := &idmap.Plan{UIDs: c.UIDMappings, GIDs: c.GIDMappings, Helpers: c.MapHelpers}
+	plan := &idmap.Plan{UIDs: c.UIDMappings, GIDs: c.GIDMappings, Helpers: c.MapHelpers, Privileged: idmap.CanMapAny()}
+	if plan.Privileged {
+		plan.Helpers = false
+	}
 	var out strings.Builder
 	ch, err := userns.Start(userns.Config{
 		Exe:        exe,

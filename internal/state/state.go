@@ -52,11 +52,14 @@ type Container struct {
 	MapHelpers  bool                   `json:"mapHelpers,omitempty"`
 	LayerDir    string                 `json:"layerDir,omitempty"`
 	KeepLayer   string                 `json:"keepLayer,omitempty"` // --keep-layer: where upper/ goes on delete
-	RootfsMode  string                 `json:"rootfsMode,omitempty"`
-	Cgroup      json.RawMessage        `json:"cgroup,omitempty"`
-	Network     json.RawMessage        `json:"network,omitempty"`
-	Hooks       *specs.Hooks           `json:"hooks,omitempty"`
-	Paused      bool                   `json:"paused,omitempty"`
+	// LayerTemp is a directory sandy made outside the state root to hold
+	// LayerDir, for a container root that cannot reach the state root.
+	LayerTemp  string          `json:"layerTemp,omitempty"`
+	RootfsMode string          `json:"rootfsMode,omitempty"`
+	Cgroup     json.RawMessage `json:"cgroup,omitempty"`
+	Network    json.RawMessage `json:"network,omitempty"`
+	Hooks      *specs.Hooks    `json:"hooks,omitempty"`
+	Paused     bool            `json:"paused,omitempty"`
 	// NoSeccomp: created with --no-seccomp; exec'd processes are not
 	// filtered either.
 	NoSeccomp bool `json:"noSeccomp,omitempty"`

@@ -1,0 +1,94 @@
+//go:build integration
+
+package main_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// These tests run sandy as root (CI runs the suite as root), for what only
+// a privileged caller does: write any id map, and make device nodes.
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "needs root: it tests what sandy does for a privileged caller (run the suite as root)")
+	}
+}
+
+// TestRootWritesAnyMap: root (or uid 0 of an engine's user namespace) maps
+// host ids it has no /etc/subuid range for, as runc does: the kernel
+// checks them, not newuidmap.
+func TestRootWritesAnyMap(t *testing.T) {
+	requireRoot(t)
+	e := newEnv(t)
+	e.spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 2000}}
+	e.spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 3000}}
+	e.spec.Process.User.AdditionalGids = []uint32{2500}
+	e.write()
+	layersBefore, _ := filepath.Glob(filepath.Join(os.TempDir(), "sandy-layer-*"))
+	// The container's root, host uid 1000, cannot reach root's private
+	// state root: its layer lives elsewhere, and is gone after the run.
+	e.sh("cat /proc/self/uid_map /proc/self/gid_map; id -G; echo w > /written && cat /written")
+	r := e.runBundle(0)
+	f := strings.Fields(r.stdout)
+	if len(f) != 9 || f[0] != "0" || f[1] != "1000" || f[2] != "2000" || f[3] != "0" || f[4] != "1000" || f[5] != "3000" || f[6] != "0" || f[7] != "2500" || f[8] != "w" {
+		t.Fatalf("maps, groups, write: %q (stderr %s)", r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stderr, "warning") {
+		t.Errorf("unexpected warning: %s", r.stderr)
+	}
+	layersAfter, _ := filepath.Glob(filepath.Join(os.TempDir(), "sandy-layer-*"))
+	if len(layersAfter) > len(layersBefore) {
+		t.Errorf("layer directories left: %v (before: %v)", layersAfter, layersBefore)
+	}
+	assertNothingLeft(t, e)
+
+	// exec joins it as root of the container (root's own uid 0 is not
+	// mapped there).
+	e.sh("echo w > /written; sleep 100")
+	id := uniqueID("rootmap")
+	startDetached(t, e, id)
+	waitFor(t, 10*time.Second, "the container's write", func() bool {
+		r = e.run("", "exec", id, "sh", "-c", "id -u; cat /written")
+		return r.code == 0
+	})
+	if r.code != 0 || r.stdout != "0\nw\n" {
+		t.Fatalf("exec: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestRootDevices: root with no user namespace in the config makes
+// linux.devices nodes with mknod, with the mode and owner asked for.
+func TestRootDevices(t *testing.T) {
+	requireRoot(t)
+	e := newEnv(t).sh("stat -c '%F %a %u:%g %t:%T' /dev/sandy-null /dev/sub/fifo")
+	var ns []specs.LinuxNamespace
+	for _, n := range e.spec.Linux.Namespaces {
+		if n.Type != specs.UserNamespace {
+			ns = append(ns, n)
+		}
+	}
+	e.spec.Linux.Namespaces = ns
+	e.spec.Linux.UIDMappings, e.spec.Linux.GIDMappings = nil, nil
+	mode := os.FileMode(0o640)
+	uid, gid := uint32(7), uint32(8)
+	e.spec.Linux.Devices = []specs.LinuxDevice{
+		{Path: "/dev/sandy-null", Type: "c", Major: 1, Minor: 3, FileMode: &mode, UID: &uid, GID: &gid},
+		{Path: "/dev/sub/fifo", Type: "p"},
+	}
+	e.write()
+	r := e.runBundle(0)
+	want := "character special file 640 7:8 1:3\nfifo 666 0:0 0:0\n"
+	if r.stdout != want {
+		t.Fatalf("device nodes:\n%s\nwant:\n%s\nstderr %s", r.stdout, want, r.stderr)
+	}
+}
