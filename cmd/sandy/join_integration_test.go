@@ -5,6 +5,7 @@ package main_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,43 @@ func reapedBySubreaper(t *testing.T, types []specs.LinuxNamespaceType) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the container never exited to its subreaper")
+	}
+}
+
+// TestJoinMountNamespaceByPath: a config may name a mount namespace to
+// build the container in (as runc allows): the init joins it itself and
+// builds the root there.
+func TestJoinMountNamespaceByPath(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	unshare := testutil.RequireBinary(t, "unshare", "apt-get install util-linux")
+	holder := exec.Command(unshare, "--user", "--map-root-user", "--mount", "--propagation", "private", "sleep", "100")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	pid := holder.Process.Pid
+	var want string
+	waitFor(t, 5*time.Second, "the holder's namespaces", func() bool {
+		mine, _ := os.Readlink("/proc/self/ns/mnt")
+		want, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		return want != "" && want != mine
+	})
+	e := newEnv(t).sh("readlink /proc/self/ns/mnt; cat /proc/self/uid_map")
+	for i, n := range e.spec.Linux.Namespaces {
+		switch n.Type {
+		case specs.UserNamespace:
+			e.spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/user", pid)
+		case specs.MountNamespace:
+			e.spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/mnt", pid)
+		}
+	}
+	e.spec.Linux.UIDMappings, e.spec.Linux.GIDMappings = nil, nil
+	e.write()
+	r := e.run("", "run", "--network=none", e.bundle)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) < 1 || lines[0] != want {
+		t.Fatalf("exit %d, mount namespace %q, want %q; stderr %s", r.code, r.stdout, want, r.stderr)
 	}
 }

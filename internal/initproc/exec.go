@@ -137,10 +137,11 @@ func enterMountNS(mntFD int) error {
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return fmt.Errorf("unshare(CLONE_FS): %w", err)
 	}
-	if err := unix.Setns(mntFD, unix.CLONE_NEWNS); err != nil {
+	err := unix.Setns(mntFD, unix.CLONE_NEWNS)
+	unix.Close(mntFD)
+	if err != nil {
 		return fmt.Errorf("setns: %w", err)
 	}
-	unix.Close(mntFD)
 	return unix.Chdir("/")
 }
 

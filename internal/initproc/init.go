@@ -109,6 +109,14 @@ func run(conn *userns.Conn, released *bool) error {
 		return stepError("setting oom_score_adj", err)
 	}
 
+	// A joined user namespace may deny setgroups too (its creator's
+	// choice): ask the kernel, while the host's /proc is ours to read.
+	cfg.SetgroupsDenied = cfg.SetgroupsDenied || setgroupsDenied()
+	if cfg.MountNS != "" {
+		if err := joinMountNS(cfg.MountNS); err != nil {
+			return stepError("joining the mount namespace "+cfg.MountNS, err)
+		}
+	}
 	r, err := setupRootfs(&cfg, conn)
 	if err != nil {
 		return stepError("setting up the root filesystem", err)
@@ -139,6 +147,17 @@ func run(conn *userns.Conn, released *bool) error {
 		return err
 	}
 	return p.exec()
+}
+
+// joinMountNS moves the init's thread, on which the whole set-up runs,
+// into the mount namespace at path (see enterMountNS): the container's
+// root is then built in there, as runc builds it.
+func joinMountNS(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	return enterMountNS(fd)
 }
 
 type fifoResult struct {

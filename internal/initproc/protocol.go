@@ -57,6 +57,9 @@ type Config struct {
 	Bundle     string      `json:"bundle"`
 	Rootfs     string      `json:"rootfs"`
 	LayerDir   string      `json:"layerDir,omitempty"`
+	// MountNS is a mount namespace to join (linux.namespaces path) instead
+	// of the new one the init would have been cloned into.
+	MountNS string `json:"mountNS,omitempty"`
 	RootfsMode string      `json:"rootfsMode,omitempty"`
 	// SetgroupsDenied: the single-id fallback wrote "deny" to setgroups.
 	SetgroupsDenied bool   `json:"setgroupsDenied,omitempty"`

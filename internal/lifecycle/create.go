@@ -187,9 +187,6 @@ func (cr *creation) checkConfig(context.Context) error {
 		}
 	}
 	for _, ns := range s.Linux.Namespaces {
-		if ns.Path != "" && ns.Type == specs.MountNamespace {
-			return fmt.Errorf("linux.namespaces: joining the mount namespace at %s is not supported (sandy builds the container's root in a new mount namespace)", ns.Path)
-		}
 		if ns.Path != "" {
 			if err := userns.CheckNamespaceFile(ns.Path, nsCloneFlags[ns.Type]); err != nil {
 				return fmt.Errorf("linux.namespaces: %s namespace path: %w", ns.Type, err)
@@ -474,8 +471,8 @@ func joinedNamespaces(s *specs.Spec) []userns.Join {
 	}
 	var joins []userns.Join
 	for _, ns := range s.Linux.Namespaces {
-		if ns.Path == "" {
-			continue
+		if ns.Path == "" || ns.Type == specs.MountNamespace {
+			continue // the init joins a mount namespace itself (initproc)
 		}
 		j := userns.Join{Flag: flags[ns.Type], Path: ns.Path}
 		if ns.Type == specs.UserNamespace {
@@ -501,6 +498,9 @@ func (cr *creation) configureInit(context.Context) error {
 		SetgroupsDenied: cr.plan != nil && !cr.plan.Helpers && !cr.plan.Privileged,
 		NoSeccomp:       cr.o.NoSeccomp,
 		Debug:           cr.g.Debug,
+	}
+	if ns, ok := spec.Namespace(cr.bundle.Spec, specs.MountNamespace); ok {
+		cfg.MountNS = ns.Path
 	}
 	cfg.ResolvConf, cfg.Hosts = cr.networkFiles()
 	cfg.UnshareCgroupNS = cr.cgroupNSLater()
