@@ -79,3 +79,37 @@ func TestHooks(t *testing.T) {
 	}
 	assertNothingLeft(t, e)
 }
+
+// TestPoststartAfterExec: poststart hooks run after the process is
+// executed (runtime spec, lifecycle step 9), not merely after start
+// released the init: the hook sees the process's own command line at
+// the pid in its state, never sandy's init.
+func TestPoststartAfterExec(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	out := testutil.TempDir(t)
+	e := newEnv(t, "sleep", "100")
+	e.spec.Hooks = &specs.Hooks{
+		// Between start's release and the execve: a slow startContainer
+		// hook, in the container.
+		StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 0.3"}}},
+		Poststart: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c",
+			`pid=$(sed 's/.*"pid":\([0-9]*\).*/\1/'); tr '\0' ' ' < /proc/$pid/cmdline > ` + out + `/cmdline`}}},
+	}
+	e.write()
+	for i := range 3 {
+		id := uniqueID("poststart")
+		if r := e.run("", "create", "--bundle", e.bundle, id); r.code != 0 {
+			t.Fatalf("create: %s", r.stderr)
+		}
+		if r := e.run("", "start", id); r.code != 0 {
+			t.Fatalf("start: %s", r.stderr)
+		}
+		data, err := os.ReadFile(filepath.Join(out, "cmdline"))
+		if err != nil || strings.TrimSpace(string(data)) != "sleep 100" {
+			t.Fatalf("try %d: the poststart hook saw %q (%v), want the process's command line", i, data, err)
+		}
+		e.run("", "delete", "--force", id)
+	}
+}

@@ -104,3 +104,35 @@ func TestSingleMappingFallback(t *testing.T) {
 		t.Fatalf("want one warning naming uidmap, got:\n%s", r.stderr)
 	}
 }
+
+// TestNoProcess: process is OPTIONAL in the runtime spec: create sets the
+// container up, start fails (and the container is then stopped), run
+// refuses at once.
+func TestNoProcess(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t)
+	e.spec.Process = nil
+	e.write()
+	id := "noproc-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if r := e.run("", "create", "--bundle", e.bundle, id); r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	if st := ociState(t, e, id); st.Status != "created" {
+		t.Fatalf("after create: %+v", st)
+	}
+	if r := e.run("", "start", id); r.code == 0 || !strings.Contains(r.stderr, "no process") {
+		t.Fatalf("start: %d %s", r.code, r.stderr)
+	}
+	if st := ociState(t, e, id); st.Status != "stopped" {
+		t.Fatalf("after the failed start: %+v", st)
+	}
+	if r := e.run("", "delete", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+	if r := e.run("", "run", e.bundle); r.code == 0 || !strings.Contains(r.stderr, "no process") {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	assertNothingLeft(t, e)
+}

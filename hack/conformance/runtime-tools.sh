@@ -8,7 +8,11 @@
 #   ONLY="hooks kill" MODES=rootless sudo -E bash hack/conformance/runtime-tools.sh
 #
 # Environment:
-#   RUNTIMES      runtimes to test (default: sandy); runc and crun come from Debian
+#   RUNTIMES      runtimes to test (default: sandy); runc and crun come from Debian.
+#                 "sandy" runs as an engine configures it, with runc's root
+#                 filesystem semantics (SANDY_ROOTFS_MODE=direct: the suite
+#                 looks for the container's writes in the bundle);
+#                 "sandy-layer" runs sandy's own default, a private layer
 #   MODES         "root rootless" (default)
 #   ONLY          run only these test binaries (names under validation/)
 #   SANDY         sandy binary (default: built from this checkout)
@@ -76,7 +80,7 @@ mkdir -p "$WORK"
 chmod 0755 "$WORK"
 
 # --- sandy ----------------------------------------------------------------------
-if [[ " $RUNTIMES " == *" sandy "* ]]; then
+if [[ " $RUNTIMES " == *" sandy"* ]]; then
 	if [ -z "${SANDY:-}" ]; then
 		echo "== building sandy"
 		(cd "$repo" && go build -o "$WORK/sandy" ./cmd/sandy) || die "building sandy failed"
@@ -131,7 +135,7 @@ fi
 # wrap RUNTIME_BIN STATE_ROOT ROOTLESS(0|1): a script that the suite calls as
 # RUNTIME. It adds --root and, rootless, the user namespace and mappings.
 write_wrapper() {
-	local out=$1 bin=$2 root=$3 rootless=$4 uid=$5 gid=$6 subuid=$7 subgid=$8
+	local out=$1 bin=$2 root=$3 rootless=$4 uid=$5 gid=$6 subuid=$7 subgid=$8 env_prefix=${9:-}
 	# Debian's crun 1.8.1 refuses configs newer than it knows ("unknown
 	# version specified"); the suite writes runtime-spec 1.3.0.
 	local oci_version=
@@ -178,7 +182,7 @@ c["ociVersion"] = sys.argv[2]
 json.dump(c, open(sys.argv[1], "w"), indent="\t")
 PY
 fi
-exec $bin --root $root "\$@"
+exec env $env_prefix $bin --root $root "\$@"
 EOF
 	chmod 0755 "$out"
 }
@@ -186,8 +190,10 @@ EOF
 # run_suite RUNTIME MODE: runs every binary, writes $WORK/results/RUNTIME-MODE.
 run_suite() {
 	local rt=$1 mode=$2 bin dir uid gid subuid subgid runas=()
+	local env_prefix=
 	case $rt in
-	sandy) bin=$SANDY ;;
+	sandy) bin=$SANDY env_prefix="SANDY_ROOTFS_MODE=direct" ;;
+	sandy-layer) bin=$SANDY ;;
 	*) bin=$(command -v "$rt") || { echo "$rt: not installed, skipped"; return; } ;;
 	esac
 	dir=$WORK/run-$rt$TAG-$mode
@@ -204,7 +210,7 @@ run_suite() {
 		chown -R "$TEST_USER:" "$dir"
 		runas=(runuser -u "$TEST_USER" -- env "HOME=$(getent passwd "$TEST_USER" | cut -d: -f6)" "USER=$TEST_USER" "XDG_RUNTIME_DIR=$dir/xdg")
 	fi
-	write_wrapper "$dir/runtime" "$bin" "$dir/state" "$([ "$mode" = rootless ] && echo 1 || echo 0)" "$uid" "$gid" "$subuid" "$subgid"
+	write_wrapper "$dir/runtime" "$bin" "$dir/state" "$([ "$mode" = rootless ] && echo 1 || echo 0)" "$uid" "$gid" "$subuid" "$subgid" "$env_prefix"
 	local res=$WORK/results/$rt$TAG-$mode
 	mkdir -p "$WORK/results"
 	: >"$res"

@@ -128,6 +128,16 @@ func run(conn *userns.Conn, released *bool) error {
 	if err := r.pivotRoot(); err != nil {
 		return stepError("pivot_root", err)
 	}
+	if cfg.NoProcess {
+		if err := conn.Send(MsgReady, nil); err != nil {
+			return stepError("reporting ready", err)
+		}
+		if f, err := waitStart(fifo); err == nil {
+			f.Close()
+		}
+		*released = true
+		return stepError("starting", errors.New("config.json has no process"))
+	}
 	p := newProcess(cfg.Spec.Process, r.console, cfg.SetgroupsDenied, cfg.Pdeathsig)
 	sc := cfg.Spec.Linux.Seccomp
 	if cfg.NoSeccomp {
@@ -139,9 +149,13 @@ func run(conn *userns.Conn, released *bool) error {
 	if err := conn.Send(MsgReady, nil); err != nil {
 		return stepError("reporting ready", err)
 	}
-	if err := waitStart(fifo); err != nil {
+	started, err := waitStart(fifo)
+	if err != nil {
 		return stepError("waiting for start", err)
 	}
+	// Open until execve closes it (see waitStart); referenced here so
+	// that no finalizer closes it first.
+	defer started.Close()
 	*released = true
 	if err := startHooks(&cfg, st); err != nil {
 		return err
@@ -191,15 +205,18 @@ func openFifoAsync() <-chan fifoResult {
 }
 
 // waitStart blocks until `start` opens the fifo, then writes the one byte
-// it reads.
-func waitStart(ch <-chan fifoResult) error {
+// it reads. The fifo stays open, close-on-exec: `start` reads on until
+// EOF, which comes with the execve of the process (or the init's death),
+// so that it runs the poststart hooks after the process is executed, as
+// the runtime spec orders.
+func waitStart(ch <-chan fifoResult) (*os.File, error) {
 	r := <-ch
 	if r.err != nil {
-		return fmt.Errorf("opening the exec fifo: %w", r.err)
+		return nil, fmt.Errorf("opening the exec fifo: %w", r.err)
 	}
-	defer r.f.Close()
 	if _, err := r.f.Write([]byte{0}); err != nil {
-		return fmt.Errorf("writing the exec fifo: %w", err)
+		r.f.Close()
+		return nil, fmt.Errorf("writing the exec fifo: %w", err)
 	}
-	return nil
+	return r.f, nil
 }

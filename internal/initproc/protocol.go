@@ -67,6 +67,9 @@ type Config struct {
 	ResolvConf      string `json:"resolvConf,omitempty"`
 	Hosts           string `json:"hosts,omitempty"`
 	NoSeccomp       bool   `json:"noSeccomp,omitempty"`
+	// NoProcess: config.json has no process; the init sets up the
+	// container and waits, and start refuses to release it.
+	NoProcess bool `json:"noProcess,omitempty"`
 	// UnshareCgroupNS: the init creates its cgroup namespace itself, now
 	// that the host has put it into its cgroup (not cloned into it).
 	UnshareCgroupNS bool `json:"unshareCgroupNS,omitempty"`

@@ -164,6 +164,9 @@ func (cr *creation) loadBundle(context.Context) error {
 // faithfully.
 func (cr *creation) checkConfig(context.Context) error {
 	s := cr.bundle.Spec
+	if cr.bundle.NoProcess && (cr.o.owned || cr.o.detachRun) {
+		return errors.New("config.json has no process: nothing to run (create a container without one, or add process.args)")
+	}
 	switch cr.o.Seccomp {
 	case "", "config":
 	case "default":
@@ -497,6 +500,7 @@ func (cr *creation) configureInit(context.Context) error {
 		LayerDir:        cr.c.LayerDir,
 		SetgroupsDenied: cr.plan != nil && !cr.plan.Helpers && !cr.plan.Privileged,
 		NoSeccomp:       cr.o.NoSeccomp,
+		NoProcess:       cr.bundle.NoProcess,
 		Debug:           cr.g.Debug,
 	}
 	if ns, ok := spec.Namespace(cr.bundle.Spec, specs.MountNamespace); ok {
@@ -605,6 +609,7 @@ func (cr *creation) handlePty(master *os.File) error {
 
 func (cr *creation) saveState(context.Context) error {
 	cr.c.NoSeccomp = cr.o.NoSeccomp
+	cr.c.NoProcess = cr.bundle.NoProcess
 	if err := cr.root.SaveSpec(cr.c.ID, cr.bundle.Spec); err != nil {
 		return err
 	}

@@ -43,6 +43,13 @@ func Start(ctx context.Context, g *Global, id string) error {
 	defer lock.Unlock()
 	switch st := root.Status(c); st {
 	case state.Created:
+		if c.NoProcess {
+			// Nothing can ever run in it: it stops here (the spec: start
+			// MUST fail when process is not set).
+			_ = signalInit(c, unix.SIGKILL)
+			waitGone(ctx, c.Pid, c.PidStart)
+			return fmt.Errorf("container %s has no process (config.json sets none): nothing to start", id)
+		}
 	case state.Stopped:
 		return fmt.Errorf("container %s is stopped: cannot start it (delete it and create it again)", id)
 	default:
@@ -80,6 +87,10 @@ func releaseInit(ctx context.Context, root *state.Root, c *state.Container) erro
 		if n != 1 {
 			return fmt.Errorf("container %s: the init exited before it could start the process", c.ID)
 		}
+		// EOF comes when the init execs the process (the fifo is
+		// close-on-exec there), or dies: only then has the process been
+		// executed, which poststart hooks must follow.
+		_, _ = io.Copy(io.Discard, r.f)
 		return nil
 	}
 	tick := time.NewTicker(50 * time.Millisecond)

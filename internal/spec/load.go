@@ -18,6 +18,10 @@ type Bundle struct {
 	Dir    string      // absolute bundle directory
 	Rootfs string      // absolute path of root.path
 	Spec   *specs.Spec // the config as written, with defaults filled in
+	// NoProcess: config.json has no process (it is OPTIONAL in the runtime
+	// spec). Spec.Process is then an empty placeholder: the container can
+	// be created, and start must fail.
+	NoProcess bool
 }
 
 // Load reads dir/config.json, decodes it strictly enough to report the file,
@@ -107,7 +111,8 @@ func (b *Bundle) validate() error {
 		return fmt.Errorf("root.path %q: not a directory", s.Root.Path)
 	}
 	if s.Process == nil {
-		return errors.New("process: missing")
+		b.NoProcess = true
+		s.Process = &specs.Process{Cwd: "/", Args: []string{"/nonexistent: config.json has no process"}}
 	}
 	if len(s.Process.Args) == 0 || s.Process.Args[0] == "" {
 		return errors.New("process.args: empty (name the program to run, e.g. [\"sh\"])")

@@ -89,3 +89,19 @@ func FuzzDecode(f *testing.F) {
 		_, _ = Decode("config.json", data)
 	})
 }
+
+// TestLoadNoProcess: process is OPTIONAL in the runtime spec; a config
+// without one loads, marked, with a placeholder process.
+func TestLoadNoProcess(t *testing.T) {
+	b, err := Load(writeBundle(t, exampleJSON(t, func(m map[string]any) { delete(m, "process") })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.NoProcess || b.Spec.Process == nil || b.Spec.Process.Cwd != "/" {
+		t.Fatalf("NoProcess %v, process %+v", b.NoProcess, b.Spec.Process)
+	}
+	b, err = Load(writeBundle(t, exampleJSON(t, nil)))
+	if err != nil || b.NoProcess {
+		t.Fatalf("example: NoProcess %v, %v", b.NoProcess, err)
+	}
+}

@@ -63,6 +63,8 @@ type Container struct {
 	// NoSeccomp: created with --no-seccomp; exec'd processes are not
 	// filtered either.
 	NoSeccomp bool `json:"noSeccomp,omitempty"`
+	// NoProcess: config.json has no process; start refuses.
+	NoProcess bool `json:"noProcess,omitempty"`
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]{0,127}$`)
