@@ -52,15 +52,15 @@ const (
 
 // Config is everything the init needs, sent by the host after the maps.
 type Config struct {
-	Spec       *specs.Spec `json:"spec"`
-	ID         string      `json:"id"`
-	Bundle     string      `json:"bundle"`
-	Rootfs     string      `json:"rootfs"`
-	LayerDir   string      `json:"layerDir,omitempty"`
+	Spec     *specs.Spec `json:"spec"`
+	ID       string      `json:"id"`
+	Bundle   string      `json:"bundle"`
+	Rootfs   string      `json:"rootfs"`
+	LayerDir string      `json:"layerDir,omitempty"`
 	// MountNS is a mount namespace to join (linux.namespaces path) instead
 	// of the new one the init would have been cloned into.
-	MountNS string `json:"mountNS,omitempty"`
-	RootfsMode string      `json:"rootfsMode,omitempty"`
+	MountNS    string `json:"mountNS,omitempty"`
+	RootfsMode string `json:"rootfsMode,omitempty"`
 	// SetgroupsDenied: the single-id fallback wrote "deny" to setgroups.
 	SetgroupsDenied bool   `json:"setgroupsDenied,omitempty"`
 	Pdeathsig       int    `json:"pdeathsig,omitempty"`
