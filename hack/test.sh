@@ -4,12 +4,18 @@
 #   2. unit tests (anywhere)
 #   3. integration tests: build sandy and run it rootless as the unprivileged
 #      test user (every package's -tags integration tests)
-#   4. seccomp: the differential test against libseccomp (cgo, test-only)
+#   4. conformance against real peers (hack/conformance): the OCI
+#      runtime-tools validation suite as root and rootless (every binary
+#      that passed when hack/conformance/expected/ was measured must pass),
+#      podman as a rootless client, containerd's runc shim under rootless
+#      containerd; every step must pass
+#   5. seccomp: the differential test against libseccomp (cgo, test-only)
 #      and a short fuzz run
-#   5. cgroup v2 with real systemd delegation, in a VM (hack/vm): the
+#   6. cgroup v2 with real systemd delegation, in a VM (hack/vm): the
 #      cgroupv2 suite, then `sandy run` end to end in a systemd user session
-# CI=true turns every skip into a failure. SANDY_SKIP_VM=1 leaves out step 5
-# (say so: it is the only proof of the systemd and cgroupfs managers).
+# CI=true turns every skip into a failure. SANDY_SKIP_VM=1 leaves out step 6
+# (say so: it is the only proof of the systemd and cgroupfs managers), and
+# SANDY_SKIP_CONFORMANCE=1 step 4; CI refuses both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SANDY_EXTRA_PKGS="libseccomp-dev pkg-config ${SANDY_EXTRA_PKGS:-}" bash hack/setup.sh
@@ -28,6 +34,18 @@ go test -count=1 ./...
 
 step "integration tests (rootless, as ${SANDY_TEST_USER:-sandytest})"
 go test -count=1 -tags integration -timeout 30m ./...
+
+if [ "${SANDY_SKIP_CONFORMANCE:-}" = 1 ]; then
+	step "conformance SKIPPED (SANDY_SKIP_CONFORMANCE=1): runtime-tools, podman and containerd not run"
+	[ "${CI:-}" = true ] && exit 1
+else
+	step "conformance: OCI runtime-tools suite (root and rootless)"
+	STRICT=1 RUNTIMES=sandy bash hack/conformance/runtime-tools.sh
+	step "conformance: podman --runtime sandy (rootless)"
+	STRICT=1 bash hack/conformance/podman.sh
+	step "conformance: containerd, ctr run --runc-binary sandy (rootless)"
+	STRICT=1 bash hack/conformance/containerd.sh
+fi
 
 step "seccomp: differential test against libseccomp, fuzz"
 FUZZTIME=${FUZZTIME:-15s} bash hack/seccomp-test.sh
