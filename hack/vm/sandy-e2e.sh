@@ -75,6 +75,13 @@ mk upd '{"memory": {"limit": 67108864}}' '["sleep", "100"]'
 "$S" run -d --bundle "$HOME/upd" upd1 >/dev/null 2>&1
 pids=$("$S" ps --format json upd1 2>&1)
 echo "$pids" | grep -q '\[[0-9]' && ok "ps lists the container's pids: $pids" || ko "ps: $pids"
+# exec: the new process joins the container's cgroup (through the user
+# manager for a systemd scope) and so shows up in ps.
+"$S" exec -d --pid-file "$HOME/exec.pid" upd1 sleep 60
+epid=$(cat "$HOME/exec.pid" 2>/dev/null)
+ipid=$("$S" state upd1 | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+ecg=$(cat "/proc/$epid/cgroup" 2>&1) icg=$(cat "/proc/$ipid/cgroup" 2>&1)
+if [ -n "$epid" ] && [ "$ecg" = "$icg" ] && "$S" ps --format json upd1 | grep -q "$epid"; then ok "exec joins the container's cgroup ($ecg)"; else ko "exec cgroup: exec $epid in '$ecg', init $ipid in '$icg'"; fi
 "$S" update --memory 33554432 upd1 && max=$("$S" events --stats upd1 | grep -o '"memory_max":[0-9]*')
 [ "$max" = '"memory_max":33554432' ] && ok "update changed a live memory limit ($max)" || ko "update: $max"
 "$S" pause upd1 && st=$("$S" state upd1 | grep -o '"status": "[a-z]*"')
