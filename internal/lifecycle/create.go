@@ -204,6 +204,9 @@ func (cr *creation) checkConfig(context.Context) error {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		cr.g.Debugf("config.json has no user namespace: adding one (rootless)")
 	}
+	if s.Process.ApparmorProfile != "" || s.Process.SelinuxLabel != "" || s.Linux.MountLabel != "" {
+		cr.g.Warn("process.apparmorProfile, process.selinuxLabel and linux.mountLabel are not applied: sandy has no AppArmor or SELinux support")
+	}
 	if _, err := overlay.ParseMode(cr.o.RootfsMode); err != nil {
 		return err
 	}

@@ -222,7 +222,7 @@ func (ex *execution) buildProcess(context.Context) error {
 		return errors.New("--console-socket given, but no terminal (--tty)")
 	}
 	if p.ApparmorProfile != "" || p.SelinuxLabel != "" {
-		ex.g.Warn("process.apparmorProfile and process.selinuxLabel are not applied: sandy has no AppArmor or SELinux support (docs/user-guide.md)")
+		ex.g.Warn("process.apparmorProfile, process.selinuxLabel and linux.mountLabel are not applied: sandy has no AppArmor or SELinux support")
 	}
 	ex.proc = p
 	return nil
