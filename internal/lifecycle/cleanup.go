@@ -1,5 +1,50 @@
 package lifecycle
 
+import (
+	"os"
+
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// childLink is what every re-exec'd sandy child starts with: a handle on
+// the sealed sandy binary (userns.SelfExe) and a sync socket pair, whose
+// parent end this process keeps.
+type childLink struct {
+	exe    *os.File
+	parent *userns.Conn
+	child  *os.File // goes to the child as an ExtraFile
+}
+
+// newChildLink opens both; with passCred the parent end learns each
+// message's sender pid (the init's hello).
+func newChildLink(passCred bool) (*childLink, error) {
+	exe, err := userns.SelfExe()
+	if err != nil {
+		return nil, err
+	}
+	parent, child, err := userns.NewPair()
+	if err != nil {
+		exe.Close()
+		return nil, err
+	}
+	if passCred {
+		if err := parent.PassCred(); err != nil {
+			exe.Close()
+			parent.Close()
+			child.Close()
+			return nil, err
+		}
+	}
+	return &childLink{exe: exe, parent: parent, child: child}, nil
+}
+
+// started closes what only the child needs, once it has it: with the
+// child's end closed here, a child that dies reads as EOF, never a hang.
+func (l *childLink) started() {
+	l.exe.Close()
+	l.child.Close()
+}
+
 // cleanups is a stack of undo functions run in reverse order unless
 // released (gVisor's pkg/cleanup).
 type cleanups struct{ fns []func() }

@@ -382,32 +382,23 @@ func (cr *creation) startInit(context.Context) error {
 	if _, ok := spec.Namespace(s, specs.MountNamespace); !ok {
 		return errors.New("linux.namespaces: sandy needs a mount namespace (add {\"type\": \"mount\"})")
 	}
-	exe, err := userns.SelfExe()
+	link, err := newChildLink(true)
 	if err != nil {
 		return err
 	}
-	defer exe.Close()
-	parent, child, err := userns.NewPair()
-	if err != nil {
-		return err
-	}
-	defer child.Close()
-	cr.conn = parent
-	if err := parent.PassCred(); err != nil {
-		return err
-	}
+	defer link.started()
+	cr.conn = link.parent
 	cfg := userns.Config{
-		Exe:        exe,
+		Exe:        link.exe,
 		Args:       []string{"init"},
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Cloneflags: cloneFlags(s),
 		Stdin:      cr.o.Stdin,
 		Stdout:     cr.o.Stdout,
 		Stderr:     cr.o.Stderr,
-		ExtraFiles: []*os.File{child, cr.fifo}, // initproc.SyncFD, initproc.FifoFD
+		ExtraFiles: []*os.File{link.child, cr.fifo}, // initproc.SyncFD, initproc.FifoFD
 		CgroupFD:   -1,
 	}
-
 	if cr.cg != nil {
 		if fd, ok := cr.cg.CgroupFD(); ok {
 			cfg.CgroupFD = fd
@@ -425,7 +416,7 @@ func (cr *creation) startInit(context.Context) error {
 		cfg.Maps = cr.plan
 	}
 	c, err := userns.Start(cfg)
-	child.Close() // ours: with it closed, a child that dies reads as EOF, never a hang
+	link.started()
 	if err != nil {
 		return err
 	}

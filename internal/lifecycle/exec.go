@@ -331,25 +331,17 @@ func (ex *execution) openNamespaces(context.Context) error {
 // startInit starts the exec init in the container's namespaces; it says
 // hello with its pid once it runs there.
 func (ex *execution) startInit(context.Context) error {
-	exe, err := userns.SelfExe()
+	link, err := newChildLink(true)
 	if err != nil {
 		return err
 	}
-	defer exe.Close()
-	parent, child, err := userns.NewPair()
-	if err != nil {
-		return err
-	}
-	defer child.Close()
-	ex.conn = parent
-	ex.undo.add(func() { parent.Close() })
-	if err := parent.PassCred(); err != nil {
-		return err
-	}
+	defer link.started()
+	ex.conn = link.parent
+	ex.undo.add(func() { link.parent.Close() })
 	syncFD := 3 + ex.o.PreserveFDs
-	ex.files[ex.o.PreserveFDs] = child
+	ex.files[ex.o.PreserveFDs] = link.child
 	c, err := userns.Start(userns.Config{
-		Exe:  exe,
+		Exe:  link.exe,
 		Args: []string{initproc.ExecRole, "--sync-fd", strconv.Itoa(syncFD), "--mnt-fd", strconv.Itoa(syncFD + 1), "--preserve-fds", strconv.Itoa(ex.o.PreserveFDs)},
 		// The process's environment comes in its config, never from here.
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -362,7 +354,7 @@ func (ex *execution) startInit(context.Context) error {
 		// Root with mappings of other host ids is not root in there.
 		JoinAsRoot: !userns.RootIn(ex.c.Pid, os.Getuid()),
 	})
-	child.Close()
+	link.started()
 	if err != nil {
 		return err
 	}

@@ -48,36 +48,31 @@ func removeLayer(g *Global, c *state.Container) error {
 const RemoveLayerRole = "_remove-layer"
 
 func removeInUserNS(c *state.Container) error {
-	exe, err := userns.SelfExe()
+	link, err := newChildLink(false)
 	if err != nil {
 		return err
 	}
-	defer exe.Close()
-	parent, child, err := userns.NewPair()
-	if err != nil {
-		return err
-	}
-	defer parent.Close()
+	defer link.parent.Close()
 	plan := &idmap.Plan{UIDs: c.UIDMappings, GIDs: c.GIDMappings, Helpers: c.MapHelpers, Privileged: idmap.CanMapAny()}
 	if plan.Privileged {
 		plan.Helpers = false
 	}
 	var out strings.Builder
 	ch, err := userns.Start(userns.Config{
-		Exe:        exe,
+		Exe:        link.exe,
 		Args:       []string{RemoveLayerRole, c.LayerDir},
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Cloneflags: userns.CloneNewUser,
 		Stderr:     &out,
-		ExtraFiles: []*os.File{child},
+		ExtraFiles: []*os.File{link.child},
 		CgroupFD:   -1,
 		Maps:       plan,
 	})
-	child.Close()
+	link.started()
 	if err != nil {
 		return fmt.Errorf("removing layer %s: %w", c.LayerDir, err)
 	}
-	_ = parent.Send("maps", nil)
+	_ = link.parent.Send("maps", nil)
 	if err := ch.Cmd.Wait(); err != nil {
 		return fmt.Errorf("removing layer %s in a user namespace: %v: %s", c.LayerDir, err, strings.TrimSpace(out.String()))
 	}
