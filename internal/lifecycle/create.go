@@ -508,56 +508,81 @@ func (cr *creation) configureInit(context.Context) error {
 	return cr.conn.Send(initproc.MsgConfig, cfg)
 }
 
-// waitReady reads the init's messages until it reports ready: the pty
-// master on the way, or the one error it sends.
+// waitReady reads the init's messages until it reports ready: warnings,
+// the rootfs rung, the hooks moment, the pty master and a seccomp listener
+// on the way, or the one error it sends.
 func (cr *creation) waitReady(context.Context) error {
-	for {
-		m, err := cr.conn.Recv()
-		if errors.Is(err, userns.ErrClosed) {
-			return fmt.Errorf("the init exited during set-up (%s)", cr.exitStatus())
-		}
-		if err != nil {
-			return err
-		}
-		switch m.Type {
-		case initproc.MsgReady:
-			return nil
-		case initproc.MsgWarn:
+	exited := func() error { return fmt.Errorf("the init exited during set-up (%s)", cr.exitStatus()) }
+	return awaitReady(cr.conn, exited, map[string]func(*userns.Msg) error{
+		initproc.MsgWarn: func(m *userns.Msg) error {
 			var w string
 			if err := m.Decode(&w); err == nil {
 				cr.g.Warn(w)
 			}
-		case initproc.MsgRootfs:
+			return nil
+		},
+		initproc.MsgRootfs: func(m *userns.Msg) error {
 			_ = m.Decode(&cr.c.RootfsMode)
 			cr.g.Debugf("root filesystem: %s", cr.c.RootfsMode)
-		case initproc.MsgHooks:
-			if err := cr.runCreateHooks(); err != nil {
+			return nil
+		},
+		initproc.MsgHooks: func(*userns.Msg) error { return cr.runCreateHooks() },
+		initproc.MsgSeccomp: func(m *userns.Msg) error {
+			fd, err := oneFD(m)
+			if err != nil {
 				return err
 			}
-		case initproc.MsgSeccomp:
-			if len(m.FDs) != 1 {
-				return fmt.Errorf("seccomp message with %d fds", len(m.FDs))
-			}
-			if err := handOnListener(cr.conn, cr.bundle.Spec.Linux.Seccomp, cr.c, specs.StateCreating, m.FDs[0]); err != nil {
+			return handOnListener(cr.conn, cr.bundle.Spec.Linux.Seccomp, cr.c, specs.StateCreating, fd)
+		},
+		initproc.MsgPty: func(m *userns.Msg) error {
+			fd, err := oneFD(m)
+			if err != nil {
 				return err
 			}
-		case initproc.MsgPty:
-			if len(m.FDs) != 1 {
-				return fmt.Errorf("pty message with %d fds", len(m.FDs))
-			}
-			if err := cr.handlePty(os.NewFile(uintptr(m.FDs[0]), "pty-master")); err != nil {
-				return err
-			}
-		case userns.MsgError:
+			return cr.handlePty(os.NewFile(uintptr(fd), "pty-master"))
+		},
+	})
+}
+
+// awaitReady reads messages from an init (or an exec init) until it
+// reports ready, handing each other message to its handler; the init's
+// error message becomes the error, and for an init gone before it is ready
+// exited says why (called only then: it may wait for the process).
+func awaitReady(conn *userns.Conn, exited func() error, handlers map[string]func(*userns.Msg) error) error {
+	for {
+		m, err := conn.Recv()
+		if errors.Is(err, userns.ErrClosed) {
+			return exited()
+		}
+		if err != nil {
+			return err
+		}
+		if m.Type == initproc.MsgReady {
+			return nil
+		}
+		if m.Type == userns.MsgError {
 			var ce userns.ChildError
 			if err := m.Decode(&ce); err != nil {
 				return err
 			}
 			return &ce
-		default:
+		}
+		h, ok := handlers[m.Type]
+		if !ok {
 			return fmt.Errorf("sync protocol: unexpected %q message", m.Type)
 		}
+		if err := h(m); err != nil {
+			return err
+		}
 	}
+}
+
+// oneFD returns the one fd a message must carry.
+func oneFD(m *userns.Msg) (int, error) {
+	if len(m.FDs) != 1 {
+		return -1, fmt.Errorf("%s message with %d fds", m.Type, len(m.FDs))
+	}
+	return m.FDs[0], nil
 }
 
 // initError returns the error the init reported after it was released (it

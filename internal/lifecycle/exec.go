@@ -409,49 +409,30 @@ func (ex *execution) configure(context.Context) error {
 	if err := ex.conn.Send(initproc.MsgConfig, initproc.ExecConfig{Process: ex.proc, Seccomp: sc}); err != nil {
 		return err
 	}
-	for {
-		m, err := ex.conn.Recv()
-		if errors.Is(err, userns.ErrClosed) {
-			return errors.New("the exec init exited during set-up")
-		}
-		if err != nil {
-			return err
-		}
-		switch m.Type {
-		case initproc.MsgReady:
-			return nil
-		case initproc.MsgPty:
-			if len(m.FDs) != 1 {
-				return fmt.Errorf("pty message with %d fds", len(m.FDs))
+	exited := func() error { return errors.New("the exec init exited during set-up") }
+	return awaitReady(ex.conn, exited, map[string]func(*userns.Msg) error{
+		initproc.MsgPty: func(m *userns.Msg) error {
+			fd, err := oneFD(m)
+			if err != nil {
+				return err
 			}
-			master := os.NewFile(uintptr(m.FDs[0]), "pty-master")
+			master := os.NewFile(uintptr(fd), "pty-master")
 			if ex.o.ConsoleSocket != "" {
-				err := sendConsole(ex.o.ConsoleSocket, master)
-				master.Close()
-				if err != nil {
-					return err
-				}
-				continue
+				defer master.Close()
+				return sendConsole(ex.o.ConsoleSocket, master)
 			}
 			ex.pty = master
 			ex.undo.add(func() { master.Close() })
-		case initproc.MsgSeccomp:
-			if len(m.FDs) != 1 {
-				return fmt.Errorf("seccomp message with %d fds", len(m.FDs))
-			}
-			if err := handOnListener(ex.conn, sc, ex.c, specs.ContainerState(ex.root.Status(ex.c)), m.FDs[0]); err != nil {
+			return nil
+		},
+		initproc.MsgSeccomp: func(m *userns.Msg) error {
+			fd, err := oneFD(m)
+			if err != nil {
 				return err
 			}
-		case userns.MsgError:
-			var ce userns.ChildError
-			if err := m.Decode(&ce); err != nil {
-				return err
-			}
-			return &ce
-		default:
-			return fmt.Errorf("sync protocol: unexpected %q message", m.Type)
-		}
-	}
+			return handOnListener(ex.conn, sc, ex.c, specs.ContainerState(ex.root.Status(ex.c)), fd)
+		},
+	})
 }
 
 // setRlimits applies the process's rlimits before it execs (prlimit from
