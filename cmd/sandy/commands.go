@@ -261,7 +261,11 @@ func cmdPs(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
 }
 
 func cmdPause(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	id, err := oneID(args, "sandy pause ID")
+	fs := newFlags("pause", "pause ID", g.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	id, err := oneID(fs.Args(), "sandy pause ID")
 	if err != nil {
 		return 2, err
 	}
@@ -269,7 +273,11 @@ func cmdPause(ctx context.Context, g *lifecycle.Global, args []string) (int, err
 }
 
 func cmdResume(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	id, err := oneID(args, "sandy resume ID")
+	fs := newFlags("resume", "resume ID", g.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	id, err := oneID(fs.Args(), "sandy resume ID")
 	if err != nil {
 		return 2, err
 	}
@@ -328,7 +336,11 @@ func cmdEvents(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 }
 
 func cmdFeatures(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
-	if len(args) != 0 {
+	fs := newFlags("features", "features", g.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if len(fs.Args()) != 0 {
 		return 2, errors.New("features takes no arguments")
 	}
 	return 0, lifecycle.Features(os.Stdout)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -112,4 +113,32 @@ func TestPoststartAfterExec(t *testing.T) {
 		}
 		e.run("", "delete", "--force", id)
 	}
+}
+
+// TestStartContainerHookFailure: a failing startContainer hook (it runs in
+// the init after start released it) makes start fail, with no poststart
+// hook, and the container stops.
+func TestStartContainerHookFailure(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	out := testutil.TempDir(t)
+	e := newEnv(t, "sleep", "100")
+	e.spec.Hooks = &specs.Hooks{
+		StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 5"}}},
+		Poststart:      []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "touch " + out + "/poststart"}}},
+	}
+	e.write()
+	id := uniqueID("schook")
+	if r := e.run("", "create", "--bundle", e.bundle, id); r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	defer e.run("", "delete", "--force", id)
+	if r := e.run("", "start", id); r.code == 0 || !strings.Contains(r.stderr, "failed after start") {
+		t.Fatalf("start: %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(out + "/poststart"); err == nil {
+		t.Error("poststart hook ran after a failed start")
+	}
+	waitFor(t, 10*time.Second, "stopped", func() bool { return ociState(t, e, id).Status == "stopped" })
 }

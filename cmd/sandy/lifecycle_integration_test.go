@@ -5,6 +5,7 @@ package main_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -135,4 +136,40 @@ func TestNoProcess(t *testing.T) {
 		t.Fatalf("run: %d %s", r.code, r.stderr)
 	}
 	assertNothingLeft(t, e)
+}
+
+// TestRunKeep: run --keep leaves the stopped container for state and
+// delete, and later commands do not collect it as a dead run's leftover.
+func TestRunKeep(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh("exit 3")
+	id := "keep-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if r := e.run("", "run", "--keep", "--bundle", e.bundle, id); r.code != 3 {
+		t.Fatalf("run --keep: %d %s", r.code, r.stderr)
+	}
+	for range 2 {
+		if r := e.run("", "list", "-q"); strings.TrimSpace(r.stdout) != id {
+			t.Fatalf("list: %q %s", r.stdout, r.stderr)
+		}
+	}
+	if st := ociState(t, e, id); st.Status != "stopped" {
+		t.Fatalf("state: %+v", st)
+	}
+	if r := e.run("", "delete", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+	assertNothingLeft(t, e)
+}
+
+// TestHelpExitsZero: every command's --help is usage, exit 0.
+func TestHelpExitsZero(t *testing.T) {
+	sandy := testutil.SandyBinary(t)
+	for _, c := range []string{"run", "create", "start", "state", "exec", "kill", "delete", "list", "ps", "pause", "resume", "update", "events", "spec", "features"} {
+		out, err := exec.Command(sandy, c, "--help").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Usage: sandy "+c) {
+			t.Errorf("sandy %s --help: %v\n%s", c, err, out)
+		}
+	}
 }

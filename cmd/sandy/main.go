@@ -91,7 +91,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	g := &lifecycle.Global{Stderr: stderr}
 	var logFile, logFormat string
 	var showVersion bool
-	fs.StringVar(&g.Root, "root", "", "state root (default $XDG_RUNTIME_DIR/sandy, else /tmp/sandy-UID)")
+	fs.StringVar(&g.Root, "root", "", "state root (default $XDG_RUNTIME_DIR/sandy, else /run/sandy for root, else $TMPDIR/sandy-UID)")
 	fs.StringVar(&logFile, "log", "", "also write log lines to this file")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&g.Debug, "debug", false, "print debug lines")

@@ -21,17 +21,20 @@ func Main() {
 	// the calling thread: keep the whole init on one.
 	runtime.LockOSThread()
 	conn := userns.NewConn(SyncFD)
-	released := false
-	err := run(conn, &released)
+	var started *os.File // the exec fifo, once `start` has released us
+	err := run(conn, &started)
 	var ce *userns.ChildError
 	if !errors.As(err, &ce) {
 		ce = &userns.ChildError{Message: err.Error()}
 	}
 	_ = conn.Send(userns.MsgError, ce)
-	if released {
+	if started != nil {
 		// After `start` nobody may be reading the sync socket (create
-		// returned long ago): say it where the container's output goes.
+		// returned long ago): say it where the container's output goes,
+		// and tell `start`, which reads the fifo until execve, that
+		// there will be none.
 		fmt.Fprintf(os.Stderr, "sandy init: %v\n", ce)
+		_, _ = started.Write([]byte{fifoFailed})
 	}
 	code := 1
 	if ce.ExitCode != 0 {
@@ -52,7 +55,11 @@ func stepError(step string, err error) error {
 	return &userns.ChildError{Step: step, Message: err.Error()}
 }
 
-func run(conn *userns.Conn, released *bool) error {
+// fifoFailed is the byte the init writes to the exec fifo after the one
+// that released it when it fails before execve (a startContainer hook).
+const fifoFailed = 1
+
+func run(conn *userns.Conn, released **os.File) error {
 	// First run: wait for the maps, then re-exec with capabilities
 	// (GainCaps does not return then). Second run: straight on.
 	if os.Getenv(EnvMarker) == "" {
@@ -132,10 +139,11 @@ func run(conn *userns.Conn, released *bool) error {
 		if err := conn.Send(MsgReady, nil); err != nil {
 			return stepError("reporting ready", err)
 		}
-		if f, err := waitStart(fifo); err == nil {
-			f.Close()
+		f, err := waitStart(fifo)
+		if err != nil {
+			return stepError("waiting for start", err)
 		}
-		*released = true
+		*released = f
 		return stepError("starting", errors.New("config.json has no process"))
 	}
 	p := newProcess(cfg.Spec.Process, r.console, cfg.SetgroupsDenied, cfg.Pdeathsig)
@@ -153,10 +161,8 @@ func run(conn *userns.Conn, released *bool) error {
 	if err != nil {
 		return stepError("waiting for start", err)
 	}
-	// Open until execve closes it (see waitStart); referenced here so
-	// that no finalizer closes it first.
-	defer started.Close()
-	*released = true
+	// Open until execve closes it (see waitStart), held by Main.
+	*released = started
 	if err := startHooks(&cfg, st); err != nil {
 		return err
 	}

@@ -89,8 +89,11 @@ func releaseInit(ctx context.Context, root *state.Root, c *state.Container) erro
 		}
 		// EOF comes when the init execs the process (the fifo is
 		// close-on-exec there), or dies: only then has the process been
-		// executed, which poststart hooks must follow.
-		_, _ = io.Copy(io.Discard, r.f)
+		// executed, which poststart hooks must follow. An init that fails
+		// first (a startContainer hook) writes one more byte.
+		if rest, _ := io.ReadAll(r.f); len(rest) > 0 {
+			return fmt.Errorf("container %s: its init failed after start, before running the process (its error is on the container's stderr)", c.ID)
+		}
 		return nil
 	}
 	tick := time.NewTicker(50 * time.Millisecond)

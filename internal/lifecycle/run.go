@@ -68,13 +68,19 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 		_ = cr.net.Close()
 	}
 	defer func() { g.Debugf("teardown: %v", time.Since(t0).Round(10*time.Microsecond)) }()
-	if !o.Keep {
-		if lock, lerr := cr.root.Lock(cr.c.ID); lerr == nil {
+	if lock, lerr := cr.root.Lock(cr.c.ID); lerr == nil {
+		if !o.Keep {
 			if derr := destroy(context.Background(), g, cr.root, cr.c); derr != nil && err == nil {
 				err = derr
 			}
-			lock.Unlock()
+		} else {
+			// Kept: no longer ours to collect when this process is gone.
+			cr.c.Owner, cr.c.OwnerStart = 0, 0
+			if serr := cr.root.Save(cr.c); serr != nil && err == nil {
+				err = serr
+			}
 		}
+		lock.Unlock()
 	}
 	return code, err
 }
