@@ -104,6 +104,7 @@ func (b *bus) Close() error { return b.conn.Close() }
 const (
 	managerIface = "org.freedesktop.systemd1.Manager"
 	busTimeout   = 10 * time.Second
+	callTimeout  = 30 * time.Second
 )
 
 // watchJobs asks the bus daemon for systemd's JobRemoved signals about
@@ -156,8 +157,15 @@ func (b *bus) waitJob(ctx context.Context, job dbus.ObjectPath, done func() bool
 	}
 }
 
+// call calls a systemd manager method; a manager that does not answer in
+// callTimeout is an error, never a hang.
 func (b *bus) call(ctx context.Context, method string, out any, args ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	c := b.obj.CallWithContext(ctx, managerIface+"."+method, 0, args...)
+	if errors.Is(c.Err, context.DeadlineExceeded) {
+		return fmt.Errorf("systemd did not answer %s in %v (systemctl --user status; journalctl --user)", method, callTimeout)
+	}
 	if c.Err != nil {
 		return c.Err
 	}
@@ -245,7 +253,10 @@ func (m *sdManager) Prepare(ctx context.Context) error {
 	dir := filepath.Join(Root, "user.slice", "user-"+uid+".slice", "user@"+uid+".service")
 	if _, err := os.Stat(dir); err != nil {
 		var v dbus.Variant
-		if err := m.bus.obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "ControlGroup").Store(&v); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		err := m.bus.obj.CallWithContext(cctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "ControlGroup").Store(&v)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("reading the user manager's cgroup: %w", err)
 		}
 		cg, _ := v.Value().(string)
