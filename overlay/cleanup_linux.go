@@ -37,13 +37,20 @@ import (
 // user namespace with the container's maps (there it removes everything).
 // A later Mount on the same layerDir also starts from scratch, so a leftover
 // never shows through.
-func Cleanup(layerDir string) error {
+func Cleanup(layerDir string) error { return CleanupMode(layerDir, "") }
+
+// CleanupMode is Cleanup for a layer whose rung is known (Root.Mode): only
+// a fuse layer (or one of an unknown rung, "") can have a fuse-overlayfs
+// to look for, which takes a walk over /proc.
+func CleanupMode(layerDir string, mode Mode) error {
 	if !filepath.IsAbs(layerDir) {
 		return fmt.Errorf("removing layer %q: not an absolute path", layerDir)
 	}
 	layerDir = filepath.Clean(layerDir)
-	if err := killFuse(layerDir); err != nil {
-		return &CleanupError{LayerDir: layerDir, Err: err}
+	if mode == "" || mode == ModeFuse || mode == ModeAuto {
+		if err := killFuse(layerDir); err != nil {
+			return &CleanupError{LayerDir: layerDir, Err: err}
+		}
 	}
 	r := &remover{}
 	if err := r.removeAt(filepath.Dir(layerDir), filepath.Base(layerDir)); err != nil {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -124,6 +125,7 @@ func run(conn *userns.Conn, released **os.File) error {
 			return stepError("joining the mount namespace "+cfg.MountNS, err)
 		}
 	}
+	t0 := time.Now()
 	r, err := setupRootfs(&cfg, conn)
 	if err != nil {
 		return stepError("setting up the root filesystem", err)
@@ -135,6 +137,7 @@ func run(conn *userns.Conn, released **os.File) error {
 	if err := r.pivotRoot(); err != nil {
 		return stepError("pivot_root", err)
 	}
+	debugf(&cfg, conn, "init: root filesystem, hooks and pivot_root: %v", time.Since(t0))
 	if cfg.NoProcess {
 		if err := conn.Send(MsgReady, nil); err != nil {
 			return stepError("reporting ready", err)
@@ -151,9 +154,11 @@ func run(conn *userns.Conn, released **os.File) error {
 	if cfg.NoSeccomp {
 		sc = nil
 	}
+	t0 = time.Now()
 	if err := p.finish(sc, conn); err != nil {
 		return err
 	}
+	debugf(&cfg, conn, "init: process set-up and seccomp: %v", time.Since(t0))
 	if err := conn.Send(MsgReady, nil); err != nil {
 		return stepError("reporting ready", err)
 	}

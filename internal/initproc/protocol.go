@@ -30,6 +30,7 @@ const (
 	MsgMaps   = "maps"
 	MsgConfig = "config"
 	MsgWarn   = "warn"
+	MsgDebug  = "debug" // init → host: a --debug line (a step's duration)
 	MsgRootfs = "rootfs"
 	MsgPty    = "pty"
 	MsgReady  = "ready"

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -51,11 +52,20 @@ func setupRootfs(cfg *Config, conn *userns.Conn) (*rootfs, error) {
 		{"creating the working directory", r.createCwd},
 	}
 	for _, s := range steps {
+		t0 := time.Now()
 		if err := s.fn(); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
+		debugf(cfg, conn, "init: %s: %v", s.name, time.Since(t0))
 	}
 	return r, nil
+}
+
+// debugf sends a --debug line to the host.
+func debugf(cfg *Config, conn *userns.Conn, format string, args ...any) {
+	if cfg.Debug {
+		_ = conn.Send(MsgDebug, fmt.Sprintf(format, args...))
+	}
 }
 
 // makePrivate stops every mount below from propagating back to the host's

@@ -521,6 +521,13 @@ func (cr *creation) waitReady(context.Context) error {
 			}
 			return nil
 		},
+		initproc.MsgDebug: func(m *userns.Msg) error {
+			var d string
+			if err := m.Decode(&d); err == nil {
+				cr.g.Debugf("%s", d)
+			}
+			return nil
+		},
 		initproc.MsgRootfs: func(m *userns.Msg) error {
 			_ = m.Decode(&cr.c.RootfsMode)
 			cr.g.Debugf("root filesystem: %s", cr.c.RootfsMode)

@@ -66,6 +66,10 @@ type execution struct {
 func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	ex := &execution{g: g, o: o}
 	defer ex.undo.run()
+	var sigs chan os.Signal
+	if !o.Detach {
+		sigs = relaySignals()
+	}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -103,7 +107,7 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	}
 	ex.undo.release()
 	f := &foreground{
-		pty: ex.pty, stdin: o.Stdin, stdout: o.Stdout,
+		pty: ex.pty, stdin: o.Stdin, stdout: o.Stdout, sigs: sigs,
 		release: ex.release,
 		signal:  func(sig unix.Signal) error { return unix.Kill(ex.pid, sig) },
 		wait:    func() (*os.ProcessState, error) { return ex.child.Wait(ex.pid) },

@@ -30,7 +30,7 @@ func removeLayer(g *Global, c *state.Container) error {
 			g.Warn(fmt.Sprintf("--keep-layer: moving %s to %s: %v (it must be on the same filesystem as the state root)", upper, c.KeepLayer, err))
 		}
 	}
-	err := overlay.Cleanup(c.LayerDir)
+	err := overlay.CleanupMode(c.LayerDir, overlay.Mode(c.RootfsMode))
 	if err != nil && errors.Is(err, overlay.ErrForeignOwned) && len(c.UIDMappings) > 0 {
 		g.Debugf("removing %s inside a user namespace: %v", c.LayerDir, err)
 		err = removeInUserNS(c)

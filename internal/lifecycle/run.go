@@ -31,6 +31,10 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	o.owned = !o.Detach
 	o.detachRun = o.Detach
 	o.relayPty = !o.Detach && o.ConsoleSocket == ""
+	var sigs chan os.Signal
+	if !o.Detach {
+		sigs = relaySignals()
+	}
 	cr, err := create(ctx, g, &o.CreateOptions)
 	if err != nil {
 		var ce *userns.ChildError
@@ -57,7 +61,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	cr.lock.Unlock()
 	defer cr.release()
 	t0 := time.Now()
-	code, err := runForeground(ctx, g, cr)
+	code, err := runForeground(ctx, g, cr, sigs)
 	g.Debugf("start and wait: %v", time.Since(t0).Round(10*time.Microsecond))
 	reportOOM(g, cr)
 	if cr.sentinel != nil {
@@ -86,9 +90,9 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 }
 
 // runForeground starts the process, relays signals and the pty, and waits.
-func runForeground(ctx context.Context, g *Global, cr *creation) (int, error) {
+func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Signal) (int, error) {
 	f := &foreground{
-		pty: cr.pty, stdin: cr.o.Stdin, stdout: cr.o.Stdout,
+		pty: cr.pty, stdin: cr.o.Stdin, stdout: cr.o.Stdout, sigs: sigs,
 		release: func() error {
 			if err := releaseInit(ctx, cr.root, cr.c); err != nil {
 				return cr.initError(err)
@@ -111,14 +115,29 @@ type foreground struct {
 	stdin   io.Reader
 	stdout  io.Writer
 	release func() error // lets the process run, once the relay is up
+	sigs    chan os.Signal // relaySignals, started early by the caller, or by run
 	signal  func(unix.Signal) error
 	wait    func() (*os.ProcessState, error)
 }
 
+// relaySignals starts catching every signal for a foreground process,
+// in the background: signal.Notify for all of them costs 1-2 ms (a
+// sigaction per signal), which overlaps the container's set-up this way.
+// Signals caught before the process runs are buffered and forwarded once
+// it does. Catching never stops (signal.Stop costs as much again): `sandy
+// run` and `sandy exec` exit soon after their process, and a signal that
+// comes during the teardown must not cut the clean-up short.
+func relaySignals() chan os.Signal {
+	ch := make(chan os.Signal, 64)
+	go signal.Notify(ch)
+	return ch
+}
+
 func (f *foreground) run(g *Global) (int, error) {
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
+	sigs := f.sigs
+	if sigs == nil {
+		sigs = relaySignals()
+	}
 
 	var relay *ptyRelay
 	if f.pty != nil {

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,11 +66,18 @@ type Container struct {
 	NoProcess bool `json:"noProcess,omitempty"`
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]{0,127}$`)
-
-// ValidateID rejects ids that are not safe as a single path component.
+// ValidateID rejects ids that are not safe as a single path component:
+// 1 to 128 of letters, digits, _ + . -, starting with a letter or digit.
+// (A loop, not a regexp: compiling one costs every sandy process, the
+// re-exec'd init included, 0.3 ms at start-up.)
 func ValidateID(id string) error {
-	if !idRE.MatchString(id) {
+	ok := len(id) >= 1 && len(id) <= 128
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		ok = alnum || i > 0 && (c == '_' || c == '+' || c == '.' || c == '-')
+	}
+	if !ok {
 		return fmt.Errorf("invalid container id %q (letters, digits, _ + . - only; must start with a letter or digit)", id)
 	}
 	return nil

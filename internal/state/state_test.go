@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -119,4 +121,18 @@ func TestCollectTemp(t *testing.T) {
 			t.Errorf("%s: exists %v, want %v", filepath.Base(d), got, want)
 		}
 	}
+}
+
+// FuzzValidateID: the hand-written check accepts exactly what the regexp
+// it replaced accepts.
+func FuzzValidateID(f *testing.F) {
+	re := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_+.-]{0,127}$`)
+	for _, s := range []string{"abc", "a.b-c_d+e", "", ".", "-x", "a/b", "é", strings.Repeat("a", 128), strings.Repeat("a", 129)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := ValidateID(id) == nil, re.MatchString(id); got != want {
+			t.Fatalf("ValidateID(%q) ok=%v, regexp says %v", id, got, want)
+		}
+	})
 }
