@@ -114,7 +114,7 @@ type foreground struct {
 	pty     *os.File // pty master to relay, or nil
 	stdin   io.Reader
 	stdout  io.Writer
-	release func() error // lets the process run, once the relay is up
+	release func() error   // lets the process run, once the relay is up
 	sigs    chan os.Signal // relaySignals, started early by the caller, or by run
 	signal  func(unix.Signal) error
 	wait    func() (*os.ProcessState, error)
