@@ -73,11 +73,15 @@ func (p *Plan) Apply(pid int) error {
 	return nil
 }
 
-// KernelMaps returns the maps for syscall.SysProcAttr when the caller may
-// write them itself (Privileged), for userns.Start; ok is false otherwise.
-func (p *Plan) KernelMaps() (uids, gids []syscall.SysProcIDMap, ok bool) {
-	if !p.Privileged {
-		return nil, nil, false
+// KernelMaps returns the maps for syscall.SysProcAttr, for userns.Start
+// to have Go's clone write them, when no helper is needed: a privileged
+// caller's maps (setgroups stays allowed), or the single mapping of the
+// caller's own ids, which an unprivileged parent may write itself once
+// setgroups is denied (user_namespaces(7)). ok is false when newuidmap and
+// newgidmap must write them.
+func (p *Plan) KernelMaps() (uids, gids []syscall.SysProcIDMap, setgroups, ok bool) {
+	if p.Helpers {
+		return nil, nil, false, false
 	}
 	conv := func(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 		out := make([]syscall.SysProcIDMap, len(m))
@@ -86,7 +90,7 @@ func (p *Plan) KernelMaps() (uids, gids []syscall.SysProcIDMap, ok bool) {
 		}
 		return out
 	}
-	return conv(p.UIDs), conv(p.GIDs), true
+	return conv(p.UIDs), conv(p.GIDs), p.Privileged, true
 }
 
 // CanMapAny reports whether this process may write any uid and gid map

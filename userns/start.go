@@ -18,17 +18,19 @@ type MapWriter interface {
 	Apply(pid int) error
 }
 
-// KernelMapper is a MapWriter whose maps the caller may hand to the kernel
-// itself (it has CAP_SETUID and CAP_SETGID: idmap.Plan when Privileged).
-// Start then lets Go's clone write them (SysProcAttr.UidMappings) and makes
-// the child uid and gid 0 of its namespace before it execs, so that it
-// starts with its capabilities there even when the caller's own uid is not
-// the one mapped to 0 (root mapping host ids 1000-2999, podman's keep-id):
-// an unprivileged child that is not uid 0 in the namespace loses its
-// capabilities at execve, and only root of the namespace can setuid(0).
+// KernelMapper is a MapWriter whose maps the caller may write itself, with
+// no setuid helper: a privileged caller's (idmap.Plan when Privileged), or
+// an unprivileged caller's single mapping of its own ids (setgroups then
+// denied). Start then lets Go's clone write them (SysProcAttr.UidMappings)
+// and makes the child uid and gid 0 of its namespace before it execs, so
+// that it starts with its capabilities there: no gate, no GainCaps
+// re-exec, even when the caller's own uid is not the one mapped to 0 (root
+// mapping host ids 1000-2999, podman's keep-id); a child that is not uid 0
+// in the namespace loses its capabilities at execve, and only root of the
+// namespace can setuid(0).
 type KernelMapper interface {
 	MapWriter
-	KernelMaps() (uids, gids []syscall.SysProcIDMap, ok bool)
+	KernelMaps() (uids, gids []syscall.SysProcIDMap, setgroups, ok bool)
 }
 
 // Config describes a child to start in new namespaces.
@@ -122,10 +124,11 @@ func Start(cfg Config) (*Child, error) {
 	var gate *os.File
 	var kernelMaps *syscall.SysProcAttr
 	if km, ok := cfg.Maps.(KernelMapper); ok && len(cfg.Join) == 0 && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 {
-		if uids, gids, ok := km.KernelMaps(); ok {
-			kernelMaps = &syscall.SysProcAttr{UidMappings: uids, GidMappings: gids, GidMappingsEnableSetgroups: true}
+		if uids, gids, setgroups, ok := km.KernelMaps(); ok {
+			kernelMaps = &syscall.SysProcAttr{UidMappings: uids, GidMappings: gids, GidMappingsEnableSetgroups: setgroups}
 			if mapsZero(uids) && mapsZero(gids) {
-				kernelMaps.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+				// NoSetGroups where setgroups(2) is denied.
+				kernelMaps.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: !setgroups}
 			}
 		}
 	}
@@ -183,7 +186,7 @@ func Start(cfg Config) (*Child, error) {
 	}
 	if kernelMaps != nil {
 		a := cmd.SysProcAttr
-		a.UidMappings, a.GidMappings, a.GidMappingsEnableSetgroups = kernelMaps.UidMappings, kernelMaps.GidMappings, true
+		a.UidMappings, a.GidMappings, a.GidMappingsEnableSetgroups = kernelMaps.UidMappings, kernelMaps.GidMappings, kernelMaps.GidMappingsEnableSetgroups
 		a.Credential = kernelMaps.Credential
 	}
 	if cfg.CgroupFD >= 0 {
