@@ -3,9 +3,13 @@
 # unprivileged test user, for sandy, runc and crun measured in the same run,
 # plus the floor (unshare of the same namespaces + exec of true). Prints the
 # median and p90 of each, the ratios sandy/crun and sandy/runc, and the peak
-# RSS of the host-side sandy process. Run as root (it installs runc, crun,
-# hyperfine and time, and hides the hybrid host's cgroup2 controllers file
-# from crun in a private mount namespace, never on the host).
+# RSS of the host-side sandy process. Rows: sandy, runc and crun on runc's
+# rootless config (one id mapped, no network namespace); sandy-subuid on
+# sandy's own (`sandy spec --rootless`: the full subordinate map) with
+# --network=none; sandy-subuid-net the same with sandy's default network.
+# Run as root (it installs runc, crun, hyperfine and time, and hides the
+# hybrid host's cgroup2 controllers file from crun in a private mount
+# namespace, never on the host).
 #
 #   RUNS=200 bash hack/bench-startup.sh
 set -euo pipefail
@@ -38,7 +42,8 @@ set -eu
 cd $work
 hyperfine --style none --warmup 5 --runs $RUNS --export-json $work/result.json -N \
   -n floor  'unshare --user --map-root-user --mount --pid --fork --ipc --uts --net /bin/true' \
-  -n sandy-subuid "$work/sandy --root $work/st-sandy run $work/sandy-bundle" \
+  -n sandy-subuid "$work/sandy --root $work/st-sandy run --network=none $work/sandy-bundle" \
+  -n sandy-subuid-net "$work/sandy --root $work/st-sandy run $work/sandy-bundle" \
   -n sandy  "$work/sandy --root $work/st-sandy run $work/oci-bundle" \
   -n crun   "sh -c 'exec crun --root $work/st-crun run -b $work/oci-bundle c\\\$\\\$'" \
   -n runc   "sh -c 'exec runc --root $work/st-runc run -b $work/oci-bundle c\\\$\\\$'" >/dev/null
@@ -61,6 +66,7 @@ for name, ts in res.items():
     print(f"{name:14} {med[name]:10.2f} {p(ts, 0.9) * 1000:8.2f}")
 print(f"sandy/crun  {med['sandy'] / med['crun']:.2f}   (target <= 0.8)")
 print(f"sandy/runc  {med['sandy'] / med['runc']:.2f}")
-print(f"sandy-subuid/crun  {med['sandy-subuid'] / med['crun']:.2f}  (full subordinate map: newuidmap + newgidmap)")
+print(f"sandy-subuid/crun  {med['sandy-subuid'] / med['crun']:.2f}  (sandy's own rootless config: full subordinate map through newuidmap + newgidmap, no network)")
+print(f"sandy-subuid-net - sandy-subuid  {med['sandy-subuid-net'] - med['sandy-subuid']:.1f} ms  (slirp4netns networking, start and teardown)")
 print(f"peak RSS of sandy run (GNU time %M: the largest of sandy and the processes it waited for): {int(sys.argv[2]) / 1024:.1f} MB (target <= 10 MB)")
 PY
