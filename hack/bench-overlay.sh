@@ -9,7 +9,7 @@
 #            first vs second Mount per rung (no chown copy: both are
 #            milliseconds; the copy rung shows what copying costs)
 #   run      end to end, when ./cmd/sandy builds and runs: wall time of
-#            `sandy run --rootfs-mode=M` of `true` (busybox bundle, writable
+#            `sandy run --network=none --rootfs-mode=M` of `true` (busybox, writable
 #            root), median of 11, per rung
 #
 # The first three measure Mount directly: the integration test binary
@@ -52,12 +52,12 @@ out=$1
 export XDG_RUNTIME_DIR="$out/e2e/xdg"; mkdir -p "$XDG_RUNTIME_DIR"; chmod 0700 "$XDG_RUNTIME_DIR"
 SANDY="$out/sandy" "$2/hack/mkbundle.sh" "$out/e2e/bundle" true >/dev/null
 sed -i "s/\"readonly\": true/\"readonly\": false/" "$out/e2e/bundle/config.json"
-echo "## end to end: sandy run of true, writable root (median of 11, rungs interleaved, load $(cut -d" " -f1 /proc/loadavg))"
-modes="bind overlay fuse copy"
+echo "## end to end: sandy run --network=none of true, writable root (median of 11, rungs interleaved, load $(cut -d" " -f1 /proc/loadavg))"
+modes="direct bind overlay fuse copy"
 for i in $(seq 11); do
 	for mode in $modes; do
 		s=$(date +%s%N)
-		if "$out/sandy" run --rootfs-mode=$mode "$out/e2e/bundle" >/dev/null 2>&1; then
+		if "$out/sandy" run --network=none --rootfs-mode=$mode "$out/e2e/bundle" >/dev/null 2>&1; then
 			e=$(date +%s%N)
 			echo $(( (e - s) / 100000 )) >>"$out/e2e/$mode.times"
 		else
