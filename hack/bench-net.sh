@@ -32,6 +32,11 @@ RUNS=${RUNS:-15}
 TEST_USER=${SANDY_TEST_USER:-sandytest}
 here=$(cd "$(dirname "$0")" && pwd)
 
+if [ -z "${SLIRPBENCH:-}" ] && [ "$(id -u)" -eq 0 ]; then
+	# As root, install what the benchmark needs first (and the test user).
+	SANDY_EXTRA_PKGS="iperf3 jq rootlesskit" bash "$here/setup.sh" >/dev/null
+	export PATH=/usr/local/go/bin:$PATH
+fi
 if [ -z "${SLIRPBENCH:-}" ]; then
 	out=$(mktemp -d /tmp/sandy-bench-XXXXXX)
 	chmod 755 "$out"
