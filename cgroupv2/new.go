@@ -81,7 +81,7 @@ func New(opts Options) (Manager, error) {
 		return m, nil
 	}
 	if o.Manager == KindCgroupfs {
-		return nil, fmt.Errorf("cgroup manager cgroupfs: %w\nhint: run sandy inside a delegated cgroup, e.g. systemd-run --user --scope -p Delegate=yes sandy ...", err)
+		return nil, fmt.Errorf("cgroup manager cgroupfs: %w\nhint: run sandy inside a delegated cgroup, e.g. systemd-run --user --scope -p Delegate=yes sandy COMMAND", err)
 	}
 	why = append(why, err.Error())
 	return newNone(o, p, strings.Join(why, ", and "), lingerFix)

@@ -88,6 +88,7 @@ func TestNoneWithoutLimitsIsQuiet(t *testing.T) {
 
 func TestIgnoredSettingsWarn(t *testing.T) {
 	var warn lines
+	//lint:ignore SA1019 the deprecated field is what this test feeds in
 	r := &specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: ptr[int64](1 << 20)}}
 	if _, err := New(Options{ID: "c1", Manager: KindNone, Resources: r, Warn: warn.add}); err != nil {
 		t.Fatal(err)

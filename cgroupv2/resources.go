@@ -295,6 +295,7 @@ func (p *plan) memory(m *specs.LinuxMemory) error {
 			p.Props = append(p.Props, prop("MemorySwapMax", infinityOr(v)))
 		}
 	}
+	//lint:ignore SA1019 configs still carry it: it is reported as ignored, never silently dropped
 	if m.Kernel != nil && *m.Kernel != 0 {
 		p.Ignored = append(p.Ignored, limit{"kernel memory limit", "linux.resources.memory.kernel; cgroup v2 counts kernel memory in memory.max", ""})
 	}

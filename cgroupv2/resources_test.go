@@ -179,7 +179,8 @@ func TestPlan(t *testing.T) {
 			err:  "needs a memory limit",
 		},
 		{
-			name:    "v1-only memory knobs are ignored with a warning",
+			name: "v1-only memory knobs are ignored with a warning",
+			//lint:ignore SA1019 the deprecated field is what this case feeds in
 			r:       &specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: ptr[int64](1 << 20), KernelTCP: ptr[int64](1 << 20), Swappiness: ptr[uint64](60), DisableOOMKiller: ptr(true)}},
 			ignored: []string{"kernel memory limit", "kernel TCP memory limit", "memory swappiness", "OOM killer disabling"},
 		},

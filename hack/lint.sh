@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# hack/lint.sh — gofmt (any output fails), go vet with and without the
-# integration tag, and the bans runc's forbidigo has: os.Create (O_TRUNC
-# without O_EXCL, CVE-2024-45310) and os.Is* error checks.
+# hack/lint.sh — gofmt (any output fails), go vet and a pinned staticcheck
+# with and without the test-only build tags, and the bans runc's forbidigo
+# has: os.Create (O_TRUNC without O_EXCL, CVE-2024-45310) and os.Is* error
+# checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -11,6 +12,10 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags integration ./...
+staticcheck=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+go run "$staticcheck" ./...
+go run "$staticcheck" -tags integration ./...
+CGO_ENABLED=1 go run "$staticcheck" -tags libseccomp ./seccomp/...
 if grep -rn --include='*.go' -E '\bos\.Create\(|\bos\.Is(NotExist|Exist|Permission)\(' --exclude-dir=testdata . | grep -v '_test.go' | grep -v '^./hack/'; then
 	echo "banned: os.Create (use OpenFile with O_EXCL) or os.Is* (use errors.Is)"; fail=1
 fi

@@ -56,20 +56,3 @@ func ParseMode(s string) (Mode, error) {
 
 // String returns the flag spelling of m.
 func (m Mode) String() string { return string(m) }
-
-// describe says in a few words what the rung is, for messages.
-func (m Mode) describe() string {
-	switch m {
-	case ModeOverlay:
-		return "kernel overlay"
-	case ModeFuse:
-		return "fuse-overlayfs"
-	case ModeBind:
-		return "read-only bind of the bundle"
-	case ModeCopy:
-		return "private copy of the rootfs"
-	case ModeDirect:
-		return "the bundle's rootfs itself, writable"
-	}
-	return string(m)
-}

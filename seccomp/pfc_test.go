@@ -142,9 +142,8 @@ func pfcEval(stmts []*pfcStmt, value func(lhs string) uint32) (uint32, bool) {
 // pfcProgram evaluates a profile the way libseccomp's database says, with
 // the ABI split of x86_64 and x32 that PFC does not print (gen_bpf.c).
 type pfcProgram struct {
-	blocks       map[uint32][]*pfcStmt // by AUDIT_ARCH; x32 under x32SyscallBit
-	badArch      uint32
-	has64, has32 bool
+	blocks  map[uint32][]*pfcStmt // by AUDIT_ARCH; x32 under x32SyscallBit
+	badArch uint32
 }
 
 func newPFCProgram(text string) (*pfcProgram, error) {

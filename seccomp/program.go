@@ -59,7 +59,6 @@ func (a *asm) emit(code uint16, k uint32, jt, jf label) {
 func (a *asm) ld(off uint32) { a.emit(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off, noLabel, noLabel) }
 func (a *asm) and(k uint32)  { a.emit(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K, k, noLabel, noLabel) }
 func (a *asm) ret(k uint32)  { a.emit(unix.BPF_RET|unix.BPF_K, k, noLabel, noLabel) }
-func (a *asm) ja(l label)    { a.emit(unix.BPF_JMP|unix.BPF_JA, 0, l, noLabel) }
 func (a *asm) jmp(cond uint16, k uint32, jt, jf label) {
 	a.emit(unix.BPF_JMP|cond|unix.BPF_K, k, jt, jf)
 }

@@ -86,7 +86,7 @@ func joinsPid(joins []Join) bool {
 // the new process has exec'd.
 func SpawnMain(args []string) error {
 	if len(args) < 4 || args[2] != "--" {
-		return errors.New("usage: sandy _spawn FLAGS NFDS -- ARGS...")
+		return errors.New("usage: sandy _spawn FLAGS NFDS -- ARGS")
 	}
 	flags, err := strconv.ParseUint(args[0], 0, 64)
 	if err != nil {

@@ -30,6 +30,7 @@ func TestHooks(t *testing.T) {
 	}
 	e := newEnv(t).sh(`cat /tmp/started-by-hook`)
 	e.spec.Hooks = &specs.Hooks{
+		//lint:ignore SA1019 deprecated, not gone: runtimes still run prestart hooks
 		Prestart:        []specs.Hook{host("prestart")},
 		CreateRuntime:   []specs.Hook{host("createRuntime")},
 		CreateContainer: []specs.Hook{host("createContainer")},

@@ -24,6 +24,7 @@ func createHooks(cfg *Config, conn *userns.Conn) ([]byte, error) {
 		return nil, nil
 	}
 	var st []byte
+	//lint:ignore SA1019 prestart hooks are deprecated, not gone: runtimes still run them
 	if len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer) == 0 {
 		return nil, nil
 	}

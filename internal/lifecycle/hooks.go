@@ -30,6 +30,7 @@ func (cr *creation) runCreateHooks() error {
 	h := cr.bundle.Spec.Hooks
 	st := hookState(cr.c, specs.StateCreating)
 	ctx := context.Background()
+	//lint:ignore SA1019 prestart hooks are deprecated, not gone: runtimes still run them
 	if err := hooks.RunAll(ctx, "prestart", h.Prestart, st, os.Stderr, os.Stderr); err != nil {
 		return err
 	}
