@@ -379,8 +379,19 @@ func (p *plan) pids(pl *specs.LinuxPids) {
 		v = -1
 	}
 	p.add(limit{"pids limit", fmt.Sprintf("linux.resources.pids.limit=%d", *pl.Limit), "pids"}, file{"pids.max", maxOr(v)})
+	// The scope's TasksMax also counts sandy's own processes in its
+	// supervisor/ leaf (a Go process is several tasks): it gets room for
+	// them above the limit, which pids.max of the container leaf holds
+	// exactly.
+	if v >= 0 {
+		v += SupervisorTasks
+	}
 	p.Props = append(p.Props, prop("TasksMax", infinityOr(v)))
 }
+
+// SupervisorTasks is the room a systemd scope's TasksMax leaves above the
+// container's pids limit for sandy's processes in the supervisor leaf.
+const SupervisorTasks = 32
 
 func (p *plan) blockIO(b *specs.LinuxBlockIO) {
 	if b == nil {

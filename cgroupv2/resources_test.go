@@ -224,7 +224,7 @@ func TestPlan(t *testing.T) {
 			name:   "pids",
 			r:      &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](20)}},
 			files:  []string{"pids.max=20"},
-			props:  []string{"TasksMax=20"},
+			props:  []string{"TasksMax=52"}, // + SupervisorTasks: the exact limit is the leaf's pids.max
 			limits: []string{"pids:pids limit"},
 		},
 		{

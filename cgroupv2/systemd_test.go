@@ -90,8 +90,8 @@ func TestScopeProps(t *testing.T) {
 		}
 	}
 	got = props(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr[int64](20)}, Memory: &specs.LinuxMemory{Limit: ptr[int64](1 << 20)}})
-	if got["TasksMax"] != "20" || got["MemoryMax"] != "1048576" {
-		t.Errorf("TasksMax %q MemoryMax %q, want 20 and 1048576", got["TasksMax"], got["MemoryMax"])
+	if got["TasksMax"] != "52" || got["MemoryMax"] != "1048576" {
+		t.Errorf("TasksMax %q MemoryMax %q, want 52 (20 + SupervisorTasks) and 1048576", got["TasksMax"], got["MemoryMax"])
 	}
 }
 

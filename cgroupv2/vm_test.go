@@ -141,7 +141,7 @@ func TestSystemdScope(t *testing.T) {
 		t.Errorf("scope %s is not in the user manager's user.slice", sd.scope)
 	}
 	got := systemctlShow(t, unit, "Delegate", "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec", "CPUWeight", "ActiveState", "CollectMode")
-	want := map[string]string{"Delegate": "yes", "MemoryMax": "67108864", "TasksMax": "20", "CPUQuotaPerSecUSec": "500ms", "CPUWeight": "100", "ActiveState": "active", "CollectMode": "inactive-or-failed"}
+	want := map[string]string{"Delegate": "yes", "MemoryMax": "67108864", "TasksMax": "52", "CPUQuotaPerSecUSec": "500ms", "CPUWeight": "100", "ActiveState": "active", "CollectMode": "inactive-or-failed"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("systemctl --user show %s: %s=%q, want %q", unit, k, got[k], v)
@@ -201,7 +201,7 @@ func TestSystemdScope(t *testing.T) {
 	if g := mustRead(t, m.Path(), "pids.max"); g != "30" {
 		t.Errorf("pids.max after Update = %s", g)
 	}
-	if g := systemctlShow(t, unit, "MemoryMax", "TasksMax"); g["MemoryMax"] != strconv.Itoa(48<<20) || g["TasksMax"] != "30" {
+	if g := systemctlShow(t, unit, "MemoryMax", "TasksMax"); g["MemoryMax"] != strconv.Itoa(48<<20) || g["TasksMax"] != "62" {
 		t.Errorf("unit after Update: %v", g)
 	}
 	_ = l.Close()

@@ -6,6 +6,12 @@ import (
 	"github.com/sandy-rt/sandy/userns"
 )
 
+// childEnv is the environment of every re-exec'd sandy child (the
+// container process's comes in its config). GOMAXPROCS=1 keeps the Go
+// runtime's threads down to a handful: they count against the container's
+// pids limit while the init sets it up (runc's init does the same).
+var childEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
+
 // childLink is what every re-exec'd sandy child starts with: a handle on
 // the sealed sandy binary (userns.SelfExe) and a sync socket pair, whose
 // parent end this process keeps.

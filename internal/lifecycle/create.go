@@ -391,7 +391,7 @@ func (cr *creation) startInit(context.Context) error {
 	cfg := userns.Config{
 		Exe:        link.exe,
 		Args:       []string{"init"},
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:        childEnv,
 		Cloneflags: cloneFlags(s),
 		Stdin:      cr.o.Stdin,
 		Stdout:     cr.o.Stdout,

@@ -348,7 +348,7 @@ func (ex *execution) startInit(context.Context) error {
 		Exe:  link.exe,
 		Args: []string{initproc.ExecRole, "--sync-fd", strconv.Itoa(syncFD), "--mnt-fd", strconv.Itoa(syncFD + 1), "--preserve-fds", strconv.Itoa(ex.o.PreserveFDs)},
 		// The process's environment comes in its config, never from here.
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:        childEnv,
 		Stdin:      ex.o.Stdin,
 		Stdout:     ex.o.Stdout,
 		Stderr:     ex.o.Stderr,

@@ -61,7 +61,7 @@ func removeInUserNS(c *state.Container) error {
 	ch, err := userns.Start(userns.Config{
 		Exe:        link.exe,
 		Args:       []string{RemoveLayerRole, c.LayerDir},
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:        childEnv,
 		Cloneflags: userns.CloneNewUser,
 		Stderr:     &out,
 		ExtraFiles: []*os.File{link.child},
