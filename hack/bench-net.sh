@@ -17,7 +17,9 @@
 # sandy's side is the slirp package driven by slirp/internal/slirpbench, which
 # stands in for the sandy binary (same hidden subcommands, same code path as
 # `sandy run -p`): the benchmark needs no other part of sandy. The "container"
-# is `unshare --user --map-root-user --net sleep`.
+# is `unshare --user --map-root-user --net --pid --fork sleep`: pid 1 of its
+# own pid namespace, as sandy's init (slirp refuses the builtin port driver
+# for a container in the caller's pid namespace).
 #
 # Run as root (it builds slirpbench and re-runs itself as $SANDY_TEST_USER,
 # default sandytest) or as any unprivileged user with Go in PATH.
@@ -81,12 +83,14 @@ median_gbps() { # median of the per-second rates of iperf3 -J output
 peer_of() { # the address the server saw, from iperf3 -s text output
 	sed -n 's/.*Accepted connection from \([^,]*\), port.*/\1/p' "$1" | head -1
 }
-new_ns() { # starts a "container" and sets $ns_pid
-	unshare --user --map-root-user --net sleep 600 &
-	ns_pid=$!
-	pids+=("$ns_pid")
+new_ns() { # starts a "container" and sets $ns_pid, its pid here
+	unshare --user --map-root-user --net --pid --fork --kill-child sleep 600 &
+	local unshare_pid=$!
+	pids+=("$unshare_pid")
 	for _ in $(seq 500); do
-		[ "$(readlink "/proc/$ns_pid/ns/net" 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] &&
+		ns_pid=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null) && ns_pid=${ns_pid// /}
+		[ -n "$ns_pid" ] &&
+			[ "$(readlink "/proc/$ns_pid/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] &&
 			[ "$(readlink "/proc/$ns_pid/exe" 2>/dev/null)" = "$(command -v sleep | xargs readlink -f)" ] && return 0
 		sleep 0.01
 	done
@@ -101,7 +105,8 @@ sandy_up() { # sandy_up ARGS...: network for $ns_pid, until sandy_down
 	for _ in $(seq 500); do grep -q ready "$work/up.out.$ns_pid" && return 0; kill -0 "$up_pid" 2>/dev/null || break; sleep 0.01; done
 	echo "bench-net.sh: slirpbench up failed" >&2; return 1
 }
-sandy_down() { exec {up_fd}>&-; wait "$up_pid" || true; kill "$ns_pid" 2>/dev/null || true; }
+# SIGKILL: pid 1 of a pid namespace ignores signals it has no handler for.
+sandy_down() { exec {up_fd}>&-; wait "$up_pid" || true; kill -KILL "$ns_pid" 2>/dev/null || true; }
 
 declare -A R   # results, Gbit/s
 declare -A P   # peer addresses seen
@@ -149,7 +154,7 @@ for rep in $(seq "$REPEAT"); do
 		sl_pid=$!; pids+=("$sl_pid")
 		for _ in $(seq 200); do in_ns grep -q tap0 /proc/net/route 2>/dev/null && break; sleep 0.02; done
 		in_ns iperf3 -c 10.0.2.2 -p "$srv_port" -t "$DUR" -J >"$work/c2h-raw-$sc.json"
-		kill "$sl_pid" "$ns_pid" 2>/dev/null || true
+		kill "$sl_pid" 2>/dev/null || true; kill -KILL "$ns_pid" 2>/dev/null || true
 		add "c2h_raw_seccomp_$sc" "$(median_gbps "$work/c2h-raw-$sc.json")"
 	done
 	kill "$srv_pid" 2>/dev/null || true

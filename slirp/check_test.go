@@ -5,12 +5,16 @@ package slirp
 import (
 	"context"
 	"errors"
-	"github.com/sandy-rt/sandy/internal/testutil"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
 )
 
 func TestCheckMissingSlirp4netns(t *testing.T) {
@@ -37,7 +41,7 @@ func TestLaunchWithoutNsenter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir)
-	_, err = Launch(context.Background(), Options{PID: os.Getpid(), StateDir: t.TempDir(), Ports: []PortSpec{{HostPort: 40000, ContainerPort: 80, Proto: "tcp"}}})
+	_, err = Launch(context.Background(), Options{PID: os.Getpid(), StateDir: t.TempDir(), Exe: testExe(t), Ports: []PortSpec{{HostPort: 40000, ContainerPort: 80, Proto: "tcp"}}})
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "needs nsenter") {
 		t.Fatalf("Launch without nsenter = %v, want ErrUnavailable naming nsenter", err)
 	}
@@ -68,5 +72,95 @@ func TestOptionsErrors(t *testing.T) {
 	}
 	if _, err := os.Stat("/tmp/x"); err == nil {
 		t.Errorf("Start created /tmp/x for invalid options")
+	}
+}
+
+// TestLaunchRefusesUnsafeExe: the network's helpers run Options.Exe, the
+// port child inside the container's user namespace, so Launch takes only a
+// sealed memfd or a binary the caller cannot write, and never falls back
+// to os.Executable() (CVE-2019-5736). It refuses before it starts anything
+// or creates the state directory.
+func TestLaunchRefusesUnsafeExe(t *testing.T) {
+	onDisk := filepath.Join(t.TempDir(), "sandy")
+	if err := os.WriteFile(onDisk, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writable, err := os.Open(onDisk) // read-only handle, but the caller owns (and can write) the file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writable.Close()
+	tests := []struct {
+		name  string
+		exe   *os.File
+		seals int // -1: not a memfd
+		want  string
+	}{
+		{name: "none", seals: -1, want: "no sandy binary handle"},
+		{name: "own file", exe: writable, seals: -1, want: "is writable by uid"},
+		{name: "unsealed memfd", seals: 0, want: "is writable by uid"},
+		{name: "write seal only", seals: unix.F_SEAL_WRITE, want: "is writable by uid"},
+		{name: "directory", seals: -1, want: "not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exe := tt.exe
+			switch {
+			case tt.name == "directory":
+				d, err := os.Open(t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				exe = d
+			case tt.seals >= 0:
+				exe = memfd(t, tt.seals)
+			}
+			dir := filepath.Join(t.TempDir(), "state")
+			_, err := Launch(context.Background(), Options{PID: os.Getpid(), StateDir: dir, Exe: exe})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Launch with Exe %v = %v, want an error containing %q", exe, err, tt.want)
+			}
+			if _, err := os.Stat(dir); err == nil {
+				t.Errorf("Launch created %s", dir)
+			}
+		})
+	}
+	if err := checkExe(testExe(t)); err != nil {
+		t.Errorf("a sealed memfd refused: %v", err)
+	}
+}
+
+func memfd(t *testing.T, seals int) *os.File {
+	t.Helper()
+	fd, err := unix.MemfdCreate("test", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), fmt.Sprintf("memfd:test-%#x", seals))
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.Write([]byte("#!/bin/sh\n")); err != nil {
+		t.Fatal(err)
+	}
+	if seals != 0 {
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// TestBuiltinDriverRefusedInCallersPidNamespace: the builtin driver's port
+// child runs inside the container's user namespace and in the caller's pid
+// namespace, so a container sharing that pid namespace could ptrace it;
+// slirp refuses the combination (the slirp4netns driver has no process
+// inside).
+func TestBuiltinDriverRefusedInCallersPidNamespace(t *testing.T) {
+	err := checkPidNamespace(os.Getpid())
+	if !errors.Is(err, ErrPortDriver) || !strings.Contains(err.Error(), "port_handler=slirp4netns") {
+		t.Fatalf("checkPidNamespace(own pid) = %v, want ErrPortDriver naming the fix", err)
+	}
+	if err := checkPidNamespace(1 << 30); err == nil || errors.Is(err, ErrPortDriver) {
+		t.Fatalf("checkPidNamespace(no such pid) = %v, want a stat error", err)
 	}
 }

@@ -20,9 +20,13 @@ import (
 
 // RunPortChild is the hidden PortChildCommand of the sandy binary, the half
 // of rootlesskit's builtin port driver that runs inside the container's user
-// and network namespaces. The monitor starts it as
+// and network namespaces. Launch starts it as
 //
-//	nsenter -t PID -U -n --preserve-credentials -- SANDY slirp-port-child --socket=STATEDIR/.bp.sock --ready-pipe=STATEDIR/.bp-ready.pipe
+//	nsenter -t PID -U -n --preserve-credentials -- /proc/self/fd/3 slirp-port-child --socket=STATEDIR/.bp.sock --ready-pipe=STATEDIR/.bp-ready.pipe
+//
+// where fd 3 is the sealed sandy binary (Options.Exe): what runs inside the
+// container's user namespace is that copy, never a binary the caller, and
+// so the container's root, could write (CVE-2019-5736).
 //
 // with its stdin on a pipe whose other end only the monitor holds; args are
 // the arguments after the subcommand name. It exits when stdin reaches EOF,

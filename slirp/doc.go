@@ -14,13 +14,18 @@
 // internal/lifecycle, after the container's init has been cloned into its
 // namespaces and its uid/gid maps are written:
 //
-//	n, err := slirp.Launch(ctx, slirp.Options{PID: initPID, Ports: ports, StateDir: dir})
+//	n, err := slirp.Launch(ctx, slirp.Options{PID: initPID, Ports: ports, StateDir: dir, Exe: sealed})
 //	... the init sets up the root filesystem meanwhile ...
 //	err = n.Ready(ctx)   // before the container's process may run
 //	... on teardown: n.Close(), or slirp.Stop(dir) from `sandy delete`
 //
 // Start is Launch followed by Ready. Check tells the lifecycle, before it
 // clones anything, whether to fall back to loopback-only networking.
+//
+// The caller owes two things (Security, below), and Launch refuses, with
+// an error, rather than fall back: Exe, the handle on the protected sandy
+// binary the init runs from (userns.SelfExe), and the slirp4netns port
+// driver when the container shares the caller's pid namespace.
 //
 // # Processes
 //
@@ -32,9 +37,11 @@
 //	 │      --api-socket=DIR/slirp-api.sock --enable-seccomp
 //	 │      [--disable-host-loopback] PID tap0
 //	 ├─ nsenter -t PID -U -n --preserve-credentials --
-//	 │      SANDY slirp-port-child --socket=DIR/.bp.sock --ready-pipe=DIR/.bp-ready.pipe
+//	 │      /proc/self/fd/3 slirp-port-child --socket=DIR/.bp.sock --ready-pipe=DIR/.bp-ready.pipe
 //	 │      (builtin driver with at least one -p only)
-//	 └─ SANDY slirp-monitor --config=DIR/slirp.json --report-fd=3 ...
+//	 └─ /proc/self/fd/11 slirp-monitor --config=DIR/slirp.json --report-fd=3 ...
+//
+// where the fd is Exe, inherited: both run the sealed copy, not a path.
 //
 // The monitor (RunMonitor) owns the network from its first instruction: it
 // holds the only write end of slirp4netns' --exit-fd pipe and of the port
@@ -107,9 +114,21 @@
 // shares the host's pid namespace) could ptrace it and reach the host's
 // mount namespace through it. Sandy's containers get a new pid namespace;
 // when a config shares the host's, the lifecycle must use the slirp4netns
-// port driver, which has no process inside. Options.Exe is the binary the
-// child runs; pass the same protected copy of sandy that the init runs
-// (CVE-2019-5736).
+// port driver, which has no process inside. Launch enforces it: the builtin
+// driver with a port child is refused (ErrPortDriver) when the pid
+// namespace of Options.PID is the caller's.
+//
+// Options.Exe is the binary the port child and the monitor run; it must be
+// the same protected copy of sandy that the init runs (CVE-2019-5736): a
+// sealed memfd (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK) or a file the
+// caller cannot write. The caller's uid is the container's root on the
+// host, so a binary the caller can write, reached through /proc/PID/exe of
+// either helper, is one the container can rewrite for the next sandy run.
+// Launch refuses a nil or writable handle and never falls back to
+// os.Executable(). The handle goes to each child as an inherited fd that
+// execve(2) opens as /proc/self/fd/N; the monitor, which outlives the
+// caller, and the port child hold the sealed copy for as long as they run,
+// whatever happens to the caller's handle.
 //
 // # Throughput, and the bind bypass
 //

@@ -16,4 +16,8 @@ var (
 	// is missing or /dev/net/tun is unusable. The caller falls back to
 	// loopback-only networking and prints the error once.
 	ErrUnavailable = errors.New("slirp4netns networking unavailable")
+	// ErrPortDriver marks a port driver that the container's namespaces
+	// make unsafe: the builtin driver for a container that shares the
+	// caller's pid namespace (doc.go, Security).
+	ErrPortDriver = errors.New("unsafe port driver")
 )

@@ -36,7 +36,10 @@ func requireNet(t *testing.T) {
 }
 
 // container is a stand-in for a sandy container: a process in a new user
-// namespace (own uid mapped to root) and a new network namespace.
+// namespace (own uid mapped to root), a new network namespace and a new pid
+// namespace, where it is pid 1 (slirp refuses the builtin driver for a
+// container in the caller's pid namespace). pid is its pid on the host;
+// cmd is unshare, which kills it when it is killed itself.
 type container struct {
 	pid int
 	cmd *exec.Cmd
@@ -44,24 +47,27 @@ type container struct {
 
 func newContainer(t *testing.T) *container {
 	t.Helper()
-	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "sleep", "120")
+	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "sleep", "120")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("unshare: %v", err)
 	}
-	c := &container{pid: cmd.Process.Pid, cmd: cmd}
+	c := &container{cmd: cmd}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	self, _ := os.Readlink("/proc/self/ns/net")
+	self, _ := os.Readlink("/proc/self/ns/pid")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", c.pid))
-		if err == nil && ns != self {
-			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c.pid))
-			if strings.HasSuffix(exe, "/sleep") {
+		kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if f := strings.Fields(string(kids)); len(f) == 1 {
+			pid, _ := strconv.Atoi(f[0])
+			ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			if err == nil && ns != self && strings.HasSuffix(exe, "/sleep") {
+				c.pid = pid
 				return c
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("unshare: pid %d not in a new network namespace after 5s", c.pid)
+			t.Fatalf("unshare: no sleep in new namespaces under pid %d after 5s", cmd.Process.Pid)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -117,6 +123,9 @@ func startNetwork(t *testing.T, o Options) *Network {
 	t.Helper()
 	if o.StateDir == "" {
 		o.StateDir = t.TempDir()
+	}
+	if o.Exe == nil {
+		o.Exe = testExe(t)
 	}
 	begin := time.Now()
 	n, err := Start(context.Background(), o)
@@ -483,6 +492,7 @@ func TestPortErrors(t *testing.T) {
 			}
 			tt.o.PID = c.pid
 			tt.o.StateDir = t.TempDir()
+			tt.o.Exe = testExe(t)
 			n, err := Start(context.Background(), tt.o)
 			if err == nil {
 				n.Close()
@@ -512,7 +522,7 @@ func TestPortInUseInMonitor(t *testing.T) {
 	}
 	defer busy.Close()
 	busyPort := busy.Addr().(*net.TCPAddr).Port
-	o := Options{PID: c.pid, StateDir: t.TempDir(), Driver: DriverBuiltin}
+	o := Options{PID: c.pid, StateDir: t.TempDir(), Driver: DriverBuiltin, Exe: testExe(t)}
 	o, err = o.withDefaults()
 	if err != nil {
 		t.Fatal(err)
@@ -661,7 +671,7 @@ func TestTeardown(t *testing.T) {
 			c := newContainer(t)
 			hostPort := freePort(t, "tcp")
 			dir := t.TempDir()
-			n, err := Start(context.Background(), Options{PID: c.pid, StateDir: dir, InProcess: tc.inProcess, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 80, Proto: "tcp"}}})
+			n, err := Start(context.Background(), Options{PID: c.pid, StateDir: dir, Exe: testExe(t), InProcess: tc.inProcess, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 80, Proto: "tcp"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -804,7 +814,7 @@ func TestCloseBeforeReady(t *testing.T) {
 	requireNet(t)
 	c := newContainer(t)
 	dir := t.TempDir()
-	n, err := Launch(context.Background(), Options{PID: c.pid, StateDir: dir, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: freePort(t, "tcp"), ContainerPort: 80, Proto: "tcp"}}})
+	n, err := Launch(context.Background(), Options{PID: c.pid, StateDir: dir, Exe: testExe(t), Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: freePort(t, "tcp"), ContainerPort: 80, Proto: "tcp"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -898,7 +908,11 @@ func runTestStarter(args []string) error {
 		return err
 	}
 	inProcess, _ := strconv.ParseBool(args[3])
-	n, err := Start(context.Background(), Options{PID: pid, StateDir: args[1], Ports: []PortSpec{p}, InProcess: inProcess})
+	exe, err := sealedTestExe()
+	if err != nil {
+		return err
+	}
+	n, err := Start(context.Background(), Options{PID: pid, StateDir: args[1], Exe: exe, Ports: []PortSpec{p}, InProcess: inProcess})
 	if err != nil {
 		return err
 	}

@@ -4,14 +4,18 @@ package slirp
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMain lets the test binary play the sandy binary's hidden subcommands,
 // so that the integration tests need nothing else from sandy: Start runs
-// Options.Exe (this binary) as the monitor, and the monitor runs it again
-// inside the namespaces as the port child. testServerCommand is a helper
+// Options.Exe (a sealed copy of this binary, testExe) as the monitor, and
+// again inside the namespaces as the port child. testServerCommand is a helper
 // server run inside the namespaces by the tests.
 const testStarterCommand = "slirp-test-starter"
 
@@ -42,4 +46,39 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
+}
+
+// sealedTestExe is a sealed memfd copy of this test binary, made once per
+// process: the protected handle Options.Exe requires, made the way
+// userns.SelfExe makes sandy's.
+var sealedTestExe = sync.OnceValues(func() (*os.File, error) {
+	src, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	fd, err := unix.MemfdCreate("slirp-test", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "memfd:slirp-test")
+	if _, err := io.Copy(f, src); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|sealedSeals); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealing: %w", err)
+	}
+	return f, nil
+})
+
+// testExe returns sealedTestExe's handle; the process keeps it open.
+func testExe(t testing.TB) *os.File {
+	t.Helper()
+	f, err := sealedTestExe()
+	if err != nil {
+		t.Fatalf("sealed copy of the test binary: %v", err)
+	}
+	return f
 }

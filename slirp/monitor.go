@@ -27,9 +27,12 @@ import (
 // arguments after the subcommand name. Launch starts it, in its own session
 // with stdout and stderr on STATEDIR/slirp.log, as
 //
-//	sandy slirp-monitor --config=STATEDIR/slirp.json --report-fd=3
+//	/proc/self/fd/11 slirp-monitor --config=STATEDIR/slirp.json --report-fd=3
 //	    --container-pidfd=4 --slirp-pidfd=5 --slirp-ready-fd=6 --slirp-exit-fd=7
-//	    --child-pidfd=8 --child-lifeline-fd=9
+//	    --child-pidfd=8 --child-lifeline-fd=9 --bind-notifier-fd=10
+//
+// where fd 11 is the sealed sandy binary (Options.Exe), so the monitor,
+// which outlives the caller next to the container, runs from that copy.
 //
 // It owns the network: it holds the only write ends of slirp4netns' exit
 // pipe and of the port child's stdin, so both end when it exits, however it

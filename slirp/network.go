@@ -92,7 +92,6 @@ type monitorConfig struct {
 	Ports        []PortSpec `json:"ports"`
 	Driver       string     `json:"driver"`
 	StateDir     string     `json:"stateDir"`
-	Exe          string     `json:"exe"`
 	Bypass       bool       `json:"bypass,omitempty"` // a bind notifier came with fd 10
 }
 
@@ -154,8 +153,14 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 //     [--disable-host-loopback] PID tap0 (see slirpArgs);
 //   - with the builtin driver, the port child inside the container's user and
 //     network namespaces: nsenter -t PID -U -n --preserve-credentials --
-//     EXE slirp-port-child (see RunPortChild);
-//   - the monitor, EXE slirp-monitor, in its own session (see RunMonitor).
+//     /proc/self/fd/3 slirp-port-child (see RunPortChild);
+//   - the monitor, /proc/self/fd/11 slirp-monitor, in its own session (see
+//     RunMonitor).
+//
+// Both run o.Exe, the sealed binary handle, passed as an fd and exec'd by
+// its /proc/self/fd path (exeFDPath), never a path on disk: Launch refuses
+// a handle the caller could write (checkExe), and the builtin driver when
+// the container shares the caller's pid namespace (checkPidNamespace).
 //
 // From the start, the monitor holds the only write ends of slirp4netns'
 // exit pipe and the port child's lifeline pipe: whenever the monitor exits,
@@ -170,12 +175,18 @@ func Launch(ctx context.Context, o Options) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkExe(o.Exe); err != nil {
+		return nil, fmt.Errorf("starting network: %w", err)
+	}
 	if err := Check(); err != nil {
 		return nil, err
 	}
 	if hasPortChild(o.Driver, forwarded(o.Ports, o.BindNotifier != nil)) {
 		if _, err := exec.LookPath("nsenter"); err != nil {
 			return nil, fmt.Errorf("%w: the builtin port driver needs nsenter, which is not in PATH (apt-get install util-linux, or use port_handler=slirp4netns)", ErrUnavailable)
+		}
+		if err := checkPidNamespace(o.PID); err != nil {
+			return nil, fmt.Errorf("starting network: %w", err)
 		}
 	}
 	if err := preflightPorts(o.Ports); err != nil {
@@ -268,7 +279,8 @@ func launch(o Options) (n *Network, err error) {
 	}
 	if hasPortChild(o.Driver, forwarded(o.Ports, o.BindNotifier != nil)) {
 		childCmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(o.PID), "-U", "-n", "--preserve-credentials", "--",
-			o.Exe, PortChildCommand}, portChildArgs(o.StateDir)...)...)
+			exeFDPath(0), PortChildCommand}, portChildArgs(o.StateDir)...)...)
+		childCmd.ExtraFiles = []*os.File{o.Exe} // exeFDPath(0)
 		childCmd.Stdin = lifeR
 		childCmd.Stdout, childCmd.Stderr = logf, logf
 		childCmd.Env, childCmd.SysProcAttr, childCmd.Dir = env, session, "/"
@@ -282,7 +294,7 @@ func launch(o Options) (n *Network, err error) {
 	cfgPath := filepath.Join(o.StateDir, "slirp.json")
 	if err = writeJSON(cfgPath, monitorConfig{
 		PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
-		Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe, Bypass: o.BindNotifier != nil,
+		Driver: o.Driver, StateDir: o.StateDir, Bypass: o.BindNotifier != nil,
 	}); err != nil {
 		return nil, err
 	}
@@ -290,7 +302,7 @@ func launch(o Options) (n *Network, err error) {
 		n.owner = &monitor{
 			cfg: monitorConfig{
 				PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
-				Driver: o.Driver, StateDir: o.StateDir, Exe: o.Exe, Bypass: o.BindNotifier != nil,
+				Driver: o.Driver, StateDir: o.StateDir, Bypass: o.BindNotifier != nil,
 			},
 			done: make(chan struct{}), abort: make(chan struct{}), began: time.Now(),
 			container: containerPidfd, slirp: slirpPidfd, slirpReady: slirpReadyR,
@@ -310,20 +322,31 @@ func launch(o Options) (n *Network, err error) {
 		}()
 		return n, nil
 	}
-	monCmd := exec.Command(o.Exe, MonitorCommand, "--config="+cfgPath,
+	monFiles := []*os.File{reportW, containerPidfd, slirpPidfd, slirpReadyR, exitW, childPidfd, lifeW, notifier, o.Exe}
+	monCmd := exec.Command(exeFDPath(len(monFiles)-1), MonitorCommand, "--config="+cfgPath,
 		"--report-fd=3", "--container-pidfd=4", "--slirp-pidfd=5", "--slirp-ready-fd=6", "--slirp-exit-fd=7",
 		"--child-pidfd=8", "--child-lifeline-fd=9", "--bind-notifier-fd=10")
-	monCmd.ExtraFiles = []*os.File{reportW, containerPidfd, slirpPidfd, slirpReadyR, exitW, childPidfd, lifeW, notifier}
+	monCmd.ExtraFiles = monFiles
 	monCmd.Stdout, monCmd.Stderr = logf, logf
 	monCmd.Env, monCmd.SysProcAttr, monCmd.Dir = env, session, "/"
 	if n.monitor, _, err = startProcNoPidfd(monCmd); err != nil {
-		return nil, fmt.Errorf("starting network monitor %s: %w", o.Exe, err)
+		return nil, fmt.Errorf("starting network monitor %s: %w", o.Exe.Name(), err)
 	}
 	// Keep reportR open past the deferred close.
 	files.remove(reportR)
 	n.report = reportR
 	return n, nil
 }
+
+// exeFDPath is the path a child execs Options.Exe by, when the handle is
+// its ExtraFiles[i]: /proc/self/fd/N, resolved by execve(2) in the child
+// after the fds are in place, so no path of the binary on disk is ever
+// exec'd. nsenter resolves it too, after setns(2) into the container's user
+// and network namespaces: it joins neither the mount nor the pid namespace,
+// so /proc is still the host's and /proc/self still names nsenter. The fd
+// stays open in the child, a handle on the binary it already runs (no more
+// access than its own /proc/self/exe).
+func exeFDPath(i int) string { return fmt.Sprintf("/proc/self/fd/%d", 3+i) }
 
 func startProcNoPidfd(cmd *exec.Cmd) (*proc, *os.File, error) {
 	if err := cmd.Start(); err != nil {

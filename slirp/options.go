@@ -39,10 +39,16 @@ type Options struct {
 	// then get no forwarder; the container's own listening socket becomes
 	// a host socket (see bypass_linux.go). Start takes its own copy.
 	BindNotifier *os.File
-	// Exe is the sandy binary that has the hidden MonitorCommand and
-	// PortChildCommand subcommands; "" means os.Executable. The port child
-	// runs it inside the container's user namespace: see doc.go, Security.
-	Exe string
+	// Exe is a handle on the sandy binary that has the hidden
+	// MonitorCommand and PortChildCommand subcommands: the protected copy
+	// that the container's init runs from (userns.SelfExe), a sealed memfd
+	// or a file the caller cannot write. Required: the port child runs it
+	// inside the container's user namespace and the monitor next to the
+	// container, so the path of a binary the caller can write would let the
+	// container rewrite it (CVE-2019-5736; doc.go, Security). Launch
+	// refuses anything else. The caller keeps it and may close it once
+	// Launch has returned.
+	Exe *os.File
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -90,16 +96,6 @@ func (o Options) withDefaults() (Options, error) {
 				return o, fmt.Errorf("%w: -p %s: UDP through the slirp4netns port driver needs host loopback, whose replies libslirp drops otherwise (use the builtin driver)", ErrBadPort, p)
 			}
 		}
-	}
-	if o.Exe == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return o, fmt.Errorf("starting network: finding the sandy binary: %w", err)
-		}
-		o.Exe = exe
-	}
-	if !filepath.IsAbs(o.Exe) {
-		return o, fmt.Errorf("starting network: sandy binary %q is not an absolute path", o.Exe)
 	}
 	return o, nil
 }

@@ -10,11 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
 	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/slirp"
 )
 
 func freePort(t *testing.T) int {
@@ -168,5 +173,170 @@ func TestNetworkDetached(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 		c.Close()
 		t.Fatal("the port still listens after delete")
+	}
+}
+
+// helperPid finds the process of the network of the containers under
+// root whose command line has role (slirp.PortChildCommand or
+// slirp.MonitorCommand): every helper names a path in the state root.
+func helperPid(root, role string) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 1 && args[1] == role && strings.Contains(string(cmdline), root) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// TestNetworkHelpersRunSealedBinary (CVE-2019-5736, issue 11): with a sandy
+// binary the user owns (one built into $HOME), the network's helpers run
+// the sealed memfd copy that the init runs, never the file on disk: the port
+// child, which runs inside the container's user namespace, and the monitor,
+// which outlives `run -d` next to the container. Neither /proc/PID/exe
+// opens for writing, for the user who is the container's root on the host.
+func TestNetworkHelpersRunSealedBinary(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	testutil.RequireBinary(t, "slirp4netns", "apt-get install slirp4netns")
+	e := newEnv(t, "sleep", "100")
+	own := filepath.Join(testutil.TempDir(t), "sandy")
+	data, err := os.ReadFile(e.sandy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		detach  bool
+		helpers []string
+	}{
+		{"foreground", false, []string{slirp.PortChildCommand}}, // the caller owns the network (InProcess)
+		{"detached", true, []string{slirp.PortChildCommand, slirp.MonitorCommand}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("sealed-%d", time.Now().UnixNano())
+			args := []string{"--root", e.root, "run", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), "--bundle", e.bundle, id}
+			if tc.detach {
+				args = append(args[:3], append([]string{"-d"}, args[3:]...)...)
+			}
+			cmd := exec.Command(own, args...)
+			// A file, not a pipe: the detached container keeps its stdio.
+			out, err := os.CreateTemp(testutil.TempDir(t), "out-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			cmd.Stdout, cmd.Stderr = out, out
+			if tc.detach {
+				if err := cmd.Run(); err != nil {
+					b, _ := os.ReadFile(out.Name())
+					t.Fatalf("run -d: %v: %s", err, b)
+				}
+			} else if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				_ = exec.Command(own, "--root", e.root, "delete", "--force", id).Run()
+				if !tc.detach {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+				}
+				noSlirpLeft(t, e)
+			}()
+			var pid int
+			waitFor(t, 20*time.Second, "the container's init", func() bool {
+				st := e.run("", "state", id)
+				if !strings.Contains(st.stdout, `"status": "running"`) {
+					return false
+				}
+				pid = statePid(t, e, id)
+				return pid > 0
+			})
+			initUserns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid))
+			for _, role := range tc.helpers {
+				var hp int
+				waitFor(t, 20*time.Second, role, func() bool { hp = helperPid(e.root, role); return hp > 0 })
+				exe := fmt.Sprintf("/proc/%d/exe", hp)
+				target, _ := os.Readlink(exe)
+				userns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", hp))
+				t.Logf("%s: pid %d, exe %s, %s (the init's: %s)", role, hp, target, userns, initUserns)
+				if role == slirp.PortChildCommand && userns != initUserns {
+					t.Errorf("port child in %s, want the container's user namespace %s", userns, initUserns)
+				}
+				if !strings.HasPrefix(target, "/memfd:sandy") {
+					t.Errorf("%s of a user-owned sandy runs from %q, want the sealed memfd copy", role, target)
+				}
+				if fd, err := unix.Open(exe, unix.O_WRONLY, 0); err == nil {
+					unix.Close(fd)
+					t.Errorf("%s (%s) opened for writing", exe, target)
+				}
+			}
+		})
+	}
+}
+
+// TestNetworkSharedPidNamespace: a container in the host's pid namespace
+// could see and ptrace the builtin driver's port child, which runs in its
+// user namespace (slirp/doc.go, Security): -p then uses the slirp4netns
+// port driver, which has no such process, and an explicit
+// port_handler=builtin is refused with the fix.
+func TestNetworkSharedPidNamespace(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	testutil.RequireBinary(t, "slirp4netns", "apt-get install slirp4netns")
+	e := newEnv(t).sh(`mkdir /www && echo shared-pidns > /www/index.html && exec httpd -f -p 80 -h /www`)
+	var kept []specs.LinuxNamespace
+	for _, ns := range e.spec.Linux.Namespaces {
+		if ns.Type != specs.PIDNamespace {
+			kept = append(kept, ns)
+		}
+	}
+	e.spec.Linux.Namespaces = kept
+	// Without a pid namespace of its own, a user namespace may not mount
+	// a new proc: the host's is bound instead, as runc's rootless tests do.
+	for i, m := range e.spec.Mounts {
+		if m.Type == "proc" {
+			e.spec.Mounts[i] = specs.Mount{Destination: "/proc", Type: "bind", Source: "/proc", Options: []string{"rbind", "nosuid", "nodev", "noexec"}}
+		}
+	}
+	e.write()
+	port := freePort(t)
+	publish := fmt.Sprintf("127.0.0.1:%d:80", port)
+	r := e.run("", "run", "--network", "slirp4netns:port_handler=builtin", "-p", publish, e.bundle)
+	if r.code == 0 || !strings.Contains(r.stderr, "port_handler=slirp4netns") || !strings.Contains(r.stderr, "pid namespace") {
+		t.Fatalf("builtin driver without a pid namespace: exit %d, %q; want the refusal with the fix", r.code, r.stderr)
+	}
+	t.Logf("port_handler=builtin: %s", r.stderr)
+	noSlirpLeft(t, e)
+	id := fmt.Sprintf("pidns-%d", time.Now().UnixNano())
+	if r := e.run("", "run", "-d", "-p", publish, "--bundle", e.bundle, id); r.code != 0 {
+		t.Fatalf("run -d -p without a pid namespace: %s", r.stderr)
+	}
+	defer func() {
+		_ = e.run("", "delete", "--force", id)
+		noSlirpLeft(t, e)
+	}()
+	waitFor(t, 20*time.Second, "the forwarded port", func() bool {
+		resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.TrimSpace(string(b)) == "shared-pidns"
+	})
+	if hp := helperPid(e.root, slirp.PortChildCommand); hp != 0 {
+		t.Errorf("a port child (pid %d) runs for a container in the host's pid namespace", hp)
 	}
 }

@@ -44,6 +44,14 @@ func newChildLink(passCred bool) (*childLink, error) {
 	return &childLink{exe: exe, parent: parent, child: child}, nil
 }
 
+// keepExe hands the binary handle over to the caller, who closes it;
+// started then leaves it open. Take it after the child has started from it.
+func (l *childLink) keepExe() *os.File {
+	exe := l.exe
+	l.exe = nil
+	return exe
+}
+
 // started closes what only the child needs, once it has it: with the
 // child's end closed here, a child that dies reads as EOF, never a hang.
 func (l *childLink) started() {

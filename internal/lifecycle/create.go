@@ -71,6 +71,7 @@ type creation struct {
 	netMode string
 	netOpts *slirp.Options // nil: no slirp4netns network
 	net     *slirp.Network
+	exe     *os.File // the init's sealed sandy binary, kept for the network (keepExe)
 }
 
 // NewID makes a container id for `sandy run` without one.
@@ -416,6 +417,9 @@ func (cr *creation) startInit(context.Context) error {
 		cfg.Maps = cr.plan
 	}
 	c, err := userns.Start(cfg)
+	if cr.netOpts != nil {
+		cr.keepExe(link.keepExe()) // the network's helpers run from it too
+	}
 	link.started()
 	if err != nil {
 		return err

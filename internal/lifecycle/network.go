@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -88,21 +89,44 @@ func (cr *creation) planNetwork(context.Context) error {
 		if !newNetns {
 			return errors.New("--network=slirp4netns needs a new network namespace in config.json (linux.namespaces: {\"type\": \"network\"})")
 		}
+		if pidns, ok := spec.Namespace(s, specs.PIDNamespace); (!ok || pidns.Path != "") && opts.Driver == "" && len(opts.Ports) > 0 {
+			// The builtin driver's port child would be visible to, and
+			// ptraceable by, a container in the host's pid namespace
+			// (slirp/doc.go, Security); slirp refuses it there. A joined
+			// pid namespace may be the host's too.
+			opts.Driver = slirp.DriverSlirp4netns
+			cr.g.Debugf("network: no new pid namespace: the slirp4netns port driver")
+		}
 		cr.netOpts = &opts
 	}
 	cr.netMode = mode
 	return nil
 }
 
+// keepExe keeps the handle on the sealed sandy binary that the init was
+// exec'd from, for startNetwork; it is closed there or by the undo stack.
+func (cr *creation) keepExe(exe *os.File) {
+	cr.exe = exe
+	cr.undo.add(func() { cr.exe.Close() })
+}
+
 // startNetwork launches slirp4netns and the port forwarders for the init's
 // network namespace; they come up while the init builds the root.
+//
+// The network's helpers run the same sealed copy of sandy as the init
+// (slirp.Options.Exe; slirp refuses anything else): the port child runs
+// inside the container's user namespace and the monitor next to the
+// container, so neither may be a binary the container's root, the caller's
+// uid on the host, could open for writing (CVE-2019-5736).
 func (cr *creation) startNetwork(ctx context.Context) error {
 	if cr.netOpts == nil {
 		return nil
 	}
+	defer cr.exe.Close() // each helper holds its own copy of the fd
 	o := *cr.netOpts
 	o.PID = cr.c.Pid
 	o.StateDir = cr.root.Path(cr.c.ID)
+	o.Exe = cr.exe
 	// `sandy run` in the foreground owns the network itself; otherwise a
 	// monitor process keeps it for as long as the container runs.
 	o.InProcess = cr.o.owned

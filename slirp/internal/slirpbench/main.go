@@ -13,9 +13,12 @@
 //	    on its thread, sends it to `up --bind-notifier=SOCKET`, waits until
 //	    the network is up and execs ARGV: what sandy's init would do.
 //	slirpbench starttime [--runs=N] [--mtu=N] [--driver=D] [--in-process] [-p SPEC]...
-//	    creates a user+network namespace N times (unshare --user
-//	    --map-root-user --net), with and without the network, and prints
-//	    the median time until each is ready.
+//	    creates a user+network+pid namespace N times (unshare --user
+//	    --map-root-user --net --pid --fork), with and without the network,
+//	    and prints the median time until each is ready.
+//
+// Like sandy, it hands slirp a sealed copy of itself (userns.SelfExe) for
+// the helpers to run.
 package main
 
 import (
@@ -36,6 +39,7 @@ import (
 	"time"
 
 	"github.com/sandy-rt/sandy/slirp"
+	"github.com/sandy-rt/sandy/userns"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,19 +80,26 @@ func (p *portsFlag) Set(s string) error {
 	return err
 }
 
-func optionFlags(fs *flag.FlagSet) *slirp.Options {
-	o := &slirp.Options{}
+func optionFlags(fs *flag.FlagSet) (*slirp.Options, error) {
+	exe, err := userns.SelfExe()
+	if err != nil {
+		return nil, err
+	}
+	o := &slirp.Options{Exe: exe}
 	fs.IntVar(&o.MTU, "mtu", 0, "MTU (0: 65520)")
 	fs.StringVar(&o.Driver, "driver", "", "port driver: builtin or slirp4netns")
 	fs.BoolVar(&o.HostLoopback, "host-loopback", false, "let 10.0.2.2 reach the host's loopback")
 	fs.Var((*portsFlag)(&o.Ports), "p", "port forward, repeatable")
 	fs.BoolVar(&o.InProcess, "in-process", false, "own the network in this process (sandy run in the foreground)")
-	return o
+	return o, nil
 }
 
 func up(args []string) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
-	o := optionFlags(fs)
+	o, err := optionFlags(fs)
+	if err != nil {
+		return err
+	}
 	fs.IntVar(&o.PID, "pid", 0, "process in the container's namespaces")
 	fs.StringVar(&o.StateDir, "state", "", "state directory")
 	notifySock := fs.String("bind-notifier", "", "unix socket on which to receive a bind notifier from notify-exec (experimental bypass)")
@@ -127,7 +138,10 @@ func up(args []string) error {
 
 func startTime(args []string) error {
 	fs := flag.NewFlagSet("starttime", flag.ContinueOnError)
-	o := optionFlags(fs)
+	o, err := optionFlags(fs)
+	if err != nil {
+		return err
+	}
 	runs := fs.Int("runs", 15, "runs of each")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -173,24 +187,31 @@ type namespace struct {
 	cmd *exec.Cmd
 }
 
-// newNamespace starts sleep in a new user (own uid as root) and network
-// namespace and returns once it is in them.
+// newNamespace starts sleep as pid 1 of a new user (own uid as root),
+// network and pid namespace, as sandy's init is (slirp refuses the builtin
+// driver for a container in the caller's pid namespace), and returns once
+// it is in them; pid is its pid here.
 func newNamespace() (*namespace, error) {
-	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "sleep", "60")
+	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "sleep", "60")
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	ns := &namespace{pid: cmd.Process.Pid, cmd: cmd}
-	self, _ := os.Readlink("/proc/self/ns/net")
+	ns := &namespace{cmd: cmd}
+	self, _ := os.Readlink("/proc/self/ns/pid")
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		got, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", ns.pid))
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", ns.pid))
-		if got != "" && got != self && strings.HasSuffix(exe, "/sleep") {
-			return ns, nil
+		kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if f := strings.Fields(string(kids)); len(f) == 1 {
+			pid, _ := strconv.Atoi(f[0])
+			got, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			if got != "" && got != self && strings.HasSuffix(exe, "/sleep") {
+				ns.pid = pid
+				return ns, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			ns.end()
-			return nil, fmt.Errorf("unshare: pid %d not in a new network namespace after 5s", ns.pid)
+			return nil, fmt.Errorf("unshare: no sleep in new namespaces under pid %d after 5s", cmd.Process.Pid)
 		}
 		time.Sleep(500 * time.Microsecond)
 	}
