@@ -471,7 +471,12 @@ func TestPortErrors(t *testing.T) {
 	defer busy.Close()
 	busyPort := busy.Addr().(*net.TCPAddr).Port
 	free := freePort(t, "tcp")
-	low := unprivilegedPortStart() - 1
+	// With net.ipv4.ip_unprivileged_port_start=0 no port is privileged:
+	// then a port below 1024 must not be refused as one (it may be in use).
+	low, privileged := unprivilegedPortStart()-1, unprivilegedPortStart() > 1
+	if !privileged {
+		low = 1023
+	}
 	tests := []struct {
 		name    string
 		o       Options
@@ -487,13 +492,19 @@ func TestPortErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if low < 1 && tt.want == ErrPrivilegedPort {
-				t.Skip("net.ipv4.ip_unprivileged_port_start is 0: no privileged ports")
-			}
 			tt.o.PID = c.pid
 			tt.o.StateDir = t.TempDir()
 			tt.o.Exe = testExe(t)
 			n, err := Start(context.Background(), tt.o)
+			if tt.want == ErrPrivilegedPort && !privileged {
+				t.Logf("net.ipv4.ip_unprivileged_port_start is 0: port %d is not privileged; Start: %v", low, err)
+				if err == nil {
+					n.Close()
+				} else if errors.Is(err, ErrPrivilegedPort) {
+					t.Errorf("port %d refused as privileged with net.ipv4.ip_unprivileged_port_start=0: %v", low, err)
+				}
+				return
+			}
 			if err == nil {
 				n.Close()
 				t.Fatalf("Start succeeded, want %v", tt.want)

@@ -77,20 +77,59 @@ func TestConnErrorAndClose(t *testing.T) {
 	}
 }
 
-func TestSelfExeSealedWhenWritable(t *testing.T) {
-	f, err := SelfExe()
+// TestSelfExeProtected: whoever runs the test, the handle SelfExe returns
+// cannot be used to change the binary (CVE-2019-5736): a sealed memfd copy
+// of a binary the caller can write (one it owns: as root, every binary),
+// else the file itself opened read-only. The caller's own copy always takes
+// the first branch; the system's /bin/sh takes the second for a non-root
+// caller, and the test asserts whichever applies rather than skip.
+func TestSelfExeProtected(t *testing.T) {
+	own := t.TempDir() + "/sandy"
+	data, err := os.ReadFile("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if !strings.HasPrefix(f.Name(), "memfd:") {
-		t.Skipf("the test binary is not writable by this user (%s): no copy needed", f.Name())
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
-	if err != nil || seals&unix.F_SEAL_WRITE == 0 || seals&unix.F_SEAL_SEAL == 0 {
-		t.Fatalf("seals %#x, %v", seals, err)
-	}
-	if _, err := f.Write([]byte("x")); err == nil {
-		t.Fatal("wrote into the sealed copy")
+	for _, tc := range []struct{ name, path string }{{"self", "/proc/self/exe"}, {"own copy", own}, {"system binary", "/bin/sh"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := protectedExe(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			src, err := os.Open(tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			if !strings.HasPrefix(f.Name(), "memfd:") {
+				if tc.path == own || writableByMe(src) {
+					t.Fatalf("%s, which this user can write, returned as %s, not a sealed copy", tc.path, f.Name())
+				}
+				if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY {
+					t.Fatalf("handle on %s opened with flags %#x, %v; want read-only", tc.path, fl, err)
+				}
+				t.Logf("%s: not writable by uid %d, used as it is", tc.path, os.Geteuid())
+				return
+			}
+			seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+			const want = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+			if err != nil || seals&want != want {
+				t.Fatalf("seals %#x, %v; want %#x", seals, err, want)
+			}
+			if _, err := f.Write([]byte("x")); err == nil {
+				t.Fatal("wrote into the sealed copy")
+			}
+			if err := unix.Ftruncate(int(f.Fd()), 0); err == nil {
+				t.Fatal("truncated the sealed copy")
+			}
+			var a, b unix.Stat_t
+			if unix.Fstat(int(f.Fd()), &a) != nil || unix.Fstat(int(src.Fd()), &b) != nil || a.Size != b.Size {
+				t.Fatalf("copy has %d bytes, %s %d", a.Size, tc.path, b.Size)
+			}
+			t.Logf("%s: sealed copy %s", tc.path, f.Name())
+		})
 	}
 }

@@ -20,10 +20,13 @@ import (
 // which no one can modify and which is gone when the last user exits. A
 // binary the caller cannot write (root-owned, as installed) is opened
 // read-only and used as it is: copying it would only cost time.
-func SelfExe() (*os.File, error) {
-	f, err := os.Open("/proc/self/exe")
+func SelfExe() (*os.File, error) { return protectedExe("/proc/self/exe") }
+
+// protectedExe is SelfExe for the binary at path.
+func protectedExe(path string) (*os.File, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening /proc/self/exe: %w", err)
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	if !writableByMe(f) {
 		return f, nil
