@@ -89,6 +89,9 @@ func codeSteps(t *testing.T, repo string, dirs ...string) map[string][]step {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(files) == 0 {
+			t.Fatalf("no Go files in %s: run the test from its package directory (go test)", filepath.Join(repo, dir))
+		}
 		for _, path := range files {
 			if strings.HasSuffix(path, "_test.go") {
 				continue
