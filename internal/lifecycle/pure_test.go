@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -662,4 +663,28 @@ func TestOneFD(t *testing.T) {
 			t.Errorf("%v: %v", fds, err)
 		}
 	}
+}
+
+// FuzzParseUser: whatever parseUser accepts is UID[:GID] in decimal, and
+// the ids it returns are those numbers.
+func FuzzParseUser(f *testing.F) {
+	for _, s := range []string{"0", "1000:100", "4294967295", "-1", "a:b", ":", "1:2:3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		uid, gid, hasGID, err := parseUser(s)
+		if err != nil {
+			return
+		}
+		us, gs, _ := strings.Cut(s, ":")
+		if u, _ := strconv.ParseUint(us, 10, 32); uint32(u) != uid {
+			t.Errorf("%q: uid %d", s, uid)
+		}
+		if hasGID != strings.Contains(s, ":") {
+			t.Errorf("%q: hasGID %v", s, hasGID)
+		}
+		if g, _ := strconv.ParseUint(gs, 10, 32); hasGID && uint32(g) != gid || !hasGID && gid != 0 {
+			t.Errorf("%q: gid %d", s, gid)
+		}
+	})
 }
