@@ -125,9 +125,10 @@ func newNone(o *Options, p *plan, reason, fix string) (Manager, error) {
 	return noneManager{}, nil
 }
 
-// Features says what this host offers, for `sandy features` and `sandy
-// doctor`: the hierarchy, whether the user bus answers, and the controllers
-// of the caller's own cgroup.
+// Features says what this host offers: the hierarchy, whether the user bus
+// answers, and the controllers of the caller's own cgroup. `sandy features`
+// prints each as an io.github.sandy-rt.cgroup.* annotation (there is no
+// `sandy doctor` yet; docs/design.md plans one).
 func Features() map[string]string {
 	f := map[string]string{"hierarchy": hierarchy()}
 	_, sock := userBusAddress()

@@ -1,7 +1,11 @@
 // Package overlay builds the container's root filesystem: a private,
 // per-run copy-on-write layer over the bundle's rootfs/, so the container
 // may change anything and the bundle never changes, byte for byte, mode,
-// owner, xattrs and directory mtimes included.
+// owner, xattrs and directory mtimes included. The one exception is the
+// direct mode, asked for by the caller (and by engines, which hand the
+// runtime a root of their own to diff and commit): no layer, the rootfs
+// itself mounted writable, so the container's writes and the mountpoints
+// it lacks land in the bundle, as under runc.
 //
 // # Who calls it, and where
 //
@@ -23,15 +27,20 @@
 //	fuse     fuse-overlayfs, started by Mount inside the namespaces
 //	bind     the rootfs bind-mounted read-only; no writable layer
 //	copy     cp -a of the rootfs into LayerDir (only when asked for)
+//	direct   the rootfs itself, bind-mounted writable on LayerDir/merged:
+//	         the container writes the bundle (only when asked for; a
+//	         read-only root is remounted read-only by the init after
+//	         pivot_root)
 //	auto     overlay, else fuse, else bind, with exactly one Warn line
 //	         saying what was lost, why, and the fix
 //
 // A forced rung that cannot work returns a *RungError (Why + Fix); it never
 // falls back. A read-only root (Options.Readonly) needs no upper: overlay
 // and fuse mount without one, and auto takes the bind when no mountpoint
-// stub is needed. Nothing ever chowns or copies the rootfs except the copy
-// rung: inside the user namespace the kernel and fuse-overlayfs already see
-// the container's ids, so fuse-overlayfs needs no uidmapping= either.
+// stub is needed. Only the direct rung writes into the rootfs, and nothing
+// ever chowns or copies it except the copy rung: inside the user namespace
+// the kernel and fuse-overlayfs already see the container's ids, so
+// fuse-overlayfs needs no uidmapping= either.
 //
 // # The fuse-overlayfs process
 //

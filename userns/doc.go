@@ -7,7 +7,7 @@
 // inside the new user namespace once the maps exist (GainCaps), the sealed
 // copy of the sandy binary that protects it from being overwritten from
 // inside a container (CVE-2019-5736, SelfExe), and "am I in a user
-// namespace" (InUserNS).
+// namespace" (InUserNS, a thin wrapper over github.com/moby/sys/userns).
 //
 // Why a re-exec at all: unshare(CLONE_NEWUSER) fails with EINVAL in a
 // multi-threaded process (unshare(2)), and every Go process is

@@ -6,10 +6,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
-	"sync"
 	"syscall"
 
+	mobyuserns "github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
 )
 
@@ -280,15 +279,10 @@ func hasSysAdmin() bool {
 }
 
 // InUserNS reports whether this process runs in a user namespace other
-// than the initial one (its uid_map is not the identity over all ids).
-var InUserNS = sync.OnceValue(func() bool {
-	data, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(data))
-	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
-})
+// than the initial one. It is moby/sys/userns's answer (the inode of
+// /proc/self/ns/user against the kernel's PROC_USER_INIT_INO, the uid_map
+// where namespace inodes are virtualised), computed once per process.
+func InUserNS() bool { return mobyuserns.RunningInUserNS() }
 
 // CloneNewUser is CLONE_NEWUSER, for callers that need only a user namespace.
 const CloneNewUser = unix.CLONE_NEWUSER

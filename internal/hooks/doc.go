@@ -23,12 +23,16 @@
 //     4 KiB of the hook's stderr.
 //
 // What it does not do: choose the moment or the namespaces a hook runs in.
-// internal/lifecycle calls RunAll for prestart, createRuntime,
-// createContainer, startContainer and poststart (the first failure aborts),
-// and RunAllReport for poststop (every hook runs, failures are reported).
-// createContainer and startContainer hooks run "in the container namespace":
-// the caller arranges that (for example by running Run from a process that has
-// joined them); this package only starts the executable.
+// Its callers do:
 //
-// Host side; Linux only.
+//   - internal/lifecycle (host side) calls RunAll for prestart and
+//     createRuntime, while the init waits before pivot_root (the first
+//     failure aborts the create), and RunAllReport for poststart and
+//     poststop (every hook runs; failures are printed as warnings).
+//   - internal/initproc (the container init, already in the container's
+//     namespaces) calls RunAll for createContainer, before pivot_root, and
+//     for startContainer, after `start` released it and before execve; a
+//     failure there ends the init.
+//
+// Both sides, then; Linux only.
 package hooks

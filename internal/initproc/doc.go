@@ -1,17 +1,39 @@
 // Package initproc is the container init: the sandy binary re-exec'd by the
-// host side into the new namespaces (`sandy init`, hidden). It runs on the
-// container side only and is a list of named steps:
+// host side into the new namespaces (`sandy init`, hidden), and the exec
+// init (`sandy _exec`, exec.go) that becomes a process of `sandy exec`. It
+// runs on the container side only; its host side is internal/lifecycle,
+// and the messages between them are listed in protocol.go.
 //
-//	waitForMaps → gainCaps (re-exec) → receiveConfig → setupRootfs
-//	(root layer, OCI mounts, /dev, console, sysctls, masked and read-only
-//	paths) → pivotRoot → setupProcess (rlimits, cwd, user, capabilities,
-//	no_new_privs) → ready → waitStart (exec fifo) → seccomp → execve
+// The init (init.go's run) is a list of named steps:
 //
-// Every failure is sent to the host side as one userns.ChildError, which
-// prints it once; the init itself prints nothing. Every path inside the
-// container root is resolved with pathrs-lite (in-root, symlink-safe) and
+//	hello (its pid) → wait for "maps" → gainCaps (a re-exec, only where no
+//	/bin/sh gate or clone-written maps gave it its capabilities already)
+//	→ every fd ≥ 3 close-on-exec → receive the Config → parent-death
+//	signal, not dumpable → cgroup namespace (when the host could not clone
+//	it into its cgroup) → lo up → oom_score_adj → join a mount namespace
+//	given by path → setupRootfs (private mounts, root layer, config.json
+//	mounts, /dev, console, resolv.conf and hosts, sysctls, hostname, masked
+//	and read-only paths, cwd) → "hooks" (the host runs prestart and
+//	createRuntime) and createContainer hooks → pivot_root → seccomp if
+//	no_new_privs is false → process set-up (bounding set, user,
+//	capabilities, umask, cwd, no_new_privs, the executable's lookup: 127
+//	or 126) → console → seccomp if no_new_privs is true → "ready" →
+//	waitStart (the exec fifo) → startContainer hooks → execve
+//
+// process.rlimits are not set here: the host sets them on the init with
+// prlimit(2) once it is ready, so that they bind the container process and
+// never the Go runtime of the init (a low RLIMIT_AS kills it at start).
+// docs/design.md lists the steps under the names their errors carry.
+//
+// Every failure before `start` is sent to the host side as one
+// userns.ChildError, which prints it once; the init itself prints nothing.
+// A failure after `start` released it (a startContainer hook, execve) is
+// also written to the container's stderr, since nobody may be reading the
+// sync socket any more, and the init exits with the error's ExitCode (127,
+// 126) or 1. Every path inside the container root is resolved with
+// pathrs-lite (in-root, symlink-safe), checked to lie under the root, and
 // mounted through /proc/thread-self/fd/N, so a symlink in the rootfs can
-// never redirect a mount outside it (CVE-2021-30465). Before execve every fd
-// above 2 is close-on-exec and the cwd is inside the new root
-// (CVE-2024-21626).
+// never redirect a mount outside it (CVE-2021-30465). Every fd above 2 is
+// close-on-exec from the start and the cwd is inside the new root before
+// execve (CVE-2024-21626).
 package initproc

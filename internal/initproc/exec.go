@@ -62,16 +62,8 @@ func ExecMain(args []string) {
 	}
 	conn := userns.NewConn(*syncFD)
 	conn.CloseOnExec()
-	err := execRun(conn, *mntFD, *preserve)
-	var ce *userns.ChildError
-	if !errors.As(err, &ce) {
-		ce = &userns.ChildError{Message: err.Error()}
-	}
+	ce, code := childFailure(execRun(conn, *mntFD, *preserve))
 	_ = conn.Send(userns.MsgError, ce)
-	code := 1
-	if ce.ExitCode != 0 {
-		code = ce.ExitCode
-	}
 	os.Exit(code)
 }
 

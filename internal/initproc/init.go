@@ -23,11 +23,7 @@ func Main() {
 	runtime.LockOSThread()
 	conn := userns.NewConn(SyncFD)
 	var started *os.File // the exec fifo, once `start` has released us
-	err := run(conn, &started)
-	var ce *userns.ChildError
-	if !errors.As(err, &ce) {
-		ce = &userns.ChildError{Message: err.Error()}
-	}
+	ce, code := childFailure(run(conn, &started))
 	_ = conn.Send(userns.MsgError, ce)
 	if started != nil {
 		// After `start` nobody may be reading the sync socket (create
@@ -37,11 +33,22 @@ func Main() {
 		fmt.Fprintf(os.Stderr, "sandy init: %v\n", ce)
 		_, _ = started.Write([]byte{fifoFailed})
 	}
-	code := 1
-	if ce.ExitCode != 0 {
-		code = ce.ExitCode
-	}
 	os.Exit(code)
+}
+
+// childFailure is what a failed init (or exec init) sends to the host and
+// exits with: the ChildError in err, or one made of its text, and the
+// ChildError's exit code (127: not found, 126: not executable, as a shell
+// says them), else 1.
+func childFailure(err error) (*userns.ChildError, int) {
+	var ce *userns.ChildError
+	if !errors.As(err, &ce) {
+		ce = &userns.ChildError{Message: err.Error()}
+	}
+	if ce.ExitCode != 0 {
+		return ce, ce.ExitCode
+	}
+	return ce, 1
 }
 
 // stepError names the step that failed.

@@ -8,10 +8,15 @@ import (
 //
 //	init → host  MsgHello    first thing: the host learns the init's pid from
 //	                         the message's SCM_CREDENTIALS (it may run behind
-//	                         nsenter/unshare, in another pid namespace)
-//	host → init  MsgMaps     the uid/gid maps are written: re-exec to gain caps
+//	                         nsenter and the spawn helper, in another pid
+//	                         namespace)
+//	host → init  MsgMaps     the uid/gid maps are written (by the clone or
+//	                         before the /bin/sh gate opened, or just now for
+//	                         the pid of the hello): re-exec to gain caps if
+//	                         the init has none
 //	host → init  MsgConfig   Config
 //	init → host  MsgWarn     a warning line (a rung down the ladder), any number
+//	init → host  MsgDebug    a --debug line (a step's duration), any number
 //	init → host  MsgRootfs   the root filesystem rung used
 //	init → host  MsgHooks    before pivot_root, when the config has prestart or
 //	                         createRuntime hooks: the host runs them

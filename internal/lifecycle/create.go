@@ -679,15 +679,47 @@ func (cr *creation) setRlimits(context.Context) error {
 }
 
 func applyRlimits(pid int, rlimits []specs.POSIXRlimit) error {
-	for _, rl := range rlimits {
-		n, _ := spec.RlimitNumber(rl.Type)
-		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
-		if err := unix.Prlimit(pid, n, &lim, nil); err != nil {
-			if errors.Is(err, unix.EPERM) {
-				return fmt.Errorf("%s %d/%d: %w (a rootless container cannot raise a hard limit above the caller's: check `ulimit -H`)", rl.Type, rl.Soft, rl.Hard, err)
-			}
-			return fmt.Errorf("%s: %w", rl.Type, err)
+	rls, err := prlimits(rlimits)
+	if err != nil {
+		return err
+	}
+	for i, rl := range rls {
+		if err := unix.Prlimit(pid, rl.resource, &rl.lim, nil); err != nil {
+			return rlimitError(rlimits[i], err)
 		}
 	}
 	return nil
+}
+
+// prlimit is one prlimit(2) call's resource and limits.
+type prlimit struct {
+	resource int
+	lim      unix.Rlimit
+}
+
+// prlimits turns process.rlimits into prlimit(2) arguments, refusing a
+// type the kernel does not have (resource 0 would be RLIMIT_CPU) and a
+// soft limit above the hard one (the kernel's EINVAL, said with the type).
+func prlimits(rlimits []specs.POSIXRlimit) ([]prlimit, error) {
+	out := make([]prlimit, 0, len(rlimits))
+	for _, rl := range rlimits {
+		n, ok := spec.RlimitNumber(rl.Type)
+		if !ok {
+			return nil, fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
+		}
+		if rl.Soft > rl.Hard {
+			return nil, fmt.Errorf("process.rlimits: %s soft limit %d is above the hard limit %d", rl.Type, rl.Soft, rl.Hard)
+		}
+		out = append(out, prlimit{resource: n, lim: unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}})
+	}
+	return out, nil
+}
+
+// rlimitError says what a failed prlimit(2) of rl means, with the fix for
+// EPERM.
+func rlimitError(rl specs.POSIXRlimit, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%s %d/%d: %w (a rootless container cannot raise a hard limit above the caller's: check `ulimit -H`)", rl.Type, rl.Soft, rl.Hard, err)
+	}
+	return fmt.Errorf("%s: %w", rl.Type, err)
 }

@@ -1,6 +1,24 @@
-// Package lifecycle is sandy's host side: create, start, run, state, kill,
-// delete and list, each a short list of named steps that call the leaf
-// packages (idmap, userns, overlay, cgroupv2, slirp, seccomp) and the
-// internal spec and state packages. It holds no syscalls that belong to a
-// leaf. Partial work is undone through a cleanup stack when a step fails.
+// Package lifecycle is sandy's host side: the runc verbs (create, start,
+// run, exec, state, kill, delete, list) and the cgroup ones (ps, pause,
+// resume, update, events), plus features. It runs as the caller, never
+// inside a container's namespaces; the container side is internal/initproc,
+// reached over the userns sync protocol.
+//
+// create and exec are each a list of named steps (create.go's create,
+// exec.go's Exec) that call the leaf packages (idmap, userns, overlay,
+// cgroupv2, slirp, seccomp) and internal/spec and internal/state; --debug
+// prints each step's name and duration, and docs/design.md lists them (a
+// test keeps the two equal). Partial work is undone through a cleanup
+// stack when a step fails. run is create, start, a wait that forwards
+// signals and relays the pty, and delete.
+//
+// The system calls made here are host-side glue that belongs to no leaf:
+// mkfifo(3) for the exec fifo, prlimit(2) for process.rlimits (set on the
+// init from outside, so that a low RLIMIT_AS never hits the Go runtime of
+// the init itself), and signals, through a pidfd where the target may be
+// reused (kill). Everything a kernel surface owns (namespaces, maps,
+// mounts, cgroups, BPF) is a leaf's.
+//
+// Containers left behind by a `sandy run` that died (its owner process is
+// gone) are collected by create (and so run) and list.
 package lifecycle
