@@ -57,7 +57,7 @@ func TestUnmappedUser(t *testing.T) {
 }
 
 // TestExecUnmappedUser: exec -u and -g with (uid_t)-1 or an id outside the
-// container's maps are refused, naming the flag and the map;
+// container's maps are refused, naming the flag and the map, and exit 255;
 // so is such an id in a --process file.
 func TestExecUnmappedUser(t *testing.T) {
 	if testutil.AsUser(t) {
@@ -96,8 +96,8 @@ func TestExecUnmappedUser(t *testing.T) {
 				args = append(args, "id")
 			}
 			r := e.run("", args...)
-			if r.code == 0 {
-				t.Fatalf("exit %d, want an error; the process printed %q; stderr %s", r.code, r.stdout, r.stderr)
+			if r.code != 255 {
+				t.Fatalf("exit %d, want 255; the process printed %q; stderr %s", r.code, r.stdout, r.stderr)
 			}
 			t.Logf("stderr: %s", r.stderr)
 			for _, w := range tt.want {
@@ -138,10 +138,49 @@ func TestExecProcessValidation(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := e.run("", "exec", "--process", f, id)
-			if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
-				t.Fatalf("exit %d (want an error), stdout %q, stderr %q (want it to contain %q)", r.code, r.stdout, r.stderr, tt.want)
+			if r.code != 255 || !strings.Contains(r.stderr, tt.want) {
+				t.Fatalf("exit %d (want 255), stdout %q, stderr %q (want it to contain %q)", r.code, r.stdout, r.stderr, tt.want)
 			}
 			t.Logf("stderr: %s", r.stderr)
+		})
+	}
+}
+
+// TestExecExitCodes: runc's exec.bats "runc exec [exit codes]": the
+// process's own status passes through, and every failure of the runtime
+// (before the process runs) is 255.
+func TestExecExitCodes(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t, "sleep", "100")
+	id := uniqueID("exec-codes")
+	startDetached(t, e, id)
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"false", []string{"exec", id, "false"}, 1},
+		{"exit 42", []string{"exec", id, "sh", "-c", "exit 42"}, 42},
+		{"killed by a signal", []string{"exec", id, "sh", "-c", "kill -9 $$"}, 137},
+		{"unwritable pid file", []string{"exec", "--pid-file", "/non-existent/directory", id, "true"}, 255},
+		{"no such binary", []string{"exec", id, "no-such-binary"}, 255},
+		{"not executable", []string{"exec", id, "/etc/passwd"}, 255},
+		{"no such container", []string{"exec", "no_such_container", "true"}, 255},
+		{"malformed --user", []string{"exec", "-u", "root", id, "true"}, 255},
+		{"missing process file", []string{"exec", "--process", "/non-existent/process.json", id}, 255},
+		{"usage: no container", []string{"exec"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.run("", tt.args...)
+			if r.code != tt.want {
+				t.Fatalf("sandy %v: exit %d, want %d; stderr %s", tt.args, r.code, tt.want, r.stderr)
+			}
+			if tt.want == 255 && !strings.Contains(r.stderr, "sandy exec: ") {
+				t.Errorf("stderr %q: want the error, once", r.stderr)
+			}
 		})
 	}
 }

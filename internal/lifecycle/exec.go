@@ -62,10 +62,18 @@ type execution struct {
 	pty   *os.File // pty master, when exec relays it
 }
 
+// ExecFailed is the status of exec when sandy fails, rather than the
+// process: the container does not exist or is stopped, the process is
+// invalid, its program is not found (runc exec, unlike runc run, has no
+// 127), the pid file cannot be written, and so on. runc exec exits 255
+// then, and engines and runc's own tests read it so.
+const ExecFailed = 255
+
 // Exec runs a new process in a running (or created) container, as runc
 // exec does: in all the container's namespaces and its cgroup, with its
 // seccomp profile, as a child of this process. It returns the process's
-// exit status (128+N for a signal), or 0 once it runs under --detach.
+// exit status (128+N for a signal), 0 once it runs under --detach, or
+// ExecFailed with the error that stopped it before it ran.
 func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	ex := &execution{g: g, o: o}
 	defer ex.undo.run()
@@ -93,17 +101,14 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 		if err != nil {
 			var ce *userns.ChildError
 			if errors.As(err, &ce) {
-				if ce.ExitCode != 0 {
-					return ce.ExitCode, err
-				}
-				return 1, err
+				return ExecFailed, err // already says where
 			}
-			return 1, fmt.Errorf("exec: %s: %w", s.name, err)
+			return ExecFailed, fmt.Errorf("exec: %s: %w", s.name, err)
 		}
 	}
 	if o.Detach {
 		if err := ex.release(); err != nil {
-			return 1, err
+			return ExecFailed, err
 		}
 		ex.undo.release()
 		return 0, nil
@@ -115,7 +120,11 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 		signal:  func(sig unix.Signal) error { return unix.Kill(ex.pid, sig) },
 		wait:    func() (*os.ProcessState, error) { return ex.child.Wait(ex.pid) },
 	}
-	return f.run(g)
+	code, err := f.run(g)
+	if err != nil {
+		return ExecFailed, err
+	}
+	return code, nil
 }
 
 // loadContainer reads the container's state and the config it was created
