@@ -68,11 +68,7 @@ func ExecMain(args []string) {
 		ce = &userns.ChildError{Message: err.Error()}
 	}
 	_ = conn.Send(userns.MsgError, ce)
-	code := 1
-	if ce.ExitCode != 0 {
-		code = ce.ExitCode
-	}
-	os.Exit(code)
+	os.Exit(userns.ExitStatus(ce))
 }
 
 func execRun(conn *userns.Conn, mntFD, preserve int) error {

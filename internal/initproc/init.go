@@ -37,11 +37,7 @@ func Main() {
 		fmt.Fprintf(os.Stderr, "sandy init: %v\n", ce)
 		_, _ = started.Write([]byte{fifoFailed})
 	}
-	code := 1
-	if ce.ExitCode != 0 {
-		code = ce.ExitCode
-	}
-	os.Exit(code)
+	os.Exit(userns.ExitStatus(ce))
 }
 
 // stepError names the step that failed.
