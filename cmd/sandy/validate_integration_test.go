@@ -4,6 +4,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,35 @@ func TestUnmappedUser(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJoinedUserNSUnmappedUser: a container that joins another's user
+// namespace by path has no map sandy decided; its init refuses an unmapped
+// process.user.uid (setresuid fails) and names the map it read there.
+func TestJoinedUserNSUnmappedUser(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	a := newEnv(t, "sleep", "100")
+	id := uniqueID("joined-ids")
+	pid := startDetached(t, a, id)
+	b := newEnv(t, "sh", "-c", "echo ran as $(id -u)")
+	b.root = a.root
+	for i, n := range b.spec.Linux.Namespaces {
+		if n.Type == specs.UserNamespace {
+			b.spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/user", pid)
+		}
+	}
+	b.spec.Process.User.UID = 70000
+	b.write()
+	r := b.run("", "run", b.bundle)
+	t.Logf("stderr: %s", r.stderr)
+	if r.code == 0 || strings.Contains(r.stdout, "ran as") {
+		t.Fatalf("exit %d, stdout %q", r.code, r.stdout)
+	}
+	if want := "process.user.uid 70000 is not mapped in the container's user namespace (uid map: 0 "; !strings.Contains(r.stderr, want) {
+		t.Fatalf("stderr %q, want it to contain %q", r.stderr, want)
 	}
 }
 

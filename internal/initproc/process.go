@@ -194,8 +194,12 @@ func unmappedHint(err error, kind string, id uint32, mapFile string) string {
 		return ""
 	}
 	data, _ := os.ReadFile(mapFile)
-	return fmt.Sprintf(" (process.user %s %d is not mapped in the container's user namespace; its map is %q: add a subordinate range, see docs/troubleshooting.md#unmapped-user)",
-		kind, id, strings.Join(strings.Fields(string(data)), " "))
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return fmt.Sprintf(" (process.user.%s %d is not mapped in the container's user namespace (%s map: %s); fix: use an id inside the map, or map more ids, see docs/troubleshooting.md#unmapped-user)",
+		kind, id, kind, strings.Join(lines, ", "))
 }
 
 func (p *process) setCaps() error {
