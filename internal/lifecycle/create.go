@@ -291,11 +291,13 @@ func (cr *creation) checkUserIDs(context.Context) error {
 		return nil
 	}
 	var uids, gids []specs.LinuxIDMapping
-	if cr.plan != nil {
+	_, userNS := spec.Namespace(cr.bundle.Spec, specs.UserNamespace)
+	switch {
+	case cr.plan != nil:
 		uids, gids = cr.plan.UIDs, cr.plan.GIDs
-	} else if _, ok := spec.Namespace(cr.bundle.Spec, specs.UserNamespace); ok {
+	case userNS:
 		return nil // joined: resolveIDMaps made no plan
-	} else {
+	default:
 		var err error
 		if uids, gids, err = readIDMaps(os.Getpid()); err != nil {
 			return err
