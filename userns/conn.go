@@ -243,6 +243,20 @@ type ChildError struct {
 	ExitCode int    `json:"exitCode,omitempty"` // for `run`: 127 not found, 126 not executable
 }
 
+// ExitStatus is the status a command exits with when it failed with err:
+// the child's own when err is a *ChildError that sets one (127: the
+// program is not found, 126: not executable, as a shell reports them),
+// else 1. It is the one place that maps a ChildError to a status: the
+// init and the exec init exit with it, `run` returns it. (`exec` does
+// not: like runc exec, it exits 255 for any failure of its own.)
+func ExitStatus(err error) int {
+	var ce *ChildError
+	if errors.As(err, &ce) && ce.ExitCode != 0 {
+		return ce.ExitCode
+	}
+	return 1
+}
+
 func (e *ChildError) Error() string {
 	s := e.Message
 	if e.Step != "" {

@@ -2,6 +2,7 @@ package userns
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -130,6 +131,27 @@ func TestSelfExeProtected(t *testing.T) {
 				t.Fatalf("copy has %d bytes, %s %d", a.Size, tc.path, b.Size)
 			}
 			t.Logf("%s: sealed copy %s", tc.path, f.Name())
+		})
+	}
+}
+
+// TestExitStatus: the one mapping from a failure to an exit status.
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"plain error", errors.New("x"), 1},
+		{"child error without a status", &ChildError{Step: "s", Message: "m"}, 1},
+		{"not found", &ChildError{Message: "m", ExitCode: 127}, 127},
+		{"not executable, wrapped", fmt.Errorf("starting: %w", &ChildError{ExitCode: 126}), 126},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExitStatus(tt.err); got != tt.want {
+				t.Fatalf("ExitStatus(%v) = %d, want %d", tt.err, got, tt.want)
+			}
 		})
 	}
 }

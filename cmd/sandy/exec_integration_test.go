@@ -105,9 +105,9 @@ func TestExec(t *testing.T) {
 			t.Fatalf("exit %d: %q (want fds 0 1 2 and ls's own 3; cwd /) %s", r.code, r.stdout, r.stderr)
 		}
 	})
-	t.Run("not found is 127", func(t *testing.T) {
+	t.Run("not found is 255, as with runc exec", func(t *testing.T) {
 		r := e.run("", "exec", id, "no-such-command")
-		if r.code != 127 || !strings.Contains(r.stderr, "no-such-command") {
+		if r.code != 255 || !strings.Contains(r.stderr, `exec: "no-such-command": executable file not found in $PATH`) {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
 	})

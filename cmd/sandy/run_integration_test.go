@@ -131,7 +131,7 @@ func TestRunErrors(t *testing.T) {
 				}
 			}
 		}, 1, "is a ipc namespace, not a network namespace"},
-		{"unmappable user", func(e *env) { e.spec.Process.User.UID = 900000 }, 1, "process.user uid 900000 is not mapped"},
+		{"unmappable user", func(e *env) { e.spec.Process.User.UID = 900000 }, 1, "process.user.uid 900000 is not mapped in the container's user namespace (uid map: "},
 		{"missing rootfs", func(e *env) { e.spec.Root.Path = "nope" }, 1, `root.path "nope"`},
 		{"bad seccomp profile fails closed", func(e *env) {
 			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_BOGUS"}

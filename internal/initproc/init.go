@@ -45,10 +45,7 @@ func childFailure(err error) (*userns.ChildError, int) {
 	if !errors.As(err, &ce) {
 		ce = &userns.ChildError{Message: err.Error()}
 	}
-	if ce.ExitCode != 0 {
-		return ce, ce.ExitCode
-	}
-	return ce, 1
+	return ce, userns.ExitStatus(ce)
 }
 
 // stepError names the step that failed.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,8 +130,16 @@ func (p *process) dropBounding() error {
 	return nil
 }
 
+// setUser takes process.user's ids. The host has checked them
+// (spec.ValidateProcess, spec.CheckUserMapped); (uid_t)-1 is refused here
+// once more, right before the calls, because setresuid(2), setresgid(2)
+// read -1 as "leave unchanged" and would succeed: the process would run
+// with the init's ids, root in the container.
 func (p *process) setUser() error {
 	u := p.p.User
+	if err := refuseUnchanged(u); err != nil {
+		return err
+	}
 	if len(u.AdditionalGids) > 0 && p.setgroupsDenied {
 		return errors.New("process.user.additionalGids needs setgroups(2), which the single-id mapping denies (install uidmap and add /etc/subgid ranges)")
 	}
@@ -164,13 +173,33 @@ func (p *process) setUser() error {
 	return nil
 }
 
+// refuseUnchanged refuses an id of u that is (uid_t)-1 or (gid_t)-1.
+func refuseUnchanged(u specs.User) error {
+	var field string
+	switch {
+	case u.UID == math.MaxUint32:
+		field = "process.user.uid"
+	case u.GID == math.MaxUint32:
+		field = "process.user.gid"
+	case slices.Contains(u.AdditionalGids, math.MaxUint32):
+		field = "process.user.additionalGids"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s: 4294967295 is -1, which setresuid(2) and setresgid(2) read as \"leave unchanged\": refusing to run the process with the init's ids", field)
+}
+
 func unmappedHint(err error, kind string, id uint32, mapFile string) string {
 	if !errors.Is(err, unix.EINVAL) {
 		return ""
 	}
 	data, _ := os.ReadFile(mapFile)
-	return fmt.Sprintf(" (process.user %s %d is not mapped in the container's user namespace; its map is %q: add a subordinate range, see docs/troubleshooting.md#unmapped-user)",
-		kind, id, strings.Join(strings.Fields(string(data)), " "))
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return fmt.Sprintf(" (process.user.%s %d is not mapped in the container's user namespace (%s map: %s); fix: use an id inside the map, or map more ids, see docs/troubleshooting.md#unmapped-user)",
+		kind, id, kind, strings.Join(lines, ", "))
 }
 
 func (p *process) setCaps() error {

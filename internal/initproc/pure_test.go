@@ -170,7 +170,7 @@ func TestUnmappedHint(t *testing.T) {
 		t.Errorf("EPERM: %q, want no hint", got)
 	}
 	got := unmappedHint(unix.EINVAL, "uid", 70000, m)
-	for _, want := range []string{"process.user uid 70000 is not mapped", `"0 1000 1 1 100000 65536"`, "docs/troubleshooting.md#unmapped-user"} {
+	for _, want := range []string{"process.user.uid 70000 is not mapped", "(uid map: 0 1000 1, 1 100000 65536)", "docs/troubleshooting.md#unmapped-user"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("hint %q lacks %q", got, want)
 		}

@@ -103,6 +103,7 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"planning the network", cr.planNetwork},
 		{"creating the state", cr.createState},
 		{"resolving id maps", cr.resolveIDMaps},
+		{"checking process.user against the id maps", cr.checkUserIDs},
 		{"preparing the cgroup", cr.prepareCgroup},
 		{"making the exec fifo", cr.makeFifo},
 		{"making the layer directory", cr.makeLayerDir},
@@ -279,6 +280,31 @@ func (cr *creation) resolveIDMaps(context.Context) error {
 	cr.plan = plan
 	cr.c.UIDMappings, cr.c.GIDMappings, cr.c.MapHelpers = plan.UIDs, plan.GIDs, plan.Helpers
 	return nil
+}
+
+// checkUserIDs refuses process.user ids that the container's user
+// namespace will not map, before anything starts: the maps are the ones
+// resolveIDMaps decided, or sandy's own for a container without a user
+// namespace. A joined user namespace (linux.namespaces path) is left to
+// the init, whose setresuid(2) fails there with the map in the message.
+func (cr *creation) checkUserIDs(context.Context) error {
+	if cr.bundle.NoProcess {
+		return nil
+	}
+	var uids, gids []specs.LinuxIDMapping
+	_, userNS := spec.Namespace(cr.bundle.Spec, specs.UserNamespace)
+	switch {
+	case cr.plan != nil:
+		uids, gids = cr.plan.UIDs, cr.plan.GIDs
+	case userNS:
+		return nil // joined: resolveIDMaps made no plan
+	default:
+		var err error
+		if uids, gids, err = readIDMaps(os.Getpid()); err != nil {
+			return err
+		}
+	}
+	return spec.CheckUserMapped(cr.bundle.Spec.Process.User, uids, gids)
 }
 
 // makeLayerDir makes the directory that holds the container's writable

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -15,7 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -59,10 +62,18 @@ type execution struct {
 	pty   *os.File // pty master, when exec relays it
 }
 
+// ExecFailed is the status of exec when sandy fails, rather than the
+// process: the container does not exist or is stopped, the process is
+// invalid, its program is not found (runc exec, unlike runc run, has no
+// 127), the pid file cannot be written, and so on. runc exec exits 255
+// then, and engines and runc's own tests read it so.
+const ExecFailed = 255
+
 // Exec runs a new process in a running (or created) container, as runc
 // exec does: in all the container's namespaces and its cgroup, with its
 // seccomp profile, as a child of this process. It returns the process's
-// exit status (128+N for a signal), or 0 once it runs under --detach.
+// exit status (128+N for a signal), 0 once it runs under --detach, or
+// ExecFailed with the error that stopped it before it ran.
 func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	ex := &execution{g: g, o: o}
 	defer ex.undo.run()
@@ -90,17 +101,14 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 		if err != nil {
 			var ce *userns.ChildError
 			if errors.As(err, &ce) {
-				if ce.ExitCode != 0 {
-					return ce.ExitCode, err
-				}
-				return 1, err
+				return ExecFailed, err // already says where
 			}
-			return 1, fmt.Errorf("exec: %s: %w", s.name, err)
+			return ExecFailed, fmt.Errorf("exec: %s: %w", s.name, err)
 		}
 	}
 	if o.Detach {
 		if err := ex.release(); err != nil {
-			return 1, err
+			return ExecFailed, err
 		}
 		ex.undo.release()
 		return 0, nil
@@ -112,7 +120,11 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 		signal:  func(sig unix.Signal) error { return unix.Kill(ex.pid, sig) },
 		wait:    func() (*os.ProcessState, error) { return ex.child.Wait(ex.pid) },
 	}
-	return f.run(g)
+	code, err := f.run(g)
+	if err != nil {
+		return ExecFailed, err
+	}
+	return code, nil
 }
 
 // loadContainer reads the container's state and the config it was created
@@ -141,64 +153,23 @@ func (ex *execution) loadContainer(context.Context) error {
 }
 
 // buildProcess makes the process to run: --process as given, or the
-// container's process with the command line's changes (runc's rules).
+// container's process with the command line's changes (runc's rules);
+// then checks it with config.json's rules (spec.ValidateProcess) and its
+// ids against the container's user namespace, before anything starts.
 func (ex *execution) buildProcess(context.Context) error {
 	o := ex.o
+	uids, gids, err := readIDMaps(ex.c.Pid)
+	if err != nil {
+		return err
+	}
 	var p *specs.Process
 	if o.ProcessFile != "" {
-		data, err := os.ReadFile(o.ProcessFile)
-		if err != nil {
-			return fmt.Errorf("--process: %w", err)
-		}
-		p = &specs.Process{}
-		if err := json.Unmarshal(data, p); err != nil {
-			return fmt.Errorf("--process %s: %w", o.ProcessFile, err)
-		}
+		p, err = readProcessFile(o.ProcessFile)
 	} else {
-		if len(o.Args) == 0 {
-			return errors.New("no command: give one after the container id, or --process FILE")
-		}
-		base := *ex.spec.Process
-		p = &base
-		p.Args = o.Args
-		p.Env = append(append([]string(nil), p.Env...), o.Env...)
-		p.Terminal = false
-		if p.Capabilities != nil {
-			caps := *p.Capabilities
-			p.Capabilities = &caps
-		}
-		for _, c := range o.Caps {
-			if p.Capabilities == nil {
-				p.Capabilities = &specs.LinuxCapabilities{}
-			}
-			c = strings.ToUpper(c)
-			if !strings.HasPrefix(c, "CAP_") {
-				c = "CAP_" + c
-			}
-			pc := p.Capabilities
-			pc.Bounding = append(append([]string(nil), pc.Bounding...), c)
-			pc.Effective = append(append([]string(nil), pc.Effective...), c)
-			pc.Permitted = append(append([]string(nil), pc.Permitted...), c)
-			pc.Inheritable = append(append([]string(nil), pc.Inheritable...), c)
-			pc.Ambient = append(append([]string(nil), pc.Ambient...), c)
-		}
-		if o.User != "" {
-			uid, gid, hasGID, err := parseUser(o.User)
-			if err != nil {
-				return err
-			}
-			p.User.UID = uid
-			if hasGID {
-				p.User.GID = gid
-			}
-		}
-		p.User.AdditionalGids = append([]uint32(nil), p.User.AdditionalGids...)
-		for _, g := range o.AdditionalGID {
-			if g < 0 || g > 1<<32-2 {
-				return fmt.Errorf("--additional-gids %d: out of range", g)
-			}
-			p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
-		}
+		p, err = ex.processFromFlags(uids, gids)
+	}
+	if err != nil {
+		return err
 	}
 	if o.Tty != nil {
 		p.Terminal = *o.Tty
@@ -209,14 +180,14 @@ func (ex *execution) buildProcess(context.Context) error {
 	if o.Cwd != "" {
 		p.Cwd = o.Cwd
 	}
-	if len(p.Args) == 0 {
-		return errors.New("process.args is empty")
-	}
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
-	if !strings.HasPrefix(p.Cwd, "/") {
-		return fmt.Errorf("process.cwd %q: must be an absolute path", p.Cwd)
+	if err := checkProcess(p, uids, gids); err != nil {
+		if o.ProcessFile != "" {
+			return fmt.Errorf("--process %s: %w", o.ProcessFile, err)
+		}
+		return err
 	}
 	p.Env = dedupEnv(p.Env)
 	switch {
@@ -230,6 +201,112 @@ func (ex *execution) buildProcess(context.Context) error {
 	}
 	ex.proc = p
 	return nil
+}
+
+// checkProcess checks p with config.json's rules and its ids against the
+// container's maps.
+func checkProcess(p *specs.Process, uids, gids []specs.LinuxIDMapping) error {
+	if err := spec.ValidateProcess(p); err != nil {
+		return err
+	}
+	return spec.CheckUserMapped(p.User, uids, gids)
+}
+
+// readProcessFile reads --process FILE: a runtime-spec process object.
+func readProcessFile(path string) (*specs.Process, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--process: %w", err)
+	}
+	p := &specs.Process{}
+	if err := json.Unmarshal(data, p); err != nil {
+		return nil, fmt.Errorf("--process %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// processFromFlags is the container's process with the command line's
+// changes. The ids of --user and --additional-gids must be mapped in the
+// container's user namespace (uids, gids): the errors name the flag.
+func (ex *execution) processFromFlags(uids, gids []specs.LinuxIDMapping) (*specs.Process, error) {
+	o := ex.o
+	if len(o.Args) == 0 {
+		return nil, errors.New("no command: give one after the container id, or --process FILE")
+	}
+	base := *ex.spec.Process
+	p := &base
+	p.Args = o.Args
+	p.Env = append(append([]string(nil), p.Env...), o.Env...)
+	p.Terminal = false
+	if p.Capabilities != nil {
+		caps := *p.Capabilities
+		p.Capabilities = &caps
+	}
+	for _, c := range o.Caps {
+		if p.Capabilities == nil {
+			p.Capabilities = &specs.LinuxCapabilities{}
+		}
+		c = strings.ToUpper(c)
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		pc := p.Capabilities
+		pc.Bounding = append(append([]string(nil), pc.Bounding...), c)
+		pc.Effective = append(append([]string(nil), pc.Effective...), c)
+		pc.Permitted = append(append([]string(nil), pc.Permitted...), c)
+		pc.Inheritable = append(append([]string(nil), pc.Inheritable...), c)
+		pc.Ambient = append(append([]string(nil), pc.Ambient...), c)
+	}
+	if o.User != "" {
+		uid, gid, hasGID, err := parseUser(o.User)
+		if err != nil {
+			return nil, err
+		}
+		if err := spec.CheckMapped("--user uid", uid, "uid", uids); err != nil {
+			return nil, err
+		}
+		p.User.UID = uid
+		if hasGID {
+			if err := spec.CheckMapped("--user gid", gid, "gid", gids); err != nil {
+				return nil, err
+			}
+			p.User.GID = gid
+		}
+	}
+	p.User.AdditionalGids = append([]uint32(nil), p.User.AdditionalGids...)
+	for _, g := range o.AdditionalGID {
+		if g < 0 || g > math.MaxUint32 {
+			return nil, fmt.Errorf("--additional-gids %d: out of range (a gid is 0 to 4294967294)", g)
+		}
+		if err := spec.CheckMapped("--additional-gids", uint32(g), "gid", gids); err != nil {
+			return nil, err
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
+	}
+	return p, nil
+}
+
+// readIDMaps reads the uid and gid maps of pid's user namespace from
+// /proc/PID/{uid,gid}_map (user_namespaces(7)): the first column is the
+// ids of that namespace, which is what a process there can take. For a
+// container without a user namespace of its own they are sandy's.
+// The caller checks afterwards that pid is still the container's init.
+func readIDMaps(pid int) (uids, gids []specs.LinuxIDMapping, err error) {
+	read := func(name string) ([]specs.LinuxIDMapping, error) {
+		path := fmt.Sprintf("/proc/%d/%s", pid, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading the container's id map: %w", err)
+		}
+		return idmap.ParseProcMap(path, string(data))
+	}
+	if uids, err = read("uid_map"); err != nil {
+		return nil, nil, err
+	}
+	if gids, err = read("gid_map"); err != nil {
+		return nil, nil, err
+	}
+	return uids, gids, nil
 }
 
 // parseUser parses --user UID[:GID] (numbers, as runc takes them).

@@ -99,69 +99,6 @@ func TestJoinedNamespaces(t *testing.T) {
 	}
 }
 
-func TestParseUser(t *testing.T) {
-	tests := []struct {
-		in      string
-		uid     uint32
-		gid     uint32
-		hasGID  bool
-		wantErr bool
-	}{
-		{in: "0", uid: 0},
-		{in: "1000", uid: 1000},
-		{in: "1000:100", uid: 1000, gid: 100, hasGID: true},
-		{in: "0:0", hasGID: true},
-		{in: "4294967296", wantErr: true},
-		{in: "alice", wantErr: true},
-		{in: "1000:staff", wantErr: true},
-		{in: "-1", wantErr: true},
-		{in: "", wantErr: true},
-		{in: ":100", wantErr: true},
-		{in: "1000:", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			uid, gid, hasGID, err := parseUser(tt.in)
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("parseUser(%q) = %d, %d, %v; want an error", tt.in, uid, gid, hasGID)
-				}
-				if !strings.Contains(err.Error(), "--user") {
-					t.Errorf("error %q does not name --user", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if uid != tt.uid || gid != tt.gid || hasGID != tt.hasGID {
-				t.Errorf("parseUser(%q) = %d, %d, %v; want %d, %d, %v", tt.in, uid, gid, hasGID, tt.uid, tt.gid, tt.hasGID)
-			}
-		})
-	}
-}
-
-func TestDedupEnv(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []string
-		want []string
-	}{
-		{"empty", nil, []string{}},
-		{"no duplicates", []string{"A=1", "B=2"}, []string{"A=1", "B=2"}},
-		{"the last value wins at the first place", []string{"A=1", "B=2", "A=3"}, []string{"A=3", "B=2"}},
-		{"a name without a value", []string{"A", "A=1"}, []string{"A=1"}},
-		{"values with =", []string{"A=x=y", "A=z=w"}, []string{"A=z=w"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := dedupEnv(tt.in); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("dedupEnv(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestPrlimits(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -345,10 +282,12 @@ func TestGlobalWarnOnce(t *testing.T) {
 	}
 }
 
-// execOf is an exec of o into a container whose process is base.
+// execOf is an exec of o into a container whose process is base; the
+// container's id maps are this test process's own.
 func execOf(base *specs.Process, o *ExecOptions) (*execution, *bytes.Buffer) {
 	var stderr bytes.Buffer
-	return &execution{g: &Global{Stderr: &stderr}, o: o, spec: &specs.Spec{Process: base}}, &stderr
+	c := &state.Container{Pid: os.Getpid()}
+	return &execution{g: &Global{Stderr: &stderr}, o: o, c: c, spec: &specs.Spec{Process: base}}, &stderr
 }
 
 func baseProcess() *specs.Process {
@@ -425,7 +364,7 @@ func TestBuildProcess(t *testing.T) {
 		{name: "no command", o: ExecOptions{}, wantErr: "no command"},
 		{name: "bad --user", o: ExecOptions{Args: []string{"x"}, User: "root"}, wantErr: `--user "root"`},
 		{name: "negative --additional-gids", o: ExecOptions{Args: []string{"x"}, AdditionalGID: []int64{-1}}, wantErr: "--additional-gids -1: out of range"},
-		{name: "--additional-gids of (gid_t)-1", o: ExecOptions{Args: []string{"x"}, AdditionalGID: []int64{1<<32 - 1}}, wantErr: "out of range"},
+		{name: "--additional-gids of (gid_t)-1", o: ExecOptions{Args: []string{"x"}, AdditionalGID: []int64{1<<32 - 1}}, wantErr: "(gid_t)-1"},
 		{name: "relative --cwd", o: ExecOptions{Args: []string{"x"}, Cwd: "tmp"}, wantErr: `process.cwd "tmp": must be an absolute path`},
 		{name: "--tty --detach without a console socket", o: ExecOptions{Args: []string{"x"}, Tty: &yes, Detach: true}, wantErr: "--console-socket"},
 		{name: "a console socket without --tty", o: ExecOptions{Args: []string{"x"}, ConsoleSocket: "/s"}, wantErr: "no terminal"},
@@ -474,7 +413,7 @@ func TestBuildProcessFile(t *testing.T) {
 	}
 	for _, tt := range []struct{ name, content, wantErr string }{
 		{"syntax.json", `{"args": [`, "--process " + filepath.Join(dir, "syntax.json")},
-		{"noargs.json", `{"cwd": "/"}`, "process.args is empty"},
+		{"noargs.json", `{"cwd": "/"}`, "process.args: empty"},
 	} {
 		ex, _ := execOf(baseProcess(), &ExecOptions{ProcessFile: write(tt.name, tt.content)})
 		if err := ex.buildProcess(context.Background()); err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -37,11 +37,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	}
 	cr, err := create(ctx, g, &o.CreateOptions)
 	if err != nil {
-		var ce *userns.ChildError
-		if errors.As(err, &ce) && ce.ExitCode != 0 {
-			return ce.ExitCode, err // 127: not found, 126: not executable
-		}
-		return 1, err
+		return userns.ExitStatus(err), err // 127: not found, 126: not executable
 	}
 	if o.Detach {
 		err := releaseInit(ctx, cr.root, cr.c)
@@ -148,11 +144,7 @@ func (f *foreground) run(g *Global) (int, error) {
 		defer relay.restore()
 	}
 	if err := f.release(); err != nil {
-		var ce *userns.ChildError
-		if errors.As(err, &ce) && ce.ExitCode != 0 {
-			return ce.ExitCode, err // 127: not found, 126: not executable
-		}
-		return 1, err
+		return userns.ExitStatus(err), err // 127: not found, 126: not executable
 	}
 	type exited struct {
 		ps  *os.ProcessState

@@ -114,14 +114,11 @@ func (b *Bundle) validate() error {
 		b.NoProcess = true
 		s.Process = &specs.Process{Cwd: "/", Args: []string{"/nonexistent: config.json has no process"}}
 	}
-	if len(s.Process.Args) == 0 || s.Process.Args[0] == "" {
-		return errors.New("process.args: empty (name the program to run, e.g. [\"sh\"])")
-	}
 	if s.Process.Cwd == "" {
 		s.Process.Cwd = "/"
 	}
-	if !filepath.IsAbs(s.Process.Cwd) {
-		return fmt.Errorf("process.cwd %q: must be an absolute path", s.Process.Cwd)
+	if err := ValidateProcess(s.Process); err != nil {
+		return err
 	}
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
@@ -155,16 +152,6 @@ func (b *Bundle) validate() error {
 	for k := range s.Linux.Sysctl {
 		if k == "" || strings.Contains(k, "..") || strings.HasPrefix(k, "/") || strings.HasPrefix(k, ".") {
 			return fmt.Errorf("linux.sysctl: invalid key %q", k)
-		}
-	}
-	if s.Process.Rlimits != nil {
-		for _, r := range s.Process.Rlimits {
-			if _, ok := RlimitNumber(r.Type); !ok {
-				return fmt.Errorf("process.rlimits: unknown type %q", r.Type)
-			}
-			if r.Soft > r.Hard {
-				return fmt.Errorf("process.rlimits: %s soft limit %d above hard limit %d", r.Type, r.Soft, r.Hard)
-			}
 		}
 	}
 	return nil

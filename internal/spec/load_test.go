@@ -61,6 +61,15 @@ func TestLoad(t *testing.T) {
 		{name: "bad rlimit", config: exampleJSON(t, func(m map[string]any) {
 			m["process"].(map[string]any)["rlimits"] = []any{map[string]any{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}}
 		}), wantErr: "unknown type"},
+		{name: "uid -1", config: exampleJSON(t, func(m map[string]any) {
+			m["process"].(map[string]any)["user"] = map[string]any{"uid": 4294967295, "gid": 0}
+		}), wantErr: "process.user.uid 4294967295 is (uid_t)-1"},
+		{name: "duplicate rlimit", config: exampleJSON(t, func(m map[string]any) {
+			m["process"].(map[string]any)["rlimits"] = []any{
+				map[string]any{"type": "RLIMIT_NOFILE", "hard": 1, "soft": 1},
+				map[string]any{"type": "RLIMIT_NOFILE", "hard": 2, "soft": 2},
+			}
+		}), wantErr: "process.rlimits[1]: RLIMIT_NOFILE is already set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
