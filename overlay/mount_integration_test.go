@@ -275,6 +275,29 @@ func TestWhiteoutLikeNames(t *testing.T) {
 	}
 }
 
+// TestScanOwnersUnreadable: a directory below the rootfs that the caller
+// may not read is counted and skipped; the scan goes on (as root every
+// directory is readable: it runs as the test user).
+func TestScanOwnersUnreadable(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "locked/inner"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "open"), nil, 0o644)
+	_ = os.Chmod(filepath.Join(root, "locked"), 0)
+	t.Cleanup(func() { _ = os.Chmod(filepath.Join(root, "locked"), 0o755) })
+	uids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getuid()), Size: 1}}
+	gids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getgid()), Size: 1}}
+	r, err := ScanOwners(root, uids, gids, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Checked != 3 || r.Complete || r.Count != 0 {
+		t.Fatalf("got %+v, want 3 checked, incomplete, none unmapped", r)
+	}
+}
+
 // TestUnmappedOwners: a bundle unpacked with the full subordinate map, run
 // with the single-id map. ScanOwners reports it from the host side; Mount
 // works; the files read as nobody and cannot be written.
@@ -297,7 +320,7 @@ func TestUnmappedOwners(t *testing.T) {
 	single := func(id int) []specs.LinuxIDMapping {
 		return []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(id), Size: 1}}
 	}
-	rep, err := ScanOwners(f.rootfs, single(uid), single(gid))
+	rep, err := ScanOwners(f.rootfs, single(uid), single(gid), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

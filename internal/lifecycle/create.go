@@ -102,6 +102,7 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"planning the network", cr.planNetwork},
 		{"creating the state", cr.createState},
 		{"resolving id maps", cr.resolveIDMaps},
+		{"checking the rootfs", cr.checkRootfs},
 		{"preparing the cgroup", cr.prepareCgroup},
 		{"making the exec fifo", cr.makeFifo},
 		{"making the layer directory", cr.makeLayerDir},
