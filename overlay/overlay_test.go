@@ -386,3 +386,25 @@ func TestOnRootfs(t *testing.T) {
 		t.Fatalf("onRootfs = %v, want %s", got, want)
 	}
 }
+
+// TestOwnerDocAnchors: the pages the owner warning and the access error
+// point to have the anchors they name.
+func TestOwnerDocAnchors(t *testing.T) {
+	w := (&OwnerReport{Rootfs: "/r", Count: 1, Checked: 1, Complete: true, Example: "/", RootUID: 1, RootGID: 1}).Warning()
+	e := (&AccessError{Path: "/r", RootUID: 1, RootGID: 1}).Error()
+	for _, msg := range []string{w, e} {
+		i := strings.Index(msg, "docs/")
+		if i < 0 {
+			t.Fatalf("no docs reference in %q", msg)
+		}
+		ref := strings.TrimRight(strings.Fields(msg[i:])[0], ")")
+		page, anchor, _ := strings.Cut(ref, "#")
+		data, err := os.ReadFile(filepath.Join("..", page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), `<a id="`+anchor+`"></a>`) {
+			t.Errorf("%s has no anchor %q", page, anchor)
+		}
+	}
+}
