@@ -122,6 +122,29 @@ func TestBenchStartup(t *testing.T) {
 	for _, mode := range []Mode{ModeBind, ModeOverlay, ModeFuse, ModeCopy} {
 		fmt.Printf("BENCH startup %-8s %8.2f ms   (+%.2f ms vs bind)\n", mode, ms(res[mode]), ms(res[mode]-res[ModeBind]))
 	}
+	benchScan(t, "startup", f.rootfs)
+}
+
+// benchScan times the host-side owner check on rootfs under the single-id
+// map (every subordinate-owned file unmapped), median of 15: the whole tree
+// and the lifecycle's bounded scan.
+func benchScan(t *testing.T, label, rootfs string) {
+	uids := []specs.LinuxIDMapping{{HostID: uint32(os.Getuid()), Size: 1}}
+	gids := []specs.LinuxIDMapping{{HostID: uint32(os.Getgid()), Size: 1}}
+	for _, limit := range []int{0, DefaultScanLimit} {
+		var ds []time.Duration
+		var rep *OwnerReport
+		for range 15 {
+			t0 := time.Now()
+			var err error
+			if rep, err = ScanOwners(rootfs, uids, gids, limit); err != nil {
+				t.Fatal(err)
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		fmt.Printf("BENCH %s ScanOwners limit %-5d %8.2f ms  (%d entries checked, %d unmapped, whole tree: %v)\n",
+			label, limit, ms(median(ds)), rep.Checked, rep.Count, rep.Complete)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -188,14 +211,7 @@ func TestBenchBigRootfs(t *testing.T) {
 	du, _ := exec.Command("du", "-sh", "--apparent-size", filepath.Join(big, "rootfs")).Output()
 	fmt.Printf("\n## 1 GB rootfs, full subordinate map (made in %.1f s: %s)\n", time.Since(start).Seconds(), strings.TrimSpace(string(du)))
 	lower := filepath.Join(big, "rootfs")
-	// The host-side owner check, with the single-id map (every file
-	// unmapped) and with the full map sandy uses.
-	t0 := time.Now()
-	rep, err := ScanOwners(lower, []specs.LinuxIDMapping{{HostID: uint32(os.Getuid()), Size: 1}}, []specs.LinuxIDMapping{{HostID: uint32(os.Getgid()), Size: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("BENCH big ScanOwners (host side): %.1f ms, %d entries unmapped under the single-id map\n", ms(time.Since(t0)), rep.Count)
+	benchScan(t, "big", lower)
 	for _, mode := range []Mode{ModeOverlay, ModeFuse, ModeCopy} {
 		for run := 1; run <= 2; run++ {
 			t0 := time.Now()

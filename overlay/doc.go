@@ -14,7 +14,10 @@
 // with full capabilities there, before the OCI mounts and pivot_root(2). It
 // returns Root.Path, a private mount point the init mounts into and then
 // pivot_roots into. Cleanup and ScanOwners run on the host side, as the
-// user. Nothing here starts namespaces, writes id maps or resolves
+// user: the lifecycle calls ScanOwners before the init starts (bounded by
+// DefaultScanLimit), to warn about entries owned by ids outside the
+// container's maps and to refuse a rootfs the container could not enter
+// (*AccessError). Nothing here starts namespaces, writes id maps or resolves
 // container paths: userns, idmap and the init do.
 //
 // # The ladder

@@ -275,6 +275,55 @@ func TestWhiteoutLikeNames(t *testing.T) {
 	}
 }
 
+// TestScanOwnersUnreadable: a directory below the rootfs that the caller
+// may not read is counted and skipped; the scan goes on (as root every
+// directory is readable: it runs as the test user).
+func TestScanOwnersUnreadable(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "locked/inner"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "open"), nil, 0o644)
+	_ = os.Chmod(filepath.Join(root, "locked"), 0)
+	t.Cleanup(func() { _ = os.Chmod(filepath.Join(root, "locked"), 0o755) })
+	uids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getuid()), Size: 1}}
+	gids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getgid()), Size: 1}}
+	r, err := ScanOwners(root, uids, gids, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Checked != 3 || r.Complete || r.Count != 0 {
+		t.Fatalf("got %+v, want 3 checked, incomplete, none unmapped", r)
+	}
+}
+
+// TestUnsearchableRootfs: a rootfs the container's root may not search
+// (mode 0700, owned by an id outside the single-id map) fails in Mount
+// with a hint that says so, with the mode and the owner as the container
+// sees it, rather than a bare "lstat …/proc: permission denied". (The
+// lifecycle refuses the case where the container's root is the caller
+// before the init starts; this covers explicit maps.)
+func TestUnsearchableRootfs(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	f := newFixture(t)
+	ns := []string{"--user", "--map-root-user", "--map-auto"}
+	if out, err := exec.Command("unshare", append(ns, "sh", "-ec", "chown 5000:5000 \"$1\" && chmod 0700 \"$1\"", "sh", f.rootfs)...).CombinedOutput(); err != nil {
+		testutil.Skip(t, "chown in a user namespace with the subordinate range: %v: %s (needs newuidmap and /etc/subuid entries)", err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("unshare", append(ns, "sh", "-c", "chmod 0755 \"$1\" && chown 0:0 \"$1\"", "sh", f.rootfs)...).Run()
+	})
+	resp := runHelper(t, nsSingle, helperReq{Opts: Options{Lower: f.rootfs, LayerDir: f.layer, Mode: ModeOverlay, Mountpoints: []Mountpoint{{Path: "/proc"}}}})
+	want := "permission denied\nhint: the container's root may not search the rootfs (mode 0700, owned by uid 65534 gid 65534 as seen in the container, where 65534 stands for an id outside its map): " +
+		"make the rootfs searchable by the container's root, or owned by an id in its map (docs/troubleshooting.md#rootfs-unreadable)"
+	if !strings.Contains(resp.Err, "checking mountpoint /proc") || !strings.HasSuffix(resp.Err, want) {
+		t.Fatalf("Mount error:\n%s\nwant it to end with:\n%s", resp.Err, want)
+	}
+}
+
 // TestUnmappedOwners: a bundle unpacked with the full subordinate map, run
 // with the single-id map. ScanOwners reports it from the host side; Mount
 // works; the files read as nobody and cannot be written.
@@ -297,7 +346,7 @@ func TestUnmappedOwners(t *testing.T) {
 	single := func(id int) []specs.LinuxIDMapping {
 		return []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(id), Size: 1}}
 	}
-	rep, err := ScanOwners(f.rootfs, single(uid), single(gid))
+	rep, err := ScanOwners(f.rootfs, single(uid), single(gid), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,7 +244,7 @@ func (m *mounter) makeStubs() error {
 		p := mp.Path
 		missing, err := missingIn(m.o.Lower, p)
 		if err != nil {
-			return fmt.Errorf("checking mountpoint %s: %w", p, err)
+			return fmt.Errorf("checking mountpoint %s: %w%s", p, err, m.accessHint(err))
 		}
 		if !missing {
 			continue
@@ -271,6 +271,22 @@ func (m *mounter) makeStubs() error {
 		m.stubTimes(m.path(stubsName))
 	}
 	return nil
+}
+
+// accessHint explains a permission error met while looking into the
+// rootfs from inside the user namespace. The host side refuses the usual
+// case before the init starts (ScanOwners' *AccessError, with the real
+// owner); this one remains for a container root that is not the caller
+// (root running sandy with maps whose container root is another uid),
+// whose access the host does not check. Inside, an
+// owner outside the maps reads as the overflow id (65534).
+func (m *mounter) accessHint(err error) string {
+	var st unix.Stat_t
+	if !errors.Is(err, unix.EACCES) || unix.Fstat(int(m.lower.Fd()), &st) != nil {
+		return ""
+	}
+	return fmt.Sprintf("\nhint: the container's root may not search the rootfs (mode %04o, owned by uid %d gid %d as seen in the container, where 65534 stands for an id outside its map): make the rootfs searchable by the container's root, or owned by an id in its map (docs/troubleshooting.md#rootfs-unreadable)",
+		st.Mode&0o7777, st.Uid, st.Gid)
 }
 
 // onRootfs keeps the mountpoints that are on the root filesystem itself,

@@ -4,6 +4,7 @@ package overlay
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -165,6 +166,7 @@ func TestScanOwners(t *testing.T) {
 	root := t.TempDir()
 	_ = os.MkdirAll(filepath.Join(root, "a/b"), 0o755)
 	_ = os.WriteFile(filepath.Join(root, "a/b/f"), nil, 0o644)
+	_ = os.Symlink("/nowhere", filepath.Join(root, "a/link"))
 	own := func(id int) []specs.LinuxIDMapping {
 		return []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(id), Size: 1}}
 	}
@@ -172,26 +174,109 @@ func TestScanOwners(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		uids, gids []specs.LinuxIDMapping
-		want       int
+		limit      int
+		want       int // unmapped
+		checked    int
+		complete   bool
+		example    string
 	}{
-		{"own ids mapped", own(uid), own(gid), 0},
-		{"range covers", []specs.LinuxIDMapping{{HostID: 0, Size: uint32(uid) + 1}}, []specs.LinuxIDMapping{{HostID: 0, Size: uint32(gid) + 1}}, 0},
-		{"uid unmapped", own(uid + 1), own(gid), 4},
-		{"gid unmapped", own(uid), own(gid + 1), 4},
-		{"no maps", nil, nil, 0},
+		{"own ids mapped", own(uid), own(gid), 0, 0, 5, true, ""},
+		{"range covers", []specs.LinuxIDMapping{{HostID: 0, Size: uint32(uid) + 1}}, []specs.LinuxIDMapping{{HostID: 0, Size: uint32(gid) + 1}}, 0, 0, 5, true, ""},
+		{"uid unmapped", own(uid + 1), own(gid), 0, 5, 5, true, "/"},
+		{"gid unmapped", own(uid), own(gid + 1), 0, 5, 5, true, "/"},
+		// Breadth first: /, /a, then /a/b and /a/link, then /a/b/f.
+		{"limit stops the walk", own(uid + 1), own(gid), 3, 3, 3, false, "/"},
+		{"limit equal to the tree", own(uid + 1), own(gid), 5, 5, 5, true, "/"},
+		{"limit above the tree", own(uid + 1), own(gid), 6, 5, 5, true, "/"},
+		{"no maps", nil, nil, 0, 0, 0, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := ScanOwners(root, tc.uids, tc.gids)
+			r, err := ScanOwners(root, tc.uids, tc.gids, tc.limit)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Count != tc.want {
-				t.Fatalf("Count = %d, want %d (%+v)", r.Count, tc.want, r)
+			if r.Count != tc.want || r.Checked != tc.checked || r.Complete != tc.complete || r.Example != tc.example {
+				t.Fatalf("got %+v, want Count %d Checked %d Complete %v Example %q", r, tc.want, tc.checked, tc.complete, tc.example)
 			}
 			if (r.Warning() != "") != (tc.want > 0) {
 				t.Fatalf("Warning() = %q", r.Warning())
 			}
 		})
+	}
+}
+
+// TestScanOwnersOrder: the walk is breadth first, so the top of the tree
+// is checked before anything deep, and an entry deep down is found once
+// the limit allows it.
+func TestScanOwnersOrder(t *testing.T) {
+	root := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(root, "deep/er/still"), 0o755)
+	_ = os.WriteFile(filepath.Join(root, "deep/er/still/f"), nil, 0o644)
+	for i := range 3 {
+		_ = os.WriteFile(filepath.Join(root, "top"+strconv.Itoa(i)), nil, 0o644)
+	}
+	uids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getuid()), Size: 1}}
+	gids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getgid()), Size: 1}}
+	r, err := ScanOwners(root, uids, gids, 5) // /, deep, top0..top2
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Checked != 5 || r.Complete {
+		t.Fatalf("limit 5: %+v", r)
+	}
+	r, err = ScanOwners(root, uids, gids, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Checked != 8 || !r.Complete {
+		t.Fatalf("no limit: %+v", r)
+	}
+}
+
+func TestOwnerWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    OwnerReport
+		want string
+	}{
+		{"complete", OwnerReport{Rootfs: "/b/rootfs", Count: 287, Checked: 287, Complete: true, Example: "/", UID: 0, GID: 0, RootUID: 1001, RootGID: 1001},
+			"rootfs: 287 entries are owned by ids outside the container's id map (e.g. /, host uid 0 gid 0): " +
+				"inside they show as nobody (65534) and the container's root cannot write, chmod or chown them; " +
+				"fix: as root, chown -R 1001:1001 /b/rootfs (the container's root then owns them), or " +
+				"unpack the rootfs as yourself in a user namespace (podman unshare tar -C /b/rootfs -xf ROOTFS.tar), " +
+				"or run with an id map that covers those ids (docs/rootfs.md#unmapped-owners)"},
+		{"partial, no root in the map", OwnerReport{Rootfs: "/r", Count: 12, Checked: 4096, Example: "/etc/shadow", UID: 100041, GID: 100041, RootUID: -1, RootGID: -1},
+			"rootfs: 12 of the first 4096 entries checked are owned by ids outside the container's id map (e.g. /etc/shadow, host uid 100041 gid 100041): " +
+				"inside they show as nobody (65534) and the container's root cannot write, chmod or chown them; " +
+				"fix: unpack the rootfs as yourself in a user namespace (podman unshare tar -C /r -xf ROOTFS.tar), " +
+				"or run with an id map that covers those ids (docs/rootfs.md#unmapped-owners)"},
+		{"nothing", OwnerReport{Checked: 10, Complete: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.r.Warning()
+			if got != tc.want {
+				t.Fatalf("Warning()\n got %q\nwant %q", got, tc.want)
+			}
+			if strings.Contains(got, "\n") {
+				t.Fatal("the warning is more than one line")
+			}
+		})
+	}
+}
+
+func TestAccessError(t *testing.T) {
+	e := &AccessError{Path: "/b/rootfs", UID: 0, GID: 0, Owner: "root", Group: "root", Mode: 0o700, CallerUID: 1001, RootUID: 1001, RootGID: 1001}
+	want := "rootfs /b/rootfs: permission denied: it is owned by root (uid 0), group root (gid 0), mode 0700, and neither you (uid 1001) nor the container's root, which has no power over ids outside its map, may enter it" +
+		"\nhint: as root, chown -R 1001:1001 /b/rootfs (the container's root then owns it), or chmod 0755 /b/rootfs (docs/troubleshooting.md#rootfs-unreadable)"
+	if got := e.Error(); got != want {
+		t.Fatalf("Error()\n got %q\nwant %q", got, want)
+	}
+	if !errors.Is(e, fs.ErrPermission) {
+		t.Fatal("not fs.ErrPermission")
+	}
+	e.Owner, e.Group, e.RootUID = "", "", -1
+	if got := e.Error(); !strings.Contains(got, "owned by uid 0, gid 0, mode 0700,") || strings.Contains(got, "chown") {
+		t.Fatalf("without a name or a root: %q", got)
 	}
 }
 
@@ -299,5 +384,27 @@ func TestOnRootfs(t *testing.T) {
 	want := "/proc /dev /sys /etc/hosts /etc/hosts/x /data/in"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("onRootfs = %v, want %s", got, want)
+	}
+}
+
+// TestOwnerDocAnchors: the pages the owner warning and the access error
+// point to have the anchors they name.
+func TestOwnerDocAnchors(t *testing.T) {
+	w := (&OwnerReport{Rootfs: "/r", Count: 1, Checked: 1, Complete: true, Example: "/", RootUID: 1, RootGID: 1}).Warning()
+	e := (&AccessError{Path: "/r", RootUID: 1, RootGID: 1}).Error()
+	for _, msg := range []string{w, e} {
+		i := strings.Index(msg, "docs/")
+		if i < 0 {
+			t.Fatalf("no docs reference in %q", msg)
+		}
+		ref := strings.TrimRight(strings.Fields(msg[i:])[0], ")")
+		page, anchor, _ := strings.Cut(ref, "#")
+		data, err := os.ReadFile(filepath.Join("..", page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), `<a id="`+anchor+`"></a>`) {
+			t.Errorf("%s has no anchor %q", page, anchor)
+		}
 	}
 }

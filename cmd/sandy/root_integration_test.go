@@ -34,6 +34,18 @@ func TestRootWritesAnyMap(t *testing.T) {
 	e.spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 3000}}
 	e.spec.Process.User.AdditionalGids = []uint32{2500}
 	e.write()
+	// The rootfs belongs to the container's root, as an engine that maps
+	// ids chowns its storage: root's own files would be nobody's inside
+	// (and sandy would warn so).
+	err := filepath.Walk(e.bundle+"/rootfs", func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 1000, 1000)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	layersBefore, _ := filepath.Glob(filepath.Join(os.TempDir(), "sandy-layer-*"))
 	// The container's root, host uid 1000, cannot reach root's private
 	// state root: its layer lives elsewhere, and is gone after the run.

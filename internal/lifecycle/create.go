@@ -104,6 +104,7 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"creating the state", cr.createState},
 		{"resolving id maps", cr.resolveIDMaps},
 		{"checking process.user against the id maps", cr.checkUserIDs},
+		{"checking the rootfs", cr.checkRootfs},
 		{"preparing the cgroup", cr.prepareCgroup},
 		{"making the exec fifo", cr.makeFifo},
 		{"making the layer directory", cr.makeLayerDir},

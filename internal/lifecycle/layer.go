@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,39 @@ import (
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/userns"
 )
+
+// checkRootfs looks at the rootfs from the host side, where its real owners
+// show, before anything starts: a rootfs the container could not enter is
+// an error that says whose it is, its mode and the fix (not the init's
+// bare "lstat …/proc: permission denied"); entries owned by ids outside the
+// container's maps, which it would see as nobody and could not change,
+// are one warning line. The scan is bounded (overlay.DefaultScanLimit
+// entries, breadth first), so a large image costs as little as a small
+// one (docs/rootfs.md#numbers). A copy gives the container its own files,
+// so the warning does not apply to it. Without a user namespace of our
+// own there is nothing to check.
+func (cr *creation) checkRootfs(context.Context) error {
+	if cr.plan == nil {
+		return nil
+	}
+	rep, err := overlay.ScanOwners(cr.bundle.Rootfs, cr.plan.UIDs, cr.plan.GIDs, overlay.DefaultScanLimit)
+	var ae *overlay.AccessError
+	if errors.As(err, &ae) {
+		return err
+	}
+	if err != nil {
+		// A check that could not finish does not stop the container.
+		cr.g.Debugf("checking the rootfs owners: %v", err)
+		return nil
+	}
+	cr.g.Debugf("rootfs owners: %d unmapped of %d entries checked (whole tree: %v)", rep.Count, rep.Checked, rep.Complete)
+	if mode, _ := overlay.ParseMode(cr.o.RootfsMode); mode != overlay.ModeCopy {
+		if w := rep.Warning(); w != "" {
+			cr.g.Warn(w)
+		}
+	}
+	return nil
+}
 
 // removeLayer removes the container's layer directory. Files the container
 // made as a non-root container user belong to subordinate ids, which the
