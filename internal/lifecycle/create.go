@@ -71,6 +71,8 @@ type creation struct {
 	netMode string
 	netOpts *slirp.Options // nil: no slirp4netns network
 	net     *slirp.Network
+
+	stopWatch func() bool // ends watchInterrupt
 }
 
 // NewID makes a container id for `sandy run` without one.
@@ -93,6 +95,7 @@ func Create(ctx context.Context, g *Global, o *CreateOptions) error {
 
 func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error) {
 	cr := &creation{g: g, o: o}
+	defer cr.stopInterrupt()
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -119,6 +122,11 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		t0 := time.Now()
 		err := s.fn(ctx)
 		cr.g.Debugf("%s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
+		if ctx.Err() != nil {
+			// Interrupted (`sandy run` got a signal): whatever the step
+			// returned, the set-up stops here and is undone.
+			err = context.Cause(ctx)
+		}
 		if err != nil {
 			cr.undo.run()
 			var ce *userns.ChildError
@@ -129,6 +137,29 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		}
 	}
 	return cr, nil
+}
+
+// watchInterrupt makes the cancellation of ctx unblock whatever waits on
+// the init's socket (its hello, its set-up messages): shutdown(2) wakes a
+// blocked recvmsg with end-of-file, and the init reads end-of-file too. The
+// step that waited then sees ctx's cause instead of waiting for the init
+// to exit; the undo stack kills the init. Through the file's SyscallConn,
+// so that a socket already closed is never confused with a reused fd.
+func (cr *creation) watchInterrupt(ctx context.Context) {
+	f := cr.conn.File()
+	cr.stopWatch = context.AfterFunc(ctx, func() {
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+		}
+	})
+}
+
+// stopInterrupt ends watchInterrupt: once create returns, ctx is no
+// longer its business.
+func (cr *creation) stopInterrupt() {
+	if cr.stopWatch != nil {
+		cr.stopWatch()
+	}
 }
 
 // release keeps what create made and lets go of the host-side handles.
@@ -377,7 +408,7 @@ func cloneFlags(s *specs.Spec) uintptr {
 	return f
 }
 
-func (cr *creation) startInit(context.Context) error {
+func (cr *creation) startInit(ctx context.Context) error {
 	s := cr.bundle.Spec
 	if _, ok := spec.Namespace(s, specs.MountNamespace); !ok {
 		return errors.New("linux.namespaces: sandy needs a mount namespace (add {\"type\": \"mount\"})")
@@ -388,6 +419,7 @@ func (cr *creation) startInit(context.Context) error {
 	}
 	defer link.started()
 	cr.conn = link.parent
+	cr.watchInterrupt(ctx)
 	cfg := userns.Config{
 		Exe:        link.exe,
 		Args:       []string{"init"},
@@ -434,6 +466,9 @@ func (cr *creation) startInit(context.Context) error {
 	// chain started, in the host's pid namespace either way.
 	m, err := cr.conn.Expect(initproc.MsgHello)
 	if errors.Is(err, userns.ErrClosed) {
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // the init may still run: undo kills it
+		}
 		return fmt.Errorf("the init exited before it started (%s)", cr.exitStatus())
 	}
 	if err != nil {
@@ -511,8 +546,13 @@ func (cr *creation) configureInit(context.Context) error {
 // waitReady reads the init's messages until it reports ready: warnings,
 // the rootfs rung, the hooks moment, the pty master and a seccomp listener
 // on the way, or the one error it sends.
-func (cr *creation) waitReady(context.Context) error {
-	exited := func() error { return fmt.Errorf("the init exited during set-up (%s)", cr.exitStatus()) }
+func (cr *creation) waitReady(ctx context.Context) error {
+	exited := func() error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // the init may still run: undo kills it
+		}
+		return fmt.Errorf("the init exited during set-up (%s)", cr.exitStatus())
+	}
 	return awaitReady(cr.conn, exited, map[string]func(*userns.Msg) error{
 		initproc.MsgWarn: func(m *userns.Msg) error {
 			var w string
@@ -533,7 +573,7 @@ func (cr *creation) waitReady(context.Context) error {
 			cr.g.Debugf("root filesystem: %s", cr.c.RootfsMode)
 			return nil
 		},
-		initproc.MsgHooks: func(*userns.Msg) error { return cr.runCreateHooks() },
+		initproc.MsgHooks: func(*userns.Msg) error { return cr.runCreateHooks(ctx) },
 		initproc.MsgSeccomp: func(m *userns.Msg) error {
 			fd, err := oneFD(m)
 			if err != nil {

@@ -32,14 +32,27 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	o.detachRun = o.Detach
 	o.relayPty = !o.Detach && o.ConsoleSocket == ""
 	var sigs chan os.Signal
+	setup, endSetup := ctx, func() {}
 	if !o.Detach {
 		sigs = relaySignals()
+		setup, endSetup = interruptOnSignal(ctx, sigs)
 	}
-	cr, err := create(ctx, g, &o.CreateOptions)
+	cr, err := create(setup, g, &o.CreateOptions)
+	endSetup()
+	if err == nil && setup.Err() != nil {
+		// The signal came as the last step finished: undo it all the same.
+		_ = destroy(ctx, g, cr.root, cr.c)
+		cr.release()
+		err = context.Cause(setup)
+	}
 	if err != nil {
 		var ce *userns.ChildError
 		if errors.As(err, &ce) && ce.ExitCode != 0 {
 			return ce.ExitCode, err // 127: not found, 126: not executable
+		}
+		var ie *InterruptedError
+		if errors.As(err, &ie) {
+			return 128 + int(ie.Signal), err // as if the signal had killed sandy
 		}
 		return 1, err
 	}
@@ -131,6 +144,54 @@ func relaySignals() chan os.Signal {
 	ch := make(chan os.Signal, 64)
 	go signal.Notify(ch)
 	return ch
+}
+
+// InterruptedError is the cause of a set-up that `sandy run` stopped
+// because it got Signal before the container's process ran.
+type InterruptedError struct{ Signal unix.Signal }
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("interrupted by %s during set-up (undone: nothing is left behind)", unix.SignalName(e.Signal))
+}
+
+// interruptOnSignal watches sigs (relaySignals' channel) while `sandy run`
+// sets the container up: SIGINT, SIGTERM, SIGHUP or SIGQUIT cancels the
+// returned context with an *InterruptedError, which stops the set-up at
+// whatever step it is in (a hook with no timeout included: its process
+// group is killed) and undoes it. Other signals are kept; end stops the
+// watch and puts them back into sigs, to be forwarded once the process
+// runs. The watch reuses the catching that relaySignals started anyway: it
+// costs no signal.Notify of its own.
+func interruptOnSignal(ctx context.Context, sigs chan os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	quit := make(chan struct{})
+	kept := make(chan []os.Signal)
+	go func() {
+		var keep []os.Signal
+		for {
+			select {
+			case s := <-sigs:
+				switch s {
+				case unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT:
+					cancel(&InterruptedError{Signal: s.(syscall.Signal)})
+				default:
+					keep = append(keep, s)
+				}
+			case <-quit:
+				kept <- keep
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		close(quit)
+		for _, s := range <-kept {
+			select {
+			case sigs <- s:
+			default: // full: more signals came since; these are old
+			}
+		}
+	}
 }
 
 func (f *foreground) run(g *Global) (int, error) {
