@@ -17,6 +17,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/sandy-rt/sandy/overlay"
 	"github.com/spf13/pflag"
 )
 
@@ -29,7 +30,7 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 	fs.StringVar(&o.PidFile, "pid-file", "", "write the container's pid to this file")
 	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to receive the pty master (process.terminal)")
 	fs.StringVar(&o.KeepLayer, "keep-layer", "", "on delete, move the container's writable layer (overlay upper dir) to this new directory, on the state root's filesystem")
-	fs.StringVar(&o.RootfsMode, "rootfs-mode", g.RootfsMode, "root filesystem layer: auto, overlay, fuse, bind, copy, or direct (no layer: the container writes the bundle, as with runc) (docs/rootfs.md)")
+	fs.StringVar(&o.RootfsMode, "rootfs-mode", defaultRootfsMode(name, g.RootfsMode), "root filesystem layer: auto, overlay, fuse, bind, copy, or direct (no layer: the container writes the bundle, as with runc); create defaults to direct, run to auto (docs/rootfs.md)")
 	fs.StringVar(&o.Seccomp, "seccomp", "", "default: moby's default profile (adjusted for the bounding capabilities) when config.json has none")
 	fs.BoolVar(&o.NoSeccomp, "no-seccomp", false, "run without linux.seccomp (the container is NOT filtered)")
 	fs.StringVar(&o.Network.Mode, "network", "", "slirp4netns[:OPTIONS], none or host (docs/networking.md); run defaults to slirp4netns when usable, create to none")
@@ -42,6 +43,23 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 }
 
 type flagSet = pflag.FlagSet
+
+// defaultRootfsMode is the default of verb's --rootfs-mode: global, the
+// global --rootfs-mode or $SANDY_ROOTFS_MODE, when it is set; else direct
+// for create, the engine's verb (an engine hands every container a root of
+// its own and reads the container's writes there: podman diff, commit, cp),
+// and auto for run, the person's verb (a private copy-on-write layer keeps
+// the bundle unchanged).
+func defaultRootfsMode(verb, global string) string {
+	switch {
+	case global != "":
+		return global
+	case verb == "create":
+		return string(overlay.ModeDirect)
+	default:
+		return string(overlay.ModeAuto)
+	}
+}
 
 func cmdRun(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	o := &lifecycle.RunOptions{}
