@@ -197,16 +197,16 @@ func cmdKill(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 		}
 		sig = s
 	}
-	if *all {
-		return 0, lifecycle.KillAll(g, rest[0], sig)
-	}
-	return 0, lifecycle.Kill(g, rest[0], sig, false)
+	return 0, lifecycle.Kill(g, rest[0], sig, *all)
 }
 
+// parseSignal reads kill's SIGNAL: a name with or without SIG, or a number
+// from 0 (no signal: only check that it could be sent, as kill(2) and
+// runc) to 64.
 func parseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("signal %d out of range", n)
+		if n < 0 || n > 64 {
+			return 0, fmt.Errorf("signal %d out of range (0 to 64)", n)
 		}
 		return unix.Signal(n), nil
 	}
@@ -267,7 +267,7 @@ func cmdSpec(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 }
 
 func cmdPs(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("ps", "ps [--format table|json] ID", g.Stderr)
+	fs := newFlags("ps", "ps [--format table|json] ID [-- PS-ARG...]", g.Stderr)
 	format := fs.StringP("format", "f", "table", "table or json")
 	if err := fs.Parse(args); err != nil {
 		return 2, err

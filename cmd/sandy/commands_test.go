@@ -4,6 +4,8 @@ import (
 	"io"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 )
 
@@ -33,6 +35,32 @@ func TestRootfsModeDefault(t *testing.T) {
 		}
 		if o.RootfsMode != tt.want {
 			t.Errorf("%s with global %q and %v: --rootfs-mode %q, want %q", tt.verb, tt.global, tt.args, o.RootfsMode, tt.want)
+		}
+	}
+}
+
+// TestParseSignal: kill's SIGNAL as runc reads it: names with or without
+// SIG in any case, numbers, and 0 (check only, as kill(2)).
+func TestParseSignal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want unix.Signal
+		err  bool
+	}{
+		{"0", 0, false},
+		{"9", unix.SIGKILL, false},
+		{"KILL", unix.SIGKILL, false},
+		{"sigterm", unix.SIGTERM, false},
+		{"SIGHUP", unix.SIGHUP, false},
+		{"64", 64, false},
+		{"-1", 0, true},
+		{"65", 0, true},
+		{"NOPE", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseSignal(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("parseSignal(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
 		}
 	}
 }

@@ -39,7 +39,7 @@ func commands() []command {
 		{"kill", "kill [--all] ID [SIGNAL]", "send a signal (default SIGTERM) to a container", cmdKill},
 		{"delete", "delete [--force] ID", "delete a stopped container (--force: any)", cmdDelete},
 		{"list", "list [--format table|json] [-q]", "list containers", cmdList},
-		{"ps", "ps [--format table|json] ID", "list the container's processes (needs its cgroup)", cmdPs},
+		{"ps", "ps [--format table|json] ID [-- PS-ARG...]", "list the container's processes (needs its cgroup)", cmdPs},
 		{"pause", "pause ID", "freeze every process of the container (cgroup.freeze)", cmdPause},
 		{"resume", "resume ID", "thaw a paused container", cmdResume},
 		{"update", "update [-r FILE|-] [--memory N] [--pids-limit N] ID", "change a running container's limits", cmdUpdate},
