@@ -100,7 +100,11 @@ func cmdCreate(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	}
 	o.ID = id
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
-	return 0, lifecycle.Create(ctx, g, o)
+	err = lifecycle.Create(ctx, g, o)
+	if ie := (*lifecycle.InterruptedError)(nil); errors.As(err, &ie) {
+		return 128 + int(ie.Signal), err // as if the signal had killed sandy
+	}
+	return 0, err
 }
 
 func cmdStart(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {

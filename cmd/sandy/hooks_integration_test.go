@@ -149,23 +149,28 @@ func TestStartContainerHookFailure(t *testing.T) {
 }
 
 // TestRunSignalDuringHook: a prestart or createRuntime hook with no
-// timeout that never returns does not make `sandy run` deaf: SIGTERM or
-// SIGINT aborts the set-up promptly with a non-zero status, kills the
-// hook's whole process group and the init, and leaves no state or layer.
+// timeout that never returns does not make `sandy run` (nor `run -d`, nor
+// `create`) deaf: SIGTERM or SIGINT aborts the set-up promptly with the
+// status 128+N, kills the hook's whole process group and the init, and
+// leaves no state or layer.
 func TestRunSignalDuringHook(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
 	for _, tc := range []struct {
+		verb string
 		kind string
 		sig  syscall.Signal
 	}{
-		{"prestart", syscall.SIGTERM},
-		{"createRuntime", syscall.SIGINT},
-		{"prestart", syscall.SIGINT},
-		{"createRuntime", syscall.SIGTERM},
+		{"run", "prestart", syscall.SIGTERM},
+		{"run", "createRuntime", syscall.SIGINT},
+		{"run", "prestart", syscall.SIGINT},
+		{"run", "createRuntime", syscall.SIGTERM},
+		{"run -d", "prestart", syscall.SIGTERM},
+		{"create", "createRuntime", syscall.SIGTERM},
+		{"create", "prestart", syscall.SIGINT},
 	} {
-		t.Run(tc.kind+"-"+unix.SignalName(tc.sig), func(t *testing.T) {
+		t.Run(tc.verb+"-"+tc.kind+"-"+unix.SignalName(tc.sig), func(t *testing.T) {
 			out := testutil.TempDir(t)
 			e := newEnv(t).sh("true")
 			// The hook's state (for the init's pid), a child in its process
@@ -180,7 +185,12 @@ func TestRunSignalDuringHook(t *testing.T) {
 				e.spec.Hooks.CreateRuntime = []specs.Hook{hook}
 			}
 			e.write()
-			cmd := exec.Command(e.sandy, "--root", e.root, "run", e.bundle)
+			args := map[string][]string{
+				"run":    {"run", e.bundle},
+				"run -d": {"run", "-d", e.bundle},
+				"create": {"create", "--bundle", e.bundle, uniqueID("sig")},
+			}[tc.verb]
+			cmd := exec.Command(e.sandy, append([]string{"--root", e.root}, args...)...)
 			var stderr syncBuffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -223,8 +233,8 @@ func TestRunSignalDuringHook(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatalf("sandy run still runs %v after %v (hung in the hook)\nstderr: %s", time.Since(t0).Round(time.Millisecond), unix.SignalName(tc.sig), stderr.String())
 			}
-			if code := cmd.ProcessState.ExitCode(); code == 0 {
-				t.Fatalf("sandy run exited 0 after %v", unix.SignalName(tc.sig))
+			if code := cmd.ProcessState.ExitCode(); code != 128+int(tc.sig) {
+				t.Fatalf("sandy %s: %v after %v, want exit %d\nstderr: %s", tc.verb, cmd.ProcessState, unix.SignalName(tc.sig), 128+int(tc.sig), stderr.String())
 			}
 			t.Logf("exited %d after %v: %s", cmd.ProcessState.ExitCode(), time.Since(t0).Round(time.Millisecond), strings.TrimSpace(stderr.String()))
 			for i, p := range pids {

@@ -83,11 +83,21 @@ func NewID() string {
 }
 
 // Create creates a container and returns once its init waits on the exec
-// fifo (runc semantics); the container outlives this process.
+// fifo (runc semantics); the container outlives this process. SIGINT,
+// SIGTERM, SIGHUP or SIGQUIT during the set-up stops and undoes it (an
+// *InterruptedError).
 func Create(ctx context.Context, g *Global, o *CreateOptions) error {
-	cr, err := create(ctx, g, o)
+	setup, endSetup := catchInterrupts(ctx)
+	cr, err := create(setup, g, o)
+	endSetup()
 	if err != nil {
 		return err
+	}
+	if setup.Err() != nil {
+		// The signal came as the last step finished: undo it all the same.
+		_ = destroy(ctx, g, cr.root, cr.c)
+		cr.release()
+		return context.Cause(setup)
 	}
 	cr.release()
 	return nil

@@ -32,8 +32,11 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	o.detachRun = o.Detach
 	o.relayPty = !o.Detach && o.ConsoleSocket == ""
 	var sigs chan os.Signal
-	setup, endSetup := ctx, func() {}
-	if !o.Detach {
+	var setup context.Context
+	var endSetup func()
+	if o.Detach {
+		setup, endSetup = catchInterrupts(ctx)
+	} else {
 		sigs = relaySignals()
 		setup, endSetup = interruptOnSignal(ctx, sigs)
 	}
@@ -192,6 +195,16 @@ func interruptOnSignal(ctx context.Context, sigs chan os.Signal) (context.Contex
 			}
 		}
 	}
+}
+
+// catchInterrupts is interruptOnSignal for create and `run --detach`,
+// which relay no signals: it catches only the four that interrupt, in the
+// background (four sigactions, overlapping the set-up), and never stops
+// catching them (the command exits right after the set-up).
+func catchInterrupts(ctx context.Context) (context.Context, func()) {
+	ch := make(chan os.Signal, 4)
+	go signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	return interruptOnSignal(ctx, ch)
 }
 
 func (f *foreground) run(g *Global) (int, error) {
