@@ -48,6 +48,9 @@ type CreateOptions struct {
 	owned     bool // `sandy run` in the foreground: the container dies with it
 	detachRun bool // `sandy run --detach`
 	relayPty  bool // run relays the pty itself instead of a console socket
+	// catchInterrupts starts catching the signals that interrupt the
+	// set-up; nil where they are caught already (run in the foreground).
+	catchInterrupts func()
 }
 
 // creation is one create in progress: the named steps share it.
@@ -87,7 +90,7 @@ func NewID() string {
 // SIGTERM, SIGHUP or SIGQUIT during the set-up stops and undoes it (an
 // *InterruptedError).
 func Create(ctx context.Context, g *Global, o *CreateOptions) error {
-	setup, endSetup := catchInterrupts(ctx)
+	setup, endSetup := catchInterrupts(ctx, o)
 	cr, err := create(setup, g, o)
 	endSetup()
 	if err != nil {
@@ -198,6 +201,11 @@ func (cr *creation) loadBundle(context.Context) error {
 		return err
 	}
 	cr.bundle = b
+	if h := b.Spec.Hooks; cr.o.catchInterrupts != nil && h != nil &&
+		//lint:ignore SA1019 prestart hooks are deprecated, not gone: runtimes still run them
+		len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
+		cr.o.catchInterrupts()
+	}
 	return nil
 }
 
