@@ -136,7 +136,7 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		err := s.fn(ctx)
 		cr.g.Debugf("%s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
 		if ctx.Err() != nil {
-			// Interrupted (`sandy run` got a signal): whatever the step
+			// Interrupted (sandy got a signal): whatever the step
 			// returned, the set-up stops here and is undone.
 			err = context.Cause(ctx)
 		}

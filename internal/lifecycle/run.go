@@ -149,16 +149,17 @@ func relaySignals() chan os.Signal {
 	return ch
 }
 
-// InterruptedError is the cause of a set-up that `sandy run` stopped
-// because it got Signal before the container's process ran.
+// InterruptedError is the cause of a set-up (run, create) that sandy
+// stopped and undid because it got Signal before the container's process
+// ran; the command exits 128+Signal.
 type InterruptedError struct{ Signal unix.Signal }
 
 func (e *InterruptedError) Error() string {
 	return fmt.Sprintf("interrupted by %s during set-up (undone: nothing is left behind)", unix.SignalName(e.Signal))
 }
 
-// interruptOnSignal watches sigs (relaySignals' channel) while `sandy run`
-// sets the container up: SIGINT, SIGTERM, SIGHUP or SIGQUIT cancels the
+// interruptOnSignal watches sigs (relaySignals' channel, or
+// catchInterrupts') while sandy sets the container up: SIGINT, SIGTERM, SIGHUP or SIGQUIT cancels the
 // returned context with an *InterruptedError, which stops the set-up at
 // whatever step it is in (a hook with no timeout included: its process
 // group is killed) and undoes it. Other signals are kept; end stops the
