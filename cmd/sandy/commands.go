@@ -17,6 +17,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/sandy-rt/sandy/overlay"
 	"github.com/spf13/pflag"
 )
 
@@ -29,7 +30,7 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 	fs.StringVar(&o.PidFile, "pid-file", "", "write the container's pid to this file")
 	fs.StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to receive the pty master (process.terminal)")
 	fs.StringVar(&o.KeepLayer, "keep-layer", "", "on delete, move the container's writable layer (overlay upper dir) to this new directory, on the state root's filesystem")
-	fs.StringVar(&o.RootfsMode, "rootfs-mode", g.RootfsMode, "root filesystem layer: auto, overlay, fuse, bind, copy, or direct (no layer: the container writes the bundle, as with runc) (docs/rootfs.md)")
+	fs.StringVar(&o.RootfsMode, "rootfs-mode", defaultRootfsMode(name, g.RootfsMode), "root filesystem layer: auto, overlay, fuse, bind, copy, or direct (no layer: the container writes the bundle, as with runc); create defaults to direct, run to auto (docs/rootfs.md)")
 	fs.StringVar(&o.Seccomp, "seccomp", "", "default: moby's default profile (adjusted for the bounding capabilities) when config.json has none")
 	fs.BoolVar(&o.NoSeccomp, "no-seccomp", false, "run without linux.seccomp (the container is NOT filtered)")
 	fs.StringVar(&o.Network.Mode, "network", "", "slirp4netns[:OPTIONS], none or host (docs/networking.md); run defaults to slirp4netns when usable, create to none")
@@ -42,6 +43,23 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 }
 
 type flagSet = pflag.FlagSet
+
+// defaultRootfsMode is the default of verb's --rootfs-mode: global, the
+// global --rootfs-mode or $SANDY_ROOTFS_MODE, when it is set; else direct
+// for create, the engine's verb (an engine hands every container a root of
+// its own and reads the container's writes there: podman diff, commit, cp),
+// and auto for run, the person's verb (a private copy-on-write layer keeps
+// the bundle unchanged).
+func defaultRootfsMode(verb, global string) string {
+	switch {
+	case global != "":
+		return global
+	case verb == "create":
+		return string(overlay.ModeDirect)
+	default:
+		return string(overlay.ModeAuto)
+	}
+}
 
 func cmdRun(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	o := &lifecycle.RunOptions{}
@@ -82,7 +100,11 @@ func cmdCreate(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	}
 	o.ID = id
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
-	return 0, lifecycle.Create(ctx, g, o)
+	err = lifecycle.Create(ctx, g, o)
+	if ie := (*lifecycle.InterruptedError)(nil); errors.As(err, &ie) {
+		return 128 + int(ie.Signal), err // as if the signal had killed sandy
+	}
+	return 0, err
 }
 
 func cmdStart(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
@@ -179,16 +201,16 @@ func cmdKill(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 		}
 		sig = s
 	}
-	if *all {
-		return 0, lifecycle.KillAll(g, rest[0], sig)
-	}
-	return 0, lifecycle.Kill(g, rest[0], sig, false)
+	return 0, lifecycle.Kill(g, rest[0], sig, *all)
 }
 
+// parseSignal reads kill's SIGNAL: a name with or without SIG, or a number
+// from 0 (no signal: only check that it could be sent, as kill(2) and
+// runc) to 64.
 func parseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("signal %d out of range", n)
+		if n < 0 || n > 64 {
+			return 0, fmt.Errorf("signal %d out of range (0 to 64)", n)
 		}
 		return unix.Signal(n), nil
 	}
@@ -249,7 +271,7 @@ func cmdSpec(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 }
 
 func cmdPs(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("ps", "ps [--format table|json] ID", g.Stderr)
+	fs := newFlags("ps", "ps [--format table|json] ID [-- PS-ARG...]", g.Stderr)
 	format := fs.StringP("format", "f", "table", "table or json")
 	if err := fs.Parse(args); err != nil {
 		return 2, err

@@ -5,12 +5,16 @@ package main_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 )
@@ -142,4 +146,162 @@ func TestStartContainerHookFailure(t *testing.T) {
 		t.Error("poststart hook ran after a failed start")
 	}
 	waitFor(t, 10*time.Second, "stopped", func() bool { return ociState(t, e, id).Status == "stopped" })
+}
+
+// TestRunSignalDuringHook: a prestart or createRuntime hook with no
+// timeout that never returns does not make `sandy run` (nor `run -d`, nor
+// `create`) deaf: SIGTERM or SIGINT aborts the set-up promptly with the
+// status 128+N, kills the hook's whole process group and the init, and
+// leaves no state or layer.
+func TestRunSignalDuringHook(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	for _, tc := range []struct {
+		verb string
+		kind string
+		sig  syscall.Signal
+	}{
+		{"run", "prestart", syscall.SIGTERM},
+		{"run", "createRuntime", syscall.SIGINT},
+		{"run", "prestart", syscall.SIGINT},
+		{"run", "createRuntime", syscall.SIGTERM},
+		{"run -d", "prestart", syscall.SIGTERM},
+		{"create", "createRuntime", syscall.SIGTERM},
+		{"create", "prestart", syscall.SIGINT},
+	} {
+		t.Run(tc.verb+"-"+tc.kind+"-"+unix.SignalName(tc.sig), func(t *testing.T) {
+			out := testutil.TempDir(t)
+			e := newEnv(t).sh("true")
+			// The hook's state (for the init's pid), a child in its process
+			// group, then the hook itself becomes `sleep 1000`.
+			hook := specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c",
+				`cat > ` + out + `/state.json; sleep 1001 & echo $! > ` + out + `/child; echo $$ > ` + out + `/tmp.pid; mv ` + out + `/tmp.pid ` + out + `/pid; exec sleep 1000`}}
+			e.spec.Hooks = &specs.Hooks{}
+			if tc.kind == "prestart" {
+				//lint:ignore SA1019 deprecated, not gone: runtimes still run prestart hooks
+				e.spec.Hooks.Prestart = []specs.Hook{hook}
+			} else {
+				e.spec.Hooks.CreateRuntime = []specs.Hook{hook}
+			}
+			e.write()
+			args := map[string][]string{
+				"run":    {"run", e.bundle},
+				"run -d": {"run", "-d", e.bundle},
+				"create": {"create", "--bundle", e.bundle, uniqueID("sig")},
+			}[tc.verb]
+			cmd := exec.Command(e.sandy, append([]string{"--root", e.root}, args...)...)
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var pids []int
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				for _, p := range pids {
+					_ = syscall.Kill(p, syscall.SIGKILL)
+				}
+			})
+			waitFor(t, 20*time.Second, "the hook to run", func() bool {
+				_, err := os.Stat(filepath.Join(out, "pid"))
+				return err == nil
+			})
+			for _, f := range []string{"pid", "child"} {
+				data, _ := os.ReadFile(filepath.Join(out, f))
+				p, err := strconv.Atoi(strings.TrimSpace(string(data)))
+				if err != nil {
+					t.Fatalf("%s: %q", f, data)
+				}
+				pids = append(pids, p)
+			}
+			var st specs.State
+			data, _ := os.ReadFile(filepath.Join(out, "state.json"))
+			if err := json.Unmarshal(data, &st); err != nil || st.Pid <= 0 {
+				t.Fatalf("hook state %q: %v", data, err)
+			}
+			pids = append(pids, st.Pid) // the init
+
+			t0 := time.Now()
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("sandy run still runs %v after %v (hung in the hook)\nstderr: %s", time.Since(t0).Round(time.Millisecond), unix.SignalName(tc.sig), stderr.String())
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 128+int(tc.sig) {
+				t.Fatalf("sandy %s: %v after %v, want exit %d\nstderr: %s", tc.verb, cmd.ProcessState, unix.SignalName(tc.sig), 128+int(tc.sig), stderr.String())
+			}
+			t.Logf("exited %d after %v: %s", cmd.ProcessState.ExitCode(), time.Since(t0).Round(time.Millisecond), strings.TrimSpace(stderr.String()))
+			for i, p := range pids {
+				what := []string{"the hook", "the hook's child", "the init"}[i]
+				waitFor(t, 5*time.Second, what+" (pid "+strconv.Itoa(p)+") to be gone", func() bool { return !alive(p) })
+			}
+			// Before any sandy command, which would collect leftovers.
+			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+				t.Fatalf("state left in %s: %v", e.root, ents)
+			}
+			assertNothingLeft(t, e)
+		})
+	}
+}
+
+// alive reports whether pid runs (and is not a zombie).
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// TestRunSigtermDuringSetup: SIGTERM at any moment of `sandy run` ends it
+// promptly: during the set-up it is undone and nothing is left (before
+// sandy catches signals at all, the default action kills it and the next
+// command collects what it left); once the process runs, the signal is
+// forwarded to it.
+func TestRunSigtermDuringSetup(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh(`trap "exit 3" TERM; while :; do sleep 0.05; done`)
+	for _, delay := range []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 300 * time.Millisecond} {
+		cmd := exec.Command(e.sandy, "--root", e.root, "run", e.bundle)
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("after %v: sandy run still runs 10s after SIGTERM\nstderr: %s", delay, stderr.String())
+		}
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		t.Logf("after %v: %v: %s", delay, cmd.ProcessState, strings.TrimSpace(stderr.String()))
+		switch {
+		case ws.Signaled():
+			// Killed before it caught signals: the next command collects.
+		case ws.ExitStatus() == 143 || ws.ExitStatus() == 3:
+			// Interrupted set-up, or the process's own trap.
+			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+				t.Fatalf("after %v: state left in %s: %v", delay, e.root, ents)
+			}
+		default:
+			t.Fatalf("after %v: exit %d, want 143 (set-up interrupted) or 3 (the process's trap)", delay, ws.ExitStatus())
+		}
+		assertNothingLeft(t, e)
+	}
 }

@@ -173,3 +173,38 @@ func TestHelpExitsZero(t *testing.T) {
 		}
 	}
 }
+
+// TestKillStoppedAndSignalZero: as runc (its kill.bats), `kill -a ID 0`
+// and `kill --all ID KILL` of a stopped container exit 0 (containerd's CRI
+// sends them while it stops a pod); `kill ID 0` of a running one exits 0
+// and sends nothing; `kill ID 0` of a stopped one fails and says so.
+func TestKillStoppedAndSignalZero(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t, "sleep", "100")
+	id := uniqueID("kill")
+	startDetached(t, e, id)
+	if r := e.run("", "kill", id, "0"); r.code != 0 {
+		t.Fatalf("kill %s 0 (running): exit %d: %s", id, r.code, r.stderr)
+	}
+	if st := ociState(t, e, id).Status; st != "running" {
+		t.Fatalf("after signal 0: %s", st)
+	}
+	if r := e.run("", "kill", id, "KILL"); r.code != 0 {
+		t.Fatalf("kill KILL: %s", r.stderr)
+	}
+	waitFor(t, 10*time.Second, "stopped", func() bool { return ociState(t, e, id).Status == "stopped" })
+	for _, args := range [][]string{{"kill", "-a", id, "0"}, {"kill", "--all", id, "KILL"}, {"kill", "--all", id}} {
+		if r := e.run("", args...); r.code != 0 {
+			t.Errorf("%v (stopped): exit %d, want 0 (as runc): %s", args, r.code, r.stderr)
+		}
+	}
+	r := e.run("", "kill", id, "0")
+	if r.code != 1 || !strings.Contains(r.stderr, "is stopped") || !strings.Contains(r.stderr, "sandy delete") {
+		t.Fatalf("kill %s 0 (stopped): exit %d %q; want 1 and what to do", id, r.code, r.stderr)
+	}
+	if r := e.run("", "delete", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+}

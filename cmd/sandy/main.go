@@ -39,7 +39,7 @@ func commands() []command {
 		{"kill", "kill [--all] ID [SIGNAL]", "send a signal (default SIGTERM) to a container", cmdKill},
 		{"delete", "delete [--force] ID", "delete a stopped container (--force: any)", cmdDelete},
 		{"list", "list [--format table|json] [-q]", "list containers", cmdList},
-		{"ps", "ps [--format table|json] ID", "list the container's processes (needs its cgroup)", cmdPs},
+		{"ps", "ps [--format table|json] ID [-- PS-ARG...]", "list the container's processes (needs its cgroup)", cmdPs},
 		{"pause", "pause ID", "freeze every process of the container (cgroup.freeze)", cmdPause},
 		{"resume", "resume ID", "thaw a paused container", cmdResume},
 		{"update", "update [-r FILE|-] [--memory N] [--pids-limit N] ID", "change a running container's limits", cmdUpdate},
@@ -102,7 +102,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	// Defaults for create and run that an engine, which cannot pass
 	// sandy's own flags to them, can set once: podman --runtime-flag, or
 	// the environment of containerd's shim.
-	fs.StringVar(&g.RootfsMode, "rootfs-mode", envOr("SANDY_ROOTFS_MODE", "auto"), "default of create/run --rootfs-mode ($SANDY_ROOTFS_MODE)")
+	fs.StringVar(&g.RootfsMode, "rootfs-mode", os.Getenv("SANDY_ROOTFS_MODE"), "default of create/run --rootfs-mode ($SANDY_ROOTFS_MODE; unset: direct for create, auto for run)")
 	fs.BoolVar(&g.AllowUnenforced, "allow-unenforced", os.Getenv("SANDY_ALLOW_UNENFORCED") == "1", "default of create/run --allow-unenforced ($SANDY_ALLOW_UNENFORCED=1)")
 	fs.Usage = func() { usage(stderr, fs) }
 	if err := fs.Parse(args); err != nil {
@@ -160,13 +160,6 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "sandy: unknown command %q (see sandy --help)\n", rest[0])
 	return 2
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 func usage(w io.Writer, fs *pflag.FlagSet) {

@@ -68,6 +68,9 @@ func TestRootWritesAnyMap(t *testing.T) {
 	// mapped there).
 	e.sh("echo w > /written; sleep 100")
 	id := uniqueID("rootmap")
+	// create defaults to direct, where uid 1000 cannot write root's
+	// bundle (as with runc): the layer, as run uses it.
+	t.Setenv("SANDY_ROOTFS_MODE", "auto")
 	startDetached(t, e, id)
 	waitFor(t, 10*time.Second, "the container's write", func() bool {
 		r = e.run("", "exec", id, "sh", "-c", "id -u; cat /written")

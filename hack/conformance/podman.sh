@@ -207,6 +207,22 @@ rc=$?
 [ $rc -eq 0 ] && grep -q "^uid=$uid" "$out"
 record "run --userns=keep-id (uid $uid inside)" $((! $?)) "exit $rc; stdout: $(head -c 300 "$out"); stderr: $(cat "$err")"
 
+# --- 6. the container's writes land in podman's root (create defaults to direct) ---------
+# podman hands the runtime a root of its own and reads the container's writes
+# there (diff, commit, cp): with no runtime flag, sandy create must write it.
+pm rm -f -t 0 sandy-diff >/dev/null 2>&1
+pm run --name sandy-diff "$IMAGE" sh -c 'echo x > /f' >"$out" 2>"$err"
+rc=$?
+if [ $rc -ne 0 ]; then
+	record "podman diff lists the container's write (/f)" 0 "run: exit $rc; stderr: $(cat "$err")"
+else
+	pm diff sandy-diff >"$out" 2>"$err"
+	rc=$?
+	[ $rc -eq 0 ] && grep -qx 'A /f' "$out"
+	record "podman diff lists the container's write (/f)" $((! $?)) "diff: exit $rc; stdout: $(head -c 300 "$out"); stderr: $(cat "$err")"
+fi
+pm rm -f -t 0 sandy-diff >/dev/null 2>&1
+
 echo
 echo "== summary: podman --runtime $runtime (rootless, $TEST_USER): $pass passed, $fail failed"
 for r in "${results[@]}"; do echo "$r"; done

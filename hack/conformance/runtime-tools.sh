@@ -9,10 +9,11 @@
 #
 # Environment:
 #   RUNTIMES      runtimes to test (default: sandy); runc and crun come from Debian.
-#                 "sandy" runs as an engine configures it, with runc's root
-#                 filesystem semantics (SANDY_ROOTFS_MODE=direct: the suite
-#                 looks for the container's writes in the bundle);
-#                 "sandy-layer" runs sandy's own default, a private layer
+#                 "sandy" runs with its default settings: `create`, the
+#                 engine's verb, has runc's root filesystem semantics
+#                 (--rootfs-mode=direct: the suite looks for the container's
+#                 writes in the bundle); "sandy-layer" forces the private
+#                 layer that `run` uses (SANDY_ROOTFS_MODE=auto)
 #   MODES         "root rootless" (default)
 #   ONLY          run only these test binaries (names under validation/)
 #   SANDY         sandy binary (default: built from this checkout)
@@ -196,8 +197,8 @@ run_suite() {
 	local rt=$1 mode=$2 bin dir uid gid subuid subgid runas=()
 	local env_prefix=
 	case $rt in
-	sandy) bin=$SANDY env_prefix="SANDY_ROOTFS_MODE=direct" ;;
-	sandy-layer) bin=$SANDY ;;
+	sandy) bin=$SANDY ;;
+	sandy-layer) bin=$SANDY env_prefix="SANDY_ROOTFS_MODE=auto" ;;
 	*) bin=$(command -v "$rt") || { echo "$rt: not installed, skipped"; return; } ;;
 	esac
 	dir=$WORK/run-$rt$TAG-$mode

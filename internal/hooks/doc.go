@@ -14,7 +14,10 @@
 //   - The hook runs in a new process group. Timeout (seconds, > 0) or the
 //     cancellation of ctx sends SIGKILL to that whole group, so a hook's
 //     children die with it (a child that calls setsid escapes, as it would
-//     from runc).
+//     from runc). A hook with no timeout may run forever: the caller stays
+//     in control through ctx (internal/lifecycle cancels it when `sandy
+//     run` gets SIGINT or SIGTERM during set-up), and the error then
+//     carries ctx's cause. RunAll starts no hook once ctx is done.
 //   - The hook inherits fds 0, 1 and 2 only: stdin is a pipe carrying the
 //     state, stdout and stderr are relayed to the caller's writers. Every other
 //     fd of the sandy process is marked close-on-exec before the hook starts

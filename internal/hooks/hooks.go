@@ -96,7 +96,9 @@ func Run(ctx context.Context, h specs.Hook, state []byte, stdout, stderr io.Writ
 		herr.TimedOut = true
 		herr.Err = ErrTimeout
 	case ctx.Err() != nil:
-		herr.Err = fmt.Errorf("%w (killed its process group)", ctx.Err())
+		// The cause says why the caller gave up (a signal to sandy
+		// run, a deadline); errors.Is still matches ctx.Err().
+		herr.Err = fmt.Errorf("%w (killed its process group)", causeOf(ctx))
 		herr.Status = ""
 	default:
 		herr.Err = err
@@ -104,11 +106,25 @@ func Run(ctx context.Context, h specs.Hook, state []byte, stdout, stderr io.Writ
 	return herr
 }
 
+// causeOf is ctx's cause, wrapped so that errors.Is matches ctx.Err() too
+// (context.Canceled or DeadlineExceeded) when the cause is another error.
+func causeOf(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, ctx.Err()) {
+		return cause
+	}
+	return fmt.Errorf("%w: %w", cause, ctx.Err())
+}
+
 // RunAll runs hs in order and stops at the first failure, which it returns
 // wrapped with kind and the hook's index: the rule for prestart,
 // createRuntime, createContainer, startContainer and poststart.
 func RunAll(ctx context.Context, kind string, hs []specs.Hook, state []byte, stdout, stderr io.Writer) error {
 	for i, h := range hs {
+		if err := ctx.Err(); err != nil {
+			// Cancelled between two hooks: start no more.
+			return fmt.Errorf("%s hook %d: %w", kind, i, causeOf(ctx))
+		}
 		if err := Run(ctx, h, state, stdout, stderr); err != nil {
 			return fmt.Errorf("%s hook %d: %w", kind, i, err)
 		}

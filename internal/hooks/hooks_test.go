@@ -377,3 +377,38 @@ func TestRunAll(t *testing.T) {
 		})
 	}
 }
+
+// TestRunCancelCause: a hook with no timeout runs until the caller cancels
+// ctx; the error carries the cause (why the caller gave up), still matches
+// context.Canceled, and the hook's process group is gone. RunAll starts no
+// further hook once ctx is done.
+func TestRunCancelCause(t *testing.T) {
+	dir := t.TempDir()
+	p := script(t, dir, "h", `sleep 100 & echo $! >"$1"; sleep 100`)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cause := errors.New("interrupted by SIGTERM")
+	time.AfterFunc(300*time.Millisecond, func() { cancel(cause) })
+	mark := filepath.Join(dir, "second-ran")
+	hs := []specs.Hook{
+		{Path: p, Args: []string{p, filepath.Join(dir, "child")}},
+		{Path: script(t, dir, "second", `touch "$1"`), Args: []string{"second", mark}},
+	}
+	t0 := time.Now()
+	err := RunAll(ctx, "prestart", hs, testState, nil, nil)
+	if !errors.Is(err, cause) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted by SIGTERM") {
+		t.Fatalf("err = %v, want the cause and context.Canceled", err)
+	}
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("took %v", took)
+	}
+	if pid := readPid(t, filepath.Join(dir, "child")); !gone(pid) {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		t.Fatalf("child %d survived cancellation", pid)
+	}
+	if err := RunAll(ctx, "prestart", hs[1:], testState, nil, nil); !errors.Is(err, cause) {
+		t.Fatalf("RunAll after cancel: %v, want the cause", err)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Fatal("a hook started after ctx was cancelled")
+	}
+}

@@ -48,6 +48,9 @@ type CreateOptions struct {
 	owned     bool // `sandy run` in the foreground: the container dies with it
 	detachRun bool // `sandy run --detach`
 	relayPty  bool // run relays the pty itself instead of a console socket
+	// catchInterrupts starts catching the signals that interrupt the
+	// set-up; nil where they are caught already (run in the foreground).
+	catchInterrupts func()
 }
 
 // creation is one create in progress: the named steps share it.
@@ -72,6 +75,8 @@ type creation struct {
 	netOpts *slirp.Options // nil: no slirp4netns network
 	net     *slirp.Network
 	exe     *os.File // the init's sealed sandy binary, kept for the network (keepExe)
+
+	stopWatch func() bool // ends watchInterrupt
 }
 
 // NewID makes a container id for `sandy run` without one.
@@ -82,11 +87,21 @@ func NewID() string {
 }
 
 // Create creates a container and returns once its init waits on the exec
-// fifo (runc semantics); the container outlives this process.
+// fifo (runc semantics); the container outlives this process. SIGINT,
+// SIGTERM, SIGHUP or SIGQUIT during the set-up stops and undoes it (an
+// *InterruptedError).
 func Create(ctx context.Context, g *Global, o *CreateOptions) error {
-	cr, err := create(ctx, g, o)
+	setup, endSetup := catchInterrupts(ctx, o)
+	cr, err := create(setup, g, o)
+	endSetup()
 	if err != nil {
 		return err
+	}
+	if setup.Err() != nil {
+		// The signal came as the last step finished: undo it all the same.
+		_ = destroy(ctx, g, cr.root, cr.c)
+		cr.release()
+		return context.Cause(setup)
 	}
 	cr.release()
 	return nil
@@ -94,6 +109,7 @@ func Create(ctx context.Context, g *Global, o *CreateOptions) error {
 
 func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error) {
 	cr := &creation{g: g, o: o}
+	defer cr.stopInterrupt()
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -122,6 +138,11 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		t0 := time.Now()
 		err := s.fn(ctx)
 		cr.g.Debugf("%s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
+		if ctx.Err() != nil {
+			// Interrupted (sandy got a signal): whatever the step
+			// returned, the set-up stops here and is undone.
+			err = context.Cause(ctx)
+		}
 		if err != nil {
 			cr.undo.run()
 			var ce *userns.ChildError
@@ -132,6 +153,29 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		}
 	}
 	return cr, nil
+}
+
+// watchInterrupt makes the cancellation of ctx unblock whatever waits on
+// the init's socket (its hello, its set-up messages): shutdown(2) wakes a
+// blocked recvmsg with end-of-file, and the init reads end-of-file too. The
+// step that waited then sees ctx's cause instead of waiting for the init
+// to exit; the undo stack kills the init. Through the file's SyscallConn,
+// so that a socket already closed is never confused with a reused fd.
+func (cr *creation) watchInterrupt(ctx context.Context) {
+	f := cr.conn.File()
+	cr.stopWatch = context.AfterFunc(ctx, func() {
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+		}
+	})
+}
+
+// stopInterrupt ends watchInterrupt: once create returns, ctx is no
+// longer its business.
+func (cr *creation) stopInterrupt() {
+	if cr.stopWatch != nil {
+		cr.stopWatch()
+	}
 }
 
 // release keeps what create made and lets go of the host-side handles.
@@ -160,6 +204,11 @@ func (cr *creation) loadBundle(context.Context) error {
 		return err
 	}
 	cr.bundle = b
+	if h := b.Spec.Hooks; cr.o.catchInterrupts != nil && h != nil &&
+		//lint:ignore SA1019 prestart hooks are deprecated, not gone: runtimes still run them
+		len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
+		cr.o.catchInterrupts()
+	}
 	return nil
 }
 
@@ -405,7 +454,7 @@ func cloneFlags(s *specs.Spec) uintptr {
 	return f
 }
 
-func (cr *creation) startInit(context.Context) error {
+func (cr *creation) startInit(ctx context.Context) error {
 	s := cr.bundle.Spec
 	if _, ok := spec.Namespace(s, specs.MountNamespace); !ok {
 		return errors.New("linux.namespaces: sandy needs a mount namespace (add {\"type\": \"mount\"})")
@@ -416,6 +465,7 @@ func (cr *creation) startInit(context.Context) error {
 	}
 	defer link.started()
 	cr.conn = link.parent
+	cr.watchInterrupt(ctx)
 	cfg := userns.Config{
 		Exe:        link.exe,
 		Args:       []string{"init"},
@@ -465,6 +515,9 @@ func (cr *creation) startInit(context.Context) error {
 	// chain started, in the host's pid namespace either way.
 	m, err := cr.conn.Expect(initproc.MsgHello)
 	if errors.Is(err, userns.ErrClosed) {
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // the init may still run: undo kills it
+		}
 		return fmt.Errorf("the init exited before it started (%s)", cr.exitStatus())
 	}
 	if err != nil {
@@ -542,8 +595,13 @@ func (cr *creation) configureInit(context.Context) error {
 // waitReady reads the init's messages until it reports ready: warnings,
 // the rootfs rung, the hooks moment, the pty master and a seccomp listener
 // on the way, or the one error it sends.
-func (cr *creation) waitReady(context.Context) error {
-	exited := func() error { return fmt.Errorf("the init exited during set-up (%s)", cr.exitStatus()) }
+func (cr *creation) waitReady(ctx context.Context) error {
+	exited := func() error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // the init may still run: undo kills it
+		}
+		return fmt.Errorf("the init exited during set-up (%s)", cr.exitStatus())
+	}
 	return awaitReady(cr.conn, exited, map[string]func(*userns.Msg) error{
 		initproc.MsgWarn: func(m *userns.Msg) error {
 			var w string
@@ -564,7 +622,7 @@ func (cr *creation) waitReady(context.Context) error {
 			cr.g.Debugf("root filesystem: %s", cr.c.RootfsMode)
 			return nil
 		},
-		initproc.MsgHooks: func(*userns.Msg) error { return cr.runCreateHooks() },
+		initproc.MsgHooks: func(*userns.Msg) error { return cr.runCreateHooks(ctx) },
 		initproc.MsgSeccomp: func(m *userns.Msg) error {
 			fd, err := oneFD(m)
 			if err != nil {

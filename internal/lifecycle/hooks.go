@@ -25,11 +25,12 @@ func hookState(c *state.Container, status specs.ContainerState) []byte {
 // runCreateHooks runs prestart (deprecated, same moment as in runc) and
 // createRuntime hooks on the host while the init waits before pivot_root,
 // then hands the init the state for its createContainer hooks. A failing
-// hook aborts the create, which then cleans up.
-func (cr *creation) runCreateHooks() error {
+// hook aborts the create, which then cleans up. So does the cancellation of
+// ctx (`sandy run` interrupted by a signal), which kills the running hook's
+// process group: a hook with no timeout never makes sandy deaf.
+func (cr *creation) runCreateHooks(ctx context.Context) error {
 	h := cr.bundle.Spec.Hooks
 	st := hookState(cr.c, specs.StateCreating)
-	ctx := context.Background()
 	//lint:ignore SA1019 prestart hooks are deprecated, not gone: runtimes still run them
 	if err := hooks.RunAll(ctx, "prestart", h.Prestart, st, os.Stderr, os.Stderr); err != nil {
 		return err

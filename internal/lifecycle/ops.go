@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/state"
@@ -138,7 +139,9 @@ func State(g *Global, id string, w io.Writer) error {
 	return err
 }
 
-// Kill sends sig to the container's init (all: to every process in it).
+// Kill sends sig to the container's init, or with all to every process in
+// its cgroup (killAll). Signal 0 sends nothing and checks that the init
+// (or, with all, the cgroup) can be signalled, as kill(2) and runc do.
 func Kill(g *Global, id string, sig unix.Signal, all bool) error {
 	root, c, lock, err := open(g, id)
 	if err != nil {
@@ -146,8 +149,11 @@ func Kill(g *Global, id string, sig unix.Signal, all bool) error {
 	}
 	defer lock.Unlock()
 	st := root.Status(c)
+	if all {
+		return killAll(g, c, st, sig)
+	}
 	if st != state.Created && st != state.Running && st != state.Paused {
-		return fmt.Errorf("container %s is %s: cannot send a signal", id, st)
+		return notRunning(id, "kill", st)
 	}
 	return signalInit(c, sig)
 }
@@ -161,7 +167,7 @@ func signalInit(c *state.Container, sig unix.Signal) error {
 	}
 	defer unix.Close(fd)
 	if !state.Alive(c.Pid, c.PidStart) {
-		return fmt.Errorf("container %s is stopped", c.ID)
+		return notRunning(c.ID, "kill", state.Stopped)
 	}
 	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
 		return fmt.Errorf("signalling pid %d: %w", c.Pid, err)
@@ -251,17 +257,7 @@ func List(g *Global, w io.Writer, format string, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	type entry struct {
-		ID          string            `json:"id"`
-		Pid         int               `json:"pid"`
-		Status      string            `json:"status"`
-		Bundle      string            `json:"bundle"`
-		Rootfs      string            `json:"rootfs"`
-		Created     time.Time         `json:"created"`
-		Owner       string            `json:"owner"`
-		Annotations map[string]string `json:"annotations,omitempty"`
-	}
-	var list []entry
+	var list []listEntry
 	for _, id := range ids {
 		c, err := root.Load(id)
 		if err != nil {
@@ -272,9 +268,29 @@ func List(g *Global, w io.Writer, format string, quiet bool) error {
 		if st == state.Stopped {
 			pid = 0
 		}
-		list = append(list, entry{ID: id, Pid: pid, Status: st, Bundle: c.Bundle, Rootfs: c.Rootfs,
+		list = append(list, listEntry{Version: specs.Version, ID: id, Pid: pid, Status: st, Bundle: c.Bundle, Rootfs: c.Rootfs,
 			Created: c.Created, Owner: fmt.Sprint(os.Getuid()), Annotations: c.Annotations})
 	}
+	return writeList(w, list, format, quiet)
+}
+
+// listEntry is one container of `list --format json`: runc's
+// containerState (runc list.go), with its keys in its order.
+type listEntry struct {
+	// Version is the runtime-spec version, as in sandy's state.
+	Version     string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+}
+
+// writeList prints list as `list` does: ids only, JSON, or a table.
+func writeList(w io.Writer, list []listEntry, format string, quiet bool) error {
 	switch {
 	case quiet:
 		for _, e := range list {
@@ -282,7 +298,7 @@ func List(g *Global, w io.Writer, format string, quiet bool) error {
 		}
 	case format == "json":
 		if list == nil {
-			list = []entry{}
+			list = []listEntry{}
 		}
 		return json.NewEncoder(w).Encode(list)
 	case format == "table" || format == "":

@@ -32,11 +32,27 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	o.detachRun = o.Detach
 	o.relayPty = !o.Detach && o.ConsoleSocket == ""
 	var sigs chan os.Signal
-	if !o.Detach {
+	var setup context.Context
+	var endSetup func()
+	if o.Detach {
+		setup, endSetup = catchInterrupts(ctx, &o.CreateOptions)
+	} else {
 		sigs = relaySignals()
+		setup, endSetup = interruptOnSignal(ctx, sigs)
 	}
-	cr, err := create(ctx, g, &o.CreateOptions)
+	cr, err := create(setup, g, &o.CreateOptions)
+	endSetup()
+	if err == nil && setup.Err() != nil {
+		// The signal came as the last step finished: undo it all the same.
+		_ = destroy(ctx, g, cr.root, cr.c)
+		cr.release()
+		err = context.Cause(setup)
+	}
 	if err != nil {
+		var ie *InterruptedError
+		if errors.As(err, &ie) {
+			return 128 + int(ie.Signal), err // as if the signal had killed sandy
+		}
 		return userns.ExitStatus(err), err // 127: not found, 126: not executable
 	}
 	if o.Detach {
@@ -127,6 +143,71 @@ func relaySignals() chan os.Signal {
 	ch := make(chan os.Signal, 64)
 	go signal.Notify(ch)
 	return ch
+}
+
+// InterruptedError is the cause of a set-up (run, create) that sandy
+// stopped and undid because it got Signal before the container's process
+// ran; the command exits 128+Signal.
+type InterruptedError struct{ Signal unix.Signal }
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("interrupted by %s during set-up (undone: nothing is left behind)", unix.SignalName(e.Signal))
+}
+
+// interruptOnSignal watches sigs (relaySignals' channel, or
+// catchInterrupts') while sandy sets the container up: SIGINT, SIGTERM, SIGHUP or SIGQUIT cancels the
+// returned context with an *InterruptedError, which stops the set-up at
+// whatever step it is in (a hook with no timeout included: its process
+// group is killed) and undoes it. Other signals are kept; end stops the
+// watch and puts them back into sigs, to be forwarded once the process
+// runs. The watch reuses the catching that relaySignals started anyway: it
+// costs no signal.Notify of its own.
+func interruptOnSignal(ctx context.Context, sigs chan os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	quit := make(chan struct{})
+	kept := make(chan []os.Signal)
+	go func() {
+		var keep []os.Signal
+		for {
+			select {
+			case s := <-sigs:
+				switch s {
+				case unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT:
+					cancel(&InterruptedError{Signal: s.(syscall.Signal)})
+				default:
+					keep = append(keep, s)
+				}
+			case <-quit:
+				kept <- keep
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		close(quit)
+		for _, s := range <-kept {
+			select {
+			case sigs <- s:
+			default: // full: more signals came since; these are old
+			}
+		}
+	}
+}
+
+// catchInterrupts is interruptOnSignal for create and `run --detach`,
+// which relay no signals. Catching costs (signal.Notify, even of four
+// signals, ~0.1-0.6 ms), so it is lazy: only a set-up that runs hooks,
+// user code that may never return, catches the four signals that
+// interrupt (o.catchInterrupts, called once the bundle is loaded), in the
+// background, overlapping the rest of the set-up, and never stops (the
+// command exits right after the set-up). Without hooks a signal ends
+// sandy at once, as before.
+func catchInterrupts(ctx context.Context, o *CreateOptions) (context.Context, func()) {
+	ch := make(chan os.Signal, 4)
+	o.catchInterrupts = func() {
+		go signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	}
+	return interruptOnSignal(ctx, ch)
 }
 
 func (f *foreground) run(g *Global) (int, error) {

@@ -1,11 +1,14 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,45 +23,62 @@ import (
 	"github.com/sandy-rt/sandy/internal/state"
 )
 
-// cgroupOf loads the container's cgroup manager; ErrNoCgroup-style errors
+// cgroupOf loads the container's cgroup manager, for verb; the errors
 // say why a verb that needs one cannot work.
-func cgroupOf(g *Global, c *state.Container) (cgroupv2.Manager, error) {
+func cgroupOf(g *Global, c *state.Container, verb string, o cgroupv2.Options) (cgroupv2.Manager, error) {
 	if len(c.Cgroup) == 0 {
-		return nil, fmt.Errorf("container %s has no cgroup of its own (cgroup manager none): see docs/cgroups.md", c.ID)
+		// A state written without a cgroup (by an older sandy, or edited).
+		return nil, fmt.Errorf("container %s has no cgroup in its state: %s needs one; delete the container and create it again (docs/cgroups.md)", c.ID, verb)
 	}
-	m, err := cgroupv2.LoadWith(c.Cgroup, cgroupv2.Options{Warn: g.Warn})
+	o.Warn = g.Warn
+	m, err := cgroupv2.LoadWith(c.Cgroup, o)
 	if err != nil {
 		return nil, err
 	}
 	if m.Kind() == cgroupv2.KindNone {
 		m.Close()
-		return nil, fmt.Errorf("container %s has no cgroup of its own (cgroup manager none: this host has no delegated cgroup v2): see docs/cgroups.md", c.ID)
+		return nil, fmt.Errorf("container %s has no cgroup of its own (cgroup manager none: this host has no delegated cgroup v2): %s needs one; see docs/cgroups.md for how to delegate one", c.ID, verb)
 	}
 	return m, nil
 }
 
-// running opens a container that must be created, running or paused.
-func running(g *Global, id string) (*state.Root, *state.Container, *state.Lock, error) {
+// running opens a container that must be created, running or paused, for
+// verb.
+func running(g *Global, id, verb string) (*state.Root, *state.Container, *state.Lock, error) {
 	root, c, lock, err := open(g, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if st := root.Status(c); st == state.Stopped || st == state.Creating {
 		lock.Unlock()
-		return nil, nil, nil, fmt.Errorf("container %s is %s", id, st)
+		return nil, nil, nil, notRunning(id, verb, st)
 	}
 	return root, c, lock, nil
 }
 
-// KillAll signals every process of the container (kill --all).
-func KillAll(g *Global, id string, sig unix.Signal) error {
-	_, c, lock, err := running(g, id)
-	if err != nil {
-		return err
+// notRunning is the error for verb on a container that is stopped or
+// still being created: what it is, and what to do.
+func notRunning(id, verb, st string) error {
+	if st == state.Creating {
+		return fmt.Errorf("container %s is still being created: %s needs it created (wait for its `sandy create` to return; if that died, `sandy delete %s` removes what it left)", id, verb, id)
 	}
-	defer lock.Unlock()
-	m, err := cgroupOf(g, c)
+	return fmt.Errorf("container %s is %s: %s needs a created, running or paused container (its process has exited: `sandy delete %s` removes it, then create it again)", id, st, verb, id)
+}
+
+// killAll signals every process in the container's cgroup (kill --all),
+// as runc does: also those left in the cgroup of a stopped container (in
+// a pid namespace it shares, they outlive the init), and a stopped
+// container with nothing left to signal is no error. containerd's CRI
+// sends it while it stops a pod.
+func killAll(g *Global, c *state.Container, st string, sig unix.Signal) error {
+	if st == state.Creating {
+		return notRunning(c.ID, "kill --all", st)
+	}
+	m, err := cgroupOf(g, c, "kill --all", cgroupv2.Options{})
 	if err != nil {
+		if st == state.Stopped {
+			return nil // no cgroup to find processes in, and the init is gone
+		}
 		// Without a cgroup, the pid namespace's init is the container:
 		// SIGKILL to it ends every process in the namespace.
 		if sig == unix.SIGKILL {
@@ -67,17 +87,20 @@ func KillAll(g *Global, id string, sig unix.Signal) error {
 		return fmt.Errorf("kill --all: %w", err)
 	}
 	defer m.Close()
+	// A cgroup already gone (systemd removes an empty scope) is no error.
 	return m.Kill(int(sig))
 }
 
-// Ps lists the container's processes: pids (json) or a ps(1) table.
+// Ps lists the container's processes: pids (json), sandy's PID/CMD table,
+// or, with psArgs, the lines of ps(1) run with them whose PID is one of the
+// container's (runc's `ps ID -- ARGS`).
 func Ps(g *Global, id, format string, psArgs []string, w io.Writer) error {
-	_, c, lock, err := running(g, id)
+	_, c, lock, err := running(g, id, "ps")
 	if err != nil {
 		return err
 	}
 	lock.Unlock()
-	m, err := cgroupOf(g, c)
+	m, err := cgroupOf(g, c, "ps", cgroupv2.Options{})
 	if err != nil {
 		return err
 	}
@@ -86,11 +109,14 @@ func Ps(g *Global, id, format string, psArgs []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if format == "json" {
+	switch {
+	case format == "json":
 		if pids == nil {
 			pids = []int{}
 		}
 		return json.NewEncoder(w).Encode(pids)
+	case len(psArgs) > 0:
+		return psTable(psArgs, pids, w)
 	}
 	tw := tabwriter.NewWriter(w, 8, 1, 2, ' ', 0)
 	fmt.Fprintln(tw, "PID\tCMD")
@@ -101,6 +127,36 @@ func Ps(g *Global, id, format string, psArgs []string, w io.Writer) error {
 	return tw.Flush()
 }
 
+// psTable runs ps(1) with args and prints its header and the lines whose
+// PID column is one of pids.
+func psTable(args []string, pids []int, w io.Writer) error {
+	out, err := exec.Command("ps", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("running ps %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return filterPs(out, pids, w)
+}
+
+// filterPs keeps ps(1)'s header and the lines of pids.
+func filterPs(out []byte, pids []int, w io.Writer) error {
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	col := slices.Index(strings.Fields(lines[0]), "PID")
+	if col < 0 {
+		return fmt.Errorf("ps output has no PID column (give ps options that print one, e.g. -ef): %q", lines[0])
+	}
+	fmt.Fprintln(w, lines[0])
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) <= col {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[col]); err == nil && slices.Contains(pids, pid) {
+			fmt.Fprintln(w, line)
+		}
+	}
+	return nil
+}
+
 func readCmdline(pid int) (string, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return strings.TrimSpace(strings.ReplaceAll(string(data), "\x00", " ")), err
@@ -108,15 +164,22 @@ func readCmdline(pid int) (string, error) {
 
 // Pause and Resume freeze and thaw the container's cgroup.
 func Pause(ctx context.Context, g *Global, id string, freeze bool) error {
-	root, c, lock, err := running(g, id)
+	verb := "pause"
+	if !freeze {
+		verb = "resume"
+	}
+	root, c, lock, err := running(g, id, verb)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	if st := root.Status(c); freeze && st == state.Paused || !freeze && st != state.Paused {
-		return fmt.Errorf("container %s is %s", id, st)
+	switch st := root.Status(c); {
+	case freeze && st == state.Paused:
+		return fmt.Errorf("container %s is already paused (`sandy resume %s` thaws it)", id, id)
+	case !freeze && st != state.Paused:
+		return fmt.Errorf("container %s is %s, not paused: nothing to resume (`sandy pause %s` freezes it)", id, st, id)
 	}
-	m, err := cgroupOf(g, c)
+	m, err := cgroupOf(g, c, verb, cgroupv2.Options{})
 	if err != nil {
 		return err
 	}
@@ -131,12 +194,12 @@ func Pause(ctx context.Context, g *Global, id string, freeze bool) error {
 // Update changes the limits of a running container from an OCI
 // LinuxResources JSON (runc update -r).
 func Update(ctx context.Context, g *Global, id string, r *specs.LinuxResources, allowUnenforced bool) error {
-	_, c, lock, err := running(g, id)
+	_, c, lock, err := running(g, id, "update")
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	m, err := cgroupv2.LoadWith(c.Cgroup, cgroupv2.Options{Warn: g.Warn, AllowUnenforced: allowUnenforced})
+	m, err := cgroupOf(g, c, "update", cgroupv2.Options{AllowUnenforced: allowUnenforced})
 	if err != nil {
 		return err
 	}
@@ -147,12 +210,12 @@ func Update(ctx context.Context, g *Global, id string, r *specs.LinuxResources, 
 // Events prints the container's cgroup stats once (stats) or every
 // interval until it stops, as runc's `events` does.
 func Events(ctx context.Context, g *Global, id string, interval time.Duration, stats bool, w io.Writer) error {
-	_, c, lock, err := running(g, id)
+	_, c, lock, err := running(g, id, "events")
 	if err != nil {
 		return err
 	}
 	lock.Unlock()
-	m, err := cgroupOf(g, c)
+	m, err := cgroupOf(g, c, "events", cgroupv2.Options{})
 	if err != nil {
 		return err
 	}
