@@ -17,10 +17,10 @@
 #   SANDY_ENV     environment for containerd, which its runc shim passes on
 #                 to sandy: how an admin configures sandy for containerd (an
 #                 engine cannot pass sandy's own flags). Default:
-#                 "SANDY_ALLOW_UNENFORCED=1 SANDY_ROOTFS_MODE=direct": ctr's
-#                 default spec always sets cpu.shares, which a cgroup v1 host
-#                 cannot enforce for sandy, and containerd's snapshotter gives
-#                 every container its own rootfs to write, as with runc.
+#                 "SANDY_ALLOW_UNENFORCED=1": ctr's default spec always sets
+#                 cpu.shares, which a cgroup v1 host cannot enforce for
+#                 sandy. No rootfs mode: `create` (the shim's verb) writes
+#                 the rootfs containerd's snapshotter made, as runc does.
 #   STRICT=1      exit 1 if any step fails
 #
 # containerd runs with its own root, state and socket under WORK (no system
@@ -77,7 +77,7 @@ else
 	install -m 0755 "$SANDY" "$WORK/sandy"
 	runtime=$WORK/sandy
 fi
-read -r -a sandy_env <<<"${SANDY_ENV-SANDY_ALLOW_UNENFORCED=1 SANDY_ROOTFS_MODE=direct}"
+read -r -a sandy_env <<<"${SANDY_ENV-SANDY_ALLOW_UNENFORCED=1}"
 
 # --- the image: an OCI archive of a busybox-static rootfs -----------------------
 r=$WORK/rootfs
