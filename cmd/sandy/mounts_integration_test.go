@@ -156,6 +156,18 @@ func TestCgroupMountNotWritable(t *testing.T) {
 			noCgroupNS(s)
 			setMount(s, "/sys/fs/cgroup", nil)
 		}},
+		{name: "cgroupns mount rrw", edit: func(s *specs.Spec) {
+			setMount(s, "/sys/fs/cgroup", &specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"rrw"}})
+		}, stderr: "cgroup mounted read-only, not rw"},
+		{name: "no cgroupns mount rrw", edit: func(s *specs.Spec) {
+			noCgroupNS(s)
+			setMount(s, "/sys/fs/cgroup", &specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"rrw"}})
+		}, stderr: "cgroup mounted read-only, not rw"},
+		{name: "host sysfs rrw, no cgroup mount", edit: func(s *specs.Spec) {
+			noCgroupNS(s)
+			setMount(s, "/sys", &specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"rrw"}})
+			setMount(s, "/sys/fs/cgroup", nil)
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -195,10 +195,12 @@ func (r *rootfs) mountOne(m specs.Mount) error {
 			if err := r.bindHostReadonly(m.Destination, target, "/sys", o.flags); err != nil {
 				return err
 			}
+			// Recursive options may add to that, never undo it ("rrw").
+			o.attrClr &^= readonlyAttrs
 			return r.finishMount(m.Destination, o)
 		}
 	case "cgroup", "cgroup2":
-		if err := r.mountCgroup(m, o, target); err != nil {
+		if err := r.mountCgroup(m, &o, target); err != nil {
 			return err
 		}
 		return r.finishMount(m.Destination, o)
@@ -336,10 +338,17 @@ const readonlyAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOU
 // a fresh mount (a joined namespace of another owner, cgroup v1), the
 // host's /sys/fs/cgroup is bound with every submount read-only, as the
 // container already sees its place in it in /proc/self/cgroup.
-func (r *rootfs) mountCgroup(m specs.Mount, o mountOpts, target *os.File) error {
+//
+// The recursive options in o may add attributes but never clear the ones
+// a read-only view has ("rrw" counts as "rw").
+func (r *rootfs) mountCgroup(m specs.Mount, o *mountOpts, target *os.File) error {
 	_, cgroupNS := namespace(r.spec, specs.CgroupNamespace)
-	writable := o.clear&unix.MS_RDONLY != 0 && cgroupNS && r.cfg.CgroupOwned
-	if o.clear&unix.MS_RDONLY != 0 && !writable {
+	askedRW := o.clear&unix.MS_RDONLY != 0 || o.attrClr&unix.MOUNT_ATTR_RDONLY != 0
+	writable := askedRW && cgroupNS && r.cfg.CgroupOwned
+	if !writable {
+		o.attrClr &^= unix.MOUNT_ATTR_RDONLY
+	}
+	if askedRW && !writable {
 		why := "it has no cgroup namespace"
 		if cgroupNS {
 			why = "its cgroup is not one sandy made for it (the cgroup manager is none)"
@@ -359,6 +368,7 @@ func (r *rootfs) mountCgroup(m specs.Mount, o mountOpts, target *os.File) error 
 			return fmt.Errorf("mounting a cgroup2 filesystem: %w", err)
 		}
 	}
+	o.attrClr &^= readonlyAttrs
 	return r.bindHostReadonly(m.Destination, target, "/sys/fs/cgroup", o.flags)
 }
 
