@@ -207,16 +207,20 @@ func TestDevTmpfsReadonly(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
-	e := newEnv(t).sh(`grep '^tmpfs /dev ' /proc/mounts; ls /dev/null /dev/ptmx /dev/pts/ptmx >/dev/null && echo devices; touch /dev/x 2>/dev/null && echo WROTE; true`)
-	for i, m := range e.spec.Mounts {
-		if m.Destination == "/dev" {
-			e.spec.Mounts[i].Options = append(m.Options, "ro")
-		}
-	}
-	e.write()
-	r := e.runBundle(0)
-	if !strings.Contains(r.stdout, " ro,") || !strings.Contains(r.stdout, "devices") || strings.Contains(r.stdout, "WROTE") {
-		t.Fatalf("want a read-only /dev with its devices:\n%s%s", r.stdout, r.stderr)
+	for _, opt := range []string{"ro", "rro"} {
+		t.Run(opt, func(t *testing.T) {
+			e := newEnv(t).sh(`grep '^tmpfs /dev ' /proc/mounts; ls /dev/null /dev/ptmx /dev/pts/ptmx >/dev/null && echo devices; touch /dev/x 2>/dev/null && echo WROTE; true`)
+			for i, m := range e.spec.Mounts {
+				if m.Destination == "/dev" {
+					e.spec.Mounts[i].Options = append(m.Options, opt)
+				}
+			}
+			e.write()
+			r := e.runBundle(0)
+			if !strings.Contains(r.stdout, " ro,") || !strings.Contains(r.stdout, "devices") || strings.Contains(r.stdout, "WROTE") {
+				t.Fatalf("want a read-only /dev with its devices:\n%s%s", r.stdout, r.stderr)
+			}
+		})
 	}
 }
 

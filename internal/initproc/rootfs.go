@@ -175,6 +175,7 @@ func (r *rootfs) mountOne(m specs.Mount) error {
 		// Mounted writable and filled first (setupDev, setupConsole),
 		// made read-only at the end (devReadonly), as runc does.
 		o.flags &^= unix.MS_RDONLY
+		o.attrSet &^= unix.MOUNT_ATTR_RDONLY
 	}
 	target, err := r.openDir(m.Destination)
 	if err != nil {
@@ -266,18 +267,24 @@ func isDevTmpfs(m specs.Mount, o mountOpts) bool {
 }
 
 // devReadonly makes the config's /dev tmpfs read-only once it is filled,
-// when its options say "ro" (runc's finalizeRootfs): mounted read-only
-// from the start, /dev could get no devices, links, /dev/pts or console.
+// when its options say "ro" or "rro" (runc's finalizeRootfs): mounted
+// read-only from the start, /dev could get no devices, links, /dev/pts or
+// console.
 func (r *rootfs) devReadonly() error {
 	m, ok := r.hasMount("/dev")
 	if !ok {
 		return nil
 	}
 	o := parseMountOptions(m.Type, m.Options)
-	if !isDevTmpfs(m, o) || o.flags&unix.MS_RDONLY == 0 {
+	if !isDevTmpfs(m, o) {
 		return nil
 	}
-	return r.remount("/dev", o.flags, o.clear)
+	if o.flags&unix.MS_RDONLY != 0 {
+		if err := r.remount("/dev", o.flags, o.clear); err != nil {
+			return err
+		}
+	}
+	return r.setAttrs("/dev", o.attrSet&unix.MOUNT_ATTR_RDONLY, 0)
 }
 
 // finishMount applies what follows the mount itself: the recursive
@@ -351,7 +358,7 @@ func (r *rootfs) mountCgroup(m specs.Mount, o *mountOpts, target *os.File) error
 	if askedRW && !writable {
 		why := "it has no cgroup namespace"
 		if cgroupNS {
-			why = "its cgroup is not one sandy made for it (the cgroup manager is none)"
+			why = "its cgroup namespace is not rooted at a cgroup sandy made for it (the cgroup manager is none, or the namespace is joined)"
 		}
 		_ = r.conn.Send(MsgWarn, fmt.Sprintf("mount %s: cgroup mounted read-only, not rw as the options ask: %s, and a writable view would let it change cgroups outside its own; fix: run with a systemd or delegated cgroupfs manager and a cgroup namespace (docs/troubleshooting.md#cgroup-mount)", m.Destination, why))
 	}
