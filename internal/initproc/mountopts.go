@@ -2,6 +2,7 @@ package initproc
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -67,6 +68,24 @@ var propagationOpts = map[string]uintptr{
 	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
 	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
 	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+}
+
+// MountOptions lists every mount option the init understands, sorted, for
+// `sandy features` (engines such as containerd look for "rro" there before
+// they use it). Filesystem data options (mode=, size=, ...) are not listed.
+func MountOptions() []string {
+	opts := []string{"bind", "rbind", "tmpcopyup", "defaults"}
+	for o := range flagOpts {
+		opts = append(opts, o)
+	}
+	for o := range propagationOpts {
+		opts = append(opts, o)
+	}
+	for o := range recAttrOpts {
+		opts = append(opts, o)
+	}
+	sort.Strings(opts)
+	return opts
 }
 
 // parseMountOptions splits OCI mount options into flags, propagation and

@@ -81,6 +81,26 @@ func TestRefuseOptions(t *testing.T) {
 	}
 }
 
+// TestMountOptionsListed: every option `sandy features` lists is one the
+// parser knows (none falls through to filesystem data).
+func TestMountOptionsListed(t *testing.T) {
+	opts := MountOptions()
+	for _, want := range []string{"rro", "rnosymfollow", "tmpcopyup", "ro", "rprivate"} {
+		found := false
+		for _, o := range opts {
+			found = found || o == want
+		}
+		if !found {
+			t.Errorf("%q not listed", want)
+		}
+	}
+	for _, o := range opts {
+		if got := parseMountOptions("tmpfs", []string{o}); len(got.data) != 0 {
+			t.Errorf("%q is listed but parsed as data", o)
+		}
+	}
+}
+
 func TestStatfsToMountFlags(t *testing.T) {
 	got := statfsToMountFlags(unix.ST_RDONLY | unix.ST_NOSUID | unix.ST_RELATIME)
 	if got != unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_RELATIME {
