@@ -4,7 +4,9 @@
 # VM once (hack/vm/run.sh) and, as the lingering user inside a real systemd
 # user session, checks that limits are enforced through the transient scope,
 # that scopes never leak (also after kill -9 of sandy), and that the cgroupfs
-# manager works inside a `systemd-run --user --scope -p Delegate=yes` shell.
+# manager works inside a `systemd-run --user --scope -p Delegate=yes` shell,
+# and that no cgroup mount lets a container create cgroups in the user's
+# delegated tree (CVE-2023-25809).
 # Prints "N passed, N failed" and exits non-zero on any failure. Run as root
 # the first time (the image build needs it).
 set -euo pipefail
@@ -16,6 +18,39 @@ trap 'rm -rf "$OUT"' EXIT
 chmod 0755 "$OUT"
 (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$OUT/sandy" ./cmd/sandy)
 SANDY="$OUT/sandy" bash "$REPO/hack/mkbundle.sh" "$OUT/bundle" sh >/dev/null
+# Configs for the cgroup escape check (CVE-2023-25809): each tries to mkdir
+# in the cgroup mount, in the container's own cgroup and in its two parents
+# (the scope and app.slice, owned by the user) by their host paths.
+python3 - "$OUT" <<'PY'
+import copy, json, os, sys
+out = sys.argv[1]
+base = json.load(open(os.path.join(out, "bundle", "config.json")))
+script = ('own=$(sed -n "s/^0:://p" /proc/self/cgroup); p=$(dirname "$own"); '
+          'for d in /sys/fs/cgroup "/sys/fs/cgroup$own" "/sys/fs/cgroup$p" "/sys/fs/cgroup$(dirname "$p")"; do '
+          '[ -d "$d" ] && mkdir "$d/escape" 2>/dev/null && echo "MADE $d/escape"; done; echo done')
+def cgmount(c, opts):
+    c["mounts"] = [m for m in c["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+    if opts is not None:
+        c["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": opts})
+def nons(c, *types):
+    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] not in types]
+def runc_rootless(c):  # runc spec --rootless where cgroup v2 is not the only hierarchy
+    nons(c, "cgroup", "network")
+    c["mounts"] = [m if m["destination"] != "/sys" else {"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]} for m in c["mounts"]]
+cases = {
+    "cg-default": lambda c: None,
+    "cg-noro": lambda c: cgmount(c, ["nosuid", "noexec", "nodev"]),
+    "cg-runc-rootless": runc_rootless,
+    "cg-host-sysfs": lambda c: (nons(c, "cgroup", "network"), cgmount(c, None)),
+    "cg-rw-own": lambda c: cgmount(c, ["rw", "nosuid", "noexec", "nodev"]),
+}
+for name, edit in cases.items():
+    c = copy.deepcopy(base)
+    c["process"]["args"] = ["sh", "-c", script]
+    edit(c)
+    os.makedirs(os.path.join(out, name))
+    json.dump(c, open(os.path.join(out, name, "config.json"), "w"), indent="\t")
+PY
 chmod -R a+rX "$OUT"
 
 cat >"$OUT/guest.sh" <<'GUEST'
@@ -95,6 +130,24 @@ for i in $(seq 50); do [ "$(scopes)" = 0 ] && break; sleep 0.1; done
 # auto prefers the systemd scope when the bus answers; force cgroupfs.
 out=$(systemd-run --user --quiet --scope -p Delegate=yes "$S" --debug run --cgroup-manager=cgroupfs "$HOME/cpu" 2>&1)
 if echo "$out" | grep -q "^50000 100000" && echo "$out" | grep -q "cgroupfs"; then ok "cgroupfs manager inside a Delegate=yes scope"; else ko "cgroupfs manager: $(echo "$out" | grep -i cgroup | head -3)"; fi
+
+# CVE-2023-25809: with a real delegated tree (user@1000.service is the
+# user's), no config lets the container create a cgroup outside its own;
+# "rw" with a scope of its own and a cgroup namespace may, inside it only.
+for c in cg-default cg-noro cg-runc-rootless cg-host-sysfs cg-rw-own; do
+	mkdir -p "$HOME/$c"; ln -sfn "$D/bundle/rootfs" "$HOME/$c/rootfs"; cp "$D/$c/config.json" "$HOME/$c/"
+	out=$("$S" run "$HOME/$c" 2>&1); rc=$?
+	made=$(echo "$out" | grep '^MADE' | tr '\n' ' ')
+	if [ "$c" = cg-rw-own ]; then
+		if [ $rc = 0 ] && [ "$made" = "MADE /sys/fs/cgroup/escape " ]; then ok "cgroup mount rw in its own scope: writable inside it only"; else ko "cgroup mount rw own (rc=$rc): $out"; fi
+	elif [ $rc = 0 ] && echo "$out" | grep -q '^done' && [ -z "$made" ]; then
+		ok "cgroup escape refused ($c)"
+	else ko "cgroup escape ($c, rc=$rc): $out"; fi
+done
+left=$(find /sys/fs/cgroup/user.slice -name escape 2>/dev/null)
+[ -z "$left" ] && ok "no cgroup made by a container is left on the host" || ko "cgroups made by containers: $left"
+for i in $(seq 50); do [ "$(scopes)" = 0 ] && break; sleep 0.1; done
+[ "$(scopes)" = 0 ] && ok "no scope left after the cgroup escape checks" || ko "scopes left: $(systemctl --user list-units --all --no-legend 'sandy-*')"
 
 # Start-up added by the systemd path vs none, same VM, same bundle.
 mk plain '{}' '["true"]'

@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -344,6 +346,26 @@ func (r *rootfs) mountRootLayer() error {
 	return r.conn.Send(MsgRootfs, string(root.Mode))
 }
 
+// resolveInLower follows the symlinks of the container path unsafePath in
+// the bundle's rootfs with chroot semantics, for the overlay package to
+// make the mountpoint where the mount will land: a tmpfs on /conf/stack
+// with /conf -> /real/conf needs /real/conf/stack in a read-only root
+// (runc mounts.bats, "tmpfs mount with absolute symlink"). It only names a
+// stub to create in sandy's own layer: the mount itself is resolved again
+// with fds, in the root (openDir), and checked (checkInRoot), so a rootfs
+// that changes meanwhile cannot redirect it.
+func (r *rootfs) resolveInLower(unsafePath string) string {
+	full, err := securejoin.SecureJoin(r.cfg.Rootfs, unsafePath)
+	if err != nil {
+		return unsafePath
+	}
+	rel, err := filepath.Rel(r.cfg.Rootfs, full)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return unsafePath
+	}
+	return "/" + rel
+}
+
 // mountpoints lists the container paths the init mounts onto.
 func (r *rootfs) mountpoints() []overlay.Mountpoint {
 	var mps []overlay.Mountpoint
@@ -358,7 +380,7 @@ func (r *rootfs) mountpoints() []overlay.Mountpoint {
 				file = true
 			}
 		}
-		mps = append(mps, overlay.Mountpoint{Path: m.Destination, File: file})
+		mps = append(mps, overlay.Mountpoint{Path: r.resolveInLower(m.Destination), File: file})
 	}
 	if _, ok := r.hasMount("/dev"); !ok {
 		mps = append(mps, overlay.Mountpoint{Path: "/dev"})

@@ -2,8 +2,10 @@ package initproc
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +26,25 @@ func TestParseMountOptions(t *testing.T) {
 			want: mountOpts{clear: unix.MS_RDONLY}},
 		{name: "defaults and x- ignored", typ: "tmpfs", options: []string{"defaults", "x-systemd.foo", "noexec"},
 			want: mountOpts{flags: unix.MS_NOEXEC}},
+		{name: "recursive attributes", typ: "bind", options: []string{"rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnosymfollow"},
+			want: mountOpts{bind: true, recursive: true,
+				attrSet: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_NOSYMFOLLOW}},
+		{name: "rro then rrw", typ: "bind", options: []string{"rro", "rrw"},
+			want: mountOpts{bind: true, attrClr: unix.MOUNT_ATTR_RDONLY}},
+		{name: "ro and rro are separate", typ: "bind", options: []string{"ro", "rro"},
+			want: mountOpts{bind: true, flags: unix.MS_RDONLY, attrSet: unix.MOUNT_ATTR_RDONLY}},
+		{name: "recursive atime clears the whole field", typ: "bind", options: []string{"rnoatime"},
+			want: mountOpts{bind: true, attrSet: unix.MOUNT_ATTR_NOATIME, attrClr: unix.MOUNT_ATTR__ATIME}},
+		{name: "later atime wins", typ: "bind", options: []string{"rnoatime", "rstrictatime"},
+			want: mountOpts{bind: true, attrSet: unix.MOUNT_ATTR_STRICTATIME, attrClr: unix.MOUNT_ATTR__ATIME}},
+		{name: "rrelatime", typ: "bind", options: []string{"rnoatime", "rrelatime"},
+			want: mountOpts{bind: true, attrSet: unix.MOUNT_ATTR_RELATIME, attrClr: unix.MOUNT_ATTR__ATIME}},
+		{name: "idmap", typ: "bind", options: []string{"rbind", "idmap"},
+			want: mountOpts{bind: true, recursive: true, idmap: "idmap"}},
+		{name: "ridmap", typ: "bind", options: []string{"ridmap"},
+			want: mountOpts{bind: true, idmap: "ridmap"}},
+		{name: "tmpcopyup", typ: "tmpfs", options: []string{"tmpcopyup", "mode=755"},
+			want: mountOpts{tmpcopyup: true, data: []string{"mode=755"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -32,6 +53,51 @@ func TestParseMountOptions(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRefuseOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		m    specs.Mount
+		want string // a part of the error, "" for none
+	}{
+		{name: "idmap", m: specs.Mount{Type: "bind", Source: "/src", Destination: "/d", Options: []string{"rbind", "idmap"}}, want: `option "idmap": an idmapped mount needs CAP_SYS_ADMIN in the initial user namespace`},
+		{name: "ridmap", m: specs.Mount{Type: "bind", Source: "/src", Destination: "/d", Options: []string{"ridmap"}}, want: `remove "ridmap"`},
+		{name: "tmpcopyup on a bind", m: specs.Mount{Type: "bind", Source: "/src", Destination: "/d", Options: []string{"tmpcopyup"}}, want: `"tmpcopyup" is for tmpfs mounts`},
+		{name: "tmpcopyup on tmpfs", m: specs.Mount{Type: "tmpfs", Destination: "/d", Options: []string{"tmpcopyup"}}},
+		{name: "rro", m: specs.Mount{Type: "bind", Source: "/src", Destination: "/d", Options: []string{"rbind", "rro"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := refuseOptions(tt.m, parseMountOptions(tt.m.Type, tt.m.Options))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestMountOptionsListed: every option `sandy features` lists is one the
+// parser knows (none falls through to filesystem data).
+func TestMountOptionsListed(t *testing.T) {
+	opts := MountOptions()
+	for _, want := range []string{"rro", "rnosymfollow", "tmpcopyup", "ro", "rprivate"} {
+		found := false
+		for _, o := range opts {
+			found = found || o == want
+		}
+		if !found {
+			t.Errorf("%q not listed", want)
+		}
+	}
+	for _, o := range opts {
+		if got := parseMountOptions("tmpfs", []string{o}); len(got.data) != 0 {
+			t.Errorf("%q is listed but parsed as data", o)
+		}
 	}
 }
 

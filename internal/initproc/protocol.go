@@ -79,7 +79,11 @@ type Config struct {
 	// UnshareCgroupNS: the init creates its cgroup namespace itself, now
 	// that the host has put it into its cgroup (not cloned into it).
 	UnshareCgroupNS bool `json:"unshareCgroupNS,omitempty"`
-	Debug           bool `json:"debug,omitempty"`
+	// CgroupOwned: the container has a cgroup sandy made for it (systemd
+	// or cgroupfs manager) and a new cgroup namespace rooted there, so a
+	// cgroup mount may be writable when its options say "rw".
+	CgroupOwned bool `json:"cgroupOwned,omitempty"`
+	Debug       bool `json:"debug,omitempty"`
 }
 
 // EnvMarker is set by GainCaps' re-exec.

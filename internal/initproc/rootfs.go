@@ -50,6 +50,7 @@ func setupRootfs(cfg *Config, conn *userns.Conn) (*rootfs, error) {
 		{"masking paths", r.maskPaths},
 		{"making paths read-only", r.readonlyPaths},
 		{"creating the working directory", r.createCwd},
+		{"making /dev read-only", r.devReadonly},
 	}
 	for _, s := range steps {
 		t0 := time.Now()
@@ -159,8 +160,22 @@ func (r *rootfs) mountAll() error {
 
 func (r *rootfs) mountOne(m specs.Mount) error {
 	o := parseMountOptions(m.Type, m.Options)
+	if err := refuseOptions(m, o); err != nil {
+		return err
+	}
 	if o.bind {
 		return r.bindMount(m, o)
+	}
+	if m.Type == "proc" || m.Type == "sysfs" {
+		if err := r.checkOrdinaryDir(m); err != nil {
+			return err
+		}
+	}
+	if isDevTmpfs(m, o) {
+		// Mounted writable and filled first (setupDev, setupConsole),
+		// made read-only at the end (devReadonly), as runc does.
+		o.flags &^= unix.MS_RDONLY
+		o.attrSet &^= unix.MOUNT_ATTR_RDONLY
 	}
 	target, err := r.openDir(m.Destination)
 	if err != nil {
@@ -176,16 +191,20 @@ func (r *rootfs) mountOne(m specs.Mount) error {
 		err = unix.Mount(m.Source, procPath(target), "sysfs", o.flags, data)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY) {
 			// A fresh sysfs needs a network namespace owned by our user
-			// namespace; without one, show the host's read-only.
-			return r.bindHost(m.Destination, target, "/sys", o.flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+			// namespace; without one, show the host's read-only, with
+			// every submount (the host's cgroup hierarchies among them).
+			if err := r.bindHostReadonly(m.Destination, target, "/sys", o.flags); err != nil {
+				return err
+			}
+			// Recursive options may add to that, never undo it ("rrw").
+			o.attrClr &^= readonlyAttrs
+			return r.finishMount(m.Destination, o)
 		}
 	case "cgroup", "cgroup2":
-		err = unix.Mount("cgroup2", procPath(target), "cgroup2", o.flags, "")
-		if err != nil {
-			// cgroup v1 hierarchies cannot be mounted in a user
-			// namespace: show the host's tree read-only instead.
-			return r.bindHost(m.Destination, target, "/sys/fs/cgroup", o.flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+		if err := r.mountCgroup(m, &o, target); err != nil {
+			return err
 		}
+		return r.finishMount(m.Destination, o)
 	case "devpts":
 		err = unix.Mount(m.Source, procPath(target), "devpts", o.flags, data)
 		if errors.Is(err, unix.EINVAL) && strings.Contains(data, "gid=") {
@@ -198,7 +217,175 @@ func (r *rootfs) mountOne(m specs.Mount) error {
 	if err != nil {
 		return mountHint(m.Type, err)
 	}
-	return r.setPropagation(m.Destination, o.propagation)
+	if o.tmpcopyup {
+		if err := r.copyUp(m.Destination, target, hasOption(o.data, "mode=")); err != nil {
+			return fmt.Errorf("tmpcopyup: %w", err)
+		}
+	}
+	return r.finishMount(m.Destination, o)
+}
+
+// checkOrdinaryDir refuses a proc or sysfs mount whose destination in the
+// rootfs is a symlink or anything else that is not a directory, as runc
+// does (CVE-2019-19921, CVE-2023-27561): resolved in the root the mount
+// would land elsewhere, and tools that check /proc by path (and the
+// container's own masked and read-only paths) would miss it.
+func (r *rootfs) checkOrdinaryDir(m specs.Mount) error {
+	dir, base := path.Split(path.Clean("/" + m.Destination))
+	if base == "" {
+		return fmt.Errorf("filesystem %q must be mounted on an ordinary directory, not /", m.Type)
+	}
+	parent, err := pathrs.OpenatInRoot(r.root, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // made as a directory below
+	}
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	var st unix.Stat_t
+	err = unix.Fstatat(int(parent.Fd()), base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		what := "not a directory"
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			what = "a symlink"
+		}
+		return fmt.Errorf("filesystem %q must be mounted on ordinary directory: %s in the rootfs is %s; fix: make it a directory in the image", m.Type, m.Destination, what)
+	}
+	return nil
+}
+
+// isDevTmpfs reports whether m is the config's own tmpfs on /dev.
+func isDevTmpfs(m specs.Mount, o mountOpts) bool {
+	return !o.bind && m.Type == "tmpfs" && path.Clean(m.Destination) == "/dev"
+}
+
+// devReadonly makes the config's /dev tmpfs read-only once it is filled,
+// when its options say "ro" or "rro" (runc's finalizeRootfs): mounted
+// read-only from the start, /dev could get no devices, links, /dev/pts or
+// console.
+func (r *rootfs) devReadonly() error {
+	m, ok := r.hasMount("/dev")
+	if !ok {
+		return nil
+	}
+	o := parseMountOptions(m.Type, m.Options)
+	if !isDevTmpfs(m, o) {
+		return nil
+	}
+	if o.flags&unix.MS_RDONLY != 0 {
+		if err := r.remount("/dev", o.flags, o.clear); err != nil {
+			return err
+		}
+	}
+	return r.setAttrs("/dev", o.attrSet&unix.MOUNT_ATTR_RDONLY, 0)
+}
+
+// finishMount applies what follows the mount itself: the recursive
+// attributes, then the propagation.
+func (r *rootfs) finishMount(dest string, o mountOpts) error {
+	if err := r.setAttrs(dest, o.attrSet, o.attrClr); err != nil {
+		return err
+	}
+	return r.setPropagation(dest, o.propagation)
+}
+
+// setAttrs applies MOUNT_ATTR_* attributes to the mount at dest and every
+// mount below it, with mount_setattr(2) AT_RECURSIVE (Linux 5.12): unlike
+// a bind remount, which changes only the top mount of an rbind, this
+// reaches the submounts too ("rro" makes a whole tree read-only). The
+// kernel refuses to clear a flag it locked on a mount inherited from a
+// more privileged namespace (EPERM): that is an error naming the option.
+func (r *rootfs) setAttrs(dest string, set, clr uint64) error {
+	if set == 0 && clr == 0 {
+		return nil
+	}
+	f, err := r.reopen(dest)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	attr := unix.MountAttr{Attr_set: set, Attr_clr: clr}
+	err = unix.MountSetattr(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOSYS):
+		return fmt.Errorf("recursive mount options on %s: mount_setattr: %w (the kernel is older than 5.12); fix: use the non-recursive options (ro, nosuid, ...) or a newer kernel", dest, err)
+	case errors.Is(err, unix.EPERM) && clr&unix.MOUNT_ATTR__ATIME != 0:
+		return fmt.Errorf("recursive mount options on %s: mount_setattr: %w: the kernel locks the atime mode of mounts from the host, and the options change it; fix: drop the recursive atime option", dest, err)
+	case errors.Is(err, unix.EPERM) && clr != 0:
+		return fmt.Errorf("recursive mount options on %s: mount_setattr: %w: a submount has a flag from the host that the options clear (%#x), and a user namespace cannot clear it", dest, err, clr)
+	case errors.Is(err, unix.EINVAL) && set&unix.MOUNT_ATTR_NOSYMFOLLOW != 0:
+		return fmt.Errorf("recursive mount options on %s: mount_setattr: %w (rnosymfollow needs Linux 5.14)", dest, err)
+	}
+	return fmt.Errorf("recursive mount options on %s: mount_setattr: %w", dest, err)
+}
+
+// readonlyAttrs are what a view of a host tree always gets: read-only and
+// inert on every submount.
+const readonlyAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+
+// mountCgroup gives the container a cgroup view that cannot change the
+// host's hierarchy (CVE-2023-25809: a rootless container could mkdir
+// cgroups in its user's delegated tree through a writable view of it).
+//
+// With a cgroup namespace, a fresh cgroup2 mount: the kernel roots it at
+// the namespace's cgroup (cgroup_namespaces(7)), so the container sees
+// only its own subtree. It is read-only unless the options say "rw" and
+// that cgroup is one sandy made for this container (Config.CgroupOwned):
+// otherwise it is the caller's own cgroup, shared with everything the
+// user runs there. Without a cgroup namespace, or where the kernel refuses
+// a fresh mount (a joined namespace of another owner, cgroup v1), the
+// host's /sys/fs/cgroup is bound with every submount read-only, as the
+// container already sees its place in it in /proc/self/cgroup.
+//
+// The recursive options in o may add attributes but never clear the ones
+// a read-only view has ("rrw" counts as "rw").
+func (r *rootfs) mountCgroup(m specs.Mount, o *mountOpts, target *os.File) error {
+	_, cgroupNS := namespace(r.spec, specs.CgroupNamespace)
+	askedRW := o.clear&unix.MS_RDONLY != 0 || o.attrClr&unix.MOUNT_ATTR_RDONLY != 0
+	writable := askedRW && cgroupNS && r.cfg.CgroupOwned
+	if !writable {
+		o.attrClr &^= unix.MOUNT_ATTR_RDONLY
+	}
+	if askedRW && !writable {
+		why := "it has no cgroup namespace"
+		if cgroupNS {
+			why = "its cgroup namespace is not rooted at a cgroup sandy made for it (the cgroup manager is none, or the namespace is joined)"
+		}
+		_ = r.conn.Send(MsgWarn, fmt.Sprintf("mount %s: cgroup mounted read-only, not rw as the options ask: %s, and a writable view would let it change cgroups outside its own; fix: run with a systemd or delegated cgroupfs manager and a cgroup namespace (docs/troubleshooting.md#cgroup-mount)", m.Destination, why))
+	}
+	flags := o.flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if !writable {
+		flags |= unix.MS_RDONLY
+	}
+	if cgroupNS {
+		err := unix.Mount("cgroup2", procPath(target), "cgroup2", flags, "")
+		if err == nil {
+			return nil
+		}
+		if writable {
+			return fmt.Errorf("mounting a cgroup2 filesystem: %w", err)
+		}
+	}
+	o.attrClr &^= readonlyAttrs
+	return r.bindHostReadonly(m.Destination, target, "/sys/fs/cgroup", o.flags)
+}
+
+func hasOption(opts []string, prefix string) bool {
+	for _, o := range opts {
+		if strings.HasPrefix(o, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func dropOption(opts []string, prefix string) string {
@@ -256,16 +443,21 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 			return err
 		}
 	}
-	return r.setPropagation(m.Destination, o.propagation)
+	return r.finishMount(m.Destination, o)
 }
 
-// bindHost bind-mounts the host path src (recursively) onto target and
-// applies flags.
-func (r *rootfs) bindHost(dest string, target *os.File, src string, flags uintptr) error {
+// bindHostReadonly bind-mounts the host path src with its submounts onto
+// target, the top mount with flags, and makes the whole tree read-only,
+// nosuid, nodev and noexec (a bind remount alone would leave the
+// submounts as the host has them, writable).
+func (r *rootfs) bindHostReadonly(dest string, target *os.File, src string, flags uintptr) error {
 	if err := unix.Mount(src, procPath(target), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind mounting host %s: %w", src, err)
 	}
-	return r.remount(dest, flags, 0)
+	if err := r.remount(dest, flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0); err != nil {
+		return err
+	}
+	return r.setAttrs(dest, readonlyAttrs, 0)
 }
 
 // remount applies per-mount flags to the bind mount at dest. Flags the

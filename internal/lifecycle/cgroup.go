@@ -127,6 +127,14 @@ func (cr *creation) cgroupNSLater() bool {
 	return !cloned
 }
 
+// cgroupOwned reports whether the container's cgroup namespace is rooted
+// at a cgroup sandy made for it (a new namespace, a systemd or cgroupfs
+// manager): only then may a cgroup mount be writable (initproc).
+func (cr *creation) cgroupOwned() bool {
+	ns, ok := spec.Namespace(cr.bundle.Spec, specs.CgroupNamespace)
+	return ok && ns.Path == "" && cr.cg != nil && cr.cg.Kind() != cgroupv2.KindNone
+}
+
 // destroyCgroup removes a container's cgroup from any process.
 func destroyCgroup(ctx context.Context, c *state.Container) error {
 	if len(c.Cgroup) == 0 {

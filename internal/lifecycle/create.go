@@ -586,6 +586,7 @@ func (cr *creation) configureInit(context.Context) error {
 	}
 	cfg.ResolvConf, cfg.Hosts = cr.networkFiles()
 	cfg.UnshareCgroupNS = cr.cgroupNSLater()
+	cfg.CgroupOwned = cr.cgroupOwned()
 	if cr.o.owned {
 		cfg.Pdeathsig = int(syscall.SIGKILL)
 	}

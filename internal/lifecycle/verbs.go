@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/state"
 )
 
@@ -261,10 +262,7 @@ func Features(w io.Writer) error {
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
 		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		MountOptions: []string{"ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync",
-			"mand", "nomand", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime",
-			"nostrictatime", "bind", "rbind", "private", "rprivate", "shared", "rshared", "slave", "rslave",
-			"unbindable", "runbindable", "silent", "loud"},
+		MountOptions:  initproc.MountOptions(),
 		Linux: &features.Linux{
 			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "user", "uts"},
 			Capabilities: caps,

@@ -1,0 +1,176 @@
+//go:build linux
+
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"golang.org/x/sys/unix"
+)
+
+// copyUp fills the tmpfs just mounted at dest with what the directory it
+// covers holds ("tmpcopyup", a crun and podman option: a read-only image's
+// /etc or /var/lib made writable with its content). covered is the handle
+// on that directory taken before the mount: through it the walk reaches
+// the covered inodes, never the new tmpfs, and every step is relative to
+// a directory fd with O_NOFOLLOW, so a symlink in the rootfs is copied as
+// a symlink and never followed out of it. The tmpfs root takes the
+// covered directory's owner, and its mode unless the options set one.
+func (r *rootfs) copyUp(dest string, covered *os.File, modeSet bool) error {
+	src, err := pathrs.Reopen(covered, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("opening the covered %s: %w", dest, err)
+	}
+	defer src.Close()
+	top, err := r.reopen(dest)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	dst, err := pathrs.Reopen(top, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("opening the tmpfs on %s: %w", dest, err)
+	}
+	defer dst.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+		return err
+	}
+	if err := unix.Fchown(int(dst.Fd()), int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("chown %s: %w", dest, err)
+	}
+	if !modeSet {
+		if err := unix.Fchmod(int(dst.Fd()), st.Mode&0o7777); err != nil {
+			return fmt.Errorf("chmod %s: %w", dest, err)
+		}
+	}
+	return copyDir(int(src.Fd()), int(dst.Fd()), dest)
+}
+
+// copyDir copies every entry of the directory src into dst, keeping type,
+// mode, owner and times. An owner the container's id map does not hold
+// (the kernel shows it as the overflow id) cannot be given to a copy: the
+// copy keeps the container root's. A device node cannot be made in a user
+// namespace: it is an error.
+func copyDir(src, dst int, name string) error {
+	d, err := unix.Openat(src, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	df := os.NewFile(uintptr(d), name)
+	names, err := df.Readdirnames(-1)
+	df.Close()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	for _, n := range names {
+		if err := copyEntry(src, dst, n, name+"/"+n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyEntry(src, dst int, n, name string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(src, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("stat %s: %w", name, err)
+	}
+	perm := st.Mode & 0o7777
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if err := unix.Mkdirat(dst, n, 0o700); err != nil {
+			return fmt.Errorf("mkdir %s: %w", name, err)
+		}
+		if err := copyChild(src, dst, n, name); err != nil {
+			return err
+		}
+	case unix.S_IFREG:
+		if err := copyFile(src, dst, n, name); err != nil {
+			return err
+		}
+	case unix.S_IFLNK:
+		target, err := readlinkat(src, n)
+		if err != nil {
+			return fmt.Errorf("readlink %s: %w", name, err)
+		}
+		if err := unix.Symlinkat(target, dst, n); err != nil {
+			return fmt.Errorf("symlink %s: %w", name, err)
+		}
+	case unix.S_IFIFO:
+		if err := unix.Mknodat(dst, n, unix.S_IFIFO|0o600, 0); err != nil {
+			return fmt.Errorf("mkfifo %s: %w", name, err)
+		}
+	case unix.S_IFSOCK:
+		return nil // a socket has no content; its server makes it again
+	default:
+		return fmt.Errorf("%s is a device node, which a user namespace cannot create", name)
+	}
+	// Owner first: chown clears the set-id bits the mode then restores.
+	err := unix.Fchownat(dst, n, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW)
+	if err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("chown %s: %w", name, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := unix.Fchmodat(dst, n, perm, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", name, err)
+		}
+	}
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNanoAt(dst, n, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("setting the times of %s: %w", name, err)
+	}
+	return nil
+}
+
+// copyChild recurses into the directory n of src, copied to n of dst.
+func copyChild(src, dst int, n, name string) error {
+	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	s, err := unix.Openat(src, n, flags, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", name, err)
+	}
+	defer unix.Close(s)
+	d, err := unix.Openat(dst, n, flags, 0)
+	if err != nil {
+		return fmt.Errorf("opening the copy of %s: %w", name, err)
+	}
+	defer unix.Close(d)
+	return copyDir(s, d, name)
+}
+
+func copyFile(src, dst int, n, name string) error {
+	s, err := unix.Openat(src, n, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", name, err)
+	}
+	sf := os.NewFile(uintptr(s), name)
+	defer sf.Close()
+	d, err := unix.Openat(dst, n, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating the copy of %s: %w", name, err)
+	}
+	df := os.NewFile(uintptr(d), name)
+	defer df.Close()
+	if _, err := io.Copy(df, sf); err != nil {
+		return fmt.Errorf("copying %s: %w", name, err)
+	}
+	return nil
+}
+
+func readlinkat(dir int, n string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		k, err := unix.Readlinkat(dir, n, buf)
+		if err != nil {
+			return "", err
+		}
+		if k < size {
+			return string(buf[:k]), nil
+		}
+	}
+}
