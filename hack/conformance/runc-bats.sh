@@ -39,7 +39,8 @@
 # - tests/integration/get-images.sh (which downloads busybox and Debian images
 #   from GitHub and Docker Hub) is replaced by a three-line script that prints
 #   BUSYBOX_IMAGE and DEBIAN_IMAGE, two tarballs made here: busybox is
-#   Debian's busybox-static with its applet links (hack/mkbundle.sh's layout);
+#   Debian's busybox-static with its applet links (hack/mkbundle.sh's layout,
+#   without /proc and /sys, as in Docker's busybox image);
 #   "debian" is the same plus the host's static /sbin/ldconfig and an empty
 #   /etc/ld.so.conf (the one test that uses it, hooks.bats, runs ldconfig).
 # - contrib/cmd/recvtty/recvtty (the console-socket receiver the tty tests
@@ -163,7 +164,7 @@ fi
 src=$WORK/runc-$RUNC_VERSION
 integ=$src/tests/integration
 # Bump PREP when make_images or the get-images.sh shim changes.
-PREP=1
+PREP=2
 stamp="$RUNC_SHA256 prep=$PREP $(stat -c %Y /bin/busybox /sbin/ldconfig | tr '\n' ' ')"
 if [ "$(cat "$src/.sandy-stamp" 2>/dev/null)" != "$stamp" ]; then
 	echo "== unpacking $RUNC_TARBALL, building recvtty and the images"
@@ -203,7 +204,9 @@ make_images() {
 	local dir=$1 r
 	r=$(mktemp -d)
 	chmod 0755 "$r"
-	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,dev,proc,sys,tmp,root,var,run,home,lib}
+	# No proc or sys, as in Docker's busybox image: mask.bats makes them
+	# symlinks with `ln -s`, which would otherwise link inside the directory.
+	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc,dev,tmp,root,var,home,lib}
 	chmod 1777 "$r/tmp"
 	chmod 0700 "$r/root"
 	cp /bin/busybox "$r/bin/busybox"
