@@ -7,6 +7,8 @@
 #   4. conformance against real peers (hack/conformance): the OCI
 #      runtime-tools validation suite as root and rootless (every binary
 #      that passed when hack/conformance/expected/ was measured must pass),
+#      runc's own integration tests (bats, root and rootless; every test
+#      listed in hack/conformance/expected/runc-bats-*.txt must pass),
 #      podman as a rootless client, containerd's runc shim under rootless
 #      containerd; every step must pass
 #   5. seccomp: the differential test against libseccomp (cgo, test-only)
@@ -37,11 +39,13 @@ step "integration tests (rootless, as ${SANDY_TEST_USER:-sandytest})"
 go test -count=1 -tags integration -timeout 30m ./...
 
 if [ "${SANDY_SKIP_CONFORMANCE:-}" = 1 ]; then
-	step "conformance SKIPPED (SANDY_SKIP_CONFORMANCE=1): runtime-tools, podman and containerd not run"
+	step "conformance SKIPPED (SANDY_SKIP_CONFORMANCE=1): runtime-tools, runc's bats tests, podman and containerd not run"
 	[ "${CI:-}" = true ] && exit 1
 else
 	step "conformance: OCI runtime-tools suite (root and rootless)"
 	STRICT=1 RUNTIMES=sandy bash hack/conformance/runtime-tools.sh
+	step "conformance: runc 1.1.5's integration tests (bats; root and rootless)"
+	STRICT=1 RUNTIMES=sandy bash hack/conformance/runc-bats.sh
 	step "conformance: podman --runtime sandy (rootless)"
 	STRICT=1 bash hack/conformance/podman.sh
 	step "conformance: containerd, ctr run --runc-binary sandy (rootless)"
