@@ -351,5 +351,6 @@ tap_verdict() {
 	fi
 }
 
-main "$@"
-exit $?
+# One line: bash reads a script as it runs it, so an edit made meanwhile
+# cannot turn the exit into a syntax error.
+main "$@"; exit $?
