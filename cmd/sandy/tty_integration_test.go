@@ -4,14 +4,17 @@ package main_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/containerd/console"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
@@ -89,4 +92,42 @@ func TestRunTerminal(t *testing.T) {
 
 func termiosBytes(t *unix.Termios) []byte {
 	return []byte{byte(t.Iflag), byte(t.Iflag >> 8), byte(t.Oflag), byte(t.Cflag), byte(t.Lflag), byte(t.Lflag >> 8)}
+}
+
+// TestTerminalConsoleSize: process.consoleSize is the new pty's window
+// size, for run and exec, as runc does it (runc 1.1.5 tty.bats: "[tty
+// consolesize]").
+func TestTerminalConsoleSize(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	const script = `stty size; stat -c %u:%g $(tty)`
+	e := newEnv(t).sh(script)
+	e.spec.Process.Terminal = true
+	e.spec.Process.ConsoleSize = &specs.Box{Height: 10, Width: 110}
+	e.spec.Process.User = specs.User{UID: 1000, GID: 100}
+	e.write()
+	// sandy relays the pty; its stdin is not a terminal, so it does not
+	// set the size itself.
+	r := e.run("", "run", e.bundle)
+	if r.code != 0 || !strings.Contains(r.stdout, "10 110") {
+		t.Errorf("run: exit %d, stdout %q (want \"10 110\")\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+
+	e.spec.Process.Args = []string{"sleep", "100"}
+	e.spec.Process.Terminal = false
+	e.spec.Process.ConsoleSize = nil
+	e.spec.Process.User = specs.User{}
+	e.write()
+	id := uniqueID("ttysize")
+	startDetached(t, e, id)
+	proc := filepath.Join(testutil.TempDir(t), "process.json")
+	data := fmt.Sprintf(`{"terminal": true, "consoleSize": {"height": 12, "width": 97}, "user": {"uid": 1000, "gid": 100}, "args": ["sh", "-c", %q], "cwd": "/"}`, script)
+	if err := os.WriteFile(proc, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = e.run("", "exec", "-t", "-p", proc, id)
+	if r.code != 0 || !strings.Contains(r.stdout, "12 97") {
+		t.Errorf("exec: exit %d, stdout %q (want \"12 97\")\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
 }

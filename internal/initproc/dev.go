@@ -205,6 +205,18 @@ func openPty(ptmx *os.File) (master, slave *os.File, err error) {
 	return master, os.NewFile(fd, "console"), nil
 }
 
+// preparePty gives a new pty the process's window size
+// (process.consoleSize, when both its sides are set), as runc does.
+func preparePty(slave *os.File, p *specs.Process) error {
+	if b := p.ConsoleSize; b != nil && b.Height != 0 && b.Width != 0 {
+		ws := &unix.Winsize{Row: uint16(b.Height), Col: uint16(b.Width)}
+		if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("setting the pty's size to process.consoleSize: %w", err)
+		}
+	}
+	return nil
+}
+
 // setupConsole allocates the container's pty from its own devpts
 // instance, binds the slave onto /dev/console and sends the master to the
 // host side.
@@ -223,6 +235,9 @@ func (r *rootfs) setupConsole() error {
 	}
 	defer master.Close()
 	r.console = slave
+	if err := preparePty(slave, r.spec.Process); err != nil {
+		return err
+	}
 	target, err := r.openFile("/dev/console")
 	if err != nil {
 		return err
