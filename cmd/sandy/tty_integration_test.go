@@ -94,10 +94,12 @@ func termiosBytes(t *unix.Termios) []byte {
 	return []byte{byte(t.Iflag), byte(t.Iflag >> 8), byte(t.Oflag), byte(t.Cflag), byte(t.Lflag), byte(t.Lflag >> 8)}
 }
 
-// TestTerminalConsoleSize: process.consoleSize is the new pty's window
-// size, for run and exec, as runc does it (runc 1.1.5 tty.bats: "[tty
-// consolesize]").
-func TestTerminalConsoleSize(t *testing.T) {
+// TestTerminalConsoleSizeAndOwner: process.consoleSize is the new pty's
+// window size, and the pty slave is owned by process.user.uid (its group
+// stays the one devpts gives: 0, the rootless example has no gid=5), for
+// run and exec, as runc does it (runc 1.1.5
+// tty.bats: "[tty consolesize]", "[tty owner] ({u,g}id != 0)").
+func TestTerminalConsoleSizeAndOwner(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
@@ -110,8 +112,8 @@ func TestTerminalConsoleSize(t *testing.T) {
 	// sandy relays the pty; its stdin is not a terminal, so it does not
 	// set the size itself.
 	r := e.run("", "run", e.bundle)
-	if r.code != 0 || !strings.Contains(r.stdout, "10 110") {
-		t.Errorf("run: exit %d, stdout %q (want \"10 110\")\nstderr: %s", r.code, r.stdout, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stdout, "10 110") || !strings.Contains(r.stdout, "1000:0") {
+		t.Errorf("run: exit %d, stdout %q (want \"10 110\" and \"1000:0\")\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 
 	e.spec.Process.Args = []string{"sleep", "100"}
@@ -127,7 +129,7 @@ func TestTerminalConsoleSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = e.run("", "exec", "-t", "-p", proc, id)
-	if r.code != 0 || !strings.Contains(r.stdout, "12 97") {
-		t.Errorf("exec: exit %d, stdout %q (want \"12 97\")\nstderr: %s", r.code, r.stdout, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stdout, "12 97") || !strings.Contains(r.stdout, "1000:0") {
+		t.Errorf("exec: exit %d, stdout %q (want \"12 97\" and \"1000:0\")\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -206,13 +206,21 @@ func openPty(ptmx *os.File) (master, slave *os.File, err error) {
 }
 
 // preparePty gives a new pty the process's window size
-// (process.consoleSize, when both its sides are set), as runc does.
+// (process.consoleSize, when both its sides are set) and hands the slave to
+// the process's user, so that it can use its terminal; the group stays the
+// one devpts gave it (its gid= option). As runc does, a chown the kernel
+// refuses (the pty's owner or the uid not mapped, a read-only devpts) leaves
+// the owner as it is.
 func preparePty(slave *os.File, p *specs.Process) error {
 	if b := p.ConsoleSize; b != nil && b.Height != 0 && b.Width != 0 {
 		ws := &unix.Winsize{Row: uint16(b.Height), Col: uint16(b.Width)}
 		if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, ws); err != nil {
 			return fmt.Errorf("setting the pty's size to process.consoleSize: %w", err)
 		}
+	}
+	err := unix.Fchown(int(slave.Fd()), int(p.User.UID), -1)
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EROFS) {
+		return fmt.Errorf("giving the pty to uid %d: %w", p.User.UID, err)
 	}
 	return nil
 }
