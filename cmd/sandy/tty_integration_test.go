@@ -133,3 +133,20 @@ func TestTerminalConsoleSizeAndOwner(t *testing.T) {
 		t.Errorf("exec: exit %d, stdout %q (want \"12 97\" and \"1000:0\")\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestDevicesPtmxKeepsLink: /dev/ptmx listed in linux.devices is left to
+// sandy's /dev/ptmx → pts/ptmx link (the container's own devpts), as runc
+// skips it; it was the host's ptmx bound over the link (runc 1.1.5
+// dev.bats: "runc run [redundant default /dev/ptmx]").
+func TestDevicesPtmxKeepsLink(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh("readlink /dev/ptmx; stat -L -c '%u %t:%T' /dev/ptmx")
+	e.spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/ptmx", Type: "c", Major: 5, Minor: 2}}
+	e.write()
+	r := e.runBundle(0)
+	if want := "pts/ptmx\n0 5:2\n"; r.stdout != want {
+		t.Fatalf("/dev/ptmx: %q, want %q\nstderr: %s", r.stdout, want, r.stderr)
+	}
+}

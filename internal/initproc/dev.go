@@ -58,7 +58,13 @@ func (r *rootfs) setupDev() error {
 			return err
 		}
 	}
+	_, devpts := r.hasMount("/dev/pts")
 	for _, d := range r.spec.Linux.Devices {
+		if devpts && path.Clean("/"+d.Path) == "/dev/ptmx" {
+			// The link to the container's own devpts below is /dev/ptmx,
+			// as runc skips it in linux.devices.
+			continue
+		}
 		if err := r.configDevice(d); err != nil {
 			return err
 		}
@@ -70,7 +76,7 @@ func (r *rootfs) setupDev() error {
 	if _, ok := r.hasMount("/proc"); ok {
 		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
 	}
-	if _, ok := r.hasMount("/dev/pts"); ok {
+	if devpts {
 		links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
 	}
 	dev, err := r.openDir("/dev")
