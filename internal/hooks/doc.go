@@ -33,9 +33,10 @@
 //     failure aborts the create), and RunAllReport for poststart and
 //     poststop (every hook runs; failures are printed as warnings).
 //   - internal/initproc (the container init, already in the container's
-//     namespaces) calls RunAll for createContainer, before pivot_root, and
-//     for startContainer, after `start` released it and before execve; a
-//     failure there ends the init.
+//     namespaces) calls RunAll for createContainer, before pivot_root and
+//     in the container's root directory, and for startContainer, after
+//     `start` released it and before execve, in process.cwd (both as runc
+//     runs them); a failure there ends the init.
 //
 // Both sides, then; Linux only.
 package hooks
