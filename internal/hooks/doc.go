@@ -28,9 +28,9 @@
 // What it does not do: choose the moment or the namespaces a hook runs in.
 // Its callers do:
 //
-//   - internal/lifecycle (host side) calls RunAll for prestart and
-//     createRuntime, while the init waits before pivot_root (the first
-//     failure aborts the create), and RunAllReport for poststart and
+//   - internal/lifecycle (host side) calls RunAllIn for prestart and
+//     createRuntime, in the bundle directory, while the init waits before
+//     pivot_root (the first failure aborts the create), and RunAllReport for poststart and
 //     poststop (every hook runs; failures are printed as warnings).
 //   - internal/initproc (the container init, already in the container's
 //     namespaces) calls RunAll for createContainer, before pivot_root and
