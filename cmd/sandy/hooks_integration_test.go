@@ -305,3 +305,62 @@ func TestRunSigtermDuringSetup(t *testing.T) {
 		assertNothingLeft(t, e)
 	}
 }
+
+// TestHookWorkingDirectory: a createContainer hook runs in the container's
+// root (runc's init changes into the rootfs before running them, and
+// hooks such as runc's hooks.bats "touch ./lib/…" rely on it); a
+// startContainer hook runs in process.cwd, where the process starts.
+func TestHookWorkingDirectory(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	out := testutil.TempDir(t)
+	e := newEnv(t).sh(`cat /tmp/start-cwd`)
+	e.spec.Process.Cwd = "/tmp"
+	e.spec.Hooks = &specs.Hooks{
+		CreateContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", `ls ./bin/sh ./etc > ` + out + `/create-cwd 2>&1; true`}}},
+		StartContainer:  []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", `pwd > /tmp/start-cwd`}}},
+	}
+	e.write()
+	r := e.runBundle(0)
+	if got, _ := os.ReadFile(filepath.Join(out, "create-cwd")); !strings.HasPrefix(string(got), "./bin/sh\n") {
+		t.Errorf("createContainer hook's working directory is not the container's root: ls ./bin/sh ./etc said %q", got)
+	}
+	if r.stdout != "/tmp\n" {
+		t.Errorf("startContainer hook's working directory: %q, want process.cwd /tmp\nstderr: %s", r.stdout, r.stderr)
+	}
+}
+
+// TestHostHookWorkingDirectory: prestart and createRuntime hooks run in
+// the bundle directory, whatever sandy's own working directory, as runc
+// runs them (runc create and run change into the bundle first).
+func TestHostHookWorkingDirectory(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	out := testutil.TempDir(t)
+	e := newEnv(t, "true")
+	pwd := func(name string) []specs.Hook {
+		return []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", `pwd -P > ` + out + `/` + name}}}
+	}
+	e.spec.Hooks = &specs.Hooks{
+		//lint:ignore SA1019 deprecated, not gone: runtimes still run prestart hooks
+		Prestart:      pwd("prestart"),
+		CreateRuntime: pwd("createRuntime"),
+	}
+	e.write()
+	if wd, _ := os.Getwd(); wd == e.bundle {
+		t.Fatalf("the test runs sandy in the bundle directory %s: it proves nothing", wd)
+	}
+	e.runBundle(0)
+	bundle, err := filepath.EvalSymlinks(e.bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"prestart", "createRuntime"} {
+		got, _ := os.ReadFile(filepath.Join(out, name))
+		if strings.TrimSpace(string(got)) != bundle {
+			t.Errorf("%s hook's working directory: %q, want the bundle %s", name, got, bundle)
+		}
+	}
+}

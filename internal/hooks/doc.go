@@ -28,14 +28,15 @@
 // What it does not do: choose the moment or the namespaces a hook runs in.
 // Its callers do:
 //
-//   - internal/lifecycle (host side) calls RunAll for prestart and
-//     createRuntime, while the init waits before pivot_root (the first
-//     failure aborts the create), and RunAllReport for poststart and
+//   - internal/lifecycle (host side) calls RunAllIn for prestart and
+//     createRuntime, in the bundle directory, while the init waits before
+//     pivot_root (the first failure aborts the create), and RunAllReport for poststart and
 //     poststop (every hook runs; failures are printed as warnings).
 //   - internal/initproc (the container init, already in the container's
-//     namespaces) calls RunAll for createContainer, before pivot_root, and
-//     for startContainer, after `start` released it and before execve; a
-//     failure there ends the init.
+//     namespaces) calls RunAll for createContainer, before pivot_root and
+//     in the container's root directory, and for startContainer, after
+//     `start` released it and before execve, in process.cwd (both as runc
+//     runs them); a failure there ends the init.
 //
 // Both sides, then; Linux only.
 package hooks

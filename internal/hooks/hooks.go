@@ -25,10 +25,16 @@ import (
 // waits forever there.
 const pipeDrain = time.Second
 
-// Run runs one hook with state on its stdin and waits for it. Its stdout and
-// stderr are copied to stdout and stderr (nil discards). The error, if any, is
-// an *Error.
+// Run runs one hook with state on its stdin and waits for it, in the
+// caller's working directory. Its stdout and stderr are copied to stdout and
+// stderr (nil discards). The error, if any, is an *Error.
 func Run(ctx context.Context, h specs.Hook, state []byte, stdout, stderr io.Writer) error {
+	return runIn(ctx, "", h, state, stdout, stderr)
+}
+
+// runIn is Run with dir as the hook's working directory ("" for the
+// caller's).
+func runIn(ctx context.Context, dir string, h specs.Hook, state []byte, stdout, stderr io.Writer) error {
 	herr := &Error{Path: h.Path}
 	if !filepath.IsAbs(h.Path) {
 		herr.Err = ErrRelativePath
@@ -60,6 +66,7 @@ func Run(ctx context.Context, h specs.Hook, state []byte, stdout, stderr io.Writ
 	// A non-nil empty slice: exec.Cmd treats nil Env as "inherit", and the
 	// spec's env replaces the environment.
 	cmd.Env = append([]string{}, h.Env...)
+	cmd.Dir = dir
 	cmd.Stdin = bytes.NewReader(state)
 	cmd.Stdout = stdout
 	cmd.Stderr = io.MultiWriter(stderr, tail)
@@ -120,12 +127,18 @@ func causeOf(ctx context.Context) error {
 // wrapped with kind and the hook's index: the rule for prestart,
 // createRuntime, createContainer, startContainer and poststart.
 func RunAll(ctx context.Context, kind string, hs []specs.Hook, state []byte, stdout, stderr io.Writer) error {
+	return RunAllIn(ctx, "", kind, hs, state, stdout, stderr)
+}
+
+// RunAllIn is RunAll with dir as the hooks' working directory: the bundle
+// directory for prestart and createRuntime, where runc runs them.
+func RunAllIn(ctx context.Context, dir, kind string, hs []specs.Hook, state []byte, stdout, stderr io.Writer) error {
 	for i, h := range hs {
 		if err := ctx.Err(); err != nil {
 			// Cancelled between two hooks: start no more.
 			return fmt.Errorf("%s hook %d: %w", kind, i, causeOf(ctx))
 		}
-		if err := Run(ctx, h, state, stdout, stderr); err != nil {
+		if err := runIn(ctx, dir, h, state, stdout, stderr); err != nil {
 			return fmt.Errorf("%s hook %d: %w", kind, i, err)
 		}
 	}

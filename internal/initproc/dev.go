@@ -58,7 +58,13 @@ func (r *rootfs) setupDev() error {
 			return err
 		}
 	}
+	_, devpts := r.hasMount("/dev/pts")
 	for _, d := range r.spec.Linux.Devices {
+		if devpts && path.Clean("/"+d.Path) == "/dev/ptmx" {
+			// The link to the container's own devpts below is /dev/ptmx,
+			// as runc skips it in linux.devices.
+			continue
+		}
 		if err := r.configDevice(d); err != nil {
 			return err
 		}
@@ -70,7 +76,7 @@ func (r *rootfs) setupDev() error {
 	if _, ok := r.hasMount("/proc"); ok {
 		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
 	}
-	if _, ok := r.hasMount("/dev/pts"); ok {
+	if devpts {
 		links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
 	}
 	dev, err := r.openDir("/dev")
@@ -205,6 +211,26 @@ func openPty(ptmx *os.File) (master, slave *os.File, err error) {
 	return master, os.NewFile(fd, "console"), nil
 }
 
+// preparePty gives a new pty the process's window size
+// (process.consoleSize, when both its sides are set) and hands the slave to
+// the process's user, so that it can use its terminal; the group stays the
+// one devpts gave it (its gid= option). As runc does, a chown the kernel
+// refuses (the pty's owner or the uid not mapped, a read-only devpts) leaves
+// the owner as it is.
+func preparePty(slave *os.File, p *specs.Process) error {
+	if b := p.ConsoleSize; b != nil && b.Height != 0 && b.Width != 0 {
+		ws := &unix.Winsize{Row: uint16(b.Height), Col: uint16(b.Width)}
+		if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("setting the pty's size to process.consoleSize: %w", err)
+		}
+	}
+	err := unix.Fchown(int(slave.Fd()), int(p.User.UID), -1)
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EROFS) {
+		return fmt.Errorf("giving the pty to uid %d: %w", p.User.UID, err)
+	}
+	return nil
+}
+
 // setupConsole allocates the container's pty from its own devpts
 // instance, binds the slave onto /dev/console and sends the master to the
 // host side.
@@ -223,6 +249,9 @@ func (r *rootfs) setupConsole() error {
 	}
 	defer master.Close()
 	r.console = slave
+	if err := preparePty(slave, r.spec.Process); err != nil {
+		return err
+	}
 	target, err := r.openFile("/dev/console")
 	if err != nil {
 		return err

@@ -159,6 +159,10 @@ func execConsole(p *specs.Process, conn *userns.Conn) (*os.File, error) {
 		return nil, err
 	}
 	defer master.Close()
+	if err := preparePty(slave, p); err != nil {
+		slave.Close()
+		return nil, err
+	}
 	if err := conn.Send(MsgPty, nil, int(master.Fd())); err != nil {
 		slave.Close()
 		return nil, err

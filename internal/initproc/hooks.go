@@ -8,6 +8,7 @@ import (
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/hooks"
 	"github.com/sandy-rt/sandy/userns"
@@ -16,9 +17,10 @@ import (
 // createHooks is the runtime spec's "before pivot_root" moment: the host
 // runs prestart and createRuntime (in the runtime's namespaces), then the
 // init runs createContainer here, in the container's namespaces, where the
-// host's paths are still visible. It returns the state JSON for the
-// startContainer hooks.
-func createHooks(cfg *Config, conn *userns.Conn) ([]byte, error) {
+// host's paths are still visible, with the container's root (root, an
+// O_PATH handle on it) as their working directory, as runc runs them. It
+// returns the state JSON for the startContainer hooks.
+func createHooks(cfg *Config, conn *userns.Conn, root *os.File) ([]byte, error) {
 	h := cfg.Spec.Hooks
 	if h == nil {
 		return nil, nil
@@ -41,6 +43,11 @@ func createHooks(cfg *Config, conn *userns.Conn) ([]byte, error) {
 	}
 	if st, err = json.Marshal(state); err != nil {
 		return nil, err
+	}
+	if len(h.CreateContainer) > 0 {
+		if err := unix.Fchdir(int(root.Fd())); err != nil {
+			return nil, stepError("entering the container's root for createContainer hooks", err)
+		}
 	}
 	if err := hooks.RunAll(context.Background(), "createContainer", h.CreateContainer, st, os.Stderr, os.Stderr); err != nil {
 		return nil, stepError("running createContainer hooks", err)

@@ -134,7 +134,7 @@ func run(conn *userns.Conn, released **os.File) error {
 	if err != nil {
 		return stepError("setting up the root filesystem", err)
 	}
-	st, err := createHooks(&cfg, conn)
+	st, err := createHooks(&cfg, conn, r.root)
 	if err != nil {
 		return err
 	}

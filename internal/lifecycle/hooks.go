@@ -24,7 +24,9 @@ func hookState(c *state.Container, status specs.ContainerState) []byte {
 
 // runCreateHooks runs prestart (deprecated, same moment as in runc) and
 // createRuntime hooks on the host while the init waits before pivot_root,
-// then hands the init the state for its createContainer hooks. A failing
+// then hands the init the state for its createContainer hooks. They run in
+// the bundle directory, as runc's do (runc create and run change into it);
+// poststart and poststop run in sandy's. A failing
 // hook aborts the create, which then cleans up. So does the cancellation of
 // ctx (`sandy run` interrupted by a signal), which kills the running hook's
 // process group: a hook with no timeout never makes sandy deaf.
@@ -32,10 +34,10 @@ func (cr *creation) runCreateHooks(ctx context.Context) error {
 	h := cr.bundle.Spec.Hooks
 	st := hookState(cr.c, specs.StateCreating)
 	//lint:ignore SA1019 prestart hooks are deprecated, not gone: runtimes still run them
-	if err := hooks.RunAll(ctx, "prestart", h.Prestart, st, os.Stderr, os.Stderr); err != nil {
+	if err := hooks.RunAllIn(ctx, cr.c.Bundle, "prestart", h.Prestart, st, os.Stderr, os.Stderr); err != nil {
 		return err
 	}
-	if err := hooks.RunAll(ctx, "createRuntime", h.CreateRuntime, st, os.Stderr, os.Stderr); err != nil {
+	if err := hooks.RunAllIn(ctx, cr.c.Bundle, "createRuntime", h.CreateRuntime, st, os.Stderr, os.Stderr); err != nil {
 		return err
 	}
 	var state specs.State
