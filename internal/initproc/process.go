@@ -56,9 +56,10 @@ func newProcess(p *specs.Process, console *os.File, setgroupsDenied bool, pdeath
 // directory only root can enter works for any process.user. When that
 // chdir is denied, the init tries again as process.user (a directory only
 // the user can enter). Either way the path resolves under the root the
-// init pivoted to, with no fd of the host open but the sync socket (every
-// fd above 2 is close-on-exec, see run and execRun); verifyCwd checks the
-// kernel's view of the result (CVE-2024-21626).
+// init pivoted to; createCwd made it with in-root resolution, which
+// refuses /proc/self/fd magic links, every fd above 2 is close-on-exec
+// (see run and execRun), and verifyCwd checks the kernel's view of the
+// result (CVE-2024-21626: a cwd reached through a leaked host fd).
 func (p *process) setup() error {
 	steps := []struct {
 		name string
@@ -311,12 +312,12 @@ func (p *process) enterCwdAsUser() error {
 // getcwd(2) then prefixes "(unreachable)" (CVE-2024-21626, where a cwd of
 // /proc/self/fd/N led through a leaked fd to the host).
 func verifyCwd(cwd string) error {
-	wd, err := unix.Getwd()
+	wd, err := unix.Getwd() // ENOENT for "(unreachable)"
+	if errors.Is(err, unix.ENOENT) || err == nil && !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("%s: the directory entered is outside the container's root (getcwd(2) finds it unreachable)", cwd)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: getcwd: %w", cwd, err)
-	}
-	if !strings.HasPrefix(wd, "/") {
-		return fmt.Errorf("%s: the directory entered is outside the container's root (getcwd: %q)", cwd, wd)
 	}
 	return nil
 }
