@@ -107,3 +107,62 @@ func TestRootDevices(t *testing.T) {
 		t.Fatalf("device nodes:\n%s\nwant:\n%s\nstderr %s", r.stdout, want, r.stderr)
 	}
 }
+
+// hostIDs makes e's config run in the host's user namespace (no user
+// namespace, no maps), as runc's tests do as root: process.user is then a
+// host uid, and the host's prlimit(2) on a process of another uid needs
+// CAP_SYS_RESOURCE, which root may lack (a bounding set without it).
+func hostIDs(e *env) {
+	var ns []specs.LinuxNamespace
+	for _, n := range e.spec.Linux.Namespaces {
+		if n.Type != specs.UserNamespace {
+			ns = append(ns, n)
+		}
+	}
+	e.spec.Linux.Namespaces = ns
+	e.spec.Linux.UIDMappings, e.spec.Linux.GIDMappings = nil, nil
+}
+
+// TestRootRlimitsForUser: process.rlimits hold for a process.user other
+// than root, for run and for exec -u: the host sets them while the init
+// (and the exec init) still has root's ids, as runc does (before the id
+// switch, prlimit(2) on a process of another uid needs CAP_SYS_RESOURCE).
+func TestRootRlimitsForUser(t *testing.T) {
+	requireRoot(t)
+	e := newEnv(t)
+	hostIDs(e)
+	e.spec.Process.User = specs.User{UID: 1000, GID: 1000}
+	e.spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 777, Hard: 888}}
+	e.sh("id -u; ulimit -n; ulimit -Hn")
+	if r := e.runBundle(0); r.stdout != "1000\n777\n888\n" {
+		t.Fatalf("run: %q, want uid 1000 and limits 777/888 (stderr %s)", r.stdout, r.stderr)
+	}
+
+	e.spec.Process.User = specs.User{}
+	e.sh("sleep 100")
+	id := uniqueID("rlimuser")
+	startDetached(t, e, id)
+	r := e.run("", "exec", "-u", "1000", id, "sh", "-c", "id -u; ulimit -n; ulimit -Hn")
+	if r.code != 0 || r.stdout != "1000\n777\n888\n" {
+		t.Fatalf("exec -u 1000: %d %q, want uid 1000 and limits 777/888 (stderr %s)", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestRootCwdOnlyRootCanEnter: a process.cwd only root can enter (0700,
+// root's) works for process.user 1000, as with runc: the init enters it
+// before the id switch (and again after, when only the user could).
+func TestRootCwdOnlyRootCanEnter(t *testing.T) {
+	requireRoot(t)
+	e := newEnv(t)
+	hostIDs(e)
+	dir := filepath.Join(e.bundle, "rootfs", "private")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.spec.Process.User = specs.User{UID: 1000, GID: 1000}
+	e.spec.Process.Cwd = "/private"
+	e.sh("id -u; pwd")
+	if r := e.runBundle(0); r.stdout != "1000\n/private\n" {
+		t.Fatalf("run: %q, want uid 1000 in /private (stderr %s)", r.stdout, r.stderr)
+	}
+}

@@ -15,14 +15,18 @@
 //	mounts, /dev, console, resolv.conf and hosts, sysctls, hostname, masked
 //	and read-only paths, cwd) → "hooks" (the host runs prestart and
 //	createRuntime) and createContainer hooks → pivot_root → seccomp if
-//	no_new_privs is false → process set-up (bounding set, user,
-//	capabilities, umask, cwd, no_new_privs, the executable's lookup: 127
-//	or 126) → console → seccomp if no_new_privs is true → "ready" →
+//	no_new_privs is false → process set-up (bounding set, "rlimits", cwd,
+//	user, cwd again if the first was denied, capabilities, umask,
+//	no_new_privs, the executable's lookup: 127 or 126) → console → seccomp if no_new_privs is true → "ready" →
 //	waitStart (the exec fifo) → startContainer hooks → execve
 //
-// process.rlimits are not set here: the host sets them on the init with
-// prlimit(2) once it is ready, so that they bind the container process and
-// never the Go runtime of the init (a low RLIMIT_AS kills it at start).
+// process.rlimits are not set here: before the id switch the init asks the
+// host ("rlimits"), which sets them with prlimit(2) while the init still
+// has the ids it started with (prlimit on a process of another uid needs
+// CAP_SYS_RESOURCE), as runc does at procReady; the Go runtime of the init
+// starts without them (a low RLIMIT_AS kills it at start). process.cwd is
+// entered before the id switch too, and once more after it only if root
+// was denied, as runc does.
 // docs/design.md lists the steps under the names their errors carry.
 //
 // Every failure before `start` is sent to the host side as one
@@ -34,6 +38,6 @@
 // pathrs-lite (in-root, symlink-safe), checked to lie under the root, and
 // mounted through /proc/thread-self/fd/N, so a symlink in the rootfs can
 // never redirect a mount outside it (CVE-2021-30465). Every fd above 2 is
-// close-on-exec from the start and the cwd is inside the new root before
-// execve (CVE-2024-21626).
+// close-on-exec from the start, the cwd is entered after pivot_root, and
+// getcwd(2) must show it inside the new root (CVE-2024-21626).
 package initproc

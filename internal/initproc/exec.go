@@ -108,7 +108,9 @@ func execRun(conn *userns.Conn, mntFD, preserve int) error {
 	if err := conn.Send(MsgReady, nil); err != nil {
 		return stepError("reporting ready", err)
 	}
-	// The host sets the rlimits (prlimit), then says go.
+	// The host set the rlimits during finish (before the id switch); it
+	// says go once it has written the pid file (and, in the foreground,
+	// set up the relay).
 	if _, err := conn.Expect(MsgStart); err != nil {
 		return stepError("waiting for start", err)
 	}

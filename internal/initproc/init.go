@@ -226,6 +226,10 @@ func openFifoAsync() <-chan fifoResult {
 // the runtime spec orders.
 func waitStart(ch <-chan fifoResult) (*os.File, error) {
 	r := <-ch
+	if errors.Is(r.err, unix.EMFILE) {
+		// process.rlimits hold for the init from before the id switch.
+		return nil, fmt.Errorf("opening the exec fifo: %w (process.rlimits: RLIMIT_NOFILE is below the fds the init holds until execve; raise it to 32 or more)", r.err)
+	}
 	if r.err != nil {
 		return nil, fmt.Errorf("opening the exec fifo: %w", r.err)
 	}

@@ -33,7 +33,9 @@ type process struct {
 	preserveFDs     int // fds 3..3+preserveFDs-1 stay open across execve
 	caps            capability.Capabilities
 	env             []string
-	path            string // the resolved executable
+	path            string       // the resolved executable
+	conn            *userns.Conn // to the host, for "rlimits"
+	cwdLater        bool         // process.cwd was denied to root: enter it as the user
 }
 
 func newProcess(p *specs.Process, console *os.File, setgroupsDenied bool, pdeathsig int) *process {
@@ -44,16 +46,32 @@ func newProcess(p *specs.Process, console *os.File, setgroupsDenied bool, pdeath
 // bounding set is dropped while still uid 0, the ids change with
 // PR_SET_KEEPCAPS so the permitted set survives, then the final
 // capability sets are applied and no_new_privs is set.
+//
+// Two steps come before the id switch, as in runc (finalizeNamespace and
+// its parent's prlimit at procReady): the host sets process.rlimits with
+// prlimit(2) while the init still has its first ids, because prlimit on a
+// process of another uid needs CAP_SYS_RESOURCE, which root may lack
+// (a bounding set without it) and a rootless caller has not; and the init
+// enters process.cwd while it is root in the container, so that a
+// directory only root can enter works for any process.user. When that
+// chdir is denied, the init tries again as process.user (a directory only
+// the user can enter). Either way the path resolves under the root the
+// init pivoted to; createCwd made it with in-root resolution, which
+// refuses /proc/self/fd magic links, every fd above 2 is close-on-exec
+// (see run and execRun), and verifyCwd checks the kernel's view of the
+// result (CVE-2024-21626: a cwd reached through a leaked host fd).
 func (p *process) setup() error {
 	steps := []struct {
 		name string
 		fn   func() error
 	}{
 		{"dropping the capability bounding set", p.dropBounding},
+		{"having the host set process.rlimits", p.requestRlimits},
+		{"entering process.cwd", p.enterCwd},
 		{"switching to process.user", p.setUser},
+		{"entering process.cwd as process.user", p.enterCwdAsUser},
 		{"setting capabilities", p.setCaps},
 		{"setting the umask", p.setUmask},
-		{"entering process.cwd", p.enterCwd},
 		{"setting no_new_privs", p.setNoNewPrivs},
 		{"finding the executable", p.lookPath},
 	}
@@ -243,9 +261,63 @@ func (p *process) setUmask() error {
 	return nil
 }
 
+// requestRlimits asks the host to set process.rlimits on this process
+// (prlimit(2), from the host, with the caller's privileges) and waits until
+// it has: the limits then hold for the process this init execs. The host
+// sets them, rather than the init with setrlimit(2), so that raising a
+// hard limit is judged on the caller's capabilities (CAP_SYS_RESOURCE is
+// checked in the initial user namespace, where the init has none). The
+// Go runtime of the init lives under them from here on, as runc's init
+// does from procReady.
+func (p *process) requestRlimits() error {
+	if len(p.p.Rlimits) == 0 {
+		return nil
+	}
+	if err := p.conn.Send(MsgRlimits, nil); err != nil {
+		return err
+	}
+	_, err := p.conn.Expect(MsgRlimitsDone)
+	return err
+}
+
+// enterCwd enters process.cwd with the init's ids (root in the container);
+// a permission error is left for enterCwdAsUser, as runc does: the user
+// may be able to enter a directory the init cannot (a volume chowned to
+// the user, with a rootless init that lacks CAP_DAC_OVERRIDE over it).
 func (p *process) enterCwd() error {
+	err := unix.Chdir(p.p.Cwd)
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		p.cwdLater = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.p.Cwd, err)
+	}
+	return verifyCwd(p.p.Cwd)
+}
+
+// enterCwdAsUser enters process.cwd as process.user when the init could
+// not.
+func (p *process) enterCwdAsUser() error {
+	if !p.cwdLater {
+		return nil
+	}
 	if err := unix.Chdir(p.p.Cwd); err != nil {
 		return fmt.Errorf("%s: %w", p.p.Cwd, err)
+	}
+	return verifyCwd(p.p.Cwd)
+}
+
+// verifyCwd refuses a working directory outside the container's root:
+// getcwd(2) then prefixes "(unreachable)" (CVE-2024-21626, where a cwd of
+// /proc/self/fd/N led through a leaked fd to the host).
+func verifyCwd(cwd string) error {
+	wd, err := unix.Getwd() // ENOENT for "(unreachable)"
+	if errors.Is(err, unix.ENOENT) || err == nil && !strings.HasPrefix(wd, "/") {
+		return fmt.Errorf("%s: the directory entered is outside the container's root (getcwd(2) finds it unreachable)", cwd)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: getcwd: %w", cwd, err)
 	}
 	return nil
 }

@@ -23,13 +23,19 @@ import (
 //	host → init  MsgHooksDone  with the state JSON; the init then runs the
 //	                         createContainer hooks itself
 //	init → host  MsgPty      the pty master (one fd), when process.terminal
+//	init → host  MsgRlimits  when process.rlimits is not empty, before the
+//	                         id switch: the host sets them with prlimit(2)
+//	                         (after the seccomp pair when no_new_privs is
+//	                         false, which loads the profile first)
+//	host → init  MsgRlimitsDone  they are set
 //	init → host  MsgSeccomp  the seccomp notify listener (one fd), when asked
 //	host → init  MsgSeccompDone  the listener is with the agent
 //	init → host  MsgReady    set up; waiting on the exec fifo
 //	init → host  error       a userns.ChildError, instead of any of the above
 //
 // The exec init (exec.go) speaks a subset: hello, config (an ExecConfig),
-// pty, seccomp, ready, then host → init MsgStart; error at any point.
+// pty, seccomp, rlimits, ready, then host → init MsgStart; error at any
+// point.
 const (
 	MsgHello  = "hello"
 	MsgMaps   = "maps"
@@ -46,7 +52,10 @@ const (
 	MsgSeccomp     = "seccomp"
 	MsgSeccompDone = "seccomp-done"
 
-	// MsgStart (host → exec init): the rlimits are set, exec the process.
+	MsgRlimits     = "rlimits"
+	MsgRlimitsDone = "rlimits-done"
+
+	// MsgStart (host → exec init): exec the process.
 	MsgStart = "start"
 )
 

@@ -21,6 +21,7 @@ import (
 // to install a filter (seccomp(2)), so then it goes first, before the
 // capabilities are dropped.
 func (p *process) finish(sc *specs.LinuxSeccomp, conn *userns.Conn) error {
+	p.conn = conn
 	nnp := p.p.NoNewPrivileges
 	if !nnp {
 		if err := loadSeccomp(sc, conn); err != nil {

@@ -130,7 +130,6 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"configuring the init", cr.configureInit},
 		{"waiting for the init", cr.waitReady},
 		{"waiting for the network", cr.networkReady},
-		{"setting rlimits", cr.setRlimits},
 		{"saving the state", cr.saveState},
 		{"writing the pid file", cr.writePidFile},
 	}
@@ -623,7 +622,8 @@ func (cr *creation) waitReady(ctx context.Context) error {
 			cr.g.Debugf("root filesystem: %s", cr.c.RootfsMode)
 			return nil
 		},
-		initproc.MsgHooks: func(*userns.Msg) error { return cr.runCreateHooks(ctx) },
+		initproc.MsgHooks:   func(*userns.Msg) error { return cr.runCreateHooks(ctx) },
+		initproc.MsgRlimits: func(*userns.Msg) error { return setRlimits(cr.conn, cr.c.Pid, cr.bundle.Spec.Process.Rlimits) },
 		initproc.MsgSeccomp: func(m *userns.Msg) error {
 			fd, err := oneFD(m)
 			if err != nil {
@@ -757,11 +757,19 @@ func WritePidFile(path string, pid int) error {
 	return nil
 }
 
-// setRlimits applies process.rlimits to the init with prlimit(2) once it
-// is set up, so they hold for the container process it execs, and never
-// for the Go init itself (a low RLIMIT_AS kills a Go runtime at start).
-func (cr *creation) setRlimits(context.Context) error {
-	return applyRlimits(cr.c.Pid, cr.bundle.Spec.Process.Rlimits)
+// setRlimits answers an init's (or exec init's) "rlimits": it sets the
+// process's rlimits on pid with prlimit(2) and says so. The init asks
+// before it switches to process.user (see initproc's process.setup): then
+// it still has the ids it started with (the caller's, or root of its user
+// namespace, which the caller owns), and prlimit needs no capability over
+// it. Set on the init, they hold for the process it execs; the init's Go
+// runtime starts without them (a low RLIMIT_AS kills a Go runtime at
+// start).
+func setRlimits(conn *userns.Conn, pid int, rlimits []specs.POSIXRlimit) error {
+	if err := applyRlimits(pid, rlimits); err != nil {
+		return fmt.Errorf("setting rlimits: %w", err)
+	}
+	return conn.Send(initproc.MsgRlimitsDone, nil)
 }
 
 func applyRlimits(pid int, rlimits []specs.POSIXRlimit) error {
@@ -771,7 +779,9 @@ func applyRlimits(pid int, rlimits []specs.POSIXRlimit) error {
 	}
 	for i, rl := range rls {
 		if err := unix.Prlimit(pid, rl.resource, &rl.lim, nil); err != nil {
-			return rlimitError(rlimits[i], err)
+			var own unix.Rlimit
+			_ = unix.Getrlimit(rl.resource, &own) // sandy's: the init's before the call
+			return rlimitError(rlimits[i], err, own.Max, os.Geteuid() == 0)
 		}
 	}
 	return nil
@@ -802,10 +812,23 @@ func prlimits(rlimits []specs.POSIXRlimit) ([]prlimit, error) {
 }
 
 // rlimitError says what a failed prlimit(2) of rl means, with the fix for
-// EPERM.
-func rlimitError(rl specs.POSIXRlimit, err error) error {
-	if errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%s %d/%d: %w (a rootless container cannot raise a hard limit above the caller's: check `ulimit -H`)", rl.Type, rl.Soft, rl.Hard, err)
+// EPERM. ownHard is sandy's own hard limit of that type, which the init
+// inherited; root says whether sandy runs as root. Raising a hard limit
+// above it needs CAP_SYS_RESOURCE in the initial user namespace: a
+// rootless caller never has it, and root may lack it too (a bounding set
+// without it, as in a container).
+func rlimitError(rl specs.POSIXRlimit, err error, ownHard uint64, root bool) error {
+	if !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%s: %w", rl.Type, err)
 	}
-	return fmt.Errorf("%s: %w", rl.Type, err)
+	var hint string
+	switch {
+	case rl.Hard <= ownHard:
+		hint = "prlimit(2) on the init was denied although the limit is not raised: see docs/troubleshooting.md#rlimits"
+	case root:
+		hint = fmt.Sprintf("raising the hard limit above sandy's %d needs CAP_SYS_RESOURCE, which this root lacks (see CapBnd in /proc/self/status): lower it, or run sandy with that capability", ownHard)
+	default:
+		hint = fmt.Sprintf("a rootless container cannot raise a hard limit above the caller's %d: lower it, or raise the caller's (`ulimit -H`)", ownHard)
+	}
+	return fmt.Errorf("%s %d/%d: %w (%s)", rl.Type, rl.Soft, rl.Hard, err, hint)
 }

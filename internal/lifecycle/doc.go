@@ -14,8 +14,10 @@
 //
 // The system calls made here are host-side glue that belongs to no leaf:
 // mkfifo(3) for the exec fifo, prlimit(2) for process.rlimits (set on the
-// init from outside, so that a low RLIMIT_AS never hits the Go runtime of
-// the init itself), and signals, through a pidfd where the target may be
+// init from outside when it asks, before it switches to process.user: the
+// Go runtime of the init starts without them, a low RLIMIT_AS kills it at
+// start, and prlimit needs no capability while the init has its first
+// ids), and signals, through a pidfd where the target may be
 // reused (kill). Everything a kernel surface owns (namespaces, maps,
 // mounts, cgroups, BPF) is a leaf's.
 //

@@ -91,7 +91,6 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 		{"starting the exec init", ex.startInit},
 		{"joining the container's cgroup", ex.joinCgroup},
 		{"configuring the process", ex.configure},
-		{"setting rlimits", ex.setRlimits},
 		{"writing the pid file", ex.writePidFile},
 	}
 	for _, s := range steps {
@@ -513,13 +512,10 @@ func (ex *execution) configure(context.Context) error {
 			}
 			return handOnListener(ex.conn, sc, ex.c, specs.ContainerState(ex.root.Status(ex.c)), fd)
 		},
+		// Before the exec init switches to the process's user, as for
+		// the init (see create.go).
+		initproc.MsgRlimits: func(*userns.Msg) error { return setRlimits(ex.conn, ex.pid, ex.proc.Rlimits) },
 	})
-}
-
-// setRlimits applies the process's rlimits before it execs (prlimit from
-// here, as for the init: see create.go).
-func (ex *execution) setRlimits(context.Context) error {
-	return applyRlimits(ex.pid, ex.proc.Rlimits)
 }
 
 func (ex *execution) writePidFile(context.Context) error {

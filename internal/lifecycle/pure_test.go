@@ -142,13 +142,34 @@ func TestPrlimits(t *testing.T) {
 
 func TestRlimitError(t *testing.T) {
 	rl := specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: 1 << 20, Hard: 1 << 20}
-	err := rlimitError(rl, unix.EPERM)
-	if !errors.Is(err, unix.EPERM) || !strings.Contains(err.Error(), "ulimit -H") || !strings.Contains(err.Error(), "RLIMIT_NOFILE 1048576/1048576") {
-		t.Errorf("EPERM: %v", err)
+	tests := []struct {
+		name    string
+		err     error
+		ownHard uint64
+		root    bool
+		want    []string
+		not     string
+	}{
+		{"rootless raise", unix.EPERM, 1024, false, []string{"RLIMIT_NOFILE 1048576/1048576: operation not permitted", "rootless", "caller's 1024", "ulimit -H"}, "CAP_SYS_RESOURCE"},
+		{"root raise", unix.EPERM, 1024, true, []string{"RLIMIT_NOFILE 1048576/1048576: operation not permitted", "sandy's 1024", "CAP_SYS_RESOURCE"}, "rootless"},
+		{"not raised", unix.EPERM, 1 << 20, false, []string{"not raised", "troubleshooting.md#rlimits"}, "ulimit"},
+		{"other errno", unix.EINVAL, 1024, false, []string{"RLIMIT_NOFILE: invalid argument"}, "ulimit"},
 	}
-	err = rlimitError(rl, unix.EINVAL)
-	if !errors.Is(err, unix.EINVAL) || strings.Contains(err.Error(), "ulimit") || !strings.HasPrefix(err.Error(), "RLIMIT_NOFILE: ") {
-		t.Errorf("EINVAL: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := rlimitError(rl, tt.err, tt.ownHard, tt.root)
+			if !errors.Is(err, tt.err) {
+				t.Errorf("%v is not %v", err, tt.err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), tt.not) {
+				t.Errorf("%q has %q", err, tt.not)
+			}
+		})
 	}
 }
 
