@@ -68,6 +68,11 @@ func TestOptionsErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Start(%+v) = %v, want an error containing %q", tt.o, err, tt.want)
 			}
+			// The caller names its step ("starting the network: ..."):
+			// a prefix of slirp's own would read twice.
+			if strings.HasPrefix(err.Error(), "starting network") {
+				t.Errorf("Start(%+v) = %q: the caller's step name would be doubled", tt.o, err)
+			}
 		})
 	}
 	if _, err := os.Stat("/tmp/x"); err == nil {

@@ -176,7 +176,7 @@ func Launch(ctx context.Context, o Options) (*Network, error) {
 		return nil, err
 	}
 	if err := checkExe(o.Exe); err != nil {
-		return nil, fmt.Errorf("starting network: %w", err)
+		return nil, err
 	}
 	if err := Check(); err != nil {
 		return nil, err
@@ -186,20 +186,20 @@ func Launch(ctx context.Context, o Options) (*Network, error) {
 			return nil, fmt.Errorf("%w: the builtin port driver needs nsenter, which is not in PATH (apt-get install util-linux, or use port_handler=slirp4netns)", ErrUnavailable)
 		}
 		if err := checkPidNamespace(o.PID); err != nil {
-			return nil, fmt.Errorf("starting network: %w", err)
+			return nil, err
 		}
 	}
 	if err := preflightPorts(o.Ports); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("starting network: %w", err)
+		return nil, err
 	}
 	removeStateFiles(o.StateDir)
 	n, err := launch(o)
 	if err != nil {
 		removeStateFiles(o.StateDir)
-		return nil, fmt.Errorf("starting network: %w", err)
+		return nil, err
 	}
 	return n, nil
 }
@@ -451,12 +451,12 @@ func (n *Network) waitReport(ctx context.Context) error {
 	case err := <-got:
 		if errors.Is(err, io.ErrUnexpectedEOF) && n.monitor != nil {
 			<-n.monitor.done
-			return fmt.Errorf("starting network: monitor %s exited without a report (%s); see %s",
+			return fmt.Errorf("monitor %s exited without a report (%s); see %s",
 				n.monitor.cmd.Path, n.monitor.cmd.ProcessState, filepath.Join(n.stateDir, "slirp.log"))
 		}
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("starting network: waiting for the monitor: %w", ctx.Err())
+		return fmt.Errorf("waiting for the monitor: %w", ctx.Err())
 	}
 }
 
@@ -503,7 +503,7 @@ func (n *Network) Close() error {
 		// Closed before Ready succeeded (the container failed to start):
 		// there is nothing to end cleanly.
 		n.readyOnce.Do(func() {
-			n.readyErr = errors.New("starting network: closed before it was ready")
+			n.readyErr = errors.New("closed before it was ready")
 			n.report.Close()
 		})
 		if n.readyErr != nil {

@@ -1,6 +1,7 @@
 package slirp
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -53,33 +54,33 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	if o.PID <= 0 {
-		return o, fmt.Errorf("starting network: no container pid")
+		return o, errors.New("no container pid")
 	}
 	if o.StateDir == "" {
-		return o, fmt.Errorf("starting network: no state directory")
+		return o, errors.New("no state directory")
 	}
 	// The network's processes run from "/".
 	dir, err := filepath.Abs(o.StateDir)
 	if err != nil {
-		return o, fmt.Errorf("starting network: %w", err)
+		return o, err
 	}
 	o.StateDir = dir
 	// sockaddr_un holds 108 bytes with the NUL (unix(7)).
 	if longest := filepath.Join(o.StateDir, "slirp-api.sock"); len(longest) > 107 {
-		return o, fmt.Errorf("starting network: state directory %q too long for a unix socket path (%d bytes > 107)", o.StateDir, len(longest))
+		return o, fmt.Errorf("state directory %q too long for a unix socket path (%d bytes > 107)", o.StateDir, len(longest))
 	}
 	if o.MTU == 0 {
 		o.MTU = DefaultMTU
 	}
 	if o.MTU < 1280 || o.MTU > DefaultMTU {
-		return o, fmt.Errorf("starting network: mtu %d out of range 1280-%d", o.MTU, DefaultMTU)
+		return o, fmt.Errorf("mtu %d out of range 1280-%d", o.MTU, DefaultMTU)
 	}
 	switch o.Driver {
 	case "":
 		o.Driver = DriverBuiltin
 	case DriverBuiltin, DriverSlirp4netns:
 	default:
-		return o, fmt.Errorf("starting network: unknown port driver %q (builtin or slirp4netns)", o.Driver)
+		return o, fmt.Errorf("unknown port driver %q (builtin or slirp4netns)", o.Driver)
 	}
 	if err := ValidatePorts(o.Ports); err != nil {
 		return o, err
