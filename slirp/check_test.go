@@ -169,3 +169,23 @@ func TestBuiltinDriverRefusedInCallersPidNamespace(t *testing.T) {
 		t.Fatalf("checkPidNamespace(no such pid) = %v, want a stat error", err)
 	}
 }
+
+// TestSlirp4netnsDriverAdviceWithoutPidNamespace: for a container in the
+// caller's pid namespace, where the builtin driver is refused, the
+// slirp4netns driver's port errors do not advise the builtin driver
+// alone: they say that it needs the container's own pid namespace.
+func TestSlirp4netnsDriverAdviceWithoutPidNamespace(t *testing.T) {
+	ports := map[string]PortSpec{
+		"ipv6": {HostIP: "::1", HostPort: 8080, ContainerPort: 80, Proto: "tcp"},
+		"udp":  {HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 53, Proto: "udp"},
+	}
+	for name, p := range ports {
+		t.Run(name, func(t *testing.T) {
+			o := Options{PID: os.Getpid(), StateDir: "/tmp/x", Driver: DriverSlirp4netns, Ports: []PortSpec{p}}
+			_, err := o.withDefaults()
+			if !errors.Is(err, ErrBadPort) || !strings.Contains(err.Error(), `add {"type": "pid"} to linux.namespaces`) {
+				t.Fatalf("withDefaults(%+v) = %v, want ErrBadPort saying the builtin driver needs a pid namespace", o, err)
+			}
+		})
+	}
+}

@@ -72,3 +72,15 @@ func checkPidNamespace(pid int) error {
 	}
 	return nil
 }
+
+// builtinAdvice is the fix for a port the slirp4netns driver cannot
+// forward: the builtin driver, which slirp refuses for a container in the
+// caller's pid namespace (checkPidNamespace), and the lifecycle then picks
+// the slirp4netns driver itself; that container needs a pid namespace
+// first.
+func builtinAdvice(pid int) string {
+	if errors.Is(checkPidNamespace(pid), ErrPortDriver) {
+		return `use the builtin driver, which needs the container to have its own pid namespace: add {"type": "pid"} to linux.namespaces`
+	}
+	return "use the builtin driver"
+}

@@ -86,15 +86,16 @@ func (o Options) withDefaults() (Options, error) {
 		return o, err
 	}
 	if o.Driver == DriverSlirp4netns {
+		advice := builtinAdvice(o.PID)
 		for _, p := range o.Ports {
 			if p.HostIP != "" && net.ParseIP(p.HostIP).To4() == nil {
-				return o, fmt.Errorf("%w: -p %s: the slirp4netns port driver has no IPv6 (use the builtin driver)", ErrBadPort, p)
+				return o, fmt.Errorf("%w: -p %s: the slirp4netns port driver has no IPv6 (%s)", ErrBadPort, p, advice)
 			}
 			if p.Proto == "udp" && !o.HostLoopback {
 				// Measured with slirp4netns 1.2.0 / libslirp 4.7.0: the
 				// container's replies go to 10.0.2.2, which
 				// --disable-host-loopback drops for UDP.
-				return o, fmt.Errorf("%w: -p %s: UDP through the slirp4netns port driver needs host loopback, whose replies libslirp drops otherwise (use the builtin driver)", ErrBadPort, p)
+				return o, fmt.Errorf("%w: -p %s: UDP through the slirp4netns port driver needs host loopback, whose replies libslirp drops otherwise (%s)", ErrBadPort, p, advice)
 			}
 		}
 	}
