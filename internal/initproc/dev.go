@@ -304,6 +304,9 @@ func (r *rootfs) provideFile(dest, content string) error {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.EROFS) {
 			return fmt.Errorf("%s: %w", dest, err)
 		}
+		if r.direct {
+			return directRootHint(dest, err)
+		}
 		return err
 	}
 	defer target.Close()
@@ -314,6 +317,18 @@ func (r *rootfs) provideFile(dest, content string) error {
 		return err
 	}
 	return r.remount(dest, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+}
+
+// directRootHint explains a file sandy must create in the bundle's own
+// rootfs (--rootfs-mode=direct: the mountpoint of the read-only bind of
+// /etc/resolv.conf, say) and may not: the container's root, which creates
+// it, may not write the directory (a rootfs owned by the host's root,
+// outside the container's map).
+func directRootHint(dest string, err error) error {
+	if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	return fmt.Errorf("%w\nhint: with --rootfs-mode=direct the container runs on the bundle's rootfs itself, and the container's root may not create %s in it (the rootfs is not writable by the container's root); fix: run without --rootfs-mode=direct (the default private layer), chown the rootfs to the container's root, or use --network=none, which writes no /etc files (docs/troubleshooting.md#direct-rootfs-not-writable)", err, dest)
 }
 
 // writeInRoot writes a regular file into the writable root layer. A

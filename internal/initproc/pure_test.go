@@ -259,3 +259,23 @@ func TestLookPath(t *testing.T) {
 		t.Errorf("env %q, want HOME=/ (uid without a passwd entry)", p.env)
 	}
 }
+
+// TestDirectRootHint: with --rootfs-mode=direct and a rootfs the
+// container's root may not write, creating the /etc/resolv.conf mountpoint
+// failed with a bare "permission denied"; the error now says why and the
+// fixes.
+func TestDirectRootHint(t *testing.T) {
+	err := directRootHint("/etc/resolv.conf", fmt.Errorf("creating /etc/resolv.conf: %w", unix.EACCES))
+	if !errors.Is(err, unix.EACCES) {
+		t.Fatalf("directRootHint lost the cause: %v", err)
+	}
+	for _, want := range []string{"creating /etc/resolv.conf: permission denied\nhint: ", "not writable by the container's root", "without --rootfs-mode=direct", "chown the rootfs", "--network=none", "docs/troubleshooting.md#direct-rootfs-not-writable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("directRootHint = %q, lacks %q", err, want)
+		}
+	}
+	other := fmt.Errorf("creating /etc/resolv.conf: %w", unix.ELOOP)
+	if got := directRootHint("/etc/resolv.conf", other); got != other {
+		t.Errorf("directRootHint(ELOOP) = %v, want the error unchanged", got)
+	}
+}
