@@ -116,3 +116,31 @@ func TestUnreadableRootfs(t *testing.T) {
 		t.Errorf("state left behind: %v", ents)
 	}
 }
+
+// TestDirectRootOwnedRootfs: --rootfs-mode=direct on a rootfs owned by
+// root, with the default network: the container's root may not create the
+// /etc/resolv.conf mountpoint there, and the error says why and the fixes
+// (it was a bare "creating /etc/resolv.conf: permission denied").
+func TestDirectRootOwnedRootfs(t *testing.T) {
+	bundle := rootMadeBundle(t, 0o755, "true")
+	if bundle == "" {
+		return
+	}
+	e := newEnv(t)
+	r := e.run("", "run", "--rootfs-mode=direct", bundle)
+	for _, want := range []string{
+		"sandy run: setting up the root filesystem: writing /etc/resolv.conf: creating /etc/resolv.conf: permission denied\nhint: ",
+		"the rootfs is not writable by the container's root",
+		"run without --rootfs-mode=direct",
+		"chown the rootfs",
+		"--network=none",
+		"(docs/troubleshooting.md#direct-rootfs-not-writable)",
+	} {
+		if r.code == 0 || !strings.Contains(r.stderr, want) {
+			t.Errorf("run: exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "rootfs", "etc", "resolv.conf")); err == nil {
+		t.Errorf("the bundle's rootfs was written")
+	}
+}
