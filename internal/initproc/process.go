@@ -317,9 +317,59 @@ func verifyCwd(cwd string) error {
 		return fmt.Errorf("%s: the directory entered is outside the container's root (getcwd(2) finds it unreachable)", cwd)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: getcwd: %w", cwd, err)
+		// getcwd itself may be denied: a seccomp profile loaded before
+		// the capabilities drop (noNewPrivileges false) can block it, as
+		// runtime-tools' linux_seccomp test does. Walk ".." instead.
+		inside, werr := cwdUnderRoot()
+		if werr != nil {
+			return fmt.Errorf("%s: getcwd: %w; walking up to the root: %w", cwd, err, werr)
+		}
+		if !inside {
+			return fmt.Errorf("%s: the directory entered is outside the container's root (its \"..\" chain never reaches the root)", cwd)
+		}
 	}
 	return nil
+}
+
+// cwdUnderRoot reports whether the root is an ancestor of the working
+// directory, with openat(2) and fstat(2) only: ".." stops at the
+// process's root (path_resolution(7)), so a directory inside the root
+// reaches it; one outside (entered through a leaked fd) reaches the top
+// of its own tree, whose ".." is itself, without passing the root.
+func cwdUnderRoot() (bool, error) {
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		return false, err
+	}
+	fd, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	var prev unix.Stat_t
+	for i := 0; i < 4096; i++ {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return false, err
+		}
+		if st.Dev == root.Dev && st.Ino == root.Ino {
+			unix.Close(fd)
+			return true, nil
+		}
+		if i > 0 && st.Dev == prev.Dev && st.Ino == prev.Ino {
+			unix.Close(fd)
+			return false, nil // the top of a tree that is not the root
+		}
+		prev = st
+		parent, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			return false, err
+		}
+		fd = parent
+	}
+	unix.Close(fd)
+	return false, errors.New("more than 4096 levels")
 }
 
 func (p *process) setNoNewPrivs() error {

@@ -55,11 +55,15 @@ func TestVerifyCwd(t *testing.T) {
 			return
 		}
 		fmt.Println("outside:", verifyCwd("/outside"))
+		in, err := cwdUnderRoot()
+		fmt.Println("outside walk:", in, err)
 		if err := unix.Chdir("/"); err != nil {
 			fmt.Println("chdir:", err)
 			return
 		}
 		fmt.Println("inside:", verifyCwd("/"))
+		in, err = cwdUnderRoot()
+		fmt.Println("inside walk:", in, err)
 		return
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestVerifyCwd$")
@@ -79,5 +83,9 @@ func TestVerifyCwd(t *testing.T) {
 	}
 	if !strings.Contains(got, "inside: <nil>") {
 		t.Errorf("the root was refused:\n%s", got)
+	}
+	// The fallback for a getcwd that seccomp denies.
+	if !strings.Contains(got, "outside walk: false <nil>") || !strings.Contains(got, "inside walk: true <nil>") {
+		t.Errorf("cwdUnderRoot:\n%s", got)
 	}
 }
