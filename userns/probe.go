@@ -4,7 +4,6 @@ package userns
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,7 +31,11 @@ func Probe(exe string, args ...string) ([]byte, error) {
 		Pdeathsig:                  syscall.SIGKILL,
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("creating a user namespace: %w\nhint: %s", err, ProbeHint(err))
+		err = fmt.Errorf("creating a user namespace: %w", err)
+		if hint := cloneHint(err, syscall.CLONE_NEWUSER|syscall.CLONE_NEWNS); hint != "" {
+			err = fmt.Errorf("%w\nhint: %s", err, hint)
+		}
+		return nil, err
 	}
 	if err := cmd.Wait(); err != nil {
 		return out.Bytes(), &ChildFailed{Err: err, Stderr: strings.TrimSpace(errb.String())}
@@ -47,20 +50,6 @@ type ChildFailed struct {
 }
 
 func (e *ChildFailed) Error() string { return fmt.Sprintf("%v: %s", e.Err, e.Stderr) }
-
-// ProbeHint names the usual cause of a user namespace that cannot be
-// created, and its fix.
-func ProbeHint(err error) string {
-	switch {
-	case errors.Is(err, syscall.ENOSPC):
-		return "user.max_user_namespaces is 0 or exhausted: as root, sysctl -w user.max_user_namespaces=15000"
-	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
-		return "unprivileged user namespaces are blocked: as root, sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu 24.04, or an AppArmor profile for sandy); inside a container (CI runner), its seccomp profile must allow unshare/clone with CLONE_NEWUSER (docker run --security-opt seccomp=unconfined)"
-	case errors.Is(err, syscall.EINVAL):
-		return "this kernel has no user namespaces (CONFIG_USER_NS)"
-	}
-	return "see docs/troubleshooting.md"
-}
 
 // SealedCopy reports whether the running binary is writable by the caller,
 // so that every container start copies it into a sealed memfd (SelfExe).
