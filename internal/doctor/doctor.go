@@ -97,3 +97,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// splitParenFix splits "what went wrong (the fix)", the form of slirp's
+// errors, into its two halves; without a final parenthesis the fix is "".
+func splitParenFix(s string) (detail, fix string) {
+	if i := strings.LastIndex(s, " ("); i > 0 && strings.HasSuffix(s, ")") {
+		return s[:i], s[i+2 : len(s)-1]
+	}
+	return s, ""
+}

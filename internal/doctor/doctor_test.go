@@ -119,3 +119,18 @@ func keys(m map[string]json.RawMessage) []string {
 	slices.Sort(k)
 	return k
 }
+
+func TestSplitParenFix(t *testing.T) {
+	tests := []struct{ in, detail, fix string }{
+		{"slirp4netns unavailable: slirp4netns not in PATH (apt-get install slirp4netns, or dnf install slirp4netns)",
+			"slirp4netns unavailable: slirp4netns not in PATH", "apt-get install slirp4netns, or dnf install slirp4netns"},
+		{"x: /dev/net/tun: open /dev/net/tun: permission denied (make it mode 0666, as udev does: chmod 0666 /dev/net/tun)",
+			"x: /dev/net/tun: open /dev/net/tun: permission denied", "make it mode 0666, as udev does: chmod 0666 /dev/net/tun"},
+		{"x: /dev/net/tun: input/output error", "x: /dev/net/tun: input/output error", ""},
+	}
+	for _, tt := range tests {
+		if d, f := splitParenFix(tt.in); d != tt.detail || f != tt.fix {
+			t.Errorf("splitParenFix(%q) = %q, %q; want %q, %q", tt.in, d, f, tt.detail, tt.fix)
+		}
+	}
+}

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -110,14 +108,11 @@ func probeDir(root string) (string, error) {
 	return dir, nil
 }
 
-// checkIDMap resolves the automatic maps as `run` does (resolveIDMaps) and
+// checkIDMap resolves the automatic maps as `run` does (resolveIDMaps,
+// idmap.CallerRequest) and
 // reports run's own warning when they degrade to the single mapping.
 func checkIDMap(l *Ladder) Check {
-	name := strconv.Itoa(os.Getuid())
-	if u, err := user.LookupId(name); err == nil {
-		name = u.Username
-	}
-	plan, err := idmap.Resolve(idmap.Request{UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), User: name, Privileged: idmap.CanMapAny()})
+	plan, err := idmap.Resolve(idmap.CallerRequest())
 	switch {
 	case err != nil:
 		l.IDMap = "unavailable"
@@ -159,10 +154,7 @@ func checkCgroup(l *Ladder) Check {
 func checkNetwork(l *Ladder) Check {
 	if err := slirp.Check(); err != nil {
 		l.Network = "loopback only"
-		detail, fix := err.Error(), ""
-		if i := strings.LastIndex(detail, " ("); i > 0 && strings.HasSuffix(detail, ")") {
-			detail, fix = detail[:i], detail[i+2:len(detail)-1]
-		}
+		detail, fix := splitParenFix(err.Error())
 		return Check{Name: "network", Status: Warn, Detail: "network: loopback only (no outside network): " + detail,
 			Consequence: "containers started by sandy run have no outside network, and -p is an error", Fix: fix}
 	}
