@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
 )
 
 // ProbeRole is the hidden argv[1] of ProbeMain.
@@ -27,8 +25,8 @@ type ProbeResult struct {
 // userns.Probe), as root there: it walks the rootfs ladder for real with
 // Mount(ModeAuto) over an empty lower directory, with the layer in
 // args[0] (a fresh directory in the state root, where a container's layer
-// goes), prints a ProbeResult as JSON and undoes the mount. `sandy doctor`
-// runs it.
+// goes) and prints a ProbeResult as JSON. `sandy doctor` runs it, then
+// ProbeCleanup.
 func ProbeMain(args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: sandy " + ProbeRole + " DIR")
@@ -48,13 +46,21 @@ func ProbeMain(args []string) error {
 		return err
 	}
 	res.Mode = r.Mode
-	// The mount namespace dies with this process; the unmount is for
-	// CleanupMode, which removes the layer directory.
-	if err := unix.Unmount(r.Path, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("unmounting %s: %w", r.Path, err)
-	}
-	if err := CleanupMode(layer, r.Mode); err != nil {
+	// No unmount here: as at a container's end, the mounts go with this
+	// mount namespace, and ProbeCleanup, on the host, stops a
+	// fuse-overlayfs (which keeps the namespace alive) and removes dir.
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// ProbeCleanup removes the directory ProbeMain used, once it has exited,
+// the way a container's layer is removed (CleanupMode). mode is the rung
+// it reported, "" when unknown (a fuse-overlayfs is then looked for).
+func ProbeCleanup(dir string, mode Mode) error {
+	if err := CleanupMode(filepath.Join(dir, "layer"), mode); err != nil {
 		return err
 	}
-	return json.NewEncoder(os.Stdout).Encode(res)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	return nil
 }

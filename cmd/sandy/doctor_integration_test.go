@@ -35,7 +35,7 @@ func runDoctor(t *testing.T, cmd *exec.Cmd) (int, *doctor.Report) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("%v: decoding the report: %v\n%s\n%s", cmd.Args, err, out.String(), errb.String())
 	}
-	t.Logf("%v: exit %d\n%s", cmd.Args, code, out.String())
+	t.Logf("%v: exit %d\n%s%s", cmd.Args, code, out.String(), errb.String())
 	return code, &r
 }
 
@@ -186,5 +186,43 @@ func TestDoctorStateRootUnusable(t *testing.T) {
 	code, r := runDoctor(t, exec.Command(testutil.SandyBinary(t), "--root", filepath.Join(f, "state"), "doctor", "--json"))
 	if c := check(t, r, "rootfs"); code != 1 || c.Status != doctor.Fail || !strings.Contains(c.Fix, "--root") {
 		t.Fatalf("exit %d, rootfs %+v; want 1, FAIL naming --root", code, c)
+	}
+}
+
+// TestDoctorRootfsOnOverlay: with the state root on an overlayfs (in a
+// private mount namespace; the host is untouched), where the kernel refuses
+// an overlay upper directory, the rootfs check warns with run's own
+// fuse-overlayfs fallback line and its fix, the ladder says fuse, and the
+// probe leaves neither its directory nor a fuse-overlayfs behind.
+func TestDoctorRootfsOnOverlay(t *testing.T) {
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "needs root to mount the overlayfs state root in a private mount namespace (run the tests as root)")
+	}
+	testutil.RequireBinary(t, "unshare", "apt-get install util-linux")
+	testutil.RequireBinary(t, "setpriv", "apt-get install util-linux")
+	testutil.RequireBinary(t, "fuse-overlayfs", "apt-get install fuse-overlayfs")
+	u := testutil.TestUser(t)
+	d := testutil.TempDir(t)
+	for _, n := range []string{"l", "u", "w", "m"} {
+		if err := os.Mkdir(filepath.Join(d, n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := filepath.Join(d, "m")
+	script := `mount -t overlay overlay -o lowerdir=$1/l,upperdir=$1/u,workdir=$1/w $1/m && chmod 777 $1/m || exit 9
+setpriv --reuid=$2 --regid=$3 --init-groups env HOME=/tmp "$4" --root $1/m/state doctor --json; rc=$?
+[ -z "$(ls -A $1/m/state)" ] || { echo "left in the state root: $(ls -A $1/m/state)" >&2; exit 8; }
+exit $rc`
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", d, u.Uid, u.Gid, testutil.SandyBinary(t))
+	code, r := runDoctor(t, cmd) // 8: the probe directory was left behind
+	c := check(t, r, "rootfs")
+	if code != 0 || c.Status != doctor.Warn || r.Ladder.Rootfs != "fuse" {
+		t.Fatalf("exit %d, rootfs %+v, ladder %q; want 0, warn, fuse", code, c, r.Ladder.Rootfs)
+	}
+	if !strings.Contains(c.Detail, "using fuse-overlayfs instead of kernel overlay") || !strings.Contains(c.Fix, "--root") {
+		t.Errorf("rootfs %+v: want run's fallback line and its fix", c)
+	}
+	if out, _ := exec.Command("pgrep", "-af", "fuse-overlayfs.*"+m).Output(); len(out) > 0 {
+		t.Errorf("fuse-overlayfs left running: %s", out)
 	}
 }

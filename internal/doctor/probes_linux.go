@@ -58,8 +58,16 @@ func checkNamespaces(root string, l *Ladder) (ns, rootfs Check) {
 		rootfs.Fix = "make " + root + " a directory you can write, or pass --root DIR"
 		return ns, rootfs
 	}
-	defer os.RemoveAll(dir)
 	out, err := userns.Probe("/proc/self/exe", overlay.ProbeRole, dir)
+	var res overlay.ProbeResult
+	_ = json.Unmarshal(out, &res) // checked below, when the probe ran
+	defer func() {
+		if err := overlay.ProbeCleanup(dir, res.Mode); err != nil {
+			rootfs.Status, rootfs.Detail = Fail, err.Error()
+			rootfs.Consequence = "sandy run cannot remove a container's layer here either"
+			rootfs.Fix = "see docs/rootfs.md#troubleshooting"
+		}
+	}()
 	var cf *userns.ChildFailed
 	switch {
 	case errors.As(err, &cf):
@@ -74,7 +82,6 @@ func checkNamespaces(root string, l *Ladder) (ns, rootfs Check) {
 		rootfs.Status, rootfs.Detail = Fail, "not tried: it needs a user namespace"
 		return ns, rootfs
 	}
-	var res overlay.ProbeResult
 	if err := json.Unmarshal(out, &res); err != nil {
 		rootfs.Status, rootfs.Detail = Fail, fmt.Sprintf("reading the probe's answer %q: %v", out, err)
 		return ns, rootfs
@@ -87,11 +94,16 @@ func checkNamespaces(root string, l *Ladder) (ns, rootfs Check) {
 		rootfs.Detail = "kernel overlay mounts in a user namespace in " + root
 	default:
 		rootfs.Status = Warn
-		if len(res.Warnings) > 0 {
-			rootfs.Detail = strings.Join(res.Warnings, "; ")
-		}
 		rootfs.Consequence = fmt.Sprintf("sandy run falls back to %s for the container root (slower, or read-only for bind)", res.Mode)
 		rootfs.Fix = "put --root on a local filesystem where kernel overlay works (Linux 5.11+; not NFS or overlay), or install fuse-overlayfs (apt-get install fuse-overlayfs)"
+		if len(res.Warnings) > 0 {
+			// Mount's own line, "what; fix: how", as run prints it.
+			detail, fix, ok := strings.Cut(strings.Join(res.Warnings, "; "), "; fix: ")
+			rootfs.Detail = detail
+			if ok {
+				rootfs.Fix = fix
+			}
+		}
 	}
 	return ns, rootfs
 }
