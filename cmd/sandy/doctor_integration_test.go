@@ -226,3 +226,39 @@ exit $rc`
 		t.Errorf("fuse-overlayfs left running: %s", out)
 	}
 }
+
+// TestDoctorNoSubuid: with an empty /etc/subuid (bind-mounted over the real
+// one in a private mount namespace; the host file is untouched), the id
+// map check warns with run's "no range for USER in /etc/subuid" line and
+// the usermod fix, and the ladder says single mapping.
+func TestDoctorNoSubuid(t *testing.T) {
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "needs root to bind-mount over /etc/subuid in a private mount namespace (run the tests as root)")
+	}
+	testutil.RequireBinary(t, "unshare", "apt-get install util-linux")
+	testutil.RequireBinary(t, "setpriv", "apt-get install util-linux")
+	testutil.RequireBinary(t, "newuidmap", "apt-get install uidmap")
+	u := testutil.TestUser(t)
+	empty := filepath.Join(testutil.TempDir(t), "subuid")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	share := testutil.TempDir(t)
+	if err := os.Chmod(share, 0o777); err != nil { // the test user makes its state root there
+		t.Fatal(err)
+	}
+	root := filepath.Join(share, "state")
+	script := `mount --bind "$1" /etc/subuid || exit 9
+exec setpriv --reuid=$2 --regid=$3 --init-groups env HOME=/tmp "$4" --root "$5" doctor --json`
+	code, r := runDoctor(t, exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", empty, u.Uid, u.Gid, testutil.SandyBinary(t), root))
+	c := check(t, r, "idmap")
+	if code != 0 || c.Status != doctor.Warn || r.Ladder.IDMap != "single mapping" {
+		t.Fatalf("exit %d, idmap %+v, ladder %q; want 0, warn, single mapping", code, c, r.Ladder.IDMap)
+	}
+	if !strings.Contains(c.Detail, "no range for "+u.Username+" in /etc/subuid") || !strings.Contains(c.Fix, "usermod --add-subuids") {
+		t.Errorf("idmap %+v: want run's no-range line and the usermod fix", c)
+	}
+	if strings.Contains(c.Detail, "/etc/subgid") {
+		t.Errorf("idmap %+v: /etc/subgid is untouched and has the range", c)
+	}
+}

@@ -134,7 +134,7 @@ func checkIDMap(l *Ladder) Check {
 		detail, fix, _ := strings.Cut(plan.Warning, "; fix: ")
 		return Check{Name: "idmap", Status: Warn, Detail: detail,
 			Consequence: "only root exists in the container: installing packages, chown and images with other users fail", Fix: fix}
-	case plan.Privileged || !plan.Helpers:
+	case plan.Privileged:
 		l.IDMap = "written directly (privileged)"
 		return Check{Name: "idmap", Status: OK, Detail: "you may write any id map yourself (CAP_SETUID and CAP_SETGID)"}
 	}
