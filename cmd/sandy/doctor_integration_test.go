@@ -149,6 +149,9 @@ func TestDoctorNoSlirp4netns(t *testing.T) {
 	if code != 0 || c.Status != doctor.Warn || r.Ladder.Network != "loopback only" || !strings.Contains(c.Fix, "apt-get install slirp4netns") {
 		t.Fatalf("exit %d, network %+v, ladder %q; want 0, warn with the apt-get fix, loopback only", code, c, r.Ladder.Network)
 	}
+	if !strings.HasPrefix(c.Detail, "network: loopback only (no outside network): ") {
+		t.Errorf("network %+v: want run's loopback-only line", c)
+	}
 }
 
 // TestDoctorNoUserNamespaces: inside a user namespace whose

@@ -166,8 +166,8 @@ func checkCgroup(l *Ladder) Check {
 func checkNetwork(l *Ladder) Check {
 	if err := slirp.Check(); err != nil {
 		l.Network = "loopback only"
-		detail, fix := splitParenFix(err.Error())
-		return Check{Name: "network", Status: Warn, Detail: "network: loopback only (no outside network): " + detail,
+		detail, fix := splitParenFix(slirp.LoopbackWarning(err))
+		return Check{Name: "network", Status: Warn, Detail: detail,
 			Consequence: "containers started by sandy run have no outside network, and -p is an error", Fix: fix}
 	}
 	l.Network = "slirp4netns"
