@@ -67,6 +67,9 @@
 // quota rounding for systemd, memory+swap → swap) follow runc and crun; see
 // resources.go and docs/cgroups.md.
 //
+// Probe says which manager New would pick here, with New's own reason and
+// fix, for `sandy doctor`.
+//
 // See cgroups(7), the kernel's Documentation/admin-guide/cgroup-v2.rst,
 // systemd.resource-control(5) and https://systemd.io/CGROUP_DELEGATION/.
 package cgroupv2

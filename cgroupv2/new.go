@@ -45,7 +45,7 @@ func New(opts Options) (Manager, error) {
 		return nil, fmt.Errorf("unknown cgroup manager %q (want auto, systemd, cgroupfs or none)", o.Manager)
 	}
 	if h != "unified" {
-		return newNone(o, p, hierarchyReason(h)+busReason()+"; sandy manages cgroup v2 only", unifiedFix+"; "+lingerFix)
+		return newNone(o, p, notUnifiedReason(h), unifiedFix+"; "+lingerFix)
 	}
 
 	// A cgroupfs path in linux.cgroupsPath names a place in the hierarchy,
@@ -92,6 +92,39 @@ const (
 	lingerFix  = "run sandy in a systemd user session (loginctl enable-linger $USER; DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR set), whose user@.service delegates controllers (Delegate=yes, the default on Debian 12 and Fedora), or inside a delegated cgroup (systemd-run --user --scope -p Delegate=yes)"
 )
 
+// notUnifiedReason is why the manager is none on a host without a unified
+// hierarchy (New's warning and Probe's detail).
+func notUnifiedReason(h string) string {
+	return hierarchyReason(h) + busReason() + "; sandy manages cgroup v2 only"
+}
+
+// Choice is the manager New picks with --cgroup-manager=auto, why, and
+// how to get a better one.
+type Choice struct {
+	Manager string // KindSystemd, KindCgroupfs or KindNone
+	Reason  string // why (for none: why no better one)
+	Fix     string // "" when nothing better is possible
+}
+
+// Probe says which manager New would pick here, for `sandy doctor`. The
+// hierarchy and the own cgroup's write access are checked for real; the
+// user bus is taken as answering when its socket exists (New's
+// StartTransientUnit is not tried yet).
+func Probe() Choice {
+	h := hierarchy()
+	if h != "unified" {
+		return Choice{Manager: KindNone, Reason: notUnifiedReason(h), Fix: unifiedFix + "; " + lingerFix}
+	}
+	f := Features()
+	if sock := f["user_bus"]; sock != "" {
+		return Choice{Manager: KindSystemd, Reason: "the user session bus is at " + sock}
+	}
+	if f["delegated"] == "true" {
+		return Choice{Manager: KindCgroupfs, Reason: "own cgroup " + f["cgroup"] + " is delegated and writable"}
+	}
+	return Choice{Manager: KindNone, Reason: "no user session bus and own cgroup " + f["cgroup"] + " is not writable", Fix: lingerFix}
+}
+
 func hierarchyReason(h string) string {
 	switch h {
 	case "hybrid":
@@ -127,8 +160,8 @@ func newNone(o *Options, p *plan, reason, fix string) (Manager, error) {
 
 // Features says what this host offers: the hierarchy, whether the user bus
 // answers, and the controllers of the caller's own cgroup. `sandy features`
-// prints each as an io.github.sandy-rt.cgroup.* annotation (there is no
-// `sandy doctor` yet; docs/design.md plans one).
+// prints each as an io.github.sandy-rt.cgroup.* annotation; `sandy doctor`
+// reports the resulting choice through Probe.
 func Features() map[string]string {
 	f := map[string]string{"hierarchy": hierarchy()}
 	_, sock := userBusAddress()

@@ -74,6 +74,10 @@
 // process inside a user namespace with the maps can remove: Cleanup then
 // returns an error matching ErrForeignOwned.
 //
+// ProbeMain (the hidden role ProbeRole) walks the ladder for `sandy doctor`
+// over an empty root inside a throwaway user namespace, with Mount itself,
+// so doctor reports the rung and the warning lines run would.
+//
 // See docs/rootfs.md for the user guide, each warning line and its fix, and
 // the numbers; overlayfs.rst (userxattr, volatile), fuse-overlayfs(1),
 // mount_namespaces(7) and pid_namespaces(7) for the kernel behaviour relied on.

@@ -41,6 +41,12 @@ func Check() error {
 	return nil
 }
 
+// LoopbackWarning is the line `run` prints, and `sandy doctor` shows, when
+// Check fails and the container gets loopback only.
+func LoopbackWarning(err error) string {
+	return "network: loopback only (no outside network): " + err.Error()
+}
+
 // unprivilegedPortStart reads net.ipv4.ip_unprivileged_port_start (the
 // kernel applies it to IPv6 too). It returns 1024, the kernel default, when
 // the file cannot be read.

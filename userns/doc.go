@@ -18,6 +18,10 @@
 // parent has written the maps the child is uid 0 in the namespace and one
 // more execve gives it the full set (rootlesskit's gainCaps does the same).
 //
+// Probe creates a throwaway user and mount namespace for `sandy doctor`
+// and runs a probe child in it; its failures carry the same hint as a
+// container start's (cloneHint).
+//
 // It knows nothing about mounts or OCI. Both sides use it: Start and
 // Conn's parent half on the host, GainCaps and Conn's child half inside.
 package userns

@@ -233,10 +233,21 @@ func shAvailable() bool { return unix.Access(shPath, unix.X_OK) == nil }
 // explainCloneError adds the likely cause and fix to a clone failure, the
 // way bubblewrap does.
 func explainCloneError(err error, flags uintptr) error {
+	hint := cloneHint(err, flags)
+	err = fmt.Errorf("starting the container init: %w", err)
+	if hint != "" {
+		err = fmt.Errorf("%w\nhint: %s", err, hint)
+	}
+	return err
+}
+
+// cloneHint is the likely cause and fix of a clone failure, or "". The
+// container start (explainCloneError) and `sandy doctor` (Probe) print it.
+func cloneHint(err error, flags uintptr) string {
 	var hint string
 	switch {
 	case errors.Is(err, unix.EPERM) && flags&unix.CLONE_NEWUSER != 0:
-		hint = "unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu)"
+		hint = "unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu); inside a container (a CI runner), its seccomp profile must allow clone with CLONE_NEWUSER (docker run --security-opt seccomp=unconfined)"
 	case errors.Is(err, unix.ENOSPC):
 		hint = "user namespace limit reached: raise user.max_user_namespaces (sysctl -w user.max_user_namespaces=15000)"
 	case errors.Is(err, unix.EINVAL) && flags&unix.CLONE_NEWUSER != 0:
@@ -244,11 +255,7 @@ func explainCloneError(err error, flags uintptr) error {
 	case errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EOPNOTSUPP):
 		hint = "the cgroup given for CLONE_INTO_CGROUP is not usable (not a leaf, or a domain-invalid cgroup)"
 	}
-	err = fmt.Errorf("starting the container init: %w", err)
-	if hint != "" {
-		err = fmt.Errorf("%w\nhint: %s", err, hint)
-	}
-	return err
+	return hint
 }
 
 // GainCaps is called by the child once its maps are written. If the process

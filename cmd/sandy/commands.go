@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/doctor"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/overlay"
@@ -366,4 +367,24 @@ func cmdFeatures(_ context.Context, g *lifecycle.Global, args []string) (int, er
 		return 2, errors.New("features takes no arguments")
 	}
 	return 0, lifecycle.Features(os.Stdout)
+}
+
+func cmdDoctor(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("doctor", "doctor [--json]", g.Stderr)
+	asJSON := fs.Bool("json", false, "print the report as JSON (schema in docs/cli/doctor.md)")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if len(fs.Args()) != 0 {
+		return 2, errors.New("doctor takes no arguments")
+	}
+	r := doctor.Run(doctor.Options{Version: version, Root: g.Root})
+	write := r.WriteText
+	if *asJSON {
+		write = r.WriteJSON
+	}
+	if err := write(os.Stdout); err != nil {
+		return 1, err
+	}
+	return r.ExitCode(), nil
 }

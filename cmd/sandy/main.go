@@ -15,6 +15,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/slirp"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -46,6 +47,7 @@ func commands() []command {
 		{"events", "events [--stats] [--interval D] ID", "print cgroup stats as JSON", cmdEvents},
 		{"spec", "spec [--rootless] [--bundle DIR]", "write an example config.json", cmdSpec},
 		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
+		{"doctor", "doctor [--json]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
 	}
 }
 
@@ -66,6 +68,8 @@ func main() {
 			os.Exit(lifecycle.RemoveLayerMain(os.Args[2:]))
 		case lifecycle.SentinelRole:
 			os.Exit(lifecycle.SentinelMain())
+		case overlay.ProbeRole:
+			os.Exit(hiddenRole(overlay.ProbeMain(os.Args[2:])))
 		case slirp.MonitorCommand:
 			os.Exit(hiddenRole(slirp.RunMonitor(os.Args[2:])))
 		case slirp.PortChildCommand:

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -311,15 +310,9 @@ func (cr *creation) resolveIDMaps(context.Context) error {
 	if ns, ok := spec.Namespace(s, specs.UserNamespace); !ok || ns.Path != "" {
 		return nil // no user namespace, or a joined one: its maps exist
 	}
-	name := strconv.Itoa(os.Getuid())
-	if u, err := user.LookupId(name); err == nil {
-		name = u.Username
-	}
-	plan, err := idmap.Resolve(idmap.Request{
-		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), User: name,
-		UIDMappings: s.Linux.UIDMappings, GIDMappings: s.Linux.GIDMappings,
-		Privileged: idmap.CanMapAny(),
-	})
+	req := idmap.CallerRequest()
+	req.UIDMappings, req.GIDMappings = s.Linux.UIDMappings, s.Linux.GIDMappings
+	plan, err := idmap.Resolve(req)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func (cr *creation) planNetwork(context.Context) error {
 				if len(no.Publish) > 0 {
 					return fmt.Errorf("-p needs slirp4netns networking: %w", err)
 				}
-				cr.g.Warn(fmt.Sprintf("network: loopback only (no outside network): %v", err))
+				cr.g.Warn(slirp.LoopbackWarning(err))
 				mode = slirp.ModeNone
 			} else {
 				mode = slirp.ModeSlirp4netns

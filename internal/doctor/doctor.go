@@ -1,0 +1,108 @@
+package doctor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Status of one check.
+const (
+	OK   = "ok"   // works
+	Warn = "warn" // sandy falls back to something weaker; run still works
+	Fail = "FAIL" // a default `sandy run ./bundle` does not work
+)
+
+// SchemaVersion is the version of the JSON document WriteJSON writes. It
+// changes only when a field changes meaning or goes away.
+const SchemaVersion = 1
+
+// Check is one line of the report.
+type Check struct {
+	Name        string `json:"name"`                  // stable id: userns, idmap, rootfs, cgroup, network
+	Status      string `json:"status"`                // OK, Warn or Fail
+	Detail      string `json:"detail"`                // what was found, in the runtime's words
+	Consequence string `json:"consequence,omitempty"` // what it means for the user ("" when ok)
+	Fix         string `json:"fix,omitempty"`         // the command or change that fixes it ("" when ok)
+}
+
+// Ladder is what sandy will use on each of its fallback ladders.
+type Ladder struct {
+	IDMap   string `json:"idmap"`   // "subordinate ranges (newuidmap/newgidmap)", "single mapping" or "unavailable"
+	Rootfs  string `json:"rootfs"`  // overlay.Mode of `run --rootfs-mode=auto`, or "unavailable"
+	Cgroup  string `json:"cgroup"`  // systemd, cgroupfs or none
+	Network string `json:"network"` // slirp4netns or "loopback only"
+}
+
+// Report is the whole result.
+type Report struct {
+	Schema         int     `json:"schema"`
+	Version        string  `json:"version"`         // sandy's version
+	Kernel         string  `json:"kernel"`          // uname -r
+	Binary         string  `json:"binary"`          // the running binary's path
+	BinaryWritable bool    `json:"binary_writable"` // writable by the caller: each container start copies it into a sealed memfd
+	Checks         []Check `json:"checks"`
+	Ladder         Ladder  `json:"ladder"`
+}
+
+// OK reports whether a default `sandy run ./bundle` works: no check failed.
+func (r *Report) OK() bool {
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			return false
+		}
+	}
+	return true
+}
+
+// ExitCode is doctor's exit status: 0 when OK, else 1.
+func (r *Report) ExitCode() int {
+	if r.OK() {
+		return 0
+	}
+	return 1
+}
+
+// WriteJSON writes the report as one indented JSON document.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText writes one line per check, with what it means and the fix
+// under a check that is not ok, then the ladder.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	sealed := "not writable by you: used as it is"
+	if r.BinaryWritable {
+		sealed = "writable by you: each container start copies it into a sealed memfd (install it root-owned to save that)"
+	}
+	fmt.Fprintf(&b, "sandy %s, kernel %s\nbinary %s (%s)\n\n", r.Version, r.Kernel, r.Binary, sealed)
+	for _, c := range r.Checks {
+		fmt.Fprintf(&b, "%-4s  %-8s %s\n", c.Status, c.Name, c.Detail)
+		if c.Consequence != "" {
+			fmt.Fprintf(&b, "                means: %s\n", c.Consequence)
+		}
+		if c.Fix != "" {
+			fmt.Fprintf(&b, "                fix: %s\n", c.Fix)
+		}
+	}
+	l := r.Ladder
+	fmt.Fprintf(&b, "\nsandy run will use: id maps: %s; root filesystem: %s; cgroups: %s; network: %s\n", l.IDMap, l.Rootfs, l.Cgroup, l.Network)
+	if !r.OK() {
+		b.WriteString("a default `sandy run ./bundle` will fail here: fix the FAIL lines first\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// splitParenFix splits "what went wrong (the fix)", the form of slirp's
+// errors, into its two halves; without a final parenthesis the fix is "".
+func splitParenFix(s string) (detail, fix string) {
+	if i := strings.LastIndex(s, " ("); i > 0 && strings.HasSuffix(s, ")") {
+		return s[:i], s[i+2 : len(s)-1]
+	}
+	return s, ""
+}

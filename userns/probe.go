@@ -1,0 +1,63 @@
+//go:build linux
+
+package userns
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+)
+
+// Probe really creates a throwaway user and mount namespace with the
+// caller's own id mapped to 0 (uid_map and gid_map written by the parent,
+// setgroups denied: the single mapping, which needs no helper) and runs
+// exe with args in it as root there, with full capabilities in it. It
+// returns the child's stdout. `sandy doctor` uses it to try what the
+// container init does: a start error is the user namespace itself failing
+// (the error carries the cause and the fix); a child that exits non-zero
+// returns a *ChildFailed with its stderr.
+func Probe(exe string, args ...string) ([]byte, error) {
+	cmd := exec.Command(exe, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		GidMappingsEnableSetgroups: false,
+		Pdeathsig:                  syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		err = fmt.Errorf("creating a user namespace: %w", err)
+		if hint := cloneHint(err, syscall.CLONE_NEWUSER|syscall.CLONE_NEWNS); hint != "" {
+			err = fmt.Errorf("%w\nhint: %s", err, hint)
+		}
+		return nil, err
+	}
+	if err := cmd.Wait(); err != nil {
+		return out.Bytes(), &ChildFailed{Err: err, Stderr: strings.TrimSpace(errb.String())}
+	}
+	return out.Bytes(), nil
+}
+
+// ChildFailed is a probe child that ran in its namespaces and failed.
+type ChildFailed struct {
+	Err    error
+	Stderr string
+}
+
+func (e *ChildFailed) Error() string { return fmt.Sprintf("%v: %s", e.Err, e.Stderr) }
+
+// SealedCopy reports whether the running binary is writable by the caller,
+// so that every container start copies it into a sealed memfd (SelfExe).
+func SealedCopy() (bool, error) {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return false, fmt.Errorf("opening /proc/self/exe: %w", err)
+	}
+	defer f.Close()
+	return writableByMe(f), nil
+}
