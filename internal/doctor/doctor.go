@@ -68,6 +68,7 @@ func (r *Report) ExitCode() int {
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "0->1001+1" as written, not "0-\u003e1001+1"
 	return enc.Encode(r)
 }
 
