@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/userns"
 )
 
@@ -258,6 +259,27 @@ func (p *process) setUmask() error {
 		mask = int(*p.p.User.Umask)
 	}
 	unix.Umask(mask)
+	return nil
+}
+
+// setLateRlimits sets the rlimits the init sets itself (spec.SetByInit),
+// as late as it can: after every allocation-heavy step, before seccomp
+// when that goes last. syscall.Setrlimit (not unix's) also tells Go's
+// syscall.Exec not to restore its start-up RLIMIT_NOFILE.
+func (p *process) setLateRlimits() error {
+	for _, rl := range p.p.Rlimits {
+		if !spec.SetByInit(rl.Type) {
+			continue
+		}
+		n, _ := spec.RlimitNumber(rl.Type) // checked by spec.ValidateProcess
+		lim := syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := syscall.Setrlimit(n, &lim); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("%s %d/%d: %w (above the hard limit sandy was started with: raise it with `ulimit -H` before running sandy)", rl.Type, rl.Soft, rl.Hard, err)
+			}
+			return fmt.Errorf("%s: %w", rl.Type, err)
+		}
+	}
 	return nil
 }
 

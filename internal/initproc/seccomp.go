@@ -34,6 +34,9 @@ func (p *process) finish(sc *specs.LinuxSeccomp, conn *userns.Conn) error {
 	if err := p.attachConsole(); err != nil {
 		return stepError("attaching the console", err)
 	}
+	if err := p.setLateRlimits(); err != nil {
+		return stepError("setting the init's rlimits", err)
+	}
 	if nnp {
 		if err := loadSeccomp(sc, conn); err != nil {
 			return stepError("loading seccomp", err)

@@ -771,6 +771,9 @@ func applyRlimits(pid int, rlimits []specs.POSIXRlimit) error {
 		return err
 	}
 	for i, rl := range rls {
+		if spec.HostSkips(rlimits[i].Type) {
+			continue // the init sets it last (spec.SetByInit)
+		}
 		if err := unix.Prlimit(pid, rl.resource, &rl.lim, nil); err != nil {
 			var own unix.Rlimit
 			_ = unix.Getrlimit(rl.resource, &own) // sandy's: the init's before the call
