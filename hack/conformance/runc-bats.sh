@@ -124,21 +124,13 @@ die() { echo "runc-bats.sh: $*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "run as root (it installs packages, and runs the rootless half as $TEST_USER)"
 
 # --- packages and the test user ---------------------------------------------
-pkgs=(bats jq gawk gcc libc6-dev busybox-static util-linux uidmap curl xz-utils ca-certificates tar procps)
-for r in $RUNTIMES; do case $r in runc) pkgs+=(runc) ;; esac; done
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "== installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-		die "apt-get install ${missing[*]} failed"
-fi
-if ! grep -q "^$TEST_USER:" /etc/subuid 2>/dev/null || { ! command -v go >/dev/null; }; then
-	bash "$repo/hack/setup.sh" >/dev/null || die "hack/setup.sh failed (it creates $TEST_USER and installs Go)"
-fi
+# hack/setup.sh installs what every suite needs (gcc, busybox-static,
+# uidmap, util-linux, procps, Go) and makes the test user, idempotently;
+# this suite adds its own packages to its list.
+extra="bats jq gawk curl xz-utils tar"
+for r in $RUNTIMES; do case $r in runc) extra+=" runc" ;; esac; done
+SANDY_EXTRA_PKGS="$extra" bash "$repo/hack/setup.sh" >/dev/null ||
+	die "hack/setup.sh failed (it installs $extra, creates $TEST_USER and installs Go)"
 
 mkdir -p "$WORK" "$CACHE"
 chmod 0755 "$WORK"
