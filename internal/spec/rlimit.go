@@ -35,5 +35,5 @@ func SetByInit(name string) bool {
 // HostSkips reports whether the host leaves the rlimit named to the init
 // (see SetByInit).
 func HostSkips(name string) bool {
-	return name == "RLIMIT_AS" || name == "RLIMIT_DATA"
+	return SetByInit(name) && name != "RLIMIT_NOFILE"
 }
