@@ -21,7 +21,7 @@ func findHelpers(lookPath func(string) (string, error), uid uint32) (uidPath, gi
 	for i, name := range []string{"newuidmap", "newgidmap"} {
 		p, err := lookPath(name)
 		if err != nil {
-			return "", "", &problem{what: name + " not found in PATH", fix: installHint, anchor: "newuidmap-missing"}
+			return "", "", &problem{what: name + " not found in PATH", fix: installHint, anchor: "newuidmap-missing", pkg: "uidmap"}
 		}
 		paths[i] = p
 		if uid == 0 {
@@ -37,7 +37,7 @@ func findHelpers(lookPath func(string) (string, error), uid uint32) (uidPath, gi
 func checkPrivileged(name, path string) *problem {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return &problem{what: fmt.Sprintf("cannot stat %s (%v)", name, err), fix: installHint, anchor: "newuidmap-missing"}
+		return &problem{what: fmt.Sprintf("cannot stat %s (%v)", name, err), fix: installHint, anchor: "newuidmap-missing", pkg: "uidmap"}
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	rootOwned := st != nil && st.Uid == 0
@@ -50,9 +50,10 @@ func checkPrivileged(name, path string) *problem {
 	fix := fmt.Sprintf("as root: chmod u+s %s, or reinstall it: %s", path, installHint)
 	if fi.Mode()&os.ModeSetuid != 0 {
 		return &problem{what: fmt.Sprintf("%s is setuid but not owned by root", path),
-			fix: fmt.Sprintf("as root: chown root:root %s && chmod u+s %s", path, path), anchor: "newuidmap-not-setuid"}
+			fix: fmt.Sprintf("as root: chown root:root %s && chmod u+s %s", path, path), anchor: "newuidmap-not-setuid",
+			root: fmt.Sprintf("chown root:root %s && chmod u+s %s", path, path)}
 	}
-	return &problem{what: fmt.Sprintf("%s is not setuid root and has no file capabilities", path), fix: fix, anchor: "newuidmap-not-setuid"}
+	return &problem{what: fmt.Sprintf("%s is not setuid root and has no file capabilities", path), fix: fix, anchor: "newuidmap-not-setuid", root: "chmod u+s " + path}
 }
 
 // hasFileCaps reports whether path carries a security.capability xattr.

@@ -222,7 +222,7 @@ func subFiles(t *testing.T, subuid, subgid string) (string, string) {
 
 var (
 	helpersOK     = helperStatus{uidPath: "/h/newuidmap", gidPath: "/h/newgidmap"}
-	helpersAbsent = helperStatus{problem: &problem{what: "newuidmap not found in PATH", fix: installHint, anchor: "newuidmap-missing"}}
+	helpersAbsent = helperStatus{problem: &problem{what: "newuidmap not found in PATH", fix: installHint, anchor: "newuidmap-missing", pkg: "uidmap"}}
 )
 
 func TestResolve(t *testing.T) {
@@ -236,6 +236,8 @@ func TestResolve(t *testing.T) {
 		wantGIDs       []specs.LinuxIDMapping
 		wantHelpers    bool
 		wantWarning    []string // substrings; nil = no warning
+		wantRootFix    []string // SUBUID, SUBGID: the files' paths
+		wantPackages   []string
 		wantErr        []string // substrings
 		wantErrIs      error
 	}{
@@ -249,13 +251,20 @@ func TestResolve(t *testing.T) {
 			wantHelpers: true},
 		{name: "automatic without helpers degrades", subuid: alice, subgid: alice, h: helpersAbsent,
 			wantUIDs: singleMapping(1000), wantGIDs: singleMapping(1001),
-			wantWarning: []string{"newuidmap not found in PATH", "only uid 1000 and gid 1001", "apt-get install uidmap"}},
+			wantWarning:  []string{"newuidmap not found in PATH", "only uid 1000 and gid 1001", "apt-get install uidmap"},
+			wantPackages: []string{"uidmap"}},
 		{name: "automatic without subuid range degrades", subuid: "bob:165536:65536\n", subgid: alice, h: helpersOK,
 			wantUIDs: singleMapping(1000), wantGIDs: singleMapping(1001),
-			wantWarning: []string{"no range for alice in ", `"alice:231072:65536"`, "usermod --add-subuids 231072-296607 alice"}},
+			wantWarning: []string{"no range for alice in ", `"alice:100000:65536"`, "usermod --add-subuids 100000-165535 alice"},
+			wantRootFix: []string{"echo 'alice:100000:65536' >> SUBUID"}},
+		{name: "no subuid range, the first gap too small", subuid: "bob:100000:65536\ncarol:200000:65536\n", subgid: alice, h: helpersOK,
+			wantUIDs: singleMapping(1000), wantGIDs: singleMapping(1001),
+			wantWarning: []string{`"alice:265536:65536"`, "usermod --add-subuids 265536-331071 alice"},
+			wantRootFix: []string{"echo 'alice:265536:65536' >> SUBUID"}},
 		{name: "automatic with missing files degrades", subuid: "<missing>", subgid: "<missing>", h: helpersOK,
 			wantUIDs: singleMapping(1000), wantGIDs: singleMapping(1001),
-			wantWarning: []string{"subuid and no range for alice in", "subgid", `"alice:100000:65536"`, "--add-subgids 100000-165535"}},
+			wantWarning: []string{"subuid and no range for alice in", "subgid", `"alice:100000:65536"`, "--add-subgids 100000-165535"},
+			wantRootFix: []string{"echo 'alice:100000:65536' >> SUBUID", "echo 'alice:100000:65536' >> SUBGID"}},
 		{name: "malformed subuid is an error", subuid: "alice:1\n", subgid: alice, h: helpersOK,
 			wantErr: []string{"subuid: line 1"}, wantErrIs: ErrMalformed},
 		{name: "config within range", subuid: alice, subgid: alice, h: helpersOK,
@@ -306,7 +315,8 @@ func TestResolve(t *testing.T) {
 			wantUIDs:    []specs.LinuxIDMapping{mapping(0, 100000, 10)},
 			wantGIDs:    singleMapping(1001),
 			wantHelpers: true,
-			wantWarning: []string{"no range for alice in", "only gid 1001 (as root)"}},
+			wantWarning: []string{"no range for alice in", "only gid 1001 (as root)"},
+			wantRootFix: []string{"echo 'alice:100000:65536' >> SUBGID"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -348,8 +358,48 @@ func TestResolve(t *testing.T) {
 					t.Errorf("warning %q lacks %q", p.Warning, s)
 				}
 			}
+			var rootFix []string
+			for _, f := range tc.wantRootFix {
+				rootFix = append(rootFix, strings.NewReplacer("SUBUID", u, "SUBGID", g).Replace(f))
+			}
+			if !reflect.DeepEqual(p.RootFix, rootFix) || !reflect.DeepEqual(p.Packages, tc.wantPackages) {
+				t.Errorf("RootFix %q, Packages %q; want %q, %q", p.RootFix, p.Packages, rootFix, tc.wantPackages)
+			}
 			if p.Helpers && (p.uidHelper == "" || p.gidHelper == "") {
 				t.Errorf("helper paths not kept: %q %q", p.uidHelper, p.gidHelper)
+			}
+		})
+	}
+}
+
+// TestFreeStart: the first 65536 ids at or above 100000 that no entry,
+// whoever owns it, overlaps.
+func TestFreeStart(t *testing.T) {
+	tests := []struct {
+		name   string
+		taken  []SubIDRange
+		count  uint32
+		want   uint32
+		wantOK bool
+	}{
+		{"empty", nil, 65536, 100000, true},
+		{"below 100000 only", []SubIDRange{{1000, 5000}, {50000, 50000}}, 65536, 100000, true},
+		{"straddles 100000", []SubIDRange{{99999, 2}}, 65536, 100001, true},
+		{"after one", []SubIDRange{{100000, 65536}}, 65536, 165536, true},
+		{"first gap exact", []SubIDRange{{100000, 10}, {165546, 5}}, 65536, 100010, true},
+		{"first gap too small by one", []SubIDRange{{100000, 10}, {165545, 5}}, 65536, 165550, true},
+		{"gap before the first", []SubIDRange{{300000, 65536}}, 65536, 100000, true},
+		{"unsorted and overlapping", []SubIDRange{{231072, 65536}, {100000, 200000}, {120000, 10}}, 65536, 300000, true},
+		{"contained range does not pull back", []SubIDRange{{100000, 100000}, {150000, 10}}, 65536, 200000, true},
+		{"adjacent ranges", []SubIDRange{{100000, 65536}, {165536, 65536}}, 65536, 231072, true},
+		{"up to the last id", []SubIDRange{{100000, 4294967295 - 100000 - 65536}}, 65536, 4294967295 - 65536, true},
+		{"no room left", []SubIDRange{{100000, 4294967295 - 100000 - 65535}}, 65536, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := FreeStart(tt.taken, tt.count)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("FreeStart(%v, %d) = %d, %v; want %d, %v", tt.taken, tt.count, got, ok, tt.want, tt.wantOK)
 			}
 		})
 	}

@@ -56,6 +56,12 @@ type Plan struct {
 	// Warning is one line when the automatic maps were degraded to the
 	// single mapping: what is missing and the fix. Otherwise "".
 	Warning string
+	// RootFix and Packages are Warning's fix as root does it, for `sandy
+	// doctor --fix-script`: shell commands (the subuid/subgid lines with a
+	// free range, the helpers' setuid bit) and the Debian packages to
+	// install (uidmap). Empty without a Warning.
+	RootFix  []string
+	Packages []string
 
 	uidHelper, gidHelper string // paths checked by Resolve; "" = look up at Apply
 	uidHint, gidHint     string // how to get a subordinate range, for Apply's hints
@@ -68,8 +74,9 @@ const (
 	docRef            = "docs/troubleshooting.md#"
 )
 
-// problem is one reason the full maps cannot be used, and its fix.
-type problem struct{ what, fix, anchor string }
+// problem is one reason the full maps cannot be used, and its fix: in
+// words, and as what root runs (a shell command, a Debian package).
+type problem struct{ what, fix, anchor, root, pkg string }
 
 // side is the uid or the gid half of a Request.
 type side struct {
@@ -171,6 +178,14 @@ func resolve(req Request, useGetsubids bool, h helperStatus) (*Plan, error) {
 		}
 		p.UIDs, p.GIDs = sides[0].maps, sides[1].maps
 		p.Warning = warning(probs, ids)
+		for _, pr := range probs {
+			if pr.root != "" && !slices.Contains(p.RootFix, pr.root) {
+				p.RootFix = append(p.RootFix, pr.root)
+			}
+			if pr.pkg != "" && !slices.Contains(p.Packages, pr.pkg) {
+				p.Packages = append(p.Packages, pr.pkg)
+			}
+		}
 	}
 	if hp == nil {
 		p.uidHelper, p.gidHelper = h.uidPath, h.gidPath
@@ -241,7 +256,7 @@ func (s *side) resolve(req Request, useGetsubids bool) error {
 		return nil
 	}
 	if len(src.ranges) == 0 {
-		s.problem = &problem{what: fmt.Sprintf("no range for %s in %s", ownerName(req.User, req.UID), src.name), fix: src.fix, anchor: "subuid"}
+		s.problem = &problem{what: fmt.Sprintf("no range for %s in %s", ownerName(req.User, req.UID), src.name), fix: src.fix, anchor: "subuid", root: src.root}
 		return nil
 	}
 	m, err := buildAuto(s.own, src.ranges)
@@ -258,6 +273,7 @@ type subSource struct {
 	name   string // "/etc/subuid", or "getsubids" when NSS answered
 	fix    string // the fix when a range is missing
 	hint   string // fix plus the troubleshooting link
+	root   string // the shell command root runs to add the range, "" when none fits
 }
 
 func ownerName(user string, id uint32) string {
@@ -285,17 +301,23 @@ func lookupSubIDs(req Request, s *side, useGetsubids bool) (subSource, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return subSource{}, fmt.Errorf("reading subordinate %ss: %w", s.idName, err)
 	}
-	start := suggestStart(entries)
 	const count = 65536
-	hint := fmt.Sprintf("add the line %q to %s", fmt.Sprintf("%s:%d:%d", owner, start, count), s.file)
-	if req.User != "" {
-		flag := "--add-subuids"
-		if s.group {
-			flag = "--add-subgids"
+	var hint, root string
+	if start, ok := FreeStart(ranges(entries), count); ok {
+		line := fmt.Sprintf("%s:%d:%d", owner, start, count)
+		hint = fmt.Sprintf("add the line %q to %s", line, s.file)
+		root = fmt.Sprintf("echo '%s' >> %s", line, s.file)
+		if req.User != "" {
+			flag := "--add-subuids"
+			if s.group {
+				flag = "--add-subgids"
+			}
+			hint += fmt.Sprintf(" (as root: usermod %s %d-%d %s)", flag, start, start+count-1, req.User)
 		}
-		hint += fmt.Sprintf(" (as root: usermod %s %d-%d %s)", flag, start, start+count-1, req.User)
+	} else {
+		hint = fmt.Sprintf("no %d ids above %d are free in %s: add a smaller range for %s there", count, FirstFreeID, s.file, owner)
 	}
-	src := subSource{name: s.file, fix: hint, hint: hint + " (" + docRef + "subuid)"}
+	src := subSource{name: s.file, fix: hint, hint: hint + " (" + docRef + "subuid)", root: root}
 
 	if useGetsubids && req.User != "" {
 		if rs := getsubids(req.LookPath, req.User, s.group); len(rs) > 0 {

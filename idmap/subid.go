@@ -2,10 +2,12 @@ package idmap
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -123,13 +125,38 @@ func parseGetsubids(out string) ([]SubIDRange, error) {
 	return rs, nil
 }
 
-// suggestStart returns where a new 65536-id range can start without
-// overlapping any range in entries: 100000 (the useradd default) or the end
-// of the highest range.
-func suggestStart(entries []subIDEntry) uint64 {
-	s := uint64(100000)
-	for _, e := range entries {
-		s = max(s, e.r.end())
+// FirstFreeID is where FreeStart starts looking: useradd's default
+// SUB_UID_MIN and SUB_GID_MIN (login.defs(5)).
+const FirstFreeID = 100000
+
+// FreeStart returns the lowest start >= FirstFreeID of a range of count ids
+// that overlaps none of taken (in any order, overlapping each other or
+// not), and whether one fits below the last id 4294967294. `run`'s
+// "no range" hint and `sandy doctor --fix-script` offer that range.
+func FreeStart(taken []SubIDRange, count uint32) (uint32, bool) {
+	rs := slices.Clone(taken)
+	slices.SortFunc(rs, func(a, b SubIDRange) int { return cmp.Compare(a.Start, b.Start) })
+	s := uint64(FirstFreeID)
+	for _, r := range rs {
+		if r.end() <= s {
+			continue
+		}
+		if uint64(r.Start) >= s+uint64(count) {
+			break // the gap before r holds count ids
+		}
+		s = r.end()
 	}
-	return s
+	if s+uint64(count) > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(s), true
+}
+
+// ranges returns the ranges of every entry, whoever owns it.
+func ranges(entries []subIDEntry) []SubIDRange {
+	rs := make([]SubIDRange, len(entries))
+	for i, e := range entries {
+		rs[i] = e.r
+	}
+	return rs
 }
