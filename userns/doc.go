@@ -20,7 +20,11 @@
 //
 // Probe creates a throwaway user and mount namespace for `sandy doctor`
 // and runs a probe child in it; its failures carry the same hint as a
-// container start's (cloneHint).
+// container start's (cloneHint). Limits (ReadLimits: the sysctls
+// user.max_user_namespaces, kernel.unprivileged_userns_clone and
+// kernel.apparmor_restrict_unprivileged_userns, and a seccomp filter on
+// this process) and Diagnose turn a refused user namespace into its one
+// cause and fix; AppArmorProfile is the profile that fix installs.
 //
 // It knows nothing about mounts or OCI. Both sides use it: Start and
 // Conn's parent half on the host, GainCaps and Conn's child half inside.

@@ -20,11 +20,19 @@ import (
 // (the error carries the cause and the fix); a child that exits non-zero
 // returns a *ChildFailed with its stderr.
 func Probe(exe string, args ...string) ([]byte, error) {
+	return ProbeFlags(0, exe, args...)
+}
+
+// ProbeFlags is Probe with more namespaces: extra clone flags besides
+// CLONE_NEWUSER and CLONE_NEWNS (CLONE_NEWNET for a throwaway network
+// namespace to make a tap device in).
+func ProbeFlags(extra uintptr, exe string, args ...string) ([]byte, error) {
+	flags := syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | extra
 	cmd := exec.Command(exe, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		Cloneflags:                 flags,
 		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
 		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
 		GidMappingsEnableSetgroups: false,
@@ -32,7 +40,7 @@ func Probe(exe string, args ...string) ([]byte, error) {
 	}
 	if err := cmd.Start(); err != nil {
 		err = fmt.Errorf("creating a user namespace: %w", err)
-		if hint := cloneHint(err, syscall.CLONE_NEWUSER|syscall.CLONE_NEWNS); hint != "" {
+		if hint := cloneHint(err, flags); hint != "" {
 			err = fmt.Errorf("%w\nhint: %s", err, hint)
 		}
 		return nil, err

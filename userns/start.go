@@ -241,21 +241,11 @@ func explainCloneError(err error, flags uintptr) error {
 	return err
 }
 
-// cloneHint is the likely cause and fix of a clone failure, or "". The
-// container start (explainCloneError) and `sandy doctor` (Probe) print it.
+// cloneHint is the likely cause and fix of a clone failure, or "": the
+// host's Limits' Diagnosis. The container start (explainCloneError) and
+// `sandy doctor` (through Probe and Diagnose) print it.
 func cloneHint(err error, flags uintptr) string {
-	var hint string
-	switch {
-	case errors.Is(err, unix.EPERM) && flags&unix.CLONE_NEWUSER != 0:
-		hint = "unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu); inside a container (a CI runner), its seccomp profile must allow clone with CLONE_NEWUSER (docker run --security-opt seccomp=unconfined)"
-	case errors.Is(err, unix.ENOSPC):
-		hint = "user namespace limit reached: raise user.max_user_namespaces (sysctl -w user.max_user_namespaces=15000)"
-	case errors.Is(err, unix.EINVAL) && flags&unix.CLONE_NEWUSER != 0:
-		hint = "the kernel refused the namespace flags (CONFIG_USER_NS off?)"
-	case errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EOPNOTSUPP):
-		hint = "the cgroup given for CLONE_INTO_CGROUP is not usable (not a leaf, or a domain-invalid cgroup)"
-	}
-	return hint
+	return hostLimits().Diagnose(err, flags, RealExe()).Hint
 }
 
 // GainCaps is called by the child once its maps are written. If the process
