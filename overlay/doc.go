@@ -76,7 +76,9 @@
 //
 // ProbeMain (the hidden role ProbeRole) walks the ladder for `sandy doctor`
 // over an empty root inside a throwaway user namespace, with Mount itself,
-// so doctor reports the rung and the warning lines run would.
+// so doctor reports the rung and the warning lines run would. CheckFuse
+// (fuse-overlayfs in PATH, /dev/fuse opened for reading and writing) is the
+// fuse rung's precondition, which doctor reports on its own line.
 //
 // See docs/rootfs.md for the user guide, each warning line and its fix, and
 // the numbers; overlayfs.rst (userxattr, volatile), fuse-overlayfs(1),

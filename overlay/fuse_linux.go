@@ -49,9 +49,9 @@ const fuseTimeout = 30 * time.Second
 // no escaping; the layer paths are ours and checked by checkPaths. They are
 // plain paths on purpose: Cleanup finds a leftover fuse-overlayfs by them.
 func (m *mounter) fuse() (*Root, error) {
-	bin, err := exec.LookPath(fuseBinary)
+	bin, err := findFuse(exec.LookPath)
 	if err != nil {
-		return nil, &RungError{Mode: ModeFuse, Err: err, Why: "fuse-overlayfs is not installed", Fix: "apt-get install fuse-overlayfs (or dnf install fuse-overlayfs)"}
+		return nil, err
 	}
 	if err := checkDevFuse(); err != nil {
 		return nil, err
@@ -96,10 +96,35 @@ func (m *mounter) fuse() (*Root, error) {
 	return r, nil
 }
 
-func checkDevFuse() error {
-	f, err := os.OpenFile("/dev/fuse", os.O_RDWR|unix.O_CLOEXEC, 0)
+// findFuse looks fuse-overlayfs up with lookPath.
+func findFuse(lookPath func(string) (string, error)) (string, error) {
+	bin, err := lookPath(fuseBinary)
 	if err != nil {
-		re := &RungError{Mode: ModeFuse, Err: err, Why: fmt.Sprintf("cannot open /dev/fuse: %v", err)}
+		return "", &RungError{Mode: ModeFuse, Err: err, Why: "fuse-overlayfs is not installed", Fix: "apt-get install fuse-overlayfs (or dnf install fuse-overlayfs)"}
+	}
+	return bin, nil
+}
+
+// CheckFuse checks what the fuse rung needs before it mounts, as Mount
+// does: fuse-overlayfs found by lookPath, and dev (normally /dev/fuse)
+// opened for reading and writing (CheckDevFuse). It returns nil or a
+// *RungError with the fix. `sandy doctor` reports it.
+func CheckFuse(lookPath func(string) (string, error), dev string) error {
+	if _, err := findFuse(lookPath); err != nil {
+		return err
+	}
+	return CheckDevFuse(dev)
+}
+
+func checkDevFuse() error { return CheckDevFuse("/dev/fuse") }
+
+// CheckDevFuse opens dev (normally /dev/fuse) for reading and writing, as
+// fuse-overlayfs does, and returns a *RungError with the fix when it
+// cannot: the fuse rung is then unavailable. `sandy doctor` reports it.
+func CheckDevFuse(dev string) error {
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		re := &RungError{Mode: ModeFuse, Err: err, Why: fmt.Sprintf("cannot open %s: %v", dev, err)}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			re.Fix = "modprobe fuse as root; in a container, pass --device /dev/fuse"

@@ -13,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
 )
 
 func TestParseMode(t *testing.T) {
@@ -406,5 +408,67 @@ func TestOwnerDocAnchors(t *testing.T) {
 		if !strings.Contains(string(data), `<a id="`+anchor+`"></a>`) {
 			t.Errorf("%s has no anchor %q", page, anchor)
 		}
+	}
+}
+
+// TestCheckFuse: each reason the fuse rung is unavailable, with its fix:
+// no fuse-overlayfs, no /dev/fuse, one that will not open.
+func TestCheckFuse(t *testing.T) {
+	found := func(string) (string, error) { return "/usr/bin/fuse-overlayfs", nil }
+	missing := func(n string) (string, error) { return "", errors.New(n + ": not found") }
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		lookPath func(string) (string, error)
+		dev      string
+		want     []string // in Error(); nil = nil error
+	}{
+		{"ok", found, "/dev/null", nil},
+		{"no fuse-overlayfs", missing, "/dev/null", []string{"fuse-overlayfs is not installed", "apt-get install fuse-overlayfs"}},
+		{"no device", found, filepath.Join(dir, "fuse"), []string{"cannot open " + filepath.Join(dir, "fuse"), "modprobe fuse", "--device /dev/fuse"}},
+		{"not a device", found, dir, []string{"is a directory", "docs/rootfs.md#troubleshooting"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckFuse(tt.lookPath, tt.dev)
+			var re *RungError
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("CheckFuse = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.As(err, &re) || re.Mode != ModeFuse {
+				t.Fatalf("CheckFuse = %v, want a fuse *RungError", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckDevFuseUnreadable: a /dev/fuse the user may not open (mode 0,
+// tried as the test user: root opens anything) names chmod as the fix.
+func TestCheckDevFuseUnreadable(t *testing.T) {
+	dev := "/tmp/sandy-test-fuse-mode0"
+	if os.Getuid() == 0 {
+		_ = os.Remove(dev)
+		f, err := os.OpenFile(dev, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		t.Cleanup(func() { os.Remove(dev) })
+		t.Setenv("SANDY_BIN", "/nonexistent") // AsUser's child runs no sandy: no build
+	}
+	if testutil.AsUser(t) {
+		return
+	}
+	err := CheckDevFuse(dev)
+	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "chmod 0666 /dev/fuse") {
+		t.Errorf("CheckDevFuse(mode 0) = %v, want permission denied with the chmod fix", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -187,5 +188,90 @@ func TestSlirp4netnsDriverAdviceWithoutPidNamespace(t *testing.T) {
 				t.Fatalf("withDefaults(%+v) = %v, want ErrBadPort saying the builtin driver needs a pid namespace", o, err)
 			}
 		})
+	}
+}
+
+// TestCheckWithTun: an unopenable tun device is named with its fix, the
+// one-line form run prints and doctor splits.
+func TestCheckWithTun(t *testing.T) {
+	found := func(string) (string, error) { return "/usr/bin/slirp4netns", nil }
+	missing := filepath.Join(t.TempDir(), "tun")
+	err := CheckWith(found, missing)
+	if !errors.Is(err, ErrUnavailable) || !strings.HasSuffix(err.Error(), "(load the tun module: modprobe tun; in a container, pass --device /dev/net/tun)") {
+		t.Errorf("CheckWith(missing tun) = %v, want ErrUnavailable ending in the modprobe fix", err)
+	}
+	if err := CheckWith(found, "/dev/null"); err != nil {
+		t.Errorf("CheckWith(/dev/null) = %v: opening is all Check does", err)
+	}
+}
+
+// TestTunProbe: in a throwaway user and network namespace the probe makes
+// a tap device on /dev/net/tun, and names TUNSETIFF when the device is not
+// a tun device (/dev/null stands for a tun device that will not make one).
+func TestTunProbe(t *testing.T) {
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		testutil.Skip(t, "/dev/net/tun: %v (modprobe tun)", err)
+	}
+	probe := func(dev string) (string, error) {
+		cmd := exec.Command("/proc/self/exe", TunProbeRole, dev)
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := probe("/dev/net/tun"); err != nil {
+		t.Fatalf("probe on /dev/net/tun: %v: %s", err, out)
+	}
+	out, err := probe("/dev/null")
+	if err == nil || !strings.Contains(out, "creating tap device tap0 (TUNSETIFF) in a new network namespace") {
+		t.Errorf("probe on /dev/null: %v: %s; want the TUNSETIFF error", err, out)
+	}
+}
+
+// TestCheckPing: an ICMP socket refused while no group of the caller is in
+// net.ipv4.ping_group_range is that range, with the sysctl fix; refused
+// with a group in range, it is some other cause, reported as it is.
+func TestCheckPing(t *testing.T) {
+	procSys := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(procSys, "net/ipv4"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(s string) {
+		if err := os.WriteFile(filepath.Join(procSys, "net/ipv4/ping_group_range"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := fmt.Errorf("opening an ICMP echo socket: %w", unix.EACCES)
+	if err := CheckPing(procSys, []uint32{1000}, nil); err != nil {
+		t.Errorf("socket opened: %v", err)
+	}
+	write("1\t0\n")
+	err := CheckPing(procSys, []uint32{1000, 27}, refused)
+	if err == nil || !strings.Contains(err.Error(), `net.ipv4.ping_group_range is "1\t0", which holds none of your groups [1000 27]`) ||
+		!strings.HasSuffix(err.Error(), `(as root: sysctl -w "net.ipv4.ping_group_range=0 2147483647", persist it in /etc/sysctl.d/)`) {
+		t.Errorf("range 1 0: %v", err)
+	}
+	write("0 100\n")
+	if err := CheckPing(procSys, []uint32{1000, 27}, refused); err == nil || err.Error() != refused.Error() {
+		t.Errorf("a group in range: %v, want the socket error as it is", err)
+	}
+}
+
+func TestUnprivilegedPortStart(t *testing.T) {
+	procSys := t.TempDir()
+	if got := UnprivilegedPortStart(procSys); got != 1024 {
+		t.Errorf("no file: %d, want the kernel default 1024", got)
+	}
+	if err := os.MkdirAll(filepath.Join(procSys, "net/ipv4"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(procSys, "net/ipv4/ip_unprivileged_port_start"), []byte("80\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := UnprivilegedPortStart(procSys); got != 80 {
+		t.Errorf("80 written: %d", got)
 	}
 }

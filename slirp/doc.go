@@ -21,6 +21,12 @@
 //
 // Start is Launch followed by Ready. Check tells the lifecycle, before it
 // clones anything, whether to fall back to loopback-only networking.
+// `sandy doctor` uses Check too, and tries more: TunProbeMain (the hidden
+// role TunProbeRole) makes the tap device in a throwaway user and network
+// namespace, PingSocket and CheckPing say whether ping from a container
+// gets answers (slirp4netns opens ICMP echo sockets as the caller, which
+// net.ipv4.ping_group_range governs), and UnprivilegedPortStart is the
+// lowest host port -p accepts.
 //
 // The caller owes two things (Security, below), and Launch refuses, with
 // an error, rather than fall back: Exe, the handle on the protected sandy

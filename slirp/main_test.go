@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 			run = RunMonitor
 		case PortChildCommand:
 			run = RunPortChild
+		case TunProbeRole:
+			run = TunProbeMain
 		case testServerCommand:
 			run = runTestServer
 		case testStarterCommand:
