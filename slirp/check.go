@@ -139,7 +139,7 @@ func CheckPing(procSys string, gids []uint32, sockErr error) error {
 		}
 	}
 	return fmt.Errorf("%w: net.ipv4.ping_group_range is %q, which holds none of your groups %v (as root: sysctl -w %s, persist it in /etc/sysctl.d/)",
-		sockErr, strings.TrimSpace(string(b)), gids, strconv.Quote(PingSysctl))
+		sockErr, strings.Join(f, " "), gids, strconv.Quote(PingSysctl))
 }
 
 // LoopbackWarning is the line `run` prints, and `sandy doctor` shows, when

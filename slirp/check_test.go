@@ -250,7 +250,7 @@ func TestCheckPing(t *testing.T) {
 	}
 	write("1\t0\n")
 	err := CheckPing(procSys, []uint32{1000, 27}, refused)
-	if err == nil || !strings.Contains(err.Error(), `net.ipv4.ping_group_range is "1\t0", which holds none of your groups [1000 27]`) ||
+	if err == nil || !strings.Contains(err.Error(), `net.ipv4.ping_group_range is "1 0", which holds none of your groups [1000 27]`) ||
 		!strings.HasSuffix(err.Error(), `(as root: sysctl -w "net.ipv4.ping_group_range=0 2147483647", persist it in /etc/sysctl.d/)`) {
 		t.Errorf("range 1 0: %v", err)
 	}

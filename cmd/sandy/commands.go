@@ -370,18 +370,25 @@ func cmdFeatures(_ context.Context, g *lifecycle.Global, args []string) (int, er
 }
 
 func cmdDoctor(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("doctor", "doctor [--json]", g.Stderr)
+	fs := newFlags("doctor", "doctor [--json | --fix-script]", g.Stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON (schema in docs/cli/doctor.md)")
+	fixScript := fs.Bool("fix-script", false, "print only the root fixes for what is not ok, as one `sudo sh -eux` block (nothing when none needs root)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
 	if len(fs.Args()) != 0 {
 		return 2, errors.New("doctor takes no arguments")
 	}
+	if *asJSON && *fixScript {
+		return 2, errors.New("--json and --fix-script exclude each other (the JSON has the script in fix_script)")
+	}
 	r := doctor.Run(doctor.Options{Version: version, Root: g.Root})
 	write := r.WriteText
-	if *asJSON {
+	switch {
+	case *asJSON:
 		write = r.WriteJSON
+	case *fixScript:
+		write = r.WriteFixScript
 	}
 	if err := write(os.Stdout); err != nil {
 		return 1, err

@@ -47,7 +47,7 @@ func commands() []command {
 		{"events", "events [--stats] [--interval D] ID", "print cgroup stats as JSON", cmdEvents},
 		{"spec", "spec [--rootless] [--bundle DIR]", "write an example config.json", cmdSpec},
 		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
-		{"doctor", "doctor [--json]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
+		{"doctor", "doctor [--json | --fix-script]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
 	}
 }
 
@@ -70,6 +70,8 @@ func main() {
 			os.Exit(lifecycle.SentinelMain())
 		case overlay.ProbeRole:
 			os.Exit(hiddenRole(overlay.ProbeMain(os.Args[2:])))
+		case slirp.TunProbeRole:
+			os.Exit(hiddenRole(slirp.TunProbeMain(os.Args[2:])))
 		case slirp.MonitorCommand:
 			os.Exit(hiddenRole(slirp.RunMonitor(os.Args[2:])))
 		case slirp.PortChildCommand:

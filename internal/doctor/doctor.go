@@ -20,11 +20,16 @@ const SchemaVersion = 1
 
 // Check is one line of the report.
 type Check struct {
-	Name        string `json:"name"`                  // stable id: userns, idmap, rootfs, cgroup, network
+	Name        string `json:"name"`                  // stable id: userns, apparmor, idmap, rootfs, fuse, cgroup, linger, network, ping, ports
 	Status      string `json:"status"`                // OK, Warn or Fail
 	Detail      string `json:"detail"`                // what was found, in the runtime's words
 	Consequence string `json:"consequence,omitempty"` // what it means for the user ("" when ok)
 	Fix         string `json:"fix,omitempty"`         // the command or change that fixes it ("" when ok)
+	// RootFix and Packages are the fix as root does it, for --fix-script:
+	// shell commands and the (Debian) packages to install. Empty when the
+	// fix needs no root, or doctor cannot write it for this machine.
+	RootFix  []string `json:"root_fix,omitempty"`
+	Packages []string `json:"packages,omitempty"`
 }
 
 // Ladder is what sandy will use on each of its fallback ladders.
@@ -38,12 +43,17 @@ type Ladder struct {
 // Report is the whole result.
 type Report struct {
 	Schema         int     `json:"schema"`
-	Version        string  `json:"version"`         // sandy's version
-	Kernel         string  `json:"kernel"`          // uname -r
-	Binary         string  `json:"binary"`          // the running binary's path
-	BinaryWritable bool    `json:"binary_writable"` // writable by the caller: each container start copies it into a sealed memfd
+	Version        string  `json:"version"`          // sandy's version
+	Kernel         string  `json:"kernel"`           // uname -r
+	Distro         string  `json:"distro,omitempty"` // os-release's PRETTY_NAME
+	Binary         string  `json:"binary"`           // the running binary's path
+	BinaryWritable bool    `json:"binary_writable"`  // writable by the caller: each container start copies it into a sealed memfd
 	Checks         []Check `json:"checks"`
 	Ladder         Ladder  `json:"ladder"`
+	// FixScript is what --fix-script prints: one `sudo sh -eux` block of
+	// the root fixes of the checks that are not ok; "" when none needs
+	// root.
+	FixScript string `json:"fix_script,omitempty"`
 }
 
 // OK reports whether a default `sandy run ./bundle` works: no check failed.
@@ -80,7 +90,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.BinaryWritable {
 		sealed = "writable by you: each container start copies it into a sealed memfd (install it root-owned to save that)"
 	}
-	fmt.Fprintf(&b, "sandy %s, kernel %s\nbinary %s (%s)\n\n", r.Version, r.Kernel, r.Binary, sealed)
+	distro := ""
+	if r.Distro != "" {
+		distro = ", " + r.Distro
+	}
+	fmt.Fprintf(&b, "sandy %s, kernel %s%s\nbinary %s (%s)\n\n", r.Version, r.Kernel, distro, r.Binary, sealed)
 	for _, c := range r.Checks {
 		fmt.Fprintf(&b, "%-4s  %-8s %s\n", c.Status, c.Name, c.Detail)
 		if c.Consequence != "" {
@@ -95,7 +109,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	if !r.OK() {
 		b.WriteString("a default `sandy run ./bundle` will fail here: fix the FAIL lines first\n")
 	}
+	if r.FixScript != "" {
+		b.WriteString("the fixes that need root, as one script: sandy doctor --fix-script\n")
+	}
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteFixScript writes FixScript: nothing when no fix needs root.
+func (r *Report) WriteFixScript(w io.Writer) error {
+	_, err := io.WriteString(w, r.FixScript)
 	return err
 }
 

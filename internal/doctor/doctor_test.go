@@ -68,10 +68,25 @@ func TestWriteText(t *testing.T) {
 	if strings.Count(out, "means:") != 2 {
 		t.Errorf("want means: under the two checks that are not ok:\n%s", out)
 	}
+	if strings.Contains(out, "--fix-script") {
+		t.Errorf("--fix-script named without a fix script:\n%s", out)
+	}
 	b.Reset()
 	_ = sample(OK).WriteText(&b)
 	if strings.Contains(b.String(), "will fail") {
 		t.Errorf("closing line without a FAIL:\n%s", b.String())
+	}
+	r := sample(Warn)
+	r.Distro, r.FixScript = "Ubuntu 24.04.1 LTS", "sudo sh -eux <<'EOF'\nx\nEOF\n"
+	b.Reset()
+	_ = r.WriteText(&b)
+	if !strings.HasPrefix(b.String(), "sandy 1.2.3, kernel 6.18, Ubuntu 24.04.1 LTS\n") || !strings.Contains(b.String(), "as one script: sandy doctor --fix-script\n") {
+		t.Errorf("want the distro in the header and the --fix-script line:\n%s", b.String())
+	}
+	b.Reset()
+	_ = sample(Fail).WriteFixScript(&b)
+	if b.Len() != 0 {
+		t.Errorf("WriteFixScript without root fixes wrote %q", b.String())
 	}
 }
 
@@ -108,6 +123,29 @@ func TestJSONSchema(t *testing.T) {
 	}
 	if string(doc["schema"]) != "1" {
 		t.Errorf("schema %s, want 1", doc["schema"])
+	}
+
+	// The fields added in schema 1 without a change: present when set.
+	r := sample(Warn)
+	r.Distro, r.FixScript = "Debian GNU/Linux 12 (bookworm)", "sudo sh -eux <<'EOF'\nx\nEOF\n"
+	r.Checks[0].RootFix, r.Checks[0].Packages = []string{"x"}, []string{"uidmap"}
+	b.Reset()
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	doc = nil
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(doc), []string{"binary", "binary_writable", "checks", "distro", "fix_script", "kernel", "ladder", "schema", "version"}; !slices.Equal(got, want) {
+		t.Errorf("top-level keys %v, want %v", got, want)
+	}
+	checks = nil
+	if err := json.Unmarshal(doc["checks"], &checks); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keys(checks[0]), []string{"consequence", "detail", "fix", "name", "packages", "root_fix", "status"}; !slices.Equal(got, want) {
+		t.Errorf("check keys %v, want %v", got, want)
 	}
 }
 

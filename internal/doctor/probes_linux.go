@@ -24,88 +24,101 @@ import (
 type Options struct {
 	Version string
 	Root    string // the state root (--root); "" = state.DefaultRoot()
+	// Env is the machine; nil = HostEnv(). Only tests set it.
+	Env *Env
+	// Privileged overrides idmap.CanMapAny() when Env is set (tests).
+	Privileged bool
+}
+
+// doctor is one run: the machine and what the throwaway namespace probes
+// found, shared by the rows that depend on them.
+type doctor struct {
+	env        Env
+	root       string
+	privileged bool
+	limits     userns.Limits
+	session    cgroupv2.Session
+	ladder     Ladder
+
+	nsErr     error                // the user namespace probe's start error (nil: it ran)
+	rootfsErr error                // the rootfs probe's failure (a *userns.ChildFailed, or the state root)
+	rootfs    *overlay.ProbeResult // what it found, nil when it failed
 }
 
 // Run runs every probe once and returns the report.
 func Run(o Options) *Report {
-	r := &Report{Schema: SchemaVersion, Version: o.Version}
+	d := &doctor{root: o.Root, privileged: o.Privileged}
+	if o.Env != nil {
+		d.env = *o.Env
+	} else {
+		d.env, d.privileged = HostEnv(), idmap.CanMapAny()
+	}
+	if d.root == "" {
+		d.root = state.DefaultRoot()
+	}
+	d.limits = userns.ReadLimits(d.env.ProcSys, d.env.Status)
+	d.session = cgroupv2.ReadSession(d.env.Root)
+
+	r := &Report{Schema: SchemaVersion, Version: o.Version, Binary: d.env.Exe}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		r.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	r.Binary, _ = os.Executable()
-	r.BinaryWritable, _ = userns.SealedCopy()
+	var osr osRelease
+	r.Distro, osr = readOSRelease(d.env.etc("os-release"))
+	if o.Env == nil {
+		r.BinaryWritable, _ = userns.SealedCopy()
+	}
 
-	ns, rootfs := checkNamespaces(o.Root, &r.Ladder)
-	r.Checks = append(r.Checks, ns, checkIDMap(&r.Ladder), rootfs, checkCgroup(&r.Ladder), checkNetwork(&r.Ladder))
+	d.tryNamespaces()
+	r.Checks = []Check{
+		d.checkUserNS(),
+		d.checkAppArmor(),
+		d.checkIDMap(),
+		d.checkRootfs(),
+		d.checkFuse(),
+		d.checkCgroup(),
+		d.checkLinger(),
+		d.checkNetwork(),
+		d.checkPing(),
+		d.checkPorts(),
+		// checkImageStore goes here: the image store (internal/images,
+		// being written) owns its probe — the storage driver it would
+		// pick in the state root and why — and doctor lists it, as the
+		// rows above. Until then there is no image store row.
+	}
+	r.Ladder = d.ladder
+	r.FixScript = fixScript(r.Checks, osr)
 	return r
 }
 
-// checkNamespaces creates a throwaway user namespace and walks the rootfs
+// tryNamespaces creates a throwaway user namespace and walks the rootfs
 // ladder in it, in a fresh directory of the state root (where a
 // container's layer goes).
-func checkNamespaces(root string, l *Ladder) (ns, rootfs Check) {
-	ns = Check{Name: "userns", Status: OK, Detail: "a user namespace can be created and its uid/gid maps written"}
-	rootfs = Check{Name: "rootfs"}
-	l.Rootfs = "unavailable"
-	if root == "" {
-		root = state.DefaultRoot()
-	}
-	dir, err := probeDir(root)
+func (d *doctor) tryNamespaces() {
+	dir, err := probeDir(d.root)
 	if err != nil {
-		rootfs.Status, rootfs.Detail = Fail, err.Error()
-		rootfs.Consequence = "containers cannot be created: sandy keeps its state and each container's layer there"
-		rootfs.Fix = "make " + root + " a directory you can write, or pass --root DIR"
-		return ns, rootfs
+		d.rootfsErr = err
+		return
 	}
-	out, err := userns.Probe("/proc/self/exe", overlay.ProbeRole, dir)
+	out, err := d.env.Probe(0, overlay.ProbeRole, dir)
 	var res overlay.ProbeResult
-	_ = json.Unmarshal(out, &res) // checked below, when the probe ran
-	defer func() {
-		if err := overlay.ProbeCleanup(dir, res.Mode); err != nil {
-			rootfs.Status, rootfs.Detail = Fail, err.Error()
-			rootfs.Consequence = "sandy run cannot remove a container's layer here either"
-			rootfs.Fix = "see docs/rootfs.md#troubleshooting"
-		}
-	}()
+	jerr := json.Unmarshal(out, &res)
 	var cf *userns.ChildFailed
 	switch {
 	case errors.As(err, &cf):
-		rootfs.Status, rootfs.Detail = Fail, "no rung of the root filesystem ladder works in "+root+": "+cf.Stderr
-		rootfs.Consequence = "sandy run cannot build a writable container root"
-		rootfs.Fix = "install fuse-overlayfs (apt-get install fuse-overlayfs), or pass --root on a local filesystem (ext4, xfs, btrfs, tmpfs)"
-		return ns, rootfs
+		d.rootfsErr = cf
 	case err != nil:
-		msg, fix, _ := strings.Cut(err.Error(), "\nhint: ")
-		ns = Check{Name: "userns", Status: Fail, Detail: msg,
-			Consequence: "rootless containers cannot start at all", Fix: fix}
-		rootfs.Status, rootfs.Detail = Fail, "not tried: it needs a user namespace"
-		return ns, rootfs
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		rootfs.Status, rootfs.Detail = Fail, fmt.Sprintf("reading the probe's answer %q: %v", out, err)
-		return ns, rootfs
-	}
-	l.Rootfs = string(res.Mode)
-	rootfs.Detail = fmt.Sprintf("%s in %s", res.Mode, root)
-	switch res.Mode {
-	case overlay.ModeOverlay:
-		rootfs.Status = OK
-		rootfs.Detail = "kernel overlay mounts in a user namespace in " + root
+		d.nsErr = err
+	case jerr != nil:
+		d.rootfsErr = fmt.Errorf("reading the probe's answer %q: %w", out, jerr)
 	default:
-		rootfs.Status = Warn
-		rootfs.Consequence = fmt.Sprintf("sandy run falls back to %s for the container root (slower, or read-only for bind)", res.Mode)
-		rootfs.Fix = "put --root on a local filesystem where kernel overlay works (Linux 5.11+; not NFS or overlay), or install fuse-overlayfs (apt-get install fuse-overlayfs)"
-		if len(res.Warnings) > 0 {
-			// Mount's own line, "what; fix: how", as run prints it.
-			detail, fix, ok := strings.Cut(strings.Join(res.Warnings, "; "), "; fix: ")
-			rootfs.Detail = detail
-			if ok {
-				rootfs.Fix = fix
-			}
-		}
+		d.rootfs = &res
 	}
-	return ns, rootfs
+	if err := overlay.ProbeCleanup(dir, res.Mode); err != nil && d.rootfsErr == nil {
+		d.rootfsErr = fmt.Errorf("%w (sandy run cannot remove a container's layer here either; see docs/rootfs.md#troubleshooting)", err)
+		d.rootfs = nil
+	}
 }
 
 // probeDir makes a fresh directory in the state root.
@@ -120,11 +133,77 @@ func probeDir(root string) (string, error) {
 	return dir, nil
 }
 
+// nsFlags are the clone flags of the probe: what Diagnose is told.
+const nsFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS
+
+// apparmorBlocks: the AppArmor restriction is on and the probes failed,
+// as it makes them fail (Ubuntu 24.04 gives the child a namespace with no
+// capabilities, so the first mount fails; some kernels refuse the clone).
+func (d *doctor) apparmorBlocks() bool {
+	return d.limits.AppArmorRestrict == 1 && (d.nsErr != nil || errors.As(d.rootfsErr, new(*userns.ChildFailed)))
+}
+
+func (d *doctor) checkUserNS() Check {
+	c := Check{Name: "userns", Status: OK, Detail: "a user namespace can be created and its uid/gid maps written"}
+	if d.nsErr == nil {
+		return c
+	}
+	msg, hint, _ := strings.Cut(d.nsErr.Error(), "\nhint: ")
+	diag := d.limits.Diagnose(d.nsErr, nsFlags, d.env.Exe)
+	if diag.Hint != "" {
+		hint = diag.Hint
+	}
+	c = Check{Name: "userns", Status: Fail, Detail: msg,
+		Consequence: "rootless containers cannot start at all", Fix: hint, RootFix: sysctlLines(diag.Sysctls)}
+	switch diag.Cause {
+	case userns.CauseSeccomp:
+		c.Detail += ": blocked by a seccomp filter of the container you run in (CI runner)"
+		if !d.limits.Seccomp {
+			c.Detail = msg + ": no sysctl forbids it, so most likely a seccomp filter of the container you run in (CI runner)"
+		}
+		c.Consequence = "rootless containers cannot start inside this container: only its outer runtime can allow user namespaces"
+	case userns.CauseAppArmor:
+		c.Fix = "see the apparmor line: " + hint
+	}
+	return c
+}
+
+func (d *doctor) checkAppArmor() Check {
+	c := Check{Name: "apparmor", Status: OK}
+	switch {
+	case d.limits.AppArmorRestrict < 0:
+		c.Detail = "no AppArmor restriction on user namespaces (kernel.apparmor_restrict_unprivileged_userns absent)"
+	case d.limits.AppArmorRestrict == 0:
+		c.Detail = "kernel.apparmor_restrict_unprivileged_userns=0: AppArmor does not restrict user namespaces"
+	case !d.apparmorBlocks():
+		c.Detail = "kernel.apparmor_restrict_unprivileged_userns=1, and sandy may use user namespaces (a profile allows it, or you are root)"
+	default:
+		c.Status = Fail
+		c.Detail = "kernel.apparmor_restrict_unprivileged_userns=1 and sandy has no AppArmor profile that allows user namespaces: the throwaway namespace had no capabilities in it"
+		c.Consequence = "rootless containers cannot start: setting up their user namespace or their first mount is denied"
+		c.Fix = userns.AppArmorHint(d.env.Exe)
+		c.RootFix = apparmorLines(d.env.Exe)
+	}
+	return c
+}
+
+// apparmorLines install and load the AppArmor profile for exe.
+func apparmorLines(exe string) []string {
+	return []string{"cat > " + userns.AppArmorProfileFile + " <<'PROFILE'\n" + userns.AppArmorProfile(exe) + "PROFILE",
+		"apparmor_parser -r " + userns.AppArmorProfileFile}
+}
+
 // checkIDMap resolves the automatic maps as `run` does (resolveIDMaps,
-// idmap.CallerRequest) and
-// reports run's own warning when they degrade to the single mapping.
-func checkIDMap(l *Ladder) Check {
-	plan, err := idmap.Resolve(idmap.CallerRequest())
+// idmap.CallerRequest) and reports run's own warning when they degrade
+// to the single mapping.
+func (d *doctor) checkIDMap() Check {
+	req := idmap.CallerRequest()
+	req.UID, req.GID, req.User, req.Privileged, req.LookPath = d.env.UID, d.env.GID, d.env.User, d.privileged, d.env.LookPath
+	if d.env.Etc != "/etc" { // the real files are left to Resolve, which may ask getsubids first
+		req.SubUIDFile, req.SubGIDFile = d.env.etc("subuid"), d.env.etc("subgid")
+	}
+	plan, err := idmap.Resolve(req)
+	l := &d.ladder
 	switch {
 	case err != nil:
 		l.IDMap = "unavailable"
@@ -133,7 +212,8 @@ func checkIDMap(l *Ladder) Check {
 		l.IDMap = "single mapping"
 		detail, fix, _ := strings.Cut(plan.Warning, "; fix: ")
 		return Check{Name: "idmap", Status: Warn, Detail: detail,
-			Consequence: "only root exists in the container: installing packages, chown and images with other users fail", Fix: fix}
+			Consequence: "only root exists in the container: installing packages, chown and images with other users fail", Fix: fix,
+			RootFix: plan.RootFix, Packages: plan.Packages}
 	case plan.Privileged:
 		l.IDMap = "written directly (privileged)"
 		return Check{Name: "idmap", Status: OK, Detail: "you may write any id map yourself (CAP_SETUID and CAP_SETGID)"}
@@ -150,26 +230,168 @@ func fmtMaps(m []specs.LinuxIDMapping) string {
 	return strings.Join(parts, ",")
 }
 
-// checkCgroup reports the manager cgroupv2.New picks with auto.
-func checkCgroup(l *Ladder) Check {
-	c := cgroupv2.Probe()
-	l.Cgroup = c.Manager
-	if c.Manager != cgroupv2.KindNone {
-		return Check{Name: "cgroup", Status: OK, Detail: c.Manager + ": " + c.Reason}
+func (d *doctor) checkRootfs() Check {
+	c := Check{Name: "rootfs"}
+	d.ladder.Rootfs = "unavailable"
+	var cf *userns.ChildFailed
+	switch {
+	case d.nsErr != nil:
+		c.Status, c.Detail = Fail, "not tried: it needs a user namespace"
+		c.Consequence, c.Fix = "sandy run cannot build a container root either", "fix the userns line first"
+		return c
+	case d.apparmorBlocks() && errors.As(d.rootfsErr, &cf):
+		c.Status, c.Detail = Fail, "no rung of the root filesystem ladder works in "+d.root+": "+cf.Stderr
+		c.Consequence = "sandy run cannot build a container root"
+		c.Fix = "see the apparmor line: " + userns.AppArmorHint(d.env.Exe)
+		return c
+	case errors.As(d.rootfsErr, &cf):
+		c.Status, c.Detail = Fail, "no rung of the root filesystem ladder works in "+d.root+": "+cf.Stderr
+		c.Consequence = "sandy run cannot build a writable container root"
+		c.Fix = "install fuse-overlayfs (apt-get install fuse-overlayfs), or pass --root on a local filesystem (ext4, xfs, btrfs, tmpfs)"
+		return c
+	case d.rootfsErr != nil:
+		c.Status, c.Detail = Fail, d.rootfsErr.Error()
+		c.Consequence = "containers cannot be created: sandy keeps its state and each container's layer there"
+		c.Fix = "make " + d.root + " a directory you can write, or pass --root DIR"
+		return c
 	}
-	return Check{Name: "cgroup", Status: Warn, Detail: "cgroup manager none: " + c.Reason,
-		Consequence: "memory, pids and cpu limits cannot be enforced: --memory and the other limits are an error unless you pass --allow-unenforced, and ps, pause and events do not work",
-		Fix:         c.Fix}
+	res := d.rootfs
+	d.ladder.Rootfs = string(res.Mode)
+	if res.Mode == overlay.ModeOverlay {
+		c.Status, c.Detail = OK, "kernel overlay mounts in a user namespace in "+d.root
+		return c
+	}
+	c.Status, c.Detail = Warn, fmt.Sprintf("%s in %s", res.Mode, d.root)
+	c.Consequence = fmt.Sprintf("sandy run falls back to %s for the container root (slower, or read-only for bind)", res.Mode)
+	c.Fix = "put --root on a local filesystem where kernel overlay works (Linux 5.11+; not NFS or overlay), or install fuse-overlayfs (apt-get install fuse-overlayfs)"
+	if len(res.Warnings) > 0 {
+		// Mount's own line, "what; fix: how", as run prints it.
+		detail, fix, ok := strings.Cut(strings.Join(res.Warnings, "; "), "; fix: ")
+		c.Detail = detail
+		if ok {
+			c.Fix = fix
+		}
+	}
+	return c
 }
 
-// checkNetwork is run's own network check (planNetwork).
-func checkNetwork(l *Ladder) Check {
-	if err := slirp.Check(); err != nil {
-		l.Network = "loopback only"
-		detail, fix := splitParenFix(slirp.LoopbackWarning(err))
-		return Check{Name: "network", Status: Warn, Detail: detail,
-			Consequence: "containers started by sandy run have no outside network, and -p is an error", Fix: fix}
+// checkFuse tries the fuse rung's preconditions on their own: it matters
+// where kernel overlay does not work, and says so where it does.
+func (d *doctor) checkFuse() Check {
+	err := overlay.CheckFuse(d.env.LookPath, d.env.dev("fuse"))
+	if err == nil {
+		return Check{Name: "fuse", Status: OK, Detail: "fuse-overlayfs is in PATH and " + d.env.dev("fuse") + " opens for reading and writing"}
 	}
-	l.Network = "slirp4netns"
-	return Check{Name: "network", Status: OK, Detail: "slirp4netns is in PATH and /dev/net/tun opens"}
+	var re *overlay.RungError
+	why, fix := err.Error(), ""
+	if errors.As(err, &re) {
+		why, fix = re.Why, re.Fix
+	}
+	if d.rootfs != nil && d.rootfs.Mode == overlay.ModeOverlay {
+		return Check{Name: "fuse", Status: OK, Detail: "the fuse-overlayfs fallback is unavailable (" + why + "), and not needed: kernel overlay works in " + d.root}
+	}
+	c := Check{Name: "fuse", Status: Warn, Detail: why,
+		Consequence: "the fuse-overlayfs fallback is unavailable: where kernel overlay does not work, sandy run falls back to a read-only bind of the root", Fix: fix}
+	if _, lerr := d.env.LookPath("fuse-overlayfs"); lerr != nil {
+		c.Packages = []string{"fuse-overlayfs"}
+	}
+	return c
+}
+
+// checkCgroup reports the manager cgroupv2.New picks with auto.
+func (d *doctor) checkCgroup() Check {
+	ch := cgroupv2.Probe()
+	d.ladder.Cgroup = ch.Manager
+	if ch.Manager != cgroupv2.KindNone {
+		return Check{Name: "cgroup", Status: OK, Detail: ch.Manager + ": " + ch.Reason}
+	}
+	c := Check{Name: "cgroup", Status: Warn, Detail: "cgroup manager none: " + ch.Reason,
+		Consequence: "memory, pids and cpu limits cannot be enforced: --memory and the other limits are an error unless you pass --allow-unenforced, and ps, pause and events do not work",
+		Fix:         ch.Fix}
+	if d.session.Systemd && !d.session.UserBus {
+		c.Fix = "install the user session bus (apt-get install dbus-user-session) and log in again; " + c.Fix
+		c.Packages = []string{"dbus-user-session"}
+	}
+	return c
+}
+
+// checkLinger asks systemd-logind: a user without linger loses the user
+// manager at logout, and with it the user bus and its scopes.
+func (d *doctor) checkLinger() Check {
+	on, err := d.env.Linger()
+	switch {
+	case errors.Is(err, cgroupv2.ErrNoLogind):
+		return Check{Name: "linger", Status: OK, Detail: "no systemd-logind answers here: nothing stops your processes at logout"}
+	case err != nil:
+		return Check{Name: "linger", Status: Warn, Detail: err.Error(),
+			Consequence: "doctor cannot tell whether your containers outlive your login sessions", Fix: "loginctl show-user -p Linger " + d.env.User}
+	case on:
+		return Check{Name: "linger", Status: OK, Detail: "linger is on for " + d.env.User + ": your user manager and its containers outlive your sessions"}
+	}
+	cmd := cgroupv2.LingerCommand(d.env.User)
+	return Check{Name: "linger", Status: Warn, Detail: "linger is off for " + d.env.User + " (systemd-logind)",
+		Consequence: "when your last session ends, systemd stops your user manager: containers under the systemd cgroup manager are stopped, and sandy started from cron or a service finds no user bus",
+		Fix:         "as root: " + cmd, RootFix: []string{cmd}}
+}
+
+// checkNetwork is run's own network check (planNetwork), then the tap
+// device slirp4netns makes, made in a throwaway user and network
+// namespace.
+func (d *doctor) checkNetwork() Check {
+	if err := slirp.CheckWith(d.env.LookPath, d.env.dev("net/tun")); err != nil {
+		d.ladder.Network = "loopback only"
+		detail, fix := splitParenFix(slirp.LoopbackWarning(err))
+		c := Check{Name: "network", Status: Warn, Detail: detail,
+			Consequence: "containers started by sandy run have no outside network, and -p is an error", Fix: fix}
+		if _, lerr := d.env.LookPath("slirp4netns"); lerr != nil {
+			c.Packages = []string{"slirp4netns"}
+		}
+		return c
+	}
+	d.ladder.Network = "slirp4netns"
+	if d.nsErr != nil {
+		return Check{Name: "network", Status: OK, Detail: "slirp4netns is in PATH and " + d.env.dev("net/tun") + " opens (no tap device tried: no user namespace)"}
+	}
+	if _, err := d.env.Probe(unix.CLONE_NEWNET, slirp.TunProbeRole, d.env.dev("net/tun")); err != nil {
+		msg := err.Error()
+		var cf *userns.ChildFailed
+		if errors.As(err, &cf) {
+			msg = strings.TrimPrefix(cf.Stderr, "sandy "+slirp.TunProbeRole+": ")
+		}
+		detail, fix := splitParenFix(msg)
+		if fix == "" {
+			fix = "pass --network=none, or see docs/networking.md"
+		}
+		return Check{Name: "network", Status: Fail, Detail: detail,
+			Consequence: "sandy run fails at its network step: slirp4netns cannot make the container's tap device", Fix: fix}
+	}
+	return Check{Name: "network", Status: OK, Detail: "slirp4netns is in PATH and a tap device can be made on " + d.env.dev("net/tun") + " in a new network namespace"}
+}
+
+// checkPing opens the ICMP echo socket slirp4netns opens, as you.
+func (d *doctor) checkPing() Check {
+	err := slirp.CheckPing(d.env.ProcSys, d.env.Groups, d.env.PingSocket())
+	if err == nil {
+		return Check{Name: "ping", Status: OK, Detail: "an ICMP echo socket opens as you: ping from a container gets answers"}
+	}
+	detail, fix := splitParenFix(err.Error())
+	c := Check{Name: "ping", Status: Warn, Detail: detail,
+		Consequence: "ping from a container to other hosts gets no answer (slirp4netns cannot send ICMP echo as you); TCP and UDP work"}
+	if fix != "" {
+		c.Fix, c.RootFix = fix, sysctlLines([]string{slirp.PingSysctl})
+	}
+	return c
+}
+
+// checkPorts: the lowest host port -p accepts (run refuses lower ones
+// before it starts anything).
+func (d *doctor) checkPorts() Check {
+	start := slirp.UnprivilegedPortStart(d.env.ProcSys)
+	if start <= 80 {
+		return Check{Name: "ports", Status: OK, Detail: fmt.Sprintf("net.ipv4.ip_unprivileged_port_start=%d: -p can publish host ports from %d up (-p 80:80 works)", start, start)}
+	}
+	return Check{Name: "ports", Status: Warn, Detail: fmt.Sprintf("net.ipv4.ip_unprivileged_port_start=%d", start),
+		Consequence: fmt.Sprintf("-p can publish host ports from %d up only: -p 80:80 is an error (privileged host port); -p 8080:80 works", start),
+		Fix:         "as root: sysctl -w " + slirp.LowPortsSysctl + ", and persist it in /etc/sysctl.d/",
+		RootFix:     sysctlLines([]string{slirp.LowPortsSysctl})}
 }

@@ -1,0 +1,78 @@
+//go:build linux
+
+package doctor
+
+import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/slirp"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// Env is where doctor reads the machine and how it tries things: the
+// paths of the files it reads and the probes it runs. HostEnv is the real
+// machine; tests fill in fakes (a missing subuid entry,
+// max_user_namespaces=0, an AppArmor restriction, an unreadable
+// /dev/fuse, a probe that fails with EPERM) and check the rows and the fix
+// script, without touching the host. There is no way to set one from the
+// command line or the environment: a real run always reads the real host.
+type Env struct {
+	Root    string // "/": systemd and the user bus unit under it (cgroupv2.ReadSession)
+	Etc     string // "/etc": subuid, subgid, os-release
+	ProcSys string // "/proc/sys"
+	Status  string // "/proc/self/status": a seccomp filter on this process
+	Dev     string // "/dev": fuse, net/tun
+
+	LookPath func(string) (string, error) // newuidmap, newgidmap, fuse-overlayfs, slirp4netns
+	// Probe runs this binary's hidden role args in a throwaway user and
+	// mount namespace (plus extra clone flags): userns.ProbeFlags.
+	Probe func(extra uintptr, args ...string) ([]byte, error)
+	// PingSocket opens and closes an ICMP echo socket (slirp.PingSocket).
+	PingSocket func() error
+	// Linger asks systemd-logind whether the user lingers
+	// (cgroupv2.Linger); an error wrapping cgroupv2.ErrNoLogind: no logind.
+	Linger func() (bool, error)
+
+	UID, GID uint32
+	Groups   []uint32 // the effective gid and the supplementary groups
+	User     string   // login name, or the numeric uid
+	Exe      string   // the binary's real path (userns.RealExe)
+}
+
+// HostEnv is the real machine, as the calling process sees it.
+func HostEnv() Env {
+	e := Env{Root: "/", Etc: "/etc", ProcSys: "/proc/sys", Status: "/proc/self/status", Dev: "/dev",
+		LookPath: exec.LookPath,
+		Probe: func(extra uintptr, args ...string) ([]byte, error) {
+			return userns.ProbeFlags(extra, "/proc/self/exe", args...)
+		},
+		PingSocket: slirp.PingSocket,
+		Linger: func() (bool, error) {
+			return cgroupv2.Linger(cgroupv2.SystemBusSocket, uint32(os.Getuid()))
+		},
+		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
+		User: strconv.Itoa(os.Getuid()),
+		Exe:  userns.RealExe(),
+	}
+	if u, err := user.LookupId(e.User); err == nil {
+		e.User = u.Username
+	}
+	e.Groups = []uint32{uint32(os.Getegid())}
+	if gs, err := os.Getgroups(); err == nil {
+		for _, g := range gs {
+			if !slices.Contains(e.Groups, uint32(g)) {
+				e.Groups = append(e.Groups, uint32(g))
+			}
+		}
+	}
+	return e
+}
+
+func (e *Env) etc(name string) string { return filepath.Join(e.Etc, name) }
+func (e *Env) dev(name string) string { return filepath.Join(e.Dev, name) }
