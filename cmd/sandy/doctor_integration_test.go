@@ -13,8 +13,12 @@ import (
 	"syscall"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
 	"github.com/sandy-rt/sandy/internal/doctor"
 	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/seccomp"
 )
 
 // runDoctor runs `sandy --root ROOT doctor --json` with env (nil: the
@@ -48,6 +52,11 @@ func check(t *testing.T, r *doctor.Report, name string) doctor.Check {
 	}
 	t.Fatalf("no %s check in %+v", name, r.Checks)
 	return doctor.Check{}
+}
+
+func isExit(err error, code int) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && ee.ExitCode() == code
 }
 
 func doctorCmd(t *testing.T, args ...string) *exec.Cmd {
@@ -112,6 +121,19 @@ func TestDoctorHere(t *testing.T) {
 			t.Errorf("text form lacks %q:\n%s", line, out)
 		}
 	}
+	// --fix-script prints the JSON's fix_script (the sysctls this host
+	// lacks, or nothing) with the same exit status; with --json it is a
+	// usage error.
+	script, err := doctorCmd(t, "--fix-script").Output()
+	if err != nil || string(script) != r.FixScript {
+		t.Errorf("--fix-script: %v\n%s\nwant the JSON's fix_script:\n%s", err, script, r.FixScript)
+	}
+	if len(script) > 0 && !strings.HasPrefix(string(script), "sudo sh -eux <<'EOF'\n") {
+		t.Errorf("--fix-script is not one sudo block:\n%s", script)
+	}
+	if err := doctorCmd(t, "--json", "--fix-script").Run(); !isExit(err, 2) {
+		t.Errorf("--json --fix-script: %v, want exit 2", err)
+	}
 	if m, _ := filepath.Glob(filepath.Join(first.Args[2], "doctor-*")); len(m) > 0 {
 		t.Errorf("probe directories left behind: %v", m)
 	}
@@ -173,6 +195,9 @@ func TestDoctorNoUserNamespaces(t *testing.T) {
 	c := check(t, r, "userns")
 	if code != 1 || c.Status != doctor.Fail || !strings.Contains(c.Fix, "sysctl -w user.max_user_namespaces=") {
 		t.Fatalf("exit %d, userns %+v; want 1, FAIL with the sysctl fix", code, c)
+	}
+	if !strings.Contains(r.FixScript, "\nsysctl -w user.max_user_namespaces=15000\n") {
+		t.Errorf("fix script lacks the sysctl:\n%s", r.FixScript)
 	}
 	if rf := check(t, r, "rootfs"); rf.Status != doctor.Fail || r.Ladder.Rootfs != "unavailable" {
 		t.Errorf("rootfs %+v, ladder %q: want FAIL, unavailable", rf, r.Ladder.Rootfs)
@@ -263,5 +288,110 @@ exec setpriv --reuid=$2 --regid=$3 --init-groups env HOME=/tmp "$4" --root "$5" 
 	}
 	if strings.Contains(c.Detail, "/etc/subgid") {
 		t.Errorf("idmap %+v: /etc/subgid is untouched and has the range", c)
+	}
+	// The fix script adds the first free range of the (empty) file, and
+	// nothing for /etc/subgid.
+	if want := "\necho '" + u.Username + ":100000:65536' >> /etc/subuid\n"; !strings.Contains(r.FixScript, want) || strings.Contains(r.FixScript, "subgid") {
+		t.Errorf("fix script lacks %q or touches /etc/subgid:\n%s", want, r.FixScript)
+	}
+}
+
+// seccompDoctorEnv marks TestDoctorSeccompCI's child that loads the
+// filter and execs sandy doctor.
+const seccompDoctorEnv = "SANDY_TEST_SECCOMP_DOCTOR_ROOT"
+
+// TestDoctorSeccompCI: under a seccomp filter that refuses clone and
+// unshare with CLONE_NEWUSER (EPERM, as Docker's default profile does for a
+// container without CAP_SYS_ADMIN: the nested-CI case), with no sysctl
+// forbidding user namespaces, the userns check names the filter of the
+// container doctor runs in and the runner flags to pass, and doctor exits
+// 1. The filter is loaded in a child of this test only.
+func TestDoctorSeccompCI(t *testing.T) {
+	if root := os.Getenv(seccompDoctorEnv); root != "" {
+		execUnderSeccomp(t, testutil.SandyBinary(t), "--root", root, "doctor", "--json")
+		return
+	}
+	if testutil.AsUser(t) {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestDoctorSeccompCI$")
+	cmd.Env = append(os.Environ(), seccompDoctorEnv+"="+filepath.Join(testutil.TempDir(t), "state"), "SANDY_BIN="+testutil.SandyBinary(t))
+	code, r := runDoctor(t, cmd)
+	c := check(t, r, "userns")
+	if code != 1 || c.Status != doctor.Fail {
+		t.Fatalf("exit %d, userns %+v; want 1, FAIL", code, c)
+	}
+	for _, want := range []string{"operation not permitted", "a seccomp filter of the container you run in (CI runner)", "--security-opt seccomp=unconfined"} {
+		if !strings.Contains(c.Detail+" "+c.Fix, want) {
+			t.Errorf("userns %+v lacks %q", c, want)
+		}
+	}
+	if strings.Contains(r.FixScript, "user") || strings.Contains(r.FixScript, "apparmor") {
+		t.Errorf("the outer runtime's filter has no root fix here, got:\n%s", r.FixScript)
+	}
+}
+
+// execUnderSeccomp loads a filter refusing clone and unshare with
+// CLONE_NEWUSER (after no_new_privs, as an unprivileged process must) and
+// execs argv; it returns only on failure.
+func execUnderSeccomp(t *testing.T, argv0 string, args ...string) {
+	eperm := uint(syscall.EPERM)
+	newUser := []specs.LinuxSeccompArg{{Index: 0, Value: syscall.CLONE_NEWUSER, ValueTwo: syscall.CLONE_NEWUSER, Op: specs.OpMaskedEqual}}
+	f, err := seccomp.Compile(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"clone", "unshare"}, Action: specs.ActErrno, ErrnoRet: &eperm, Args: newUser},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Load(); err != nil { // locks this goroutine to its thread, which execs
+		t.Fatal(err)
+	}
+	t.Fatal(syscall.Exec(argv0, append([]string{argv0}, args...), os.Environ()))
+}
+
+// TestDoctorUnreadableDevices: with a file of mode 0 bind-mounted over
+// /dev/fuse and /dev/net/tun (in a private mount namespace; the host's
+// devices are untouched), the fuse row says the fallback is unavailable
+// with the chmod fix's cause (and that kernel overlay makes it unneeded
+// here), and the network row falls back to loopback with the chmod fix.
+func TestDoctorUnreadableDevices(t *testing.T) {
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "needs root to bind-mount over /dev/fuse in a private mount namespace (run the tests as root)")
+	}
+	testutil.RequireBinary(t, "unshare", "apt-get install util-linux")
+	testutil.RequireBinary(t, "setpriv", "apt-get install util-linux")
+	u := testutil.TestUser(t)
+	locked := filepath.Join(testutil.TempDir(t), "dev")
+	if err := os.WriteFile(locked, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	share := testutil.TempDir(t)
+	if err := os.Chmod(share, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	script := `mount --bind "$1" /dev/fuse && mount --bind "$1" /dev/net/tun || exit 9
+exec setpriv --reuid=$2 --regid=$3 --init-groups env HOME=/tmp "$4" --root "$5" doctor --json`
+	code, r := runDoctor(t, exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", locked, u.Uid, u.Gid, testutil.SandyBinary(t), filepath.Join(share, "state")))
+	if code != 0 {
+		t.Errorf("exit %d, want 0: both are fallbacks", code)
+	}
+	f := check(t, r, "fuse")
+	if !strings.Contains(f.Detail, "cannot open /dev/fuse") || !strings.Contains(f.Detail, "permission denied") {
+		t.Errorf("fuse %+v: want the open error", f)
+	}
+	if r.Ladder.Rootfs == "overlay" && (f.Status != doctor.OK || !strings.Contains(f.Detail, "not needed")) ||
+		r.Ladder.Rootfs != "overlay" && (f.Status != doctor.Warn || !strings.Contains(f.Fix, "chmod 0666 /dev/fuse")) {
+		t.Errorf("fuse %+v with rootfs %s", f, r.Ladder.Rootfs)
+	}
+	n := check(t, r, "network")
+	if n.Status != doctor.Warn || r.Ladder.Network != "loopback only" || !strings.Contains(n.Fix, "chmod 0666 /dev/net/tun") {
+		t.Errorf("network %+v, ladder %q: want warn, loopback only, the chmod fix", n, r.Ladder.Network)
 	}
 }
