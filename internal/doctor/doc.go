@@ -1,8 +1,16 @@
 // Package doctor is `sandy doctor`: it lists the probes the leaf packages
 // own (userns.Probe with overlay.ProbeMain for the user namespace and the
-// rootfs ladder, idmap.Resolve for the id maps, cgroupv2.Probe for the
-// cgroup manager, slirp.Check for the network), runs each once, and renders
-// the result as text or JSON (docs/cli/doctor.md has the schema).
+// rootfs ladder, userns.Limits.Diagnose for why a user namespace is
+// refused and the AppArmor profile, idmap.Resolve for the id maps,
+// overlay.CheckFuse, cgroupv2.Probe for the cgroup manager and
+// cgroupv2.Linger, slirp.Check with slirp.TunProbeMain for the network,
+// slirp.CheckPing and slirp.UnprivilegedPortStart), runs each once, and
+// renders the result as text, JSON (docs/cli/doctor.md has the schema) or
+// the root fix script (fixScript: the leaves' RootFix lines and packages).
+//
+// Every input goes through Env: the paths of the files it reads and the
+// probes that try things. HostEnv is the real machine and the only one a
+// command line gets; tests pass a fake one (TestRunFaults).
 //
 // The probes are the ones `run` uses, so doctor's details are the very
 // words of run's one-line fallback warnings. This package adds only the
