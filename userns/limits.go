@@ -119,7 +119,7 @@ func (l Limits) Diagnose(err error, flags uintptr, exe string) Diagnosis {
 		return Diagnosis{Cause: CauseDebian, Sysctls: []string{"kernel.unprivileged_userns_clone=1"},
 			Hint: "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0): as root: sysctl -w kernel.unprivileged_userns_clone=1"}
 	case l.AppArmorRestrict == 1 && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.As(err, &cf)):
-		return Diagnosis{Cause: CauseAppArmor, Sysctls: nil, Hint: AppArmorHint(exe)}
+		return Diagnosis{Cause: CauseAppArmor, Hint: AppArmorHint(exe)}
 	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS):
 		if l.Seccomp {
 			return Diagnosis{Cause: CauseSeccomp,

@@ -5,12 +5,11 @@ package doctor
 import (
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/slirp"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -42,11 +41,15 @@ type Env struct {
 	UID, GID uint32
 	Groups   []uint32 // the effective gid and the supplementary groups
 	User     string   // login name, or the numeric uid
-	Exe      string   // the binary's real path (userns.RealExe)
+	// Privileged: may write any id map itself (idmap.CanMapAny).
+	Privileged bool
+	Exe        string // the binary's real path (userns.RealExe)
 }
 
-// HostEnv is the real machine, as the calling process sees it.
+// HostEnv is the real machine, as the calling process sees it. The ids,
+// the user name and Privileged are idmap.CallerRequest's, as run's.
 func HostEnv() Env {
+	req := idmap.CallerRequest()
 	e := Env{Root: "/", Etc: "/etc", ProcSys: "/proc/sys", Status: "/proc/self/status", Dev: "/dev",
 		LookPath: exec.LookPath,
 		Probe: func(extra uintptr, args ...string) ([]byte, error) {
@@ -56,12 +59,8 @@ func HostEnv() Env {
 		Linger: func() (bool, error) {
 			return cgroupv2.Linger(cgroupv2.SystemBusSocket, uint32(os.Getuid()))
 		},
-		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
-		User: strconv.Itoa(os.Getuid()),
-		Exe:  userns.RealExe(),
-	}
-	if u, err := user.LookupId(e.User); err == nil {
-		e.User = u.Username
+		UID: req.UID, GID: req.GID, User: req.User, Privileged: req.Privileged,
+		Exe: userns.RealExe(),
 	}
 	e.Groups = []uint32{uint32(os.Getegid())}
 	if gs, err := os.Getgroups(); err == nil {

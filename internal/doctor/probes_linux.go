@@ -26,19 +26,16 @@ type Options struct {
 	Root    string // the state root (--root); "" = state.DefaultRoot()
 	// Env is the machine; nil = HostEnv(). Only tests set it.
 	Env *Env
-	// Privileged overrides idmap.CanMapAny() when Env is set (tests).
-	Privileged bool
 }
 
 // doctor is one run: the machine and what the throwaway namespace probes
 // found, shared by the rows that depend on them.
 type doctor struct {
-	env        Env
-	root       string
-	privileged bool
-	limits     userns.Limits
-	session    cgroupv2.Session
-	ladder     Ladder
+	env     Env
+	root    string
+	limits  userns.Limits
+	session cgroupv2.Session
+	ladder  Ladder
 
 	nsErr     error                // the user namespace probe's start error (nil: it ran)
 	rootfsErr error                // the rootfs probe's failure (a *userns.ChildFailed, or the state root)
@@ -47,11 +44,11 @@ type doctor struct {
 
 // Run runs every probe once and returns the report.
 func Run(o Options) *Report {
-	d := &doctor{root: o.Root, privileged: o.Privileged}
+	d := &doctor{root: o.Root}
 	if o.Env != nil {
 		d.env = *o.Env
 	} else {
-		d.env, d.privileged = HostEnv(), idmap.CanMapAny()
+		d.env = HostEnv()
 	}
 	if d.root == "" {
 		d.root = state.DefaultRoot()
@@ -194,11 +191,10 @@ func apparmorLines(exe string) []string {
 }
 
 // checkIDMap resolves the automatic maps as `run` does (resolveIDMaps,
-// idmap.CallerRequest) and reports run's own warning when they degrade
-// to the single mapping.
+// idmap.CallerRequest, which HostEnv takes the caller from) and reports
+// run's own warning when they degrade to the single mapping.
 func (d *doctor) checkIDMap() Check {
-	req := idmap.CallerRequest()
-	req.UID, req.GID, req.User, req.Privileged, req.LookPath = d.env.UID, d.env.GID, d.env.User, d.privileged, d.env.LookPath
+	req := idmap.Request{UID: d.env.UID, GID: d.env.GID, User: d.env.User, Privileged: d.env.Privileged, LookPath: d.env.LookPath}
 	if d.env.Etc != "/etc" { // the real files are left to Resolve, which may ask getsubids first
 		req.SubUIDFile, req.SubGIDFile = d.env.etc("subuid"), d.env.etc("subgid")
 	}

@@ -149,19 +149,19 @@ func TestRunFaults(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		break_ func(m *machine)
+		fault  func(m *machine)
 		rows   map[string]row
 		exit   int
 		script []string // substrings, in order; nil = no script
 	}{
-		{name: "all works", break_: func(*machine) {},
+		{name: "all works", fault: func(*machine) {},
 			rows: map[string]row{"userns": {OK, nil}, "apparmor": {OK, []string{"=0"}}, "idmap": {OK, []string{"1->100000+65536"}},
 				"rootfs": {OK, nil}, "fuse": {OK, nil}, "linger": {OK, []string{"no systemd-logind"}}, "network": {OK, []string{"tap device"}},
 				"ping": {OK, nil}, "ports": {OK, []string{"-p 80:80 works"}}}},
-		{name: "no subuid entry", break_: func(m *machine) { m.files["etc/subuid"] = "bob:100000:65536\n" },
+		{name: "no subuid entry", fault: func(m *machine) { m.files["etc/subuid"] = "bob:100000:65536\n" },
 			rows:   map[string]row{"idmap": {Warn, []string{"no range for alice in", "only root exists in the container", "usermod --add-subuids 165536-231071 alice"}}},
 			script: []string{"sudo sh -eux <<'EOF'\n", "echo 'alice:165536:65536' >> ", "/etc/subuid\n", "EOF\n"}},
-		{name: "max_user_namespaces=0", break_: func(m *machine) {
+		{name: "max_user_namespaces=0", fault: func(m *machine) {
 			m.files["proc/sys/user/max_user_namespaces"] = "0\n"
 			m.nsErr = fmt.Errorf("creating a user namespace: fork/exec /proc/self/exe: %w", unix.ENOSPC)
 		},
@@ -169,14 +169,14 @@ func TestRunFaults(t *testing.T) {
 				"rootfs": {Fail, []string{"not tried"}}, "network": {OK, []string{"no tap device tried"}}},
 			exit:   1,
 			script: []string{"sysctl -w user.max_user_namespaces=15000\n", "echo user.max_user_namespaces=15000 > /etc/sysctl.d/50-sandy-user.max_user_namespaces.conf\n"}},
-		{name: "Debian sysctl", break_: func(m *machine) {
+		{name: "Debian sysctl", fault: func(m *machine) {
 			m.files["proc/sys/kernel/unprivileged_userns_clone"] = "0\n"
 			m.nsErr = eperm
 		},
 			rows:   map[string]row{"userns": {Fail, []string{"kernel.unprivileged_userns_clone=0"}}},
 			exit:   1,
 			script: []string{"sysctl -w kernel.unprivileged_userns_clone=1\n"}},
-		{name: "AppArmor restriction", break_: func(m *machine) {
+		{name: "AppArmor restriction", fault: func(m *machine) {
 			m.files["proc/sys/kernel/apparmor_restrict_unprivileged_userns"] = "1\n"
 			m.rootfsErr = childFailed("sandy _probe-rootfs: rootfs mode bind: mounting: permission denied")
 			m.rootfs = ""
@@ -187,72 +187,72 @@ func TestRunFaults(t *testing.T) {
 			exit: 1,
 			script: []string{"cat > /etc/apparmor.d/sandy <<'PROFILE'\nabi <abi/4.0>,\ninclude <tunables/global>\n\nprofile sandy /opt/sandy/bin/sandy flags=(unconfined) {\n  userns,\n",
 				"}\nPROFILE\napparmor_parser -r /etc/apparmor.d/sandy\nEOF\n"}},
-		{name: "AppArmor restriction, clone refused", break_: func(m *machine) {
+		{name: "AppArmor restriction, clone refused", fault: func(m *machine) {
 			m.files["proc/sys/kernel/apparmor_restrict_unprivileged_userns"] = "1\n"
 			m.nsErr = eperm
 		},
 			rows:   map[string]row{"userns": {Fail, []string{"see the apparmor line"}}, "apparmor": {Fail, nil}},
 			exit:   1,
 			script: []string{"apparmor_parser -r /etc/apparmor.d/sandy\n"}},
-		{name: "AppArmor restriction, sandy allowed", break_: func(m *machine) {
+		{name: "AppArmor restriction, sandy allowed", fault: func(m *machine) {
 			m.files["proc/sys/kernel/apparmor_restrict_unprivileged_userns"] = "1\n"
 		},
 			rows: map[string]row{"apparmor": {OK, []string{"=1, and sandy may use user namespaces"}}}},
-		{name: "seccomp of a CI runner", break_: func(m *machine) {
+		{name: "seccomp of a CI runner", fault: func(m *machine) {
 			m.files["proc/self/status"] = "Name:\tsandy\nSeccomp:\t2\n"
 			m.nsErr = eperm
 		},
 			rows: map[string]row{"userns": {Fail, []string{"operation not permitted: blocked by a seccomp filter of the container you run in (CI runner)",
 				"only its outer runtime", "--security-opt seccomp=unconfined"}}, "apparmor": {OK, nil}},
 			exit: 1},
-		{name: "EPERM, no filter visible", break_: func(m *machine) { m.nsErr = eperm },
+		{name: "EPERM, no filter visible", fault: func(m *machine) { m.nsErr = eperm },
 			rows: map[string]row{"userns": {Fail, []string{"no sysctl forbids it, so most likely a seccomp filter of the container you run in (CI runner)"}}},
 			exit: 1},
-		{name: "no /dev/fuse, kernel overlay works", break_: func(m *machine) { m.files["dev/fuse"] = absent },
+		{name: "no /dev/fuse, kernel overlay works", fault: func(m *machine) { m.files["dev/fuse"] = absent },
 			rows: map[string]row{"fuse": {OK, []string{"fallback is unavailable (cannot open", "not needed: kernel overlay works"}}}},
-		{name: "no /dev/fuse on a bind rung", break_: func(m *machine) {
+		{name: "no /dev/fuse on a bind rung", fault: func(m *machine) {
 			m.files["dev/fuse"] = absent
 			m.rootfs = `{"mode":"bind","warnings":["rootfs: using a read-only bind; fix: install fuse-overlayfs"]}`
 		},
 			rows: map[string]row{"fuse": {Warn, []string{"cannot open", "fuse-overlayfs fallback is unavailable", "modprobe fuse"}},
 				"rootfs": {Warn, []string{"using a read-only bind"}}}},
-		{name: "unopenable /dev/fuse", break_: func(m *machine) {
+		{name: "unopenable /dev/fuse", fault: func(m *machine) {
 			m.files["dev/fuse"] = absent
 			m.dirs = []string{"dev/fuse"}
 			m.rootfs = `{"mode":"bind"}`
 		},
 			rows: map[string]row{"fuse": {Warn, []string{"is a directory"}}}},
-		{name: "missing packages, one install line", break_: func(m *machine) {
+		{name: "missing packages, one install line", fault: func(m *machine) {
 			m.bins = map[string]bool{"fuse-overlayfs": false}
 			m.rootfs = `{"mode":"bind"}`
 		},
 			rows:   map[string]row{"idmap": {Warn, []string{"newuidmap not found"}}, "fuse": {Warn, nil}, "network": {Warn, []string{"loopback only"}}},
 			script: []string{"sudo sh -eux <<'EOF'\napt-get install -y uidmap fuse-overlayfs slirp4netns\n"}},
-		{name: "Fedora names", break_: func(m *machine) {
+		{name: "Fedora names", fault: func(m *machine) {
 			m.bins = map[string]bool{"fuse-overlayfs": true, "slirp4netns": true}
 			m.files["etc/os-release"] = "NAME=Fedora\nVERSION_ID=41\nID=fedora\n"
 		},
 			script: []string{"dnf install -y shadow-utils\n"}},
-		{name: "tap device refused", break_: func(m *machine) {
+		{name: "tap device refused", fault: func(m *machine) {
 			m.tunErr = childFailed("sandy _probe-tun: creating tap device tap0 (TUNSETIFF) in a new network namespace: operation not permitted")
 		},
 			rows: map[string]row{"network": {Fail, []string{"creating tap device tap0", "slirp4netns cannot make the container's tap device", "--network=none"}}},
 			exit: 1},
-		{name: "ping range", break_: func(m *machine) {
+		{name: "ping range", fault: func(m *machine) {
 			m.files["proc/sys/net/ipv4/ping_group_range"] = "1\t0\n"
 			m.pingErr = fmt.Errorf("opening an ICMP echo socket: %w", unix.EACCES)
 		},
 			rows:   map[string]row{"ping": {Warn, []string{`"1 0", which holds none of your groups [1000 27]`, "gets no answer"}}},
 			script: []string{"sysctl -w 'net.ipv4.ping_group_range=0 2147483647'\necho 'net.ipv4.ping_group_range=0 2147483647' > /etc/sysctl.d/50-sandy-net.ipv4.ping_group_range.conf\n"}},
-		{name: "low ports", break_: func(m *machine) { m.files["proc/sys/net/ipv4/ip_unprivileged_port_start"] = "1024\n" },
+		{name: "low ports", fault: func(m *machine) { m.files["proc/sys/net/ipv4/ip_unprivileged_port_start"] = "1024\n" },
 			rows:   map[string]row{"ports": {Warn, []string{"=1024", "-p 80:80 is an error", "sysctl -w net.ipv4.ip_unprivileged_port_start=80"}}},
 			script: []string{"sysctl -w net.ipv4.ip_unprivileged_port_start=80\n"}},
-		{name: "linger off", break_: func(m *machine) { m.lingerErr = nil },
+		{name: "linger off", fault: func(m *machine) { m.lingerErr = nil },
 			rows:   map[string]row{"linger": {Warn, []string{"linger is off for alice", "systemd stops your user manager", "loginctl enable-linger alice"}}},
 			script: []string{"loginctl enable-linger alice\n"}},
-		{name: "linger on", break_: func(m *machine) { m.lingerErr, m.linger = nil, true },
+		{name: "linger on", fault: func(m *machine) { m.lingerErr, m.linger = nil, true },
 			rows: map[string]row{"linger": {OK, []string{"linger is on for alice"}}}},
-		{name: "systemd without the user bus", break_: func(m *machine) {
+		{name: "systemd without the user bus", fault: func(m *machine) {
 			m.dirs = []string{"run/systemd/system"}
 			m.files["usr/lib/systemd/user/dbus.socket"] = absent
 		},
@@ -261,7 +261,7 @@ func TestRunFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMachine()
-			tt.break_(m)
+			tt.fault(m)
 			r := Run(Options{Version: "test", Root: t.TempDir(), Env: m.env(t)})
 			var text strings.Builder
 			_ = r.WriteText(&text)
