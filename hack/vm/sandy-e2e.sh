@@ -5,8 +5,8 @@
 # user session, checks that limits are enforced through the transient scope,
 # that scopes never leak (also after kill -9 of sandy), and that the cgroupfs
 # manager works inside a `systemd-run --user --scope -p Delegate=yes` shell,
-# and that no cgroup mount lets a container create cgroups in the user's
-# delegated tree (CVE-2023-25809).
+# that no cgroup mount lets a container create cgroups in the user's
+# delegated tree (CVE-2023-25809), and what `sandy doctor` says there.
 # Prints "N passed, N failed" and exits non-zero on any failure. Run as root
 # the first time (the image build needs it).
 set -euo pipefail
@@ -126,6 +126,11 @@ if [ -n "$epid" ] && [ "$ecg" = "$icg" ] && "$S" ps --format json upd1 | grep -q
 "$S" delete --force upd1
 for i in $(seq 50); do [ "$(scopes)" = 0 ] && break; sleep 0.1; done
 [ "$(scopes)" = 0 ] && ok "delete --force removes the scope" || ko "scope after delete: $(scopes)"
+
+# sandy doctor in a real systemd user session: logind answers on the system
+# bus (linger is on for this user), the systemd manager is picked, exit 0.
+out=$("$S" doctor --json 2>&1); rc=$?
+if [ $rc = 0 ] && echo "$out" | grep -q '"detail": "linger is on for ' && echo "$out" | grep -q '"cgroup": "systemd"'; then ok "doctor: linger on through logind, systemd cgroup manager"; else ko "doctor (rc=$rc): $out"; fi
 
 # auto prefers the systemd scope when the bus answers; force cgroupfs.
 out=$(systemd-run --user --quiet --scope -p Delegate=yes "$S" --debug run --cgroup-manager=cgroupfs "$HOME/cpu" 2>&1)
