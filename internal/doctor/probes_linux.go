@@ -37,9 +37,11 @@ type doctor struct {
 	session cgroupv2.Session
 	ladder  Ladder
 
-	nsErr     error                // the user namespace probe's start error (nil: it ran)
-	rootfsErr error                // the rootfs probe's failure (a *userns.ChildFailed, or the state root)
-	rootfs    *overlay.ProbeResult // what it found, nil when it failed
+	stateErr   error                // the state root cannot hold a probe directory
+	nsErr      error                // the user namespace probe's start error (nil: it ran)
+	rootfsErr  error                // the rootfs probe's failure: a *userns.ChildFailed, or its answer unreadable
+	cleanupErr error                // removing the probe directory failed
+	rootfs     *overlay.ProbeResult // what it found, nil when it failed
 }
 
 // Run runs every probe once and returns the report.
@@ -95,7 +97,12 @@ func Run(o Options) *Report {
 func (d *doctor) tryNamespaces() {
 	dir, err := probeDir(d.root)
 	if err != nil {
-		d.rootfsErr = err
+		d.stateErr = err
+		// The user namespace is still tried, with a child that does
+		// nothing but print sandy's version.
+		if _, err := d.env.Probe(0, "--version"); err != nil && !errors.As(err, new(*userns.ChildFailed)) {
+			d.nsErr = err
+		}
 		return
 	}
 	out, err := d.env.Probe(0, overlay.ProbeRole, dir)
@@ -112,10 +119,7 @@ func (d *doctor) tryNamespaces() {
 	default:
 		d.rootfs = &res
 	}
-	if err := overlay.ProbeCleanup(dir, res.Mode); err != nil && d.rootfsErr == nil {
-		d.rootfsErr = fmt.Errorf("%w (sandy run cannot remove a container's layer here either; see docs/rootfs.md#troubleshooting)", err)
-		d.rootfs = nil
-	}
+	d.cleanupErr = overlay.ProbeCleanup(dir, res.Mode)
 }
 
 // probeDir makes a fresh directory in the state root.
@@ -231,6 +235,16 @@ func (d *doctor) checkRootfs() Check {
 	d.ladder.Rootfs = "unavailable"
 	var cf *userns.ChildFailed
 	switch {
+	case d.stateErr != nil:
+		c.Status, c.Detail = Fail, d.stateErr.Error()
+		c.Consequence = "containers cannot be created: sandy keeps its state and each container's layer there"
+		c.Fix = "make " + d.root + " a directory you can write, or pass --root DIR"
+		return c
+	case d.cleanupErr != nil:
+		c.Status, c.Detail = Fail, d.cleanupErr.Error()
+		c.Consequence = "sandy run cannot remove a container's layer here either"
+		c.Fix = "see docs/rootfs.md#troubleshooting"
+		return c
 	case d.nsErr != nil:
 		c.Status, c.Detail = Fail, "not tried: it needs a user namespace"
 		c.Consequence, c.Fix = "sandy run cannot build a container root either", "fix the userns line first"
@@ -247,8 +261,8 @@ func (d *doctor) checkRootfs() Check {
 		return c
 	case d.rootfsErr != nil:
 		c.Status, c.Detail = Fail, d.rootfsErr.Error()
-		c.Consequence = "containers cannot be created: sandy keeps its state and each container's layer there"
-		c.Fix = "make " + d.root + " a directory you can write, or pass --root DIR"
+		c.Consequence = "doctor cannot tell whether sandy run can build a container root here"
+		c.Fix = "see docs/rootfs.md#troubleshooting"
 		return c
 	}
 	res := d.rootfs

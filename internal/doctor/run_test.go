@@ -35,6 +35,7 @@ type machine struct {
 	pingErr   error
 	linger    bool
 	lingerErr error
+	stateRoot string // --root; "" = a fresh directory
 }
 
 // absent as a file's content leaves the file out.
@@ -115,6 +116,8 @@ func (m *machine) env(t *testing.T) *Env {
 		},
 		Probe: func(extra uintptr, args ...string) ([]byte, error) {
 			switch args[0] {
+			case "--version":
+				return []byte("sandy version test\n"), m.nsErr
 			case overlay.ProbeRole:
 				if m.nsErr != nil {
 					return nil, m.nsErr
@@ -247,6 +250,15 @@ func TestRunFaults(t *testing.T) {
 		{name: "low ports", fault: func(m *machine) { m.files["proc/sys/net/ipv4/ip_unprivileged_port_start"] = "1024\n" },
 			rows:   map[string]row{"ports": {Warn, []string{"=1024", "-p 80:80 is an error", "sysctl -w net.ipv4.ip_unprivileged_port_start=80"}}},
 			script: []string{"sysctl -w net.ipv4.ip_unprivileged_port_start=80\n"}},
+		{name: "state root unusable", fault: func(m *machine) { m.stateRoot = "/dev/null/state" },
+			rows: map[string]row{"userns": {OK, nil}, "rootfs": {Fail, []string{"making state root /dev/null/state", "pass --root DIR"}}},
+			exit: 1},
+		{name: "state root unusable, no user namespace either", fault: func(m *machine) {
+			m.stateRoot = "/dev/null/state"
+			m.nsErr = fmt.Errorf("creating a user namespace: fork/exec /proc/self/exe: %w", unix.ENOSPC)
+		},
+			rows: map[string]row{"userns": {Fail, []string{"sysctl -w user.max_user_namespaces=15000"}}, "rootfs": {Fail, []string{"pass --root DIR"}}},
+			exit: 1, script: []string{"sysctl -w user.max_user_namespaces=15000\n"}},
 		{name: "linger off", fault: func(m *machine) { m.lingerErr = nil },
 			rows:   map[string]row{"linger": {Warn, []string{"linger is off for alice", "systemd stops your user manager", "loginctl enable-linger alice"}}},
 			script: []string{"loginctl enable-linger alice\n"}},
@@ -262,7 +274,11 @@ func TestRunFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMachine()
 			tt.fault(m)
-			r := Run(Options{Version: "test", Root: t.TempDir(), Env: m.env(t)})
+			root := m.stateRoot
+			if root == "" {
+				root = t.TempDir()
+			}
+			r := Run(Options{Version: "test", Root: root, Env: m.env(t)})
 			var text strings.Builder
 			_ = r.WriteText(&text)
 			t.Log(text.String() + r.FixScript)
