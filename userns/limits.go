@@ -94,7 +94,8 @@ const SeccompFix = "run that container with a seccomp profile that allows clone 
 // Diagnose explains err, a failure to create a user namespace (clone
 // with flags, or the first step of its child, as a *ChildFailed) with l.
 // It returns a zero Diagnosis when it cannot tell, and for errors of
-// clone without CLONE_NEWUSER other than the cgroup ones.
+// clone without CLONE_NEWUSER other than the cgroup ones (EBUSY and
+// EOPNOTSUPP: CLONE_INTO_CGROUP's target, whatever the other flags).
 //
 // The order matters: ENOSPC is only the limit; EPERM is, in turn, the
 // Debian sysctl, AppArmor (on kernels that refuse outright instead of
@@ -107,13 +108,12 @@ func (l Limits) Diagnose(err error, flags uintptr, exe string) Diagnosis {
 	switch {
 	case err == nil:
 		return Diagnosis{}
+	case errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EOPNOTSUPP):
+		return Diagnosis{Cause: CauseIntoGroup, Hint: "the cgroup given for CLONE_INTO_CGROUP is not usable (not a leaf, or a domain-invalid cgroup)"}
 	case errors.Is(err, unix.ENOSPC) || newUser && l.MaxUserNamespaces == 0:
 		return Diagnosis{Cause: CauseMaxZero, Sysctls: []string{"user.max_user_namespaces=15000"},
 			Hint: fmt.Sprintf("user namespace limit reached (user.max_user_namespaces=%d): raise it as root: sysctl -w user.max_user_namespaces=15000", max(l.MaxUserNamespaces, 0))}
 	case !newUser:
-		if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EOPNOTSUPP) {
-			return Diagnosis{Cause: CauseIntoGroup, Hint: "the cgroup given for CLONE_INTO_CGROUP is not usable (not a leaf, or a domain-invalid cgroup)"}
-		}
 		return Diagnosis{}
 	case l.UnprivilegedClone == 0 && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)):
 		return Diagnosis{Cause: CauseDebian, Sysctls: []string{"kernel.unprivileged_userns_clone=1"},

@@ -82,6 +82,7 @@ func TestDiagnose(t *testing.T) {
 		{"EPERM, nothing explains it", open, eperm, unix.CLONE_NEWUSER, CauseSeccomp, []string{"no sysctl here forbids them", "--security-opt seccomp=unconfined"}, nil},
 		{"no CONFIG_USER_NS", open, fmt.Errorf("x: %w", unix.EINVAL), unix.CLONE_NEWUSER, CauseKernel, []string{"CONFIG_USER_NS"}, nil},
 		{"clone into cgroup", open, fmt.Errorf("x: %w", unix.EBUSY), unix.CLONE_NEWNS, CauseIntoGroup, []string{"CLONE_INTO_CGROUP"}, nil},
+		{"clone into cgroup with a user namespace", open, fmt.Errorf("x: %w", unix.EOPNOTSUPP), unix.CLONE_NEWUSER | unix.CLONE_NEWNS, CauseIntoGroup, []string{"CLONE_INTO_CGROUP"}, nil},
 		{"EPERM without a user namespace", open, eperm, unix.CLONE_NEWNS, CauseNone, nil, nil},
 	}
 	for _, tt := range tests {
