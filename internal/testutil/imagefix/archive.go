@@ -22,8 +22,9 @@ type dockerManifestItem struct {
 
 // DockerArchive writes img as a docker-archive tar at path (a new file), as
 // `docker save` (before Docker 25) and `podman save --format
-// docker-archive` write it: manifest.json, repositories, the config as
-// HEX.json and each layer as an uncompressed HEX.tar (a layer's
+// docker-archive` write it: manifest.json, the config as HEX.json and each
+// layer as an uncompressed HEX.tar (without the legacy per-layer
+// directories and repositories file, which readers ignore; a layer's
 // Compression and Truncated are ignored). ref ("localhost/name:tag") is the
 // RepoTag; empty writes an untagged image. gz compresses the whole archive
 // (`docker save | gzip`). It returns the image ID (the config digest).
@@ -59,17 +60,10 @@ func DockerArchive(path, ref string, img Image, gz bool) (imageID string, err er
 	cfgName := hex.EncodeToString(sum[:]) + ".json"
 	item := dockerManifestItem{Config: cfgName, Layers: layerFiles}
 	files := map[string][]byte{cfgName: cfg}
-	repos := map[string]map[string]string{}
 	if ref != "" {
 		item.RepoTags = []string{ref}
-		if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") && len(layerFiles) > 0 {
-			repos[ref[:i]] = map[string]string{ref[i+1:]: strings.TrimSuffix(layerFiles[len(layerFiles)-1], ".tar")}
-		}
 	}
 	if files["manifest.json"], err = json.Marshal([]dockerManifestItem{item}); err != nil {
-		return "", err
-	}
-	if files["repositories"], err = json.Marshal(repos); err != nil {
 		return "", err
 	}
 	for name, data := range files {

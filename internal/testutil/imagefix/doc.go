@@ -83,7 +83,11 @@
 // (htpasswd, bcrypt) with Registry.User and Registry.Password. Registry.Stop
 // takes it down early (a "registry down" test); CorruptBlob and RemoveBlob
 // damage what it serves. PushOCILayout and PushOCILayoutZstd fill it with
-// `skopeo copy` (the second recompresses the layers as zstd).
+// `skopeo copy` (the second recompresses the layers as zstd; an index is
+// pushed whole). RegistriesConf and AuthJSON give a registries.conf (the
+// registry as unqualified-search registry, insecure when plain HTTP) and an
+// auth.json for it, to test the client's own configuration rather than
+// flags. SkopeoFlags gives the flags that reach it.
 //
 // # Use from an integration test
 //

@@ -444,3 +444,49 @@ func gunzip(t *testing.T, p string) string {
 	}
 	return out
 }
+
+// TestRegistryMultiPlatformAndConf pushes an index whole, and proves the
+// registries.conf and auth file that Registry writes reach a plain-HTTP
+// registry with auth without any flag.
+func TestRegistryMultiPlatformAndConf(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	testutil.RequireBinary(t, "skopeo", "apt-get install skopeo")
+	reg := StartRegistry(t, RegistryOptions{Auth: true, User: "alice", Password: "s3cret"})
+	if reg.User != "alice" || reg.Password != "s3cret" {
+		t.Errorf("credentials %s:%s, want alice:s3cret", reg.User, reg.Password)
+	}
+	layout := t.TempDir()
+	if _, err := MultiPlatform(layout, "multi", MultiArch(t)...); err != nil {
+		t.Fatal(err)
+	}
+	ref := PushOCILayout(t, reg, layout, "multi", "imagefix/multi:v1")
+
+	dir := t.TempDir()
+	conf, auth := filepath.Join(dir, "registries.conf"), filepath.Join(dir, "auth.json")
+	if err := os.WriteFile(conf, []byte(reg.RegistriesConf()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(auth, []byte(reg.AuthJSON()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// skopeo 1.9 ignores CONTAINERS_REGISTRIES_CONF; its hidden
+	// --registries-conf does the same.
+	out, err := SkopeoCmd(t, "--registries-conf", conf, "inspect", "--raw", "--authfile", auth, "docker://"+ref).CombinedOutput()
+	if err != nil {
+		t.Fatalf("inspect through registries.conf and auth.json: %v\n%s", err, out)
+	}
+	var idx Index
+	if err := json.Unmarshal(out, &idx); err != nil {
+		t.Fatal(err)
+	}
+	if idx.MediaType != MediaTypeIndex || len(idx.Manifests) != 2 {
+		t.Errorf("pushed %s is not the two-platform index:\n%s", ref, out)
+	}
+	out, err = SkopeoCmd(t, "--registries-conf", conf, "--override-arch", OtherArch(), "inspect", "--config", "--authfile", auth, "docker://"+ref).CombinedOutput()
+	var cfg imageConfig
+	if err != nil || json.Unmarshal(out, &cfg) != nil || cfg.Architecture != OtherArch() {
+		t.Errorf("inspect of the %s image: %v\n%s", OtherArch(), err, out)
+	}
+}

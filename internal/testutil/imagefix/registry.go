@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -275,9 +276,31 @@ func (r *Registry) RemoveBlob(digest string) error {
 	return nil
 }
 
+// RegistriesConf returns a registries.conf (containers-registries.conf(5),
+// version 2) that makes this registry the only unqualified-search registry
+// and, for plain HTTP, marks it insecure; write it where the client under
+// test reads it (CONTAINERS_REGISTRIES_CONF for go.podman.io/image; skopeo
+// 1.9 ignores that variable and takes a hidden --registries-conf).
+func (r *Registry) RegistriesConf() string {
+	insecure := r.CertDir == ""
+	return fmt.Sprintf("unqualified-search-registries = [%q]\n\n[[registry]]\nlocation = %q\ninsecure = %t\n", r.Addr, r.Addr, insecure)
+}
+
+// AuthJSON returns an auth file (containers-auth.json(5)) with this
+// registry's credentials, for --authfile or REGISTRY_AUTH_FILE; "" without
+// Auth.
+func (r *Registry) AuthJSON() string {
+	if r.User == "" {
+		return ""
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Password))
+	return fmt.Sprintf("{\"auths\":{%q:{\"auth\":%q}}}\n", r.Addr, auth)
+}
+
 // PushOCILayout copies refName of the OCI layout layoutDir into the
 // registry as dest (NAME:TAG) with `skopeo copy`, and returns ADDR/dest.
-// It skips (fails on CI) without skopeo and fails with skopeo's output.
+// An index (MultiPlatform) is copied whole (--all). It skips (fails on CI)
+// without skopeo and fails with skopeo's output.
 func PushOCILayout(t testing.TB, reg *Registry, layoutDir, refName, dest string) string {
 	t.Helper()
 	return push(t, reg, layoutDir, refName, dest)
@@ -293,6 +316,13 @@ func PushOCILayoutZstd(t testing.TB, reg *Registry, layoutDir, refName, dest str
 func push(t testing.TB, reg *Registry, layoutDir, refName, dest string, extra ...string) string {
 	t.Helper()
 	args := append([]string{"copy", "--quiet"}, reg.SkopeoFlags("dest")...)
+	l, err := ReadLayout(layoutDir, refName)
+	if err != nil {
+		t.Fatalf("pushing %s:%s: %v", layoutDir, refName, err)
+	}
+	if l.Manifest.MediaType == MediaTypeIndex {
+		args = append(args, "--all")
+	}
 	args = append(args, extra...)
 	args = append(args, "oci:"+layoutDir+":"+refName, "docker://"+reg.Ref(dest))
 	Skopeo(t, args...)
