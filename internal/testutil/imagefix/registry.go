@@ -187,6 +187,13 @@ func (r *Registry) waitReady(tf *tlsFiles, timeout time.Duration) error {
 			return fmt.Errorf("docker-registry exited: %v", r.cmd.ProcessState)
 		default:
 		}
+		// Only our registry counts: another process may have taken the
+		// port between freePort and the registry's bind.
+		if !strings.Contains(r.Log(), "listening on "+r.Addr) {
+			lastErr = errors.New("not listening yet")
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		resp, err := client.Get(scheme + "://" + r.Addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
