@@ -1,3 +1,5 @@
+//go:build containers_image_openpgp
+
 // Package images is sandy's image half: the rootless image store
 // (go.podman.io/storage, configured from containers-storage.conf exactly as
 // podman, buildah and skopeo read it, so the store is shared with them) and

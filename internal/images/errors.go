@@ -1,3 +1,5 @@
+//go:build containers_image_openpgp
+
 package images
 
 import (
@@ -44,7 +46,7 @@ func copyHint(err error) string {
 		return "the registry cannot be reached: check the name, the network and any proxy (HTTPS_PROXY)"
 	case strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "name unknown") || strings.Contains(msg, "not found"):
 		return "the registry has no such repository or tag: check the name (sandy search is not implemented; the registry's web page or skopeo list-tags lists tags)"
-	case strings.Contains(msg, "no image found in manifest list for architecture") || strings.Contains(msg, "choosing image instance"):
+	case strings.Contains(msg, "no image found in") || strings.Contains(msg, "choosing an image from manifest list"):
 		return "the image has no variant for this platform: --platform OS/ARCH picks another (it will not run here without emulation)"
 	case errors.Is(err, syscall.ENOSPC):
 		return "the disk holding the image store is full: free space (sandy image prune, sandy rmi) or move the store (--storage-root, storage.conf graphroot)"

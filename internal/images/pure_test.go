@@ -1,3 +1,5 @@
+//go:build containers_image_openpgp
+
 package images
 
 import (
@@ -175,7 +177,7 @@ func TestCopyHint(t *testing.T) {
 		{fmt.Errorf("pinging container registry: %w", syscall.ECONNREFUSED), "nothing listens"},
 		{fmt.Errorf("writing blob: %w", syscall.ENOSPC), "disk"},
 		{errors.New("Digest did not match, expected sha256:1, got sha256:2"), "does not match its digest"},
-		{errors.New("choosing image instance: no image found in manifest list for architecture \"s390x\""), "--platform"},
+		{errors.New("choosing an image from manifest list docker://x/m:1: no image found in image index for architecture \"s390x\", variant \"\", OS \"linux\""), "--platform"},
 		{errors.New("something else"), ""},
 	} {
 		got := copyHint(tc.err)

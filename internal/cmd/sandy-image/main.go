@@ -1,3 +1,5 @@
+//go:build containers_image_openpgp
+
 // Command sandy-image is sandy's image half: `sandy pull`, `images`,
 // `rmi`, `tag`, `load`, `save`, `push`, `login`, `logout` and `image …`
 // exec it. It is a separate program because the image libraries

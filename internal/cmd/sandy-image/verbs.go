@@ -1,3 +1,5 @@
+//go:build containers_image_openpgp
+
 package main
 
 import (
@@ -127,7 +129,7 @@ func cmdRmi(_ context.Context, g *global, args []string) error {
 		return helpOK(err)
 	}
 	if fs.NArg() == 0 && !*all {
-		return errors.New("want at least one image (or --all): sandy rmi [flags] IMAGE...")
+		return errors.New("want at least one image (or --all): sandy rmi [flags] IMAGE [IMAGE ...]")
 	}
 	s, err := g.openStore()
 	if err != nil {
@@ -174,7 +176,7 @@ func cmdTag(_ context.Context, g *global, args []string) error {
 		return helpOK(err)
 	}
 	if fs.NArg() < 2 {
-		return errors.New("want an image and at least one new name: sandy tag IMAGE NAME...")
+		return errors.New("want an image and at least one new name: sandy tag IMAGE NAME [NAME ...]")
 	}
 	s, err := g.openStore()
 	if err != nil {
@@ -249,7 +251,7 @@ func cmdSave(ctx context.Context, g *global, args []string) error {
 		return helpOK(err)
 	}
 	if fs.NArg() == 0 {
-		return errors.New("want at least one image: sandy save -o FILE IMAGE...")
+		return errors.New("want at least one image: sandy save -o FILE IMAGE [IMAGE ...]")
 	}
 	if *out == "" {
 		return errors.New("no output file: pass -o FILE")
@@ -353,7 +355,7 @@ func cmdInspect(ctx context.Context, g *global, args []string) error {
 		return helpOK(err)
 	}
 	if fs.NArg() == 0 {
-		return errors.New("want at least one image: sandy image inspect IMAGE...")
+		return errors.New("want at least one image: sandy image inspect IMAGE [IMAGE ...]")
 	}
 	s, err := g.openStore()
 	if err != nil {
@@ -394,7 +396,17 @@ func cmdInspect(ctx context.Context, g *global, args []string) error {
 		return firstErr
 	}
 	for _, in := range out {
-		if err := printTemplate(g.stdout, *format, in); err != nil {
+		// Templates see the JSON keys ({{.Id}}, {{.GraphDriver.Data.UpperDir}}),
+		// as podman's do.
+		var m map[string]any
+		b, err := json.Marshal(in)
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		if err != nil {
+			return err
+		}
+		if err := printTemplate(g.stdout, *format, m); err != nil {
 			return err
 		}
 	}
