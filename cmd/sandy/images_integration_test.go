@@ -568,4 +568,3 @@ func TestImageStoreSharedWithPodman(t *testing.T) {
 	run("rmi", ref)
 	e.wantNames()
 }
-
