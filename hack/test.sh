@@ -21,7 +21,11 @@
 # SANDY_SKIP_CONFORMANCE=1 step 4; CI refuses both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SANDY_EXTRA_PKGS="libseccomp-dev pkg-config ${SANDY_EXTRA_PKGS:-}" bash hack/setup.sh
+# docker-registry and skopeo: the image tests' local registry and image
+# checker (internal/testutil/imagefix; the tests start the registry on a free
+# port of their own, never the package's :5000 service); podman: the image
+# tests share its store.
+SANDY_EXTRA_PKGS="libseccomp-dev pkg-config docker-registry skopeo podman ${SANDY_EXTRA_PKGS:-}" bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 # The test binaries and the sandy binary are copied to a directory every
 # user can read; integration tests re-run themselves as the test user.
@@ -32,11 +36,14 @@ step() { echo; echo "== $* ($(($(date +%s) - start)) s)"; }
 step "lint"
 bash hack/lint.sh
 
+# The image helper's libraries need these tags (no gpgme, no btrfs: cgo).
+tags=containers_image_openpgp,exclude_graphdriver_btrfs
+
 step "unit tests"
-go test -count=1 ./...
+go test -count=1 -tags "$tags" ./...
 
 step "integration tests (rootless, as ${SANDY_TEST_USER:-sandytest})"
-go test -count=1 -tags integration -timeout 30m ./...
+go test -count=1 -tags "integration,$tags" -timeout 30m ./...
 
 if [ "${SANDY_SKIP_CONFORMANCE:-}" = 1 ]; then
 	step "conformance SKIPPED (SANDY_SKIP_CONFORMANCE=1): runtime-tools, runc's bats tests, podman and containerd not run"

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/overlay"
@@ -105,6 +106,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&systemdCgroup, "systemd-cgroup", false, "use the systemd cgroup manager (runc compatibility; same as --cgroup-manager=systemd)")
 	fs.String("rootless", "auto", "runc compatibility: auto, true or false (sandy is always rootless-capable)")
 	fs.BoolVarP(&showVersion, "version", "v", false, "print the version")
+	// The image store's flags, passed on to the image helper (podman's names).
+	var storeFlags []string
+	for _, name := range []string{"storage-root", "storage-runroot", "storage-driver", "registries-conf"} {
+		fs.String(name, "", imageFlagUsage[name])
+	}
+	fs.StringArray("storage-opt", nil, imageFlagUsage["storage-opt"])
 	// Defaults for create and run that an engine, which cannot pass
 	// sandy's own flags to them, can set once: podman --runtime-flag, or
 	// the environment of containerd's shim.
@@ -144,6 +151,23 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		usage(stderr, fs)
 		return 2
 	}
+	if imagehelper.IsVerb(rest[0]) {
+		fs.Visit(func(f *pflag.Flag) {
+			if _, ok := imageFlagUsage[f.Name]; ok {
+				if sa, ok := f.Value.(pflag.SliceValue); ok {
+					for _, v := range sa.GetSlice() {
+						storeFlags = append(storeFlags, "--"+f.Name+"="+v)
+					}
+				} else {
+					storeFlags = append(storeFlags, "--"+f.Name+"="+f.Value.String())
+				}
+			}
+		})
+		if g.Debug {
+			storeFlags = append(storeFlags, "--debug")
+		}
+		return execImageHelper(rest[0], append(storeFlags, rest...), stderr)
+	}
 	for _, c := range commands() {
 		if c.name != rest[0] {
 			continue
@@ -168,10 +192,34 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// imageFlagUsage are the global flags only the image commands read.
+var imageFlagUsage = map[string]string{
+	"storage-root":    "image store root (default: containers-storage.conf's graphroot, as podman)",
+	"storage-runroot": "image store run root (default: containers-storage.conf's runroot)",
+	"storage-driver":  "image store driver: overlay or vfs (default: storage.conf's, else the store's own, else overlay → fuse-overlayfs → vfs)",
+	"storage-opt":     "image store driver option, e.g. overlay.mount_program=/usr/bin/fuse-overlayfs (repeatable)",
+	"registries-conf": "registries.conf to use instead of the system's",
+}
+
+// execImageHelper hands an image command to sandy-image (this process
+// becomes it); it returns only when that fails.
+func execImageHelper(verb string, args []string, stderr io.Writer) int {
+	path, err := imagehelper.Locate()
+	if err == nil {
+		err = imagehelper.Exec(path, args)
+	}
+	fmt.Fprintf(stderr, "sandy %s: %v\n", verb, err)
+	return 125
+}
+
 func usage(w io.Writer, fs *pflag.FlagSet) {
 	fmt.Fprintf(w, "sandy — a rootless OCI runtime\n\nUsage: sandy [global flags] COMMAND [flags]\n\nCommands:\n")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nImage commands (run by %s, installed beside sandy):\n", imagehelper.Name)
+	for _, v := range imagehelper.Verbs() {
+		fmt.Fprintf(w, "  %-10s %s\n", v.Name, v.Summary)
 	}
 	fmt.Fprintf(w, "\nGlobal flags:\n%s", fs.FlagUsages())
 }

@@ -213,6 +213,41 @@ func SandyBinary(t testing.TB) string {
 	return buildPath
 }
 
+// ImageBuildTags are the build tags of the image helper: OpenPGP in pure
+// Go instead of gpgme (cgo), and no btrfs driver (cgo).
+const ImageBuildTags = "containers_image_openpgp,exclude_graphdriver_btrfs"
+
+var (
+	imageOnce sync.Once
+	imageErr  error
+)
+
+// SandyWithImages is SandyBinary with the image helper, sandy-image,
+// built beside it (where sandy looks for it). SANDY_BIN overrides both:
+// its directory must hold sandy-image too.
+func SandyWithImages(t testing.TB) string {
+	t.Helper()
+	sandy := SandyBinary(t)
+	if os.Getenv("SANDY_BIN") != "" {
+		return sandy
+	}
+	imageOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		out := filepath.Join(filepath.Dir(sandy), "sandy-image")
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", ImageBuildTags, "-o", out, "./internal/cmd/sandy-image")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			imageErr = fmt.Errorf("go build ./internal/cmd/sandy-image: %v\n%s", err, b)
+		}
+	})
+	if imageErr != nil {
+		t.Fatal(imageErr)
+	}
+	return sandy
+}
+
 // TempDir returns a fresh directory that the test user can use (mode 0777
 // parent, owned by the current user), removed at the end of the test.
 func TempDir(t testing.TB) string {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# hack/install.sh — build sandy and its image helper (static, CGO_ENABLED=0)
+# and install both into one directory, where sandy looks for the helper.
+#   bash hack/install.sh                 # as root: /usr/local/bin; else ~/.local/bin
+#   PREFIX=/opt/sandy bash hack/install.sh
+# Needs Go (the version go.mod names; GOTOOLCHAIN=auto fetches it). Installed
+# by root, the binaries are not writable by the users who run them, so sandy
+# starts containers from the file itself instead of a sealed copy of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${PREFIX:-}" ]; then
+	if [ "$(id -u)" -eq 0 ]; then PREFIX=/usr/local; else PREFIX=$HOME/.local; fi
+fi
+bin=$PREFIX/bin
+export PATH=$PATH:/usr/local/go/bin GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+command -v go >/dev/null || { echo "hack/install.sh: no Go toolchain: apt-get install golang-go (GOTOOLCHAIN=auto fetches the version go.mod asks for)" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$tmp/sandy" ./cmd/sandy
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -tags containers_image_openpgp,exclude_graphdriver_btrfs -o "$tmp/sandy-image" ./internal/cmd/sandy-image
+mkdir -p "$bin"
+install -m 0755 "$tmp/sandy" "$tmp/sandy-image" "$bin/"
+echo "installed $bin/sandy and $bin/sandy-image ($version)"
+case ":$PATH:" in
+*":$bin:"*) ;;
+*) echo "add $bin to your PATH: echo 'export PATH=\"$bin:\$PATH\"' >> ~/.profile" ;;
+esac

@@ -1,0 +1,141 @@
+//go:build containers_image_openpgp
+
+package images
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+)
+
+// RemoveOptions are `sandy rmi`'s flags.
+type RemoveOptions struct {
+	// Force removes the storage containers (sandy's, podman's) that use
+	// the image first, and removes every name of an image named by id.
+	Force bool
+}
+
+// Removed says what Remove did to one argument: the names it untagged
+// and the image ids it deleted, in podman's two output forms.
+type Removed struct {
+	Untagged []string
+	Deleted  []string
+}
+
+// Remove is `sandy rmi NAME`: a name of an image with other names only
+// loses that name (podman's "Untagged:"); otherwise the image is deleted,
+// which storage refuses while a container uses it unless o.Force.
+func Remove(s storage.Store, sys *types.SystemContext, name string, o RemoveOptions) (Removed, error) {
+	var r Removed
+	img, err := Lookup(s, sys, name)
+	if err != nil {
+		return r, err
+	}
+	byName := !isIDOf(img, name)
+	if byName && len(img.Names) > 1 {
+		n := matchedName(s, sys, img, name)
+		if err := s.RemoveNames(img.ID, []string{n}); err != nil {
+			return r, fmt.Errorf("untagging %s: %w", n, err)
+		}
+		r.Untagged = append(r.Untagged, n)
+		return r, nil
+	}
+	users, err := containersOf(s, img.ID)
+	if err != nil {
+		return r, err
+	}
+	if len(users) > 0 && !o.Force {
+		return r, fmt.Errorf("image %s is used by %d container(s) (%s): remove them first, or rmi -f: %w", shortID(img.ID), len(users), users[0], storage.ErrImageUsedByContainer)
+	}
+	if len(img.Names) > 1 && !o.Force {
+		return r, fmt.Errorf("image %s has several names (%v): rmi one name at a time, or rmi -f the id", shortID(img.ID), img.Names)
+	}
+	for _, c := range users {
+		if err := s.DeleteContainer(c); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
+			return r, fmt.Errorf("removing container %s of image %s: %w", c, shortID(img.ID), err)
+		}
+	}
+	if _, err := s.DeleteImage(img.ID, true); err != nil {
+		return r, fmt.Errorf("removing image %s: %w", shortID(img.ID), err)
+	}
+	r.Untagged = append(r.Untagged, img.Names...)
+	r.Deleted = append(r.Deleted, img.ID)
+	return r, nil
+}
+
+// Prune removes dangling images (no name, no container); with all, every
+// image no container uses.
+func Prune(s storage.Store, all bool) ([]string, error) {
+	imgs, err := s.Images()
+	if err != nil {
+		return nil, err
+	}
+	users, err := containerUsers(s)
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	for _, img := range imgs {
+		if users[img.ID] > 0 || (!all && len(img.Names) > 0) {
+			continue
+		}
+		if _, err := s.DeleteImage(img.ID, true); err != nil {
+			if errors.Is(err, storage.ErrImageUsedByContainer) || errors.Is(err, storage.ErrImageUnknown) {
+				continue // a container or another pruner came first
+			}
+			return gone, fmt.Errorf("removing image %s: %w", shortID(img.ID), err)
+		}
+		gone = append(gone, img.ID)
+	}
+	return gone, nil
+}
+
+func containersOf(s storage.Store, id string) ([]string, error) {
+	cs, err := s.Containers()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range cs {
+		if c.ImageID == id {
+			out = append(out, c.ID)
+		}
+	}
+	return out, nil
+}
+
+// isIDOf reports whether name is img's id or an id prefix.
+func isIDOf(img *storage.Image, name string) bool {
+	if slices.Contains(img.Names, name) {
+		return false
+	}
+	n := len(name)
+	return n > 0 && n <= len(img.ID) && img.ID[:n] == name
+}
+
+// matchedName is the stored name of img that name meant.
+func matchedName(s storage.Store, sys *types.SystemContext, img *storage.Image, name string) string {
+	if slices.Contains(img.Names, name) {
+		return name
+	}
+	for _, c := range lookupCandidates(sys, name) {
+		if slices.Contains(img.Names, c) {
+			return c
+		}
+	}
+	return name
+}
+
+// shortID is the 12-character id podman prints.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// ShortID is shortID for the helper's output.
+func ShortID(id string) string { return shortID(id) }

@@ -1,0 +1,96 @@
+//go:build containers_image_openpgp
+
+package images
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"go.podman.io/image/v5/signature"
+	"go.podman.io/image/v5/types"
+)
+
+// Remote holds the flags that reach a registry, with podman's names:
+// --tls-verify, --cert-dir, --authfile, --creds, --platform/--os/--arch/--variant.
+type Remote struct {
+	// TLSVerify: nil keeps registries.conf's setting (insecure = true
+	// there turns verification off), false turns it off.
+	TLSVerify         *bool
+	CertDir           string
+	AuthFile          string
+	Creds             string // USER[:PASSWORD]
+	Platform          string // OS/ARCH[/VARIANT]
+	OS, Arch, Variant string
+	// PolicyPath: --signature-policy; "" reads policy.json where podman does.
+	PolicyPath string
+	// RegistriesConf: --registries-conf (tests); "" reads registries.conf
+	// where podman does.
+	RegistriesConf string
+}
+
+// SystemContext turns r into the library's SystemContext.
+func (r Remote) SystemContext() (*types.SystemContext, error) {
+	sys := &types.SystemContext{
+		DockerCertPath:           r.CertDir,
+		AuthFilePath:             r.AuthFile,
+		SignaturePolicyPath:      r.PolicyPath,
+		SystemRegistriesConfPath: r.RegistriesConf,
+		OSChoice:                 r.OS,
+		ArchitectureChoice:       r.Arch,
+		VariantChoice:            r.Variant,
+		// podman's user agent shape, so registry logs make sense.
+		DockerRegistryUserAgent: "sandy",
+	}
+	if r.TLSVerify != nil {
+		sys.DockerInsecureSkipTLSVerify = types.NewOptionalBool(!*r.TLSVerify)
+		sys.OCIInsecureSkipTLSVerify = !*r.TLSVerify
+	}
+	if r.Platform != "" {
+		os, arch, variant, err := ParsePlatform(r.Platform)
+		if err != nil {
+			return nil, err
+		}
+		sys.OSChoice, sys.ArchitectureChoice, sys.VariantChoice = os, arch, variant
+	}
+	if r.Creds != "" {
+		user, pass, _ := strings.Cut(r.Creds, ":")
+		if user == "" {
+			return nil, fmt.Errorf("--creds %q: no user name (USER[:PASSWORD])", r.Creds)
+		}
+		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: user, Password: pass}
+	}
+	return sys, nil
+}
+
+// ParsePlatform splits OS/ARCH[/VARIANT], as podman's --platform.
+func ParsePlatform(p string) (os, arch, variant string, err error) {
+	parts := strings.Split(p, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", "", fmt.Errorf("--platform %q: want OS/ARCH[/VARIANT], e.g. linux/arm64/v8", p)
+	}
+	if len(parts) == 3 {
+		variant = parts[2]
+	}
+	return parts[0], parts[1], variant, nil
+}
+
+// defaultPolicy is what Debian's and Fedora's containers-common ship in
+// /etc/containers/policy.json. A static sandy must work on a machine that
+// has no containers-common; a policy.json found anywhere podman looks
+// (CONTAINERS_POLICY_JSON, ~/.config/containers, /etc/containers) always
+// wins, signed-image rules included.
+const defaultPolicy = `{"default":[{"type":"insecureAcceptAnything"}],"transports":{"docker-daemon":{"":[{"type":"insecureAcceptAnything"}]}}}`
+
+// PolicyContext is the signature policy for a copy.
+func PolicyContext(sys *types.SystemContext) (*signature.PolicyContext, error) {
+	p, err := signature.DefaultPolicy(sys)
+	if errors.Is(err, fs.ErrNotExist) && sys.SignaturePolicyPath == "" {
+		p, err = signature.NewPolicyFromBytes([]byte(defaultPolicy))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the signature policy (policy.json): %w", err)
+	}
+	return signature.NewPolicyContext(p)
+}

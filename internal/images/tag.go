@@ -1,0 +1,47 @@
+//go:build containers_image_openpgp
+
+package images
+
+import (
+	"fmt"
+
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+)
+
+// Tag adds names to an image (`sandy tag IMAGE NAME...`); a short name is
+// stored under localhost/, a missing tag is ":latest", as podman tags.
+func Tag(s storage.Store, sys *types.SystemContext, image string, names []string) error {
+	img, err := Lookup(s, sys, image)
+	if err != nil {
+		return err
+	}
+	var add []string
+	for _, n := range names {
+		full, err := NormalizeName(n)
+		if err != nil {
+			return err
+		}
+		add = append(add, full)
+	}
+	if err := s.AddNames(img.ID, add); err != nil {
+		return fmt.Errorf("tagging %s: %w", shortID(img.ID), err)
+	}
+	return nil
+}
+
+// Untag removes names from an image; with none, every name.
+func Untag(s storage.Store, sys *types.SystemContext, image string, names []string) error {
+	img, err := Lookup(s, sys, image)
+	if err != nil {
+		return err
+	}
+	rm := img.Names
+	if len(names) > 0 {
+		rm = nil
+		for _, n := range names {
+			rm = append(rm, matchedName(s, sys, img, n))
+		}
+	}
+	return s.RemoveNames(img.ID, rm)
+}
