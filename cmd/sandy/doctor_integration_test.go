@@ -86,6 +86,7 @@ func pathWithout(t *testing.T, drop ...string) string {
 // manager on this hybrid host), doctor exits 0 with that ladder; the text
 // form says the same.
 func TestDoctorHere(t *testing.T) {
+	testutil.SandyWithImages(t) // the images row needs the helper beside sandy
 	if testutil.AsUser(t) {
 		return
 	}
@@ -104,7 +105,10 @@ func TestDoctorHere(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s", name, c.Status, c.Detail, want)
 		}
 	}
-	want := doctor.Ladder{IDMap: "subordinate ranges (newuidmap/newgidmap)", Rootfs: "overlay", Cgroup: r.Ladder.Cgroup, Network: "slirp4netns"}
+	if r.Ladder.Images == "" || r.Ladder.Images == "unavailable" {
+		t.Errorf("image store ladder %q (row %+v)", r.Ladder.Images, check(t, r, "images"))
+	}
+	want := doctor.Ladder{IDMap: "subordinate ranges (newuidmap/newgidmap)", Rootfs: "overlay", Cgroup: r.Ladder.Cgroup, Network: "slirp4netns", Images: r.Ladder.Images}
 	if r.Ladder != want {
 		t.Errorf("ladder %+v, want %+v", r.Ladder, want)
 	}

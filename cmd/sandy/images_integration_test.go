@@ -568,3 +568,52 @@ func TestImageStoreSharedWithPodman(t *testing.T) {
 	run("rmi", ref)
 	e.wantNames()
 }
+
+// TestImageDoctorRow: doctor's images row is the helper's own probe; it
+// tries a new store's driver without creating the store.
+func TestImageDoctorRow(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	row := func() map[string]any {
+		t.Helper()
+		r := e.run_(nil, "doctor", "--json")
+		var rep struct {
+			Checks []map[string]any `json:"checks"`
+			Ladder map[string]string
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("doctor --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+		}
+		for _, c := range rep.Checks {
+			if c["name"] == "images" {
+				c["ladder"] = rep.Ladder["images"]
+				return c
+			}
+		}
+		t.Fatalf("doctor has no images row:\n%s", r.stdout)
+		return nil
+	}
+	graph := filepath.Join(e.dir, "graph")
+	c := row()
+	if c["status"] != "ok" || !strings.Contains(c["detail"].(string), "no image store yet; one in "+graph) {
+		t.Fatalf("images row before any image: %v", c)
+	}
+	if _, err := os.Stat(graph); err == nil {
+		t.Fatalf("doctor created the image store %s", graph)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(e.dir, ".sandy-probe-*")); len(entries) != 0 {
+		t.Fatalf("doctor left its scratch store: %v", entries)
+	}
+	docker := filepath.Join(e.dir, "bb.tar")
+	if _, err := imagefix.DockerArchive(docker, "example.com/bb:1", imagefix.Busybox(t), false); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("load", "-q", "-i", docker)
+	c = row()
+	if c["status"] != "ok" || !strings.Contains(c["detail"].(string), "1 images") || c["ladder"] == "unavailable" {
+		t.Fatalf("images row with one image: %v", c)
+	}
+}

@@ -20,7 +20,7 @@ const SchemaVersion = 1
 
 // Check is one line of the report.
 type Check struct {
-	Name        string `json:"name"`                  // stable id: userns, apparmor, idmap, rootfs, fuse, cgroup, linger, network, ping, ports
+	Name        string `json:"name"`                  // stable id: userns, apparmor, idmap, rootfs, fuse, cgroup, linger, network, ping, ports, images
 	Status      string `json:"status"`                // OK, Warn or Fail
 	Detail      string `json:"detail"`                // what was found, in the runtime's words
 	Consequence string `json:"consequence,omitempty"` // what it means for the user ("" when ok)
@@ -34,10 +34,11 @@ type Check struct {
 
 // Ladder is what sandy will use on each of its fallback ladders.
 type Ladder struct {
-	IDMap   string `json:"idmap"`   // "subordinate ranges (newuidmap/newgidmap)", "single mapping" or "unavailable"
-	Rootfs  string `json:"rootfs"`  // overlay.Mode of `run --rootfs-mode=auto`, or "unavailable"
-	Cgroup  string `json:"cgroup"`  // systemd, cgroupfs or none
-	Network string `json:"network"` // slirp4netns or "loopback only"
+	IDMap   string `json:"idmap"`            // "subordinate ranges (newuidmap/newgidmap)", "single mapping" or "unavailable"
+	Rootfs  string `json:"rootfs"`           // overlay.Mode of `run --rootfs-mode=auto`, or "unavailable"
+	Cgroup  string `json:"cgroup"`           // systemd, cgroupfs or none
+	Network string `json:"network"`          // slirp4netns or "loopback only"
+	Images  string `json:"images,omitempty"` // the image store's driver: "overlay (kernel, in the user namespace)", "overlay (fuse-overlayfs)", "vfs" or "unavailable"
 }
 
 // Report is the whole result.
@@ -106,6 +107,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	l := r.Ladder
 	fmt.Fprintf(&b, "\nsandy run will use: id maps: %s; root filesystem: %s; cgroups: %s; network: %s\n", l.IDMap, l.Rootfs, l.Cgroup, l.Network)
+	if l.Images != "" {
+		fmt.Fprintf(&b, "the image store will use: %s\n", l.Images)
+	}
 	if !r.OK() {
 		b.WriteString("a default `sandy run ./bundle` will fail here: fix the FAIL lines first\n")
 	}

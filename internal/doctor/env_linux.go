@@ -3,13 +3,17 @@
 package doctor
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/slirp"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -37,6 +41,10 @@ type Env struct {
 	// Linger asks systemd-logind whether the user lingers
 	// (cgroupv2.Linger); an error wrapping cgroupv2.ErrNoLogind: no logind.
 	Linger func() (bool, error)
+	// ImageStore runs the image helper's store probe
+	// (imagehelper.ProbeStore); an error wrapping ErrNoImageHelper: the
+	// helper is not installed.
+	ImageStore func() (imagehelper.StoreInfo, error)
 
 	UID, GID uint32
 	Groups   []uint32 // the effective gid and the supplementary groups
@@ -45,6 +53,9 @@ type Env struct {
 	Privileged bool
 	Exe        string // the binary's real path (userns.RealExe)
 }
+
+// ErrNoImageHelper: sandy-image is not installed beside sandy.
+var ErrNoImageHelper = errors.New("no image helper")
 
 // HostEnv is the real machine, as the calling process sees it. The ids,
 // the user name and Privileged are idmap.CallerRequest's, as run's.
@@ -58,6 +69,13 @@ func HostEnv() Env {
 		PingSocket: slirp.PingSocket,
 		Linger: func() (bool, error) {
 			return cgroupv2.Linger(cgroupv2.SystemBusSocket, uint32(os.Getuid()))
+		},
+		ImageStore: func() (imagehelper.StoreInfo, error) {
+			helper, err := imagehelper.Locate()
+			if err != nil {
+				return imagehelper.StoreInfo{}, fmt.Errorf("%w: %v", ErrNoImageHelper, err)
+			}
+			return imagehelper.ProbeStore(helper, 20*time.Second)
 		},
 		UID: req.UID, GID: req.GID, User: req.User, Privileged: req.Privileged,
 		Exe: userns.RealExe(),

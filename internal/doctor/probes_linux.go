@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -81,10 +82,7 @@ func Run(o Options) *Report {
 		d.checkNetwork(),
 		d.checkPing(),
 		d.checkPorts(),
-		// checkImageStore goes here: the image store (internal/images,
-		// being written) owns its probe — the storage driver it would
-		// pick in the state root and why — and doctor lists it, as the
-		// rows above. Until then there is no image store row.
+		d.checkImages(),
 	}
 	r.Ladder = d.ladder
 	r.FixScript = fixScript(r.Checks, osr)
@@ -404,4 +402,54 @@ func (d *doctor) checkPorts() Check {
 		Consequence: fmt.Sprintf("-p can publish host ports from %d up only: -p 80:80 is an error (privileged host port); -p 8080:80 works", start),
 		Fix:         "as root: sysctl -w " + slirp.LowPortsSysctl + ", and persist it in /etc/sysctl.d/",
 		RootFix:     sysctlLines([]string{slirp.LowPortsSysctl})}
+}
+
+// checkImages reports the image store as the image helper's own probe
+// (internal/images.Probe) finds it: the store it opens, or the driver a
+// new store would get, tried in a scratch store beside it.
+func (d *doctor) checkImages() Check {
+	c := Check{Name: "images"}
+	d.ladder.Images = "unavailable"
+	if d.env.ImageStore == nil {
+		c.Status, c.Detail = Warn, "not probed"
+		return c
+	}
+	info, err := d.env.ImageStore()
+	switch {
+	case errors.Is(err, ErrNoImageHelper):
+		c.Status, c.Detail = Warn, "sandy-image is not installed beside sandy"
+		c.Consequence = "sandy pull, images, load, save, rmi and the other image commands are unavailable (bundles run as before)"
+		c.Fix = "bash hack/install.sh (installs sandy and sandy-image together), or put sandy-image beside sandy"
+		return c
+	case err != nil:
+		c.Status, c.Detail = Warn, err.Error()
+		c.Consequence = "the image commands will fail the same way"
+		return c
+	case info.Error != "":
+		c.Status, c.Detail = Warn, fmt.Sprintf("image store %s: %s", info.GraphRoot, info.Error)
+		c.Consequence = "the image commands will fail the same way"
+		c.Fix = "see docs/troubleshooting.md#images"
+		return c
+	}
+	driver := info.Driver
+	switch {
+	case driver == "overlay" && info.Mount != "":
+		driver = "overlay (" + filepath.Base(info.Mount) + ")"
+	case driver == "overlay":
+		driver = "overlay (kernel, in the user namespace)"
+	}
+	d.ladder.Images = driver
+	if info.Existing {
+		c.Detail = fmt.Sprintf("image store %s: driver %s, %d images (shared with podman, buildah and skopeo)", info.GraphRoot, driver, info.Images)
+	} else {
+		c.Detail = fmt.Sprintf("no image store yet; one in %s would use %s (tried)", info.GraphRoot, driver)
+	}
+	c.Status = OK
+	if info.Fallback != "" {
+		c.Status = Warn
+		c.Detail += ": " + info.Fallback
+		c.Consequence = "image layers use a slower driver (vfs copies every layer in full)"
+		c.Fix = info.Fix
+	}
+	return c
 }

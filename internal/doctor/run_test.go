@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/slirp"
@@ -35,6 +36,8 @@ type machine struct {
 	pingErr   error
 	linger    bool
 	lingerErr error
+	store     imagehelper.StoreInfo // the image helper's probe answer
+	storeErr  error
 	stateRoot string // --root; "" = a fresh directory
 }
 
@@ -58,6 +61,7 @@ func newMachine() *machine {
 		},
 		bins:      map[string]bool{"newuidmap": true, "newgidmap": true, "fuse-overlayfs": true, "slirp4netns": true},
 		rootfs:    `{"mode":"overlay"}`,
+		store:     imagehelper.StoreInfo{GraphRoot: "/home/alice/.local/share/containers/storage", Driver: "overlay", Existing: true, Images: 3},
 		lingerErr: fmt.Errorf("%w: connecting to the system bus: no such file", cgroupv2.ErrNoLogind),
 	}
 }
@@ -133,6 +137,7 @@ func (m *machine) env(t *testing.T) *Env {
 		},
 		PingSocket: func() error { return m.pingErr },
 		Linger:     func() (bool, error) { return m.linger, m.lingerErr },
+		ImageStore: func() (imagehelper.StoreInfo, error) { return m.store, m.storeErr },
 		UID:        1000, GID: 1000, Groups: []uint32{1000, 27}, User: "alice", Exe: "/opt/sandy/bin/sandy",
 	}
 }
@@ -160,7 +165,20 @@ func TestRunFaults(t *testing.T) {
 		{name: "all works", fault: func(*machine) {},
 			rows: map[string]row{"userns": {OK, nil}, "apparmor": {OK, []string{"=0"}}, "idmap": {OK, []string{"1->100000+65536"}},
 				"rootfs": {OK, nil}, "fuse": {OK, nil}, "linger": {OK, []string{"no systemd-logind"}}, "network": {OK, []string{"tap device"}},
-				"ping": {OK, nil}, "ports": {OK, []string{"-p 80:80 works"}}}},
+				"ping": {OK, nil}, "ports": {OK, []string{"-p 80:80 works"}},
+				"images": {OK, []string{"driver overlay (kernel, in the user namespace), 3 images"}}}},
+		{name: "no image helper", fault: func(m *machine) {
+			m.storeErr = fmt.Errorf("%w: the image commands need sandy-image", ErrNoImageHelper)
+		},
+			rows: map[string]row{"images": {Warn, []string{"not installed beside sandy", "image commands are unavailable", "hack/install.sh"}}}},
+		{name: "image store on vfs", fault: func(m *machine) {
+			m.store = imagehelper.StoreInfo{GraphRoot: "/nfs/alice/storage", Driver: "vfs", Fallback: "native overlay: not supported; using vfs (a full copy per layer)", Fix: "apt-get install fuse-overlayfs"}
+		},
+			rows: map[string]row{"images": {Warn, []string{"no image store yet", "would use vfs", "slower driver", "apt-get install fuse-overlayfs"}}}},
+		{name: "image store unusable", fault: func(m *machine) {
+			m.store = imagehelper.StoreInfo{GraphRoot: "/x", Error: "the image store /x holds layers of several drivers (overlay, vfs)"}
+		},
+			rows: map[string]row{"images": {Warn, []string{"several drivers", "troubleshooting.md#images"}}}},
 		{name: "no subuid entry", fault: func(m *machine) { m.files["etc/subuid"] = "bob:100000:65536\n" },
 			rows:   map[string]row{"idmap": {Warn, []string{"no range for alice in", "only root exists in the container", "usermod --add-subuids 165536-231071 alice"}}},
 			script: []string{"sudo sh -eux <<'EOF'\n", "echo 'alice:165536:65536' >> ", "/etc/subuid\n", "EOF\n"}},

@@ -9,9 +9,14 @@
 package imagehelper
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,4 +91,41 @@ func Exec(path string, args []string) error {
 		return fmt.Errorf("running %s: %w", path, err)
 	}
 	return nil
+}
+
+// StoreInfo is what the image helper's probe reports of the image store,
+// for `sandy doctor`: where it is, the driver it uses (an existing store)
+// or would pick (a new one, tried for real in a scratch store beside it),
+// and the driver ladder's notice when it had to step down.
+type StoreInfo struct {
+	GraphRoot string `json:"graph_root"`
+	RunRoot   string `json:"run_root"`
+	Driver    string `json:"driver"`             // overlay, vfs, …; "" when the store cannot be opened
+	Mount     string `json:"mount,omitempty"`    // overlay's mount program, "" for the kernel's
+	Existing  bool   `json:"existing"`           // the store exists (else a new one was tried)
+	Images    int    `json:"images"`             // images in an existing store
+	Fallback  string `json:"fallback,omitempty"` // the ladder's notice, "" when the first choice works
+	Fix       string `json:"fix,omitempty"`      // what gives the better driver back
+	Error     string `json:"error,omitempty"`    // the store cannot be opened: why
+}
+
+// ProbeRole is the helper's hidden verb that prints StoreInfo as JSON.
+const ProbeRole = "_probe-store"
+
+// ProbeStore runs the helper's probe and returns what it found.
+func ProbeStore(helper string, timeout time.Duration) (StoreInfo, error) {
+	var info StoreInfo
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, helper, ProbeRole)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return info, fmt.Errorf("%s %s: %w: %s", Name, ProbeRole, err, strings.TrimSpace(stderr.String()))
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return info, fmt.Errorf("%s %s printed %q: %w", Name, ProbeRole, out, err)
+	}
+	return info, nil
 }

@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
 
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/images"
 )
 
@@ -59,6 +61,7 @@ func verbs() []verb {
 		{"login", cmdLogin},
 		{"logout", cmdLogout},
 		{"image", cmdImage},
+		{imagehelper.ProbeRole, cmdProbeStore},
 	}
 }
 
@@ -163,4 +166,9 @@ func (g *global) openStore() (storage.Store, error) {
 func isTerminal(f *os.File) bool {
 	_, err := unixIoctlGetTermios(int(f.Fd()))
 	return err == nil
+}
+
+// cmdProbeStore prints images.Probe as JSON for `sandy doctor`.
+func cmdProbeStore(_ context.Context, g *global, _ []string) error {
+	return json.NewEncoder(g.stdout).Encode(images.Probe(g.store))
 }
