@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
@@ -90,6 +91,13 @@ func realMain(args []string) int {
 			return 0
 		}
 		return 125
+	}
+	// The libraries log through logrus: warnings and errors by default,
+	// everything with --debug.
+	logrus.SetOutput(g.stderr)
+	logrus.SetLevel(logrus.WarnLevel)
+	if g.debug {
+		logrus.SetLevel(logrus.DebugLevel)
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
