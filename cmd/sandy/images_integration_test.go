@@ -262,6 +262,18 @@ func TestImagePullPlainHTTPShortNameAndLogin(t *testing.T) {
 	if r := e.run_(nil, "image", "exists", "nosuch"); r.code != 1 || r.stderr != "" {
 		t.Fatalf("image exists nosuch: exit %d, stderr %q; want 1 and nothing", r.code, r.stderr)
 	}
+	// push: to the registry under a new name (credentials from login),
+	// then a second store pulls it back with the same id.
+	r = e.run_(nil, "push", "tools/bb:2", reg.Addr+"/pushed/bb:9")
+	if r.code != 0 || !strings.Contains(r.stderr, "Writing manifest") {
+		t.Fatalf("push: exit %d\n%s", r.code, r.stderr)
+	}
+	e2 := newImgEnv(t)
+	e2.write(filepath.Join(e2.dir, "registries.conf"), reg.RegistriesConf())
+	e2.ok("pull", "-q", "--creds", reg.User+":"+reg.Password, reg.Addr+"/pushed/bb:9")
+	if a, b := inspectString(t, e, "tools/bb:2", "{{.Id}}"), inspectString(t, e2, reg.Addr+"/pushed/bb:9", "{{.Id}}"); a != b {
+		t.Errorf("push then pull changed the id: %s → %s", a, b)
+	}
 	e.ok("logout", reg.Addr)
 	e.ok("rmi", "tools/bb:2")
 	if msg := e.fails(125, "pull", "tools/bb:2"); !strings.Contains(msg, "sandy login") {
@@ -428,6 +440,14 @@ func TestImageLoadSaveTagRmi(t *testing.T) {
 		t.Fatalf("load oci-archive from stdin: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	e.wantNames("example.com/bb:1", "localhost/ocibb:2")
+	// A gzip-compressed docker-archive (podman 4.3 cannot read one; the
+	// image library sandy uses can).
+	dockerGz := filepath.Join(e.dir, "bb-docker.tar.gz")
+	if _, err := imagefix.DockerArchive(dockerGz, "example.com/gz:1", imagefix.Busybox(t), true); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("load", "-q", "-i", dockerGz)
+	e.ok("rmi", "example.com/gz:1")
 	// A truncated archive: an error, nothing stored.
 	trunc := filepath.Join(e.dir, "trunc.tar")
 	b, _ := os.ReadFile(docker)
@@ -469,6 +489,18 @@ func TestImageLoadSaveTagRmi(t *testing.T) {
 	}
 	e2.wantNames("quay.io/x/y:3", "localhost/ocibb:2")
 
+	// prune: an image that lost its last name is dangling; prune -f
+	// removes it and nothing else.
+	e.ok("load", "-q", "-i", docker)
+	e.ok("untag", "quay.io/x/y:3")
+	if got := strings.Fields(e.ok("images", "--format", "{{.Repository}}:{{.Tag}}")); len(got) != 2 || got[0] != "<none>:<none>" && got[1] != "<none>:<none>" {
+		t.Fatalf("after untag: %q", got)
+	}
+	if out := strings.Fields(e.ok("image", "prune", "-f")); len(out) != 1 {
+		t.Errorf("image prune -f removed %q, want the one dangling image", out)
+	}
+	e.wantNames("localhost/ocibb:2")
+	e.ok("load", "-q", "-i", docker)
 	if msg := e.fails(1, "rmi", "nosuch:image"); !strings.Contains(msg, "image not known") {
 		t.Errorf("rmi of an unknown image: %s", msg)
 	}
