@@ -649,3 +649,37 @@ func TestImageDoctorRow(t *testing.T) {
 		t.Fatalf("images row with one image: %v", c)
 	}
 }
+
+// TestImageSingleIDStore: without newuidmap (or without subordinate
+// ranges) the store's namespace maps only the caller; one warning, and
+// files of other owners are stored as the caller's.
+func TestImageSingleIDStore(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	path := pathWithout(t, "newuidmap", "newgidmap", "getsubids")
+	for i, kv := range e.env {
+		if strings.HasPrefix(kv, "PATH=") {
+			e.env[i] = "PATH=" + path
+		}
+	}
+	layout := filepath.Join(e.dir, "layout")
+	imagefix.WriteLayout(t, layout, imagefix.BusyboxWithChanges(t))
+	r := e.run_(nil, "pull", "-q", "oci:"+layout+":latest")
+	if r.code != 0 {
+		t.Fatalf("pull into a single-id store: exit %d\n%s", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stderr, "warning:"); n != 1 || !strings.Contains(r.stderr, "ignore_chown_errors") {
+		t.Errorf("want one warning naming ignore_chown_errors, got:\n%s", r.stderr)
+	}
+	upper := inspectString(t, e, "localhost/latest", "{{.GraphDriver.Data.UpperDir}}")
+	var st unix.Stat_t
+	if err := unix.Lstat(filepath.Join(upper, imagefix.OwnedFile), &st); err != nil {
+		t.Fatal(err)
+	}
+	if int(st.Uid) != os.Getuid() {
+		t.Errorf("%s: owner %d on the host, want the caller %d in a single-id store", imagefix.OwnedFile, st.Uid, os.Getuid())
+	}
+}
