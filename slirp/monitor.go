@@ -146,6 +146,7 @@ type monitor struct {
 
 	logw     io.Writer
 	done     chan struct{} // closed when run returns
+	noWait   bool          // teardown does not wait for slirp4netns and the port child (Abandon)
 	startErr error
 
 	driver port.ParentDriver
@@ -411,9 +412,13 @@ func (m *monitor) teardown() {
 	m.exitW.Close()
 	if m.hasChild() {
 		signalPidfd(m.child, unix.SIGTERM)
-		endProcess(m.child)
+		if !m.noWait {
+			endProcess(m.child)
+		}
 	}
-	endProcess(m.slirp)
+	if !m.noWait {
+		endProcess(m.slirp)
+	}
 	for _, f := range []*os.File{m.container, m.slirp, m.slirpReady, m.child, m.notifier} {
 		f.Close()
 	}
@@ -425,6 +430,28 @@ func (m *monitor) teardown() {
 	}
 	m.stoppers = nil
 	m.stopMu.Unlock()
+}
+
+// keepPidfds duplicates the pidfds of slirp4netns and, if there is one,
+// the port child, for Abandon's caller: teardown closes its own.
+func (m *monitor) keepPidfds() []*os.File {
+	procs := []*os.File{m.slirp}
+	if m.hasChild() {
+		procs = append(procs, m.child)
+	}
+	var out []*os.File
+	for _, p := range procs {
+		rc, err := p.SyscallConn()
+		if err != nil {
+			continue
+		}
+		_ = rc.Control(func(fd uintptr) {
+			if nfd, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+				out = append(out, pidFile(nfd, p.Name()))
+			}
+		})
+	}
+	return out
 }
 
 // closeAbort ends an in-process network; once only.
