@@ -66,6 +66,7 @@ func RunMonitor(args []string) error {
 	file := func(fd *int, name string) *os.File { return os.NewFile(uintptr(*fd), name) }
 	m := &monitor{
 		done:       make(chan struct{}),
+		released:   make(chan struct{}),
 		began:      time.Now(),
 		container:  pidFile(*containerFD, "container-pidfd"),
 		slirp:      pidFile(*slirpFD, "slirp-pidfd"),
@@ -146,8 +147,12 @@ type monitor struct {
 
 	logw     io.Writer
 	done     chan struct{} // closed when run returns
-	noWait   bool          // teardown does not wait for slirp4netns and the port child (Abandon)
-	startErr error
+	released chan struct{} // closed by teardown once the ports, sockets and pipes are closed
+	// abandoned (under stopMu): Abandon took over; teardown no longer
+	// waits for slirp4netns and the port child, and leaves the state
+	// files, which may be another container's by now, alone.
+	abandoned bool
+	startErr  error
 
 	driver port.ParentDriver
 	quit   chan struct{}
@@ -412,18 +417,24 @@ func (m *monitor) teardown() {
 	m.exitW.Close()
 	if m.hasChild() {
 		signalPidfd(m.child, unix.SIGTERM)
-		if !m.noWait {
+	}
+	close(m.released)
+	m.stopMu.Lock()
+	wait := !m.abandoned
+	m.stopMu.Unlock()
+	if wait {
+		if m.hasChild() {
 			endProcess(m.child)
 		}
-	}
-	if !m.noWait {
 		endProcess(m.slirp)
 	}
 	for _, f := range []*os.File{m.container, m.slirp, m.slirpReady, m.child, m.notifier} {
 		f.Close()
 	}
-	removeStateFiles(m.cfg.StateDir)
 	m.stopMu.Lock()
+	if !m.abandoned {
+		removeStateFiles(m.cfg.StateDir)
+	}
 	m.tornDown = true
 	for _, c := range m.stoppers {
 		c.Close()

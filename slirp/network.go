@@ -312,7 +312,7 @@ func launch(o Options) (n *Network, err error) {
 				PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
 				Driver: o.Driver, StateDir: o.StateDir, Bypass: o.BindNotifier != nil,
 			},
-			done: make(chan struct{}), abort: make(chan struct{}), began: time.Now(),
+			done: make(chan struct{}), abort: make(chan struct{}), released: make(chan struct{}), began: time.Now(),
 			container: containerPidfd, slirp: slirpPidfd, slirpReady: slirpReadyR,
 			exitW: exitW, child: childPidfd, lifeline: lifeW,
 		}
@@ -563,11 +563,16 @@ func (n *Network) Abandon() ([]*os.File, error) {
 			removeStateFiles(n.stateDir)
 			return
 		}
+		// The owner may be tearing down already (the container's process
+		// exited): then it waits for the processes in the background, and
+		// this returns all the same.
 		pidfds = n.owner.keepPidfds()
-		n.owner.noWait = true
 		n.owner.closeAbort()
-		<-n.owner.done
+		<-n.owner.released
+		n.owner.stopMu.Lock()
+		n.owner.abandoned = true
 		removeStateFiles(n.stateDir)
+		n.owner.stopMu.Unlock()
 	})
 	return pidfds, nil
 }
