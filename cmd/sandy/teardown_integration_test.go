@@ -33,9 +33,16 @@ func slowSlirp(t *testing.T, linger time.Duration) string {
 
 // runWith is e.run with PATH set, and how long sandy took.
 func runWith(e *env, path string, args ...string) (result, time.Duration) {
+	return runWithFiles(e, path, nil, args...)
+}
+
+// runWithFiles is runWith with extra fds for sandy, from 3 on, inherited
+// without close-on-exec as a caller may leave them.
+func runWithFiles(e *env, path string, extra []*os.File, args ...string) (result, time.Duration) {
 	e.t.Helper()
 	cmd := exec.Command(e.sandy, append([]string{"--root", e.root}, args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+path)
+	cmd.ExtraFiles = extra
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	t0 := time.Now()
@@ -121,10 +128,13 @@ func TestRunReturnsBeforeTeardown(t *testing.T) {
 	assertNothingLeft(t, e)
 }
 
-// TestReaperKilled: kill -9 of the reaper while it waits for slirp4netns
-// leaves a retired state directory that nothing holds; `sandy list`
-// finishes it (the layer, the state), a run of the same id works before
-// and after, and no process is left once slirp4netns has lingered out.
+// TestReaperKilled: the reaper holds no fd of its caller's but the ones
+// it is given (a pipe sandy inherited without close-on-exec would keep
+// the caller's reader waiting); kill -9 of the reaper while it waits for
+// slirp4netns leaves a retired state directory that nothing holds; `sandy
+// list` finishes it (the layer, the state), a run of the same id works
+// before and after, and no process is left once slirp4netns has lingered
+// out.
 func TestReaperKilled(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
@@ -134,9 +144,25 @@ func TestReaperKilled(t *testing.T) {
 	e.spec.Process.User.UID, e.spec.Process.User.GID = 1000, 1000
 	e.sh(`mkdir /tmp/d && echo x > /tmp/d/f`)
 	id := "rk-" + strconv.Itoa(os.Getpid())
-	if r, _ := runWith(e, path, "run", "--bundle", e.bundle, id); r.code != 0 {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	// At fd 20, above those sandy gives its children (nil entries are
+	// closed in sandy).
+	extra := make([]*os.File, 18)
+	extra[17] = pw
+	r, _ := runWithFiles(e, path, extra, "run", "--bundle", e.bundle, id)
+	pw.Close()
+	if r.code != 0 {
 		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
 	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(pr.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	pipe := fmt.Sprintf("pipe:[%d]", st.Ino)
 	var reaper int
 	waitFor(t, 5*time.Second, "the reaper", func() bool {
 		for _, h := range helpersOf(e) {
@@ -147,6 +173,12 @@ func TestReaperKilled(t *testing.T) {
 		}
 		return false
 	})
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", reaper))
+	for _, fd := range fds {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", reaper, fd.Name())); l == pipe {
+			t.Errorf("the reaper holds the caller's pipe (fd %s)", fd.Name())
+		}
+	}
 	if err := syscall.Kill(reaper, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

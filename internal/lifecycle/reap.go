@@ -169,12 +169,23 @@ func (e *runEnd) startReaper(context.Context) error {
 	if exe == nil {
 		return errors.New("no handle on the sandy binary")
 	}
+	// Fds this process inherited without close-on-exec (a caller's pipe)
+	// must not live on in the reaper: a caller reading that pipe to its
+	// end would wait for the reaper. ExtraFiles are dup2'ed into place in
+	// the child, which clears the flag on them. close_range(2) with
+	// CLOSE_RANGE_CLOEXEC needs Linux 5.11; without it the teardown is
+	// done here.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("marking fds close-on-exec: close_range: %w", err)
+	}
 	lockFile := e.lock.Detach()
 	files := append([]*os.File{lockFile, exe}, e.pidfds...) // fds 3, 4, 5...
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/fd/4", // exe, resolved in the child after the fds are in place
-		Args:        []string{"sandy", ReapRole, e.dir, strconv.Itoa(len(e.pidfds))},
-		Env:         childEnv,
+		Path: "/proc/self/fd/4", // exe, resolved in the child after the fds are in place
+		Args: []string{"sandy", ReapRole, e.dir, strconv.Itoa(len(e.pidfds))},
+		// The caller's PATH: the layer's removal may run newuidmap and
+		// newgidmap (removeInUserNS), found where this process finds them.
+		Env:         []string{"PATH=" + os.Getenv("PATH"), "GOMAXPROCS=1"},
 		Dir:         "/",
 		ExtraFiles:  files,
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
