@@ -17,7 +17,9 @@
 //	n, err := slirp.Launch(ctx, slirp.Options{PID: initPID, Ports: ports, StateDir: dir, Exe: sealed})
 //	... the init sets up the root filesystem meanwhile ...
 //	err = n.Ready(ctx)   // before the container's process may run
-//	... on teardown: n.Close(), or slirp.Stop(dir) from `sandy delete`
+//	... on teardown: n.Close(), or slirp.Stop(dir) from `sandy delete`,
+//	... or, in-process, pidfds := n.Abandon() and slirp.EndProcesses(pidfds)
+//	    in a reaper, so that the caller need not wait for slirp4netns to exit
 //
 // Start is Launch followed by Ready. Check tells the lifecycle, before it
 // clones anything, whether to fall back to loopback-only networking.
@@ -40,7 +42,7 @@
 //
 //	caller (sandy run / create)
 //	 ├─ slirp4netns --configure --mtu=65520 --ready-fd=3 --exit-fd=4
-//	 │      --api-socket=DIR/slirp-api.sock --enable-seccomp
+//	 │      --api-socket=/proc/self/fd/5/slirp-api.sock --enable-seccomp
 //	 │      [--disable-host-loopback] PID tap0
 //	 ├─ nsenter -t PID -U -n --preserve-credentials --
 //	 │      /proc/self/fd/3 slirp-port-child --socket=DIR/.bp.sock --ready-pipe=DIR/.bp-ready.pipe

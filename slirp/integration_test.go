@@ -714,6 +714,69 @@ func TestTeardown(t *testing.T) {
 	}
 }
 
+// TestAbandon: an in-process network ended with Abandon frees its host
+// port and its state files before Abandon returns, and hands back pidfds
+// on which EndProcesses waits for slirp4netns and the port child. The
+// state directory may be renamed meanwhile and a new one made at its path
+// (the lifecycle's hand-off to a reaper): slirp4netns' unlink of its API
+// socket at exit must not reach the new directory.
+func TestAbandon(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	requireNet(t)
+	c := newContainer(t)
+	hostPort := freePort(t, "tcp")
+	base := t.TempDir()
+	dir := filepath.Join(base, "ctr")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(context.Background(), Options{PID: c.pid, StateDir: dir, Exe: testExe(t), InProcess: true, Ports: []PortSpec{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 80, Proto: "tcp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	kids := []int{n.slirp.cmd.Process.Pid, n.child.cmd.Process.Pid}
+	pidfds, err := n.Abandon()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pidfds) != 2 {
+		t.Fatalf("Abandon returned %d pidfds, want 2 (slirp4netns, port child)", len(pidfds))
+	}
+	if l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", hostPort)); err != nil {
+		t.Errorf("forwarded port still held after Abandon: %v", err)
+	} else {
+		l.Close()
+	}
+	assertNoState(t, dir)
+	// The id is reused: a new directory at the old path, with its own
+	// API socket (a plain file stands in for it).
+	if err := os.Rename(dir, filepath.Join(base, "retired")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	newSock := filepath.Join(dir, "slirp-api.sock")
+	if err := os.WriteFile(newSock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	EndProcesses(pidfds)
+	for _, p := range kids {
+		if alive(p) {
+			t.Errorf("pid %d still alive after EndProcesses", p)
+		}
+	}
+	if out := pgrepSlirp(t, c.pid); out != "" {
+		t.Errorf("slirp4netns left: %s", out)
+	}
+	if _, err := os.Lstat(newSock); err != nil {
+		t.Errorf("the new directory's API socket is gone: the old slirp4netns unlinked it by path: %v", err)
+	}
+}
+
 // TestBindBypass: with a bind notifier, busybox httpd's own listening
 // socket becomes a host socket on -p's address: no forwarder, no port
 // child, and httpd logs the client's real address.

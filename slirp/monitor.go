@@ -66,6 +66,7 @@ func RunMonitor(args []string) error {
 	file := func(fd *int, name string) *os.File { return os.NewFile(uintptr(*fd), name) }
 	m := &monitor{
 		done:       make(chan struct{}),
+		released:   make(chan struct{}),
 		began:      time.Now(),
 		container:  pidFile(*containerFD, "container-pidfd"),
 		slirp:      pidFile(*slirpFD, "slirp-pidfd"),
@@ -146,7 +147,12 @@ type monitor struct {
 
 	logw     io.Writer
 	done     chan struct{} // closed when run returns
-	startErr error
+	released chan struct{} // closed by teardown once the ports, sockets and pipes are closed
+	// abandoned (under stopMu): Abandon took over; teardown no longer
+	// waits for slirp4netns and the port child, and leaves the state
+	// files, which may be another container's by now, alone.
+	abandoned bool
+	startErr  error
 
 	driver port.ParentDriver
 	quit   chan struct{}
@@ -411,20 +417,52 @@ func (m *monitor) teardown() {
 	m.exitW.Close()
 	if m.hasChild() {
 		signalPidfd(m.child, unix.SIGTERM)
-		endProcess(m.child)
 	}
-	endProcess(m.slirp)
+	close(m.released)
+	m.stopMu.Lock()
+	wait := !m.abandoned
+	m.stopMu.Unlock()
+	if wait {
+		if m.hasChild() {
+			endProcess(m.child)
+		}
+		endProcess(m.slirp)
+	}
 	for _, f := range []*os.File{m.container, m.slirp, m.slirpReady, m.child, m.notifier} {
 		f.Close()
 	}
-	removeStateFiles(m.cfg.StateDir)
 	m.stopMu.Lock()
+	if !m.abandoned {
+		removeStateFiles(m.cfg.StateDir)
+	}
 	m.tornDown = true
 	for _, c := range m.stoppers {
 		c.Close()
 	}
 	m.stoppers = nil
 	m.stopMu.Unlock()
+}
+
+// keepPidfds duplicates the pidfds of slirp4netns and, if there is one,
+// the port child, for Abandon's caller: teardown closes its own.
+func (m *monitor) keepPidfds() []*os.File {
+	procs := []*os.File{m.slirp}
+	if m.hasChild() {
+		procs = append(procs, m.child)
+	}
+	var out []*os.File
+	for _, p := range procs {
+		rc, err := p.SyscallConn()
+		if err != nil {
+			continue
+		}
+		_ = rc.Control(func(fd uintptr) {
+			if nfd, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+				out = append(out, pidFile(nfd, p.Name()))
+			}
+		})
+	}
+	return out
 }
 
 // closeAbort ends an in-process network; once only.

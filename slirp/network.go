@@ -243,9 +243,17 @@ func launch(o Options) (n *Network, err error) {
 	env := []string{"PATH=" + os.Getenv("PATH")}
 	session := &syscall.SysProcAttr{Setsid: true}
 
+	// slirp4netns names its API socket through a handle on the state
+	// directory (slirpArgs), so its unlink at exit stays in this directory
+	// after a rename (the lifecycle's hand-off to a reaper).
+	stateDirFD, err := os.OpenFile(o.StateDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the state directory: %w", err)
+	}
+	files = append(files, stateDirFD)
 	slirpPath, _ := exec.LookPath("slirp4netns")
 	slirpCmd := exec.Command(slirpPath, slirpArgs(o)...)
-	slirpCmd.ExtraFiles = []*os.File{slirpReadyW, exitR} // fds 3, 4
+	slirpCmd.ExtraFiles = []*os.File{slirpReadyW, exitR, stateDirFD} // fds 3, 4, 5
 	slirpCmd.Stdout, slirpCmd.Stderr = logf, logf
 	slirpCmd.Env, slirpCmd.SysProcAttr, slirpCmd.Dir = env, session, "/"
 	slirp, slirpPidfd, err := startProc(slirpCmd)
@@ -304,7 +312,7 @@ func launch(o Options) (n *Network, err error) {
 				PID: o.PID, MTU: o.MTU, HostLoopback: o.HostLoopback, Ports: o.Ports,
 				Driver: o.Driver, StateDir: o.StateDir, Bypass: o.BindNotifier != nil,
 			},
-			done: make(chan struct{}), abort: make(chan struct{}), began: time.Now(),
+			done: make(chan struct{}), abort: make(chan struct{}), released: make(chan struct{}), began: time.Now(),
 			container: containerPidfd, slirp: slirpPidfd, slirpReady: slirpReadyR,
 			exitW: exitW, child: childPidfd, lifeline: lifeW,
 		}
@@ -392,6 +400,11 @@ func forwarded(ports []PortSpec, bypass bool) []PortSpec {
 //     monitor holds the only write end, so slirp4netns ends with the monitor
 //     whatever ends it, kill -9 included.
 //   - --api-socket: the slirp4netns port driver adds forwards through it.
+//     It is named through fd 5, a handle on StateDir, not by StateDir's
+//     path: slirp4netns unlinks the socket by that name when it exits,
+//     which may be after the caller has renamed the directory and a new
+//     container of the same id has made its own socket at the old path
+//     (the lifecycle hands a finished container's teardown to a reaper).
 //   - --disable-host-loopback, unless o.HostLoopback: 10.0.2.2 does not
 //     reach the host's 127.0.0.1.
 //   - --enable-seccomp: slirp4netns parses the container's packets; a
@@ -405,7 +418,7 @@ func slirpArgs(o Options) []string {
 		"--mtu=" + strconv.Itoa(o.MTU),
 		"--ready-fd=3",
 		"--exit-fd=4",
-		"--api-socket=" + filepath.Join(o.StateDir, "slirp-api.sock"),
+		"--api-socket=/proc/self/fd/5/slirp-api.sock",
 		"--enable-seccomp",
 	}
 	if !o.HostLoopback {
@@ -523,6 +536,55 @@ func (n *Network) Close() error {
 		removeStateFiles(n.stateDir)
 	})
 	return n.closeErr
+}
+
+// Abandon ends a network owned in-process (Options.InProcess) without
+// waiting for its processes to exit: it closes the host ports and the
+// control socket and removes the state files before it returns, so the
+// ports and the state directory are free at once; slirp4netns and the port
+// child are told to exit (their exit pipe and lifeline close, the port
+// child gets SIGTERM) and exit on their own within milliseconds, also
+// if the caller exits first. It returns pidfds (close-on-exec) of those
+// processes, for a reaper to wait on with EndProcesses; the caller owns
+// them. A network owned by a monitor process, or one never ready, is
+// closed as Close does and nothing is returned.
+func (n *Network) Abandon() ([]*os.File, error) {
+	if n.owner == nil {
+		return nil, n.Close()
+	}
+	var pidfds []*os.File
+	n.closeOnce.Do(func() {
+		n.readyOnce.Do(func() {
+			n.readyErr = errors.New("closed before it was ready")
+			n.report.Close()
+		})
+		if n.readyErr != nil {
+			n.reapAll()
+			removeStateFiles(n.stateDir)
+			return
+		}
+		// The owner may be tearing down already (the container's process
+		// exited): then it waits for the processes in the background, and
+		// this returns all the same.
+		pidfds = n.owner.keepPidfds()
+		n.owner.closeAbort()
+		<-n.owner.released
+		n.owner.stopMu.Lock()
+		n.owner.abandoned = true
+		removeStateFiles(n.stateDir)
+		n.owner.stopMu.Unlock()
+	})
+	return pidfds, nil
+}
+
+// EndProcesses waits for the processes of pidfds (Abandon's) to exit,
+// killing each one that is still there after a grace of two seconds, and
+// closes the pidfds.
+func EndProcesses(pidfds []*os.File) {
+	for _, p := range pidfds {
+		endProcess(p)
+		p.Close()
+	}
 }
 
 // closers closes its files once.

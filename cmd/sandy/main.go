@@ -67,6 +67,8 @@ func main() {
 			os.Exit(hiddenRole(userns.SpawnMain(os.Args[2:])))
 		case lifecycle.RemoveLayerRole:
 			os.Exit(lifecycle.RemoveLayerMain(os.Args[2:]))
+		case lifecycle.ReapRole:
+			os.Exit(lifecycle.ReapMain(os.Args[2:]))
 		case lifecycle.SentinelRole:
 			os.Exit(lifecycle.SentinelMain())
 		case overlay.ProbeRole:

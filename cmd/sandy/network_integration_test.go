@@ -33,13 +33,11 @@ func freePort(t *testing.T) int {
 }
 
 // noSlirpLeft checks that no network process of e's containers is left:
-// each names a socket or file in the container's state directory.
+// each names a socket or file in the container's state directory, in its
+// arguments or (slirp4netns) through its fd 5 (helpersOf).
 func noSlirpLeft(t *testing.T, e *env) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "slirp4netns and the forwarders to exit", func() bool {
-		out, _ := exec.Command("pgrep", "-u", fmt.Sprint(os.Getuid()), "-f", e.root).Output()
-		return strings.TrimSpace(string(out)) == ""
-	})
+	waitFor(t, 10*time.Second, "slirp4netns and the forwarders to exit", func() bool { return len(helpersOf(e)) == 0 })
 }
 
 // TestNetworkPublish: `sandy run -p 127.0.0.1:PORT:80` serves the

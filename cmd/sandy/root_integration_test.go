@@ -58,6 +58,7 @@ func TestRootWritesAnyMap(t *testing.T) {
 	if strings.Contains(r.stderr, "warning") {
 		t.Errorf("unexpected warning: %s", r.stderr)
 	}
+	e.run("", "list", "-q") // waits for the run's reaper, which removes the layer
 	layersAfter, _ := filepath.Glob(filepath.Join(os.TempDir(), "sandy-layer-*"))
 	if len(layersAfter) > len(layersBefore) {
 		t.Errorf("layer directories left: %v (before: %v)", layersAfter, layersBefore)

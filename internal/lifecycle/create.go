@@ -179,6 +179,9 @@ func (cr *creation) stopInterrupt() {
 // release keeps what create made and lets go of the host-side handles.
 func (cr *creation) release() {
 	cr.undo.release()
+	if cr.exe != nil {
+		cr.exe.Close()
+	}
 	if cr.cg != nil {
 		_ = cr.cg.Close()
 	}
@@ -275,7 +278,7 @@ func (cr *creation) createState(context.Context) error {
 		return err
 	}
 	cr.root = root
-	collectLeftovers(cr.g, root)
+	collectLeftovers(cr.g, root, 0)
 	if cr.o.ID == "" {
 		cr.o.ID = NewID()
 	}
@@ -486,8 +489,10 @@ func (cr *creation) startInit(ctx context.Context) error {
 		cfg.Maps = cr.plan
 	}
 	c, err := userns.Start(cfg)
-	if cr.netOpts != nil {
-		cr.keepExe(link.keepExe()) // the network's helpers run from it too
+	if cr.netOpts != nil || cr.o.owned {
+		// The network's helpers run from it too, and the reaper of a
+		// foreground run (endRun).
+		cr.keepExe(link.keepExe())
 	}
 	link.started()
 	if err != nil {

@@ -10,7 +10,10 @@
 // prints each step's name and duration, and docs/design.md lists them (a
 // test keeps the two equal). Partial work is undone through a cleanup
 // stack when a step fails. run is create, start, a wait that forwards
-// signals and relays the pty, and delete.
+// signals and relays the pty, and delete; in the foreground the delete is
+// endRun's steps (reap.go), which return the status once the id is free
+// and leave the slow rest (the network's processes exiting, the layer's
+// removal) to a reaper, the hidden `sandy _reap` (ReapMain).
 //
 // The system calls made here are host-side glue that belongs to no leaf:
 // mkfifo(3) for the exec fifo, prlimit(2) for process.rlimits (set on the
@@ -22,5 +25,6 @@
 // mounts, cgroups, BPF) is a leaf's.
 //
 // Containers left behind by a `sandy run` that died (its owner process is
-// gone) are collected by create (and so run) and list.
+// gone), and retired state directories whose reaper died, are collected by
+// create (and so run) and list.
 package lifecycle

@@ -104,7 +104,8 @@ func (cr *creation) planNetwork(context.Context) error {
 }
 
 // keepExe keeps the handle on the sealed sandy binary that the init was
-// exec'd from, for startNetwork; it is closed there or by the undo stack.
+// exec'd from, for startNetwork and a foreground run's reaper; release or
+// the undo stack closes it.
 func (cr *creation) keepExe(exe *os.File) {
 	cr.exe = exe
 	cr.undo.add(func() { cr.exe.Close() })
@@ -122,7 +123,6 @@ func (cr *creation) startNetwork(ctx context.Context) error {
 	if cr.netOpts == nil {
 		return nil
 	}
-	defer cr.exe.Close() // each helper holds its own copy of the fd
 	o := *cr.netOpts
 	o.PID = cr.c.Pid
 	o.StateDir = cr.root.Path(cr.c.ID)

@@ -224,9 +224,12 @@ func waitGone(ctx context.Context, pid int, start uint64) {
 }
 
 // collectLeftovers deletes containers whose `sandy run` died without
-// cleaning up (kill -9): their owner process is gone.
-func collectLeftovers(g *Global, root *state.Root) {
+// cleaning up (kill -9): their owner process is gone. It also finishes the
+// retired state directories of finished runs whose reaper is gone, after
+// waiting up to settle for those still at work (collectRetired).
+func collectLeftovers(g *Global, root *state.Root, settle time.Duration) {
 	root.CollectTemp()
+	collectRetired(g, root, settle)
 	ids, err := root.IDs()
 	if err != nil {
 		return
@@ -252,7 +255,7 @@ func List(g *Global, w io.Writer, format string, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	collectLeftovers(g, root)
+	collectLeftovers(g, root, settleTimeout)
 	ids, err := root.IDs()
 	if err != nil {
 		return err

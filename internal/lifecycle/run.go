@@ -80,10 +80,17 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 		cr.sentinel.Close()
 	}
 	t0 = time.Now()
+	defer func() { g.Debugf("teardown: %v", time.Since(t0).Round(10*time.Microsecond)) }()
+	if !o.Keep && handsOff(cr.c) {
+		// The rest of the teardown is a reaper's (reap.go).
+		if terr := endRun(ctx, g, cr); terr != nil && err == nil {
+			err = terr
+		}
+		return code, err
+	}
 	if cr.net != nil {
 		_ = cr.net.Close()
 	}
-	defer func() { g.Debugf("teardown: %v", time.Since(t0).Round(10*time.Microsecond)) }()
 	if lock, lerr := cr.root.Lock(cr.c.ID); lerr == nil {
 		if !o.Keep {
 			if derr := destroy(context.Background(), g, cr.root, cr.c); derr != nil && err == nil {

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -251,6 +253,92 @@ func (r *Root) CollectTemp() {
 		}
 		_ = os.RemoveAll(dir)
 	}
+}
+
+// retiredPrefix starts the name of a retired state directory (Retire): a
+// name no container id can have, so `list`, `state` and a new container of
+// the same id never see it.
+const retiredPrefix = ".gone-"
+
+// Retire renames the state directory of id, whose lock the caller holds,
+// to a hidden name and returns its new path: the id is free at once for a
+// new container, and what is left of the old one is removed from the new
+// path (by a reaper, or by CollectRetired). The lock moves with the
+// directory (flock(2) locks the inode, not the name).
+func (r *Root) Retire(id string) (string, error) {
+	if err := ValidateID(id); err != nil {
+		return "", err
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	dir := filepath.Join(r.Dir, retiredPrefix+id+"-"+hex.EncodeToString(b[:]))
+	if err := unix.Renameat2(unix.AT_FDCWD, r.Path(id), unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE); err != nil {
+		return "", fmt.Errorf("retiring the state of %s: %w", id, err)
+	}
+	return dir, nil
+}
+
+// Retired lists the retired state directories in the root (full paths).
+func (r *Root) Retired() []string {
+	ents, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), retiredPrefix) {
+			out = append(out, filepath.Join(r.Dir, e.Name()))
+		}
+	}
+	return out
+}
+
+// RetiredPath is the path the container's state had before Retire moved
+// it to dir: paths recorded in its state (the layer, the network's files)
+// start with it.
+func RetiredPath(dir string, c *Container) string {
+	return filepath.Join(filepath.Dir(dir), c.ID)
+}
+
+// TryLock locks dir (a retired state directory) if no other process holds
+// its lock; ok is false when one does, or when dir is gone.
+func TryLock(dir string) (l *Lock, ok bool) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, false
+	}
+	return &Lock{f: f}, true
+}
+
+// Detach gives up this handle on the lock without unlocking it and returns
+// the locked file, for a child process to inherit: the lock is held as
+// long as any copy of the file is open, and ends with the last one,
+// however its holder ends (kill -9 included). Unlock on a detached Lock
+// does nothing; the caller closes the file once the child has it.
+func (l *Lock) Detach() *os.File {
+	f := l.f
+	l.f = nil
+	return f
+}
+
+// LockFile wraps an inherited locked file (Detach's, in the child).
+func LockFile(f *os.File) *Lock { return &Lock{f: f} }
+
+// LoadDir reads the state saved in dir, a retired state directory.
+func LoadDir(dir string) (*Container, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var c Container
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("state in %s: %w", dir, err)
+	}
+	return &c, nil
 }
 
 // Lock locks the state directory of an existing container.

@@ -136,3 +136,60 @@ func FuzzValidateID(f *testing.F) {
 		}
 	})
 }
+
+// TestRetire: a retired state directory frees its id at once (a new
+// container of that id can be created, the old one is neither listed nor
+// loaded), keeps its lock, and is found by Retired with its state.
+func TestRetire(t *testing.T) {
+	r, err := OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := r.Create(&Container{ID: "c1", Bundle: "/old", LayerDir: filepath.Join(r.Dir, "c1", "layer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := r.Retire("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Load("c1"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Load of a retired id: %v, want ErrNotExist", err)
+	}
+	if ids, _ := r.IDs(); len(ids) != 0 {
+		t.Fatalf("IDs lists a retired directory: %v", ids)
+	}
+	newLock, err := r.Create(&Container{ID: "c1", Bundle: "/new"})
+	if err != nil {
+		t.Fatalf("creating the id again at once: %v", err)
+	}
+	newLock.Unlock()
+	if got := r.Retired(); len(got) != 1 || got[0] != dir {
+		t.Fatalf("Retired: %v, want [%s]", got, dir)
+	}
+	if _, ok := TryLock(dir); ok {
+		t.Fatal("TryLock took the lock of a retired directory its retirer still holds")
+	}
+	// Detached, the lock stays held as long as a copy of the file is open.
+	f := lock.Detach()
+	lock.Unlock() // a no-op now
+	if _, ok := TryLock(dir); ok {
+		t.Fatal("Unlock of a detached lock released it")
+	}
+	f.Close()
+	l, ok := TryLock(dir)
+	if !ok {
+		t.Fatal("TryLock failed once the lock's last holder closed it")
+	}
+	defer l.Unlock()
+	c, err := LoadDir(dir)
+	if err != nil || c.Bundle != "/old" {
+		t.Fatalf("LoadDir: %+v, %v", c, err)
+	}
+	if got, want := RetiredPath(dir, c), r.Path("c1"); got != want {
+		t.Fatalf("RetiredPath: %s, want %s", got, want)
+	}
+	if c2, _ := r.Load("c1"); c2 == nil || c2.Bundle != "/new" {
+		t.Fatalf("the new container's state: %+v", c2)
+	}
+}
