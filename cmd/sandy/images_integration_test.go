@@ -683,3 +683,26 @@ func TestImageSingleIDStore(t *testing.T) {
 		t.Errorf("%s: owner %d on the host, want the caller %d in a single-id store", imagefix.OwnedFile, st.Uid, os.Getuid())
 	}
 }
+
+// TestImageDeviceNode: a user namespace cannot mknod; the store skips a
+// layer's device nodes (as podman's rootless store does) and the image
+// loads.
+func TestImageDeviceNode(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	layout := filepath.Join(e.dir, "layout")
+	img := imagefix.BusyboxWithDevice(t)
+	img.RefName = "dev"
+	imagefix.WriteLayout(t, layout, img)
+	e.ok("pull", "-q", "oci:"+layout+":dev")
+	upper := inspectString(t, e, "localhost/dev", "{{.GraphDriver.Data.UpperDir}}")
+	if _, err := os.Lstat(filepath.Join(upper, imagefix.DeviceFile)); err == nil {
+		t.Errorf("%s exists in the rootless store", imagefix.DeviceFile)
+	}
+	if fi, err := os.Lstat(filepath.Join(upper, filepath.Dir(imagefix.DeviceFile))); err != nil || !fi.IsDir() {
+		t.Errorf("the rest of the layer (the device's directory) is missing: %v", err)
+	}
+}
