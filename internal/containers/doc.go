@@ -48,6 +48,11 @@
 //     which reads them (podman adds nosuid/nodev/noexec by statfs).
 //   - z and Z are accepted and dropped (no SELinux relabelling); overlay
 //     volumes (O) and idmapped mounts are refused.
+//   - --privileged binds no host devices (podman binds every /dev node
+//     the caller can open).
+//   - A numeric user with no passwd entry gets HOME (the working
+//     directory, the home of the entry podman adds) in the spec; podman
+//     leaves HOME to the runtime, which reads that entry.
 //
 // container=podman is set in the environment as podman does: software
 // inside images tests for it (systemd's virtualization detection knows

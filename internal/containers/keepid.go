@@ -22,6 +22,9 @@ func (g *gen) idMaps() error {
 	if !g.keepID {
 		return nil
 	}
+	if g.h.UID == 0 {
+		return errors.New("--userns=keep-id: keep-id is only supported in rootless mode (the caller is root)")
+	}
 	if len(g.h.SubUIDs) == 0 || len(g.h.SubGIDs) == 0 {
 		return errors.New("--userns=keep-id needs subordinate ids: add ranges for the user to /etc/subuid and /etc/subgid (docs/troubleshooting.md#subuid)")
 	}

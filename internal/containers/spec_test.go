@@ -483,5 +483,11 @@ func TestKeepID(t *testing.T) {
 	if err == nil || err.Error() != "generating the spec: id maps: --userns=keep-id needs subordinate ids: add ranges for the user to /etc/subuid and /etc/subgid (docs/troubleshooting.md#subuid)" {
 		t.Errorf("err = %v", err)
 	}
+	h = testHost()
+	h.UID = 0
+	_, _, err = Generate(img, Options{Userns: "keep-id"}, testDB(), h)
+	if err == nil || err.Error() != "generating the spec: id maps: --userns=keep-id: keep-id is only supported in rootless mode (the caller is root)" {
+		t.Errorf("err = %v", err)
+	}
 	generateErr(t, img, Options{Userns: "auto"}, `generating the spec: user: --userns "auto": unsupported (sandy has the default map and keep-id)`)
 }
