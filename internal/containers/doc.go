@@ -1,0 +1,60 @@
+// Package containers turns an image and `sandy run`'s flags into a
+// container: for now, the OCI spec (Generate), which the runtime path that
+// bundles use then runs unchanged.
+//
+// Generate is a pure function, table-tested: the image's config
+// (image-spec v1.ImageConfig), the flags as typed (Options), the image's
+// /etc/passwd and /etc/group parsed (ParsePasswd, ParseGroup → UserDB)
+// and the facts about the caller (Host: ids, subordinate ranges,
+// environment, working directory, the init binary's path) come in as
+// arguments; the spec and what the caller must still do (Extra: named
+// volumes to resolve, files to write for /etc/hosts, resolv.conf,
+// hostname, passwd and group lines, the seccomp choice, the stop signal,
+// the exposed ports, labels) come out. It reads no file and no process
+// state, runs on the host side, and imports no image library (it is on
+// cmd/sandy's side of the image helper's boundary).
+//
+// The rules are podman 4.3's (pkg/specgen/generate, libpod
+// generateSpec, common/pkg/config defaults); docs/images.md "Spec from an
+// image" lists them. Deliberate differences from podman 4.3.1 for the same
+// image and flags, all checked by TestGoldenBusybox:
+//
+//   - Order is deterministic: the environment is the defaults, then the
+//     image's, then --env-file, then -e, each name kept where it first
+//     appeared (podman builds it from a map, in random order); mounts
+//     are sorted by depth, stable, as podman's sortMounts.
+//   - /dev/shm is a tmpfs of 64 MiB mounted by the runtime (podman binds
+//     a tmpfs it mounted under its userdata directory).
+//   - /etc/hosts, /etc/resolv.conf, /etc/hostname and /run/.containerenv
+//     are not in the spec: the caller writes them from Extra and adds
+//     their bind mounts.
+//   - No seccomp profile is in the spec: Extra.Seccomp says which one the
+//     caller installs ("default": sandy's, from the seccomp package, built
+//     for the spec's bounding set).
+//   - No default pids limit (podman sets 2048 with a systemd cgroup
+//     manager on cgroup v2): a limit sandy cannot enforce is an error, so
+//     only --pids-limit sets one.
+//   - --memory sets no swap limit; podman's annotations
+//     (io.container.manager, io.podman.annotations.*) and the
+//     org.opencontainers.image.stopSignal annotation are not written: the
+//     caller's container record keeps that state.
+//   - The namespaces always include cgroup and user (podman: the user
+//     namespace is its rootless one, set up before the runtime; cgroup is
+//     private on cgroup v2); without keep-id the spec has no id maps and
+//     the runtime writes its automatic ones (the same as podman's
+//     rootless map: 0 → the caller, 1..N → the subordinate ranges).
+//   - --init mounts the init at /run/sandy-init (podman: /run/podman-init).
+//   - -v sources keep the host mount's locked flags through the runtime,
+//     which reads them (podman adds nosuid/nodev/noexec by statfs).
+//   - z and Z are accepted and dropped (no SELinux relabelling); overlay
+//     volumes (O) and idmapped mounts are refused.
+//   - --privileged binds no host devices (podman binds every /dev node
+//     the caller can open).
+//   - A numeric user with no passwd entry gets HOME (the working
+//     directory, the home of the entry podman adds) in the spec; podman
+//     leaves HOME to the runtime, which reads that entry.
+//
+// container=podman is set in the environment as podman does: software
+// inside images tests for it (systemd's virtualization detection knows
+// "podman", not "sandy"); /run/.containerenv names the engine.
+package containers
