@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
@@ -19,10 +20,12 @@ type RemoveOptions struct {
 }
 
 // Removed says what Remove did to one argument: the names it untagged
-// and the image ids it deleted, in podman's two output forms.
+// and the image ids it deleted, in podman's two output forms, and the
+// storage containers it removed with -f (as "NAME (ID)").
 type Removed struct {
-	Untagged []string
-	Deleted  []string
+	Untagged   []string
+	Deleted    []string
+	Containers []string
 }
 
 // Remove is `sandy rmi NAME`: a name of an image with other names only
@@ -48,15 +51,16 @@ func Remove(s storage.Store, sys *types.SystemContext, name string, o RemoveOpti
 		return r, err
 	}
 	if len(users) > 0 && !o.Force {
-		return r, fmt.Errorf("image %s is used by %d container(s) (%s): remove them first, or rmi -f: %w", shortID(img.ID), len(users), users[0], storage.ErrImageUsedByContainer)
+		return r, fmt.Errorf("image %s is used by %s: remove %s first, or rmi -f: %w", shortID(img.ID), describeContainers(users), pronoun(users), storage.ErrImageUsedByContainer)
 	}
 	if len(img.Names) > 1 && !o.Force {
 		return r, fmt.Errorf("image %s has several names (%v): rmi one name at a time, or rmi -f the id", shortID(img.ID), img.Names)
 	}
 	for _, c := range users {
-		if err := s.DeleteContainer(c); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
-			return r, fmt.Errorf("removing container %s of image %s: %w", c, shortID(img.ID), err)
+		if err := s.DeleteContainer(c.ID); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
+			return r, fmt.Errorf("removing container %s of image %s: %w", describeContainer(c), shortID(img.ID), err)
 		}
+		r.Containers = append(r.Containers, describeContainer(c))
 	}
 	if _, err := s.DeleteImage(img.ID, true); err != nil {
 		return r, fmt.Errorf("removing image %s: %w", shortID(img.ID), err)
@@ -93,18 +97,48 @@ func Prune(s storage.Store, all bool) ([]string, error) {
 	return gone, nil
 }
 
-func containersOf(s storage.Store, id string) ([]string, error) {
+// containersOf are the storage containers (sandy's, podman's, buildah's)
+// made from image id.
+func containersOf(s storage.Store, id string) ([]storage.Container, error) {
 	cs, err := s.Containers()
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []storage.Container
 	for _, c := range cs {
 		if c.ImageID == id {
-			out = append(out, c.ID)
+			out = append(out, c)
 		}
 	}
 	return out, nil
+}
+
+// describeContainer names a storage container as its owner named it:
+// "NAME (SHORT-ID)", or the short id of an unnamed one.
+func describeContainer(c storage.Container) string {
+	if len(c.Names) > 0 {
+		return fmt.Sprintf("%s (%s)", c.Names[0], shortID(c.ID))
+	}
+	return shortID(c.ID)
+}
+
+// describeContainers is "container NAME (ID)" or "2 containers: A (ID), B (ID)".
+func describeContainers(cs []storage.Container) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = describeContainer(c)
+	}
+	if len(cs) == 1 {
+		return "container " + names[0]
+	}
+	return fmt.Sprintf("%d containers: %s", len(cs), strings.Join(names, ", "))
+}
+
+func pronoun(cs []storage.Container) string {
+	if len(cs) == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 // isIDOf reports whether name is img's id or an id prefix.

@@ -153,6 +153,11 @@ func cmdRmi(_ context.Context, g *global, args []string) error {
 	var firstErr error
 	for _, n := range names {
 		r, err := images.Remove(s, sys, n, o)
+		for _, c := range r.Containers {
+			// The storage is gone; an engine's own record (podman's
+			// database, buildah's) is not sandy's to edit.
+			fmt.Fprintf(g.stderr, "sandy rmi: removed the storage of container %s; podman or buildah keep their record of it until `podman rm` / `buildah rm`\n", c)
+		}
 		for _, u := range r.Untagged {
 			fmt.Fprintf(g.stdout, "Untagged: %s\n", u)
 		}

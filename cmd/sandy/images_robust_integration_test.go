@@ -1,0 +1,215 @@
+//go:build integration
+
+package main_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
+)
+
+// The bad-input and robustness cases of issue 12: an ambiguous short
+// name, concurrent pulls, rmi of an image in use, Ctrl-C, a full disk and
+// a gzip bomb. After each, `sandy images` must be truthful and the store
+// usable.
+
+// TestImagePullAmbiguousShortName: two unqualified-search registries,
+// short-name-mode = "enforcing" and no terminal: the pull fails naming
+// every candidate and the ways out, and stores nothing.
+func TestImagePullAmbiguousShortName(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	e.write(filepath.Join(e.dir, "registries.conf"),
+		"unqualified-search-registries = [\"reg-a.example:5000\", \"reg-b.example\"]\nshort-name-mode = \"enforcing\"\n")
+	msg := e.fails(125, "pull", "tools/thing:2")
+	for _, want := range []string{"reg-a.example:5000/tools/thing:2", "reg-b.example/tools/thing:2", "ambiguous", "short-name-mode"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("ambiguous short name: the error lacks %q:\n%s", want, msg)
+		}
+	}
+	e.wantNames()
+}
+
+// storeLayers counts the layers in the store's layers.json (the driver's
+// <driver>-layers directory under the graph root).
+func storeLayers(t *testing.T, graph string) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(graph, "*-layers", "layers.json"))
+	if len(files) != 1 {
+		t.Fatalf("want one layers.json under %s, found %v", graph, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layers []map[string]any
+	if err := json.Unmarshal(b, &layers); err != nil {
+		t.Fatalf("%s: %v", files[0], err)
+	}
+	return len(layers)
+}
+
+// rootfsLayers is the number of layers of an image as inspect reports them.
+func rootfsLayers(t *testing.T, e *imgEnv, name string) int {
+	t.Helper()
+	rootfs, _ := e.inspect(name)["RootFS"].(map[string]any)
+	layers, _ := rootfs["Layers"].([]any)
+	if len(layers) == 0 {
+		t.Fatalf("inspect %s: no RootFS.Layers", name)
+	}
+	return len(layers)
+}
+
+// TestImageConcurrentPulls: two pulls of one image into one store at
+// once both succeed, and leave one image and one copy of each layer.
+func TestImageConcurrentPulls(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	reg := imagefix.StartRegistry(t, imagefix.RegistryOptions{})
+	layout := filepath.Join(e.dir, "layout")
+	imagefix.WriteLayout(t, layout, imagefix.BusyboxWithChanges(t))
+	ref := imagefix.PushOCILayout(t, reg, layout, "latest", "same:1")
+	for round := range 3 {
+		var wg sync.WaitGroup
+		results := make([]result, 2)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = e.run_(nil, "pull", "-q", "--tls-verify=false", ref)
+			}()
+		}
+		wg.Wait()
+		ids := map[string]bool{}
+		for i, r := range results {
+			if r.code != 0 {
+				t.Fatalf("round %d: concurrent pull %d: exit %d\n%s", round, i, r.code, r.stderr)
+			}
+			ids[strings.TrimSpace(r.stdout)] = true
+		}
+		if len(ids) != 1 {
+			t.Errorf("round %d: the two pulls printed different ids: %v", round, ids)
+		}
+		e.wantNames(reg.Addr + "/same:1")
+		if n, want := storeLayers(t, filepath.Join(e.dir, "graph")), rootfsLayers(t, e, ref); n != want {
+			t.Fatalf("round %d: the store holds %d layers, the image has %d: concurrent pulls duplicated layers", round, n, want)
+		}
+		e.ok("rmi", ref)
+		if n := storeLayers(t, filepath.Join(e.dir, "graph")); n != 0 {
+			t.Fatalf("round %d: %d layers left after rmi of the only image", round, n)
+		}
+	}
+}
+
+// podmanEnv points e at a private XDG home where podman 4.3 and sandy
+// find the same default store, and returns a podman runner (fatal on
+// error) and a podman command maker.
+func podmanEnv(t *testing.T, e *imgEnv) (run func(args ...string) string, cmd func(args ...string) *exec.Cmd) {
+	t.Helper()
+	podman := testutil.RequireBinary(t, "podman", "apt-get install podman")
+	var env []string
+	for _, kv := range e.env {
+		if !strings.HasPrefix(kv, "CONTAINERS_STORAGE_CONF=") {
+			env = append(env, kv)
+		}
+	}
+	for k, d := range map[string]string{"XDG_DATA_HOME": "data", "XDG_CONFIG_HOME": "config", "XDG_RUNTIME_DIR": "xdgrun"} {
+		p := filepath.Join(e.dir, d)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, k+"="+p)
+	}
+	e.env = env
+	if err := os.MkdirAll(filepath.Join(e.dir, "config", "containers"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.write(filepath.Join(e.dir, "config", "containers", "containers.conf"), "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n")
+	cmd = func(args ...string) *exec.Cmd {
+		c := exec.Command(podman, args...)
+		c.Env = e.env
+		return c
+	}
+	run = func(args ...string) string {
+		t.Helper()
+		out, err := cmd(args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("podman %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() {
+		_ = cmd("rm", "-a", "-f").Run()
+		if b, err := os.ReadFile(filepath.Join(e.dir, "xdgrun", "libpod", "tmp", "pause.pid")); err == nil {
+			var pid int
+			if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 1 {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	})
+	return run, cmd
+}
+
+// TestImageRmiInUse: podman 4.3 creates a container from an image; `sandy rmi` refuses (exit 2, naming the container), `rmi -f`
+// removes the container's storage and the image, and podman agrees.
+func TestImageRmiInUse(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	podman, _ := podmanEnv(t, e)
+	archive := filepath.Join(e.dir, "bb.tar")
+	if _, err := imagefix.DockerArchive(archive, "localhost/inuse:1", imagefix.Busybox(t), false); err != nil {
+		t.Fatal(err)
+	}
+	// podman first: podman 4.3 picks its own driver for a new store
+	// (vfs here) and would not see an overlay store sandy started.
+	podman("load", "-q", "-i", archive)
+	podman("create", "--name", "user-of-inuse", "--network", "none", "localhost/inuse:1", "true")
+	msg := e.fails(2, "rmi", "localhost/inuse:1")
+	if !strings.Contains(msg, "user-of-inuse") {
+		t.Errorf("rmi of an image in use: the error does not name the container user-of-inuse:\n%s", msg)
+	}
+	e.wantNames("localhost/inuse:1")
+	if out := podman("images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, "localhost/inuse:1") {
+		t.Errorf("podman lost the image after a refused rmi:\n%s", out)
+	}
+	r := e.run_(nil, "rmi", "-f", "localhost/inuse:1")
+	if r.code != 0 || !strings.Contains(r.stdout, "Deleted:") || !strings.Contains(r.stderr, "user-of-inuse") {
+		t.Fatalf("rmi -f: exit %d\nstdout: %s\nstderr: %s\nwant Deleted: and a line naming the removed container", r.code, r.stdout, r.stderr)
+	}
+	e.wantNames()
+	if out := strings.TrimSpace(podman("images", "-q")); out != "" {
+		t.Errorf("podman still lists images after sandy rmi -f: %q", out)
+	}
+	// The container's storage is gone; podman's own record of it stays
+	// (sandy does not edit libpod's database, as buildah does not) and
+	// podman rm removes it cleanly.
+	if out := strings.TrimSpace(podman("ps", "-a", "--external", "--format", "{{.Names}} {{.Image}}")); out != "" {
+		t.Logf("podman ps -a after sandy rmi -f: %q", out)
+	}
+	podman("rm", "-f", "user-of-inuse")
+	if out := strings.TrimSpace(podman("ps", "-a", "--external", "-q")); out != "" {
+		t.Errorf("podman ps -a after podman rm: %q", out)
+	}
+	if n := storeLayers(t, filepath.Join(e.dir, "data", "containers", "storage")); n != 0 {
+		t.Errorf("%d layers left in the store after rmi -f and podman rm", n)
+	}
+}
