@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -211,5 +212,117 @@ func TestImageRmiInUse(t *testing.T) {
 	}
 	if n := storeLayers(t, filepath.Join(e.dir, "data", "containers", "storage")); n != 0 {
 		t.Errorf("%d layers left in the store after rmi -f and podman rm", n)
+	}
+}
+
+// pullProcs lists the processes (pid and command line) whose environment
+// names dir: every process a pull of an imgEnv starts (sandy, the helper
+// re-exec'd into the namespace, the storage library's re-execs) inherits
+// its CONTAINERS_* variables, which name the test's directory.
+func pullProcs(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		var pid int
+		if _, err := fmt.Sscan(ent.Name(), &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "environ"))
+		if err != nil || !strings.Contains(string(env), dir) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		out = append(out, fmt.Sprintf("%d %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+	}
+	return out
+}
+
+// TestImagePullInterrupted: SIGINT (Ctrl-C) or SIGTERM to sandy while it
+// writes a large layer: sandy exits within a bound with 128+signal, no
+// process of the pull remains (the helper's child in the namespace
+// included), no image is listed, and the next pull works.
+func TestImagePullInterrupted(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	reg := imagefix.StartRegistry(t, imagefix.RegistryOptions{})
+	layout := filepath.Join(e.dir, "layout")
+	// 1 GiB of zeros in a 1 MiB gzip blob: the download is instant, the
+	// layer's extraction takes seconds, the phase a cancelled context
+	// does not reach by itself.
+	imagefix.WriteLayout(t, layout, imagefix.Busybox(t).WithLayers(imagefix.GzipBombLayer(1<<30)))
+	ref := imagefix.PushOCILayout(t, reg, layout, "latest", "big:1")
+	// A private TMPDIR, where blobs are staged: it must be empty again.
+	staging := filepath.Join(e.dir, "tmp")
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(e.env, "TMPDIR="+staging)
+	for _, sig := range []unix.Signal{unix.SIGINT, unix.SIGTERM} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			c := e.cmd("pull", "--tls-verify=false", ref)
+			var errb syncBuffer
+			c.Stderr = &errb
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { _ = c.Wait(); close(done) }()
+			deadline := time.Now().Add(30 * time.Second)
+			for strings.Count(errb.String(), "Copying blob") < 2 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(time.Second) // into the big layer's extraction
+			select {
+			case <-done:
+				t.Fatalf("the pull finished before the signal (exit %d): make the layer bigger\n%s", c.ProcessState.ExitCode(), errb.String())
+			default:
+			}
+			sent := time.Now()
+			if err := c.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				_ = c.Process.Kill()
+				<-done
+				t.Fatalf("sandy pull still runs 20 s after %v\n%s", sig, errb.String())
+			}
+			took := time.Since(sent)
+			t.Logf("%v: exit %d after %v\n%s", sig, c.ProcessState.ExitCode(), took, errb.String())
+			if took > 10*time.Second {
+				t.Errorf("sandy pull took %v to stop after %v, want < 10 s", took, sig)
+			}
+			if code := c.ProcessState.ExitCode(); code != 128+int(sig) {
+				t.Errorf("exit status %d after %v, want %d", code, sig, 128+int(sig))
+			}
+			if !strings.Contains(errb.String(), "interrupted") {
+				t.Errorf("no word of the interruption on stderr:\n%s", errb.String())
+			}
+			var left []string
+			for range 50 {
+				if left = pullProcs(e.dir); len(left) == 0 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if len(left) > 0 {
+				t.Errorf("processes of the pull outlive sandy: %q", left)
+			}
+			e.wantNames()
+			if ents, _ := os.ReadDir(staging); len(ents) != 0 {
+				t.Errorf("the interrupted pull left %d staging entries in TMPDIR (%s)", len(ents), ents[0].Name())
+			}
+		})
+	}
+	start := time.Now()
+	e.ok("pull", "-q", "--tls-verify=false", ref)
+	t.Logf("the next pull took %v", time.Since(start))
+	e.wantNames(reg.Addr + "/big:1")
+	if n, want := storeLayers(t, filepath.Join(e.dir, "graph")), rootfsLayers(t, e, ref); n != want {
+		t.Errorf("the store holds %d layers, the image %d: the interrupted pulls left some", n, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 
 	"go.podman.io/image/v5/signature"
@@ -42,17 +43,21 @@ func (r Remote) SystemContext() (*types.SystemContext, error) {
 		VariantChoice:            r.Variant,
 		// podman's user agent shape, so registry logs make sense.
 		DockerRegistryUserAgent: "sandy",
+		// Blobs are staged here before they become layers: $TMPDIR
+		// when set, else the library's /var/tmp (podman's
+		// image_copy_tmp_dir default).
+		BigFilesTemporaryDir: os.Getenv("TMPDIR"),
 	}
 	if r.TLSVerify != nil {
 		sys.DockerInsecureSkipTLSVerify = types.NewOptionalBool(!*r.TLSVerify)
 		sys.OCIInsecureSkipTLSVerify = !*r.TLSVerify
 	}
 	if r.Platform != "" {
-		os, arch, variant, err := ParsePlatform(r.Platform)
+		goos, arch, variant, err := ParsePlatform(r.Platform)
 		if err != nil {
 			return nil, err
 		}
-		sys.OSChoice, sys.ArchitectureChoice, sys.VariantChoice = os, arch, variant
+		sys.OSChoice, sys.ArchitectureChoice, sys.VariantChoice = goos, arch, variant
 	}
 	if r.Creds != "" {
 		user, pass, _ := strings.Cut(r.Creds, ":")
