@@ -5,6 +5,7 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -325,4 +326,106 @@ func TestImagePullInterrupted(t *testing.T) {
 	if n, want := storeLayers(t, filepath.Join(e.dir, "graph")), rootfsLayers(t, e, ref); n != want {
 		t.Errorf("the store holds %d layers, the image %d: the interrupted pulls left some", n, want)
 	}
+}
+
+// noise is n incompressible bytes (a layer gzip cannot shrink).
+func noise(n int) []byte {
+	var seed [32]byte
+	copy(seed[:], "sandy robust test")
+	r := rand.New(rand.NewChaCha8(seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// freeBytes is the space statfs(2) says is available at p.
+func freeBytes(t *testing.T, p string) int64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// TestImagePullDiskFull: the store on a 16 MiB tmpfs, an image with a
+// 32 MiB layer: the pull fails with the full-disk hint, no image is
+// listed, the space is given back, and an image that fits pulls.
+func TestImagePullDiskFull(t *testing.T) {
+	testutil.SandyWithImages(t)
+	// The root part mounts the small filesystem; the test user's part
+	// (a child of this process) finds it by its parent's pid.
+	pid := os.Getpid()
+	if os.Getuid() != 0 {
+		pid = os.Getppid()
+	}
+	small := filepath.Join(os.TempDir(), "sandy-test-share", fmt.Sprintf("enospc-%d", pid))
+	if os.Getuid() == 0 {
+		u := testutil.TestUser(t)
+		if err := os.MkdirAll(small, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("tmpfs", small, "tmpfs", 0, "size=16m,mode=0755"); err != nil {
+			t.Fatalf("mounting a 16 MiB tmpfs on %s: %v", small, err)
+		}
+		t.Cleanup(func() {
+			_ = unix.Unmount(small, unix.MNT_DETACH)
+			_ = os.Remove(small)
+		})
+		var uid, gid int
+		fmt.Sscan(u.Uid, &uid)
+		fmt.Sscan(u.Gid, &gid)
+		if err := os.Chown(small, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	graph := filepath.Join(small, "graph")
+	e.write(filepath.Join(e.dir, "storage.conf"), fmt.Sprintf("[storage]\ngraphroot = %q\nrunroot = %q\n", graph, filepath.Join(e.dir, "run")))
+	staging := filepath.Join(e.dir, "tmp")
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(e.env, "TMPDIR="+staging)
+	big := filepath.Join(e.dir, "big")
+	imagefix.WriteLayout(t, big, imagefix.Busybox(t).WithLayers(imagefix.Layer{Entries: []imagefix.Entry{
+		imagefix.BinaryFile("big", 0o644, noise(32<<20)),
+	}}))
+	good := filepath.Join(e.dir, "good")
+	imagefix.WriteLayout(t, good, imagefix.Busybox(t))
+
+	e.wantNames() // creates the store
+	before := freeBytes(t, small)
+	msg := e.fails(125, "pull", "-q", "oci:"+big+":latest")
+	if !strings.Contains(msg, "the disk holding the image store is full") {
+		t.Errorf("pull onto a full disk: no full-disk hint:\n%s", msg)
+	}
+	e.wantNames()
+	after := freeBytes(t, small)
+	t.Logf("free on the store's filesystem: %d KiB before, %d KiB after the failed pull", before>>10, after>>10)
+	// What stays is the layer the pull completed (busybox, 1.9 MiB), for
+	// the next try to reuse; the layer that did not fit is gone. image
+	// prune gives that back too.
+	if before-after > 4<<20 {
+		t.Errorf("the failed pull keeps %d KiB of the store's filesystem (free %d KiB before, %d KiB after)", (before-after)>>10, before>>10, after>>10)
+	}
+	out := e.ok("image", "prune", "-f")
+	pruned := freeBytes(t, small)
+	t.Logf("after image prune: %d KiB free; it printed %q", pruned>>10, out)
+	if before-pruned > 256<<10 {
+		t.Errorf("image prune left %d KiB of the failed pull in the store", (before-pruned)>>10)
+	}
+	if n := storeLayers(t, graph); n != 0 {
+		t.Errorf("image prune left %d layers no image uses", n)
+	}
+	if ents, _ := os.ReadDir(staging); len(ents) != 0 {
+		t.Errorf("the failed pull left %d staging entries in TMPDIR", len(ents))
+	}
+	e.ok("pull", "-q", "oci:"+good+":latest")
+	e.wantNames("localhost/latest:latest")
 }

@@ -71,8 +71,22 @@ func Remove(s storage.Store, sys *types.SystemContext, name string, o RemoveOpti
 }
 
 // Prune removes dangling images (no name, no container); with all, every
-// image no container uses.
-func Prune(s storage.Store, all bool) ([]string, error) {
+// image no container uses. Then it removes the layers no image and no
+// container uses: those a failed or interrupted pull or load completed
+// (kept so that the next try reuses them) and those another tool left.
+// A pull running at the same time may have such a layer in flight (made,
+// its image not yet): it then fails, and its retry works.
+// It returns the ids of the images and of the layers it removed.
+func Prune(s storage.Store, all bool) (imgs, layers []string, err error) {
+	imgs, err = pruneImages(s, all)
+	if err != nil {
+		return imgs, nil, err
+	}
+	layers, err = pruneLayers(s)
+	return imgs, layers, err
+}
+
+func pruneImages(s storage.Store, all bool) ([]string, error) {
 	imgs, err := s.Images()
 	if err != nil {
 		return nil, err
@@ -95,6 +109,78 @@ func Prune(s storage.Store, all bool) ([]string, error) {
 		gone = append(gone, img.ID)
 	}
 	return gone, nil
+}
+
+// pruneLayers removes the layers that no image (top layer, or a parent
+// of one) and no container uses, children first, and returns
+// "layer ID" for each.
+func pruneLayers(s storage.Store) ([]string, error) {
+	var gone []string
+	for {
+		layers, err := s.Layers()
+		if err != nil {
+			return gone, err
+		}
+		used, err := usedLayers(s, layers)
+		if err != nil {
+			return gone, err
+		}
+		parents := map[string]bool{}
+		for _, l := range layers {
+			parents[l.Parent] = true
+		}
+		removed := 0
+		for _, l := range layers {
+			if used[l.ID] || parents[l.ID] {
+				continue
+			}
+			if err := s.DeleteLayer(l.ID); err != nil {
+				if errors.Is(err, storage.ErrLayerUnknown) || errors.Is(err, storage.ErrLayerHasChildren) ||
+					errors.Is(err, storage.ErrLayerUsedByImage) || errors.Is(err, storage.ErrLayerUsedByContainer) {
+					continue // another process came first
+				}
+				return gone, fmt.Errorf("removing unused layer %s: %w", shortID(l.ID), err)
+			}
+			gone = append(gone, l.ID)
+			removed++
+		}
+		if removed == 0 {
+			return gone, nil
+		}
+	}
+}
+
+// usedLayers are the layers images and containers use, with their parents.
+func usedLayers(s storage.Store, layers []storage.Layer) (map[string]bool, error) {
+	parent := map[string]string{}
+	for _, l := range layers {
+		parent[l.ID] = l.Parent
+	}
+	used := map[string]bool{}
+	mark := func(id string) {
+		for id != "" && !used[id] {
+			used[id] = true
+			id = parent[id]
+		}
+	}
+	imgs, err := s.Images()
+	if err != nil {
+		return nil, err
+	}
+	for _, img := range imgs {
+		mark(img.TopLayer)
+		for _, m := range img.MappedTopLayers {
+			mark(m)
+		}
+	}
+	cs, err := s.Containers()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		mark(c.LayerID)
+	}
+	return used, nil
 }
 
 // containersOf are the storage containers (sandy's, podman's, buildah's)

@@ -420,13 +420,13 @@ func cmdInspect(ctx context.Context, g *global, args []string) error {
 
 func cmdPrune(_ context.Context, g *global, args []string) error {
 	fs := g.flags("image prune [-a] [-f]")
-	all := fs.BoolP("all", "a", false, "remove every image no container uses, not only unnamed ones")
+	all := fs.BoolP("all", "a", false, "remove every image no container uses, not only unnamed ones (layers no image uses go either way)")
 	force := fs.BoolP("force", "f", false, "do not ask")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	if !*force {
-		what := "all dangling images"
+		what := "all dangling images and the layers no image uses"
 		if *all {
 			what = "all images without at least one container associated with them"
 		}
@@ -441,9 +441,12 @@ func cmdPrune(_ context.Context, g *global, args []string) error {
 		return err
 	}
 	defer images.Shutdown(s)
-	gone, err := images.Prune(s, *all)
+	gone, layers, err := images.Prune(s, *all)
 	for _, id := range gone {
 		fmt.Fprintln(g.stdout, id)
+	}
+	if len(layers) > 0 {
+		fmt.Fprintf(g.stderr, "sandy image prune: removed %d layer(s) no image or container used\n", len(layers))
 	}
 	return err
 }
