@@ -429,3 +429,43 @@ func TestImagePullDiskFull(t *testing.T) {
 	e.ok("pull", "-q", "oci:"+good+":latest")
 	e.wantNames("localhost/latest:latest")
 }
+
+// TestImagePullGzipBomb: a 512 MiB file of zeros in a 512 KiB gzip
+// layer. sandy sets no bound on a layer's decompressed size (neither
+// does podman; go.podman.io/image and storage offer no hook for one), so
+// the pull succeeds; what must hold is that the store stays consistent
+// (one image of the real size, its layers gone with rmi) and that
+// nothing outside the store is written (the staging directory is empty
+// again).
+func TestImagePullGzipBomb(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	staging := filepath.Join(e.dir, "tmp")
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(e.env, "TMPDIR="+staging)
+	layout := filepath.Join(e.dir, "bomb")
+	const size = 512 << 20
+	imagefix.WriteLayout(t, layout, imagefix.Busybox(t).WithLayers(imagefix.GzipBombLayer(size)))
+	e.ok("pull", "-q", "oci:"+layout+":latest")
+	e.wantNames("localhost/latest:latest")
+	if ents, _ := os.ReadDir(staging); len(ents) != 0 {
+		t.Errorf("the pull left %d staging entries in TMPDIR", len(ents))
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(e.ok("images", "--format", "json")), &list); err != nil || len(list) != 1 {
+		t.Fatalf("images --format json: %v (%d images)", err, len(list))
+	}
+	if got, _ := list[0]["Size"].(float64); got < size {
+		t.Errorf("images reports %v bytes, want at least the %d the bomb holds", list[0]["Size"], size)
+	}
+	e.ok("rmi", "localhost/latest:latest")
+	e.wantNames()
+	if n := storeLayers(t, filepath.Join(e.dir, "graph")); n != 0 {
+		t.Errorf("%d layers left after rmi", n)
+	}
+}
