@@ -238,6 +238,20 @@ func pullProcs(dir string) []string {
 	return out
 }
 
+// largestFile is the size of the largest file under dir.
+func largestFile(dir string) int64 {
+	var max int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil && fi.Size() > max {
+				max = fi.Size()
+			}
+		}
+		return nil
+	})
+	return max
+}
+
 // TestImagePullInterrupted: SIGINT (Ctrl-C) or SIGTERM to sandy while it
 // writes a large layer: sandy exits within a bound with 128+signal, no
 // process of the pull remains (the helper's child in the namespace
@@ -255,15 +269,40 @@ func TestImagePullInterrupted(t *testing.T) {
 	// does not reach by itself.
 	imagefix.WriteLayout(t, layout, imagefix.Busybox(t).WithLayers(imagefix.GzipBombLayer(1<<30)))
 	ref := imagefix.PushOCILayout(t, reg, layout, "latest", "big:1")
+	l, err := imagefix.ReadLayout(layout, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigBlob := l.Layers[len(l.Layers)-1].Size
 	// A private TMPDIR, where blobs are staged: it must be empty again.
 	staging := filepath.Join(e.dir, "tmp")
 	if err := os.Mkdir(staging, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	e.env = append(e.env, "TMPDIR="+staging)
-	for _, sig := range []unix.Signal{unix.SIGINT, unix.SIGTERM} {
-		t.Run(unix.SignalName(sig), func(t *testing.T) {
+	cases := []struct {
+		name string
+		sig  unix.Signal
+		// group signals the process group, as a terminal's Ctrl-C
+		// does: sandy, its child in the namespace and the storage
+		// library's re-execs all get it (the child twice: once
+		// forwarded).
+		group bool
+		// extracting waits until the big blob is staged whole, so the
+		// signal lands in the layer's extraction (storage's ApplyDiff,
+		// which takes no context); otherwise it lands in the download.
+		extracting bool
+	}{
+		{"SIGINT", unix.SIGINT, false, false},
+		{"SIGTERM", unix.SIGTERM, false, false},
+		{"Ctrl-C", unix.SIGINT, true, false},
+		{"Ctrl-C-extracting", unix.SIGINT, true, true},
+	}
+	for _, tc := range cases {
+		sig := tc.sig
+		t.Run(tc.name, func(t *testing.T) {
 			c := e.cmd("pull", "--tls-verify=false", ref)
+			c.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
 			var errb syncBuffer
 			c.Stderr = &errb
 			if err := c.Start(); err != nil {
@@ -275,14 +314,24 @@ func TestImagePullInterrupted(t *testing.T) {
 			for strings.Count(errb.String(), "Copying blob") < 2 && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(time.Second) // into the big layer's extraction
+			if tc.extracting {
+				for largestFile(staging) < bigBlob && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+			} else {
+				time.Sleep(time.Second) // into the big layer's download
+			}
 			select {
 			case <-done:
 				t.Fatalf("the pull finished before the signal (exit %d): make the layer bigger\n%s", c.ProcessState.ExitCode(), errb.String())
 			default:
 			}
 			sent := time.Now()
-			if err := c.Process.Signal(sig); err != nil {
+			target := c.Process.Pid
+			if tc.group {
+				target = -target
+			}
+			if err := unix.Kill(target, sig); err != nil {
 				t.Fatal(err)
 			}
 			select {

@@ -25,7 +25,8 @@ import (
 type LoadOptions struct {
 	Progress io.Writer
 	// TmpDir holds a copy of standard input (archives are read with
-	// seeks); "" is the store's run root.
+	// seeks; "" is the store's run root) and the staged blobs ("" is
+	// $TMPDIR, else /var/tmp).
 	TmpDir string
 }
 
@@ -45,7 +46,7 @@ func Load(ctx context.Context, s storage.Store, path string, stdin io.Reader, o 
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("loading: %w", err)
 	}
-	sys := &types.SystemContext{}
+	sys := &types.SystemContext{BigFilesTemporaryDir: bigFilesDir(o.TmpDir)}
 	names, dockerErr := loadDockerArchive(ctx, s, sys, path, o.Progress)
 	if dockerErr == nil {
 		return names, nil

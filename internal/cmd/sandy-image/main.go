@@ -105,14 +105,23 @@ func realMain(args []string) int {
 	}
 	g.store.SingleID = os.Getenv(envSingleID) == "1"
 	g.store.Warn = g.stderr
-	ctx, stop := cancelOnSignal(g.stderr, rest[0])
+	tmp, err := images.PrivateTmpDir()
+	if err != nil {
+		fmt.Fprintf(g.stderr, "sandy %s: %v\n", rest[0], err)
+		return 125
+	}
+	defer os.RemoveAll(tmp)
+	g.remote.TmpDir = tmp
+	ctx, stop := cancelOnSignal(g.stderr, rest[0], func() { _ = os.RemoveAll(tmp) })
 	defer stop()
 	for _, v := range verbs() {
 		if v.name == rest[0] {
 			err := v.run(ctx, g, rest[1:])
-			if sig := signalOf(ctx); sig != 0 {
-				// Whatever the verb says then is the cancellation's echo
-				// ("context canceled"): say what happened instead.
+			if sig := signalOf(ctx); sig != 0 && err != nil {
+				// The error is the cancellation's echo ("context
+				// canceled"): say what happened instead. (A verb that
+				// finished despite the signal succeeded: its result is
+				// stored and printed.)
 				fmt.Fprintf(g.stderr, "sandy %s: interrupted (%v)%s\n", rest[0], unix.SignalName(sig), interruptNote(rest[0]))
 				return 128 + int(sig)
 			}
@@ -147,7 +156,9 @@ type sigKey struct{}
 // what it staged) instead of dying half-way; signalOf(ctx) then says
 // which signal. stopGrace without the verb returning ends the process
 // with 128+signal, as a shell reports a process killed by it.
-func cancelOnSignal(stderr io.Writer, verb string) (context.Context, func()) {
+// cleanup runs before that exit (the staged blobs; the storage library
+// itself removes a partial layer the next time the store is opened).
+func cancelOnSignal(stderr io.Writer, verb string, cleanup func()) (context.Context, func()) {
 	var got atomic.Int32
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), sigKey{}, &got))
 	sigs := make(chan os.Signal, 4)
@@ -164,6 +175,7 @@ func cancelOnSignal(stderr io.Writer, verb string) (context.Context, func()) {
 			}
 		}()
 		time.Sleep(stopGrace)
+		cleanup()
 		fmt.Fprintf(stderr, "sandy %s: interrupted (%v); stopped before the copy finished cleaning up: the next command on the store removes the partial layer\n", verb, unix.SignalName(first))
 		os.Exit(128 + int(first))
 	}()

@@ -236,7 +236,7 @@ func cmdLoad(ctx context.Context, g *global, args []string) error {
 		return err
 	}
 	defer images.Shutdown(s)
-	names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet)})
+	names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet), TmpDir: g.remote.TmpDir})
 	if err != nil {
 		return err
 	}
