@@ -314,12 +314,14 @@ func TestImagePullInterrupted(t *testing.T) {
 			for strings.Count(errb.String(), "Copying blob") < 2 && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
+			// The big blob is staged while it is digested (decompressed),
+			// so its staged file grows for about a second per GiB.
+			want := int64(1)
 			if tc.extracting {
-				for largestFile(staging) < bigBlob && time.Now().Before(deadline) {
-					time.Sleep(5 * time.Millisecond)
-				}
-			} else {
-				time.Sleep(time.Second) // into the big layer's download
+				want = bigBlob
+			}
+			for largestFile(staging) < want && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
 			}
 			select {
 			case <-done:
@@ -366,6 +368,8 @@ func TestImagePullInterrupted(t *testing.T) {
 			if ents, _ := os.ReadDir(staging); len(ents) != 0 {
 				t.Errorf("the interrupted pull left %d staging entries in TMPDIR (%s)", len(ents), ents[0].Name())
 			}
+			// The next case starts without the layers this one kept.
+			e.ok("image", "prune", "-f")
 		})
 	}
 	start := time.Now()
@@ -480,12 +484,11 @@ func TestImagePullDiskFull(t *testing.T) {
 }
 
 // TestImagePullGzipBomb: a 512 MiB file of zeros in a 512 KiB gzip
-// layer. sandy sets no bound on a layer's decompressed size (neither
-// does podman; go.podman.io/image and storage offer no hook for one), so
-// the pull succeeds; what must hold is that the store stays consistent
-// (one image of the real size, its layers gone with rmi) and that
-// nothing outside the store is written (the staging directory is empty
-// again).
+// layer. With --max-layer-size (or SANDY_MAX_LAYER_SIZE) below that, the
+// pull is refused and stores nothing. Without (the default, as podman)
+// it is stored; either way the store stays consistent (one image of the
+// real size, its layers gone with rmi) and nothing outside the store is
+// written (the staging directory is empty again).
 func TestImagePullGzipBomb(t *testing.T) {
 	testutil.SandyWithImages(t)
 	if testutil.AsUser(t) {
@@ -500,6 +503,28 @@ func TestImagePullGzipBomb(t *testing.T) {
 	layout := filepath.Join(e.dir, "bomb")
 	const size = 512 << 20
 	imagefix.WriteLayout(t, layout, imagefix.Busybox(t).WithLayers(imagefix.GzipBombLayer(size)))
+	// With a bound (flag, then environment), the bomb is refused.
+	for _, bound := range []struct{ flag, env string }{{"--max-layer-size=64MiB", ""}, {"", "SANDY_MAX_LAYER_SIZE=64MiB"}} {
+		c := e.cmd("pull", "-q", "oci:"+layout+":latest")
+		if bound.flag != "" {
+			c = e.cmd("pull", "-q", bound.flag, "oci:"+layout+":latest")
+		} else {
+			c.Env = append(c.Env, bound.env)
+		}
+		out, err := c.CombinedOutput()
+		if code := c.ProcessState.ExitCode(); code != 125 || !strings.Contains(string(out), "decompression bomb") || !strings.Contains(string(out), "--max-layer-size") {
+			t.Fatalf("pull of the bomb with %s%s: exit %d (%v), want 125 and the bound named:\n%s", bound.flag, bound.env, code, err, out)
+		}
+		t.Logf("with %s%s: %s", bound.flag, bound.env, out)
+		e.wantNames()
+		if ents, _ := os.ReadDir(staging); len(ents) != 0 {
+			t.Errorf("the refused pull left %d staging entries in TMPDIR", len(ents))
+		}
+		if n := storeLayers(t, filepath.Join(e.dir, "graph")); n > 1 {
+			t.Errorf("the refused pull left %d layers (at most the busybox base may stay)", n)
+		}
+	}
+	// Without one (the default, as podman), it is stored.
 	e.ok("pull", "-q", "oci:"+layout+":latest")
 	e.wantNames("localhost/latest:latest")
 	if ents, _ := os.ReadDir(staging); len(ents) != 0 {

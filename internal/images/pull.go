@@ -27,6 +27,9 @@ type PullOptions struct {
 	// Progress receives the copy's progress: bars on a terminal, one line
 	// per blob elsewhere; nil (-q) prints nothing.
 	Progress io.Writer
+	// MaxLayerSize bounds what a layer may decompress to (0: no bound,
+	// podman's behaviour; a bound costs one more decompression).
+	MaxLayerSize int64
 }
 
 // Pull copies the image name refers to into the store and returns its id.
@@ -46,7 +49,7 @@ func Pull(ctx context.Context, s storage.Store, name string, o PullOptions) (str
 		if err != nil {
 			return "", err
 		}
-		return copyInto(ctx, s, sys, src, dest, o.Progress)
+		return copyInto(ctx, s, sys, boundSource(src, o.MaxLayerSize), dest, o.Progress)
 	}
 	resolved, err := shortnames.Resolve(sys, name)
 	if err != nil {
@@ -62,7 +65,7 @@ func Pull(ctx context.Context, s storage.Store, name string, o PullOptions) (str
 		if err != nil {
 			return "", err
 		}
-		id, err := copyInto(ctx, s, sys, src, dest, o.Progress)
+		id, err := copyInto(ctx, s, sys, boundSource(src, o.MaxLayerSize), dest, o.Progress)
 		if err == nil {
 			if rerr := c.Record(); rerr != nil && o.Progress != nil {
 				fmt.Fprintf(o.Progress, "sandy: warning: %v\n", rerr)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
@@ -78,10 +79,15 @@ func cmdPull(ctx context.Context, g *global, args []string) error {
 	fs.StringVar(&o.OS, "os", "", "OS to pull (default: this one)")
 	fs.StringVar(&o.Arch, "arch", "", "architecture to pull (default: this one)")
 	fs.StringVar(&o.Variant, "variant", "", "architecture variant to pull")
+	maxLayer := maxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	done()
+	var err error
+	if o.MaxLayerSize, err = parseSize(*maxLayer); err != nil {
+		return err
+	}
 	if fs.NArg() != 1 {
 		return errors.New("want exactly one image: sandy pull [flags] IMAGE")
 	}
@@ -219,8 +225,13 @@ func cmdLoad(ctx context.Context, g *global, args []string) error {
 	fs := g.flags("load [-i FILE]")
 	input := fs.StringP("input", "i", "", "archive to read (docker-archive or oci-archive, plain or compressed; default: standard input)")
 	quiet := fs.BoolP("quiet", "q", false, "print only the names loaded")
+	maxLayer := maxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
+	}
+	maxSize, err := parseSize(*maxLayer)
+	if err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return errors.New("load takes no arguments: sandy load -i FILE, or the archive on standard input")
@@ -236,7 +247,7 @@ func cmdLoad(ctx context.Context, g *global, args []string) error {
 		return err
 	}
 	defer images.Shutdown(s)
-	names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet), TmpDir: g.remote.TmpDir})
+	names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet), TmpDir: g.remote.TmpDir, MaxLayerSize: maxSize})
 	if err != nil {
 		return err
 	}
@@ -472,6 +483,27 @@ func cmdExists(_ context.Context, g *global, args []string) error {
 		return errQuiet{err}
 	}
 	return nil
+}
+
+// envMaxLayerSize is the default of --max-layer-size.
+const envMaxLayerSize = "SANDY_MAX_LAYER_SIZE"
+
+// maxLayerFlag adds --max-layer-size to a verb that stores layers.
+func maxLayerFlag(fs *pflag.FlagSet) *string {
+	return fs.String("max-layer-size", os.Getenv(envMaxLayerSize),
+		"refuse a layer that decompresses to more than SIZE (e.g. 20GB, 512MiB; default $"+envMaxLayerSize+", else no bound): a guard against decompression bombs, at the cost of one more decompression")
+}
+
+// parseSize reads a --max-layer-size value: "" or "0" is no bound.
+func parseSize(v string) (int64, error) {
+	if v == "" || v == "0" {
+		return 0, nil
+	}
+	n, err := units.RAMInBytes(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--max-layer-size %q (or $%s): want a size such as 20GB or 512MiB", v, envMaxLayerSize)
+	}
+	return n, nil
 }
 
 // errQuiet is an error whose exit status speaks for it (image exists).
