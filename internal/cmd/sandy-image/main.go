@@ -122,7 +122,7 @@ func realMain(args []string) int {
 				// canceled"): say what happened instead. (A verb that
 				// finished despite the signal succeeded: its result is
 				// stored and printed.)
-				fmt.Fprintf(g.stderr, "sandy %s: interrupted (%v)%s\n", rest[0], unix.SignalName(sig), interruptNote(rest[0]))
+				fmt.Fprintf(g.stderr, "sandy %s: interrupted (%v)%s\n", rest[0], unix.SignalName(sig), interruptNote(rest))
 				return 128 + int(sig)
 			}
 			if err != nil {
@@ -193,7 +193,11 @@ func signalOf(ctx context.Context) syscall.Signal {
 // interruptNote says, for a verb that copies into the store, what an
 // interrupted copy leaves: no image, and the layers it completed, which
 // the next try reuses.
-func interruptNote(verb string) string {
+func interruptNote(args []string) string {
+	verb := args[0]
+	if verb == "image" && len(args) > 1 {
+		verb = args[1]
+	}
 	switch verb {
 	case "pull", "load":
 		return "; no image was stored (layers completed so far stay for the next try; sandy image prune removes them)"
