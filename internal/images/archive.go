@@ -25,8 +25,11 @@ import (
 type LoadOptions struct {
 	Progress io.Writer
 	// TmpDir holds a copy of standard input (archives are read with
-	// seeks); "" is the store's run root.
+	// seeks; "" is the store's run root) and the staged blobs ("" is
+	// $TMPDIR, else /var/tmp).
 	TmpDir string
+	// MaxLayerSize bounds what a layer may decompress to (0: no bound).
+	MaxLayerSize int64
 }
 
 // Load reads a docker-archive (`docker save`, `podman save`) or an
@@ -45,12 +48,15 @@ func Load(ctx context.Context, s storage.Store, path string, stdin io.Reader, o 
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("loading: %w", err)
 	}
-	sys := &types.SystemContext{}
-	names, dockerErr := loadDockerArchive(ctx, s, sys, path, o.Progress)
+	sys := &types.SystemContext{BigFilesTemporaryDir: bigFilesDir(o.TmpDir)}
+	names, dockerErr := loadDockerArchive(ctx, s, sys, path, o)
 	if dockerErr == nil {
 		return names, nil
 	}
-	names, ociErr := loadOCIArchive(ctx, s, sys, path, o.Progress)
+	if errors.Is(dockerErr, ErrBlobTooBig) || ctx.Err() != nil {
+		return nil, dockerErr // a docker-archive, refused or interrupted
+	}
+	names, ociErr := loadOCIArchive(ctx, s, sys, path, o)
 	if ociErr == nil {
 		return names, nil
 	}
@@ -85,7 +91,7 @@ func spool(r io.Reader, dirs ...string) (string, func(), error) {
 	return f.Name(), cleanup, nil
 }
 
-func loadDockerArchive(ctx context.Context, s storage.Store, sys *types.SystemContext, path string, progress io.Writer) ([]string, error) {
+func loadDockerArchive(ctx context.Context, s storage.Store, sys *types.SystemContext, path string, o LoadOptions) ([]string, error) {
 	r, err := dockerarchive.NewReader(sys, path)
 	if err != nil {
 		return nil, err
@@ -117,7 +123,7 @@ func loadDockerArchive(ctx context.Context, s storage.Store, sys *types.SystemCo
 		if err != nil {
 			return names, err
 		}
-		id, err := copyInto(ctx, s, sys, refs[0], dest, progress)
+		id, err := copyInto(ctx, s, sys, boundSource(refs[0], o.MaxLayerSize), dest, o.Progress)
 		if err != nil {
 			return names, err
 		}
@@ -137,7 +143,7 @@ func loadDockerArchive(ctx context.Context, s storage.Store, sys *types.SystemCo
 	return names, nil
 }
 
-func loadOCIArchive(ctx context.Context, s storage.Store, sys *types.SystemContext, path string, progress io.Writer) ([]string, error) {
+func loadOCIArchive(ctx context.Context, s storage.Store, sys *types.SystemContext, path string, o LoadOptions) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -171,7 +177,7 @@ func loadOCIArchive(ctx context.Context, s storage.Store, sys *types.SystemConte
 		if err != nil {
 			return names, err
 		}
-		id, err := copyInto(ctx, s, sys, item.Reference, dest, progress)
+		id, err := copyInto(ctx, s, sys, boundSource(item.Reference, o.MaxLayerSize), dest, o.Progress)
 		if err != nil {
 			return names, err
 		}

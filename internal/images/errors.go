@@ -48,6 +48,8 @@ func copyHint(err error) string {
 		return "the registry has no such repository or tag: check the name (sandy search is not implemented; the registry's web page or skopeo list-tags lists tags)"
 	case strings.Contains(msg, "no image found in") || strings.Contains(msg, "choosing an image from manifest list"):
 		return "the image has no variant for this platform: --platform OS/ARCH picks another (it will not run here without emulation)"
+	case errors.Is(err, ErrBlobTooBig):
+		return "a layer decompresses to more than --max-layer-size allows (a decompression bomb, or a big layer): if you trust the image, raise --max-layer-size or SANDY_MAX_LAYER_SIZE"
 	case errors.Is(err, syscall.ENOSPC):
 		return "the disk holding the image store is full: free space (sandy image prune, sandy rmi) or move the store (--storage-root, storage.conf graphroot)"
 	case strings.Contains(msg, "Digest did not match") || strings.Contains(msg, "digest mismatch") || strings.Contains(msg, "does not match"):

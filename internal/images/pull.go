@@ -14,6 +14,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/shortnames"
+	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/transports/alltransports"
 	"go.podman.io/image/v5/types"
@@ -26,6 +27,9 @@ type PullOptions struct {
 	// Progress receives the copy's progress: bars on a terminal, one line
 	// per blob elsewhere; nil (-q) prints nothing.
 	Progress io.Writer
+	// MaxLayerSize bounds what a layer may decompress to (0: no bound,
+	// podman's behaviour; a bound costs one more decompression).
+	MaxLayerSize int64
 }
 
 // Pull copies the image name refers to into the store and returns its id.
@@ -45,11 +49,11 @@ func Pull(ctx context.Context, s storage.Store, name string, o PullOptions) (str
 		if err != nil {
 			return "", err
 		}
-		return copyInto(ctx, s, sys, src, dest, o.Progress)
+		return copyInto(ctx, s, sys, boundSource(src, o.MaxLayerSize), dest, o.Progress)
 	}
 	resolved, err := shortnames.Resolve(sys, name)
 	if err != nil {
-		return "", fmt.Errorf("resolving %q: %w", name, err)
+		return "", explainResolveError(sys, name, err)
 	}
 	var errs []string
 	for _, c := range resolved.PullCandidates {
@@ -61,7 +65,7 @@ func Pull(ctx context.Context, s storage.Store, name string, o PullOptions) (str
 		if err != nil {
 			return "", err
 		}
-		id, err := copyInto(ctx, s, sys, src, dest, o.Progress)
+		id, err := copyInto(ctx, s, sys, boundSource(src, o.MaxLayerSize), dest, o.Progress)
 		if err == nil {
 			if rerr := c.Record(); rerr != nil && o.Progress != nil {
 				fmt.Fprintf(o.Progress, "sandy: warning: %v\n", rerr)
@@ -74,6 +78,32 @@ func Pull(ctx context.Context, s storage.Store, name string, o PullOptions) (str
 		errs = append(errs, err.Error())
 	}
 	return "", resolved.FormatPullErrors(joinErrs(errs))
+}
+
+// explainResolveError names the candidates of an ambiguous short name:
+// the library, in short-name-mode "enforcing" without a terminal to ask
+// on, says only that it cannot prompt.
+func explainResolveError(sys *types.SystemContext, name string, err error) error {
+	if !strings.Contains(err.Error(), "cannot prompt without a TTY") {
+		return fmt.Errorf("resolving %q: %w", name, err)
+	}
+	var cands []string
+	if regs, rerr := sysregistriesv2.UnqualifiedSearchRegistries(sys); rerr == nil {
+		for _, r := range regs {
+			if n, perr := reference.ParseNormalizedNamed(r + "/" + name); perr == nil {
+				cands = append(cands, reference.TagNameOnly(n).String())
+			}
+		}
+	}
+	return fmt.Errorf("short name %q is ambiguous: it may be %s, and short-name-mode = \"enforcing\" asks only on a terminal: %w\nhint: name the image fully (sandy pull %s), or add an alias for it under [aliases] in registries.conf",
+		name, strings.Join(cands, " or "), err, firstOr(cands, "REGISTRY/"+name))
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
 }
 
 func joinErrs(msgs []string) []error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 
 	"go.podman.io/image/v5/signature"
@@ -28,6 +29,34 @@ type Remote struct {
 	// RegistriesConf: --registries-conf (tests); "" reads registries.conf
 	// where podman does.
 	RegistriesConf string
+	// TmpDir is where blobs are staged before they become layers; ""
+	// is $TMPDIR, else /var/tmp (podman's image_copy_tmp_dir default).
+	// The helper gives each process a private one (PrivateTmpDir), so
+	// that what a stopped copy staged can be removed without touching
+	// the staging of other processes.
+	TmpDir string
+}
+
+// PrivateTmpDir makes a directory for one process's staged blobs under
+// $TMPDIR, else /var/tmp; the caller removes it.
+func PrivateTmpDir() (string, error) {
+	base := os.Getenv("TMPDIR")
+	if base == "" {
+		base = "/var/tmp"
+	}
+	d, err := os.MkdirTemp(base, "sandy-image-")
+	if err != nil {
+		return "", fmt.Errorf("making a staging directory for blobs: %w (set TMPDIR to a writable directory on a disk with room)", err)
+	}
+	return d, nil
+}
+
+// bigFilesDir is where the image library stages blobs for r.
+func bigFilesDir(tmp string) string {
+	if tmp != "" {
+		return tmp
+	}
+	return os.Getenv("TMPDIR")
 }
 
 // SystemContext turns r into the library's SystemContext.
@@ -42,17 +71,19 @@ func (r Remote) SystemContext() (*types.SystemContext, error) {
 		VariantChoice:            r.Variant,
 		// podman's user agent shape, so registry logs make sense.
 		DockerRegistryUserAgent: "sandy",
+		// Blobs are staged here before they become layers.
+		BigFilesTemporaryDir: bigFilesDir(r.TmpDir),
 	}
 	if r.TLSVerify != nil {
 		sys.DockerInsecureSkipTLSVerify = types.NewOptionalBool(!*r.TLSVerify)
 		sys.OCIInsecureSkipTLSVerify = !*r.TLSVerify
 	}
 	if r.Platform != "" {
-		os, arch, variant, err := ParsePlatform(r.Platform)
+		goos, arch, variant, err := ParsePlatform(r.Platform)
 		if err != nil {
 			return nil, err
 		}
-		sys.OSChoice, sys.ArchitectureChoice, sys.VariantChoice = os, arch, variant
+		sys.OSChoice, sys.ArchitectureChoice, sys.VariantChoice = goos, arch, variant
 	}
 	if r.Creds != "" {
 		user, pass, _ := strings.Cut(r.Creds, ":")

@@ -21,12 +21,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/images"
@@ -113,11 +116,27 @@ func realMain(args []string) int {
 	}
 	g.store.SingleID = os.Getenv(envSingleID) == "1"
 	g.store.Warn = g.stderr
-	ctx, cancel := cancelOnSignal()
-	defer cancel()
+	tmp, err := images.PrivateTmpDir()
+	if err != nil {
+		fmt.Fprintf(g.stderr, "sandy %s: %v\n", rest[0], err)
+		return 125
+	}
+	defer os.RemoveAll(tmp)
+	g.remote.TmpDir = tmp
+	ctx, stop := cancelOnSignal(g.stderr, rest[0], func() { _ = os.RemoveAll(tmp) })
+	defer stop()
 	for _, v := range verbs() {
 		if v.name == rest[0] {
-			if err := v.run(ctx, g, rest[1:]); err != nil {
+			err := v.run(ctx, g, rest[1:])
+			if sig := signalOf(ctx); sig != 0 && err != nil {
+				// The error is the cancellation's echo ("context
+				// canceled"): say what happened instead. (A verb that
+				// finished despite the signal succeeded: its result is
+				// stored and printed.)
+				fmt.Fprintf(g.stderr, "sandy %s: interrupted (%v)%s\n", rest[0], unix.SignalName(sig), interruptNote(rest))
+				return 128 + int(sig)
+			}
+			if err != nil {
 				var quiet errQuiet
 				if !errors.As(err, &quiet) {
 					fmt.Fprintf(g.stderr, "sandy %s: %v\n", rest[0], err)
@@ -131,20 +150,70 @@ func realMain(args []string) int {
 	return 125
 }
 
-// cancelOnSignal cancels the context at the first SIGINT or SIGTERM and
-// ignores repeats, so a copy in flight stops cleanly (the storage library
-// removes what it staged) instead of dying half-way.
-func cancelOnSignal() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
+// stopGrace bounds how long a cancelled verb may take to stop. The
+// library stops a download at once, but not the extraction of a layer
+// already under way (storage's ApplyDiff takes no context); past the
+// grace the helper exits. (A second signal is no "force": a terminal's
+// Ctrl-C reaches this process twice, from the terminal and forwarded by
+// the parent outside the namespace.) The storage library
+// marks a layer "incomplete" until it is whole and deletes such layers
+// the next time the store is opened, so the next pull starts clean.
+const stopGrace = 5 * time.Second
+
+type sigKey struct{}
+
+// cancelOnSignal cancels the context at the first SIGINT, SIGTERM or
+// SIGHUP, so a copy in flight stops cleanly (the image library removes
+// what it staged) instead of dying half-way; signalOf(ctx) then says
+// which signal. stopGrace without the verb returning ends the process
+// with 128+signal, as a shell reports a process killed by it.
+// cleanup runs before that exit (the staged blobs; the storage library
+// itself removes a partial layer the next time the store is opened).
+func cancelOnSignal(stderr io.Writer, verb string, cleanup func()) (context.Context, func()) {
+	var got atomic.Int32
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), sigKey{}, &got))
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		<-sigs
-		cancel()
-		for range sigs {
+		first, ok := (<-sigs).(syscall.Signal)
+		if !ok {
+			return
 		}
+		got.Store(int32(first))
+		cancel()
+		go func() {
+			for range sigs {
+			}
+		}()
+		time.Sleep(stopGrace)
+		cleanup()
+		fmt.Fprintf(stderr, "sandy %s: interrupted (%v); stopped before the copy finished cleaning up: the next command on the store removes the partial layer\n", verb, unix.SignalName(first))
+		os.Exit(128 + int(first))
 	}()
-	return ctx, cancel
+	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+// signalOf is the signal that cancelled ctx, or 0.
+func signalOf(ctx context.Context) syscall.Signal {
+	if got, ok := ctx.Value(sigKey{}).(*atomic.Int32); ok {
+		return syscall.Signal(got.Load())
+	}
+	return 0
+}
+
+// interruptNote says, for a verb that copies into the store, what an
+// interrupted copy leaves: no image, and the layers it completed, which
+// the next try reuses.
+func interruptNote(args []string) string {
+	verb := args[0]
+	if verb == "image" && len(args) > 1 {
+		verb = args[1]
+	}
+	switch verb {
+	case "pull", "load":
+		return "; no image was stored (layers completed so far stay for the next try; sandy image prune removes them)"
+	}
+	return ""
 }
 
 // exitCode is podman's: 125 for sandy's own errors, 1 when an image is

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
@@ -78,10 +79,15 @@ func cmdPull(ctx context.Context, g *global, args []string) error {
 	fs.StringVar(&o.OS, "os", "", "OS to pull (default: this one)")
 	fs.StringVar(&o.Arch, "arch", "", "architecture to pull (default: this one)")
 	fs.StringVar(&o.Variant, "variant", "", "architecture variant to pull")
+	maxLayer := maxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	done()
+	var err error
+	if o.MaxLayerSize, err = parseSize(*maxLayer); err != nil {
+		return err
+	}
 	if fs.NArg() != 1 {
 		return errors.New("want exactly one image: sandy pull [flags] IMAGE")
 	}
@@ -153,6 +159,11 @@ func cmdRmi(_ context.Context, g *global, args []string) error {
 	var firstErr error
 	for _, n := range names {
 		r, err := images.Remove(s, sys, n, o)
+		for _, c := range r.Containers {
+			// The storage is gone; an engine's own record (podman's
+			// database, buildah's) is not sandy's to edit.
+			fmt.Fprintf(g.stderr, "sandy rmi: removed the storage of container %s; podman or buildah keep their record of it until `podman rm` / `buildah rm`\n", c)
+		}
 		for _, u := range r.Untagged {
 			fmt.Fprintf(g.stdout, "Untagged: %s\n", u)
 		}
@@ -214,8 +225,13 @@ func cmdLoad(ctx context.Context, g *global, args []string) error {
 	fs := g.flags("load [-i FILE]")
 	input := fs.StringP("input", "i", "", "archive to read (docker-archive or oci-archive, plain or compressed; default: standard input)")
 	quiet := fs.BoolP("quiet", "q", false, "print only the names loaded")
+	maxLayer := maxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
+	}
+	maxSize, err := parseSize(*maxLayer)
+	if err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return errors.New("load takes no arguments: sandy load -i FILE, or the archive on standard input")
@@ -231,7 +247,7 @@ func cmdLoad(ctx context.Context, g *global, args []string) error {
 		return err
 	}
 	defer images.Shutdown(s)
-	names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet)})
+	names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet), TmpDir: g.remote.TmpDir, MaxLayerSize: maxSize})
 	if err != nil {
 		return err
 	}
@@ -415,13 +431,13 @@ func cmdInspect(ctx context.Context, g *global, args []string) error {
 
 func cmdPrune(_ context.Context, g *global, args []string) error {
 	fs := g.flags("image prune [-a] [-f]")
-	all := fs.BoolP("all", "a", false, "remove every image no container uses, not only unnamed ones")
+	all := fs.BoolP("all", "a", false, "remove every image no container uses, not only unnamed ones (layers no image uses go either way)")
 	force := fs.BoolP("force", "f", false, "do not ask")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	if !*force {
-		what := "all dangling images"
+		what := "all dangling images and the layers no image uses"
 		if *all {
 			what = "all images without at least one container associated with them"
 		}
@@ -436,9 +452,12 @@ func cmdPrune(_ context.Context, g *global, args []string) error {
 		return err
 	}
 	defer images.Shutdown(s)
-	gone, err := images.Prune(s, *all)
+	gone, layers, err := images.Prune(s, *all)
 	for _, id := range gone {
 		fmt.Fprintln(g.stdout, id)
+	}
+	if len(layers) > 0 {
+		fmt.Fprintf(g.stderr, "sandy image prune: removed %d layer(s) no image or container used\n", len(layers))
 	}
 	return err
 }
@@ -464,6 +483,27 @@ func cmdExists(_ context.Context, g *global, args []string) error {
 		return errQuiet{err}
 	}
 	return nil
+}
+
+// envMaxLayerSize is the default of --max-layer-size.
+const envMaxLayerSize = "SANDY_MAX_LAYER_SIZE"
+
+// maxLayerFlag adds --max-layer-size to a verb that stores layers.
+func maxLayerFlag(fs *pflag.FlagSet) *string {
+	return fs.String("max-layer-size", os.Getenv(envMaxLayerSize),
+		"refuse a layer that decompresses to more than SIZE (e.g. 20GB, 512MiB; default $"+envMaxLayerSize+", else no bound): a guard against decompression bombs, at the cost of one more decompression")
+}
+
+// parseSize reads a --max-layer-size value: "" or "0" is no bound.
+func parseSize(v string) (int64, error) {
+	if v == "" || v == "0" {
+		return 0, nil
+	}
+	n, err := units.RAMInBytes(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--max-layer-size %q (or $%s): want a size such as 20GB or 512MiB", v, envMaxLayerSize)
+	}
+	return n, nil
 }
 
 // errQuiet is an error whose exit status speaks for it (image exists).
