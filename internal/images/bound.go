@@ -113,6 +113,16 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 			}
 		}
 	}
+	if errors.Is(err, io.EOF) {
+		// A small compressed blob can be read whole before the counter
+		// has decompressed it: the verdict must come before EOF, or a
+		// bomb passes.
+		_ = b.pw.Close()
+		<-b.done
+		if e := b.err.Load(); e != nil {
+			return n, *e
+		}
+	}
 	return n, err
 }
 

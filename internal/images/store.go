@@ -44,7 +44,9 @@ type Resolved struct {
 // rootless user, then /etc/containers/storage.conf and the rootless
 // defaults under $XDG_DATA_HOME and $XDG_RUNTIME_DIR) and applies o.
 func storeConfig(o StoreOptions) (types.StoreOptions, error) {
-	so, err := types.DefaultStoreOptions()
+	// LoadStoreOptions reads the files each time (DefaultStoreOptions
+	// caches the first answer for the process).
+	so, err := types.LoadStoreOptions(types.LoadOptions{})
 	if err != nil {
 		return so, fmt.Errorf("reading containers-storage.conf: %w", err)
 	}
