@@ -22,7 +22,7 @@ func (f Fallback) Line(args ...any) string { return fmt.Sprintf(f.format, args..
 
 // FallbackSingleID: the automatic maps degraded to the single mapping
 // (Plan.Warning).
-var FallbackSingleID = Fallback{ID: "idmap-single", Doctor: "idmap", Doc: "troubleshooting.md#idmap",
+var FallbackSingleID = Fallback{ID: "idmap-single", Doctor: "idmap", Doc: "troubleshooting.md#user-id-mapping",
 	format: "using a single id mapping: %s, so the container has only %s (as root) and no other users or groups; fix: %s (%s)"}
 
 // Fallbacks lists every Fallback of this package.
