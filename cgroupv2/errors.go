@@ -52,7 +52,7 @@ func (o *Options) lose(lost []limit, controllers []string, reason, fix string) e
 	}
 	if o.AllowUnenforced {
 		for _, l := range lost {
-			o.warn(l.String() + " not enforced: " + reason + " (--allow-unenforced)")
+			o.warn(FallbackUnenforced.Line(l, reason))
 		}
 		return nil
 	}

@@ -230,8 +230,7 @@ func warning(probs []problem, ids []string) string {
 			refs = append(refs, ref)
 		}
 	}
-	return fmt.Sprintf("using a single id mapping: %s, so the container has only %s (as root) and no other users or groups; fix: %s (%s)",
-		strings.Join(whats, " and "), strings.Join(ids, " and "), strings.Join(fixes, "; "), strings.Join(refs, ", "))
+	return FallbackSingleID.Line(strings.Join(whats, " and "), strings.Join(ids, " and "), strings.Join(fixes, "; "), strings.Join(refs, ", "))
 }
 
 func (s *side) resolve(req Request, useGetsubids bool) error {

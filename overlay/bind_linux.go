@@ -102,7 +102,7 @@ func (m *mounter) copy() (*Root, error) {
 			return nil, &RungError{Mode: ModeCopy, Err: err, Why: fmt.Sprintf("cp -a %s: %v", m.o.Lower, err), Fix: "check free space in the state root"}
 		}
 		// cp goes on after a failed chown or xattr; report, keep the copy.
-		m.warn(fmt.Sprintf("rootfs: the copy is not exact (%d problems, e.g. %s); fix: use the full subordinate id range for the container", len(lines), lines[0]))
+		m.warn(FallbackCopyInexact.Line(len(lines), lines[0]))
 	}
 	if m.stubs {
 		if err := copyStubs(m.path(stubsName), merged); err != nil {

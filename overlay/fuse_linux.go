@@ -213,7 +213,7 @@ func (m *mounter) reportHidden() {
 	if n == 0 {
 		return
 	}
-	m.warn(fmt.Sprintf("rootfs: fuse-overlayfs hides %d entries named .wh.* in the bundle (e.g. %s) and the files they name; fix: rename them in the bundle, or use a kernel with overlay in user namespaces (--rootfs-mode=overlay)", n, example))
+	m.warn(FallbackWhiteouts.Line(n, example))
 }
 
 // countWhiteoutNames walks dir with readdir only (d_type, no stat) and

@@ -416,7 +416,7 @@ func (m *mounter) auto() (*Root, error) {
 	}
 	fr, ferr := m.fuse()
 	if ferr == nil {
-		m.warn(fmt.Sprintf("rootfs: using fuse-overlayfs instead of kernel overlay (slower file I/O, one more process in the container): %s; fix: %s", why(kerr), fix(kerr)))
+		m.warn(FallbackFuse.Line(why(kerr), fix(kerr)))
 		return fr, nil
 	}
 	if err := m.retry(); err != nil {
@@ -425,9 +425,9 @@ func (m *mounter) auto() (*Root, error) {
 	br, berr := m.bind()
 	if berr == nil {
 		if m.o.Readonly {
-			m.warn(fmt.Sprintf("rootfs: read-only bind of the bundle (no overlay available): kernel overlay: %s; fuse-overlayfs: %s; fix: %s; or %s", why(kerr), why(ferr), fix(kerr), fix(ferr)))
+			m.warn(FallbackBind.Line(why(kerr), why(ferr), fix(kerr), fix(ferr)))
 		} else {
-			m.warn(fmt.Sprintf("rootfs: no writable layer, the root is a read-only bind of the bundle (writes outside tmpfs mounts fail with EROFS): kernel overlay: %s; fuse-overlayfs: %s; fix: %s; or %s; or pass --rootfs-mode=copy", why(kerr), why(ferr), fix(kerr), fix(ferr)))
+			m.warn(FallbackBindWritable.Line(why(kerr), why(ferr), fix(kerr), fix(ferr)))
 		}
 		return br, nil
 	}

@@ -50,11 +50,7 @@ func (r *OwnerReport) Warning() string {
 	if r.RootUID >= 0 && r.RootGID >= 0 {
 		chown = fmt.Sprintf("as root, chown -R %d:%d %s (the container's root then owns them), or ", r.RootUID, r.RootGID, r.Rootfs)
 	}
-	return fmt.Sprintf("rootfs: %s owned by ids outside the container's id map (e.g. %s, host uid %d gid %d): "+
-		"inside they show as nobody (65534) and the container's root cannot write, chmod or chown them; "+
-		"fix: %sunpack the rootfs as yourself in a user namespace (podman unshare tar -C %s -xf ROOTFS.tar), "+
-		"or run with an id map that covers those ids (docs/rootfs.md#unmapped-owners)",
-		found, r.Example, r.UID, r.GID, chown, r.Rootfs)
+	return FallbackUnmappedOwners.Line(found, r.Example, r.UID, r.GID, chown, r.Rootfs)
 }
 
 // AccessError is returned by ScanOwners when the container could not even

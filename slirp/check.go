@@ -145,7 +145,7 @@ func CheckPing(procSys string, gids []uint32, sockErr error) error {
 // LoopbackWarning is the line `run` prints, and `sandy doctor` shows, when
 // Check fails and the container gets loopback only.
 func LoopbackWarning(err error) string {
-	return "network: loopback only (no outside network): " + err.Error()
+	return FallbackLoopback.Line(err)
 }
 
 // unprivilegedPortStart is the host's UnprivilegedPortStart.

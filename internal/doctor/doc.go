@@ -14,6 +14,11 @@
 //
 // The probes are the ones `run` uses, so doctor's details are the very
 // words of run's one-line fallback warnings. This package adds only the
-// consequence for the user and the split into detail and fix. It runs on
+// consequence for the user and the split into detail and fix. Each leaf
+// (idmap, overlay, slirp, cgroupv2, and internal/imagehelper for the image
+// store) lists its fallback lines in a Fallbacks table that names the
+// doctor check of each; TestFallbacks checks that the check is a row here
+// and that docs/troubleshooting.md has the entry, TestFallbackSources that
+// no warning line is written with words outside those tables. It runs on
 // the host, in the sandy process; nothing here runs at package init.
 package doctor

@@ -13,6 +13,8 @@ import (
 
 	"go.podman.io/storage"
 	"go.podman.io/storage/types"
+
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
 
 // StoreOptions are the user's overrides of containers-storage.conf: the
@@ -116,7 +118,7 @@ func Open(o StoreOptions) (storage.Store, Resolved, error) {
 			if len(notes) > 0 {
 				note = strings.Join(notes, "; ") + "; using " + step.name
 				if o.Warn != nil {
-					fmt.Fprintf(o.Warn, "sandy: warning: image store: %s (fix: %s)\n", note, step.fix)
+					fmt.Fprintf(o.Warn, "sandy: warning: %s\n", imagehelper.FallbackStoreDriver.Line(note, step.fix))
 				}
 			}
 			return s, resolvedOf(s, try, note), nil

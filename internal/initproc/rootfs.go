@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/cgroupv2"
 	"github.com/sandy-rt/sandy/userns"
 )
 
@@ -360,7 +361,7 @@ func (r *rootfs) mountCgroup(m specs.Mount, o *mountOpts, target *os.File) error
 		if cgroupNS {
 			why = "its cgroup namespace is not rooted at a cgroup sandy made for it (the cgroup manager is none, or the namespace is joined)"
 		}
-		_ = r.conn.Send(MsgWarn, fmt.Sprintf("mount %s: cgroup mounted read-only, not rw as the options ask: %s, and a writable view would let it change cgroups outside its own; fix: run with a systemd or delegated cgroupfs manager and a cgroup namespace (docs/troubleshooting.md#cgroup-mount)", m.Destination, why))
+		_ = r.conn.Send(MsgWarn, cgroupv2.FallbackMountRO.Line(m.Destination, why))
 	}
 	flags := o.flags | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	if !writable {
