@@ -520,53 +520,11 @@ func TestImageStoreSharedWithPodman(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
-	podman := testutil.RequireBinary(t, "podman", "apt-get install podman")
 	e := newImgEnv(t)
-	// Both find the store where they look by default, in a private
-	// XDG home: $XDG_DATA_HOME/containers/storage and
-	// $XDG_RUNTIME_DIR/containers (no storage.conf at all).
-	var env []string
-	for _, kv := range e.env {
-		if !strings.HasPrefix(kv, "CONTAINERS_STORAGE_CONF=") {
-			env = append(env, kv)
-		}
-	}
-	xdg := map[string]string{"XDG_DATA_HOME": "data", "XDG_CONFIG_HOME": "config", "XDG_RUNTIME_DIR": "xdgrun"}
-	for k, d := range xdg {
-		p := filepath.Join(e.dir, d)
-		if err := os.MkdirAll(p, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		env = append(env, k+"="+p)
-	}
-	e.env = env
-	// No systemd here: podman's cgroups through cgroupfs, events to a file.
-	if err := os.MkdirAll(filepath.Join(e.dir, "config", "containers"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	e.write(filepath.Join(e.dir, "config", "containers", "containers.conf"), "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n")
-	run := func(args ...string) string {
-		t.Helper()
-		c := exec.Command(podman, args...)
-		c.Env = e.env
-		out, err := c.CombinedOutput()
-		if err != nil {
-			t.Fatalf("podman %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	t.Cleanup(func() {
-		c := exec.Command(podman, "rm", "-a", "-f")
-		c.Env = e.env
-		_ = c.Run()
-		// podman's rootless pause process outlives it: stop it.
-		if b, err := os.ReadFile(filepath.Join(e.dir, "xdgrun", "libpod", "tmp", "pause.pid")); err == nil {
-			var pid int
-			if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 1 {
-				_ = unix.Kill(pid, unix.SIGKILL)
-			}
-		}
-	})
+	// Both find the store where they look by default, in a private XDG
+	// home: $XDG_DATA_HOME/containers/storage and $XDG_RUNTIME_DIR/containers
+	// (no storage.conf at all).
+	run, _ := podmanEnv(t, e)
 	docker := filepath.Join(e.dir, "from-podman.tar")
 	if _, err := imagefix.DockerArchive(docker, "localhost/frompodman:1", imagefix.Busybox(t), false); err != nil {
 		t.Fatal(err)

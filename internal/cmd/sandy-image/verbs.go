@@ -137,15 +137,11 @@ func cmdRmi(_ context.Context, g *global, args []string) error {
 	if fs.NArg() == 0 && !*all {
 		return errors.New("want at least one image (or --all): sandy rmi [flags] IMAGE [IMAGE ...]")
 	}
-	s, err := g.openStore()
+	s, sys, done, err := g.session()
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	sys, err := g.remote.SystemContext()
-	if err != nil {
-		return err
-	}
+	defer done()
 	names := fs.Args()
 	if *all {
 		list, err := s.Images()
@@ -189,15 +185,11 @@ func cmdTag(_ context.Context, g *global, args []string) error {
 	if fs.NArg() < 2 {
 		return errors.New("want an image and at least one new name: sandy tag IMAGE NAME [NAME ...]")
 	}
-	s, err := g.openStore()
+	s, sys, done, err := g.session()
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	sys, err := g.remote.SystemContext()
-	if err != nil {
-		return err
-	}
+	defer done()
 	return images.Tag(s, sys, fs.Arg(0), fs.Args()[1:])
 }
 
@@ -209,15 +201,11 @@ func cmdUntag(_ context.Context, g *global, args []string) error {
 	if fs.NArg() < 1 {
 		return errors.New("want an image: sandy untag IMAGE [NAME...]")
 	}
-	s, err := g.openStore()
+	s, sys, done, err := g.session()
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	sys, err := g.remote.SystemContext()
-	if err != nil {
-		return err
-	}
+	defer done()
 	return images.Untag(s, sys, fs.Arg(0), fs.Args()[1:])
 }
 
@@ -272,15 +260,11 @@ func cmdSave(ctx context.Context, g *global, args []string) error {
 	if *out == "" {
 		return errors.New("no output file: pass -o FILE")
 	}
-	s, err := g.openStore()
+	s, sys, done, err := g.session()
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	sys, err := g.remote.SystemContext()
-	if err != nil {
-		return err
-	}
+	defer done()
 	o.Progress = g.progress(*quiet)
 	return images.Save(ctx, s, sys, *out, fs.Args(), o)
 }
@@ -373,15 +357,11 @@ func cmdInspect(ctx context.Context, g *global, args []string) error {
 	if fs.NArg() == 0 {
 		return errors.New("want at least one image: sandy image inspect IMAGE [IMAGE ...]")
 	}
-	s, err := g.openStore()
+	s, sys, done, err := g.session()
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	sys, err := g.remote.SystemContext()
-	if err != nil {
-		return err
-	}
+	defer done()
 	var out []*images.Inspect
 	var firstErr error
 	for _, n := range fs.Args() {
@@ -470,15 +450,11 @@ func cmdExists(_ context.Context, g *global, args []string) error {
 	if fs.NArg() != 1 {
 		return errors.New("want one image: sandy image exists IMAGE")
 	}
-	s, err := g.openStore()
+	s, sys, done, err := g.session()
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	sys, err := g.remote.SystemContext()
-	if err != nil {
-		return err
-	}
+	defer done()
 	if _, err := images.Lookup(s, sys, fs.Arg(0)); err != nil {
 		return errQuiet{err}
 	}
