@@ -14,10 +14,10 @@ const x32SyscallBit = 0x40000000
 
 // archDef describes one architecture a filter can cover.
 type archDef struct {
-	name  specs.Arch // OCI / libseccomp name
-	audit uint32     // AUDIT_ARCH_* in seccomp_data.arch
-	bits  int        // 64: arguments are compared as two 32-bit halves
-	table map[string]uint32
+	name  specs.Arch               // OCI / libseccomp name
+	audit uint32                   // AUDIT_ARCH_* in seccomp_data.arch
+	bits  int                      // 64: arguments are compared as two 32-bit halves
+	table func() map[string]uint32 // name → number, built on first use
 	// mux: i386 multiplexes the socket and SysV IPC calls through
 	// socketcall(2) and ipc(2) besides having direct syscalls for them.
 	mux bool
@@ -74,7 +74,7 @@ var ipcSub = map[string]uint32{
 // known reports whether name is a syscall of arch, directly or (i386)
 // through socketcall/ipc.
 func (a *archDef) known(name string) bool {
-	if _, ok := a.table[name]; ok {
+	if _, ok := a.table()[name]; ok {
 		return true
 	}
 	if a.mux {
@@ -91,13 +91,13 @@ func (a *archDef) known(name string) bool {
 // sub-call (replacing any condition the profile put on argument 0, as
 // libseccomp does) followed by one on the direct syscall when it exists.
 func (a *archDef) translate(name string, r rule) []rule {
-	nr, direct := a.table[name]
+	nr, direct := a.table()[name]
 	if a.mux {
 		mux, sub := uint32(0), uint32(0)
 		if s, ok := socketcallSub[name]; ok {
-			mux, sub = a.table["socketcall"], s
+			mux, sub = a.table()["socketcall"], s
 		} else if s, ok := ipcSub[name]; ok {
-			mux, sub = a.table["ipc"], s
+			mux, sub = a.table()["ipc"], s
 		}
 		if mux != 0 {
 			m := r

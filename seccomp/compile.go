@@ -321,7 +321,7 @@ func enosysLimits(cfg *specs.LinuxSeccomp, archs []*archDef, def uint32) map[*ar
 		found := false
 		for _, sc := range cfg.Syscalls {
 			for _, n := range sc.Names {
-				if nr, ok := a.table[n]; ok && (!found || nr > lim[a]) {
+				if nr, ok := a.table()[n]; ok && (!found || nr > lim[a]) {
 					lim[a], found = nr, true
 				}
 			}

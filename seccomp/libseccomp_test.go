@@ -36,7 +36,7 @@ var allArchs = []*archDef{archX86_64, archX86, archX32, archAARCH64, archARM}
 // not know, or number differently, cannot be compared and are left out.
 func agrees(a *archDef, name string) bool {
 	lib := libseccomp.ResolveName(a.name, name)
-	nr, direct := a.table[name]
+	nr, direct := a.table()[name]
 	if a.mux {
 		_, s := socketcallSub[name]
 		_, i := ipcSub[name]
@@ -171,15 +171,15 @@ func inputs(cfg *specs.LinuxSeccomp, rng *rand.Rand) []seccompData {
 			nrs[nr] = true
 		}
 		for _, a := range archs {
-			for name, nr := range a.table {
+			for name, nr := range a.table() {
 				nrs[nr] = true
 				if withArgs[name] {
 					heavy[nr] = true
 				}
 			}
 			if a.mux {
-				heavy[a.table["socketcall"]] = true
-				heavy[a.table["ipc"]] = true
+				heavy[a.table()["socketcall"]] = true
+				heavy[a.table()["ipc"]] = true
 			}
 		}
 		for i := 0; i < 20; i++ {
@@ -327,7 +327,7 @@ func randomProfile(rng *rand.Rand, names []string) *specs.LinuxSeccomp {
 
 func TestDifferentialRandom(t *testing.T) {
 	var names []string
-	for n := range syscallsX86_64 {
+	for n := range syscallsX86_64() {
 		names = append(names, n)
 	}
 	names = append(names, "socketcall", "ipc", "socket", "send", "recv", "semget", "_llseek", "arm_fadvise64_64", "chown32")
@@ -461,11 +461,11 @@ func TestPathLength(t *testing.T) {
 	t.Logf("moby default: sandy %d instructions, libseccomp %s %d", len(ours.Instructions()), libseccomp.Version(), len(lib))
 	x := uint32(unix.AUDIT_ARCH_X86_64)
 	for _, name := range []string{"read", "write", "futex", "getpid", "epoll_pwait", "openat", "mmap", "clone"} {
-		d := seccompData{arch: x, nr: syscallsX86_64[name]}
+		d := seccompData{arch: x, nr: syscallsX86_64()[name]}
 		t.Logf("%-12s sandy %2d  libseccomp %2d", name, steps(ours.Instructions(), d), steps(lib, d))
 	}
 	var so, sl, n int
-	for _, nr := range syscallsX86_64 {
+	for _, nr := range syscallsX86_64() {
 		d := seccompData{arch: x, nr: nr}
 		so += steps(ours.Instructions(), d)
 		sl += steps(lib, d)
