@@ -4,7 +4,6 @@ package images
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -55,7 +54,7 @@ func Pull(ctx context.Context, s storage.Store, name string, o PullOptions) (str
 	if err != nil {
 		return "", explainResolveError(sys, name, err)
 	}
-	var errs []string
+	var errs []error
 	for _, c := range resolved.PullCandidates {
 		src, err := docker.NewReference(c.Value)
 		if err != nil {
@@ -75,9 +74,9 @@ func Pull(ctx context.Context, s storage.Store, name string, o PullOptions) (str
 		if ctx.Err() != nil || len(resolved.PullCandidates) == 1 {
 			return "", err
 		}
-		errs = append(errs, err.Error())
+		errs = append(errs, err)
 	}
-	return "", resolved.FormatPullErrors(joinErrs(errs))
+	return "", resolved.FormatPullErrors(errs)
 }
 
 // explainResolveError names the candidates of an ambiguous short name:
@@ -104,14 +103,6 @@ func firstOr(s []string, def string) string {
 		return s[0]
 	}
 	return def
-}
-
-func joinErrs(msgs []string) []error {
-	out := make([]error, len(msgs))
-	for i, m := range msgs {
-		out[i] = errors.New(m)
-	}
-	return out
 }
 
 // hasTransport reports whether name starts with a transport prefix the

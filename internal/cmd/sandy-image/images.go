@@ -57,10 +57,7 @@ func cmdImages(ctx context.Context, g *global, args []string) error {
 		return err
 	}
 	if fs.NArg() == 1 {
-		list, err = filterByName(g, list, fs.Arg(0))
-		if err != nil {
-			return err
-		}
+		list = filterByName(list, fs.Arg(0))
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(g.stdout)
@@ -112,7 +109,7 @@ func cmdImages(ctx context.Context, g *global, args []string) error {
 }
 
 // filterByName keeps the images name refers to (podman's `images NAME`).
-func filterByName(g *global, list []images.Summary, name string) ([]images.Summary, error) {
+func filterByName(list []images.Summary, name string) []images.Summary {
 	var out []images.Summary
 	for _, s := range list {
 		for _, n := range s.Names {
@@ -123,7 +120,7 @@ func filterByName(g *global, list []images.Summary, name string) ([]images.Summa
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // headers are podman's column titles for the template fields.
