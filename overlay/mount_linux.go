@@ -47,6 +47,10 @@ type Options struct {
 	// Warn receives one line for each thing that is lost: a lower rung
 	// than asked for, or entries fuse-overlayfs hides. May be nil.
 	Warn func(string) `json:"-"`
+	// Layers, when set, is the container's root in an image store: Mount
+	// mounts it instead of a layer over Lower, which is then unused, and
+	// Mode, Readonly and Mountpoints do not apply (see mountLayers).
+	Layers *Layers
 }
 
 // Mountpoint is a path inside the container the init will mount onto.
@@ -90,6 +94,8 @@ type mounter struct {
 	lower *os.File // O_PATH handle on Lower, kept open while mounting
 	stubs bool     // the stub layer has entries
 	miss  []string // mountpoints missing from Lower
+
+	opened []*os.File // O_PATH handles held while mounting (closeOpened)
 }
 
 func (m *mounter) path(name string) string { return filepath.Join(m.layer, name) }
@@ -109,6 +115,9 @@ func (m *mounter) warn(s string) {
 // once when it settles below overlay. A forced mode that cannot work returns
 // a *RungError and falls back to nothing.
 func Mount(o Options) (*Root, error) {
+	if o.Layers != nil {
+		return mountLayers(o)
+	}
 	if o.Mode == "" {
 		o.Mode = ModeAuto
 	}
