@@ -64,17 +64,35 @@ func defaultRootfsMode(verb, global string) string {
 
 func cmdRun(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	o := &lifecycle.RunOptions{}
-	fs := createFlags("run", "run [flags] [BUNDLE | --bundle DIR ID]", g, &o.CreateOptions)
+	fs := createFlags("run", "run [flags] [BUNDLE | --bundle DIR ID | IMAGE [COMMAND [ARG...]]]", g, &o.CreateOptions)
 	fs.BoolVarP(&o.Detach, "detach", "d", false, "return once the container runs")
 	fs.BoolVar(&o.Keep, "keep", false, "don't delete the container when it exits")
+	img := &imageRun{}
+	containerFlags(fs, img)
+	// Flags end at the image: the command's own flags follow it.
+	fs.SetInterspersed(false)
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
 	rest := fs.Args()
+	var first string
+	if len(rest) > 0 {
+		first = rest[0]
+	}
+	form, note := classifyRun(first, o.Bundle != "", len(rest), cwdIsBundle, isBundle)
+	if form == formImage {
+		return runImage(ctx, g, fs, img, o, rest)
+	}
+	if err := bundleFlagsOnly(fs); err != nil {
+		return 2, err
+	}
+	if note != "" && isTerminalFile(os.Stderr) {
+		fmt.Fprintf(g.Stderr, "sandy: note: %s\n", note)
+	}
 	switch {
 	case len(rest) > 1:
 		return 2, errors.New("too many arguments: want [BUNDLE] or --bundle DIR ID")
-	case len(rest) == 1 && o.Bundle == "" && isBundle(rest[0]):
+	case form == formBundle:
 		// `sandy run ./bundle`: a directory holding config.json.
 		o.Bundle = rest[0]
 	case len(rest) == 1:

@@ -64,3 +64,40 @@ func TestParseSignal(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyRun: how `sandy run` reads its first argument. A path or a
+// bundle directory is a bundle, --bundle or no argument is runc's form, a
+// plain word in a bundle directory stays runc's form (engines and runc's
+// tests type `run ID` there) with a note, and anything else is an image.
+func TestClassifyRun(t *testing.T) {
+	bundles := map[string]bool{"mybundle": true}
+	isDir := func(p string) bool { return bundles[p] }
+	for _, tc := range []struct {
+		arg        string
+		bundleFlag bool
+		nargs      int
+		cwdBundle  bool
+		want       runForm
+		note       bool
+	}{
+		{"", false, 0, true, formRuncID, false},
+		{"ctr1", true, 1, false, formRuncID, false},
+		{".", false, 1, false, formBundle, false},
+		{"./b", false, 1, false, formBundle, false},
+		{"/srv/b", false, 2, false, formBundle, false},
+		{"../b", false, 1, true, formBundle, false},
+		{"mybundle", false, 1, false, formBundle, false},
+		{"alpine", false, 1, true, formRuncID, true},
+		{"alpine", false, 1, false, formImage, false},
+		{"alpine", false, 3, true, formImage, false}, // a command follows: runc's form takes none
+		{"localhost/alpine:3", false, 1, true, formImage, false},
+		{"docker.io/library/alpine", false, 1, false, formImage, false},
+		{"alpine@sha256:abc", false, 1, true, formImage, false},
+	} {
+		form, note := classifyRun(tc.arg, tc.bundleFlag, tc.nargs, func() bool { return tc.cwdBundle }, isDir)
+		if form != tc.want || (note != "") != tc.note {
+			t.Errorf("classifyRun(%q, bundle flag %v, %d args, cwd bundle %v) = %v, note %q; want %v, note %v",
+				tc.arg, tc.bundleFlag, tc.nargs, tc.cwdBundle, form, note, tc.want, tc.note)
+		}
+	}
+}

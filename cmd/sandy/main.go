@@ -153,21 +153,21 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		usage(stderr, fs)
 		return 2
 	}
-	if imagehelper.IsVerb(rest[0]) {
-		fs.Visit(func(f *pflag.Flag) {
-			if _, ok := imageFlagUsage[f.Name]; ok {
-				if sa, ok := f.Value.(pflag.SliceValue); ok {
-					for _, v := range sa.GetSlice() {
-						storeFlags = append(storeFlags, "--"+f.Name+"="+v)
-					}
-				} else {
-					storeFlags = append(storeFlags, "--"+f.Name+"="+f.Value.String())
+	fs.Visit(func(f *pflag.Flag) {
+		if _, ok := imageFlagUsage[f.Name]; ok {
+			if sa, ok := f.Value.(pflag.SliceValue); ok {
+				for _, v := range sa.GetSlice() {
+					storeFlags = append(storeFlags, "--"+f.Name+"="+v)
 				}
+			} else {
+				storeFlags = append(storeFlags, "--"+f.Name+"="+f.Value.String())
 			}
-		})
-		if g.Debug {
-			storeFlags = append(storeFlags, "--debug")
 		}
+	})
+	if g.Debug {
+		storeFlags = append(storeFlags, "--debug")
+	}
+	if imagehelper.IsVerb(rest[0]) {
 		return execImageHelper(rest[0], append(storeFlags, rest...), stderr)
 	}
 	for _, c := range commands() {
@@ -175,12 +175,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		// Commands handle signals themselves (run forwards them).
-		code, err := c.run(context.Background(), g, rest[1:])
+		code, err := c.run(withStoreFlags(context.Background(), storeFlags), g, rest[1:])
 		if err != nil {
 			if errors.Is(err, pflag.ErrHelp) {
 				return 0
 			}
-			fmt.Fprintf(stderr, "sandy %s: %v\n", c.name, err)
+			var printed interface{ Printed() bool }
+			if !errors.As(err, &printed) || !printed.Printed() {
+				fmt.Fprintf(stderr, "sandy %s: %v\n", c.name, err)
+			}
 			if g.Logger != nil {
 				g.Logger.Error(err.Error())
 			}

@@ -1,9 +1,12 @@
 // Package containers turns an image and `sandy run`'s flags into a
-// container: for now, the OCI spec (Generate), which the runtime path that
-// bundles use then runs unchanged.
+// container: the OCI spec (Generate), which the runtime path that bundles
+// use then runs unchanged, and Run, the glue of `sandy run IMAGE` (a
+// storage container from the image helper, the spec written as its
+// bundle, lifecycle.Run, --rm).
 //
 // Generate is a pure function, table-tested: the image's config
-// (image-spec v1.ImageConfig), the flags as typed (Options), the image's
+// (imagehelper.ImageConfig: image-spec's, declared without its package
+// inits), the flags as typed (Options), the image's
 // /etc/passwd and /etc/group parsed (ParsePasswd, ParseGroup → UserDB)
 // and the facts about the caller (Host: ids, subordinate ranges,
 // environment, working directory, the init binary's path) come in as

@@ -6,12 +6,10 @@ import (
 	"math"
 	"net"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/docker/go-units"
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -25,8 +23,18 @@ type NamedVolume struct {
 	Options []string // as given, validated (ro, nodev, U, ...)
 }
 
-// volumeName is podman's volume name rule (libpod/define.NameRegex).
-var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// validVolumeName is podman's volume name rule (libpod/define.NameRegex,
+// [a-zA-Z0-9][a-zA-Z0-9_.-]*), without a regexp: this package is linked
+// into sandy, whose start-up does no package-level work (issue 14).
+func validVolumeName(s string) bool {
+	for i, c := range s {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '_' && c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // mountSet collects the mounts of -v, --mount and --tmpfs, keyed by
 // destination, in the order they were given.
@@ -132,7 +140,7 @@ func parseVolume(v, cwd string, s *mountSet) error {
 		}
 		return s.addMount(flag, m)
 	}
-	if !volumeName.MatchString(src) {
+	if !validVolumeName(src) {
 		return fmt.Errorf("%s: %q is neither an absolute host path nor a volume name (write ./%s for a path relative to the current directory)", flag, src, src)
 	}
 	return s.addVolume(flag, NamedVolume{Name: src, Dest: dst, Options: opts})
@@ -238,7 +246,7 @@ func tmpfsMount(flag, dst string, opts []string) (specs.Mount, error) {
 		}
 		seen[kind] = o
 		if name == "size" {
-			if _, err := units.RAMInBytes(o[len("size="):]); err != nil && !strings.HasSuffix(o, "%") {
+			if _, err := ramInBytes(o[len("size="):]); err != nil && !strings.HasSuffix(o, "%") {
 				return specs.Mount{}, fmt.Errorf("%s: %s: %w", flag, o, err)
 			}
 		}
@@ -386,7 +394,7 @@ func parseMount(v, cwd string, s *mountSet) error {
 		}
 		return s.addMount(flag, m)
 	case "volume":
-		if src != "" && !volumeName.MatchString(src) {
+		if src != "" && !validVolumeName(src) {
 			return fmt.Errorf("%s: invalid volume name %q", flag, src)
 		}
 		if opts, err = volumeOpts(flag, opts); err != nil {
@@ -469,10 +477,53 @@ func (e *envList) set(name, val string) {
 
 func (e *envList) has(name string) bool { return e.index(name) >= 0 }
 
+// ramInBytes parses a size exactly as go-units v0.5.0's RAMInBytes
+// (podman's parser; TestRAMInBytes compares the two): a number (Go float
+// syntax), an optional space, then an optional unit: b, or k, m, g, t, p
+// (binary: k = 1024) alone or followed by "b" or "ib", in any case.
+// Written out rather than imported: go-units builds maps at package init,
+// which every sandy process (the container's init too) would pay.
+func ramInBytes(s string) (int64, error) {
+	sep := strings.LastIndexAny(s, "01234567890. ")
+	if sep == -1 {
+		return -1, fmt.Errorf("invalid size: '%s'", s)
+	}
+	num, sfx := s[:sep+1], s[sep+1:]
+	if s[sep] == ' ' {
+		num = s[:sep]
+	}
+	size, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return -1, fmt.Errorf("invalid size: '%s'", s)
+	}
+	if size < 0 {
+		return -1, fmt.Errorf("invalid size: '%s'", s)
+	}
+	if sfx == "" {
+		return int64(size), nil
+	}
+	bad := fmt.Errorf("invalid suffix: '%s'", sfx)
+	sfx = strings.ToLower(sfx)
+	if len(sfx) > 3 {
+		return -1, bad
+	}
+	if sfx[0] == 'b' {
+		if len(sfx) > 1 {
+			return -1, bad
+		}
+		return int64(size), nil
+	}
+	i := strings.IndexByte("kmgtp", sfx[0])
+	if i < 0 || (len(sfx) == 2 && sfx[1] != 'b') || (len(sfx) == 3 && sfx[1:] != "ib") {
+		return -1, bad
+	}
+	return int64(size * float64(int64(1)<<(10*(i+1)))), nil
+}
+
 // parseMemory parses --memory: a number with an optional b, k, m, g
 // suffix, binary units (go-units RAMInBytes, as podman).
 func parseMemory(v string) (int64, error) {
-	n, err := units.RAMInBytes(v)
+	n, err := ramInBytes(v)
 	if err != nil {
 		return 0, fmt.Errorf("--memory %q: %w (write e.g. 512m or 1g)", v, err)
 	}

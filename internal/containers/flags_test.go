@@ -1,6 +1,7 @@
 package containers
 
 import (
+	units "github.com/docker/go-units"
 	"reflect"
 	"strings"
 	"testing"
@@ -297,4 +298,20 @@ func FuzzParseMount(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRAMInBytes: the hand-written parser agrees with go-units'
+// RAMInBytes (podman's parser), which the test imports, on every input:
+// accepted or not, and the value.
+func TestRAMInBytes(t *testing.T) {
+	for _, in := range []string{
+		"512m", "1g", "1G", "64M", "100", "10b", "2k", "1.5g", "1gb", "1GiB", "1 g", "3t", "1p", "0", "1 ", "1ib", "7B",
+		"", "1x", "m", "-1m", "1.m", ".5m", "1..5m", "1.2.3m", "1mm", "1  m", "0x10", "1e3", " 1m", "1m ", "1kib", "1KIB", "1.25k", "1 b", "5 ", " ", "1bb", "1kbb", "1e", "Inf", "NaN", "1E3k", ".", "-0",
+	} {
+		want, werr := units.RAMInBytes(in)
+		got, err := ramInBytes(in)
+		if (err != nil) != (werr != nil) || (err == nil && got != want) {
+			t.Errorf("ramInBytes(%q) = %d, %v; go-units: %d, %v", in, got, err, want, werr)
+		}
+	}
 }

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
 
 // The testdata/podman-4.3.1-*.json files are config.json files that
@@ -110,7 +110,7 @@ func compareSpecs(t *testing.T, got, want *specs.Spec) {
 func TestGoldenBusybox(t *testing.T) {
 	want := podmanSpec(t, "podman-4.3.1-busybox.json")
 	applyDifferences(want)
-	got, x, err := Generate(v1.ImageConfig{}, Options{Command: []string{"sh"}}, busyboxDB(t), Host{
+	got, x, err := Generate(imagehelper.ImageConfig{}, Options{Command: []string{"sh"}}, busyboxDB(t), Host{
 		ContainerID: "a51199d6327e3ab5afa88ed3933752635678a9ed834851989ac1fdb945faf219",
 		Rootfs:      "/ROOTFS",
 		UID:         1001, GID: 1001,
@@ -150,7 +150,7 @@ func TestGoldenKeepID(t *testing.T) {
 	}
 	want.Linux.UIDMappings = compose(want.Linux.UIDMappings)
 	want.Linux.GIDMappings = compose(want.Linux.GIDMappings)
-	got, x, err := Generate(v1.ImageConfig{}, Options{Command: []string{"sh"}, Userns: "keep-id", Volumes: []string{"/SRC:/src"}, Workdir: "/src"}, busyboxDB(t), Host{
+	got, x, err := Generate(imagehelper.ImageConfig{}, Options{Command: []string{"sh"}, Userns: "keep-id", Volumes: []string{"/SRC:/src"}, Workdir: "/src"}, busyboxDB(t), Host{
 		ContainerID: "8a4ea6034375" + strings.Repeat("0", 52),
 		Rootfs:      "/ROOTFS",
 		UID:         1001, GID: 1001, UserName: "sandytest", GroupName: "sandytest", Home: "/home/sandytest",

@@ -12,9 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/testutil"
 )
 
@@ -52,7 +51,7 @@ func runGenerated(t *testing.T, o Options) string {
 		return string(b)
 	}
 	db := UserDB{Users: ParsePasswd(read("etc/passwd")), Groups: ParseGroup(read("etc/group"))}
-	s, x, err := Generate(v1.ImageConfig{Cmd: []string{"sh"}}, o, db, Host{
+	s, x, err := Generate(imagehelper.ImageConfig{Cmd: []string{"sh"}}, o, db, Host{
 		ContainerID: strings.Repeat("ab", 32), Rootfs: "rootfs",
 		UID: uint32(uid), GID: uint32(gid), UserName: me.Username, GroupName: me.Username, Home: me.HomeDir,
 		SubUIDs: subs("/etc/subuid"), SubGIDs: subs("/etc/subgid"),

@@ -6,8 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/spec"
 )
 
@@ -26,7 +25,7 @@ func TestGeneratedSpecLoads(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h := testHost()
 			h.Rootfs = "rootfs"
-			s, _, err := Generate(v1.ImageConfig{Cmd: []string{"sh"}}, o, testDB(), h)
+			s, _, err := Generate(imagehelper.ImageConfig{Cmd: []string{"sh"}}, o, testDB(), h)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,11 +11,11 @@ import (
 	"strconv"
 	"strings"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
 
 // ErrNoCommand: neither the flags nor the image name a command (the CLI
@@ -162,7 +162,7 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // Generate builds the OCI spec of a container from its image's config,
 // the caller's flags, the image's user database and host facts. It is a
 // pure function: no file, no process state.
-func Generate(img v1.ImageConfig, o Options, users UserDB, h Host) (*specs.Spec, *Extra, error) {
+func Generate(img imagehelper.ImageConfig, o Options, users UserDB, h Host) (*specs.Spec, *Extra, error) {
 	g := &gen{img: img, o: o, users: users, h: h, x: &Extra{}}
 	mask := umask
 	g.s = &specs.Spec{
@@ -201,7 +201,7 @@ func Generate(img v1.ImageConfig, o Options, users UserDB, h Host) (*specs.Spec,
 
 // gen is one Generate call's state.
 type gen struct {
-	img   v1.ImageConfig
+	img   imagehelper.ImageConfig
 	o     Options
 	users UserDB
 	h     Host

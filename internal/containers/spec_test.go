@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
 
 func testHost() Host {
@@ -28,7 +28,7 @@ func testHost() Host {
 
 func strp(s string) *string { return &s }
 
-func generate(t *testing.T, img v1.ImageConfig, o Options) (*specs.Spec, *Extra) {
+func generate(t *testing.T, img imagehelper.ImageConfig, o Options) (*specs.Spec, *Extra) {
 	t.Helper()
 	s, x, err := Generate(img, o, testDB(), testHost())
 	if err != nil {
@@ -37,7 +37,7 @@ func generate(t *testing.T, img v1.ImageConfig, o Options) (*specs.Spec, *Extra)
 	return s, x
 }
 
-func generateErr(t *testing.T, img v1.ImageConfig, o Options, want string) {
+func generateErr(t *testing.T, img imagehelper.ImageConfig, o Options, want string) {
 	t.Helper()
 	_, _, err := Generate(img, o, testDB(), testHost())
 	if err == nil || err.Error() != want {
@@ -47,10 +47,10 @@ func generateErr(t *testing.T, img v1.ImageConfig, o Options, want string) {
 
 // TestArgs: ENTRYPOINT and CMD as podman's makeCommand.
 func TestArgs(t *testing.T) {
-	img := v1.ImageConfig{Entrypoint: []string{"/entry", "-x"}, Cmd: []string{"serve", "--port=80"}}
+	img := imagehelper.ImageConfig{Entrypoint: []string{"/entry", "-x"}, Cmd: []string{"serve", "--port=80"}}
 	for _, tc := range []struct {
 		name string
-		img  v1.ImageConfig
+		img  imagehelper.ImageConfig
 		o    Options
 		want []string
 	}{
@@ -61,8 +61,8 @@ func TestArgs(t *testing.T) {
 		{name: "entrypoint json", img: img, o: Options{Entrypoint: strp(`["/bin/sh","-c"]`), Command: []string{"echo hi"}}, want: []string{"/bin/sh", "-c", "echo hi"}},
 		{name: "entrypoint empty clears both", img: img, o: Options{Entrypoint: strp(""), Command: []string{"ls"}}, want: []string{"ls"}},
 		{name: "entrypoint [] keeps cmd (podman)", img: img, o: Options{Entrypoint: strp("[]")}, want: []string{"serve", "--port=80"}},
-		{name: "cmd only", img: v1.ImageConfig{Cmd: []string{"sh"}}, want: []string{"sh"}},
-		{name: "init", img: v1.ImageConfig{Cmd: []string{"sh"}}, o: Options{Init: true}, want: []string{InitDest, "--", "sh"}},
+		{name: "cmd only", img: imagehelper.ImageConfig{Cmd: []string{"sh"}}, want: []string{"sh"}},
+		{name: "init", img: imagehelper.ImageConfig{Cmd: []string{"sh"}}, o: Options{Init: true}, want: []string{InitDest, "--", "sh"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := generate(t, tc.img, tc.o)
@@ -72,12 +72,12 @@ func TestArgs(t *testing.T) {
 		})
 	}
 	for _, o := range []Options{{}, {Entrypoint: strp("")}} {
-		_, _, err := Generate(v1.ImageConfig{Cmd: nil}, o, testDB(), testHost())
+		_, _, err := Generate(imagehelper.ImageConfig{Cmd: nil}, o, testDB(), testHost())
 		if !errors.Is(err, ErrNoCommand) || err.Error() != "no command or entrypoint provided, and no CMD or ENTRYPOINT from image" {
 			t.Errorf("%+v: err = %v", o, err)
 		}
 	}
-	_, _, err := Generate(v1.ImageConfig{Entrypoint: []string{"x"}}, Options{Entrypoint: strp("")}, testDB(), testHost())
+	_, _, err := Generate(imagehelper.ImageConfig{Entrypoint: []string{"x"}}, Options{Entrypoint: strp("")}, testDB(), testHost())
 	if !errors.Is(err, ErrNoCommand) {
 		t.Errorf("--entrypoint \"\" over an image entrypoint: err = %v", err)
 	}
@@ -85,38 +85,38 @@ func TestArgs(t *testing.T) {
 
 // TestInit: the init binary's mount, and its absence.
 func TestInit(t *testing.T) {
-	s, _ := generate(t, v1.ImageConfig{Cmd: []string{"sh"}}, Options{Init: true})
+	s, _ := generate(t, imagehelper.ImageConfig{Cmd: []string{"sh"}}, Options{Init: true})
 	want := specs.Mount{Destination: InitDest, Type: "bind", Source: "/usr/libexec/sandy/sandy-init", Options: []string{"bind", "ro", "rprivate"}}
 	if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return reflect.DeepEqual(m, want) }) {
 		t.Errorf("no init mount in %+v", s.Mounts)
 	}
 	h := testHost()
 	h.InitPath = ""
-	_, _, err := Generate(v1.ImageConfig{Cmd: []string{"sh"}}, Options{Init: true}, testDB(), h)
+	_, _, err := Generate(imagehelper.ImageConfig{Cmd: []string{"sh"}}, Options{Init: true}, testDB(), h)
 	if err == nil || err.Error() != "generating the spec: args: --init: no init binary to mount (Host.InitPath is empty)" {
 		t.Errorf("err = %v", err)
 	}
-	generateErr(t, v1.ImageConfig{Cmd: []string{"sh"}}, Options{Init: true, Volumes: []string{"/x:" + InitDest}},
+	generateErr(t, imagehelper.ImageConfig{Cmd: []string{"sh"}}, Options{Init: true, Volumes: []string{"/x:" + InitDest}},
 		"generating the spec: mounts: --init: duplicate mount destination /run/sandy-init")
 }
 
 // TestEnv: defaults < image < --env-file < -e; -e K from the host or
 // dropped; HOSTNAME and HOME last unless set.
 func TestEnv(t *testing.T) {
-	img := v1.ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/image/bin", "IMG=1", "OVER=image"}}
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/image/bin", "IMG=1", "OVER=image"}}
 	for _, tc := range []struct {
 		name string
-		img  v1.ImageConfig
+		img  imagehelper.ImageConfig
 		o    Options
 		want []string
 	}{
-		{name: "defaults", img: v1.ImageConfig{Cmd: []string{"sh"}}, want: []string{"PATH=" + defaultPath, "TERM=xterm", "container=podman", "HOME=/root", "HOSTNAME=0123456789ab"}},
+		{name: "defaults", img: imagehelper.ImageConfig{Cmd: []string{"sh"}}, want: []string{"PATH=" + defaultPath, "TERM=xterm", "container=podman", "HOME=/root", "HOSTNAME=0123456789ab"}},
 		{name: "image overrides PATH in place", img: img, want: []string{"PATH=/image/bin", "TERM=xterm", "container=podman", "IMG=1", "OVER=image", "HOME=/root", "HOSTNAME=0123456789ab"}},
 		{name: "file then -e", img: img, o: Options{
 			EnvFiles: []EnvFile{{Name: "a.env", Content: "# c\n\nOVER=file\n  FILE=1\r\nHOSTVAR\n"}},
 			Env:      []string{"OVER=flag", "HOSTVAR", "UNSET", "LC_*", "EMPTY=", "HOME=/h", "HOSTNAME=x"},
 		}, want: []string{"PATH=/image/bin", "TERM=xterm", "container=podman", "IMG=1", "OVER=flag", "FILE=1", "HOSTVAR=h", "LC_ALL=C", "LC_TIME=en", "EMPTY=", "HOME=/h", "HOSTNAME=x"}},
-		{name: "hostname flag", img: v1.ImageConfig{Cmd: []string{"sh"}}, o: Options{Hostname: "web"}, want: []string{"PATH=" + defaultPath, "TERM=xterm", "container=podman", "HOME=/root", "HOSTNAME=web"}},
+		{name: "hostname flag", img: imagehelper.ImageConfig{Cmd: []string{"sh"}}, o: Options{Hostname: "web"}, want: []string{"PATH=" + defaultPath, "TERM=xterm", "container=podman", "HOME=/root", "HOSTNAME=web"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := generate(t, tc.img, tc.o)
@@ -136,12 +136,12 @@ func TestWorkdir(t *testing.T) {
 	}{
 		{want: "/"}, {img: "/app", want: "/app"}, {img: "/app", flag: "/src/", want: "/src"},
 	} {
-		s, _ := generate(t, v1.ImageConfig{Cmd: []string{"sh"}, WorkingDir: tc.img}, Options{Workdir: tc.flag})
+		s, _ := generate(t, imagehelper.ImageConfig{Cmd: []string{"sh"}, WorkingDir: tc.img}, Options{Workdir: tc.flag})
 		if s.Process.Cwd != tc.want {
 			t.Errorf("%+v: cwd %q", tc, s.Process.Cwd)
 		}
 	}
-	generateErr(t, v1.ImageConfig{Cmd: []string{"sh"}}, Options{Workdir: "src"}, `generating the spec: workdir: workdir "src": must be an absolute path`)
+	generateErr(t, imagehelper.ImageConfig{Cmd: []string{"sh"}}, Options{Workdir: "src"}, `generating the spec: workdir: workdir "src": must be an absolute path`)
 }
 
 // TestUser: -u and the image's User through the image's passwd and group.
@@ -167,7 +167,7 @@ func TestUser(t *testing.T) {
 			passwd: "4242:*:4242:10:container user:/:/bin/sh\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, x := generate(t, v1.ImageConfig{Cmd: []string{"sh"}, User: tc.img}, Options{User: tc.flag})
+			s, x := generate(t, imagehelper.ImageConfig{Cmd: []string{"sh"}, User: tc.img}, Options{User: tc.flag})
 			u := s.Process.User
 			if u.UID != tc.uid || u.GID != tc.gid || !slices.Equal(u.AdditionalGids, tc.gids) {
 				t.Errorf("user = %+v, want %d:%d %v", u, tc.uid, tc.gid, tc.gids)
@@ -180,14 +180,14 @@ func TestUser(t *testing.T) {
 			}
 		})
 	}
-	generateErr(t, v1.ImageConfig{Cmd: []string{"sh"}}, Options{User: "mallory"}, `generating the spec: user: user "mallory": unable to find user mallory: no matching entries in passwd file`)
-	generateErr(t, v1.ImageConfig{Cmd: []string{"sh"}, User: "ghost:wheel"}, Options{}, `generating the spec: user: user "ghost:wheel": unable to find user ghost: no matching entries in passwd file`)
+	generateErr(t, imagehelper.ImageConfig{Cmd: []string{"sh"}}, Options{User: "mallory"}, `generating the spec: user: user "mallory": unable to find user mallory: no matching entries in passwd file`)
+	generateErr(t, imagehelper.ImageConfig{Cmd: []string{"sh"}, User: "ghost:wheel"}, Options{}, `generating the spec: user: user "ghost:wheel": unable to find user ghost: no matching entries in passwd file`)
 }
 
 // TestCapabilities: podman's defaults, --cap-add/--cap-drop, a non-root
 // user's sets, --privileged.
 func TestCapabilities(t *testing.T) {
-	img := v1.ImageConfig{Cmd: []string{"sh"}}
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}}
 	s, _ := generate(t, img, Options{})
 	if c := s.Process.Capabilities; !slices.Equal(c.Bounding, defaultCaps) || !slices.Equal(c.Effective, defaultCaps) || !slices.Equal(c.Permitted, defaultCaps) || c.Inheritable != nil || c.Ambient != nil {
 		t.Errorf("default caps %+v", c)
@@ -238,7 +238,7 @@ func TestCapabilities(t *testing.T) {
 
 // TestSecurityOpt: no-new-privileges and seccomp.
 func TestSecurityOpt(t *testing.T) {
-	img := v1.ImageConfig{Cmd: []string{"sh"}}
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}}
 	for _, tc := range []struct {
 		opts          []string
 		nnp           bool
@@ -278,7 +278,7 @@ func mountAt(s *specs.Spec, dst string) *specs.Mount {
 // TestMounts: read-only root and its tmpfs, user mounts superseding the
 // defaults, sorting, volumes and chown handed back.
 func TestMounts(t *testing.T) {
-	img := v1.ImageConfig{Cmd: []string{"sh"}}
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}}
 	s, _ := generate(t, img, Options{ReadOnly: true})
 	if !s.Root.Readonly {
 		t.Error("root not read-only")
@@ -327,7 +327,7 @@ func TestMounts(t *testing.T) {
 
 // TestNetwork: slirp4netns, none, host.
 func TestNetwork(t *testing.T) {
-	img := v1.ImageConfig{Cmd: []string{"sh"}}
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}}
 	hasNet := func(s *specs.Spec) bool {
 		return slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
 	}
@@ -356,7 +356,7 @@ func TestNetwork(t *testing.T) {
 
 // TestResources: --memory, --cpus, --pids-limit.
 func TestResources(t *testing.T) {
-	img := v1.ImageConfig{Cmd: []string{"sh"}}
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}}
 	s, _ := generate(t, img, Options{})
 	if s.Linux.Resources != nil {
 		t.Errorf("resources without flags: %+v", s.Linux.Resources)
@@ -380,7 +380,7 @@ func TestResources(t *testing.T) {
 
 // TestMetadata: stop signal, exposed ports, labels, annotations.
 func TestMetadata(t *testing.T) {
-	img := v1.ImageConfig{Cmd: []string{"sh"}, StopSignal: "sigquit",
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}, StopSignal: "sigquit",
 		ExposedPorts: map[string]struct{}{"8080/tcp": {}, "53/udp": {}},
 		Labels:       map[string]string{"maintainer": "x", "keep": "y"}}
 	s, x := generate(t, img, Options{Labels: []string{"maintainer=me", "new"}, Annotations: []string{"a=b"}})
@@ -402,7 +402,7 @@ func TestMetadata(t *testing.T) {
 			t.Errorf("%q: %q %v", sig, got, err)
 		}
 	}
-	generateErr(t, v1.ImageConfig{Cmd: []string{"sh"}, StopSignal: "SIGNOPE"}, Options{}, `generating the spec: metadata: image StopSignal: invalid signal "SIGNOPE"`)
+	generateErr(t, imagehelper.ImageConfig{Cmd: []string{"sh"}, StopSignal: "SIGNOPE"}, Options{}, `generating the spec: metadata: image StopSignal: invalid signal "SIGNOPE"`)
 	generateErr(t, img, Options{Annotations: []string{"novalue"}}, `generating the spec: metadata: --annotation "novalue": want KEY=VALUE`)
 }
 
@@ -437,7 +437,7 @@ func TestKeepIDMap(t *testing.T) {
 // TestKeepID: the caller's ids, its passwd entry, HOME, no gid=5 when
 // gid 5 is unmapped, the error without subordinate ids.
 func TestKeepID(t *testing.T) {
-	img := v1.ImageConfig{Cmd: []string{"sh"}}
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}}
 	h := testHost()
 	h.UID, h.GID = 1500, 1500
 	s, x, err := Generate(img, Options{Userns: "keep-id", Volumes: []string{"/home/me:/home/me"}}, testDB(), h)

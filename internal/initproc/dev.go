@@ -380,13 +380,17 @@ func (r *rootfs) mountRootLayer() error {
 		Readonly:    r.spec.Root.Readonly,
 		Mountpoints: r.mountpoints(),
 		Warn:        func(msg string) { _ = r.conn.Send(MsgWarn, msg) },
+		Layers:      r.cfg.Layers,
 	})
 	if err != nil {
 		return err
 	}
 	r.path = root.Path
 	r.readonly = root.Readonly
-	r.direct = root.Mode == overlay.ModeDirect
+	// An image container's root is its own storage layer: written
+	// directly, as the direct rung's (the files sandy provides are bound,
+	// so that commit does not take them into the image).
+	r.direct = root.Mode == overlay.ModeDirect || r.cfg.Layers != nil
 	return r.conn.Send(MsgRootfs, string(root.Mode))
 }
 

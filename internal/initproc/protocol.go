@@ -2,6 +2,8 @@ package initproc
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/overlay"
 )
 
 // Messages of the host↔init protocol, in order:
@@ -72,6 +74,9 @@ type Config struct {
 	Bundle   string      `json:"bundle"`
 	Rootfs   string      `json:"rootfs"`
 	LayerDir string      `json:"layerDir,omitempty"`
+	// Layers is an image container's root in the store (sandy run
+	// IMAGE): mounted instead of a layer over Rootfs, which is unused.
+	Layers *overlay.Layers `json:"layers,omitempty"`
 	// MountNS is a mount namespace to join (linux.namespaces path) instead
 	// of the new one the init would have been cloned into.
 	MountNS    string `json:"mountNS,omitempty"`

@@ -35,13 +35,17 @@ type CreateOptions struct {
 	ConsoleSocket string
 	RootfsMode    string // --rootfs-mode
 	KeepLayer     string // --keep-layer DIR
-	NoSeccomp     bool
-	Seccomp       string // --seccomp: "" (the config's) or "default" (moby's profile when the config has none)
-	Network       NetworkOptions
-	Cgroup        CgroupOptions
-	Stdin         io.Reader
-	Stdout        io.Writer
-	Stderr        io.Writer
+	// Layers is the root of a container made from an image (sandy run
+	// IMAGE): a storage container's layers, mounted by the init instead
+	// of a layer over the bundle's rootfs.
+	Layers    *overlay.Layers
+	NoSeccomp bool
+	Seccomp   string // --seccomp: "" (the config's) or "default" (moby's profile when the config has none)
+	Network   NetworkOptions
+	Cgroup    CgroupOptions
+	Stdin     io.Reader
+	Stdout    io.Writer
+	Stderr    io.Writer
 
 	// set by run
 	owned     bool // `sandy run` in the foreground: the container dies with it
@@ -573,6 +577,7 @@ func (cr *creation) configureInit(context.Context) error {
 		Rootfs:          cr.bundle.Rootfs,
 		RootfsMode:      cr.o.RootfsMode,
 		LayerDir:        cr.c.LayerDir,
+		Layers:          cr.o.Layers,
 		SetgroupsDenied: cr.plan != nil && !cr.plan.Helpers && !cr.plan.Privileged,
 		NoSeccomp:       cr.o.NoSeccomp,
 		NoProcess:       cr.bundle.NoProcess,

@@ -26,7 +26,9 @@ import (
 // so the warning does not apply to it. Without a user namespace of our
 // own there is nothing to check.
 func (cr *creation) checkRootfs(context.Context) error {
-	if cr.plan == nil {
+	if cr.plan == nil || cr.o.Layers != nil {
+		// An image's layers were written inside the store's user
+		// namespace, which has the container's maps.
 		return nil
 	}
 	rep, err := overlay.ScanOwners(cr.bundle.Rootfs, cr.plan.UIDs, cr.plan.GIDs, overlay.DefaultScanLimit)

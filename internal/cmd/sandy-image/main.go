@@ -67,6 +67,8 @@ func verbs() []verb {
 		{"logout", cmdLogout},
 		{"image", cmdImage},
 		{imagehelper.ProbeRole, cmdProbeStore},
+		{imagehelper.CreateRole, cmdCreateContainer},
+		{imagehelper.RemoveRole, cmdRemoveContainer},
 	}
 }
 
@@ -140,7 +142,7 @@ func realMain(args []string) int {
 			if err != nil {
 				var quiet errQuiet
 				if !errors.As(err, &quiet) {
-					fmt.Fprintf(g.stderr, "sandy %s: %v\n", rest[0], err)
+					fmt.Fprintf(g.stderr, "sandy %s: %v\n", userVerb(rest[0]), err)
 				}
 				return exitCode(err)
 			}
@@ -263,4 +265,13 @@ func isTerminal(f *os.File) bool {
 // cmdProbeStore prints images.Probe as JSON for `sandy doctor`.
 func cmdProbeStore(_ context.Context, g *global, _ []string) error {
 	return json.NewEncoder(g.stdout).Encode(images.Probe(g.store))
+}
+
+// userVerb is the command the user typed for a helper verb: the hidden
+// verbs serve `sandy run IMAGE`.
+func userVerb(v string) string {
+	if v == imagehelper.CreateRole || v == imagehelper.RemoveRole {
+		return "run"
+	}
+	return v
 }

@@ -1,0 +1,161 @@
+//go:build integration
+
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
+)
+
+// loadImage writes img as a docker-archive named ref and loads it.
+func (e *imgEnv) loadImage(ref string, img imagefix.Image) {
+	e.t.Helper()
+	p := filepath.Join(e.dir, strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".tar")
+	if _, err := imagefix.DockerArchive(p, ref, img, false); err != nil {
+		e.t.Fatal(err)
+	}
+	e.ok("load", "-q", "-i", p)
+}
+
+// storageContainers lists the ids of the store's containers (sandy's,
+// podman's: the store keeps one list), read from the driver's
+// containers.json.
+func (e *imgEnv) storageContainers() []string {
+	e.t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(e.dir, "graph", "*-containers", "containers.json"))
+	var ids []string
+	for _, m := range matches {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var cs []struct {
+			ID    string   `json:"id"`
+			Names []string `json:"names"`
+		}
+		if err := json.Unmarshal(b, &cs); err != nil {
+			e.t.Fatalf("%s: %v", m, err)
+		}
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// TestRunImage runs containers from images the way a developer and a CI
+// job type it: the image's config is honoured, flags override it, the
+// root is the image's layers (whiteouts, opaque directories and all),
+// exit statuses are podman's, --rm leaves no storage container, and a
+// container without --rm keeps its writes in its own layer, never in
+// the image.
+func TestRunImage(t *testing.T) {
+	testutil.SandyWithImages(t) // built as root, beside sandy
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	e.loadImage("localhost/bb:changes", imagefix.BusyboxWithChanges(t))
+	cfg := imagefix.Busybox(t)
+	cfg.Config.Env = append(cfg.Config.Env, "FROM_IMAGE=yes")
+	cfg.Config.WorkingDir = "/opt/data"
+	cfg.Config.User = "app"
+	cfg.Config.Cmd = []string{"sh", "-c", "echo $FROM_IMAGE; pwd; id -u; echo $HOME"}
+	e.loadImage("localhost/bb:cfg", cfg)
+	before := len(e.storageContainers())
+
+	t.Run("command and layers", func(t *testing.T) {
+		out := e.ok("run", "--rm", "localhost/bb:changes", "sh", "-c",
+			"cat "+imagefix.Replaced+"; ls "+imagefix.OpaqueDir+"; test -e "+imagefix.WhitedOut+" || echo whited-out")
+		want := imagefix.ReplacedAfter + "c\nc-link\nwhited-out\n" // the opaque dir holds only the top layer's entries
+		if out != want {
+			t.Errorf("got %q, want %q", out, want)
+		}
+	})
+	t.Run("image config", func(t *testing.T) {
+		if out, want := e.ok("run", "--rm", "localhost/bb:cfg"), "yes\n/opt/data\n1000\n/home/app\n"; out != want {
+			t.Errorf("image config: got %q, want %q", out, want)
+		}
+	})
+	t.Run("flags override the config", func(t *testing.T) {
+		out := e.ok("run", "--rm", "-e", "FROM_IMAGE=flag", "-e", "EXTRA=1", "-w", "/tmp", "-u", "root",
+			"localhost/bb:cfg", "sh", "-c", "echo $FROM_IMAGE $EXTRA; pwd; id -u")
+		if want := "flag 1\n/tmp\n0\n"; out != want {
+			t.Errorf("got %q, want %q", out, want)
+		}
+		if out := e.ok("run", "--rm", "--entrypoint", "/bin/echo", "localhost/bb:cfg", "from", "entrypoint"); out != "from entrypoint\n" {
+			t.Errorf("--entrypoint: got %q", out)
+		}
+	})
+	t.Run("exit statuses", func(t *testing.T) {
+		e.fails(7, "run", "--rm", "localhost/bb:changes", "sh", "-c", "exit 7")
+		e.fails(127, "run", "--rm", "localhost/bb:changes", "no-such-command")
+		e.fails(126, "run", "--rm", "localhost/bb:changes", "/etc/passwd")
+		if msg := e.fails(125, "run", "--rm", "--pull=never", "localhost/no-such-image"); !strings.Contains(msg, "no-such-image") {
+			t.Errorf("unknown image: %s", msg)
+		}
+		if msg := e.fails(125, "run", "--rm", "--memory", "1x", "localhost/bb:changes", "true"); !strings.Contains(msg, "1x") {
+			t.Errorf("--memory 1x: %s", msg)
+		}
+		if msg := e.fails(125, "run", "--rm", "-v", filepath.Join(e.dir, "missing")+":/mnt", "localhost/bb:changes", "true"); !strings.Contains(msg, "missing") {
+			t.Errorf("-v of a missing source: %s", msg)
+		}
+	})
+	t.Run("stdin", func(t *testing.T) {
+		if r := e.run_([]byte("typed\n"), "run", "--rm", "localhost/bb:changes", "cat"); r.code != 0 || r.stdout != "" {
+			t.Errorf("without -i stdin must be empty: exit %d, %q", r.code, r.stdout)
+		}
+		if r := e.run_([]byte("typed\n"), "run", "--rm", "-i", "localhost/bb:changes", "cat"); r.code != 0 || r.stdout != "typed\n" {
+			t.Errorf("-i: exit %d, %q (%s)", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("bind mount and read-only root", func(t *testing.T) {
+		host := filepath.Join(e.dir, "share")
+		if err := os.Mkdir(host, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(host, "in"), []byte("from host\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := e.ok("run", "--rm", "--read-only", "-v", host+":/share", "localhost/bb:changes", "sh", "-c",
+			"cat /share/in; touch /x 2>/dev/null || echo read-only; touch /tmp/ok && echo tmp-writable")
+		if want := "from host\nread-only\ntmp-writable\n"; out != want {
+			t.Errorf("got %q, want %q", out, want)
+		}
+	})
+	if got := len(e.storageContainers()); got != before {
+		t.Fatalf("--rm left %d storage containers behind", got-before)
+	}
+	t.Run("kept layer and names", func(t *testing.T) {
+		e.ok("run", "--name", "keeper", "localhost/bb:changes", "sh", "-c", "echo kept > /new-file")
+		ids := e.storageContainers()
+		if len(ids) != before+1 {
+			t.Fatalf("without --rm: %d storage containers, want %d", len(ids), before+1)
+		}
+		// The write is in the container's layer, not in the image.
+		e.fails(1, "run", "--rm", "localhost/bb:changes", "test", "-e", "/new-file")
+		found := false
+		for _, id := range ids {
+			b, err := os.ReadFile(filepath.Join(e.dir, "graph", "overlay-containers", id, "userdata", "config.json"))
+			if err == nil && strings.Contains(string(b), "/new-file") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no storage container kept config.json with the command")
+		}
+		msg := e.fails(125, "run", "--name", "keeper", "localhost/bb:changes", "true")
+		if !strings.Contains(msg, `"keeper" is already in use`) {
+			t.Errorf("a name in use: %s", msg)
+		}
+		if got := len(e.storageContainers()); got != before+1 {
+			t.Errorf("the refused run left a storage container: %d, want %d", got, before+1)
+		}
+	})
+}

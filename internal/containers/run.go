@@ -1,0 +1,209 @@
+package containers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/overlay"
+)
+
+// RunRequest is `sandy run IMAGE`: the image and how to get it, the
+// container's flags (Options, as podman's), and the runtime's own flags
+// (network publishing, cgroups, …) as the bundle form takes them.
+type RunRequest struct {
+	Image string
+	Name  string
+	Pull  string // --pull
+	Rm    bool   // --rm
+	// Options are the container's flags; Runtime the runtime path's,
+	// which Run completes from the generated spec.
+	Options Options
+	Runtime lifecycle.RunOptions
+	// Helper is the image helper's path; HelperGlobal the store flags and
+	// HelperRemote the registry flags it gets.
+	Helper                     string
+	HelperGlobal, HelperRemote []string
+	Stderr                     io.Writer
+}
+
+// ExitSandyError is podman's status for an error of the engine itself
+// (not the container's): 125.
+const ExitSandyError = 125
+
+// Run runs a container from an image in the foreground, through the same
+// runtime path as `sandy run ./bundle`:
+//
+//  1. the image helper makes a storage container from the image (pulling
+//     it as --pull says) and reports its layers, config and user database;
+//  2. Generate builds the OCI spec from the image config and the flags;
+//  3. the spec is written as config.json in the storage container's own
+//     directory, a bundle whose root is the storage layers;
+//  4. lifecycle.Run creates, starts and waits for it;
+//  5. --rm removes the storage container (its layer) afterwards.
+//
+// It returns the container's exit status, or 125 for sandy's own errors
+// (126 and 127 when the command cannot be executed or is not found), as
+// podman does. The storage container of a failed set-up is removed: an
+// error leaves nothing behind.
+func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
+	if err := r.check(); err != nil {
+		return ExitSandyError, err
+	}
+	name := r.Name
+	p, err := imagehelper.Create(ctx, r.Helper, imagehelper.CreateRequest{
+		Image: r.Image, Name: name, Pull: r.Pull, Volatile: r.Rm,
+		Global: r.HelperGlobal, Remote: r.HelperRemote,
+	}, r.Stderr)
+	if err != nil {
+		var he *imagehelper.HelperError
+		if errors.As(err, &he) {
+			return ExitSandyError, errQuiet{err}
+		}
+		return ExitSandyError, err
+	}
+	g.Debugf("storage container %s (image %s, %s layers)", p.ID, p.ImageName, p.Layers.Driver)
+	remove := func() {
+		if err := imagehelper.Remove(context.WithoutCancel(ctx), r.Helper, r.HelperGlobal, p.ID, r.Stderr); err != nil {
+			g.Warn(fmt.Sprintf("removing storage container %s: %v", p.ID, err))
+		}
+	}
+	o, err := r.runtimeOptions(p)
+	if err != nil {
+		remove()
+		return ExitSandyError, err
+	}
+	code, err := lifecycle.Run(ctx, g, o)
+	if r.Rm || (err != nil && !o.Detach) {
+		// Setting up failed: the container never ran, so nothing of it is
+		// kept (as podman removes a container whose start failed under
+		// --rm, and never leaves a half-made one without).
+		remove()
+	}
+	if err != nil && code == 1 {
+		code = ExitSandyError
+	}
+	return code, err
+}
+
+// check refuses what this version cannot do yet, before anything is made.
+func (r RunRequest) check() error {
+	if r.Runtime.Detach {
+		return errors.New("run -d of an image needs the per-container monitor, which this sandy does not have yet: run it in the foreground, or run a bundle with -d")
+	}
+	o := r.Options
+	for _, f := range []struct {
+		set  bool
+		flag string
+	}{
+		{len(o.DNS) > 0, "--dns"}, {len(o.DNSSearch) > 0, "--dns-search"}, {len(o.DNSOption) > 0, "--dns-option"},
+		{len(o.AddHost) > 0, "--add-host"}, {o.Userns == "keep-id", "--userns=keep-id"},
+	} {
+		if f.set {
+			return fmt.Errorf("%s is not supported by sandy run IMAGE yet (docs/images.md#running-an-image)", f.flag)
+		}
+	}
+	return nil
+}
+
+// runtimeOptions generates the spec, writes the bundle and fills in the
+// runtime's options for the storage container p.
+func (r RunRequest) runtimeOptions(p *imagehelper.Prepared) (*lifecycle.RunOptions, error) {
+	h, err := CallerHost(p.ID, p.Rootfs)
+	if err != nil {
+		return nil, err
+	}
+	users := UserDB{Users: ParsePasswd(p.Passwd), Groups: ParseGroup(p.Group)}
+	s, x, err := Generate(p.Config, r.Options, users, h)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.Volumes) > 0 {
+		return nil, fmt.Errorf("named and anonymous volumes (-v NAME:/dst, an image VOLUME) are not supported by sandy run IMAGE yet: bind a host directory instead (-v /host/dir:%s)", x.Volumes[0].Dest)
+	}
+	if len(x.Chown) > 0 {
+		return nil, fmt.Errorf("the U volume option (%s) is not supported by sandy run IMAGE yet", x.Chown[0])
+	}
+	o := r.Runtime
+	o.ID = p.ID
+	o.Bundle = p.Dir
+	layers := p.Layers
+	o.Layers = &layers
+	o.RootfsMode = string(overlay.ModeDirect)
+	switch x.Seccomp {
+	case "default":
+		o.Seccomp = "default"
+	case "unconfined":
+		o.NoSeccomp = true
+	default:
+		return nil, fmt.Errorf("--security-opt seccomp=%s: a profile file is not supported by sandy run IMAGE yet", x.SeccompFile)
+	}
+	o.Network.Mode = x.Network
+	if len(x.NetworkOptions) > 0 {
+		o.Network.Mode += ":" + strings.Join(x.NetworkOptions, ",")
+	}
+	if err := addUserDBLines(s, p, x); err != nil {
+		return nil, err
+	}
+	if err := writeBundle(p.Dir, s); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// addUserDBLines gives the container the /etc/passwd and /etc/group
+// lines Generate asks for (a numeric -u with no entry), as podman does:
+// the image's file with the line added, written in the container's own
+// directory and bound over the image's, which is never written.
+func addUserDBLines(s *specs.Spec, p *imagehelper.Prepared, x *Extra) error {
+	for _, f := range []struct{ name, base, line string }{{"passwd", p.Passwd, x.PasswdEntry}, {"group", p.Group, x.GroupEntry}} {
+		if f.line == "" {
+			continue
+		}
+		content := f.base
+		if content != "" && !strings.HasSuffix(content, "\n") {
+			content += "\n"
+		}
+		src := filepath.Join(p.Dir, f.name)
+		if err := os.WriteFile(src, []byte(content+f.line+"\n"), 0o644); err != nil {
+			return fmt.Errorf("writing the container's /etc/%s: %w", f.name, err)
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/" + f.name, Type: "bind", Source: src, Options: []string{"rbind", "ro", "rprivate"}})
+	}
+	return nil
+}
+
+// writeBundle writes the spec as dir/config.json: the bundle the runtime
+// path loads, kept with the storage container as podman keeps its
+// userdata/config.json.
+func writeBundle(dir string, s *specs.Spec) error {
+	b, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".config.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("writing the container's config.json: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "config.json")); err != nil {
+		return fmt.Errorf("writing the container's config.json: %w", err)
+	}
+	return nil
+}
+
+// errQuiet is an error the image helper already printed.
+type errQuiet struct{ error }
+
+func (e errQuiet) Unwrap() error { return e.error }
+
+// Printed reports that the error's message reached the user already.
+func (errQuiet) Printed() bool { return true }
