@@ -193,7 +193,7 @@ func TestVolumeContainerData(t *testing.T) {
 		t.Errorf("a file container root wrote belongs to %d, want the user %d", st.Uid, os.Getuid())
 	}
 	r := e.want(125, "volume", "rm", "data")
-	if !strings.Contains(r.stderr, "subordinate ids") || !strings.Contains(r.stderr, "podman unshare rm -rf") {
+	if !strings.Contains(r.stderr, "entries a container user wrote") || !strings.Contains(r.stderr, "podman unshare rm -rf") {
 		t.Errorf("rm of a volume with files of subordinate ids: %s", r.stderr)
 	}
 	e.want(1, "volume", "exists", "data")

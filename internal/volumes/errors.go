@@ -15,6 +15,9 @@ var (
 	ErrInvalidName = errors.New("invalid volume name")
 	// ErrUnsupportedOption: a --opt that sandy cannot honour.
 	ErrUnsupportedOption = errors.New("unsupported volume option")
+	// ErrLeftovers: a volume is removed, but files of subordinate ids
+	// are left in its .remove- directory (Store.RemoveForeign removes them).
+	ErrLeftovers = errors.New("files of subordinate ids left")
 	// ErrInvalidFilter: a --filter that is not key=value of a known key.
 	ErrInvalidFilter = errors.New("invalid volume filter")
 )

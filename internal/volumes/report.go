@@ -98,8 +98,8 @@ func funcs() template.FuncMap {
 	}
 }
 
-// ParseTemplate checks a --format template (the CLI does so before it
-// changes anything).
+// ParseTemplate checks a --format template, its field names included
+// (the CLI does so before it changes anything).
 func ParseTemplate(format string) error {
 	_, _, err := parseTemplate(format)
 	return err
@@ -119,6 +119,11 @@ func parseTemplate(format string) (*template.Template, bool, error) {
 	t, err := template.New("format").Funcs(funcs()).Option("missingkey=error").Parse(format)
 	if err != nil {
 		return nil, false, fmt.Errorf("parsing --format: %w", err)
+	}
+	// A dry run on an empty volume: an unknown field fails here, before
+	// a line is printed.
+	if err := t.Execute(io.Discard, Report{}); err != nil {
+		return nil, false, fmt.Errorf("--format: %w", err)
 	}
 	return t, table, nil
 }

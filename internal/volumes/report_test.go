@@ -110,13 +110,13 @@ func TestWriteInspect(t *testing.T) {
 }
 
 func TestTemplateErrors(t *testing.T) {
-	for _, f := range []string{"{{.Nope}}", "{{.Name", "table {{.Bogus}}"} {
-		err := ParseTemplate(f)
-		if err == nil {
-			err = WriteList(&strings.Builder{}, reportVols(), f, false)
+	for _, f := range []string{"{{.Nope}}", "{{.Name", "table {{.Bogus}}", "{{.Name}} {{.Nope}}"} {
+		if err := ParseTemplate(f); err == nil {
+			t.Errorf("ParseTemplate(%q) passed", f)
 		}
-		if err == nil {
-			t.Errorf("format %q passed", f)
+		var b strings.Builder
+		if err := WriteList(&b, reportVols(), f, false); err == nil || b.Len() != 0 {
+			t.Errorf("WriteList(%q): %v, printed %q; want an error and nothing printed", f, err, b.String())
 		}
 	}
 }

@@ -548,8 +548,8 @@ func (s *Store) removeTree(name, trash string) error {
 	if errors.Is(err, overlay.ErrForeignOwned) && s.RemoveForeign != nil {
 		err = s.RemoveForeign(dir)
 	}
-	if errors.Is(err, overlay.ErrForeignOwned) {
-		return fmt.Errorf("volume %s is removed, but files a container user wrote are left in %s: they belong to your subordinate ids; remove them with `podman unshare rm -rf %s` (docs/troubleshooting.md#volume-leftovers): %w", name, dir, dir, err)
+	if ce := (*overlay.CleanupError)(nil); errors.As(err, &ce) && ce.Foreign > 0 {
+		return fmt.Errorf("volume %s is removed, but %d entries a container user wrote (e.g. %s) are left in %s: they belong to your subordinate ids; remove them with `podman unshare rm -rf %s` (docs/troubleshooting.md#volume-leftovers): %w", name, ce.Foreign, ce.Example, dir, dir, ErrLeftovers)
 	}
 	if err != nil {
 		return fmt.Errorf("volume %s is removed, but removing %s: %w", name, dir, err)
