@@ -209,7 +209,9 @@ func (s *Store) Create(name string, o CreateOptions) (*Volume, error) {
 		Name: name, Driver: Driver, Labels: nonNil(o.Labels), Options: nonNil(o.Options),
 		CreatedAt: s.now().UTC(), Anonymous: o.Anonymous, NeedsCopyUp: !p.noCopy,
 	}
-	if err := s.place(rootfd, v); err != nil {
+	if err := s.place(rootfd, v); errors.Is(err, ErrExists) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("creating volume %s: %w", name, err)
 	}
 	s.fill(v, p)
