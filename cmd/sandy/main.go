@@ -49,6 +49,7 @@ func commands() []command {
 		{"spec", "spec [--rootless] [--bundle DIR]", "write an example config.json", cmdSpec},
 		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
 		{"doctor", "doctor [--json | --fix-script]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
+		{"volume", "volume create|ls|inspect|rm|prune|exists ...", "manage named volumes (podman's volume commands)", cmdVolume},
 	}
 }
 

@@ -1,0 +1,177 @@
+package volumes
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+	"time"
+	"unicode"
+)
+
+// Report is a volume as podman prints it (volume inspect, ls --format):
+// podman's field names, for the fields sandy has. MountCount, NeedsChown,
+// UID, GID, Status and the lock number are not there: sandy tracks no
+// mounts and chowns no volume.
+type Report struct {
+	Name        string
+	Driver      string
+	Mountpoint  string
+	CreatedAt   time.Time
+	Labels      map[string]string
+	Scope       string
+	Options     map[string]string
+	Anonymous   bool `json:",omitempty"`
+	NeedsCopyUp bool `json:",omitempty"`
+}
+
+// Report is v in podman's shape.
+func (v *Volume) Report() Report {
+	return Report{
+		Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt,
+		Labels: nonNil(v.Labels), Scope: "local", Options: nonNil(v.Options),
+		Anonymous: v.Anonymous, NeedsCopyUp: v.NeedsCopyUp,
+	}
+}
+
+func reports(vols []*Volume) []Report {
+	out := make([]Report, 0, len(vols))
+	for _, v := range vols {
+		out = append(out, v.Report())
+	}
+	return out
+}
+
+// DefaultListFormat is volume ls's table.
+const DefaultListFormat = "table {{.Driver}}\t{{.Name}}"
+
+// WriteList prints volume ls: names (quiet), a JSON array (format json),
+// or a Go template per volume ("table ..." adds a header and aligns the
+// columns), with podman's field names.
+func WriteList(w io.Writer, vols []*Volume, format string, quiet bool) error {
+	switch {
+	case quiet:
+		for _, v := range vols {
+			if _, err := fmt.Fprintln(w, v.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	case format == "json":
+		return writeJSON(w, reports(vols), "  ")
+	case format == "":
+		format = DefaultListFormat
+	}
+	return writeTemplate(w, reports(vols), format)
+}
+
+// WriteInspect prints volume inspect: podman's JSON array, or a template
+// per volume.
+func WriteInspect(w io.Writer, vols []*Volume, format string) error {
+	if format == "" || format == "json" {
+		return writeJSON(w, reports(vols), "     ")
+	}
+	return writeTemplate(w, reports(vols), format)
+}
+
+func writeJSON(w io.Writer, rs []Report, indent string) error {
+	data, err := json.MarshalIndent(rs, "", indent)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(data, '\n'))
+	return err
+}
+
+// funcs are the template functions podman's --format has that fit here.
+func funcs() template.FuncMap {
+	return template.FuncMap{
+		"json": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+		"upper": strings.ToUpper,
+		"lower": strings.ToLower,
+		"join":  strings.Join,
+	}
+}
+
+// ParseTemplate checks a --format template, its field names included
+// (the CLI does so before it changes anything).
+func ParseTemplate(format string) error {
+	_, _, err := parseTemplate(format)
+	return err
+}
+
+func parseTemplate(format string) (*template.Template, bool, error) {
+	table := false
+	if rest, ok := strings.CutPrefix(format, "table"); ok {
+		table, format = true, strings.TrimLeft(rest, " ")
+	}
+	// As podman's report.NormalizeFormat: \t and \n typed in a shell are
+	// the characters, and each volume ends its line.
+	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
+	if !strings.HasSuffix(format, "\n") {
+		format += "\n"
+	}
+	t, err := template.New("format").Funcs(funcs()).Option("missingkey=error").Parse(format)
+	if err != nil {
+		return nil, false, fmt.Errorf("parsing --format: %w", err)
+	}
+	// A dry run on an empty volume: an unknown field fails here, before
+	// a line is printed.
+	if err := t.Execute(io.Discard, Report{}); err != nil {
+		return nil, false, fmt.Errorf("--format: %w", err)
+	}
+	return t, table, nil
+}
+
+func writeTemplate(w io.Writer, rs []Report, format string) error {
+	t, table, err := parseTemplate(format)
+	if err != nil {
+		return err
+	}
+	out := w
+	var tw *tabwriter.Writer
+	if table {
+		// podman's report.NewWriterDefault: min width 12, padding 2.
+		tw = tabwriter.NewWriter(w, 12, 2, 2, ' ', 0)
+		out = tw
+		if err := t.Execute(out, headers()); err != nil {
+			return fmt.Errorf("--format: %w", err)
+		}
+	}
+	for _, r := range rs {
+		if err := t.Execute(out, r); err != nil {
+			return fmt.Errorf("--format: %w", err)
+		}
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}
+
+// headers are the column titles of a table: each field's name in upper
+// case, words split (CreatedAt → CREATED AT), Name → VOLUME NAME.
+func headers() map[string]string {
+	h := map[string]string{}
+	for _, f := range []string{"Name", "Driver", "Mountpoint", "CreatedAt", "Labels", "Scope", "Options", "Anonymous", "NeedsCopyUp"} {
+		h[f] = splitCamel(f)
+	}
+	h["Name"] = "VOLUME NAME"
+	return h
+}
+
+func splitCamel(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && unicode.IsUpper(r) {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
