@@ -9,12 +9,14 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/containers"
 	"github.com/sandy-rt/sandy/internal/doctor"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/spec"
@@ -64,21 +66,30 @@ func defaultRootfsMode(verb, global string) string {
 
 func cmdRun(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	o := &lifecycle.RunOptions{}
-	fs := createFlags("run", "run [flags] [BUNDLE | --bundle DIR ID]", g, &o.CreateOptions)
+	co := &containers.Options{}
+	fs := createFlags("run", "run [flags] [BUNDLE [COMMAND [ARG...]] | --bundle DIR ID]", g, &o.CreateOptions)
 	fs.BoolVarP(&o.Detach, "detach", "d", false, "return once the container runs")
 	fs.BoolVar(&o.Keep, "keep", false, "don't delete the container when it exits")
-	if err := fs.Parse(args); err != nil {
+	containerFlags(fs, co)
+	rest, command, err := parseRun(fs, args, func() bool { return o.Bundle != "" })
+	if err != nil {
 		return 2, err
 	}
-	rest := fs.Args()
 	switch {
 	case len(rest) > 1:
-		return 2, errors.New("too many arguments: want [BUNDLE] or --bundle DIR ID")
-	case len(rest) == 1 && o.Bundle == "" && isBundle(rest[0]):
-		// `sandy run ./bundle`: a directory holding config.json.
-		o.Bundle = rest[0]
+		return 2, errors.New("too many arguments: want [BUNDLE [COMMAND [ARG...]]] or --bundle DIR ID")
+	case len(rest) == 1 && o.Bundle == "" && isBundlePath(rest[0]):
+		// `sandy run ./bundle [COMMAND [ARG...]]`.
+		o.Bundle, co.Command = rest[0], command
 	case len(rest) == 1:
 		o.ID = rest[0]
+	}
+	if !reflect.ValueOf(*co).IsZero() { // the runc form, flagless, runs config.json as written
+		h, err := callerHost()
+		if err != nil {
+			return 1, err
+		}
+		o.EditSpec = containers.EditBundle(*co, h)
 	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
 	return lifecycle.Run(ctx, g, o)

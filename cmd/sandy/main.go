@@ -33,7 +33,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"run", "run [flags] [BUNDLE | --bundle DIR ID]", "create, start and wait for a container, then delete it", cmdRun},
+		{"run", "run [flags] [BUNDLE [COMMAND [ARG...]] | --bundle DIR ID]", "create, start and wait for a container, then delete it", cmdRun},
 		{"create", "create [flags] --bundle DIR ID", "create a container; its process waits for start", cmdCreate},
 		{"start", "start ID", "start the process of a created container", cmdStart},
 		{"state", "state ID", "print the runtime-spec state of a container", cmdState},
