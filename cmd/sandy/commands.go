@@ -257,13 +257,20 @@ func cmdList(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 }
 
 func cmdSpec(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("spec", "spec [--rootless] [--bundle DIR]", g.Stderr)
-	rootless := fs.Bool("rootless", false, "a config a rootless user can run")
+	fs := newFlags("spec", "spec [--rootless] [--writable] [--caps runc|podman] [--bundle DIR]", g.Stderr)
+	var o spec.ExampleOptions
+	fs.BoolVar(&o.Rootless, "rootless", false, "a config a rootless user can run")
+	fs.BoolVar(&o.Writable, "writable", false, "a writable root (root.readonly false), e.g. to install packages")
+	fs.StringVar(&o.Caps, "caps", "runc", "capabilities: runc (runc's example: AUDIT_WRITE, KILL, NET_BIND_SERVICE) or podman (podman's defaults, which apt and dpkg need)")
 	bundle := fs.StringP("bundle", "b", "", "directory to write config.json into (default: the current directory)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
-	data, err := json.MarshalIndent(spec.Example(*rootless), "", "\t")
+	s, err := spec.ExampleWith(o)
+	if err != nil {
+		return 2, err
+	}
+	data, err := json.MarshalIndent(s, "", "\t")
 	if err != nil {
 		return 1, err
 	}

@@ -46,7 +46,7 @@ func commands() []command {
 		{"resume", "resume ID", "thaw a paused container", cmdResume},
 		{"update", "update [-r FILE|-] [--memory N] [--pids-limit N] ID", "change a running container's limits", cmdUpdate},
 		{"events", "events [--stats] [--interval D] ID", "print cgroup stats as JSON", cmdEvents},
-		{"spec", "spec [--rootless] [--bundle DIR]", "write an example config.json", cmdSpec},
+		{"spec", "spec [--rootless] [--writable] [--caps runc|podman] [--bundle DIR]", "write an example config.json", cmdSpec},
 		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
 		{"doctor", "doctor [--json | --fix-script]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
 	}
