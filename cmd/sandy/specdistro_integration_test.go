@@ -4,6 +4,7 @@ package main_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,4 +91,120 @@ func TestSpecPackageManagerRoot(t *testing.T) {
 			}
 		}
 	})
+}
+
+// dpkgScript builds a package whose files belong to other users (a
+// directory and a file of 100:101, a setuid-root program) with the host's
+// dpkg-deb, then installs it with dpkg, which unpacks, chowns, chmods and
+// records it as a Debian system's dpkg does.
+const dpkgScript = `set -e
+mkdir -p /tmp/pkg/DEBIAN /tmp/pkg/usr/lib/demo /tmp/pkg/usr/bin
+printf 'Package: demo\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: demo\n' >/tmp/pkg/DEBIAN/control
+echo hi >/tmp/pkg/usr/lib/demo/data
+printf '#!/bin/sh\necho demo\n' >/tmp/pkg/usr/bin/demo
+chown -R 100:101 /tmp/pkg/usr/lib/demo
+chmod 4755 /tmp/pkg/usr/bin/demo
+/usr/bin/dpkg-deb --build /tmp/pkg /out/demo.deb >/dev/null
+/usr/bin/dpkg -i /out/demo.deb
+grep -A1 '^Package: demo' /var/lib/dpkg/status
+stat -c '%n %u:%g %a' /usr/lib/demo /usr/lib/demo/data /usr/bin/demo
+`
+
+// TestSpecDpkgInstall: the host's own dpkg (with dpkg-deb, dpkg-split, GNU
+// tar and their libraries, copied into a busybox root) installs a package
+// in a bundle from `sandy spec --rootless --writable --caps podman`, and
+// fails with runc's capabilities. Not a whole Debian (no apt, no network
+// in tests), but the real dpkg on the real files.
+func TestSpecDpkgInstall(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	testutil.RequireBinary(t, "newuidmap", "apt-get install uidmap")
+	for _, b := range []string{"dpkg", "dpkg-deb", "dpkg-split", "tar", "ldd"} {
+		testutil.RequireBinary(t, b, "apt-get install dpkg tar libc-bin")
+	}
+	sandy := testutil.SandyBinary(t)
+	state := filepath.Join(testutil.TempDir(t), "state")
+	out := testutil.TempDir(t)
+	bundle := func(t *testing.T, specArgs ...string) string {
+		dir := testutil.TempDir(t)
+		rootfs := testutil.MakeRootfs(t, dir)
+		copyWithLibs(t, rootfs, "/usr/bin/dpkg", "/usr/bin/dpkg-deb", "/usr/bin/dpkg-split", "/usr/bin/tar")
+		for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "usr/local/bin"} {
+			if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files := map[string]string{
+			"var/lib/dpkg/status": "", "var/lib/dpkg/available": "",
+			// dpkg checks that these are in PATH before it installs.
+			"usr/local/bin/ldconfig": "#!/bin/sh\n", "usr/local/bin/start-stop-daemon": "#!/bin/sh\n",
+		}
+		for name, content := range files {
+			if err := os.WriteFile(filepath.Join(rootfs, name), []byte(content), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e := &env{t: t, sandy: sandy, root: state}
+		if r := e.run("", append([]string{"spec", "-b", dir}, specArgs...)...); r.code != 0 {
+			t.Fatalf("sandy spec %q: exit %d: %s", specArgs, r.code, r.stderr)
+		}
+		return dir
+	}
+	e := &env{t: t, sandy: sandy, root: state}
+
+	r := e.run("", "run", "-v", out+":/out", bundle(t, "--rootless", "--writable", "--caps", "podman"), "sh", "-c", dpkgScript)
+	got := strings.ReplaceAll(r.stdout, "\r", "")
+	for _, want := range []string{"Unpacking demo (1.0)", "Setting up demo (1.0)", "Status: install ok installed",
+		"/usr/lib/demo 100:101 755", "/usr/lib/demo/data 100:101 644", "/usr/bin/demo 0:0 4755"} {
+		if r.code != 0 || !strings.Contains(got, want) {
+			t.Errorf("podman caps: exit %d, output lacks %q:\n%s%s", r.code, want, got, r.stderr)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	r = e.run("", "run", "-v", out+":/out", bundle(t, "--rootless", "--writable"), "/usr/bin/dpkg", "-i", "/out/demo.deb")
+	got = strings.ReplaceAll(r.stdout+r.stderr, "\r", "")
+	if r.code == 0 || !strings.Contains(got, "error setting ownership of '/usr/lib/demo.dpkg-new': Operation not permitted") {
+		t.Errorf("runc's caps: dpkg -i exit %d, want dpkg's chown failure (EPERM):\n%s", r.code, got)
+	}
+}
+
+// copyWithLibs copies host programs and the shared libraries ldd lists for
+// them into rootfs, at the same paths; busybox's applets of the same names
+// are removed so that nothing shadows them.
+func copyWithLibs(t *testing.T, rootfs string, bins ...string) {
+	t.Helper()
+	files := map[string]bool{}
+	for _, b := range bins {
+		files[b] = true
+		_ = os.Remove(filepath.Join(rootfs, "bin", filepath.Base(b)))
+		ldd, err := exec.Command("ldd", b).Output()
+		if err != nil {
+			t.Fatalf("ldd %s: %v", b, err)
+		}
+		for _, line := range strings.Split(string(ldd), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+				files[f[2]] = true
+			case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+				files[f[0]] = true
+			}
+		}
+	}
+	for f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(rootfs, f)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
