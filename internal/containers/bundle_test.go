@@ -178,3 +178,26 @@ func TestEditBundleSource(t *testing.T) {
 		t.Errorf("mounts = %+v, want ./f at /f", s.Mounts)
 	}
 }
+
+// FuzzApplyToBundle: any flags either apply or leave the spec exactly as
+// it was (all or nothing), and never panic.
+func FuzzApplyToBundle(f *testing.F) {
+	f.Add("A=1", "/a:/b:ro", "type=tmpfs,dst=/t", "/run:size=1m", "/w", "echo")
+	f.Add("", "data:/d", "type=bind,src=./x,dst=/x", "", "rel", "")
+	f.Add("=x", "/a:/b:U", "type=volume,dst=/v", "/t:nosuch", "", "")
+	f.Fuzz(func(t *testing.T, env, vol, mount, tmpfs, wd, cmd string) {
+		o := Options{Workdir: wd}
+		for _, f := range []struct {
+			v   string
+			dst *[]string
+		}{{env, &o.Env}, {vol, &o.Volumes}, {mount, &o.Mounts}, {tmpfs, &o.Tmpfs}, {cmd, &o.Command}} {
+			if f.v != "" {
+				*f.dst = []string{f.v}
+			}
+		}
+		s := bundleSpec()
+		if err := ApplyToBundle(s, o, Host{Cwd: "/home/me", Env: map[string]string{"A": "1"}}); err != nil && !reflect.DeepEqual(s, bundleSpec()) {
+			t.Fatalf("%+v: error %v, and the spec changed", o, err)
+		}
+	})
+}
