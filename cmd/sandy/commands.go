@@ -9,12 +9,14 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/containers"
 	"github.com/sandy-rt/sandy/internal/doctor"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/spec"
@@ -64,24 +66,24 @@ func defaultRootfsMode(verb, global string) string {
 
 func cmdRun(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	o := &lifecycle.RunOptions{}
-	fs := createFlags("run", "run [flags] [BUNDLE | --bundle DIR ID | IMAGE [COMMAND [ARG...]]]", g, &o.CreateOptions)
+	co := &containers.Options{}
+	fs := createFlags("run", "run [flags] [BUNDLE [COMMAND [ARG...]] | --bundle DIR ID | IMAGE [COMMAND [ARG...]]]", g, &o.CreateOptions)
 	fs.BoolVarP(&o.Detach, "detach", "d", false, "return once the container runs")
 	fs.BoolVar(&o.Keep, "keep", false, "don't delete the container when it exits")
-	img := &imageRun{}
-	containerFlags(fs, img)
-	// Flags end at the image: the command's own flags follow it.
-	fs.SetInterspersed(false)
-	if err := fs.Parse(args); err != nil {
+	containerFlags(fs, co)
+	img := &imageRun{opts: co}
+	imageFlags(fs, img)
+	rest, command, err := parseRun(fs, args, func() bool { return o.Bundle != "" })
+	if err != nil {
 		return 2, err
 	}
-	rest := fs.Args()
 	var first string
 	if len(rest) > 0 {
 		first = rest[0]
 	}
-	form, note := classifyRun(first, o.Bundle != "", len(rest), cwdIsBundle, isBundle)
+	form, note := classifyRun(first, o.Bundle != "", cwdIsBundle, isBundle)
 	if form == formImage {
-		return runImage(ctx, g, fs, img, o, rest)
+		return runImage(ctx, g, fs, img, o, append(rest, command...))
 	}
 	if err := bundleFlagsOnly(fs); err != nil {
 		return 2, err
@@ -91,12 +93,19 @@ func cmdRun(ctx context.Context, g *lifecycle.Global, args []string) (int, error
 	}
 	switch {
 	case len(rest) > 1:
-		return 2, errors.New("too many arguments: want [BUNDLE] or --bundle DIR ID")
+		return 2, errors.New("too many arguments: want [BUNDLE [COMMAND [ARG...]]] or --bundle DIR ID")
 	case form == formBundle:
-		// `sandy run ./bundle`: a directory holding config.json.
-		o.Bundle = rest[0]
+		// `sandy run ./bundle [COMMAND [ARG...]]`.
+		o.Bundle, co.Command = rest[0], command
 	case len(rest) == 1:
 		o.ID = rest[0]
+	}
+	if !reflect.ValueOf(*co).IsZero() { // the runc form, flagless, runs config.json as written
+		h, err := callerHost()
+		if err != nil {
+			return 1, err
+		}
+		o.EditSpec = containers.EditBundle(*co, h)
 	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
 	return lifecycle.Run(ctx, g, o)
@@ -264,13 +273,20 @@ func cmdList(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 }
 
 func cmdSpec(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("spec", "spec [--rootless] [--bundle DIR]", g.Stderr)
-	rootless := fs.Bool("rootless", false, "a config a rootless user can run")
+	fs := newFlags("spec", "spec [--rootless] [--writable] [--caps runc|podman] [--bundle DIR]", g.Stderr)
+	var o spec.ExampleOptions
+	fs.BoolVar(&o.Rootless, "rootless", false, "a config a rootless user can run")
+	fs.BoolVar(&o.Writable, "writable", false, "a writable root (root.readonly false), e.g. to install packages")
+	fs.StringVar(&o.Caps, "caps", "runc", "capabilities: runc (runc's example: AUDIT_WRITE, KILL, NET_BIND_SERVICE) or podman (podman's defaults, which apt and dpkg need)")
 	bundle := fs.StringP("bundle", "b", "", "directory to write config.json into (default: the current directory)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
-	data, err := json.MarshalIndent(spec.Example(*rootless), "", "\t")
+	s, err := spec.ExampleWith(o)
+	if err != nil {
+		return 2, err
+	}
+	data, err := json.MarshalIndent(s, "", "\t")
 	if err != nil {
 		return 1, err
 	}

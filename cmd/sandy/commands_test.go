@@ -75,29 +75,29 @@ func TestClassifyRun(t *testing.T) {
 	for _, tc := range []struct {
 		arg        string
 		bundleFlag bool
-		nargs      int
 		cwdBundle  bool
 		want       runForm
 		note       bool
 	}{
-		{"", false, 0, true, formRuncID, false},
-		{"ctr1", true, 1, false, formRuncID, false},
-		{".", false, 1, false, formBundle, false},
-		{"./b", false, 1, false, formBundle, false},
-		{"/srv/b", false, 2, false, formBundle, false},
-		{"../b", false, 1, true, formBundle, false},
-		{"mybundle", false, 1, false, formBundle, false},
-		{"alpine", false, 1, true, formRuncID, true},
-		{"alpine", false, 1, false, formImage, false},
-		{"alpine", false, 3, true, formImage, false}, // a command follows: runc's form takes none
-		{"localhost/alpine:3", false, 1, true, formImage, false},
-		{"docker.io/library/alpine", false, 1, false, formImage, false},
-		{"alpine@sha256:abc", false, 1, true, formImage, false},
+		{"", false, true, formRuncID, false},
+		{"ctr1", true, false, formRuncID, false},
+		{".", false, false, formBundle, false},
+		{"..", false, false, formBundle, false},
+		{"./b", false, false, formBundle, false},
+		{"/srv/b", false, false, formBundle, false},
+		{"../b", false, true, formBundle, false},
+		{"mybundle", false, false, formBundle, false},
+		{"alpine", false, true, formRuncID, true},
+		{"alpine", false, false, formImage, false},
+		{"localhost/alpine:3", false, true, formImage, false},
+		{"docker.io/library/alpine", false, false, formImage, false},
+		{"alpine@sha256:abc", false, true, formImage, false},
+		{"alpine:3", false, true, formImage, false},
 	} {
-		form, note := classifyRun(tc.arg, tc.bundleFlag, tc.nargs, func() bool { return tc.cwdBundle }, isDir)
+		form, note := classifyRun(tc.arg, tc.bundleFlag, func() bool { return tc.cwdBundle }, isDir)
 		if form != tc.want || (note != "") != tc.note {
-			t.Errorf("classifyRun(%q, bundle flag %v, %d args, cwd bundle %v) = %v, note %q; want %v, note %v",
-				tc.arg, tc.bundleFlag, tc.nargs, tc.cwdBundle, form, note, tc.want, tc.note)
+			t.Errorf("classifyRun(%q, bundle flag %v, cwd bundle %v) = %v, note %q; want %v, note %v",
+				tc.arg, tc.bundleFlag, tc.cwdBundle, form, note, tc.want, tc.note)
 		}
 	}
 }

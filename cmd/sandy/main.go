@@ -33,7 +33,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"run", "run [flags] [BUNDLE | --bundle DIR ID]", "create, start and wait for a container, then delete it", cmdRun},
+		{"run", "run [flags] [BUNDLE [COMMAND [ARG...]] | --bundle DIR ID]", "create, start and wait for a container, then delete it", cmdRun},
 		{"create", "create [flags] --bundle DIR ID", "create a container; its process waits for start", cmdCreate},
 		{"start", "start ID", "start the process of a created container", cmdStart},
 		{"state", "state ID", "print the runtime-spec state of a container", cmdState},
@@ -46,7 +46,7 @@ func commands() []command {
 		{"resume", "resume ID", "thaw a paused container", cmdResume},
 		{"update", "update [-r FILE|-] [--memory N] [--pids-limit N] ID", "change a running container's limits", cmdUpdate},
 		{"events", "events [--stats] [--interval D] ID", "print cgroup stats as JSON", cmdEvents},
-		{"spec", "spec [--rootless] [--bundle DIR]", "write an example config.json", cmdSpec},
+		{"spec", "spec [--rootless] [--writable] [--caps runc|podman] [--bundle DIR]", "write an example config.json", cmdSpec},
 		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
 		{"doctor", "doctor [--json | --fix-script]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
 		{"volume", "volume create|ls|inspect|rm|prune|exists ...", "manage named volumes (podman's volume commands)", cmdVolume},

@@ -17,35 +17,28 @@ import (
 // imageRun holds the flags of `sandy run IMAGE` that the bundle form
 // does not take (podman's names); containerFlags registers them.
 type imageRun struct {
-	opts                 containers.Options
+	opts                 *containers.Options // with containerFlags' fields
 	name, pull           string
 	rm, interactive      bool
 	entrypoint, pids     string
 	readOnlyTmpfs        bool
 	tlsVerify            bool
 	creds, authfile, crt string
-	envFiles             []string
 }
 
-// containerFlags registers podman's container flags on run's flag set.
-func containerFlags(fs *pflag.FlagSet, r *imageRun) {
-	o := &r.opts
+// imageFlags registers the flags only `sandy run IMAGE` takes (podman's
+// names); containerFlags has those the bundle form takes too.
+func imageFlags(fs *pflag.FlagSet, r *imageRun) {
+	o := r.opts
 	fs.BoolVar(&r.rm, "rm", false, "IMAGE: remove the container (its layer) when it exits")
 	fs.StringVar(&r.name, "name", "", "IMAGE: the container's name")
 	fs.StringVar(&r.pull, "pull", "missing", "IMAGE: pull the image: missing, always, never or newer")
 	fs.BoolVarP(&r.interactive, "interactive", "i", false, "IMAGE: keep stdin open (without it, stdin is /dev/null)")
-	fs.BoolVarP(&o.Terminal, "tty", "t", false, "allocate a pty for the process")
-	fs.StringArrayVarP(&o.Env, "env", "e", nil, "IMAGE: set K=V, or K from sandy's environment (repeatable)")
-	fs.StringArrayVar(&r.envFiles, "env-file", nil, "IMAGE: read K=V lines from a file (repeatable)")
-	fs.StringVarP(&o.Workdir, "workdir", "w", "", "IMAGE: working directory in the container")
 	fs.StringVarP(&o.User, "user", "u", "", "IMAGE: USER|UID[:GROUP|GID], names from the image's /etc/passwd and /etc/group")
 	fs.StringVar(&r.entrypoint, "entrypoint", "", "IMAGE: override the image's entrypoint (\"\" clears it; a JSON array is the argv)")
 	fs.StringVar(&o.Hostname, "hostname", "", "IMAGE: the container's hostname (default: its short id)")
 	fs.BoolVar(&o.ReadOnly, "read-only", false, "IMAGE: mount the root read-only")
 	fs.BoolVar(&r.readOnlyTmpfs, "read-only-tmpfs", true, "IMAGE: with --read-only, tmpfs on /tmp, /var/tmp and /run")
-	fs.StringArrayVar(&o.Tmpfs, "tmpfs", nil, "IMAGE: mount a tmpfs: DST[:OPTIONS] (repeatable)")
-	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "IMAGE: bind HOST-DIR:CTR-DIR[:OPTIONS] (repeatable)")
-	fs.StringArrayVar(&o.Mounts, "mount", nil, "IMAGE: type=bind|tmpfs,…  (repeatable)")
 	fs.StringArrayVar(&o.CapAdd, "cap-add", nil, "IMAGE: add a capability (repeatable; ALL)")
 	fs.StringArrayVar(&o.CapDrop, "cap-drop", nil, "IMAGE: drop a capability (repeatable; ALL)")
 	fs.StringArrayVar(&o.SecurityOpt, "security-opt", nil, "IMAGE: no-new-privileges, seccomp=unconfined (repeatable)")
@@ -67,8 +60,8 @@ func containerFlags(fs *pflag.FlagSet, r *imageRun) {
 }
 
 // imageOnly are the flags that only `sandy run IMAGE` takes.
-var imageOnly = []string{"rm", "name", "pull", "interactive", "env", "env-file", "workdir", "user", "entrypoint",
-	"hostname", "read-only", "read-only-tmpfs", "tmpfs", "volume", "mount", "cap-add", "cap-drop", "security-opt",
+var imageOnly = []string{"rm", "name", "pull", "interactive", "user", "entrypoint",
+	"hostname", "read-only", "read-only-tmpfs", "cap-add", "cap-drop", "security-opt",
 	"privileged", "label", "annotation", "memory", "cpus", "pids-limit", "dns", "dns-search", "dns-option", "add-host",
 	"userns", "tls-verify", "creds", "authfile", "cert-dir"}
 
@@ -94,7 +87,7 @@ func runImage(ctx context.Context, g *lifecycle.Global, fs *pflag.FlagSet, r *im
 		return containers.ExitSandyError, err
 	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
-	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, Options: r.opts, Runtime: *o,
+	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, Options: *r.opts, Runtime: *o,
 		Helper: helper, HelperGlobal: storeFlagsOf(ctx), Stderr: g.Stderr}
 	req.Options.Command = args[1:]
 	if fs.Changed("entrypoint") {
@@ -108,13 +101,6 @@ func runImage(ctx context.Context, g *lifecycle.Global, fs *pflag.FlagSet, r *im
 		req.Options.PidsLimit = &n
 	}
 	req.Options.NoReadOnlyTmpfs = !r.readOnlyTmpfs
-	for _, f := range r.envFiles {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return containers.ExitSandyError, fmt.Errorf("--env-file: %w", err)
-		}
-		req.Options.EnvFiles = append(req.Options.EnvFiles, containers.EnvFile{Name: f, Content: string(b)})
-	}
 	if fs.Changed("tls-verify") {
 		req.HelperRemote = append(req.HelperRemote, fmt.Sprintf("--tls-verify=%v", r.tlsVerify))
 	}
@@ -143,19 +129,19 @@ const (
 	formImage                 // run IMAGE [COMMAND...]
 )
 
-// classifyRun decides between the three forms. A path (".", "/…",
-// "./…", "../…") or a directory holding config.json is a bundle;
-// --bundle, or no argument, is runc's form; a word while the current
-// directory holds a config.json is runc's form too (engines and runc's
-// tests run `run ID` there), and note says so when a person could have
-// meant an image; anything else is an image.
-func classifyRun(arg string, bundleFlag bool, nargs int, cwdIsBundle func() bool, isBundleDir func(string) bool) (form runForm, note string) {
+// classifyRun decides between the three forms. A path (".", "..",
+// "/…", "./…", "../…") or a directory holding config.json is a bundle;
+// --bundle, or no argument, is runc's form; a plain word while the
+// current directory holds a config.json is runc's form too (engines and
+// runc's tests run `run ID` there), and note says so when a person could
+// have meant an image; anything else is an image.
+func classifyRun(arg string, bundleFlag bool, cwdIsBundle func() bool, isBundleDir func(string) bool) (form runForm, note string) {
 	switch {
-	case nargs == 0 || bundleFlag:
+	case arg == "" || bundleFlag:
 		return formRuncID, ""
-	case arg == "." || strings.HasPrefix(arg, "/") || strings.HasPrefix(arg, "./") || strings.HasPrefix(arg, "../") || isBundleDir(arg):
+	case isBundlePath(arg, isBundleDir):
 		return formBundle, ""
-	case nargs == 1 && cwdIsBundle() && !strings.ContainsAny(arg, "/:@"):
+	case cwdIsBundle() && !strings.ContainsAny(arg, "/:@"):
 		return formRuncID, fmt.Sprintf("%q is taken as a container id for the bundle in the current directory (./config.json); to run the image %s, run it from another directory or name it fully (localhost/%s:latest)", arg, arg, arg)
 	}
 	return formImage, ""

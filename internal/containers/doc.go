@@ -57,6 +57,14 @@
 //     directory, the home of the entry podman adds) in the spec; podman
 //     leaves HOME to the runtime, which reads that entry.
 //
+// ApplyToBundle is the same flags' meaning for a bundle: `sandy run
+// ./bundle [COMMAND [ARG...]]` with -e, --env-file, -v, --mount, --tmpfs,
+// -w and -t changes the loaded config.json in memory for that run
+// (lifecycle's CreateOptions.EditSpec, through EditBundle, which also
+// checks that bind sources exist); the file is never written. It is pure
+// and all or nothing, and it refuses the flags only an image container
+// has, naming the config.json field to edit instead.
+//
 // container=podman is set in the environment as podman does: software
 // inside images tests for it (systemd's virtualization detection knows
 // "podman", not "sandy"); /run/.containerenv names the engine.

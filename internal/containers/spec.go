@@ -16,6 +16,7 @@ import (
 
 	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/spec"
 )
 
 // ErrNoCommand: neither the flags nor the image name a command (the CLI
@@ -138,11 +139,9 @@ type Extra struct {
 	PasswdEntry, GroupEntry string
 }
 
-// defaultCaps are podman 4's (containers.conf default_capabilities).
-var defaultCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
-	"CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
-}
+// defaultCaps are podman 4's (containers.conf default_capabilities), the
+// list `sandy spec --caps podman` writes too.
+var defaultCaps = spec.PodmanCaps
 
 // maskedPaths and readonlyPaths are podman 4's
 // (pkg/specgen/generate BlockAccessToKernelFilesystems).

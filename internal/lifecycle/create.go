@@ -46,6 +46,12 @@ type CreateOptions struct {
 	Stdin     io.Reader
 	Stdout    io.Writer
 	Stderr    io.Writer
+	// EditSpec, when set, changes the bundle's spec in memory right after
+	// it is loaded, before anything is checked or made: run's COMMAND
+	// after a bundle path and its -e, -v, -w, -t (containers.EditBundle).
+	// config.json is not written. create leaves it nil: an engine's
+	// bundle runs as written.
+	EditSpec func(*specs.Spec) error
 
 	// set by run
 	owned     bool // `sandy run` in the foreground: the container dies with it
@@ -207,6 +213,11 @@ func (cr *creation) loadBundle(context.Context) error {
 	b, err := spec.Load(dir)
 	if err != nil {
 		return err
+	}
+	if cr.o.EditSpec != nil {
+		if err := b.Edit(cr.o.EditSpec); err != nil {
+			return err
+		}
 	}
 	cr.bundle = b
 	if h := b.Spec.Hooks; cr.o.catchInterrupts != nil && h != nil &&

@@ -1,11 +1,33 @@
 package spec
 
 import (
+	"fmt"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // DefaultCaps are the capabilities runc's example config grants.
 var DefaultCaps = []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
+
+// PodmanCaps are podman 4's default capabilities (containers.conf
+// default_capabilities), sorted: what a distribution's package manager
+// needs as root in the container (dpkg chowns what it unpacks, apt drops
+// to _apt with setgroups/setgid/setuid), and what a container from an
+// image gets.
+var PodmanCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+	"CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
+}
+
+// ExampleOptions are `sandy spec`'s flags.
+type ExampleOptions struct {
+	Rootless bool
+	// Writable sets root.readonly to false (--writable).
+	Writable bool
+	// Caps is "runc" ("" too: runc's three capabilities) or "podman"
+	// (PodmanCaps) (--caps).
+	Caps string
+}
 
 // DefaultMaskedPaths and DefaultReadonlyPaths are runc's example lists.
 var (
@@ -26,10 +48,27 @@ var (
 // same file works for any user), no "gid=5" on devpts, and no
 // linux.resources.
 func Example(rootless bool) *specs.Spec {
-	caps := append([]string(nil), DefaultCaps...)
+	s, _ := ExampleWith(ExampleOptions{Rootless: rootless})
+	return s
+}
+
+// ExampleWith is Example with `sandy spec`'s other flags: --writable
+// (root.readonly false) and --caps podman (PodmanCaps in the bounding,
+// effective and permitted sets, as podman gives them to root).
+func ExampleWith(o ExampleOptions) (*specs.Spec, error) {
+	rootless := o.Rootless
+	var caps []string
+	switch o.Caps {
+	case "", "runc":
+		caps = append(caps, DefaultCaps...)
+	case "podman":
+		caps = append(caps, PodmanCaps...)
+	default:
+		return nil, fmt.Errorf("--caps %q: want runc or podman", o.Caps)
+	}
 	s := &specs.Spec{
 		Version: specs.Version,
-		Root:    &specs.Root{Path: "rootfs", Readonly: true},
+		Root:    &specs.Root{Path: "rootfs", Readonly: !o.Writable},
 		Process: &specs.Process{
 			Terminal: true,
 			User:     specs.User{UID: 0, GID: 0},
@@ -77,5 +116,5 @@ func Example(rootless bool) *specs.Spec {
 	} else {
 		s.Linux.Resources = &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
 	}
-	return s
+	return s, nil
 }

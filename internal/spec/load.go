@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -168,4 +169,25 @@ func Namespace(s *specs.Spec, typ specs.LinuxNamespaceType) (specs.LinuxNamespac
 		}
 	}
 	return specs.LinuxNamespace{}, false
+}
+
+// Edit changes the loaded config in memory with fn, then validates it
+// again: `sandy run ./bundle COMMAND` and run's -e, -v, -w, -t change the
+// spec for one run, and config.json is never written. A config with no
+// process gets one when fn sets process.args.
+func (b *Bundle) Edit(fn func(*specs.Spec) error) error {
+	var placeholder []string
+	if b.NoProcess {
+		placeholder = append(placeholder, b.Spec.Process.Args...)
+	}
+	if err := fn(b.Spec); err != nil {
+		return err
+	}
+	if b.NoProcess && !slices.Equal(placeholder, b.Spec.Process.Args) {
+		b.NoProcess = false
+	}
+	if err := b.validate(); err != nil {
+		return fmt.Errorf("%s with run's overrides: %w", filepath.Join(b.Dir, "config.json"), err)
+	}
+	return nil
 }

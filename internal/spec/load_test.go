@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func writeBundle(t *testing.T, config string) string {
@@ -112,5 +114,40 @@ func TestLoadNoProcess(t *testing.T) {
 	b, err = Load(writeBundle(t, exampleJSON(t, nil)))
 	if err != nil || b.NoProcess {
 		t.Fatalf("example: NoProcess %v, %v", b.NoProcess, err)
+	}
+}
+
+// TestBundleEdit: an edit in memory is validated again (the file is not
+// written), and gives a config without a process the one it sets.
+func TestBundleEdit(t *testing.T) {
+	dir := writeBundle(t, exampleJSON(t, nil))
+	b, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err := b.Edit(func(s *specs.Spec) error { s.Process.Args = []string{"id"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b.Spec.Process.Args[0] != "id" {
+		t.Errorf("args = %q", b.Spec.Process.Args)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "config.json")); string(after) != string(before) {
+		t.Error("config.json was written")
+	}
+	err = b.Edit(func(s *specs.Spec) error { s.Mounts = append(s.Mounts, specs.Mount{Destination: "rel"}); return nil })
+	if err == nil || !strings.Contains(err.Error(), `config.json with run's overrides: mounts[7]: destination "rel" must be absolute`) {
+		t.Errorf("err = %v", err)
+	}
+
+	np, err := Load(writeBundle(t, exampleJSON(t, func(m map[string]any) { delete(m, "process") })))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := np.Edit(func(s *specs.Spec) error { return nil }); err != nil || !np.NoProcess {
+		t.Errorf("no edit of args: NoProcess %v, err %v", np.NoProcess, err)
+	}
+	if err := np.Edit(func(s *specs.Spec) error { s.Process.Args = []string{"true"}; return nil }); err != nil || np.NoProcess {
+		t.Errorf("args set: NoProcess %v, err %v", np.NoProcess, err)
 	}
 }
