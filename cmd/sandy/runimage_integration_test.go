@@ -61,6 +61,7 @@ func TestRunImage(t *testing.T) {
 		return
 	}
 	e := newImgEnv(t)
+	e.env = append(e.env, "XDG_DATA_HOME="+filepath.Join(e.dir, "data")) // sandy's volumes
 	e.loadImage("localhost/bb:changes", imagefix.BusyboxWithChanges(t))
 	cfg := imagefix.Busybox(t)
 	cfg.Config.Env = append(cfg.Config.Env, "FROM_IMAGE=yes")
@@ -127,6 +128,16 @@ func TestRunImage(t *testing.T) {
 			"cat /share/in; touch /x 2>/dev/null || echo read-only; touch /tmp/ok && echo tmp-writable")
 		if want := "from host\nread-only\ntmp-writable\n"; out != want {
 			t.Errorf("got %q, want %q", out, want)
+		}
+	})
+	t.Run("volumes", func(t *testing.T) {
+		e.ok("run", "--rm", "-v", "cache1:/cache", "localhost/bb:changes", "sh", "-c", "echo kept > /cache/f")
+		if out := e.ok("run", "--rm", "-v", "cache1:/cache:ro", "localhost/bb:changes", "sh", "-c", "cat /cache/f; touch /cache/g 2>/dev/null || echo ro"); out != "kept\nro\n" {
+			t.Errorf("a named volume across runs: %q", out)
+		}
+		e.ok("run", "--rm", "-v", "/scratch", "--mount", "type=volume,dst=/other", "localhost/bb:changes", "sh", "-c", "touch /scratch/a /other/b")
+		if out := strings.Fields(e.ok("volume", "ls", "-q")); len(out) != 1 || out[0] != "cache1" {
+			t.Errorf("after --rm with anonymous volumes: volume ls = %q, want only cache1", out)
 		}
 	})
 	if got := len(e.storageContainers()); got != before {

@@ -138,7 +138,7 @@ func mergeMounts(config, added []specs.Mount) []specs.Mount {
 		}
 	}
 	out = append(out, added...)
-	slices.SortStableFunc(out, func(a, b specs.Mount) int { return depth(a.Destination) - depth(b.Destination) })
+	sortMounts(out)
 	return out
 }
 

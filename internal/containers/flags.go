@@ -12,6 +12,8 @@ import (
 
 	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/internal/volumes"
 )
 
 // NamedVolume is a -v NAME:/dst or --mount type=volume request: the caller
@@ -21,19 +23,6 @@ type NamedVolume struct {
 	Name    string // "" for an anonymous volume (-v /dst)
 	Dest    string
 	Options []string // as given, validated (ro, nodev, U, ...)
-}
-
-// validVolumeName is podman's volume name rule (libpod/define.NameRegex,
-// [a-zA-Z0-9][a-zA-Z0-9_.-]*), without a regexp: this package is linked
-// into sandy, whose start-up does no package-level work (issue 14).
-func validVolumeName(s string) bool {
-	for i, c := range s {
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || (c != '_' && c != '.' && c != '-')) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // mountSet collects the mounts of -v, --mount and --tmpfs, keyed by
@@ -140,7 +129,7 @@ func parseVolume(v, cwd string, s *mountSet) error {
 		}
 		return s.addMount(flag, m)
 	}
-	if !validVolumeName(src) {
+	if !volumes.MatchesNameRule(src) {
 		return fmt.Errorf("%s: %q is neither an absolute host path nor a volume name (write ./%s for a path relative to the current directory)", flag, src, src)
 	}
 	return s.addVolume(flag, NamedVolume{Name: src, Dest: dst, Options: opts})
@@ -394,7 +383,7 @@ func parseMount(v, cwd string, s *mountSet) error {
 		}
 		return s.addMount(flag, m)
 	case "volume":
-		if src != "" && !validVolumeName(src) {
+		if src != "" && !volumes.MatchesNameRule(src) {
 			return fmt.Errorf("%s: invalid volume name %q", flag, src)
 		}
 		if opts, err = volumeOpts(flag, opts); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/internal/volumes"
 	"github.com/sandy-rt/sandy/overlay"
 )
 
@@ -77,8 +78,10 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 			g.Warn(fmt.Sprintf("removing storage container %s: %v", p.ID, err))
 		}
 	}
-	o, err := r.runtimeOptions(p)
+	vols := &volumeSet{}
+	o, err := r.runtimeOptions(p, vols)
 	if err != nil {
+		vols.removeAnonymous(g)
 		remove()
 		return ExitSandyError, err
 	}
@@ -86,7 +89,9 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	if r.Rm || (err != nil && !o.Detach) {
 		// Setting up failed: the container never ran, so nothing of it is
 		// kept (as podman removes a container whose start failed under
-		// --rm, and never leaves a half-made one without).
+		// --rm, and never leaves a half-made one without). --rm removes
+		// the anonymous volumes too (podman run --rm does).
+		vols.removeAnonymous(g)
 		remove()
 	}
 	if err != nil && code == 1 {
@@ -117,7 +122,7 @@ func (r RunRequest) check() error {
 
 // runtimeOptions generates the spec, writes the bundle and fills in the
 // runtime's options for the storage container p.
-func (r RunRequest) runtimeOptions(p *imagehelper.Prepared) (*lifecycle.RunOptions, error) {
+func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*lifecycle.RunOptions, error) {
 	h, err := CallerHost(p.ID, p.Rootfs)
 	if err != nil {
 		return nil, err
@@ -127,8 +132,8 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared) (*lifecycle.RunOptio
 	if err != nil {
 		return nil, err
 	}
-	if len(x.Volumes) > 0 {
-		return nil, fmt.Errorf("named and anonymous volumes (-v NAME:/dst, an image VOLUME) are not supported by sandy run IMAGE yet: bind a host directory instead (-v /host/dir:%s)", x.Volumes[0].Dest)
+	if err := vols.mount(s, x.Volumes); err != nil {
+		return nil, err
 	}
 	if len(x.Chown) > 0 {
 		return nil, fmt.Errorf("the U volume option (%s) is not supported by sandy run IMAGE yet", x.Chown[0])
@@ -207,3 +212,45 @@ func (e errQuiet) Unwrap() error { return e.error }
 
 // Printed reports that the error's message reached the user already.
 func (errQuiet) Printed() bool { return true }
+
+// volumeSet is the named and anonymous volumes of one run: resolved in
+// sandy's volume store (made on first use, as podman), mounted, and the
+// anonymous ones removed with the container under --rm.
+type volumeSet struct {
+	store     *volumes.Store
+	anonymous []string
+}
+
+func (v *volumeSet) mount(s *specs.Spec, want []NamedVolume) error {
+	if len(want) == 0 {
+		return nil
+	}
+	root, err := volumes.DefaultRoot()
+	if err != nil {
+		return err
+	}
+	if v.store, err = volumes.Open(root); err != nil {
+		return err
+	}
+	for _, nv := range want {
+		vol, err := v.store.Resolve(nv.Name)
+		if err != nil {
+			return fmt.Errorf("volume for %s: %w", nv.Dest, err)
+		}
+		if vol.Anonymous {
+			v.anonymous = append(v.anonymous, vol.Name)
+		}
+		s.Mounts = append(s.Mounts, VolumeMount(nv, vol.Source()))
+	}
+	sortMounts(s.Mounts)
+	return nil
+}
+
+func (v *volumeSet) removeAnonymous(g *lifecycle.Global) {
+	for _, name := range v.anonymous {
+		if err := v.store.Remove(name, false); err != nil {
+			g.Warn(fmt.Sprintf("removing anonymous volume %s: %v", name, err))
+		}
+	}
+	v.anonymous = nil
+}

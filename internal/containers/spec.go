@@ -590,12 +590,17 @@ func (g *gen) mounts() error {
 		}
 		all = append(all, m)
 	}
-	// podman's sortMounts: fewer path components first, stable.
-	slices.SortStableFunc(all, func(a, b specs.Mount) int { return depth(a.Destination) - depth(b.Destination) })
+	sortMounts(all)
 	g.s.Mounts = all
 	g.x.Volumes = g.ms.volumes
 	g.x.Chown = g.ms.chown
 	return nil
+}
+
+// sortMounts sorts as podman's sortMounts: fewer path components first,
+// stable, so that no mount covers a later one.
+func sortMounts(ms []specs.Mount) {
+	slices.SortStableFunc(ms, func(a, b specs.Mount) int { return depth(a.Destination) - depth(b.Destination) })
 }
 
 func depth(p string) int {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -30,14 +29,24 @@ const (
 	maxRecord  = 1 << 20
 )
 
-// nameRule is podman's volume name rule (libpod/define.NameRegex); the
-// first character excludes ".", so no name is "..", hidden, or one of the
-// store's own entries.
-var nameRule = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// MatchesNameRule reports whether name follows podman's volume name rule
+// (libpod/define.NameRegex, [a-zA-Z0-9][a-zA-Z0-9_.-]*); the first
+// character excludes ".", so no name is "..", hidden, or one of the
+// store's own entries. No regexp: this package is linked into sandy,
+// whose start-up (the container's init too) does no package-level work.
+func MatchesNameRule(name string) bool {
+	for i, c := range name {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '_' && c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return name != ""
+}
 
 // ValidName checks a volume name against podman's rule.
 func ValidName(name string) error {
-	if !nameRule.MatchString(name) {
+	if !MatchesNameRule(name) {
 		return fmt.Errorf("volume name %q: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: %w", name, ErrInvalidName)
 	}
 	if len(name) > 255-len(removePfx) {
