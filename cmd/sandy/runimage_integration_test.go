@@ -170,3 +170,73 @@ func TestRunImage(t *testing.T) {
 		}
 	})
 }
+
+// TestRunImageSymlinkEscape: an image (a malicious registry's) whose
+// paths are symlinks out of the root: /etc/passwd → a host file, a
+// directory → a host directory by absolute and by relative path. Reading
+// the image's user database, a bind mount's target, the working
+// directory and the container's writes all stay inside the container's
+// root; the host files are never read into it or written.
+func TestRunImageSymlinkEscape(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	host := filepath.Join(e.dir, "host")
+	if err := os.Mkdir(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(host, "secret")
+	if err := os.WriteFile(secret, []byte("evil:x:0:0:HOST SECRET:/:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel := strings.Repeat("../", 12) + strings.TrimPrefix(host, "/")
+	passwdLink := imagefix.Busybox(t).WithLayers(imagefix.Layer{Entries: []imagefix.Entry{
+		imagefix.Dir("etc/", 0o755),
+		imagefix.Whiteout("etc/passwd"),
+		imagefix.Symlink("etc/passwd", secret),
+	}})
+	passwdLink.Config.User = "evil" // resolvable only through the host's file
+	e.loadImage("localhost/evil:passwd", passwdLink)
+	if msg := e.fails(125, "run", "--rm", "localhost/evil:passwd", "true"); !strings.Contains(msg, `unable to find user evil`) {
+		t.Errorf("the image's /etc/passwd was read through its symlink to the host: %s", msg)
+	}
+	evil := imagefix.Busybox(t).WithLayers(imagefix.Layer{Entries: []imagefix.Entry{
+		imagefix.Symlink("abs", host),
+		imagefix.Symlink("rel", rel),
+	}})
+	e.loadImage("localhost/evil:1", evil)
+	share := filepath.Join(e.dir, "share")
+	if err := os.Mkdir(share, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A working directory through a symlink whose target is missing in
+	// the root is refused, as runc refuses it (securejoin's MkdirAll does
+	// not create a dangling symlink's target).
+	e.fails(125, "run", "--rm", "-w", "/rel/work", "localhost/evil:1", "true")
+	// The container's own writes through the links resolve in its root.
+	out := e.ok("run", "--rm", "localhost/evil:1", "sh", "-c",
+		"mkdir -p "+host+" && echo in > /abs/written && echo in2 > /rel/written2 && cat "+host+"/written "+host+"/written2")
+	if out != "in\nin2\n" {
+		t.Errorf("in the container: %q", out)
+	}
+	// A bind mount's target through the symlinks: mounted inside the root,
+	// or refused; never on the host.
+	r := e.run_(nil, "run", "--rm", "-u", "0", "-v", share+":/abs/mnt", "-v", share+":/rel/mnt2", "localhost/evil:1", "true")
+	if r.code != 0 && r.code != 125 {
+		t.Errorf("bind on a symlinked target: exit %d: %s", r.code, r.stderr)
+	}
+	entries, err := os.ReadDir(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		if en.Name() != "secret" {
+			t.Errorf("the container reached the host directory %s: %s appeared", host, en.Name())
+		}
+	}
+	if b, _ := os.ReadFile(secret); !strings.Contains(string(b), "HOST SECRET") {
+		t.Errorf("the host file changed: %q", b)
+	}
+}
