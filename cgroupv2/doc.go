@@ -26,7 +26,10 @@
 //   - none: no cgroup of its own (cgroup v1 or hybrid hosts, no bus, no
 //     delegation). Any requested limit is an *UnenforcedError that says why
 //     and how to fix it, unless Options.AllowUnenforced (--allow-unenforced)
-//     turns each lost limit into one warning line.
+//     turns each lost limit into one warning line. With no limit asked
+//     for, auto ending here is one warning line (FallbackNone) when
+//     Options.WarnNone (sandy run), else one Debug line (create, and a
+//     forced none).
 //
 // A limit a manager cannot enforce (a controller the user's manager does not
 // delegate: Debian and Fedora delegate cpu, memory and pids, not cpuset or

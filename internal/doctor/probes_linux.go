@@ -307,14 +307,17 @@ func (d *doctor) checkFuse() Check {
 }
 
 // checkCgroup reports the manager cgroupv2.New picks with auto.
-func (d *doctor) checkCgroup() Check {
-	ch := cgroupv2.Probe()
+func (d *doctor) checkCgroup() Check { return d.cgroupRow(cgroupv2.Probe()) }
+
+// cgroupRow is the cgroup check for ch. For none, the detail and the fix
+// are the words of run's line (ch.Warning).
+func (d *doctor) cgroupRow(ch cgroupv2.Choice) Check {
 	d.ladder.Cgroup = ch.Manager
 	if ch.Manager != cgroupv2.KindNone {
 		return Check{Name: "cgroup", Status: OK, Detail: ch.Manager + ": " + ch.Reason}
 	}
 	c := Check{Name: "cgroup", Status: Warn, Detail: "cgroup manager none: " + ch.Reason,
-		Consequence: "memory, pids and cpu limits cannot be enforced: --memory and the other limits are an error unless you pass --allow-unenforced, and ps, pause and events do not work",
+		Consequence: "memory, pids and cpu limits cannot be enforced: --memory and the other limits are an error unless you pass --allow-unenforced, and ps, pause, update and events do not work",
 		Fix:         ch.Fix}
 	if d.session.Systemd && !d.session.UserBus {
 		c.Fix = "install the user session bus (apt-get install dbus-user-session) and log in again; " + c.Fix
