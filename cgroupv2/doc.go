@@ -70,8 +70,11 @@
 // quota rounding for systemd, memory+swap → swap) follow runc and crun; see
 // resources.go and docs/cgroups.md.
 //
-// Probe says which manager New would pick here, with New's own reason and
-// fix, for `sandy doctor`.
+// ProbeScope walks New's ladder for real for `sandy doctor`: it dials the
+// user bus, starts a no-op transient scope holding a waiting process the
+// caller spawns, reads the controllers delegated to it and stops it; its
+// reasons are New's words, so a none is run's FallbackNone line. Probe says
+// the same from files alone.
 //
 // See cgroups(7), the kernel's Documentation/admin-guide/cgroup-v2.rst,
 // systemd.resource-control(5) and https://systemd.io/CGROUP_DELEGATION/.

@@ -106,16 +106,21 @@ type Choice struct {
 	Manager string // KindSystemd, KindCgroupfs or KindNone
 	Reason  string // why (for none: why no better one)
 	Fix     string // "" when nothing better is possible
+	// Scope is what ProbeScope found under systemd: the no-op scope it
+	// started and the controllers delegated to it. Zero from Probe.
+	Scope ScopeProbe
+	// Err: systemd answers on the user bus but refused the scope, so a
+	// container under auto fails at its cgroup step (ProbeScope only).
+	Err error
 }
 
 // Warning is the line `sandy run` prints when auto ends on none
 // (FallbackNone).
 func (c Choice) Warning() string { return FallbackNone.Line(c.Reason, c.Fix) }
 
-// Probe says which manager New would pick here, for `sandy doctor`. The
-// hierarchy and the own cgroup's write access are checked for real; the
-// user bus is taken as answering when its socket exists (New's
-// StartTransientUnit is not tried yet).
+// Probe says which manager New would pick here from files alone: the
+// hierarchy, whether the user bus socket exists, whether the own cgroup
+// is writable. ProbeScope tries the bus for real.
 func Probe() Choice {
 	h := hierarchy()
 	if h != "unified" {

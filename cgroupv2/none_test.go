@@ -175,6 +175,13 @@ func testNoneFallback(t *testing.T, h string) {
 		t.Fatalf("auto with no limits on a %s host: %v, %v; want none", h, m, err)
 	}
 	ch := Probe()
+	spawn := func() (int, func(), error) {
+		t.Fatal("ProbeScope started a process on a host without cgroup v2")
+		return 0, nil, nil
+	}
+	if sc := ProbeScope(context.Background(), spawn); sc.Reason != ch.Reason || sc.Fix != ch.Fix || sc.Manager != KindNone {
+		t.Errorf("ProbeScope on a %s host = %+v, want Probe's %+v", h, sc, ch)
+	}
 	if len(warn) != 1 || warn[0] != ch.Warning() || len(debug) != 0 {
 		t.Fatalf("auto on a %s host, WarnNone: warn %q debug %q; want the one line %q", h, warn, debug, ch.Warning())
 	}
