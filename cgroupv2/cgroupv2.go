@@ -30,8 +30,13 @@ type Options struct {
 	// AllowUnenforced (--allow-unenforced) turns lost limits into one Warn
 	// line each instead of an *UnenforcedError.
 	AllowUnenforced bool
-	Warn            func(string) // one line per degraded thing
-	Debug           func(string) // which manager was picked and why
+	// WarnNone: when auto ends on none and no limit is lost, say so in
+	// one Warn line (FallbackNone) instead of a Debug line. sandy run sets
+	// it; create does not, since the engines that call it arrange their
+	// own cgroups and read a runtime's stderr as an error.
+	WarnNone bool
+	Warn     func(string) // one line per degraded thing
+	Debug    func(string) // which manager was picked and why
 }
 
 func (o *Options) warn(s string) {

@@ -26,7 +26,10 @@
 //   - none: no cgroup of its own (cgroup v1 or hybrid hosts, no bus, no
 //     delegation). Any requested limit is an *UnenforcedError that says why
 //     and how to fix it, unless Options.AllowUnenforced (--allow-unenforced)
-//     turns each lost limit into one warning line.
+//     turns each lost limit into one warning line. With no limit asked
+//     for, auto ending here is one warning line (FallbackNone) when
+//     Options.WarnNone (sandy run), else one Debug line (create, and a
+//     forced none).
 //
 // A limit a manager cannot enforce (a controller the user's manager does not
 // delegate: Debian and Fedora delegate cpu, memory and pids, not cpuset or
@@ -67,8 +70,11 @@
 // quota rounding for systemd, memory+swap → swap) follow runc and crun; see
 // resources.go and docs/cgroups.md.
 //
-// Probe says which manager New would pick here, with New's own reason and
-// fix, for `sandy doctor`.
+// ProbeScope walks New's ladder for real for `sandy doctor`: it dials the
+// user bus, starts a no-op transient scope holding a waiting process the
+// caller spawns, reads the controllers delegated to it and stops it; its
+// reasons are New's words, so a none is run's FallbackNone line. Probe says
+// the same from files alone.
 //
 // See cgroups(7), the kernel's Documentation/admin-guide/cgroup-v2.rst,
 // systemd.resource-control(5) and https://systemd.io/CGROUP_DELEGATION/.

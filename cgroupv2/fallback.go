@@ -33,5 +33,13 @@ var (
 		format: "mount %s: cgroup mounted read-only, not rw as the options ask: %s, and a writable view would let it change cgroups outside its own; fix: run with a systemd or delegated cgroupfs manager and a cgroup namespace (docs/troubleshooting.md#cgroup-mount)"}
 )
 
+// FallbackNone: --cgroup-manager=auto ended on none and config.json
+// asks for no limit (a lost limit is an error, or FallbackUnenforced's
+// lines): the container gets no cgroup of its own (Choice.Warning).
+// Doctor's cgroup row says the line's first part, "cgroup manager none:
+// REASON", and its fix (Probe).
+var FallbackNone = Fallback{ID: "cgroup-none", Doctor: "cgroup", Doc: "troubleshooting.md#cgroup-manager-none",
+	format: "cgroup manager none: %s: the container gets no cgroup of its own, so it has no memory, pids or cpu limits and ps, pause, update and events do not work for it; fix: %s (docs/troubleshooting.md#cgroup-manager-none)"}
+
 // Fallbacks lists every Fallback of this package.
-var Fallbacks = []Fallback{FallbackUnenforced, FallbackMountRO}
+var Fallbacks = []Fallback{FallbackUnenforced, FallbackMountRO, FallbackNone}

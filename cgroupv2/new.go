@@ -16,7 +16,9 @@ import (
 //  2. cgroupfs: the caller's own cgroup is a delegated, writable v2 subtree;
 //  3. none: no cgroup of its own. Any requested limit is then an
 //     *UnenforcedError naming why and the fix, or with AllowUnenforced one
-//     Warn line per limit.
+//     Warn line per limit; with no limit asked for, one Warn line
+//     (FallbackNone) when WarnNone, else one Debug line. A forced none
+//     (--cgroup-manager=none) is no fallback and says nothing.
 //
 // A forced Manager that cannot work here is an error. The choice and its
 // reason go to Debug once.
@@ -36,7 +38,7 @@ func New(opts Options) (Manager, error) {
 	switch o.Manager {
 	case "", KindAuto:
 	case KindNone:
-		return newNone(o, p, "the cgroup manager is none (--cgroup-manager=none)", "drop --cgroup-manager=none")
+		return newNone(o, p, Choice{Manager: KindNone, Reason: "the cgroup manager is none (--cgroup-manager=none)", Fix: "drop --cgroup-manager=none"}, false)
 	case KindSystemd, KindCgroupfs:
 		if h != "unified" {
 			return nil, fmt.Errorf("cgroup manager %s: %s\nhint: %s", o.Manager, hierarchyReason(h), unifiedFix)
@@ -45,7 +47,7 @@ func New(opts Options) (Manager, error) {
 		return nil, fmt.Errorf("unknown cgroup manager %q (want auto, systemd, cgroupfs or none)", o.Manager)
 	}
 	if h != "unified" {
-		return newNone(o, p, notUnifiedReason(h), unifiedFix+"; "+lingerFix)
+		return newNone(o, p, notUnified(h), true)
 	}
 
 	// A cgroupfs path in linux.cgroupsPath names a place in the hierarchy,
@@ -84,7 +86,7 @@ func New(opts Options) (Manager, error) {
 		return nil, fmt.Errorf("cgroup manager cgroupfs: %w\nhint: run sandy inside a delegated cgroup, e.g. systemd-run --user --scope -p Delegate=yes sandy COMMAND", err)
 	}
 	why = append(why, err.Error())
-	return newNone(o, p, strings.Join(why, ", and "), lingerFix)
+	return newNone(o, p, Choice{Manager: KindNone, Reason: strings.Join(why, ", and "), Fix: lingerFix}, true)
 }
 
 const (
@@ -92,10 +94,10 @@ const (
 	lingerFix  = "run sandy in a systemd user session (loginctl enable-linger $USER; DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR set), whose user@.service delegates controllers (Delegate=yes, the default on Debian 12 and Fedora), or inside a delegated cgroup (systemd-run --user --scope -p Delegate=yes)"
 )
 
-// notUnifiedReason is why the manager is none on a host without a unified
-// hierarchy (New's warning and Probe's detail).
-func notUnifiedReason(h string) string {
-	return hierarchyReason(h) + busReason() + "; sandy manages cgroup v2 only"
+// notUnified is why the manager is none on a host without a unified
+// hierarchy, and the fix (New's warning and Probe's detail).
+func notUnified(h string) Choice {
+	return Choice{Manager: KindNone, Reason: hierarchyReason(h) + busReason() + "; sandy manages cgroup v2 only", Fix: unifiedFix + "; " + lingerFix}
 }
 
 // Choice is the manager New picks with --cgroup-manager=auto, why, and
@@ -104,16 +106,25 @@ type Choice struct {
 	Manager string // KindSystemd, KindCgroupfs or KindNone
 	Reason  string // why (for none: why no better one)
 	Fix     string // "" when nothing better is possible
+	// Scope is what ProbeScope found under systemd: the no-op scope it
+	// started and the controllers delegated to it. Zero from Probe.
+	Scope ScopeProbe
+	// Err: systemd answers on the user bus but refused the scope, so a
+	// container under auto fails at its cgroup step (ProbeScope only).
+	Err error
 }
 
-// Probe says which manager New would pick here, for `sandy doctor`. The
-// hierarchy and the own cgroup's write access are checked for real; the
-// user bus is taken as answering when its socket exists (New's
-// StartTransientUnit is not tried yet).
+// Warning is the line `sandy run` prints when auto ends on none
+// (FallbackNone).
+func (c Choice) Warning() string { return FallbackNone.Line(c.Reason, c.Fix) }
+
+// Probe says which manager New would pick here from files alone: the
+// hierarchy, whether the user bus socket exists, whether the own cgroup
+// is writable. ProbeScope tries the bus for real.
 func Probe() Choice {
 	h := hierarchy()
 	if h != "unified" {
-		return Choice{Manager: KindNone, Reason: notUnifiedReason(h), Fix: unifiedFix + "; " + lingerFix}
+		return notUnified(h)
 	}
 	f := Features()
 	if sock := f["user_bus"]; sock != "" {
@@ -147,13 +158,21 @@ func busReason() string {
 	return ""
 }
 
-func newNone(o *Options, p *plan, reason, fix string) (Manager, error) {
+// newNone is the last rung: ch says why. A lost limit is an error or, with
+// AllowUnenforced, one line per limit, which say the loss already;
+// otherwise a fallback (auto) is said in ch.Warning's one line when
+// WarnNone, and a forced none only under --debug.
+func newNone(o *Options, p *plan, ch Choice, fallback bool) (Manager, error) {
 	lost := append(append([]limit(nil), p.Limits...), p.Unsupported...)
-	if err := o.lose(lost, nil, reason, fix); err != nil {
+	if err := o.lose(lost, nil, ch.Reason, ch.Fix); err != nil {
 		return nil, err
 	}
-	if len(lost) == 0 {
-		o.debug("cgroup manager: none (the container shares sandy's cgroup; no limits were asked for): %s", reason)
+	switch {
+	case len(lost) > 0:
+	case fallback && o.WarnNone:
+		o.warn(ch.Warning())
+	default:
+		o.debug("cgroup manager: none (the container shares sandy's cgroup; no limits were asked for): %s", ch.Reason)
 	}
 	return noneManager{}, nil
 }

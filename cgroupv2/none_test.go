@@ -66,10 +66,12 @@ func TestNoneAllowUnenforcedWarnsOncePerLimit(t *testing.T) {
 	checkNoneVerbs(t, m)
 }
 
+// TestNoneWithoutLimitsIsQuiet: a none asked for (--cgroup-manager=none)
+// is no fallback: no warning, even from sandy run (WarnNone).
 func TestNoneWithoutLimitsIsQuiet(t *testing.T) {
 	var warn, debug lines
 	r := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
-	m, err := New(Options{ID: "c1", Manager: KindNone, Resources: r, Warn: warn.add, Debug: debug.add})
+	m, err := New(Options{ID: "c1", Manager: KindNone, Resources: r, WarnNone: true, Warn: warn.add, Debug: debug.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +157,43 @@ func TestAutoOnThisHost(t *testing.T) {
 			t.Fatalf("with --allow-unenforced: %v, %v, warnings %q; want none and 3 warnings", m, err, warn)
 		}
 		t.Logf("warnings as printed:\n%s", strings.Join(warn, "\n"))
+		testNoneFallback(t, h)
 		return
 	}
 	if err != nil && strings.Contains(err.Error(), "cgroup v1") {
 		t.Fatalf("unified host, but: %v", err)
+	}
+}
+
+// testNoneFallback: with no limit asked for, auto ending on none is said
+// in exactly one line, doctor's words (Probe), by sandy run (WarnNone);
+// create (no WarnNone) leaves it to --debug.
+func testNoneFallback(t *testing.T, h string) {
+	var warn, debug lines
+	m, err := New(Options{ID: "c1", WarnNone: true, Warn: warn.add, Debug: debug.add})
+	if err != nil || m.Kind() != KindNone {
+		t.Fatalf("auto with no limits on a %s host: %v, %v; want none", h, m, err)
+	}
+	ch := Probe()
+	spawn := func() (int, func(), error) {
+		t.Fatal("ProbeScope started a process on a host without cgroup v2")
+		return 0, nil, nil
+	}
+	if sc := ProbeScope(context.Background(), spawn); sc.Reason != ch.Reason || sc.Fix != ch.Fix || sc.Manager != KindNone {
+		t.Errorf("ProbeScope on a %s host = %+v, want Probe's %+v", h, sc, ch)
+	}
+	if len(warn) != 1 || warn[0] != ch.Warning() || len(debug) != 0 {
+		t.Fatalf("auto on a %s host, WarnNone: warn %q debug %q; want the one line %q", h, warn, debug, ch.Warning())
+	}
+	for _, want := range []string{"cgroup manager none: " + ch.Reason + ": ", "no memory, pids or cpu limits", "; fix: " + ch.Fix, "systemd.unified_cgroup_hierarchy=1", "(docs/troubleshooting.md#cgroup-manager-none)"} {
+		if !strings.Contains(warn[0], want) {
+			t.Errorf("line lacks %q:\n%s", want, warn[0])
+		}
+	}
+	t.Logf("the line as printed:\n%s", warn[0])
+	warn, debug = nil, nil
+	if _, err := New(Options{ID: "c1", Warn: warn.add, Debug: debug.add}); err != nil || len(warn) != 0 || len(debug) != 1 {
+		t.Errorf("auto without WarnNone (create): %v, warn %q debug %q; want one debug line", err, warn, debug)
 	}
 }
 

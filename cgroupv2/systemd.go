@@ -281,8 +281,7 @@ func (m *sdManager) loseMissing(want, have []string, dir string) error {
 		}
 	}
 	m.plan = withoutControllers(m.plan, lost)
-	return m.opts.lose(lim, lost, fmt.Sprintf("the %s controller is not delegated to uid %d (%s has %q)",
-		strings.Join(lost, ", "), os.Getuid(), dir, strings.Join(have, " ")), delegateFix(lost))
+	return m.opts.lose(lim, lost, NotDelegated(lost, have, os.Getuid(), dir), delegateFix(lost))
 }
 
 // withoutControllers drops files and properties of the lost controllers,

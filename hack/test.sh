@@ -71,6 +71,8 @@ else
 	bash hack/vm/cgroup-tests.sh
 	step "sandy run end to end in the systemd VM"
 	bash hack/vm/sandy-e2e.sh
+	step "sandy doctor's systemd rows in the VM (no D-Bus session, controllers not delegated, linger off)"
+	bash hack/vm/doctor-tests.sh
 fi
 step "the README's main job (hack/demo.sh)"
 bash hack/demo.sh

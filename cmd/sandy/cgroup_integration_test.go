@@ -3,8 +3,10 @@
 package main_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -44,5 +46,64 @@ func TestCgroupLimitsNeverSilentlyLost(t *testing.T) {
 	}
 	if n := strings.Count(r.stderr, "warning:"); n != 2 {
 		t.Fatalf("want one warning per lost limit (2), got %d:\n%s", n, r.stderr)
+	}
+}
+
+// TestCgroupNoneSaid: when --cgroup-manager=auto ends on none (this host:
+// hybrid cgroups, no systemd) and config.json asks for no limit, `run`
+// says so in exactly one line, with doctor's cgroup row's words (detail
+// and fix); an explicit --cgroup-manager=none (or SANDY_CGROUP_MANAGER)
+// says nothing, and neither does `create`, the engines' verb. Where a manager works (the VM) there is
+// no such line.
+func TestCgroupNoneSaid(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	_, rep := runDoctor(t, doctorCmd(t, "--json"))
+	row := check(t, rep, "cgroup")
+	e := newEnv(t).sh("echo ran")
+	const prefix = "sandy: warning: cgroup manager none: "
+	r := e.run("", "run", "--network=none", e.bundle)
+	if r.code != 0 || !strings.Contains(r.stdout, "ran") {
+		t.Fatalf("run: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	n := strings.Count(r.stderr, prefix)
+	if rep.Ladder.Cgroup != "none" {
+		if n != 0 {
+			t.Fatalf("cgroup manager %s here, but run says none:\n%s", rep.Ladder.Cgroup, r.stderr)
+		}
+		return
+	}
+	if n != 1 {
+		t.Fatalf("want exactly one %q line, got %d:\n%s", prefix, n, r.stderr)
+	}
+	line := r.stderr[strings.Index(r.stderr, prefix):]
+	line = line[:strings.IndexByte(line, '\n')]
+	for _, want := range []string{"sandy: warning: " + row.Detail + ": ", "no memory, pids or cpu limits", "ps, pause, update and events do not work", "; fix: ", "(docs/troubleshooting.md#cgroup-manager-none)"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line lacks %q:\n%s", want, line)
+		}
+	}
+	if !strings.Contains(row.Fix, line[strings.Index(line, "; fix: ")+len("; fix: "):strings.LastIndex(line, " (docs/")]) {
+		t.Errorf("line's fix is not doctor's (%q):\n%s", row.Fix, line)
+	}
+	t.Logf("run says:\n%s", line)
+
+	if r := e.run("", "run", "--network=none", "--cgroup-manager=none", e.bundle); r.code != 0 || strings.Contains(r.stderr, "cgroup manager none") {
+		t.Errorf("--cgroup-manager=none (asked for, no fallback): %d, stderr:\n%s", r.code, r.stderr)
+	}
+	id := "cgnone-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	r = e.run("", "create", "--bundle", e.bundle, id)
+	defer e.run("", "delete", "--force", id)
+	if r.code != 0 || strings.Contains(r.stderr, "cgroup manager none") {
+		t.Errorf("create (an engine's verb): %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if r := e.run("", "--debug", "create", "--bundle", e.bundle, id+"d"); r.code != 0 || !strings.Contains(r.stderr, "cgroup manager: none") {
+		t.Errorf("create --debug: %d, want the debug line, stderr:\n%s", r.code, r.stderr)
+	}
+	e.run("", "delete", "--force", id+"d")
+	t.Setenv("SANDY_CGROUP_MANAGER", "none") // the same choice, asked for
+	if r := e.run("", "run", "--network=none", e.bundle); r.code != 0 || strings.Contains(r.stderr, "cgroup manager none") {
+		t.Errorf("SANDY_CGROUP_MANAGER=none: %d, stderr:\n%s", r.code, r.stderr)
 	}
 }

@@ -100,7 +100,7 @@ func TestSingleMappingFallback(t *testing.T) {
 	if len(fields) != 4 || fields[0] != "0" || fields[1] != strconv.Itoa(os.Getuid()) || fields[2] != "1" || fields[3] != "0" {
 		t.Fatalf("uid map/id: %q", r.stdout)
 	}
-	warnings := strings.Count(r.stderr, "warning:")
+	warnings := strings.Count(otherWarnings(r.stderr), "warning:")
 	if warnings != 1 || !strings.Contains(r.stderr, "uidmap") {
 		t.Fatalf("want one warning naming uidmap, got:\n%s", r.stderr)
 	}

@@ -128,6 +128,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	g.CgroupManager = "auto"
+	if m := os.Getenv("SANDY_CGROUP_MANAGER"); m != "" {
+		g.CgroupManager = m // checked by cgroupv2.New, as the flag's value
+	}
 	if systemdCgroup {
 		g.CgroupManager = "systemd"
 	}

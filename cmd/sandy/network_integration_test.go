@@ -130,7 +130,7 @@ func TestNetworkFallback(t *testing.T) {
 	}
 	t.Setenv("PATH", bin)
 	r := e.runBundle(0)
-	if strings.Count(r.stderr, "warning:") != 1 || !strings.Contains(r.stderr, "slirp4netns") {
+	if strings.Count(otherWarnings(r.stderr), "warning:") != 1 || !strings.Contains(r.stderr, "slirp4netns") {
 		t.Fatalf("want one warning naming slirp4netns: %q", r.stderr)
 	}
 	if strings.Fields(r.stdout)[1] != "lo" || len(strings.Fields(r.stdout)) != 2 {

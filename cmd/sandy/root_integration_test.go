@@ -55,7 +55,7 @@ func TestRootWritesAnyMap(t *testing.T) {
 	if len(f) != 9 || f[0] != "0" || f[1] != "1000" || f[2] != "2000" || f[3] != "0" || f[4] != "1000" || f[5] != "3000" || f[6] != "0" || f[7] != "2500" || f[8] != "w" {
 		t.Fatalf("maps, groups, write: %q (stderr %s)", r.stdout, r.stderr)
 	}
-	if strings.Contains(r.stderr, "warning") {
+	if strings.Contains(otherWarnings(r.stderr), "warning") {
 		t.Errorf("unexpected warning: %s", r.stderr)
 	}
 	e.run("", "list", "-q") // waits for the run's reaper, which removes the layer

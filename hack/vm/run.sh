@@ -15,6 +15,10 @@
 #                (default: $SANDY_VM_MODE, else login)
 #   -e NAME      pass the host's $NAME into the guest (repeatable; CI always is)
 #   -o DIR       copy what the guest wrote to $SANDY_VM_OUT into host DIR
+#   -r FILE      run FILE (a bash script) as root in the guest before CMD,
+#                once user@1000.service is up: to break something a test
+#                needs broken (linger off, a user@.service drop-in); its
+#                output goes before CMD's, and a failure ends the run (125)
 #
 # Environment: SANDY_VM_ACCEL=tcg|kvm (default tcg: nested KVM does not work
 # on our machines, see ../../../shared/vm/NOTES.md), SANDY_VM_SMP (2),
@@ -46,13 +50,15 @@ envs=(CI)
 
 usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 outdir=""
-while getopts "s:w:m:e:o:h" o; do
+rootfile=""
+while getopts "s:w:m:e:o:r:h" o; do
 	case $o in
 	s) ro+=("$(cd "$OPTARG" && pwd)") ;;
 	w) rw+=("$(cd "$OPTARG" && pwd)") ;;
 	m) MODE=$OPTARG ;;
 	e) envs+=("$OPTARG") ;;
 	o) outdir=$OPTARG ;;
+	r) rootfile=$OPTARG ;;
 	*) usage ;;
 	esac
 done
@@ -94,6 +100,7 @@ done
 	printf ' %q' "$@"
 	echo
 } >"$RUN/ctl/cmd.sh"
+if [ -n "$rootfile" ]; then cp "$rootfile" "$RUN/ctl/root.sh"; fi
 
 virtfs=()
 mounts=""
@@ -119,13 +126,14 @@ while read -r tag dir; do
 done </mnt/ctl/mounts
 # Linger started user@1000.service; this blocks until it is up (session bus).
 systemctl start user@1000.service || exit 125
+if [ -f /mnt/ctl/root.sh ]; then bash -eu /mnt/ctl/root.sh >>/mnt/ctl/out.log 2>&1 || exit 125; fi
 uenv=(HOME=/home/sandy USER=sandy LOGNAME=sandy SHELL=/bin/bash PATH=/usr/local/bin:/usr/bin:/bin
 	XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus)
 case $MODE in
 login) runuser -l sandy -c 'exec bash /mnt/ctl/cmd.sh' ;;
 service) runuser -u sandy -- env -i "\${uenv[@]}" bash /mnt/ctl/cmd.sh ;;
 user-manager) runuser -u sandy -- env -i "\${uenv[@]}" systemd-run --user --quiet --wait --pipe --collect bash /mnt/ctl/cmd.sh ;;
-esac </dev/null >/mnt/ctl/out.log 2>&1
+esac </dev/null >>/mnt/ctl/out.log 2>&1
 EOF
 
 : >"$RUN/ctl/out.log"

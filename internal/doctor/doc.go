@@ -2,7 +2,8 @@
 // own (userns.Probe with overlay.ProbeMain for the user namespace and the
 // rootfs ladder, userns.Limits.Diagnose for why a user namespace is
 // refused and the AppArmor profile, idmap.Resolve for the id maps,
-// overlay.CheckFuse, cgroupv2.Probe for the cgroup manager and
+// overlay.CheckFuse, cgroupv2.ProbeScope for the cgroup manager (a no-op
+// transient scope on the user bus, in Env.Cgroup) and
 // cgroupv2.Linger, slirp.Check with slirp.TunProbeMain for the network,
 // slirp.CheckPing and slirp.UnprivilegedPortStart), runs each once, and
 // renders the result as text, JSON (docs/cli/doctor.md has the schema) or

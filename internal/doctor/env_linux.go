@@ -3,17 +3,20 @@
 package doctor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
 	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/slirp"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -41,6 +44,9 @@ type Env struct {
 	// Linger asks systemd-logind whether the user lingers
 	// (cgroupv2.Linger); an error wrapping cgroupv2.ErrNoLogind: no logind.
 	Linger func() (bool, error)
+	// Cgroup walks the cgroup manager ladder for real
+	// (cgroupv2.ProbeScope: a no-op transient scope on the user bus).
+	Cgroup func() cgroupv2.Choice
 	// ImageStore runs the image helper's store probe
 	// (imagehelper.ProbeStore); an error wrapping ErrNoImageHelper: the
 	// helper is not installed.
@@ -70,6 +76,7 @@ func HostEnv() Env {
 		Linger: func() (bool, error) {
 			return cgroupv2.Linger(cgroupv2.SystemBusSocket, uint32(os.Getuid()))
 		},
+		Cgroup: probeCgroup,
 		ImageStore: func() (imagehelper.StoreInfo, error) {
 			helper, err := imagehelper.Locate()
 			if err != nil {
@@ -89,6 +96,36 @@ func HostEnv() Env {
 		}
 	}
 	return e
+}
+
+// scopeTimeout bounds the scope probe: dialling the bus, starting and
+// stopping the scope are each bounded by cgroupv2's own timeouts too.
+const scopeTimeout = 10 * time.Second
+
+// probeCgroup runs cgroupv2.ProbeScope. The process in its scope is this
+// binary's sentinel role, which waits for EOF on stdin (and dies with
+// doctor: Pdeathsig); the scope's stop ends it with SIGTERM.
+func probeCgroup() cgroupv2.Choice {
+	ctx, cancel := context.WithTimeout(context.Background(), scopeTimeout)
+	defer cancel()
+	return cgroupv2.ProbeScope(ctx, startSentinel)
+}
+
+func startSentinel() (int, func(), error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, nil, err
+	}
+	cmd := exec.Command("/proc/self/exe", lifecycle.SentinelRole)
+	cmd.Stdin = r
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setsid: true}
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		w.Close()
+		return 0, nil, err
+	}
+	return cmd.Process.Pid, func() { w.Close(); _ = cmd.Wait() }, nil
 }
 
 func (e *Env) etc(name string) string { return filepath.Join(e.Etc, name) }

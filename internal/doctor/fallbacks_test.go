@@ -86,6 +86,59 @@ func TestFallbacks(t *testing.T) {
 	}
 }
 
+// TestCgroupNoneWords: doctor's cgroup row says what run's "cgroup
+// manager none" line says: its detail begins the line and its fix is the
+// line's fix (with the user bus package first where it is missing).
+func TestCgroupNoneWords(t *testing.T) {
+	ch := cgroupv2.Choice{Manager: cgroupv2.KindNone, Reason: "this host has cgroup v1 only (/sys/fs/cgroup is not cgroup2); sandy manages cgroup v2 only", Fix: "boot with systemd.unified_cgroup_hierarchy=1"}
+	line := ch.Warning()
+	for _, s := range []cgroupv2.Session{{}, {Systemd: true}} {
+		row := (&doctor{session: s}).cgroupRow(ch)
+		if row.Status != Warn || !strings.HasPrefix(line, row.Detail+": ") || !strings.HasSuffix(row.Fix, ch.Fix) || !strings.Contains(line, "; fix: "+ch.Fix+" (") {
+			t.Errorf("session %+v: doctor's cgroup row %+v\nis not in run's words:\n%s", s, row, line)
+		}
+	}
+}
+
+// TestTroubleshootingLinks: every link to an entry of
+// docs/troubleshooting.md, from the docs, the README and the Go sources
+// (hints name "docs/troubleshooting.md#anchor"), and every in-page link of
+// troubleshooting.md, finds its heading or <a id>.
+func TestTroubleshootingLinks(t *testing.T) {
+	have := anchors(readDoc(t, "troubleshooting.md"))
+	linkRE := regexp.MustCompile(`troubleshooting\.md#([A-Za-z0-9_.-]+)`)
+	inPageRE := regexp.MustCompile(`\]\(#([^)]+)\)`)
+	err := filepath.WalkDir(repoRoot, func(path string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() && (e.Name() == ".git" || e.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if e.IsDir() || !strings.HasSuffix(path, ".md") && !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var ids [][]string
+		ids = append(ids, linkRE.FindAllStringSubmatch(string(b), -1)...)
+		if filepath.Base(path) == "troubleshooting.md" {
+			ids = append(ids, inPageRE.FindAllStringSubmatch(string(b), -1)...)
+		}
+		for _, m := range ids {
+			if id := m[1]; !have[id] && id != "anchor" {
+				t.Errorf("%s: link to #%s: docs/troubleshooting.md has no such heading or <a id>", path, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func readDoc(t *testing.T, page string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "docs", page))

@@ -306,15 +306,41 @@ func (d *doctor) checkFuse() Check {
 	return c
 }
 
-// checkCgroup reports the manager cgroupv2.New picks with auto.
+// checkCgroup reports the manager cgroupv2.New picks with auto, tried
+// for real: under systemd, a no-op scope started on the user bus and the
+// controllers delegated to it (Env.Cgroup).
 func (d *doctor) checkCgroup() Check {
-	ch := cgroupv2.Probe()
+	if d.env.Cgroup == nil {
+		return d.cgroupRow(cgroupv2.Probe())
+	}
+	return d.cgroupRow(d.env.Cgroup())
+}
+
+// cgroupRow is the cgroup check for ch. For none, the detail and the fix
+// are the words of run's line (ch.Warning); for controllers the user
+// manager does not delegate, the words of run's "cannot enforce" error.
+func (d *doctor) cgroupRow(ch cgroupv2.Choice) Check {
 	d.ladder.Cgroup = ch.Manager
+	switch {
+	case ch.Err != nil:
+		return Check{Name: "cgroup", Status: Fail, Detail: ch.Reason + ", but starting a transient scope failed: " + ch.Err.Error(),
+			Consequence: "sandy run picks the systemd cgroup manager here and fails at its cgroup step",
+			Fix:         "see why in the user manager's log (journalctl --user -e; systemctl --user status), or pass --cgroup-manager=cgroupfs inside a delegated cgroup (systemd-run --user --scope -p Delegate=yes sandy run …)"}
+	case ch.Manager == cgroupv2.KindSystemd && ch.Scope.Unit != "":
+		lost := cgroupv2.Missing(cgroupv2.Delegated, ch.Scope.Controllers)
+		if len(lost) == 0 {
+			break
+		}
+		return Check{Name: "cgroup", Status: Warn,
+			Detail:      "systemd: " + ch.Reason + ": " + cgroupv2.NotDelegated(lost, ch.Scope.Controllers, int(d.env.UID), ch.Scope.Cgroup),
+			Consequence: "limits of those controllers (" + strings.Join(lost, ", ") + ") cannot be enforced: they are an error unless you pass --allow-unenforced",
+			Fix:         cgroupv2.DelegateFix(lost), RootFix: cgroupv2.DelegateCommands(lost)}
+	}
 	if ch.Manager != cgroupv2.KindNone {
 		return Check{Name: "cgroup", Status: OK, Detail: ch.Manager + ": " + ch.Reason}
 	}
 	c := Check{Name: "cgroup", Status: Warn, Detail: "cgroup manager none: " + ch.Reason,
-		Consequence: "memory, pids and cpu limits cannot be enforced: --memory and the other limits are an error unless you pass --allow-unenforced, and ps, pause and events do not work",
+		Consequence: "memory, pids and cpu limits cannot be enforced: --memory and the other limits are an error unless you pass --allow-unenforced, and ps, pause, update and events do not work",
 		Fix:         ch.Fix}
 	if d.session.Systemd && !d.session.UserBus {
 		c.Fix = "install the user session bus (apt-get install dbus-user-session) and log in again; " + c.Fix

@@ -36,6 +36,7 @@ type machine struct {
 	pingErr   error
 	linger    bool
 	lingerErr error
+	cgroup    cgroupv2.Choice       // the cgroup ladder probe's answer
 	store     imagehelper.StoreInfo // the image helper's probe answer
 	storeErr  error
 	stateRoot string // --root; "" = a fresh directory
@@ -63,6 +64,7 @@ func newMachine() *machine {
 		rootfs:    `{"mode":"overlay"}`,
 		store:     imagehelper.StoreInfo{GraphRoot: "/home/alice/.local/share/containers/storage", Driver: "overlay", Existing: true, Images: 3},
 		lingerErr: fmt.Errorf("%w: connecting to the system bus: no such file", cgroupv2.ErrNoLogind),
+		cgroup:    cgroupv2.Choice{Manager: cgroupv2.KindNone, Reason: "this host has cgroup v1 only (/sys/fs/cgroup is not cgroup2); sandy manages cgroup v2 only", Fix: "boot with systemd.unified_cgroup_hierarchy=1"},
 	}
 }
 
@@ -137,9 +139,18 @@ func (m *machine) env(t *testing.T) *Env {
 		},
 		PingSocket: func() error { return m.pingErr },
 		Linger:     func() (bool, error) { return m.linger, m.lingerErr },
+		Cgroup:     func() cgroupv2.Choice { return m.cgroup },
 		ImageStore: func() (imagehelper.StoreInfo, error) { return m.store, m.storeErr },
 		UID:        1000, GID: 1000, Groups: []uint32{1000, 27}, User: "alice", Exe: "/opt/sandy/bin/sandy",
 	}
+}
+
+// sdScope is the systemd rung's answer with a scope that has ctrls.
+func sdScope(ctrls ...string) cgroupv2.Choice {
+	dir := "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/sandy-doctor-42.scope"
+	return cgroupv2.Choice{Manager: cgroupv2.KindSystemd,
+		Reason: fmt.Sprintf("transient scope sandy-doctor-42.scope started on unix:path=/run/user/1000/bus with controllers %q delegated", strings.Join(ctrls, " ")),
+		Scope:  cgroupv2.ScopeProbe{Bus: "unix:path=/run/user/1000/bus", Unit: "sandy-doctor-42.scope", Cgroup: dir, Controllers: ctrls}}
 }
 
 func childFailed(stderr string) error {
@@ -282,6 +293,23 @@ func TestRunFaults(t *testing.T) {
 			script: []string{"loginctl enable-linger alice\n"}},
 		{name: "linger on", fault: func(m *machine) { m.lingerErr, m.linger = nil, true },
 			rows: map[string]row{"linger": {OK, []string{"linger is on for alice"}}}},
+		{name: "systemd scope with cpu memory pids", fault: func(m *machine) { m.cgroup = sdScope("cpu", "memory", "pids") },
+			rows: map[string]row{"cgroup": {OK, []string{"systemd: transient scope sandy-doctor-42.scope started", `"cpu memory pids" delegated`}}}},
+		{name: "controllers not delegated", fault: func(m *machine) { m.cgroup = sdScope("pids") },
+			rows: map[string]row{"cgroup": {Warn, []string{"the cpu, memory controller is not delegated to uid 1000 (/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/sandy-doctor-42.scope has \"pids\")",
+				"cannot be enforced", "--allow-unenforced", "Delegate=cpu memory pids"}}},
+			script: []string{"mkdir -p /etc/systemd/system/user@.service.d\n", "printf '[Service]\\nDelegate=cpu memory pids\\n' > /etc/systemd/system/user@.service.d/delegate.conf\n", "systemctl daemon-reload\n"}},
+		{name: "user manager refuses the scope", fault: func(m *machine) {
+			m.cgroup = cgroupv2.Choice{Manager: cgroupv2.KindSystemd, Reason: "the user session bus answers at unix:path=/run/user/1000/bus",
+				Err: errors.New("starting scope sandy-doctor-42.scope: Access denied")}
+		},
+			rows: map[string]row{"cgroup": {Fail, []string{"starting a transient scope failed: starting scope sandy-doctor-42.scope: Access denied", "fails at its cgroup step", "journalctl --user"}}},
+			exit: 1},
+		{name: "no user session bus", fault: func(m *machine) {
+			m.cgroup = cgroupv2.Choice{Manager: cgroupv2.KindNone, Fix: "run sandy in a systemd user session (loginctl enable-linger $USER; DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR set)",
+				Reason: "no user session bus at /tmp/x/bus: stat /tmp/x/bus: no such file or directory, and the cgroup /sys/fs/cgroup/user.slice/user-1000.slice/session-3.scope is not delegated to uid 1000"}
+		},
+			rows: map[string]row{"cgroup": {Warn, []string{"cgroup manager none: no user session bus at /tmp/x/bus", "cannot be enforced", "DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR set"}}}},
 		{name: "systemd without the user bus", fault: func(m *machine) {
 			m.dirs = []string{"run/systemd/system"}
 			m.files["usr/lib/systemd/user/dbus.socket"] = absent

@@ -22,7 +22,8 @@ type CgroupOptions struct {
 }
 
 // prepareCgroup picks the cgroup manager (systemd user scope → delegated
-// cgroupfs → none, said once) and, for cgroupfs, makes the container cgroup
+// cgroupfs → none, said once: by `run` in one warning line, by `create`,
+// the engines' verb, under --debug, as the network fallback) and, for cgroupfs, makes the container cgroup
 // so the init is cloned straight into it. A limit that cannot be enforced
 // is an error here, before anything runs, unless --allow-unenforced.
 func (cr *creation) prepareCgroup(ctx context.Context) error {
@@ -33,6 +34,7 @@ func (cr *creation) prepareCgroup(ctx context.Context) error {
 		Manager:         cr.o.Cgroup.Manager,
 		Resources:       s.Linux.Resources,
 		AllowUnenforced: cr.o.Cgroup.AllowUnenforced,
+		WarnNone:        cr.o.owned || cr.o.detachRun,
 		Warn:            cr.g.Warn,
 		Debug:           func(msg string) { cr.g.Debugf("cgroup: %s", msg) },
 	})
