@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ func pureCgroupV2() bool {
 // (cpu.shares): the administrator's opt-in, SANDY_ALLOW_UNENFORCED=1 in
 // containerd's environment, is set, and the handler "sandy-strict" runs
 // the same sandy without it.
-func startCRI(t *testing.T, extra map[string]string) (*crifix.Containerd, bool) {
+func startCRI(t testing.TB, extra map[string]string) (*crifix.Containerd, bool) {
 	t.Helper()
 	crifix.RequireRoot(t)
 	sandy := testutil.SandyBinary(t)
@@ -428,4 +429,46 @@ func churnOne(t *testing.T, c *crifix.Containerd, i int) error {
 	}
 	_, err = run("rmp", podID)
 	return err
+}
+
+// BenchmarkCRIPodStart measures what a kubelet waits for to start a pod:
+// runp + create + start (three crictl calls, each with crictl's own start
+// of about as many milliseconds for every handler) for the handlers sandy,
+// runc and crun (when in PATH), interleaved so that drift of the machine
+// hits all alike. It reports each handler's median and p90 in ms
+// (hack/bench-cri.sh runs it). The pods are removed untimed.
+func BenchmarkCRIPodStart(b *testing.B) {
+	handlers := []string{"sandy", "runc"}
+	extra := map[string]string{}
+	if p, err := exec.LookPath("crun"); err == nil {
+		extra["crun"] = p
+		handlers = append(handlers, "crun")
+	}
+	c, _ := startCRI(b, extra)
+	lat := map[string][]time.Duration{}
+	ctrJSON := c.WriteJSON(b, "bench-ctr.json", newContainer("app", 0, "sleep", "3600"))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, h := range handlers {
+			name := fmt.Sprintf("bench-%s-%d", h, i)
+			podJSON := c.WriteJSON(b, name+".json", newPod(c, name))
+			t0 := time.Now()
+			podID := c.Must(b, "runp", "--runtime", h, podJSON)
+			id := c.Must(b, "create", podID, ctrJSON, podJSON)
+			c.Must(b, "start", id)
+			lat[h] = append(lat[h], time.Since(t0))
+			b.StopTimer()
+			c.Must(b, "rmp", "-f", podID)
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	for _, h := range handlers {
+		d := lat[h]
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		ms := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Microseconds()) / 1000 }
+		b.ReportMetric(ms(0.5), h+"-median-ms")
+		b.ReportMetric(ms(0.9), h+"-p90-ms")
+	}
+	b.ReportMetric(0, "ns/op")
 }
