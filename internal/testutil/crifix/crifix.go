@@ -181,12 +181,16 @@ state = %q
 	if err := os.WriteFile(c.path("config.toml"), []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("writing containerd config: %w", err)
 	}
+	// isGateway false: the bridge plugin would otherwise give the bridge
+	// an address and turn on the host's net.ipv4.ip_forward, a host-wide
+	// setting; the pods need only their address and the pod's own
+	// loopback. No ipMasq: no iptables rules.
 	conflist := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "sandycri",
 		"plugins": []any{
 			map[string]any{
-				"type": "bridge", "bridge": Bridge, "isGateway": true, "ipMasq": false,
+				"type": "bridge", "bridge": Bridge, "isGateway": false, "ipMasq": false,
 				"ipam": map[string]any{
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": Subnet}}},
