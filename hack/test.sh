@@ -3,7 +3,9 @@
 #   1. lint (gofmt, go vet with and without tags, banned calls)
 #   2. unit tests (anywhere)
 #   3. integration tests: build sandy and run it rootless as the unprivileged
-#      test user (every package's -tags integration tests)
+#      test user (every package's -tags integration tests); the CRI tests
+#      (a private rootful containerd driven by crictl) and the root tests
+#      run as root
 #   4. conformance against real peers (hack/conformance): the OCI
 #      runtime-tools validation suite as root and rootless (every binary
 #      that passed when hack/conformance/expected/ was measured must pass),

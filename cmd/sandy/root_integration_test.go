@@ -5,11 +5,13 @@ package main_test
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 )
@@ -166,4 +168,42 @@ func TestRootCwdOnlyRootCanEnter(t *testing.T) {
 	if r := e.runBundle(0); r.stdout != "1000\n/private\n" {
 		t.Fatalf("run: %q, want uid 1000 in /private (stderr %s)", r.stdout, r.stderr)
 	}
+}
+
+// TestRootOOMScoreAdjLowered: containerd's CRI asks oomScoreAdj -998 for a
+// pod's sandbox. Root with CAP_SYS_RESOURCE gets it; root without (a
+// bounding set without it, as in a container) gets an error that names the
+// capability and containerd's fix, not the rootless explanation.
+func TestRootOOMScoreAdjLowered(t *testing.T) {
+	requireRoot(t)
+	e := newEnv(t)
+	hostIDs(e)
+	adj := -998
+	e.spec.Process.OOMScoreAdj = &adj
+	e.sh("cat /proc/self/oom_score_adj")
+	e.write()
+	r := e.run("", "run", e.bundle)
+	if hasCapSysResource() {
+		if r.code != 0 || r.stdout != "-998\n" {
+			t.Fatalf("run with CAP_SYS_RESOURCE: %d %q, want -998 (stderr %s)", r.code, r.stdout, r.stderr)
+		}
+		return
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "CAP_SYS_RESOURCE") ||
+		!strings.Contains(r.stderr, "restrict_oom_score_adj") || strings.Contains(r.stderr, "rootless") {
+		t.Fatalf("run without CAP_SYS_RESOURCE: %d %q, want the missing capability and containerd's fix named", r.code, r.stderr)
+	}
+}
+
+// hasCapSysResource reports whether this process has CAP_SYS_RESOURCE in
+// its bounding set (what sandy's init can have).
+func hasCapSysResource() bool {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && n&(1<<unix.CAP_SYS_RESOURCE) != 0
+		}
+	}
+	return false
 }

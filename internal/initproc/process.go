@@ -529,13 +529,21 @@ func (p *process) attachConsole() error {
 }
 
 // setOOMScoreAdj writes process.oomScoreAdj while the host's /proc is still
-// reachable. Rootless, the score can only be raised.
+// reachable. Lowering the score below the caller's needs CAP_SYS_RESOURCE
+// in the initial user namespace (proc(5), oom_score_adj): rootless, the
+// score can only be raised; root can lack the capability too (a bounding
+// set without it, as in a container), and then fails as runc does, with
+// the capability named: containerd's CRI asks -998 for every sandbox
+// unless restrict_oom_score_adj is set.
 func setOOMScoreAdj(cfg *Config) error {
 	if cfg.Spec.Process.OOMScoreAdj == nil {
 		return nil
 	}
 	v := strconv.Itoa(*cfg.Spec.Process.OOMScoreAdj)
 	if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
+		if !hasCap(unix.CAP_SYS_RESOURCE) {
+			return fmt.Errorf("process.oomScoreAdj %s: %w: lowering it needs CAP_SYS_RESOURCE, which sandy lacks here (see CapBnd in /proc/self/status); under containerd's CRI set restrict_oom_score_adj = true (docs/troubleshooting.md#oom_score_adj)", v, err)
+		}
 		return fmt.Errorf("process.oomScoreAdj %s: %w (rootless, it can only be raised above the caller's)", v, err)
 	}
 	return nil

@@ -1,0 +1,454 @@
+package crifix
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
+)
+
+const (
+	// Bridge and Subnet are the CNI network's bridge and address range:
+	// a name and a range of their own, so that no other network of the
+	// host (Docker's, podman's, a cluster's 10.88.0.0/16) is touched.
+	Bridge = "sandycri0"
+	Subnet = "10.88.77.0/24"
+	// Image is a busybox-static image (imagefix.Busybox); PauseImage the
+	// same rootfs running `sleep`, the sandbox image.
+	Image      = "localhost/sandy-cri-busybox:1"
+	PauseImage = "localhost/sandy-cri-pause:1"
+	// CrictlVersion is the crictl that hack/setup.sh builds into
+	// CrictlCache (go install sigs.k8s.io/cri-tools/cmd/crictl@VERSION).
+	CrictlVersion = "v1.37.0"
+	CrictlCache   = "/var/cache/sandy-cri/bin/crictl"
+	// Namespace is the containerd namespace of the CRI plugin.
+	Namespace = "k8s.io"
+)
+
+// Options configure Start.
+type Options struct {
+	// Sandy is the sandy binary of the handler "sandy".
+	Sandy string
+	// Env is added to containerd's environment, which its shims and so
+	// sandy inherit: how an administrator configures sandy under
+	// containerd (e.g. SANDY_ALLOW_UNENFORCED=1 on a cgroup v1 host).
+	Env []string
+	// Handlers maps more handler names to runtime binaries (BinaryName of
+	// an io.containerd.runc.v2 runtime), e.g. "crun": "/usr/bin/crun".
+	Handlers map[string]string
+}
+
+// Containerd is a running private containerd with the CRI plugin.
+type Containerd struct {
+	// Dir holds everything: config, sockets, root, state, logs.
+	Dir string
+	// Socket is the containerd (and CRI) socket.
+	Socket string
+	crictl string
+	cmd    *exec.Cmd
+	waited chan error
+}
+
+// Crictl returns the crictl binary: $SANDY_CRICTL, else CrictlCache (the
+// pinned version), else crictl in PATH; it skips (fails on CI) when there
+// is none.
+func Crictl(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("SANDY_CRICTL"); p != "" {
+		return p
+	}
+	if _, err := os.Stat(CrictlCache); err == nil {
+		return CrictlCache
+	}
+	if p, err := exec.LookPath("crictl"); err == nil {
+		return p
+	}
+	testutil.Skip(t, "crictl not found ($SANDY_CRICTL, PATH, %s): hack/setup.sh builds it (go install sigs.k8s.io/cri-tools/cmd/crictl@%s)", CrictlCache, CrictlVersion)
+	return ""
+}
+
+// RequireRoot skips (fails on CI, which runs the suite as root) unless the
+// test runs as root: containerd's CRI plugin, CNI and the shims are root's.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "needs root: a rootful containerd with the CRI plugin and CNI (run the suite as root)")
+	}
+}
+
+// Start starts a private containerd under a new temporary directory and
+// loads the images; t.Cleanup stops it (Stop). The bridge must not exist
+// already (another run's leftover fails the test with the command to
+// remove it).
+func Start(t testing.TB, o Options) *Containerd {
+	t.Helper()
+	RequireRoot(t)
+	testutil.RequireBinary(t, "containerd", "apt-get install containerd")
+	testutil.RequireBinary(t, "ctr", "apt-get install containerd")
+	for _, p := range []string{"bridge", "host-local", "loopback"} {
+		if _, err := os.Stat(filepath.Join(cniBinDir, p)); err != nil {
+			testutil.Skip(t, "CNI plugin %s/%s missing (apt-get install containernetworking-plugins)", cniBinDir, p)
+		}
+	}
+	crictl := Crictl(t)
+	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
+		t.Fatalf("bridge %s exists already (another run's leftover, or a run in progress): ip link del %s", Bridge, Bridge)
+	}
+	// Short: the socket path must fit in sun_path (108 bytes).
+	dir, err := os.MkdirTemp("", "sandy-cri-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Containerd{Dir: dir, Socket: filepath.Join(dir, "c.sock"), crictl: crictl}
+	t.Cleanup(func() { c.Stop(t) })
+	if err := c.writeConfig(o); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.start(o.Env); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.loadImages(t); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const cniBinDir = "/usr/lib/cni"
+
+// writeConfig writes containerd's config (version 2) and the CNI conflist.
+func (c *Containerd) writeConfig(o Options) error {
+	handlers := map[string]string{"runc": "", "sandy": o.Sandy}
+	for k, v := range o.Handlers {
+		handlers[k] = v
+	}
+	names := make([]string, 0, len(handlers))
+	for k := range handlers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, `version = 2
+root = %q
+state = %q
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  netns_mounts_under_state_dir = true
+  # containerd asks -998 for the pause container; lowering a score needs
+  # CAP_SYS_RESOURCE, which containerd may lack (as in a container): keep
+  # the scores at or above containerd's own instead of failing.
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    snapshotter = "overlayfs"
+`, c.path("root"), c.path("state"), c.Socket, c.Socket+".ttrpc", c.path("opt"),
+		PauseImage, cniBinDir, c.path("net.d"))
+	for _, n := range names {
+		fmt.Fprintf(&b, `    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s.options]
+        Root = %q
+`, n, n, c.path("runtime-root", n))
+		if handlers[n] != "" {
+			fmt.Fprintf(&b, "        BinaryName = %q\n", handlers[n])
+		}
+	}
+	if err := os.WriteFile(c.path("config.toml"), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("writing containerd config: %w", err)
+	}
+	// isGateway false: the bridge plugin would otherwise give the bridge
+	// an address and turn on the host's net.ipv4.ip_forward, a host-wide
+	// setting; the pods need only their address and the pod's own
+	// loopback. No ipMasq: no iptables rules.
+	conflist := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "sandycri",
+		"plugins": []any{
+			map[string]any{
+				"type": "bridge", "bridge": Bridge, "isGateway": false, "ipMasq": false,
+				"ipam": map[string]any{
+					"type":    "host-local",
+					"ranges":  [][]map[string]string{{{"subnet": Subnet}}},
+					"dataDir": c.path("cni-ipam"),
+				},
+			},
+			map[string]any{"type": "loopback"},
+		},
+	}
+	data, _ := json.MarshalIndent(conflist, "", "  ")
+	if err := os.MkdirAll(c.path("net.d"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(c.path("net.d", "10-sandycri.conflist"), data, 0o644); err != nil {
+		return fmt.Errorf("writing CNI config: %w", err)
+	}
+	crictlYAML := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n", c.Socket, c.Socket)
+	return os.WriteFile(c.path("crictl.yaml"), []byte(crictlYAML), 0o644)
+}
+
+func (c *Containerd) path(elem ...string) string {
+	return filepath.Join(append([]string{c.Dir}, elem...)...)
+}
+
+// start runs containerd and waits for its CRI service to answer.
+func (c *Containerd) start(env []string) error {
+	logf, err := os.OpenFile(c.path("containerd.log"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command("containerd", "--config", c.path("config.toml"))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group: the test's ^C does not reach it first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting containerd: %w", err)
+	}
+	c.cmd = cmd
+	c.waited = make(chan error, 1)
+	go func() { c.waited <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, _, err := c.Crictl("info"); err == nil {
+			return nil
+		}
+		select {
+		case err := <-c.waited:
+			c.waited <- err
+			return fmt.Errorf("containerd exited: %v\n%s", err, c.LogTail(30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("containerd's CRI service did not answer within 30s:\n%s", c.LogTail(30))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// LogTail returns the last n lines of containerd's log.
+func (c *Containerd) LogTail(n int) string {
+	data, _ := os.ReadFile(c.path("containerd.log"))
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// loadImages builds the busybox and pause images and imports them.
+func (c *Containerd) loadImages(t testing.TB) error {
+	bb := imagefix.Busybox(t)
+	pause := bb
+	pause.Config.Cmd = []string{"/bin/sleep", "2147483647"}
+	for ref, img := range map[string]imagefix.Image{Image: bb, PauseImage: pause} {
+		tarPath := c.path(strings.NewReplacer("/", "_", ":", "_").Replace(ref) + ".tar")
+		if _, err := imagefix.DockerArchive(tarPath, ref, img, false); err != nil {
+			return fmt.Errorf("writing image %s: %w", ref, err)
+		}
+		out, err := exec.Command("ctr", "--address", c.Socket, "-n", Namespace, "images", "import", tarPath).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ctr images import %s: %v\n%s", tarPath, err, out)
+		}
+		_ = os.Remove(tarPath)
+	}
+	return nil
+}
+
+// Crictl runs crictl against this containerd and returns its stdout and
+// stderr; err is non-nil when it exits non-zero (an *exec.ExitError).
+func (c *Containerd) Crictl(args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return c.crictlCtx(ctx, args...)
+}
+
+func (c *Containerd) crictlCtx(ctx context.Context, args ...string) (string, string, error) {
+	cmd := exec.CommandContext(ctx, c.crictl, append([]string{"--config", c.path("crictl.yaml")}, args...)...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// CrictlCommand is the crictl command line (binary and config flag) for
+// callers that run it themselves, e.g. under script(1) for a terminal.
+func (c *Containerd) CrictlCommand() []string {
+	return []string{c.crictl, "--config", c.path("crictl.yaml")}
+}
+
+// Must runs crictl and fails t when it exits non-zero; it returns stdout
+// without the final newline.
+func (c *Containerd) Must(t testing.TB, args ...string) string {
+	t.Helper()
+	out, errOut, err := c.Crictl(args...)
+	if err != nil {
+		t.Fatalf("crictl %s: %v\nstderr: %s\ncontainerd log:\n%s", strings.Join(args, " "), err, errOut, c.LogTail(15))
+	}
+	return strings.TrimRight(out, "\n")
+}
+
+// WriteJSON writes v as JSON to a file under Dir named name and returns
+// its path (pod and container configs for crictl).
+func (c *Containerd) WriteJSON(t testing.TB, name string, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.path("specs", name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// LogDir returns a directory for pods' container logs.
+func (c *Containerd) LogDir(name string) string { return c.path("logs", name) }
+
+// Leaks lists what pods and containers left behind once every pod is
+// removed: mounts under Dir, network namespaces, runtime state
+// directories, CRI state, address leases, and processes other than
+// containerd itself that belong to this containerd (a shim or a
+// container: its command line names Dir, or its root is under Dir).
+func (c *Containerd) Leaks() []string {
+	var leaks []string
+	for _, m := range c.mounts() {
+		leaks = append(leaks, "mount "+m)
+	}
+	for _, d := range []string{
+		"state/io.containerd.grpc.v1.cri/netns",
+		"state/io.containerd.grpc.v1.cri/sandboxes",
+		"state/io.containerd.grpc.v1.cri/containers",
+		"state/io.containerd.runtime.v2.task/" + Namespace,
+		"runtime-root/sandy/" + Namespace,
+		"runtime-root/runc/" + Namespace,
+	} {
+		ents, _ := os.ReadDir(c.path(d))
+		for _, e := range ents {
+			leaks = append(leaks, filepath.Join(d, e.Name()))
+		}
+	}
+	leases, _ := filepath.Glob(c.path("cni-ipam", "sandycri", "10.*"))
+	for _, l := range leases {
+		leaks = append(leaks, "address lease "+filepath.Base(l))
+	}
+	for _, p := range c.processes() {
+		leaks = append(leaks, "process "+p)
+	}
+	return leaks
+}
+
+// mounts returns the mount points under Dir, deepest first.
+func (c *Containerd) mounts() []string {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	var ms []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], c.Dir+"/") {
+			ms = append(ms, f[4])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(ms)))
+	return ms
+}
+
+// processes lists live processes (not zombies: a shim's double fork
+// leaves them to an init that may not reap) other than containerd that
+// belong to this containerd, as "PID cmdline".
+func (c *Containerd) processes() []string {
+	ents, _ := os.ReadDir("/proc")
+	var ps []string
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || (c.cmd != nil && c.cmd.Process != nil && pid == c.cmd.Process.Pid) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		root, _ := os.Readlink(filepath.Join("/proc", e.Name(), "root"))
+		if bytes.Contains(cmdline, []byte(c.Dir+"/")) || strings.HasPrefix(root, c.Dir+"/") {
+			ps = append(ps, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '})))
+		}
+	}
+	return ps
+}
+
+// Stop removes every pod (so that CNI releases addresses and the shims
+// exit), stops containerd, ends any process of its own left (by pid),
+// unmounts what is left under Dir, deletes the bridge and Dir.
+func (c *Containerd) Stop(t testing.TB) {
+	t.Helper()
+	if c.cmd != nil {
+		if out, _, err := c.Crictl("pods", "-q"); err == nil && strings.TrimSpace(out) != "" {
+			_, errOut, err := c.Crictl("rmp", "-af")
+			if err != nil {
+				t.Logf("crifix: crictl rmp -af: %v: %s", err, errOut)
+			}
+		}
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.waited:
+		case <-time.After(15 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.waited
+		}
+		c.cmd = nil
+	}
+	for _, p := range c.processes() {
+		pid, _ := strconv.Atoi(strings.Fields(p)[0])
+		t.Logf("crifix: killing a leftover process: %s", p)
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	for _, m := range c.mounts() {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			t.Logf("crifix: unmounting leftover %s: %v", m, err)
+		}
+	}
+	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
+		if out, err := exec.Command("ip", "link", "del", Bridge).CombinedOutput(); err != nil {
+			t.Errorf("crifix: ip link del %s: %v: %s", Bridge, err, out)
+		}
+	}
+	if os.Getenv("SANDY_CRI_KEEP") != "" {
+		t.Logf("crifix: SANDY_CRI_KEEP set: %s kept", c.Dir)
+		return
+	}
+	if err := os.RemoveAll(c.Dir); err != nil {
+		t.Errorf("crifix: removing %s: %v", c.Dir, err)
+	}
+}

@@ -1,0 +1,29 @@
+// Package crifix starts a private containerd with its CRI plugin for the
+// tests that drive sandy the way a kubelet does, through crictl: sandy as
+// the RuntimeClass handler "sandy" of containerd's io.containerd.runc.v2
+// shim (BinaryName = the sandy under test), runc as the handler "runc" to
+// compare with, and CNI (Debian's containernetworking-plugins: bridge,
+// host-local, loopback) on a bridge and subnet of its own.
+//
+// It is test support only: no sandy code imports it. Everything lives under
+// one directory of the test: containerd's root, state, sockets and config,
+// each shim's runtime root (Options.Root, so nothing is written under the
+// system's /run/containerd), the CNI config and its address leases
+// (host-local dataDir), and the network namespaces (netns_mounts_under_state_dir).
+// The system containerd and its socket are never touched. The bridge
+// (Bridge, on Subnet) is the only host-wide object; Stop deletes it.
+//
+// It runs as root (the common cluster case): containerd as root, sandy as
+// root through the shim. Rootless containerd (rootlesskit) and the systemd
+// cgroup driver are not covered here (docs/kubernetes.md says so).
+//
+// There is no registry to pull from: the sandbox ("pause") image and the
+// busybox image are built by imagefix and loaded with
+// `ctr -n k8s.io images import`. The pause container is busybox's sleep,
+// which containerd kills with SIGKILL on StopPodSandbox.
+//
+// Stop removes every pod, stops containerd, then ends what is left of its
+// shims and containers (found by the test directory in their command line
+// or root), unmounts what is left under the directory and deletes the
+// bridge. Leaks reports what a test leaked before Stop would clean it.
+package crifix
