@@ -258,11 +258,21 @@ func signalPidfd(pidfd *os.File, sig unix.Signal) {
 }
 
 func (m *monitor) listenControl() error {
-	path := filepath.Join(m.cfg.StateDir, "monitor.sock")
-	_ = os.Remove(path)
-	l, err := net.Listen("unix", path)
+	_ = os.Remove(filepath.Join(m.cfg.StateDir, "monitor.sock"))
+	path, done, err := sockPath(m.cfg.StateDir, "monitor.sock")
 	if err != nil {
 		return fmt.Errorf("listening for stop requests: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	done()
+	if err != nil {
+		return fmt.Errorf("listening for stop requests: %w", err)
+	}
+	if ul, ok := l.(*net.UnixListener); ok && path != filepath.Join(m.cfg.StateDir, "monitor.sock") {
+		// The fd path means nothing once done closed it (or names another
+		// directory when the fd number is reused): the state files are
+		// removed by path at teardown (removeStateFiles).
+		ul.SetUnlinkOnClose(false)
 	}
 	m.control = l
 	m.stopReq = make(chan struct{}, 1)

@@ -623,8 +623,15 @@ func devNull(files *closers) (*os.File, error) {
 // socket and returns once the monitor, slirp4netns and the port child are
 // gone. A monitor that is already gone is not an error.
 func Stop(stateDir string) error {
-	sock := filepath.Join(stateDir, "monitor.sock")
+	sock, done, err := sockPath(stateDir, "monitor.sock")
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("stopping network: %w", err)
+	}
 	c, err := net.DialTimeout("unix", sock, 2*time.Second)
+	done()
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ECONNREFUSED) {
 			removeStateFiles(stateDir)

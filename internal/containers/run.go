@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -61,6 +62,7 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		return ExitSandyError, err
 	}
 	name := r.Name
+	t0 := time.Now()
 	p, err := imagehelper.Create(ctx, r.Helper, imagehelper.CreateRequest{
 		Image: r.Image, Name: name, Pull: r.Pull, Volatile: r.Rm,
 		Global: r.HelperGlobal, Remote: r.HelperRemote,
@@ -72,8 +74,10 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		}
 		return ExitSandyError, err
 	}
-	g.Debugf("storage container %s (image %s, %s layers)", p.ID, p.ImageName, p.Layers.Driver)
+	g.Debugf("creating storage container %s (image %s, %s layers): %v", p.ID, p.ImageName, p.Layers.Driver, time.Since(t0).Round(10*time.Microsecond))
 	remove := func() {
+		t0 := time.Now()
+		defer func() { g.Debugf("removing the storage container: %v", time.Since(t0).Round(10*time.Microsecond)) }()
 		if err := imagehelper.Remove(context.WithoutCancel(ctx), r.Helper, r.HelperGlobal, p.ID, r.Stderr); err != nil {
 			g.Warn(fmt.Sprintf("removing storage container %s: %v", p.ID, err))
 		}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# hack/bench-run-image.sh — `sandy run --rm IMAGE true` against podman's
+# `run --rm IMAGE true` (podman 4.3 with runc and with crun) and against
+# sandy's own `run ./bundle` of the same root, rootless, as the test user,
+# in one run on one machine, with hyperfine. The image is busybox-static in
+# one layer, imported by podman into a store that both tools share
+# (XDG_DATA_HOME, driver overlay), so every row runs the same layers.
+# Prints median and p90 of each row and the ratios of issue 13's targets:
+#   sandy run --rm IMAGE / podman run --rm IMAGE (runc)   target <= 0.25
+#   sandy run --rm IMAGE / sandy run ./bundle               target <= 1.3
+# All rows use --network=none (podman: --network none), so the network's
+# teardown is not measured; the bundle row runs on sandy's default root
+# layer (overlay over the bundle's rootfs, the full subordinate map).
+# Run as root (it installs podman, crun, runc, hyperfine); about a minute
+# with RUNS=20 on 2 cores.
+#
+#   RUNS=30 bash hack/bench-run-image.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-20}
+user=${SANDY_TEST_USER:-sandytest}
+SANDY_EXTRA_PKGS="podman crun runc hyperfine" bash hack/setup.sh >/dev/null
+export PATH=/usr/local/go/bin:$PATH
+work=$(mktemp -d /tmp/sandy-bench-run.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+	local pid
+	pid=$(cat "$work/run/libpod/tmp/pause.pid" 2>/dev/null || true)
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+PREFIX="$work" bash hack/install.sh >/dev/null
+bin=$work/bin
+SANDY="$bin/sandy" bash hack/mkbundle.sh "$work/bundle" /bin/true >/dev/null
+tar -C "$work/bundle/rootfs" -cf "$work/rootfs.tar" .
+mkdir -p "$work/data" "$work/config/containers" "$work/run"
+printf '[storage]\ndriver = "overlay"\n' >"$work/config/containers/storage.conf"
+printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >"$work/config/containers/containers.conf"
+chown -R "$user:" "$work"
+chmod 700 "$work/run"
+env="XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config XDG_RUNTIME_DIR=$work/run"
+runuser -u "$user" -- env $env podman import -q "$work/rootfs.tar" localhost/bench-bb:1 >/dev/null
+# Untimed first runs: podman's pause process, sandy's layer directories.
+runuser -u "$user" -- env $env podman run --rm --network none localhost/bench-bb:1 /bin/true
+runuser -u "$user" -- env $env "$bin/sandy" run --rm --network=none localhost/bench-bb:1 /bin/true
+cat >"$work/inner.sh" <<INNER
+set -eu
+export $env
+cd $work
+hyperfine --style none --warmup 3 --runs $RUNS --export-json $work/result.json -N \
+  -n sandy-image  "$bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true" \
+  -n sandy-bundle "$bin/sandy run --network=none $work/bundle" \
+  -n podman-runc  "podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true" \
+  -n podman-crun  "podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true" >/dev/null
+INNER
+chmod 755 "$work/inner.sh"
+# crun refuses a hybrid host (cgroup2 mounted with controllers elsewhere)
+# unless cgroup.controllers is hidden: done in a private mount namespace.
+hide=""
+[ -e /sys/fs/cgroup/unified/cgroup.controllers ] && hide="mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers;"
+unshare --mount --propagation private sh -c "$hide runuser -u $user -- sh $work/inner.sh"
+python3 - "$work/result.json" <<'PY'
+import json, statistics, sys
+rows = {r["command"]: sorted(r["times"]) for r in json.load(open(sys.argv[1]))["results"]}
+med = {k: statistics.median(v) for k, v in rows.items()}
+print(f"{'':14} {'median ms':>9} {'p90 ms':>8}")
+for k, v in rows.items():
+    print(f"{k:14} {med[k] * 1e3:9.1f} {v[min(len(v) - 1, int(0.9 * len(v)))] * 1e3:8.1f}")
+print(f"sandy run --rm IMAGE / podman (runc): {med['sandy-image'] / med['podman-runc']:.2f} (target <= 0.25)")
+print(f"sandy run --rm IMAGE / podman (crun): {med['sandy-image'] / med['podman-crun']:.2f}")
+print(f"sandy run --rm IMAGE / sandy run ./bundle: {med['sandy-image'] / med['sandy-bundle']:.2f} (target <= 1.3)")
+PY

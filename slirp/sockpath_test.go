@@ -1,0 +1,57 @@
+package slirp
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestStopLongStateDir: Stop reaches the monitor's control socket in a
+// state directory whose socket path is longer than a unix socket address
+// holds (the reaper renames a container's state directory to
+// .gone-<64-hex id>-<suffix>, 112 bytes under /tmp/sandy-UID): connect
+// through the directory's fd, not ENAMETOOLONG/EINVAL and a teardown
+// that never ends.
+func TestStopLongStateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), ".gone-"+strings.Repeat("a", 64)+"-0123456789ab", strings.Repeat("b", 20))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if len(filepath.Join(dir, "monitor.sock")) <= maxSockPath {
+		t.Fatalf("the test's directory is not long enough: %s", dir)
+	}
+	path, done, err := sockPath(dir, "monitor.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", path)
+	done()
+	if err != nil {
+		t.Fatalf("listening on %s: %v", path, err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	defer l.Close()
+	if _, err := os.Stat(filepath.Join(dir, "monitor.sock")); err != nil {
+		t.Fatalf("the socket is not in the state directory: %v", err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close() // the monitor closes by exiting
+		got <- line
+	}()
+	if err := Stop(dir); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if line := <-got; line != "stop\n" {
+		t.Errorf("the monitor read %q, want a stop request", line)
+	}
+}
