@@ -4,10 +4,12 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
@@ -143,6 +145,24 @@ func TestRunImage(t *testing.T) {
 	if got := len(e.storageContainers()); got != before {
 		t.Fatalf("--rm left %d storage containers behind", got-before)
 	}
+	t.Run("network teardown ends", func(t *testing.T) {
+		// The default network (slirp4netns) of a container with a 64-hex
+		// id: the reaper's teardown of its renamed state directory
+		// (.gone-ID-…, a socket path longer than a socket address) ends.
+		e.ok("run", "--rm", "localhost/bb:changes", "true")
+		root := filepath.Join(os.TempDir(), fmt.Sprintf("sandy-%d", os.Getuid()))
+		if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+			root = filepath.Join(d, "sandy")
+		}
+		var left []string
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			left, _ = filepath.Glob(filepath.Join(root, ".gone-"+strings.Repeat("[0-9a-f]", 64)+"-*"))
+			if len(left) == 0 {
+				return
+			}
+		}
+		t.Errorf("teardown left %q", left)
+	})
 	t.Run("kept layer and names", func(t *testing.T) {
 		e.ok("run", "--name", "keeper", "localhost/bb:changes", "sh", "-c", "echo kept > /new-file")
 		ids := e.storageContainers()
