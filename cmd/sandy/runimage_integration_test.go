@@ -3,11 +3,13 @@
 package main_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,6 +147,39 @@ func TestRunImage(t *testing.T) {
 	if got := len(e.storageContainers()); got != before {
 		t.Fatalf("--rm left %d storage containers behind", got-before)
 	}
+	t.Run("interrupted --rm", func(t *testing.T) {
+		// Ctrl-C (SIGINT to sandy) reaches the container, whose status
+		// sandy returns, and --rm still removes the storage container:
+		// the helper that holds it is in a session of its own.
+		c := e.cmd("run", "--rm", "localhost/bb:changes", "sh", "-c", "trap 'exit 3' INT; echo up; sleep 100 & wait")
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		if line != "up\n" {
+			_ = c.Process.Kill()
+			t.Fatalf("the container said %q", line)
+		}
+		_ = c.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = c.Process.Kill()
+			t.Fatal("sandy run did not end after SIGINT")
+		}
+		if code := c.ProcessState.ExitCode(); code != 3 {
+			t.Errorf("exit status %d, want the container's 3", code)
+		}
+		if got := len(e.storageContainers()); got != before {
+			t.Errorf("an interrupted --rm left %d storage containers", got-before)
+		}
+	})
 	t.Run("network teardown ends", func(t *testing.T) {
 		// The default network (slirp4netns) of a container with a 64-hex
 		// id: the reaper's teardown of its renamed state directory

@@ -63,10 +63,10 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	}
 	name := r.Name
 	t0 := time.Now()
-	p, err := imagehelper.Create(ctx, r.Helper, imagehelper.CreateRequest{
+	sess, err := imagehelper.Create(ctx, r.Helper, imagehelper.CreateRequest{
 		Image: r.Image, Name: name, Pull: r.Pull, Volatile: r.Rm,
 		Global: r.HelperGlobal, Remote: r.HelperRemote,
-	}, r.Stderr)
+	}, r.Stderr, g.Warn)
 	if err != nil {
 		var he *imagehelper.HelperError
 		if errors.As(err, &he) {
@@ -74,14 +74,16 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		}
 		return ExitSandyError, err
 	}
+	p := sess.Prepared
 	g.Debugf("creating storage container %s (image %s, %s layers): %v", p.ID, p.ImageName, p.Layers.Driver, time.Since(t0).Round(10*time.Microsecond))
 	remove := func() {
 		t0 := time.Now()
 		defer func() { g.Debugf("removing the storage container: %v", time.Since(t0).Round(10*time.Microsecond)) }()
-		if err := imagehelper.Remove(context.WithoutCancel(ctx), r.Helper, r.HelperGlobal, p.ID, r.Stderr); err != nil {
+		if err := sess.Remove(context.WithoutCancel(ctx)); err != nil {
 			g.Warn(fmt.Sprintf("removing storage container %s: %v", p.ID, err))
 		}
 	}
+	defer sess.Keep()
 	vols := &volumeSet{}
 	o, err := r.runtimeOptions(p, vols)
 	if err != nil {

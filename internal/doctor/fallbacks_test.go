@@ -232,13 +232,12 @@ var warningSources = []string{
 // about the host that doctor could probe. Anything else that writes a
 // warning line must build it from a Fallbacks entry.
 var notFallbacks = map[string]string{
-	"cgroupv2/errors.go:ignore":                         "a setting cgroup v2 cannot express (kernel memory, swappiness), ignored as runc and crun do: the same on every host",
-	"internal/lifecycle/run.go:reportOOM":               "an event (the OOM killer ran), not a fallback",
-	"internal/lifecycle/create.go:checkConfig":          "config.json asks for an LSM label; sandy has none to apply on any host (docs/troubleshooting.md#apparmor--selinux)",
-	"internal/lifecycle/exec.go:buildProcess":           "as create.go's",
-	"internal/lifecycle/layer.go:removeLayer":           "--keep-layer could not move the layer: the outcome of a flag, not a fallback",
-	"slirp/bypass_linux.go:swap":                        "a --log record of the experimental bind bypass (slog), not a warning line",
-	"internal/cmd/sandy-image/userns.go:runInNamespace": "idmap.FallbackSingleID's line (Plan.Warning), with what it means for the image store",
+	"cgroupv2/errors.go:ignore":                "a setting cgroup v2 cannot express (kernel memory, swappiness), ignored as runc and crun do: the same on every host",
+	"internal/lifecycle/run.go:reportOOM":      "an event (the OOM killer ran), not a fallback",
+	"internal/lifecycle/create.go:checkConfig": "config.json asks for an LSM label; sandy has none to apply on any host (docs/troubleshooting.md#apparmor--selinux)",
+	"internal/lifecycle/exec.go:buildProcess":  "as create.go's",
+	"internal/lifecycle/layer.go:removeLayer":  "--keep-layer could not move the layer: the outcome of a flag, not a fallback",
+	"slirp/bypass_linux.go:swap":               "a --log record of the experimental bind bypass (slog), not a warning line",
 }
 
 // TestFallbackSources makes the tables the only source of fallback lines:

@@ -1,16 +1,20 @@
 package imagehelper
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 
 	"github.com/sandy-rt/sandy/overlay"
+	"github.com/sandy-rt/sandy/userns"
 )
 
 // The helper's hidden verbs for `sandy run IMAGE`.
@@ -95,21 +99,141 @@ func (e *HelperError) Error() string {
 
 func (e *HelperError) Unwrap() error { return ErrHelperFailed }
 
-// Create runs CreateRole: the helper's progress and errors go to stderr
-// as they come (a pull's progress); the Prepared comes back.
-func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Writer) (*Prepared, error) {
-	out, err := run(ctx, helper, r.Args(), stderr)
+// The --hold protocol of CreateRole: after the Prepared, the helper
+// reads one line; HoldRemove removes the container and answers HoldOK
+// (or the error); end of input keeps it.
+const (
+	HoldRemove = "remove"
+	HoldOK     = "ok"
+)
+
+// Session is a storage container made by a helper that stays for the
+// container's life (CreateRole --hold), so that --rm removes it without a
+// second helper's start-up.
+type Session struct {
+	Prepared *Prepared
+	child    *userns.Child
+	in       io.WriteCloser
+	out      *bufio.Reader
+	helper   string
+	global   []string
+	stderr   io.Writer
+	done     bool
+}
+
+// Create runs CreateRole, the helper started directly in the store's
+// user namespace (no re-exec of its own) and in a session of its own
+// (the terminal's Ctrl-C goes to the container, not to it). Its
+// progress and errors go to stderr as they come (a pull's progress); the
+// Prepared comes back. warn receives the id map ladder's line.
+func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Writer, warn func(string)) (*Session, error) {
+	exe, err := os.Open(helper)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", helper, err)
+	}
+	defer exe.Close()
+	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	args := r.Args()
+	for i, a := range args {
+		if a == CreateRole {
+			args = append(append(append([]string(nil), args[:i+1]...), "--hold"), args[i+1:]...)
+			break
+		}
+	}
+	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true})
+	// The helper has its copies: with ours closed, its exit is our EOF.
+	inR.Close()
+	outW.Close()
+	if warning != "" && warn != nil {
+		warn(SingleIDNote(warning))
+	}
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, err
+	}
+	s := &Session{child: child, in: inW, out: bufio.NewReader(outR), helper: helper, global: r.Global, stderr: stderr}
+	stop := context.AfterFunc(ctx, func() { _ = child.Cmd.Process.Signal(syscall.SIGTERM) })
+	defer stop()
+	line, rerr := s.out.ReadBytes('\n')
+	if rerr != nil {
+		return nil, s.fail()
+	}
 	var p Prepared
-	if err := json.Unmarshal(out, &p); err != nil {
-		return nil, fmt.Errorf("%s %s printed %q: %w", Name, CreateRole, out, err)
+	if err := json.Unmarshal(line, &p); err != nil {
+		s.Keep()
+		return nil, fmt.Errorf("%s %s printed %q: %w", Name, CreateRole, line, err)
 	}
 	if err := p.Layers.Check(); err != nil {
+		s.Remove(ctx)
 		return nil, fmt.Errorf("%s %s: %w", Name, CreateRole, err)
 	}
-	return &p, nil
+	s.Prepared = &p
+	return s, nil
+}
+
+// fail waits for a helper that ended without an answer: its error is on
+// stderr already.
+func (s *Session) fail() error {
+	s.in.Close()
+	s.done = true
+	err := s.child.Cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() > 0 {
+		return &HelperError{Verb: CreateRole, Code: ee.ExitCode()}
+	}
+	if err == nil {
+		err = errors.New("no answer")
+	}
+	return fmt.Errorf("%s %s: %w", Name, CreateRole, err)
+}
+
+// Keep lets the helper go and the storage container stay.
+func (s *Session) Keep() {
+	if s.done {
+		return
+	}
+	s.done = true
+	s.in.Close()
+	_ = s.child.Cmd.Wait()
+}
+
+// Remove has the helper remove the storage container. When the helper
+// is gone (killed), a new one does it.
+func (s *Session) Remove(ctx context.Context) error {
+	if s.done {
+		return Remove(ctx, s.helper, s.global, s.Prepared.ID, s.stderr)
+	}
+	s.done = true
+	_, werr := io.WriteString(s.in, HoldRemove+"\n")
+	s.in.Close()
+	line, _ := s.out.ReadString('\n')
+	_ = s.child.Cmd.Wait()
+	switch line = strings.TrimSpace(line); {
+	case werr == nil && line == HoldOK:
+		return nil
+	case werr == nil && line != "":
+		return errors.New(line)
+	}
+	if s.Prepared == nil {
+		return fmt.Errorf("%s %s: the helper ended before removing the container", Name, CreateRole)
+	}
+	return Remove(ctx, s.helper, s.global, s.Prepared.ID, s.stderr)
+}
+
+// SingleIDNote is the line for the id map ladder's step down to the single
+// mapping, with what it means for the image store.
+func SingleIDNote(warning string) string {
+	return warning + "; the image store keeps one owner for every file (ignore_chown_errors)"
 }
 
 // Remove runs RemoveRole for the storage container id.

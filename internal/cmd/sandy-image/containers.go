@@ -3,10 +3,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
 
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/images"
 )
 
@@ -19,6 +24,7 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 	fs.StringVar(&o.Name, "name", "", "the container's name")
 	fs.StringVar(&o.Pull, "pull", "missing", "missing, always, never or newer")
 	fs.BoolVar(&o.Volatile, "volatile", false, "the container is removed when it exits")
+	hold := fs.Bool("hold", false, "after the answer, wait for \"remove\" on stdin (see holdContainer)")
 	maxLayer := maxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
@@ -35,13 +41,45 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer end()
 	o.PullOptions.Progress = g.stderr
 	p, err := images.CreateContainer(ctx, s, sys, fs.Arg(0), o)
+	end()
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(g.stdout).Encode(p)
+	if err := json.NewEncoder(g.stdout).Encode(p); err != nil || !*hold {
+		return err
+	}
+	return holdContainer(g, p.ID)
+}
+
+// holdContainer is the rest of `_create-container --hold`: the helper
+// stays, its store closed, until sandy says what becomes of the
+// container once it exits: "remove" (run --rm, or a set-up that failed)
+// removes it now, without a second helper's start-up; end of input keeps
+// it. The answer to "remove" is one line, "ok" or the error.
+func holdContainer(g *global, id string) error {
+	line, err := bufio.NewReader(g.stdin).ReadString('\n')
+	if strings.TrimSpace(line) != imagehelper.HoldRemove {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		return nil
+	}
+	err = func() error {
+		s, err := g.openStore()
+		if err != nil {
+			return err
+		}
+		defer images.Shutdown(s)
+		return images.RemoveContainer(s, id)
+	}()
+	answer := imagehelper.HoldOK
+	if err != nil {
+		answer = err.Error()
+	}
+	fmt.Fprintln(g.stdout, answer)
+	return err
 }
 
 // cmdRemoveContainer is imagehelper.RemoveRole.

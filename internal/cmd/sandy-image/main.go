@@ -110,14 +110,14 @@ func realMain(args []string) int {
 		fmt.Fprintln(g.stderr, "sandy-image: no verb (pull, push, images, rmi, tag, untag, load, save, login, logout, image)")
 		return 125
 	}
-	if needsNamespace() && rest[0] != "login" && rest[0] != "logout" {
+	if imagehelper.NeedsNamespace() && rest[0] != "login" && rest[0] != "logout" {
 		code, err := runInNamespace(args, g.stderr)
 		if err != nil {
 			fmt.Fprintf(g.stderr, "sandy %s: %v\n", rest[0], err)
 		}
 		return code
 	}
-	g.store.SingleID = os.Getenv(envSingleID) == "1"
+	g.store.SingleID = os.Getenv(imagehelper.EnvSingleID) == "1"
 	g.store.Warn = g.stderr
 	tmp, err := images.PrivateTmpDir()
 	if err != nil {
