@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +63,9 @@ type Containerd struct {
 	crictl string
 	cmd    *exec.Cmd
 	waited chan error
+	// madeRunDirs are /run/containerd/s and /run/containerd when they did
+	// not exist before Start: Stop removes them once empty.
+	madeRunDirs []string
 }
 
 // Crictl returns the crictl binary: $SANDY_CRICTL, else CrictlCache (the
@@ -115,6 +119,15 @@ func Start(t testing.TB, o Options) *Containerd {
 		t.Fatal(err)
 	}
 	c := &Containerd{Dir: dir, Socket: filepath.Join(dir, "c.sock"), crictl: crictl}
+	// containerd 1.6's shims put their sockets in /run/containerd/s
+	// whatever the daemon's --state: what the harness made there goes
+	// with it (a root-only /run/containerd left behind breaks a rootless
+	// ctr later, which makes its FIFOs under /run/containerd/fifo).
+	for _, d := range []string{shimRunDir, filepath.Dir(shimRunDir)} {
+		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+			c.madeRunDirs = append(c.madeRunDirs, d)
+		}
+	}
 	t.Cleanup(func() { c.Stop(t) })
 	if err := c.writeConfig(o); err != nil {
 		t.Fatal(err)
@@ -129,6 +142,9 @@ func Start(t testing.TB, o Options) *Containerd {
 }
 
 const cniBinDir = "/usr/lib/cni"
+
+// shimRunDir is where containerd 1.6's shims make their sockets.
+const shimRunDir = "/run/containerd/s"
 
 // writeConfig writes containerd's config (version 2) and the CNI conflist.
 func (c *Containerd) writeConfig(o Options) error {
@@ -442,6 +458,12 @@ func (c *Containerd) Stop(t testing.TB) {
 	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
 		if out, err := exec.Command("ip", "link", "del", Bridge).CombinedOutput(); err != nil {
 			t.Errorf("crifix: ip link del %s: %v: %s", Bridge, err, out)
+		}
+	}
+	for _, d := range c.madeRunDirs {
+		// Only once empty: anything else there is not the harness's.
+		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Logf("crifix: removing %s: %v", d, err)
 		}
 	}
 	if os.Getenv("SANDY_CRI_KEEP") != "" {
