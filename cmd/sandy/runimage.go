@@ -48,10 +48,10 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 	fs.StringVarP(&o.Memory, "memory", "m", "", "IMAGE: memory limit (e.g. 512m)")
 	fs.StringVar(&o.CPUs, "cpus", "", "IMAGE: CPU limit (e.g. 1.5)")
 	fs.StringVar(&r.pids, "pids-limit", "", "IMAGE: process limit")
-	fs.StringArrayVar(&o.DNS, "dns", nil, "IMAGE: DNS server (not yet)")
-	fs.StringArrayVar(&o.DNSSearch, "dns-search", nil, "IMAGE: DNS search domain (not yet)")
-	fs.StringArrayVar(&o.DNSOption, "dns-option", nil, "IMAGE: DNS option (not yet)")
-	fs.StringArrayVar(&o.AddHost, "add-host", nil, "IMAGE: HOST:IP in /etc/hosts (not yet)")
+	fs.StringArrayVar(&o.DNS, "dns", nil, "IMAGE: DNS server for /etc/resolv.conf (repeatable)")
+	fs.StringArrayVar(&o.DNSSearch, "dns-search", nil, "IMAGE: DNS search domain (repeatable)")
+	fs.StringArrayVar(&o.DNSOption, "dns-option", nil, "IMAGE: DNS resolver option (repeatable)")
+	fs.StringArrayVar(&o.AddHost, "add-host", nil, "IMAGE: add HOST:IP to /etc/hosts (repeatable)")
 	fs.StringVar(&o.Userns, "userns", "", "IMAGE: user namespace mode (keep-id: not yet)")
 	fs.BoolVar(&r.tlsVerify, "tls-verify", true, "IMAGE: pulling requires HTTPS and a trusted certificate")
 	fs.StringVar(&r.creds, "creds", "", "IMAGE: USER[:PASSWORD] for the registry of a pull")
@@ -90,6 +90,9 @@ func runImage(ctx context.Context, g *lifecycle.Global, fs *pflag.FlagSet, r *im
 	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, Options: *r.opts, Runtime: *o,
 		Helper: helper, HelperGlobal: storeFlagsOf(ctx), Stderr: g.Stderr}
 	req.Options.Command = args[1:]
+	// --network is the runtime's flag (createFlags); Generate reads it
+	// from Options (the network decides mounts and the hostname).
+	req.Options.Network = o.Network.Mode
 	if fs.Changed("entrypoint") {
 		req.Options.Entrypoint = &r.entrypoint
 	}

@@ -147,6 +147,35 @@ func TestRunImage(t *testing.T) {
 	if got := len(e.storageContainers()); got != before {
 		t.Fatalf("--rm left %d storage containers behind", got-before)
 	}
+	t.Run("resolv.conf and hosts", func(t *testing.T) {
+		// An image container gets them on every network, as podman gives
+		// them; --dns, --dns-search, --dns-option and --add-host apply.
+		show := "cat /etc/resolv.conf /etc/hosts 2>/dev/null; echo; hostname"
+		out := e.ok("run", "--rm", "--hostname", "box1", "--dns", "192.0.2.53", "--dns-search", "corp.test", "--dns-option", "ndots:3",
+			"--add-host", "db.test:192.0.2.10", "localhost/bb:changes", "sh", "-c", show)
+		for _, want := range []string{"nameserver 192.0.2.53\n", "search corp.test\n", "options ndots:3\n", "192.0.2.10\tdb.test\n", "\tbox1\n", "\nbox1\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("slirp4netns: no %q in:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "nameserver 10.0.2.3") {
+			t.Errorf("--dns did not replace slirp4netns's server:\n%s", out)
+		}
+		out = e.ok("run", "--rm", "--network", "none", "--hostname", "box2", "--add-host", "db.test:192.0.2.10", "localhost/bb:changes", "sh", "-c", show)
+		for _, want := range []string{"127.0.0.1\tlocalhost\n", "127.0.1.1\tbox2\n", "192.0.2.10\tdb.test\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--network none: no %q in:\n%s", want, out)
+			}
+		}
+		host, err := os.ReadFile("/etc/resolv.conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = e.ok("run", "--rm", "--network", "host", "localhost/bb:changes", "cat", "/etc/resolv.conf")
+		if out != string(host) && out != string(host)+"\n" {
+			t.Errorf("--network host: resolv.conf %q, want the host's %q", out, host)
+		}
+	})
 	t.Run("interrupted --rm", func(t *testing.T) {
 		// Ctrl-C (SIGINT to sandy) reaches the container, whose status
 		// sandy returns, and --rm still removes the storage container:

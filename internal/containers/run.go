@@ -116,8 +116,7 @@ func (r RunRequest) check() error {
 		set  bool
 		flag string
 	}{
-		{len(o.DNS) > 0, "--dns"}, {len(o.DNSSearch) > 0, "--dns-search"}, {len(o.DNSOption) > 0, "--dns-option"},
-		{len(o.AddHost) > 0, "--add-host"}, {o.Userns == "keep-id", "--userns=keep-id"},
+		{o.Userns == "keep-id", "--userns=keep-id"},
 	} {
 		if f.set {
 			return fmt.Errorf("%s is not supported by sandy run IMAGE yet (docs/images.md#running-an-image)", f.flag)
@@ -159,6 +158,10 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 		return nil, fmt.Errorf("--security-opt seccomp=%s: a profile file is not supported by sandy run IMAGE yet", x.SeccompFile)
 	}
 	o.Network.Mode = x.Network
+	o.NetFiles = &lifecycle.NetFiles{DNS: x.DNS, Search: x.DNSSearch, Options: x.DNSOptions}
+	for _, h := range x.AddHosts {
+		o.NetFiles.Hosts = append(o.NetFiles.Hosts, h.IP.String()+"\t"+h.Name)
+	}
 	if len(x.NetworkOptions) > 0 {
 		o.Network.Mode += ":" + strings.Join(x.NetworkOptions, ",")
 	}

@@ -52,6 +52,9 @@ type CreateOptions struct {
 	// config.json is not written. create leaves it nil: an engine's
 	// bundle runs as written.
 	EditSpec func(*specs.Spec) error
+	// NetFiles: a container made from an image gets /etc/resolv.conf and
+	// /etc/hosts on every network, with --dns and --add-host applied.
+	NetFiles *NetFiles
 
 	// set by run
 	owned     bool // `sandy run` in the foreground: the container dies with it

@@ -160,11 +160,3 @@ func stopNetwork(c *state.Container) error {
 	}
 	return slirp.Stop(ns.StateDir)
 }
-
-// networkFiles returns what the init writes into /etc for the network.
-func (cr *creation) networkFiles() (resolv, hosts string) {
-	if cr.netOpts == nil {
-		return "", ""
-	}
-	return slirp.ResolvConf, slirp.Hosts(cr.bundle.Spec.Hostname, cr.netOpts.HostLoopback)
-}
