@@ -6,6 +6,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,6 +177,36 @@ func TestRunImage(t *testing.T) {
 		out = e.ok("run", "--rm", "--network", "host", "localhost/bb:changes", "cat", "/etc/resolv.conf")
 		if out != string(host) && out != string(host)+"\n" {
 			t.Errorf("--network host: resolv.conf %q, want the host's %q", out, host)
+		}
+	})
+	t.Run("published port", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		c := e.cmd("run", "--rm", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), "localhost/bb:changes", "sh", "-c",
+			"mkdir -p /www && echo served > /www/index.html && trap 'exit 0' TERM INT; httpd -f -p 8080 -h /www & wait")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = c.Process.Signal(syscall.SIGTERM)
+			_ = c.Wait()
+		}()
+		var body []byte
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+			if err != nil {
+				continue
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			break
+		}
+		if string(body) != "served\n" {
+			t.Errorf("GET through -p: %q", body)
 		}
 	})
 	t.Run("interrupted --rm", func(t *testing.T) {
