@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -355,5 +356,24 @@ func TestRunImageSymlinkEscape(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(secret); !strings.Contains(string(b), "HOST SECRET") {
 		t.Errorf("the host file changed: %q", b)
+	}
+}
+
+// TestRunImageAsRoot: as root, run IMAGE is refused before anything is
+// made (root's store cannot be mounted from the container's user
+// namespace yet), with the reason and the way out.
+func TestRunImageAsRoot(t *testing.T) {
+	sandy := testutil.SandyWithImages(t)
+	if os.Geteuid() != 0 {
+		testutil.Skip(t, "needs root")
+	}
+	dir := t.TempDir()
+	c := exec.Command(sandy, "--storage-root", filepath.Join(dir, "graph"), "--storage-runroot", filepath.Join(dir, "run"), "run", "--rm", "localhost/any:1", "true")
+	out, err := c.CombinedOutput()
+	if code := c.ProcessState.ExitCode(); code != 125 || !strings.Contains(string(out), "rootless only") {
+		t.Errorf("run IMAGE as root: exit %d (%v): %s", code, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "graph")); err == nil {
+		t.Errorf("a store was made at %s", filepath.Join(dir, "graph"))
 	}
 }

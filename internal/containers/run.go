@@ -108,6 +108,12 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 
 // check refuses what this version cannot do yet, before anything is made.
 func (r RunRequest) check() error {
+	if os.Geteuid() == 0 {
+		// root's store keeps overlay's metadata in trusted.* xattrs, which
+		// the container's init, in a user namespace, can neither read nor
+		// write: mounting it there would lose opaque directories.
+		return errors.New("an image runs rootless only in this version: run it as a normal user (root's image store cannot be mounted from the container's user namespace yet); as root, run a bundle (docs/troubleshooting.md#an-image-runs-rootless-only-in-this-version)")
+	}
 	if r.Runtime.Detach {
 		return errors.New("run -d of an image needs the per-container monitor, which this sandy does not have yet: run it in the foreground, or run a bundle with -d")
 	}
