@@ -377,3 +377,79 @@ func TestRunImageAsRoot(t *testing.T) {
 		t.Errorf("a store was made at %s", filepath.Join(dir, "graph"))
 	}
 }
+
+// TestContainerLsRm: sandy container ls and rm over the containers made
+// from images: how each ended (sandy's record), which one runs (the
+// runtime's state), removal by name and id prefix, a running one refused
+// without -f and killed with it, podman's and buildah's left to them.
+func TestContainerLsRm(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	e.loadImage("localhost/bb:ls", imagefix.Busybox(t))
+	before := len(e.storageContainers())
+	e.fails(4, "run", "--name", "done4", "localhost/bb:ls", "sh", "-c", "exit 4")
+	if out := e.ok("container", "ls"); strings.Contains(out, "done4") {
+		t.Errorf("ls without -a lists an exited container:\n%s", out)
+	}
+	out := e.ok("container", "ls", "-a")
+	if !strings.Contains(out, "done4") || !strings.Contains(out, "Exited (4)") || !strings.Contains(out, "localhost/bb:ls") {
+		t.Errorf("ls -a:\n%s", out)
+	}
+	var listed []struct {
+		ID       string `json:"Id"`
+		Names    []string
+		State    string
+		ExitCode *int
+		Command  []string
+	}
+	if err := json.Unmarshal([]byte(e.ok("container", "ls", "-a", "--format", "json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || listed[0].State != "exited" || listed[0].ExitCode == nil || *listed[0].ExitCode != 4 || strings.Join(listed[0].Command, " ") != "sh -c exit 4" {
+		t.Errorf("ls --format json: %+v", listed)
+	}
+
+	c := e.cmd("run", "--name", "live", "localhost/bb:ls", "sh", "-c", "trap 'exit 0' TERM; echo up; sleep 100 & wait")
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _ = bufio.NewReader(stdout).ReadString('\n')
+		_, _ = io.Copy(io.Discard, stdout)
+		done <- c.Wait()
+	}()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(e.ok("container", "ls"), "live"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = c.Process.Kill()
+			t.Fatal("the running container is not listed")
+		}
+	}
+	if msg := e.fails(125, "container", "rm", "live"); !strings.Contains(msg, "is running") {
+		t.Errorf("rm of a running container: %s", msg)
+	}
+	e.ok("container", "rm", "-f", "live")
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = c.Process.Kill()
+		t.Fatal("sandy run did not end when its container was removed")
+	}
+	if msg := e.fails(125, "container", "rm", "no-such"); !strings.Contains(msg, `no container with name or id "no-such"`) {
+		t.Errorf("rm of an unknown name: %s", msg)
+	}
+	e.ok("container", "rm", listed[0].ID[:8])
+	if got := len(e.storageContainers()); got != before {
+		t.Errorf("%d storage containers left", got-before)
+	}
+	if out := e.ok("container", "ls", "-a", "-q"); out != "" {
+		t.Errorf("ls -a -q after rm: %q", out)
+	}
+}

@@ -92,6 +92,9 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		return ExitSandyError, err
 	}
 	code, err := lifecycle.Run(ctx, g, o)
+	if err == nil && !r.Rm {
+		recordExit(g, p.Dir, code)
+	}
 	if r.Rm || (err != nil && !o.Detach) {
 		// Setting up failed: the container never ran, so nothing of it is
 		// kept (as podman removes a container whose start failed under
@@ -175,6 +178,9 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 		return nil, err
 	}
 	if err := writeBundle(p.Dir, s); err != nil {
+		return nil, err
+	}
+	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC()}); err != nil {
 		return nil, err
 	}
 	return &o, nil
@@ -268,4 +274,19 @@ func (v *volumeSet) removeAnonymous(g *lifecycle.Global) {
 		}
 	}
 	v.anonymous = nil
+}
+
+// recordExit adds the exit status to a kept container's record, for
+// `sandy container ls` (a container removed meanwhile has no record).
+func recordExit(g *lifecycle.Global, dir string, code int) {
+	rec, ok, err := readRecord(dir)
+	if err != nil || !ok {
+		g.Debugf("recording the exit status in %s: %v", dir, err)
+		return
+	}
+	now := time.Now().UTC()
+	rec.ExitCode, rec.Finished = &code, &now
+	if err := writeRecord(dir, rec); err != nil {
+		g.Debugf("recording the exit status: %v", err)
+	}
 }

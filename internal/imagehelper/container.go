@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/userns"
@@ -285,4 +286,33 @@ type ImageConfig struct {
 	WorkingDir   string              `json:"WorkingDir,omitempty"`
 	Labels       map[string]string   `json:"Labels,omitempty"`
 	StopSignal   string              `json:"StopSignal,omitempty"`
+}
+
+// ListRole lists the store's containers (sandy's, podman's and
+// buildah's: one list) as a JSON array of StoredContainer.
+const ListRole = "_list-containers"
+
+// StoredContainer is one storage container, as ListRole reports it.
+type StoredContainer struct {
+	ID        string    `json:"id"`
+	Names     []string  `json:"names"`
+	ImageID   string    `json:"image_id"`
+	ImageName string    `json:"image_name"`
+	Created   time.Time `json:"created"`
+	// Dir is the container's own directory (podman's userdata): sandy's
+	// record and config.json are there for the containers sandy made.
+	Dir string `json:"dir"`
+}
+
+// List runs ListRole.
+func List(ctx context.Context, helper string, global []string, stderr io.Writer) ([]StoredContainer, error) {
+	out, err := run(ctx, helper, append(append([]string(nil), global...), ListRole), stderr)
+	if err != nil {
+		return nil, err
+	}
+	var list []StoredContainer
+	if err := json.Unmarshal(out, &list); err != nil {
+		return nil, fmt.Errorf("%s %s printed %q: %w", Name, ListRole, out, err)
+	}
+	return list, nil
 }

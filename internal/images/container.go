@@ -255,8 +255,29 @@ func readUserDB(root string) (passwd, group string, err error) {
 // that is already gone is not an error: removal is idempotent, as a --rm
 // that raced a `rm -f` must be.
 func RemoveContainer(s storage.Store, id string) error {
-	if err := s.DeleteContainer(id); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
+	if err := s.DeleteContainer(id); err != nil && !errors.Is(err, storage.ErrContainerUnknown) && !errors.Is(err, storage.ErrNotAContainer) {
 		return fmt.Errorf("removing container %s: %w", shortID(id), err)
 	}
 	return nil
+}
+
+// ListContainers lists the store's containers for `sandy container ls`.
+func ListContainers(s storage.Store) ([]imagehelper.StoredContainer, error) {
+	cs, err := s.Containers()
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	out := []imagehelper.StoredContainer{}
+	for _, c := range cs {
+		sc := imagehelper.StoredContainer{ID: c.ID, Names: c.Names, ImageID: c.ImageID, Created: c.Created}
+		var meta containerMeta
+		if json.Unmarshal([]byte(c.Metadata), &meta) == nil {
+			sc.ImageName = meta.ImageName
+		}
+		if dir, err := s.ContainerDirectory(c.ID); err == nil {
+			sc.Dir = dir
+		}
+		out = append(out, sc)
+	}
+	return out, nil
 }

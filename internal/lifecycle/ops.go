@@ -316,3 +316,17 @@ func writeList(w io.Writer, list []listEntry, format string, quiet bool) error {
 	}
 	return nil
 }
+
+// StatusOf is the runtime status of id (created, running, paused,
+// stopped, creating), or "" when the runtime holds no state for it.
+func StatusOf(g *Global, id string) (string, error) {
+	root, c, lock, err := open(g, id)
+	if errors.Is(err, state.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer lock.Unlock()
+	return root.Status(c), nil
+}

@@ -98,3 +98,21 @@ func cmdRemoveContainer(_ context.Context, g *global, args []string) error {
 	defer images.Shutdown(s)
 	return images.RemoveContainer(s, fs.Arg(0))
 }
+
+// cmdListContainers is imagehelper.ListRole.
+func cmdListContainers(_ context.Context, g *global, args []string) error {
+	fs := g.flags("_list-containers")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	defer images.Shutdown(s)
+	list, err := images.ListContainers(s)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(g.stdout).Encode(list)
+}

@@ -69,6 +69,7 @@ func verbs() []verb {
 		{imagehelper.ProbeRole, cmdProbeStore},
 		{imagehelper.CreateRole, cmdCreateContainer},
 		{imagehelper.RemoveRole, cmdRemoveContainer},
+		{imagehelper.ListRole, cmdListContainers},
 	}
 }
 
@@ -270,8 +271,11 @@ func cmdProbeStore(_ context.Context, g *global, _ []string) error {
 // userVerb is the command the user typed for a helper verb: the hidden
 // verbs serve `sandy run IMAGE`.
 func userVerb(v string) string {
-	if v == imagehelper.CreateRole || v == imagehelper.RemoveRole {
+	switch v {
+	case imagehelper.CreateRole:
 		return "run"
+	case imagehelper.RemoveRole, imagehelper.ListRole:
+		return "container"
 	}
 	return v
 }

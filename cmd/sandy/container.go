@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sandy-rt/sandy/internal/containers"
+	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/lifecycle"
+)
+
+// containerCommands are `sandy container`'s subcommands: podman's long
+// forms, which do not clash with runc's `ps ID` and `delete ID` that
+// engines call.
+func containerCommands() []command {
+	return []command{
+		{"ls", "container ls [-a] [-q] [--no-trunc] [--external] [--format json]", "list the containers made from images (-a: also those that exited)", cmdContainerLs},
+		{"rm", "container rm [-f] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
+	}
+}
+
+// cmdContainer dispatches `sandy container SUBCOMMAND`; exit codes are
+// podman's (125 for an error).
+func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(g.Stderr, "Usage: sandy container COMMAND\n\nCommands:\n")
+		for _, c := range containerCommands() {
+			fmt.Fprintf(g.Stderr, "  %-4s %s\n", c.name, c.summary)
+		}
+		if len(args) == 0 {
+			return 125, errors.New("missing subcommand")
+		}
+		return 0, nil
+	}
+	name := args[0]
+	switch name { // podman's other names
+	case "list", "ps":
+		name = "ls"
+	case "remove":
+		name = "rm"
+	}
+	for _, c := range containerCommands() {
+		if c.name == name {
+			return c.run(ctx, g, args[1:])
+		}
+	}
+	return 125, fmt.Errorf("unknown subcommand %q (ls, rm)", args[0])
+}
+
+func manage(ctx context.Context, g *lifecycle.Global) (containers.Manage, error) {
+	helper, err := imagehelper.Locate()
+	if err != nil {
+		return containers.Manage{}, err
+	}
+	return containers.Manage{G: g, Helper: helper, Global: storeFlagsOf(ctx), Stderr: g.Stderr}, nil
+}
+
+func cmdContainerLs(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("container ls", containerCommands()[0].usage, g.Stderr)
+	all := fs.BoolP("all", "a", false, "also the containers that are not running")
+	quiet := fs.BoolP("quiet", "q", false, "print the ids only")
+	noTrunc := fs.Bool("no-trunc", false, "print whole ids and commands")
+	external := fs.Bool("external", false, "also podman's and buildah's containers in the same store")
+	format := fs.String("format", "", "json, or the table (default)")
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if *format != "" && *format != "json" && *format != "table" {
+		return 125, fmt.Errorf("--format %q: want json or table", *format)
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	list, err := m.List(ctx, *external)
+	if err != nil {
+		return 125, err
+	}
+	var shown []containers.Listed
+	for _, c := range list {
+		if *all || c.Running() {
+			shown = append(shown, c)
+		}
+	}
+	out := os.Stdout
+	if *format == "json" {
+		if shown == nil {
+			shown = []containers.Listed{}
+		}
+		b, err := json.MarshalIndent(shown, "", "    ")
+		if err != nil {
+			return 125, err
+		}
+		fmt.Fprintf(out, "%s\n", b)
+		return 0, nil
+	}
+	id := func(s string) string {
+		if *noTrunc {
+			return s
+		}
+		return s[:min(12, len(s))]
+	}
+	if *quiet {
+		for _, c := range shown {
+			fmt.Fprintln(out, id(c.ID))
+		}
+		return 0, nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES")
+	now := time.Now()
+	for _, c := range shown {
+		cmd := strings.Join(c.Command, " ")
+		if !*noTrunc && len(cmd) > 20 {
+			cmd = cmd[:17] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id(c.ID), c.Image, cmd, ago(now, c.Created), status(now, c), strings.Join(c.Names, ","))
+	}
+	return 0, tw.Flush()
+}
+
+// status is podman's STATUS column.
+func status(now time.Time, c containers.Listed) string {
+	switch {
+	case c.External:
+		return "External"
+	case c.State == "running":
+		return "Up"
+	case c.State == "exited" && c.ExitCode != nil && c.Finished != nil:
+		return fmt.Sprintf("Exited (%d) %s", *c.ExitCode, ago(now, *c.Finished))
+	case c.State == "exited":
+		return "Exited"
+	}
+	return strings.ToUpper(c.State[:1]) + c.State[1:]
+}
+
+// ago is podman's "2 minutes ago".
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d seconds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+}
+
+func cmdContainerRm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("container rm", containerCommands()[1].usage, g.Stderr)
+	force := fs.BoolP("force", "f", false, "kill a running container first")
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() == 0 {
+		return 125, errors.New("name at least one container (sandy container rm [-f] NAME|ID...)")
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	removed, err := m.Remove(ctx, fs.Args(), *force)
+	for _, id := range removed {
+		fmt.Fprintln(os.Stdout, id)
+	}
+	if err != nil {
+		return 125, err
+	}
+	return 0, nil
+}

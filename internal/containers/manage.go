@@ -1,0 +1,153 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/internal/state"
+)
+
+// Listed is one container of `sandy container ls`, with podman's JSON
+// names.
+type Listed struct {
+	ID       string     `json:"Id"`
+	Names    []string   `json:"Names"`
+	Image    string     `json:"Image"`
+	ImageID  string     `json:"ImageID"`
+	Command  []string   `json:"Command"`
+	Created  time.Time  `json:"Created"`
+	State    string     `json:"State"` // running, paused, created, exited, or external
+	ExitCode *int       `json:"ExitCode,omitempty"`
+	Finished *time.Time `json:"FinishedAt,omitempty"`
+	// External: made by podman or buildah in the same store (no record of
+	// sandy's); listed with --external only.
+	External bool `json:"IsExternal"`
+}
+
+// Running reports whether the container has processes (or is being
+// made): the state rm refuses without -f.
+func (l Listed) Running() bool {
+	return l.State == state.Running || l.State == state.Paused || l.State == state.Created || l.State == state.Creating
+}
+
+// Manage carries what `sandy container …` needs: the runtime's globals
+// and the image helper with its store flags.
+type Manage struct {
+	G      *lifecycle.Global
+	Helper string
+	Global []string
+	Stderr io.Writer
+}
+
+// List lists the containers sandy made from images, the store's others
+// too with external. The runtime's state says which run; sandy's record
+// says how the others ended.
+func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
+	stored, err := imagehelper.List(ctx, m.Helper, m.Global, m.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	var out []Listed
+	for _, sc := range stored {
+		l := Listed{ID: sc.ID, Names: sc.Names, Image: sc.ImageName, ImageID: sc.ImageID, Created: sc.Created}
+		rec, ok, err := readRecord(sc.Dir)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !ok && !external:
+			continue
+		case !ok:
+			l.External, l.State = true, "external"
+		default:
+			l.Command, l.ExitCode, l.Finished = rec.Command, rec.ExitCode, rec.Finished
+			if l.State, err = lifecycle.StatusOf(m.G, sc.ID); err != nil {
+				return nil, err
+			}
+			if l.State == "" || l.State == state.Stopped {
+				l.State = "exited"
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// Remove removes containers sandy made, named by name, id or a unique id
+// prefix: their storage container and layer. A running one is refused
+// unless force, which kills it first. Each is done or not on its own; the
+// error lists what failed.
+func (m Manage) Remove(ctx context.Context, refs []string, force bool) (removed []string, err error) {
+	all, err := m.List(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, ref := range refs {
+		c, err := find(all, ref)
+		if err == nil {
+			err = m.remove(ctx, c, force)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, c.ID)
+	}
+	return removed, errors.Join(errs...)
+}
+
+func (m Manage) remove(ctx context.Context, c Listed, force bool) error {
+	switch {
+	case c.External:
+		return fmt.Errorf("container %s was made by podman or buildah, which keep their own record of it: remove it with podman rm %s (or buildah rm)", short(c.ID), short(c.ID))
+	case c.Running() && !force:
+		return fmt.Errorf("container %s is %s: stop it first (end its sandy run), or rm -f to kill it", short(c.ID), c.State)
+	case c.Running():
+		if err := lifecycle.Delete(ctx, m.G, c.ID, true); err != nil {
+			return fmt.Errorf("killing container %s: %w", short(c.ID), err)
+		}
+	}
+	if err := imagehelper.Remove(ctx, m.Helper, m.Global, c.ID, m.Stderr); err != nil {
+		var he *imagehelper.HelperError
+		if errors.As(err, &he) {
+			return errQuiet{err}
+		}
+		return err
+	}
+	return nil
+}
+
+// find resolves a container reference as podman does: a full id, a name,
+// then a unique id prefix.
+func find(all []Listed, ref string) (Listed, error) {
+	var prefixed []Listed
+	for _, c := range all {
+		if c.ID == ref {
+			return c, nil
+		}
+		for _, n := range c.Names {
+			if n == ref {
+				return c, nil
+			}
+		}
+		if len(ref) >= 3 && strings.HasPrefix(c.ID, ref) {
+			prefixed = append(prefixed, c)
+		}
+	}
+	switch len(prefixed) {
+	case 1:
+		return prefixed[0], nil
+	case 0:
+		return Listed{}, fmt.Errorf("no container with name or id %q", ref)
+	}
+	return Listed{}, fmt.Errorf("%q names %d containers (%s, …): give more of the id", ref, len(prefixed), short(prefixed[0].ID))
+}
+
+func short(id string) string { return id[:min(12, len(id))] }
