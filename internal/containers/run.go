@@ -111,11 +111,9 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 
 // check refuses what this version cannot do yet, before anything is made.
 func (r RunRequest) check() error {
-	if os.Geteuid() == 0 {
-		// root's store keeps overlay's metadata in trusted.* xattrs, which
-		// the container's init, in a user namespace, can neither read nor
-		// write: mounting it there would lose opaque directories.
-		return errors.New("an image runs rootless only in this version: run it as a normal user (root's image store cannot be mounted from the container's user namespace yet); as root, run a bundle (docs/troubleshooting.md#an-image-runs-rootless-only-in-this-version)")
+	if r.Name != "" && !volumes.MatchesNameRule(r.Name) {
+		// podman's rule for container names is its rule for volumes.
+		return fmt.Errorf("--name %q: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*", r.Name)
 	}
 	if r.Runtime.Detach {
 		return errors.New("run -d of an image needs the per-container monitor, which this sandy does not have yet: run it in the foreground, or run a bundle with -d")
@@ -130,6 +128,12 @@ func (r RunRequest) check() error {
 		if f.set {
 			return fmt.Errorf("%s is not supported by sandy run IMAGE yet (docs/images.md#running-an-image)", f.flag)
 		}
+	}
+	if os.Geteuid() == 0 {
+		// root's store keeps overlay's metadata in trusted.* xattrs, which
+		// the container's init, in a user namespace, can neither read nor
+		// write: mounting it there would lose opaque directories.
+		return errors.New("an image runs rootless only in this version: run it as a normal user (root's image store cannot be mounted from the container's user namespace yet); as root, run a bundle (docs/troubleshooting.md#an-image-runs-rootless-only-in-this-version)")
 	}
 	return nil
 }
