@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
@@ -131,6 +133,15 @@ func TestRunImage(t *testing.T) {
 		}
 		if err := os.WriteFile(filepath.Join(host, "in"), []byte("from host\n"), 0o644); err != nil {
 			t.Fatal(err)
+		}
+		// A CI step: what the container's root writes into the workspace
+		// belongs to the user on the host.
+		e.ok("run", "--rm", "-v", host+":/src", "-w", "/src", "localhost/bb:changes", "sh", "-c", "echo built > made && mkdir -p out && touch out/bin")
+		for _, f := range []string{"made", "out", "out/bin"} {
+			var st unix.Stat_t
+			if err := unix.Stat(filepath.Join(host, f), &st); err != nil || int(st.Uid) != os.Getuid() || int(st.Gid) != os.Getgid() {
+				t.Errorf("%s on the host: %v, owner %d:%d, want %d:%d", f, err, st.Uid, st.Gid, os.Getuid(), os.Getgid())
+			}
 		}
 		out := e.ok("run", "--rm", "--read-only", "-v", host+":/share", "localhost/bb:changes", "sh", "-c",
 			"cat /share/in; touch /x 2>/dev/null || echo read-only; touch /tmp/ok && echo tmp-writable")
