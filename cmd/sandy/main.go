@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -16,6 +17,7 @@ import (
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/internal/pid1"
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/slirp"
 	"github.com/sandy-rt/sandy/userns"
@@ -55,6 +57,11 @@ func commands() []command {
 }
 
 func main() {
+	// `run --init`'s pid 1 is this binary, bound at /run/sandy-init in
+	// the container: its argv is the container's, not sandy's.
+	if filepath.Base(os.Args[0]) == pid1.Name {
+		os.Exit(pid1.Main(os.Args[1:]))
+	}
 	// The init role comes first, before any flag parsing: it is the
 	// re-exec'd container init, and its argv is sandy's own.
 	if len(os.Args) > 1 {

@@ -42,6 +42,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 	fs.StringArrayVar(&o.CapAdd, "cap-add", nil, "IMAGE: add a capability (repeatable; ALL)")
 	fs.StringArrayVar(&o.CapDrop, "cap-drop", nil, "IMAGE: drop a capability (repeatable; ALL)")
 	fs.StringArrayVar(&o.SecurityOpt, "security-opt", nil, "IMAGE: no-new-privileges, seccomp=unconfined (repeatable)")
+	fs.BoolVar(&o.Init, "init", false, "IMAGE: run a small init as pid 1 (sandy's own) that passes signals on and reaps orphans")
 	fs.BoolVar(&o.Privileged, "privileged", false, "IMAGE: every capability the user namespace allows, no seccomp, no masked paths")
 	fs.StringArrayVarP(&o.Labels, "label", "l", nil, "IMAGE: set a label K=V (repeatable)")
 	fs.StringArrayVar(&o.Annotations, "annotation", nil, "IMAGE: set an annotation K=V (repeatable)")
@@ -62,7 +63,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 // imageOnly are the flags that only `sandy run IMAGE` takes.
 var imageOnly = []string{"rm", "name", "pull", "interactive", "user", "entrypoint",
 	"hostname", "read-only", "read-only-tmpfs", "cap-add", "cap-drop", "security-opt",
-	"privileged", "label", "annotation", "memory", "cpus", "pids-limit", "dns", "dns-search", "dns-option", "add-host",
+	"privileged", "init", "label", "annotation", "memory", "cpus", "pids-limit", "dns", "dns-search", "dns-option", "add-host",
 	"userns", "tls-verify", "creds", "authfile", "cert-dir"}
 
 // bundleFlagsOnly refuses image flags on the bundle form.

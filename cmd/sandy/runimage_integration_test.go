@@ -221,6 +221,42 @@ func TestRunImage(t *testing.T) {
 			t.Errorf("GET through -p: %q", body)
 		}
 	})
+	t.Run("--init", func(t *testing.T) {
+		// sandy's own init is pid 1, read-only, and passes SIGTERM on to
+		// a command that, as pid 1, would have ignored it (sleep has no
+		// handler): the run ends with 143.
+		out := e.ok("run", "--rm", "--init", "localhost/bb:changes", "sh", "-c",
+			"cat /proc/1/comm; test $$ != 1 && echo not-pid-1; echo x > /run/sandy-init 2>/dev/null || echo read-only")
+		if want := "sandy-init\nnot-pid-1\nread-only\n"; out != want {
+			t.Errorf("--init: %q, want %q", out, want)
+		}
+		e.fails(5, "run", "--rm", "--init", "localhost/bb:changes", "sh", "-c", "exit 5")
+		c := e.cmd("run", "--rm", "--init", "localhost/bb:changes", "sh", "-c", "echo up; exec sleep 100")
+		stdout, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "up\n" {
+			_ = c.Process.Kill()
+			t.Fatalf("the container said %q", line)
+		}
+		time.Sleep(200 * time.Millisecond) // sh has exec'd sleep
+		_ = c.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = c.Process.Kill()
+			t.Fatal("SIGTERM did not end a container with --init")
+		}
+		if code := c.ProcessState.ExitCode(); code != 143 {
+			t.Errorf("exit status %d, want 143 (SIGTERM)", code)
+		}
+	})
 	t.Run("interrupted --rm", func(t *testing.T) {
 		// Ctrl-C (SIGINT to sandy) reaches the container, whose status
 		// sandy returns, and --rm still removes the storage container:

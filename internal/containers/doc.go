@@ -46,7 +46,9 @@
 //     private on cgroup v2); without keep-id the spec has no id maps and
 //     the runtime writes its automatic ones (the same as podman's
 //     rootless map: 0 → the caller, 1..N → the subordinate ranges).
-//   - --init mounts the init at /run/sandy-init (podman: /run/podman-init).
+//   - --init mounts the init at /run/sandy-init (podman: /run/podman-init):
+//     sandy's own binary (Host.InitPath = initproc.SelfBinary, which the
+//     container's init copies to a read-only tmpfs; internal/pid1).
 //   - -v sources keep the host mount's locked flags through the runtime,
 //     which reads them (podman adds nosuid/nodev/noexec by statfs).
 //   - z and Z are accepted and dropped (no SELinux relabelling); overlay

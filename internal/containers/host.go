@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/initproc"
 )
 
 // maxRaisedRlimit caps the limits the container gets raised to (podman's
@@ -56,6 +57,11 @@ func CallerHost(id, rootfs string) (Host, error) {
 		h.Rlimits = append(h.Rlimits, specs.POSIXRlimit{Type: rl.name, Hard: v, Soft: v})
 	}
 	h.AllCaps = boundingCaps()
+	// --init binds the runtime's own binary: the container's init opens
+	// this in its own context, so it is the copy the init runs from (the
+	// sealed one when the user can write sandy's file), never a path
+	// the container could redirect.
+	h.InitPath = initproc.SelfBinary
 	return h, nil
 }
 

@@ -164,6 +164,9 @@ func (r *rootfs) mountOne(m specs.Mount) error {
 	if err := refuseOptions(m, o); err != nil {
 		return err
 	}
+	if o.bind && m.Source == SelfBinary {
+		return r.bindSelf(m)
+	}
 	if o.bind {
 		return r.bindMount(m, o)
 	}
