@@ -290,6 +290,31 @@ func TestRunImage(t *testing.T) {
 			t.Errorf("an interrupted --rm left %d storage containers", got-before)
 		}
 	})
+	t.Run("kill -9 of run --rm", func(t *testing.T) {
+		// sandy killed mid-run: the container dies with it, and the
+		// helper that holds the --rm container removes it.
+		c := e.cmd("run", "--rm", "localhost/bb:changes", "sh", "-c", "echo up; sleep 100")
+		stdout, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "up\n" {
+			_ = c.Process.Kill()
+			t.Fatalf("the container said %q", line)
+		}
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		var got int
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if got = len(e.storageContainers()); got == before {
+				return
+			}
+		}
+		t.Errorf("kill -9 of sandy run --rm left %d storage containers", got-before)
+	})
 	t.Run("network teardown ends", func(t *testing.T) {
 		// The default network (slirp4netns) of a container with a 64-hex
 		// id: the reaper's teardown of its renamed state directory

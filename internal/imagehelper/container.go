@@ -101,10 +101,13 @@ func (e *HelperError) Error() string {
 func (e *HelperError) Unwrap() error { return ErrHelperFailed }
 
 // The --hold protocol of CreateRole: after the Prepared, the helper
-// reads one line; HoldRemove removes the container and answers HoldOK
-// (or the error); end of input keeps it.
+// reads one line: HoldRemove removes the container and answers HoldOK
+// (or the error); HoldKeep keeps it. End of input without either (sandy
+// was killed) removes a --volatile (run --rm) container and keeps others,
+// so a killed `sandy run --rm` leaves nothing.
 const (
 	HoldRemove = "remove"
+	HoldKeep   = "keep"
 	HoldOK     = "ok"
 )
 
@@ -150,7 +153,7 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 			break
 		}
 	}
-	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true})
+	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true, Outlive: r.Volatile})
 	// The helper has its copies: with ours closed, its exit is our EOF.
 	inR.Close()
 	outW.Close()
@@ -204,6 +207,7 @@ func (s *Session) Keep() {
 		return
 	}
 	s.done = true
+	_, _ = io.WriteString(s.in, HoldKeep+"\n")
 	s.in.Close()
 	_ = s.child.Cmd.Wait()
 }

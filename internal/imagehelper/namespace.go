@@ -38,6 +38,9 @@ type Namespace struct {
 	// terminal's Ctrl-C (sandy run IMAGE keeps it for the container's
 	// life and ends it itself).
 	Setsid bool
+	// Outlive: the helper is not killed when the caller dies (the held
+	// helper of run --rm removes the container then).
+	Outlive bool
 }
 
 // StartInNamespace starts the helper exe as uid 0 of a new user namespace
@@ -58,6 +61,10 @@ func StartInNamespace(exe *os.File, ns Namespace) (child *userns.Child, warning 
 	if plan.Warning != "" {
 		env = append(env, EnvSingleID+"=1")
 	}
+	pdeathsig := syscall.SIGKILL
+	if ns.Outlive {
+		pdeathsig = 0
+	}
 	child, err = userns.Start(userns.Config{
 		Exe:        exe,
 		Args:       ns.Args,
@@ -67,7 +74,7 @@ func StartInNamespace(exe *os.File, ns Namespace) (child *userns.Child, warning 
 		Stdout:     ns.Stdout,
 		Stderr:     ns.Stderr,
 		CgroupFD:   -1,
-		Pdeathsig:  syscall.SIGKILL,
+		Pdeathsig:  pdeathsig,
 		Setsid:     ns.Setsid,
 		Maps:       plan,
 	})

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/images"
@@ -50,30 +51,47 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 	if err := json.NewEncoder(g.stdout).Encode(p); err != nil || !*hold {
 		return err
 	}
-	return holdContainer(g, p.ID)
+	return holdContainer(g, p.ID, o.Volatile)
 }
 
 // holdContainer is the rest of `_create-container --hold`: the helper
 // stays, its store closed, until sandy says what becomes of the
 // container once it exits: "remove" (run --rm, or a set-up that failed)
-// removes it now, without a second helper's start-up; end of input keeps
-// it. The answer to "remove" is one line, "ok" or the error.
-func holdContainer(g *global, id string) error {
+// removes it now, without a second helper's start-up; "keep" keeps it;
+// end of input without a word (sandy was killed) removes a volatile
+// (--rm) container and keeps the others. The answer to "remove" is one
+// line, "ok" or the error.
+func holdContainer(g *global, id string, volatile bool) error {
 	line, err := bufio.NewReader(g.stdin).ReadString('\n')
-	if strings.TrimSpace(line) != imagehelper.HoldRemove {
+	switch strings.TrimSpace(line) {
+	case imagehelper.HoldRemove:
+	case "":
+		// sandy is gone without a word (killed): a --rm container goes.
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
+		if !volatile {
+			return nil
+		}
+	default:
 		return nil
 	}
-	err = func() error {
+	remove := func() error {
 		s, err := g.openStore()
 		if err != nil {
 			return err
 		}
 		defer images.Shutdown(s)
 		return images.RemoveContainer(s, id)
-	}()
+	}
+	// After a killed sandy the container's processes may still be dying,
+	// with its root mounted in their namespace: a few tries.
+	for try := 0; ; try++ {
+		if err = remove(); err == nil || line != "" || try == 10 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	answer := imagehelper.HoldOK
 	if err != nil {
 		answer = err.Error()
