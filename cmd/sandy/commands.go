@@ -148,8 +148,14 @@ func cmdStart(ctx context.Context, g *lifecycle.Global, args []string) (int, err
 }
 
 func cmdExec(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	return execIn(ctx, g, args, "exec", nil)
+}
+
+// execIn is exec; resolve, when set, turns the container argument into
+// the runtime's id (container exec: a name or an id prefix).
+func execIn(ctx context.Context, g *lifecycle.Global, args []string, verb string, resolve func(string) (string, error)) (int, error) {
 	o := &lifecycle.ExecOptions{}
-	fs := newFlags("exec", "exec [flags] ID COMMAND [ARG...] | exec [flags] --process FILE ID", g.Stderr)
+	fs := newFlags(verb, verb+" [flags] ID COMMAND [ARG...] | "+verb+" [flags] --process FILE ID", g.Stderr)
 	// Flags end at the container id: the command's own flags follow it.
 	fs.SetInterspersed(false)
 	fs.StringVarP(&o.ProcessFile, "process", "p", "", "a runtime-spec process JSON to run instead of COMMAND")
@@ -186,6 +192,13 @@ func cmdExec(ctx context.Context, g *lifecycle.Global, args []string) (int, erro
 		return 2, errors.New("usage: sandy exec [flags] ID COMMAND [ARG...]")
 	}
 	o.ID, o.Args = rest[0], rest[1:]
+	if resolve != nil {
+		id, err := resolve(o.ID)
+		if err != nil {
+			return 125, err
+		}
+		o.ID = id
+	}
 	if len(o.Args) > 0 && o.Args[0] == "--" {
 		o.Args = o.Args[1:]
 	}

@@ -22,6 +22,7 @@ func containerCommands() []command {
 	return []command{
 		{"ls", "container ls [-a] [-q] [--no-trunc] [--external] [--format json]", "list the containers made from images (-a: also those that exited)", cmdContainerLs},
 		{"rm", "container rm [-f] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
+		{"exec", "container exec [flags] NAME|ID COMMAND [ARG...]", "run a process in a running container made from an image (exec's flags)", cmdContainerExec},
 	}
 }
 
@@ -50,7 +51,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 			return c.run(ctx, g, args[1:])
 		}
 	}
-	return 125, fmt.Errorf("unknown subcommand %q (ls, rm)", args[0])
+	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec)", args[0])
 }
 
 func manage(ctx context.Context, g *lifecycle.Global) (containers.Manage, error) {
@@ -175,4 +176,16 @@ func cmdContainerRm(ctx context.Context, g *lifecycle.Global, args []string) (in
 		return 125, err
 	}
 	return 0, nil
+}
+
+// cmdContainerExec is exec with the container named as podman names it:
+// its name, its id or a unique id prefix.
+func cmdContainerExec(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	return execIn(ctx, g, args, "container exec", func(ref string) (string, error) {
+		m, err := manage(ctx, g)
+		if err != nil {
+			return "", err
+		}
+		return m.Resolve(ctx, ref)
+	})
 }

@@ -504,6 +504,12 @@ func TestContainerLsRm(t *testing.T) {
 			t.Fatal("the running container is not listed")
 		}
 	}
+	if out := e.ok("container", "exec", "live", "sh", "-c", "echo in-$HOSTNAME; id -u"); !strings.HasPrefix(out, "in-") || !strings.HasSuffix(out, "\n0\n") {
+		t.Errorf("container exec by name: %q", out)
+	}
+	if msg := e.fails(125, "container", "exec", "done4", "true"); !strings.Contains(msg, "exec needs a running container") {
+		t.Errorf("container exec into an exited container: %s", msg)
+	}
 	if msg := e.fails(125, "container", "rm", "live"); !strings.Contains(msg, "is running") {
 		t.Errorf("rm of a running container: %s", msg)
 	}

@@ -151,3 +151,20 @@ func find(all []Listed, ref string) (Listed, error) {
 }
 
 func short(id string) string { return id[:min(12, len(id))] }
+
+// Resolve turns a name, id or unique id prefix of a running container
+// sandy made into its id.
+func (m Manage) Resolve(ctx context.Context, ref string) (string, error) {
+	all, err := m.List(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	c, err := find(all, ref)
+	if err != nil {
+		return "", err
+	}
+	if !c.Running() {
+		return "", fmt.Errorf("container %s is %s: exec needs a running container", short(c.ID), c.State)
+	}
+	return c.ID, nil
+}
