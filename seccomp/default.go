@@ -32,3 +32,19 @@ func DefaultProfile(caps []string) *specs.LinuxSeccomp {
 	}
 	return p
 }
+
+// LoadProfileFor reads a seccomp profile in the JSON format of podman and
+// docker (containers/common's and moby's: defaultAction, archMap, syscalls
+// with includes/excludes on capabilities, architectures and kernel
+// versions) and returns it as the OCI configuration for the native
+// architecture and the bounding set caps, as podman's
+// --security-opt seccomp=FILE does. A profile with neither a default
+// action nor any syscall rule means no filter: nil, as for moby.
+func LoadProfileFor(body []byte, caps []string) (*specs.LinuxSeccomp, error) {
+	rs := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}}
+	p, err := mobyseccomp.LoadProfile(string(body), rs)
+	if err != nil {
+		return nil, fmt.Errorf("reading the seccomp profile: %w", err)
+	}
+	return p, nil
+}

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"testing"
 
-	mobyseccomp "github.com/moby/profiles/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -111,7 +110,7 @@ func corpus(t *testing.T) map[string]*specs.LinuxSeccomp {
 		t.Fatal(err)
 	}
 	for name, caps := range map[string][]string{"podman-default": nil, "podman-all-caps": allCaps} {
-		p, err := mobyseccomp.LoadProfile(string(podman), &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}})
+		p, err := LoadProfileFor(podman, caps)
 		if err != nil {
 			t.Fatalf("loading podman's profile: %v", err)
 		}

@@ -168,7 +168,10 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	case "unconfined":
 		o.NoSeccomp = true
 	default:
-		return nil, fmt.Errorf("--security-opt seccomp=%s: a profile file is not supported by sandy run IMAGE yet", x.SeccompFile)
+		// The profile is in the spec; the runtime installs the config's.
+		if err := loadSeccompFile(s, x.SeccompFile); err != nil {
+			return nil, err
+		}
 	}
 	o.Network.Mode = x.Network
 	o.NetFiles = &lifecycle.NetFiles{DNS: x.DNS, Search: x.DNSSearch, Options: x.DNSOptions}
