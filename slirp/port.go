@@ -34,7 +34,7 @@ func (p PortSpec) String() string {
 //	[hostIP:]hostPort:containerPort[/tcp|/udp]
 //
 // An IPv6 host address goes in brackets ("[::1]:8080:80"). The host port is
-// required (sandy does not pick random ports) and ranges are not supported.
+// required (the caller picks free ports: containers.publishSpecs for `sandy run IMAGE`) and ranges are not supported.
 // Every error wraps ErrBadPort and names the spec and what is wrong with it.
 func ParsePort(spec string) (PortSpec, error) {
 	p, err := parsePort(spec)
@@ -103,7 +103,7 @@ func parsePort(spec string) (PortSpec, error) {
 		parts = parts[1:]
 	case len(parts) == 2:
 	case len(parts) == 1:
-		return p, errString("missing host port (sandy does not pick one)")
+		return p, errString("missing host port (only `sandy run IMAGE` picks a free one)")
 	default:
 		if p.HostIP == "" && strings.Count(rest, ":") > 2 {
 			return p, errString("too many ':' (an IPv6 host address goes in brackets)")
@@ -112,7 +112,7 @@ func parsePort(spec string) (PortSpec, error) {
 	}
 	var err error
 	if parts[0] == "" {
-		return p, errString("missing host port (sandy does not pick one)")
+		return p, errString("missing host port (only `sandy run IMAGE` picks a free one)")
 	}
 	if p.HostPort, err = parsePortNumber("host", parts[0]); err != nil {
 		return p, err

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,6 +25,7 @@ func containerCommands() []command {
 		{"ls", "container ls [-a] [-q] [--no-trunc] [--external] [--format json]", "list the containers made from images (-a: also those that exited)", cmdContainerLs},
 		{"rm", "container rm [-f] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
 		{"exec", "container exec [flags] NAME|ID COMMAND [ARG...]", "run a process in a running container made from an image (exec's flags)", cmdContainerExec},
+		{"port", "container port NAME|ID [PORT[/PROTO]]", "list the container's published ports (-p, -P)", cmdContainerPort},
 	}
 }
 
@@ -51,7 +54,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 			return c.run(ctx, g, args[1:])
 		}
 	}
-	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec)", args[0])
+	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, port)", args[0])
 }
 
 func manage(ctx context.Context, g *lifecycle.Global) (containers.Manage, error) {
@@ -114,16 +117,29 @@ func cmdContainerLs(ctx context.Context, g *lifecycle.Global, args []string) (in
 		return 0, nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES")
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
 	now := time.Now()
 	for _, c := range shown {
 		cmd := strings.Join(c.Command, " ")
 		if !*noTrunc && len(cmd) > 20 {
 			cmd = cmd[:17] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id(c.ID), c.Image, cmd, ago(now, c.Created), status(now, c), strings.Join(c.Names, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id(c.ID), c.Image, cmd, ago(now, c.Created), status(now, c), portsColumn(c.Ports), strings.Join(c.Names, ","))
 	}
 	return 0, tw.Flush()
+}
+
+// portsColumn is podman's PORTS column: "0.0.0.0:8080->80/tcp, …".
+func portsColumn(ports []containers.PortMapping) string {
+	cols := make([]string, 0, len(ports))
+	for _, p := range ports {
+		host := p.HostIP
+		if host == "" {
+			host = "0.0.0.0"
+		}
+		cols = append(cols, fmt.Sprintf("%s->%d/%s", net.JoinHostPort(host, strconv.Itoa(p.HostPort)), p.ContainerPort, p.Protocol))
+	}
+	return strings.Join(cols, ", ")
 }
 
 // status is podman's STATUS column.
@@ -188,4 +204,33 @@ func cmdContainerExec(ctx context.Context, g *lifecycle.Global, args []string) (
 		}
 		return m.Resolve(ctx, ref)
 	})
+}
+
+// cmdContainerPort is podman's port: the published ports of a container,
+// running or not, as "80/tcp -> 0.0.0.0:41234"; with PORT, only that one
+// (an error when it is not published).
+func cmdContainerPort(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("container port", containerCommands()[3].usage, g.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return 125, errors.New("want a container and at most one port (sandy container port NAME|ID [PORT[/PROTO]])")
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	c, err := m.Find(ctx, fs.Arg(0))
+	if err != nil {
+		return 125, err
+	}
+	lines := containers.PortLines(c.Ports, fs.Arg(1))
+	if fs.Arg(1) != "" && len(lines) == 0 {
+		return 125, fmt.Errorf("container %s publishes no port %s", fs.Arg(0), fs.Arg(1))
+	}
+	for _, l := range lines {
+		fmt.Fprintln(os.Stdout, l)
+	}
+	return 0, nil
 }

@@ -28,6 +28,9 @@ type Listed struct {
 	// External: made by podman or buildah in the same store (no record of
 	// sandy's); listed with --external only.
 	External bool `json:"IsExternal"`
+
+	// Ports are the published ports (-p, -P).
+	Ports []PortMapping `json:"Ports,omitempty"`
 }
 
 // Running reports whether the container has processes (or is being
@@ -67,6 +70,7 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 			l.External, l.State = true, "external"
 		default:
 			l.Command, l.ExitCode, l.Finished = rec.Command, rec.ExitCode, rec.Finished
+			l.Ports = portMappings(rec.Ports)
 			if l.State, err = lifecycle.StatusOf(m.G, sc.ID); err != nil {
 				return nil, err
 			}
@@ -151,6 +155,16 @@ func find(all []Listed, ref string) (Listed, error) {
 }
 
 func short(id string) string { return id[:min(12, len(id))] }
+
+// Find is the container a name, id or unique id prefix names, among
+// those sandy made.
+func (m Manage) Find(ctx context.Context, ref string) (Listed, error) {
+	all, err := m.List(ctx, false)
+	if err != nil {
+		return Listed{}, err
+	}
+	return find(all, ref)
+}
 
 // Resolve turns a name, id or unique id prefix of a running container
 // sandy made into its id.

@@ -20,6 +20,9 @@ type Record struct {
 	Image   string    `json:"image"`
 	Command []string  `json:"command"`
 	Created time.Time `json:"created"`
+	// Ports are the -p specs with their host ports (chosen for -P and
+	// -p CPORT when the container was made).
+	Ports []string `json:"ports,omitempty"`
 	// ExitCode and Finished are set when the container's process ended
 	// under a `sandy run` that kept the container.
 	ExitCode *int       `json:"exit_code,omitempty"`

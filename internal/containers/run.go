@@ -27,6 +27,8 @@ type RunRequest struct {
 	Name  string
 	Pull  string // --pull
 	Rm    bool   // --rm
+	// PublishAll is -P: every port the image exposes, on free host ports.
+	PublishAll bool
 	// Options are the container's flags; Runtime the runtime path's,
 	// which Run completes from the generated spec.
 	Options Options
@@ -181,13 +183,16 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if len(x.NetworkOptions) > 0 {
 		o.Network.Mode += ":" + strings.Join(x.NetworkOptions, ",")
 	}
+	if o.Network.Publish, err = publishSpecs(o.Network.Publish, x.ExposedPorts, r.PublishAll, freePort); err != nil {
+		return nil, err
+	}
 	if err := addUserDBLines(s, p, x); err != nil {
 		return nil, err
 	}
 	if err := writeBundle(p.Dir, s); err != nil {
 		return nil, err
 	}
-	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC()}); err != nil {
+	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish}); err != nil {
 		return nil, err
 	}
 	return &o, nil
