@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandy-rt/sandy/internal/containers"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/volumes"
 )
@@ -55,15 +56,8 @@ func cmdVolume(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	return 125, fmt.Errorf("unknown subcommand %q (create, ls, inspect, rm, prune, exists)", args[0])
 }
 
-// openVolumes opens sandy's volume store. Container records do not exist
-// yet, so no hook says which containers use a volume: none does.
-func openVolumes() (*volumes.Store, error) {
-	root, err := volumes.DefaultRoot()
-	if err != nil {
-		return nil, err
-	}
-	return volumes.Open(root)
-}
+// openVolumes opens sandy's volume store with its hooks.
+func openVolumes() (*volumes.Store, error) { return containers.OpenVolumes() }
 
 func cmdVolumeCreate(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
 	c := volumeCommands()[0]

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -258,11 +259,8 @@ func (v *volumeSet) mount(s *specs.Spec, want []NamedVolume) error {
 	if len(want) == 0 {
 		return nil
 	}
-	root, err := volumes.DefaultRoot()
-	if err != nil {
-		return err
-	}
-	if v.store, err = volumes.Open(root); err != nil {
+	var err error
+	if v.store, err = OpenVolumes(); err != nil {
 		return err
 	}
 	for _, nv := range want {
@@ -273,7 +271,19 @@ func (v *volumeSet) mount(s *specs.Spec, want []NamedVolume) error {
 		if vol.Anonymous {
 			v.anonymous = append(v.anonymous, vol.Name)
 		}
-		s.Mounts = append(s.Mounts, VolumeMount(nv, vol.Source()))
+		m := VolumeMount(nv, vol.Source())
+		copyUp, chown, err := v.store.FirstUse(vol.Name)
+		if err != nil {
+			return fmt.Errorf("volume for %s: %w", nv.Dest, err)
+		}
+		// The container's init does the first use (initproc).
+		switch {
+		case copyUp && !slices.Contains(nv.Options, "nocopy"):
+			m.Options = append(m.Options, "copyup")
+		case copyUp || chown:
+			m.Options = append(m.Options, "chownup")
+		}
+		s.Mounts = append(s.Mounts, m)
 	}
 	sortMounts(s.Mounts)
 	return nil

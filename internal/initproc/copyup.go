@@ -51,6 +51,65 @@ func (r *rootfs) copyUp(dest string, covered *os.File, modeSet bool) error {
 	return copyDir(int(src.Fd()), int(dst.Fd()), dest)
 }
 
+// volumeFirstUse is a volume's first use, as podman does it before it
+// starts a container, here from inside the container's user namespace,
+// which holds every id a file may be given: the bind's directory just
+// mounted at dest takes the owner and mode of the directory of the image
+// it covers (covered, a handle taken before the mount), or the process
+// user when the image has none there (inImage false: the init made the
+// mount point); with fill, an empty volume gets that directory's content
+// too (copyup). The copy is copyUp's: fd-relative, no symlink followed.
+func (r *rootfs) volumeFirstUse(dest string, covered *os.File, inImage, fill bool) error {
+	top, err := r.reopen(dest)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	dst, err := pathrs.Reopen(top, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("opening the volume on %s: %w", dest, err)
+	}
+	defer dst.Close()
+	if !inImage {
+		var uid, gid int
+		if p := r.spec.Process; p != nil {
+			uid, gid = int(p.User.UID), int(p.User.GID)
+		}
+		// EINVAL: the user is not in the id map (a single-id map): the
+		// volume stays the container root's, as a copy's owner does.
+		if err := unix.Fchown(int(dst.Fd()), uid, gid); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("chown %s to the process user %d:%d: %w", dest, uid, gid, err)
+		}
+		return nil
+	}
+	src, err := pathrs.Reopen(covered, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("opening the image's %s: %w", dest, err)
+	}
+	defer src.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+		return err
+	}
+	if err := unix.Fchown(int(dst.Fd()), int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("chown %s: %w", dest, err)
+	}
+	if err := unix.Fchmod(int(dst.Fd()), st.Mode&0o7777); err != nil {
+		return fmt.Errorf("chmod %s: %w", dest, err)
+	}
+	if !fill {
+		return nil
+	}
+	names, err := dst.Readdirnames(1)
+	if len(names) > 0 {
+		return nil // podman copies into an empty volume only
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading the volume on %s: %w", dest, err)
+	}
+	return copyDir(int(src.Fd()), int(dst.Fd()), dest)
+}
+
 // copyDir copies every entry of the directory src into dst, keeping type,
 // mode, owner and times. An owner the container's id map does not hold
 // (the kernel shows it as the overflow id) cannot be given to a copy: the

@@ -26,6 +26,12 @@ type mountOpts struct {
 	idmap string
 	// tmpcopyup: fill a new tmpfs with what the directory it covers held.
 	tmpcopyup bool
+	// copyup and chownup are a volume's first use (podman's copy-up and
+	// chown, done by the init inside the user namespace): the bind's
+	// directory takes the owner and mode of the directory it covers (the
+	// process user's when the image has none there) and, for copyup, its
+	// content when the bind's directory is empty.
+	copyup, chownup bool
 }
 
 var flagOpts = map[string]struct {
@@ -74,7 +80,7 @@ var propagationOpts = map[string]uintptr{
 // `sandy features` (engines such as containerd look for "rro" there before
 // they use it). Filesystem data options (mode=, size=, ...) are not listed.
 func MountOptions() []string {
-	opts := []string{"bind", "rbind", "tmpcopyup", "defaults"}
+	opts := []string{"bind", "rbind", "tmpcopyup", "copyup", "chownup", "defaults"}
 	for o := range flagOpts {
 		opts = append(opts, o)
 	}
@@ -109,6 +115,10 @@ func parseMountOptions(typ string, options []string) mountOpts {
 			o.idmap = opt
 		case opt == "tmpcopyup":
 			o.tmpcopyup = true
+		case opt == "copyup":
+			o.copyup = true
+		case opt == "chownup":
+			o.chownup = true
 		default:
 			if a, ok := recAttrOpts[opt]; ok {
 				o.addAttr(a.attr, a.clear)
@@ -142,6 +152,9 @@ func refuseOptions(m specs.Mount, o mountOpts) error {
 	}
 	if o.tmpcopyup && m.Type != "tmpfs" {
 		return fmt.Errorf("option \"tmpcopyup\" is for tmpfs mounts, not %q", m.Type)
+	}
+	if (o.copyup || o.chownup) && !o.bind {
+		return fmt.Errorf("options \"copyup\" and \"chownup\" are for bind mounts of a directory (a volume's first use), not %q", m.Type)
 	}
 	return nil
 }

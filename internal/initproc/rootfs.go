@@ -422,6 +422,19 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 	if err != nil {
 		return fmt.Errorf("bind source: %w", err)
 	}
+	firstUse := o.copyup || o.chownup
+	if firstUse && !fi.IsDir() {
+		return fmt.Errorf("options \"copyup\" and \"chownup\" need a directory, and %s is not one", src)
+	}
+	// Whether the image has the directory the volume covers decides whose
+	// it becomes on first use: looked at before openDir makes it.
+	inImage := false
+	if firstUse {
+		if f, err := pathrs.OpenatInRoot(r.root, m.Destination); err == nil {
+			f.Close()
+			inImage = true
+		}
+	}
 	var target *os.File
 	if fi.IsDir() {
 		target, err = r.openDir(m.Destination)
@@ -441,6 +454,11 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 	}
 	if err := unix.Mount(src, procPath(target), "", flags, ""); err != nil {
 		return fmt.Errorf("bind mounting %s: %w", src, err)
+	}
+	if firstUse {
+		if err := r.volumeFirstUse(m.Destination, target, inImage, o.copyup); err != nil {
+			return fmt.Errorf("a volume's first use: %w", err)
+		}
 	}
 	if o.flags != 0 || o.clear != 0 {
 		if err := r.remount(m.Destination, o.flags, o.clear); err != nil {

@@ -84,19 +84,39 @@ func removeLayer(g *Global, c *state.Container) error {
 const RemoveLayerRole = "_remove-layer"
 
 func removeInUserNS(c *state.Container) error {
+	plan := &idmap.Plan{UIDs: c.UIDMappings, GIDs: c.GIDMappings, Helpers: c.MapHelpers, Privileged: idmap.CanMapAny()}
+	if plan.Privileged {
+		plan.Helpers = false
+	}
+	return removeTree(c.LayerDir, plan)
+}
+
+// RemoveTreeInUserNS removes dir, which holds files owned by the caller's
+// subordinate ids (a volume a container user wrote into), from a helper
+// in a user namespace with the caller's automatic maps (0 → the caller,
+// 1..N → the subordinate ranges), which may remove every one of them: the
+// volume store's RemoveForeign. As overlay.Cleanup does on the host, it
+// follows no symlink and crosses no mount point.
+func RemoveTreeInUserNS(dir string) error {
+	plan, err := idmap.Resolve(idmap.CallerRequest())
+	if err != nil {
+		return fmt.Errorf("removing %s: %w", dir, err)
+	}
+	return removeTree(dir, plan)
+}
+
+// removeTree runs the removal helper on dir in a user namespace with plan's
+// maps.
+func removeTree(dir string, plan *idmap.Plan) error {
 	link, err := newChildLink(false)
 	if err != nil {
 		return err
 	}
 	defer link.parent.Close()
-	plan := &idmap.Plan{UIDs: c.UIDMappings, GIDs: c.GIDMappings, Helpers: c.MapHelpers, Privileged: idmap.CanMapAny()}
-	if plan.Privileged {
-		plan.Helpers = false
-	}
 	var out strings.Builder
 	ch, err := userns.Start(userns.Config{
 		Exe:        link.exe,
-		Args:       []string{RemoveLayerRole, c.LayerDir},
+		Args:       []string{RemoveLayerRole, dir},
 		Env:        childEnv,
 		Cloneflags: userns.CloneNewUser,
 		Stderr:     &out,
@@ -106,11 +126,11 @@ func removeInUserNS(c *state.Container) error {
 	})
 	link.started()
 	if err != nil {
-		return fmt.Errorf("removing layer %s: %w", c.LayerDir, err)
+		return fmt.Errorf("removing %s: %w", dir, err)
 	}
 	_ = link.parent.Send("maps", nil)
 	if err := ch.Cmd.Wait(); err != nil {
-		return fmt.Errorf("removing layer %s in a user namespace: %v: %s", c.LayerDir, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("removing %s in a user namespace: %v: %s", dir, err, strings.TrimSpace(out.String()))
 	}
 	return nil
 }

@@ -44,10 +44,11 @@
 //     which belong to subordinate ids, from inside a user namespace).
 //     Without them no volume is in use and such files are left, with the
 //     command that removes them.
-//   - Copy-up and chown: podman copies the image's content at the mount
-//     point into a fresh volume and chowns the volume to the owner of that
-//     directory on first use (NeedsCopyUp, NeedsChown). sandy makes _data
-//     owned by the user, which is uid 0 in the container's default map;
-//     Volume.NeedsCopyUp is recorded for the caller that will copy up.
+//   - Copy-up and chown themselves: on first use podman copies the image's
+//     content at the mount point into a fresh volume and gives the volume
+//     that directory's owner. The store records and claims the first use
+//     (NeedsCopyUp, NeedsChown, FirstUse); the container's init does the
+//     copy and the chown, inside the container's user namespace (the
+//     "copyup" and "chownup" mount options, internal/initproc).
 //   - Mount counts, volume plugins, quotas.
 package volumes

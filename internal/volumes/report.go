@@ -12,9 +12,9 @@ import (
 )
 
 // Report is a volume as podman prints it (volume inspect, ls --format):
-// podman's field names, for the fields sandy has. MountCount, NeedsChown,
-// UID, GID, Status and the lock number are not there: sandy tracks no
-// mounts and chowns no volume.
+// podman's field names, for the fields sandy has. MountCount, UID, GID,
+// Status and the lock number are not there: sandy tracks no mounts, and
+// the owner a volume took is its directory's.
 type Report struct {
 	Name        string
 	Driver      string
@@ -25,6 +25,7 @@ type Report struct {
 	Options     map[string]string
 	Anonymous   bool `json:",omitempty"`
 	NeedsCopyUp bool `json:",omitempty"`
+	NeedsChown  bool `json:",omitempty"`
 }
 
 // Report is v in podman's shape.
@@ -32,7 +33,7 @@ func (v *Volume) Report() Report {
 	return Report{
 		Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt,
 		Labels: nonNil(v.Labels), Scope: "local", Options: nonNil(v.Options),
-		Anonymous: v.Anonymous, NeedsCopyUp: v.NeedsCopyUp,
+		Anonymous: v.Anonymous, NeedsCopyUp: v.NeedsCopyUp, NeedsChown: v.NeedsChown,
 	}
 }
 
@@ -158,7 +159,7 @@ func writeTemplate(w io.Writer, rs []Report, format string) error {
 // case, words split (CreatedAt → CREATED AT), Name → VOLUME NAME.
 func headers() map[string]string {
 	h := map[string]string{}
-	for _, f := range []string{"Name", "Driver", "Mountpoint", "CreatedAt", "Labels", "Scope", "Options", "Anonymous", "NeedsCopyUp"} {
+	for _, f := range []string{"Name", "Driver", "Mountpoint", "CreatedAt", "Labels", "Scope", "Options", "Anonymous", "NeedsCopyUp", "NeedsChown"} {
 		h[f] = splitCamel(f)
 	}
 	h["Name"] = "VOLUME NAME"

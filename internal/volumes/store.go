@@ -64,10 +64,13 @@ type Volume struct {
 	CreatedAt time.Time         `json:"created_at"`
 	// Anonymous is set for the volumes of -v /dst (Resolve("")).
 	Anonymous bool `json:"anonymous,omitempty"`
-	// NeedsCopyUp is podman's: the image's content at the mount point is
-	// to be copied in on first use (false with --opt nocopy). sandy does
-	// not copy up yet; the flag is kept for when it does.
+	// NeedsCopyUp and NeedsChown are podman's: on first use the image's
+	// content at the mount point is copied in (not with --opt nocopy), and
+	// the volume takes the owner and mode of that directory, or the
+	// container user's when the image has none there (not for a bind
+	// volume: its directory is the user's own). FirstUse claims them.
 	NeedsCopyUp bool `json:"needs_copy_up,omitempty"`
+	NeedsChown  bool `json:"needs_chown,omitempty"`
 
 	// Mountpoint is <root>/<name>/_data (not stored).
 	Mountpoint string `json:"-"`
@@ -216,7 +219,8 @@ func (s *Store) Create(name string, o CreateOptions) (*Volume, error) {
 	}
 	v := &Volume{
 		Name: name, Driver: Driver, Labels: nonNil(o.Labels), Options: nonNil(o.Options),
-		CreatedAt: s.now().UTC(), Anonymous: o.Anonymous, NeedsCopyUp: !p.noCopy,
+		CreatedAt: s.now().UTC(), Anonymous: o.Anonymous,
+		NeedsCopyUp: !p.noCopy && p.bindDevice == "", NeedsChown: p.bindDevice == "",
 	}
 	if err := s.place(rootfd, v); errors.Is(err, ErrExists) {
 		return nil, err
@@ -474,6 +478,42 @@ func (s *Store) Resolve(name string) (*Volume, error) {
 		}
 	}
 	return v, nil
+}
+
+// FirstUse claims a volume's first use for the container about to mount
+// it: it returns the volume's NeedsCopyUp and NeedsChown and clears them
+// in its record, under the store's lock, so that of two containers
+// started at once only one fills and chowns a fresh volume (podman clears
+// them the same way, before it copies).
+func (s *Store) FirstUse(name string) (copyUp, chown bool, err error) {
+	rootfd, err := s.openRoot()
+	if err != nil {
+		return false, false, err
+	}
+	defer unix.Close(rootfd)
+	unlock, err := s.lock(rootfd)
+	if err != nil {
+		return false, false, err
+	}
+	defer unlock()
+	v, err := s.get(rootfd, name)
+	if err != nil {
+		return false, false, err
+	}
+	if !v.NeedsCopyUp && !v.NeedsChown {
+		return false, false, nil
+	}
+	copyUp, chown = v.NeedsCopyUp, v.NeedsChown
+	v.NeedsCopyUp, v.NeedsChown = false, false
+	dfd, err := openDir(rootfd, name)
+	if err != nil {
+		return false, false, fmt.Errorf("volume %s: %w", name, err)
+	}
+	defer unix.Close(dfd)
+	if err := writeRecord(dfd, v); err != nil {
+		return false, false, fmt.Errorf("volume %s: %w", name, err)
+	}
+	return copyUp, chown, nil
 }
 
 // users is the InUse hook, or none.

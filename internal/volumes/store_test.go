@@ -394,3 +394,65 @@ func TestDefaultRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstUse: a fresh volume's first use is claimed once, whatever the
+// number of containers starting at the same time; nocopy volumes are
+// chowned but not filled, and bind volumes (the user's own directory)
+// neither.
+func TestFirstUse(t *testing.T) {
+	s := newStore(t)
+	if _, err := s.Create("fresh", CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	type claim struct{ copyUp, chown bool }
+	claims := make([]claim, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s2 := &Store{root: s.Root()}
+			claims[i].copyUp, claims[i].chown, errs[i] = s2.FirstUse("fresh")
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i, c := range claims {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		switch c {
+		case claim{true, true}:
+			won++
+		case claim{}:
+		default:
+			t.Errorf("claim %+v: want all or nothing", c)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d containers claimed the first use, want 1", won)
+	}
+	v, err := s.Get("fresh")
+	if err != nil || v.NeedsCopyUp || v.NeedsChown {
+		t.Errorf("after the first use: %+v, %v", v, err)
+	}
+
+	if _, err := s.Create("nocopy", CreateOptions{Options: map[string]string{"o": "nocopy"}}); err != nil {
+		t.Fatal(err)
+	}
+	if cu, ch, err := s.FirstUse("nocopy"); err != nil || cu || !ch {
+		t.Errorf("nocopy: copy-up %v, chown %v, %v; want chown only", cu, ch, err)
+	}
+	dev := t.TempDir()
+	if _, err := s.Create("bind", CreateOptions{Options: map[string]string{"type": "none", "o": "bind", "device": dev}}); err != nil {
+		t.Fatal(err)
+	}
+	if cu, ch, err := s.FirstUse("bind"); err != nil || cu || ch {
+		t.Errorf("bind volume: copy-up %v, chown %v, %v; want neither", cu, ch, err)
+	}
+	if _, _, err := s.FirstUse("missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing volume: %v", err)
+	}
+}

@@ -1,0 +1,115 @@
+//go:build integration
+
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
+)
+
+// TestRunImageVolumeFirstUse: a fresh volume mounted over a directory of
+// the image takes that directory's content, owner and mode on its first
+// use, as podman's copy-up and chown; later uses leave it alone; nocopy
+// gets the owner only; a mount point the image lacks goes to the process
+// user. Volumes holding files of subordinate ids are removed whole, by
+// volume rm and by run --rm.
+func TestRunImageVolumeFirstUse(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	data := filepath.Join(e.dir, "data")
+	e.env = append(e.env, "XDG_DATA_HOME="+data) // sandy's volumes
+	vols := filepath.Join(data, "sandy", "volumes")
+	img := imagefix.Busybox(t)
+	img.Layers = append(img.Layers, imagefix.Layer{Entries: []imagefix.Entry{
+		imagefix.Dir("srv/db/", 0o750).Owner(70, 71),
+		imagefix.File("srv/db/seed", 0o640, "seeded\n").Owner(70, 71),
+		imagefix.Dir("srv/db/sub/", 0o700).Owner(70, 71),
+		imagefix.Symlink("srv/db/link", "/etc/passwd"),
+	}})
+	e.loadImage("localhost/bb:db", img)
+	show := "stat -c '%u:%g %a' /srv/db; cat /srv/db/seed 2>/dev/null || echo no-seed; ls /srv/db | tr '\\n' ' '; echo"
+
+	t.Run("copy-up and chown", func(t *testing.T) {
+		if out, want := e.ok("run", "--rm", "-v", "dbdata:/srv/db", "localhost/bb:db", "sh", "-c", show+"; echo more > /srv/db/added"),
+			"70:71 750\nseeded\nlink seed sub \n"; out != want {
+			t.Errorf("first use: %q, want %q", out, want)
+		}
+		// The second use finds the volume as the first left it.
+		if out, want := e.ok("run", "--rm", "-v", "dbdata:/srv/db", "localhost/bb:db", "sh", "-c", "rm /srv/db/seed; "+show),
+			"70:71 750\nno-seed\nadded link sub \n"; out != want {
+			t.Errorf("second use: %q, want %q", out, want)
+		}
+		if out := e.ok("run", "--rm", "-v", "dbdata:/srv/db", "localhost/bb:db", "ls", "/srv/db"); strings.Contains(out, "seed") {
+			t.Errorf("a used volume is filled again: %q", out)
+		}
+		if out := e.ok("run", "--rm", "-v", "dbdata:/srv/db", "localhost/bb:db", "readlink", "/srv/db/link"); out != "/etc/passwd\n" {
+			t.Errorf("a symlink is copied as a symlink: %q", out)
+		}
+		var inspect []map[string]any
+		if err := json.Unmarshal([]byte(e.ok("volume", "inspect", "dbdata")), &inspect); err != nil || len(inspect) != 1 {
+			t.Fatalf("volume inspect: %v", err)
+		}
+		if inspect[0]["NeedsCopyUp"] != nil || inspect[0]["NeedsChown"] != nil {
+			t.Errorf("after the first use: %v", inspect[0])
+		}
+		// Files of subordinate ids (70 in the container) go with the volume.
+		e.ok("volume", "rm", "dbdata")
+		if left, _ := filepath.Glob(filepath.Join(vols, ".remove-*")); len(left) > 0 {
+			t.Errorf("left after volume rm: %v", left)
+		}
+	})
+	t.Run("nocopy", func(t *testing.T) {
+		e.ok("volume", "create", "-o", "o=nocopy", "empty")
+		if out, want := e.ok("run", "--rm", "-v", "empty:/srv/db", "localhost/bb:db", "sh", "-c", show), "70:71 750\nno-seed\n\n"; out != want {
+			t.Errorf("nocopy volume: %q, want %q", out, want)
+		}
+		if out, want := e.ok("run", "--rm", "-v", "fresh:/srv/db:nocopy", "localhost/bb:db", "sh", "-c", show), "70:71 750\nno-seed\n\n"; out != want {
+			t.Errorf("-v fresh:/srv/db:nocopy: %q, want %q", out, want)
+		}
+		e.ok("volume", "rm", "empty", "fresh")
+	})
+	t.Run("not in the image", func(t *testing.T) {
+		if out, want := e.ok("run", "--rm", "-u", "1000:1001", "-v", "work:/work", "localhost/bb:db", "sh", "-c", "stat -c '%u:%g' /work; touch /work/x && echo writable"), "1000:1001\nwritable\n"; out != want {
+			t.Errorf("volume on a new mount point for -u 1000:1001: %q, want %q", out, want)
+		}
+		e.ok("volume", "rm", "work")
+	})
+	t.Run("anonymous with --rm", func(t *testing.T) {
+		before, _ := os.ReadDir(vols)
+		if out, want := e.ok("run", "--rm", "-v", "/srv/db", "localhost/bb:db", "sh", "-c", show), "70:71 750\nseeded\nlink seed sub \n"; out != want {
+			t.Errorf("anonymous volume: %q, want %q", out, want)
+		}
+		after, _ := os.ReadDir(vols)
+		if len(after) != len(before) {
+			t.Errorf("volumes before %d, after run --rm %d: %v", len(before), len(after), after)
+		}
+	})
+	t.Run("bind volume is the user's", func(t *testing.T) {
+		dev := filepath.Join(e.dir, "mine")
+		if err := os.Mkdir(dev, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		e.ok("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", "device="+dev, "mine")
+		e.ok("run", "--rm", "-v", "mine:/srv/db", "localhost/bb:db", "true")
+		fi, err := os.Stat(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o755 {
+			t.Errorf("a bind volume's directory was changed: %v", fi.Mode())
+		}
+		if ents, _ := os.ReadDir(dev); len(ents) != 0 {
+			t.Errorf("a bind volume was filled: %v", ents)
+		}
+		e.ok("volume", "rm", "mine")
+	})
+}
