@@ -112,4 +112,28 @@ func TestRunImageVolumeFirstUse(t *testing.T) {
 		}
 		e.ok("volume", "rm", "mine")
 	})
+	t.Run("U chowns to the user", func(t *testing.T) {
+		dir := filepath.Join(e.dir, "workspace")
+		if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		e.write(filepath.Join(dir, "sub", "f"), "x")
+		if err := os.Symlink("/etc/passwd", filepath.Join(dir, "link")); err != nil {
+			t.Fatal(err)
+		}
+		list := "stat -c '%n %u:%g' /w /w/sub /w/sub/f; stat -L -c '%n %u' /etc/passwd"
+		want := "/w 1000:1001\n/w/sub 1000:1001\n/w/sub/f 1000:1001\n/etc/passwd 0\n"
+		if out := e.ok("run", "--rm", "-u", "1000:1001", "-v", dir+":/w:U", "localhost/bb:db", "sh", "-c", list+"; touch /w/sub/new"); out != want {
+			t.Errorf("-v DIR:/w:U: %q, want %q", out, want)
+		}
+		// Given back to the user (container root) the same way, so that
+		// the test can remove it.
+		if out := e.ok("run", "--rm", "-v", dir+":/w:U", "localhost/bb:db", "stat", "-c", "%u", "/w/sub/new"); out != "0\n" {
+			t.Errorf("-v DIR:/w:U as root: %q", out)
+		}
+		if out := e.ok("run", "--rm", "-u", "1000:1001", "-v", "owned:/w:U", "localhost/bb:db", "stat", "-c", "%u:%g", "/w"); out != "1000:1001\n" {
+			t.Errorf("named volume with U: %q", out)
+		}
+		e.ok("volume", "rm", "owned")
+	})
 }

@@ -156,8 +156,11 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if err := vols.mount(s, x.Volumes); err != nil {
 		return nil, err
 	}
-	if len(x.Chown) > 0 {
-		return nil, fmt.Errorf("the U volume option (%s) is not supported by sandy run IMAGE yet", x.Chown[0])
+	// U: the container's init chowns the source to the process user.
+	for i, m := range s.Mounts {
+		if slices.Contains(x.Chown, m.Destination) {
+			s.Mounts[i].Options = append(slices.Clip(m.Options), "rchown")
+		}
 	}
 	o := r.Runtime
 	o.ID = p.ID
@@ -282,6 +285,9 @@ func (v *volumeSet) mount(s *specs.Spec, want []NamedVolume) error {
 			m.Options = append(m.Options, "copyup")
 		case copyUp || chown:
 			m.Options = append(m.Options, "chownup")
+		}
+		if slices.Contains(nv.Options, "U") {
+			m.Options = append(m.Options, "rchown")
 		}
 		s.Mounts = append(s.Mounts, m)
 	}

@@ -32,6 +32,9 @@ type mountOpts struct {
 	// process user's when the image has none there) and, for copyup, its
 	// content when the bind's directory is empty.
 	copyup, chownup bool
+	// rchown is podman's U: everything under the bind goes to the
+	// process user (chownTree).
+	rchown bool
 }
 
 var flagOpts = map[string]struct {
@@ -80,7 +83,7 @@ var propagationOpts = map[string]uintptr{
 // `sandy features` (engines such as containerd look for "rro" there before
 // they use it). Filesystem data options (mode=, size=, ...) are not listed.
 func MountOptions() []string {
-	opts := []string{"bind", "rbind", "tmpcopyup", "copyup", "chownup", "defaults"}
+	opts := []string{"bind", "rbind", "tmpcopyup", "copyup", "chownup", "rchown", "defaults"}
 	for o := range flagOpts {
 		opts = append(opts, o)
 	}
@@ -119,6 +122,8 @@ func parseMountOptions(typ string, options []string) mountOpts {
 			o.copyup = true
 		case opt == "chownup":
 			o.chownup = true
+		case opt == "rchown":
+			o.rchown = true
 		default:
 			if a, ok := recAttrOpts[opt]; ok {
 				o.addAttr(a.attr, a.clear)
@@ -155,6 +160,9 @@ func refuseOptions(m specs.Mount, o mountOpts) error {
 	}
 	if (o.copyup || o.chownup) && !o.bind {
 		return fmt.Errorf("options \"copyup\" and \"chownup\" are for bind mounts of a directory (a volume's first use), not %q", m.Type)
+	}
+	if o.rchown && !o.bind {
+		return fmt.Errorf("option \"rchown\" is for bind mounts, not %q", m.Type)
 	}
 	return nil
 }

@@ -45,8 +45,8 @@ func TestParseMountOptions(t *testing.T) {
 			want: mountOpts{bind: true, idmap: "ridmap"}},
 		{name: "tmpcopyup", typ: "tmpfs", options: []string{"tmpcopyup", "mode=755"},
 			want: mountOpts{tmpcopyup: true, data: []string{"mode=755"}}},
-		{name: "volume first use", typ: "bind", options: []string{"rbind", "copyup", "chownup"},
-			want: mountOpts{bind: true, recursive: true, copyup: true, chownup: true}},
+		{name: "volume first use", typ: "bind", options: []string{"rbind", "copyup", "chownup", "rchown"},
+			want: mountOpts{bind: true, recursive: true, copyup: true, chownup: true, rchown: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +69,7 @@ func TestRefuseOptions(t *testing.T) {
 		{name: "tmpcopyup on a bind", m: specs.Mount{Type: "bind", Source: "/src", Destination: "/d", Options: []string{"tmpcopyup"}}, want: `"tmpcopyup" is for tmpfs mounts`},
 		{name: "tmpcopyup on tmpfs", m: specs.Mount{Type: "tmpfs", Destination: "/d", Options: []string{"tmpcopyup"}}},
 		{name: "copyup on tmpfs", m: specs.Mount{Type: "tmpfs", Destination: "/d", Options: []string{"copyup"}}, want: `are for bind mounts`},
+		{name: "rchown on tmpfs", m: specs.Mount{Type: "tmpfs", Destination: "/d", Options: []string{"rchown"}}, want: `"rchown" is for bind mounts`},
 		{name: "chownup on a bind", m: specs.Mount{Type: "none", Source: "/src", Destination: "/d", Options: []string{"rbind", "chownup"}}},
 		{name: "rro", m: specs.Mount{Type: "bind", Source: "/src", Destination: "/d", Options: []string{"rbind", "rro"}}},
 	}

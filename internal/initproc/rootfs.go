@@ -460,6 +460,11 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 			return fmt.Errorf("a volume's first use: %w", err)
 		}
 	}
+	if o.rchown {
+		if err := r.chownTree(m.Destination); err != nil {
+			return fmt.Errorf("rchown: %w", err)
+		}
+	}
 	if o.flags != 0 || o.clear != 0 {
 		if err := r.remount(m.Destination, o.flags, o.clear); err != nil {
 			return err
