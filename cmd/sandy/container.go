@@ -25,6 +25,7 @@ func containerCommands() []command {
 		{"ls", "container ls [-a] [-q] [--no-trunc] [--external] [--format json]", "list the containers made from images (-a: also those that exited)", cmdContainerLs},
 		{"rm", "container rm [-f] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
 		{"exec", "container exec [flags] NAME|ID COMMAND [ARG...]", "run a process in a running container made from an image (exec's flags)", cmdContainerExec},
+		{"commit", "container " + commitUsage, "make an image of a container (as sandy commit)", cmdCommit},
 		{"port", "container port NAME|ID [PORT[/PROTO]]", "list the container's published ports (-p, -P)", cmdContainerPort},
 	}
 }
@@ -54,7 +55,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 			return c.run(ctx, g, args[1:])
 		}
 	}
-	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, port)", args[0])
+	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, commit, port)", args[0])
 }
 
 func manage(ctx context.Context, g *lifecycle.Global) (containers.Manage, error) {
@@ -210,7 +211,7 @@ func cmdContainerExec(ctx context.Context, g *lifecycle.Global, args []string) (
 // running or not, as "80/tcp -> 0.0.0.0:41234"; with PORT, only that one
 // (an error when it is not published).
 func cmdContainerPort(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("container port", containerCommands()[3].usage, g.Stderr)
+	fs := newFlags("container port", "container port NAME|ID [PORT[/PROTO]]", g.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return 125, err
 	}

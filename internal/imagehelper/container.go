@@ -100,6 +100,10 @@ func (e *HelperError) Error() string {
 
 func (e *HelperError) Unwrap() error { return ErrHelperFailed }
 
+// Printed reports that the helper printed the error itself, on the
+// stderr it shares with sandy.
+func (e *HelperError) Printed() bool { return true }
+
 // The --hold protocol of CreateRole: after the Prepared, the helper
 // reads one line: HoldRemove removes the container and answers HoldOK
 // (or the error); HoldKeep keeps it. End of input without either (sandy

@@ -134,3 +134,30 @@ func cmdListContainers(_ context.Context, g *global, args []string) error {
 	}
 	return json.NewEncoder(g.stdout).Encode(list)
 }
+
+// cmdCommit is imagehelper.CommitRole: an image of a storage container.
+func cmdCommit(ctx context.Context, g *global, args []string) error {
+	fs := g.flags("_commit [--message M] [--author A] [--change INSTR]... ID [IMAGE]")
+	var o images.CommitOptions
+	fs.StringVar(&o.Message, "message", "", "the history entry's comment")
+	fs.StringVar(&o.Author, "author", "", "the image's author")
+	fs.StringArrayVar(&o.Changes, "change", nil, "a Dockerfile instruction applied to the config (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return errors.New("want a container id and at most one image name")
+	}
+	o.Name = fs.Arg(1)
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	defer images.Shutdown(s)
+	id, err := images.Commit(ctx, s, fs.Arg(0), o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stdout, id)
+	return nil
+}

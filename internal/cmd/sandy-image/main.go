@@ -70,6 +70,7 @@ func verbs() []verb {
 		{imagehelper.CreateRole, cmdCreateContainer},
 		{imagehelper.RemoveRole, cmdRemoveContainer},
 		{imagehelper.ListRole, cmdListContainers},
+		{imagehelper.CommitRole, cmdCommit},
 	}
 }
 

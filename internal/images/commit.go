@@ -1,0 +1,192 @@
+//go:build containers_image_openpgp
+
+package images
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
+)
+
+// CommitOptions are `sandy commit`'s flags.
+type CommitOptions struct {
+	// Name is the new image's name ("" for none: the image is known by
+	// its id), normalized as a tag (NormalizeName).
+	Name string
+	// Message and Author go to the image's history and config.
+	Message, Author string
+	// Changes are Dockerfile instructions applied to the config
+	// (ApplyChanges).
+	Changes []string
+	// Now is the creation time (time.Now when zero).
+	Now time.Time
+}
+
+// Commit makes an image of a storage container: the container's layer
+// (its writes over its image) becomes a new layer on top of the image's,
+// and the image's config, with the changes, the new layer's digest and a
+// history entry, becomes the new image's. It is stored as the image
+// library's storage transport stores a pulled image (the config under its
+// digest, an OCI manifest under "manifest-DIGEST" and "manifest", the id
+// the config's digest), so podman, buildah and skopeo read it; every
+// layer is described by its uncompressed digest, which the store keeps.
+// It returns the image's id.
+func Commit(ctx context.Context, s storage.Store, containerID string, o CommitOptions) (string, error) {
+	c, err := s.Container(containerID)
+	if err != nil {
+		return "", fmt.Errorf("container %s: %w", containerID, err)
+	}
+	img, err := s.Image(c.ImageID)
+	if err != nil {
+		return "", fmt.Errorf("the image of container %s: %w", containerID, err)
+	}
+	name := ""
+	if o.Name != "" {
+		if name, err = NormalizeName(o.Name); err != nil {
+			return "", err
+		}
+	}
+	cfg, err := ociConfig(ctx, s, img.ID)
+	if err != nil {
+		return "", fmt.Errorf("reading the config of image %s: %w", img.ID, err)
+	}
+	if err := ApplyChanges(&cfg.Config, o.Changes); err != nil {
+		return "", err
+	}
+	layer, err := commitLayer(s, c.LayerID, img.TopLayer)
+	if err != nil {
+		return "", err
+	}
+	id, err := storeImage(s, cfg, layer, name, o)
+	if err != nil {
+		if derr := s.DeleteLayer(layer.ID); derr != nil {
+			err = errors.Join(err, fmt.Errorf("removing the new layer: %w", derr))
+		}
+		return "", err
+	}
+	return id, nil
+}
+
+// commitLayer stores the diff of the container's layer as a new layer on
+// parent. The diff is spooled to a file first: reading it holds the
+// layer store's lock, which storing a layer needs.
+func commitLayer(s storage.Store, containerLayer, parent string) (*storage.Layer, error) {
+	uncompressed := archive.Uncompressed
+	diff, err := s.Diff("", containerLayer, &storage.DiffOptions{Compression: &uncompressed})
+	if err != nil {
+		return nil, fmt.Errorf("reading the container's changes: %w", err)
+	}
+	tmp, err := os.CreateTemp(s.GraphRoot(), ".commit-")
+	if err != nil {
+		diff.Close()
+		return nil, fmt.Errorf("spooling the container's changes: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	digester := digest.Canonical.Digester()
+	_, err = io.Copy(io.MultiWriter(tmp, digester.Hash()), diff)
+	if cerr := diff.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spooling the container's changes: %w", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	layer, _, err := s.PutLayer("", parent, nil, "", false, nil, tmp)
+	if err != nil {
+		return nil, fmt.Errorf("storing the new layer: %w", err)
+	}
+	if layer.UncompressedDigest != digester.Digest() {
+		_ = s.DeleteLayer(layer.ID)
+		return nil, fmt.Errorf("the stored layer's digest %s is not the diff's %s", layer.UncompressedDigest, digester.Digest())
+	}
+	return layer, nil
+}
+
+// storeImage writes the config and manifest of an image whose top layer
+// is top and creates it, named name.
+func storeImage(s storage.Store, cfg *imgspecv1.Image, top *storage.Layer, name string, o CommitOptions) (string, error) {
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.UTC()
+	chain, err := layerChain(s, top)
+	if err != nil {
+		return "", err
+	}
+	cfg.Created = &now
+	if o.Author != "" {
+		cfg.Author = o.Author
+	}
+	cfg.RootFS = imgspecv1.RootFS{Type: "layers"}
+	m := imgspecv1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageManifest}
+	for _, l := range chain {
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.UncompressedDigest)
+		m.Layers = append(m.Layers, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageLayer, Digest: l.UncompressedDigest, Size: l.UncompressedSize})
+	}
+	cfg.History = append(cfg.History, imgspecv1.History{Created: &now, CreatedBy: "sandy commit", Author: o.Author, Comment: o.Message})
+	config, err := json.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	configDigest := digest.Canonical.FromBytes(config)
+	m.Config = imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: configDigest, Size: int64(len(config))}
+	manifest, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	manifestDigest := digest.Canonical.FromBytes(manifest)
+	opts := &storage.ImageOptions{
+		CreationDate: now, Digest: manifestDigest,
+		BigData: []storage.ImageBigDataOption{
+			{Key: configDigest.String(), Data: config, Digest: configDigest},
+			{Key: storage.ImageDigestManifestBigDataNamePrefix + "-" + manifestDigest.String(), Data: manifest, Digest: manifestDigest},
+			{Key: storage.ImageDigestBigDataKey, Data: manifest, Digest: manifestDigest},
+		},
+	}
+	img, err := s.CreateImage(configDigest.Encoded(), nil, top.ID, "", opts)
+	if err != nil {
+		return "", fmt.Errorf("storing the image: %w", err)
+	}
+	if name != "" {
+		// The name moves from the image that had it, as podman's commit.
+		if err := s.AddNames(img.ID, []string{name}); err != nil {
+			_, _ = s.DeleteImage(img.ID, true)
+			return "", fmt.Errorf("naming the image %s: %w", name, err)
+		}
+	}
+	return img.ID, nil
+}
+
+// layerChain is top and its parents, bottom first; each must know its
+// uncompressed digest, which the manifest and the config name it by.
+func layerChain(s storage.Store, top *storage.Layer) ([]*storage.Layer, error) {
+	var chain []*storage.Layer
+	for l := top; ; {
+		if l.UncompressedDigest == "" {
+			return nil, fmt.Errorf("layer %s has no recorded digest: it cannot be described in a manifest", l.ID)
+		}
+		chain = append([]*storage.Layer{l}, chain...)
+		if l.Parent == "" {
+			return chain, nil
+		}
+		p, err := s.Layer(l.Parent)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", l.Parent, err)
+		}
+		l = p
+	}
+}
