@@ -26,6 +26,9 @@ func containerCommands() []command {
 		{"rm", "container rm [-f] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
 		{"exec", "container exec [flags] NAME|ID COMMAND [ARG...]", "run a process in a running container made from an image (exec's flags)", cmdContainerExec},
 		{"commit", "container " + commitUsage, "make an image of a container (as sandy commit)", cmdCommit},
+		{"diff", "container " + diffUsage, "list what a container added (A), changed (C) and deleted (D) over its image", cmdContainerDiff},
+		{"rename", "container " + renameUsage, "give a container a new name", cmdContainerRename},
+		{"prune", pruneUsage, "remove every container made from an image that is not running", cmdContainerPrune},
 		{"port", "container port NAME|ID [PORT[/PROTO]]", "list the container's published ports (-p, -P)", cmdContainerPort},
 	}
 }
@@ -36,7 +39,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(g.Stderr, "Usage: sandy container COMMAND\n\nCommands:\n")
 		for _, c := range containerCommands() {
-			fmt.Fprintf(g.Stderr, "  %-4s %s\n", c.name, c.summary)
+			fmt.Fprintf(g.Stderr, "  %-7s %s\n", c.name, c.summary)
 		}
 		if len(args) == 0 {
 			return 125, errors.New("missing subcommand")
@@ -55,7 +58,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 			return c.run(ctx, g, args[1:])
 		}
 	}
-	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, commit, port)", args[0])
+	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, commit, diff, rename, prune, port)", args[0])
 }
 
 func manage(ctx context.Context, g *lifecycle.Global) (containers.Manage, error) {

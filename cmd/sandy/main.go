@@ -52,6 +52,8 @@ func commands() []command {
 		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
 		{"doctor", "doctor [--json | --fix-script]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
 		{"volume", "volume create|ls|inspect|rm|prune|exists ...", "manage named volumes (podman's volume commands)", cmdVolume},
+		{"diff", diffUsage, "list what a container made from an image changed over its image (A, C, D)", cmdContainerDiff},
+		{"rename", renameUsage, "give a container made from an image a new name", cmdContainerRename},
 		{"commit", commitUsage, "make an image of a container made from an image (its layer on top of its image's)", cmdCommit},
 		{"container", "container ls|rm ...", "list and remove the containers made from images (podman's container commands)", cmdContainer},
 	}

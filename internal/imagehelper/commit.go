@@ -2,6 +2,8 @@ package imagehelper
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -43,4 +45,37 @@ func Commit(ctx context.Context, helper string, global []string, id string, r Co
 		return "", err
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// DiffRole prints a storage container's changes over its image as a
+// JSON array of Change.
+const DiffRole = "_diff"
+
+// Change is one path a container added ("A"), changed ("C") or deleted
+// ("D"), as `podman diff` prints it.
+type Change struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"`
+}
+
+// Diff runs DiffRole for the storage container id.
+func Diff(ctx context.Context, helper string, global []string, id string, stderr io.Writer) ([]Change, error) {
+	out, err := run(ctx, helper, append(append([]string(nil), global...), DiffRole, "--", id), stderr)
+	if err != nil {
+		return nil, err
+	}
+	var changes []Change
+	if err := json.Unmarshal(out, &changes); err != nil {
+		return nil, fmt.Errorf("reading %s's answer: %w", DiffRole, err)
+	}
+	return changes, nil
+}
+
+// RenameRole gives a storage container a new name.
+const RenameRole = "_rename-container"
+
+// Rename runs RenameRole for the storage container id.
+func Rename(ctx context.Context, helper string, global []string, id, name string, stderr io.Writer) error {
+	_, err := run(ctx, helper, append(append([]string(nil), global...), RenameRole, "--", id, name), stderr)
+	return err
 }

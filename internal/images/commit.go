@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -16,6 +18,8 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
+
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
 
 // CommitOptions are `sandy commit`'s flags.
@@ -189,4 +193,67 @@ func layerChain(s storage.Store, top *storage.Layer) ([]*storage.Layer, error) {
 		}
 		l = p
 	}
+}
+
+// Diff lists what a storage container changed over its image, sorted by
+// path, as `podman diff` does.
+func Diff(s storage.Store, containerID string) ([]imagehelper.Change, error) {
+	c, err := s.Container(containerID)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", containerID, err)
+	}
+	changes, err := s.Changes("", c.LayerID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the changes of container %s: %w", containerID, err)
+	}
+	out := make([]imagehelper.Change, 0, len(changes))
+	for _, ch := range changes {
+		kind := "C"
+		switch ch.Kind {
+		case archive.ChangeAdd:
+			kind = "A"
+		case archive.ChangeDelete:
+			kind = "D"
+		}
+		out = append(out, imagehelper.Change{Path: ch.Path, Kind: kind})
+	}
+	slices.SortFunc(out, func(a, b imagehelper.Change) int { return strings.Compare(a.Path, b.Path) })
+	return out, nil
+}
+
+// RenameContainer gives a storage container the name name (its only
+// one), as `podman rename`: the store keeps names unique across sandy's,
+// podman's and buildah's containers and refuses one in use; the podman
+// metadata's name follows, for `podman ps --external`.
+func RenameContainer(s storage.Store, id, name string) error {
+	c, err := s.Container(id)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
+	}
+	// The store would move the name from its holder: refuse it instead.
+	all, err := s.Containers()
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if o.ID != c.ID && slices.Contains(o.Names, name) {
+			return fmt.Errorf("the container name %q is already in use by %s: choose another", name, o.ID[:12])
+		}
+	}
+	if err := s.SetNames(c.ID, []string{name}); err != nil {
+		if errors.Is(err, storage.ErrDuplicateName) {
+			return fmt.Errorf("the container name %q is already in use: %w", name, err)
+		}
+		return fmt.Errorf("renaming container %s: %w", id, err)
+	}
+	var meta map[string]any
+	if c.Metadata != "" && json.Unmarshal([]byte(c.Metadata), &meta) == nil {
+		meta["name"] = name
+		if b, err := json.Marshal(meta); err == nil {
+			if err := s.SetMetadata(c.ID, string(b)); err != nil {
+				return fmt.Errorf("renaming container %s: %w", id, err)
+			}
+		}
+	}
+	return nil
 }

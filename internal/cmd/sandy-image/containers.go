@@ -161,3 +161,41 @@ func cmdCommit(ctx context.Context, g *global, args []string) error {
 	fmt.Fprintln(g.stdout, id)
 	return nil
 }
+
+// cmdDiff is imagehelper.DiffRole: a storage container's changes.
+func cmdDiff(_ context.Context, g *global, args []string) error {
+	fs := g.flags("_diff ID")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	if fs.NArg() != 1 {
+		return errors.New("want exactly one container id")
+	}
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	defer images.Shutdown(s)
+	changes, err := images.Diff(s, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(g.stdout).Encode(changes)
+}
+
+// cmdRenameContainer is imagehelper.RenameRole.
+func cmdRenameContainer(_ context.Context, g *global, args []string) error {
+	fs := g.flags("_rename-container ID NAME")
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	if fs.NArg() != 2 {
+		return errors.New("want a container id and a name")
+	}
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	defer images.Shutdown(s)
+	return images.RenameContainer(s, fs.Arg(0), fs.Arg(1))
+}

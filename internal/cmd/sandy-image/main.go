@@ -71,6 +71,8 @@ func verbs() []verb {
 		{imagehelper.RemoveRole, cmdRemoveContainer},
 		{imagehelper.ListRole, cmdListContainers},
 		{imagehelper.CommitRole, cmdCommit},
+		{imagehelper.DiffRole, cmdDiff},
+		{imagehelper.RenameRole, cmdRenameContainer},
 	}
 }
 

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sandy-rt/sandy/internal/containers"
+	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/internal/volumes"
+)
+
+const (
+	diffUsage   = "diff [--format json] CONTAINER"
+	renameUsage = "rename CONTAINER NAME"
+	pruneUsage  = "container prune [-f]"
+)
+
+// cmdContainerDiff is podman's diff: what a container made from an image
+// added (A), changed (C) and deleted (D) over its image, by path.
+func cmdContainerDiff(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("diff", diffUsage, g.Stderr)
+	format := fs.String("format", "", "json, or the lines (default)")
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() != 1 {
+		return 125, errors.New("want one container (sandy " + diffUsage + ")")
+	}
+	if *format != "" && *format != "json" {
+		return 125, fmt.Errorf("--format %q: want json", *format)
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	c, err := m.Find(ctx, fs.Arg(0))
+	if err != nil {
+		return 125, err
+	}
+	changes, err := imagehelper.Diff(ctx, m.Helper, m.Global, c.ID, g.Stderr)
+	if err != nil {
+		return 125, err
+	}
+	changes = containers.WithoutRuntimeMounts(changes)
+	if *format == "json" {
+		// podman's shape: the paths by kind.
+		byKind := map[string][]string{}
+		for _, ch := range changes {
+			key := map[string]string{"A": "added", "C": "changed", "D": "deleted"}[ch.Kind]
+			byKind[key] = append(byKind[key], ch.Path)
+		}
+		b, err := json.MarshalIndent(byKind, "", "    ")
+		if err != nil {
+			return 125, err
+		}
+		fmt.Fprintf(os.Stdout, "%s\n", b)
+		return 0, nil
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for _, ch := range changes {
+		fmt.Fprintf(w, "%s %s\n", ch.Kind, ch.Path)
+	}
+	return 0, w.Flush()
+}
+
+// cmdContainerRename is podman's rename: the container keeps its id,
+// layer and state; a name in use (by sandy, podman or buildah) is refused.
+func cmdContainerRename(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("rename", renameUsage, g.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() != 2 {
+		return 125, errors.New("want a container and its new name (sandy " + renameUsage + ")")
+	}
+	name := fs.Arg(1)
+	if !volumes.MatchesNameRule(name) {
+		return 125, fmt.Errorf("%q: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*", name)
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	c, err := m.Find(ctx, fs.Arg(0))
+	if err != nil {
+		return 125, err
+	}
+	if err := imagehelper.Rename(ctx, m.Helper, m.Global, c.ID, name, g.Stderr); err != nil {
+		return 125, err
+	}
+	return 0, nil
+}
+
+// cmdContainerPrune is podman's container prune: every container sandy
+// made from an image that is not running goes, with its layer; without -f
+// it asks first. It prints the ids removed.
+func cmdContainerPrune(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("container prune", pruneUsage, g.Stderr)
+	force := fs.BoolP("force", "f", false, "do not ask")
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() != 0 {
+		return 125, errors.New("container prune takes no arguments")
+	}
+	if !*force {
+		fmt.Fprint(g.Stderr, "WARNING! This will remove all non running containers.\nAre you sure you want to continue? [y/N] ")
+		answer, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		if a := strings.TrimSpace(strings.ToLower(answer)); a != "y" && a != "yes" {
+			return 0, nil
+		}
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	all, err := m.List(ctx, false)
+	if err != nil {
+		return 125, err
+	}
+	var stopped []string
+	for _, c := range all {
+		if !c.Running() {
+			stopped = append(stopped, c.ID)
+		}
+	}
+	removed, err := m.Remove(ctx, stopped, false)
+	for _, id := range removed {
+		fmt.Fprintln(os.Stdout, id)
+	}
+	if err != nil {
+		return 125, err
+	}
+	return 0, nil
+}
