@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +72,13 @@ func RunPortChild(args []string) error {
 		return fmt.Errorf("port child: %w", err)
 	}
 	_ = os.Remove(*socketPath)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: *socketPath, Net: "unix"})
+	addr, done, err := sockPath(filepath.Dir(*socketPath), filepath.Base(*socketPath))
+	if err != nil {
+		ready.Close()
+		return fmt.Errorf("port child: %w", err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	done()
 	if err != nil {
 		ready.Close()
 		return fmt.Errorf("port child: %w", err)

@@ -51,6 +51,13 @@
 //
 // where the fd is Exe, inherited: both run the sealed copy, not a path.
 //
+// DIR can be longer than a unix socket address holds (108 bytes: a 64-hex
+// container id under a long $XDG_RUNTIME_DIR or --root). Every socket in
+// it is then bound and dialed as /proc/self/fd/N/NAME through an O_PATH
+// handle on DIR (sockPath, socketDir): slirp4netns through its fd 5, the
+// port child and the monitor's control socket for the bind or connect,
+// the monitor's port drivers for as long as the network lives.
+//
 // The monitor (RunMonitor) owns the network from its first instruction: it
 // holds the only write end of slirp4netns' --exit-fd pipe and of the port
 // child's stdin, so both exit whenever the monitor exits, kill -9 included.

@@ -156,6 +156,10 @@ type monitor struct {
 
 	driver port.ParentDriver
 	quit   chan struct{}
+	// sockDir is the state directory as the port drivers dial their
+	// sockets in it (socketDir); releaseDir closes its handle.
+	sockDir    string
+	releaseDir func()
 
 	// start-up timings, logged once the network is up
 	began                      time.Time
@@ -175,9 +179,13 @@ func (m *monitor) start() error {
 		childDied = nil
 	}
 	var driverReady <-chan error
+	var err error
+	if m.sockDir, m.releaseDir, err = socketDir(m.cfg.StateDir, "slirp-api.sock"); err != nil {
+		return fmt.Errorf("opening the state directory: %w", err)
+	}
 	if m.hasChild() {
 		// The builtin driver does not need slirp4netns: start it now.
-		d, err := builtinparent.NewDriver(m.logw, m.cfg.StateDir, false, "")
+		d, err := builtinparent.NewDriver(m.logw, m.sockDir, false, "")
 		if err != nil {
 			return fmt.Errorf("creating builtin port driver: %w", err)
 		}
@@ -196,7 +204,7 @@ func (m *monitor) start() error {
 		return nil
 	}
 	if !m.hasChild() {
-		d, err := slirpport.NewParentDriver(m.logw, filepath.Join(m.cfg.StateDir, "slirp-api.sock"))
+		d, err := slirpport.NewParentDriver(m.logw, filepath.Join(m.sockDir, "slirp-api.sock"))
 		if err != nil {
 			return fmt.Errorf("creating slirp4netns port driver: %w", err)
 		}
@@ -213,7 +221,7 @@ func (m *monitor) start() error {
 		return fmt.Errorf("port driver %s not ready after %s", m.cfg.Driver, startTimeout)
 	}
 	m.driverUp = time.Since(m.began)
-	err := m.addPorts()
+	err = m.addPorts()
 	m.portsUp = time.Since(m.began)
 	return err
 }
@@ -440,6 +448,9 @@ func (m *monitor) teardown() {
 	}
 	for _, f := range []*os.File{m.container, m.slirp, m.slirpReady, m.child, m.notifier} {
 		f.Close()
+	}
+	if m.releaseDir != nil {
+		m.releaseDir()
 	}
 	m.stopMu.Lock()
 	if !m.abandoned {

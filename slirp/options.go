@@ -65,10 +65,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, err
 	}
 	o.StateDir = dir
-	// sockaddr_un holds 108 bytes with the NUL (unix(7)).
-	if longest := filepath.Join(o.StateDir, "slirp-api.sock"); len(longest) > 107 {
-		return o, fmt.Errorf("state directory %q too long for a unix socket path (%d bytes > 107)", o.StateDir, len(longest))
-	}
+	// A state directory too long for a socket address (sockaddr_un holds
+	// 108 bytes) is reached through /proc/self/fd (sockPath, socketDir).
 	if o.MTU == 0 {
 		o.MTU = DefaultMTU
 	}

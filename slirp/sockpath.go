@@ -29,3 +29,20 @@ func sockPath(dir, name string) (path string, done func(), err error) {
 	}
 	return fmt.Sprintf("/proc/self/fd/%d/%s", f.Fd(), name), func() { f.Close() }, nil
 }
+
+// socketDir is dir for the sockets other code joins names to (rootlesskit's
+// port drivers take a directory or a path and dial it for every
+// connection): dir itself when a socket named longest fits in a socket
+// address, else /proc/self/fd/N through an O_PATH handle on dir, which
+// release closes once no socket in it is used any more.
+func socketDir(dir, longest string) (path string, release func(), err error) {
+	if len(filepath.Join(dir, longest)) <= maxSockPath {
+		return dir, func() {}, nil
+	}
+	f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", f.Fd()), func() { f.Close() }, nil
+}
+

@@ -55,3 +55,44 @@ func TestStopLongStateDir(t *testing.T) {
 		t.Errorf("the monitor read %q, want a stop request", line)
 	}
 }
+
+// TestSocketDir: a state directory too long for a socket address is
+// named through /proc/self/fd, and sockets bound and dialed there work
+// until release; a short one is used as it is.
+func TestSocketDir(t *testing.T) {
+	short := t.TempDir()
+	if dir, release, err := socketDir(short, "slirp-api.sock"); err != nil || dir != short {
+		t.Fatalf("short dir: %q, %v", dir, err)
+	} else {
+		release()
+	}
+	long := filepath.Join(t.TempDir(), strings.Repeat("x", 100))
+	if err := os.Mkdir(long, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir, release, err := socketDir(long, "slirp-api.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dir, "/proc/self/fd/") {
+		t.Fatalf("long dir named %q", dir)
+	}
+	p := filepath.Join(dir, "slirp-api.sock")
+	l, err := net.Listen("unix", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("unix", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := os.Stat(filepath.Join(long, "slirp-api.sock")); err != nil {
+		t.Errorf("the socket is not in the state directory: %v", err)
+	}
+	release()
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("%s still open after release", dir)
+	}
+}

@@ -338,3 +338,44 @@ func TestNetworkSharedPidNamespace(t *testing.T) {
 		t.Errorf("a port child (pid %d) runs for a container in the host's pid namespace", hp)
 	}
 }
+
+// TestNetworkLongStateDir: a state directory whose sockets' paths do not
+// fit in a unix socket address (a 64-hex container id, as every image
+// container has, under a long $XDG_RUNTIME_DIR or --root) still gets its
+// network and its forwarded ports, with either port driver: the sockets
+// are named through an fd of the directory. It failed with "state
+// directory … too long for a unix socket path" before.
+func TestNetworkLongStateDir(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	testutil.RequireBinary(t, "slirp4netns", "apt-get install slirp4netns")
+	for _, handler := range []string{"builtin", "slirp4netns"} {
+		t.Run(handler, func(t *testing.T) {
+			e := newEnv(t).sh(`mkdir /www && echo long > /www/index.html && exec httpd -f -p 80 -h /www`)
+			e.root = filepath.Join(e.root, strings.Repeat("r", 30))
+			id := fmt.Sprintf("%064x", time.Now().UnixNano())
+			if n := len(filepath.Join(e.root, id, "slirp-api.sock")); n <= 107 {
+				t.Fatalf("the state directory is not long enough (%d bytes)", n)
+			}
+			port := freePort(t)
+			if r := e.run("", "run", "-d", "--network", "slirp4netns:port_handler="+handler, "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", e.bundle, id); r.code != 0 {
+				t.Fatalf("run -d: %s", r.stderr)
+			}
+			defer e.run("", "delete", "--force", id)
+			waitFor(t, 20*time.Second, "the forwarded port", func() bool {
+				resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+				if err != nil {
+					return false
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return strings.TrimSpace(string(b)) == "long"
+			})
+			if r := e.run("", "delete", "--force", id); r.code != 0 {
+				t.Fatalf("delete: %s", r.stderr)
+			}
+			noSlirpLeft(t, e)
+		})
+	}
+}
