@@ -45,4 +45,3 @@ func socketDir(dir, longest string) (path string, release func(), err error) {
 	}
 	return fmt.Sprintf("/proc/self/fd/%d", f.Fd()), func() { f.Close() }, nil
 }
-
