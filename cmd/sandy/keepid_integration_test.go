@@ -113,6 +113,15 @@ func TestRunImageKeepID(t *testing.T) {
 		t.Errorf("layers left after rmi: %v", got)
 	}
 
+	t.Run("vfs store", func(t *testing.T) {
+		// A copy too: the mapped top layer is a chowned copy of the
+		// image's whole root, and the container's layer a copy of it.
+		v := newImgEnv(t)
+		v.write(filepath.Join(v.dir, "storage.conf"), fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n",
+			filepath.Join(v.dir, "graph"), filepath.Join(v.dir, "run")))
+		v.loadImage("localhost/bb:keepid", img)
+		wantKeepIDOwners(v, "localhost/bb:keepid")
+	})
 	t.Run("fuse-overlayfs store", func(t *testing.T) {
 		// The driver shifts the ids at mount time (fuse-overlayfs's
 		// uidmapping and gidmapping, which the init passes on): no copy.

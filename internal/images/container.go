@@ -159,7 +159,7 @@ func prepared(s storage.Store, c *storage.Container, img *storage.Image, imgName
 		return nil, err
 	}
 	if len(o.UIDMap) > 0 || len(o.GIDMap) > 0 {
-		if err := shiftIDs(s, c.LayerID, &p.Layers, o.UIDMap, o.GIDMap); err != nil {
+		if err := shiftIDs(s, &p.Layers, o.UIDMap, o.GIDMap); err != nil {
 			return nil, err
 		}
 	}
@@ -268,34 +268,26 @@ func withDiffN(upper string, lowers []string, exists func(string) bool) []string
 	return out
 }
 
-// shiftIDs checks how storage gave the container c (made with the id
-// maps uids and gids) an image owned as those maps see it, and completes
-// l for the init's mount:
+// shiftIDs checks how storage gave the container (made with the id maps
+// uids and gids) an image owned as those maps see it, and completes l for
+// the init's mount. Storage decided it in CreateContainer with the
+// driver's SupportsShifting, asked again here (the same driver, the same
+// answer):
 //
-//   - storage made id-mapped copies (the image's mapped top layer has
-//     the maps: overlay without a mount program, vfs): the layers are
-//     owned as the container sees them; nothing to add.
-//   - the driver shifts ids at mount time (the top layer has no maps):
-//     with fuse-overlayfs, the uidmapping and gidmapping options podman's
-//     mount passes (drivers/overlay optsAppendMappings), which the init
-//     passes on. The numbers are the same although the init runs
-//     fuse-overlayfs inside the container's user namespace, not the
-//     store's: there the store's id k shows as the container id that the
-//     maps send to k, so disk id m[i].ContainerID+j still shows as
-//     m[i].HostID+j. The kernel's shifting (idmapped lower layers)
-//     needs privilege sandy's init does not have.
-func shiftIDs(s storage.Store, layerID string, l *overlay.Layers, uids, gids []specs.LinuxIDMapping) error {
-	layer, err := s.Layer(layerID)
-	if err != nil {
-		return fmt.Errorf("reading the container's layer: %w", err)
-	}
-	if layer.Parent == "" {
-		return nil
-	}
-	top, err := s.Layer(layer.Parent)
-	if err != nil {
-		return fmt.Errorf("reading the image's top layer: %w", err)
-	}
+//   - no shifting: storage made id-mapped copies (the image's mapped top
+//     layer, or, for an image in a read-only store, the container's own
+//     layer, in its diff1): overlay without a mount program, vfs. The
+//     layers are owned as the container sees them; nothing to add.
+//   - shifting at mount time: with fuse-overlayfs, the uidmapping and
+//     gidmapping options podman's mount passes (drivers/overlay
+//     optsAppendMappings), which the init passes on. The numbers are the
+//     same although the init runs fuse-overlayfs inside the container's
+//     user namespace, not the store's: there the store's id k shows as
+//     the container id that the maps send to k, so disk id
+//     m[i].ContainerID+j still shows as m[i].HostID+j. The kernel's
+//     shifting (idmapped lower layers) needs privilege sandy's init does
+//     not have: refused.
+func shiftIDs(s storage.Store, l *overlay.Layers, uids, gids []specs.LinuxIDMapping) error {
 	if l.Driver == overlay.DriverOverlay {
 		// The layer's directory belongs to the container's root (a
 		// subordinate id), mode 0700, as storage makes it for podman,
@@ -307,7 +299,12 @@ func shiftIDs(s storage.Store, layerID string, l *overlay.Layers, uids, gids []s
 			return fmt.Errorf("opening the container layer to the runtime: %w", err)
 		}
 	}
-	if len(top.UIDMap) > 0 || len(top.GIDMap) > 0 {
+	drv, err := s.GraphDriver()
+	if err != nil {
+		return err
+	}
+	// SupportsShifting sorts the maps it is given: copies.
+	if !drv.SupportsShifting(idtoolsMap(uids), idtoolsMap(gids)) {
 		return nil
 	}
 	if l.Driver != overlay.DriverOverlay || l.Program == "" {
