@@ -421,3 +421,13 @@ func toContainer(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
 	}
 	return 0, false
 }
+
+// RootIsCaller reports whether the maps make host uid uid container uid 0:
+// the child then gains its capabilities by an execve once they are
+// written (userns.GainCaps). With maps that give the caller another uid
+// (podman's keep-id), userns.Start carries the capabilities over execve
+// in the ambient set instead.
+func (p *Plan) RootIsCaller(uid uint32) bool {
+	h, ok := toHost(p.UIDs, 0)
+	return ok && h == uid
+}

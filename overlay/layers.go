@@ -29,6 +29,12 @@ type Layers struct {
 	// Program is the store's overlay mount program (fuse-overlayfs), ""
 	// for the kernel's overlay.
 	Program string `json:"program,omitempty"`
+	// IDMapOptions are the mount program's id mapping options
+	// ("uidmapping=C:H:S:…,gidmapping=…", as go.podman.io/storage's
+	// overlay driver passes them) for a container whose ids the store
+	// shifts at mount time (--userns=keep-id over a fuse-overlayfs store);
+	// "" for none.
+	IDMapOptions string `json:"idmap_options,omitempty"`
 	// Volatile skips overlay's syncs: the layer is removed with the
 	// container when it exits (run --rm), so a crash loses nothing kept.
 	Volatile bool `json:"volatile,omitempty"`
@@ -58,6 +64,14 @@ func (l *Layers) Check() error {
 	default:
 		return fmt.Errorf("storage layers: driver %q: sandy mounts overlay and vfs stores only; hint: set driver = \"overlay\" in storage.conf for a new store", l.Driver)
 	}
+	if l.IDMapOptions != "" {
+		if l.Program == "" {
+			return fmt.Errorf("storage layers: id mapping options %q need a mount program", l.IDMapOptions)
+		}
+		if err := checkIDMapOptions(l.IDMapOptions); err != nil {
+			return err
+		}
+	}
 	for _, p := range paths {
 		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
 			return fmt.Errorf("storage layers: %q is not an absolute, clean path", p)
@@ -84,4 +98,28 @@ func lowerdirPlan(fdPaths []string) (key string, values []string) {
 		return "lowerdir", []string{joined}
 	}
 	return "lowerdir+", fdPaths
+}
+
+// checkIDMapOptions accepts only the id mapping options the store's overlay driver passes, with
+// nothing else in the mount program's -o string.
+func checkIDMapOptions(opts string) error {
+	for _, o := range strings.Split(opts, ",") {
+		k, v, ok := strings.Cut(o, "=")
+		switch k {
+		case "uidmapping", "gidmapping", "squash_to_uid", "squash_to_gid":
+		default:
+			ok = false
+		}
+		if ok {
+			for _, f := range strings.Split(v, ":") {
+				if f == "" || strings.Trim(f, "0123456789") != "" {
+					ok = false
+				}
+			}
+		}
+		if !ok {
+			return fmt.Errorf("storage layers: id mapping option %q: want uidmapping=C:H:S[:C:H:S…], gidmapping=…, squash_to_uid=N or squash_to_gid=N", o)
+		}
+	}
+	return nil
 }

@@ -171,6 +171,11 @@ func (m *mounter) fuseLayers(l *Layers) error {
 		return fmt.Errorf("making %s shared: %w", fuseDir, err)
 	}
 	opts := "lowerdir=" + strings.Join(l.Lowers, ":") + ",upperdir=" + l.Upper + ",workdir=" + l.Work
+	if l.IDMapOptions != "" {
+		// The store shifts this container's ids at mount time; the
+		// numbers hold in the container's namespace too (images.shiftIDs).
+		opts += "," + l.IDMapOptions
+	}
 	if err := runFuse(l.Program, opts, fuseDir, nil); err != nil {
 		return err
 	}

@@ -25,6 +25,15 @@ func TestLayersCheck(t *testing.T) {
 		{"colon for the kernel", func(l *Layers) { l.Upper = "/s/c:x/diff" }, ""},
 		{"colon for a mount program", func(l *Layers) { l.Upper, l.Program = "/s/c:x/diff", "/usr/bin/fuse-overlayfs" }, "contains one of"},
 		{"comma for a mount program", func(l *Layers) { l.Lowers[0], l.Program = "/s/l1,upperdir=/x", "fuse-overlayfs" }, "contains one of"},
+		{"id mapping for a mount program", func(l *Layers) {
+			l.Program, l.IDMapOptions = "fuse-overlayfs", "uidmapping=0:1:1001:1001:0:1:1002:1002:64535,gidmapping=0:1:1001:1001:0:1:1002:1002:64535"
+		}, ""},
+		{"squash", func(l *Layers) { l.Program, l.IDMapOptions = "fuse-overlayfs", "squash_to_uid=0,squash_to_gid=0" }, ""},
+		{"id mapping for the kernel", func(l *Layers) { l.IDMapOptions = "uidmapping=0:1:1" }, "need a mount program"},
+		{"another option", func(l *Layers) { l.Program, l.IDMapOptions = "fuse-overlayfs", "uidmapping=0:1:1,upperdir=/x" }, "id mapping option"},
+		{"a path in a mapping", func(l *Layers) { l.Program, l.IDMapOptions = "fuse-overlayfs", "uidmapping=0:/x:1" }, "id mapping option"},
+		{"an empty field", func(l *Layers) { l.Program, l.IDMapOptions = "fuse-overlayfs", "uidmapping=0::1" }, "id mapping option"},
+		{"no value", func(l *Layers) { l.Program, l.IDMapOptions = "fuse-overlayfs", "uidmapping" }, "id mapping option"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := ok

@@ -17,6 +17,13 @@
 // capabilities(7), "Capabilities and execution of programs"); once the
 // parent has written the maps the child is uid 0 in the namespace and one
 // more execve gives it the full set (rootlesskit's gainCaps does the same).
+// Maps in which the caller is not uid 0 (podman's keep-id: the caller keeps
+// its own uid) give nothing to that execve, and the child could not
+// setuid(0) without capabilities: Start then has the child raise its
+// capabilities into the ambient set right after the clone, while it holds
+// them all in its new namespace, so that they survive its execve; GainCaps
+// makes it uid and gid 0 of the namespace and empties the ambient and
+// inheritable sets (RootMapper).
 //
 // Probe creates a throwaway user and mount namespace for `sandy doctor`
 // and runs a probe child in it; its failures carry the same hint as a

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 
 	mobyuserns "github.com/moby/sys/userns"
@@ -30,6 +32,23 @@ type MapWriter interface {
 type KernelMapper interface {
 	MapWriter
 	KernelMaps() (uids, gids []syscall.SysProcIDMap, setgroups, ok bool)
+}
+
+// RootMapper is a MapWriter that tells whether its maps make the caller's
+// uid 0 of the namespace (idmap.Plan implements it). When they do not
+// (podman's keep-id: the caller keeps its own uid, subordinate ids are 0),
+// an execve once the maps are written gives the child no capabilities, and
+// it cannot setuid(0) without them; Start then raises the child's
+// capabilities into its ambient set before its first execve, while it
+// still has them all in its new namespace (user_namespaces(7)), and the
+// ambient set carries them over the execve of the gate and of sandy
+// (capabilities(7): a program without file capabilities run by a non-root
+// uid gets the ambient set as permitted and effective). GainCaps then
+// makes the child uid and gid 0 of its namespace and empties the ambient
+// and inheritable sets, as a child that was root from the start has them.
+type RootMapper interface {
+	MapWriter
+	RootIsCaller(uid uint32) bool
 }
 
 // Config describes a child to start in new namespaces.
@@ -131,9 +150,23 @@ func Start(cfg Config) (*Child, error) {
 			}
 		}
 	}
+	var ambient []uintptr
+	if rm, ok := cfg.Maps.(RootMapper); ok && kernelMaps == nil && len(cfg.Join) == 0 && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 && !rm.RootIsCaller(uint32(os.Getuid())) {
+		var err error
+		if ambient, err = boundingCaps(); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case kernelMaps != nil:
 		// Written by the clone: no gate, no Apply.
+	case ambient != nil:
+		// sandy itself, with its capabilities in the ambient set: no
+		// gate (it would gain nothing), and no sh, which with
+		// capabilities would race the maps: a shell that reads its uid
+		// before the uid map is written (65534, unmapped) and its euid
+		// after (the caller's) drops "privileges" with setuid(65534),
+		// which CAP_SETUID then lets it do (dash's setprivileged).
 	case len(cfg.Join) > 0:
 		nsenter, err := exec.LookPath("nsenter")
 		if err != nil {
@@ -187,6 +220,9 @@ func Start(cfg Config) (*Child, error) {
 		a := cmd.SysProcAttr
 		a.UidMappings, a.GidMappings, a.GidMappingsEnableSetgroups = kernelMaps.UidMappings, kernelMaps.GidMappings, kernelMaps.GidMappingsEnableSetgroups
 		a.Credential = kernelMaps.Credential
+	}
+	if ambient != nil {
+		cmd.SysProcAttr.AmbientCaps = ambient
 	}
 	if cfg.CgroupFD >= 0 {
 		cmd.SysProcAttr.UseCgroupFD = true
@@ -253,9 +289,15 @@ func cloneHint(err error, flags uintptr) string {
 // the same argv and environment plus marker, which gives the full
 // capability set (see the package doc); it does not return then. When the
 // capabilities are already there (second run, or no new user namespace) it
-// returns nil.
+// returns nil; when they came in the ambient set (RootMapper), it first
+// makes the process uid and gid 0 of its namespace (becomeRoot).
 func GainCaps(marker string) error {
 	if hasSysAdmin() {
+		if ambientSysAdmin() {
+			// Started with the ambient capabilities of a RootMapper
+			// whose maps do not make the caller uid 0.
+			return becomeRoot()
+		}
 		return nil
 	}
 	if os.Getenv(marker) != "" {
@@ -273,6 +315,75 @@ func hasSysAdmin() bool {
 		return false
 	}
 	return data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0
+}
+
+// ambientSysAdmin reports whether CAP_SYS_ADMIN is in the ambient set:
+// the child came through Start's ambient capabilities.
+func ambientSysAdmin() bool {
+	set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, unix.CAP_SYS_ADMIN, 0, 0)
+	return err == nil && set == 1
+}
+
+// becomeRoot makes a child that holds its capabilities through the
+// ambient set uid and gid 0 of its namespace, as a child whose maps make
+// the caller root is after its execve: then files it makes (mount points,
+// /dev) belong to the namespace's root, as runc's and crun's init make
+// them. setresgid(2) first, while CAP_SETGID is effective; from a nonzero
+// uid to 0 keeps the permitted set and copies it to the effective one
+// (capabilities(7), "Effect of user ID changes on capabilities"). The
+// ambient and inheritable sets are emptied after: nothing the init execs
+// later inherits them unless the config asks (Go's syscall.Setresuid
+// changes every thread, AllThreadsSyscall; sandy has no cgo).
+func becomeRoot() error {
+	if err := syscall.Setresgid(0, 0, 0); err != nil {
+		return fmt.Errorf("setresgid(0): %w (is gid 0 mapped in the user namespace?)", err)
+	}
+	if err := syscall.Setresuid(0, 0, 0); err != nil {
+		return fmt.Errorf("setresuid(0): %w (is uid 0 mapped in the user namespace?)", err)
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing the ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clearing the inheritable capabilities: %w", err)
+	}
+	return nil
+}
+
+// boundingCaps lists the capabilities in this process's bounding set:
+// the ones a child may raise into its ambient set (capset(2) refuses an
+// inheritable capability outside the bounding set).
+func boundingCaps() ([]uintptr, error) {
+	last, err := lastCap()
+	if err != nil {
+		return nil, err
+	}
+	var caps []uintptr
+	for c := 0; c <= last; c++ {
+		if in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && in == 1 {
+			caps = append(caps, uintptr(c))
+		}
+	}
+	return caps, nil
+}
+
+// lastCap is the kernel's highest capability number.
+func lastCap() (int, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 0, fmt.Errorf("reading the highest capability number: %w", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("reading /proc/sys/kernel/cap_last_cap %q: %w", b, err)
+	}
+	return n, nil
 }
 
 // InUserNS reports whether this process runs in a user namespace other

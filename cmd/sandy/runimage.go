@@ -55,7 +55,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 	fs.StringArrayVar(&o.DNSSearch, "dns-search", nil, "IMAGE: DNS search domain (repeatable)")
 	fs.StringArrayVar(&o.DNSOption, "dns-option", nil, "IMAGE: DNS resolver option (repeatable)")
 	fs.StringArrayVar(&o.AddHost, "add-host", nil, "IMAGE: add HOST:IP to /etc/hosts (repeatable)")
-	fs.StringVar(&o.Userns, "userns", "", "IMAGE: user namespace mode (keep-id: not yet)")
+	fs.StringVar(&o.Userns, "userns", "", "IMAGE: user namespace mode (keep-id: your uid and gid inside)")
 	fs.BoolVar(&r.tlsVerify, "tls-verify", true, "IMAGE: pulling requires HTTPS and a trusted certificate")
 	fs.StringVar(&r.creds, "creds", "", "IMAGE: USER[:PASSWORD] for the registry of a pull")
 	fs.StringVar(&r.authfile, "authfile", "", "IMAGE: auth file for a pull")

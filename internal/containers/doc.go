@@ -59,6 +59,14 @@
 //     directory, the home of the entry podman adds) in the spec; podman
 //     leaves HOME to the runtime, which reads that entry.
 //
+// Under --userns=keep-id, Run has the image helper make the storage
+// container with podman's keep-id map relative to the store's user
+// namespace (storeMaps, keepIDStoreMap), which Generate's map
+// (keepIDMap, written from the host) is composed with that namespace: the
+// store then gives the container an image owned as that map sees it (an
+// id-mapped copy of the image's top layer, or fuse-overlayfs's mapping
+// options), as it does for podman (docs/images.md "Keep-id").
+//
 // ApplyToBundle is the same flags' meaning for a bundle: `sandy run
 // ./bundle [COMMAND [ARG...]]` with -e, --env-file, -v, --mount, --tmpfs,
 // -w and -t changes the loaded config.json in memory for that run

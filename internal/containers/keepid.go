@@ -22,11 +22,8 @@ func (g *gen) idMaps() error {
 	if !g.keepID {
 		return nil
 	}
-	if g.h.UID == 0 {
-		return errors.New("--userns=keep-id: keep-id is only supported in rootless mode (the caller is root)")
-	}
-	if len(g.h.SubUIDs) == 0 || len(g.h.SubGIDs) == 0 {
-		return errors.New("--userns=keep-id needs subordinate ids: add ranges for the user to /etc/subuid and /etc/subgid (docs/troubleshooting.md#subuid)")
+	if err := checkKeepID(g.h); err != nil {
+		return err
 	}
 	uids, err := keepIDMap(g.h.UID, g.h.SubUIDs)
 	if err != nil {
@@ -46,6 +43,77 @@ func (g *gen) idMaps() error {
 	return nil
 }
 
+// checkKeepID refuses keep-id where podman does (a root caller) and
+// where it has nothing to map the image's other ids to.
+func checkKeepID(h Host) error {
+	if h.UID == 0 {
+		return errors.New("--userns=keep-id: keep-id is only supported in rootless mode (the caller is root)")
+	}
+	if len(h.SubUIDs) == 0 || len(h.SubGIDs) == 0 {
+		return errors.New("--userns=keep-id needs subordinate ids: add ranges for the user to /etc/subuid and /etc/subgid (docs/troubleshooting.md#subuid)")
+	}
+	return nil
+}
+
+// keepIDStoreMaps are the maps the storage container of a keep-id run is
+// made with: podman's own (pkg/util getRootlessKeepIDMapping), so that
+// the store treats the container as podman's. The store's files are owned
+// as seen from its namespace (the image's root is the caller), and the
+// container's namespace maps the caller to its own uid, not to 0: storage
+// gives such a container an id-mapped copy of the image's top layer
+// (store.go imageTopLayerForMapping), made once per image and map and
+// kept with the image, shared with podman's keep-id containers of the same
+// user (it is found by the map, which is why sandy's must equal podman's).
+// keepIDMap is this map composed with the store's namespace.
+func keepIDStoreMaps(h Host) (uids, gids []specs.LinuxIDMapping, err error) {
+	if err := checkKeepID(h); err != nil {
+		return nil, nil, err
+	}
+	return keepIDStoreMap(h.UID, subTotal(h.SubUIDs)), keepIDStoreMap(h.GID, subTotal(h.SubGIDs)), nil
+}
+
+// keepIDStoreMap is podman's keep-id map relative to its rootless
+// namespace, for own ≠ 0 and N subordinate ids (the namespace has ids
+// 0..N):
+//
+//	container 0 .. min(own,N)-1 → namespace 1 .. min(own,N)
+//	container own               → namespace 0 (the caller)
+//	container own+1 .. N        → namespace own+1 .. N
+func keepIDStoreMap(own uint32, total uint64) []specs.LinuxIDMapping {
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: uint32(min(uint64(own), total))}}
+	m = append(m, specs.LinuxIDMapping{ContainerID: own, HostID: 0, Size: 1})
+	if total > uint64(own) {
+		n := min(total-uint64(own), math.MaxUint32-uint64(own)-1)
+		m = append(m, specs.LinuxIDMapping{ContainerID: own + 1, HostID: own + 1, Size: uint32(n)})
+	}
+	return m
+}
+
+func subTotal(ranges []idmap.SubIDRange) uint64 {
+	var total uint64
+	for _, r := range ranges {
+		total += uint64(r.Count)
+	}
+	return total
+}
+
+// storeMaps are the storage container's id maps for o, relative to the
+// image store's user namespace (0 → the caller, k → the k-th subordinate
+// id), as podman passes them to containers/storage (IDMappingOptions):
+// podman's keep-id maps for --userns=keep-id, none (the store's own)
+// otherwise. Errors are keep-id's refusals (a root caller, no
+// subordinate ids), before anything is made.
+func storeMaps(o Options) (uids, gids []specs.LinuxIDMapping, err error) {
+	if o.Userns != "keep-id" {
+		return nil, nil, nil
+	}
+	h, err := CallerHost("", "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return keepIDStoreMaps(h)
+}
+
 // keepIDMap is podman's keep-id map (pkg/util GetKeepIDMapping) composed
 // with podman's rootless namespace (0 → own, k → the k-th subordinate id),
 // so that sandy, which has no intermediate namespace, writes the same
@@ -57,10 +125,7 @@ func (g *gen) idMaps() error {
 //
 // where N is the number of subordinate ids, taken in file order.
 func keepIDMap(own uint32, ranges []idmap.SubIDRange) ([]specs.LinuxIDMapping, error) {
-	var total uint64
-	for _, r := range ranges {
-		total += uint64(r.Count)
-	}
+	total := subTotal(ranges)
 	var m []specs.LinuxIDMapping
 	m = appendSub(m, ranges, 0, min(uint64(own), total), 0)
 	m = append(m, specs.LinuxIDMapping{ContainerID: own, HostID: own, Size: 1})

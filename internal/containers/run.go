@@ -49,7 +49,9 @@ const ExitSandyError = 125
 // runtime path as `sandy run ./bundle`:
 //
 //  1. the image helper makes a storage container from the image (pulling
-//     it as --pull says) and reports its layers, config and user database;
+//     it as --pull says; under --userns=keep-id with podman's keep-id
+//     maps, which give it an id-mapped copy of the image's top layer) and
+//     reports its layers, config and user database;
 //  2. Generate builds the OCI spec from the image config and the flags;
 //  3. the spec is written as config.json in the storage container's own
 //     directory, a bundle whose root is the storage layers;
@@ -65,9 +67,14 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		return ExitSandyError, err
 	}
 	name := r.Name
+	uidMap, gidMap, err := storeMaps(r.Options)
+	if err != nil {
+		return ExitSandyError, err
+	}
 	t0 := time.Now()
 	sess, err := imagehelper.Create(ctx, r.Helper, imagehelper.CreateRequest{
 		Image: r.Image, Name: name, Pull: r.Pull, Volatile: r.Rm,
+		UIDMap: uidMap, GIDMap: gidMap,
 		Global: r.HelperGlobal, Remote: r.HelperRemote,
 	}, r.Stderr, g.Warn)
 	if err != nil {
@@ -120,17 +127,6 @@ func (r RunRequest) check() error {
 	}
 	if r.Runtime.Detach {
 		return errors.New("run -d of an image needs the per-container monitor, which this sandy does not have yet: run it in the foreground, or run a bundle with -d")
-	}
-	o := r.Options
-	for _, f := range []struct {
-		set  bool
-		flag string
-	}{
-		{o.Userns == "keep-id", "--userns=keep-id"},
-	} {
-		if f.set {
-			return fmt.Errorf("%s is not supported by sandy run IMAGE yet (docs/images.md#running-an-image)", f.flag)
-		}
 	}
 	if os.Geteuid() == 0 {
 		// root's store keeps overlay's metadata in trusted.* xattrs, which

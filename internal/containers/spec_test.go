@@ -434,6 +434,70 @@ func TestKeepIDMap(t *testing.T) {
 	}
 }
 
+// TestKeepIDStoreMap: the storage container's map is podman's own (the
+// maps podman 4.3.1 wrote for its keep-id container, relative to its
+// rootless namespace), and composed with the store's namespace (0 → the
+// caller, k → the k-th subordinate id) it is the map the runtime writes.
+func TestKeepIDStoreMap(t *testing.T) {
+	podman := podmanSpec(t, "podman-4.3.1-keepid.json")
+	if got := keepIDStoreMap(1001, 65536); !reflect.DeepEqual(got, podman.Linux.UIDMappings) {
+		t.Errorf("got %+v\nwant podman's %+v", got, podman.Linux.UIDMappings)
+	}
+	// expand lists every container id of m with f of its mapped id.
+	expand := func(m []specs.LinuxIDMapping, f func(uint32) uint32) map[uint32]uint32 {
+		out := map[uint32]uint32{}
+		for _, l := range m {
+			for i := uint32(0); i < l.Size; i++ {
+				out[l.ContainerID+i] = f(l.HostID + i)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		own    uint32
+		ranges []idmap.SubIDRange
+	}{
+		{1000, []idmap.SubIDRange{{Start: 100000, Count: 3000}}},
+		{5, []idmap.SubIDRange{{Start: 200, Count: 3}, {Start: 500, Count: 10}}},
+		{7000, []idmap.SubIDRange{{Start: 100000, Count: 4000}}},
+		{3, []idmap.SubIDRange{{Start: 10, Count: 3}}},
+	} {
+		store := keepIDStoreMap(tc.own, subTotal(tc.ranges))
+		if err := idmap.ValidateMappings("store map", store); err != nil {
+			t.Errorf("own %d: %v", tc.own, err)
+		}
+		host, err := keepIDMap(tc.own, tc.ranges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		storeToHost := func(k uint32) uint32 { // the store's namespace
+			if k == 0 {
+				return tc.own
+			}
+			k--
+			for _, r := range tc.ranges {
+				if k < r.Count {
+					return r.Start + k
+				}
+				k -= r.Count
+			}
+			t.Fatalf("store id %d beyond the ranges", k)
+			return 0
+		}
+		if got, want := expand(store, storeToHost), expand(host, func(h uint32) uint32 { return h }); !reflect.DeepEqual(got, want) {
+			t.Errorf("own %d %v: the store map composed differs from keepIDMap", tc.own, tc.ranges)
+		}
+	}
+	if u, g, err := storeMaps(Options{}); u != nil || g != nil || err != nil {
+		t.Errorf("without keep-id: %v %v %v", u, g, err)
+	}
+	h := testHost()
+	h.UID = 0
+	if _, _, err := keepIDStoreMaps(h); err == nil || !strings.Contains(err.Error(), "rootless") {
+		t.Errorf("root: %v", err)
+	}
+}
+
 // TestKeepID: the caller's ids, its passwd entry, HOME, no gid=5 when
 // gid 5 is unmapped, the error without subordinate ids.
 func TestKeepID(t *testing.T) {

@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -61,6 +64,12 @@ type CreateRequest struct {
 	Pull string
 	// Volatile: the container is removed when it exits (--rm).
 	Volatile bool
+	// UIDMap and GIDMap are the container's id maps relative to the
+	// store's user namespace (podman's --uidmap: container ids to the ids
+	// of the namespace the store is opened in), as the storage container
+	// is made with them (containers/storage IDMappingOptions); nil for the
+	// store's own. --userns=keep-id sets them.
+	UIDMap, GIDMap []specs.LinuxIDMapping
 	// Global are sandy's global store flags, passed on
 	// (--storage-root, …), and Remote the registry flags of the pull
 	// (--tls-verify=false, --creds, …), as the helper's pull takes them.
@@ -78,6 +87,9 @@ func (r CreateRequest) Args() []string {
 	}
 	if r.Volatile {
 		args = append(args, "--volatile")
+	}
+	if len(r.UIDMap) > 0 || len(r.GIDMap) > 0 {
+		args = append(args, "--uidmap", idmap.FlagMap(r.UIDMap), "--gidmap", idmap.FlagMap(r.GIDMap))
 	}
 	args = append(args, r.Remote...)
 	return append(args, "--", r.Image)

@@ -9,13 +9,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	graphdriver "go.podman.io/storage/drivers"
+	"go.podman.io/storage/pkg/idtools"
+	storagetypes "go.podman.io/storage/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
@@ -34,6 +40,10 @@ type ContainerOptions struct {
 	// Volatile: the container is removed when it exits (--rm), so its
 	// overlay needs no syncs.
 	Volatile bool
+	// UIDMap and GIDMap are the container's id maps relative to the
+	// store's user namespace (imagehelper.CreateRequest), nil for the
+	// store's own.
+	UIDMap, GIDMap []specs.LinuxIDMapping
 }
 
 // containerMeta is the storage container's metadata, in podman's
@@ -68,7 +78,15 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 	if o.Name != "" {
 		names = []string{o.Name}
 	}
-	c, err := s.CreateContainer("", names, img.ID, "", string(meta), nil)
+	var co *storage.ContainerOptions
+	if len(o.UIDMap) > 0 || len(o.GIDMap) > 0 {
+		// As podman creates a keep-id container: storage finds or makes
+		// the image's top layer owned as this map sees it (an id-mapped
+		// copy, once per image and map), unless the driver shifts ids
+		// at mount time (layersOf).
+		co = &storage.ContainerOptions{IDMappingOptions: storagetypes.IDMappingOptions{UIDMap: idtoolsMap(o.UIDMap), GIDMap: idtoolsMap(o.GIDMap)}}
+	}
+	c, err := s.CreateContainer("", names, img.ID, "", string(meta), co)
 	if err != nil {
 		if errors.Is(err, storage.ErrDuplicateName) {
 			return nil, fmt.Errorf("the container name %q is already in use (sandy, podman and buildah share the store's names): choose another name, or remove that container: %w", o.Name, storage.ErrDuplicateName)
@@ -140,6 +158,11 @@ func prepared(s storage.Store, c *storage.Container, img *storage.Image, imgName
 	if p.Layers, err = layersOf(s, c.LayerID); err != nil {
 		return nil, err
 	}
+	if len(o.UIDMap) > 0 || len(o.GIDMap) > 0 {
+		if err := shiftIDs(s, &p.Layers, o.UIDMap, o.GIDMap); err != nil {
+			return nil, err
+		}
+	}
 	p.Layers.Volatile = o.Volatile
 	// Mounting the root once here reads the user database with the
 	// store's own mount, and leaves the mount point the runtime names in
@@ -153,7 +176,28 @@ func prepared(s storage.Store, c *storage.Container, img *storage.Image, imgName
 	if _, uerr := s.Unmount(c.ID, false); uerr != nil && err == nil {
 		err = fmt.Errorf("unmounting the container's root: %w", uerr)
 	}
+	if err == nil && p.Layers.IDMapOptions != "" {
+		err = unshiftUpperRoot(p.Layers)
+	}
 	return p, err
+}
+
+// unshiftUpperRoot gives the container layer's directory back the owner
+// of the image's top directory, which storage created it with: a mount
+// with the container's maps (the one above) chowns it to the maps' root
+// (drivers/overlay get, in the containers/storage sandy links), which
+// fuse-overlayfs's mapping then shifts once more, showing the container's
+// / as owned by uid 1 (podman 4.3.1, whose older storage leaves it, shows
+// 0). Only the fuse-overlayfs case: a copy's layers are the maps' own.
+func unshiftUpperRoot(l overlay.Layers) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(l.Lowers[0], &st); err != nil {
+		return fmt.Errorf("reading the owner of the image's root: %w", err)
+	}
+	if err := unix.Lchown(l.Upper, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("restoring the owner of the container's root: %w", err)
+	}
+	return nil
 }
 
 // layersOf reads where the store's driver keeps the layer id and the
@@ -173,6 +217,10 @@ func layersOf(s storage.Store, layerID string) (overlay.Layers, error) {
 		if md["LowerDir"] != "" {
 			l.Lowers = strings.Split(md["LowerDir"], ":")
 		}
+		l.Lowers = withDiffN(l.Upper, l.Lowers, func(p string) bool {
+			_, err := os.Lstat(p)
+			return err == nil
+		})
 		if len(l.Lowers) == 0 {
 			return overlay.Layers{}, errors.New("the image has no layers: sandy cannot run an empty (scratch) image")
 		}
@@ -186,6 +234,109 @@ func layersOf(s storage.Store, layerID string) (overlay.Layers, error) {
 		return overlay.Layers{Driver: overlay.DriverVFS, Upper: dir}, nil
 	}
 	return overlay.Layers{}, fmt.Errorf("the image store uses the %s driver; sandy runs containers from overlay and vfs stores only", drv.String())
+}
+
+// withDiffN is the lower list the overlay driver mounts a layer with
+// (drivers/overlay get): a layer whose ids storage changed in place
+// (UpdateLayerIDMap: the id-mapped copy of an image's top layer that a
+// keep-id container sits on) keeps the chowned files in diff1 (diff2, …
+// after further changes) beside a new, empty diff, and the driver mounts
+// them below it. The driver's Metadata lists only each layer's diff, so
+// they are added here: after the container layer's own upper (upper is
+// its diff), then after each lower diff, the siblings diff1, diff2, …
+// that exist.
+func withDiffN(upper string, lowers []string, exists func(string) bool) []string {
+	var out []string
+	siblings := func(diff string) {
+		for n := 1; ; n++ {
+			p := diff + strconv.Itoa(n)
+			if !exists(p) {
+				return
+			}
+			out = append(out, p)
+		}
+	}
+	if path.Base(upper) == "diff" {
+		siblings(upper)
+	}
+	for _, l := range lowers {
+		out = append(out, l)
+		if path.Base(l) == "diff" {
+			siblings(l)
+		}
+	}
+	return out
+}
+
+// shiftIDs checks how storage gave the container (made with the id maps
+// uids and gids) an image owned as those maps see it, and completes l for
+// the init's mount. Storage decided it in CreateContainer with the
+// driver's SupportsShifting, asked again here (the same driver, the same
+// answer):
+//
+//   - no shifting: storage made id-mapped copies (the image's mapped top
+//     layer, or, for an image in a read-only store, the container's own
+//     layer, in its diff1): overlay without a mount program, vfs. The
+//     layers are owned as the container sees them; nothing to add.
+//   - shifting at mount time: with fuse-overlayfs, the uidmapping and
+//     gidmapping options podman's mount passes (drivers/overlay
+//     optsAppendMappings), which the init passes on. The numbers are the
+//     same although the init runs fuse-overlayfs inside the container's
+//     user namespace, not the store's: there the store's id k shows as
+//     the container id that the maps send to k, so disk id
+//     m[i].ContainerID+j still shows as m[i].HostID+j. The kernel's
+//     shifting (idmapped lower layers) needs privilege sandy's init does
+//     not have: refused.
+func shiftIDs(s storage.Store, l *overlay.Layers, uids, gids []specs.LinuxIDMapping) error {
+	if l.Driver == overlay.DriverOverlay {
+		// The layer's directory belongs to the container's root (a
+		// subordinate id), mode 0700, as storage makes it for podman,
+		// whose runtime runs inside the store's namespace. sandy's
+		// runtime loads the bundle on the host, which stats root.path
+		// (merged, inside it): search permission for others lets it,
+		// and lists nothing.
+		if err := os.Chmod(filepath.Dir(l.Upper), 0o711); err != nil {
+			return fmt.Errorf("opening the container layer to the runtime: %w", err)
+		}
+	}
+	drv, err := s.GraphDriver()
+	if err != nil {
+		return err
+	}
+	// SupportsShifting sorts the maps it is given: copies.
+	if !drv.SupportsShifting(idtoolsMap(uids), idtoolsMap(gids)) {
+		return nil
+	}
+	if l.Driver != overlay.DriverOverlay || l.Program == "" {
+		return fmt.Errorf("the store's %s driver shifts ids with idmapped mounts, which sandy's init cannot make rootless: run with _CONTAINERS_OVERLAY_DISABLE_IDMAP=yes in the environment, or set mount_program = \"/usr/bin/fuse-overlayfs\" under [storage.options.overlay] in storage.conf (docs/troubleshooting.md#the-stores-driver-shifts-ids-with-idmapped-mounts)", l.Driver)
+	}
+	l.IDMapOptions = fuseMapOptions(uids, gids)
+	return nil
+}
+
+// fuseMapOptions are fuse-overlayfs's options for maps m (podman's,
+// drivers/overlay optsAppendMappings): "uidmapping=C:H:S:C:H:S…", or
+// squash_to_uid for a single id.
+func fuseMapOptions(uids, gids []specs.LinuxIDMapping) string {
+	one := func(name, squash string, m []specs.LinuxIDMapping) string {
+		if len(m) == 1 && m[0].Size == 1 {
+			return fmt.Sprintf("%s=%d", squash, m[0].HostID)
+		}
+		parts := make([]string, len(m))
+		for i, x := range m {
+			parts[i] = fmt.Sprintf("%d:%d:%d", x.ContainerID, x.HostID, x.Size)
+		}
+		return name + "=" + strings.Join(parts, ":")
+	}
+	return one("uidmapping", "squash_to_uid", uids) + "," + one("gidmapping", "squash_to_gid", gids)
+}
+
+func idtoolsMap(m []specs.LinuxIDMapping) []idtools.IDMap {
+	out := make([]idtools.IDMap, len(m))
+	for i, x := range m {
+		out[i] = idtools.IDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+	}
+	return out
 }
 
 // mountProgram is the store's overlay mount program, "" for the kernel.

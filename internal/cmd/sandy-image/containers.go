@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/images"
 )
@@ -26,12 +27,22 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 	fs.StringVar(&o.Pull, "pull", "missing", "missing, always, never or newer")
 	fs.BoolVar(&o.Volatile, "volatile", false, "the container is removed when it exits")
 	hold := fs.Bool("hold", false, "after the answer, wait for \"remove\" on stdin (see holdContainer)")
+	uidmap := fs.String("uidmap", "", "the container's uid map relative to the store's namespace, CONTAINER:HOST:SIZE[,...] (podman's --uidmap)")
+	gidmap := fs.String("gidmap", "", "the container's gid map, as --uidmap")
 	maxLayer := maxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	done()
 	var err error
+	if *uidmap != "" || *gidmap != "" {
+		if o.UIDMap, err = idmap.ParseFlagMap("--uidmap", *uidmap); err != nil {
+			return err
+		}
+		if o.GIDMap, err = idmap.ParseFlagMap("--gidmap", *gidmap); err != nil {
+			return err
+		}
+	}
 	if o.PullOptions.MaxLayerSize, err = parseSize(*maxLayer); err != nil {
 		return err
 	}
