@@ -35,6 +35,11 @@ type Layers struct {
 	// shifts at mount time (--userns=keep-id over a fuse-overlayfs store);
 	// "" for none.
 	IDMapOptions string `json:"idmap_options,omitempty"`
+	// Trusted: the store keeps overlay's metadata (opaque directories,
+	// redirects) in trusted.* xattrs, as root's store does outside a user
+	// namespace; the kernel overlay is then mounted without userxattr,
+	// which only root in the initial user namespace can do.
+	Trusted bool `json:"trusted,omitempty"`
 	// Volatile skips overlay's syncs: the layer is removed with the
 	// container when it exits (run --rm), so a crash loses nothing kept.
 	Volatile bool `json:"volatile,omitempty"`

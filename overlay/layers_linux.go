@@ -68,7 +68,8 @@ func (m *mounter) bindLayer(dir string) error {
 }
 
 // kernelLayers mounts the kernel overlay of the storage layers, as the
-// store's overlay driver does for a rootless user (userxattr), with every
+// store's overlay driver does (userxattr for a rootless user's store,
+// trusted.* xattrs for root's: Layers.Trusted), with every
 // directory named by an O_PATH fd: the paths need no escaping, and a lower
 // list that does not fit one fsconfig string goes one "lowerdir+" at a
 // time.
@@ -127,7 +128,11 @@ func (m *mounter) kernelLayers(l *Layers, volatile bool) error {
 			return err
 		}
 	}
-	for _, kv := range [][2]string{{"upperdir", upper}, {"workdir", work}, {"userxattr", ""}} {
+	opts := [][2]string{{"upperdir", upper}, {"workdir", work}}
+	if !l.Trusted {
+		opts = append(opts, [2]string{"userxattr", ""})
+	}
+	for _, kv := range opts {
 		if err := set(kv[0], kv[1]); err != nil {
 			return err
 		}

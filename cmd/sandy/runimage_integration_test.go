@@ -431,23 +431,46 @@ func TestRunImageSymlinkEscape(t *testing.T) {
 	}
 }
 
-// TestRunImageAsRoot: as root, run IMAGE is refused before anything is
-// made (root's store cannot be mounted from the container's user
-// namespace yet), with the reason and the way out.
+// TestRunImageAsRoot: root runs an image from its own store, as rootful
+// podman: no user namespace (uid_map is the whole range), overlay's
+// metadata in trusted.* xattrs, so whiteouts and opaque directories hold;
+// a kept container is listed and removed.
 func TestRunImageAsRoot(t *testing.T) {
 	sandy := testutil.SandyWithImages(t)
 	if os.Geteuid() != 0 {
 		testutil.Skip(t, "needs root")
 	}
 	dir := t.TempDir()
-	c := exec.Command(sandy, "--storage-root", filepath.Join(dir, "graph"), "--storage-runroot", filepath.Join(dir, "run"), "run", "--rm", "localhost/any:1", "true")
-	out, err := c.CombinedOutput()
-	if code := c.ProcessState.ExitCode(); code != 125 || !strings.Contains(string(out), "rootless only") {
-		t.Errorf("run IMAGE as root: exit %d (%v): %s", code, err, out)
+	store := []string{"--storage-root", filepath.Join(dir, "graph"), "--storage-runroot", filepath.Join(dir, "run"), "--root", filepath.Join(dir, "state")}
+	sh := func(want int, args ...string) string {
+		t.Helper()
+		c := exec.Command(sandy, append(append([]string(nil), store...), args...)...)
+		c.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"))
+		out, err := c.CombinedOutput()
+		if code := c.ProcessState.ExitCode(); code != want {
+			t.Fatalf("sandy %v: exit %d, want %d (%v): %s", args, code, want, err, out)
+		}
+		return string(out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "graph")); err == nil {
-		t.Errorf("a store was made at %s", filepath.Join(dir, "graph"))
+	archive := filepath.Join(dir, "bb.tar")
+	if _, err := imagefix.DockerArchive(archive, "localhost/bb:root", imagefix.BusyboxWithChanges(t), false); err != nil {
+		t.Fatal(err)
 	}
+	sh(0, "load", "-q", "-i", archive)
+	out := sh(0, "run", "--rm", "--network", "none", "localhost/bb:root", "sh", "-c",
+		"id -u; cat /proc/self/uid_map | tr -s ' '; ls "+imagefix.OpaqueDir+"; test -e "+imagefix.WhitedOut+" || echo whited-out")
+	if want := "0\n 0 0 4294967295\nc\nc-link\nwhited-out\n"; !strings.HasSuffix(out, want) {
+		t.Errorf("run IMAGE as root: %q, want it to end with %q", out, want)
+	}
+	sh(0, "run", "--network", "none", "--name", "kept", "localhost/bb:root", "sh", "-c", "echo x > /made")
+	if ls := sh(0, "container", "ls", "-a"); !strings.Contains(ls, "kept") {
+		t.Errorf("container ls -a: %s", ls)
+	}
+	if diff := sh(0, "diff", "kept"); !strings.Contains(diff, "A /made") {
+		t.Errorf("diff: %s", diff)
+	}
+	sh(0, "container", "rm", "kept")
+	sh(0, "rmi", "-a", "-f")
 }
 
 // TestContainerLsRm: sandy container ls and rm over the containers made

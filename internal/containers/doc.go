@@ -41,7 +41,9 @@
 //     (io.container.manager, io.podman.annotations.*) and the
 //     org.opencontainers.image.stopSignal annotation are not written: the
 //     caller's container record keeps that state.
-//   - The namespaces always include cgroup and user (podman: the user
+//   - The namespaces always include cgroup, and user unless the caller is
+//     root, who runs in the host's user namespace as rootful podman does
+//     (podman: the user
 //     namespace is its rootless one, set up before the runtime; cgroup is
 //     private on cgroup v2); without keep-id the spec has no id maps and
 //     the runtime writes its automatic ones (the same as podman's

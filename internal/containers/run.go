@@ -128,12 +128,6 @@ func (r RunRequest) check() error {
 	if r.Runtime.Detach {
 		return errors.New("run -d of an image needs the per-container monitor, which this sandy does not have yet: run it in the foreground, or run a bundle with -d")
 	}
-	if os.Geteuid() == 0 {
-		// root's store keeps overlay's metadata in trusted.* xattrs, which
-		// the container's init, in a user namespace, can neither read nor
-		// write: mounting it there would lose opaque directories.
-		return errors.New("an image runs rootless only in this version: run it as a normal user (root's image store cannot be mounted from the container's user namespace yet); as root, run a bundle (docs/troubleshooting.md#an-image-runs-rootless-only-in-this-version)")
-	}
 	return nil
 }
 

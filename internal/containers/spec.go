@@ -241,8 +241,10 @@ func (g *gen) network() error {
 	}
 	g.s.Linux.Namespaces = append(g.s.Linux.Namespaces,
 		specs.LinuxNamespace{Type: specs.IPCNamespace}, specs.LinuxNamespace{Type: specs.UTSNamespace},
-		specs.LinuxNamespace{Type: specs.MountNamespace}, specs.LinuxNamespace{Type: specs.CgroupNamespace},
-		specs.LinuxNamespace{Type: specs.UserNamespace})
+		specs.LinuxNamespace{Type: specs.MountNamespace}, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	if !g.rootful() {
+		g.s.Linux.Namespaces = append(g.s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	}
 
 	g.x.Hostname = g.o.Hostname
 	if g.x.Hostname == "" {
@@ -502,7 +504,15 @@ func (g *gen) security() error {
 
 // gid5Mapped: devpts gets gid=5 (tty) only when gid 5 exists in the
 // container (podman drops the option otherwise).
+// rootful: root runs containers in the host's user namespace, as rootful
+// podman does by default: root's image store keeps overlay's metadata in
+// trusted.* xattrs, which only the initial user namespace may use.
+func (g *gen) rootful() bool { return g.h.UID == 0 }
+
 func (g *gen) gid5Mapped() bool {
+	if g.rootful() {
+		return true
+	}
 	if len(g.s.Linux.GIDMappings) > 0 {
 		return idmap.Mapped(g.s.Linux.GIDMappings, 5)
 	}

@@ -555,3 +555,35 @@ func TestKeepID(t *testing.T) {
 	}
 	generateErr(t, img, Options{Userns: "auto"}, `generating the spec: user: --userns "auto": unsupported (sandy has the default map and keep-id)`)
 }
+
+// TestRootful: root gets no user namespace (its store's overlay metadata
+// is in trusted.* xattrs, which only the initial namespace may use), as
+// rootful podman, and devpts keeps gid=5.
+func TestRootful(t *testing.T) {
+	h := testHost()
+	h.UID, h.GID, h.SubUIDs, h.SubGIDs = 0, 0, nil, nil
+	s, _, err := Generate(imagehelper.ImageConfig{Cmd: []string{"sh"}}, Options{}, testDB(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.UserNamespace {
+			t.Errorf("root's container has a user namespace: %v", s.Linux.Namespaces)
+		}
+	}
+	if len(s.Linux.UIDMappings) != 0 {
+		t.Errorf("root's container has id maps: %v", s.Linux.UIDMappings)
+	}
+	for _, m := range s.Mounts {
+		if m.Type == "devpts" && !slices.Contains(m.Options, "gid=5") {
+			t.Errorf("devpts without gid=5: %v", m.Options)
+		}
+	}
+	s, _, err = Generate(imagehelper.ImageConfig{Cmd: []string{"sh"}}, Options{}, testDB(), testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux.Namespaces[len(s.Linux.Namespaces)-1].Type != specs.UserNamespace {
+		t.Errorf("a user's container has no user namespace: %v", s.Linux.Namespaces)
+	}
+}

@@ -43,13 +43,28 @@ type Namespace struct {
 	Outlive bool
 }
 
-// StartInNamespace starts the helper exe as uid 0 of a new user namespace
-// with podman's map for the caller (0 → the caller, 1..N → its
+// StartInNamespace starts the helper exe, for root in a new mount
+// namespace only, else as uid 0 of a new user namespace with podman's map
+// for the caller (0 → the caller, 1..N → its
 // subordinate ranges, written by newuidmap and newgidmap; the single
 // mapping when there are no ranges) and a new mount namespace. warning
 // is the id map ladder's line when it stepped down to the single mapping
 // ("" otherwise), for the caller to print with SingleIDNote.
 func StartInNamespace(exe *os.File, ns Namespace) (child *userns.Child, warning string, err error) {
+	pdeathsig := syscall.SIGKILL
+	if ns.Outlive {
+		pdeathsig = 0
+	}
+	if os.Geteuid() == 0 {
+		// root's store is root's own, in the host's user namespace (its
+		// overlay metadata in trusted.* xattrs): a mount namespace only.
+		child, err = userns.Start(userns.Config{Exe: exe, Args: ns.Args, Env: os.Environ(), Cloneflags: syscall.CLONE_NEWNS,
+			Stdin: ns.Stdin, Stdout: ns.Stdout, Stderr: ns.Stderr, CgroupFD: -1, Pdeathsig: pdeathsig, Setsid: ns.Setsid})
+		if err != nil {
+			return nil, "", fmt.Errorf("starting the image helper: %w", err)
+		}
+		return child, "", nil
+	}
 	plan, err := idmap.Resolve(idmap.CallerRequest())
 	if err != nil {
 		return nil, "", fmt.Errorf("deciding the image store's id maps: %w", err)
@@ -60,10 +75,6 @@ func StartInNamespace(exe *os.File, ns Namespace) (child *userns.Child, warning 
 		EnvRootlessGID+"="+strconv.Itoa(os.Getgid()))
 	if plan.Warning != "" {
 		env = append(env, EnvSingleID+"=1")
-	}
-	pdeathsig := syscall.SIGKILL
-	if ns.Outlive {
-		pdeathsig = 0
 	}
 	child, err = userns.Start(userns.Config{
 		Exe:        exe,

@@ -20,6 +20,7 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	graphdriver "go.podman.io/storage/drivers"
+	"go.podman.io/storage/pkg/unshare"
 	"go.podman.io/storage/pkg/idtools"
 	storagetypes "go.podman.io/storage/types"
 	"golang.org/x/sys/unix"
@@ -213,7 +214,10 @@ func layersOf(s storage.Store, layerID string) (overlay.Layers, error) {
 		if err != nil {
 			return overlay.Layers{}, fmt.Errorf("reading the container layer's directories: %w", err)
 		}
-		l := overlay.Layers{Driver: overlay.DriverOverlay, Upper: md["UpperDir"], Work: md["WorkDir"], Program: mountProgram(s)}
+		l := overlay.Layers{Driver: overlay.DriverOverlay, Upper: md["UpperDir"], Work: md["WorkDir"], Program: mountProgram(s),
+			// The driver's own choice of xattr namespace (userxattr when
+			// rootless), which the layers' metadata is written in.
+			Trusted: !unshare.IsRootless()}
 		if md["LowerDir"] != "" {
 			l.Lowers = strings.Split(md["LowerDir"], ":")
 		}
