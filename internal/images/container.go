@@ -20,8 +20,8 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	graphdriver "go.podman.io/storage/drivers"
-	"go.podman.io/storage/pkg/unshare"
 	"go.podman.io/storage/pkg/idtools"
+	"go.podman.io/storage/pkg/unshare"
 	storagetypes "go.podman.io/storage/types"
 	"golang.org/x/sys/unix"
 
