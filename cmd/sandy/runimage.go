@@ -19,6 +19,7 @@ import (
 type imageRun struct {
 	opts                 *containers.Options // with containerFlags' fields
 	name, pull           string
+	logDriver            string
 	rm, interactive      bool
 	entrypoint, pids     string
 	readOnlyTmpfs        bool
@@ -32,6 +33,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 	o := r.opts
 	fs.BoolVar(&r.rm, "rm", false, "IMAGE: remove the container (its layer) when it exits")
 	fs.StringVar(&r.name, "name", "", "IMAGE: the container's name")
+	fs.StringVar(&r.logDriver, "log-driver", "", "IMAGE, with -d: k8s-file (default: the container's output in its log, for sandy logs) or none")
 	fs.StringVar(&r.pull, "pull", "missing", "IMAGE: pull the image: missing, always, never or newer")
 	fs.BoolVarP(&r.interactive, "interactive", "i", false, "IMAGE: keep stdin open (without it, stdin is /dev/null)")
 	fs.StringVarP(&o.User, "user", "u", "", "IMAGE: USER|UID[:GROUP|GID], names from the image's /etc/passwd and /etc/group")
@@ -61,7 +63,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 }
 
 // imageOnly are the flags that only `sandy run IMAGE` takes.
-var imageOnly = []string{"rm", "name", "pull", "interactive", "user", "entrypoint",
+var imageOnly = []string{"rm", "name", "log-driver", "pull", "interactive", "user", "entrypoint",
 	"hostname", "read-only", "read-only-tmpfs", "cap-add", "cap-drop", "security-opt",
 	"privileged", "init", "label", "annotation", "memory", "cpus", "pids-limit", "dns", "dns-search", "dns-option", "add-host",
 	"userns", "tls-verify", "creds", "authfile", "cert-dir"}
@@ -88,7 +90,7 @@ func runImage(ctx context.Context, g *lifecycle.Global, fs *pflag.FlagSet, r *im
 		return containers.ExitSandyError, err
 	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
-	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, Options: *r.opts, Runtime: *o,
+	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, LogDriver: r.logDriver, Options: *r.opts, Runtime: *o,
 		Helper: helper, HelperGlobal: storeFlagsOf(ctx), Stderr: g.Stderr}
 	req.Options.Command = args[1:]
 	// --network is the runtime's flag (createFlags); Generate reads it

@@ -27,6 +27,9 @@ type RunRequest struct {
 	Name  string
 	Pull  string // --pull
 	Rm    bool   // --rm
+	// LogDriver is --log-driver: k8s-file (the default) or none; the
+	// monitor of a detached run writes the log (detach.go).
+	LogDriver string
 	// Options are the container's flags; Runtime the runtime path's,
 	// which Run completes from the generated spec.
 	Options Options
@@ -86,10 +89,21 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	defer sess.Keep()
 	vols := &volumeSet{}
 	o, err := r.runtimeOptions(p, vols)
+	if err == nil {
+		err = r.prepareMonitor(g, p, o, vols)
+	}
 	if err != nil {
 		vols.removeAnonymous(g)
 		remove()
 		return ExitSandyError, err
+	}
+	if r.Runtime.Detach {
+		code, err := r.detach(p, o)
+		if err != nil {
+			vols.removeAnonymous(g)
+			remove()
+		}
+		return code, err
 	}
 	code, err := lifecycle.Run(ctx, g, o)
 	if err == nil && !r.Rm {
@@ -115,8 +129,8 @@ func (r RunRequest) check() error {
 		// podman's rule for container names is its rule for volumes.
 		return fmt.Errorf("--name %q: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*", r.Name)
 	}
-	if r.Runtime.Detach {
-		return errors.New("run -d of an image needs the per-container monitor, which this sandy does not have yet: run it in the foreground, or run a bundle with -d")
+	if err := r.checkDetach(); err != nil {
+		return err
 	}
 	o := r.Options
 	for _, f := range []struct {

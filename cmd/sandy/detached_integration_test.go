@@ -1,0 +1,303 @@
+//go:build integration
+
+package main_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
+)
+
+// detachedEnv is an image store and a private runtime directory (the
+// runtime's state and the exit files), so that what a test leaves is its
+// own to count.
+func detachedEnv(t *testing.T) (*imgEnv, string) {
+	e := newImgEnv(t)
+	// Short: the network's sockets live under it (108 bytes at most).
+	xdg, err := os.MkdirTemp("/tmp", "sx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(xdg) })
+	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"))
+	e.loadImage("localhost/bb:d", imagefix.Busybox(t))
+	return e, filepath.Join(xdg, "sandy")
+}
+
+// runtimeLeft lists the runtime's state directories left in root (the
+// exit files excepted).
+func runtimeLeft(root string) []string {
+	ents, _ := os.ReadDir(root)
+	var left []string
+	for _, e := range ents {
+		if e.Name() != ".exits" {
+			left = append(left, e.Name())
+		}
+	}
+	return left
+}
+
+// procsWith lists the pids whose command line contains s.
+func procsWith(s string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), s) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func (e *imgEnv) runD(args ...string) string {
+	e.t.Helper()
+	id := strings.TrimSpace(e.ok(append([]string{"run", "-d"}, args...)...))
+	if len(id) != 64 {
+		e.t.Fatalf("run -d printed %q, want a 64-hex id", id)
+	}
+	return id
+}
+
+// TestRunDetached is the detached lifecycle: run -d returns once the
+// process runs and prints the id; the monitor logs the output (logs, -f,
+// -t, --tail), records the status (wait, ls), stops (the stop signal,
+// SIGKILL after the timeout), starts again on the same layer, and cleans
+// up after --rm; a killed monitor is reported and rm -f removes
+// everything.
+func TestRunDetached(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e, root := detachedEnv(t)
+	before := len(e.storageContainers())
+
+	t.Run("logs and wait", func(t *testing.T) {
+		id := e.runD("--name", "greeter", "localhost/bb:d", "sh", "-c", "echo out; echo err >&2; sleep 0.3; echo two; printf partial; exit 3")
+		if out := e.ok("wait", "greeter"); out != "3\n" {
+			t.Errorf("wait: %q, want 3", out)
+		}
+		out := e.ok("logs", id[:12])
+		// stdout and stderr are two pipes: each in its order.
+		for _, want := range []string{"out\n", "two\n", "err\n", "partial"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("logs: %q lacks %q", out, want)
+			}
+		}
+		if strings.Index(out, "out\n") > strings.Index(out, "two\n") {
+			t.Errorf("logs: %q: stdout out of order", out)
+		}
+		if !strings.HasSuffix(out, "partial") {
+			t.Errorf("logs: %q: the last line has no newline and gets none", out)
+		}
+		if out := e.ok("logs", "--tail", "1", "greeter"); out != "partial" {
+			t.Errorf("logs --tail 1: %q", out)
+		}
+		ts := e.ok("logs", "-t", "--tail", "2", "greeter")
+		if lines := strings.Split(ts, "\n"); len(lines) != 2 || !strings.HasSuffix(lines[0], " two") || !strings.HasPrefix(lines[0], time.Now().UTC().Format("2006-")) && !strings.HasPrefix(lines[0], time.Now().Format("2006-")) {
+			t.Errorf("logs -t --tail 2: %q", ts)
+		}
+		if out := e.ok("logs", "--since", "1h", "greeter"); !strings.Contains(out, "out\n") {
+			t.Errorf("logs --since 1h: %q", out)
+		}
+		if out := e.ok("logs", "--since", time.Now().Add(time.Hour).Format(time.RFC3339), "greeter"); out != "" {
+			t.Errorf("logs --since an hour ahead: %q", out)
+		}
+		if out := e.ok("container", "ls", "-a"); !strings.Contains(out, "Exited (3)") {
+			t.Errorf("ls -a:\n%s", out)
+		}
+		e.ok("container", "rm", "greeter")
+	})
+	t.Run("a command that cannot run", func(t *testing.T) {
+		if msg := e.fails(127, "run", "-d", "--rm", "localhost/bb:d", "no-such-command"); !strings.Contains(msg, "no-such-command") {
+			t.Errorf("127: %s", msg)
+		}
+		e.fails(126, "run", "-d", "localhost/bb:d", "/etc/passwd")
+		if got := len(e.storageContainers()); got != before {
+			t.Errorf("a run -d that failed left %d storage containers", got-before)
+		}
+		if left := runtimeLeft(root); len(left) > 0 {
+			t.Errorf("a run -d that failed left runtime state: %v", left)
+		}
+	})
+	t.Run("logs -f", func(t *testing.T) {
+		e.runD("--name", "talker", "localhost/bb:d", "sh", "-c", "echo early; sleep 1; echo late; sleep 0.5; echo later")
+		c := e.cmd("logs", "-f", "talker")
+		var out syncBuffer
+		c.Stdout = &out
+		t0 := time.Now()
+		if err := c.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); got != "early\nlate\nlater\n" {
+			t.Errorf("logs -f: %q", got)
+		}
+		if d := time.Since(t0); d > 10*time.Second {
+			t.Errorf("logs -f returned %v after it started: it must end with the container", d)
+		}
+		e.ok("container", "rm", "talker")
+	})
+	t.Run("stop", func(t *testing.T) {
+		// sleep as pid 1 has no handler: SIGTERM does nothing to it.
+		e.runD("--name", "stubborn", "localhost/bb:d", "sleep", "1000")
+		t0 := time.Now()
+		e.ok("stop", "-t", "1", "stubborn")
+		if d := time.Since(t0); d < time.Second || d > 8*time.Second {
+			t.Errorf("stop -t 1 of a pid 1 that ignores SIGTERM took %v: want the timeout, then SIGKILL", d)
+		}
+		if out := e.ok("wait", "stubborn"); out != "137\n" {
+			t.Errorf("wait after SIGKILL: %q", out)
+		}
+		// With --init, the init passes SIGTERM on to sleep, which dies.
+		e.runD("--name", "polite", "--init", "localhost/bb:d", "sleep", "1000")
+		t0 = time.Now()
+		e.ok("stop", "-t", "10", "polite")
+		if d := time.Since(t0); d > 5*time.Second {
+			t.Errorf("stop of --init sleep took %v", d)
+		}
+		if out := e.ok("container", "ls", "-a"); !strings.Contains(out, "Exited (143)") || !strings.Contains(out, "Exited (137)") {
+			t.Errorf("ls -a after stop:\n%s", out)
+		}
+		e.ok("container", "rm", "stubborn", "polite")
+	})
+	t.Run("kill, wait and restart", func(t *testing.T) {
+		e.runD("--name", "k", "localhost/bb:d", "sh", "-c", "trap 'exit 3' USR1; echo run; sleep 1000 & wait")
+		time.Sleep(200 * time.Millisecond) // the trap is set once sh runs
+		e.ok("container", "kill", "-s", "USR1", "k")
+		if out := e.ok("wait", "k"); out != "3\n" {
+			t.Errorf("wait after kill -s USR1: %q", out)
+		}
+		e.ok("restart", "-t", "1", "k")
+		if out := e.ok("container", "ls"); !strings.Contains(out, " k\n") || !strings.Contains(out, "Up") {
+			t.Errorf("ls after restart:\n%s", out)
+		}
+		if out := e.ok("logs", "k"); out != "run\nrun\n" {
+			t.Errorf("logs of two runs: %q", out)
+		}
+		e.ok("container", "rm", "-f", "k")
+	})
+	t.Run("httpd, stop, start", func(t *testing.T) {
+		port := freePort(t)
+		e.runD("--name", "web", "--init", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), "localhost/bb:d", "sh", "-c",
+			"mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www")
+		get := func() string {
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+				if err != nil {
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return string(body)
+			}
+			return ""
+		}
+		if got := get(); got != "served\n" {
+			t.Fatalf("GET through -p of a detached httpd: %q", got)
+		}
+		e.ok("stop", "web")
+		if _, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+			t.Errorf("the port is still open after stop")
+		}
+		e.ok("container", "start", "web")
+		if got := get(); got != "served\n" {
+			t.Errorf("GET after start: %q", got)
+		}
+		e.ok("container", "rm", "-f", "web")
+	})
+	t.Run("--rm leaves nothing after stop", func(t *testing.T) {
+		id := e.runD("--rm", "--init", "-v", "/data", "localhost/bb:d", "sleep", "1000")
+		e.ok("stop", id)
+		if got := len(e.storageContainers()); got != before {
+			t.Errorf("run -d --rm, stopped, left %d storage containers", got-before)
+		}
+		if out := e.ok("volume", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("run -d --rm left volumes: %q", out)
+		}
+		if out := e.ok("wait", id); out != "143\n" {
+			t.Errorf("wait of a removed --rm container: %q (from the exit file)", out)
+		}
+	})
+	t.Run("kill -9 of the monitor", func(t *testing.T) {
+		// The container dies with its monitor, as with a foreground
+		// sandy run: ls says so, rm -f leaves nothing.
+		id := e.runD("--name", "orphan", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), "localhost/bb:d", "sleep", "987654")
+		mons := procsWith("_monitor")
+		var mon int
+		for _, p := range mons {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); strings.Contains(string(b), id) {
+				mon = p
+			}
+		}
+		if mon == 0 {
+			t.Fatalf("no monitor process for %s", id)
+		}
+		if err := syscall.Kill(mon, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the container to die with its monitor", func() bool { return len(procsWith("sleep 987654")) == 0 })
+		if out := e.ok("container", "ls", "-a"); !strings.Contains(out, "monitor was killed") {
+			t.Errorf("ls -a after kill -9 of the monitor:\n%s", out)
+		}
+		e.ok("container", "rm", "-f", "orphan")
+		if got := len(e.storageContainers()); got != before {
+			t.Errorf("rm -f left %d storage containers", got-before)
+		}
+		if left := runtimeLeft(root); len(left) > 0 {
+			t.Errorf("rm -f left runtime state: %v", left)
+		}
+		if p := procsWith(id); len(p) > 0 {
+			t.Errorf("processes of the container left: %v", p)
+		}
+	})
+	t.Run("two run -d --name x", func(t *testing.T) {
+		var wg sync.WaitGroup
+		res := make([]result, 2)
+		for i := range res {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i] = e.run_(nil, "run", "-d", "--name", "twin", "localhost/bb:d", "sleep", "1000")
+			}()
+		}
+		wg.Wait()
+		won, lost := 0, 0
+		for _, r := range res {
+			switch {
+			case r.code == 0:
+				won++
+			case strings.Contains(r.stderr, "twin"):
+				lost++
+			default:
+				t.Errorf("the loser's error does not name the name: exit %d, %s", r.code, r.stderr)
+			}
+		}
+		if won != 1 || lost != 1 {
+			t.Errorf("two run -d --name twin: %d won, %d lost: %+v", won, lost, res)
+		}
+		e.ok("container", "rm", "-f", "twin")
+	})
+	if got := len(e.storageContainers()); got != before {
+		t.Errorf("%d storage containers left", got-before)
+	}
+	if left := runtimeLeft(root); len(left) > 0 {
+		t.Errorf("runtime state left: %v", left)
+	}
+}
