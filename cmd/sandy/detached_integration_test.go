@@ -267,6 +267,29 @@ func TestRunDetached(t *testing.T) {
 			t.Errorf("processes of the container left: %v", p)
 		}
 	})
+	t.Run("start -a of a container run in the foreground", func(t *testing.T) {
+		e.fails(2, "run", "--name", "fg", "localhost/bb:d", "sh", "-c", "echo hello; exit 2")
+		r := e.run_(nil, "container", "start", "-a", "fg")
+		if r.code != 2 || r.stdout != "hello\n" {
+			t.Errorf("container start -a: exit %d, %q (%s)", r.code, r.stdout, r.stderr)
+		}
+		e.ok("container", "rm", "fg")
+	})
+	t.Run("--log-driver none and -t", func(t *testing.T) {
+		e.runD("--name", "quiet", "--log-driver", "none", "localhost/bb:d", "echo", "lost")
+		e.ok("wait", "quiet")
+		if msg := e.fails(125, "logs", "quiet"); !strings.Contains(msg, "--log-driver none") {
+			t.Errorf("logs of --log-driver none: %s", msg)
+		}
+		e.fails(125, "run", "-d", "--log-driver", "journald", "localhost/bb:d", "true")
+		// Under -t the output is the pty's: one stream, \r\n lines.
+		e.runD("--name", "tty", "-t", "localhost/bb:d", "sh", "-c", "tty; echo done")
+		e.ok("wait", "tty")
+		if out := e.ok("logs", "tty"); !strings.Contains(out, "/dev/pts/0") || !strings.Contains(out, "done") {
+			t.Errorf("logs of run -d -t: %q", out)
+		}
+		e.ok("container", "rm", "quiet", "tty")
+	})
 	t.Run("two run -d --name x", func(t *testing.T) {
 		var wg sync.WaitGroup
 		res := make([]result, 2)

@@ -189,6 +189,13 @@ func short(id string) string { return id[:min(12, len(id))] }
 // Resolve turns a name, id or unique id prefix of a running container
 // sandy made into its id.
 func (m Manage) Resolve(ctx context.Context, ref string) (string, error) {
+	// A whole id (what run -d printed) of a running container needs no
+	// list of the store, whose helper costs 100 ms and more.
+	if len(ref) == 64 {
+		if st, err := lifecycle.StatusOf(m.G, ref); err == nil && (st == state.Running || st == state.Paused) {
+			return ref, nil
+		}
+	}
 	all, err := m.List(ctx, false)
 	if err != nil {
 		return "", err
