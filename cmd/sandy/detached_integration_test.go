@@ -235,38 +235,58 @@ func TestRunDetached(t *testing.T) {
 			t.Errorf("wait of a removed --rm container: %q (from the exit file)", out)
 		}
 	})
-	t.Run("kill -9 of the monitor", func(t *testing.T) {
-		// The container dies with its monitor, as with a foreground
-		// sandy run: ls says so, rm -f leaves nothing.
-		id := e.runD("--name", "orphan", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), "localhost/bb:d", "sleep", "987654")
-		mons := procsWith("_monitor")
-		var mon int
-		for _, p := range mons {
-			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); strings.Contains(string(b), id) {
-				mon = p
+	for _, rm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kill -9 of the monitor, --rm=%v", rm), func(t *testing.T) {
+			// The container dies with its monitor, as with a foreground
+			// sandy run: ls says so, start runs it again, rm -f leaves
+			// nothing (under --rm too: the monitor died before it could
+			// remove it).
+			id := e.runD("--name", "orphan", fmt.Sprintf("--rm=%v", rm), "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), "localhost/bb:d", "sleep", "987654")
+			killMonitor := func() {
+				t.Helper()
+				var mon int
+				for _, p := range procsWith("_monitor") {
+					if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); strings.Contains(string(b), id) {
+						mon = p
+					}
+				}
+				if mon == 0 {
+					t.Fatalf("no monitor process for %s", id)
+				}
+				if err := syscall.Kill(mon, syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, 10*time.Second, "the container to die with its monitor", func() bool { return len(procsWith("sleep 987654")) == 0 })
 			}
-		}
-		if mon == 0 {
-			t.Fatalf("no monitor process for %s", id)
-		}
-		if err := syscall.Kill(mon, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, 10*time.Second, "the container to die with its monitor", func() bool { return len(procsWith("sleep 987654")) == 0 })
-		if out := e.ok("container", "ls", "-a"); !strings.Contains(out, "monitor was killed") {
-			t.Errorf("ls -a after kill -9 of the monitor:\n%s", out)
-		}
-		e.ok("container", "rm", "-f", "orphan")
-		if got := len(e.storageContainers()); got != before {
-			t.Errorf("rm -f left %d storage containers", got-before)
-		}
-		if left := runtimeLeft(root); len(left) > 0 {
-			t.Errorf("rm -f left runtime state: %v", left)
-		}
-		if p := procsWith(id); len(p) > 0 {
-			t.Errorf("processes of the container left: %v", p)
-		}
-	})
+			killMonitor()
+			if out := e.ok("container", "ls", "-a"); !strings.Contains(out, "monitor was killed") {
+				t.Errorf("ls -a after kill -9 of the monitor:\n%s", out)
+			}
+			if msg := e.fails(125, "wait", "orphan"); !strings.Contains(msg, "monitor was killed") {
+				t.Errorf("wait: %s", msg)
+			}
+			if !rm {
+				e.ok("container", "start", "orphan")
+				if out := e.ok("container", "ls"); !strings.Contains(out, "orphan") {
+					t.Errorf("ls after start of a container whose monitor was killed:\n%s", out)
+				}
+				killMonitor()
+			}
+			e.ok("container", "rm", "-f", "orphan")
+			if got := len(e.storageContainers()); got != before {
+				t.Errorf("rm -f left %d storage containers", got-before)
+			}
+			if left := runtimeLeft(root); len(left) > 0 {
+				t.Errorf("rm -f left runtime state: %v", left)
+			}
+			if p := procsWith(id); len(p) > 0 {
+				t.Errorf("processes of the container left: %v", p)
+			}
+			if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), id) {
+				t.Errorf("mounts of the container left:\n%s", b)
+			}
+		})
+	}
 	t.Run("start -a of a container run in the foreground", func(t *testing.T) {
 		e.fails(2, "run", "--name", "fg", "localhost/bb:d", "sh", "-c", "echo hello; exit 2")
 		r := e.run_(nil, "container", "start", "-a", "fg")

@@ -88,13 +88,16 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 }
 
 // stateOf is a container's state from the runtime's status st and its
-// record: a detached one is running while its monitor lives (stopping
-// once its process ended), and exited once the monitor is gone. A monitor
+// record: a detached one is running while its monitor lives (creating
+// before its process ran, stopping once it ended), and exited once the
+// monitor is gone. A monitor
 // that is gone without recording the exit status was killed (gone).
 func stateOf(st string, rec Record) (string, bool) {
 	monitor := rec.Monitor != nil && state.Alive(rec.Monitor.Pid, rec.Monitor.Start)
 	ended := st == "" || st == state.Stopped
 	switch {
+	case monitor && ended && rec.Started == nil:
+		return state.Creating, false // the monitor is setting it up
 	case monitor && ended:
 		return Stopping, false
 	case !ended:

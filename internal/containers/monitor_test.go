@@ -20,6 +20,7 @@ func TestStateOf(t *testing.T) {
 	alive := &Proc{Pid: os.Getpid(), Start: start}
 	dead := &Proc{Pid: os.Getpid(), Start: start + 1} // the pid, reused
 	code := 0
+	now := time.Now()
 	for _, tc := range []struct {
 		name    string
 		st      string
@@ -32,8 +33,9 @@ func TestStateOf(t *testing.T) {
 		{"foreground, exited", state.Stopped, Record{ExitCode: &code}, "exited", false, false},
 		{"foreground, no runtime state", "", Record{}, "exited", false, false},
 		{"detached, running", state.Running, Record{Monitor: alive}, state.Running, false, true},
-		{"detached, process ended, monitor at work", state.Stopped, Record{Monitor: alive}, Stopping, false, true},
-		{"detached, runtime state gone, monitor at work", "", Record{Monitor: alive}, Stopping, false, true},
+		{"detached, being set up", "", Record{Monitor: alive}, state.Creating, false, true},
+		{"detached, process ended, monitor at work", state.Stopped, Record{Monitor: alive, Started: &now}, Stopping, false, true},
+		{"detached, runtime state gone, monitor at work", "", Record{Monitor: alive, Started: &now}, Stopping, false, true},
 		{"detached, exited", "", Record{Monitor: dead, ExitCode: &code}, "exited", false, false},
 		{"detached, monitor killed", state.Stopped, Record{Monitor: dead}, "exited", true, false},
 		{"detached, monitor killed, runtime state collected", "", Record{Monitor: dead}, "exited", true, false},
