@@ -287,6 +287,35 @@ func TestRunDetached(t *testing.T) {
 			}
 		})
 	}
+	t.Run("--log-opt max-size", func(t *testing.T) {
+		// A line is an entry of about 50 bytes: 400 bytes hold 8.
+		e.runD("--name", "chatty", "--log-opt", "max-size=400", "localhost/bb:d", "sh", "-c",
+			"sleep 0.5; i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo line $i; sleep 0.02; done")
+		c := e.cmd("logs", "-f", "chatty")
+		var followed syncBuffer
+		c.Stdout = &followed
+		if err := c.Run(); err != nil {
+			t.Fatal(err)
+		}
+		var want strings.Builder
+		for i := 1; i <= 60; i++ {
+			fmt.Fprintf(&want, "line %d\n", i)
+		}
+		if followed.String() != want.String() {
+			t.Errorf("logs -f across rotations: %q", followed.String())
+		}
+		out := e.ok("logs", "chatty")
+		if !strings.HasSuffix(want.String(), out) || len(out) == 0 || len(out) == len(want.String()) {
+			t.Errorf("logs of a rotated log: %q, want the last lines only", out)
+		}
+		if n := strings.Count(out, "\n"); n < 8 || n > 16 {
+			t.Errorf("logs of a rotated log kept %d lines, want 8 to 16 (one to two 400-byte files)", n)
+		}
+		if msg := e.fails(125, "run", "-d", "--log-opt", "max-file=3", "localhost/bb:d", "true"); !strings.Contains(msg, "max-size=SIZE only") {
+			t.Errorf("--log-opt max-file: %s", msg)
+		}
+		e.ok("container", "rm", "chatty")
+	})
 	t.Run("start -a of a container run in the foreground", func(t *testing.T) {
 		e.fails(2, "run", "--name", "fg", "localhost/bb:d", "sh", "-c", "echo hello; exit 2")
 		r := e.run_(nil, "container", "start", "-a", "fg")

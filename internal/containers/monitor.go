@@ -98,6 +98,8 @@ type monitorConfig struct {
 	Rm               bool     `json:"rm,omitempty"`
 	AnonymousVolumes []string `json:"anonymous_volumes,omitempty"`
 	LogDriver        string   `json:"log_driver"`
+	// LogMaxSize is --log-opt max-size: the log is rotated past it (0: never).
+	LogMaxSize int64 `json:"log_max_size,omitempty"`
 	// Helper and HelperGlobal: the image helper and its store flags, for
 	// --rm's removal.
 	Helper       string   `json:"helper"`
@@ -111,7 +113,7 @@ func newMonitorConfig(g *lifecycle.Global, r RunRequest, o *lifecycle.RunOptions
 		ID: o.ID, Dir: dir, Root: g.Root, CgroupManager: g.CgroupManager, Debug: g.Debug,
 		Bundle: o.Bundle, RootfsMode: o.RootfsMode, Seccomp: o.Seccomp, NoSeccomp: o.NoSeccomp,
 		Network: o.Network, Cgroup: o.Cgroup, NetFiles: o.NetFiles, Terminal: terminal,
-		Rm: r.Rm, AnonymousVolumes: anon, LogDriver: r.LogDriver,
+		Rm: r.Rm, AnonymousVolumes: anon, LogDriver: r.LogDriver, LogMaxSize: r.LogMaxSize,
 		Helper: r.Helper, HelperGlobal: r.HelperGlobal,
 	}
 	if o.Layers != nil {
@@ -256,7 +258,7 @@ type monitor struct {
 	setup   switchWriter // the warnings: of the set-up for the CLI, then the monitor's log
 	ready   *os.File
 	log     *ctrlog.Log
-	logFile *os.File
+	logFile *logFile
 	null    *os.File
 	pipes   []*os.File // the write ends the container's init gets
 	copies  sync.WaitGroup
@@ -322,7 +324,7 @@ func (m *monitor) openLog() error {
 	if m.cfg.LogDriver == LogDriverNone {
 		return nil
 	}
-	m.logFile, err = os.OpenFile(filepath.Join(m.cfg.Dir, LogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	m.logFile, err = openLogFile(filepath.Join(m.cfg.Dir, LogFile), m.cfg.LogMaxSize)
 	if err != nil {
 		return err
 	}

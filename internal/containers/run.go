@@ -30,6 +30,8 @@ type RunRequest struct {
 	// LogDriver is --log-driver: k8s-file (the default) or none; the
 	// monitor of a detached run writes the log (detach.go).
 	LogDriver string
+	// LogMaxSize is --log-opt max-size (0: no cap).
+	LogMaxSize int64
 	// Options are the container's flags; Runtime the runtime path's,
 	// which Run completes from the generated spec.
 	Options Options

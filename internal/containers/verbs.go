@@ -263,13 +263,26 @@ func (m Manage) logs(ctx context.Context, c Listed, w io.Writer, o LogsOptions) 
 	if err != nil {
 		return fmt.Errorf("opening the container's log: %w", err)
 	}
-	defer f.Close()
+	defer func() { f.Close() }()
 	o.Options.Follow = o.Follow
-	n, s, err := ctrlog.Read(io.NewSectionReader(f, o.Offset, 1<<62), w, o.Options)
+	// The part --log-opt max-size rotated out comes first (not for start
+	// -a, which wants the new run's output only).
+	var r io.Reader = io.NewSectionReader(f, o.Offset, 1<<62)
+	var oldLen int64
+	if o.Offset == 0 {
+		if old, err := os.Open(filepath.Join(c.dir, OldLogFile)); err == nil {
+			defer old.Close()
+			if fi, err := old.Stat(); err == nil {
+				oldLen = fi.Size()
+				r = io.MultiReader(io.NewSectionReader(old, 0, oldLen), r)
+			}
+		}
+	}
+	n, s, err := ctrlog.Read(r, w, o.Options)
 	if err != nil || !o.Follow {
 		return err
 	}
-	off := o.Offset + n
+	off := o.Offset + max(0, n-oldLen)
 	for {
 		// Whether it had ended is looked at before the last read: what
 		// it wrote before it ended is in the file by then.
@@ -279,11 +292,36 @@ func (m Manage) logs(ctx context.Context, c Listed, w io.Writer, o LogsOptions) 
 		if err != nil {
 			return err
 		}
+		if rotated(f, filepath.Join(c.dir, LogFile)) {
+			// The monitor wrote the old file to its end before it
+			// renamed it: read that end, then go on with the new one.
+			if _, err := s.Copy(io.NewSectionReader(f, off, 1<<62), w, o.Timestamps); err != nil {
+				return err
+			}
+			nf, err := os.Open(filepath.Join(c.dir, LogFile))
+			if err != nil {
+				return s.Flush(w, o.Timestamps) // removed (--rm)
+			}
+			f.Close()
+			f, off = nf, 0
+			continue
+		}
 		if done || ctx.Err() != nil {
 			return s.Flush(w, o.Timestamps)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// rotated reports whether path no longer names f's file (--log-opt
+// max-size rotated it).
+func rotated(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && !os.SameFile(a, b)
 }
 
 // Attach follows the log of a container just started (start -a) from

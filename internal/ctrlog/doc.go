@@ -12,7 +12,8 @@
 // logs` prints them back with, without the prefix (or with the timestamp
 // under -t), the last N lines (--tail) and those since a time (--since).
 //
-// It is a leaf: it knows nothing of containers, files or following; the
-// caller opens the file and polls it (containers.Logs). Pure but for the
+// It is a leaf: it knows nothing of containers, files, rotation or
+// following; the caller opens the files (--log-opt max-size rotates them:
+// containers' logFile) and polls them (containers.Manage.Logs). Pure but for the
 // clock the Writer is given.
 package ctrlog
