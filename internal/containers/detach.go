@@ -3,6 +3,8 @@ package containers
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
@@ -44,7 +46,12 @@ func (r RunRequest) prepareMonitor(g *lifecycle.Global, p *imagehelper.Prepared,
 // runs it (monitor.go); once its process runs, the id is printed and the
 // status is 0. When it does not start, the status is the foreground
 // run's (125, 126, 127) and the caller removes the container.
-func (r RunRequest) detach(p *imagehelper.Prepared, o *lifecycle.RunOptions) (int, error) {
+func (r RunRequest) detach(g *lifecycle.Global, p *imagehelper.Prepared, o *lifecycle.RunOptions) (int, error) {
+	if u, err := user.Current(); err == nil {
+		if w := lingerWarning(u.Username, fileExists); w != "" {
+			g.Warn(w)
+		}
+	}
 	if err := startMonitor(p.Dir, r.Stderr); err != nil {
 		var me *MonitorError
 		if errors.As(err, &me) {
@@ -54,4 +61,20 @@ func (r RunRequest) detach(p *imagehelper.Prepared, o *lifecycle.RunOptions) (in
 	}
 	fmt.Fprintln(o.Stdout, p.ID)
 	return 0, nil
+}
+
+// lingerWarning is the line for a systemd host where the user's lingering
+// is off: at logout systemd ends the user's manager and removes
+// $XDG_RUNTIME_DIR (sandy's runtime state), and with KillUserProcesses the
+// session's processes, a detached container's monitor among them.
+func lingerWarning(username string, exists func(string) bool) string {
+	if !exists("/run/systemd/system") || exists("/var/lib/systemd/linger/"+username) {
+		return ""
+	}
+	return fmt.Sprintf("lingering is off for %s: at logout systemd may end the container with your session and removes $XDG_RUNTIME_DIR, where sandy keeps its state; fix: loginctl enable-linger %s (docs/troubleshooting.md#lingering-is-off-for-user)", username, username)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -3,6 +3,8 @@ package containers
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +99,36 @@ func TestUpdateRecord(t *testing.T) {
 	r, ok, err := readRecord(dir)
 	if err != nil || !ok || r.Image != "i" || !r.Detached || r.StopSignal != "SIGINT" || !r.Created.Equal(now) {
 		t.Errorf("read back %+v, %v, %v", r, ok, err)
+	}
+}
+
+func TestLingerWarning(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/troubleshooting.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "\n### lingering is off for USER\n") { // #lingering-is-off-for-user
+		t.Error("docs/troubleshooting.md has no entry for the warning's anchor")
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string
+		warn  bool
+	}{
+		{"no systemd", nil, false},
+		{"systemd, lingering off", []string{"/run/systemd/system"}, true},
+		{"systemd, lingering on", []string{"/run/systemd/system", "/var/lib/systemd/linger/alice"}, false},
+		{"another user lingers", []string{"/run/systemd/system", "/var/lib/systemd/linger/bob"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exists := func(p string) bool { return slices.Contains(tc.files, p) }
+			w := lingerWarning("alice", exists)
+			if (w != "") != tc.warn {
+				t.Errorf("warning %q, want one: %v", w, tc.warn)
+			}
+			if w != "" && !strings.Contains(w, "loginctl enable-linger alice") {
+				t.Errorf("warning without the fix: %q", w)
+			}
+		})
 	}
 }

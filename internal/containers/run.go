@@ -100,7 +100,7 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		return ExitSandyError, err
 	}
 	if r.Runtime.Detach {
-		code, err := r.detach(p, o)
+		code, err := r.detach(g, p, o)
 		if err != nil {
 			vols.removeAnonymous(g)
 			remove()
