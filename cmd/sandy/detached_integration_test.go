@@ -323,6 +323,16 @@ func TestRunDetached(t *testing.T) {
 			t.Errorf("container start -a: exit %d, %q (%s)", r.code, r.stdout, r.stderr)
 		}
 		e.ok("container", "rm", "fg")
+		// A start whose command is gone fails as run does, and the
+		// container is exited with that status.
+		e.ok("run", "--name", "nosh", "localhost/bb:d", "sh", "-c", "rm /bin/sh")
+		if msg := e.fails(127, "container", "start", "nosh"); !strings.Contains(msg, "sh") {
+			t.Errorf("start of a container whose command is gone: %s", msg)
+		}
+		if out := e.ok("container", "ls", "-a"); !strings.Contains(out, "Exited (127)") {
+			t.Errorf("ls -a after a failed start:\n%s", out)
+		}
+		e.ok("container", "rm", "nosh")
 	})
 	t.Run("--log-driver none and -t", func(t *testing.T) {
 		e.runD("--name", "quiet", "--log-driver", "none", "localhost/bb:d", "echo", "lost")

@@ -244,11 +244,24 @@ func MonitorMain(args []string) int {
 	if err := m.run(args[0]); err != nil {
 		fmt.Fprintf(os.Stderr, "%s sandy monitor: %v\n", time.Now().Format(time.RFC3339), err)
 		if !m.started {
-			m.report(readyMsg{Error: err.Error(), Code: ExitSandyError})
+			m.fail(args[0], readyMsg{Error: err.Error(), Code: ExitSandyError})
 			return 1
 		}
 	}
 	return 0
+}
+
+// fail ends a run whose process never ran: its status goes in the record
+// (a start that failed is an exited container, not one whose monitor was
+// killed), then to the CLI, which removes a container that run -d made.
+func (m *monitor) fail(dir string, msg readyMsg) {
+	if m.ready == nil {
+		return // reported already
+	}
+	now := time.Now().UTC()
+	code := msg.Code
+	_ = updateRecord(dir, func(r *Record) { r.ExitCode, r.Finished = &code, &now })
+	m.report(msg)
 }
 
 // monitor is one monitor's run: the named steps share it.
@@ -400,7 +413,7 @@ func (m *monitor) runContainer() error {
 		if code == 1 || code == 0 {
 			code = ExitSandyError
 		}
-		m.report(readyMsg{Error: err.Error(), Code: code})
+		m.fail(c.Dir, readyMsg{Error: err.Error(), Code: code})
 		return err
 	}
 	m.code = code
