@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -53,6 +54,11 @@ func (r RunRequest) detach(g *lifecycle.Global, p *imagehelper.Prepared, o *life
 		}
 	}
 	if err := startMonitor(p.Dir, r.Stderr); err != nil {
+		// A monitor that died in the set-up (killed) left the runtime's
+		// state: removed before the caller removes the storage container.
+		if derr := lifecycle.Delete(context.Background(), g, p.ID, true); derr != nil {
+			g.Debugf("removing the runtime state of %s: %v", p.ID, derr)
+		}
 		var me *MonitorError
 		if errors.As(err, &me) {
 			return me.Code, err

@@ -196,6 +196,9 @@ func (m Manage) Start(ctx context.Context, ref string) (Listed, int64, error) {
 		offset = fi.Size()
 	}
 	if err := startMonitor(c.dir, m.Stderr); err != nil {
+		if derr := lifecycle.Delete(ctx, m.G, c.ID, true); derr != nil {
+			m.G.Debugf("removing the runtime state of %s: %v", c.ID, derr)
+		}
 		return c, 0, err
 	}
 	rec, _, err := readRecord(c.dir)
