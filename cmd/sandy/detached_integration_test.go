@@ -376,6 +376,52 @@ func TestRunDetached(t *testing.T) {
 		}
 		e.ok("container", "rm", "-f", "twin")
 	})
+	t.Run("parallel", func(t *testing.T) {
+		// Started in parallel, removed in parallel: nothing left.
+		const n = 10
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := e.run_(nil, "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), "localhost/bb:d", "sleep", "876543")
+				if r.code != 0 {
+					t.Errorf("run -d: exit %d: %s", r.code, r.stderr)
+				}
+				ids[i] = strings.TrimSpace(r.stdout)
+			}()
+		}
+		wg.Wait()
+		if got := len(procsWith("sleep 876543")); got != n {
+			t.Errorf("%d of %d containers run", got, n)
+		}
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if id == "" {
+					return
+				}
+				if r := e.run_(nil, "container", "rm", "-f", id); r.code != 0 {
+					t.Errorf("rm -f: exit %d: %s", r.code, r.stderr)
+				}
+			}()
+		}
+		wg.Wait()
+		if p := procsWith("sleep 876543"); len(p) > 0 {
+			t.Errorf("processes left: %v", p)
+		}
+		if p := procsWith("_monitor"); len(p) > 0 {
+			for _, id := range ids {
+				for _, q := range p {
+					if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", q)); id != "" && strings.Contains(string(b), id) {
+						t.Errorf("monitor of %s left: pid %d", id, q)
+					}
+				}
+			}
+		}
+	})
 	if got := len(e.storageContainers()); got != before {
 		t.Errorf("%d storage containers left", got-before)
 	}
