@@ -25,6 +25,8 @@
 #   podman-crun        360.2    381.0
 #   sandy run --rm IMAGE / podman (runc): 0.43 (target <= 0.25)
 #   sandy run --rm IMAGE / sandy run ./bundle: 2.14 (target <= 1.3)
+# The detached rows (run -d, container exec, rm -f; last) came later and
+# were measured on a loaded machine only: see docs/images.md#running-an-image.
 # Where the ~96 ms over the bundle go (--debug): creating the storage
 # container 66-70 ms, of which 15-20 ms are the store's own work (lookup,
 # config, CreateContainer, the mount that reads /etc/passwd) and the rest is
