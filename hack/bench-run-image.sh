@@ -84,7 +84,7 @@ hyperfine --style none --warmup 3 --runs $RUNS --export-json $work/result.json -
 : >$work/detach.txt
 for i in \$(seq $RUNS); do
   t0=\$(date +%s%N)
-  id=\$($bin/sandy run -d --network=none localhost/bench-bb:1 /bin/sleep 1000)
+  id=\$($bin/sandy run -d --network=none localhost/bench-bb:1 /bin/sleep 1000 2>/dev/null)
   t1=\$(date +%s%N)
   $bin/sandy container exec \$id /bin/true
   t2=\$(date +%s%N)
