@@ -428,4 +428,13 @@ func TestRunDetached(t *testing.T) {
 	if left := runtimeLeft(root); len(left) > 0 {
 		t.Errorf("runtime state left: %v", left)
 	}
+	// The exit files of the containers rm removed are gone; that of the
+	// --rm container that ended stays (wait reads it).
+	if ents, _ := os.ReadDir(filepath.Join(root, ".exits")); len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("exit files: %v, want the --rm container's only", names)
+	}
 }

@@ -148,6 +148,7 @@ func (m Manage) remove(ctx context.Context, c Listed, force bool) error {
 	if err := lifecycle.Delete(ctx, m.G, c.ID, true); err != nil {
 		return fmt.Errorf("removing the runtime state of container %s: %w", short(c.ID), err)
 	}
+	removeExitFile(m.G, c.ID)
 	if _, ok, err := readRecord(c.dir); err == nil && !ok && c.rec.Rm {
 		return nil // its monitor removed it (--rm)
 	}

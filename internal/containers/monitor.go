@@ -548,3 +548,11 @@ func (w *switchWriter) switchTo(to io.Writer) string {
 	w.buf.Reset()
 	return s
 }
+
+// removeExitFile forgets id's exit status (rm: the container is gone for
+// good).
+func removeExitFile(g *lifecycle.Global, id string) {
+	if dir, err := exitsDir(g); err == nil {
+		_ = os.Remove(filepath.Join(dir, id))
+	}
+}
