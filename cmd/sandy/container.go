@@ -137,6 +137,8 @@ func status(now time.Time, c containers.Listed) string {
 	switch {
 	case c.External:
 		return "External"
+	case c.State == "running" && c.Started != nil:
+		return "Up " + ago(now, *c.Started)
 	case c.State == "running":
 		return "Up"
 	case c.MonitorGone:

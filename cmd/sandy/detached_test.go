@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/sandy-rt/sandy/internal/containers"
 )
 
 func TestParseSince(t *testing.T) {
@@ -29,6 +31,27 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("%q: %v", tc.in, err)
 		case !tc.bad && !got.Equal(tc.want):
 			t.Errorf("%q: got %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestStatusColumn(t *testing.T) {
+	now := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	ago := now.Add(-5 * time.Second)
+	code := 137
+	for _, tc := range []struct {
+		c    containers.Listed
+		want string
+	}{
+		{containers.Listed{State: "running"}, "Up"},
+		{containers.Listed{State: "running", Started: &ago}, "Up 5 seconds ago"},
+		{containers.Listed{State: "exited", ExitCode: &code, Finished: &ago}, "Exited (137) 5 seconds ago"},
+		{containers.Listed{State: "exited", MonitorGone: true}, "Exited (unknown: its monitor was killed)"},
+		{containers.Listed{State: "stopping"}, "Stopping"},
+		{containers.Listed{State: "exited"}, "Exited"},
+	} {
+		if got := status(now, tc.c); got != tc.want {
+			t.Errorf("status(%+v) = %q, want %q", tc.c, got, tc.want)
 		}
 	}
 }

@@ -16,13 +16,15 @@ import (
 // Listed is one container of `sandy container ls`, with podman's JSON
 // names.
 type Listed struct {
-	ID       string     `json:"Id"`
-	Names    []string   `json:"Names"`
-	Image    string     `json:"Image"`
-	ImageID  string     `json:"ImageID"`
-	Command  []string   `json:"Command"`
-	Created  time.Time  `json:"Created"`
-	State    string     `json:"State"` // running, paused, created, exited, or external
+	ID      string    `json:"Id"`
+	Names   []string  `json:"Names"`
+	Image   string    `json:"Image"`
+	ImageID string    `json:"ImageID"`
+	Command []string  `json:"Command"`
+	Created time.Time `json:"Created"`
+	State   string    `json:"State"` // running, paused, created, exited, or external
+	// Started is when a detached container's process (last) started.
+	Started  *time.Time `json:"StartedAt,omitempty"`
 	ExitCode *int       `json:"ExitCode,omitempty"`
 	Finished *time.Time `json:"FinishedAt,omitempty"`
 	// External: made by podman or buildah in the same store (no record of
@@ -77,6 +79,7 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 			l.External, l.State = true, "external"
 		default:
 			l.Command, l.ExitCode, l.Finished, l.rec = rec.Command, rec.ExitCode, rec.Finished, rec
+			l.Started = rec.Started
 			if l.State, err = lifecycle.StatusOf(m.G, sc.ID); err != nil {
 				return nil, err
 			}
