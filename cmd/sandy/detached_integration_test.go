@@ -437,4 +437,33 @@ func TestRunDetached(t *testing.T) {
 		}
 		t.Errorf("exit files: %v, want the --rm container's only", names)
 	}
+	t.Run("after a reboot", func(t *testing.T) {
+		// A reboot: the processes and the runtime directory are gone,
+		// the store and the records are not. The container is exited,
+		// start and rm work.
+		id := e.runD("--name", "boot", "localhost/bb:d", "sleep", "765432")
+		for _, p := range procsWith("_monitor") {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); strings.Contains(string(b), id) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+		waitFor(t, 10*time.Second, "the container to die with its monitor", func() bool { return len(procsWith("sleep 765432")) == 0 })
+		if err := os.RemoveAll(root); err != nil {
+			t.Fatal(err)
+		}
+		if out := e.ok("container", "ls", "-a"); !strings.Contains(out, "boot") || !strings.Contains(out, "Exited") {
+			t.Errorf("ls -a after a reboot:\n%s", out)
+		}
+		e.ok("container", "start", "boot")
+		if out := e.ok("container", "ls"); !strings.Contains(out, "boot") {
+			t.Errorf("ls after start:\n%s", out)
+		}
+		e.ok("container", "rm", "-f", "boot")
+		if got := len(e.storageContainers()); got != before {
+			t.Errorf("%d storage containers left", got-before)
+		}
+		if left := runtimeLeft(root); len(left) > 0 {
+			t.Errorf("runtime state left: %v", left)
+		}
+	})
 }
