@@ -58,6 +58,9 @@ const ExitSandyError = 125
 //  4. lifecycle.Run creates, starts and waits for it;
 //  5. --rm removes the storage container (its layer) afterwards.
 //
+// Under -d, steps 4 and 5 are the container's monitor's (detach.go,
+// monitor.go): Run returns 0 once the process runs, and prints the id.
+//
 // It returns the container's exit status, or 125 for sandy's own errors
 // (126 and 127 when the command cannot be executed or is not found), as
 // podman does. The storage container of a failed set-up is removed: an
