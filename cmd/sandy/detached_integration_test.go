@@ -316,6 +316,58 @@ func TestRunDetached(t *testing.T) {
 		}
 		e.ok("container", "rm", "chatty")
 	})
+	for _, delay := range []time.Duration{0, 40 * time.Millisecond, 120 * time.Millisecond} {
+		t.Run(fmt.Sprintf("kill -9 of the monitor %v into the set-up", delay), func(t *testing.T) {
+			// The monitor is killed delay after it shows: run -d says so,
+			// exit 125, and nothing is left (when the kill comes after the
+			// process ran, the container is there and rm -f removes it).
+			seen := map[int]bool{}
+			for _, p := range procsWith("_monitor") {
+				seen[p] = true
+			}
+			stop := make(chan struct{})
+			killed := make(chan bool, 1)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						killed <- false
+						return
+					default:
+					}
+					for _, p := range procsWith("_monitor") {
+						if !seen[p] {
+							time.Sleep(delay)
+							_ = syscall.Kill(p, syscall.SIGKILL)
+							killed <- true
+							return
+						}
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			r := e.run_(nil, "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), "localhost/bb:d", "sleep", "654321")
+			close(stop)
+			if !<-killed {
+				t.Fatalf("the monitor was not seen: run -d exit %d", r.code)
+			}
+			switch {
+			case r.code == 125 && strings.Contains(r.stderr, "monitor exited before the container ran"):
+			case r.code == 0:
+				t.Logf("the kill came after the process ran")
+				e.ok("container", "rm", "-f", strings.TrimSpace(r.stdout))
+			default:
+				t.Errorf("run -d whose monitor was killed: exit %d: %s", r.code, r.stderr)
+			}
+			waitFor(t, 10*time.Second, "the container's processes to end", func() bool { return len(procsWith("sleep 654321")) == 0 })
+			if got := len(e.storageContainers()); got != before {
+				t.Errorf("%d storage containers left", got-before)
+			}
+			if left := runtimeLeft(root); len(left) > 0 {
+				t.Errorf("runtime state left: %v", left)
+			}
+		})
+	}
 	t.Run("start -a of a container run in the foreground", func(t *testing.T) {
 		e.fails(2, "run", "--name", "fg", "localhost/bb:d", "sh", "-c", "echo hello; exit 2")
 		r := e.run_(nil, "container", "start", "-a", "fg")
