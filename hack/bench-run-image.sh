@@ -25,6 +25,8 @@
 #   podman-crun        360.2    381.0
 #   sandy run --rm IMAGE / podman (runc): 0.43 (target <= 0.25)
 #   sandy run --rm IMAGE / sandy run ./bundle: 2.14 (target <= 1.3)
+# The detached rows (run -d, container exec, rm -f; last) came later and
+# were measured on a loaded machine only: see docs/images.md#running-an-image.
 # Where the ~96 ms over the bundle go (--debug): creating the storage
 # container 66-70 ms, of which 15-20 ms are the store's own work (lookup,
 # config, CreateContainer, the mount that reads /etc/passwd) and the rest is
@@ -75,6 +77,21 @@ hyperfine --style none --warmup 3 --runs $RUNS --export-json $work/result.json -
   -n sandy-bundle "$bin/sandy run --network=none $work/bundle" \
   -n podman-runc  "podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true" \
   -n podman-crun  "podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true" >/dev/null
+# The detached lifecycle, step by step (hyperfine 1.15 has no per-run
+# clean-up): run -d (until the id is printed: the process runs), exec of
+# /bin/true into it by id, rm -f (SIGKILL, the monitor's end, the storage
+# container's removal); a container at a time, milliseconds.
+: >$work/detach.txt
+for i in \$(seq $RUNS); do
+  t0=\$(date +%s%N)
+  id=\$($bin/sandy run -d --network=none localhost/bench-bb:1 /bin/sleep 1000 2>/dev/null)
+  t1=\$(date +%s%N)
+  $bin/sandy container exec \$id /bin/true
+  t2=\$(date +%s%N)
+  $bin/sandy container rm -f \$id >/dev/null
+  t3=\$(date +%s%N)
+  echo "\$(( (t1-t0)/1000 )) \$(( (t2-t1)/1000 )) \$(( (t3-t2)/1000 ))" >>$work/detach.txt
+done
 INNER
 chmod 755 "$work/inner.sh"
 # crun refuses a hybrid host (cgroup2 mounted with controllers elsewhere)
@@ -92,4 +109,11 @@ for k, v in rows.items():
 print(f"sandy run --rm IMAGE / podman (runc): {med['sandy-image'] / med['podman-runc']:.2f} (target <= 0.25)")
 print(f"sandy run --rm IMAGE / podman (crun): {med['sandy-image'] / med['podman-crun']:.2f}")
 print(f"sandy run --rm IMAGE / sandy run ./bundle: {med['sandy-image'] / med['sandy-bundle']:.2f} (target <= 1.3)")
+PY
+python3 - "$work/detach.txt" <<'PY'
+import statistics, sys
+cols = list(zip(*[map(int, l.split()) for l in open(sys.argv[1]) if l.strip()]))
+for name, v in zip(["sandy run -d IMAGE", "container exec ID true", "container rm -f ID"], cols):
+    v = sorted(v)
+    print(f"{name:22} {statistics.median(v) / 1e3:9.1f} {v[min(len(v) - 1, int(0.9 * len(v)))] / 1e3:8.1f}")
 PY

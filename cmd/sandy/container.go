@@ -30,6 +30,12 @@ func containerCommands() []command {
 		{"rename", "container " + renameUsage, "give a container a new name", cmdContainerRename},
 		{"prune", pruneUsage, "remove every container made from an image that is not running", cmdContainerPrune},
 		{"port", "container port NAME|ID [PORT[/PROTO]]", "list the container's published ports (-p, -P)", cmdContainerPort},
+		{"start", "container start [-a] NAME|ID...", "start containers that are not running again, on the same layer (-a: print the output, exit with the status)", cmdContainerStart},
+		{"stop", "container stop [-t SECONDS] NAME|ID...", "stop containers: the stop signal, then SIGKILL after the timeout (also: sandy stop)", cmdStop},
+		{"restart", "container restart [-t SECONDS] NAME|ID...", "stop, then start (also: sandy restart)", cmdRestart},
+		{"kill", "container kill [-s SIGNAL] NAME|ID...", "send a signal (default SIGKILL) to containers' main process", cmdContainerKill},
+		{"logs", "container logs [-f] [-t] [--tail N] [--since T] NAME|ID", "print a container's output (also: sandy logs)", cmdLogs},
+		{"wait", "container wait NAME|ID...", "wait for containers to exit, print their statuses (also: sandy wait)", cmdWait},
 	}
 }
 
@@ -39,7 +45,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(g.Stderr, "Usage: sandy container COMMAND\n\nCommands:\n")
 		for _, c := range containerCommands() {
-			fmt.Fprintf(g.Stderr, "  %-7s %s\n", c.name, c.summary)
+			fmt.Fprintf(g.Stderr, "  %-8s %s\n", c.name, c.summary)
 		}
 		if len(args) == 0 {
 			return 125, errors.New("missing subcommand")
@@ -58,7 +64,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 			return c.run(ctx, g, args[1:])
 		}
 	}
-	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, commit, diff, rename, prune, port)", args[0])
+	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, start, stop, restart, kill, logs, wait, commit, diff, rename, prune, port)", args[0])
 }
 
 func manage(ctx context.Context, g *lifecycle.Global) (containers.Manage, error) {
@@ -151,8 +157,12 @@ func status(now time.Time, c containers.Listed) string {
 	switch {
 	case c.External:
 		return "External"
+	case c.State == "running" && c.Started != nil:
+		return "Up " + ago(now, *c.Started)
 	case c.State == "running":
 		return "Up"
+	case c.MonitorGone:
+		return "Exited (unknown: its monitor was killed)"
 	case c.State == "exited" && c.ExitCode != nil && c.Finished != nil:
 		return fmt.Sprintf("Exited (%d) %s", *c.ExitCode, ago(now, *c.Finished))
 	case c.State == "exited":

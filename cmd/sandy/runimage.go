@@ -19,6 +19,8 @@ import (
 type imageRun struct {
 	opts                 *containers.Options // with containerFlags' fields
 	name, pull           string
+	logDriver            string
+	logOpts              []string
 	rm, interactive      bool
 	publishAll           bool
 	entrypoint, pids     string
@@ -34,6 +36,8 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 	fs.BoolVar(&r.rm, "rm", false, "IMAGE: remove the container (its layer) when it exits")
 	fs.StringVar(&r.name, "name", "", "IMAGE: the container's name")
 	fs.BoolVarP(&r.publishAll, "publish-all", "P", false, "IMAGE: publish every port the image exposes on a free host port")
+	fs.StringArrayVar(&r.logOpts, "log-opt", nil, "IMAGE, with -d: max-size=SIZE: rotate the log past SIZE (10mb), keeping one older part")
+	fs.StringVar(&r.logDriver, "log-driver", "", "IMAGE, with -d: k8s-file (default: the container's output in its log, for sandy logs) or none")
 	fs.StringVar(&r.pull, "pull", "missing", "IMAGE: pull the image: missing, always, never or newer")
 	fs.BoolVarP(&r.interactive, "interactive", "i", false, "IMAGE: keep stdin open (without it, stdin is /dev/null)")
 	fs.StringVarP(&o.User, "user", "u", "", "IMAGE: USER|UID[:GROUP|GID], names from the image's /etc/passwd and /etc/group")
@@ -63,7 +67,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 }
 
 // imageOnly are the flags that only `sandy run IMAGE` takes.
-var imageOnly = []string{"rm", "name", "publish-all", "pull", "interactive", "user", "entrypoint",
+var imageOnly = []string{"rm", "name", "publish-all", "log-driver", "log-opt", "pull", "interactive", "user", "entrypoint",
 	"hostname", "read-only", "read-only-tmpfs", "cap-add", "cap-drop", "security-opt",
 	"privileged", "init", "label", "annotation", "memory", "cpus", "pids-limit", "dns", "dns-search", "dns-option", "add-host",
 	"userns", "tls-verify", "creds", "authfile", "cert-dir"}
@@ -90,9 +94,12 @@ func runImage(ctx context.Context, g *lifecycle.Global, fs *pflag.FlagSet, r *im
 		return containers.ExitSandyError, err
 	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
-	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, PublishAll: r.publishAll, Options: *r.opts, Runtime: *o,
+	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, PublishAll: r.publishAll, LogDriver: r.logDriver, Options: *r.opts, Runtime: *o,
 		Helper: helper, HelperGlobal: storeFlagsOf(ctx), Stderr: g.Stderr}
 	req.Options.Command = args[1:]
+	if req.LogMaxSize, err = containers.ParseLogOpts(r.logOpts); err != nil {
+		return containers.ExitSandyError, err
+	}
 	// --network is the runtime's flag (createFlags); Generate reads it
 	// from Options (the network decides mounts and the hostname).
 	req.Options.Network = o.Network.Mode

@@ -77,6 +77,15 @@
 // and all or nothing, and it refuses the flags only an image container
 // has, naming the config.json field to edit instead.
 //
+// `sandy run -d IMAGE` prepares the same way, then hands the container to
+// its monitor (monitor.go: MonitorMain, the hidden `sandy _monitor DIR`,
+// conmon's job), which runs it through lifecycle.Run in the foreground,
+// logs its output with ctrlog, records its exit and removes it under
+// --rm; the CLI returns once the process runs (detach.go). Manage has the
+// verbs that act on a container from outside (manage.go: ls, rm; verbs.go:
+// stop, start, kill, wait, logs), which read the record (sandy.json) and
+// the runtime's state, and wait for the monitor's end.
+//
 // container=podman is set in the environment as podman does: software
 // inside images tests for it (systemd's virtualization detection knows
 // "podman", not "sandy"); /run/.containerenv names the engine.

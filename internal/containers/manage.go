@@ -16,28 +16,40 @@ import (
 // Listed is one container of `sandy container ls`, with podman's JSON
 // names.
 type Listed struct {
-	ID       string     `json:"Id"`
-	Names    []string   `json:"Names"`
-	Image    string     `json:"Image"`
-	ImageID  string     `json:"ImageID"`
-	Command  []string   `json:"Command"`
-	Created  time.Time  `json:"Created"`
-	State    string     `json:"State"` // running, paused, created, exited, or external
+	ID      string    `json:"Id"`
+	Names   []string  `json:"Names"`
+	Image   string    `json:"Image"`
+	ImageID string    `json:"ImageID"`
+	Command []string  `json:"Command"`
+	Created time.Time `json:"Created"`
+	State   string    `json:"State"` // running, paused, created, exited, or external
+	// Started is when a detached container's process (last) started.
+	Started  *time.Time `json:"StartedAt,omitempty"`
 	ExitCode *int       `json:"ExitCode,omitempty"`
 	Finished *time.Time `json:"FinishedAt,omitempty"`
 	// External: made by podman or buildah in the same store (no record of
 	// sandy's); listed with --external only.
 	External bool `json:"IsExternal"`
+	// MonitorGone: the monitor of a detached container was killed before
+	// it could record how the container ended (which died with it).
+	MonitorGone bool `json:"MonitorGone,omitempty"`
 
 	// Ports are the published ports (-p, -P).
 	Ports []PortMapping `json:"Ports,omitempty"`
+
+	dir string // the storage container's directory
+	rec Record
 }
 
 // Running reports whether the container has processes (or is being
 // made): the state rm refuses without -f.
 func (l Listed) Running() bool {
-	return l.State == state.Running || l.State == state.Paused || l.State == state.Created || l.State == state.Creating
+	return l.State == state.Running || l.State == state.Paused || l.State == state.Created || l.State == state.Creating || l.State == Stopping
 }
+
+// Stopping is the state of a detached container whose process has ended
+// while its monitor finishes (records the status, removes it under --rm).
+const Stopping = "stopping"
 
 // Manage carries what `sandy container …` needs: the runtime's globals
 // and the image helper with its store flags.
@@ -58,7 +70,7 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 	}
 	var out []Listed
 	for _, sc := range stored {
-		l := Listed{ID: sc.ID, Names: sc.Names, Image: sc.ImageName, ImageID: sc.ImageID, Created: sc.Created}
+		l := Listed{ID: sc.ID, Names: sc.Names, Image: sc.ImageName, ImageID: sc.ImageID, Created: sc.Created, dir: sc.Dir}
 		rec, ok, err := readRecord(sc.Dir)
 		if err != nil {
 			return nil, err
@@ -69,18 +81,36 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 		case !ok:
 			l.External, l.State = true, "external"
 		default:
-			l.Command, l.ExitCode, l.Finished = rec.Command, rec.ExitCode, rec.Finished
+			l.Command, l.ExitCode, l.Finished, l.rec = rec.Command, rec.ExitCode, rec.Finished, rec
+			l.Started = rec.Started
 			l.Ports = portMappings(rec.Ports)
 			if l.State, err = lifecycle.StatusOf(m.G, sc.ID); err != nil {
 				return nil, err
 			}
-			if l.State == "" || l.State == state.Stopped {
-				l.State = "exited"
-			}
+			l.State, l.MonitorGone = stateOf(l.State, rec)
 		}
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// stateOf is a container's state from the runtime's status st and its
+// record: a detached one is running while its monitor lives (creating
+// before its process ran, stopping once it ended), and exited once the
+// monitor is gone. A monitor
+// that is gone without recording the exit status was killed (gone).
+func stateOf(st string, rec Record) (string, bool) {
+	monitor := rec.Monitor != nil && state.Alive(rec.Monitor.Pid, rec.Monitor.Start)
+	ended := st == "" || st == state.Stopped
+	switch {
+	case monitor && ended && rec.Started == nil:
+		return state.Creating, false // the monitor is setting it up
+	case monitor && ended:
+		return Stopping, false
+	case !ended:
+		return st, false
+	}
+	return "exited", rec.Monitor != nil && !monitor && rec.ExitCode == nil
 }
 
 // Remove removes containers sandy made, named by name, id or a unique id
@@ -112,11 +142,22 @@ func (m Manage) remove(ctx context.Context, c Listed, force bool) error {
 	case c.External:
 		return fmt.Errorf("container %s was made by podman or buildah, which keep their own record of it: remove it with podman rm %s (or buildah rm)", short(c.ID), short(c.ID))
 	case c.Running() && !force:
-		return fmt.Errorf("container %s is %s: stop it first (end its sandy run), or rm -f to kill it", short(c.ID), c.State)
+		return fmt.Errorf("container %s is %s: stop it first (sandy stop %s), or rm -f to kill it", short(c.ID), c.State, short(c.ID))
 	case c.Running():
-		if err := lifecycle.Delete(ctx, m.G, c.ID, true); err != nil {
+		// Killed, and its monitor gone (it records the end and, under
+		// --rm, removes the container itself).
+		if err := m.stop(ctx, c, 0); err != nil {
 			return fmt.Errorf("killing container %s: %w", short(c.ID), err)
 		}
+	}
+	// What a killed monitor or a killed `sandy run` left of the runtime:
+	// its state, cgroup and network files.
+	if err := lifecycle.Delete(ctx, m.G, c.ID, true); err != nil {
+		return fmt.Errorf("removing the runtime state of container %s: %w", short(c.ID), err)
+	}
+	removeExitFile(m.G, c.ID)
+	if _, ok, err := readRecord(c.dir); err == nil && !ok && c.rec.Rm {
+		return nil // its monitor removed it (--rm)
 	}
 	if err := imagehelper.Remove(ctx, m.Helper, m.Global, c.ID, m.Stderr); err != nil {
 		var he *imagehelper.HelperError
@@ -169,6 +210,13 @@ func (m Manage) Find(ctx context.Context, ref string) (Listed, error) {
 // Resolve turns a name, id or unique id prefix of a running container
 // sandy made into its id.
 func (m Manage) Resolve(ctx context.Context, ref string) (string, error) {
+	// A whole id (what run -d printed) of a running container needs no
+	// list of the store, whose helper costs 100 ms and more.
+	if len(ref) == 64 {
+		if st, err := lifecycle.StatusOf(m.G, ref); err == nil && (st == state.Running || st == state.Paused) {
+			return ref, nil
+		}
+	}
 	all, err := m.List(ctx, false)
 	if err != nil {
 		return "", err

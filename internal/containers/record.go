@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // RecordFile is sandy's file in a storage container's own directory
@@ -27,6 +29,31 @@ type Record struct {
 	// under a `sandy run` that kept the container.
 	ExitCode *int       `json:"exit_code,omitempty"`
 	Finished *time.Time `json:"finished,omitempty"`
+
+	// Set by `sandy run -d` (detach.go): the container's monitor, the
+	// process that owns it while it runs (monitor.go), and what the verbs
+	// that act on it need.
+	Detached bool `json:"detached,omitempty"`
+	// Monitor is the current (or last) monitor: its pid and start time
+	// (against pid reuse); Started when it started the process.
+	Monitor *Proc      `json:"monitor,omitempty"`
+	Started *time.Time `json:"started,omitempty"`
+	// Rm: the monitor removes the container when it exits (run -d --rm).
+	Rm bool `json:"rm,omitempty"`
+	// StopSignal is the signal `sandy stop` sends first (the image's
+	// StopSignal; SIGTERM by default).
+	StopSignal string `json:"stop_signal,omitempty"`
+	// AnonymousVolumes are the volumes made for this container (-v /dst,
+	// an image's VOLUME): --rm removes them with it.
+	AnonymousVolumes []string `json:"anonymous_volumes,omitempty"`
+	// LogDriver is k8s-file (the log in LogFile) or none.
+	LogDriver string `json:"log_driver,omitempty"`
+}
+
+// Proc is a process named so that a reused pid is never taken for it.
+type Proc struct {
+	Pid   int    `json:"pid"`
+	Start uint64 `json:"start"` // /proc/PID/stat starttime
 }
 
 // writeRecord writes r into dir, atomically.
@@ -43,6 +70,39 @@ func writeRecord(dir string, r Record) error {
 		return fmt.Errorf("writing the container's record: %w", err)
 	}
 	return nil
+}
+
+// updateRecord changes dir's record with fn, under the record's lock
+// (the monitor and the verbs write it).
+func updateRecord(dir string, fn func(*Record)) error {
+	unlock, err := lockRecord(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	r, ok, err := readRecord(dir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, RecordFile), fs.ErrNotExist)
+	}
+	fn(&r)
+	return writeRecord(dir, r)
+}
+
+// lockRecord takes the record's lock: an flock(2) on a file of its own
+// beside it (the record itself is replaced by rename).
+func lockRecord(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".sandy.lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking the container's record: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking the container's record: %w", err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // readRecord reads dir's record; ok is false for a container sandy did

@@ -30,6 +30,11 @@ type RunRequest struct {
 	Rm    bool   // --rm
 	// PublishAll is -P: every port the image exposes, on free host ports.
 	PublishAll bool
+	// LogDriver is --log-driver: k8s-file (the default) or none; the
+	// monitor of a detached run writes the log (detach.go).
+	LogDriver string
+	// LogMaxSize is --log-opt max-size (0: no cap).
+	LogMaxSize int64
 	// Options are the container's flags; Runtime the runtime path's,
 	// which Run completes from the generated spec.
 	Options Options
@@ -57,6 +62,9 @@ const ExitSandyError = 125
 //     directory, a bundle whose root is the storage layers;
 //  4. lifecycle.Run creates, starts and waits for it;
 //  5. --rm removes the storage container (its layer) afterwards.
+//
+// Under -d, steps 4 and 5 are the container's monitor's (detach.go,
+// monitor.go): Run returns 0 once the process runs, and prints the id.
 //
 // It returns the container's exit status, or 125 for sandy's own errors
 // (126 and 127 when the command cannot be executed or is not found), as
@@ -96,10 +104,21 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	defer sess.Keep()
 	vols := &volumeSet{}
 	o, err := r.runtimeOptions(p, vols)
+	if err == nil {
+		err = r.prepareMonitor(g, p, o, vols)
+	}
 	if err != nil {
 		vols.removeAnonymous(g)
 		remove()
 		return ExitSandyError, err
+	}
+	if r.Runtime.Detach {
+		code, err := r.detach(g, p, o)
+		if err != nil {
+			vols.removeAnonymous(g)
+			remove()
+		}
+		return code, err
 	}
 	code, err := lifecycle.Run(ctx, g, o)
 	if err == nil && !r.Rm {
@@ -125,8 +144,8 @@ func (r RunRequest) check() error {
 		// podman's rule for container names is its rule for volumes.
 		return fmt.Errorf("--name %q: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*", r.Name)
 	}
-	if r.Runtime.Detach {
-		return errors.New("run -d of an image needs the per-container monitor, which this sandy does not have yet: run it in the foreground, or run a bundle with -d")
+	if err := r.checkDetach(); err != nil {
+		return err
 	}
 	return nil
 }

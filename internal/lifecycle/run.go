@@ -22,6 +22,10 @@ type RunOptions struct {
 	CreateOptions
 	Detach bool // return once started; the container lives on
 	Keep   bool // don't delete the container after it exits
+	// Started, when set, is called in the foreground once the process
+	// runs (it was executed and the poststart hooks ran): a container's
+	// monitor reports the detached run's success then (containers).
+	Started func()
 }
 
 // Run creates, starts and (unless detached) waits for a container, then
@@ -73,7 +77,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	cr.lock.Unlock()
 	defer cr.release()
 	t0 := time.Now()
-	code, err := runForeground(ctx, g, cr, sigs)
+	code, err := runForeground(ctx, g, cr, sigs, o.Started)
 	g.Debugf("start and wait: %v", time.Since(t0).Round(10*time.Microsecond))
 	reportOOM(g, cr)
 	if cr.sentinel != nil {
@@ -109,7 +113,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 }
 
 // runForeground starts the process, relays signals and the pty, and waits.
-func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Signal) (int, error) {
+func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Signal, started func()) (int, error) {
 	f := &foreground{
 		pty: cr.pty, stdin: cr.o.Stdin, stdout: cr.o.Stdout, sigs: sigs,
 		release: func() error {
@@ -117,6 +121,9 @@ func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Si
 				return cr.initError(err)
 			}
 			runPoststart(g, cr.c)
+			if started != nil {
+				started()
+			}
 			return nil
 		},
 		signal: func(sig unix.Signal) error { return signalInit(cr.c, sig) },
