@@ -67,6 +67,16 @@ func TestRunImageVolumeFirstUse(t *testing.T) {
 			t.Errorf("left after volume rm: %v", left)
 		}
 	})
+	t.Run("once per volume, not per start", func(t *testing.T) {
+		// The container empties its fresh volume; started again, it finds
+		// it empty (podman fills a volume once).
+		e.ok("run", "--network", "none", "--name", "keeper", "-v", "kept:/srv/db", "localhost/bb:db", "sh", "-c", "ls /srv/db | wc -l; rm -rf /srv/db/*")
+		if out := e.ok("container", "start", "-a", "keeper"); strings.TrimSpace(out) != "0" {
+			t.Errorf("the volume was filled again on the second start: %q entries", out)
+		}
+		e.ok("container", "rm", "keeper")
+		e.ok("volume", "rm", "kept")
+	})
 	t.Run("nocopy", func(t *testing.T) {
 		e.ok("volume", "create", "-o", "o=nocopy", "empty")
 		if out, want := e.ok("run", "--rm", "-v", "empty:/srv/db", "localhost/bb:db", "sh", "-c", show), "70:71 750\nno-seed\n\n"; out != want {

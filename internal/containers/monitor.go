@@ -401,6 +401,9 @@ func (m *monitor) runContainer() error {
 		if err := updateRecord(c.Dir, func(r *Record) { r.Started = &now }); err != nil {
 			m.g.Debugf("recording the start: %v", err)
 		}
+		if err := firstUseDone(c.Dir); err != nil {
+			m.g.Debugf("dropping the volumes' first-use options: %v", err)
+		}
 		m.started = true
 		m.report(readyMsg{})
 	}

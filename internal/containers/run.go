@@ -123,6 +123,9 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	code, err := lifecycle.Run(ctx, g, o)
 	if err == nil && !r.Rm {
 		recordExit(g, p.Dir, code)
+		if err := firstUseDone(p.Dir); err != nil {
+			g.Debugf("dropping the volumes' first-use options: %v", err)
+		}
 	}
 	if r.Rm || (err != nil && !o.Detach) {
 		// Setting up failed: the container never ran, so nothing of it is

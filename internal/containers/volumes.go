@@ -1,6 +1,14 @@
 package containers
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/volumes"
 )
@@ -21,4 +29,34 @@ func OpenVolumes() (*volumes.Store, error) {
 	}
 	s.RemoveForeign = lifecycle.RemoveTreeInUserNS
 	return s, nil
+}
+
+// firstUseOptions are the bind options of a volume's first use
+// (initproc's copyup and chownup).
+var firstUseOptions = []string{"copyup", "chownup"}
+
+// firstUseDone rewrites a kept container's config.json without the
+// first-use options once it has run: a volume is filled and given its
+// owner once, by the container that first mounts it, as podman does; a
+// later start of the same container leaves it as it is then.
+func firstUseDone(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("reading the container's config.json: %w", err)
+	}
+	changed := false
+	for i, m := range s.Mounts {
+		kept := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return slices.Contains(firstUseOptions, o) })
+		if len(kept) != len(m.Options) {
+			s.Mounts[i].Options, changed = kept, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return writeBundle(dir, &s)
 }
