@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sandy-rt/sandy/internal/containers"
+	sandyformat "github.com/sandy-rt/sandy/internal/format"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/volumes"
@@ -137,5 +138,48 @@ func cmdContainerPrune(ctx context.Context, g *lifecycle.Global, args []string) 
 	if err != nil {
 		return 125, err
 	}
+	return 0, nil
+}
+
+const inspectUsage = "inspect [--format json|TEMPLATE] CONTAINER..."
+
+// cmdContainerInspect is podman's container inspect: a JSON array of
+// podman's records (Id, State, Config, Mounts, NetworkSettings, …), or a
+// Go template per container (--format '{{.State.Status}}').
+func cmdContainerInspect(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("inspect", inspectUsage, g.Stderr)
+	format := fs.StringP("format", "f", "json", "json, or a Go template per container")
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() == 0 {
+		return 125, errors.New("name at least one container (sandy " + inspectUsage + ")")
+	}
+	var tmpl *sandyformat.Template
+	if *format != "json" {
+		var err error
+		if tmpl, err = sandyformat.Parse(*format, containers.Inspected{}); err != nil {
+			return 125, err
+		}
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	records, err := m.Inspect(ctx, fs.Args())
+	if err != nil {
+		if strings.Contains(err.Error(), "no container with name or id") {
+			err = fmt.Errorf("%w (an image? sandy image inspect)", err)
+		}
+		return 125, err
+	}
+	if tmpl != nil {
+		return 0, sandyformat.Write(os.Stdout, tmpl, records, nil)
+	}
+	b, err := json.MarshalIndent(records, "", "    ")
+	if err != nil {
+		return 125, err
+	}
+	fmt.Fprintf(os.Stdout, "%s\n", b)
 	return 0, nil
 }

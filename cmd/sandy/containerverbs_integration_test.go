@@ -4,7 +4,11 @@ package main_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,4 +86,88 @@ func TestContainerDiffRenamePrune(t *testing.T) {
 		t.Errorf("after prune: %s", names)
 	}
 	e.ok("container", "rm", "-f", "live")
+}
+
+// TestContainerInspect: podman's record of a detached container while it
+// runs (pid, ports, mounts, env) and once stopped (exit code), and
+// --format templates.
+func TestContainerInspect(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	e.env = append(e.env, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"))
+	e.loadImage("localhost/bb:plain", imagefix.Busybox(t))
+	host := filepath.Join(e.dir, "share")
+	if err := os.Mkdir(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(e.ok("run", "-d", "--name", "web", "-e", "MODE=test", "-p", "127.0.0.1::80", "-v", "webdata:/data", "-v", host+":/h:ro",
+		"localhost/bb:plain", "sleep", "600"))
+	defer e.run_(nil, "container", "rm", "-f", "web")
+	var recs []struct {
+		ID    string `json:"Id"`
+		Name  string
+		Path  string
+		Args  []string
+		State struct {
+			Status   string
+			Running  bool
+			Pid      int
+			ExitCode int
+		}
+		Mounts []struct {
+			Type, Name, Source, Destination string
+			RW                              bool
+		}
+		NetworkSettings struct {
+			Ports map[string][]struct{ HostIp, HostPort string }
+		}
+		Config struct {
+			Env   []string
+			Image string
+		}
+	}
+	if err := json.Unmarshal([]byte(e.ok("inspect", "web")), &recs); err != nil || len(recs) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	r := recs[0]
+	if r.ID != id || r.Name != "web" || r.Path != "sleep" || !reflect.DeepEqual(r.Args, []string{"600"}) || r.Config.Image != "localhost/bb:plain" {
+		t.Errorf("inspect: %+v", r)
+	}
+	if !r.State.Running || r.State.Status != "running" || r.State.Pid <= 0 {
+		t.Errorf("state: %+v", r.State)
+	} else if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(r.State.Pid))); err != nil {
+		t.Errorf("pid %d: %v", r.State.Pid, err)
+	}
+	if !slices.Contains(r.Config.Env, "MODE=test") {
+		t.Errorf("env: %v", r.Config.Env)
+	}
+	if p := r.NetworkSettings.Ports["80/tcp"]; len(p) != 1 || p[0].HostIp != "127.0.0.1" || p[0].HostPort == "" || p[0].HostPort == "0" {
+		t.Errorf("ports: %+v", r.NetworkSettings.Ports)
+	}
+	var vol, bind bool
+	for _, m := range r.Mounts {
+		switch {
+		case m.Type == "volume" && m.Name == "webdata" && m.Destination == "/data" && m.RW:
+			vol = true
+		case m.Type == "bind" && m.Source == host && m.Destination == "/h" && !m.RW:
+			bind = true
+		}
+	}
+	if !vol || !bind || len(r.Mounts) != 2 {
+		t.Errorf("mounts: %+v", r.Mounts)
+	}
+	if out := e.ok("container", "inspect", "--format", "{{.State.Status}} {{.Name}} {{json .Args}}", id[:12]); out != "running web [\"600\"]\n" {
+		t.Errorf("--format: %q", out)
+	}
+	e.ok("stop", "-t", "1", "web")
+	if out := e.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}", "web"); out != "exited 137 false\n" {
+		t.Errorf("after stop: %q", out)
+	}
+	if msg := e.fails(125, "inspect", "localhost/bb:plain"); !strings.Contains(msg, "sandy image inspect") {
+		t.Errorf("inspect of an image: %s", msg)
+	}
+	e.fails(125, "inspect", "--format", "{{.NoSuchField}}", "web")
 }

@@ -58,6 +58,7 @@ func commands() []command {
 		{"stop", "stop [-t SECONDS] NAME|ID...", "stop running containers: the stop signal, then SIGKILL after the timeout", cmdStop},
 		{"wait", "wait NAME|ID...", "wait for containers to exit and print their exit statuses", cmdWait},
 		{"restart", "restart [-t SECONDS] NAME|ID...", "stop containers, then start them again", cmdRestart},
+		{"inspect", inspectUsage, "print containers made from images as podman's JSON records (images: sandy image inspect)", cmdContainerInspect},
 		{"diff", diffUsage, "list what a container made from an image changed over its image (A, C, D)", cmdContainerDiff},
 		{"rename", renameUsage, "give a container made from an image a new name", cmdContainerRename},
 		{"commit", commitUsage, "make an image of a container made from an image (its layer on top of its image's)", cmdCommit},

@@ -25,6 +25,8 @@ type Record struct {
 	// Ports are the -p specs with their host ports (chosen for -P and
 	// -p CPORT when the container was made).
 	Ports []string `json:"ports,omitempty"`
+	// Network is the network mode: slirp4netns, none or host.
+	Network string `json:"network,omitempty"`
 	// ExitCode and Finished are set when the container's process ended
 	// under a `sandy run` that kept the container.
 	ExitCode *int       `json:"exit_code,omitempty"`

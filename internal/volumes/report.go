@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
-	"text/template"
 	"time"
 	"unicode"
+
+	sandyformat "github.com/sandy-rt/sandy/internal/format"
 )
 
 // Report is a volume as podman prints it (volume inspect, ls --format):
@@ -86,73 +86,19 @@ func writeJSON(w io.Writer, rs []Report, indent string) error {
 	return err
 }
 
-// funcs are the template functions podman's --format has that fit here.
-func funcs() template.FuncMap {
-	return template.FuncMap{
-		"json": func(v any) (string, error) {
-			b, err := json.Marshal(v)
-			return string(b), err
-		},
-		"upper": strings.ToUpper,
-		"lower": strings.ToLower,
-		"join":  strings.Join,
-	}
-}
-
 // ParseTemplate checks a --format template, its field names included
 // (the CLI does so before it changes anything).
 func ParseTemplate(format string) error {
-	_, _, err := parseTemplate(format)
+	_, err := sandyformat.Parse(format, Report{})
 	return err
 }
 
-func parseTemplate(format string) (*template.Template, bool, error) {
-	table := false
-	if rest, ok := strings.CutPrefix(format, "table"); ok {
-		table, format = true, strings.TrimLeft(rest, " ")
-	}
-	// As podman's report.NormalizeFormat: \t and \n typed in a shell are
-	// the characters, and each volume ends its line.
-	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
-	if !strings.HasSuffix(format, "\n") {
-		format += "\n"
-	}
-	t, err := template.New("format").Funcs(funcs()).Option("missingkey=error").Parse(format)
-	if err != nil {
-		return nil, false, fmt.Errorf("parsing --format: %w", err)
-	}
-	// A dry run on an empty volume: an unknown field fails here, before
-	// a line is printed.
-	if err := t.Execute(io.Discard, Report{}); err != nil {
-		return nil, false, fmt.Errorf("--format: %w", err)
-	}
-	return t, table, nil
-}
-
 func writeTemplate(w io.Writer, rs []Report, format string) error {
-	t, table, err := parseTemplate(format)
+	t, err := sandyformat.Parse(format, Report{})
 	if err != nil {
 		return err
 	}
-	out := w
-	var tw *tabwriter.Writer
-	if table {
-		// podman's report.NewWriterDefault: min width 12, padding 2.
-		tw = tabwriter.NewWriter(w, 12, 2, 2, ' ', 0)
-		out = tw
-		if err := t.Execute(out, headers()); err != nil {
-			return fmt.Errorf("--format: %w", err)
-		}
-	}
-	for _, r := range rs {
-		if err := t.Execute(out, r); err != nil {
-			return fmt.Errorf("--format: %w", err)
-		}
-	}
-	if tw != nil {
-		return tw.Flush()
-	}
-	return nil
+	return sandyformat.Write(w, t, rs, headers())
 }
 
 // headers are the column titles of a table: each field's name in upper
