@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandy-rt/sandy/internal/testutil/crifix"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
@@ -73,6 +75,10 @@ func TestCritest(t *testing.T) {
 	// (ipcmk -M) and leave it: removed at the end.
 	shmBefore := shmSegments(t)
 	t.Cleanup(func() { removeNewShm(t, shmBefore) })
+	// A mount propagation spec that fails before its own mount panics in
+	// its clean-up and leaves its host directory mounted ($TMPDIR/testPODID/mnt).
+	mountsBefore := hostMountpoints(t)
+	t.Cleanup(func() { removeCritestHostPaths(t, mountsBefore) })
 
 	runs := map[string]critestRun{}
 	for _, h := range []string{"sandy", "runc"} {
@@ -456,6 +462,32 @@ func removeNewShm(t *testing.T, before map[string]bool) {
 		}
 		if out, err := exec.Command("ipcrm", "-m", f[1]).CombinedOutput(); err != nil {
 			t.Logf("ipcrm -m %s: %v: %s", f[1], err, out)
+		}
+	}
+}
+
+// removeCritestHostPaths unmounts and removes what critest's mount specs
+// left in $TMPDIR: mounts made since before under a directory named
+// test<pod id>.
+func removeCritestHostPaths(t *testing.T, before map[string]bool) {
+	t.Helper()
+	prefix := filepath.Join(os.TempDir(), "test")
+	var mps []string
+	for mp := range hostMountpoints(t) {
+		if !before[mp] && strings.HasPrefix(mp, prefix) {
+			mps = append(mps, mp)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(mps)))
+	for _, mp := range mps {
+		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
+			t.Logf("unmounting critest's leftover %s: %v", mp, err)
+			continue
+		}
+		rel, _ := filepath.Rel(os.TempDir(), mp)
+		dir := filepath.Join(os.TempDir(), strings.SplitN(rel, "/", 2)[0])
+		if err := os.RemoveAll(dir); err != nil {
+			t.Logf("removing critest's leftover %s: %v", dir, err)
 		}
 	}
 }
