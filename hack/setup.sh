@@ -47,6 +47,27 @@ if [ "$(cat "$crictl_dir/crictl.version" 2>/dev/null)" != "$CRICTL_VERSION" ] ||
 		"$go" install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 	echo "$CRICTL_VERSION" >"$crictl_dir/crictl.version"
 fi
+# critest, cri-tools' CRI validation suite (TestCritest, hack/critest.sh),
+# same module and version. It is a Go test binary: cri-tools' Makefile
+# builds it with `go test -c ./cmd/critest` inside the module, so the
+# module's source is copied out of the module cache (read-only there) and
+# built with its own go.mod and go.sum (about 1 min of CPU with warm caches).
+if [ "$(cat "$crictl_dir/critest.version" 2>/dev/null)" != "$CRICTL_VERSION" ] || [ ! -x "$crictl_dir/critest" ]; then
+	echo "hack/setup.sh: building critest $CRICTL_VERSION into $crictl_dir (once)"
+	go=$(command -v go || echo /usr/local/go/bin/go)
+	mkdir -p "$crictl_dir"
+	src=$(cd / && GOTOOLCHAIN=${GOTOOLCHAIN:-auto} "$go" mod download -json "sigs.k8s.io/cri-tools@$CRICTL_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[ -d "$src" ] || { echo "hack/setup.sh: go mod download sigs.k8s.io/cri-tools@$CRICTL_VERSION gave no source directory" >&2; exit 1; }
+	build=$(mktemp -d)
+	cp -r "$src" "$build/cri-tools"
+	chmod -R u+w "$build/cri-tools"
+	(cd "$build/cri-tools" && CGO_ENABLED=0 GOTOOLCHAIN=${GOTOOLCHAIN:-auto} "$go" test -c -o "$crictl_dir/critest.new" \
+		-ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" ./cmd/critest)
+	rm -rf "$build"
+	mv "$crictl_dir/critest.new" "$crictl_dir/critest"
+	echo "$CRICTL_VERSION" >"$crictl_dir/critest.version"
+fi
 
 if ! id "$TEST_USER" >/dev/null 2>&1; then
 	useradd --create-home --shell /bin/bash "$TEST_USER"

@@ -40,6 +40,13 @@ func pureCgroupV2() bool {
 // the same sandy without it.
 func startCRI(t testing.TB, extra map[string]string) (*crifix.Containerd, bool) {
 	t.Helper()
+	o, v2 := criOptions(t, extra)
+	return crifix.Start(t, o), v2
+}
+
+// criOptions are startCRI's options, for a caller that adds its own.
+func criOptions(t testing.TB, extra map[string]string) (crifix.Options, bool) {
+	t.Helper()
 	crifix.RequireRoot(t)
 	sandy := testutil.SandyBinary(t)
 	o := crifix.Options{Sandy: sandy, Handlers: map[string]string{}}
@@ -57,7 +64,7 @@ func startCRI(t testing.TB, extra map[string]string) (*crifix.Containerd, bool) 
 		}
 		o.Handlers["sandy-strict"] = wrapper
 	}
-	return crifix.Start(t, o), v2
+	return o, v2
 }
 
 type criMeta struct {

@@ -207,3 +207,108 @@ func hasCapSysResource() bool {
 	}
 	return false
 }
+
+// TestRootMountPropagation: a bind mount's propagation option works as
+// with runc and as Kubernetes' mountPropagation needs (critest's "Container
+// Mount Propagation"): with rslave the container sees what the host mounts
+// under the source after the start; with rshared and
+// linux.rootfsPropagation rshared (what containerd asks for
+// Bidirectional) the host also sees what the container mounts there; with
+// rprivate neither. Whatever sandy mounts to assemble the root stays out
+// of the host's mount namespace, also when its state directory is on a
+// shared mount (as / is on a systemd host).
+func TestRootMountPropagation(t *testing.T) {
+	requireRoot(t)
+	for _, tc := range []struct {
+		prop, rootProp   string
+		fromHost, toHost bool
+	}{
+		{"rprivate", "", false, false},
+		{"rslave", "", true, false},
+		{"rslave", "rslave", true, false},
+		{"rshared", "rshared", true, true},
+	} {
+		t.Run(tc.prop+"-root-"+tc.rootProp, func(t *testing.T) {
+			e := newEnv(t, "sleep", "100")
+			hostIDs(e)
+			c := e.spec.Process.Capabilities
+			c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
+			c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
+			c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+			stateDir := testutil.TempDir(t)
+			sharedMount(t, stateDir)
+			e.root = filepath.Join(stateDir, "root")
+			vol := testutil.TempDir(t)
+			sharedMount(t, vol)
+			e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", tc.prop}})
+			e.spec.Linux.RootfsPropagation = tc.rootProp
+			e.write()
+			before := hostMountpoints(t)
+			id := uniqueID("prop")
+			startDetached(t, e, id)
+
+			src := testutil.TempDir(t)
+			if err := os.WriteFile(filepath.Join(src, "flag"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fromHost := filepath.Join(vol, "fromhost")
+			if err := os.Mkdir(fromHost, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Mount(src, fromHost, "", unix.MS_BIND, ""); err != nil {
+				t.Fatal(err)
+			}
+			r := e.run("", "exec", id, "ls", "/vol/fromhost")
+			if got := strings.TrimSpace(r.stdout) == "flag"; r.code != 0 || got != tc.fromHost {
+				t.Errorf("the host's mount after the start, in the container: ls %q (exit %d, stderr %s), want it seen: %v", r.stdout, r.code, r.stderr, tc.fromHost)
+			}
+			r = e.run("", "exec", id, "sh", "-c", "mkdir /vol/fromctr && mount -t tmpfs ctr /vol/fromctr && touch /vol/fromctr/x")
+			if r.code != 0 {
+				t.Fatalf("mounting in the container: exit %d: %s", r.code, r.stderr)
+			}
+			_, err := os.Stat(filepath.Join(vol, "fromctr", "x"))
+			if got := err == nil; got != tc.toHost {
+				t.Errorf("the container's mount, on the host: %v, want it seen: %v", err, tc.toHost)
+			}
+			var leaked []string
+			for mp := range hostMountpoints(t) {
+				if !before[mp] && mp != vol && !strings.HasPrefix(mp, vol+"/") {
+					leaked = append(leaked, mp)
+				}
+			}
+			if len(leaked) > 0 {
+				t.Errorf("sandy's mounts reached the host's mount namespace: %v", leaked)
+			}
+		})
+	}
+}
+
+// sharedMount makes dir a mount of its own, shared (a peer group with the
+// mounts that copy it), for the test's duration.
+func sharedMount(t *testing.T, dir string) {
+	t.Helper()
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hostMountpoints is the set of mount points in this process's mount
+// namespace.
+func hostMountpoints(t *testing.T) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 {
+			m[f[4]] = true
+		}
+	}
+	return m
+}

@@ -39,7 +39,7 @@ func setupRootfs(cfg *Config, conn *userns.Conn) (*rootfs, error) {
 		name string
 		fn   func() error
 	}{
-		{"making mounts private", r.makePrivate},
+		{"setting the mounts' propagation", r.setMountPropagation},
 		{"mounting the root layer", r.mountRootLayer},
 		{"opening the root", r.openRoot},
 		{"mounting config.json mounts", r.mountAll},
@@ -70,11 +70,91 @@ func debugf(cfg *Config, conn *userns.Conn, format string, args ...any) {
 	}
 }
 
-// makePrivate stops every mount below from propagating back to the host's
-// mount namespace (the new namespace's mounts start as copies of the
-// host's, some of them shared).
-func (r *rootfs) makePrivate() error {
-	return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
+// setMountPropagation sets, before anything is mounted, the propagation
+// of the mounts the new mount namespace copied from the caller's, as runc
+// does (prepareRoot, then rootfsParentMountPrivate):
+//
+//   - rslave by default: the copies still receive what the host mounts
+//     and unmounts later, and send nothing back. A volume bound rslave or
+//     rshared then sees what the host mounts under its source after the
+//     start (Kubernetes' HostToContainer, which containerd asks with the
+//     option rslave and rootfsPropagation rslave); rprivate, which sandy
+//     set before, cut every volume off from the host.
+//   - linux.rootfsPropagation when set (rootPropagation): rshared keeps
+//     the copies in the host's peer groups, so that a volume bound rshared
+//     also sends the container's mounts under it back to the host
+//     (Bidirectional, for which containerd sets rshared).
+//
+// Then the mount that holds the layer directory, where the root is
+// assembled (and the bundle's rootfs without one), is made private if it
+// is shared, so that nothing sandy mounts for the container (the root's
+// bind, /proc, /dev, ...) propagates to the host, where / is shared under
+// systemd; pivot_root(2) also fails with EINVAL when the new root's parent
+// mount is shared.
+func (r *rootfs) setMountPropagation() error {
+	p := rootPropagation(r.spec.Linux.RootfsPropagation)
+	if err := unix.Mount("", "/", "", propagationOpts[p], ""); err != nil {
+		return fmt.Errorf("making / %s: %w", p, err)
+	}
+	dir := r.cfg.LayerDir
+	if dir == "" {
+		dir = r.cfg.Rootfs
+	}
+	return makeHoldingMountPrivate(dir)
+}
+
+// rootPropagation is the propagation setMountPropagation gives every copied
+// mount for linux.rootfsPropagation p: p itself, except unbindable, which
+// pivotRoot applies once the root is / (an unbindable tree cannot be
+// bound, and the root is a bind), and an empty or unknown p (pivotRoot
+// refuses that), which get runc's default, rslave.
+func rootPropagation(p string) string {
+	if _, ok := propagationOpts[p]; !ok || strings.HasSuffix(p, "unbindable") {
+		return "rslave"
+	}
+	return p
+}
+
+// makeHoldingMountPrivate makes the mount that holds dir private when it is
+// in a peer group (shared). The mount is found by its ID (statx(2)
+// STATX_MNT_ID, Linux 5.8) in mountinfo, and its mount point is checked to
+// be that mount before its propagation changes: a mount stacked on the
+// same path would take the change instead.
+func makeHoldingMountPrivate(dir string) error {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &st); err != nil {
+		return fmt.Errorf("statx %s: %w", dir, err)
+	}
+	if st.Mask&unix.STATX_MNT_ID == 0 {
+		return fmt.Errorf("statx %s: no mount ID (Linux 5.8 or later needed)", dir)
+	}
+	info, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		return err
+	}
+	m, err := mountByID(info, st.Mnt_id)
+	if err != nil {
+		return fmt.Errorf("finding the mount that holds %s: %w", dir, err)
+	}
+	if !m.shared {
+		return nil
+	}
+	f, err := os.OpenFile(m.mountPoint, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening the mount point %s of %s: %w", m.mountPoint, dir, err)
+	}
+	defer f.Close()
+	var top unix.Statx_t
+	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, &top); err != nil {
+		return fmt.Errorf("statx %s: %w", m.mountPoint, err)
+	}
+	if top.Mnt_id != st.Mnt_id {
+		return fmt.Errorf("making the mount that holds %s private: another mount is stacked on its mount point %s", dir, m.mountPoint)
+	}
+	if err := unix.Mount("", procPath(f), "", unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making the mount %s (holding %s) private: %w", m.mountPoint, dir, err)
+	}
+	return nil
 }
 
 func (r *rootfs) openRoot() error {

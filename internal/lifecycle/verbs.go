@@ -58,12 +58,13 @@ func running(g *Global, id, verb string) (*state.Root, *state.Container, *state.
 }
 
 // notRunning is the error for verb on a container that is stopped or
-// still being created: what it is, and what to do.
+// still being created: what it is, and what to do. A stopped one's error
+// is state.ErrNotRunning, whose words containerd's shim looks for.
 func notRunning(id, verb, st string) error {
 	if st == state.Creating {
 		return fmt.Errorf("container %s is still being created: %s needs it created (wait for its `sandy create` to return; if that died, `sandy delete %s` removes what it left)", id, verb, id)
 	}
-	return fmt.Errorf("container %s is %s: %s needs a created, running or paused container (its process has exited: `sandy delete %s` removes it, then create it again)", id, st, verb, id)
+	return fmt.Errorf("container %s is %s (%w): %s needs a created, running or paused container (its process has exited: `sandy delete %s` removes it, then create it again)", id, st, state.ErrNotRunning, verb, id)
 }
 
 // killAll signals every process in the container's cgroup (kill --all),

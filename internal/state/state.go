@@ -22,6 +22,11 @@ import (
 var (
 	ErrNotExist = errors.New("container does not exist")
 	ErrExist    = errors.New("container already exists")
+	// ErrNotRunning is a signal to a container whose process has exited
+	// (kill without --all). The words are runc's (libcontainer's
+	// ErrNotRunning): containerd's shim matches them to take the kill as
+	// done ("process already finished"), as it matches "does not exist".
+	ErrNotRunning = errors.New("container not running")
 )
 
 // Status values of the runtime spec, plus "creating" before the init is ready.

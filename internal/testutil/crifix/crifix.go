@@ -37,6 +37,12 @@ const (
 	// CrictlCache (go install sigs.k8s.io/cri-tools/cmd/crictl@VERSION).
 	CrictlVersion = "v1.37.0"
 	CrictlCache   = "/var/cache/sandy-cri/bin/crictl"
+	// CritestCache is critest, cri-tools' CRI validation suite, of the
+	// same version, which hack/setup.sh builds as cri-tools' Makefile
+	// does (go test -c ./cmd/critest in the module).
+	CritestCache = "/var/cache/sandy-cri/bin/critest"
+	// Gateway is the bridge's address when Options.HostAddress is set.
+	Gateway = "10.88.77.1"
 	// Namespace is the containerd namespace of the CRI plugin.
 	Namespace = "k8s.io"
 )
@@ -52,6 +58,17 @@ type Options struct {
 	// Handlers maps more handler names to runtime binaries (BinaryName of
 	// an io.containerd.runc.v2 runtime), e.g. "crun": "/usr/bin/crun".
 	Handlers map[string]string
+	// HostAddress gives the bridge the address Gateway, so that the host
+	// reaches pods at their addresses (critest's port tests do). It is set
+	// on the bridge before containerd starts, not by the CNI bridge
+	// plugin's isGateway, which also turns on the host-wide
+	// net.ipv4.ip_forward.
+	HostAddress bool
+	// PauseCmd replaces the sandbox image's command (default: busybox's
+	// sleep), e.g. for tests that look for their own sleep among the
+	// pod's processes (a container shares the pause container's pid
+	// namespace by default).
+	PauseCmd []string
 }
 
 // Containerd is a running private containerd with the CRI plugin.
@@ -83,6 +100,20 @@ func Crictl(t testing.TB) string {
 		return p
 	}
 	testutil.Skip(t, "crictl not found ($SANDY_CRICTL, PATH, %s): hack/setup.sh builds it (go install sigs.k8s.io/cri-tools/cmd/crictl@%s)", CrictlCache, CrictlVersion)
+	return ""
+}
+
+// Critest returns the critest binary: $SANDY_CRITEST_BIN, else
+// CritestCache; it skips (fails on CI) when there is none.
+func Critest(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("SANDY_CRITEST_BIN"); p != "" {
+		return p
+	}
+	if _, err := os.Stat(CritestCache); err == nil {
+		return CritestCache
+	}
+	testutil.Skip(t, "critest not found ($SANDY_CRITEST_BIN, %s): hack/setup.sh builds it (go test -c ./cmd/critest in sigs.k8s.io/cri-tools@%s)", CritestCache, CrictlVersion)
 	return ""
 }
 
@@ -132,10 +163,15 @@ func Start(t testing.TB, o Options) *Containerd {
 	if err := c.writeConfig(o); err != nil {
 		t.Fatal(err)
 	}
+	if o.HostAddress {
+		if err := makeBridge(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := c.start(o.Env); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.loadImages(t); err != nil {
+	if err := c.loadImages(t, o.PauseCmd); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -145,6 +181,21 @@ const cniBinDir = "/usr/lib/cni"
 
 // shimRunDir is where containerd 1.6's shims make their sockets.
 const shimRunDir = "/run/containerd/s"
+
+// makeBridge makes the bridge with the address Gateway, up. The CNI
+// bridge plugin takes a bridge that exists as it is.
+func makeBridge() error {
+	for _, args := range [][]string{
+		{"link", "add", Bridge, "type", "bridge"},
+		{"addr", "add", Gateway + "/24", "dev", Bridge},
+		{"link", "set", Bridge, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
 
 // writeConfig writes containerd's config (version 2) and the CNI conflist.
 func (c *Containerd) writeConfig(o Options) error {
@@ -209,7 +260,7 @@ state = %q
 				"type": "bridge", "bridge": Bridge, "isGateway": false, "ipMasq": false,
 				"ipam": map[string]any{
 					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": Subnet}}},
+					"ranges":  [][]map[string]string{{{"subnet": Subnet, "gateway": Gateway}}},
 					"dataDir": c.path("cni-ipam"),
 				},
 			},
@@ -278,23 +329,41 @@ func (c *Containerd) LogTail(n int) string {
 }
 
 // loadImages builds the busybox and pause images and imports them.
-func (c *Containerd) loadImages(t testing.TB) error {
+func (c *Containerd) loadImages(t testing.TB, pauseCmd []string) error {
 	bb := imagefix.Busybox(t)
 	pause := bb
 	pause.Config.Cmd = []string{"/bin/sleep", "2147483647"}
+	if pauseCmd != nil {
+		pause.Config.Cmd = pauseCmd
+	}
 	for ref, img := range map[string]imagefix.Image{Image: bb, PauseImage: pause} {
-		tarPath := c.path(strings.NewReplacer("/", "_", ":", "_").Replace(ref) + ".tar")
-		if _, err := imagefix.DockerArchive(tarPath, ref, img, false); err != nil {
-			return fmt.Errorf("writing image %s: %w", ref, err)
+		if err := c.ImportImage(ref, img); err != nil {
+			return err
 		}
-		out, err := exec.Command("ctr", "--address", c.Socket, "-n", Namespace, "images", "import", tarPath).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("ctr images import %s: %v\n%s", tarPath, err, out)
-		}
-		_ = os.Remove(tarPath)
 	}
 	return nil
 }
+
+// ImportImage writes img as a docker-archive tagged ref (a full name such
+// as "registry.k8s.io/e2e-test-images/busybox:1.29-2") and imports it into
+// the CRI plugin's namespace: the CRI then finds it under that name
+// without a registry.
+func (c *Containerd) ImportImage(ref string, img imagefix.Image) error {
+	tarPath := c.path(strings.NewReplacer("/", "_", ":", "_").Replace(ref) + ".tar")
+	if _, err := imagefix.DockerArchive(tarPath, ref, img, false); err != nil {
+		return fmt.Errorf("writing image %s: %w", ref, err)
+	}
+	defer os.Remove(tarPath)
+	out, err := exec.Command("ctr", "--address", c.Socket, "-n", Namespace, "images", "import", tarPath).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ctr images import %s: %v\n%s", tarPath, err, out)
+	}
+	return nil
+}
+
+// Endpoint is the CRI endpoint (unix://Socket) for CRI clients such as
+// critest.
+func (c *Containerd) Endpoint() string { return "unix://" + c.Socket }
 
 // Crictl runs crictl against this containerd and returns its stdout and
 // stderr; err is non-nil when it exits non-zero (an *exec.ExitError).

@@ -11,7 +11,9 @@
 // system's /run/containerd), the CNI config and its address leases
 // (host-local dataDir), and the network namespaces (netns_mounts_under_state_dir).
 // The system containerd and its socket are never touched. The bridge
-// (Bridge, on Subnet) is the only host-wide object; Stop deletes it.
+// (Bridge, on Subnet) is the only host-wide object; Stop deletes it. With
+// Options.HostAddress the bridge has the address Gateway, so the host
+// reaches the pods at their addresses (critest's port specs).
 //
 // It runs as root (the common cluster case): containerd as root, sandy as
 // root through the shim. Rootless containerd (rootlesskit) and the systemd
@@ -19,8 +21,12 @@
 //
 // There is no registry to pull from: the sandbox ("pause") image and the
 // busybox image are built by imagefix and loaded with
-// `ctr -n k8s.io images import`. The pause container is busybox's sleep,
-// which containerd kills with SIGKILL on StopPodSandbox.
+// `ctr -n k8s.io images import`. The pause container is busybox's sleep
+// (Options.PauseCmd replaces the command), which containerd kills with
+// SIGKILL on StopPodSandbox. ImportImage imports more images under any
+// name, e.g. critest's (registry.k8s.io/e2e-test-images/...), which the
+// CRI then finds without a registry. Critest finds the critest binary
+// that hack/setup.sh builds, as Crictl finds crictl.
 //
 // Stop removes every pod, stops containerd, then ends what is left of its
 // shims and containers (found by the test directory in their command line
