@@ -171,3 +171,37 @@ func TestContainerInspect(t *testing.T) {
 	}
 	e.fails(125, "inspect", "--format", "{{.NoSuchField}}", "web")
 }
+
+// TestPodmanShortForms: ps without an id, rm and start of a name are
+// podman's; runc's forms (ps ID, start ID of a created container) stay.
+func TestPodmanShortForms(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	e.loadImage("localhost/bb:plain", imagefix.Busybox(t))
+	e.ok("run", "--network", "none", "--name", "short", "localhost/bb:plain", "sh", "-c", "echo ran")
+	if out := e.ok("ps"); strings.Contains(out, "short") || !strings.Contains(out, "CONTAINER ID") {
+		t.Errorf("ps (running only): %q", out)
+	}
+	if out := e.ok("ps", "-a", "--format", "json"); !strings.Contains(out, `"short"`) {
+		t.Errorf("ps -a --format json: %q", out)
+	}
+	if out := e.ok("start", "-a", "short"); out != "ran\n" {
+		t.Errorf("start -a NAME: %q", out)
+	}
+	e.ok("start", "short")
+	e.ok("wait", "short")
+	if out := e.ok("ps", "-a", "-q"); len(strings.Fields(out)) != 1 {
+		t.Errorf("ps -a -q: %q", out)
+	}
+	e.ok("rm", "short")
+	if out := e.ok("ps", "-a", "-q"); out != "" {
+		t.Errorf("after rm: %q", out)
+	}
+	// runc's start: a created container (a bundle), by id.
+	if msg := e.fails(1, "start", "no-such-container"); !strings.Contains(msg, "no-such-container") {
+		t.Errorf("start of an unknown id: %s", msg)
+	}
+}

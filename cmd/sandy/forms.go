@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/sandy-rt/sandy/internal/lifecycle"
+)
+
+// Some of podman's short commands are runc's too, with another meaning
+// (engines call runc's). sandy takes podman's where runc's cannot apply:
+//
+//   - ps: runc's needs a container id (`ps ID`, its processes); without
+//     one it is podman's (`ps [-a] [-q] [--format json]`, the containers);
+//   - start: runc's starts a created container the runtime holds; a name
+//     or id the runtime does not hold is podman's (`start [-a] NAME…`, a
+//     container made from an image started again);
+//   - rm: podman's (runc has delete).
+
+// positional returns the arguments that are not flags, as a flag set with
+// valued names would see them ("--format json" takes json).
+func positional(args []string, valued ...string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i+1:]...)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && slices.Contains(valued, name) {
+				i++
+			}
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// cmdPsForm is ps: podman's list without a container id, runc's with one.
+func cmdPsForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	if len(positional(args, "format", "f")) == 0 {
+		return cmdContainerLs(ctx, g, args)
+	}
+	return cmdPs(ctx, g, args)
+}
+
+// cmdStartForm is start: runc's for a container the runtime holds (or
+// any call of runc's shape whose id is no image container), podman's for
+// the name or id of a container made from an image that is not running.
+func cmdStartForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	pos := positional(args)
+	if len(pos) == 1 && len(pos) == len(args) {
+		if st, err := lifecycle.StatusOf(g, pos[0]); err != nil || st != "" {
+			return cmdStart(ctx, g, args) // the runtime's: runc's start and its errors
+		}
+		if m, err := manage(ctx, g); err != nil {
+			return cmdStart(ctx, g, args)
+		} else if _, err := m.Find(ctx, pos[0]); err != nil {
+			return cmdStart(ctx, g, args)
+		}
+	}
+	return cmdContainerStart(ctx, g, args)
+}
