@@ -165,15 +165,6 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if err != nil {
 		return nil, err
 	}
-	if err := vols.mount(s, x.Volumes); err != nil {
-		return nil, err
-	}
-	// U: the container's init chowns the source to the process user.
-	for i, m := range s.Mounts {
-		if slices.Contains(x.Chown, m.Destination) {
-			s.Mounts[i].Options = append(slices.Clip(m.Options), "rchown")
-		}
-	}
 	o := r.Runtime
 	o.ID = p.ID
 	o.Bundle = p.Dir
@@ -201,6 +192,17 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	}
 	if o.Network.Publish, err = publishSpecs(o.Network.Publish, x.ExposedPorts, r.PublishAll, freePort); err != nil {
 		return nil, err
+	}
+	// Volumes last of what may fail on the flags: mounting claims a fresh
+	// volume's first use (volumes.Store.FirstUse).
+	if err := vols.mount(s, x.Volumes); err != nil {
+		return nil, err
+	}
+	// U: the container's init chowns the source to the process user.
+	for i, m := range s.Mounts {
+		if slices.Contains(x.Chown, m.Destination) {
+			s.Mounts[i].Options = append(slices.Clip(m.Options), "rchown")
+		}
 	}
 	if err := addUserDBLines(s, p, x); err != nil {
 		return nil, err
