@@ -136,7 +136,7 @@ func cmdCreate(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 }
 
 func cmdStart(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("start", "start ID", g.Stderr)
+	fs := newFlags("start", "start ID (runc's: a created container) | start [-a] NAME... (podman's: sandy container start --help)", g.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
@@ -319,7 +319,7 @@ func cmdSpec(_ context.Context, g *lifecycle.Global, args []string) (int, error)
 }
 
 func cmdPs(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("ps", "ps [--format table|json] ID [-- PS-ARG...]", g.Stderr)
+	fs := newFlags("ps", "ps [--format table|json] ID [-- PS-ARG...] (runc's: its processes) | ps [-a] [-q] [--format json] (podman's: sandy container ls --help)", g.Stderr)
 	format := fs.StringP("format", "f", "table", "table or json")
 	if err := fs.Parse(args); err != nil {
 		return 2, err

@@ -41,7 +41,7 @@ func positional(args []string, valued ...string) []string {
 
 // cmdPsForm is ps: podman's list without a container id, runc's with one.
 func cmdPsForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	if len(positional(args, "format", "f")) == 0 {
+	if len(positional(args, "format", "f")) == 0 && !wantsHelp(args) {
 		return cmdContainerLs(ctx, g, args)
 	}
 	return cmdPs(ctx, g, args)
@@ -52,6 +52,9 @@ func cmdPsForm(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 // the name or id of a container made from an image that is not running.
 func cmdStartForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	pos := positional(args)
+	if wantsHelp(args) {
+		return cmdStart(ctx, g, args)
+	}
 	if len(pos) == 1 && len(pos) == len(args) {
 		if st, err := lifecycle.StatusOf(g, pos[0]); err != nil || st != "" {
 			return cmdStart(ctx, g, args) // the runtime's: runc's start and its errors
@@ -63,4 +66,9 @@ func cmdStartForm(ctx context.Context, g *lifecycle.Global, args []string) (int,
 		}
 	}
 	return cmdContainerStart(ctx, g, args)
+}
+
+// wantsHelp: the usage of both forms is the runc form's.
+func wantsHelp(args []string) bool {
+	return slices.Contains(args, "-h") || slices.Contains(args, "--help")
 }
