@@ -1,9 +1,11 @@
 package userns
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,10 +58,35 @@ func sealedCopy(src *os.File) (*os.File, error) {
 		dst.Close()
 		return nil, fmt.Errorf("copying sandy into a memfd: %w", err)
 	}
-	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+	if err := sealWrites(fd, addSeals); err != nil {
 		dst.Close()
 		return nil, fmt.Errorf("sealing the sandy memfd: %w", err)
 	}
 	return dst, nil
+}
+
+// addSeals is fcntl(F_ADD_SEALS) (a variable for the tests).
+var addSeals = func(fd int, seals int) error {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals)
+	return err
+}
+
+// sealWrites seals the memfd against every change. F_SEAL_WRITE fails with
+// EBUSY while a page of the file still has a reference besides the page
+// cache's: pages just written can sit in another CPU's LRU batch for a
+// moment, which the kernel's own wait (memfd_wait_for_pins) does not
+// always outlast on a loaded machine (seen once in about 5 critest runs).
+// A few tries, 2 ms apart and doubling, outlast it; any other error, or
+// EBUSY after the last try, is returned.
+func sealWrites(fd int, add func(int, int) error) error {
+	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	wait := 2 * time.Millisecond
+	for try := 1; ; try++ {
+		err := add(fd, seals)
+		if err == nil || !errors.Is(err, unix.EBUSY) || try == 6 {
+			return err
+		}
+		time.Sleep(wait)
+		wait *= 2
+	}
 }
