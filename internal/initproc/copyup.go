@@ -36,6 +36,16 @@ func (r *rootfs) copyUp(dest string, covered *os.File, modeSet bool) error {
 		return fmt.Errorf("opening the tmpfs on %s: %w", dest, err)
 	}
 	defer dst.Close()
+	if err := takeOwner(src, dst, dest, !modeSet); err != nil {
+		return err
+	}
+	return copyDir(int(src.Fd()), int(dst.Fd()), dest)
+}
+
+// takeOwner gives the directory dst the owner of src, and its mode with
+// mode. An owner the container's id map does not hold (EINVAL) is left to
+// the container's root, as copyDir leaves it.
+func takeOwner(src, dst *os.File, dest string, mode bool) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
 		return err
@@ -43,12 +53,12 @@ func (r *rootfs) copyUp(dest string, covered *os.File, modeSet bool) error {
 	if err := unix.Fchown(int(dst.Fd()), int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("chown %s: %w", dest, err)
 	}
-	if !modeSet {
+	if mode {
 		if err := unix.Fchmod(int(dst.Fd()), st.Mode&0o7777); err != nil {
 			return fmt.Errorf("chmod %s: %w", dest, err)
 		}
 	}
-	return copyDir(int(src.Fd()), int(dst.Fd()), dest)
+	return nil
 }
 
 // volumeFirstUse is a volume's first use, as podman does it before it
@@ -87,15 +97,8 @@ func (r *rootfs) volumeFirstUse(dest string, covered *os.File, inImage, fill boo
 		return fmt.Errorf("opening the image's %s: %w", dest, err)
 	}
 	defer src.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+	if err := takeOwner(src, dst, dest, true); err != nil {
 		return err
-	}
-	if err := unix.Fchown(int(dst.Fd()), int(st.Uid), int(st.Gid)); err != nil && !errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("chown %s: %w", dest, err)
-	}
-	if err := unix.Fchmod(int(dst.Fd()), st.Mode&0o7777); err != nil {
-		return fmt.Errorf("chmod %s: %w", dest, err)
 	}
 	if !fill {
 		return nil
