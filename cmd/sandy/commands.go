@@ -209,6 +209,17 @@ func execIn(ctx context.Context, g *lifecycle.Global, args []string, verb string
 		return 2, errors.New("--preserve-fds: want a number >= 0")
 	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if resolve != nil && o.Detach {
+		// podman's exec -d: the process keeps none of the caller's stdio,
+		// so `id=$(sandy container exec -d …)` returns. runc's exec -d (an
+		// engine's, with resolve nil) hands the caller's stdio on.
+		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return 125, err
+		}
+		defer null.Close()
+		o.Stdin, o.Stdout, o.Stderr = null, null, null
+	}
 	return lifecycle.Exec(ctx, g, o)
 }
 

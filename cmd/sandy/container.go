@@ -37,6 +37,7 @@ func containerCommands() []command {
 		{"kill", "container kill [-s SIGNAL] NAME|ID...", "send a signal (default SIGKILL) to containers' main process", cmdContainerKill},
 		{"logs", "container logs [-f] [-t] [--tail N] [--since T] NAME|ID", "print a container's output (also: sandy logs)", cmdLogs},
 		{"wait", "container wait NAME|ID...", "wait for containers to exit, print their statuses (also: sandy wait)", cmdWait},
+		{"top", "container " + topUsage, "list a running container's processes as podman top (also: sandy top)", cmdTop},
 	}
 }
 

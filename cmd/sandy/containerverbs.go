@@ -13,6 +13,7 @@ import (
 	sandyformat "github.com/sandy-rt/sandy/internal/format"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/internal/top"
 	"github.com/sandy-rt/sandy/internal/volumes"
 )
 
@@ -20,6 +21,7 @@ const (
 	diffUsage   = "diff [--format json] CONTAINER"
 	renameUsage = "rename CONTAINER NAME"
 	pruneUsage  = "container prune [-f]"
+	topUsage    = "top CONTAINER [DESCRIPTOR...]"
 )
 
 // cmdContainerDiff is podman's diff: what a container made from an image
@@ -181,5 +183,32 @@ func cmdContainerInspect(ctx context.Context, g *lifecycle.Global, args []string
 		return 125, err
 	}
 	fmt.Fprintf(os.Stdout, "%s\n", b)
+	return 0, nil
+}
+
+// cmdTop is podman's top: the processes of a running container, by
+// ps(1) descriptors (user, pid, ppid, pcpu, etime, tty, time, args when
+// none are given), in the container's pids and user names.
+func cmdTop(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("top", topUsage, g.Stderr)
+	// Descriptors follow the container, and none of them is a flag.
+	fs.SetInterspersed(false)
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() < 1 {
+		return 125, errors.New("want a container (sandy " + topUsage + "; descriptors: " + strings.Join(top.Names(), ", ") + ")")
+	}
+	cols, err := top.Parse(fs.Args()[1:])
+	if err != nil {
+		return 125, err
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	if err := m.Top(ctx, fs.Arg(0), cols, os.Stdout); err != nil {
+		return 125, err
+	}
 	return 0, nil
 }

@@ -430,7 +430,7 @@ func TestRunDetached(t *testing.T) {
 	})
 	t.Run("parallel", func(t *testing.T) {
 		// Started in parallel, removed in parallel: nothing left.
-		const n = 10
+		const n = 20
 		ids := make([]string, n)
 		var wg sync.WaitGroup
 		for i := range ids {

@@ -54,7 +54,7 @@ func commands() []command {
 		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
 		{"doctor", "doctor [--json | --fix-script]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
 		{"volume", "volume create|ls|inspect|rm|prune|exists ...", "manage named volumes (podman's volume commands)", cmdVolume},
-		{"container", "container ls|rm|exec|start|stop|restart|kill|logs|wait|commit|diff|rename|prune|port ...", "the containers made from images (podman's container commands)", cmdContainer},
+		{"container", "container ls|rm|exec|start|stop|restart|kill|logs|wait|top|commit|diff|rename|prune|port ...", "the containers made from images (podman's container commands)", cmdContainer},
 		{"logs", "logs [-f] [-t] [--tail N] [--since T] NAME|ID", "print a container's output (run -d's log)", cmdLogs},
 		{"stop", "stop [-t SECONDS] NAME|ID...", "stop running containers: the stop signal, then SIGKILL after the timeout", cmdStop},
 		{"wait", "wait NAME|ID...", "wait for containers to exit and print their exit statuses", cmdWait},
@@ -62,6 +62,7 @@ func commands() []command {
 		{"inspect", inspectUsage, "print containers made from images as podman's JSON records (images: sandy image inspect)", cmdContainerInspect},
 		{"diff", diffUsage, "list what a container made from an image changed over its image (A, C, D)", cmdContainerDiff},
 		{"rename", renameUsage, "give a container made from an image a new name", cmdContainerRename},
+		{"top", topUsage, "list a running container's processes by ps descriptors (podman's top; runc's is ps ID)", cmdTop},
 		{"commit", commitUsage, "make an image of a container made from an image (its layer on top of its image's)", cmdCommit},
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/inroot"
 	"github.com/sandy-rt/sandy/overlay"
 )
 
@@ -359,43 +360,19 @@ func mountProgram(s storage.Store) string {
 const maxUserDB = 4 << 20
 
 // readUserDB reads /etc/passwd and /etc/group of the root mounted at
-// root, resolving every symlink inside it (openat2 RESOLVE_IN_ROOT), and
-// only from regular files: an image whose /etc/passwd is a FIFO or a link
-// to the host's cannot block the read or show a host file.
+// root, resolving every symlink inside it, and only from regular files
+// (inroot): an image whose /etc/passwd is a FIFO or a link to the host's
+// cannot block the read or show a host file. A missing file is "".
 func readUserDB(root string) (passwd, group string, err error) {
-	dfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", "", fmt.Errorf("opening the container's root: %w", err)
-	}
-	defer unix.Close(dfd)
 	read := func(p string) (string, error) {
-		fd, err := unix.Openat2(dfd, p, &unix.OpenHow{
-			Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-		})
-		if errors.Is(err, unix.ENOENT) {
+		text, err := inroot.ReadFile(root, p, maxUserDB)
+		if errors.Is(err, fs.ErrNotExist) {
 			return "", nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("opening the image's /%s: %w", p, err)
+			return "", fmt.Errorf("the image's /%s: %w", p, err)
 		}
-		f := os.NewFile(uintptr(fd), p)
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return "", err
-		}
-		if !fi.Mode().IsRegular() {
-			return "", fmt.Errorf("the image's /%s is not a regular file (%s)", p, fi.Mode().Type())
-		}
-		b, err := io.ReadAll(io.LimitReader(f, maxUserDB+1))
-		if err != nil {
-			return "", fmt.Errorf("reading the image's /%s: %w", p, err)
-		}
-		if len(b) > maxUserDB {
-			return "", fmt.Errorf("the image's /%s is larger than %d bytes", p, maxUserDB)
-		}
-		return string(b), nil
+		return text, nil
 	}
 	if passwd, err = read("etc/passwd"); err != nil {
 		return "", "", err

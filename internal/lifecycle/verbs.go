@@ -298,3 +298,15 @@ func ParseResources(data []byte) (*specs.LinuxResources, error) {
 	}
 	return &r, nil
 }
+
+// InitProcess is the host pid and start time of a created, running or
+// paused container's init (what `sandy top` reads the container's
+// processes and files through).
+func InitProcess(g *Global, id, verb string) (pid int, start uint64, err error) {
+	_, c, lock, err := running(g, id, verb)
+	if err != nil {
+		return 0, 0, err
+	}
+	lock.Unlock()
+	return c.Pid, c.PidStart, nil
+}
