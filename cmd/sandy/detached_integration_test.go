@@ -464,6 +464,14 @@ func TestRunDetached(t *testing.T) {
 		if p := procsWith("sleep 876543"); len(p) > 0 {
 			t.Errorf("processes left: %v", p)
 		}
+		// No mount of the store is left in the host's view (a kernel
+		// overlay lives and dies in the container's mount namespace; a
+		// fuse-overlayfs or a bind would show here).
+		if mi, err := os.ReadFile("/proc/self/mountinfo"); err != nil {
+			t.Error(err)
+		} else if strings.Contains(string(mi), e.dir) {
+			t.Errorf("mounts of the store left:\n%s", mi)
+		}
 		if p := procsWith("_monitor"); len(p) > 0 {
 			for _, id := range ids {
 				for _, q := range p {
