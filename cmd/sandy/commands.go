@@ -148,12 +148,12 @@ func cmdStart(ctx context.Context, g *lifecycle.Global, args []string) (int, err
 }
 
 func cmdExec(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	return execIn(ctx, g, args, "exec", nil)
+	return execIn(ctx, g, args, "exec")
 }
 
-// execIn is exec; resolve, when set, turns the container argument into
-// the runtime's id (container exec: a name or an id prefix).
-func execIn(ctx context.Context, g *lifecycle.Global, args []string, verb string, resolve func(string) (string, error)) (int, error) {
+// execIn is runc's exec, the runtime's id named (podman's form, by name
+// and with podman's flags, is cmdContainerExec).
+func execIn(ctx context.Context, g *lifecycle.Global, args []string, verb string) (int, error) {
 	o := &lifecycle.ExecOptions{}
 	fs := newFlags(verb, verb+" [flags] ID COMMAND [ARG...] | "+verb+" [flags] --process FILE ID", g.Stderr)
 	// Flags end at the container id: the command's own flags follow it.
@@ -192,13 +192,6 @@ func execIn(ctx context.Context, g *lifecycle.Global, args []string, verb string
 		return 2, errors.New("usage: sandy exec [flags] ID COMMAND [ARG...]")
 	}
 	o.ID, o.Args = rest[0], rest[1:]
-	if resolve != nil {
-		id, err := resolve(o.ID)
-		if err != nil {
-			return 125, err
-		}
-		o.ID = id
-	}
 	if len(o.Args) > 0 && o.Args[0] == "--" {
 		o.Args = o.Args[1:]
 	}
@@ -209,17 +202,6 @@ func execIn(ctx context.Context, g *lifecycle.Global, args []string, verb string
 		return 2, errors.New("--preserve-fds: want a number >= 0")
 	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if resolve != nil && o.Detach {
-		// podman's exec -d: the process keeps none of the caller's stdio,
-		// so `id=$(sandy container exec -d …)` returns. runc's exec -d (an
-		// engine's, with resolve nil) hands the caller's stdio on.
-		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-		if err != nil {
-			return 125, err
-		}
-		defer null.Close()
-		o.Stdin, o.Stdout, o.Stderr = null, null, null
-	}
 	return lifecycle.Exec(ctx, g, o)
 }
 

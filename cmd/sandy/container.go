@@ -15,6 +15,7 @@ import (
 	"github.com/sandy-rt/sandy/internal/containers"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/userns"
 )
 
 // containerCommands are `sandy container`'s subcommands: podman's long
@@ -24,7 +25,7 @@ func containerCommands() []command {
 	return []command{
 		{"ls", "container ls [-a] [-q] [--no-trunc] [--external] [--format json]", "list the containers made from images (-a: also those that exited)", cmdContainerLs},
 		{"rm", "container rm [-f] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
-		{"exec", "container exec [flags] NAME|ID COMMAND [ARG...]", "run a process in a running container made from an image (exec's flags)", cmdContainerExec},
+		{"exec", containerExecUsage, "run a process in a running container made from an image (podman's flags)", cmdContainerExec},
 		{"commit", "container " + commitUsage, "make an image of a container (as sandy commit)", cmdCommit},
 		{"inspect", "container " + inspectUsage, "print containers' records as podman's JSON (or --format TEMPLATE)", cmdContainerInspect},
 		{"diff", "container " + diffUsage, "list what a container added (A), changed (C) and deleted (D) over its image", cmdContainerDiff},
@@ -213,13 +214,65 @@ func cmdContainerRm(ctx context.Context, g *lifecycle.Global, args []string) (in
 // cmdContainerExec is exec with the container named as podman names it:
 // its name, its id or a unique id prefix.
 func cmdContainerExec(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	return execIn(ctx, g, args, "container exec", func(ref string) (string, error) {
-		m, err := manage(ctx, g)
+	o := &lifecycle.ExecOptions{}
+	r := containers.ExecRequest{HostEnv: os.Environ()}
+	fs := newFlags("container exec", containerExecUsage, g.Stderr)
+	// Flags end at the container: the command's own flags follow it.
+	fs.SetInterspersed(false)
+	fs.BoolVarP(&o.Detach, "detach", "d", false, "run the process in the background (its stdio: /dev/null)")
+	interactive := fs.BoolP("interactive", "i", false, "pass stdin to the process (without: /dev/null)")
+	tty := fs.BoolP("tty", "t", false, "allocate a pty")
+	fs.StringArrayVarP(&r.Env, "env", "e", nil, "set K=V, or K to the host's value, K* to the host's by prefix (repeatable)")
+	fs.StringArrayVar(&r.EnvFiles, "env-file", nil, "read variables from a file, one K=V per line (repeatable)")
+	fs.StringVarP(&r.User, "user", "u", "", "USER[:GROUP] or UID[:GID], names from the container's /etc/passwd and /etc/group")
+	fs.StringVarP(&o.Cwd, "workdir", "w", "", "working directory in the container")
+	fs.StringVar(&o.Cwd, "cwd", "", "the same as --workdir (sandy exec's name)")
+	_ = fs.MarkHidden("cwd")
+	fs.IntVar(&o.PreserveFDs, "preserve-fds", 0, "pass N more fds (3..3+N-1) to the process")
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() < 2 {
+		return 125, errors.New("want a container and a command (sandy " + containerExecUsage + ")")
+	}
+	if o.PreserveFDs < 0 {
+		return 125, errors.New("--preserve-fds: want a number >= 0")
+	}
+	r.Ref, o.Args = fs.Arg(0), fs.Args()[1:]
+	if fs.Changed("tty") {
+		o.Tty = tty
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	if err := m.PrepareExec(ctx, r, o); err != nil {
+		return 125, err
+	}
+	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if o.Detach || !*interactive {
+		// podman's: stdin only with -i; under -d, no stdio of the
+		// caller's at all, so `id=$(sandy container exec -d …)` returns.
+		null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		if err != nil {
-			return "", err
+			return 125, err
 		}
-		return m.Resolve(ctx, ref)
-	})
+		defer null.Close()
+		o.Stdin = null
+		if o.Detach {
+			o.Stdout, o.Stderr = null, null
+		}
+	}
+	code, err := lifecycle.Exec(ctx, g, o)
+	if code == lifecycle.ExecFailed {
+		// podman's statuses: 126/127 for a command that cannot be
+		// executed or is not found, 125 for sandy's own errors.
+		if st := userns.ExitStatus(err); st == 126 || st == 127 {
+			return st, err
+		}
+		return 125, err
+	}
+	return code, err
 }
 
 // cmdContainerPort is podman's port: the published ports of a container,

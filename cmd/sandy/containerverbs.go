@@ -22,6 +22,8 @@ const (
 	renameUsage = "rename CONTAINER NAME"
 	pruneUsage  = "container prune [-f]"
 	topUsage    = "top CONTAINER [DESCRIPTOR...]"
+
+	containerExecUsage = "container exec [-d] [-i] [-t] [-e K[=V]] [--env-file FILE] [-u USER[:GROUP]] [-w DIR] NAME|ID COMMAND [ARG...]"
 )
 
 // cmdContainerDiff is podman's diff: what a container made from an image

@@ -25,7 +25,7 @@ const maxRaisedRlimit = 1048576
 // empty (the account of a uid with no passwd entry, subordinate ranges a
 // user does not have): Generate and the runtime report what that costs.
 func CallerHost(id, rootfs string) (Host, error) {
-	h := Host{ContainerID: id, Rootfs: rootfs, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Env: map[string]string{}}
+	h := Host{ContainerID: id, Rootfs: rootfs, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	h.UserName = strconv.Itoa(int(h.UID))
 	if u, err := user.LookupId(h.UserName); err == nil {
 		h.UserName, h.Gecos, h.Home = u.Username, u.Name, u.HomeDir
@@ -36,11 +36,7 @@ func CallerHost(id, rootfs string) (Host, error) {
 	}
 	h.SubUIDs = subIDs("/etc/subuid", h.UserName, h.UID)
 	h.SubGIDs = subIDs("/etc/subgid", h.UserName, h.UID)
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			h.Env[k] = v
-		}
-	}
+	h.Env = envMap(os.Environ())
 	var err error
 	if h.Cwd, err = os.Getwd(); err != nil {
 		return h, fmt.Errorf("reading the working directory: %w", err)
@@ -89,4 +85,15 @@ func boundingCaps() []string {
 		}
 	}
 	return out
+}
+
+// envMap is an environment ("K=V" lines) by name.
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }

@@ -1,0 +1,76 @@
+//go:build integration
+
+package main_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// TestContainerExecPodmanFlags: `sandy container exec` takes podman's
+// flags: -u by name (the container's own /etc/passwd and /etc/group,
+// read in-root), -w, -e (K=V and the host's K), --env-file, -i (stdin
+// only with it), -d (no stdio of the caller's), and podman's statuses
+// (126, 127, 125).
+func TestContainerExecPodmanFlags(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e, _ := detachedEnv(t)
+	e.runD("--name", "ex", "localhost/bb:d", "sleep", "1000")
+	t.Cleanup(func() { _ = e.cmd("rm", "-f", "ex").Run() })
+	e.ok("container", "exec", "ex", "sh", "-c", `echo "tester:x:1234:2345:T:/home/tester:/bin/sh" >> /etc/passwd; echo "grp:x:2345:" >> /etc/group; echo "extra:x:3456:tester" >> /etc/group`)
+
+	if out := e.ok("container", "exec", "-u", "tester", "ex", "sh", "-c", "id -u; id -g; id -G; echo $HOME"); out != "1234\n2345\n2345 3456\n/home/tester\n" {
+		t.Errorf("-u tester: %q, want its uid, gid, groups and home", out)
+	}
+	if out := e.ok("container", "exec", "-u", "tester:extra", "ex", "id", "-g"); out != "3456\n" {
+		t.Errorf("-u tester:extra: %q", out)
+	}
+	if out := e.ok("container", "exec", "-u", "4321:77", "ex", "sh", "-c", "id -u; id -g"); out != "4321\n77\n" {
+		t.Errorf("-u 4321:77: %q", out)
+	}
+	if msg := e.fails(125, "container", "exec", "-u", "nosuch", "ex", "true"); !strings.Contains(msg, "unable to find user nosuch") {
+		t.Errorf("-u nosuch: %s", msg)
+	}
+	if out := e.ok("container", "exec", "-w", "/tmp", "ex", "pwd"); out != "/tmp\n" {
+		t.Errorf("-w /tmp: %q", out)
+	}
+	envFile := filepath.Join(e.dir, "env")
+	e.write(envFile, "# comment\nFROMFILE=file\nFOO=overridden\n")
+	e.env = append(e.env, "HOSTVAR=fromhost")
+	if out := e.ok("container", "exec", "--env-file", envFile, "-e", "FOO=bar", "-e", "HOSTVAR", "ex", "sh", "-c", "echo $FOO $HOSTVAR $FROMFILE"); out != "bar fromhost file\n" {
+		t.Errorf("-e, --env-file: %q", out)
+	}
+	if r := e.run_([]byte("hello"), "container", "exec", "-i", "ex", "cat"); r.code != 0 || r.stdout != "hello" {
+		t.Errorf("-i: %+v", r)
+	}
+	if r := e.run_([]byte("hello"), "container", "exec", "ex", "cat"); r.code != 0 || r.stdout != "" {
+		t.Errorf("without -i, stdin is not passed: %+v", r)
+	}
+	if r := e.run_(nil, "container", "exec", "-d", "ex", "sh", "-c", "echo lost; sleep 1000"); r.code != 0 || r.stdout != "" {
+		t.Errorf("-d: %+v", r)
+	}
+	e.fails(127, "container", "exec", "ex", "no-such-command")
+	e.fails(126, "container", "exec", "ex", "/etc/passwd")
+	if r := e.run_(nil, "container", "exec", "ex", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Errorf("exit 3: %+v", r)
+	}
+
+	// A name resolved through a symlink the container made to a host
+	// file: the host's names are never the container's.
+	host := filepath.Join(e.dir, "host-passwd")
+	e.write(host, "evil:x:0:0::/:/bin/sh\n")
+	if err := os.Chmod(e.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("container", "exec", "ex", "ln", "-sf", host, "/etc/passwd")
+	if msg := e.fails(125, "container", "exec", "-u", "evil", "ex", "true"); !strings.Contains(msg, "unable to find user evil") {
+		t.Errorf("-u evil through a link to a host file: %s", msg)
+	}
+}
