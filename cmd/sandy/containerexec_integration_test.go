@@ -22,7 +22,7 @@ func TestContainerExecPodmanFlags(t *testing.T) {
 		return
 	}
 	e, _ := detachedEnv(t)
-	e.runD("--name", "ex", "localhost/bb:d", "sleep", "1000")
+	id := e.runD("--name", "ex", "localhost/bb:d", "sleep", "1000")
 	t.Cleanup(func() { _ = e.cmd("rm", "-f", "ex").Run() })
 	e.ok("container", "exec", "ex", "sh", "-c", `echo "tester:x:1234:2345:T:/home/tester:/bin/sh" >> /etc/passwd; echo "grp:x:2345:" >> /etc/group; echo "extra:x:3456:tester" >> /etc/group`)
 
@@ -55,6 +55,17 @@ func TestContainerExecPodmanFlags(t *testing.T) {
 	}
 	if r := e.run_(nil, "container", "exec", "-d", "ex", "sh", "-c", "echo lost; sleep 1000"); r.code != 0 || r.stdout != "" {
 		t.Errorf("-d: %+v", r)
+	}
+	// The short form: a name is podman's exec, the runtime's id runc's
+	// (stdin always passed, runc's --cwd).
+	if r := e.run_([]byte("hi"), "exec", "-i", "-w", "/tmp", "ex", "sh", "-c", "pwd; cat"); r.code != 0 || r.stdout != "/tmp\nhi" {
+		t.Errorf("exec -i -w /tmp NAME: %+v", r)
+	}
+	if r := e.run_([]byte("hi"), "exec", "--cwd", "/tmp", id, "sh", "-c", "pwd; cat"); r.code != 0 || r.stdout != "/tmp\nhi" {
+		t.Errorf("exec --cwd /tmp ID (runc's): %+v", r)
+	}
+	if msg := e.fails(125, "exec", "-u", "nosuch", "ex", "true"); !strings.Contains(msg, "unable to find user nosuch") {
+		t.Errorf("exec -u nosuch NAME: %s", msg)
 	}
 	e.fails(127, "container", "exec", "ex", "no-such-command")
 	e.fails(126, "container", "exec", "ex", "/etc/passwd")

@@ -16,6 +16,11 @@ import (
 //   - start: runc's starts a created container the runtime holds; a name
 //     or id the runtime does not hold is podman's (`start [-a] NAME…`, a
 //     container made from an image started again);
+//   - exec: runc's for a container the runtime holds (an engine's id, also
+//     the whole id of a container made from an image); podman's (`exec
+//     [-it] [-u USER] [-w DIR] NAME CMD`, container exec) for the name or
+//     id prefix of a container made from an image, which runc's cannot
+//     name;
 //   - rm: podman's (runc has delete).
 
 // positional returns the arguments that are not flags, as a flag set with
@@ -71,4 +76,27 @@ func cmdStartForm(ctx context.Context, g *lifecycle.Global, args []string) (int,
 // wantsHelp: the usage of both forms is the runc form's.
 func wantsHelp(args []string) bool {
 	return slices.Contains(args, "-h") || slices.Contains(args, "--help")
+}
+
+// execValued are the flags of both exec forms that take a value.
+var execValued = []string{"process", "p", "console-socket", "pid-file", "env", "e", "cwd", "user", "u",
+	"additional-gids", "g", "cap", "c", "preserve-fds", "process-label", "apparmor", "env-file", "workdir", "w"}
+
+// cmdExecForm is exec: runc's for an id the runtime holds, podman's
+// (container exec) for the name or id prefix of a container made from an
+// image that the runtime does not know by that name.
+func cmdExecForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	pos := positional(args, execValued...)
+	if wantsHelp(args) || len(pos) == 0 {
+		return cmdExec(ctx, g, args)
+	}
+	if st, err := lifecycle.StatusOf(g, pos[0]); err != nil || st != "" {
+		return cmdExec(ctx, g, args)
+	}
+	if m, err := manage(ctx, g); err != nil {
+		return cmdExec(ctx, g, args)
+	} else if _, err := m.Find(ctx, pos[0]); err != nil {
+		return cmdExec(ctx, g, args)
+	}
+	return cmdContainerExec(ctx, g, args)
 }

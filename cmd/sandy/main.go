@@ -40,7 +40,7 @@ func commands() []command {
 		{"create", "create [flags] --bundle DIR ID", "create a container; its process waits for start", cmdCreate},
 		{"start", "start ID | start [-a] NAME...", "start the process of a created container (runc's); a container made from an image again (podman's)", cmdStartForm},
 		{"state", "state ID", "print the runtime-spec state of a container", cmdState},
-		{"exec", "exec [flags] ID COMMAND [ARG...] | exec [flags] --process FILE ID", "run a new process in a running container", cmdExec},
+		{"exec", "exec [flags] ID COMMAND [ARG...] | exec [flags] --process FILE ID | exec [-it] [-u USER] [-w DIR] NAME COMMAND...", "run a new process in a running container (runc's by id; podman's by a container's name)", cmdExecForm},
 		{"kill", "kill [--all] ID [SIGNAL]", "send a signal (default SIGTERM) to a container", cmdKill},
 		{"delete", "delete [--force] ID", "delete a stopped container (--force: any)", cmdDelete},
 		{"list", "list [--format table|json] [-q]", "list containers", cmdList},
