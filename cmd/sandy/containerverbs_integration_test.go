@@ -103,7 +103,10 @@ func TestContainerInspect(t *testing.T) {
 	if err := os.Mkdir(host, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The limits are recorded whether or not this host can enforce them
+	// (--allow-unenforced: a hybrid host has no cgroup v2 for them).
 	id := strings.TrimSpace(e.ok("run", "-d", "--name", "web", "-e", "MODE=test", "-p", "127.0.0.1::80", "-v", "webdata:/data", "-v", host+":/h:ro",
+		"--label", "team=ci", "--memory", "64m", "--cpus", "1.5", "--pids-limit", "50", "--allow-unenforced",
 		"localhost/bb:plain", "sleep", "600"))
 	defer e.run_(nil, "container", "rm", "-f", "web")
 	var recs []struct {
@@ -125,8 +128,12 @@ func TestContainerInspect(t *testing.T) {
 			Ports map[string][]struct{ HostIp, HostPort string }
 		}
 		Config struct {
-			Env   []string
-			Image string
+			Env    []string
+			Image  string
+			Labels map[string]string
+		}
+		HostConfig struct {
+			Memory, NanoCpus, PidsLimit int64
 		}
 	}
 	if err := json.Unmarshal([]byte(e.ok("inspect", "web")), &recs); err != nil || len(recs) != 1 {
@@ -140,6 +147,16 @@ func TestContainerInspect(t *testing.T) {
 		t.Errorf("state: %+v", r.State)
 	} else if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(r.State.Pid))); err != nil {
 		t.Errorf("pid %d: %v", r.State.Pid, err)
+	}
+	if r.Config.Labels["team"] != "ci" {
+		t.Errorf("labels: %v", r.Config.Labels)
+	}
+	if h := r.HostConfig; h.Memory != 64<<20 || h.NanoCpus != 1_500_000_000 || h.PidsLimit != 50 {
+		t.Errorf("limits: %+v", h)
+	}
+	var listed []struct{ Labels map[string]string }
+	if out := e.ok("container", "ls", "--format", "json"); json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 || listed[0].Labels["team"] != "ci" {
+		t.Errorf("ls --format json has no labels: %s", out)
 	}
 	if !slices.Contains(r.Config.Env, "MODE=test") {
 		t.Errorf("env: %v", r.Config.Env)

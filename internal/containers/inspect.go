@@ -85,17 +85,49 @@ type InspectConfig struct {
 	Cmd         []string          `json:"Cmd"`
 	Image       string            `json:"Image"`
 	WorkingDir  string            `json:"WorkingDir"`
+	Labels      map[string]string `json:"Labels"`
 	Annotations map[string]string `json:"Annotations,omitempty"`
 	StopSignal  string            `json:"StopSignal"`
 	Tty         bool              `json:"Tty"`
 }
 
-// InspectHostConfig is the part of podman's HostConfig sandy has.
+// InspectHostConfig is the part of podman's HostConfig sandy has: the
+// limits are the spec's (--memory, --cpus, --pids-limit), 0 for none.
 type InspectHostConfig struct {
 	NetworkMode    string `json:"NetworkMode"`
 	AutoRemove     bool   `json:"AutoRemove"`
 	ReadonlyRootfs bool   `json:"ReadonlyRootfs"`
 	Privileged     bool   `json:"Privileged"`
+	Memory         int64  `json:"Memory"`
+	MemorySwap     int64  `json:"MemorySwap"`
+	NanoCpus       int64  `json:"NanoCpus"`
+	CpuPeriod      uint64 `json:"CpuPeriod"`
+	CpuQuota       int64  `json:"CpuQuota"`
+	PidsLimit      int64  `json:"PidsLimit"`
+}
+
+// resources fills the limits from the spec's resources.
+func (h *InspectHostConfig) resources(r *specs.LinuxResources) {
+	if r == nil {
+		return
+	}
+	if m := r.Memory; m != nil {
+		if m.Limit != nil {
+			h.Memory = *m.Limit
+		}
+		if m.Swap != nil {
+			h.MemorySwap = *m.Swap
+		}
+	}
+	if c := r.CPU; c != nil && c.Quota != nil && c.Period != nil && *c.Period > 0 {
+		h.CpuQuota, h.CpuPeriod = *c.Quota, *c.Period
+		if *c.Quota > 0 {
+			h.NanoCpus = *c.Quota * 1e9 / int64(*c.Period)
+		}
+	}
+	if p := r.Pids; p != nil && p.Limit != nil {
+		h.PidsLimit = *p.Limit
+	}
 }
 
 // Inspect builds the records of the containers refs name (name, id or
@@ -139,6 +171,13 @@ func inspect(g *lifecycle.Global, c Listed, volRoot string) (Inspected, error) {
 	}
 	if len(c.Names) > 0 {
 		in.Name = c.Names[0]
+	}
+	in.Config.Labels = c.Labels
+	if in.Config.Labels == nil {
+		in.Config.Labels = map[string]string{}
+	}
+	if s.Linux != nil {
+		in.HostConfig.resources(s.Linux.Resources)
 	}
 	if in.Config.StopSignal == "" {
 		in.Config.StopSignal = "SIGTERM"

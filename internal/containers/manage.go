@@ -36,6 +36,8 @@ type Listed struct {
 
 	// Ports are the published ports (-p, -P).
 	Ports []PortMapping `json:"Ports,omitempty"`
+	// Labels are the image's and --label's.
+	Labels map[string]string `json:"Labels,omitempty"`
 
 	dir string // the storage container's directory
 	rec Record
@@ -83,7 +85,7 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 		default:
 			l.Command, l.ExitCode, l.Finished, l.rec = rec.Command, rec.ExitCode, rec.Finished, rec
 			l.Started = rec.Started
-			l.Ports = portMappings(rec.Ports)
+			l.Ports, l.Labels = portMappings(rec.Ports), rec.Labels
 			if l.State, err = lifecycle.StatusOf(m.G, sc.ID); err != nil {
 				return nil, err
 			}

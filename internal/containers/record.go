@@ -27,6 +27,8 @@ type Record struct {
 	Ports []string `json:"ports,omitempty"`
 	// Network is the network mode: slirp4netns, none or host.
 	Network string `json:"network,omitempty"`
+	// Labels are the image's labels and --label's (podman's Config.Labels).
+	Labels map[string]string `json:"labels,omitempty"`
 	// ExitCode and Finished are set when the container's process ended
 	// under a `sandy run` that kept the container.
 	ExitCode *int       `json:"exit_code,omitempty"`

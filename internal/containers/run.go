@@ -210,7 +210,7 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if err := writeBundle(p.Dir, s); err != nil {
 		return nil, err
 	}
-	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network}); err != nil {
+	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels}); err != nil {
 		return nil, err
 	}
 	return &o, nil
