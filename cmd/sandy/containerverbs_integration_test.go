@@ -217,6 +217,27 @@ func TestPodmanShortForms(t *testing.T) {
 	if out := e.ok("ps", "-a", "-q"); out != "" {
 		t.Errorf("after rm: %q", out)
 	}
+	// port and kill by name: podman's (kill's default is SIGKILL: a shell
+	// that traps SIGTERM still dies).
+	xdg, err := os.MkdirTemp("/tmp", "sx") // short: the network's sockets live under it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(xdg) })
+	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg)
+	e.ok("run", "-d", "--name", "k", "-p", "127.0.0.1::80", "localhost/bb:plain", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done")
+	if out := e.ok("port", "k"); !strings.HasPrefix(out, "80/tcp -> 127.0.0.1:") {
+		t.Errorf("port NAME: %q", out)
+	}
+	e.ok("kill", "k")
+	if out := e.ok("wait", "k"); out != "137\n" {
+		t.Errorf("wait after kill NAME: %q, want 137 (SIGKILL)", out)
+	}
+	e.ok("rm", "k")
+	// runc's kill by an id the runtime does not hold: its error.
+	if msg := e.fails(1, "kill", "no-such-container"); !strings.Contains(msg, "no-such-container") {
+		t.Errorf("kill of an unknown id: %s", msg)
+	}
 	// runc's start: a created container (a bundle), by id.
 	if msg := e.fails(1, "start", "no-such-container"); !strings.Contains(msg, "no-such-container") {
 		t.Errorf("start of an unknown id: %s", msg)

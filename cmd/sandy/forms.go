@@ -21,6 +21,10 @@ import (
 //     [-it] [-u USER] [-w DIR] NAME CMD`, container exec) for the name or
 //     id prefix of a container made from an image, which runc's cannot
 //     name;
+//   - kill: runc's (`kill [--all] ID [SIGNAL]`, SIGTERM) for an id the
+//     runtime holds; podman's (`kill [-s SIGNAL] NAME…`, SIGKILL) for the
+//     name or id prefix of a container made from an image;
+//   - port: podman's (runc has none).
 //   - rm: podman's (runc has delete).
 
 // positional returns the arguments that are not flags, as a flag set with
@@ -60,15 +64,8 @@ func cmdStartForm(ctx context.Context, g *lifecycle.Global, args []string) (int,
 	if wantsHelp(args) {
 		return cmdStart(ctx, g, args)
 	}
-	if len(pos) == 1 && len(pos) == len(args) {
-		if st, err := lifecycle.StatusOf(g, pos[0]); err != nil || st != "" {
-			return cmdStart(ctx, g, args) // the runtime's: runc's start and its errors
-		}
-		if m, err := manage(ctx, g); err != nil {
-			return cmdStart(ctx, g, args)
-		} else if _, err := m.Find(ctx, pos[0]); err != nil {
-			return cmdStart(ctx, g, args)
-		}
+	if len(pos) == 1 && len(pos) == len(args) && !isImageContainerName(ctx, g, pos[0]) {
+		return cmdStart(ctx, g, args) // the runtime's: runc's start and its errors
 	}
 	return cmdContainerStart(ctx, g, args)
 }
@@ -90,13 +87,33 @@ func cmdExecForm(ctx context.Context, g *lifecycle.Global, args []string) (int, 
 	if wantsHelp(args) || len(pos) == 0 {
 		return cmdExec(ctx, g, args)
 	}
-	if st, err := lifecycle.StatusOf(g, pos[0]); err != nil || st != "" {
-		return cmdExec(ctx, g, args)
-	}
-	if m, err := manage(ctx, g); err != nil {
-		return cmdExec(ctx, g, args)
-	} else if _, err := m.Find(ctx, pos[0]); err != nil {
+	if !isImageContainerName(ctx, g, pos[0]) {
 		return cmdExec(ctx, g, args)
 	}
 	return cmdContainerExec(ctx, g, args)
+}
+
+// cmdKillForm is kill: runc's for an id the runtime holds, podman's
+// (container kill) for the name or id prefix of a container made from an
+// image.
+func cmdKillForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	pos := positional(args, "signal", "s")
+	if wantsHelp(args) || len(pos) == 0 || !isImageContainerName(ctx, g, pos[0]) {
+		return cmdKill(ctx, g, args)
+	}
+	return cmdContainerKill(ctx, g, args)
+}
+
+// isImageContainerName reports whether ref names no container the runtime
+// holds and names a container made from an image (by name or id prefix).
+func isImageContainerName(ctx context.Context, g *lifecycle.Global, ref string) bool {
+	if st, err := lifecycle.StatusOf(g, ref); err != nil || st != "" {
+		return false
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return false
+	}
+	_, err = m.Find(ctx, ref)
+	return err == nil
 }

@@ -41,7 +41,7 @@ func commands() []command {
 		{"start", "start ID | start [-a] NAME...", "start the process of a created container (runc's); a container made from an image again (podman's)", cmdStartForm},
 		{"state", "state ID", "print the runtime-spec state of a container", cmdState},
 		{"exec", "exec [flags] ID COMMAND [ARG...] | exec [flags] --process FILE ID | exec [-it] [-u USER] [-w DIR] NAME COMMAND...", "run a new process in a running container (runc's by id; podman's by a container's name)", cmdExecForm},
-		{"kill", "kill [--all] ID [SIGNAL]", "send a signal (default SIGTERM) to a container", cmdKill},
+		{"kill", "kill [--all] ID [SIGNAL] | kill [-s SIGNAL] NAME...", "send a signal to a container (runc's by id, default SIGTERM; podman's by name, default SIGKILL)", cmdKillForm},
 		{"delete", "delete [--force] ID", "delete a stopped container (--force: any)", cmdDelete},
 		{"list", "list [--format table|json] [-q]", "list containers", cmdList},
 		{"ps", "ps [--format table|json] ID [-- PS-ARG...] | ps [-a] [-q] [--format json]", "list a container's processes (runc's, with an id; needs its cgroup); without one, the containers made from images (podman's)", cmdPsForm},
@@ -62,6 +62,7 @@ func commands() []command {
 		{"inspect", inspectUsage, "print containers made from images as podman's JSON records (images: sandy image inspect)", cmdContainerInspect},
 		{"diff", diffUsage, "list what a container made from an image changed over its image (A, C, D)", cmdContainerDiff},
 		{"rename", renameUsage, "give a container made from an image a new name", cmdContainerRename},
+		{"port", "port NAME|ID [PORT[/PROTO]]", "list a container's published ports (podman's port)", cmdContainerPort},
 		{"top", topUsage, "list a running container's processes by ps descriptors (podman's top; runc's is ps ID)", cmdTop},
 		{"commit", commitUsage, "make an image of a container made from an image (its layer on top of its image's)", cmdCommit},
 	}
