@@ -136,7 +136,7 @@ func cmdCreate(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 }
 
 func cmdStart(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("start", "start ID (runc's: a created container) | start [-a] NAME... (podman's: sandy container start --help)", g.Stderr)
+	fs := newFlags("start", "start ID (runc's: a created container) | start [-a] [-i] NAME... (podman's: sandy container start --help)", g.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}

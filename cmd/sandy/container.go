@@ -32,7 +32,8 @@ func containerCommands() []command {
 		{"rename", "container " + renameUsage, "give a container a new name", cmdContainerRename},
 		{"prune", pruneUsage, "remove every container made from an image that is not running", cmdContainerPrune},
 		{"port", "container port NAME|ID [PORT[/PROTO]]", "list the container's published ports (-p, -P)", cmdContainerPort},
-		{"start", "container start [-a] NAME|ID...", "start containers that are not running again, on the same layer (-a: print the output, exit with the status)", cmdContainerStart},
+		{"start", containerStartUsage, "start containers that are not running again, on the same layer (-a: attach, exit with the status; -i: with stdin)", cmdContainerStart},
+		{"attach", "container " + attachUsage, "attach to a running container: its output, your stdin (-i), until it exits or ctrl-p,ctrl-q (also: sandy attach)", cmdAttach},
 		{"stop", "container stop [-t SECONDS] NAME|ID...", "stop containers: the stop signal, then SIGKILL after the timeout (also: sandy stop)", cmdStop},
 		{"restart", "container restart [-t SECONDS] NAME|ID...", "stop, then start (also: sandy restart)", cmdRestart},
 		{"kill", "container kill [-s SIGNAL] NAME|ID...", "send a signal (default SIGKILL) to containers' main process", cmdContainerKill},
@@ -67,7 +68,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 			return c.run(ctx, g, args[1:])
 		}
 	}
-	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, start, stop, restart, kill, logs, wait, inspect, commit, diff, rename, prune, port)", args[0])
+	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, start, attach, stop, restart, kill, logs, wait, inspect, commit, diff, rename, prune, port)", args[0])
 }
 
 func manage(ctx context.Context, g *lifecycle.Global) (containers.Manage, error) {

@@ -106,7 +106,7 @@ func cmdRestart(ctx context.Context, g *lifecycle.Global, args []string) (int, e
 		if err := m.Stop(ctx, ref, time.Duration(*t)*time.Second); err != nil {
 			return err
 		}
-		_, _, err := m.Start(ctx, ref)
+		_, err := m.Start(ctx, ref)
 		return err
 	})
 }
@@ -155,30 +155,32 @@ func cmdWait(ctx context.Context, g *lifecycle.Global, args []string) (int, erro
 	return 0, nil
 }
 
+const containerStartUsage = "container start [-a] [-i] [--detach-keys KEYS] [--sig-proxy=false] NAME|ID..."
+
 func cmdContainerStart(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
-	fs := newFlags("container start", "container start [-a] NAME|ID...", g.Stderr)
-	attach := fs.BoolP("attach", "a", false, "print the container's output until it exits, and exit with its status")
+	fs := newFlags("container start", containerStartUsage, g.Stderr)
+	attach := fs.BoolP("attach", "a", false, "attach to the container: its output until it exits, and exit with its status")
+	interactive := fs.BoolP("interactive", "i", false, "attach with stdin passed to the container (run with -i); implies -a")
+	keys := fs.String("detach-keys", attachDefaultKeys, "with -a, the keys that detach, the container left running (\"\": none)")
+	sigProxy := fs.Bool("sig-proxy", true, "with -a, pass the signals sandy gets on to the container (without -t)")
 	if err := fs.Parse(args); err != nil {
 		return 125, err
 	}
+	*attach = *attach || *interactive // as docker's start -i
 	if fs.NArg() == 0 || *attach && fs.NArg() != 1 {
-		return 125, errors.New("name the containers to start (with -a, one: sandy container start [-a] NAME|ID...)")
+		return 125, errors.New("name the containers to start (with -a, one: sandy " + containerStartUsage + ")")
 	}
 	m, err := manage(ctx, g)
 	if err != nil {
 		return 125, err
 	}
 	if *attach {
-		c, offset, err := m.Start(ctx, fs.Arg(0))
-		if err != nil {
-			return startStatus(err), err
-		}
-		return m.Attach(ctx, c, offset, os.Stdout)
+		return startAttach(ctx, g, m, fs.Arg(0), *interactive, *keys, *sigProxy)
 	}
 	code := 0
 	var errs []error
 	for _, ref := range fs.Args() {
-		if _, _, err := m.Start(ctx, ref); err != nil {
+		if _, err := m.Start(ctx, ref); err != nil {
 			errs = append(errs, err)
 			code = startStatus(err)
 			continue

@@ -94,7 +94,7 @@ func runImage(ctx context.Context, g *lifecycle.Global, fs *pflag.FlagSet, r *im
 		return containers.ExitSandyError, err
 	}
 	o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
-	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, PublishAll: r.publishAll, LogDriver: r.logDriver, Options: *r.opts, Runtime: *o,
+	req := containers.RunRequest{Image: args[0], Name: r.name, Pull: r.pull, Rm: r.rm, PublishAll: r.publishAll, LogDriver: r.logDriver, Interactive: r.interactive, Options: *r.opts, Runtime: *o,
 		Helper: helper, HelperGlobal: storeFlagsOf(ctx), Stderr: g.Stderr}
 	req.Options.Command = args[1:]
 	if req.LogMaxSize, err = containers.ParseLogOpts(r.logOpts); err != nil {

@@ -29,7 +29,7 @@ func (r RunRequest) prepareMonitor(g *lifecycle.Global, p *imagehelper.Prepared,
 	if r.Rm && !r.Runtime.Detach {
 		return nil
 	}
-	cfg := newMonitorConfig(g, r, o, p.Dir, vols.anonymous, r.Options.Terminal)
+	cfg := newMonitorConfig(g, r, o, p.Dir, vols.anonymous, r.Options.Terminal, r.Interactive)
 	if err := writeMonitorConfig(cfg); err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (r RunRequest) detach(g *lifecycle.Global, p *imagehelper.Prepared, o *life
 			g.Warn(w)
 		}
 	}
-	if err := startMonitor(p.Dir, r.Stderr); err != nil {
+	if err := startMonitor(p.Dir, r.Stderr, nil); err != nil {
 		// A monitor that died in the set-up (killed) left the runtime's
 		// state: removed before the caller removes the storage container.
 		if derr := lifecycle.Delete(context.Background(), g, p.ID, true); derr != nil {

@@ -81,10 +81,13 @@
 // its monitor (monitor.go: MonitorMain, the hidden `sandy _monitor DIR`,
 // conmon's job), which runs it through lifecycle.Run in the foreground,
 // logs its output with ctrlog, records its exit and removes it under
-// --rm; the CLI returns once the process runs (detach.go). Manage has the
-// verbs that act on a container from outside (manage.go: ls, rm; verbs.go:
-// stop, start, kill, wait, logs), which read the record (sandy.json) and
-// the runtime's state, and wait for the monitor's end.
+// --rm; the CLI returns once the process runs (detach.go). The monitor
+// also serves the container's attach socket (attach.go, internal/attach):
+// the output to the attached clients, their stdin to the container (-i),
+// their window size to its pty (-t). Manage has the verbs that act on a
+// container from outside (manage.go: ls, rm; verbs.go: stop, start, kill,
+// wait, logs; attachverb.go: attach, start -a), which read the record
+// (sandy.json) and the runtime's state, and wait for the monitor's end.
 //
 // container=podman is set in the environment as podman does: software
 // inside images tests for it (systemd's virtualization detection knows

@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/attach"
 	"github.com/sandy-rt/sandy/internal/ctrlog"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
@@ -37,20 +39,25 @@ import (
 // cgroup, the reaping and the teardown are the runtime path's own. It
 //
 //  1. records itself (pid, start time) in the container's record;
-//  2. gives the container stdin /dev/null and its stdout and stderr as
-//     pipes it copies into DIR/ctr.log in the k8s-file format (ctrlog),
-//     or the pty's output under -t;
-//  3. once the process runs (lifecycle's Started), writes a readyMsg to
+//  2. serves the attach socket DIR/attach (internal/attach; under
+//     --wait-attach, `sandy start -a`, it waits for the first client
+//     before the container runs, so that the client misses no output);
+//  3. gives the container stdin /dev/null, or under -i a pipe it feeds
+//     from the attached clients (the pty under -t), and its stdout and
+//     stderr as pipes it copies into DIR/ctr.log in the k8s-file format
+//     (ctrlog) and to the attached clients, or the pty's output under -t;
+//  4. once the process runs (lifecycle's Started), writes a readyMsg to
 //     fd 3 and closes it: `sandy run -d` prints the id and exits 0; a
 //     set-up or exec error goes there instead, with its status (125, or
 //     126/127 for a command that cannot be executed), and the CLI
 //     removes the container, as the foreground run does;
-//  4. waits, forwarding the signals it gets (lifecycle's foreground
+//  5. waits, forwarding the signals it gets (lifecycle's foreground
 //     relay: a SIGTERM to the monitor is a SIGTERM to the container);
-//  5. records the exit status and time in the record and in the state
+//  6. records the exit status and time in the record and in the state
 //     root's .exits/ID (which outlives a --rm container, for `sandy
-//     wait`), then, under --rm, removes the storage container and its
-//     anonymous volumes through a fresh image helper.
+//     wait`), sends it to the attached clients and removes the socket,
+//     then, under --rm, removes the storage container and its anonymous
+//     volumes through a fresh image helper.
 //
 // The container's init has the monitor's death as its parent-death
 // signal (SIGKILL), as a foreground `sandy run`'s has: when the monitor
@@ -94,6 +101,9 @@ type monitorConfig struct {
 	Cgroup     lifecycle.CgroupOptions  `json:"cgroup"`
 	NetFiles   *lifecycle.NetFiles      `json:"net_files,omitempty"`
 	Terminal   bool                     `json:"terminal,omitempty"`
+	// Interactive is -i: the container's stdin stays open for the
+	// attached clients (else it is /dev/null).
+	Interactive bool `json:"interactive,omitempty"`
 
 	Rm               bool     `json:"rm,omitempty"`
 	AnonymousVolumes []string `json:"anonymous_volumes,omitempty"`
@@ -108,11 +118,11 @@ type monitorConfig struct {
 
 // newMonitorConfig takes what the monitor needs from the runtime options
 // runtimeOptions made.
-func newMonitorConfig(g *lifecycle.Global, r RunRequest, o *lifecycle.RunOptions, dir string, anon []string, terminal bool) monitorConfig {
+func newMonitorConfig(g *lifecycle.Global, r RunRequest, o *lifecycle.RunOptions, dir string, anon []string, terminal, interactive bool) monitorConfig {
 	c := monitorConfig{
 		ID: o.ID, Dir: dir, Root: g.Root, CgroupManager: g.CgroupManager, Debug: g.Debug,
 		Bundle: o.Bundle, RootfsMode: o.RootfsMode, Seccomp: o.Seccomp, NoSeccomp: o.NoSeccomp,
-		Network: o.Network, Cgroup: o.Cgroup, NetFiles: o.NetFiles, Terminal: terminal,
+		Network: o.Network, Cgroup: o.Cgroup, NetFiles: o.NetFiles, Terminal: terminal, Interactive: interactive,
 		Rm: r.Rm, AnonymousVolumes: anon, LogDriver: r.LogDriver, LogMaxSize: r.LogMaxSize,
 		Helper: r.Helper, HelperGlobal: r.HelperGlobal,
 	}
@@ -160,11 +170,22 @@ func readMonitorConfig(dir string) (monitorConfig, error) {
 
 // readyMsg is what the monitor writes on the readiness pipe: nothing but
 // the warnings when the process runs, else the error and its status.
+// Under --wait-attach a first line with Listening comes before: the
+// attach socket is up, the monitor waits for a client.
 type readyMsg struct {
-	Error    string `json:"error,omitempty"`
-	Code     int    `json:"code,omitempty"`
-	Warnings string `json:"warnings,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Code      int    `json:"code,omitempty"`
+	Warnings  string `json:"warnings,omitempty"`
+	Listening bool   `json:"listening,omitempty"`
 }
+
+// waitAttachFlag makes the monitor wait for an attach client before the
+// container runs (startMonitor's attach).
+const waitAttachFlag = "--wait-attach"
+
+// attachWait bounds that wait: a client that never comes (its sandy was
+// killed) delays the container, it does not stop it.
+const attachWait = 10 * time.Second
 
 // MonitorError is a detached run whose container did not start: the
 // monitor's error, with the status the foreground run would have exited
@@ -178,8 +199,10 @@ func (e *MonitorError) Error() string { return e.Msg }
 
 // startMonitor starts the monitor of the container in dir and waits until
 // its process runs (nil), or it failed (a *MonitorError, the monitor gone).
-// The warnings of the set-up are printed to stderr.
-func startMonitor(dir string, stderr io.Writer) error {
+// The warnings of the set-up are printed to stderr. With attach, the
+// monitor waits for a client before the container runs, and attach is
+// called to connect it once the socket is up (start -a).
+func startMonitor(dir string, stderr io.Writer, attach func() error) error {
 	// Fds this process inherited without close-on-exec (a caller's pipe:
 	// out=$(sandy run -d ...)) must not live on in the monitor, or the
 	// caller would wait for the container's end (as in lifecycle's
@@ -197,9 +220,13 @@ func startMonitor(dir string, stderr io.Writer) error {
 		return err
 	}
 	defer r.Close()
+	args := []string{"sandy", MonitorRole, dir}
+	if attach != nil {
+		args = []string{"sandy", MonitorRole, waitAttachFlag, dir}
+	}
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        []string{"sandy", MonitorRole, dir},
+		Args:        args,
 		Dir:         "/",
 		Stderr:      log,
 		ExtraFiles:  []*os.File{w}, // monitorFD
@@ -210,16 +237,31 @@ func startMonitor(dir string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("starting the container's monitor: %w", err)
 	}
-	line, _ := bufio.NewReader(r).ReadBytes('\n')
+	br := bufio.NewReader(r)
 	var m readyMsg
-	if len(line) == 0 {
-		err := cmd.Wait()
-		return &MonitorError{Code: ExitSandyError, Msg: fmt.Sprintf("the container's monitor exited before the container ran (%v): its log is %s", err, filepath.Join(dir, MonitorLogFile))}
-	}
-	if err := json.Unmarshal(line, &m); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return fmt.Errorf("the container's monitor answered %q: %w", line, err)
+	for {
+		line, _ := br.ReadBytes('\n')
+		if len(line) == 0 {
+			err := cmd.Wait()
+			return &MonitorError{Code: ExitSandyError, Msg: fmt.Sprintf("the container's monitor exited before the container ran (%v): its log is %s", err, filepath.Join(dir, MonitorLogFile))}
+		}
+		m = readyMsg{}
+		if err := json.Unmarshal(line, &m); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return fmt.Errorf("the container's monitor answered %q: %w", line, err)
+		}
+		if !m.Listening {
+			break
+		}
+		if attach != nil {
+			if err := attach(); err != nil {
+				// The monitor runs the container all the same once its
+				// wait is over: the error is the caller's to report.
+				_ = cmd.Process.Release()
+				return err
+			}
+		}
 	}
 	if m.Warnings != "" {
 		_, _ = io.WriteString(stderr, m.Warnings)
@@ -236,11 +278,14 @@ func startMonitor(dir string, stderr io.Writer) error {
 func MonitorMain(args []string) int {
 	unix.CloseOnExec(monitorFD)
 	ready := os.NewFile(monitorFD, "ready")
+	m := &monitor{ready: ready}
+	if len(args) == 2 && args[0] == waitAttachFlag {
+		m.waitAttach, args = true, args[1:]
+	}
 	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: sandy _monitor DIR")
+		fmt.Fprintln(os.Stderr, "usage: sandy _monitor [--wait-attach] DIR")
 		return 2
 	}
-	m := &monitor{ready: ready}
 	if err := m.run(args[0]); err != nil {
 		fmt.Fprintf(os.Stderr, "%s sandy monitor: %v\n", time.Now().Format(time.RFC3339), err)
 		if !m.started {
@@ -273,10 +318,20 @@ type monitor struct {
 	log     *ctrlog.Log
 	logFile *logFile
 	null    *os.File
-	pipes   []*os.File // the write ends the container's init gets
+	pipes   []*os.File // the ends of the stdio pipes the container's init gets
 	copies  sync.WaitGroup
 	started bool
 	code    int
+
+	// The attach socket (attach.go).
+	waitAttach bool
+	srv        *attach.Server
+	stdinR     *os.File                // -i without -t: the container's stdin pipe
+	stdinW     *os.File                // (our end)
+	master     atomic.Pointer[os.File] // -t: the pty's master, once open
+	// masterReady is closed once master is set; attachDone when the
+	// sessions end.
+	masterReady, attachDone chan struct{}
 }
 
 func (m *monitor) run(dir string) error {
@@ -292,10 +347,13 @@ func (m *monitor) run(dir string) error {
 	}{
 		{"recording the monitor", m.recordSelf},
 		{"opening the log", m.openLog},
+		{"serving the attach socket", m.serveAttach},
 		{"running the container", m.runContainer},
 		{"recording the exit status", m.recordExit},
+		{"ending the attach sessions", m.endAttach},
 		{"removing the container (--rm)", m.removeContainer},
 	}
+	defer m.closeAttach(-1)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -346,15 +404,18 @@ func (m *monitor) openLog() error {
 }
 
 // output returns the container's stdout or stderr: the write end of a
-// pipe copied into the log (a file, so that the init gets it as it is),
-// /dev/null without a log, or the log's writer under -t, where the
-// runtime path relays the pty itself.
-func (m *monitor) output(stream string) (io.Writer, error) {
-	switch {
-	case m.log == nil:
-		return m.null, nil
-	case m.cfg.Terminal:
-		return m.log.Stream(stream), nil
+// pipe copied into the log (a file, so that the init gets it as it is)
+// and to the attached clients, or that writer itself under -t, where the
+// runtime path relays the pty. Neither the log nor the clients block the
+// copy: a full disk drops the log's writes (ctrlog), a client that does
+// not read is disconnected (attach).
+func (m *monitor) output(stream string, kind byte) (io.Writer, error) {
+	var to io.Writer = m.srv.Stream(kind)
+	if m.log != nil {
+		to = io.MultiWriter(m.log.Stream(stream), to)
+	}
+	if m.cfg.Terminal {
+		return to, nil
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -365,7 +426,7 @@ func (m *monitor) output(stream string) (io.Writer, error) {
 	go func() {
 		defer m.copies.Done()
 		defer r.Close()
-		_, _ = io.Copy(m.log.Stream(stream), r)
+		_, _ = io.Copy(to, r)
 	}()
 	return w, nil
 }
@@ -386,13 +447,18 @@ func (m *monitor) runContainer() error {
 	o.Layers = &layers
 	o.Seccomp, o.NoSeccomp = c.Seccomp, c.NoSeccomp
 	o.Network, o.Cgroup, o.NetFiles = c.Network, c.Cgroup, c.NetFiles
-	o.Stdin = m.null
 	var err error
-	if o.Stdout, err = m.output(ctrlog.Stdout); err != nil {
+	if o.Stdin, err = m.input(); err != nil {
 		return err
 	}
-	if o.Stderr, err = m.output(ctrlog.Stderr); err != nil {
+	if o.Stdout, err = m.output(ctrlog.Stdout, attach.KindStdout); err != nil {
 		return err
+	}
+	if o.Stderr, err = m.output(ctrlog.Stderr, attach.KindStderr); err != nil {
+		return err
+	}
+	if c.Terminal {
+		o.PtyMaster = m.setMaster
 	}
 	o.Started = func() {
 		// The init has its copies: ours would keep the log open.
@@ -409,6 +475,7 @@ func (m *monitor) runContainer() error {
 	}
 	code, err := lifecycle.Run(context.Background(), m.g, o)
 	m.closePipes()
+	m.closeStdin()
 	if !m.started {
 		if err == nil {
 			err = errors.New("the container's process did not start")

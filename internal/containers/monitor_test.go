@@ -63,7 +63,7 @@ func TestMonitorConfigRoundTrip(t *testing.T) {
 	o.Network.Mode, o.Network.Publish = "slirp4netns", []string{"8080:80"}
 	o.NetFiles = &lifecycle.NetFiles{DNS: []string{"1.1.1.1"}}
 	g := &lifecycle.Global{Root: "/r", CgroupManager: "auto"}
-	c := newMonitorConfig(g, RunRequest{Rm: true, Helper: "/h"}, o, dir, []string{"vol"}, true)
+	c := newMonitorConfig(g, RunRequest{Rm: true, Helper: "/h"}, o, dir, []string{"vol"}, true, true)
 	if c.LogDriver != LogDriverK8sFile {
 		t.Errorf("default log driver %q", c.LogDriver)
 	}
@@ -74,7 +74,7 @@ func TestMonitorConfigRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != "abc" || got.Root != "/r" || !got.Rm || !got.Terminal || got.Network.Publish[0] != "8080:80" || got.NetFiles.DNS[0] != "1.1.1.1" || got.AnonymousVolumes[0] != "vol" || got.Helper != "/h" {
+	if got.ID != "abc" || got.Root != "/r" || !got.Rm || !got.Terminal || !got.Interactive || got.Network.Publish[0] != "8080:80" || got.NetFiles.DNS[0] != "1.1.1.1" || got.AnonymousVolumes[0] != "vol" || got.Helper != "/h" {
 		t.Errorf("read back %+v", got)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "."+MonitorFile+".tmp")); err == nil {

@@ -35,6 +35,9 @@ type RunRequest struct {
 	LogDriver string
 	// LogMaxSize is --log-opt max-size (0: no cap).
 	LogMaxSize int64
+	// Interactive is -i: under -d, the monitor keeps the container's
+	// stdin open for `sandy attach` (attach.go).
+	Interactive bool
 	// Options are the container's flags; Runtime the runtime path's,
 	// which Run completes from the generated spec.
 	Options Options

@@ -162,50 +162,65 @@ func (m Manage) Wait(ctx context.Context, ref string) (int, error) {
 
 // Start starts a container that is not running again, on the same layer,
 // under a new monitor (podman start). A running one is left as it is.
-// It returns the container and the log's size before the start, from
-// which `start -a` follows.
-func (m Manage) Start(ctx context.Context, ref string) (Listed, int64, error) {
-	c, err := m.Get(ctx, ref)
+func (m Manage) Start(ctx context.Context, ref string) (Listed, error) {
+	c, _, err := m.start(ctx, ref, nil)
+	return c, err
+}
+
+// start is Start; attach, when set, is called with the container's
+// directory once its monitor's attach socket is up, before the container
+// runs (start -a). started is false for a container that was running.
+func (m Manage) start(ctx context.Context, ref string, attach func(dir string) error) (c Listed, started bool, err error) {
+	c, err = m.Get(ctx, ref)
 	if err != nil {
-		return c, 0, err
+		return c, false, err
 	}
 	switch {
 	case c.External:
-		return c, 0, fmt.Errorf("container %s was made by podman or buildah: start it with podman start %s", short(c.ID), short(c.ID))
+		return c, false, fmt.Errorf("container %s was made by podman or buildah: start it with podman start %s", short(c.ID), short(c.ID))
 	case c.Running():
-		return c, 0, nil
+		return c, false, nil
 	}
 	if _, err := os.Stat(filepath.Join(c.dir, MonitorFile)); err != nil {
-		return c, 0, fmt.Errorf("container %s cannot be started again: it was run before sandy had monitors (run a new one)", short(c.ID))
+		return c, false, fmt.Errorf("container %s cannot be started again: it was run before sandy had monitors (run a new one)", short(c.ID))
 	}
 	unlock, err := lockStart(c.dir)
 	if err != nil {
-		return c, 0, err
+		return c, false, err
 	}
 	defer unlock()
 	if !m.ended(c) {
-		return c, 0, nil // started by another `start` meanwhile
+		return c, false, nil // started by another `start` meanwhile
 	}
 	// The runtime state its last run left (a killed monitor's): the id
 	// must be free for the new run.
 	if err := lifecycle.Delete(ctx, m.G, c.ID, true); err != nil {
-		return c, 0, fmt.Errorf("removing the runtime state of the last run: %w", err)
+		return c, false, fmt.Errorf("removing the runtime state of the last run: %w", err)
 	}
-	var offset int64
-	if fi, err := os.Stat(filepath.Join(c.dir, LogFile)); err == nil {
-		offset = fi.Size()
-	}
-	if err := startMonitor(c.dir, m.Stderr); err != nil {
-		if derr := lifecycle.Delete(ctx, m.G, c.ID, true); derr != nil {
-			m.G.Debugf("removing the runtime state of %s: %v", c.ID, derr)
+	var hook func() error
+	attachFailed := false
+	if attach != nil {
+		hook = func() error {
+			err := attach(c.dir)
+			attachFailed = err != nil
+			return err
 		}
-		return c, 0, err
+	}
+	if err := startMonitor(c.dir, m.Stderr, hook); err != nil {
+		// A client that could not connect leaves the container to run
+		// (its monitor's wait ends); anything else undoes the start.
+		if !attachFailed {
+			if derr := lifecycle.Delete(ctx, m.G, c.ID, true); derr != nil {
+				m.G.Debugf("removing the runtime state of %s: %v", c.ID, derr)
+			}
+		}
+		return c, false, err
 	}
 	rec, _, err := readRecord(c.dir)
 	if err == nil {
 		c.rec = rec
 	}
-	return c, offset, nil
+	return c, true, nil
 }
 
 // lockStart serialises the starts of one container.
@@ -225,8 +240,6 @@ func lockStart(dir string) (func(), error) {
 type LogsOptions struct {
 	ctrlog.Options
 	Follow bool
-	// Offset skips the log's first bytes (start -a: the earlier runs').
-	Offset int64
 }
 
 // Logs prints the container's log (podman logs); with Follow it goes on
@@ -268,24 +281,21 @@ func (m Manage) logs(ctx context.Context, c Listed, w io.Writer, o LogsOptions) 
 	}
 	defer func() { f.Close() }()
 	o.Options.Follow = o.Follow
-	// The part --log-opt max-size rotated out comes first (not for start
-	// -a, which wants the new run's output only).
-	var r io.Reader = io.NewSectionReader(f, o.Offset, 1<<62)
+	// The part --log-opt max-size rotated out comes first.
+	var r io.Reader = io.NewSectionReader(f, 0, 1<<62)
 	var oldLen int64
-	if o.Offset == 0 {
-		if old, err := os.Open(filepath.Join(c.dir, OldLogFile)); err == nil {
-			defer old.Close()
-			if fi, err := old.Stat(); err == nil {
-				oldLen = fi.Size()
-				r = io.MultiReader(io.NewSectionReader(old, 0, oldLen), r)
-			}
+	if old, err := os.Open(filepath.Join(c.dir, OldLogFile)); err == nil {
+		defer old.Close()
+		if fi, err := old.Stat(); err == nil {
+			oldLen = fi.Size()
+			r = io.MultiReader(io.NewSectionReader(old, 0, oldLen), r)
 		}
 	}
 	n, s, err := ctrlog.Read(r, w, o.Options)
 	if err != nil || !o.Follow {
 		return err
 	}
-	off := o.Offset + max(0, n-oldLen)
+	off := max(0, n-oldLen)
 	for {
 		// Whether it had ended is looked at before the last read: what
 		// it wrote before it ended is in the file by then.
@@ -325,13 +335,4 @@ func rotated(f *os.File, path string) bool {
 	}
 	b, err := os.Stat(path)
 	return err == nil && !os.SameFile(a, b)
-}
-
-// Attach follows the log of a container just started (start -a) from
-// offset and returns its exit status once it has ended.
-func (m Manage) Attach(ctx context.Context, c Listed, offset int64, w io.Writer) (int, error) {
-	if err := m.logs(ctx, c, w, LogsOptions{Options: ctrlog.Options{Tail: -1}, Follow: true, Offset: offset}); err != nil {
-		return ExitSandyError, err
-	}
-	return m.Wait(ctx, c.ID)
 }

@@ -26,6 +26,11 @@ type RunOptions struct {
 	// runs (it was executed and the poststart hooks ran): a container's
 	// monitor reports the detached run's success then (containers).
 	Started func()
+	// PtyMaster, when set, is called with the pty's master (process.terminal)
+	// once its relay runs, before the process does: a container's monitor
+	// writes its attached clients' stdin to it and sets its window size
+	// (containers). The relay keeps the master; it is closed after Run.
+	PtyMaster func(*os.File)
 }
 
 // Run creates, starts and (unless detached) waits for a container, then
@@ -77,7 +82,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	cr.lock.Unlock()
 	defer cr.release()
 	t0 := time.Now()
-	code, err := runForeground(ctx, g, cr, sigs, o.Started)
+	code, err := runForeground(ctx, g, cr, sigs, o.Started, o.PtyMaster)
 	g.Debugf("start and wait: %v", time.Since(t0).Round(10*time.Microsecond))
 	reportOOM(g, cr)
 	if cr.sentinel != nil {
@@ -113,9 +118,9 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 }
 
 // runForeground starts the process, relays signals and the pty, and waits.
-func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Signal, started func()) (int, error) {
+func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Signal, started func(), onPty func(*os.File)) (int, error) {
 	f := &foreground{
-		pty: cr.pty, stdin: cr.o.Stdin, stdout: cr.o.Stdout, sigs: sigs,
+		pty: cr.pty, stdin: cr.o.Stdin, stdout: cr.o.Stdout, sigs: sigs, onPty: onPty,
 		release: func() error {
 			if err := releaseInit(ctx, cr.root, cr.c); err != nil {
 				return cr.initError(err)
@@ -137,7 +142,8 @@ func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Si
 // followed), forwards every signal it gets to the process, and returns the
 // process's exit status.
 type foreground struct {
-	pty     *os.File // pty master to relay, or nil
+	pty     *os.File       // pty master to relay, or nil
+	onPty   func(*os.File) // RunOptions.PtyMaster
 	stdin   io.Reader
 	stdout  io.Writer
 	release func() error   // lets the process run, once the relay is up
@@ -237,6 +243,9 @@ func (f *foreground) run(g *Global) (int, error) {
 			return 1, err
 		}
 		defer relay.restore()
+		if f.onPty != nil {
+			f.onPty(f.pty)
+		}
 	}
 	if err := f.release(); err != nil {
 		return userns.ExitStatus(err), err // 127: not found, 126: not executable
