@@ -1,0 +1,337 @@
+//go:build integration
+
+package main_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
+)
+
+// tarStream is a tar of hdrs; a regular file's body is its Linkname
+// field's text here.
+func tarStream(t *testing.T, hdrs ...tar.Header) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, h := range hdrs {
+		body := ""
+		if h.Typeflag == tar.TypeReg {
+			body, h.Linkname = h.Linkname, ""
+			h.Size = int64(len(body))
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func tarNames(t *testing.T, b []byte) []string {
+	t.Helper()
+	var names []string
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return names
+		}
+		if err != nil {
+			t.Fatalf("reading the tar stream: %v", err)
+		}
+		names = append(names, h.Name)
+	}
+}
+
+func writeFile(t *testing.T, p, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Errorf("%v", err)
+	}
+	return string(b)
+}
+
+func ownerOf(t *testing.T, p string) uint32 {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Uid
+}
+
+// TestCp is sandy cp both ways, for a running and a stopped container:
+// a file, a directory, SRC/., a tar stream on stdin and stdout, docker's
+// rules for the destination, the owners on each side (the container's
+// root, or -a's mapped ids; the calling user on the host), and that the
+// running container sees what was copied and a stopped one has it when
+// it starts again.
+func TestCp(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e, _ := detachedEnv(t)
+	host := filepath.Join(e.dir, "host")
+	writeFile(t, filepath.Join(host, "f.txt"), "file\n")
+	writeFile(t, filepath.Join(host, "d", "a"), "a\n")
+	writeFile(t, filepath.Join(host, "d", "sub", "b"), "b\n")
+	if err := os.Symlink("a", filepath.Join(host, "d", "link")); err != nil {
+		t.Fatal(err)
+	}
+	e.runD("--name", "live", "localhost/bb:d", "sleep", "600")
+	defer e.run_(nil, "rm", "-f", "live")
+	sh := func(script string) string { return e.ok("container", "exec", "live", "sh", "-c", script) }
+
+	t.Run("into a running container", func(t *testing.T) {
+		e.ok("cp", filepath.Join(host, "f.txt"), "live:/tmp/")
+		e.ok("cp", filepath.Join(host, "f.txt"), "live:/tmp/renamed")
+		e.ok("container", "cp", filepath.Join(host, "d"), "live:/tmp/newdir")
+		e.ok("cp", filepath.Join(host, "d"), "live:/tmp")
+		sh("mkdir /tmp/existing")
+		e.ok("cp", filepath.Join(host, "d")+"/.", "live:/tmp/existing")
+		out := sh("cat /tmp/f.txt /tmp/renamed /tmp/newdir/a /tmp/newdir/sub/b /tmp/d/a /tmp/existing/sub/b; readlink /tmp/d/link; stat -c '%u:%g %a' /tmp/f.txt /tmp/d/sub; ls /tmp/existing")
+		want := "file\nfile\na\nb\na\nb\na\n0:0 640\n0:0 755\na\nlink\nsub\n"
+		if out != want {
+			t.Errorf("in the container:\n%s\nwant\n%s", out, want)
+		}
+		// A tar stream on stdin: the container's root owns it, unless -a
+		// keeps the stream's ids.
+		s := tarStream(t, tar.Header{Name: "s/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 1234, Gid: 1234},
+			tar.Header{Name: "s/x", Typeflag: tar.TypeReg, Linkname: "streamed\n", Uid: 1234, Gid: 4321})
+		if r := e.run_(s, "cp", "-", "live:/tmp"); r.code != 0 {
+			t.Fatalf("cp - live:/tmp: %d %s", r.code, r.stderr)
+		}
+		sh("mkdir /srv")
+		if r := e.run_(s, "cp", "-a", "-", "live:/srv"); r.code != 0 {
+			t.Fatalf("cp -a - live:/srv: %d %s", r.code, r.stderr)
+		}
+		if out := sh("cat /tmp/s/x; stat -c %u:%g /tmp/s/x /srv/s/x /srv/s"); out != "streamed\n0:0\n1234:4321\n1234:1234\n" {
+			t.Errorf("streamed files: %q", out)
+		}
+		// docker's errors: a missing directory, a directory onto a file.
+		e.fails(125, "cp", filepath.Join(host, "f.txt"), "live:/nonexistent/")
+		e.fails(125, "cp", filepath.Join(host, "f.txt"), "live:/no/such/dir/f")
+		e.fails(125, "cp", filepath.Join(host, "d"), "live:/tmp/f.txt")
+		e.ok("cp", "--overwrite", filepath.Join(host, "d"), "live:/tmp/f.txt")
+		if out := sh("cat /tmp/f.txt/a"); out != "a\n" {
+			t.Errorf("--overwrite: %q", out)
+		}
+	})
+
+	t.Run("out of a running container", func(t *testing.T) {
+		sh("mkdir -p /out/sub && echo o > /out/sub/o && chown 1000:1000 /out/sub/o && chmod 600 /out/sub/o && ln -s /etc/passwd /out/abs && touch -t 200102030405.06 /out/sub/o")
+		dst := filepath.Join(e.dir, "got")
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		e.ok("cp", "live:/out", dst)
+		e.ok("cp", "live:/out/.", filepath.Join(dst, "contents"))
+		e.ok("cp", "live:/etc/hostname", filepath.Join(dst, "hn"))
+		if got := readFile(t, filepath.Join(dst, "out", "sub", "o")); got != "o\n" {
+			t.Errorf("out/sub/o: %q", got)
+		}
+		fi, err := os.Stat(filepath.Join(dst, "contents", "sub", "o"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 || fi.ModTime().UTC().Format("2006-01-02T15:04:05") != "2001-02-03T04:05:06" && fi.ModTime().Format("2006-01-02T15:04:05") != "2001-02-03T04:05:06" {
+			t.Errorf("contents/sub/o: mode %v, time %v", fi.Mode(), fi.ModTime())
+		}
+		for _, p := range []string{"out/sub/o", "contents/sub", "hn"} {
+			if uid := ownerOf(t, filepath.Join(dst, p)); uid != uint32(os.Getuid()) {
+				t.Errorf("%s belongs to %d on the host, want the caller %d", p, uid, os.Getuid())
+			}
+		}
+		if l, err := os.Readlink(filepath.Join(dst, "out", "abs")); err != nil || l != "/etc/passwd" {
+			t.Errorf("the symlink: %q %v, want it copied as a symlink", l, err)
+		}
+		r := e.run_(nil, "cp", "live:/out", "-")
+		if r.code != 0 {
+			t.Fatalf("cp live:/out -: %d %s", r.code, r.stderr)
+		}
+		names := tarNames(t, []byte(r.stdout))
+		for _, want := range []string{"out/", "out/sub/", "out/sub/o", "out/abs"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("cp live:/out -: no %s in %v", want, names)
+			}
+		}
+		e.fails(125, "cp", "live:/nonexistent", dst)
+	})
+
+	t.Run("stopped container", func(t *testing.T) {
+		e.runD("--name", "stopped", "localhost/bb:d", "sh", "-c", "cat /in.txt 2>/dev/null; echo made > /made")
+		e.ok("wait", "stopped")
+		defer e.run_(nil, "rm", "-f", "stopped")
+		e.fails(125, "cp", filepath.Join(host, "f.txt"), "stopped:/in/")
+		e.ok("cp", filepath.Join(host, "f.txt"), "stopped:/in.txt")
+		e.ok("cp", "stopped:/made", filepath.Join(e.dir, "made"))
+		if got := readFile(t, filepath.Join(e.dir, "made")); got != "made\n" {
+			t.Errorf("copied out of the stopped container: %q", got)
+		}
+		e.fails(125, "cp", filepath.Join(host, "f.txt"), "stopped:/in.txt/")
+		if out := e.ok("start", "-a", "stopped"); !strings.Contains(out, "file\n") {
+			t.Errorf("the stopped container, started again, does not see the copied file: %q", out)
+		}
+	})
+
+	t.Run("keep-id", func(t *testing.T) {
+		e.runD("--name", "kid", "--userns=keep-id", "localhost/bb:d", "sleep", "600")
+		defer e.run_(nil, "rm", "-f", "kid")
+		e.ok("cp", filepath.Join(host, "f.txt"), "kid:/tmp/root.txt")
+		e.ok("cp", "-a", filepath.Join(host, "f.txt"), "kid:/tmp/mine.txt")
+		want := "0\n" + strings.TrimSpace(e.ok("container", "exec", "kid", "id", "-u")) + "\n"
+		if out := e.ok("container", "exec", "kid", "stat", "-c", "%u", "/tmp/root.txt", "/tmp/mine.txt"); out != want {
+			t.Errorf("owners under keep-id: %q, want %q (root; -a: the caller's own id)", out, want)
+		}
+	})
+}
+
+// TestCpAttacks: a container's symlinks to host paths, used as cp's
+// destination or source, stay inside its root; a malicious tar on stdin
+// is refused; a container that swaps a directory for a symlink to a host
+// directory while cp writes into it never gets a file onto the host.
+func TestCpAttacks(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e, _ := detachedEnv(t)
+	target := filepath.Join(e.dir, "target") // the host directory the attacks aim at
+	writeFile(t, filepath.Join(target, "secret"), "HOST SECRET\n")
+	rel := strings.Repeat("../", 12) + strings.TrimPrefix(target, "/")
+	evil := imagefix.Busybox(t).WithLayers(imagefix.Layer{Entries: []imagefix.Entry{
+		imagefix.Symlink("evil", "/"),
+		imagefix.Symlink("abs", target),
+		imagefix.Symlink("rel", rel),
+		imagefix.Dir("etc/", 0o755),
+		imagefix.Symlink("etc/x", rel+"/secret"),
+	}})
+	e.loadImage("localhost/evil:cp", evil)
+	src := filepath.Join(e.dir, "src")
+	writeFile(t, filepath.Join(src, "payload"), "payload\n")
+	writeFile(t, filepath.Join(src, "dir", "p2"), "p2\n")
+	checkTarget := func(t *testing.T) {
+		t.Helper()
+		ents, _ := os.ReadDir(target)
+		for _, en := range ents {
+			if en.Name() != "secret" {
+				t.Errorf("cp wrote onto the host: %s appeared in %s", en.Name(), target)
+			}
+		}
+		if got := readFile(t, filepath.Join(target, "secret")); got != "HOST SECRET\n" {
+			t.Errorf("the host file changed: %q", got)
+		}
+	}
+	for _, state := range []string{"running", "stopped"} {
+		t.Run(state, func(t *testing.T) {
+			name := "evil-" + state
+			if state == "running" {
+				e.runD("--name", name, "localhost/evil:cp", "sleep", "600")
+			} else {
+				e.runD("--name", name, "localhost/evil:cp", "true")
+				e.ok("wait", name)
+			}
+			defer e.run_(nil, "rm", "-f", name)
+			// Sources through the links: the container's files (missing
+			// here), or the symlink itself; never the host's secret.
+			out := filepath.Join(e.dir, "out-"+state)
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range []string{"/abs/secret", "/rel/secret", "/etc/x", "/abs/.", "/rel/", "/etc/x/."} {
+				_ = e.run_(nil, "cp", name+":"+s, filepath.Join(out, strings.Repeat("o", i+1)))
+				r := e.run_(nil, "cp", name+":"+s, "-")
+				if strings.Contains(r.stdout, "HOST SECRET") {
+					t.Errorf("cp %s - read the host's secret", s)
+				}
+			}
+			_ = filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() {
+					if b, _ := os.ReadFile(p); strings.Contains(string(b), "HOST SECRET") {
+						t.Errorf("%s holds the host's secret", p)
+					}
+				}
+				return nil
+			})
+			if l, err := os.Readlink(filepath.Join(out, "ooo")); err != nil || l != rel+"/secret" {
+				t.Errorf("cp CTR:/etc/x: %q, %v; want the symlink itself", l, err)
+			}
+			// Destinations through the links: inside the root, or an error.
+			for _, dst := range []string{"/evil/", "/evil/payload-in-root", "/abs/", "/abs/x", "/rel/", "/rel/x", "/etc/x", "/abs/../../x"} {
+				r := e.run_(nil, "cp", filepath.Join(src, "payload"), name+":"+dst)
+				if r.code != 0 && r.code != 125 {
+					t.Errorf("cp payload %s: exit %d: %s", dst, r.code, r.stderr)
+				}
+				_ = e.run_(nil, "cp", filepath.Join(src, "dir"), name+":"+dst)
+			}
+			checkTarget(t)
+			// Malicious streams on stdin.
+			hard := filepath.Join(target, "secret")
+			for _, s := range [][]byte{
+				tarStream(t, tar.Header{Name: "../../../../../../../../../../../../" + strings.TrimPrefix(target, "/") + "/dotdot", Typeflag: tar.TypeReg, Linkname: "x"}),
+				tarStream(t, tar.Header{Name: target + "/absolute", Typeflag: tar.TypeReg, Linkname: "x"}),
+				tarStream(t, tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: hard}),
+				tarStream(t, tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: "../../../../../../../../../../../../" + strings.TrimPrefix(hard, "/")}),
+				tarStream(t, tar.Header{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}),
+			} {
+				if r := e.run_(s, "cp", "-", name+":/tmp"); r.code != 125 {
+					t.Errorf("a malicious tar: exit %d, want 125: %s", r.code, r.stderr)
+				}
+			}
+			// Symlink then file: contained in the root.
+			s := tarStream(t, tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: target},
+				tar.Header{Name: "l/via-link", Typeflag: tar.TypeReg, Linkname: "x"})
+			_ = e.run_(s, "cp", "-", name+":/tmp")
+			checkTarget(t)
+		})
+	}
+
+	t.Run("race", func(t *testing.T) {
+		e.runD("--name", "racer", "localhost/evil:cp", "sh", "-c",
+			"mkdir -p /r; while :; do rm -rf /r/race; mkdir /r/race; rm -rf /r/race; ln -s "+target+" /r/race; rm -f /r/race; ln -s "+rel+" /r/race; done")
+		defer e.run_(nil, "rm", "-f", "racer")
+		s := tarStream(t, tar.Header{Name: "race/", Typeflag: tar.TypeDir, Mode: 0o755},
+			tar.Header{Name: "race/streamed", Typeflag: tar.TypeReg, Linkname: "x"})
+		for i := 0; i < 40; i++ {
+			_ = e.run_(nil, "cp", filepath.Join(src, "dir")+"/.", "racer:/r/race")
+			_ = e.run_(nil, "cp", filepath.Join(src, "payload"), "racer:/r/race/")
+			_ = e.run_(s, "cp", "-", "racer:/r")
+			r := e.run_(nil, "cp", "racer:/r/race/.", "-")
+			if strings.Contains(r.stdout, "HOST SECRET") {
+				t.Fatalf("copying out through the racing symlink read the host's secret")
+			}
+		}
+		checkTarget(t)
+	})
+}
