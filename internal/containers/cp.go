@@ -208,7 +208,7 @@ func (m Manage) startStoppedWorker(c Listed) (*copyWorker, error) {
 	}
 	mc, err := readMonitorConfig(c.dir)
 	if err != nil {
-		return fail(fmt.Errorf("container %s cannot be reached while stopped (%w): start it, then copy", short(c.ID), err))
+		return fail(fmt.Errorf("container %s cannot be reached while stopped (%w): it was run by a sandy that did not record its layers; sandy commit %s IMAGE keeps its files in an image", short(c.ID), err, short(c.ID)))
 	}
 	layers := mc.Layers
 	layers.Volatile = false
