@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
@@ -213,6 +214,57 @@ func TestCp(t *testing.T) {
 		want := "0\n" + strings.TrimSpace(e.ok("container", "exec", "kid", "id", "-u")) + "\n"
 		if out := e.ok("container", "exec", "kid", "stat", "-c", "%u", "/tmp/root.txt", "/tmp/mine.txt"); out != want {
 			t.Errorf("owners under keep-id: %q, want %q (root; -a: the caller's own id)", out, want)
+		}
+		// Stopped, the container's layer is reached with its keep-id map.
+		e.ok("stop", "-t", "0", "kid")
+		e.ok("cp", "-a", filepath.Join(host, "f.txt"), "kid:/tmp/stopped.txt")
+		e.ok("cp", "kid:/tmp/mine.txt", filepath.Join(e.dir, "kid-mine"))
+		if uid := ownerOf(t, filepath.Join(e.dir, "kid-mine")); uid != uint32(os.Getuid()) {
+			t.Errorf("copied out of the stopped keep-id container: owner %d, want %d", uid, os.Getuid())
+		}
+		e.ok("container", "start", "kid")
+		if out := e.ok("container", "exec", "kid", "stat", "-c", "%u", "/tmp/stopped.txt"); out != want[2:] {
+			t.Errorf("-a into the stopped keep-id container: owner %q, want %q", out, want[2:])
+		}
+	})
+
+	t.Run("a non-root process", func(t *testing.T) {
+		// The init runs as a subordinate id on the host: its root is
+		// reached all the same, and files of other users inside too.
+		e.runD("--name", "user", "-u", "1000:1000", "localhost/bb:d", "sleep", "600")
+		defer e.run_(nil, "rm", "-f", "user")
+		e.ok("cp", filepath.Join(host, "f.txt"), "user:/tmp/f.txt")
+		e.ok("container", "exec", "-u", "0", "user", "sh", "-c", "echo private > /root/private && chmod 600 /root/private")
+		e.ok("cp", "user:/root/private", filepath.Join(e.dir, "private"))
+		if got := readFile(t, filepath.Join(e.dir, "private")); got != "private\n" {
+			t.Errorf("a root-only file of the container: %q", got)
+		}
+	})
+
+	// The time a copy takes, by step (go test -v shows it).
+	t.Run("speed", func(t *testing.T) {
+		for _, c := range [][]string{
+			{"cp", filepath.Join(host, "f.txt"), "live:/tmp/timed"},
+			{"cp", "live:/tmp/timed", filepath.Join(e.dir, "timed")},
+			{"cp", filepath.Join(host, "f.txt"), "stopped-speed:/timed"},
+		} {
+			if c[2] == "stopped-speed:/timed" {
+				e.ok("run", "--name", "stopped-speed", "localhost/bb:d", "true")
+				defer e.run_(nil, "rm", "-f", "stopped-speed")
+			}
+			t0 := time.Now()
+			r := e.run_(nil, append([]string{"--debug"}, c...)...)
+			took := time.Since(t0).Round(time.Millisecond)
+			if r.code != 0 {
+				t.Fatalf("sandy %s: exit %d: %s", strings.Join(c, " "), r.code, r.stderr)
+			}
+			var steps []string
+			for _, l := range strings.Split(r.stderr, "\n") {
+				if _, step, ok := strings.Cut(l, "debug: cp: "); ok {
+					steps = append(steps, step)
+				}
+			}
+			t.Logf("sandy %s: %v (%s)", strings.Join(c, " "), took, strings.Join(steps, ", "))
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -57,6 +58,7 @@ func (m Manage) Copy(ctx context.Context, o CopyOptions) error {
 	if ref == "" {
 		ref = dst.Container
 	}
+	t0 := time.Now()
 	c, err := m.Get(ctx, ref)
 	if err != nil {
 		return err
@@ -64,16 +66,22 @@ func (m Manage) Copy(ctx context.Context, o CopyOptions) error {
 	if c.External {
 		return fmt.Errorf("container %s was made by podman or buildah: copy with podman cp", short(c.ID))
 	}
+	m.G.Debugf("cp: finding container %s (%s): %v", short(c.ID), c.State, time.Since(t0).Round(10*time.Microsecond))
+	t0 = time.Now()
 	w, err := m.startCopyWorker(c)
 	if err != nil {
 		return err
 	}
+	m.G.Debugf("cp: starting the worker: %v", time.Since(t0).Round(10*time.Microsecond))
+	t0 = time.Now()
 	if src.Container != "" {
 		err = w.get(containerPath(src.Path), dst, o)
 	} else {
 		err = w.put(src, containerPath(dst.Path), o)
 	}
-	return errors.Join(err, w.close(err != nil))
+	err = errors.Join(err, w.close(err != nil))
+	m.G.Debugf("cp: copying: %v", time.Since(t0).Round(10*time.Microsecond))
+	return err
 }
 
 // containerPath is a container path made absolute (relative to the
