@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -525,13 +526,26 @@ const (
 // CopyWorkerMain is the copy worker: `sandy _cp running|stopped`, fd 3
 // the sync socket, fd 4 (running) the container's root.
 func CopyWorkerMain(args []string) int {
-	// The worker is out of the container's reach: it stays in the
-	// host's pid namespace, so no process in the container can name it
-	// (ptrace, /proc/PID/fd, pidfd_open all need its pid), and it runs
-	// the sealed binary (userns.SelfExe). Not dumpable on top: no core
-	// file with the container's data, and /proc/PID/mem, fd and the
-	// like of it need CAP_SYS_PTRACE, not just the same uid.
+	// The worker is out of the container's reach because it stays in
+	// the host's pid namespace: no process in the container can name it
+	// (ptrace, /proc/PID/…, pidfd_open all need its pid). Dumpability
+	// does not keep the container's root out: the worker was exec'd in
+	// the container's user namespace (setns, then execve: Go cannot
+	// setns into a user namespace), so that root holds CAP_SYS_PTRACE
+	// over it (ptrace(2), "Ptrace access mode checking"). Not dumpable
+	// all the same, so that a crash leaves no core file of the container's
+	// data. It runs the sealed binary (userns.SelfExe) and holds no host
+	// fd but its stdio and sync socket; its working directory is the
+	// container's root.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	keep := 4 // stdio and the sync socket; the root for a running container
+	if len(args) > 0 && args[0] == "running" {
+		keep = 5
+	}
+	if err := closeInherited(keep); err != nil {
+		fmt.Fprintf(os.Stderr, "sandy %s: %v\n", CopyRole, err)
+		return 1
+	}
 	// A reader that went away is an error to report, not a SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)
 	conn := userns.NewConn(3)
@@ -540,6 +554,30 @@ func CopyWorkerMain(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// closeInherited closes every fd from first on that this process
+// inherited rather than opened: the sandy binary's fd that its exec came
+// through, the namespace file nsenter used, and whatever the caller's own
+// parent left open without close-on-exec. The Go runtime's own fds (the
+// cgroup files it reads GOMAXPROCS from) are close-on-exec, as every fd
+// Go opens, and stay.
+func closeInherited(first int) error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("listing the inherited fds: %w", err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < first {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			unix.Close(fd)
+		}
+	}
+	return nil
 }
 
 func copyWorkerRun(conn *userns.Conn, args []string) error {
@@ -579,9 +617,6 @@ func copyWorkerRun(conn *userns.Conn, args []string) error {
 		defer unmount()
 	} else {
 		root = os.NewFile(4, "root")
-		if len(args) > 1 && args[1] == "userns" {
-			unix.Close(5) // the user namespace's file, nsenter's
-		}
 	}
 	defer root.Close()
 	// The working directory was the caller's, on the host: the root's

@@ -2,6 +2,8 @@ package copier
 
 import (
 	"errors"
+	"path"
+	"strings"
 	"testing"
 )
 
@@ -96,4 +98,46 @@ func TestPlan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCleanName: a name CleanName accepts is relative, clean and never
+// climbs: joined to a directory it stays under it.
+func FuzzCleanName(f *testing.F) {
+	for _, s := range []string{"a", "./a/b", "../x", "/abs", "a/../../b", "a//b/", ".", "..", "a/..", "...", "a\x00b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		got, err := CleanName(name)
+		if err != nil {
+			return
+		}
+		if got == ".." || strings.HasPrefix(got, "../") || strings.HasPrefix(got, "/") {
+			t.Fatalf("CleanName(%q) = %q: leaves the directory", name, got)
+		}
+		if j := path.Join("/dst", got); j != "/dst" && !strings.HasPrefix(j, "/dst/") {
+			t.Fatalf("CleanName(%q) = %q: joined, %q", name, got, j)
+		}
+	})
+}
+
+// FuzzParseArgs: exactly one side names a container when there is no
+// error, and the other is a host path or "-".
+func FuzzParseArgs(f *testing.F) {
+	f.Add("a", "c:/x")
+	f.Add("c:/x", "-")
+	f.Add("./a:b", "c:")
+	f.Fuzz(func(t *testing.T, src, dst string) {
+		s, d, err := ParseArgs(src, dst)
+		if err != nil {
+			return
+		}
+		if (s.Container == "") == (d.Container == "") {
+			t.Fatalf("ParseArgs(%q, %q) = %+v, %+v: not exactly one container", src, dst, s, d)
+		}
+		for _, l := range []Location{s, d} {
+			if l.Container != "" && (l.Path == "" || strings.HasPrefix(l.Container, ".") || strings.HasPrefix(l.Container, "/")) {
+				t.Fatalf("ParseArgs(%q, %q): %+v", src, dst, l)
+			}
+		}
+	})
 }
