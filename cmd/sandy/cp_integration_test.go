@@ -190,6 +190,10 @@ func TestCp(t *testing.T) {
 			}
 		}
 		e.fails(125, "cp", "live:/nonexistent", dst)
+		// Device nodes cannot be made on the host: skipped, with a warning.
+		if r := e.run_(nil, "cp", "live:/dev", filepath.Join(dst, "dev")); r.code != 0 || !strings.Contains(r.stderr, "device nodes not copied") {
+			t.Errorf("cp live:/dev: exit %d: %s", r.code, r.stderr)
+		}
 	})
 
 	t.Run("stopped container", func(t *testing.T) {

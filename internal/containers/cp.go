@@ -73,6 +73,7 @@ func (m Manage) Copy(ctx context.Context, o CopyOptions) error {
 	if err != nil {
 		return err
 	}
+	w.warn = m.G.Warn
 	m.G.Debugf("cp: starting the worker: %v", time.Since(t0).Round(10*time.Microsecond))
 	t0 = time.Now()
 	if src.Container != "" {
@@ -150,6 +151,7 @@ type copyRequest struct {
 
 // copyWorker is a started worker.
 type copyWorker struct {
+	warn   func(string)
 	conn   *userns.Conn
 	child  *userns.Child
 	pid    int
@@ -437,8 +439,13 @@ func (w *copyWorker) get(srcPath string, dst copier.Location, o CopyOptions) err
 		return fmt.Errorf("opening %s: %w", t.Dir, err)
 	}
 	defer dir.Close()
-	if err := copier.Extract(dir, "/", w.out, copier.ExtractOptions{Rename: t, Overwrite: o.Overwrite, Owners: copier.OwnNone}); err != nil {
+	var skipped int
+	x := copier.ExtractOptions{Rename: t, Overwrite: o.Overwrite, Owners: copier.OwnNone, SkipDevices: true, Skipped: &skipped}
+	if err := copier.Extract(dir, "/", w.out, x); err != nil {
 		return err
+	}
+	if skipped > 0 {
+		w.warn(fmt.Sprintf("cp: %d device nodes not copied: only root can make them on the host (a tar stream, sandy cp CTR:PATH -, keeps them)", skipped))
 	}
 	return w.done()
 }

@@ -40,6 +40,11 @@ type ExtractOptions struct {
 	// way round (podman cp --overwrite); else that is an error.
 	Overwrite bool
 	Owners    Owners
+	// SkipDevices skips device nodes instead of refusing the stream
+	// (a copy out to the host, where the user cannot make them); Skipped
+	// counts them.
+	SkipDevices bool
+	Skipped     *int
 }
 
 // Extract writes the tar stream r into the directory dir (an in-root path
@@ -177,6 +182,12 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 		}
 		return x.meta(pfd, leaf, rel, h, -1)
 	case tar.TypeChar, tar.TypeBlock:
+		if x.o.SkipDevices {
+			if x.o.Skipped != nil {
+				*x.o.Skipped++
+			}
+			return nil
+		}
 		return fmt.Errorf("tar entry %q is a device node: sandy cp makes no devices", h.Name)
 	}
 	return fmt.Errorf("tar entry %q: type %q is not supported", h.Name, h.Typeflag)

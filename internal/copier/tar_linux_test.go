@@ -246,3 +246,18 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("SRC/. through a symlink: %v", err)
 	}
 }
+
+// TestExtractSkipsDevices: a copy out to the host skips device nodes and
+// counts them.
+func TestExtractSkipsDevices(t *testing.T) {
+	_, root := sandbox(t)
+	var n int
+	s := tarOf(t, tar.Header{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3},
+		tar.Header{Name: "f", Typeflag: tar.TypeReg, Linkname: "x"})
+	if err := Extract(openDir(t, root), "/dst", s, ExtractOptions{SkipDevices: true, Skipped: &n}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "dst", "null")); !os.IsNotExist(err) || n != 1 {
+		t.Errorf("the device: %v, %d skipped; want none made, 1 skipped", err, n)
+	}
+}
