@@ -243,8 +243,8 @@ func (m Manage) startStoppedWorker(c Listed) (*copyWorker, error) {
 		return fail(fmt.Errorf("making a directory for the container's root: %w", err))
 	}
 	if err := w.start(cfg, []*os.File{nil}, m.Stderr); err != nil {
-		os.Remove(w.tmp)
-		return fail(err)
+		w.release()
+		return nil, err
 	}
 	return w, nil
 }
@@ -321,7 +321,7 @@ func (w *copyWorker) start(cfg userns.Config, files []*os.File, stderr io.Writer
 }
 
 func (w *copyWorker) failStart(err error) error {
-	_ = w.close(true)
+	_ = w.stop(true)
 	return fmt.Errorf("starting the copy worker: %w", err)
 }
 
@@ -353,8 +353,8 @@ func (l *copyLink) close() {
 	l.child.Close()
 }
 
-// close ends the worker (killed when the copy failed) and reaps it.
-func (w *copyWorker) close(kill bool) error {
+// stop ends the worker (killed when the copy failed) and reaps it.
+func (w *copyWorker) stop(kill bool) error {
 	if w.closed {
 		return nil
 	}
@@ -366,12 +366,6 @@ func (w *copyWorker) close(kill bool) error {
 		_ = unix.Kill(w.pid, unix.SIGKILL)
 	}
 	_, err := w.child.Wait(w.pid)
-	if w.tmp != "" {
-		os.Remove(w.tmp)
-	}
-	if w.unlock != nil {
-		w.unlock()
-	}
 	if kill {
 		return nil // the copy's own error says what went wrong
 	}
@@ -379,6 +373,23 @@ func (w *copyWorker) close(kill bool) error {
 		return fmt.Errorf("copy worker: %w", err)
 	}
 	return nil
+}
+
+// close stops the worker, then releases what a stopped container's copy
+// held: its directory for the mount, its start lock.
+func (w *copyWorker) close(kill bool) error {
+	err := w.stop(kill)
+	w.release()
+	return err
+}
+
+func (w *copyWorker) release() {
+	if w.tmp != "" {
+		os.Remove(w.tmp)
+	}
+	if w.unlock != nil {
+		w.unlock()
+	}
 }
 
 // request sends the request.
