@@ -112,13 +112,13 @@ func TestCp(t *testing.T) {
 	if err := os.Symlink("a", filepath.Join(host, "d", "link")); err != nil {
 		t.Fatal(err)
 	}
-	e.runD("--name", "live", "localhost/bb:d", "sleep", "600")
+	liveID := e.runD("--name", "live", "localhost/bb:d", "sleep", "600")
 	defer e.run_(nil, "rm", "-f", "live")
 	sh := func(script string) string { return e.ok("container", "exec", "live", "sh", "-c", script) }
 
 	t.Run("into a running container", func(t *testing.T) {
 		e.ok("cp", filepath.Join(host, "f.txt"), "live:/tmp/")
-		e.ok("cp", filepath.Join(host, "f.txt"), "live:/tmp/renamed")
+		e.ok("cp", filepath.Join(host, "f.txt"), liveID[:12]+":tmp/renamed") // an id prefix, a relative path
 		e.ok("container", "cp", filepath.Join(host, "d"), "live:/tmp/newdir")
 		e.ok("cp", filepath.Join(host, "d"), "live:/tmp")
 		sh("mkdir /tmp/existing")
