@@ -28,6 +28,7 @@ func containerCommands() []command {
 		{"exec", containerExecUsage, "run a process in a running container made from an image (podman's flags)", cmdContainerExec},
 		{"commit", "container " + commitUsage, "make an image of a container (as sandy commit)", cmdCommit},
 		{"inspect", "container " + inspectUsage, "print containers' records as podman's JSON (or --format TEMPLATE)", cmdContainerInspect},
+		{"cp", "container " + cpUsage, "copy files between a container and the host (also: sandy cp)", cmdCp},
 		{"diff", "container " + diffUsage, "list what a container added (A), changed (C) and deleted (D) over its image", cmdContainerDiff},
 		{"rename", "container " + renameUsage, "give a container a new name", cmdContainerRename},
 		{"prune", pruneUsage, "remove every container made from an image that is not running", cmdContainerPrune},
@@ -68,7 +69,7 @@ func cmdContainer(ctx context.Context, g *lifecycle.Global, args []string) (int,
 			return c.run(ctx, g, args[1:])
 		}
 	}
-	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, start, attach, stop, restart, kill, logs, wait, inspect, commit, diff, rename, prune, port)", args[0])
+	return 125, fmt.Errorf("unknown subcommand %q (ls, rm, exec, start, attach, stop, restart, kill, logs, wait, inspect, top, commit, cp, diff, rename, prune, port)", args[0])
 }
 
 func manage(ctx context.Context, g *lifecycle.Global) (containers.Manage, error) {

@@ -24,7 +24,35 @@ const (
 	topUsage    = "top CONTAINER [DESCRIPTOR...]"
 
 	containerExecUsage = "container exec [-d] [-i] [-t] [-e K[=V]] [--env-file FILE] [-u USER[:GROUP]] [-w DIR] NAME|ID COMMAND [ARG...]"
+	cpUsage     = "cp [-a] [--overwrite] SRC DST  (one of them CONTAINER:PATH; - for a tar stream on stdin or stdout)"
 )
+
+// cmdCp is podman's cp: files between a container made from an image,
+// running or not, and the host, with docker cp's rules for where they
+// land (docs/cli/cp.md).
+func cmdCp(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
+	fs := newFlags("cp", cpUsage, g.Stderr)
+	archive := fs.BoolP("archive", "a", false, "files copied into the container keep their owners (mapped into the container's ids); else they are its root's")
+	overwrite := fs.Bool("overwrite", false, "let a directory replace a file and a file a directory")
+	if err := fs.Parse(args); err != nil {
+		return 125, err
+	}
+	if fs.NArg() != 2 {
+		return 125, errors.New("want a source and a destination (sandy " + cpUsage + ")")
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return 125, err
+	}
+	err = m.Copy(ctx, containers.CopyOptions{
+		Src: fs.Arg(0), Dst: fs.Arg(1), Archive: *archive, Overwrite: *overwrite,
+		Stdin: os.Stdin, Stdout: os.Stdout,
+	})
+	if err != nil {
+		return 125, err
+	}
+	return 0, nil
+}
 
 // cmdContainerDiff is podman's diff: what a container made from an image
 // added (A), changed (C) and deleted (D) over its image, by path.

@@ -54,13 +54,14 @@ func commands() []command {
 		{"features", "features", "print the runtime-spec features JSON of this build", cmdFeatures},
 		{"doctor", "doctor [--json | --fix-script]", "try what sandy needs on this machine; each problem with its consequence and fix", cmdDoctor},
 		{"volume", "volume create|ls|inspect|rm|prune|exists ...", "manage named volumes (podman's volume commands)", cmdVolume},
-		{"container", "container ls|rm|exec|start|attach|stop|restart|kill|logs|wait|top|commit|diff|rename|prune|port ...", "the containers made from images (podman's container commands)", cmdContainer},
+		{"container", "container ls|rm|exec|start|attach|stop|restart|kill|logs|wait|top|commit|cp|diff|rename|prune|port ...", "the containers made from images (podman's container commands)", cmdContainer},
 		{"logs", "logs [-f] [-t] [--tail N] [--since T] NAME|ID", "print a container's output (run -d's log)", cmdLogs},
 		{"stop", "stop [-t SECONDS] NAME|ID...", "stop running containers: the stop signal, then SIGKILL after the timeout", cmdStop},
 		{"wait", "wait NAME|ID...", "wait for containers to exit and print their exit statuses", cmdWait},
 		{"attach", attachUsage, "attach to a container run with -d: its output, your stdin (-i), until it exits or ctrl-p,ctrl-q detaches", cmdAttach},
 		{"restart", "restart [-t SECONDS] NAME|ID...", "stop containers, then start them again", cmdRestart},
 		{"inspect", inspectUsage, "print containers made from images as podman's JSON records (images: sandy image inspect)", cmdContainerInspect},
+		{"cp", cpUsage, "copy files between a container made from an image and the host (both ways, running or stopped)", cmdCp},
 		{"diff", diffUsage, "list what a container made from an image changed over its image (A, C, D)", cmdContainerDiff},
 		{"rename", renameUsage, "give a container made from an image a new name", cmdContainerRename},
 		{"port", "port NAME|ID [PORT[/PROTO]]", "list a container's published ports (podman's port)", cmdContainerPort},
@@ -89,6 +90,8 @@ func main() {
 			os.Exit(hiddenRole(userns.SpawnMain(os.Args[2:])))
 		case lifecycle.RemoveLayerRole:
 			os.Exit(lifecycle.RemoveLayerMain(os.Args[2:]))
+		case containers.CopyRole:
+			os.Exit(containers.CopyWorkerMain(os.Args[2:]))
 		case containers.MonitorRole:
 			os.Exit(containers.MonitorMain(os.Args[2:]))
 		case lifecycle.ReapRole:

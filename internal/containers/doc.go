@@ -87,7 +87,12 @@
 // their window size to its pty (-t). Manage has the verbs that act on a
 // container from outside (manage.go: ls, rm; verbs.go: stop, start, kill,
 // wait, logs; attachverb.go: attach, start -a), which read the record
-// (sandy.json) and the runtime's state, and wait for the monitor's end.
+// (sandy.json) and the runtime's state, and wait for the monitor's end. Copy (cp.go,
+// `sandy cp`) copies between a container and the host through a worker
+// (the hidden `sandy _cp`) in the container's user namespace, in the
+// running init's root or in the stopped container's layers, which it
+// mounts in a mount namespace of its own; internal/copier does the
+// in-root file work on both sides (docs/cli/cp.md).
 //
 // container=podman is set in the environment as podman does: software
 // inside images tests for it (systemd's virtualization detection knows
