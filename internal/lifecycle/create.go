@@ -546,7 +546,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 	if c.Spawned() {
 		// The init is ours from here on, also where it had to be
 		// reparented to us; only then may it set its parent-death signal.
-		if err := c.ReapChain(); err != nil {
+		if err := c.Adopt(); err != nil {
 			cr.g.Debugf("the nsenter chain: %v", err)
 		}
 	}

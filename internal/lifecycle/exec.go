@@ -451,7 +451,7 @@ func (ex *execution) startInit(context.Context) error {
 		return err
 	}
 	ex.pid = m.PID
-	if err := c.ReapChain(); err != nil {
+	if err := c.Adopt(); err != nil {
 		g := ex.g
 		g.Debugf("exec: the nsenter chain: %v", err)
 	}
