@@ -70,6 +70,7 @@ func ExecMain(args []string) {
 }
 
 func execRun(conn *userns.Conn, mntFD, preserve int) error {
+	go func() { _ = warmDecoder() }() // while the host answers (warm.go)
 	// Every fd but stdio and the preserved ones close-on-exec first, while
 	// no seccomp profile can forbid close_range(2) (CVE-2024-21626).
 	if err := unix.CloseRange(uint(3+preserve), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
