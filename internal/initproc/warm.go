@@ -12,12 +12,14 @@ import (
 // warmDecoder decodes a config of the shape the host sends, so that the
 // init's first decode of the real one finds encoding/json's per-type
 // field lists built and its code paged in. The init (and the exec init)
-// starts it on a goroutine before its hello: it runs, on another CPU
-// where there is one, while the init waits for the host's maps and
-// config, and the real decode then takes about 0.1 ms instead of 2.5-3.3
-// (a first encoding/json decode of a runtime-spec config, on this
-// project's 2-core machine). Nothing it makes is kept; a type it misses
-// costs only time.
+// starts it on a goroutine before its hello: it runs while the init's
+// main goroutine is parked on the sync socket (the netpoller frees the
+// init's one P, GOMAXPROCS=1) and the host, on its own CPU, answers; the
+// real decode then takes about 0.1 ms instead of 2.5-3.3 (a first
+// encoding/json decode of a runtime-spec config, on this project's 2-core
+// machine). A config that comes while it still runs waits for it, which
+// costs what the decode would have. Nothing it makes is kept; a type it
+// misses costs only time.
 func warmDecoder() error {
 	data, err := json.Marshal(warmSample())
 	if err != nil {

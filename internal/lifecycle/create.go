@@ -87,6 +87,7 @@ type creation struct {
 	netOpts *slirp.Options // nil: no slirp4netns network
 	net     *slirp.Network
 	exe     *os.File // the init's sealed sandy binary, kept for the network (keepExe)
+	exeCopy *exeCopy // that handle, made while the first steps run
 
 	stopWatch func() bool // ends watchInterrupt
 }
@@ -120,7 +121,8 @@ func Create(ctx context.Context, g *Global, o *CreateOptions) error {
 }
 
 func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error) {
-	cr := &creation{g: g, o: o}
+	cr := &creation{g: g, o: o, exeCopy: copySelfExe()}
+	defer cr.exeCopy.close()
 	defer cr.stopInterrupt()
 	steps := []struct {
 		name string
@@ -476,7 +478,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 	if _, ok := spec.Namespace(s, specs.MountNamespace); !ok {
 		return errors.New("linux.namespaces: sandy needs a mount namespace (add {\"type\": \"mount\"})")
 	}
-	link, err := newChildLink(true)
+	link, err := newChildLink(true, cr.exeCopy)
 	if err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ func RemoveTreeInUserNS(dir string) error {
 // removeTree runs the removal helper on dir in a user namespace with plan's
 // maps.
 func removeTree(dir string, plan *idmap.Plan) error {
-	link, err := newChildLink(false)
+	link, err := newChildLink(false, nil)
 	if err != nil {
 		return err
 	}
