@@ -10,10 +10,15 @@
 # (ratio printed: the network's teardown must stay out of run's wait);
 # sandy-exec and crun-exec: `exec ID /bin/true` into a running container of
 # runc's rootless config (target sandy <= 0.8x crun). Figures (2 cores,
-# load ~1, RUNS=100, 2026-12-06): sandy 62.8 ms, crun 33.7, runc 63.5
-# (sandy/crun 1.87); sandy-exec 52.7 ms, crun-exec 16.0 (3.28: sandy's
-# --debug puts 22 ms in "starting the exec init", the nsenter → spawn
-# helper → exec init chain of three process starts); peak RSS 9.2 MB.
+# load ~1, RUNS=100, 2026-12-06, before issue 14's changes): sandy 62.8
+# ms, crun 33.7, runc 63.5 (sandy/crun 1.87); sandy-exec 52.7 ms,
+# crun-exec 16.0 (3.28: sandy's --debug put 22 ms in "starting the exec
+# init", the nsenter → spawn helper → exec init chain); peak RSS 9.2 MB.
+# After them (no spawn helper on exec, the sealed copy by sendfile on a
+# goroutine, the owner scan beside the init's start, ...), paired runs
+# against crun at load 10-12 (this script's own rows then moved by up to
+# 3x between commands): run 1.56 -> 1.31, exec 2.75 -> 2.16 of crun's
+# (docs/design.md#performance has the timelines and the breakdown).
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).

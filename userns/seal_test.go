@@ -3,7 +3,9 @@
 package userns
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"testing"
 
@@ -42,7 +44,8 @@ func TestSealWritesRetriesBusy(t *testing.T) {
 	}
 }
 
-// TestSealedCopy: the copy is sealed against writes and growth.
+// TestSealedCopy: the copy is the binary, byte for byte, and it is
+// sealed against writes and growth.
 func TestSealedCopy(t *testing.T) {
 	src, err := os.Open("/proc/self/exe")
 	if err != nil {
@@ -54,6 +57,17 @@ func TestSealedCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dst.Close()
+	want, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(io.NewSectionReader(dst, 0, 1<<40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the copy has %d bytes, not the binary's %d (or other bytes)", len(got), len(want))
+	}
 	seals, err := unix.FcntlInt(dst.Fd(), unix.F_GET_SEALS, 0)
 	if err != nil {
 		t.Fatal(err)

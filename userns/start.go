@@ -71,11 +71,13 @@ type Config struct {
 	Setsid    bool
 	Maps      MapWriter // nil: no new user namespace, or maps not wanted
 	// Join lists namespaces to enter by path before the new ones are
-	// made. The child is then started through nsenter and the spawn helper
-	// (see spawn.go) and Child.Cmd is that chain, not the child; the child
-	// is still the caller's child (CLONE_PARENT), to wait for with
-	// Child.Wait once its pid is known (it reports it). Maps are not written
-	// by Start then: the caller writes them for the pid the child reports.
+	// made. The child is then started through nsenter, and the spawn
+	// helper when there are new ones too (see spawn.go), and Child.Cmd is
+	// that chain, not the child (unless nsenter became the child: no pid
+	// namespace to join and nothing new); the child comes back to the
+	// caller, to wait for with Child.Wait once its pid is known (it
+	// reports it) and Child.Adopt has run. Maps are not written by Start
+	// then: the caller writes them for the pid the child reports.
 	Join []Join
 	// JoinAsRoot makes nsenter become uid and gid 0 of a joined user
 	// namespace (setgroups, setgid, setuid there) instead of keeping the
@@ -88,23 +90,24 @@ type Config struct {
 // Child is a started child.
 type Child struct {
 	// Cmd is the process Start forked: the child itself, or with
-	// Config.Join the nsenter → spawn helper chain, which exits as soon as
-	// the child runs.
+	// Config.Join the chain that starts it: nsenter → spawn helper, which
+	// exits as soon as the child runs, or a forking nsenter that is the
+	// child's parent until Adopt ends it (direct).
 	Cmd     *exec.Cmd
 	spawned bool
+	direct  bool
 	reaped  bool
 	chain   error
 }
 
-// Spawned reports whether the child was started through the spawn helper
+// Spawned reports whether the child was started through a chain
 // (Config.Join), so that Cmd is not the child.
 func (c *Child) Spawned() bool { return c.spawned }
 
-// ReapChain waits for the nsenter → spawn helper chain (a no-op without
-// one) and returns how it ended. Once it returns, the child is the
-// caller's own, also where it had to be reparented (spawn.go): call it
-// before relying on that, e.g. before the child sets a parent-death
-// signal, which reparenting would fire.
+// ReapChain waits for the chain that started the child (a no-op without
+// one) and returns how it ended. Before the child has reported, it waits
+// for the chain to end by itself (a direct nsenter ends with the child);
+// once the child has, call Adopt instead.
 func (c *Child) ReapChain() error {
 	if !c.spawned || c.reaped {
 		return c.chain
@@ -114,6 +117,24 @@ func (c *Child) ReapChain() error {
 	return c.chain
 }
 
+// Adopt makes the child, which has reported, the caller's own, also where
+// it had to be reparented (spawn.go), and reaps the chain: call it before
+// relying on that, e.g. before the child sets a parent-death signal, which
+// reparenting would fire. A direct nsenter, which waits for the child it
+// forked, is killed: its child is then reparented to the caller, a child
+// subreaper (Start made it one); the spawn helper's chain ends by itself.
+// A chain killed here ended as asked, so only the spawn helper's chain's
+// end is returned.
+func (c *Child) Adopt() error {
+	if !c.spawned || c.reaped || !c.direct {
+		return c.ReapChain()
+	}
+	_ = c.Cmd.Process.Kill()
+	_ = c.ReapChain()
+	c.chain = nil
+	return nil
+}
+
 // Wait waits for the child, whose pid (in the caller's pid namespace) is
 // pid, and returns its state.
 func (c *Child) Wait(pid int) (*os.ProcessState, error) {
@@ -121,9 +142,12 @@ func (c *Child) Wait(pid int) (*os.ProcessState, error) {
 		err := c.Cmd.Wait()
 		return c.Cmd.ProcessState, err
 	}
-	err := c.ReapChain()
 	if pid <= 0 {
+		err := c.ReapChain()
 		return c.Cmd.ProcessState, err // the child never reported
+	}
+	if err := c.Adopt(); err != nil {
+		return nil, err
 	}
 	return WaitSpawned(pid)
 }
@@ -151,6 +175,7 @@ func Start(cfg Config) (*Child, error) {
 		}
 	}
 	var ambient []uintptr
+	direct := false // nsenter starts the child itself: no spawn helper
 	if rm, ok := cfg.Maps.(RootMapper); ok && kernelMaps == nil && len(cfg.Join) == 0 && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 && !rm.RootIsCaller(uint32(os.Getuid())) {
 		var err error
 		if ambient, err = boundingCaps(); err != nil {
@@ -180,6 +205,7 @@ func Start(cfg Config) (*Child, error) {
 		}
 		// Stdio and the extra files pass through nsenter and the helper
 		// at the same numbers; the binary's fd is the helper's own.
+		direct = cfg.Cloneflags == 0
 		argv := spawnArgv(nsenter, cfg.Join, !cfg.JoinAsRoot, exePath, cfg.Cloneflags, len(files), cfg.Args)
 		path, args = nsenter, argv
 		cfg.Cloneflags = 0
@@ -235,6 +261,10 @@ func Start(cfg Config) (*Child, error) {
 		return nil, explainCloneError(err, cfg.Cloneflags)
 	}
 	c := &Child{Cmd: cmd, spawned: len(cfg.Join) > 0}
+	if direct {
+		// With --no-fork nsenter is the child; else it forks it.
+		c.spawned, c.direct = joinsPid(cfg.Join), joinsPid(cfg.Join)
+	}
 	if cfg.Maps != nil && len(cfg.Join) == 0 && kernelMaps == nil {
 		err := cfg.Maps.Apply(cmd.Process.Pid)
 		if err == nil && gate != nil {

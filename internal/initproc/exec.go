@@ -33,13 +33,15 @@ type ExecConfig struct {
 // internal/lifecycle/exec.go):
 //
 //	sandy exec ── nsenter --user --net --ipc --uts --cgroup --pid (by fd)
-//	                 └─ sandy _spawn ──clone(CLONE_PARENT)── sandy _exec
+//	                 └─fork, execve─ sandy _exec
 //
 // nsenter joins the user namespace, which a multi-threaded Go process
-// cannot (setns(2): EINVAL), and the others; the spawn helper forks the
-// exec init into the pid namespace (setns(CLONE_NEWPID) only moves the
-// children) as a child of `sandy exec`, which waits for it, or, detached,
-// leaves it to its own subreaper. The mount namespace comes last and from
+// cannot (setns(2): EINVAL), and the others, and forks the exec init into
+// the pid namespace (setns(CLONE_NEWPID) only moves the children); once
+// the exec init has said hello, `sandy exec` kills nsenter, so that the
+// exec init comes to it, a child subreaper (userns.Child.Adopt), which
+// waits for it, or, detached, leaves it to its own subreaper. No spawn
+// helper: there is no namespace left to make. The mount namespace comes last and from
 // here: after setns(CLONE_NEWNS) every path, the sandy binary's included,
 // resolves in the container's root, so no exec may follow it except the
 // container process's own. A Go process can still enter it on one thread:
@@ -68,6 +70,7 @@ func ExecMain(args []string) {
 }
 
 func execRun(conn *userns.Conn, mntFD, preserve int) error {
+	go func() { _ = warmDecoder() }() // while the host answers (warm.go)
 	// Every fd but stdio and the preserved ones close-on-exec first, while
 	// no seccomp profile can forbid close_range(2) (CVE-2024-21626).
 	if err := unix.CloseRange(uint(3+preserve), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {

@@ -65,6 +65,7 @@ func stepError(step string, err error) error {
 const fifoFailed = 1
 
 func run(conn *userns.Conn, released **os.File) error {
+	go func() { _ = warmDecoder() }() // while the host answers (warm.go)
 	// First run: wait for the maps, then re-exec with capabilities
 	// (GainCaps does not return then). Second run: straight on.
 	if os.Getenv(EnvMarker) == "" {

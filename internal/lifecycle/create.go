@@ -87,6 +87,7 @@ type creation struct {
 	netOpts *slirp.Options // nil: no slirp4netns network
 	net     *slirp.Network
 	exe     *os.File // the init's sealed sandy binary, kept for the network (keepExe)
+	exeCopy *exeCopy // that handle, made while the first steps run
 
 	stopWatch func() bool // ends watchInterrupt
 }
@@ -120,7 +121,8 @@ func Create(ctx context.Context, g *Global, o *CreateOptions) error {
 }
 
 func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error) {
-	cr := &creation{g: g, o: o}
+	cr := &creation{g: g, o: o, exeCopy: copySelfExe()}
+	defer cr.exeCopy.close()
 	defer cr.stopInterrupt()
 	steps := []struct {
 		name string
@@ -135,8 +137,12 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"checking the rootfs", cr.checkRootfs},
 		{"preparing the cgroup", cr.prepareCgroup},
 		{"making the exec fifo", cr.makeFifo},
-		{"making the layer directory", cr.makeLayerDir},
 		{"starting the init", cr.startInit},
+		// While the init's Go runtime starts (about 10 ms here), on
+		// another CPU where there is one: nothing the clone needs.
+		{"scanning the rootfs owners", cr.scanRootfs},
+		{"making the layer directory", cr.makeLayerDir},
+		{"waiting for the init's hello", cr.awaitHello},
 		{"joining the cgroup", cr.joinCgroup},
 		{"starting the network", cr.startNetwork},
 		{"configuring the init", cr.configureInit},
@@ -472,7 +478,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 	if _, ok := spec.Namespace(s, specs.MountNamespace); !ok {
 		return errors.New("linux.namespaces: sandy needs a mount namespace (add {\"type\": \"mount\"})")
 	}
-	link, err := newChildLink(true)
+	link, err := newChildLink(true, cr.exeCopy)
 	if err != nil {
 		return err
 	}
@@ -526,8 +532,15 @@ func (cr *creation) startInit(ctx context.Context) error {
 		}
 		_, _ = c.Wait(cr.c.Pid)
 	})
-	// The init's own pid: the child itself, or the one the nsenter → spawn
-	// chain started, in the host's pid namespace either way.
+	return nil
+}
+
+// awaitHello waits for the init's hello, which carries its own pid: the
+// child itself, or the one the nsenter → spawn chain started, in the
+// host's pid namespace either way; maps the init could not have at its
+// start are written for that pid.
+func (cr *creation) awaitHello(ctx context.Context) error {
+	c := cr.child
 	m, err := cr.conn.Expect(initproc.MsgHello)
 	if errors.Is(err, userns.ErrClosed) {
 		if ctx.Err() != nil {
@@ -546,7 +559,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 	if c.Spawned() {
 		// The init is ours from here on, also where it had to be
 		// reparented to us; only then may it set its parent-death signal.
-		if err := c.ReapChain(); err != nil {
+		if err := c.Adopt(); err != nil {
 			cr.g.Debugf("the nsenter chain: %v", err)
 		}
 	}

@@ -60,6 +60,9 @@ type execution struct {
 	child *userns.Child
 	pid   int
 	pty   *os.File // pty master, when exec relays it
+	// exeCopy is the sealed sandy binary for the exec init, made while
+	// the container is loaded.
+	exeCopy *exeCopy
 }
 
 // ExecFailed is the status of exec when sandy fails, rather than the
@@ -75,7 +78,8 @@ const ExecFailed = 255
 // exit status (128+N for a signal), 0 once it runs under --detach, or
 // ExecFailed with the error that stopped it before it ran.
 func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
-	ex := &execution{g: g, o: o}
+	ex := &execution{g: g, o: o, exeCopy: copySelfExe()}
+	defer ex.exeCopy.close()
 	defer ex.undo.run()
 	var sigs chan os.Signal
 	if !o.Detach {
@@ -411,7 +415,7 @@ func (ex *execution) openNamespaces(context.Context) error {
 // startInit starts the exec init in the container's namespaces; it says
 // hello with its pid once it runs there.
 func (ex *execution) startInit(context.Context) error {
-	link, err := newChildLink(true)
+	link, err := newChildLink(true, ex.exeCopy)
 	if err != nil {
 		return err
 	}
@@ -451,7 +455,7 @@ func (ex *execution) startInit(context.Context) error {
 		return err
 	}
 	ex.pid = m.PID
-	if err := c.ReapChain(); err != nil {
+	if err := c.Adopt(); err != nil {
 		g := ex.g
 		g.Debugf("exec: the nsenter chain: %v", err)
 	}

@@ -18,14 +18,32 @@ import (
 // checkRootfs looks at the rootfs from the host side, where its real owners
 // show, before anything starts: a rootfs the container could not enter is
 // an error that says whose it is, its mode and the fix (not the init's
-// bare "lstat …/proc: permission denied"); entries owned by ids outside the
+// bare "lstat …/proc: permission denied"). Entries owned by ids outside the
 // container's maps, which it would see as nobody and could not change,
-// are one warning line. The scan is bounded (overlay.DefaultScanLimit
+// are one warning line, from scanRootfs once the init is started. The scan is bounded (overlay.DefaultScanLimit
 // entries, breadth first), so a large image costs as little as a small
 // one (docs/rootfs.md#numbers). A copy gives the container its own files,
 // so the warning does not apply to it. Without a user namespace of our
 // own there is nothing to check.
 func (cr *creation) checkRootfs(context.Context) error {
+	if cr.plan == nil || cr.o.Layers != nil {
+		return nil
+	}
+	// The root alone (a limit of one entry): whether the init may enter
+	// it, before anything starts; the tree is scanned while the init's
+	// runtime starts (scanRootfs).
+	_, err := overlay.ScanOwners(cr.bundle.Rootfs, cr.plan.UIDs, cr.plan.GIDs, 1)
+	var ae *overlay.AccessError
+	if errors.As(err, &ae) {
+		return err
+	}
+	return nil
+}
+
+// scanRootfs warns once when entries of the rootfs belong to ids outside
+// the container's maps (the container sees them as nobody and may not
+// change them), up to overlay.DefaultScanLimit entries.
+func (cr *creation) scanRootfs(context.Context) error {
 	if cr.plan == nil || cr.o.Layers != nil {
 		// An image's layers were written inside the store's user
 		// namespace, which has the container's maps.
@@ -108,7 +126,7 @@ func RemoveTreeInUserNS(dir string) error {
 // removeTree runs the removal helper on dir in a user namespace with plan's
 // maps.
 func removeTree(dir string, plan *idmap.Plan) error {
-	link, err := newChildLink(false)
+	link, err := newChildLink(false, nil)
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestValidateID(t *testing.T) {
@@ -191,5 +194,41 @@ func TestRetire(t *testing.T) {
 	}
 	if c2, _ := r.Load("c1"); c2 == nil || c2.Bundle != "/new" {
 		t.Fatalf("the new container's state: %+v", c2)
+	}
+}
+
+// TestSaveLoadSpec: exec gets back the saved process and seccomp profile
+// (and a non-nil linux without one).
+func TestSaveLoadSpec(t *testing.T) {
+	r, err := OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := r.Create(&Container{ID: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	umask := uint32(0o22)
+	s := &specs.Spec{
+		Process: &specs.Process{Args: []string{"sh"}, Cwd: "/w", User: specs.User{UID: 7, Umask: &umask}, Env: []string{"A=1"}},
+		Mounts:  []specs.Mount{{Destination: "/m"}},
+		Linux:   &specs.Linux{Seccomp: &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}, MaskedPaths: []string{"/x"}},
+	}
+	for _, c := range []struct {
+		name    string
+		seccomp *specs.LinuxSeccomp
+	}{{"with seccomp", s.Linux.Seccomp}, {"without", nil}} {
+		s.Linux.Seccomp = c.seccomp
+		if err := r.SaveSpec("c1", s); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.LoadSpec("c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Process, s.Process) || got.Linux == nil || !reflect.DeepEqual(got.Linux.Seccomp, c.seccomp) {
+			t.Errorf("%s: got process %+v, linux %+v", c.name, got.Process, got.Linux)
+		}
 	}
 }
