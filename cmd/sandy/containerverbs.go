@@ -24,7 +24,7 @@ const (
 	topUsage    = "top CONTAINER [DESCRIPTOR...]"
 
 	containerExecUsage = "container exec [-d] [-i] [-t] [-e K[=V]] [--env-file FILE] [-u USER[:GROUP]] [-w DIR] NAME|ID COMMAND [ARG...]"
-	cpUsage     = "cp [-a] [--overwrite] SRC DST  (one of them CONTAINER:PATH; - for a tar stream on stdin or stdout)"
+	cpUsage            = "cp [-a] [--overwrite] SRC DST  (one of them CONTAINER:PATH; - for a tar stream on stdin or stdout)"
 )
 
 // cmdCp is podman's cp: files between a container made from an image,
