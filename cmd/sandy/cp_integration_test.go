@@ -260,11 +260,13 @@ func TestCp(t *testing.T) {
 		defer func() { in.Close(); _ = c.Wait() }()
 		var pid int
 		waitFor(t, 10*time.Second, "the copy worker", func() bool {
-			// The worker itself (argv sandy _cp running …), not nsenter
-			// or the spawn helper on the way to it.
+			// The worker itself (argv[1:] _cp running …; argv[0] is
+			// sandy, or the sealed binary's fd path when nsenter execs
+			// it directly), not nsenter or the spawn helper on the way.
 			for _, p := range procsWith(containers.CopyRole + " running") {
 				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
-				if strings.HasPrefix(string(b), "sandy\x00"+containers.CopyRole+"\x00running") {
+				argv := strings.Split(string(b), "\x00")
+				if len(argv) > 2 && argv[1] == containers.CopyRole && argv[2] == "running" {
 					pid = p
 				}
 			}
