@@ -206,8 +206,9 @@ func TestRunKill9(t *testing.T) {
 			time.Sleep(delay)
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
+			// Anchored at the end: another test's "sleep 1000" is no survivor.
 			waitFor(t, 10*time.Second, "the container's processes to die", func() bool {
-				out, _ := exec.Command("pgrep", "-u", strconv.Itoa(os.Getuid()), "-f", "sleep 100").Output()
+				out, _ := exec.Command("pgrep", "-u", strconv.Itoa(os.Getuid()), "-f", "sleep 100$").Output()
 				return strings.TrimSpace(string(out)) == ""
 			})
 			e.sh("echo again").runBundle(0)
