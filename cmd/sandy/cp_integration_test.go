@@ -142,6 +142,12 @@ func TestCp(t *testing.T) {
 		if out := sh("cat /tmp/s/x; stat -c %u:%g /tmp/s/x /srv/s/x /srv/s"); out != "streamed\n0:0\n1234:4321\n1234:1234\n" {
 			t.Errorf("streamed files: %q", out)
 		}
+		// -a with a host file whose owner the container does not map
+		// (root's): the overflow id, as the kernel shows it inside.
+		e.ok("cp", "-a", "/etc/hostname", "live:/tmp/hostname-a")
+		if out := sh("stat -c %u:%g /tmp/hostname-a"); out != "65534:65534\n" {
+			t.Errorf("-a of a root-owned host file: %q, want 65534:65534", out)
+		}
 		// docker's errors: a missing directory, a directory onto a file.
 		e.fails(125, "cp", filepath.Join(host, "f.txt"), "live:/nonexistent/")
 		e.fails(125, "cp", filepath.Join(host, "f.txt"), "live:/no/such/dir/f")
