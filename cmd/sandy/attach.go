@@ -66,7 +66,7 @@ func attachOptions(ctx context.Context, m containers.Manage, stdin bool, keys []
 	r.Ready = func(info containers.AttachInfo) func() {
 		if info.Terminal {
 			if c, err := console.ConsoleFromFile(os.Stdin); err == nil {
-				return r.terminal(c, info.Conn)
+				return r.terminal(c, info.Conn, r.Stdin != nil && info.Interactive)
 			}
 			return nil
 		}
@@ -78,12 +78,15 @@ func attachOptions(ctx context.Context, m containers.Manage, stdin bool, keys []
 	return r
 }
 
-// terminal puts the user's terminal in raw mode until the end (every
-// path returns through it, a signal too: TERM, HUP, INT or QUIT ends the
-// attach, the container left running), and sends its size.
-func (r *attachRun) terminal(c console.Console, conn *attach.Conn) func() {
-	if err := c.SetRaw(); err != nil {
-		return nil
+// terminal puts the user's terminal in raw mode until the end when it is
+// the container's input (every path returns through it, a signal too:
+// TERM, HUP, INT or QUIT ends the attach, the container left running),
+// and sends its size, at once and on each SIGWINCH.
+func (r *attachRun) terminal(c console.Console, conn *attach.Conn, input bool) func() {
+	if input {
+		if err := c.SetRaw(); err != nil {
+			return nil
+		}
 	}
 	resize := func() {
 		if ws, err := c.Size(); err == nil && ws.Height > 0 && ws.Width > 0 {
@@ -112,7 +115,9 @@ func (r *attachRun) terminal(c console.Console, conn *attach.Conn) func() {
 	return func() {
 		signal.Stop(sigs)
 		close(quit)
-		_ = c.Reset()
+		if input {
+			_ = c.Reset()
+		}
 	}
 }
 

@@ -4,7 +4,9 @@ package main_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,7 +118,7 @@ func TestAttach(t *testing.T) {
 	t.Cleanup(func() {
 		// What a failed subtest left running.
 		e.t = t
-		e.run_(nil, "rm", "-f", "a1", "a2", "a3", "a5", "a6", "a7", "a8")
+		e.run_(nil, "rm", "-f", "a1", "a2", "a3", "a5", "a6", "a7", "a8", "a9", "a10")
 	})
 
 	t.Run("output after attaching", func(t *testing.T) {
@@ -217,6 +219,50 @@ func TestAttach(t *testing.T) {
 			if code := p.exit(); code != 4 {
 				t.Errorf("%v: exit %d, want 4; stderr %q", p.cmd.Args[1:], code, p.errb.String())
 			}
+		}
+	})
+
+	t.Run("garbage", func(t *testing.T) {
+		e.t = t
+		e.runD("-i", "--name", "a9", "localhost/bb:d", "cat")
+		dir := e.containerDir("a9")
+		d, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		sock := fmt.Sprintf("/proc/self/fd/%d/attach", d.Fd())
+		for _, junk := range [][]byte{{0}, {9, 9, 9}, {5, 1}, {4, 4}, {1}, make([]byte, 70000)} {
+			c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Write(junk)
+			c.Close()
+		}
+		// A stream socket, not a packet one: refused by the kernel.
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			t.Error("a SOCK_STREAM client connected to the attach socket")
+		}
+		r := e.run_([]byte("still here\n"), "attach", "a9")
+		if r.code != 0 || r.stdout != "still here\n" {
+			t.Errorf("attach after the garbage: exit %d, stdout %q\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("sig-proxy", func(t *testing.T) {
+		e.t = t
+		e.runD("-i", "--name", "a10", "localhost/bb:d", "sh", "-c", `trap 'echo got INT; exit 9' INT; echo armed; while :; do sleep 0.1; done`)
+		waitFor(t, 30*time.Second, "the trap", func() bool { return strings.Contains(e.ok("logs", "a10"), "armed") })
+		inR, _ := osPipe(t)
+		p := e.startAttach(inR, nil, "attach", "a10")
+		p.attached()
+		if err := p.cmd.Process.Signal(unix.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if code := p.exit(); code != 9 || p.out.String() != "got INT\n" {
+			t.Errorf("SIGINT to attach: exit %d, stdout %q (want 9, got INT); stderr %q", code, p.out.String(), p.errb.String())
 		}
 	})
 

@@ -127,5 +127,9 @@ func (m Manage) session(ctx context.Context, c Listed, cfg monitorConfig, conn *
 	if !m.waitEnded(ctx, c, hangupWait) {
 		return ExitSandyError, fmt.Errorf("the monitor of container %s hung up on this attach while the container runs: it disconnects a client that does not read the output as fast as the container writes it (attach again; sandy logs %s has all of it)", short(c.ID), short(c.ID))
 	}
-	return m.Wait(ctx, c.ID)
+	code, err := m.Wait(ctx, c.ID)
+	if err != nil {
+		return ExitSandyError, err // its monitor was killed: no status
+	}
+	return code, nil
 }
