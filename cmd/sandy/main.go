@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/containers"
+	"github.com/sandy-rt/sandy/internal/fds"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
@@ -107,6 +108,12 @@ func main() {
 		case slirp.PortChildCommand:
 			os.Exit(hiddenRole(slirp.RunPortChild(os.Args[2:])))
 		}
+	}
+	// The CLI: what the caller left open without close-on-exec reaches
+	// none of the processes sandy starts (internal/fds).
+	if err := fds.CloexecFrom(3); err != nil {
+		fmt.Fprintf(os.Stderr, "sandy: marking inherited fds close-on-exec: %v\n", err)
+		os.Exit(125)
 	}
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }

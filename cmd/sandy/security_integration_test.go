@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,66 @@ func TestMaskedPathsStayMasked(t *testing.T) {
 	}
 	if strings.TrimSpace(r.stdout[strings.LastIndex(strings.TrimSpace(r.stdout), "\n")+1:]) != "0" {
 		t.Fatalf("/sys/firmware not empty: %s", r.stdout)
+	}
+}
+
+// TestNoStrayFDInHelpers: an fd the caller left open without
+// close-on-exec (a harness's pipe, a shell's) reaches none of the
+// processes sandy starts: slirp4netns, its port forwarder, the network
+// monitor, the reaper. Before the CLI marked its inherited fds, the
+// pipe below was held by slirp4netns and the port child (a reader of
+// it waited for them).
+func TestNoStrayFDInHelpers(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	testutil.RequireBinary(t, "slirp4netns", "apt-get install slirp4netns")
+	e := newEnv(t).sh("echo stray-fd-ctr-up; sleep 100")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(w.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	pipe := fmt.Sprintf("pipe:[%d]", st.Ino)
+	cmd := exec.Command(e.sandy, "--root", e.root, "run", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), e.bundle)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// fd 10 of sandy, without close-on-exec: above the numbers sandy's
+	// children get their own fds at (which would replace it).
+	cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, nil, nil, nil, w}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		noSlirpLeft(t, e)
+	}()
+	waitFor(t, 20*time.Second, "the container to run", func() bool { return strings.Contains(out.String(), "stray-fd-ctr-up") })
+	if len(procsWith("slirp4netns")) == 0 {
+		t.Fatalf("no slirp4netns running: %s", out.String())
+	}
+	// Every process of this user but sandy itself.
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == cmd.Process.Pid || pid == os.Getpid() {
+			continue
+		}
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			continue // another user's
+		}
+		for _, fd := range fds {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); l == pipe {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				t.Errorf("pid %d (%s) holds the caller's stray fd as its fd %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " "), fd.Name())
+			}
+		}
 	}
 }

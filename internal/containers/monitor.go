@@ -21,6 +21,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/attach"
 	"github.com/sandy-rt/sandy/internal/ctrlog"
+	"github.com/sandy-rt/sandy/internal/fds"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/state"
@@ -207,8 +208,8 @@ func startMonitor(dir string, stderr io.Writer, attach func() error) error {
 	// out=$(sandy run -d ...)) must not live on in the monitor, or the
 	// caller would wait for the container's end (as in lifecycle's
 	// startReaper). ExtraFiles are dup2'ed into place, which clears the flag.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("marking fds close-on-exec: close_range: %w", err)
+	if err := fds.CloexecFrom(3); err != nil {
+		return fmt.Errorf("marking fds close-on-exec: %w", err)
 	}
 	log, err := os.OpenFile(filepath.Join(dir, MonitorLogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {

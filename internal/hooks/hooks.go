@@ -8,15 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/fds"
 )
 
 // pipeDrain bounds how long Run waits, once the hook has exited, for its
@@ -84,7 +84,7 @@ func runIn(ctx context.Context, dir string, h specs.Hook, state []byte, stdout, 
 	// exec.Cmd passes only 0, 1, 2 (and ExtraFiles) on purpose, but an fd
 	// opened without O_CLOEXEC anywhere in this process would still cross
 	// execve(2) into the hook.
-	if err := cloexecFrom(3); err != nil {
+	if err := fds.CloexecFrom(3); err != nil {
 		herr.Err = fmt.Errorf("marking fds close-on-exec: %w", err)
 		return herr
 	}
@@ -156,34 +156,4 @@ func RunAllReport(ctx context.Context, kind string, hs []specs.Hook, state []byt
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// cloexecFrom sets FD_CLOEXEC on every fd >= first: close_range(2) with
-// CLOSE_RANGE_CLOEXEC (Linux 5.11), else one fcntl per entry of
-// /proc/self/fd. It only adds the flag: fds Go hands to a child through
-// exec.Cmd.ExtraFiles are dup2'ed into place in the child, which clears it.
-func cloexecFrom(first int) error {
-	if err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
-		return nil
-	}
-	d, err := os.Open("/proc/self/fd")
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		fd, err := strconv.Atoi(n)
-		if err != nil || fd < first || fd == int(d.Fd()) {
-			continue
-		}
-		// EBADF: the fd closed since the listing (or was the listing's own).
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil && !errors.Is(err, unix.EBADF) {
-			return fmt.Errorf("fcntl(%d, F_SETFD, FD_CLOEXEC): %w", fd, err)
-		}
-	}
-	return nil
 }

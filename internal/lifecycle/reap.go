@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/fds"
 	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/slirp"
@@ -172,11 +173,11 @@ func (e *runEnd) startReaper(context.Context) error {
 	// Fds this process inherited without close-on-exec (a caller's pipe)
 	// must not live on in the reaper: a caller reading that pipe to its
 	// end would wait for the reaper. ExtraFiles are dup2'ed into place in
-	// the child, which clears the flag on them. close_range(2) with
-	// CLOSE_RANGE_CLOEXEC needs Linux 5.11; without it the teardown is
-	// done here.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("marking fds close-on-exec: close_range: %w", err)
+	// the child, which clears the flag on them.
+	// (The CLI marked them at its start; the monitor, which runs
+	// lifecycle.Run too, did not.)
+	if err := fds.CloexecFrom(3); err != nil {
+		return fmt.Errorf("marking fds close-on-exec: %w", err)
 	}
 	lockFile := e.lock.Detach()
 	files := append([]*os.File{lockFile, exe}, e.pidfds...) // fds 3, 4, 5...
