@@ -194,8 +194,8 @@ func TestServerGarbage(t *testing.T) {
 }
 
 // TestServerSlowClient: a client that does not read is disconnected once
-// its queue is full; the writes never block, and another client gets
-// everything.
+// its queue is full and it took nothing for stallLimit; the writes never
+// block, and another client, which reads, gets everything.
 func TestServerSlowClient(t *testing.T) {
 	s, dir := listen(t, ServerOptions{})
 	stuck, err := Dial(dir) // never reads
@@ -224,8 +224,15 @@ func TestServerSlowClient(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("writing %d MiB took %v", total>>20, d)
 	}
-	waitUntil(t, "the stuck client dropped", func() bool { return s.count() == 1 })
 	waitUntil(t, "the fast client's output", func() bool { return got.n() == total })
+	// The container goes on writing: once the stuck client has taken
+	// nothing for stallLimit, it is dropped.
+	for deadline := time.Now().Add(10 * time.Second); s.count() == 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stuck client was not dropped")
+		}
+		_, _ = w.Write(chunk)
+	}
 }
 
 type countWriter struct {
