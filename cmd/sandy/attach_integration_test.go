@@ -363,13 +363,14 @@ func TestAttach(t *testing.T) {
 
 	t.Run("a client that does not read", func(t *testing.T) {
 		e.t = t
-		line := strings.Repeat("0123456789", 20)
+		line := strings.Repeat("0123456789", 100)
 		// Not as fast as it can: the log is not rotated while the test
 		// looks at its size (a rotation can give the new file the old
 		// one's inode).
-		e.runD("--name", "a8", "localhost/bb:d", "sh", "-c", "while :; do echo "+line+"; sleep 0.001; done")
+		e.runD("--name", "a8", "localhost/bb:d", "sh", "-c", "while :; do for i in 0 1 2 3 4 5 6 7 8 9; do echo "+line+"; done; sleep 0.001; done")
 		dir := e.containerDir("a8")
-		// Its stdout is a pipe nobody reads, and it is stopped.
+		// Its stdout is a pipe nobody reads, and it is stopped: the monitor
+		// drops it once 8 MiB wait for it and it took nothing for a second.
 		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
@@ -404,7 +405,7 @@ func TestAttach(t *testing.T) {
 				t.Fatalf("the log stopped growing while the client is stopped (%d bytes)", n1)
 			}
 		}
-		for i := 0; i < 3; i++ {
+		for i := 0; i < 2; i++ {
 			grows()
 		}
 		waitFor(t, 30*time.Second, "the monitor to drop the client", func() bool {

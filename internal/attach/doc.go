@@ -19,10 +19,12 @@
 // than a message can be): garbage ends that client, never the monitor.
 //
 // What the server guarantees the monitor: it never blocks the copy of the
-// container's output. Each client has a bounded queue of packets; a
-// client whose queue is full (it stopped reading: a suspended `sandy
-// attach`, a full pipe) is disconnected, and the others and the log go
-// on. A client sees the output from the moment it attaches (the log has
+// container's output. Each client has a queue bounded in bytes (8 MiB),
+// in which the output that waits is merged into full packets. When it is
+// full, a client that still reads (a packet went through in the last
+// second) misses the output that does not fit (the log has it); one that
+// does not (a suspended `sandy attach`, a full pipe) is disconnected. The
+// others and the log go on. A client sees the output from the moment it attaches (the log has
 // the history: sandy logs). Only the user may connect: the socket is
 // created 0600 in the container's directory (0700), and a peer whose
 // credentials (SO_PEERCRED) are another user's is hung up on.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,10 +20,18 @@ import (
 // (conmon's).
 const SocketName = "attach"
 
-// queueLen bounds a client's queue: at most queueLen packets (of at most
-// maxPacket bytes: 2 MiB) wait for a client that does not read. A full
-// queue disconnects the client.
-const queueLen = 64
+// maxQueued bounds a client's queue: at most maxQueued bytes of output
+// wait for a client (besides what its socket buffer holds). Output queued
+// while the client is busy is merged into packets of up to MaxPayload
+// bytes, so that a client that reads keeps up with most containers. Past
+// the bound, the output is not queued for it: a client that is reading
+// (its last write went through within stallLimit) loses that part (the
+// log has it), one that is not is disconnected.
+const maxQueued = 8 << 20
+
+// stallLimit is how long a client with a full queue may go without taking
+// a packet before it is disconnected.
+const stallLimit = time.Second
 
 // closeGrace is how long Close lets the clients read what is queued for
 // them (the last output and the exit status) before it hangs up.
@@ -64,9 +73,74 @@ type Server struct {
 	writers  sync.WaitGroup
 }
 
+// client is one attached connection. Its queue is a list of packets the
+// writer goroutine sends; wake tells it there is more, or that the queue
+// is closed (the client dropped, or the server closing).
 type client struct {
 	conn *net.UnixConn
-	out  chan []byte
+
+	mu      sync.Mutex
+	pending [][]byte
+	queued  int
+	closed  bool
+	wake    chan struct{} // 1-buffered
+
+	lastWrite atomic.Int64 // unix nanoseconds of the last packet sent to it
+	lost      int64        // bytes not queued for it (s.mu)
+}
+
+// push queues pkt (merging data into the last packet of the same kind
+// when it has room); false when the queue would pass maxQueued.
+func (c *client) push(pkt []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return true
+	}
+	if c.queued+len(pkt) > maxQueued {
+		return false
+	}
+	if n := len(c.pending); n > 0 && pkt[0] != KindExit {
+		last := c.pending[n-1]
+		if last[0] == pkt[0] && len(last)+len(pkt)-1 <= maxPacket {
+			if cap(last) != maxPacket {
+				// A packet Stream made, shared by every client: the
+				// merged one is this client's own.
+				last = append(make([]byte, 0, maxPacket), last...)
+			}
+			c.pending[n-1] = append(last, pkt[1:]...)
+			c.queued += len(pkt) - 1
+			c.signal()
+			return true
+		}
+	}
+	c.pending = append(c.pending, pkt)
+	c.queued += len(pkt)
+	c.signal()
+	return true
+}
+
+func (c *client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close ends the queue: the writer sends what is queued, then stops.
+func (c *client) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// take returns what is queued; done when the queue is closed and empty.
+func (c *client) take() (pkts [][]byte, done bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pkts, c.pending, c.queued = c.pending, nil, 0
+	return pkts, c.closed && len(pkts) == 0
 }
 
 // Listen creates the socket in dir (a directory only the user can enter)
@@ -149,7 +223,8 @@ func (s *Server) accept() {
 			conn.Close()
 			continue
 		}
-		c := &client{conn: conn, out: make(chan []byte, queueLen)}
+		c := &client{conn: conn, wake: make(chan struct{}, 1)}
+		c.lastWrite.Store(time.Now().UnixNano())
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -203,16 +278,24 @@ func (s *Server) WaitAttached(d time.Duration) bool {
 }
 
 // write sends c its queue until the queue is closed (c dropped or the
-// server closed).
+// server closed) and empty, or a write fails.
 func (s *Server) write(c *client) {
 	defer s.writers.Done()
 	defer c.conn.Close()
-	for p := range c.out {
-		if _, err := c.conn.Write(p); err != nil {
-			s.drop(c)
-			for range c.out { // drop(c) closed it
+	for range c.wake {
+		pkts, done := c.take()
+		for _, p := range pkts {
+			if _, err := c.conn.Write(p); err != nil {
+				s.drop(c)
+				return
 			}
+			c.lastWrite.Store(time.Now().UnixNano())
+		}
+		if done {
 			return
+		}
+		if len(pkts) > 0 {
+			c.signal() // closed meanwhile: look again
 		}
 	}
 }
@@ -287,8 +370,9 @@ func (s *Server) dropLocked(c *client) {
 		return
 	}
 	delete(s.clients, c)
-	close(c.out)
-	// A writer blocked on a client that stopped reading returns now.
+	c.close()
+	// A writer blocked on a client that stopped reading returns now, and
+	// what is queued for it is not sent.
 	_ = c.conn.SetWriteDeadline(time.Now())
 }
 
@@ -299,14 +383,18 @@ func (s *Server) send(pkts ...[]byte) {
 	defer s.mu.Unlock()
 	for c := range s.clients {
 		for _, p := range pkts {
-			select {
-			case c.out <- p:
+			if c.push(p) {
 				continue
-			default:
 			}
-			s.o.Logf("attach socket: a client did not read %d packets of output: disconnected", queueLen)
-			s.dropLocked(c)
-			break
+			if time.Since(time.Unix(0, c.lastWrite.Load())) > stallLimit {
+				s.o.Logf("attach socket: a client did not read for %v with %d MiB of output waiting: disconnected", stallLimit, maxQueued>>20)
+				s.dropLocked(c)
+				break
+			}
+			if c.lost == 0 {
+				s.o.Logf("attach socket: a client reads slower than the container writes: output beyond %d MiB waiting is not sent to it", maxQueued>>20)
+			}
+			c.lost += int64(len(p) - 1)
 		}
 	}
 }
@@ -344,13 +432,13 @@ func (s *Server) Close(code int) {
 	_ = os.Remove(s.path)
 	for c := range s.clients {
 		if code >= 0 {
-			select {
-			case c.out <- exitPacket(code):
-			default:
-			}
+			c.mu.Lock()
+			c.queued = 0 // the status goes whatever waits before it
+			c.mu.Unlock()
+			c.push(exitPacket(code))
 		}
 		delete(s.clients, c)
-		close(c.out)
+		c.close()
 		_ = c.conn.SetWriteDeadline(time.Now().Add(closeGrace))
 	}
 	s.mu.Unlock()

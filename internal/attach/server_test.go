@@ -194,8 +194,8 @@ func TestServerGarbage(t *testing.T) {
 }
 
 // TestServerSlowClient: a client that does not read is disconnected once
-// its queue is full; the writes never block, and another client gets
-// everything.
+// its queue is full and it took nothing for stallLimit; the writes never
+// block, and another client, which reads, gets everything.
 func TestServerSlowClient(t *testing.T) {
 	s, dir := listen(t, ServerOptions{})
 	stuck, err := Dial(dir) // never reads
@@ -224,8 +224,15 @@ func TestServerSlowClient(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("writing %d MiB took %v", total>>20, d)
 	}
-	waitUntil(t, "the stuck client dropped", func() bool { return s.count() == 1 })
 	waitUntil(t, "the fast client's output", func() bool { return got.n() == total })
+	// The container goes on writing: once the stuck client has taken
+	// nothing for stallLimit, it is dropped.
+	for deadline := time.Now().Add(10 * time.Second); s.count() == 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stuck client was not dropped")
+		}
+		_, _ = w.Write(chunk)
+	}
 }
 
 type countWriter struct {
@@ -264,5 +271,59 @@ func TestListenPrivate(t *testing.T) {
 	}
 	if fi.Mode().Perm() != 0o700 {
 		t.Errorf("directory mode %v, want 0700", fi.Mode().Perm())
+	}
+}
+
+// slowWriter takes each write after a pause: a client that reads, slower
+// than the output comes.
+type slowWriter struct{ countWriter }
+
+func (s *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(2 * time.Millisecond)
+	return s.countWriter.Write(p)
+}
+
+// TestServerLaggingClient: a client that reads, but slower than the
+// output comes, is not disconnected: it misses what does not fit in its
+// queue, and gets the rest.
+func TestServerLaggingClient(t *testing.T) {
+	var logged syncBuf
+	s, dir := listen(t, ServerOptions{})
+	s.o.Logf = func(format string, args ...any) { _, _ = logged.Write([]byte(format + "\n")) }
+	c, err := Dial(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &slowWriter{}
+	res := make(chan Result, 1)
+	go func() {
+		r, _ := c.Session(Streams{Stdout: got, Stderr: io.Discard})
+		res <- r
+	}()
+	waitUntil(t, "the client", func() bool { return s.count() == 1 })
+	chunk := bytes.Repeat([]byte{'x'}, MaxPayload)
+	const total = 3 * maxQueued
+	w := s.Stream(KindStdout)
+	for n := 0; n < total; n += len(chunk) {
+		_, _ = w.Write(chunk)
+	}
+	if s.count() != 1 {
+		t.Fatalf("the lagging client was disconnected; log: %s", logged.String())
+	}
+	if !strings.Contains(logged.String(), "slower") {
+		t.Errorf("no word of the lost output; log: %s", logged.String())
+	}
+	_, _ = w.Write([]byte("end"))
+	s.Close(0)
+	select {
+	case r := <-res:
+		if !r.Exited {
+			t.Errorf("the lagging client's session ended without the exit status: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lagging client's session did not end")
+	}
+	if n := got.n(); n >= total || n < maxQueued {
+		t.Errorf("the client got %d bytes of %d: want what its queue held, not all", n, total)
 	}
 }

@@ -102,6 +102,10 @@ func (m Manage) StartAttach(ctx context.Context, ref string, o AttachOptions) (i
 // container's end before it says the monitor dropped it.
 const hangupWait = 3 * time.Second
 
+// monitorEndWait bounds the wait for the monitor's end after the exit
+// status came.
+const monitorEndWait = 30 * time.Second
+
 func (m Manage) session(ctx context.Context, c Listed, cfg monitorConfig, conn *attach.Conn, o AttachOptions) (int, error) {
 	defer conn.Close()
 	s := attach.Streams{Stdout: o.Stdout, Stderr: o.Stderr, DetachKeys: o.DetachKeys}
@@ -120,6 +124,10 @@ func (m Manage) session(ctx context.Context, c Listed, cfg monitorConfig, conn *
 	case r.Detached:
 		return 0, nil
 	case r.Exited:
+		// The monitor sends the status once recorded, then finishes (the
+		// socket, --rm): a `sandy rm` right after attach must not find it
+		// still stopping.
+		m.waitEnded(ctx, c, monitorEndWait)
 		return r.Code, nil
 	}
 	// The monitor hung up without an exit status: it was killed (the
