@@ -10,7 +10,10 @@
 //
 //   - systemd: a transient scope sandy-<id>.scope on the user's own systemd
 //     (the session bus: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus,
-//     else /run/user/$UID/bus; never the system bus, never dbus-launch) with
+//     else /run/user/$UID/bus; never the system bus, never dbus-launch; as
+//     root, the system's systemd, directly on PID 1's private socket
+//     /run/systemd/private, in system.slice by default: containerd's
+//     --systemd-cgroup path names kubelet's pod slice there) with
 //     Delegate=yes, the limits as unit properties, and inside it the leaves
 //     container/ (the init) and supervisor/ (host-side helpers), because a
 //     cgroup that enables controllers for children may hold no process

@@ -70,7 +70,11 @@ func New(opts Options) (Manager, error) {
 			return m, nil
 		}
 		if o.Manager == KindSystemd {
-			return nil, fmt.Errorf("cgroup manager systemd: %w\nhint: %s", err, lingerFix)
+			fix := lingerFix
+			if os.Geteuid() == 0 {
+				fix = rootSystemdFix
+			}
+			return nil, fmt.Errorf("cgroup manager systemd: %w\nhint: %s", err, fix)
 		}
 		why = append(why, err.Error())
 	}
@@ -91,7 +95,10 @@ func New(opts Options) (Manager, error) {
 
 const (
 	unifiedFix = "boot with systemd.unified_cgroup_hierarchy=1 on the kernel command line (cgroup v2 only)"
-	lingerFix  = "run sandy in a systemd user session (loginctl enable-linger $USER; DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR set), whose user@.service delegates controllers (Delegate=yes, the default on Debian 12 and Fedora), or inside a delegated cgroup (systemd-run --user --scope -p Delegate=yes)"
+	// rootSystemdFix is the forced systemd manager's fix as root, which
+	// asks the system's systemd (managerAddress).
+	rootSystemdFix = "as root, the systemd cgroup manager needs systemd as the init (its private socket " + SystemManagerSocket + "); elsewhere use --cgroup-manager=cgroupfs (containerd: SystemdCgroup = false in the runtime's options)"
+	lingerFix      = "run sandy in a systemd user session (loginctl enable-linger $USER; DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR set), whose user@.service delegates controllers (Delegate=yes, the default on Debian 12 and Fedora), or inside a delegated cgroup (systemd-run --user --scope -p Delegate=yes)"
 )
 
 // notUnified is why the manager is none on a host without a unified

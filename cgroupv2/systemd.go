@@ -52,14 +52,43 @@ func userBusAddress() (addr, socket string) {
 	return "unix:path=" + p, p
 }
 
-// bus is one private connection to the user's systemd manager.
+// SystemManagerSocket is PID 1's private D-Bus socket, where the system's
+// systemd answers root directly, without a bus daemon (runc's systemd
+// driver and go-systemd's NewSystemdConnection dial it for root too).
+const SystemManagerSocket = "/run/systemd/private"
+
+// managerAddress is the systemd manager sandy asks for scopes, and the
+// socket to stat first: as root (euid 0) the system's, on its private
+// socket, because a root container belongs in the system's slices
+// (containerd's "kubepods-...-pod<uid>.slice:cri-containerd:<id>" names a
+// slice kubelet made there), and root has no user session as a rule;
+// otherwise the user's own, on the session bus (userBusAddress), never
+// the system bus.
+func managerAddress(euid int) (addr, socket string) {
+	if euid == 0 {
+		return "unix:path=" + SystemManagerSocket, SystemManagerSocket
+	}
+	return userBusAddress()
+}
+
+// isSystemManager reports whether addr is the system manager's private
+// socket: a direct connection to systemd, with no bus daemon between.
+func isSystemManager(addr string) bool { return addr == "unix:path="+SystemManagerSocket }
+
+// bus is one private connection to a systemd manager: the user's through
+// the session bus, or the system's, directly (direct).
 type bus struct {
 	conn *dbus.Conn
 	sig  chan *dbus.Signal
 	obj  dbus.BusObject
+	// direct: a peer-to-peer connection to systemd (SystemManagerSocket).
+	// There is no bus daemon to say Hello to or to ask for signals
+	// (AddMatch): systemd sends its signals to every direct connection.
+	direct bool
 }
 
-// dialUserBus connects and authenticates with EXTERNAL as the real uid,
+// dialUserBus connects to the manager at addr (managerAddress) and
+// authenticates with EXTERNAL as the real uid,
 // which is why it must run on the host side: inside the user namespace
 // the uid the bus daemon sees through SO_PEERCRED would not match. No
 // dbus.WithContext: godbus closes the connection when that context ends,
@@ -87,14 +116,17 @@ func dialUserBus(addr string) (*bus, error) {
 		conn.Close()
 		return nil, fmt.Errorf("authenticating to the user bus %s: %w", addr, err)
 	}
-	if err := conn.Hello(); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("saying hello to the user bus %s: %w", addr, err)
+	direct := isSystemManager(addr)
+	if !direct {
+		if err := conn.Hello(); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("saying hello to the user bus %s: %w", addr, err)
+		}
 	}
 	if sock != nil {
 		_ = sock.SetDeadline(time.Time{})
 	}
-	b := &bus{conn: conn, sig: make(chan *dbus.Signal, 64), obj: conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")}
+	b := &bus{conn: conn, sig: make(chan *dbus.Signal, 64), obj: conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1"), direct: direct}
 	conn.Signal(b.sig)
 	return b, nil
 }
@@ -115,6 +147,9 @@ const (
 // before the StartTransientUnit sent next reaches systemd, and a round trip
 // is saved.
 func (b *bus) watchJobs(unit string) {
+	if b.direct {
+		return
+	}
 	rule := "type='signal',path='/org/freedesktop/systemd1',interface='" + managerIface +
 		"',member='JobRemoved',arg2='" + unit + "'"
 	b.conn.BusObject().Go("org.freedesktop.DBus.AddMatch", dbus.FlagNoReplyExpected, nil, rule)
@@ -202,10 +237,17 @@ type sdManager struct {
 	fd    int
 }
 
-func newSystemd(o *Options, p *plan) (*sdManager, error) {
-	addr, sock := userBusAddress()
+func newSystemd(o *Options, p *plan) (*sdManager, error) { return newSystemdAs(o, p, os.Geteuid()) }
+
+// newSystemdAs is newSystemd for a caller of effective uid euid
+// (managerAddress).
+func newSystemdAs(o *Options, p *plan, euid int) (*sdManager, error) {
+	addr, sock := managerAddress(euid)
 	if sock != "" {
 		if _, err := os.Stat(sock); err != nil {
+			if isSystemManager(addr) {
+				return nil, fmt.Errorf("no systemd manager at %s (is systemd the init?): %w", sock, err)
+			}
 			return nil, fmt.Errorf("no user session bus at %s: %w", sock, err)
 		}
 	}
@@ -213,15 +255,19 @@ func newSystemd(o *Options, p *plan) (*sdManager, error) {
 	if err != nil {
 		return nil, err
 	}
-	unit, slice := scopeName(o)
+	unit, slice := scopeName(o, b.direct)
 	return &sdManager{unit: unit, slice: slice, addr: addr, bus: b, opts: o, plan: p, fd: -1}, nil
 }
 
 // scopeName is the scope's unit name and slice: sandy-<id>.scope in
-// user.slice, or from runc's "slice:prefix:name" cgroupsPath, whose empty
-// parts keep the defaults.
-func scopeName(o *Options) (unit, slice string) {
+// user.slice (the system manager's: system.slice, as runc), or from
+// runc's "slice:prefix:name" cgroupsPath, whose empty parts keep the
+// defaults.
+func scopeName(o *Options, system bool) (unit, slice string) {
 	slice, prefix, name := "user.slice", "sandy", o.ID
+	if system {
+		slice = "system.slice"
+	}
 	if cp := o.CgroupsPath; strings.Count(cp, ":") == 2 {
 		s, pfx, n := splitSystemdPath(cp)
 		if s != "" {
@@ -244,10 +290,20 @@ func (m *sdManager) Kind() string { return KindSystemd }
 // cpuset or io). The manager's cgroup is where logind puts it,
 // user.slice/user-UID.slice/user@UID.service; only when that is missing
 // does it cost a D-Bus round trip to ask.
+//
+// The system manager (root) enables any controller of the hierarchy down
+// to a unit that needs it: the root cgroup's cgroup.controllers.
 func (m *sdManager) Prepare(ctx context.Context) error {
 	want := m.plan.Controllers()
 	if len(want) == 0 {
 		return nil
+	}
+	if isSystemManager(m.addr) {
+		have, err := controllers(Root, "cgroup.controllers")
+		if err != nil {
+			return fmt.Errorf("reading the controllers of the cgroup root: %w", err)
+		}
+		return m.loseMissing(want, have, Root)
 	}
 	uid := strconv.Itoa(os.Getuid())
 	dir := filepath.Join(Root, "user.slice", "user-"+uid+".slice", "user@"+uid+".service")

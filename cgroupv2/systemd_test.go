@@ -34,18 +34,38 @@ func TestUserBusAddress(t *testing.T) {
 	}
 }
 
+// TestManagerAddress: root asks the system's systemd on its private
+// socket, whatever session variables it has (containerd's shims run sandy
+// as root with none: it asked /run/user/0/bus, which a node does not
+// have, and every pod of the systemd cgroup driver failed); a user asks
+// its own manager on the session bus.
+func TestManagerAddress(t *testing.T) {
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/tmp/x/bus")
+	if addr, sock := managerAddress(0); addr != "unix:path=/run/systemd/private" || sock != "/run/systemd/private" || !isSystemManager(addr) {
+		t.Errorf("managerAddress(0) = %q, %q; want the system manager's private socket", addr, sock)
+	}
+	if addr, sock := managerAddress(1000); addr != "unix:path=/tmp/x/bus" || sock != "/tmp/x/bus" || isSystemManager(addr) {
+		t.Errorf("managerAddress(1000) = %q, %q; want the session bus", addr, sock)
+	}
+}
+
 func TestScopeName(t *testing.T) {
 	for _, tc := range []struct {
-		cgroupsPath, unit, slice string
+		cgroupsPath string
+		system      bool
+		unit, slice string
 	}{
-		{"", "sandy-c1.scope", "user.slice"},
-		{"machine.slice:libpod:abc", "libpod-abc.scope", "machine.slice"},
-		{"::x", "sandy-x.scope", "user.slice"},
-		{"a.slice::", "sandy-c1.scope", "a.slice"},
+		{"", false, "sandy-c1.scope", "user.slice"},
+		{"", true, "sandy-c1.scope", "system.slice"},
+		{"machine.slice:libpod:abc", false, "libpod-abc.scope", "machine.slice"},
+		{"::x", false, "sandy-x.scope", "user.slice"},
+		{"a.slice::", false, "sandy-c1.scope", "a.slice"},
+		// containerd's CRI with SystemdCgroup = true (kubelet's pod slice).
+		{"kubepods-besteffort-podu_1.slice:cri-containerd:c1", true, "cri-containerd-c1.scope", "kubepods-besteffort-podu_1.slice"},
 	} {
-		unit, slice := scopeName(&Options{ID: "c1", CgroupsPath: tc.cgroupsPath})
+		unit, slice := scopeName(&Options{ID: "c1", CgroupsPath: tc.cgroupsPath}, tc.system)
 		if unit != tc.unit || slice != tc.slice {
-			t.Errorf("scopeName(%q) = %q, %q; want %q, %q", tc.cgroupsPath, unit, slice, tc.unit, tc.slice)
+			t.Errorf("scopeName(%q, system %v) = %q, %q; want %q, %q", tc.cgroupsPath, tc.system, unit, slice, tc.unit, tc.slice)
 		}
 	}
 }
@@ -53,10 +73,22 @@ func TestScopeName(t *testing.T) {
 func TestNoBusIsAnErrorNotAHang(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "bus")
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+sock)
-	if _, err := newSystemd(&Options{ID: "c1"}, &plan{}); err == nil || !strings.Contains(err.Error(), "no user session bus at "+sock) {
+	if _, err := newSystemdAs(&Options{ID: "c1"}, &plan{}, 1000); err == nil || !strings.Contains(err.Error(), "no user session bus at "+sock) {
 		t.Fatalf("newSystemd without a bus: %v", err)
 	}
-	_, err := New(Options{ID: "c1", Manager: KindSystemd})
+	// Root asks the system manager, whatever the session variables say.
+	m, err := newSystemdAs(&Options{ID: "c1"}, &plan{}, 0)
+	if _, serr := os.Stat(SystemManagerSocket); serr != nil {
+		if err == nil || !strings.Contains(err.Error(), "no systemd manager at "+SystemManagerSocket) {
+			t.Fatalf("newSystemd as root without systemd: %v", err)
+		}
+	} else if os.Geteuid() == 0 {
+		if err != nil || !m.bus.direct || m.slice != "system.slice" {
+			t.Fatalf("newSystemd as root on a systemd host: %v", err)
+		}
+		m.Close()
+	}
+	_, err = New(Options{ID: "c1", Manager: KindSystemd})
 	if err == nil {
 		t.Fatal("forced systemd without a bus: no error")
 	}

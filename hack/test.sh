@@ -16,7 +16,9 @@
 #   5. seccomp: the differential test against libseccomp (cgo, test-only)
 #      and a short fuzz run
 #   6. cgroup v2 with real systemd delegation, in a VM (hack/vm): the
-#      cgroupv2 suite, then `sandy run` end to end in a systemd user session
+#      cgroupv2 suite, then `sandy run` end to end in a systemd user session,
+#      `sandy doctor`, and TestCRIPod as root with containerd's systemd
+#      cgroup driver (hack/vm/cri-tests.sh)
 #   7. the README's first command, hack/demo.sh
 # CI=true turns every skip into a failure. SANDY_SKIP_VM=1 leaves out step 6
 # (say so: it is the only proof of the systemd and cgroupfs managers), and
@@ -75,6 +77,8 @@ else
 	bash hack/vm/sandy-e2e.sh
 	step "sandy doctor's systemd rows in the VM (no D-Bus session, controllers not delegated, linger off)"
 	bash hack/vm/doctor-tests.sh
+	step "sandy as containerd's RuntimeClass handler in the VM, as root (systemd cgroup driver, cgroup v2; ~3.5 min)"
+	bash hack/vm/cri-tests.sh
 fi
 step "the README's main job (hack/demo.sh)"
 bash hack/demo.sh

@@ -33,11 +33,19 @@ func pureCgroupV2() bool {
 	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
+// systemdBooted reports whether systemd is the init (sd_booted(3)).
+func systemdBooted() bool {
+	_, err := os.Stat("/run/systemd/system")
+	return err == nil
+}
+
 // startCRI starts the private containerd. On a host with cgroup v1
 // controllers sandy cannot enforce what containerd asks of every pod
 // (cpu.shares): the administrator's opt-in, SANDY_ALLOW_UNENFORCED=1 in
 // containerd's environment, is set, and the handler "sandy-strict" runs
-// the same sandy without it.
+// the same sandy without it. On a cgroup v2 host with systemd (the VM of
+// hack/vm/cri-tests.sh) the handlers use the systemd cgroup driver, as
+// kubeadm sets up such a node.
 func startCRI(t testing.TB, extra map[string]string) (*crifix.Containerd, bool) {
 	t.Helper()
 	o, v2 := criOptions(t, extra)
@@ -54,6 +62,7 @@ func criOptions(t testing.TB, extra map[string]string) (crifix.Options, bool) {
 		o.Handlers[k] = v
 	}
 	v2 := pureCgroupV2()
+	o.SystemdCgroup = v2 && systemdBooted()
 	if !v2 {
 		o.Env = []string{"SANDY_ALLOW_UNENFORCED=1"}
 		dir := t.TempDir()
@@ -90,12 +99,18 @@ type containerConfig struct {
 	Linux    map[string]any    `json:"linux"`
 }
 
+// newPod is a pod's config; under the systemd cgroup driver its
+// cgroup_parent is the pod's slice, as kubelet gives it.
 func newPod(c *crifix.Containerd, name string) podConfig {
-	return podConfig{
+	p := podConfig{
 		Metadata:     criMeta{Name: name, Namespace: "default", UID: name + "-uid"},
 		LogDirectory: c.LogDir(name),
 		Linux:        map[string]any{},
 	}
+	if c.SystemdCgroup() {
+		p.Linux["cgroup_parent"] = crifix.PodSlice(p.Metadata.UID)
+	}
+	return p
 }
 
 func newContainer(name string, attempt int, cmd ...string) containerConfig {
@@ -113,6 +128,7 @@ type criInspect struct {
 	Status struct {
 		State    string `json:"state"`
 		ExitCode int    `json:"exitCode"`
+		Reason   string `json:"reason"`
 		Network  struct {
 			IP string `json:"ip"`
 		} `json:"network"`
@@ -136,7 +152,7 @@ func inspect(t *testing.T, c *crifix.Containerd, verb, id string) criInspect {
 func waitState(t *testing.T, c *crifix.Containerd, id, want string) criInspect {
 	t.Helper()
 	var r criInspect
-	waitFor(t, 20*time.Second, "container "+id+" in "+want, func() bool {
+	waitFor(t, 60*time.Second, "container "+id+" in "+want, func() bool {
 		r = inspect(t, c, "inspect", id)
 		return r.Status.State == want
 	})
@@ -175,6 +191,11 @@ func TestCRIPod(t *testing.T) {
 	if !strings.HasPrefix(pi.Status.Network.IP, "10.88.77.") {
 		t.Fatalf("pod IP %q, want one of %s (the CNI bridge)", pi.Status.Network.IP, crifix.Subnet)
 	}
+	if c.SystemdCgroup() {
+		// The systemd cgroup driver: the sandbox runs in its scope in the
+		// pod's slice, made through the system's systemd.
+		assertScope(t, pod, podID, pi.Info.Pid)
+	}
 	// sandy ran it: its state is under the handler's root.
 	sandyState := filepath.Join(c.Dir, "runtime-root", "sandy", crifix.Namespace)
 	if _, err := os.Stat(filepath.Join(sandyState, podID, "state.json")); err != nil {
@@ -191,8 +212,12 @@ func TestCRIPod(t *testing.T) {
 		newContainer("client", 0, "sh", "-c",
 			"until wget -q -O - http://127.0.0.1:8080/group; do sleep 0.2; done; echo client-done; exec sleep 3600")), podJSON)
 	c.Must(t, "start", client)
-	waitState(t, c, web, "CONTAINER_RUNNING")
-	waitState(t, c, client, "CONTAINER_RUNNING")
+	webPid := waitState(t, c, web, "CONTAINER_RUNNING").Info.Pid
+	clientPid := waitState(t, c, client, "CONTAINER_RUNNING").Info.Pid
+	if c.SystemdCgroup() {
+		assertScope(t, pod, web, webPid)
+		assertScope(t, pod, client, clientPid)
+	}
 
 	t.Run("logs", func(t *testing.T) {
 		var out string
@@ -268,21 +293,34 @@ func TestCRIPod(t *testing.T) {
 			t.Fatalf("stats without numbers: %s", out)
 		}
 		t.Logf("stats of web: cpu %d ns, working set %d bytes", cpu, mem)
-		if !v2 {
-			// Unenforced, the container has no cgroup of its own: the
-			// shim reads the cgroups the container inherited (it says
-			// so in docs/kubernetes.md). Prove that this is so, so that
-			// the day sandy makes a v1 cgroup this test is updated.
-			pid := inspect(t, c, "inspect", web).Info.Pid
-			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-			if err != nil || strings.Contains(string(data), web) {
-				t.Fatalf("web's cgroups (%v):\n%s\nwant none of its own (cgroup manager none)", err, data)
+		if v2 {
+			// The container's own cgroup, read after the stats: the
+			// numbers are its cgroup v2 counters (cpu.stat usage_usec,
+			// memory.current less inactive file pages), not a parent's.
+			cg := cgroupOf(t, webPid)
+			if !strings.Contains(cg, web) {
+				t.Fatalf("web's cgroup %s is not its own", cg)
 			}
+			usage := cgroupStat(t, cg, "cpu.stat", "usage_usec")
+			current := cgroupUint(t, cg, "memory.current")
+			t.Logf("web's cgroup %s: usage_usec %d, memory.current %d", cg, usage, current)
+			if cpu > usage*1000 || mem > current+1<<20 {
+				t.Fatalf("stats (cpu %d ns, working set %d) above web's cgroup counters read after them (usage_usec %d, memory.current %d)", cpu, mem, usage, current)
+			}
+			return
+		}
+		// Unenforced, the container has no cgroup of its own: the shim
+		// reads the cgroups the container inherited (it says so in
+		// docs/kubernetes.md). Prove that this is so, so that the day
+		// sandy makes a v1 cgroup this test is updated.
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", webPid))
+		if err != nil || strings.Contains(string(data), web) {
+			t.Fatalf("web's cgroups (%v):\n%s\nwant none of its own (cgroup manager none)", err, data)
 		}
 	})
 
 	t.Run("update", func(t *testing.T) {
-		out, errOut, err := c.Crictl("update", "--memory", "67108864", web)
+		out, errOut, err := c.Crictl("update", "--memory", "67108864", "--cpu-quota", "50000", "--cpu-period", "100000", web)
 		if !v2 {
 			// Refused with the reason, never accepted and dropped.
 			if err == nil || !strings.Contains(errOut, "has no cgroup of its own") || !strings.Contains(errOut, "docs/cgroups.md") {
@@ -293,10 +331,43 @@ func TestCRIPod(t *testing.T) {
 		if err != nil {
 			t.Fatalf("update --memory: %v %s", err, errOut)
 		}
-		if got := c.Must(t, "exec", web, "cat", "/sys/fs/cgroup/memory.max"); got != "67108864" {
-			t.Fatalf("memory.max after update: %q, want 67108864", got)
+		// Seen from inside (the container's cgroup namespace is rooted at
+		// its cgroup) and from the host.
+		if got := c.Must(t, "exec", web, "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/cpu.max"); got != "67108864\n50000 100000" {
+			t.Fatalf("memory.max and cpu.max in the container after update: %q, want 67108864 and 50000 100000", got)
+		}
+		cg := cgroupOf(t, webPid)
+		if got, want := cgroupUint(t, cg, "memory.max"), uint64(67108864); got != want {
+			t.Fatalf("%s/memory.max: %d, want %d", cg, got, want)
+		}
+		if got := cgroupFile(t, cg, "cpu.max"); got != "50000 100000" {
+			t.Fatalf("%s/cpu.max: %q, want 50000 100000", cg, got)
+		}
+		if c.SystemdCgroup() {
+			// And the scope's properties agree (systemctl show).
+			out, err := exec.Command("systemctl", "show", "-p", "MemoryMax", "-p", "CPUQuotaPerSecUSec", crifix.ScopeUnit(web)).Output()
+			if err != nil || !strings.Contains(string(out), "MemoryMax=67108864") || !strings.Contains(string(out), "CPUQuotaPerSecUSec=500ms") {
+				t.Fatalf("systemctl show %s: %v\n%s\nwant MemoryMax=67108864 CPUQuotaPerSecUSec=500ms", crifix.ScopeUnit(web), err, out)
+			}
 		}
 	})
+
+	if v2 {
+		t.Run("oom-killed", func(t *testing.T) {
+			// A 32 MiB limit and a 64 MiB buffer: the kernel's OOM
+			// killer ends it, and containerd (the shim reads the
+			// container cgroup's memory.events) says why.
+			cfg := newContainer("hog", 0, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+			cfg.Linux["resources"] = map[string]any{"memory_limit_in_bytes": 32 << 20}
+			id := c.Must(t, "create", podID, c.WriteJSON(t, "hog.json", cfg), podJSON)
+			c.Must(t, "start", id)
+			r := waitState(t, c, id, "CONTAINER_EXITED")
+			if r.Status.ExitCode != 137 || r.Status.Reason != "OOMKilled" {
+				t.Fatalf("hog: exit code %d reason %q, want 137 OOMKilled", r.Status.ExitCode, r.Status.Reason)
+			}
+			c.Must(t, "rm", id)
+		})
+	}
 
 	t.Run("exit-and-recreate", func(t *testing.T) {
 		// A container that exits is re-created under a new attempt, as
@@ -328,6 +399,8 @@ func TestCRIPod(t *testing.T) {
 	if leaks := strings.Join(c.Leaks(), "\n"); !strings.Contains(leaks, "mount ") ||
 		!strings.Contains(leaks, "netns/") || !strings.Contains(leaks, "process ") || !strings.Contains(leaks, "address lease") {
 		t.Fatalf("Leaks while the pod runs:\n%s\nwant its mounts, netns, processes and address lease", leaks)
+	} else if c.SystemdCgroup() && (!strings.Contains(leaks, "unit "+crifix.ScopeUnit(web)) || !strings.Contains(leaks, "cgroup ")) {
+		t.Fatalf("Leaks while the pod runs:\n%s\nwant the scopes' units and cgroups", leaks)
 	}
 
 	// stop: SIGTERM, then SIGKILL after the timeout.
@@ -347,6 +420,94 @@ func TestCRIPod(t *testing.T) {
 		t.Fatalf("pods after rmp: %q", out)
 	}
 	assertNoCRILeaks(t, c)
+	if c.SystemdCgroup() {
+		removePodSlice(t, pod)
+	}
+}
+
+// cgroupOf is pid's cgroup v2 path (the "0::" line of /proc/PID/cgroup).
+func cgroupOf(t *testing.T, pid int) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p
+		}
+	}
+	t.Fatalf("no cgroup v2 line in /proc/%d/cgroup:\n%s", pid, data)
+	return ""
+}
+
+func cgroupFile(t *testing.T, cg, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", cg, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func cgroupUint(t *testing.T, cg, name string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(cgroupFile(t, cg, name), 10, 64)
+	if err != nil {
+		t.Fatalf("%s/%s: %v", cg, name, err)
+	}
+	return v
+}
+
+// cgroupStat is one key of a flat keyed file such as cpu.stat.
+func cgroupStat(t *testing.T, cg, name, key string) uint64 {
+	t.Helper()
+	for _, line := range strings.Split(cgroupFile(t, cg, name), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == key {
+			v, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("%s/%s %s: %v", cg, name, key, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("%s/%s: no %s", cg, name, key)
+	return 0
+}
+
+// assertScope checks, under the systemd cgroup driver, that the process
+// pid of the container (or sandbox) id runs in the scope
+// cri-containerd-ID.scope in the pod's slice (or a cgroup below it), and
+// that systemd has the scope active: it was made through the system's
+// systemd, where kubelet's pod limits apply.
+func assertScope(t *testing.T, pod podConfig, id string, pid int) {
+	t.Helper()
+	want := crifix.PodSlice(pod.Metadata.UID) + "/" + crifix.ScopeUnit(id)
+	if cg := cgroupOf(t, pid); cg != want && !strings.HasPrefix(cg, want+"/") {
+		t.Fatalf("%s (pid %d) is in %s, want %s", id, pid, cg, want)
+	}
+	out, _ := exec.Command("systemctl", "is-active", crifix.ScopeUnit(id)).Output()
+	if st := strings.TrimSpace(string(out)); st != "active" {
+		t.Fatalf("systemctl is-active %s: %q, want active", crifix.ScopeUnit(id), st)
+	}
+}
+
+// removePodSlice does what kubelet does once a pod is gone: it stops the
+// pod's slice. Then no unit of the pod is listed and its cgroup is gone:
+// nothing of the pod was left in it.
+func removePodSlice(t *testing.T, pod podConfig) {
+	t.Helper()
+	slice := filepath.Base(crifix.PodSlice(pod.Metadata.UID))
+	if out, err := exec.Command("systemctl", "stop", slice).CombinedOutput(); err != nil {
+		t.Fatalf("systemctl stop %s: %v: %s", slice, err, out)
+	}
+	out, _ := exec.Command("systemctl", "list-units", "--all", "--plain", "--no-legend", "*"+strings.TrimSuffix(strings.TrimPrefix(slice, "kubepods-besteffort-"), ".slice")+"*").Output()
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Fatalf("units of the pod left after its slice was stopped:\n%s", s)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", crifix.PodSlice(pod.Metadata.UID))); err == nil {
+		t.Fatalf("the pod's cgroup %s is left", crifix.PodSlice(pod.Metadata.UID))
+	}
 }
 
 // assertNoCRILeaks waits briefly (shims exit after the last task is

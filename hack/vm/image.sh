@@ -15,6 +15,9 @@
 # The guest: systemd 252 as PID 1 on pure cgroup v2, user "sandy" (uid 1000,
 # subuid/subgid 100000:65536) lingering, so user@1000.service and its session
 # bus /run/user/1000/bus are up at boot; crun and runc for comparison numbers;
+# containerd and the CNI plugins for the CRI tests (hack/vm/cri-tests.sh),
+# which start a containerd of their own (the system's containerd.service is
+# masked);
 # a tiny busybox initramfs; a system unit (vmjob.service) that mounts the 9p
 # "ctl" share and runs /mnt/ctl/job.sh as root, then powers off. The job
 # script itself comes from hack/vm/run.sh on every run, so changing what a run
@@ -50,7 +53,7 @@ customize() {
 		sys-kernel-config.mount sys-fs-fuse-connections.mount modprobe@drm.service \
 		modprobe@dm_mod.service modprobe@loop.service modprobe@configfs.service \
 		modprobe@efi_pstore.service systemd-update-utmp-runlevel.service \
-		systemd-remount-fs.service; do
+		systemd-remount-fs.service containerd.service; do
 		ln -sf /dev/null "$r/etc/systemd/system/$u"
 	done
 
@@ -152,7 +155,7 @@ work=$(mktemp -d "${OUT%/*}/build.XXXXXX" 2>/dev/null || { mkdir -p "${OUT%/*}" 
 trap 'rm -rf "$work"' EXIT
 echo "hack/vm/image.sh: building the guest image in $work (about a minute)" >&2
 mmdebstrap --mode=root --variant=minbase --quiet \
-	--include=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,udev,kmod,linux-image-amd64,uidmap,procps,iproute2,fuse3,fuse-overlayfs,slirp4netns,busybox-static,cpio,crun,runc,util-linux \
+	--include=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,udev,kmod,linux-image-amd64,uidmap,procps,iproute2,fuse3,fuse-overlayfs,slirp4netns,busybox-static,cpio,crun,runc,util-linux,containerd,containernetworking-plugins \
 	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
 	--dpkgopt='path-exclude=/usr/share/doc/*' \
 	--essential-hook="\"$SELF\" --essential \"\$1\"" \

@@ -12,6 +12,8 @@
 #                  login         runuser -l: a PAM login session, like ssh (default)
 #                  service       runuser -u from a system service, like a CI daemon
 #                  user-manager  systemd-run --user inside user@1000.service
+#                  root          as root, from the system service (a node's
+#                                containerd: the CRI tests, hack/vm/cri-tests.sh)
 #                (default: $SANDY_VM_MODE, else login)
 #   -e NAME      pass the host's $NAME into the guest (repeatable; CI always is)
 #   -o DIR       copy what the guest wrote to $SANDY_VM_OUT into host DIR
@@ -64,7 +66,7 @@ while getopts "s:w:m:e:o:r:h" o; do
 done
 shift $((OPTIND - 1))
 [ $# -gt 0 ] || usage
-case $MODE in login | service | user-manager) ;; *) echo "hack/vm/run.sh: unknown mode $MODE (login, service, user-manager)" >&2; exit 2 ;; esac
+case $MODE in login | service | user-manager | root) ;; *) echo "hack/vm/run.sh: unknown mode $MODE (login, service, user-manager, root)" >&2; exit 2 ;; esac
 
 IMG=$(SANDY_VM_DIR=$VMDIR "$HERE/image.sh")
 command -v qemu-system-x86_64 >/dev/null || {
@@ -133,6 +135,7 @@ case $MODE in
 login) runuser -l sandy -c 'exec bash /mnt/ctl/cmd.sh' ;;
 service) runuser -u sandy -- env -i "\${uenv[@]}" bash /mnt/ctl/cmd.sh ;;
 user-manager) runuser -u sandy -- env -i "\${uenv[@]}" systemd-run --user --quiet --wait --pipe --collect bash /mnt/ctl/cmd.sh ;;
+root) env -i HOME=/root USER=root LOGNAME=root SHELL=/bin/bash PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin bash /mnt/ctl/cmd.sh ;;
 esac </dev/null >>/mnt/ctl/out.log 2>&1
 EOF
 

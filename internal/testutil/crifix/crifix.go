@@ -69,6 +69,14 @@ type Options struct {
 	// pod's processes (a container shares the pause container's pid
 	// namespace by default).
 	PauseCmd []string
+	// SystemdCgroup sets SystemdCgroup = true in every handler's options,
+	// as kubeadm does on a systemd host: the shim passes --systemd-cgroup
+	// and containerd a "slice:cri-containerd:ID" cgroupsPath, when the pod
+	// config's cgroup_parent is a slice (kubelet's systemd cgroup driver
+	// gives one; without it containerd sends a cgroupfs path, which the
+	// runtime then refuses). Leaks then also lists the units and cgroups
+	// of the containers' scopes.
+	SystemdCgroup bool
 }
 
 // Containerd is a running private containerd with the CRI plugin.
@@ -78,8 +86,10 @@ type Containerd struct {
 	// Socket is the containerd (and CRI) socket.
 	Socket string
 	crictl string
-	cmd    *exec.Cmd
-	waited chan error
+	// systemd: SystemdCgroup was set (Leaks looks for scopes).
+	systemd bool
+	cmd     *exec.Cmd
+	waited  chan error
 	// madeRunDirs are /run/containerd/s and /run/containerd when they did
 	// not exist before Start: Stop removes them once empty.
 	madeRunDirs []string
@@ -149,7 +159,7 @@ func Start(t testing.TB, o Options) *Containerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Containerd{Dir: dir, Socket: filepath.Join(dir, "c.sock"), crictl: crictl}
+	c := &Containerd{Dir: dir, Socket: filepath.Join(dir, "c.sock"), crictl: crictl, systemd: o.SystemdCgroup}
 	// containerd 1.6's shims put their sockets in /run/containerd/s
 	// whatever the daemon's --state: what the harness made there goes
 	// with it (a root-only /run/containerd left behind breaks a rootless
@@ -243,6 +253,9 @@ state = %q
 `, n, n, c.path("runtime-root", n))
 		if handlers[n] != "" {
 			fmt.Fprintf(&b, "        BinaryName = %q\n", handlers[n])
+		}
+		if o.SystemdCgroup {
+			b.WriteString("        SystemdCgroup = true\n")
 		}
 	}
 	if err := os.WriteFile(c.path("config.toml"), []byte(b.String()), 0o644); err != nil {
@@ -449,6 +462,59 @@ func (c *Containerd) Leaks() []string {
 	for _, p := range c.processes() {
 		leaks = append(leaks, "process "+p)
 	}
+	if c.systemd {
+		leaks = append(leaks, scopeLeaks()...)
+	}
+	return leaks
+}
+
+// SystemdCgroup reports whether the handlers run with the systemd cgroup
+// driver (Options.SystemdCgroup).
+func (c *Containerd) SystemdCgroup() bool { return c.systemd }
+
+// PodSlice is the cgroup_parent kubelet's systemd cgroup driver gives a
+// BestEffort pod with this uid: the path of its slice
+// kubepods-besteffort-pod<uid>.slice, the uid's dashes escaped to
+// underscores as kubelet does (a dash in a slice name is a level of the
+// hierarchy, systemd.slice(5)). containerd takes the last element as the
+// slice of the scopes.
+func PodSlice(uid string) string {
+	return "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice"
+}
+
+// ScopeUnit is the scope of the container (or sandbox) id under the
+// systemd cgroup driver.
+func ScopeUnit(id string) string { return ScopePrefix + "-" + id + ".scope" }
+
+// ScopePrefix is the prefix of the scopes containerd names in a
+// "slice:prefix:name" cgroupsPath: cri-containerd-ID.scope.
+const ScopePrefix = "cri-containerd"
+
+// scopeLeaks lists the containers' systemd scopes (SystemdCgroup): the
+// units systemd still lists, in any state, and their cgroup directories
+// anywhere in the hierarchy. The host is the test's own (the VM): every
+// such scope is this containerd's.
+func scopeLeaks() []string {
+	var leaks []string
+	out, err := exec.Command("systemctl", "list-units", "--all", "--plain", "--no-legend", ScopePrefix+"-*.scope").Output()
+	if err != nil {
+		leaks = append(leaks, fmt.Sprintf("systemctl list-units: %v", err))
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			leaks = append(leaks, "unit "+strings.Join(f, " "))
+		}
+	}
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ScopePrefix+"-") {
+			leaks = append(leaks, "cgroup "+p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
 	return leaks
 }
 

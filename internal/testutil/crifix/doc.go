@@ -16,8 +16,10 @@
 // reaches the pods at their addresses (critest's port specs).
 //
 // It runs as root (the common cluster case): containerd as root, sandy as
-// root through the shim. Rootless containerd (rootlesskit) and the systemd
-// cgroup driver are not covered here (docs/kubernetes.md says so).
+// root through the shim. Options.SystemdCgroup is the systemd cgroup
+// driver (SystemdCgroup = true, for a systemd host: the VM of hack/vm,
+// hack/vm/cri-tests.sh). Rootless containerd (rootlesskit) is not covered
+// here (docs/kubernetes.md says so).
 //
 // There is no registry to pull from: the sandbox ("pause") image and the
 // busybox image are built by imagefix and loaded with
