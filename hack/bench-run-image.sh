@@ -2,9 +2,14 @@
 # hack/bench-run-image.sh — `sandy run --rm IMAGE true` against podman's
 # `run --rm IMAGE true` (podman 4.3 with runc and with crun) and against
 # sandy's own `run ./bundle` of the same root, rootless, as the test user,
-# in one run on one machine, with hyperfine. The image is busybox-static in
+# in one run on one machine, with hyperfine, interleaved. The image is busybox-static in
 # one layer, imported by podman into a store that both tools share
 # (XDG_DATA_HOME, driver overlay), so every row runs the same layers.
+# Each of RUNS rounds is one `hyperfine -N --runs 1` over every row, the
+# rows' order rotated by one each round, after 3 untimed rounds; a row's
+# median and p90 are over its RUNS times, and a ratio is the median of the
+# RUNS per-round ratios, so a shared machine's changing load moves both
+# sides of a ratio alike (the figures below are from back-to-back runs).
 # Prints median and p90 of each row and the ratios of issue 13's targets:
 #   sandy run --rm IMAGE / podman run --rm IMAGE (runc)   target <= 0.25
 #   sandy run --rm IMAGE / sandy run ./bundle               target <= 1.3
@@ -72,11 +77,22 @@ podman import -q $work/rootfs.tar localhost/bench-bb:1 >/dev/null
 podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true
 podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true
 $bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true 2>/dev/null
-hyperfine --style none --warmup 3 --runs $RUNS --export-json $work/result.json -N \
-  -n sandy-image  "$bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true" \
-  -n sandy-bundle "$bin/sandy run --network=none $work/bundle" \
-  -n podman-runc  "podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true" \
-  -n podman-crun  "podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true" >/dev/null
+names=(sandy-image sandy-bundle podman-runc podman-crun)
+cmds=("$bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true"
+  "$bin/sandy run --network=none $work/bundle"
+  "podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true"
+  "podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true")
+mkdir -p $work/rounds
+for ((round = -3; round < $RUNS; round++)); do
+  args=()
+  for ((k = 0; k < 4; k++)); do
+    i=\$(((k + round + 12) % 4))
+    args+=(-n "\${names[i]}" "\${cmds[i]}")
+  done
+  out=$work/warmup.json
+  [ "\$round" -ge 0 ] && out=$work/rounds/\$round.json
+  hyperfine --style none -N --runs 1 --export-json "\$out" "\${args[@]}" >/dev/null
+done
 # The detached lifecycle, step by step (hyperfine 1.15 has no per-run
 # clean-up): run -d (until the id is printed: the process runs), exec of
 # /bin/true into it by id, rm -f (SIGKILL, the monitor's end, the storage
@@ -98,17 +114,23 @@ chmod 755 "$work/inner.sh"
 # unless cgroup.controllers is hidden: done in a private mount namespace.
 hide=""
 [ -e /sys/fs/cgroup/unified/cgroup.controllers ] && hide="mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers;"
-unshare --mount --propagation private sh -c "$hide runuser -u $user -- sh $work/inner.sh"
-python3 - "$work/result.json" <<'PY'
-import json, statistics, sys
-rows = {r["command"]: sorted(r["times"]) for r in json.load(open(sys.argv[1]))["results"]}
-med = {k: statistics.median(v) for k, v in rows.items()}
+unshare --mount --propagation private sh -c "$hide runuser -u $user -- bash $work/inner.sh"
+python3 - "$work/rounds" <<'PY'
+import glob, json, os, statistics, sys
+# rounds[i] = {row: seconds} of round i.
+rounds = [{r["command"]: r["times"][0] for r in json.load(open(f))["results"]}
+          for f in glob.glob(os.path.join(sys.argv[1], "*.json"))]
+names = ["sandy-image", "sandy-bundle", "podman-runc", "podman-crun"]
+def ratio(a, b):
+    """The median of the per-round ratios a_i/b_i."""
+    return statistics.median(r[a] / r[b] for r in rounds)
 print(f"{'':14} {'median ms':>9} {'p90 ms':>8}")
-for k, v in rows.items():
-    print(f"{k:14} {med[k] * 1e3:9.1f} {v[min(len(v) - 1, int(0.9 * len(v)))] * 1e3:8.1f}")
-print(f"sandy run --rm IMAGE / podman (runc): {med['sandy-image'] / med['podman-runc']:.2f} (target <= 0.25)")
-print(f"sandy run --rm IMAGE / podman (crun): {med['sandy-image'] / med['podman-crun']:.2f}")
-print(f"sandy run --rm IMAGE / sandy run ./bundle: {med['sandy-image'] / med['sandy-bundle']:.2f} (target <= 1.3)")
+for k in names:
+    v = sorted(r[k] for r in rounds)
+    print(f"{k:14} {statistics.median(v) * 1e3:9.1f} {v[min(len(v) - 1, int(0.9 * len(v)))] * 1e3:8.1f}")
+print(f"sandy run --rm IMAGE / podman (runc): {ratio('sandy-image', 'podman-runc'):.2f} (target <= 0.25)")
+print(f"sandy run --rm IMAGE / podman (crun): {ratio('sandy-image', 'podman-crun'):.2f}")
+print(f"sandy run --rm IMAGE / sandy run ./bundle: {ratio('sandy-image', 'sandy-bundle'):.2f} (target <= 1.3)")
 PY
 python3 - "$work/detach.txt" <<'PY'
 import statistics, sys

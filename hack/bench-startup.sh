@@ -2,23 +2,37 @@
 # hack/bench-startup.sh — start-to-exit of busybox /bin/true, rootless, as the
 # unprivileged test user, for sandy, runc and crun measured in the same run,
 # plus the floor (unshare of the same namespaces + exec of true). Prints the
-# median and p90 of each, the ratios sandy/crun and sandy/runc, and the peak
-# RSS of the host-side sandy process. Rows: sandy, runc and crun on runc's
-# rootless config (one id mapped, no network namespace); sandy-subuid on
-# sandy's own (`sandy spec --rootless`: the full subordinate map) with
-# --network=none; sandy-subuid-net the same with sandy's default network
-# (ratio printed: the network's teardown must stay out of run's wait);
-# sandy-exec and crun-exec: `exec ID /bin/true` into a running container of
-# runc's rootless config (target sandy <= 0.8x crun). Figures (2 cores,
-# load ~1, RUNS=100, 2026-12-06, before issue 14's changes): sandy 62.8
-# ms, crun 33.7, runc 63.5 (sandy/crun 1.87); sandy-exec 52.7 ms,
-# crun-exec 16.0 (3.28: sandy's --debug put 22 ms in "starting the exec
-# init", the nsenter → spawn helper → exec init chain); peak RSS 9.2 MB.
-# After them (no spawn helper on exec, the sealed copy by sendfile on a
-# goroutine, the owner scan beside the init's start, ...), paired runs
-# against crun at load 10-12 (this script's own rows then moved by up to
-# 3x between commands): run 1.56 -> 1.31, exec 2.75 -> 2.16 of crun's
-# (docs/design.md#performance has the timelines and the breakdown).
+# median and p90 of each row, the ratios sandy/crun and sandy/runc, and the
+# peak RSS of the host-side sandy process. Rows: sandy, runc and crun on
+# runc's rootless config (one id mapped, no network namespace);
+# sandy-subuid on sandy's own (`sandy spec --rootless`: the full subordinate
+# map) with --network=none; sandy-subuid-net the same with sandy's default
+# network (ratio printed: the network's teardown must stay out of run's
+# wait); sandy-exec and crun-exec: `exec ID /bin/true` into a running
+# container of runc's rootless config (target sandy <= 0.8x crun).
+#
+# Method: the commands are interleaved, never run back to back. Each of
+# RUNS rounds is one `hyperfine -N --runs 1` over every row of a group (the
+# start-up rows, then the exec rows), the rows' order rotated by one each
+# round, after 5 untimed rounds. A row's median and p90 are over its RUNS
+# times; a ratio A/B is the median of the RUNS per-round ratios A_i/B_i, so
+# a load that changes during the run (this machine is shared) moves both
+# sides of each ratio alike. Before (back-to-back hyperfine runs of each
+# command) two runs of this script on the loaded machine gave sandy/crun
+# 2.98 and 0.94. Interleaved, RUNS=100, 2026-12-06 11:05, load 8-9 (a TCG
+# VM beside it; every row 2-4x its quiet figure): sandy/crun 1.34,
+# sandy/runc 0.77, sandy-exec/crun-exec 2.55, sandy-subuid-net/sandy-subuid
+# 1.10 (+24.0 ms), peak RSS 9.6 MB.
+#
+# Figures (2 cores, load ~1, RUNS=100, 2026-12-06, back to back, before
+# issue 14's changes): sandy 62.8 ms, crun 33.7, runc 63.5 (sandy/crun
+# 1.87); sandy-exec 52.7 ms, crun-exec 16.0 (3.28: sandy's --debug put 22
+# ms in "starting the exec init", the nsenter → spawn helper → exec init
+# chain); peak RSS 9.2 MB. After them (no spawn helper on exec, the sealed
+# copy by sendfile on a goroutine, the owner scan beside the init's start,
+# ...), paired runs against crun at load 10-12: run 1.56 -> 1.31, exec
+# 2.75 -> 2.16 of crun's (docs/design.md#performance has the timelines and
+# the breakdown).
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
@@ -55,46 +69,81 @@ os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
 json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 chown -R "$user:" "$work"
-cat >"$work/bench-inner.sh" <<INNER
+cat >"$work/bench-inner.sh" <<'INNER'
 set -eu
-cd $work
-hyperfine --style none --warmup 5 --runs $RUNS --export-json $work/result.json -N \
-  -n floor  'unshare --user --map-root-user --mount --pid --fork --ipc --uts --net /bin/true' \
-  -n sandy-subuid "$work/sandy --root $work/st-sandy run --network=none $work/sandy-bundle" \
-  -n sandy-subuid-net "$work/sandy --root $work/st-sandy run $work/sandy-bundle" \
-  -n sandy  "$work/sandy --root $work/st-sandy run $work/oci-bundle" \
-  -n crun   "sh -c 'exec crun --root $work/st-crun run -b $work/oci-bundle c\\\$\\\$'" \
-  -n runc   "sh -c 'exec runc --root $work/st-runc run -b $work/oci-bundle c\\\$\\\$'" >/dev/null
+work=$1 runs=$2
+cd "$work"
+mkdir -p rounds
+# interleave GROUP NAME CMD [NAME CMD ...]: 5 untimed rounds, then $runs
+# rounds of one `hyperfine -N --runs 1` over every row, the rows' order
+# rotated by one each round; round i's times in rounds/GROUP.i.json.
+interleave() {
+  group=$1
+  shift
+  names=() cmds=()
+  while [ $# -gt 0 ]; do names+=("$1"); cmds+=("$2"); shift 2; done
+  n=${#names[@]}
+  for ((round = -5; round < runs; round++)); do
+    args=()
+    for ((k = 0; k < n; k++)); do
+      i=$(((k + round + 5 * n) % n))
+      args+=(-n "${names[i]}" "${cmds[i]}")
+    done
+    out=$work/warmup.json
+    [ "$round" -ge 0 ] && out=$work/rounds/$group.$round.json
+    hyperfine --style none -N --runs 1 --export-json "$out" "${args[@]}" >/dev/null
+  done
+}
+interleave run \
+  floor 'unshare --user --map-root-user --mount --pid --fork --ipc --uts --net /bin/true' \
+  sandy-subuid "$work/sandy --root $work/st-sandy run --network=none $work/sandy-bundle" \
+  sandy-subuid-net "$work/sandy --root $work/st-sandy run $work/sandy-bundle" \
+  sandy "$work/sandy --root $work/st-sandy run $work/oci-bundle" \
+  crun "sh -c 'exec crun --root $work/st-crun run -b $work/oci-bundle c\$\$'" \
+  runc "sh -c 'exec runc --root $work/st-runc run -b $work/oci-bundle c\$\$'"
 # exec of /bin/true into a running container (issue 14's third row).
-$work/sandy --root $work/st-sandy run -d --bundle $work/oci-sleep ex1
-crun --root $work/st-crun run -d -b $work/oci-sleep ex1
-hyperfine --style none --warmup 5 --runs $RUNS --export-json $work/exec.json -N \
-  -n sandy-exec "$work/sandy --root $work/st-sandy exec ex1 /bin/true" \
-  -n crun-exec  "crun --root $work/st-crun exec ex1 /bin/true" >/dev/null
-$work/sandy --root $work/st-sandy delete -f ex1
-crun --root $work/st-crun delete -f ex1
+"$work/sandy" --root "$work/st-sandy" run -d --bundle "$work/oci-sleep" ex1
+crun --root "$work/st-crun" run -d -b "$work/oci-sleep" ex1
+interleave exec \
+  sandy-exec "$work/sandy --root $work/st-sandy exec ex1 /bin/true" \
+  crun-exec "crun --root $work/st-crun exec ex1 /bin/true"
+"$work/sandy" --root "$work/st-sandy" delete -f ex1
+crun --root "$work/st-crun" delete -f ex1
 INNER
 chmod 755 "$work/bench-inner.sh"
 # crun refuses a hybrid host (cgroup2 mounted with controllers elsewhere)
 # unless cgroup.controllers is hidden: do it in a private mount namespace.
 hide=""
 [ -e /sys/fs/cgroup/unified/cgroup.controllers ] && hide="mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers;"
-unshare --mount --propagation private sh -c "$hide runuser -u $user -- sh $work/bench-inner.sh"
+unshare --mount --propagation private sh -c "$hide runuser -u $user -- bash $work/bench-inner.sh $work $RUNS"
 rss=$(runuser -u "$user" -- /usr/bin/time -f %M "$work/sandy" --root "$work/st-sandy" run "$work/oci-bundle" 2>&1 >/dev/null | tail -1)
-python3 - "$work/result.json" "$rss" "$work/exec.json" <<'PY'
-import json, sys, statistics
-res = {r["command"]: sorted(r["times"]) for f in (sys.argv[1], sys.argv[3]) for r in json.load(open(f))["results"]}
+python3 - "$work/rounds" "$rss" <<'PY'
+import glob, json, os, statistics, sys
+# rounds[group][i] = {row: seconds} of round i.
+rounds = {}
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.*.json"))):
+    group = os.path.basename(f).split(".")[0]
+    rounds.setdefault(group, []).append({r["command"]: r["times"][0] for r in json.load(open(f))["results"]})
+res = {}
+for rs in (rounds["run"], rounds["exec"]):
+    for name in rs[0]:
+        res[name] = sorted(r[name] for r in rs)
 def p(ts, q): return ts[min(len(ts) - 1, int(q * len(ts)))]
-print(f"{'':14} {'median ms':>10} {'p90 ms':>8}")
-med = {}
+def ratio(a, b):
+    """The median of the per-round ratios a_i/b_i (a and b in one group)."""
+    rs = next(rs for rs in rounds.values() if a in rs[0] and b in rs[0])
+    return statistics.median(r[a] / r[b] for r in rs)
+def diff(a, b):
+    rs = next(rs for rs in rounds.values() if a in rs[0] and b in rs[0])
+    return statistics.median(r[a] - r[b] for r in rs) * 1000
+print(f"{'':16} {'median ms':>10} {'p90 ms':>8}")
 for name, ts in res.items():
-    med[name] = statistics.median(ts) * 1000
-    print(f"{name:14} {med[name]:10.2f} {p(ts, 0.9) * 1000:8.2f}")
-print(f"sandy/crun  {med['sandy'] / med['crun']:.2f}   (target <= 0.8)")
-print(f"sandy/runc  {med['sandy'] / med['runc']:.2f}")
-print(f"sandy-exec/crun-exec  {med['sandy-exec'] / med['crun-exec']:.2f}   (target <= 0.8: exec of /bin/true into a running container)")
-print(f"sandy-subuid/crun  {med['sandy-subuid'] / med['crun']:.2f}  (sandy's own rootless config: full subordinate map through newuidmap + newgidmap, no network)")
-print(f"sandy-subuid-net/sandy-subuid  {med['sandy-subuid-net'] / med['sandy-subuid']:.2f}  (target <= 1.2: the default network's cost in the user's wait; its teardown is a reaper's)")
-print(f"sandy-subuid-net - sandy-subuid  {med['sandy-subuid-net'] - med['sandy-subuid']:.1f} ms  (slirp4netns networking: start, and what of the teardown run waits for)")
+    print(f"{name:16} {statistics.median(ts) * 1000:10.2f} {p(ts, 0.9) * 1000:8.2f}")
+print(f"sandy/crun  {ratio('sandy', 'crun'):.2f}   (target <= 0.8)")
+print(f"sandy/runc  {ratio('sandy', 'runc'):.2f}")
+print(f"sandy-exec/crun-exec  {ratio('sandy-exec', 'crun-exec'):.2f}   (target <= 0.8: exec of /bin/true into a running container)")
+print(f"sandy-subuid/crun  {ratio('sandy-subuid', 'crun'):.2f}  (sandy's own rootless config: full subordinate map through newuidmap + newgidmap, no network)")
+print(f"sandy-subuid-net/sandy-subuid  {ratio('sandy-subuid-net', 'sandy-subuid'):.2f}  (target <= 1.2: the default network's cost in the user's wait; its teardown is a reaper's)")
+print(f"sandy-subuid-net - sandy-subuid  {diff('sandy-subuid-net', 'sandy-subuid'):.1f} ms  (median of the per-round differences; slirp4netns networking: start, and what of the teardown run waits for)")
 print(f"peak RSS of sandy run (GNU time %M: the largest of sandy and the processes it waited for): {int(sys.argv[2]) / 1024:.1f} MB (target <= 10 MB)")
 PY
