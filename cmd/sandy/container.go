@@ -24,7 +24,7 @@ import (
 func containerCommands() []command {
 	return []command{
 		{"ls", "container ls [-a] [-q] [--no-trunc] [--external] [--format json]", "list the containers made from images (-a: also those that exited)", cmdContainerLs},
-		{"rm", "container rm [-f] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
+		{"rm", "container rm [-f] [-v] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
 		{"exec", containerExecUsage, "run a process in a running container made from an image (podman's flags)", cmdContainerExec},
 		{"commit", "container " + commitUsage, "make an image of a container (as sandy commit)", cmdCommit},
 		{"inspect", "container " + inspectUsage, "print containers' records as podman's JSON (or --format TEMPLATE)", cmdContainerInspect},
@@ -193,6 +193,7 @@ func ago(now, t time.Time) string {
 func cmdContainerRm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("container rm", containerCommands()[1].usage, g.Stderr)
 	force := fs.BoolP("force", "f", false, "kill a running container first")
+	vols := fs.BoolP("volumes", "v", false, "also remove the container's anonymous volumes (-v /dst, an image's VOLUME); named ones stay")
 	if err := fs.Parse(args); err != nil {
 		return 125, err
 	}
@@ -203,7 +204,7 @@ func cmdContainerRm(ctx context.Context, g *lifecycle.Global, args []string) (in
 	if err != nil {
 		return 125, err
 	}
-	removed, err := m.Remove(ctx, fs.Args(), *force)
+	removed, err := m.Remove(ctx, fs.Args(), *force, *vols)
 	for _, id := range removed {
 		fmt.Fprintln(os.Stdout, id)
 	}

@@ -163,7 +163,7 @@ func cmdContainerPrune(ctx context.Context, g *lifecycle.Global, args []string) 
 			stopped = append(stopped, c.ID)
 		}
 	}
-	removed, err := m.Remove(ctx, stopped, false)
+	removed, err := m.Remove(ctx, stopped, false, false)
 	for _, id := range removed {
 		fmt.Fprintln(os.Stdout, id)
 	}

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
@@ -102,6 +104,51 @@ func TestRunImageVolumeFirstUse(t *testing.T) {
 		if len(after) != len(before) {
 			t.Errorf("volumes before %d, after run --rm %d: %v", len(before), len(after), after)
 		}
+	})
+	t.Run("anonymous, rm -v", func(t *testing.T) {
+		// Kept, the container keeps its anonymous volume (files of a
+		// subordinate id in it: the image's 70:71); rm without -v leaves
+		// it, as podman does; rm -v removes it.
+		before, _ := os.ReadDir(vols)
+		e.ok("run", "--network", "none", "--name", "anon1", "-v", "/srv/db", "localhost/bb:db", "true")
+		e.ok("run", "--network", "none", "--name", "anon2", "-v", "/srv/db", "localhost/bb:db", "true")
+		if after, _ := os.ReadDir(vols); len(after) != len(before)+2 {
+			t.Fatalf("volumes before %d, after two runs %d", len(before), len(after))
+		}
+		e.ok("rm", "anon1")
+		if after, _ := os.ReadDir(vols); len(after) != len(before)+2 {
+			t.Errorf("rm without -v removed a volume: %d, want %d", len(after), len(before)+2)
+		}
+		e.ok("rm", "-v", "anon2")
+		if after, _ := os.ReadDir(vols); len(after) != len(before)+1 {
+			t.Errorf("rm -v: %d volumes, want %d", len(after), len(before)+1)
+		}
+		e.ok("volume", "prune", "-f")
+		if left, _ := filepath.Glob(filepath.Join(vols, ".remove-*")); len(left) > 0 {
+			t.Errorf("left after rm -v: %v", left)
+		}
+	})
+	t.Run("anonymous, run -d --rm", func(t *testing.T) {
+		// The monitor removes the anonymous volume with the container,
+		// also files a subordinate id wrote (uid 1000 in the container).
+		xdg, err := os.MkdirTemp("/tmp", "sx") // short: the network's sockets live under it
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(xdg)
+		before, _ := os.ReadDir(vols)
+		env := e.env
+		e.env = append(slices.Clone(env), "XDG_RUNTIME_DIR="+xdg)
+		defer func() { e.env = env }()
+		e.ok("run", "-d", "--rm", "--name", "anond", "-v", "/srv/db", "localhost/bb:db", "sh", "-c", "mkdir /srv/db/mine && chown 1000:1000 /srv/db/mine && su -s /bin/sh app -c 'touch /srv/db/mine/f' ; echo done")
+		if out := e.ok("wait", "anond"); out != "0\n" {
+			t.Errorf("wait: %q", out)
+		}
+		// The monitor removes the container after recording the status.
+		waitFor(t, 15*time.Second, "the monitor to remove the volume", func() bool {
+			after, _ := os.ReadDir(vols)
+			return len(after) == len(before)
+		})
 	})
 	t.Run("bind volume is the user's", func(t *testing.T) {
 		dev := filepath.Join(e.dir, "mine")

@@ -119,7 +119,7 @@ func stateOf(st string, rec Record) (string, bool) {
 // prefix: their storage container and layer. A running one is refused
 // unless force, which kills it first. Each is done or not on its own; the
 // error lists what failed.
-func (m Manage) Remove(ctx context.Context, refs []string, force bool) (removed []string, err error) {
+func (m Manage) Remove(ctx context.Context, refs []string, force, anonymous bool) (removed []string, err error) {
 	all, err := m.List(ctx, true)
 	if err != nil {
 		return nil, err
@@ -129,6 +129,11 @@ func (m Manage) Remove(ctx context.Context, refs []string, force bool) (removed 
 		c, err := find(all, ref)
 		if err == nil {
 			err = m.remove(ctx, c, force)
+		}
+		if err == nil && anonymous {
+			// rm -v: the container's anonymous volumes (named ones stay,
+			// as with podman).
+			err = removeVolumes(c.rec.AnonymousVolumes)
 		}
 		if err != nil {
 			errs = append(errs, err)

@@ -25,7 +25,6 @@ import (
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/state"
-	"github.com/sandy-rt/sandy/internal/volumes"
 	"github.com/sandy-rt/sandy/overlay"
 )
 
@@ -529,19 +528,7 @@ func (m *monitor) removeContainer() error {
 		return nil
 	}
 	var errs []error
-	if len(m.cfg.AnonymousVolumes) > 0 {
-		if root, err := volumes.DefaultRoot(); err != nil {
-			errs = append(errs, err)
-		} else if st, err := volumes.Open(root); err != nil {
-			errs = append(errs, err)
-		} else {
-			for _, name := range m.cfg.AnonymousVolumes {
-				if err := st.Remove(name, false); err != nil {
-					errs = append(errs, fmt.Errorf("removing anonymous volume %s: %w", name, err))
-				}
-			}
-		}
-	}
+	errs = append(errs, removeVolumes(m.cfg.AnonymousVolumes))
 	if err := imagehelper.Remove(context.Background(), m.cfg.Helper, m.cfg.HelperGlobal, m.cfg.ID, os.Stderr); err != nil {
 		errs = append(errs, err)
 	}

@@ -213,7 +213,7 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if err := writeBundle(p.Dir, s); err != nil {
 		return nil, err
 	}
-	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels}); err != nil {
+	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels, AnonymousVolumes: vols.anonymous}); err != nil {
 		return nil, err
 	}
 	return &o, nil

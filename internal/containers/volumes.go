@@ -2,6 +2,7 @@ package containers
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,6 +30,26 @@ func OpenVolumes() (*volumes.Store, error) {
 	}
 	s.RemoveForeign = lifecycle.RemoveTreeInUserNS
 	return s, nil
+}
+
+// removeVolumes removes the named volumes (a container's anonymous ones)
+// through OpenVolumes, so that files the container wrote as a
+// subordinate id go too.
+func removeVolumes(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	st, err := OpenVolumes()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		if err := st.Remove(name, false); err != nil {
+			errs = append(errs, fmt.Errorf("removing anonymous volume %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // firstUseOptions are the bind options of a volume's first use
