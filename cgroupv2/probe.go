@@ -43,12 +43,12 @@ func ProbeScope(ctx context.Context, spawn func() (pid int, done func(), err err
 		defer m.Close()
 		pid, done, err := spawn()
 		if err != nil {
-			return Choice{Manager: KindSystemd, Reason: "the user session bus answers at " + m.addr, Err: fmt.Errorf("starting a process for the scope: %w", err)}
+			return Choice{Manager: KindSystemd, Reason: busAnswers(m.addr), Err: fmt.Errorf("starting a process for the scope: %w", err)}
 		}
 		defer done()
 		sp, err := m.tryScope(ctx, pid)
 		if err != nil {
-			return Choice{Manager: KindSystemd, Reason: "the user session bus answers at " + m.addr, Err: err, Scope: sp}
+			return Choice{Manager: KindSystemd, Reason: busAnswers(m.addr), Err: err, Scope: sp}
 		}
 		return Choice{Manager: KindSystemd, Reason: fmt.Sprintf("transient scope %s started on %s with controllers %q delegated", sp.Unit, sp.Bus, strings.Join(sp.Controllers, " ")), Scope: sp}
 	}
@@ -113,3 +113,12 @@ func NotDelegated(lost, have []string, uid int, dir string) string {
 
 // Missing are the controllers of want that have lacks.
 func Missing(want, have []string) []string { return missing(want, have) }
+
+// busAnswers names the systemd manager that answered at addr: root's is
+// the system's (its private socket), a user's the session bus.
+func busAnswers(addr string) string {
+	if strings.Contains(addr, SystemManagerSocket) {
+		return "the system's systemd answers at " + addr
+	}
+	return "the user session bus answers at " + addr
+}
