@@ -352,6 +352,11 @@ func (d *doctor) cgroupRow(ch cgroupv2.Choice) Check {
 // checkLinger asks systemd-logind: a user without linger loses the user
 // manager at logout, and with it the user bus and its scopes.
 func (d *doctor) checkLinger() Check {
+	if d.env.UID == 0 {
+		// Root's scopes are the system's systemd's (cgroupv2's manager
+		// address for root), which no logout stops.
+		return Check{Name: "linger", Status: OK, Detail: "root: sandy uses the system's systemd (PID 1), which no logout stops; linger does not apply"}
+	}
 	on, err := d.env.Linger()
 	switch {
 	case errors.Is(err, cgroupv2.ErrNoLogind):

@@ -40,6 +40,7 @@ type machine struct {
 	store     imagehelper.StoreInfo // the image helper's probe answer
 	storeErr  error
 	stateRoot string // --root; "" = a fresh directory
+	root      bool   // the caller is root (uid 0), not alice
 }
 
 // absent as a file's content leaves the file out.
@@ -112,7 +113,7 @@ func (m *machine) env(t *testing.T) *Env {
 		}
 	}
 	helper := helperBin(t)
-	return &Env{Root: root, Etc: filepath.Join(root, "etc"), ProcSys: filepath.Join(root, "proc/sys"),
+	e := &Env{Root: root, Etc: filepath.Join(root, "etc"), ProcSys: filepath.Join(root, "proc/sys"),
 		Status: filepath.Join(root, "proc/self/status"), Dev: filepath.Join(root, "dev"),
 		LookPath: func(name string) (string, error) {
 			if !m.bins[name] {
@@ -143,6 +144,10 @@ func (m *machine) env(t *testing.T) *Env {
 		ImageStore: func() (imagehelper.StoreInfo, error) { return m.store, m.storeErr },
 		UID:        1000, GID: 1000, Groups: []uint32{1000, 27}, User: "alice", Exe: "/opt/sandy/bin/sandy",
 	}
+	if m.root {
+		e.UID, e.GID, e.Groups, e.User, e.Privileged = 0, 0, []uint32{0}, "root", true
+	}
+	return e
 }
 
 // sdScope is the systemd rung's answer with a scope that has ctrls.
@@ -291,6 +296,12 @@ func TestRunFaults(t *testing.T) {
 		{name: "linger off", fault: func(m *machine) { m.lingerErr = nil },
 			rows:   map[string]row{"linger": {Warn, []string{"linger is off for alice", "systemd stops your user manager", "loginctl enable-linger alice"}}},
 			script: []string{"loginctl enable-linger alice\n"}},
+		{name: "linger off for root", fault: func(m *machine) {
+			m.lingerErr, m.root = nil, true
+			m.files["etc/subuid"] += "root:165536:65536\n"
+			m.files["etc/subgid"] += "root:165536:65536\n"
+		},
+			rows: map[string]row{"linger": {OK, []string{"root", "the system's systemd", "linger does not apply"}}}},
 		{name: "linger on", fault: func(m *machine) { m.lingerErr, m.linger = nil, true },
 			rows: map[string]row{"linger": {OK, []string{"linger is on for alice"}}}},
 		{name: "systemd scope with cpu memory pids", fault: func(m *machine) { m.cgroup = sdScope("cpu", "memory", "pids") },
