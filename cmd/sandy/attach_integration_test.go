@@ -292,23 +292,7 @@ func TestAttach(t *testing.T) {
 	t.Run("tty", func(t *testing.T) {
 		e.t = t
 		e.runD("-it", "--name", "a3", "localhost/bb:d", "sh", "-c", `read a; stty size; read b; stty size; echo "done=$a$b"; read c; exit 6`)
-		master, slavePath, err := console.NewPty()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer master.Close()
-		if err := master.Resize(console.WinSize{Height: 33, Width: 111}); err != nil {
-			t.Fatal(err)
-		}
-		slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer slave.Close()
-		before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
-		if err != nil {
-			t.Fatal(err)
-		}
+		master, slave, before := testPty(t, 33, 111)
 		var out syncBuffer
 		go func() { _, _ = io.Copy(&out, master) }()
 		attachTTY := func() *attachProc {

@@ -21,34 +21,6 @@ import (
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
 
-// tarStream is a tar of hdrs; a regular file's body is its Linkname
-// field's text here.
-func tarStream(t *testing.T, hdrs ...tar.Header) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, h := range hdrs {
-		body := ""
-		if h.Typeflag == tar.TypeReg {
-			body, h.Linkname = h.Linkname, ""
-			h.Size = int64(len(body))
-		}
-		if h.Mode == 0 {
-			h.Mode = 0o644
-		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 func tarNames(t *testing.T, b []byte) []string {
 	t.Helper()
 	var names []string
@@ -130,7 +102,7 @@ func TestCp(t *testing.T) {
 		}
 		// A tar stream on stdin: the container's root owns it, unless -a
 		// keeps the stream's ids.
-		s := tarStream(t, tar.Header{Name: "s/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 1234, Gid: 1234},
+		s := testutil.TarStream(t, tar.Header{Name: "s/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 1234, Gid: 1234},
 			tar.Header{Name: "s/x", Typeflag: tar.TypeReg, Linkname: "streamed\n", Uid: 1234, Gid: 4321})
 		if r := e.run_(s, "cp", "-", "live:/tmp"); r.code != 0 {
 			t.Fatalf("cp - live:/tmp: %d %s", r.code, r.stderr)
@@ -319,7 +291,7 @@ func TestCp(t *testing.T) {
 		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != "/" {
 			t.Errorf("the worker's working directory: %q %v, want the container's root", cwd, err)
 		}
-		if _, err := in.Write(tarStream(t, tar.Header{Name: "late", Typeflag: tar.TypeReg, Linkname: "late\n"})); err != nil {
+		if _, err := in.Write(testutil.TarStream(t, tar.Header{Name: "late", Typeflag: tar.TypeReg, Linkname: "late\n"})); err != nil {
 			t.Fatal(err)
 		}
 		in.Close()
@@ -441,18 +413,18 @@ func TestCpAttacks(t *testing.T) {
 			// Malicious streams on stdin.
 			hard := filepath.Join(target, "secret")
 			for _, s := range [][]byte{
-				tarStream(t, tar.Header{Name: "../../../../../../../../../../../../" + strings.TrimPrefix(target, "/") + "/dotdot", Typeflag: tar.TypeReg, Linkname: "x"}),
-				tarStream(t, tar.Header{Name: target + "/absolute", Typeflag: tar.TypeReg, Linkname: "x"}),
-				tarStream(t, tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: hard}),
-				tarStream(t, tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: "../../../../../../../../../../../../" + strings.TrimPrefix(hard, "/")}),
-				tarStream(t, tar.Header{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}),
+				testutil.TarStream(t, tar.Header{Name: "../../../../../../../../../../../../" + strings.TrimPrefix(target, "/") + "/dotdot", Typeflag: tar.TypeReg, Linkname: "x"}),
+				testutil.TarStream(t, tar.Header{Name: target + "/absolute", Typeflag: tar.TypeReg, Linkname: "x"}),
+				testutil.TarStream(t, tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: hard}),
+				testutil.TarStream(t, tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: "../../../../../../../../../../../../" + strings.TrimPrefix(hard, "/")}),
+				testutil.TarStream(t, tar.Header{Name: "null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}),
 			} {
 				if r := e.run_(s, "cp", "-", name+":/tmp"); r.code != 125 {
 					t.Errorf("a malicious tar: exit %d, want 125: %s", r.code, r.stderr)
 				}
 			}
 			// Symlink then file: contained in the root.
-			s := tarStream(t, tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: target},
+			s := testutil.TarStream(t, tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: target},
 				tar.Header{Name: "l/via-link", Typeflag: tar.TypeReg, Linkname: "x"})
 			_ = e.run_(s, "cp", "-", name+":/tmp")
 			checkTarget(t)
@@ -463,7 +435,7 @@ func TestCpAttacks(t *testing.T) {
 		e.runD("--name", "racer", "localhost/evil:cp", "sh", "-c",
 			"mkdir -p /r; while :; do rm -rf /r/race; mkdir /r/race; rm -rf /r/race; ln -s "+target+" /r/race; rm -f /r/race; ln -s "+rel+" /r/race; done")
 		defer e.run_(nil, "rm", "-f", "racer")
-		s := tarStream(t, tar.Header{Name: "race/", Typeflag: tar.TypeDir, Mode: 0o755},
+		s := testutil.TarStream(t, tar.Header{Name: "race/", Typeflag: tar.TypeDir, Mode: 0o755},
 			tar.Header{Name: "race/streamed", Typeflag: tar.TypeReg, Linkname: "x"})
 		// How often each copy went through: a race that never lets one
 		// through, or never fails one, tests little.

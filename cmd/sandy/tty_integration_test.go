@@ -31,23 +31,7 @@ func TestRunTerminal(t *testing.T) {
 	e.spec.Process.Terminal = true
 	e.write()
 
-	master, slavePath, err := console.NewPty()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	if err := master.Resize(console.WinSize{Height: 33, Width: 111}); err != nil {
-		t.Fatal(err)
-	}
-	slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slave.Close()
-	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	master, slave, before := testPty(t, 33, 111)
 
 	cmd := exec.Command(e.sandy, "--root", e.root, "run", e.bundle)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
@@ -149,4 +133,29 @@ func TestDevicesPtmxKeepsLink(t *testing.T) {
 	if want := "pts/ptmx\n0 5:2\n"; r.stdout != want {
 		t.Fatalf("/dev/ptmx: %q, want %q\nstderr: %s", r.stdout, want, r.stderr)
 	}
+}
+
+// testPty opens a pty of rows x cols for a test, both ends closed at its
+// end: the master, the slave (not made the controlling terminal) and the
+// slave's termios before anything used it.
+func testPty(t *testing.T, rows, cols uint16) (console.Console, *os.File, *unix.Termios) {
+	t.Helper()
+	master, slavePath, err := console.NewPty()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { master.Close() })
+	if err := master.Resize(console.WinSize{Height: rows, Width: cols}); err != nil {
+		t.Fatal(err)
+	}
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master, slave, before
 }

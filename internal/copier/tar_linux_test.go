@@ -12,34 +12,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
 )
 
-// tarOf makes a stream of hdrs; a regular file's body is its Linkname
-// field's text here (cleared before writing).
+// tarOf is testutil.TarStream as a reader.
 func tarOf(t *testing.T, hdrs ...tar.Header) *bytes.Buffer {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, h := range hdrs {
-		body := ""
-		if h.Typeflag == tar.TypeReg {
-			body, h.Linkname = h.Linkname, ""
-			h.Size = int64(len(body))
-		}
-		if h.Mode == 0 {
-			h.Mode = 0o644
-		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return &b
+	return bytes.NewBuffer(testutil.TarStream(t, hdrs...))
 }
 
 func openDir(t *testing.T, p string) *os.File {
