@@ -98,7 +98,7 @@ type ArchiveOptions struct {
 // in a running container) are left out.
 func (o *Opened) WriteTar(w io.Writer, opt ArchiveOptions) error {
 	tw := tar.NewWriter(w)
-	a := &archiver{tw: tw, opt: opt}
+	a := &archiver{tw: tw, opt: opt, links: map[fileID]string{}}
 	name := o.src.TarName()
 	var err error
 	if o.dir != nil {
@@ -113,9 +113,14 @@ func (o *Opened) WriteTar(w io.Writer, opt ArchiveOptions) error {
 }
 
 type archiver struct {
-	tw  *tar.Writer
-	opt ArchiveOptions
+	tw    *tar.Writer
+	opt   ArchiveOptions
+	links map[fileID]string // files with more than one link, by the tar name written first
 }
+
+// fileID names an inode: a file with several links is written once, and
+// its other names as hard links to that entry (as tar does).
+type fileID struct{ dev, ino uint64 }
 
 func (a *archiver) header(name string, st *unix.Stat_t) *tar.Header {
 	uid, gid := int(st.Uid), int(st.Gid)
@@ -179,7 +184,8 @@ func (a *archiver) entry(parent *os.File, name, tarName string, st *unix.Stat_t,
 // file writes a regular file. It is opened with O_NOFOLLOW|O_NONBLOCK
 // (a name swapped for a fifo must not block the copy) and must still be a
 // regular file once open. A file that shrinks meanwhile (a running
-// container writes it) is padded to the size in its header.
+// container writes it) is padded to the size in its header. A second
+// name of a file already written is written as a hard link to the first.
 func (a *archiver) file(parent *os.File, name, tarName string, st *unix.Stat_t) error {
 	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -193,6 +199,15 @@ func (a *archiver) file(parent *os.File, name, tarName string, st *unix.Stat_t) 
 	}
 	if now.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%s changed while being copied: no longer a regular file", tarName)
+	}
+	if now.Nlink > 1 {
+		id := fileID{now.Dev, now.Ino}
+		if first, ok := a.links[id]; ok {
+			h := a.header(tarName, &now)
+			h.Typeflag, h.Linkname = tar.TypeLink, first
+			return a.tw.WriteHeader(h)
+		}
+		a.links[id] = tarName
 	}
 	h := a.header(tarName, &now)
 	h.Typeflag, h.Size = tar.TypeReg, now.Size

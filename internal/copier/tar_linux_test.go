@@ -226,6 +226,63 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRoundTripHardLinks: names of one file stay one file (one inode,
+// its data written once in the stream), in the tree and in a subtree;
+// a link to a file outside the copied tree is copied as a file.
+func TestRoundTripHardLinks(t *testing.T) {
+	src := t.TempDir()
+	tree := filepath.Join(src, "tree")
+	for _, err := range []error{
+		os.MkdirAll(filepath.Join(tree, "sub"), 0o755),
+		os.WriteFile(filepath.Join(tree, "a"), []byte("shared"), 0o644),
+		os.Link(filepath.Join(tree, "a"), filepath.Join(tree, "sub", "b")),
+		os.Link(filepath.Join(tree, "a"), filepath.Join(tree, "c")),
+		os.WriteFile(filepath.Join(src, "outside"), []byte("out"), 0o644),
+		os.Link(filepath.Join(src, "outside"), filepath.Join(tree, "d")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := OpenSource(openDir(t, src), ParseSource("/tree"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	var b bytes.Buffer
+	if err := o.WriteTar(&b, ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "shared"); n != 1 {
+		t.Errorf("the shared file's data is %d times in the stream, want once", n)
+	}
+	out := t.TempDir()
+	if err := Extract(openDir(t, out), "/", &b, ExtractOptions{Rename: Transfer{From: "tree", To: "copy"}}); err != nil {
+		t.Fatal(err)
+	}
+	ino := func(p string) (uint64, uint64) {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(out, "copy", p), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino, st.Nlink
+	}
+	a, n := ino("a")
+	if bi, _ := ino("sub/b"); bi != a || n != 3 {
+		t.Errorf("a and sub/b: inodes %d and %d, %d links; want one inode with 3 links", a, bi, n)
+	}
+	if ci, _ := ino("c"); ci != a {
+		t.Errorf("c is not the same file as a")
+	}
+	if d, dn := ino("d"); d == a || dn != 1 {
+		t.Errorf("d (linked from outside the tree): inode %d, %d links; want its own file", d, dn)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "copy", "sub", "b")); string(got) != "shared" {
+		t.Errorf("sub/b: %q", got)
+	}
+}
+
 // TestExtractSkipsDevices: a copy out to the host skips device nodes and
 // counts them.
 func TestExtractSkipsDevices(t *testing.T) {
