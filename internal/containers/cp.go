@@ -399,10 +399,33 @@ func (w *copyWorker) request(r copyRequest) error {
 	return w.conn.Send(msgCopyRequest, r)
 }
 
+// copyDone is the worker's last word: what the container's side could
+// not keep.
+type copyDone struct {
+	XattrsLost int `json:"xattrsLost,omitempty"`
+}
+
 // done waits for the worker's end of the copy.
 func (w *copyWorker) done() error {
-	_, err := w.conn.Expect(msgCopyDone)
-	return err
+	m, err := w.conn.Expect(msgCopyDone)
+	if err != nil {
+		return err
+	}
+	var d copyDone
+	if len(m.Data) > 0 {
+		if err := m.Decode(&d); err != nil {
+			return err
+		}
+	}
+	w.warnXattrs(d.XattrsLost, "the container's filesystem refused them")
+	return nil
+}
+
+// warnXattrs says how many extended attributes a copy lost, and why.
+func (w *copyWorker) warnXattrs(n int, why string) {
+	if n > 0 {
+		w.warn(fmt.Sprintf("cp: %d extended attributes not copied: %s", n, why))
+	}
 }
 
 // get copies the container's src to the host's dst (or "-": stdout).
@@ -450,14 +473,15 @@ func (w *copyWorker) get(srcPath string, dst copier.Location, o CopyOptions) err
 		return fmt.Errorf("opening %s: %w", t.Dir, err)
 	}
 	defer dir.Close()
-	var skipped int
-	x := copier.ExtractOptions{Rename: t, Overwrite: o.Overwrite, Owners: copier.OwnNone, SkipDevices: true, Skipped: &skipped}
+	var skipped, lost int
+	x := copier.ExtractOptions{Rename: t, Overwrite: o.Overwrite, Owners: copier.OwnNone, SkipDevices: true, Skipped: &skipped, XattrsLost: &lost}
 	if err := copier.Extract(dir, "/", w.out, x); err != nil {
 		return err
 	}
 	if skipped > 0 {
 		w.warn(fmt.Sprintf("cp: %d device nodes not copied: only root can make them on the host (a tar stream, sandy cp CTR:PATH -, keeps them)", skipped))
 	}
+	w.warnXattrs(lost, "the host's filesystem or your rights refused them (file capabilities need root on the host; a tar stream, sandy cp CTR:PATH -, keeps them)")
 	return w.done()
 }
 
@@ -670,7 +694,8 @@ func workerPut(conn *userns.Conn, root *os.File, r copyRequest) error {
 		return err
 	}
 	var t copier.Transfer
-	o := copier.ExtractOptions{Overwrite: r.Overwrite, Owners: r.Owners}
+	var done copyDone
+	o := copier.ExtractOptions{Overwrite: r.Overwrite, Owners: r.Owners, XattrsLost: &done.XattrsLost}
 	if r.Stream {
 		if !d.IsDir {
 			return fmt.Errorf("%s: the destination of a tar stream must be an existing directory", r.Dst)
@@ -688,7 +713,7 @@ func workerPut(conn *userns.Conn, root *os.File, r copyRequest) error {
 	if err := copier.Extract(root, t.Dir, os.Stdin, o); err != nil {
 		return err
 	}
-	return conn.Send(msgCopyDone, nil)
+	return conn.Send(msgCopyDone, done)
 }
 
 // mountStopped mounts a stopped container's layers: a tmpfs on the

@@ -28,6 +28,10 @@
 // host side is the destination directory itself, so a container's
 // symlinks cannot lead a copy out of it either.
 //
+// Files keep their modes, times, hard links within the stream and the
+// extended attributes buildah's copier keeps (user.*, file capabilities,
+// IMA; never overlayfs's user.overlay.*).
+//
 // It does not pick the root, the user namespace or the ids: its callers
 // do (internal/containers, cp.go). It runs no program.
 package copier

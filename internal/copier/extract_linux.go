@@ -45,6 +45,9 @@ type ExtractOptions struct {
 	// counts them.
 	SkipDevices bool
 	Skipped     *int
+	// XattrsLost counts the extended attributes the destination refused
+	// (see writeXattrs).
+	XattrsLost *int
 }
 
 // Extract writes the tar stream r into the directory dir (an in-root path
@@ -280,7 +283,8 @@ func (x *extractor) link(pfd int, leaf, rel string, h *tar.Header) error {
 	return nil
 }
 
-// meta gives leaf its owner, mode and times: through fd when one is open
+// meta gives leaf its owner, mode, extended attributes (with an fd) and
+// times: through fd when one is open
 // (a regular file, a directory), else without following leaf.
 func (x *extractor) meta(pfd int, leaf, rel string, h *tar.Header, fd int) error {
 	uid, gid, chown := x.owner(h)
@@ -298,6 +302,9 @@ func (x *extractor) meta(pfd int, leaf, rel string, h *tar.Header, fd int) error
 	if fd >= 0 {
 		if err := unix.Fchmod(fd, uint32(h.Mode&0o7777)); err != nil {
 			return fmt.Errorf("%s: setting its mode: %w", rel, err)
+		}
+		if err := writeXattrs(fd, h, x.o.XattrsLost); err != nil {
+			return fmt.Errorf("%s: setting its extended attributes: %w", rel, err)
 		}
 	} else if h.Typeflag == tar.TypeFifo {
 		if err := unix.Fchmodat(pfd, leaf, uint32(h.Mode&0o7777), 0); err != nil && !errors.Is(err, unix.ENOENT) {

@@ -211,6 +211,9 @@ func (a *archiver) file(parent *os.File, name, tarName string, st *unix.Stat_t) 
 	}
 	h := a.header(tarName, &now)
 	h.Typeflag, h.Size = tar.TypeReg, now.Size
+	if err := readXattrs(fd, h); err != nil {
+		return fmt.Errorf("reading the extended attributes of %s: %w", tarName, err)
+	}
 	if err := a.tw.WriteHeader(h); err != nil {
 		return err
 	}
@@ -245,6 +248,9 @@ var pseudoFS = map[int64]bool{
 func (a *archiver) dir(d *os.File, tarName string, st *unix.Stat_t, top bool) error {
 	h := a.header(tarName+"/", st)
 	h.Typeflag = tar.TypeDir
+	if err := readXattrs(int(d.Fd()), h); err != nil {
+		return fmt.Errorf("reading the extended attributes of %s: %w", tarName, err)
+	}
 	if err := a.tw.WriteHeader(h); err != nil {
 		return err
 	}

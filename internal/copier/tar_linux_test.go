@@ -283,6 +283,85 @@ func TestRoundTripHardLinks(t *testing.T) {
 	}
 }
 
+// TestRoundTripXattrs: user attributes and file capabilities travel with
+// files and directories; overlayfs's own attributes and the others do
+// not; an attribute the destination refuses is counted, not fatal.
+func TestRoundTripXattrs(t *testing.T) {
+	src := t.TempDir()
+	tree := filepath.Join(src, "tree")
+	f := filepath.Join(tree, "f")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A v2 capability set: cap_net_raw permitted and effective.
+	capV2 := []byte{0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	set := map[string][]byte{"user.note": []byte("kept"), "user.overlay.opaque": []byte("y")}
+	if os.Geteuid() == 0 {
+		set["security.capability"] = capV2
+	}
+	for k, v := range set {
+		if err := unix.Setxattr(f, k, v, 0); err != nil {
+			testutil.Skip(t, "the test directory's filesystem refuses the extended attribute %s: %v (tmpfs before Linux 6.6 has no user attributes; set TMPDIR to an ext4 or xfs directory)", k, err)
+		}
+	}
+	if err := unix.Setxattr(tree, "user.dir", []byte("d"), 0); err != nil {
+		t.Fatal(err)
+	}
+	o, err := OpenSource(openDir(t, src), ParseSource("/tree"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	var b bytes.Buffer
+	if err := o.WriteTar(&b, ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	var lost int
+	if err := Extract(openDir(t, out), "/", &b, ExtractOptions{Rename: Transfer{From: "tree", To: "copy"}, Owners: OwnRoot, XattrsLost: &lost}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(p, name string) string {
+		buf := make([]byte, 256)
+		n, err := unix.Getxattr(filepath.Join(out, "copy", p), name, buf)
+		if err != nil {
+			return err.Error()
+		}
+		return string(buf[:n])
+	}
+	if v := get("f", "user.note"); v != "kept" {
+		t.Errorf("f's user.note: %q", v)
+	}
+	if v := get(".", "user.dir"); v != "d" {
+		t.Errorf("the directory's user.dir: %q", v)
+	}
+	if v := get("f", "user.overlay.opaque"); v != unix.ENODATA.Error() {
+		t.Errorf("f's user.overlay.opaque travelled: %q", v)
+	}
+	if c, ok := set["security.capability"]; ok {
+		if v := get("f", "security.capability"); v != string(c) {
+			t.Errorf("f's file capability after the chown: %x, want %x", v, c)
+		}
+	}
+	if lost != 0 {
+		t.Errorf("%d attributes lost, want 0", lost)
+	}
+	// A destination that refuses them: a pipe takes no user attribute.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	h := &tar.Header{PAXRecords: map[string]string{paxXattr + "user.note": "x", "comment": "not an attribute"}}
+	if err := writeXattrs(int(w.Fd()), h, &lost); err != nil || lost != 1 {
+		t.Errorf("a refused attribute: %v, %d lost; want nil, 1", err, lost)
+	}
+}
+
 // TestExtractSkipsDevices: a copy out to the host skips device nodes and
 // counts them.
 func TestExtractSkipsDevices(t *testing.T) {
