@@ -474,14 +474,15 @@ func (w *copyWorker) get(srcPath string, dst copier.Location, o CopyOptions) err
 	}
 	defer dir.Close()
 	var skipped, lost int
-	x := copier.ExtractOptions{Rename: t, Overwrite: o.Overwrite, Owners: copier.OwnNone, SkipDevices: true, Skipped: &skipped, XattrsLost: &lost}
+	x := copier.ExtractOptions{Rename: t, Overwrite: o.Overwrite, Owners: copier.OwnNone, SkipDevices: true, Skipped: &skipped,
+		UserXattrsOnly: true, XattrsLost: &lost}
 	if err := copier.Extract(dir, "/", w.out, x); err != nil {
 		return err
 	}
 	if skipped > 0 {
 		w.warn(fmt.Sprintf("cp: %d device nodes not copied: only root can make them on the host (a tar stream, sandy cp CTR:PATH -, keeps them)", skipped))
 	}
-	w.warnXattrs(lost, "the host's filesystem or your rights refused them (file capabilities need root on the host; a tar stream, sandy cp CTR:PATH -, keeps them)")
+	w.warnXattrs(lost, "a container's file capabilities are not set on the host, and the host's filesystem may refuse user attributes (a tar stream, sandy cp CTR:PATH -, keeps them)")
 	return w.done()
 }
 

@@ -45,9 +45,11 @@ type ExtractOptions struct {
 	// counts them.
 	SkipDevices bool
 	Skipped     *int
-	// XattrsLost counts the extended attributes the destination refused
-	// (see writeXattrs).
-	XattrsLost *int
+	// UserXattrsOnly sets only user.* extended attributes (a copy out
+	// to the host: no file capability from a container); XattrsLost
+	// counts the ones left out or refused (see writeXattrs).
+	UserXattrsOnly bool
+	XattrsLost     *int
 }
 
 // Extract writes the tar stream r into the directory dir (an in-root path
@@ -303,7 +305,7 @@ func (x *extractor) meta(pfd int, leaf, rel string, h *tar.Header, fd int) error
 		if err := unix.Fchmod(fd, uint32(h.Mode&0o7777)); err != nil {
 			return fmt.Errorf("%s: setting its mode: %w", rel, err)
 		}
-		if err := writeXattrs(fd, h, x.o.XattrsLost); err != nil {
+		if err := writeXattrs(fd, h, x.o.UserXattrsOnly, x.o.XattrsLost); err != nil {
 			return fmt.Errorf("%s: setting its extended attributes: %w", rel, err)
 		}
 	} else if h.Typeflag == tar.TypeFifo {

@@ -357,8 +357,23 @@ func TestRoundTripXattrs(t *testing.T) {
 	defer r.Close()
 	defer w.Close()
 	h := &tar.Header{PAXRecords: map[string]string{paxXattr + "user.note": "x", "comment": "not an attribute"}}
-	if err := writeXattrs(int(w.Fd()), h, &lost); err != nil || lost != 1 {
+	if err := writeXattrs(int(w.Fd()), h, false, &lost); err != nil || lost != 1 {
 		t.Errorf("a refused attribute: %v, %d lost; want nil, 1", err, lost)
+	}
+	// A copy out to the host sets no file capability, even as root.
+	fd, err := unix.Open(filepath.Join(out, "copy", "f"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	_ = unix.Fremovexattr(fd, "security.capability")
+	lost = 0
+	h = &tar.Header{PAXRecords: map[string]string{paxXattr + "security.capability": string(capV2), paxXattr + "user.other": "o"}}
+	if err := writeXattrs(fd, h, true, &lost); err != nil || lost != 1 {
+		t.Errorf("user attributes only: %v, %d lost; want nil, 1", err, lost)
+	}
+	if v := get("f", "security.capability"); v != unix.ENODATA.Error() || get("f", "user.other") != "o" {
+		t.Errorf("user attributes only: the capability is %q, user.other %q", v, get("f", "user.other"))
 	}
 }
 

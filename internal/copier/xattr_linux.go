@@ -100,13 +100,22 @@ func getXattr(fd int, name string) ([]byte, error) {
 
 // writeXattrs sets the stream's kept extended attributes on the open
 // file fd, after its owner is set (chown clears file capabilities). One
-// the filesystem or the user's rights refuse (a file capability copied
-// out by an unprivileged user, a filesystem without user attributes) is
-// counted in lost, not an error: the file itself is copied.
-func writeXattrs(fd int, h *tar.Header, lost *int) error {
+// the filesystem or the user's rights refuse (a filesystem without user
+// attributes) is counted in lost, not an error: the file itself is
+// copied. With userOnly (a copy out to the host), only user.* are set
+// and the others counted: a file capability a container wrote is its
+// root's to give, and root running cp must not turn it into a host
+// capability.
+func writeXattrs(fd int, h *tar.Header, userOnly bool, lost *int) error {
 	for k, v := range h.PAXRecords {
 		name, ok := strings.CutPrefix(k, paxXattr)
 		if !ok || !keptXattr(name) {
+			continue
+		}
+		if userOnly && !strings.HasPrefix(name, "user.") {
+			if lost != nil {
+				*lost++
+			}
 			continue
 		}
 		err := unix.Fsetxattr(fd, name, []byte(v), 0)
