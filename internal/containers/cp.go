@@ -473,14 +473,17 @@ func (w *copyWorker) get(srcPath string, dst copier.Location, o CopyOptions) err
 		return fmt.Errorf("opening %s: %w", t.Dir, err)
 	}
 	defer dir.Close()
-	var skipped, lost int
+	var skipped, lost, setID int
 	x := copier.ExtractOptions{Rename: t, Overwrite: o.Overwrite, Owners: copier.OwnNone, SkipDevices: true, Skipped: &skipped,
-		UserXattrsOnly: true, XattrsLost: &lost}
+		UserXattrsOnly: true, XattrsLost: &lost, DropSetID: os.Geteuid() == 0, SetIDDropped: &setID}
 	if err := copier.Extract(dir, "/", w.out, x); err != nil {
 		return err
 	}
 	if skipped > 0 {
 		w.warn(fmt.Sprintf("cp: %d device nodes not copied: only root can make them on the host (a tar stream, sandy cp CTR:PATH -, keeps them)", skipped))
+	}
+	if setID > 0 {
+		w.warn(fmt.Sprintf("cp: set-user-id and set-group-id bits cleared on %d files: copied out by root, they would be root's set-id programs (a tar stream, sandy cp CTR:PATH -, keeps them)", setID))
 	}
 	w.warnXattrs(lost, "a container's file capabilities are not set on the host, and the host's filesystem may refuse user attributes (a tar stream, sandy cp CTR:PATH -, keeps them)")
 	return w.done()

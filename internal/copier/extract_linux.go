@@ -50,6 +50,12 @@ type ExtractOptions struct {
 	// counts the ones left out or refused (see writeXattrs).
 	UserXattrsOnly bool
 	XattrsLost     *int
+	// DropSetID clears the set-user-id and set-group-id bits of regular
+	// files, counted in SetIDDropped: root copying a container's files
+	// out gets them as its own, and a setuid program the container's
+	// root made must not become a setuid-root program on the host.
+	DropSetID    bool
+	SetIDDropped *int
 }
 
 // Extract writes the tar stream r into the directory dir (an in-root path
@@ -302,7 +308,14 @@ func (x *extractor) meta(pfd int, leaf, rel string, h *tar.Header, fd int) error
 		}
 	}
 	if fd >= 0 {
-		if err := unix.Fchmod(fd, uint32(h.Mode&0o7777)); err != nil {
+		mode := uint32(h.Mode & 0o7777)
+		if x.o.DropSetID && mode&(unix.S_ISUID|unix.S_ISGID) != 0 && h.Typeflag == tar.TypeReg {
+			mode &^= unix.S_ISUID | unix.S_ISGID
+			if x.o.SetIDDropped != nil {
+				*x.o.SetIDDropped++
+			}
+		}
+		if err := unix.Fchmod(fd, mode); err != nil {
 			return fmt.Errorf("%s: setting its mode: %w", rel, err)
 		}
 		if err := writeXattrs(fd, h, x.o.UserXattrsOnly, x.o.XattrsLost); err != nil {

@@ -377,6 +377,32 @@ func TestRoundTripXattrs(t *testing.T) {
 	}
 }
 
+// TestExtractDropSetID: a copy out by root clears the set-id bits of
+// files (counted), not of directories, and keeps the other mode bits.
+func TestExtractDropSetID(t *testing.T) {
+	_, root := sandbox(t)
+	var n int
+	s := tarOf(t, tar.Header{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o2775},
+		tar.Header{Name: "d/suid", Typeflag: tar.TypeReg, Mode: 0o4755, Linkname: "x"},
+		tar.Header{Name: "d/sgid", Typeflag: tar.TypeReg, Mode: 0o2711, Linkname: "x"},
+		tar.Header{Name: "d/plain", Typeflag: tar.TypeReg, Mode: 0o1755, Linkname: "x"})
+	if err := Extract(openDir(t, root), "/dst", s, ExtractOptions{DropSetID: true, SetIDDropped: &n}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]uint32{"d": 0o2775, "d/suid": 0o755, "d/sgid": 0o711, "d/plain": 0o1755} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(root, "dst", p), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&0o7777 != want {
+			t.Errorf("%s: mode %o, want %o", p, st.Mode&0o7777, want)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d set-id files counted, want 2", n)
+	}
+}
+
 // TestExtractSkipsDevices: a copy out to the host skips device nodes and
 // counts them.
 func TestExtractSkipsDevices(t *testing.T) {
