@@ -232,6 +232,7 @@ func cmdContainerExec(ctx context.Context, g *lifecycle.Global, args []string) (
 	fs.StringVar(&o.Cwd, "cwd", "", "the same as --workdir (sandy exec's name)")
 	_ = fs.MarkHidden("cwd")
 	fs.IntVar(&o.PreserveFDs, "preserve-fds", 0, "pass N more fds (3..3+N-1) to the process")
+	fs.BoolVar(&r.Privileged, "privileged", false, "give the process every capability (to a non-root user: the bounding set only)")
 	if err := fs.Parse(args); err != nil {
 		return 125, err
 	}

@@ -38,6 +38,25 @@ func TestContainerExecPodmanFlags(t *testing.T) {
 	if msg := e.fails(125, "container", "exec", "-u", "nosuch", "ex", "true"); !strings.Contains(msg, "unable to find user nosuch") {
 		t.Errorf("-u nosuch: %s", msg)
 	}
+	// --privileged: every capability sandy holds, for root; a non-root
+	// user gets them in the bounding set only (podman's).
+	capEff := func(args ...string) string {
+		out := e.ok(append(append([]string{"container", "exec"}, args...), "ex", "sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status")...)
+		return strings.Join(strings.Fields(out), " ")
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, bnd, _ := strings.Cut(string(status), "CapBnd:")
+	all := strings.Fields(bnd)[0] // sandy's own bounding set: what the user namespace can hold
+	plain, priv, privUser := capEff(), capEff("--privileged"), capEff("--privileged", "-u", "4321")
+	if plain == priv || priv != "CapEff: "+all+" CapBnd: "+all {
+		t.Errorf("exec --privileged: %q (without: %q), want every capability (%s) effective", priv, plain, all)
+	}
+	if privUser != "CapEff: 0000000000000000 CapBnd: "+all {
+		t.Errorf("exec --privileged -u 4321: %q, want the bounding set %s and nothing effective", privUser, all)
+	}
 	if out := e.ok("container", "exec", "-w", "/tmp", "ex", "pwd"); out != "/tmp\n" {
 		t.Errorf("-w /tmp: %q", out)
 	}

@@ -21,6 +21,9 @@ type ExecRequest struct {
 	EnvFiles []string // --env-file
 	User     string   // -u USER[:GROUP] | UID[:GID], names from the container's files
 	HostEnv  []string // the caller's environment (os.Environ())
+	// Privileged: every capability sandy holds (run --privileged's set),
+	// whatever the container was given.
+	Privileged bool
 }
 
 // PrepareExec fills o's id, environment and user from r: the container
@@ -73,6 +76,9 @@ func (m Manage) PrepareExec(ctx context.Context, r ExecRequest, o *lifecycle.Exe
 		}
 	}
 	o.Env = append(o.Env, env.kv...)
+	if r.Privileged {
+		o.PrivilegedCaps = boundingCaps()
+	}
 	return nil
 }
 

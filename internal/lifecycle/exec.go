@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,12 +38,17 @@ type ExecOptions struct {
 	User          string // UID[:GID]
 	AdditionalGID []int64
 	Caps          []string
-	NoNewPrivs    *bool // --no-new-privs, when given
-	PreserveFDs   int
-	IgnorePaused  bool
-	Stdin         io.Reader
-	Stdout        io.Writer
-	Stderr        io.Writer
+	// PrivilegedCaps is podman exec --privileged's: added to the
+	// bounding set, and to the effective and permitted sets when the
+	// process runs as uid 0 (a non-root user gets them only through a
+	// set-id or file-capability program, as with podman).
+	PrivilegedCaps []string
+	NoNewPrivs     *bool // --no-new-privs, when given
+	PreserveFDs    int
+	IgnorePaused   bool
+	Stdin          io.Reader
+	Stdout         io.Writer
+	Stderr         io.Writer
 }
 
 // execution is one exec in progress: the named steps share it.
@@ -276,6 +282,17 @@ func (ex *execution) processFromFlags(uids, gids []specs.LinuxIDMapping) (*specs
 			p.User.GID = gid
 		}
 	}
+	if len(o.PrivilegedCaps) > 0 {
+		if p.Capabilities == nil {
+			p.Capabilities = &specs.LinuxCapabilities{}
+		}
+		pc := p.Capabilities
+		pc.Bounding = unionCaps(pc.Bounding, o.PrivilegedCaps)
+		if p.User.UID == 0 {
+			pc.Effective = unionCaps(pc.Effective, o.PrivilegedCaps)
+			pc.Permitted = unionCaps(pc.Permitted, o.PrivilegedCaps)
+		}
+	}
 	p.User.AdditionalGids = append([]uint32(nil), p.User.AdditionalGids...)
 	for _, g := range o.AdditionalGID {
 		if g < 0 || g > math.MaxUint32 {
@@ -287,6 +304,18 @@ func (ex *execution) processFromFlags(uids, gids []specs.LinuxIDMapping) (*specs
 		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
 	}
 	return p, nil
+}
+
+// unionCaps is a set of capabilities with add's appended, each once; a
+// new slice (the spec's is the container's).
+func unionCaps(set, add []string) []string {
+	out := append([]string(nil), set...)
+	for _, c := range add {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // readIDMaps reads the uid and gid maps of pid's user namespace from

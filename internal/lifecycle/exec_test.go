@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,6 +87,43 @@ func TestBuildProcessFromFlags(t *testing.T) {
 				t.Fatal("the container's process was changed")
 			}
 		})
+	}
+}
+
+// TestPrivilegedCaps: exec --privileged adds its set to the bounding set,
+// and to the effective and permitted ones for uid 0 only; the
+// container's process is not changed.
+func TestPrivilegedCaps(t *testing.T) {
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1001, Size: 65536}}
+	extra := []string{"CAP_SYS_ADMIN", "CAP_KILL"}
+	for _, tc := range []struct {
+		user    string
+		wantEff bool
+	}{{"", true}, {"0:5", true}, {"1000", false}} {
+		sp := spec.Example(true)
+		before := *sp.Process.Capabilities
+		o := ExecOptions{Args: []string{"id"}, User: tc.user, PrivilegedCaps: extra}
+		ex := &execution{o: &o, spec: sp}
+		p, err := ex.processFromFlags(m, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := p.Capabilities
+		if !slices.Contains(c.Bounding, "CAP_SYS_ADMIN") || !slices.Contains(c.Bounding, "CAP_KILL") {
+			t.Errorf("-u %q: bounding %v lacks the privileged set", tc.user, c.Bounding)
+		}
+		if n := len(slices.DeleteFunc(slices.Clone(c.Bounding), func(x string) bool { return x != "CAP_KILL" })); n != 1 {
+			t.Errorf("-u %q: CAP_KILL %d times in the bounding set", tc.user, n)
+		}
+		if got := slices.Contains(c.Effective, "CAP_SYS_ADMIN") && slices.Contains(c.Permitted, "CAP_SYS_ADMIN"); got != tc.wantEff {
+			t.Errorf("-u %q: effective and permitted hold CAP_SYS_ADMIN: %v, want %v", tc.user, got, tc.wantEff)
+		}
+		if slices.Contains(c.Ambient, "CAP_SYS_ADMIN") || slices.Contains(c.Inheritable, "CAP_SYS_ADMIN") {
+			t.Errorf("-u %q: ambient %v, inheritable %v: want neither to gain", tc.user, c.Ambient, c.Inheritable)
+		}
+		if !reflect.DeepEqual(*sp.Process.Capabilities, before) {
+			t.Errorf("-u %q: the container's capabilities changed", tc.user)
+		}
 	}
 }
 
