@@ -25,6 +25,7 @@ type imageRun struct {
 	publishAll           bool
 	entrypoint, pids     string
 	readOnlyTmpfs        bool
+	httpProxy            bool
 	tlsVerify            bool
 	creds, authfile, crt string
 }
@@ -41,6 +42,8 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 	fs.StringVar(&r.pull, "pull", "missing", "IMAGE: pull the image: missing, always, never or newer")
 	fs.BoolVarP(&r.interactive, "interactive", "i", false, "IMAGE: keep stdin open (without it, stdin is /dev/null)")
 	fs.StringVarP(&o.User, "user", "u", "", "IMAGE: USER|UID[:GROUP|GID], names from the image's /etc/passwd and /etc/group")
+	fs.BoolVar(&o.EnvHost, "env-host", false, "IMAGE: pass your whole environment (the image's, --env-file and -e win)")
+	fs.BoolVar(&r.httpProxy, "http-proxy", true, "IMAGE: pass your http_proxy, https_proxy, ftp_proxy and no_proxy (either case)")
 	fs.StringVar(&r.entrypoint, "entrypoint", "", "IMAGE: override the image's entrypoint (\"\" clears it; a JSON array is the argv)")
 	fs.StringVar(&o.Hostname, "hostname", "", "IMAGE: the container's hostname (default: its short id)")
 	fs.BoolVar(&o.ReadOnly, "read-only", false, "IMAGE: mount the root read-only")
@@ -67,7 +70,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 }
 
 // imageOnly are the flags that only `sandy run IMAGE` takes.
-var imageOnly = []string{"rm", "name", "publish-all", "log-driver", "log-opt", "pull", "interactive", "user", "entrypoint",
+var imageOnly = []string{"rm", "name", "publish-all", "log-driver", "log-opt", "pull", "interactive", "user", "env-host", "http-proxy", "entrypoint",
 	"hostname", "read-only", "read-only-tmpfs", "cap-add", "cap-drop", "security-opt",
 	"privileged", "init", "label", "annotation", "memory", "cpus", "pids-limit", "dns", "dns-search", "dns-option", "add-host",
 	"userns", "tls-verify", "creds", "authfile", "cert-dir"}
@@ -114,6 +117,7 @@ func runImage(ctx context.Context, g *lifecycle.Global, fs *pflag.FlagSet, r *im
 		req.Options.PidsLimit = &n
 	}
 	req.Options.NoReadOnlyTmpfs = !r.readOnlyTmpfs
+	req.Options.NoHTTPProxy = !r.httpProxy
 	if fs.Changed("tls-verify") {
 		req.HelperRemote = append(req.HelperRemote, fmt.Sprintf("--tls-verify=%v", r.tlsVerify))
 	}

@@ -36,9 +36,13 @@ type Options struct {
 	Env []string
 	// EnvFiles are the --env-file files, already read, in order.
 	EnvFiles []EnvFile
-	Workdir  string // -w
-	User     string // -u USER|UID[:GROUP|GID]
-	Hostname string // --hostname
+	// EnvHost is --env-host: the caller's whole environment, under the
+	// image's. NoHTTPProxy is --http-proxy=false: without either, the
+	// caller's proxy variables (ProxyEnv) are passed, as podman does.
+	EnvHost, NoHTTPProxy bool
+	Workdir              string // -w
+	User                 string // -u USER|UID[:GROUP|GID]
+	Hostname             string // --hostname
 	// ReadOnly is --read-only; with it, /tmp, /var/tmp and /run are
 	// tmpfs unless NoReadOnlyTmpfs (--read-only-tmpfs=false).
 	ReadOnly, NoReadOnlyTmpfs bool
@@ -358,12 +362,30 @@ func (g *gen) user() error {
 	return nil
 }
 
-// env: defaults, image, env files, -e; then HOSTNAME and HOME when unset.
+// ProxyEnv are the proxy variables run passes from the caller's
+// environment unless --http-proxy=false (podman's list).
+var ProxyEnv = []string{"http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY"}
+
+// env, podman's order, each over the one before: the defaults, the
+// caller's (--env-host: all of it; else its proxy variables), the
+// image's, the env files, -e; then HOSTNAME and HOME when unset.
 func (g *gen) env() error {
 	var e envList
 	e.set("PATH", defaultPath)
 	e.set("TERM", "xterm")
 	e.set("container", "podman")
+	switch {
+	case g.o.EnvHost:
+		for _, k := range slices.Sorted(maps.Keys(g.h.Env)) {
+			e.set(k, g.h.Env[k])
+		}
+	case !g.o.NoHTTPProxy:
+		for _, k := range ProxyEnv {
+			if v, ok := g.h.Env[k]; ok {
+				e.set(k, v)
+			}
+		}
+	}
 	for _, kv := range g.img.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		if k == "" {

@@ -100,13 +100,15 @@ func TestInit(t *testing.T) {
 		"generating the spec: mounts: --init: duplicate mount destination /run/sandy-init")
 }
 
-// TestEnv: defaults < image < --env-file < -e; -e K from the host or
-// dropped; HOSTNAME and HOME last unless set.
+// TestEnv: defaults < the caller's (proxies, or all with --env-host) <
+// image < --env-file < -e; -e K from the host or dropped; HOSTNAME and
+// HOME last unless set.
 func TestEnv(t *testing.T) {
 	img := imagehelper.ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/image/bin", "IMG=1", "OVER=image"}}
 	for _, tc := range []struct {
 		name string
 		img  imagehelper.ImageConfig
+		host map[string]string // the caller's environment, when not testHost's
 		o    Options
 		want []string
 	}{
@@ -117,9 +119,23 @@ func TestEnv(t *testing.T) {
 			Env:      []string{"OVER=flag", "HOSTVAR", "UNSET", "LC_*", "EMPTY=", "HOME=/h", "HOSTNAME=x"},
 		}, want: []string{"PATH=/image/bin", "TERM=xterm", "container=podman", "IMG=1", "OVER=flag", "FILE=1", "HOSTVAR=h", "LC_ALL=C", "LC_TIME=en", "EMPTY=", "HOME=/h", "HOSTNAME=x"}},
 		{name: "hostname flag", img: imagehelper.ImageConfig{Cmd: []string{"sh"}}, o: Options{Hostname: "web"}, want: []string{"PATH=" + defaultPath, "TERM=xterm", "container=podman", "HOME=/root", "HOSTNAME=web"}},
+		{name: "proxies by default", img: img, host: map[string]string{"https_proxy": "http://p:3128", "NO_PROXY": "localhost", "OTHER": "x"},
+			want: []string{"PATH=/image/bin", "TERM=xterm", "container=podman", "https_proxy=http://p:3128", "NO_PROXY=localhost", "IMG=1", "OVER=image", "HOME=/root", "HOSTNAME=0123456789ab"}},
+		{name: "--http-proxy=false", img: img, host: map[string]string{"https_proxy": "http://p:3128"}, o: Options{NoHTTPProxy: true},
+			want: []string{"PATH=/image/bin", "TERM=xterm", "container=podman", "IMG=1", "OVER=image", "HOME=/root", "HOSTNAME=0123456789ab"}},
+		{name: "--env-host under the image, -e over it", img: img, host: map[string]string{"PATH": "/host/bin", "OVER": "host", "B": "2", "A": "1", "HOME": "/home/me"},
+			o:    Options{EnvHost: true, NoHTTPProxy: true, Env: []string{"B=flag"}},
+			want: []string{"PATH=/image/bin", "TERM=xterm", "container=podman", "A=1", "B=flag", "HOME=/home/me", "OVER=image", "IMG=1", "HOSTNAME=0123456789ab"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := generate(t, tc.img, tc.o)
+			h := testHost()
+			if tc.host != nil {
+				h.Env = tc.host
+			}
+			s, _, err := Generate(tc.img, tc.o, testDB(), h)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if !reflect.DeepEqual(s.Process.Env, tc.want) {
 				t.Errorf("env = %q\nwant %q", s.Process.Env, tc.want)
 			}
