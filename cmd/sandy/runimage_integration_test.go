@@ -103,6 +103,21 @@ func TestRunImage(t *testing.T) {
 		if out := e.ok("run", "--rm", "--entrypoint", "/bin/echo", "localhost/bb:cfg", "from", "entrypoint"); out != "from entrypoint\n" {
 			t.Errorf("--entrypoint: got %q", out)
 		}
+		// The caller's proxy reaches the container (podman's
+		// --http-proxy, on by default); --env-host passes everything,
+		// under the image's own variables.
+		env := e.env
+		e.env = append(append([]string(nil), env...), "https_proxy=http://proxy.example:3128", "SANDY_T_HOST=h", "FROM_IMAGE=host")
+		defer func() { e.env = env }()
+		show := []string{"localhost/bb:cfg", "sh", "-c", "echo ${https_proxy:-none} ${SANDY_T_HOST:-none} $FROM_IMAGE"}
+		for _, tc := range []struct {
+			flags []string
+			want  string
+		}{{nil, "http://proxy.example:3128 none yes\n"}, {[]string{"--http-proxy=false"}, "none none yes\n"}, {[]string{"--env-host"}, "http://proxy.example:3128 h yes\n"}} {
+			if out := e.ok(append(append([]string{"run", "--rm"}, tc.flags...), show...)...); out != tc.want {
+				t.Errorf("run %v: %q, want %q", tc.flags, out, tc.want)
+			}
+		}
 	})
 	t.Run("exit statuses", func(t *testing.T) {
 		e.fails(7, "run", "--rm", "localhost/bb:changes", "sh", "-c", "exit 7")
