@@ -226,6 +226,21 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// archive is WriteTar of p in the directory src.
+func archive(t *testing.T, src, p string) *bytes.Buffer {
+	t.Helper()
+	o, err := OpenSource(openDir(t, src), ParseSource(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	var b bytes.Buffer
+	if err := o.WriteTar(&b, ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return &b
+}
+
 // TestRoundTripHardLinks: names of one file stay one file (one inode,
 // its data written once in the stream), in the tree and in a subtree;
 // a link to a file outside the copied tree is copied as a file.
@@ -244,20 +259,12 @@ func TestRoundTripHardLinks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	o, err := OpenSource(openDir(t, src), ParseSource("/tree"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	var b bytes.Buffer
-	if err := o.WriteTar(&b, ArchiveOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	b := archive(t, src, "/tree")
 	if n := strings.Count(b.String(), "shared"); n != 1 {
 		t.Errorf("the shared file's data is %d times in the stream, want once", n)
 	}
 	out := t.TempDir()
-	if err := Extract(openDir(t, out), "/", &b, ExtractOptions{Rename: Transfer{From: "tree", To: "copy"}}); err != nil {
+	if err := Extract(openDir(t, out), "/", b, ExtractOptions{Rename: Transfer{From: "tree", To: "copy"}}); err != nil {
 		t.Fatal(err)
 	}
 	ino := func(p string) (uint64, uint64) {
@@ -310,18 +317,10 @@ func TestRoundTripXattrs(t *testing.T) {
 	if err := unix.Setxattr(tree, "user.dir", []byte("d"), 0); err != nil {
 		t.Fatal(err)
 	}
-	o, err := OpenSource(openDir(t, src), ParseSource("/tree"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	var b bytes.Buffer
-	if err := o.WriteTar(&b, ArchiveOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	b := archive(t, src, "/tree")
 	out := t.TempDir()
 	var lost int
-	if err := Extract(openDir(t, out), "/", &b, ExtractOptions{Rename: Transfer{From: "tree", To: "copy"}, Owners: OwnRoot, XattrsLost: &lost}); err != nil {
+	if err := Extract(openDir(t, out), "/", b, ExtractOptions{Rename: Transfer{From: "tree", To: "copy"}, Owners: OwnRoot, XattrsLost: &lost}); err != nil {
 		t.Fatal(err)
 	}
 	get := func(p, name string) string {
