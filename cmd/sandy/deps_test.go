@@ -27,9 +27,12 @@ func TestRuntimeDeps(t *testing.T) {
 	// hpack, compress/flate) cost about 3 ms and 40 KB of init work per
 	// process start. rootlesskit's pkg/port brought them in (its
 	// VirtualNetworkProvider names *http.ServeMux); slirp speaks the port
-	// protocol itself (slirp/portdriver.go).
+	// protocol itself (slirp/portdriver.go). crypto/rand links the FIPS
+	// 140 module (DRBG, AES-GCM, SHA-2, SHA-3, HMAC) and its inits; the
+	// random names sandy makes need to be unique, not secret
+	// (lifecycle.NewID).
 	heavy := map[string]bool{"net/http": true, "crypto/tls": true, "crypto/x509": true, "compress/flate": true,
-		"github.com/rootless-containers/rootlesskit/v3/pkg/port": true}
+		"github.com/rootless-containers/rootlesskit/v3/pkg/port": true, "crypto/rand": true}
 	for _, pkg := range strings.Fields(string(out)) {
 		for _, f := range imageOnly {
 			if strings.HasPrefix(pkg, f) {
