@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/rootless-containers/rootlesskit/v3/pkg/lowlevelmsgutil"
-	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/msg"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +32,8 @@ import (
 // the arguments after the subcommand name. It exits when stdin reaches EOF,
 // which is when the monitor exits, kill -9 included.
 //
-// It speaks the protocol of rootlesskit's builtin child (package msg): for
+// It speaks the protocol of rootlesskit's builtin child (package msg;
+// portRequest, portReply): for
 // each connection the parent accepts on the host, the parent asks over the
 // unix socket, this process dials the container-side address in the
 // container's network namespace and passes the connected socket back with
@@ -120,27 +120,27 @@ func openReadyPipe(path string) (*os.File, error) {
 func serveParent(c *net.UnixConn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	var req msg.Request
+	var req portRequest
 	if _, err := lowlevelmsgutil.UnmarshalFromReader(c, &req); err != nil {
 		fmt.Fprintf(os.Stderr, "port child: reading request: %v\n", err)
 		return
 	}
 	switch req.Type {
-	case msg.RequestTypeInit:
-		_, _ = lowlevelmsgutil.MarshalToWriter(c, &msg.Reply{})
-	case msg.RequestTypeConnect:
+	case requestInit:
+		_, _ = lowlevelmsgutil.MarshalToWriter(c, &portReply{})
+	case requestConnect:
 		if err := connect(c, &req); err != nil {
 			fmt.Fprintf(os.Stderr, "port child: %v\n", err)
-			_, _ = lowlevelmsgutil.MarshalToWriter(c, &msg.Reply{Error: err.Error()})
+			_, _ = lowlevelmsgutil.MarshalToWriter(c, &portReply{Error: err.Error()})
 		}
 	default:
-		_, _ = lowlevelmsgutil.MarshalToWriter(c, &msg.Reply{Error: fmt.Sprintf("unknown request type %q", req.Type)})
+		_, _ = lowlevelmsgutil.MarshalToWriter(c, &portReply{Error: fmt.Sprintf("unknown request type %q", req.Type)})
 	}
 }
 
 // connect dials req's container-side address and sends the socket to the
 // parent as SCM_RIGHTS.
-func connect(c *net.UnixConn, req *msg.Request) error {
+func connect(c *net.UnixConn, req *portRequest) error {
 	proto := strings.TrimRight(req.Proto, "46")
 	if proto != "tcp" && proto != "udp" {
 		return fmt.Errorf("unknown proto %q", req.Proto)

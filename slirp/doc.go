@@ -1,6 +1,7 @@
 // Package slirp gives a rootless container's network namespace a user-mode
 // network through slirp4netns(1) and forwards host ports into it through
-// rootlesskit v3's port drivers. It runs on the host side, as the user's
+// the two port drivers of rootlesskit v3, builtin and slirp4netns, whose
+// host halves are this package's (portdriver.go says why). It runs on the host side, as the user's
 // real uid, never inside the container's user namespace, except for the
 // one small port child described below.
 //
@@ -101,8 +102,8 @@
 // pid and mount namespaces too, visible to and killable by the container);
 // the monitor itself living in the container's namespaces with listeners
 // inherited from the host side (one process fewer, but host-side listeners
-// owned by a process the container's root may ptrace, and rootlesskit's
-// parent driver could not be used).
+// owned by a process the container's root may ptrace, and the builtin
+// driver's parent half could not be used).
 //
 // # The client's address
 //

@@ -3,7 +3,6 @@
 package slirp
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,9 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
-	builtinparent "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/parent"
-	slirpport "github.com/rootless-containers/rootlesskit/v3/pkg/port/slirp4netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -154,8 +150,8 @@ type monitor struct {
 	abandoned bool
 	startErr  error
 
-	driver port.ParentDriver
-	quit   chan struct{}
+	driver portDriver
+	stops  []func() // one per forward added, run by removePorts
 	// sockDir is the state directory as the port drivers dial their
 	// sockets in it (socketDir); releaseDir closes its handle.
 	sockDir    string
@@ -185,11 +181,12 @@ func (m *monitor) start() error {
 	}
 	if m.hasChild() {
 		// The builtin driver does not need slirp4netns: start it now.
-		d, err := builtinparent.NewDriver(m.logw, m.sockDir, false, "")
+		d, err := newBuiltinDriver(m.logw, m.sockDir)
 		if err != nil {
 			return fmt.Errorf("creating builtin port driver: %w", err)
 		}
-		driverReady = m.runDriver(d, nil)
+		m.driver = d
+		driverReady = waitDriver(d.waitChild)
 	}
 	if err := m.waitSlirp(slirpDied); err != nil {
 		return err
@@ -204,11 +201,9 @@ func (m *monitor) start() error {
 		return nil
 	}
 	if !m.hasChild() {
-		d, err := slirpport.NewParentDriver(m.logw, filepath.Join(m.sockDir, "slirp-api.sock"))
-		if err != nil {
-			return fmt.Errorf("creating slirp4netns port driver: %w", err)
-		}
-		driverReady = m.runDriver(d, &port.ChildContext{IP: net.ParseIP(ContainerIP), GatewayIP: net.ParseIP(GatewayIP)})
+		// slirp4netns serves its API once it is ready.
+		m.driver = &slirpDriver{apiSocket: filepath.Join(m.sockDir, "slirp-api.sock"), childIP: ContainerIP}
+		driverReady = waitDriver(func() error { return nil })
 	}
 	select {
 	case err := <-driverReady:
@@ -338,39 +333,20 @@ func (m *monitor) waitSlirp(died <-chan struct{}) error {
 	}
 }
 
-// runDriver runs rootlesskit's parent driver d until m.quit closes; the
-// returned channel yields nil once d is ready, or its error.
-//
-// With the builtin driver, d's half here listens on the host and, for each
-// connection, asks the port child (RunPortChild) over STATEDIR/.bp.sock for
-// a socket connected inside the container, then splices between the two.
-// The child finds the driver by its fifo, STATEDIR/.bp-ready.pipe, which
-// NewDriver creates.
-func (m *monitor) runDriver(d port.ParentDriver, cctx *port.ChildContext) <-chan error {
-	m.driver = d
-	m.quit = make(chan struct{})
-	initComplete := make(chan struct{}, 1)
-	ready := make(chan error, 2)
-	go func() {
-		if err := d.RunParentDriver(initComplete, m.quit, cctx); err != nil {
-			ready <- err
-		}
-	}()
-	go func() {
-		select {
-		case <-initComplete:
-			ready <- nil
-		case <-m.quit:
-		}
-	}()
+// waitDriver runs a driver's wait for readiness on a goroutine; the
+// returned channel yields its result. With the builtin driver that is the
+// port child's ready fifo, which the child opens only once it listens on
+// STATEDIR/.bp.sock (RunPortChild); a child that dies first is caught by
+// start's select on its pidfd.
+func waitDriver(wait func() error) <-chan error {
+	ready := make(chan error, 1)
+	go func() { ready <- wait() }()
 	return ready
 }
 
 func (m *monitor) addPorts() error {
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
 	for _, p := range m.cfg.Ports {
-		spec := port.Spec{
+		spec := forwardSpec{
 			Proto:      p.Proto,
 			ParentIP:   p.HostIP,
 			ParentPort: p.HostPort,
@@ -392,9 +368,11 @@ func (m *monitor) addPorts() error {
 			// 10.0.2.100.
 			spec.ChildIP = "127.0.0.1"
 		}
-		if _, err := m.driver.AddPort(ctx, spec); err != nil {
+		stop, err := m.driver.add(spec)
+		if err != nil {
 			return bindError(p, err)
 		}
+		m.stops = append(m.stops, stop)
 	}
 	return nil
 }
@@ -425,9 +403,6 @@ func (m *monitor) wait(sigs <-chan os.Signal) {
 // their pidfds after a grace period covers one that hangs.
 func (m *monitor) teardown() {
 	m.removePorts()
-	if m.quit != nil {
-		close(m.quit)
-	}
 	if m.control != nil {
 		m.control.Close()
 	}
@@ -495,23 +470,12 @@ func (m *monitor) closeAbort() {
 // alone would close them too, but not before Stop's connection sees EOF:
 // the kernel closes a process' fds one by one as its last thread exits, so
 // a `delete` followed at once by a `run -p` of the same port could find it
-// still taken.
+// still taken. With the slirp4netns driver the removals are API calls.
 func (m *monitor) removePorts() {
-	if m.driver == nil {
-		return
+	for _, stop := range m.stops {
+		stop()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	ports, err := m.driver.ListPorts(ctx)
-	if err != nil {
-		m.log.Error("listing ports", "err", err)
-		return
-	}
-	for _, p := range ports {
-		if err := m.driver.RemovePort(ctx, p.ID); err != nil {
-			m.log.Error("removing port", "port", p.Spec.ParentPort, "err", err)
-		}
-	}
+	m.stops = nil
 }
 
 // endProcess waits up to two seconds for pidfd's process to exit, then

@@ -2,11 +2,12 @@ package lifecycle
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,11 +93,14 @@ type creation struct {
 	stopWatch func() bool // ends watchInterrupt
 }
 
-// NewID makes a container id for `sandy run` without one.
+// NewID makes a container id for `sandy run` without one. It needs to be
+// unique, not secret (the state directory is made with RENAME_NOREPLACE),
+// so math/rand/v2's generator (ChaCha8, seeded from the kernel for each
+// process) serves: crypto/rand would link the FIPS 140 module, whose
+// package inits every sandy process pays (TestRuntimeDeps).
 func NewID() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "sandy-" + hex.EncodeToString(b)
+	b := binary.LittleEndian.AppendUint64(nil, rand.Uint64())
+	return "sandy-" + hex.EncodeToString(b[:6])
 }
 
 // Create creates a container and returns once its init waits on the exec

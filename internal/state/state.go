@@ -1,12 +1,13 @@
 package state
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -274,9 +275,10 @@ func (r *Root) Retire(id string) (string, error) {
 	if err := ValidateID(id); err != nil {
 		return "", err
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	dir := filepath.Join(r.Dir, retiredPrefix+id+"-"+hex.EncodeToString(b[:]))
+	// Unique, not secret (RENAME_NOREPLACE): math/rand/v2, as
+	// lifecycle.NewID says why.
+	b := binary.LittleEndian.AppendUint64(nil, rand.Uint64())
+	dir := filepath.Join(r.Dir, retiredPrefix+id+"-"+hex.EncodeToString(b[:6]))
 	if err := unix.Renameat2(unix.AT_FDCWD, r.Path(id), unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE); err != nil {
 		return "", fmt.Errorf("retiring the state of %s: %w", id, err)
 	}

@@ -3,12 +3,13 @@
 package volumes
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -690,10 +691,15 @@ func nonNil(m map[string]string) map[string]string {
 	return m
 }
 
+// randomHex returns n random bytes in hex: names that must be unique, not
+// secret (each is created exclusively), so math/rand/v2's generator
+// (ChaCha8, seeded from the kernel for each process) serves; crypto/rand
+// would link the FIPS 140 module into sandy, whose package inits every
+// sandy process pays (cmd/sandy's TestRuntimeDeps).
 func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux (getrandom)
+	b := make([]byte, 0, n+8)
+	for len(b) < n {
+		b = binary.LittleEndian.AppendUint64(b, rand.Uint64())
 	}
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b[:n])
 }
