@@ -69,6 +69,11 @@ os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
 json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 chown -R "$user:" "$work"
+# sandy installed as a package or hack/install.sh as root leave it: owned
+# by root, not writable by the user, so no start needs a sealed copy of it
+# (the rows above copy it, as a user's own build does).
+mkdir "$work/installed"
+install -o root -g root -m 0755 "$work/sandy" "$work/installed/sandy"
 cat >"$work/bench-inner.sh" <<'INNER'
 set -eu
 work=$1 runs=$2
@@ -99,6 +104,7 @@ interleave run \
   sandy-subuid "$work/sandy --root $work/st-sandy run --network=none $work/sandy-bundle" \
   sandy-subuid-net "$work/sandy --root $work/st-sandy run $work/sandy-bundle" \
   sandy "$work/sandy --root $work/st-sandy run $work/oci-bundle" \
+  sandy-installed "$work/installed/sandy --root $work/st-sandy run $work/oci-bundle" \
   crun "sh -c 'exec crun --root $work/st-crun run -b $work/oci-bundle c\$\$'" \
   runc "sh -c 'exec runc --root $work/st-runc run -b $work/oci-bundle c\$\$'"
 # exec of /bin/true into a running container (issue 14's third row).
@@ -106,6 +112,7 @@ interleave run \
 crun --root "$work/st-crun" run -d -b "$work/oci-sleep" ex1
 interleave exec \
   sandy-exec "$work/sandy --root $work/st-sandy exec ex1 /bin/true" \
+  sandy-installed-exec "$work/installed/sandy --root $work/st-sandy exec ex1 /bin/true" \
   crun-exec "crun --root $work/st-crun exec ex1 /bin/true"
 "$work/sandy" --root "$work/st-sandy" delete -f ex1
 crun --root "$work/st-crun" delete -f ex1
@@ -136,12 +143,13 @@ def ratio(a, b):
 def diff(a, b):
     rs = next(rs for rs in rounds.values() if a in rs[0] and b in rs[0])
     return statistics.median(r[a] - r[b] for r in rs) * 1000
-print(f"{'':16} {'median ms':>10} {'p90 ms':>8}")
+print(f"{'':20} {'median ms':>10} {'p90 ms':>8}")
 for name, ts in res.items():
-    print(f"{name:16} {statistics.median(ts) * 1000:10.2f} {p(ts, 0.9) * 1000:8.2f}")
+    print(f"{name:20} {statistics.median(ts) * 1000:10.2f} {p(ts, 0.9) * 1000:8.2f}")
 print(f"sandy/crun  {ratio('sandy', 'crun'):.2f}   (target <= 0.8)")
 print(f"sandy/runc  {ratio('sandy', 'runc'):.2f}")
 print(f"sandy-exec/crun-exec  {ratio('sandy-exec', 'crun-exec'):.2f}   (target <= 0.8: exec of /bin/true into a running container)")
+print(f"sandy-installed/crun  {ratio('sandy-installed', 'crun'):.2f}  sandy-installed-exec/crun-exec  {ratio('sandy-installed-exec', 'crun-exec'):.2f}  (sandy owned by root, as installed: no sealed copy)")
 print(f"sandy-subuid/crun  {ratio('sandy-subuid', 'crun'):.2f}  (sandy's own rootless config: full subordinate map through newuidmap + newgidmap, no network)")
 print(f"sandy-subuid-net/sandy-subuid  {ratio('sandy-subuid-net', 'sandy-subuid'):.2f}  (target <= 1.2: the default network's cost in the user's wait; its teardown is a reaper's)")
 print(f"sandy-subuid-net - sandy-subuid  {diff('sandy-subuid-net', 'sandy-subuid'):.1f} ms  (median of the per-round differences; slirp4netns networking: start, and what of the teardown run waits for)")
