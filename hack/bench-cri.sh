@@ -26,7 +26,10 @@ export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 ONLY=${ONLY:-}
 TEST_USER=${SANDY_TEST_USER:-sandytest}
 metrics() { awk '/^BenchmarkCRIPodStart/ { for (i = 3; i < NF; i += 2) printf "  %-16s %8.1f\n", $(i + 1), $i } /^(FAIL|---)/ { print }'; }
-echo "bench-cri: containerd $(containerd --version | awk '{print $3}'), $RUNS pod starts per handler$(command -v crun >/dev/null || echo ' (crun not installed: sandy and runc only)')"
+crun_note=' (crun not installed: sandy and runc only)'
+command -v crun >/dev/null && crun_note=''
+[ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] || crun_note=' (cgroup v1 controllers here: crun refuses every pod, sandy and runc only)'
+echo "bench-cri: containerd $(containerd --version | awk '{print $3}'), $RUNS pod starts per handler$crun_note"
 if [ -z "$ONLY" ] || [ "$ONLY" = rootful ]; then
 	echo "bench-cri: rootful containerd"
 	go test -count=1 -tags integration -run '^$' -bench '^BenchmarkCRIPodStart$' -benchtime "${RUNS}x" -timeout 60m ./cmd/sandy/ | metrics

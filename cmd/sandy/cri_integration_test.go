@@ -844,7 +844,7 @@ func churnOne(t *testing.T, c *crifix.Containerd, i int) error {
 // hits all alike. It reports each handler's median and p90 in ms
 // (hack/bench-cri.sh runs it). The pods are removed untimed.
 func BenchmarkCRIPodStart(b *testing.B) {
-	handlers, extra := benchHandlers()
+	handlers, extra := benchHandlers(b)
 	c, _ := startCRI(b, extra)
 	benchPodStart(b, c, handlers)
 }
@@ -858,24 +858,24 @@ func BenchmarkCRIPodStartRootless(b *testing.B) {
 	if os.Getuid() == 0 {
 		testutil.Skip(b, "BenchmarkCRIPodStartRootless runs containerd as the calling user, and this is root: run the test binary as the test user (hack/bench-cri.sh does)")
 	}
-	handlers, extra := benchHandlers()
-	if !pureCgroupV2() && extra["crun"] != "" {
-		// crun 1.8.1 rootless on a hybrid host refuses every pod: "cgroups
-		// in hybrid mode not supported, drop all controllers from cgroupv2"
-		// (this host's cgroup v2 has hugetlb); runc and sandy run them.
-		b.Logf("crun left out: rootless on a host with cgroup v1 controllers it refuses every pod (cgroups in hybrid mode not supported)")
-		handlers, extra = handlers[:2], nil
-	}
+	handlers, extra := benchHandlers(b)
 	c := crifix.Start(b, crifix.Options{Sandy: testutil.SandyBinary(b), Handlers: extra, Rootless: true})
 	benchPodStart(b, c, handlers)
 }
 
 // benchHandlers are sandy, runc and crun when it is in PATH (crifix's
-// handler "crun": extra).
-func benchHandlers() (handlers []string, extra map[string]string) {
+// handler "crun": extra), except on a host with cgroup v1 controllers:
+// there crun 1.8.1 refuses every pod, rootful and rootless alike ("cgroups
+// in hybrid mode not supported, drop all controllers from cgroupv2": this
+// host's cgroup v2 has hugetlb).
+func benchHandlers(b *testing.B) (handlers []string, extra map[string]string) {
 	handlers = []string{"sandy", "runc"}
 	extra = map[string]string{}
 	if p, err := exec.LookPath("crun"); err == nil {
+		if !pureCgroupV2() {
+			b.Logf("crun left out: on a host with cgroup v1 controllers it refuses every pod (cgroups in hybrid mode not supported)")
+			return handlers, extra
+		}
 		extra["crun"] = p
 		handlers = append(handlers, "crun")
 	}
