@@ -120,7 +120,11 @@ func (c *Containerd) startRootless(env []string) error {
 // enterRootless reads rootlesskit's child_pid, once written, and sets the
 // clients' nsenter prefix: its user (keeping the caller's credentials,
 // which are root's there), mount and network namespaces, as
-// `containerd-rootless-setuptool.sh nsenter` does.
+// `containerd-rootless-setuptool.sh nsenter` does. No --wd: nsenter opens
+// that directory before it enters the mount namespace, so the client's
+// working directory would be one it cannot name (getwd: ENOENT, which
+// critest fails on); entering the mount namespace sets it to the root,
+// and every path the clients get is absolute.
 func (c *Containerd) enterRootless() {
 	data, err := os.ReadFile(c.path(rootlessStateDir, "child_pid"))
 	if err != nil {
@@ -131,7 +135,7 @@ func (c *Containerd) enterRootless() {
 		return
 	}
 	c.childPid = pid
-	c.nsenter = []string{"nsenter", "-U", "--preserve-credentials", "-m", "-n", "-t", strconv.Itoa(pid), "--wd=" + c.Dir}
+	c.nsenter = []string{"nsenter", "-U", "--preserve-credentials", "-m", "-n", "-t", strconv.Itoa(pid)}
 }
 
 // Rootless reports whether containerd runs in rootlesskit (Options.Rootless).
