@@ -14,8 +14,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 pkgs=(uidmap slirp4netns fuse-overlayfs fuse3 busybox-static iproute2 util-linux procps ca-certificates git gcc libc6-dev)
-# containerd's CRI plugin and CNI: the Kubernetes tests (docs/kubernetes.md).
-pkgs+=(containerd containernetworking-plugins)
+# containerd's CRI plugin and CNI: the Kubernetes tests (docs/kubernetes.md);
+# rootlesskit runs that containerd rootless (TestCRIPodRootless).
+pkgs+=(containerd containernetworking-plugins rootlesskit)
 pkgs+=(${SANDY_EXTRA_PKGS:-})
 missing=()
 for p in "${pkgs[@]}"; do

@@ -77,6 +77,33 @@ func TestJoinNamespacesByPath(t *testing.T) {
 	}
 }
 
+// TestJoinOwnNamespace: a config may name, as a namespace to join, one
+// sandy is in already; the container then shares it, as setns(2) into it
+// would have given. sandy does not call setns for it: the kernel refuses
+// it where sandy lacks CAP_SYS_ADMIN over the namespace's owner, as for
+// the test user and the host's UTS namespace here, or for a containerd in
+// rootlesskit (root in its user namespace) whose CRI gives a host-network
+// pod's containers the path of the host's UTS namespace
+// (TestCRIPodRootless/host-network). Before, nsenter failed: "reassociate
+// to namespace 'ns/uts' failed: Operation not permitted".
+func TestJoinOwnNamespace(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	own, err := os.Readlink("/proc/self/ns/uts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	e := newEnv(t).sh("readlink /proc/self/ns/uts; hostname")
+	e.spec.Hostname = "" // the host's: not the container's to set
+	joinNamespacesOf(e, os.Getpid(), specs.UTSNamespace)
+	r := e.runBundle(0)
+	if got := strings.Fields(r.stdout); len(got) != 2 || got[0] != own || got[1] != host {
+		t.Fatalf("uts namespace and hostname in the container %q, want %s and %s (the test's own); stderr: %s", got, own, host, r.stderr)
+	}
+}
+
 // joinNamespacesOf makes e's config join pid's namespaces of the given types.
 func joinNamespacesOf(e *env, pid int, types ...specs.LinuxNamespaceType) {
 	files := map[specs.LinuxNamespaceType]string{specs.UserNamespace: "user", specs.NetworkNamespace: "net",

@@ -508,7 +508,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 	if cr.cgroupNSLater() {
 		cfg.Cloneflags &^= unix.CLONE_NEWCGROUP
 	}
-	cfg.Join = joinedNamespaces(s)
+	cfg.Join = leaveOutOwnNamespaces(joinedNamespaces(s))
 	if cr.o.owned && len(cfg.Join) == 0 {
 		// Through the spawn helper the init sets it itself (initproc).
 		cfg.Pdeathsig = syscall.SIGKILL
@@ -595,6 +595,29 @@ func joinedNamespaces(s *specs.Spec) []userns.Join {
 		}
 	}
 	return joins
+}
+
+// leaveOutOwnNamespaces drops the joins of namespaces sandy is in already
+// (the same nsfs inode as /proc/self/ns/NAME): the init is in them without
+// setns(2), which can refuse such a join: re-entering one's own user
+// namespace (EINVAL), or a namespace whose owning user namespace is an
+// ancestor of sandy's, where sandy, root in its own user namespace only,
+// lacks CAP_SYS_ADMIN (EPERM). containerd in rootlesskit is that case: its
+// CRI gives a host-network pod's containers the paths of the sandbox's
+// namespaces, whose UTS namespace is the host's (rootlesskit does not
+// unshare it). exec's openNamespaces leaves them out the same way. A path
+// that cannot be stat'ed is kept: nsenter reports it.
+func leaveOutOwnNamespaces(joins []userns.Join) []userns.Join {
+	var kept []userns.Join
+	for _, j := range joins {
+		var mine, theirs unix.Stat_t
+		if unix.Stat("/proc/self/ns/"+j.Flag, &mine) == nil && unix.Stat(j.Path, &theirs) == nil &&
+			mine.Dev == theirs.Dev && mine.Ino == theirs.Ino {
+			continue
+		}
+		kept = append(kept, j)
+	}
+	return kept
 }
 
 func (cr *creation) configureInit(context.Context) error {

@@ -99,6 +99,33 @@ func TestJoinedNamespaces(t *testing.T) {
 	}
 }
 
+// TestLeaveOutOwnNamespaces: a join of a namespace sandy is in already is
+// dropped (setns(2) may refuse it: TestJoinOwnNamespace); another
+// namespace, or a path that cannot be read, stays for nsenter.
+func TestLeaveOutOwnNamespaces(t *testing.T) {
+	own := func(flag string) userns.Join { return userns.Join{Flag: flag, Path: "/proc/self/ns/" + flag} }
+	pid := "/proc/" + strconv.Itoa(os.Getpid()) + "/ns/"
+	tests := []struct {
+		name string
+		in   []userns.Join
+		want []userns.Join
+	}{
+		{"none", nil, nil},
+		{"own ones left out", []userns.Join{own("user"), own("uts"), {Flag: "net", Path: pid + "net"}}, nil},
+		{"another namespace kept", []userns.Join{{Flag: "uts", Path: pid + "net"}, own("ipc")},
+			[]userns.Join{{Flag: "uts", Path: pid + "net"}}},
+		{"a missing path kept", []userns.Join{{Flag: "net", Path: "/nonexistent/ns/net"}},
+			[]userns.Join{{Flag: "net", Path: "/nonexistent/ns/net"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := leaveOutOwnNamespaces(tt.in); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("leaveOutOwnNamespaces(%+v) = %+v, want %+v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestPrlimits(t *testing.T) {
 	tests := []struct {
 		name    string

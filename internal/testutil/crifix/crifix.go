@@ -77,6 +77,17 @@ type Options struct {
 	// runtime then refuses). Leaks then also lists the units and cgroups
 	// of the containers' scopes.
 	SystemdCgroup bool
+	// Rootless runs containerd as the calling user (not root: the test
+	// user, after testutil.AsUser) inside rootlesskit, as nerdctl's
+	// containerd-rootless.sh does: user, mount and network namespaces of
+	// rootlesskit's (slirp4netns), /etc, /run and /var/lib copied up, the
+	// CRI plugin with disable_cgroup and disable_apparmor. The CNI plugins
+	// run inside that network namespace, so the bridge is rootlesskit's,
+	// not the host's; crictl and ctr run inside the namespaces too
+	// (nsenter, as containerd-rootless-setuptool.sh nsenter), where the
+	// CRI's stream server (exec, attach) listens. HostAddress and
+	// SystemdCgroup are refused with it.
+	Rootless bool
 }
 
 // Containerd is a running private containerd with the CRI plugin.
@@ -88,8 +99,18 @@ type Containerd struct {
 	crictl string
 	// systemd: SystemdCgroup was set (Leaks looks for scopes).
 	systemd bool
-	cmd     *exec.Cmd
-	waited  chan error
+	// rootless: Options.Rootless; nsenter is then the command line that
+	// enters rootlesskit's namespaces, before every crictl and ctr.
+	rootless bool
+	nsenter  []string
+	// childPid is rootlesskit's child (Rootless): its mount namespace
+	// holds the pods' mounts.
+	childPid int
+	// daemon are the pids of containerd (and rootlesskit) themselves,
+	// which processes does not list.
+	daemon map[int]bool
+	cmd    *exec.Cmd
+	waited chan error
 	// madeRunDirs are /run/containerd/s and /run/containerd when they did
 	// not exist before Start: Stop removes them once empty.
 	madeRunDirs []string
@@ -142,7 +163,11 @@ func RequireRoot(t testing.TB) {
 // remove it).
 func Start(t testing.TB, o Options) *Containerd {
 	t.Helper()
-	RequireRoot(t)
+	if o.Rootless {
+		requireRootless(t, o)
+	} else {
+		RequireRoot(t)
+	}
 	testutil.RequireBinary(t, "containerd", "apt-get install containerd")
 	testutil.RequireBinary(t, "ctr", "apt-get install containerd")
 	for _, p := range []string{"bridge", "host-local", "loopback"} {
@@ -151,7 +176,7 @@ func Start(t testing.TB, o Options) *Containerd {
 		}
 	}
 	crictl := Crictl(t)
-	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
+	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil && !o.Rootless {
 		t.Fatalf("bridge %s exists already (another run's leftover, or a run in progress): ip link del %s", Bridge, Bridge)
 	}
 	// Short: the socket path must fit in sun_path (108 bytes).
@@ -159,13 +184,15 @@ func Start(t testing.TB, o Options) *Containerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Containerd{Dir: dir, Socket: filepath.Join(dir, "c.sock"), crictl: crictl, systemd: o.SystemdCgroup}
+	c := &Containerd{Dir: dir, Socket: filepath.Join(dir, "c.sock"), crictl: crictl, systemd: o.SystemdCgroup, rootless: o.Rootless}
 	// containerd 1.6's shims put their sockets in /run/containerd/s
 	// whatever the daemon's --state: what the harness made there goes
 	// with it (a root-only /run/containerd left behind breaks a rootless
 	// ctr later, which makes its FIFOs under /run/containerd/fifo).
+	// Rootless, /run/containerd is a directory of Dir bound in
+	// rootlesskit's mount namespace (rootlessChild).
 	for _, d := range []string{shimRunDir, filepath.Dir(shimRunDir)} {
-		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) && !o.Rootless {
 			c.madeRunDirs = append(c.madeRunDirs, d)
 		}
 	}
@@ -178,7 +205,12 @@ func Start(t testing.TB, o Options) *Containerd {
 			t.Fatal(err)
 		}
 	}
-	if err := c.start(o.Env); err != nil {
+	if o.Rootless {
+		err = c.startRootless(o.Env)
+	} else {
+		err = c.start(o.Env)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.loadImages(t, o.PauseCmd); err != nil {
@@ -237,14 +269,17 @@ state = %q
   restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".cni]
+`, c.path("root"), c.path("state"), c.Socket, c.Socket+".ttrpc", c.path("opt"), PauseImage)
+	if o.Rootless {
+		b.WriteString(rootlessCRIConfig)
+	}
+	fmt.Fprintf(&b, `  [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = %q
     conf_dir = %q
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
     snapshotter = "overlayfs"
-`, c.path("root"), c.path("state"), c.Socket, c.Socket+".ttrpc", c.path("opt"),
-		PauseImage, cniBinDir, c.path("net.d"))
+`, cniBinDir, c.path("net.d"))
 	for _, n := range names {
 		fmt.Fprintf(&b, `    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s]
       runtime_type = "io.containerd.runc.v2"
@@ -297,26 +332,50 @@ func (c *Containerd) path(elem ...string) string {
 
 // start runs containerd and waits for its CRI service to answer.
 func (c *Containerd) start(env []string) error {
+	if err := c.launch(exec.Command("containerd", "--config", c.path("config.toml")), env); err != nil {
+		return err
+	}
+	if err := c.waitReady(); err != nil {
+		return err
+	}
+	c.daemon = map[int]bool{c.cmd.Process.Pid: true}
+	return nil
+}
+
+// launch starts cmd, containerd or the rootlesskit that runs it, with
+// env added, its output in containerd.log.
+func (c *Containerd) launch(cmd *exec.Cmd, env []string) error {
 	logf, err := os.OpenFile(c.path("containerd.log"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("containerd", "--config", c.path("config.toml"))
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: the test's ^C does not reach it first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting containerd: %w", err)
+		return fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	c.cmd = cmd
 	c.waited = make(chan error, 1)
 	go func() { c.waited <- cmd.Wait() }()
+	return nil
+}
+
+// waitReady waits for the CRI service to answer crictl info (rootless:
+// once rootlesskit has written its child's pid, which the clients
+// enter).
+func (c *Containerd) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, _, err := c.Crictl("info"); err == nil {
-			return nil
+		if c.rootless && c.nsenter == nil {
+			c.enterRootless()
+		}
+		if c.nsenter != nil || !c.rootless {
+			if _, _, err := c.Crictl("info"); err == nil {
+				return nil
+			}
 		}
 		select {
 		case err := <-c.waited:
@@ -367,7 +426,8 @@ func (c *Containerd) ImportImage(ref string, img imagefix.Image) error {
 		return fmt.Errorf("writing image %s: %w", ref, err)
 	}
 	defer os.Remove(tarPath)
-	out, err := exec.Command("ctr", "--address", c.Socket, "-n", Namespace, "images", "import", tarPath).CombinedOutput()
+	argv := append(append([]string{}, c.nsenter...), "ctr", "--address", c.Socket, "-n", Namespace, "images", "import", tarPath)
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ctr images import %s: %v\n%s", tarPath, err, out)
 	}
@@ -387,17 +447,19 @@ func (c *Containerd) Crictl(args ...string) (stdout, stderr string, err error) {
 }
 
 func (c *Containerd) crictlCtx(ctx context.Context, args ...string) (string, string, error) {
-	cmd := exec.CommandContext(ctx, c.crictl, append([]string{"--config", c.path("crictl.yaml")}, args...)...)
+	argv := append(c.CrictlCommand(), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
 	return o.String(), e.String(), err
 }
 
-// CrictlCommand is the crictl command line (binary and config flag) for
-// callers that run it themselves, e.g. under script(1) for a terminal.
+// CrictlCommand is the crictl command line (binary and config flag;
+// rootless, after nsenter into rootlesskit's namespaces) for callers that
+// run it themselves, e.g. under script(1) for a terminal.
 func (c *Containerd) CrictlCommand() []string {
-	return []string{c.crictl, "--config", c.path("crictl.yaml")}
+	return append(append([]string{}, c.nsenter...), c.crictl, "--config", c.path("crictl.yaml"))
 }
 
 // Must runs crictl and fails t when it exits non-zero; it returns stdout
@@ -433,10 +495,12 @@ func (c *Containerd) WriteJSON(t testing.TB, name string, v any) string {
 func (c *Containerd) LogDir(name string) string { return c.path("logs", name) }
 
 // Leaks lists what pods and containers left behind once every pod is
-// removed: mounts under Dir, network namespaces, runtime state
-// directories, CRI state, address leases, and processes other than
-// containerd itself that belong to this containerd (a shim or a
-// container: its command line names Dir, or its root is under Dir).
+// removed: mounts under Dir (rootless: in rootlesskit's mount namespace),
+// network namespaces, runtime state directories, CRI state, address
+// leases, shim sockets and CNI results (rootless: under Dir), and
+// processes other than containerd itself (and rootlesskit) that belong to
+// this containerd (a shim or a container: its command line names Dir, or
+// its root is under Dir).
 func (c *Containerd) Leaks() []string {
 	var leaks []string
 	for _, m := range c.mounts() {
@@ -449,6 +513,8 @@ func (c *Containerd) Leaks() []string {
 		"state/io.containerd.runtime.v2.task/" + Namespace,
 		"runtime-root/sandy/" + Namespace,
 		"runtime-root/runc/" + Namespace,
+		"run/s",
+		"cni-cache/results",
 	} {
 		ents, _ := os.ReadDir(c.path(d))
 		for _, e := range ents {
@@ -518,9 +584,18 @@ func scopeLeaks() []string {
 	return leaks
 }
 
-// mounts returns the mount points under Dir, deepest first.
+// mounts returns the mount points under Dir, deepest first: the host's,
+// or (rootless) those of rootlesskit's mount namespace while its child
+// lives (the namespace goes with its last process).
 func (c *Containerd) mounts() []string {
-	data, _ := os.ReadFile("/proc/self/mountinfo")
+	mountinfo := "/proc/self/mountinfo"
+	if c.rootless {
+		if c.childPid == 0 {
+			return nil
+		}
+		mountinfo = fmt.Sprintf("/proc/%d/mountinfo", c.childPid)
+	}
+	data, _ := os.ReadFile(mountinfo)
 	var ms []string
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
@@ -533,14 +608,15 @@ func (c *Containerd) mounts() []string {
 }
 
 // processes lists live processes (not zombies: a shim's double fork
-// leaves them to an init that may not reap) other than containerd that
-// belong to this containerd, as "PID cmdline".
+// leaves them to an init that may not reap) other than the daemon's own
+// (containerd, rootlesskit) that belong to this containerd, as "PID
+// cmdline".
 func (c *Containerd) processes() []string {
 	ents, _ := os.ReadDir("/proc")
 	var ps []string
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || (c.cmd != nil && c.cmd.Process != nil && pid == c.cmd.Process.Pid) {
+		if err != nil || c.daemon[pid] {
 			continue
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
@@ -579,6 +655,9 @@ func (c *Containerd) Stop(t testing.TB) {
 			<-c.waited
 		}
 		c.cmd = nil
+		// Rootless: rootlesskit's child is gone with it, and its mount
+		// namespace with the last process killed below.
+		c.childPid = 0
 	}
 	for _, p := range c.processes() {
 		pid, _ := strconv.Atoi(strings.Fields(p)[0])
@@ -590,7 +669,9 @@ func (c *Containerd) Stop(t testing.TB) {
 			t.Logf("crifix: unmounting leftover %s: %v", m, err)
 		}
 	}
-	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
+	// Rootless, the bridge was rootlesskit's (one of the host's of that
+	// name is another run's).
+	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil && !c.rootless {
 		if out, err := exec.Command("ip", "link", "del", Bridge).CombinedOutput(); err != nil {
 			t.Errorf("crifix: ip link del %s: %v: %s", Bridge, err, out)
 		}
@@ -604,6 +685,17 @@ func (c *Containerd) Stop(t testing.TB) {
 	if os.Getenv("SANDY_CRI_KEEP") != "" {
 		t.Logf("crifix: SANDY_CRI_KEEP set: %s kept", c.Dir)
 		return
+	}
+	if c.rootless {
+		// The snapshots' directories are the user's (root's in the
+		// namespace), some without write permission (overlayfs's work/work
+		// is mode 0): make them writable first.
+		_ = filepath.WalkDir(c.Dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				_ = os.Chmod(p, 0o700)
+			}
+			return nil
+		})
 	}
 	if err := os.RemoveAll(c.Dir); err != nil {
 		t.Errorf("crifix: removing %s: %v", c.Dir, err)

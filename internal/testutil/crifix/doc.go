@@ -18,8 +18,13 @@
 // It runs as root (the common cluster case): containerd as root, sandy as
 // root through the shim. Options.SystemdCgroup is the systemd cgroup
 // driver (SystemdCgroup = true, for a systemd host: the VM of hack/vm,
-// hack/vm/cri-tests.sh). Rootless containerd (rootlesskit) is not covered
-// here (docs/kubernetes.md says so).
+// hack/vm/cri-tests.sh). Options.Rootless runs containerd as the calling
+// user (the test user, after testutil.AsUser) inside rootlesskit, as
+// nerdctl's containerd-rootless.sh does (rootless.go): the CRI plugin with
+// disable_cgroup and disable_apparmor, the bridge inside rootlesskit's
+// network namespace (no host-wide object at all), the shims' sockets and
+// the CNI result cache under the test's directory, and crictl and ctr run
+// inside rootlesskit's namespaces through nsenter.
 //
 // There is no registry to pull from: the sandbox ("pause") image and the
 // busybox image are built by imagefix and loaded with
