@@ -3,6 +3,8 @@
 package main_test
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +48,16 @@ func TestCgroupLimitsNeverSilentlyLost(t *testing.T) {
 	}
 	if n := strings.Count(r.stderr, "warning:"); n != 2 {
 		t.Fatalf("want one warning per lost limit (2), got %d:\n%s", n, r.stderr)
+	}
+	// With --log (an engine's: under its shim, stderr is the
+	// container's), the warnings go to the log only, in runc's words.
+	logFile := filepath.Join(t.TempDir(), "log.json")
+	r = e.run("", "--log", logFile, "--log-format", "json", "run", "--cgroup-manager=none", "--allow-unenforced", e.bundle)
+	if r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("--log: %d, stderr %q; want no warning on stderr", r.code, r.stderr)
+	}
+	if b, err := os.ReadFile(logFile); err != nil || strings.Count(string(b), `"level":"warning"`) != 2 {
+		t.Errorf("--log: %q %v; want the 2 warnings", b, err)
 	}
 }
 

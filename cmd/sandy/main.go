@@ -183,7 +183,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "sandy: %v\n", err)
 			return 2
 		}
-		g.Logger = l
+		g.Logger, g.LogOnly = l, true
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {

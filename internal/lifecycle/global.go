@@ -19,7 +19,12 @@ type Global struct {
 	AllowUnenforced bool
 	Debug           bool
 	Logger          *slog.Logger // --log/--log-format; never nil after Setup
-	Stderr          io.Writer
+	// LogOnly: --log was given, so warnings and debug lines go to the log
+	// only, as runc's do. An engine passes --log, and under its shim
+	// sandy's stderr is the container's own (a warning there would land
+	// in the container's log as if the container wrote it).
+	LogOnly bool
+	Stderr  io.Writer
 
 	warned sync.Map
 }
@@ -30,7 +35,9 @@ func (g *Global) Warn(msg string) {
 	if _, dup := g.warned.LoadOrStore(msg, true); dup {
 		return
 	}
-	fmt.Fprintf(g.stderr(), "sandy: warning: %s\n", msg)
+	if !g.LogOnly {
+		fmt.Fprintf(g.stderr(), "sandy: warning: %s\n", msg)
+	}
 	g.logger().Warn(msg)
 }
 
@@ -38,7 +45,7 @@ func (g *Global) Warn(msg string) {
 func (g *Global) Debugf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	g.logger().Debug(msg)
-	if g.Debug {
+	if g.Debug && !g.LogOnly {
 		fmt.Fprintf(g.stderr(), "sandy: debug: %s\n", msg)
 	}
 }
@@ -58,7 +65,8 @@ func (g *Global) logger() *slog.Logger {
 }
 
 // NewLogger builds the --log logger: text or JSON (runc's format, which
-// containerd and podman read: "level" in lower case, "msg", "time").
+// containerd and podman read: "level" in lower case with logrus's names,
+// "warning" not slog's "warn"; "msg", "time").
 func NewLogger(w io.Writer, format string, debug bool) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	if debug {
@@ -66,7 +74,11 @@ func NewLogger(w io.Writer, format string, debug bool) (*slog.Logger, error) {
 	}
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.LevelKey {
-			a.Value = slog.StringValue(strings.ToLower(a.Value.String()))
+			l := strings.ToLower(a.Value.String())
+			if l == "warn" {
+				l = "warning"
+			}
+			a.Value = slog.StringValue(l)
 		}
 		return a
 	}}

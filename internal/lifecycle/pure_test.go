@@ -297,8 +297,8 @@ func TestNewLogger(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
 		t.Fatalf("%q: %v", buf.String(), err)
 	}
-	if rec["level"] != "warn" || rec["msg"] != "shown" {
-		t.Errorf("record %v: want level warn (lower case, as runc), msg shown", rec)
+	if rec["level"] != "warning" || rec["msg"] != "shown" {
+		t.Errorf("record %v: want level warning (logrus's name, as runc writes it), msg shown", rec)
 	}
 	buf.Reset()
 	if l, err = NewLogger(&buf, "", true); err != nil {
@@ -327,6 +327,25 @@ func TestGlobalWarnOnce(t *testing.T) {
 	g.Debugf("shown %d", 2)
 	if !strings.HasSuffix(buf.String(), "sandy: debug: shown 2\n") {
 		t.Errorf("stderr %q", buf.String())
+	}
+}
+
+// TestGlobalLogOnly: with --log, warnings and debug lines go to the log
+// only (runc's: under an engine's shim, stderr is the container's).
+func TestGlobalLogOnly(t *testing.T) {
+	var stderr, log bytes.Buffer
+	l, err := NewLogger(&log, "json", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Global{Stderr: &stderr, Logger: l, LogOnly: true, Debug: true}
+	g.Warn("degraded")
+	g.Debugf("step %d", 1)
+	if stderr.Len() != 0 {
+		t.Errorf("stderr %q, want nothing", stderr.String())
+	}
+	if !strings.Contains(log.String(), `"level":"warning","msg":"degraded"`) || !strings.Contains(log.String(), `"msg":"step 1"`) {
+		t.Errorf("log %q, want the warning and the debug line", log.String())
 	}
 }
 
