@@ -40,7 +40,9 @@ func (e *UnenforcedError) Error() string {
 	} else {
 		b.WriteString("them")
 	}
-	b.WriteString(" (docs/cgroups.md)")
+	// An engine (containerd, CRI-O) passes no such flag: its way in is
+	// the environment of the runtime it starts.
+	b.WriteString(" (an engine: SANDY_ALLOW_UNENFORCED=1 in sandy's environment; docs/cgroups.md)")
 	return b.String()
 }
 

@@ -179,11 +179,11 @@ func TestCgroupfsBase(t *testing.T) {
 
 func TestUnenforcedErrorText(t *testing.T) {
 	one := (&UnenforcedError{Limits: []string{"pids limit (x)"}, Reason: "why", Fix: "do this"}).Error()
-	if want := "cannot enforce pids limit (x): why\nhint: do this; or pass --allow-unenforced to run without it (docs/cgroups.md)"; one != want {
+	if want := "cannot enforce pids limit (x): why\nhint: do this; or pass --allow-unenforced to run without it (an engine: SANDY_ALLOW_UNENFORCED=1 in sandy's environment; docs/cgroups.md)"; one != want {
 		t.Errorf("got\n%s\nwant\n%s", one, want)
 	}
 	two := (&UnenforcedError{Limits: []string{"a", "b"}, Reason: "why"}).Error()
-	if want := "cannot enforce a, b: why\nhint: pass --allow-unenforced to run without them (docs/cgroups.md)"; two != want {
+	if want := "cannot enforce a, b: why\nhint: pass --allow-unenforced to run without them (an engine: SANDY_ALLOW_UNENFORCED=1 in sandy's environment; docs/cgroups.md)"; two != want {
 		t.Errorf("got\n%s\nwant\n%s", two, want)
 	}
 }

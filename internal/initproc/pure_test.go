@@ -132,7 +132,7 @@ func TestMountHint(t *testing.T) {
 		err  error
 		want string
 	}{
-		{unix.EPERM, "operation not permitted (a sysfs mount is not allowed in a user namespace)"},
+		{unix.EPERM, "operation not permitted (a sysfs mount needs a network namespace that the container's user namespace owns; one shared with the host is not)"},
 		{unix.ENODEV, `no such device (the kernel has no "sysfs" filesystem)`},
 		{unix.EBUSY, "device or resource busy"},
 	} {
@@ -140,6 +140,9 @@ func TestMountHint(t *testing.T) {
 		if got.Error() != tt.want || !errors.Is(got, tt.err) {
 			t.Errorf("mountHint(%v) = %q, want %q (wrapping it)", tt.err, got, tt.want)
 		}
+	}
+	if got, want := mountHint("tmpfs", unix.EPERM).Error(), "operation not permitted (a tmpfs mount is not allowed in a user namespace)"; got != want {
+		t.Errorf("mountHint(tmpfs, EPERM) = %q, want %q", got, want)
 	}
 }
 

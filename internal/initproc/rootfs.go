@@ -484,6 +484,12 @@ func dropOption(opts []string, prefix string) string {
 
 func mountHint(typ string, err error) error {
 	if errors.Is(err, unix.EPERM) {
+		// The kernel allows these for a namespace the container's user
+		// namespace owns, not for one shared with the host (a rootless
+		// engine's hostPID or hostIPC pod).
+		if ns, ok := map[string]string{"proc": "pid", "mqueue": "ipc", "sysfs": "network"}[typ]; ok {
+			return fmt.Errorf("%w (a %s mount needs a %s namespace that the container's user namespace owns; one shared with the host is not)", err, typ, ns)
+		}
 		return fmt.Errorf("%w (a %s mount is not allowed in a user namespace)", err, typ)
 	}
 	if errors.Is(err, unix.ENODEV) {
