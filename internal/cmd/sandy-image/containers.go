@@ -49,13 +49,20 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 	if fs.NArg() != 1 {
 		return errors.New("want exactly one image")
 	}
+	t0 := time.Now()
 	s, sys, end, err := g.session()
 	if err != nil {
 		return err
 	}
+	g.debugf("opening the image store: %v", time.Since(t0))
 	o.PullOptions.Progress = g.stderr
+	if g.debug {
+		o.Trace = func(step string, d time.Duration) { g.debugf("%s: %v", step, d) }
+	}
 	p, err := images.CreateContainer(ctx, s, sys, fs.Arg(0), o)
+	t0 = time.Now()
 	end()
+	g.debugf("closing the image store: %v", time.Since(t0))
 	if err != nil {
 		return err
 	}
@@ -88,11 +95,15 @@ func holdContainer(g *global, id string, volatile bool) error {
 		return nil
 	}
 	remove := func() error {
+		t0 := time.Now()
 		s, err := g.openStore()
 		if err != nil {
 			return err
 		}
+		g.debugf("opening the image store: %v", time.Since(t0))
 		defer images.Shutdown(s)
+		t0 = time.Now()
+		defer func() { g.debugf("removing the storage container: %v", time.Since(t0)) }()
 		return images.RemoveContainer(s, id)
 	}
 	// After a killed sandy the container's processes may still be dying,

@@ -236,6 +236,13 @@ func exitCode(err error) int {
 }
 
 // openStore opens the store for a verb; the caller shuts it down.
+// debugf prints a debug line under --debug, as sandy's own.
+func (g *global) debugf(format string, args ...any) {
+	if g.debug {
+		fmt.Fprintf(g.stderr, "sandy: debug: image helper: "+format+"\n", args...)
+	}
+}
+
 func (g *global) openStore() (storage.Store, error) {
 	s, res, err := images.Open(g.store)
 	if err != nil {
