@@ -96,6 +96,7 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		return ExitSandyError, err
 	}
 	p := sess.Prepared
+	Manage{G: g, Global: r.HelperGlobal}.rememberStore(p.Dir) // for the name index (index.go)
 	g.Debugf("creating storage container %s (image %s, %s layers): %v", p.ID, p.ImageName, p.Layers.Driver, time.Since(t0).Round(10*time.Microsecond))
 	remove := func() {
 		t0 := time.Now()
@@ -213,7 +214,7 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if err := writeBundle(p.Dir, s); err != nil {
 		return nil, err
 	}
-	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels, AnonymousVolumes: vols.anonymous}); err != nil {
+	if err := writeRecord(p.Dir, Record{Name: p.Name, ImageID: p.ImageID, Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels, AnonymousVolumes: vols.anonymous}); err != nil {
 		return nil, err
 	}
 	return &o, nil

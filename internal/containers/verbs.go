@@ -24,6 +24,9 @@ const pollInterval = 20 * time.Millisecond
 
 // Get resolves one container reference (any state).
 func (m Manage) Get(ctx context.Context, ref string) (Listed, error) {
+	if c, err := m.lookup(ref, true); !errors.Is(err, errAskStore) {
+		return c, err
+	}
 	all, err := m.List(ctx, true)
 	if err != nil {
 		return Listed{}, err
