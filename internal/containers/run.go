@@ -131,6 +131,18 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 			g.Debugf("dropping the volumes' first-use options: %v", err)
 		}
 	}
+	if r.Rm && err == nil {
+		// The exit status is known: the layer's removal goes on behind
+		// the user's back (imagehelper.Session.RemoveBehind), and the
+		// next command that reads the store waits for it.
+		vols.removeAnonymous(g)
+		t0 := time.Now()
+		if err := sess.RemoveBehind(context.WithoutCancel(ctx)); err != nil {
+			g.Warn(fmt.Sprintf("removing storage container %s: %v", p.ID, err))
+		}
+		g.Debugf("handing the storage container's removal to the helper: %v", time.Since(t0).Round(10*time.Microsecond))
+		return code, nil
+	}
 	if r.Rm || (err != nil && !o.Detach) {
 		// Setting up failed: the container never ran, so nothing of it is
 		// kept (as podman removes a container whose start failed under

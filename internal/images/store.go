@@ -13,6 +13,7 @@ import (
 
 	"go.podman.io/storage"
 	"go.podman.io/storage/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
@@ -192,4 +193,64 @@ func Shutdown(s storage.Store) {
 // errNoSuchImage wraps storage's not-found error with the name the user typed.
 func errNoSuchImage(name string) error {
 	return fmt.Errorf("%s: %w", name, storage.ErrImageUnknown)
+}
+
+// removalsLock is the file, in the store's run root, whose flock(2) a
+// helper that removes a container behind `sandy run --rm` holds
+// exclusively until it exits (LockRemovals), and every helper verb takes
+// shared, at once released, before it opens the store (WaitRemovals). In
+// the run root: a reboot, which ends every removal, empties it.
+const removalsLock = "sandy-removals.lock"
+
+func removalsLockFile(o StoreOptions) (*os.File, error) {
+	so, err := storeConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(so.RunRoot, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the store's run root: %w", err)
+	}
+	p := filepath.Join(so.RunRoot, removalsLock)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", p, err)
+	}
+	return f, nil
+}
+
+// LockRemovals takes the removals lock exclusively and keeps it for the
+// life of the process (the file is never closed): the removal it guards
+// ends with the process, however it ends.
+func LockRemovals(o StoreOptions) (*os.File, error) {
+	f, err := removalsLockFile(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := flockRetry(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+// WaitRemovals waits until no removal holds the removals lock.
+func WaitRemovals(o StoreOptions) error {
+	f, err := removalsLockFile(o)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := flockRetry(int(f.Fd()), unix.LOCK_SH); err != nil {
+		return fmt.Errorf("waiting on %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+func flockRetry(fd, how int) error {
+	for {
+		err := unix.Flock(fd, how)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }

@@ -79,9 +79,27 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 // end of input without a word (sandy was killed) removes a volatile
 // (--rm) container and keeps the others. The answer to "remove" is one
 // line, "ok" or the error.
+//
+// "remove-behind" (a `run --rm` whose container exited) removes it too,
+// but answers "locked" first, once it holds the store's removals lock
+// (images.LockRemovals), and sandy returns the exit status then, without
+// waiting for the removal: every helper verb waits for that lock before
+// it opens the store (openStore), so a `run --name` of the same name, a
+// list or an rm that follows sees the container gone. Nothing more goes
+// to stdout after the answer (sandy is gone); an error of the removal goes
+// to stderr, and the container stays, exited, for `sandy rm`.
 func holdContainer(g *global, id string, volatile bool) error {
 	line, err := bufio.NewReader(g.stdin).ReadString('\n')
 	switch strings.TrimSpace(line) {
+	case imagehelper.HoldRemoveBehind:
+		lock, lerr := images.LockRemovals(g.store)
+		if lerr != nil {
+			fmt.Fprintln(g.stdout, lerr.Error())
+			return lerr
+		}
+		g.removals = lock // held until this process exits
+		fmt.Fprintln(g.stdout, imagehelper.HoldLocked)
+		g.stdout = io.Discard
 	case imagehelper.HoldRemove:
 	case "":
 		// sandy is gone without a word (killed): a --rm container goes.

@@ -46,6 +46,10 @@ type global struct {
 	stderr   io.Writer
 	isTerm   bool // stdout is a terminal (progress bars)
 	inIsTerm bool
+	// removals is the removals lock this process holds (holdContainer's
+	// remove-behind; kept here, not to be closed by a finalizer), which
+	// its own openStore must not wait for.
+	removals *os.File
 }
 
 type verb struct {
@@ -235,7 +239,6 @@ func exitCode(err error) int {
 	return 125
 }
 
-// openStore opens the store for a verb; the caller shuts it down.
 // debugf prints a debug line under --debug, as sandy's own.
 func (g *global) debugf(format string, args ...any) {
 	if g.debug {
@@ -243,7 +246,18 @@ func (g *global) debugf(format string, args ...any) {
 	}
 }
 
+// openStore opens the store for a verb; the caller shuts it down. It
+// first waits for the removals a `run --rm` left behind (holdContainer):
+// what the verb sees of the store is what that run left, removed.
 func (g *global) openStore() (storage.Store, error) {
+	if g.removals == nil {
+		t0 := time.Now()
+		if err := images.WaitRemovals(g.store); err != nil {
+			g.debugf("waiting for the removals under way: %v", err)
+		} else if d := time.Since(t0); d > time.Millisecond {
+			g.debugf("waiting for the removals under way: %v", d)
+		}
+	}
 	s, res, err := images.Open(g.store)
 	if err != nil {
 		return nil, err
