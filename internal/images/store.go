@@ -30,6 +30,9 @@ type StoreOptions struct {
 	SingleID bool
 	// Warn receives the one-line notices of the driver ladder.
 	Warn io.Writer
+	// HoldsRemovals: this process holds the removals lock (LockRemovals),
+	// so Open must not wait for it.
+	HoldsRemovals bool
 }
 
 // Resolved is the configuration a Store was opened with, for `sandy info`
@@ -88,10 +91,19 @@ func driverOf(opts []string) string {
 // storage library), overlay with fuse-overlayfs as mount_program, vfs;
 // each step down prints one line with the reason and the fix. A driver
 // the user configured is used or is an error, never replaced.
+//
+// It first waits for the removals that `sandy run --rm` left behind
+// (LockRemovals), so that what the caller sees of the store is what those
+// runs left, removed.
 func Open(o StoreOptions) (storage.Store, Resolved, error) {
 	so, err := storeConfig(o)
 	if err != nil {
 		return nil, Resolved{}, err
+	}
+	if !o.HoldsRemovals {
+		if err := waitRemovals(so.RunRoot); err != nil {
+			return nil, Resolved{}, err
+		}
 	}
 	if so.GraphDriverName == "" {
 		prior, err := priorDriver(so.GraphRoot)
@@ -202,15 +214,11 @@ func errNoSuchImage(name string) error {
 // the run root: a reboot, which ends every removal, empties it.
 const removalsLock = "sandy-removals.lock"
 
-func removalsLockFile(o StoreOptions) (*os.File, error) {
-	so, err := storeConfig(o)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(so.RunRoot, 0o700); err != nil {
+func removalsLockFile(runRoot string) (*os.File, error) {
+	if err := os.MkdirAll(runRoot, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the store's run root: %w", err)
 	}
-	p := filepath.Join(so.RunRoot, removalsLock)
+	p := filepath.Join(runRoot, removalsLock)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", p, err)
@@ -218,11 +226,16 @@ func removalsLockFile(o StoreOptions) (*os.File, error) {
 	return f, nil
 }
 
-// LockRemovals takes the removals lock exclusively and keeps it for the
-// life of the process (the file is never closed): the removal it guards
-// ends with the process, however it ends.
+// LockRemovals takes the removals lock of the store o selects
+// exclusively and keeps it for the life of the process (the caller keeps
+// the file and never closes it): the removal it guards ends with the
+// process, however it ends. Open with o.HoldsRemovals then.
 func LockRemovals(o StoreOptions) (*os.File, error) {
-	f, err := removalsLockFile(o)
+	so, err := storeConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	f, err := removalsLockFile(so.RunRoot)
 	if err != nil {
 		return nil, err
 	}
@@ -233,15 +246,15 @@ func LockRemovals(o StoreOptions) (*os.File, error) {
 	return f, nil
 }
 
-// WaitRemovals waits until no removal holds the removals lock.
-func WaitRemovals(o StoreOptions) error {
-	f, err := removalsLockFile(o)
+// waitRemovals waits until no removal holds the removals lock.
+func waitRemovals(runRoot string) error {
+	f, err := removalsLockFile(runRoot)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	if err := flockRetry(int(f.Fd()), unix.LOCK_SH); err != nil {
-		return fmt.Errorf("waiting on %s: %w", f.Name(), err)
+		return fmt.Errorf("waiting for the removals under way (%s): %w", f.Name(), err)
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func holdContainer(g *global, id string, volatile bool) error {
 			fmt.Fprintln(g.stdout, lerr.Error())
 			return lerr
 		}
-		g.removals = lock // held until this process exits
+		g.removals, g.store.HoldsRemovals = lock, true // held until this process exits
 		fmt.Fprintln(g.stdout, imagehelper.HoldLocked)
 		g.stdout = io.Discard
 	case imagehelper.HoldRemove:

@@ -47,8 +47,8 @@ type global struct {
 	isTerm   bool // stdout is a terminal (progress bars)
 	inIsTerm bool
 	// removals is the removals lock this process holds (holdContainer's
-	// remove-behind; kept here, not to be closed by a finalizer), which
-	// its own openStore must not wait for.
+	// remove-behind; kept here, not to be closed by a finalizer;
+	// store.HoldsRemovals is set with it).
 	removals *os.File
 }
 
@@ -246,18 +246,11 @@ func (g *global) debugf(format string, args ...any) {
 	}
 }
 
-// openStore opens the store for a verb; the caller shuts it down. It
-// first waits for the removals a `run --rm` left behind (holdContainer):
-// what the verb sees of the store is what that run left, removed.
+// openStore opens the store for a verb; the caller shuts it down.
+// images.Open first waits for the removals a `run --rm` left behind
+// (holdContainer): what the verb sees of the store is what that run
+// left, removed.
 func (g *global) openStore() (storage.Store, error) {
-	if g.removals == nil {
-		t0 := time.Now()
-		if err := images.WaitRemovals(g.store); err != nil {
-			g.debugf("waiting for the removals under way: %v", err)
-		} else if d := time.Since(t0); d > time.Millisecond {
-			g.debugf("waiting for the removals under way: %v", d)
-		}
-	}
 	s, res, err := images.Open(g.store)
 	if err != nil {
 		return nil, err
