@@ -107,7 +107,9 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	}
 	defer sess.Keep()
 	vols := &volumeSet{}
+	t0 = time.Now()
 	o, err := r.runtimeOptions(p, vols)
+	g.Debugf("generating the spec, writing the bundle and the record: %v", time.Since(t0).Round(10*time.Microsecond))
 	if err == nil {
 		err = r.prepareMonitor(g, p, o, vols)
 	}
