@@ -120,11 +120,7 @@ func cmdContainerRename(ctx context.Context, g *lifecycle.Global, args []string)
 	if err != nil {
 		return 125, err
 	}
-	c, err := m.Find(ctx, fs.Arg(0))
-	if err != nil {
-		return 125, err
-	}
-	if err := imagehelper.Rename(ctx, m.Helper, m.Global, c.ID, name, g.Stderr); err != nil {
+	if err := m.Rename(ctx, fs.Arg(0), name); err != nil {
 		return 125, err
 	}
 	return 0, nil

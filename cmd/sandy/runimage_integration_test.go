@@ -35,8 +35,18 @@ func (e *imgEnv) loadImage(ref string, img imagefix.Image) {
 
 // storageContainers lists the ids of the store's containers (sandy's,
 // podman's: the store keeps one list), read from the driver's
-// containers.json.
+// containers.json, as the next sandy command sees them: after the
+// removals a `run --rm` left behind (a list through the helper waits for
+// them).
 func (e *imgEnv) storageContainers() []string {
+	e.t.Helper()
+	e.ok("container", "ls", "-a", "--external", "-q")
+	return e.storageContainersNow()
+}
+
+// storageContainersNow is storageContainers without waiting for the
+// removals under way.
+func (e *imgEnv) storageContainersNow() []string {
 	e.t.Helper()
 	matches, _ := filepath.Glob(filepath.Join(e.dir, "graph", "*-containers", "containers.json"))
 	var ids []string

@@ -87,7 +87,11 @@
 // their window size to its pty (-t). Manage has the verbs that act on a
 // container from outside (manage.go: ls, rm; verbs.go: stop, start, kill,
 // wait, logs; attachverb.go: attach, start -a), which read the record
-// (sandy.json) and the runtime's state, and wait for the monitor's end. Copy (cp.go,
+// (sandy.json) and the runtime's state, and wait for the monitor's end;
+// they find the container by name, id or prefix through the name index
+// (index.go: the store's container directory and the records, without
+// the image helper), and list the store only for what the index cannot
+// answer. Copy (cp.go,
 // `sandy cp`) copies between a container and the host through a worker
 // (the hidden `sandy _cp`) in the container's user namespace, in the
 // running init's root or in the stopped container's layers, which it

@@ -133,14 +133,10 @@ func (h *InspectHostConfig) resources(r *specs.LinuxResources) {
 // Inspect builds the records of the containers refs name (name, id or
 // unique id prefix), in order; the first unknown one is an error.
 func (m Manage) Inspect(ctx context.Context, refs []string) ([]Inspected, error) {
-	all, err := m.List(ctx, false)
-	if err != nil {
-		return nil, err
-	}
 	volRoot, _ := volumes.DefaultRoot()
 	out := make([]Inspected, 0, len(refs))
 	for _, ref := range refs {
-		c, err := find(all, ref)
+		c, err := m.Find(ctx, ref)
 		if err != nil {
 			return nil, err
 		}

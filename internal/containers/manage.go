@@ -71,7 +71,10 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 		return nil, err
 	}
 	var out []Listed
-	for _, sc := range stored {
+	for i, sc := range stored {
+		if i == 0 {
+			m.rememberStore(sc.Dir) // for the name index (index.go)
+		}
 		l := Listed{ID: sc.ID, Names: sc.Names, Image: sc.ImageName, ImageID: sc.ImageID, Created: sc.Created, dir: sc.Dir}
 		rec, ok, err := readRecord(sc.Dir)
 		if err != nil {
@@ -83,13 +86,14 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 		case !ok:
 			l.External, l.State = true, "external"
 		default:
-			l.Command, l.ExitCode, l.Finished, l.rec = rec.Command, rec.ExitCode, rec.Finished, rec
-			l.Started = rec.Started
-			l.Ports, l.Labels = portMappings(rec.Ports), rec.Labels
-			if l.State, err = lifecycle.StatusOf(m.G, sc.ID); err != nil {
+			if rec.ImageID == "" {
+				if err := completeRecord(sc.Dir, sc.Names, sc.ImageID); err != nil {
+					m.G.Debugf("completing the record of %s: %v", short(sc.ID), err)
+				}
+			}
+			if l, err = m.withRecord(l, rec); err != nil {
 				return nil, err
 			}
-			l.State, l.MonitorGone = stateOf(l.State, rec)
 		}
 		out = append(out, l)
 	}
@@ -120,13 +124,18 @@ func stateOf(st string, rec Record) (string, bool) {
 // unless force, which kills it first. Each is done or not on its own; the
 // error lists what failed.
 func (m Manage) Remove(ctx context.Context, refs []string, force, anonymous bool) (removed []string, err error) {
-	all, err := m.List(ctx, true)
-	if err != nil {
-		return nil, err
-	}
+	var all []Listed // the store's list, once, for the references the index cannot answer
 	var errs []error
 	for _, ref := range refs {
-		c, err := find(all, ref)
+		c, err := m.lookup(ref, true)
+		if errors.Is(err, errAskStore) {
+			if all == nil {
+				if all, err = m.List(ctx, true); err != nil {
+					return removed, errors.Join(append(errs, err)...)
+				}
+			}
+			c, err = find(all, ref)
+		}
 		if err == nil {
 			err = m.remove(ctx, c, force)
 		}
@@ -207,6 +216,9 @@ func short(id string) string { return id[:min(12, len(id))] }
 // Find is the container a name, id or unique id prefix names, among
 // those sandy made.
 func (m Manage) Find(ctx context.Context, ref string) (Listed, error) {
+	if c, err := m.lookup(ref, false); !errors.Is(err, errAskStore) {
+		return c, err
+	}
 	all, err := m.List(ctx, false)
 	if err != nil {
 		return Listed{}, err
@@ -224,11 +236,7 @@ func (m Manage) Resolve(ctx context.Context, ref string) (string, error) {
 			return ref, nil
 		}
 	}
-	all, err := m.List(ctx, false)
-	if err != nil {
-		return "", err
-	}
-	c, err := find(all, ref)
+	c, err := m.Find(ctx, ref)
 	if err != nil {
 		return "", err
 	}

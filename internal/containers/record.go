@@ -19,6 +19,12 @@ const RecordFile = "sandy.json"
 
 // Record is what RecordFile holds.
 type Record struct {
+	// Name is the container's name in the store ("" for none), kept as the
+	// store's by rename; ImageID the image's id. The name index
+	// (index.go) reads both; a record without ImageID was written before
+	// they existed.
+	Name    string    `json:"name,omitempty"`
+	ImageID string    `json:"image_id,omitempty"`
 	Image   string    `json:"image"`
 	Command []string  `json:"command"`
 	Created time.Time `json:"created"`

@@ -96,6 +96,7 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		return ExitSandyError, err
 	}
 	p := sess.Prepared
+	Manage{G: g, Global: r.HelperGlobal}.rememberStore(p.Dir) // for the name index (index.go)
 	g.Debugf("creating storage container %s (image %s, %s layers): %v", p.ID, p.ImageName, p.Layers.Driver, time.Since(t0).Round(10*time.Microsecond))
 	remove := func() {
 		t0 := time.Now()
@@ -106,7 +107,9 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	}
 	defer sess.Keep()
 	vols := &volumeSet{}
+	t0 = time.Now()
 	o, err := r.runtimeOptions(p, vols)
+	g.Debugf("generating the spec, writing the bundle and the record: %v", time.Since(t0).Round(10*time.Microsecond))
 	if err == nil {
 		err = r.prepareMonitor(g, p, o, vols)
 	}
@@ -129,6 +132,18 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		if err := firstUseDone(p.Dir); err != nil {
 			g.Debugf("dropping the volumes' first-use options: %v", err)
 		}
+	}
+	if r.Rm && err == nil {
+		// The exit status is known: the layer's removal goes on behind
+		// the user's back (imagehelper.Session.RemoveBehind), and the
+		// next command that reads the store waits for it.
+		vols.removeAnonymous(g)
+		t0 := time.Now()
+		if err := sess.RemoveBehind(context.WithoutCancel(ctx)); err != nil {
+			g.Warn(fmt.Sprintf("removing storage container %s: %v", p.ID, err))
+		}
+		g.Debugf("handing the storage container's removal to the helper: %v", time.Since(t0).Round(10*time.Microsecond))
+		return code, nil
 	}
 	if r.Rm || (err != nil && !o.Detach) {
 		// Setting up failed: the container never ran, so nothing of it is
@@ -213,7 +228,7 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if err := writeBundle(p.Dir, s); err != nil {
 		return nil, err
 	}
-	if err := writeRecord(p.Dir, Record{Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels, AnonymousVolumes: vols.anonymous}); err != nil {
+	if err := writeRecord(p.Dir, Record{Name: p.Name, ImageID: p.ImageID, Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels, AnonymousVolumes: vols.anonymous}); err != nil {
 		return nil, err
 	}
 	return &o, nil

@@ -121,10 +121,17 @@ func (e *HelperError) Printed() bool { return true }
 // (or the error); HoldKeep keeps it. End of input without either (sandy
 // was killed) removes a --volatile (run --rm) container and keeps others,
 // so a killed `sandy run --rm` leaves nothing.
+//
+// HoldRemoveBehind removes it too, but the helper answers HoldLocked as
+// soon as it holds the store's removals lock, which every helper verb
+// waits for before it opens the store: sandy returns then, and the
+// removal ends behind it (Session.RemoveBehind).
 const (
-	HoldRemove = "remove"
-	HoldKeep   = "keep"
-	HoldOK     = "ok"
+	HoldRemove       = "remove"
+	HoldKeep         = "keep"
+	HoldOK           = "ok"
+	HoldRemoveBehind = "remove-behind"
+	HoldLocked       = "locked"
 )
 
 // Session is a storage container made by a helper that stays for the
@@ -247,6 +254,32 @@ func (s *Session) Remove(ctx context.Context) error {
 	}
 	if s.Prepared == nil {
 		return fmt.Errorf("%s %s: the helper ended before removing the container", Name, CreateRole)
+	}
+	return Remove(ctx, s.helper, s.global, s.Prepared.ID, s.stderr)
+}
+
+// RemoveBehind has the helper remove the storage container after this
+// process has gone on: it returns once the helper holds the store's
+// removals lock, which every later helper verb waits for (a `run --name`
+// of the same name, a list, an rm see the container gone). A helper that
+// does not answer so (gone, or an older one) is waited for and the
+// container removed as Remove does.
+func (s *Session) RemoveBehind(ctx context.Context) error {
+	if s.done {
+		return Remove(ctx, s.helper, s.global, s.Prepared.ID, s.stderr)
+	}
+	s.done = true
+	_, werr := io.WriteString(s.in, HoldRemoveBehind+"\n")
+	line, _ := s.out.ReadString('\n')
+	s.in.Close()
+	if line = strings.TrimSpace(line); werr == nil && line == HoldLocked {
+		// The helper's own session, not killed with this process: it
+		// finishes and exits; nothing of it is ours to wait for.
+		return nil
+	}
+	_ = s.child.Cmd.Wait()
+	if werr == nil && line != "" {
+		return errors.New(line)
 	}
 	return Remove(ctx, s.helper, s.global, s.Prepared.ID, s.stderr)
 }

@@ -46,6 +46,16 @@ type ContainerOptions struct {
 	// store's user namespace (imagehelper.CreateRequest), nil for the
 	// store's own.
 	UIDMap, GIDMap []specs.LinuxIDMapping
+	// Trace, when set, receives each step's duration (the helper's
+	// --debug lines).
+	Trace func(step string, d time.Duration)
+}
+
+// trace times one step of CreateContainer for o.Trace.
+func (o ContainerOptions) trace(step string, t0 time.Time) {
+	if o.Trace != nil {
+		o.Trace(step, time.Since(t0))
+	}
 }
 
 // containerMeta is the storage container's metadata, in podman's
@@ -67,14 +77,19 @@ type containerMeta struct {
 // of one name leave exactly one container: the store decides under its
 // lock.
 func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemContext, name string, o ContainerOptions) (*imagehelper.Prepared, error) {
+	t0 := time.Now()
 	img, imgName, err := imageFor(ctx, s, sys, name, o)
 	if err != nil {
 		return nil, err
 	}
+	o.trace("finding the image", t0)
+	t0 = time.Now()
 	cfg, err := ociConfig(ctx, s, img.ID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the config of image %s: %w", shortID(img.ID), err)
 	}
+	o.trace("reading the image's config", t0)
+	t0 = time.Now()
 	meta, _ := json.Marshal(containerMeta{ImageName: imgName, ImageID: img.ID, ContainerName: o.Name, CreatedAt: time.Now().Unix()})
 	var names []string
 	if o.Name != "" {
@@ -95,11 +110,14 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 		}
 		return nil, fmt.Errorf("creating a container of image %s: %w", shortID(img.ID), err)
 	}
+	o.trace("creating the storage container", t0)
+	t0 = time.Now()
 	p, err := prepared(s, c, img, imgName, o)
 	if err != nil {
 		_ = s.DeleteContainer(c.ID)
 		return nil, err
 	}
+	o.trace("mounting the root and reading its /etc/passwd and /etc/group", t0)
 	p.Config = ImageConfigOf(cfg.Config)
 	return p, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.podman.io/storage"
 	"go.podman.io/storage/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
@@ -29,6 +30,9 @@ type StoreOptions struct {
 	SingleID bool
 	// Warn receives the one-line notices of the driver ladder.
 	Warn io.Writer
+	// HoldsRemovals: this process holds the removals lock (LockRemovals),
+	// so Open must not wait for it.
+	HoldsRemovals bool
 }
 
 // Resolved is the configuration a Store was opened with, for `sandy info`
@@ -87,10 +91,19 @@ func driverOf(opts []string) string {
 // storage library), overlay with fuse-overlayfs as mount_program, vfs;
 // each step down prints one line with the reason and the fix. A driver
 // the user configured is used or is an error, never replaced.
+//
+// It first waits for the removals that `sandy run --rm` left behind
+// (LockRemovals), so that what the caller sees of the store is what those
+// runs left, removed.
 func Open(o StoreOptions) (storage.Store, Resolved, error) {
 	so, err := storeConfig(o)
 	if err != nil {
 		return nil, Resolved{}, err
+	}
+	if !o.HoldsRemovals {
+		if err := waitRemovals(so.RunRoot); err != nil {
+			return nil, Resolved{}, err
+		}
 	}
 	if so.GraphDriverName == "" {
 		prior, err := priorDriver(so.GraphRoot)
@@ -192,4 +205,65 @@ func Shutdown(s storage.Store) {
 // errNoSuchImage wraps storage's not-found error with the name the user typed.
 func errNoSuchImage(name string) error {
 	return fmt.Errorf("%s: %w", name, storage.ErrImageUnknown)
+}
+
+// removalsLock is the file, in the store's run root, whose flock(2) a
+// helper that removes a container behind `sandy run --rm` holds
+// exclusively until it exits (LockRemovals), and every helper verb takes
+// shared, at once released, before it opens the store (WaitRemovals). In
+// the run root: a reboot, which ends every removal, empties it.
+const removalsLock = "sandy-removals.lock"
+
+func removalsLockFile(runRoot string) (*os.File, error) {
+	if err := os.MkdirAll(runRoot, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the store's run root: %w", err)
+	}
+	p := filepath.Join(runRoot, removalsLock)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", p, err)
+	}
+	return f, nil
+}
+
+// LockRemovals takes the removals lock of the store o selects
+// exclusively and keeps it for the life of the process (the caller keeps
+// the file and never closes it): the removal it guards ends with the
+// process, however it ends. Open with o.HoldsRemovals then.
+func LockRemovals(o StoreOptions) (*os.File, error) {
+	so, err := storeConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	f, err := removalsLockFile(so.RunRoot)
+	if err != nil {
+		return nil, err
+	}
+	if err := flockRetry(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+// waitRemovals waits until no removal holds the removals lock.
+func waitRemovals(runRoot string) error {
+	f, err := removalsLockFile(runRoot)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := flockRetry(int(f.Fd()), unix.LOCK_SH); err != nil {
+		return fmt.Errorf("waiting for the removals under way (%s): %w", f.Name(), err)
+	}
+	return nil
+}
+
+func flockRetry(fd, how int) error {
+	for {
+		err := unix.Flock(fd, how)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }

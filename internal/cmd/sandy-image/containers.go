@@ -49,13 +49,20 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 	if fs.NArg() != 1 {
 		return errors.New("want exactly one image")
 	}
+	t0 := time.Now()
 	s, sys, end, err := g.session()
 	if err != nil {
 		return err
 	}
+	g.debugf("opening the image store: %v", time.Since(t0))
 	o.PullOptions.Progress = g.stderr
+	if g.debug {
+		o.Trace = func(step string, d time.Duration) { g.debugf("%s: %v", step, d) }
+	}
 	p, err := images.CreateContainer(ctx, s, sys, fs.Arg(0), o)
+	t0 = time.Now()
 	end()
+	g.debugf("closing the image store: %v", time.Since(t0))
 	if err != nil {
 		return err
 	}
@@ -72,9 +79,27 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 // end of input without a word (sandy was killed) removes a volatile
 // (--rm) container and keeps the others. The answer to "remove" is one
 // line, "ok" or the error.
+//
+// "remove-behind" (a `run --rm` whose container exited) removes it too,
+// but answers "locked" first, once it holds the store's removals lock
+// (images.LockRemovals), and sandy returns the exit status then, without
+// waiting for the removal: every helper verb waits for that lock before
+// it opens the store (openStore), so a `run --name` of the same name, a
+// list or an rm that follows sees the container gone. Nothing more goes
+// to stdout after the answer (sandy is gone); an error of the removal goes
+// to stderr, and the container stays, exited, for `sandy rm`.
 func holdContainer(g *global, id string, volatile bool) error {
 	line, err := bufio.NewReader(g.stdin).ReadString('\n')
 	switch strings.TrimSpace(line) {
+	case imagehelper.HoldRemoveBehind:
+		lock, lerr := images.LockRemovals(g.store)
+		if lerr != nil {
+			fmt.Fprintln(g.stdout, lerr.Error())
+			return lerr
+		}
+		g.removals, g.store.HoldsRemovals = lock, true // held until this process exits
+		fmt.Fprintln(g.stdout, imagehelper.HoldLocked)
+		g.stdout = io.Discard
 	case imagehelper.HoldRemove:
 	case "":
 		// sandy is gone without a word (killed): a --rm container goes.
@@ -88,11 +113,15 @@ func holdContainer(g *global, id string, volatile bool) error {
 		return nil
 	}
 	remove := func() error {
+		t0 := time.Now()
 		s, err := g.openStore()
 		if err != nil {
 			return err
 		}
+		g.debugf("opening the image store: %v", time.Since(t0))
 		defer images.Shutdown(s)
+		t0 = time.Now()
+		defer func() { g.debugf("removing the storage container: %v", time.Since(t0)) }()
 		return images.RemoveContainer(s, id)
 	}
 	// After a killed sandy the container's processes may still be dying,

@@ -46,6 +46,10 @@ type global struct {
 	stderr   io.Writer
 	isTerm   bool // stdout is a terminal (progress bars)
 	inIsTerm bool
+	// removals is the removals lock this process holds (holdContainer's
+	// remove-behind; kept here, not to be closed by a finalizer;
+	// store.HoldsRemovals is set with it).
+	removals *os.File
 }
 
 type verb struct {
@@ -235,7 +239,17 @@ func exitCode(err error) int {
 	return 125
 }
 
+// debugf prints a debug line under --debug, as sandy's own.
+func (g *global) debugf(format string, args ...any) {
+	if g.debug {
+		fmt.Fprintf(g.stderr, "sandy: debug: image helper: "+format+"\n", args...)
+	}
+}
+
 // openStore opens the store for a verb; the caller shuts it down.
+// images.Open first waits for the removals a `run --rm` left behind
+// (holdContainer): what the verb sees of the store is what that run
+// left, removed.
 func (g *global) openStore() (storage.Store, error) {
 	s, res, err := images.Open(g.store)
 	if err != nil {
