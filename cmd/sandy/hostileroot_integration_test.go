@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func TestRunHostileEtc(t *testing.T) {
 		return c.ProcessState.ExitCode(), out.String()
 	}
 	// want: 0, it runs with sandy's files (a dangling symlink is
-	// followed inside the root, as runc and crun do); 125, refused.
+	// followed inside the root); 125, refused.
 	for i, tc := range []struct {
 		name    string
 		want    int
@@ -113,4 +114,77 @@ func TestRunHostileEtc(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRunHostileVolumes: an image whose paths lead out of its root (a
+// symlink to a host directory, absolute or relative) under the
+// destination of an anonymous volume (-v /dst, the mechanism of an
+// image's VOLUME too), or a destination that is a file (/etc/hosts,
+// /dev/null): the volume lands inside the root or the run is refused; no host directory is written, no run
+// blocks, and --rm leaves no volume behind.
+func TestRunHostileVolumes(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e, _ := detachedEnv(t)
+	vols := filepath.Join(e.dir, "data", "sandy", "volumes")
+	host := filepath.Join(e.dir, "host")
+	if err := os.Mkdir(host, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	before := treeHash(t, host)
+	e.loadImage("localhost/hostilevol:1", imagefix.Busybox(t).WithLayers(imagefix.Layer{Entries: []imagefix.Entry{
+		imagefix.Symlink("out", host),
+		imagefix.Symlink("rel", strings.Repeat("../", 12)+strings.TrimPrefix(host, "/")),
+		imagefix.Symlink("lnk", "/"),
+	}}))
+	for _, tc := range []struct {
+		dst  string
+		want int
+	}{
+		// Through a link whose target the root lacks: refused, as runc
+		// refuses it (the target is not made through a dangling link).
+		{"/out/x", 125},
+		{"/rel/x", 125},
+		{"/out", 125},
+		{"/lnk/x", 0}, // lnk → /: lands on /x in the root
+		{"/etc/hosts", 125},
+		{"/dev/null", 125},
+	} {
+		t.Run(tc.dst, func(t *testing.T) {
+			c := e.cmd("run", "--rm", "--network", "none", "-v", tc.dst, "localhost/hostilevol:1", "sh", "-c", "echo in > "+tc.dst+"/f && cat "+tc.dst+"/f")
+			out, _ := runBounded(t, c)
+			if code := c.ProcessState.ExitCode(); code != tc.want || (code == 0 && !strings.HasSuffix(out, "in\n")) {
+				t.Errorf("run -v %s: exit %d, want %d: %s", tc.dst, code, tc.want, out)
+			}
+			if after := treeHash(t, host); after != before {
+				t.Errorf("the host directory changed:\n%s\n%s", before, after)
+			}
+			if left, _ := os.ReadDir(vols); len(left) > 1 {
+				t.Errorf("volumes left after run --rm: %v", left)
+			}
+		})
+	}
+}
+
+// runBounded runs c for at most a minute; a run that blocks fails the
+// test and is killed.
+func runBounded(t *testing.T, c *exec.Cmd) (string, error) {
+	var out strings.Builder
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(time.Minute):
+		_ = c.Process.Kill()
+		err := <-done
+		t.Errorf("%s blocked for a minute: %s", strings.Join(c.Args, " "), out.String())
+		return out.String(), err
+	}
 }

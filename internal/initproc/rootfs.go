@@ -181,9 +181,9 @@ func (r *rootfs) openDir(unsafePath string) (*os.File, error) {
 // openFile resolves unsafePath inside the root and returns an O_PATH handle
 // on it, creating an empty regular file (and missing parent directories)
 // when nothing is there. A dangling symlink at the end is followed inside
-// the root and its target created, as runc and crun do: an image's
-// /etc/resolv.conf may be systemd-resolved's link to
-// ../run/systemd/resolve/stub-resolv.conf. Each step is resolved again
+// the root and its target created: an image's /etc/resolv.conf may be
+// systemd-resolved's link to ../run/systemd/resolve/stub-resolv.conf,
+// which refused, made such an image unrunnable on any network. Each step is resolved again
 // from the root (pathrs: no magic link, nothing above the root), and a
 // relative target is read from where its directory really is in the root.
 func (r *rootfs) openFile(unsafePath string) (*os.File, error) {
