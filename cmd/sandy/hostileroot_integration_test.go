@@ -84,6 +84,10 @@ func TestRunHostileEtc(t *testing.T) {
 		{"hostname through /proc/1/cwd", 125, replace("etc/hostname", imagefix.Symlink("etc/hostname", "/proc/1/cwd/secret"))},
 		{"hosts through /proc/self/fd", 125, replace("etc/hosts", imagefix.Symlink("etc/hosts", "/proc/self/fd/3"))},
 		{"resolv.conf dangling, as systemd-resolved's", 0, replace("etc/resolv.conf", imagefix.Symlink("etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf"))},
+		// A relative link read from where its directory really is: /etc
+		// is a link to /private/etc, so ../run/stub is /private/run/stub.
+		{"resolv.conf dangling under a linked /etc", 0, []imagefix.Entry{imagefix.Whiteout("etc"), imagefix.Dir("private/", 0o755), imagefix.Dir("private/etc/", 0o755),
+			imagefix.Symlink("private/etc/resolv.conf", "../run/stub"), imagefix.Symlink("etc", "private/etc")}},
 		{"hosts a fifo", 0, replace("etc/hosts", fifo("etc/hosts"))},
 		{"hosts a directory", 125, replace("etc/hosts", imagefix.Dir("etc/hosts/", 0o755))},
 		{"etc to /", 0, []imagefix.Entry{imagefix.Whiteout("etc"), imagefix.Symlink("etc", "/")}},

@@ -183,7 +183,7 @@ func (r *rootfs) openDir(unsafePath string) (*os.File, error) {
 // when nothing is there. A dangling symlink at the end is followed inside
 // the root and its target created: an image's /etc/resolv.conf may be
 // systemd-resolved's link to ../run/systemd/resolve/stub-resolv.conf,
-// which refused, made such an image unrunnable on any network. Each step is resolved again
+// which refused, made such an image unrunnable but with --network none. Each step is resolved again
 // from the root (pathrs: no magic link, nothing above the root), and a
 // relative target is read from where its directory really is in the root.
 func (r *rootfs) openFile(unsafePath string) (*os.File, error) {
