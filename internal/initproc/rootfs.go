@@ -550,12 +550,18 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 		return fmt.Errorf("options \"copyup\" and \"chownup\" need a directory, and %s is not one", src)
 	}
 	// Whether the image has the directory the volume covers decides whose
-	// it becomes on first use: looked at before openDir makes it.
+	// it becomes on first use: looked at before openDir makes it. A
+	// directory on another mount than the root's (a bind or a kernel
+	// filesystem mounted before, at a shallower destination) is not the
+	// image's: its content is never copied into the volume.
 	inImage := false
 	if firstUse {
 		if f, err := pathrs.OpenatInRoot(r.root, m.Destination); err == nil {
+			inImage, err = r.onRootMount(f)
 			f.Close()
-			inImage = true
+			if err != nil {
+				return err
+			}
 		}
 	}
 	var target *os.File
@@ -594,6 +600,24 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 		}
 	}
 	return r.finishMount(m.Destination, o)
+}
+
+// onRootMount reports whether f is on the root layer's own mount (its
+// mount ID, statx(2) STATX_MNT_ID), not on one mounted inside the root.
+func (r *rootfs) onRootMount(f *os.File) (bool, error) {
+	var a, b unix.Statx_t
+	for _, x := range []struct {
+		f  *os.File
+		st *unix.Statx_t
+	}{{r.root, &a}, {f, &b}} {
+		if err := unix.Statx(int(x.f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, x.st); err != nil {
+			return false, fmt.Errorf("statx %s: %w", x.f.Name(), err)
+		}
+		if x.st.Mask&unix.STATX_MNT_ID == 0 {
+			return false, fmt.Errorf("statx %s: no mount ID (Linux 5.8 or later needed)", x.f.Name())
+		}
+	}
+	return a.Mnt_id == b.Mnt_id, nil
 }
 
 // bindHostReadonly bind-mounts the host path src with its submounts onto
