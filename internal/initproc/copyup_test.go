@@ -29,6 +29,7 @@ func TestCopyDir(t *testing.T) {
 	must(os.Chmod(filepath.Join(src, "d/file"), os.ModeSetuid|0o750))
 	must(os.Symlink(outside, filepath.Join(src, "escape")))
 	must(unix.Mkfifo(filepath.Join(src, "fifo"), 0o600))
+	must(os.Chmod(filepath.Join(src, "fifo"), 0o640))
 	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	for _, n := range []string{"d/file", "d/e", "d", "fifo"} {
 		must(os.Chtimes(filepath.Join(src, n), old, old))
@@ -54,7 +55,7 @@ func TestCopyDir(t *testing.T) {
 	check("d", os.ModeDir|0o750)
 	check("d/e", os.ModeDir|0o750)
 	check("d/file", os.ModeSetuid|0o750)
-	check("fifo", os.ModeNamedPipe|0o600)
+	check("fifo", os.ModeNamedPipe|0o640)
 	check("escape", os.ModeSymlink|0o777)
 	for _, n := range []string{"d/file", "d/e", "d", "fifo"} {
 		if fi, err := os.Lstat(filepath.Join(dst, n)); err != nil || !fi.ModTime().Equal(old) {
