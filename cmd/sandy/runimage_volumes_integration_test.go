@@ -95,6 +95,25 @@ func TestRunImageVolumeFirstUse(t *testing.T) {
 		}
 		e.ok("volume", "rm", "work")
 	})
+	t.Run("under a bind, not filled from the host", func(t *testing.T) {
+		// A volume nested in a bind of a host directory covers the host's
+		// directory, not the image's: podman fills it from the image (here
+		// nothing), never with the host's files (sandy copied them in).
+		hostDir := filepath.Join(e.dir, "hostsrv")
+		if err := os.MkdirAll(filepath.Join(hostDir, "db"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(hostDir, "db", "hostfile"), []byte("host\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out := e.ok("run", "--rm", "-v", hostDir+":/srv", "-v", "nested:/srv/db", "localhost/bb:db", "ls", "-A", "/srv/db"); out != "" {
+			t.Errorf("a volume under a host bind was filled with: %q", out)
+		}
+		e.ok("volume", "rm", "nested")
+		if out := e.ok("run", "--rm", "-v", "/proc/sys/kernel", "localhost/bb:db", "ls", "-A", "/proc/sys/kernel"); out != "" {
+			t.Errorf("a volume over /proc/sys/kernel was filled with: %q", out)
+		}
+	})
 	t.Run("anonymous with --rm", func(t *testing.T) {
 		before, _ := os.ReadDir(vols)
 		if out, want := e.ok("run", "--rm", "-v", "/srv/db", "localhost/bb:db", "sh", "-c", show), "70:71 750\nseeded\nlink seed sub \n"; out != want {

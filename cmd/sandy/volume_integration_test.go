@@ -205,3 +205,76 @@ func TestVolumeContainerData(t *testing.T) {
 		}
 	}
 }
+
+// TestVolumeHostileContent: what a container leaves in its volumes
+// (symlinks to host paths, to / and to /proc/self/root, fifos and a hard
+// link to one, directories it closed with chmod 000 as its root and as a
+// container user, a deep tree, the volume's own root closed and given
+// away) is never followed or crossed by volume inspect, rm and prune:
+// both remove everything (what subordinate ids own from a user
+// namespace), leave no .remove- directory, and the host files the links
+// name are untouched.
+func TestVolumeHostileContent(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e, root := volumeEnv(t)
+	canary := testutil.TempDir(t)
+	if err := os.WriteFile(filepath.Join(canary, "secret"), []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(canary, "closed"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	before := treeHash(t, canary)
+	for _, v := range []string{"a", "b"} {
+		e.want(0, "volume", "create", v)
+		src := filepath.Join(root, v, "_data")
+		e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/" + v, Type: "bind", Source: src, Options: []string{"rbind", "rw"}})
+	}
+	c := e.spec.Process.Capabilities
+	for _, cp := range []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"} {
+		c.Bounding, c.Effective, c.Permitted = append(c.Bounding, cp), append(c.Effective, cp), append(c.Permitted, cp)
+	}
+	e.sh(`set -e
+for v in /a /b; do
+  cd $v
+  ln -s ` + canary + ` hostdir
+  ln -s ` + canary + `/secret hostfile
+  ln -s ` + canary + `/closed hostclosed
+  ln -s / slash
+  ln -s /proc/self/root procroot
+  mkfifo fifo
+  ln fifo fifo.hard
+  mkdir closed; touch closed/f; chmod 000 closed
+  mkdir -p sub/closed; touch sub/closed/g sub/h; ln -s ` + canary + ` sub/closed/l
+  chown -R 1000:1000 sub; chmod 000 sub/closed sub
+  i=0; while [ $i -lt 300 ]; do mkdir d; cd d; i=$((i+1)); done
+  ln -s ` + canary + ` deep
+  cd /
+  chown 1000:1000 $v; chmod 000 $v
+done`)
+	e.runBundle(0)
+	for _, v := range []string{"a", "b"} {
+		r := e.want(0, "volume", "inspect", v)
+		if !strings.Contains(r.stdout, filepath.Join(root, v, "_data")) {
+			t.Errorf("volume inspect %s: %s", v, r.stdout)
+		}
+	}
+	e.want(0, "volume", "rm", "a")
+	if r := e.want(0, "volume", "prune", "--force"); !strings.Contains(r.stdout, "b") {
+		t.Errorf("volume prune removed %q, want b", r.stdout)
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ents {
+		if d.Name() != ".lock" {
+			t.Errorf("%s left after volume rm and prune", filepath.Join(root, d.Name()))
+		}
+	}
+	if after := treeHash(t, canary); after != before {
+		t.Errorf("the host directory the volumes' symlinks name changed:\n%s\n%s", before, after)
+	}
+}

@@ -98,6 +98,13 @@ func (s streamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// MaxLine bounds what the reader holds of one line: a longer one (a
+// container printing without a newline) is handed on in pieces of about
+// MaxLine bytes as they come, each but the last a partial Line, so that
+// `logs` never holds a line whole (podman's reader prints each partial
+// entry as it is). --tail counts each piece as a line.
+const MaxLine = 1 << 20
+
 // ErrMalformed is a line that is not a k8s-file entry.
 var ErrMalformed = errors.New("not a k8s-file log entry")
 
@@ -151,12 +158,15 @@ type Line struct {
 	Stream  string
 	Msg     []byte
 	Partial bool
+	// Continued is the rest of a line whose start came before, in a
+	// piece of its own (MaxLine): it is printed without a timestamp.
+	Continued bool
 }
 
 // Format writes l as podman logs prints it.
 func (l Line) Format(w io.Writer, timestamps bool) error {
 	var buf bytes.Buffer
-	if timestamps {
+	if timestamps && !l.Continued {
 		buf.WriteString(l.Time.Format(TimeFormat))
 		buf.WriteByte(' ')
 	}
@@ -178,7 +188,8 @@ type Scanner struct {
 // NewScanner returns an empty Scanner.
 func NewScanner() *Scanner { return &Scanner{open: map[string]*Line{}} }
 
-// Add takes one log line and returns the line it ends, if any.
+// Add takes one log line and returns the line it ends, if any, or the
+// piece of a line that reached MaxLine (Partial).
 func (s *Scanner) Add(raw []byte) (Line, bool) {
 	e, err := Parse(raw)
 	if err != nil {
@@ -189,12 +200,19 @@ func (s *Scanner) Add(raw []byte) (Line, bool) {
 		cur = &Line{Time: e.Time, Stream: e.Stream}
 	}
 	cur.Msg = append(cur.Msg, e.Msg...)
-	if e.Partial {
-		s.open[e.Stream] = cur
-		return Line{}, false
+	if !e.Partial {
+		delete(s.open, e.Stream)
+		return *cur, true
 	}
-	delete(s.open, e.Stream)
-	return *cur, true
+	if len(cur.Msg) >= MaxLine {
+		// Handed on as it is: the rest continues it, with its time.
+		piece := *cur
+		piece.Partial = true
+		s.open[e.Stream] = &Line{Time: cur.Time, Stream: cur.Stream, Continued: true}
+		return piece, true
+	}
+	s.open[e.Stream] = cur
+	return Line{}, false
 }
 
 // Read prints the lines of the log r as o says. The lines r leaves
@@ -279,11 +297,11 @@ func (s *Scanner) scan(r io.Reader, emit func(Line) error) (int64, error) {
 }
 
 // peek returns the lines not ended, stdout's first, marked partial, and
-// keeps them open.
+// keeps them open; the empty rest of a line handed on in pieces is none.
 func (s *Scanner) peek() []Line {
 	var out []Line
 	for _, st := range []string{Stdout, Stderr} {
-		if l := s.open[st]; l != nil {
+		if l := s.open[st]; l != nil && !(l.Continued && len(l.Msg) == 0) {
 			c := *l
 			c.Msg = bytes.Clone(l.Msg)
 			c.Partial = true

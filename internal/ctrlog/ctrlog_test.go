@@ -162,3 +162,70 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// entries is a log of n partial stdout entries of size bytes each, then
+// an empty full one: a container that printed n*size bytes with no
+// newline (made as read, never held whole).
+type entries struct {
+	n, size int
+	cur     []byte
+}
+
+func (e *entries) Read(p []byte) (int, error) {
+	if len(e.cur) == 0 {
+		switch {
+		case e.n > 0:
+			e.n--
+			e.cur = []byte("2024-01-01T00:00:01.000000000+00:00 stdout P " + strings.Repeat("x", e.size) + "\n")
+		case e.n == 0:
+			e.n--
+			e.cur = []byte("2024-01-01T00:00:02.000000000+00:00 stdout F \n")
+		default:
+			return 0, io.EOF
+		}
+	}
+	k := copy(p, e.cur)
+	e.cur = e.cur[k:]
+	return k, nil
+}
+
+// maxWrite counts what is written and remembers the largest Write.
+type maxWrite struct{ total, max int }
+
+func (m *maxWrite) Write(p []byte) (int, error) {
+	m.total += len(p)
+	m.max = max(m.max, len(p))
+	return len(p), nil
+}
+
+// A container that prints 16 MiB with no newline: the reader hands it on
+// in pieces of at most MaxLine, never the whole line at once (which it
+// held in memory: `sandy logs` of `head -c 4G /dev/zero` ran out of
+// memory), under every option that keeps lines (all, --tail, a follower).
+func TestReadLongLine(t *testing.T) {
+	const n, size = 512, 32 << 10
+	for _, o := range []Options{{Tail: -1}, {Tail: 3}, {Tail: -1, Follow: true}, {Tail: -1, Timestamps: true}} {
+		var w maxWrite
+		_, s, err := Read(&entries{n: n, size: size}, &w, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(&w, o.Timestamps); err != nil {
+			t.Fatal(err)
+		}
+		if w.max > MaxLine+size+len(TimeFormat)+2 {
+			t.Errorf("%+v: a single write of %d bytes: the line was held whole (MaxLine %d)", o, w.max, MaxLine)
+		}
+		if o.Tail < 0 && !o.Timestamps && w.total != n*size+1 {
+			t.Errorf("%+v: wrote %d bytes, want %d", o, w.total, n*size+1)
+		}
+	}
+	// The pieces read back as the line, with one timestamp, the line's.
+	var out bytes.Buffer
+	if _, _, err := Read(&entries{n: 3 * MaxLine / 1000, size: 1000}, &out, Options{Tail: -1, Timestamps: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2024-01-01T00:00:01.000000000Z " + strings.Repeat("x", 3*MaxLine/1000*1000) + "\n"; out.String() != want {
+		t.Errorf("got %d bytes (%d timestamps), want %d", out.Len(), strings.Count(out.String(), "2024-"), len(want))
+	}
+}

@@ -11,6 +11,8 @@
 // writes the container's stdout and stderr with; Read is what `sandy
 // logs` prints them back with, without the prefix (or with the timestamp
 // under -t), the last N lines (--tail) and those since a time (--since).
+// The reader holds at most MaxLine of a line: a container's output with
+// no newline (all of it, if it never prints one) is handed on in pieces.
 //
 // It is a leaf: it knows nothing of containers, files, rotation or
 // following; the caller opens the files (--log-opt max-size rotates them:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,8 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
@@ -67,6 +70,9 @@ func Commit(ctx context.Context, s storage.Store, containerID string, o CommitOp
 	if err := ApplyChanges(&cfg.Config, o.Changes); err != nil {
 		return "", err
 	}
+	if err := refuseWhiteoutNames(s, c); err != nil {
+		return "", fmt.Errorf("committing container %s: %w", containerID, err)
+	}
 	layer, err := commitLayer(s, c.LayerID, img.TopLayer)
 	if err != nil {
 		return "", err
@@ -79,6 +85,55 @@ func Commit(ctx context.Context, s storage.Store, containerID string, o CommitOp
 		return "", err
 	}
 	return id, nil
+}
+
+// refuseWhiteoutNames refuses a container layer holding a file the
+// container made whose name starts with ".wh.": the layer format (OCI
+// image-spec, "Whiteouts") reads such a name as the deletion of NAME, or
+// of the whole directory's lower content for ".wh..wh..opq", so the
+// committed image would lack the file and what it names, not be what the
+// container saw (podman commits it so, silently). The store's changes
+// list a whiteout of its own as such a name only under fuse-overlayfs
+// without mknod (Linux before 5.8), which its mount hides: a name counts
+// when the container's mounted root shows it. The root is mounted only
+// when the changes hold such a name.
+func refuseWhiteoutNames(s storage.Store, c *storage.Container) error {
+	changes, err := s.Changes("", c.LayerID)
+	if err != nil {
+		return fmt.Errorf("reading the container's changes: %w", err)
+	}
+	var names []string
+	for _, ch := range changes {
+		if ch.Kind != archive.ChangeDelete && strings.HasPrefix(path.Base(ch.Path), archive.WhiteoutPrefix) {
+			names = append(names, ch.Path)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	root, err := s.Mount(c.ID, "")
+	if err != nil {
+		return fmt.Errorf("mounting the container's root: %w", err)
+	}
+	defer func() { _, _ = s.Unmount(c.ID, false) }()
+	rootfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening the container's root: %w", err)
+	}
+	defer unix.Close(rootfd)
+	var seen []string
+	for _, n := range names {
+		how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+		if fd, err := unix.Openat2(rootfd, n, how); err == nil {
+			unix.Close(fd)
+			seen = append(seen, n)
+		}
+	}
+	if len(seen) == 0 {
+		return nil
+	}
+	slices.Sort(seen)
+	return fmt.Errorf("%s: %w: the image layer format reads a name starting with %q as a deletion, so the committed image would lose the file and what it names; rename or remove it first, e.g. with sandy cp or sandy start and mv (docs/troubleshooting.md#commit-whiteout-name)", strings.Join(seen, ", "), ErrWhiteoutName, archive.WhiteoutPrefix)
 }
 
 // commitLayer stores the diff of the container's layer as a new layer on

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
@@ -114,9 +115,7 @@ func (r *rootfs) volumeFirstUse(dest string, covered *os.File, inImage, fill boo
 }
 
 // copyDir copies every entry of the directory src into dst, keeping type,
-// mode, owner and times. An owner the container's id map does not hold
-// (the kernel shows it as the overflow id) cannot be given to a copy: the
-// copy keeps the container root's. A device node cannot be made in a user
+// mode, owner and times (setMeta). A device node cannot be made in a user
 // namespace: it is an error.
 func copyDir(src, dst int, name string) error {
 	d, err := unix.Openat(src, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -142,19 +141,14 @@ func copyEntry(src, dst int, n, name string) error {
 	if err := unix.Fstatat(src, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("stat %s: %w", name, err)
 	}
-	perm := st.Mode & 0o7777
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		if err := unix.Mkdirat(dst, n, 0o700); err != nil {
 			return fmt.Errorf("mkdir %s: %w", name, err)
 		}
-		if err := copyChild(src, dst, n, name); err != nil {
-			return err
-		}
+		return copyChild(src, dst, n, name, &st)
 	case unix.S_IFREG:
-		if err := copyFile(src, dst, n, name); err != nil {
-			return err
-		}
+		return copyFile(src, dst, n, name, &st)
 	case unix.S_IFLNK:
 		target, err := readlinkat(src, n)
 		if err != nil {
@@ -163,49 +157,99 @@ func copyEntry(src, dst int, n, name string) error {
 		if err := unix.Symlinkat(target, dst, n); err != nil {
 			return fmt.Errorf("symlink %s: %w", name, err)
 		}
+		// Neither call follows the link: it keeps its own owner and times.
+		err = unix.Fchownat(dst, n, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW)
+		if err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("chown %s: %w", name, err)
+		}
+		if err := unix.UtimesNanoAt(dst, n, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("setting the times of %s: %w", name, err)
+		}
+		return nil
 	case unix.S_IFIFO:
 		if err := unix.Mknodat(dst, n, unix.S_IFIFO|0o600, 0); err != nil {
 			return fmt.Errorf("mkfifo %s: %w", name, err)
 		}
+		fd, err := openMade(dst, n, unix.O_PATH, unix.S_IFIFO)
+		if err != nil {
+			return fmt.Errorf("opening the copy of %s: %w", name, err)
+		}
+		defer unix.Close(fd)
+		return setMeta(fd, &st, name)
 	case unix.S_IFSOCK:
 		return nil // a socket has no content; its server makes it again
 	default:
 		return fmt.Errorf("%s is a device node, which a user namespace cannot create", name)
 	}
-	// Owner first: chown clears the set-id bits the mode then restores.
-	err := unix.Fchownat(dst, n, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// openMade opens the entry n of dst that the copy just made, following no
+// symlink, and checks it is still of the type made: the destination may
+// be a volume another running container writes into, which can swap the
+// entry for a symlink to a host path (the init runs before pivot_root,
+// where an absolute link names the host's file). From here on the copy's
+// owner, mode and times go through the fd, never through the name.
+func openMade(dst int, n string, flags int, typ uint32) (int, error) {
+	fd, err := unix.Openat(dst, n, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if st.Mode&unix.S_IFMT != typ {
+		unix.Close(fd)
+		return -1, fmt.Errorf("replaced while copying (mode %#o)", st.Mode)
+	}
+	return fd, nil
+}
+
+// setMeta gives the copy open as fd (any kind of fd, O_PATH too) the
+// owner, mode and times of st. Owner first: chown clears the set-id bits
+// the mode then restores; times last, once the content is in. An owner
+// the container's id map does not hold (the kernel shows it as the
+// overflow id; EINVAL) cannot be given: the copy keeps the container
+// root's. chmod(2) and utimensat(2) act on the fd's inode through its
+// /proc/thread-self/fd link (fchmod(2) refuses an O_PATH fd).
+func setMeta(fd int, st *unix.Stat_t, name string) error {
+	err := unix.Fchownat(fd, "", int(st.Uid), int(st.Gid), unix.AT_EMPTY_PATH)
 	if err != nil && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("chown %s: %w", name, err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		if err := unix.Fchmodat(dst, n, perm, 0); err != nil {
-			return fmt.Errorf("chmod %s: %w", name, err)
-		}
+	link := "/proc/thread-self/fd/" + strconv.Itoa(fd)
+	if err := unix.Chmod(link, st.Mode&0o7777); err != nil {
+		return fmt.Errorf("chmod %s: %w", name, err)
 	}
-	ts := []unix.Timespec{st.Atim, st.Mtim}
-	if err := unix.UtimesNanoAt(dst, n, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, link, []unix.Timespec{st.Atim, st.Mtim}, 0); err != nil {
 		return fmt.Errorf("setting the times of %s: %w", name, err)
 	}
 	return nil
 }
 
-// copyChild recurses into the directory n of src, copied to n of dst.
-func copyChild(src, dst int, n, name string) error {
-	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	s, err := unix.Openat(src, n, flags, 0)
+// copyChild copies the directory n of src into the directory n just made
+// in dst, then gives it st's owner, mode and times.
+func copyChild(src, dst int, n, name string, st *unix.Stat_t) error {
+	s, err := unix.Openat(src, n, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", name, err)
 	}
 	defer unix.Close(s)
-	d, err := unix.Openat(dst, n, flags, 0)
+	d, err := openMade(dst, n, unix.O_RDONLY|unix.O_DIRECTORY, unix.S_IFDIR)
 	if err != nil {
 		return fmt.Errorf("opening the copy of %s: %w", name, err)
 	}
 	defer unix.Close(d)
-	return copyDir(s, d, name)
+	if err := copyDir(s, d, name); err != nil {
+		return err
+	}
+	return setMeta(d, st, name)
 }
 
-func copyFile(src, dst int, n, name string) error {
+// copyFile copies the regular file n of src into a new file n of dst,
+// then gives it st's owner, mode and times.
+func copyFile(src, dst int, n, name string, st *unix.Stat_t) error {
 	s, err := unix.Openat(src, n, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", name, err)
@@ -221,7 +265,7 @@ func copyFile(src, dst int, n, name string) error {
 	if _, err := io.Copy(df, sf); err != nil {
 		return fmt.Errorf("copying %s: %w", name, err)
 	}
-	return nil
+	return setMeta(d, st, name)
 }
 
 func readlinkat(dir int, n string) (string, error) {

@@ -37,7 +37,14 @@
 // 126) or 1. Every path inside the container root is resolved with
 // pathrs-lite (in-root, symlink-safe), checked to lie under the root, and
 // mounted through /proc/thread-self/fd/N, so a symlink in the rootfs can
-// never redirect a mount outside it (CVE-2021-30465). Every fd above 2 is
+// never redirect a mount outside it (CVE-2021-30465); a dangling symlink
+// at a file's mount target is followed the same way, in the root. The
+// copies a tmpfs's or a volume's first use makes (copyup.go) are made
+// relative to directory fds and given their owner, mode and times through
+// an fd on each entry made, never by name: a volume may already be
+// mounted in another running container, which can swap entries for
+// symlinks meanwhile; and only the image's own directory is copied, never
+// one on another mount. Every fd above 2 is
 // close-on-exec from the start, the cwd is entered after pivot_root, and
 // getcwd(2) must show it inside the new root (CVE-2024-21626).
 package initproc

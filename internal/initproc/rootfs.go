@@ -180,26 +180,69 @@ func (r *rootfs) openDir(unsafePath string) (*os.File, error) {
 
 // openFile resolves unsafePath inside the root and returns an O_PATH handle
 // on it, creating an empty regular file (and missing parent directories)
-// when nothing is there.
+// when nothing is there. A dangling symlink at the end is followed inside
+// the root and its target created: an image's /etc/resolv.conf may be
+// systemd-resolved's link to ../run/systemd/resolve/stub-resolv.conf,
+// which refused, made such an image unrunnable but with --network none. Each step is resolved again
+// from the root (pathrs: no magic link, nothing above the root), and a
+// relative target is read from where its directory really is in the root.
 func (r *rootfs) openFile(unsafePath string) (*os.File, error) {
-	f, err := pathrs.OpenatInRoot(r.root, unsafePath)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return f, err
+	p := path.Clean("/" + unsafePath)
+	for range maxDanglingLinks {
+		f, err := pathrs.OpenatInRoot(r.root, p)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return f, err
+		}
+		next, err := r.createFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("creating %s: %w", unsafePath, err)
+		}
+		if next == "" {
+			return pathrs.OpenatInRoot(r.root, p)
+		}
+		p = next
 	}
-	dir, base := path.Split(path.Clean("/" + unsafePath))
+	return nil, fmt.Errorf("creating %s: more than %d dangling symlinks: %w", unsafePath, maxDanglingLinks, unix.ELOOP)
+}
+
+// maxDanglingLinks bounds the dangling symlinks openFile follows (the
+// kernel's own bound on a path's symlinks is 40).
+const maxDanglingLinks = 40
+
+// createFile creates the empty regular file p (a clean absolute path in
+// the root), making its parent directories; when a symlink is in the way
+// (dangling: p did not resolve), it returns the link's target as a path
+// in the root instead, for the caller to go on with.
+func (r *rootfs) createFile(p string) (next string, err error) {
+	dir, base := path.Split(p)
 	parent, err := r.openDir(dir)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer parent.Close()
 	fd, err := unix.Openat(int(parent.Fd()), base, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return nil, fmt.Errorf("creating %s: %w", unsafePath, err)
-	}
 	if err == nil {
 		unix.Close(fd)
+		return "", nil
 	}
-	return pathrs.OpenatInRoot(r.root, unsafePath)
+	if !errors.Is(err, unix.EEXIST) {
+		return "", err
+	}
+	target, lerr := readlinkat(int(parent.Fd()), base)
+	if lerr != nil {
+		return "", nil // made meanwhile: the caller opens it
+	}
+	if path.IsAbs(target) {
+		return path.Clean(target), nil
+	}
+	if err := r.checkInRoot(parent, dir); err != nil {
+		return "", err
+	}
+	real, err := os.Readlink(procPath(parent))
+	if err != nil {
+		return "", err
+	}
+	return path.Join("/", strings.TrimPrefix(real, r.path), target), nil
 }
 
 // checkInRoot verifies that the handle f still names a path inside the
@@ -513,12 +556,18 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 		return fmt.Errorf("options \"copyup\" and \"chownup\" need a directory, and %s is not one", src)
 	}
 	// Whether the image has the directory the volume covers decides whose
-	// it becomes on first use: looked at before openDir makes it.
+	// it becomes on first use: looked at before openDir makes it. A
+	// directory on another mount than the root's (a bind or a kernel
+	// filesystem mounted before, at a shallower destination) is not the
+	// image's: its content is never copied into the volume.
 	inImage := false
 	if firstUse {
 		if f, err := pathrs.OpenatInRoot(r.root, m.Destination); err == nil {
+			inImage, err = r.onRootMount(f)
 			f.Close()
-			inImage = true
+			if err != nil {
+				return err
+			}
 		}
 	}
 	var target *os.File
@@ -557,6 +606,24 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 		}
 	}
 	return r.finishMount(m.Destination, o)
+}
+
+// onRootMount reports whether f is on the root layer's own mount (its
+// mount ID, statx(2) STATX_MNT_ID), not on one mounted inside the root.
+func (r *rootfs) onRootMount(f *os.File) (bool, error) {
+	var a, b unix.Statx_t
+	for _, x := range []struct {
+		f  *os.File
+		st *unix.Statx_t
+	}{{r.root, &a}, {f, &b}} {
+		if err := unix.Statx(int(x.f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_MNT_ID, x.st); err != nil {
+			return false, fmt.Errorf("statx %s: %w", x.f.Name(), err)
+		}
+		if x.st.Mask&unix.STATX_MNT_ID == 0 {
+			return false, fmt.Errorf("statx %s: no mount ID (Linux 5.8 or later needed)", x.f.Name())
+		}
+	}
+	return a.Mnt_id == b.Mnt_id, nil
 }
 
 // bindHostReadonly bind-mounts the host path src with its submounts onto
