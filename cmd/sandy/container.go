@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sandy-rt/sandy/internal/containers"
+	sandyformat "github.com/sandy-rt/sandy/internal/format"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/userns"
@@ -23,7 +24,7 @@ import (
 // engines call.
 func containerCommands() []command {
 	return []command{
-		{"ls", "container ls [-a] [-q] [--no-trunc] [--external] [--format json]", "list the containers made from images (-a: also those that exited)", cmdContainerLs},
+		{"ls", "container ls [-a] [-q] [--no-trunc] [--external] [--format json|table|TEMPLATE]", "list the containers made from images (-a: also those that exited)", cmdContainerLs},
 		{"rm", "container rm [-f] [-v] NAME|ID...", "remove containers made from images and their layers (-f: kill a running one first)", cmdContainerRm},
 		{"exec", containerExecUsage, "run a process in a running container made from an image (podman's flags)", cmdContainerExec},
 		{"commit", "container " + commitUsage, "make an image of a container (as sandy commit)", cmdCommit},
@@ -86,12 +87,16 @@ func cmdContainerLs(ctx context.Context, g *lifecycle.Global, args []string) (in
 	quiet := fs.BoolP("quiet", "q", false, "print the ids only")
 	noTrunc := fs.Bool("no-trunc", false, "print whole ids and commands")
 	external := fs.Bool("external", false, "also podman's and buildah's containers in the same store")
-	format := fs.String("format", "", "json, or the table (default)")
+	format := fs.String("format", "", "json, table, or a Go template of podman's fields ({{.ID}} {{.Names}} {{.Status}} …; \"table …\" adds a header)")
 	if err := fs.Parse(args); err != nil {
 		return 125, err
 	}
-	if *format != "" && *format != "json" && *format != "table" {
-		return 125, fmt.Errorf("--format %q: want json or table", *format)
+	var tmpl *sandyformat.Template
+	if *format != "" && *format != "json" && *format != "table" && !*quiet {
+		var err error
+		if tmpl, err = sandyformat.Parse(*format, psRow{}); err != nil {
+			return 125, err
+		}
 	}
 	m, err := manage(ctx, g)
 	if err != nil {
@@ -108,7 +113,7 @@ func cmdContainerLs(ctx context.Context, g *lifecycle.Global, args []string) (in
 		}
 	}
 	out := os.Stdout
-	if *format == "json" {
+	if *format == "json" && !*quiet {
 		if shown == nil {
 			shown = []containers.Listed{}
 		}
@@ -119,29 +124,71 @@ func cmdContainerLs(ctx context.Context, g *lifecycle.Global, args []string) (in
 		fmt.Fprintf(out, "%s\n", b)
 		return 0, nil
 	}
-	id := func(s string) string {
-		if *noTrunc {
+	now := time.Now()
+	rows := make([]psRow, len(shown))
+	for i, c := range shown {
+		rows[i] = newPsRow(now, c, *noTrunc)
+	}
+	switch {
+	case *quiet:
+		for _, r := range rows {
+			fmt.Fprintln(out, r.ID)
+		}
+		return 0, nil
+	case tmpl != nil:
+		return 0, sandyformat.Write(out, tmpl, rows, psHeaders)
+	}
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Image, r.Command, r.CreatedHuman, r.Status, r.Ports, r.Names)
+	}
+	return 0, tw.Flush()
+}
+
+// psRow is one container as `ps --format TEMPLATE` sees it: podman's
+// field names (its psReporter's), each a string as podman prints it.
+type psRow struct {
+	ID, Image, ImageID, Command            string
+	CreatedAt, CreatedHuman, Created       string // CreatedAt: the time; the others: "N minutes ago"
+	RunningFor                             string
+	Status, State, Ports, Names, StartedAt string
+	ExitCode                               int
+	Exited                                 bool
+	Labels                                 map[string]string
+}
+
+// Label is podman's {{.Label "key"}}.
+func (r psRow) Label(k string) string { return r.Labels[k] }
+
+// psHeaders are the column titles of `--format "table …"`.
+var psHeaders = map[string]string{"ID": "CONTAINER ID", "Image": "IMAGE", "ImageID": "IMAGE ID", "Command": "COMMAND",
+	"CreatedAt": "CREATED AT", "CreatedHuman": "CREATED", "Created": "CREATED", "RunningFor": "CREATED", "Status": "STATUS",
+	"State": "STATE", "Ports": "PORTS", "Names": "NAMES", "StartedAt": "STARTED AT", "ExitCode": "EXIT CODE", "Exited": "EXITED",
+	"Labels": "LABELS"}
+
+func newPsRow(now time.Time, c containers.Listed, noTrunc bool) psRow {
+	short := func(s string) string {
+		if noTrunc {
 			return s
 		}
 		return s[:min(12, len(s))]
 	}
-	if *quiet {
-		for _, c := range shown {
-			fmt.Fprintln(out, id(c.ID))
-		}
-		return 0, nil
+	cmd := strings.Join(c.Command, " ")
+	if !noTrunc && len(cmd) > 20 {
+		cmd = cmd[:17] + "..."
 	}
-	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-	now := time.Now()
-	for _, c := range shown {
-		cmd := strings.Join(c.Command, " ")
-		if !*noTrunc && len(cmd) > 20 {
-			cmd = cmd[:17] + "..."
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id(c.ID), c.Image, cmd, ago(now, c.Created), status(now, c), portsColumn(c.Ports), strings.Join(c.Names, ","))
+	r := psRow{ID: short(c.ID), Image: c.Image, ImageID: short(c.ImageID), Command: cmd,
+		CreatedAt: c.Created.String(), CreatedHuman: ago(now, c.Created), Status: status(now, c), State: c.State,
+		Ports: portsColumn(c.Ports), Names: strings.Join(c.Names, ","), Labels: c.Labels, Exited: c.State == "exited"}
+	r.Created, r.RunningFor = r.CreatedHuman, r.CreatedHuman
+	if c.Started != nil {
+		r.StartedAt = c.Started.String()
 	}
-	return 0, tw.Flush()
+	if c.ExitCode != nil {
+		r.ExitCode = *c.ExitCode
+	}
+	return r
 }
 
 // portsColumn is podman's PORTS column: "0.0.0.0:8080->80/tcp, …".

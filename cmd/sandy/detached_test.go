@@ -1,10 +1,12 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sandy-rt/sandy/internal/containers"
+	sandyformat "github.com/sandy-rt/sandy/internal/format"
 )
 
 func TestParseSince(t *testing.T) {
@@ -55,3 +57,37 @@ func TestStatusColumn(t *testing.T) {
 		}
 	}
 }
+
+// TestPsTemplate: ps --format TEMPLATE with podman's field names, the
+// table form's header, and an unknown field refused before any output.
+func TestPsTemplate(t *testing.T) {
+	now := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	code := 3
+	c := containers.Listed{ID: "0123456789abcdef0123", Names: []string{"web"}, Image: "localhost/bb:d", Command: []string{"httpd", "-f"},
+		Created: now.Add(-5 * time.Minute), State: "exited", ExitCode: &code, Finished: ptrTime(now.Add(-time.Minute)),
+		Ports: []containers.PortMapping{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}}, Labels: map[string]string{"team": "ci"}}
+	rows := []psRow{newPsRow(now, c, false)}
+	for _, tc := range []struct{ format, want string }{
+		{"{{.ID}} {{.Names}} {{.State}} {{.ExitCode}}", "0123456789ab web exited 3\n"},
+		{`{{.Status}}\t{{.Ports}}`, "Exited (3) 1 minutes ago\t127.0.0.1:8080->80/tcp\n"},
+		{`{{.RunningFor}} {{.Label "team"}} {{.Command}}`, "5 minutes ago ci httpd -f\n"},
+		{"table {{.ID}}\t{{.Names}}", "CONTAINER ID  NAMES\n0123456789ab  web\n"},
+	} {
+		tmpl, err := sandyformat.Parse(tc.format, psRow{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		var b strings.Builder
+		if err := sandyformat.Write(&b, tmpl, rows, psHeaders); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tc.want {
+			t.Errorf("--format %q: %q, want %q", tc.format, b.String(), tc.want)
+		}
+	}
+	if _, err := sandyformat.Parse("{{.Nope}}", psRow{}); err == nil {
+		t.Error("an unknown field was accepted")
+	}
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }
