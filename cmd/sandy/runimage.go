@@ -42,6 +42,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 	fs.StringVar(&r.pull, "pull", "missing", "IMAGE: pull the image: missing, always, never or newer")
 	fs.BoolVarP(&r.interactive, "interactive", "i", false, "IMAGE: keep stdin open (without it, stdin is /dev/null)")
 	fs.StringVarP(&o.User, "user", "u", "", "IMAGE: USER|UID[:GROUP|GID], names from the image's /etc/passwd and /etc/group")
+	fs.StringVar(&o.ImageVolume, "image-volume", "bind", "IMAGE: what the image's VOLUME paths get: bind (an anonymous volume), tmpfs or ignore")
 	fs.BoolVar(&o.EnvHost, "env-host", false, "IMAGE: pass your whole environment (the image's, --env-file and -e win)")
 	fs.BoolVar(&r.httpProxy, "http-proxy", true, "IMAGE: pass your http_proxy, https_proxy, ftp_proxy and no_proxy (either case)")
 	fs.StringVar(&r.entrypoint, "entrypoint", "", "IMAGE: override the image's entrypoint (\"\" clears it; a JSON array is the argv)")
@@ -70,7 +71,7 @@ func imageFlags(fs *pflag.FlagSet, r *imageRun) {
 }
 
 // imageOnly are the flags that only `sandy run IMAGE` takes.
-var imageOnly = []string{"rm", "name", "publish-all", "log-driver", "log-opt", "pull", "interactive", "user", "env-host", "http-proxy", "entrypoint",
+var imageOnly = []string{"rm", "name", "publish-all", "log-driver", "log-opt", "pull", "interactive", "user", "env-host", "http-proxy", "image-volume", "entrypoint",
 	"hostname", "read-only", "read-only-tmpfs", "cap-add", "cap-drop", "security-opt",
 	"privileged", "init", "label", "annotation", "memory", "cpus", "pids-limit", "dns", "dns-search", "dns-option", "add-host",
 	"userns", "tls-verify", "creds", "authfile", "cert-dir"}

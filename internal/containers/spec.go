@@ -47,9 +47,13 @@ type Options struct {
 	// tmpfs unless NoReadOnlyTmpfs (--read-only-tmpfs=false).
 	ReadOnly, NoReadOnlyTmpfs bool
 	Tmpfs                     []string // --tmpfs DST[:OPTS]
-	Volumes                   []string // -v [SRC:]DST[:OPTS]
-	Mounts                    []string // --mount type=...,...
-	CapAdd, CapDrop           []string
+	// ImageVolume is --image-volume, what the image's VOLUME paths get:
+	// "bind" (or ""), an anonymous volume, as podman's default; "tmpfs";
+	// "ignore", nothing.
+	ImageVolume     string
+	Volumes         []string // -v [SRC:]DST[:OPTS]
+	Mounts          []string // --mount type=...,...
+	CapAdd, CapDrop []string
 	// SecurityOpt is --security-opt: no-new-privileges[=true|false],
 	// seccomp=unconfined, seccomp=FILE.
 	SecurityOpt []string
@@ -595,6 +599,9 @@ func (g *gen) mounts() error {
 			return err
 		}
 	}
+	if err := g.imageVolumes(); err != nil {
+		return err
+	}
 	if g.o.ReadOnly && !g.o.NoReadOnlyTmpfs {
 		for _, d := range []string{"/tmp", "/var/tmp", "/run"} {
 			if !g.ms.taken(d) {
@@ -626,6 +633,44 @@ func (g *gen) mounts() error {
 	g.s.Mounts = all
 	g.x.Volumes = g.ms.volumes
 	g.x.Chown = g.ms.chown
+	return nil
+}
+
+// imageVolumes gives each of the image's VOLUME paths that no -v,
+// --mount or --tmpfs took an anonymous volume (podman's default,
+// --image-volume=bind), a tmpfs, or nothing. The paths are the image's
+// and untrusted: cleaned as absolute paths here, resolved inside the
+// root by the init like every mount destination.
+func (g *gen) imageVolumes() error {
+	mode := g.o.ImageVolume
+	switch mode {
+	case "", "bind", "anonymous":
+	case "tmpfs", "ignore":
+	default:
+		return fmt.Errorf("--image-volume %q: want bind, tmpfs or ignore", mode)
+	}
+	if mode == "ignore" {
+		return nil
+	}
+	var dsts []string
+	for v := range g.img.Volumes {
+		dsts = append(dsts, path.Clean("/"+v))
+	}
+	slices.Sort(dsts)
+	for _, dst := range slices.Compact(dsts) {
+		if dst == "/" || g.ms.taken(dst) {
+			continue
+		}
+		var err error
+		if mode == "tmpfs" {
+			err = g.ms.addMount("image VOLUME "+dst, specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: []string{"rw", "rprivate", "nosuid", "nodev", "tmpcopyup"}})
+		} else {
+			err = g.ms.addVolume("image VOLUME "+dst, NamedVolume{Dest: dst})
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -341,6 +341,34 @@ func TestMounts(t *testing.T) {
 	generateErr(t, img, Options{Volumes: []string{"rel/path:/x"}}, `generating the spec: mounts: -v rel/path:/x: "rel/path" is neither an absolute host path nor a volume name (write ./rel/path for a path relative to the current directory)`)
 }
 
+// TestImageVolumes: the image's VOLUME paths get anonymous volumes
+// (--image-volume=bind, the default), tmpfs or nothing; -v, --mount and
+// --tmpfs at the same path win; the image's paths are cleaned absolute.
+func TestImageVolumes(t *testing.T) {
+	img := imagehelper.ImageConfig{Cmd: []string{"sh"}, Volumes: map[string]struct{}{"/data": {}, "/cache/": {}, "../../logs": {}, "/": {}}}
+	_, x := generate(t, img, Options{})
+	want := []NamedVolume{{Dest: "/cache"}, {Dest: "/data"}, {Dest: "/logs"}}
+	if !reflect.DeepEqual(x.Volumes, want) {
+		t.Errorf("default: volumes %+v, want %+v", x.Volumes, want)
+	}
+	s, x := generate(t, img, Options{Volumes: []string{"named:/data"}, Tmpfs: []string{"/logs"}})
+	if want := []NamedVolume{{Name: "named", Dest: "/data"}, {Dest: "/cache"}}; !reflect.DeepEqual(x.Volumes, want) {
+		t.Errorf("with -v and --tmpfs over them: volumes %+v, want %+v", x.Volumes, want)
+	}
+	if m := mountAt(s, "/logs"); m == nil || m.Type != "tmpfs" {
+		t.Errorf("--tmpfs /logs: %+v", m)
+	}
+	s, x = generate(t, img, Options{ImageVolume: "tmpfs"})
+	if len(x.Volumes) != 0 || mountAt(s, "/data") == nil || mountAt(s, "/data").Type != "tmpfs" {
+		t.Errorf("--image-volume=tmpfs: volumes %+v, /data %+v", x.Volumes, mountAt(s, "/data"))
+	}
+	s, x = generate(t, img, Options{ImageVolume: "ignore"})
+	if len(x.Volumes) != 0 || mountAt(s, "/data") != nil {
+		t.Errorf("--image-volume=ignore: volumes %+v, /data %+v", x.Volumes, mountAt(s, "/data"))
+	}
+	generateErr(t, img, Options{ImageVolume: "copy"}, `generating the spec: mounts: --image-volume "copy": want bind, tmpfs or ignore`)
+}
+
 // TestNetwork: slirp4netns, none, host.
 func TestNetwork(t *testing.T) {
 	img := imagehelper.ImageConfig{Cmd: []string{"sh"}}
