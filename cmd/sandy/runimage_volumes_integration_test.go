@@ -204,6 +204,27 @@ func TestRunImageVolumeFirstUse(t *testing.T) {
 		}
 		e.fails(125, "run", "--rm", "--image-volume", "copy", "localhost/bb:vol", "true")
 	})
+	t.Run("in use", func(t *testing.T) {
+		// A container (an exited one too) holds its volumes: rm refuses
+		// (status 2), prune and dangling=true leave them; rm -f removes
+		// the container first, as podman does.
+		e.ok("run", "--network", "none", "--name", "holder", "-v", "held:/srv/db", "localhost/bb:db", "true")
+		if msg := e.fails(2, "volume", "rm", "held"); !strings.Contains(msg, "volume held is being used by the following container(s)") {
+			t.Errorf("volume rm of a volume in use: %s", msg)
+		}
+		e.ok("volume", "prune", "-f")
+		if out := e.ok("volume", "ls", "-q", "--filter", "dangling=false"); !strings.Contains(out, "held\n") {
+			t.Errorf("dangling=false: %q, want held", out)
+		}
+		if out := e.ok("volume", "ls", "-q", "--filter", "dangling=true"); strings.Contains(out, "held\n") {
+			t.Errorf("dangling=true lists a volume in use: %q", out)
+		}
+		e.ok("volume", "rm", "-f", "held")
+		e.fails(1, "volume", "exists", "held")
+		if out := e.ok("ps", "-a", "--format", "{{.Names}}"); strings.Contains(out, "holder") {
+			t.Errorf("volume rm -f left the container that used it: %q", out)
+		}
+	})
 	t.Run("bind volume is the user's", func(t *testing.T) {
 		dev := filepath.Join(e.dir, "mine")
 		if err := os.Mkdir(dev, 0o755); err != nil {

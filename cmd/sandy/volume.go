@@ -56,10 +56,19 @@ func cmdVolume(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	return 125, fmt.Errorf("unknown subcommand %q (create, ls, inspect, rm, prune, exists)", args[0])
 }
 
-// openVolumes opens sandy's volume store with its hooks.
-func openVolumes() (*volumes.Store, error) { return containers.OpenVolumes() }
+// openVolumes opens sandy's volume store with its hooks, which know the
+// containers that use each volume.
+// Without sandy-image there are no containers from images, so none uses
+// a volume.
+func openVolumes(ctx context.Context, g *lifecycle.Global) (*volumes.Store, error) {
+	m, err := manage(ctx, g)
+	if err != nil {
+		return containers.OpenVolumes()
+	}
+	return m.Volumes(ctx)
+}
 
-func cmdVolumeCreate(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+func cmdVolumeCreate(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	c := volumeCommands()[0]
 	fs := newFlags("volume create", c.usage, g.Stderr)
 	labels := fs.StringArrayP("label", "l", nil, "set a label KEY[=VALUE] (repeatable)")
@@ -83,7 +92,7 @@ func cmdVolumeCreate(_ context.Context, g *lifecycle.Global, args []string) (int
 	if o.Options, err = volumes.ParseOpts(*opts); err != nil {
 		return 125, err
 	}
-	s, err := openVolumes()
+	s, err := openVolumes(ctx, g)
 	if err != nil {
 		return 125, err
 	}
@@ -95,7 +104,7 @@ func cmdVolumeCreate(_ context.Context, g *lifecycle.Global, args []string) (int
 	return 0, nil
 }
 
-func cmdVolumeLs(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+func cmdVolumeLs(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("volume ls", volumeCommands()[1].usage, g.Stderr)
 	quiet := fs.BoolP("quiet", "q", false, "print only the names")
 	format := fs.String("format", "", "json, or a Go template over Name, Driver, Mountpoint, Labels, Options, Scope, CreatedAt (\"table ...\" adds a header)")
@@ -115,7 +124,7 @@ func cmdVolumeLs(_ context.Context, g *lifecycle.Global, args []string) (int, er
 			return 125, err
 		}
 	}
-	s, err := openVolumes()
+	s, err := openVolumes(ctx, g)
 	if err != nil {
 		return 125, err
 	}
@@ -129,7 +138,7 @@ func cmdVolumeLs(_ context.Context, g *lifecycle.Global, args []string) (int, er
 	return 0, nil
 }
 
-func cmdVolumeInspect(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+func cmdVolumeInspect(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("volume inspect", volumeCommands()[2].usage, g.Stderr)
 	format := fs.StringP("format", "f", "json", "json, or a Go template over Name, Driver, Mountpoint, Labels, Options, Scope, CreatedAt")
 	all := fs.BoolP("all", "a", false, "inspect every volume")
@@ -142,7 +151,7 @@ func cmdVolumeInspect(_ context.Context, g *lifecycle.Global, args []string) (in
 	if err := volumes.ParseTemplate(*format); *format != "json" && err != nil {
 		return 125, err
 	}
-	s, err := openVolumes()
+	s, err := openVolumes(ctx, g)
 	if err != nil {
 		return 125, err
 	}
@@ -170,7 +179,7 @@ func cmdVolumeInspect(_ context.Context, g *lifecycle.Global, args []string) (in
 	return 0, nil
 }
 
-func cmdVolumeRm(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+func cmdVolumeRm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("volume rm", volumeCommands()[3].usage, g.Stderr)
 	force := fs.BoolP("force", "f", false, "remove the containers using a volume first")
 	all := fs.BoolP("all", "a", false, "remove every volume")
@@ -180,7 +189,7 @@ func cmdVolumeRm(_ context.Context, g *lifecycle.Global, args []string) (int, er
 	if *all == (fs.NArg() > 0) {
 		return 125, errors.New("choose either one or more volumes or --all")
 	}
-	s, err := openVolumes()
+	s, err := openVolumes(ctx, g)
 	if err != nil {
 		return 125, err
 	}
@@ -214,7 +223,7 @@ func cmdVolumeRm(_ context.Context, g *lifecycle.Global, args []string) (int, er
 	return code, errors.Join(errs...)
 }
 
-func cmdVolumePrune(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+func cmdVolumePrune(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("volume prune", volumeCommands()[4].usage, g.Stderr)
 	force := fs.BoolP("force", "f", false, "do not ask for confirmation")
 	filters := fs.StringArray("filter", nil, "prune only the volumes that match: label=KEY[=VALUE], label!=..., until=TIME, name=REGEXP (repeatable)")
@@ -228,7 +237,7 @@ func cmdVolumePrune(_ context.Context, g *lifecycle.Global, args []string) (int,
 	if err != nil {
 		return 125, err
 	}
-	s, err := openVolumes()
+	s, err := openVolumes(ctx, g)
 	if err != nil {
 		return 125, err
 	}
@@ -274,7 +283,7 @@ func confirmPrune(s *volumes.Store, f volumes.Filters, in io.Reader, out io.Writ
 	return a == "y" || a == "yes", nil
 }
 
-func cmdVolumeExists(_ context.Context, g *lifecycle.Global, args []string) (int, error) {
+func cmdVolumeExists(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("volume exists", volumeCommands()[5].usage, g.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return 125, err
@@ -282,7 +291,7 @@ func cmdVolumeExists(_ context.Context, g *lifecycle.Global, args []string) (int
 	if fs.NArg() != 1 {
 		return 125, errors.New("want exactly one volume name")
 	}
-	s, err := openVolumes()
+	s, err := openVolumes(ctx, g)
 	if err != nil {
 		return 125, err
 	}

@@ -56,6 +56,9 @@ type Record struct {
 	// AnonymousVolumes are the volumes made for this container (-v /dst,
 	// an image's VOLUME): --rm removes them with it.
 	AnonymousVolumes []string `json:"anonymous_volumes,omitempty"`
+	// Volumes are every volume the container mounts, named and
+	// anonymous: `volume rm` and `prune` leave a volume in use alone.
+	Volumes []string `json:"volumes,omitempty"`
 	// LogDriver is k8s-file (the log in LogFile) or none.
 	LogDriver string `json:"log_driver,omitempty"`
 }

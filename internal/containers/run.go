@@ -228,7 +228,7 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if err := writeBundle(p.Dir, s); err != nil {
 		return nil, err
 	}
-	if err := writeRecord(p.Dir, Record{Name: p.Name, ImageID: p.ImageID, Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels, AnonymousVolumes: vols.anonymous}); err != nil {
+	if err := writeRecord(p.Dir, Record{Name: p.Name, ImageID: p.ImageID, Image: p.ImageName, Command: s.Process.Args, Created: time.Now().UTC(), Ports: o.Network.Publish, Network: x.Network, Labels: x.Labels, AnonymousVolumes: vols.anonymous, Volumes: vols.names}); err != nil {
 		return nil, err
 	}
 	return &o, nil
@@ -288,6 +288,7 @@ func (errQuiet) Printed() bool { return true }
 type volumeSet struct {
 	store     *volumes.Store
 	anonymous []string
+	names     []string // every volume mounted, anonymous ones too
 }
 
 func (v *volumeSet) mount(s *specs.Spec, want []NamedVolume) error {
@@ -306,6 +307,7 @@ func (v *volumeSet) mount(s *specs.Spec, want []NamedVolume) error {
 		if vol.Anonymous {
 			v.anonymous = append(v.anonymous, vol.Name)
 		}
+		v.names = append(v.names, vol.Name)
 		m := VolumeMount(nv, vol.Source())
 		copyUp, chown, err := v.store.FirstUse(vol.Name)
 		if err != nil {

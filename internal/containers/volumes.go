@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,10 +16,11 @@ import (
 )
 
 // OpenVolumes opens sandy's volume store (volumes.DefaultRoot) with the
-// hooks sandy has: what a container user wrote into a volume, owned by
-// the caller's subordinate ids, is removed from a user namespace
-// (lifecycle.RemoveTreeInUserNS). No hook says yet which containers use a
-// volume: for the store, none does.
+// hook every user needs: what a container user wrote into a volume,
+// owned by the caller's subordinate ids, is removed from a user namespace
+// (lifecycle.RemoveTreeInUserNS). It says no container uses a volume:
+// run and a container's removal take it; `sandy volume` takes
+// Manage.Volumes.
 func OpenVolumes() (*volumes.Store, error) {
 	root, err := volumes.DefaultRoot()
 	if err != nil {
@@ -29,6 +31,41 @@ func OpenVolumes() (*volumes.Store, error) {
 		return nil, err
 	}
 	s.RemoveForeign = lifecycle.RemoveTreeInUserNS
+	return s, nil
+}
+
+// Volumes is OpenVolumes with the hooks of `sandy volume`: a volume is
+// in use by every container (of any state) whose record names it, found
+// in one list of the store made on the first question; `volume rm -f`
+// removes those containers first, as podman does.
+func (m Manage) Volumes(ctx context.Context) (*volumes.Store, error) {
+	s, err := OpenVolumes()
+	if err != nil {
+		return nil, err
+	}
+	var users map[string][]string
+	s.InUse = func(name string) ([]string, error) {
+		if users == nil {
+			list, err := m.List(ctx, false)
+			if err != nil {
+				return nil, err
+			}
+			users = map[string][]string{}
+			for _, c := range list {
+				for _, v := range slices.Concat(c.rec.Volumes, c.rec.AnonymousVolumes) {
+					if !slices.Contains(users[v], c.ID) {
+						users[v] = append(users[v], c.ID)
+					}
+				}
+			}
+		}
+		return users[name], nil
+	}
+	s.RemoveContainers = func(ids []string) error {
+		users = nil // listed again on the next question
+		_, err := m.Remove(ctx, ids, true, false)
+		return err
+	}
 	return s, nil
 }
 
