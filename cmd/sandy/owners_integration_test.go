@@ -129,7 +129,7 @@ func TestDirectRootOwnedRootfs(t *testing.T) {
 	e := newEnv(t)
 	r := e.run("", "run", "--rootfs-mode=direct", bundle)
 	for _, want := range []string{
-		"sandy run: setting up the root filesystem: writing /etc/resolv.conf: creating /etc/resolv.conf: permission denied\nhint: ",
+		"sandy run: setting up the root filesystem: writing /etc/resolv.conf, hosts and hostname: creating /etc/resolv.conf: permission denied\nhint: ",
 		"the rootfs is not writable by the container's root",
 		"run without --rootfs-mode=direct",
 		"chown the rootfs",

@@ -263,8 +263,8 @@ func (r *rootfs) setupConsole() error {
 	return r.conn.Send(MsgPty, nil, int(master.Fd()))
 }
 
-// writeResolvConf gives the container the resolver the network set-up
-// asked for: a file in the writable root layer if there is one, else a
+// writeResolvConf gives the container the resolver, hosts and hostname
+// files the network set-up asked for: each a file in the writable root layer if there is one, else a
 // read-only bind of a file in the layer directory. The bundle is never
 // written.
 func (r *rootfs) writeResolvConf() error {

@@ -45,7 +45,7 @@ func setupRootfs(cfg *Config, conn *userns.Conn) (*rootfs, error) {
 		{"mounting config.json mounts", r.mountAll},
 		{"setting up /dev", r.setupDev},
 		{"setting up the console", r.setupConsole},
-		{"writing /etc/resolv.conf", r.writeResolvConf},
+		{"writing /etc/resolv.conf, hosts and hostname", r.writeResolvConf},
 		{"setting sysctls", r.setSysctls},
 		{"setting the hostname", r.setHostname},
 		{"masking paths", r.maskPaths},
