@@ -223,18 +223,37 @@ func status(now time.Time, c containers.Listed) string {
 	return strings.ToUpper(c.State[:1]) + c.State[1:]
 }
 
-// ago is podman's "2 minutes ago".
+// ago is podman's "2 minutes ago": docker/go-units' HumanDuration (the
+// image helper's dependency, which sandy does not link), then "ago".
 func ago(now, t time.Time) string {
 	d := now.Sub(t)
+	seconds, minutes, hours := int(d.Seconds()), int(d.Minutes()), int(d.Hours()+0.5)
+	var s string
 	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%d seconds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours ago", int(d.Hours()))
+	case seconds < 1:
+		s = "Less than a second"
+	case seconds == 1:
+		s = "1 second"
+	case seconds < 60:
+		s = fmt.Sprintf("%d seconds", seconds)
+	case minutes == 1:
+		s = "About a minute"
+	case minutes < 60:
+		s = fmt.Sprintf("%d minutes", minutes)
+	case hours == 1:
+		s = "About an hour"
+	case hours < 48:
+		s = fmt.Sprintf("%d hours", hours)
+	case hours < 24*7*2:
+		s = fmt.Sprintf("%d days", hours/24)
+	case hours < 24*30*2:
+		s = fmt.Sprintf("%d weeks", hours/24/7)
+	case hours < 24*365*2:
+		s = fmt.Sprintf("%d months", hours/24/30)
+	default:
+		s = fmt.Sprintf("%d years", int(d.Hours())/24/365)
 	}
-	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+	return s + " ago"
 }
 
 func cmdContainerRm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {

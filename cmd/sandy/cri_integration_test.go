@@ -216,31 +216,9 @@ func TestCRIPod(t *testing.T) {
 	t.Run("exec-tty", func(t *testing.T) { assertExecTTY(t, c, client) })
 
 	t.Run("stats", func(t *testing.T) {
-		var st struct {
-			Stats []struct {
-				Attributes struct {
-					ID string `json:"id"`
-				} `json:"attributes"`
-				CPU struct {
-					UsageCoreNanoSeconds struct {
-						Value string `json:"value"`
-					} `json:"usageCoreNanoSeconds"`
-				} `json:"cpu"`
-				Memory struct {
-					WorkingSetBytes struct {
-						Value string `json:"value"`
-					} `json:"workingSetBytes"`
-				} `json:"memory"`
-			} `json:"stats"`
-		}
-		out := c.Must(t, "stats", "-o", "json", web)
-		if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Stats) != 1 || st.Stats[0].Attributes.ID != web {
-			t.Fatalf("stats: %v %s", err, out)
-		}
-		cpu, _ := strconv.ParseUint(st.Stats[0].CPU.UsageCoreNanoSeconds.Value, 10, 64)
-		mem, _ := strconv.ParseUint(st.Stats[0].Memory.WorkingSetBytes.Value, 10, 64)
+		cpu, mem := containerStats(t, c, web)
 		if cpu == 0 || mem == 0 {
-			t.Fatalf("stats without numbers: %s", out)
+			t.Fatalf("stats without numbers: cpu %d ns, working set %d bytes", cpu, mem)
 		}
 		t.Logf("stats of web: cpu %d ns, working set %d bytes", cpu, mem)
 		if v2 {
@@ -391,24 +369,8 @@ func TestCRIPodRootless(t *testing.T) {
 	t.Run("stats", func(t *testing.T) {
 		// Answered, with the numbers of the cgroups the container
 		// inherited (the host's), as on a cgroup v1 host rootful.
-		var st struct {
-			Stats []struct {
-				Attributes struct {
-					ID string `json:"id"`
-				} `json:"attributes"`
-				CPU struct {
-					UsageCoreNanoSeconds struct {
-						Value string `json:"value"`
-					} `json:"usageCoreNanoSeconds"`
-				} `json:"cpu"`
-			} `json:"stats"`
-		}
-		out := c.Must(t, "stats", "-o", "json", web)
-		if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Stats) != 1 || st.Stats[0].Attributes.ID != web {
-			t.Fatalf("stats: %v %s", err, out)
-		}
-		if cpu, _ := strconv.ParseUint(st.Stats[0].CPU.UsageCoreNanoSeconds.Value, 10, 64); cpu == 0 {
-			t.Fatalf("stats without numbers: %s", out)
+		if cpu, _ := containerStats(t, c, web); cpu == 0 {
+			t.Fatal("stats without numbers: cpu 0 ns")
 		}
 		assertNoOwnCgroup(t, web, webPid)
 	})
@@ -909,4 +871,34 @@ func benchPodStart(b *testing.B, c *crifix.Containerd, handlers []string) {
 		b.ReportMetric(ms(0.9), h+"-p90-ms")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// containerStats is `crictl stats -o json ID`'s CPU usage (ns) and
+// working set (bytes) of the one container asked for.
+func containerStats(t *testing.T, c *crifix.Containerd, id string) (cpu, mem uint64) {
+	t.Helper()
+	var st struct {
+		Stats []struct {
+			Attributes struct {
+				ID string `json:"id"`
+			} `json:"attributes"`
+			CPU struct {
+				UsageCoreNanoSeconds struct {
+					Value string `json:"value"`
+				} `json:"usageCoreNanoSeconds"`
+			} `json:"cpu"`
+			Memory struct {
+				WorkingSetBytes struct {
+					Value string `json:"value"`
+				} `json:"workingSetBytes"`
+			} `json:"memory"`
+		} `json:"stats"`
+	}
+	out := c.Must(t, "stats", "-o", "json", id)
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Stats) != 1 || st.Stats[0].Attributes.ID != id {
+		t.Fatalf("stats: %v %s", err, out)
+	}
+	cpu, _ = strconv.ParseUint(st.Stats[0].CPU.UsageCoreNanoSeconds.Value, 10, 64)
+	mem, _ = strconv.ParseUint(st.Stats[0].Memory.WorkingSetBytes.Value, 10, 64)
+	return cpu, mem
 }

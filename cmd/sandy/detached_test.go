@@ -58,6 +58,21 @@ func TestStatusColumn(t *testing.T) {
 	}
 }
 
+// TestAgo: podman's (go-units') words for how long ago.
+func TestAgo(t *testing.T) {
+	now := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	for d, want := range map[time.Duration]string{
+		0: "Less than a second ago", time.Second: "1 second ago", 59 * time.Second: "59 seconds ago",
+		90 * time.Second: "About a minute ago", 5 * time.Minute: "5 minutes ago", 70 * time.Minute: "About an hour ago",
+		3 * time.Hour: "3 hours ago", 72 * time.Hour: "3 days ago", 21 * 24 * time.Hour: "3 weeks ago",
+		100 * 24 * time.Hour: "3 months ago", 800 * 24 * time.Hour: "2 years ago",
+	} {
+		if got := ago(now, now.Add(-d)); got != want {
+			t.Errorf("ago(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 // TestPsTemplate: ps --format TEMPLATE with podman's field names, the
 // table form's header, and an unknown field refused before any output.
 func TestPsTemplate(t *testing.T) {
@@ -69,7 +84,7 @@ func TestPsTemplate(t *testing.T) {
 	rows := []psRow{newPsRow(now, c, false)}
 	for _, tc := range []struct{ format, want string }{
 		{"{{.ID}} {{.Names}} {{.State}} {{.ExitCode}}", "0123456789ab web exited 3\n"},
-		{`{{.Status}}\t{{.Ports}}`, "Exited (3) 1 minutes ago\t127.0.0.1:8080->80/tcp\n"},
+		{`{{.Status}}\t{{.Ports}}`, "Exited (3) About a minute ago\t127.0.0.1:8080->80/tcp\n"},
 		{`{{.RunningFor}} {{.Label "team"}} {{.Command}}`, "5 minutes ago ci httpd -f\n"},
 		{"table {{.ID}}\t{{.Names}}", "CONTAINER ID  NAMES\n0123456789ab  web\n"},
 	} {
