@@ -30,7 +30,7 @@ func cmdAttach(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	noStdin := fs.Bool("no-stdin", false, "do not pass stdin to the container")
 	keys := fs.String("detach-keys", attachDefaultKeys, "the keys that detach, the container left running: ctrl-<c> or a character, comma separated (\"\": none)")
 	sigProxy := fs.Bool("sig-proxy", true, "pass the signals sandy gets on to the container (without -t)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() != 1 {

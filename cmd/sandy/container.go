@@ -260,7 +260,7 @@ func cmdContainerRm(ctx context.Context, g *lifecycle.Global, args []string) (in
 	fs := newFlags("container rm", containerCommands()[1].usage, g.Stderr)
 	force := fs.BoolP("force", "f", false, "kill a running container first")
 	vols := fs.BoolP("volumes", "v", false, "also remove the container's anonymous volumes (-v /dst, an image's VOLUME); named ones stay")
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() == 0 {
@@ -299,7 +299,7 @@ func cmdContainerExec(ctx context.Context, g *lifecycle.Global, args []string) (
 	_ = fs.MarkHidden("cwd")
 	fs.IntVar(&o.PreserveFDs, "preserve-fds", 0, "pass N more fds (3..3+N-1) to the process")
 	fs.BoolVar(&r.Privileged, "privileged", false, "give the process every capability (to a non-root user: the bounding set only)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, false); err != nil {
 		return 125, err
 	}
 	if fs.NArg() < 2 {
@@ -350,7 +350,7 @@ func cmdContainerExec(ctx context.Context, g *lifecycle.Global, args []string) (
 // (an error when it is not published).
 func cmdContainerPort(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("container port", "container port NAME|ID [PORT[/PROTO]]", g.Stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, false); err != nil {
 		return 125, err
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {

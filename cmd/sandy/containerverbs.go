@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/sandy-rt/sandy/internal/containers"
 	sandyformat "github.com/sandy-rt/sandy/internal/format"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
@@ -59,7 +61,7 @@ func cmdCp(ctx context.Context, g *lifecycle.Global, args []string) (int, error)
 func cmdContainerDiff(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("diff", diffUsage, g.Stderr)
 	format := fs.String("format", "", "json, or the lines (default)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() != 1 {
@@ -177,7 +179,7 @@ const inspectUsage = "inspect [--format json|TEMPLATE] CONTAINER..."
 func cmdContainerInspect(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("inspect", inspectUsage, g.Stderr)
 	format := fs.StringP("format", "f", "json", "json, or a Go template per container")
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() == 0 {
@@ -219,7 +221,7 @@ func cmdTop(ctx context.Context, g *lifecycle.Global, args []string) (int, error
 	fs := newFlags("top", topUsage, g.Stderr)
 	// Descriptors follow the container, and none of them is a flag.
 	fs.SetInterspersed(false)
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, false); err != nil {
 		return 125, err
 	}
 	if fs.NArg() < 1 {
@@ -237,4 +239,32 @@ func cmdTop(ctx context.Context, g *lifecycle.Global, args []string) (int, error
 		return 125, err
 	}
 	return 0, nil
+}
+
+// parseRefs parses a verb's flags with podman's -l/--latest added: under
+// it the id of the container made last (Manage.Latest) becomes the first
+// argument, as if typed, so the verb's own checks of its arguments apply.
+// With alone, --latest takes the place of every container argument
+// (stop, rm, …), as podman's; else the verb's other arguments follow it
+// (exec's command, port's port, top's descriptors).
+func parseRefs(ctx context.Context, g *lifecycle.Global, fs *pflag.FlagSet, args []string, alone bool) error {
+	latest := fs.BoolP("latest", "l", false, "act on the container made last (podman's)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*latest {
+		return nil
+	}
+	if alone && fs.NArg() > 0 {
+		return errors.New("--latest and containers cannot be used together")
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return err
+	}
+	id, err := m.Latest(ctx)
+	if err != nil {
+		return err
+	}
+	return fs.Parse(append([]string{"--", id}, fs.Args()...))
 }

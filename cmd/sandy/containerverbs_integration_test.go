@@ -243,3 +243,36 @@ func TestPodmanShortForms(t *testing.T) {
 		t.Errorf("start of an unknown id: %s", msg)
 	}
 }
+
+// TestLatest: podman's -l/--latest names the container made last, for
+// the verbs that take one container and those that take several; with
+// container arguments it is refused.
+func TestLatest(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	e.loadImage("localhost/bb:plain", imagefix.Busybox(t))
+	if msg := e.fails(125, "logs", "-l"); !strings.Contains(msg, "no containers to act on") {
+		t.Errorf("logs -l with no container: %s", msg)
+	}
+	e.ok("run", "--network", "none", "--name", "first", "localhost/bb:plain", "echo", "from first")
+	e.ok("run", "--network", "none", "--name", "second", "localhost/bb:plain", "echo", "from second")
+	if out := e.ok("container", "start", "-a", "--latest"); out != "from second\n" {
+		t.Errorf("container start -a --latest: %q, want the second container's", out)
+	}
+	if out := e.ok("logs", "-l"); out != "from second\n" { // the log of that start
+		t.Errorf("logs -l: %q, want the second container's", out)
+	}
+	if msg := e.fails(125, "stop", "-l", "first"); !strings.Contains(msg, "--latest and containers cannot be used together") {
+		t.Errorf("stop -l first: %s", msg)
+	}
+	e.ok("container", "rm", "-l")
+	if out := e.ok("ps", "-a", "--format", "{{.Names}}"); out != "first\n" {
+		t.Errorf("after container rm -l: %q, want first only", out)
+	}
+	if out := e.ok("container", "inspect", "-l", "--format", "{{.Name}}"); out != "first\n" {
+		t.Errorf("container inspect -l: %q", out)
+	}
+}

@@ -24,7 +24,7 @@ func cmdLogs(ctx context.Context, g *lifecycle.Global, args []string) (int, erro
 	ts := fs.BoolP("timestamps", "t", false, "print each line's timestamp")
 	tail := fs.Int("tail", -1, "print the last N lines only (-1: all)")
 	since := fs.String("since", "", "print the lines since a time: RFC 3339, a Unix time, or a duration before now (10m)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() != 1 {
@@ -75,7 +75,7 @@ func stopFlags(verb string, g *lifecycle.Global) (*flagSet, *uint) {
 
 func cmdStop(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs, t := stopFlags("stop", g)
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() == 0 {
@@ -92,7 +92,7 @@ func cmdStop(ctx context.Context, g *lifecycle.Global, args []string) (int, erro
 
 func cmdRestart(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs, t := stopFlags("restart", g)
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() == 0 {
@@ -130,7 +130,7 @@ func eachContainer(refs []string, fn func(string) error) (int, error) {
 
 func cmdWait(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("wait", "wait NAME|ID...", g.Stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() == 0 {
@@ -163,7 +163,7 @@ func cmdContainerStart(ctx context.Context, g *lifecycle.Global, args []string) 
 	interactive := fs.BoolP("interactive", "i", false, "attach with stdin passed to the container (run with -i); implies -a")
 	keys := fs.String("detach-keys", attachDefaultKeys, "with -a, the keys that detach, the container left running (\"\": none)")
 	sigProxy := fs.Bool("sig-proxy", true, "with -a, pass the signals sandy gets on to the container (without -t)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	*attach = *attach || *interactive // as docker's start -i
@@ -203,7 +203,7 @@ func startStatus(err error) int {
 func cmdContainerKill(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("container kill", "container kill [-s SIGNAL] NAME|ID...", g.Stderr)
 	s := fs.StringP("signal", "s", "SIGKILL", "the signal to send (a name or a number)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseRefs(ctx, g, fs, args, true); err != nil {
 		return 125, err
 	}
 	if fs.NArg() == 0 {

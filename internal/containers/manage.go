@@ -43,6 +43,25 @@ type Listed struct {
 	rec Record
 }
 
+// Latest is the id of the container made last (podman's --latest):
+// sandy's, of any state.
+func (m Manage) Latest(ctx context.Context) (string, error) {
+	list, err := m.List(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	var latest *Listed
+	for i, c := range list {
+		if !c.External && (latest == nil || c.Created.After(latest.Created)) {
+			latest = &list[i]
+		}
+	}
+	if latest == nil {
+		return "", errors.New("--latest: no containers to act on")
+	}
+	return latest.ID, nil
+}
+
 // Running reports whether the container has processes (or is being
 // made): the state rm refuses without -f.
 func (l Listed) Running() bool {
