@@ -196,12 +196,7 @@ func TestCRIPod(t *testing.T) {
 		// pod's slice, made through the system's systemd.
 		assertScope(t, pod, podID, pi.Info.Pid)
 	}
-	// sandy ran it: its state is under the handler's root.
-	sandyState := filepath.Join(c.Dir, "runtime-root", "sandy", crifix.Namespace)
-	if _, err := os.Stat(filepath.Join(sandyState, podID, "state.json")); err != nil {
-		ents, _ := os.ReadDir(sandyState)
-		t.Fatalf("no sandy state for the pod: %v (in %s: %v)", err, sandyState, ents)
-	}
+	assertSandyState(t, c, podID)
 
 	web, client := startWebAndClient(t, c, podID, podJSON)
 	webPid := waitState(t, c, web, "CONTAINER_RUNNING").Info.Pid
@@ -332,11 +327,7 @@ func TestCRIPodRootless(t *testing.T) {
 	if !strings.HasPrefix(pi.Status.Network.IP, "10.88.77.") {
 		t.Fatalf("pod IP %q, want one of %s (the CNI bridge in rootlesskit's network namespace)", pi.Status.Network.IP, crifix.Subnet)
 	}
-	sandyState := filepath.Join(c.Dir, "runtime-root", "sandy", crifix.Namespace)
-	if _, err := os.Stat(filepath.Join(sandyState, podID, "state.json")); err != nil {
-		ents, _ := os.ReadDir(sandyState)
-		t.Fatalf("no sandy state for the pod: %v (in %s: %v)", err, sandyState, ents)
-	}
+	assertSandyState(t, c, podID)
 
 	web, client := startWebAndClient(t, c, podID, podJSON)
 	webPid := waitState(t, c, web, "CONTAINER_RUNNING").Info.Pid
@@ -901,4 +892,15 @@ func containerStats(t *testing.T, c *crifix.Containerd, id string) (cpu, mem uin
 	cpu, _ = strconv.ParseUint(st.Stats[0].CPU.UsageCoreNanoSeconds.Value, 10, 64)
 	mem, _ = strconv.ParseUint(st.Stats[0].Memory.WorkingSetBytes.Value, 10, 64)
 	return cpu, mem
+}
+
+// assertSandyState: sandy ran the pod, its state is under the handler's
+// root.
+func assertSandyState(t *testing.T, c *crifix.Containerd, podID string) {
+	t.Helper()
+	sandyState := filepath.Join(c.Dir, "runtime-root", "sandy", crifix.Namespace)
+	if _, err := os.Stat(filepath.Join(sandyState, podID, "state.json")); err != nil {
+		ents, _ := os.ReadDir(sandyState)
+		t.Fatalf("no sandy state for the pod: %v (in %s: %v)", err, sandyState, ents)
+	}
 }

@@ -126,19 +126,7 @@ func (m Manage) rememberStore(containerDir string) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".new-*")
-	if err != nil {
-		return
-	}
-	_, err = f.WriteString(dir)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
+	if err := writeAtomic(p, []byte(dir)); err != nil {
 		if m.G != nil {
 			m.G.Debugf("remembering the image store's container directory: %v", err)
 		}

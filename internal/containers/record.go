@@ -75,14 +75,32 @@ func writeRecord(dir string, r Record) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+RecordFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("writing the container's record: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, RecordFile)); err != nil {
+	if err := writeAtomic(filepath.Join(dir, RecordFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("writing the container's record: %w", err)
 	}
 	return nil
+}
+
+// writeAtomic replaces the file p with data (mode 0600): written to a
+// temporary file of its own beside p, then renamed over it, so a reader
+// sees the old file or the new one and two writers never share a
+// temporary file.
+func writeAtomic(p string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), ".new-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }
 
 // updateRecord changes dir's record with fn, under the record's lock
