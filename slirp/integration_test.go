@@ -101,23 +101,8 @@ func (c *container) serve(t *testing.T, args ...string) {
 	}
 }
 
-func freePort(t *testing.T, proto string) int {
-	t.Helper()
-	if proto == "udp" {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort: a port free for both protocols (testutil.FreePort).
+func freePort(t *testing.T, _ string) int { t.Helper(); return testutil.FreePort(t) }
 
 func startNetwork(t *testing.T, o Options) *Network {
 	t.Helper()

@@ -15,7 +15,7 @@ import (
 // flags: -u by name (the container's own /etc/passwd and /etc/group,
 // read in-root), -w, -e (K=V and the host's K), --env-file, -i (stdin
 // only with it), -d (no stdio of the caller's), and podman's statuses
-// (126, 127, 125).
+// (126, 127, 125, also for a name nobody holds).
 func TestContainerExecPodmanFlags(t *testing.T) {
 	testutil.SandyWithImages(t)
 	if testutil.AsUser(t) {
@@ -85,6 +85,20 @@ func TestContainerExecPodmanFlags(t *testing.T) {
 	}
 	if msg := e.fails(125, "exec", "-u", "nosuch", "ex", "true"); !strings.Contains(msg, "unable to find user nosuch") {
 		t.Errorf("exec -u nosuch NAME: %s", msg)
+	}
+	// A name nobody holds: podman's error and status, unless the call
+	// has runc's shape (an engine's: --pid-file, --process), which gets
+	// runc's ("container does not exist", 255); kill likewise with -s.
+	for _, args := range [][]string{{"exec", "no-such", "true"}, {"exec", "-it", "no-such", "true"}, {"kill", "-s", "KILL", "no-such"}} {
+		if msg := e.fails(125, args...); !strings.Contains(msg, `no container with name or id "no-such"`) {
+			t.Errorf("%q: %s", args, msg)
+		}
+	}
+	if msg := e.fails(255, "exec", "--pid-file", filepath.Join(e.dir, "pid"), "no-such", "true"); !strings.Contains(msg, "container does not exist") {
+		t.Errorf("exec --pid-file FILE no-such (runc's shape): %s", msg)
+	}
+	if msg := e.fails(1, "kill", "no-such", "KILL"); !strings.Contains(msg, "container does not exist") {
+		t.Errorf("kill no-such KILL (runc's shape): %s", msg)
 	}
 	e.fails(127, "container", "exec", "ex", "no-such-command")
 	e.fails(126, "container", "exec", "ex", "/etc/passwd")

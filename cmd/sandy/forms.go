@@ -79,41 +79,101 @@ func wantsHelp(args []string) bool {
 var execValued = []string{"process", "p", "console-socket", "pid-file", "env", "e", "cwd", "user", "u",
 	"additional-gids", "g", "cap", "c", "preserve-fds", "process-label", "apparmor", "env-file", "workdir", "w"}
 
+// execRuncOnly are runc exec's flags that podman's exec has not: an
+// engine's call (containerd's shim and conmon pass --process and
+// --pid-file) carries some of them.
+var execRuncOnly = []string{"process", "p", "console-socket", "pid-file", "process-label", "apparmor",
+	"cap", "c", "additional-gids", "g", "no-new-privs", "ignore-paused", "cgroup"}
+
 // cmdExecForm is exec: runc's for an id the runtime holds, podman's
 // (container exec) for the name or id prefix of a container made from an
-// image that the runtime does not know by that name.
+// image that the runtime does not know by that name. A name neither
+// knows gets podman's error (status 125) unless the call has runc's
+// shape, which an engine's has: then runc's (status 255, "container does
+// not exist", which engines look for).
 func cmdExecForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	pos := positional(args, execValued...)
 	if wantsHelp(args) || len(pos) == 0 {
 		return cmdExec(ctx, g, args)
 	}
-	if !isImageContainerName(ctx, g, pos[0]) {
+	switch whose(ctx, g, pos[0]) {
+	case heldByRuntime:
 		return cmdExec(ctx, g, args)
+	case nobodys:
+		if hasFlag(args, execRuncOnly...) {
+			return cmdExec(ctx, g, args)
+		}
 	}
 	return cmdContainerExec(ctx, g, args)
 }
 
 // cmdKillForm is kill: runc's for an id the runtime holds, podman's
 // (container kill) for the name or id prefix of a container made from an
-// image.
+// image. A name neither knows gets podman's error when the call is
+// podman's (-s/--signal, which runc's kill has not), else runc's
+// ("container does not exist", which containerd takes for gone).
 func cmdKillForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	pos := positional(args, "signal", "s")
-	if wantsHelp(args) || len(pos) == 0 || !isImageContainerName(ctx, g, pos[0]) {
+	if wantsHelp(args) || len(pos) == 0 {
 		return cmdKill(ctx, g, args)
 	}
+	switch whose(ctx, g, pos[0]) {
+	case heldByRuntime:
+		return cmdKill(ctx, g, args)
+	case nobodys:
+		if !hasFlag(args, "signal", "s") {
+			return cmdKill(ctx, g, args)
+		}
+	}
 	return cmdContainerKill(ctx, g, args)
+}
+
+// hasFlag reports whether args (up to a "--") carry one of the flags
+// named (long or short, with or without "=value").
+func hasFlag(args []string, names ...string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if !strings.HasPrefix(a, "-") || len(a) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if slices.Contains(names, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// owner is who holds the container a reference names.
+type owner int
+
+const (
+	nobodys        owner = iota // no container by that name or id
+	heldByRuntime               // a container the runtime holds (runc's verbs)
+	imageContainer              // a container made from an image (podman's)
+)
+
+// whose tells which of the two holds the container ref names. A runtime
+// state it cannot read, or no image commands, count as the runtime's, so
+// runc's verb says why.
+func whose(ctx context.Context, g *lifecycle.Global, ref string) owner {
+	if st, err := lifecycle.StatusOf(g, ref); err != nil || st != "" {
+		return heldByRuntime
+	}
+	m, err := manage(ctx, g)
+	if err != nil {
+		return heldByRuntime // without the image commands, runc's form is all there is
+	}
+	if _, err := m.Find(ctx, ref); err != nil {
+		return nobodys
+	}
+	return imageContainer
 }
 
 // isImageContainerName reports whether ref names no container the runtime
 // holds and names a container made from an image (by name or id prefix).
 func isImageContainerName(ctx context.Context, g *lifecycle.Global, ref string) bool {
-	if st, err := lifecycle.StatusOf(g, ref); err != nil || st != "" {
-		return false
-	}
-	m, err := manage(ctx, g)
-	if err != nil {
-		return false
-	}
-	_, err = m.Find(ctx, ref)
-	return err == nil
+	return whose(ctx, g, ref) == imageContainer
 }

@@ -22,15 +22,7 @@ import (
 	"github.com/sandy-rt/sandy/slirp"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { t.Helper(); return testutil.FreePort(t) }
 
 // noSlirpLeft checks that no network process of e's containers is left:
 // each names a socket or file in the container's state directory, in its

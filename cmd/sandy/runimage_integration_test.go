@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -217,12 +216,7 @@ func TestRunImage(t *testing.T) {
 		}
 	})
 	t.Run("published port", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
+		port := freePort(t)
 		c := e.cmd("run", "--rm", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), "localhost/bb:changes", "sh", "-c",
 			"mkdir -p /www && echo served > /www/index.html && trap 'exit 0' TERM INT; httpd -f -p 8080 -h /www & wait")
 		if err := c.Start(); err != nil {
