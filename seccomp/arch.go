@@ -90,7 +90,7 @@ func (a *archDef) known(name string) bool {
 // socket or IPC call, one on socketcall/ipc with argument 0 set to the
 // sub-call (replacing any condition the profile put on argument 0, as
 // libseccomp does) followed by one on the direct syscall when it exists.
-func (a *archDef) translate(name string, r rule) []rule {
+func (a *archDef) translate(dst []rule, name string, r rule) []rule {
 	nr, direct := a.table()[name]
 	if a.mux {
 		mux, sub := uint32(0), uint32(0)
@@ -103,18 +103,18 @@ func (a *archDef) translate(name string, r rule) []rule {
 			m := r
 			m.nr = int64(mux)
 			m.args[0] = argCmp{valid: true, op: opEQ, mask: ^uint64(0), datum: uint64(sub)}
-			out := []rule{m}
+			dst = append(dst, m)
 			if direct {
 				d := r
 				d.nr = int64(nr)
-				out = append(out, d)
+				dst = append(dst, d)
 			}
-			return out
+			return dst
 		}
 	}
 	if !direct {
 		if a.mux || !knownAnywhere(name) {
-			return nil
+			return dst
 		}
 		// libseccomp gives a syscall an arch lacks a negative "pseudo"
 		// number and, on every arch but i386, still merges the rule into
@@ -122,10 +122,10 @@ func (a *archDef) translate(name string, r rule) []rule {
 		// can fail (EEXIST) or not end, failing the whole profile. sandy
 		// does the same so that the same profiles are refused.
 		r.nr = pseudoNr(name)
-		return []rule{r}
+		return append(dst, r)
 	}
 	r.nr = int64(nr)
-	return []rule{r}
+	return append(dst, r)
 }
 
 // knownAnywhere reports whether any supported arch has the syscall.

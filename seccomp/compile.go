@@ -286,10 +286,12 @@ func (f *Filter) addSyscallRule(dbs []*archDB, sc *specs.LinuxSyscall, idx int, 
 		if act == retUserNotif {
 			f.notify = true
 		}
+		var buf [2]rule // translate's rules: one, two for a multiplexed syscall
 		for _, set := range sets {
 			for _, db := range dbs {
-				for _, r := range db.arch.translate(name, rule{action: act, args: set}) {
-					if err := db.add(&r); err != nil {
+				rules := db.arch.translate(buf[:0], name, rule{action: act, args: set})
+				for i := range rules {
+					if err := db.add(&rules[i]); err != nil {
 						return fmt.Errorf("seccomp rule %d for %s on %s: %w", idx, name, db.arch.name, err)
 					}
 				}
