@@ -89,8 +89,9 @@ var execRuncOnly = []string{"process", "p", "console-socket", "pid-file", "proce
 // (container exec) for the name or id prefix of a container made from an
 // image that the runtime does not know by that name. A name neither
 // knows gets podman's error (status 125) unless the call has runc's
-// shape, which an engine's has: then runc's (status 255, "container does
-// not exist", which engines look for).
+// shape, which an engine's has (--root or --log, or one of runc's own
+// exec flags): then runc's (status 255, "container does not exist",
+// which engines look for).
 func cmdExecForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	pos := positional(args, execValued...)
 	if wantsHelp(args) || len(pos) == 0 {
@@ -100,7 +101,7 @@ func cmdExecForm(ctx context.Context, g *lifecycle.Global, args []string) (int, 
 	case heldByRuntime:
 		return cmdExec(ctx, g, args)
 	case nobodys:
-		if hasFlag(args, execRuncOnly...) {
+		if g.RuntimeCaller || hasFlag(args, execRuncOnly...) {
 			return cmdExec(ctx, g, args)
 		}
 	}
@@ -110,8 +111,9 @@ func cmdExecForm(ctx context.Context, g *lifecycle.Global, args []string) (int, 
 // cmdKillForm is kill: runc's for an id the runtime holds, podman's
 // (container kill) for the name or id prefix of a container made from an
 // image. A name neither knows gets podman's error when the call is
-// podman's (-s/--signal, which runc's kill has not), else runc's
-// ("container does not exist", which containerd takes for gone).
+// podman's (-s/--signal, which runc's kill has not, and neither --root
+// nor --log), else runc's ("container does not exist", which containerd
+// takes for gone).
 func cmdKillForm(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	pos := positional(args, "signal", "s")
 	if wantsHelp(args) || len(pos) == 0 {
@@ -121,7 +123,7 @@ func cmdKillForm(ctx context.Context, g *lifecycle.Global, args []string) (int, 
 	case heldByRuntime:
 		return cmdKill(ctx, g, args)
 	case nobodys:
-		if !hasFlag(args, "signal", "s") {
+		if g.RuntimeCaller || !hasFlag(args, "signal", "s") {
 			return cmdKill(ctx, g, args)
 		}
 	}

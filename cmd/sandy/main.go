@@ -160,6 +160,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	g.RuntimeCaller = fs.Changed("root") || fs.Changed("log")
 	g.CgroupManager = "auto"
 	if m := os.Getenv("SANDY_CGROUP_MANAGER"); m != "" {
 		g.CgroupManager = m // checked by cgroupv2.New, as the flag's value

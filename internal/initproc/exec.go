@@ -87,6 +87,7 @@ func execRun(conn *userns.Conn, mntFD, preserve int) error {
 	if err := m.Decode(&cfg); err != nil || cfg.Process == nil {
 		return stepError("receiving the config", fmt.Errorf("no process (%v)", err))
 	}
+	filter := compileSeccomp(cfg.Seccomp) // beside entering the container; installed at the end
 	// Not dumpable until execve: the container's processes, which share
 	// our pid namespace now, can neither ptrace us nor open /proc/PID/exe.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
@@ -105,7 +106,7 @@ func execRun(conn *userns.Conn, mntFD, preserve int) error {
 	}
 	p := newProcess(cfg.Process, console, denied, 0)
 	p.preserveFDs = preserve
-	if err := p.finish(cfg.Seccomp, conn); err != nil {
+	if err := p.finish(filter, conn); err != nil {
 		return err
 	}
 	if err := conn.Send(MsgReady, nil); err != nil {

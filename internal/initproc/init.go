@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/userns"
@@ -95,6 +96,11 @@ func run(conn *userns.Conn, released **os.File) error {
 	if err := m.Decode(&cfg); err != nil {
 		return stepError("receiving the config", err)
 	}
+	var sc *specs.LinuxSeccomp
+	if cfg.Spec.Linux != nil && !cfg.NoSeccomp {
+		sc = cfg.Spec.Linux.Seccomp
+	}
+	filter := compileSeccomp(sc) // beside the set-up below; installed at the end
 
 	if cfg.Pdeathsig != 0 {
 		// Started through the spawn helper, the init has none yet (see
@@ -155,12 +161,8 @@ func run(conn *userns.Conn, released **os.File) error {
 		return stepError("starting", errors.New("config.json has no process"))
 	}
 	p := newProcess(cfg.Spec.Process, r.console, cfg.SetgroupsDenied, cfg.Pdeathsig)
-	sc := cfg.Spec.Linux.Seccomp
-	if cfg.NoSeccomp {
-		sc = nil
-	}
 	t0 = time.Now()
-	if err := p.finish(sc, conn); err != nil {
+	if err := p.finish(filter, conn); err != nil {
 		return err
 	}
 	debugf(&cfg, conn, "init: process set-up and seccomp: %v", time.Since(t0))

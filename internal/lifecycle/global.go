@@ -24,7 +24,11 @@ type Global struct {
 	// sandy's stderr is the container's own (a warning there would land
 	// in the container's log as if the container wrote it).
 	LogOnly bool
-	Stderr  io.Writer
+	// RuntimeCaller: --root or --log was given, as engines and runc's
+	// own tests pass them: a call of runc's interface, so a verb that
+	// has a podman form too answers runc's way (cmd/sandy/forms.go).
+	RuntimeCaller bool
+	Stderr        io.Writer
 
 	warned sync.Map
 }
