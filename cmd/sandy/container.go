@@ -299,8 +299,15 @@ func cmdContainerExec(ctx context.Context, g *lifecycle.Global, args []string) (
 	_ = fs.MarkHidden("cwd")
 	fs.IntVar(&o.PreserveFDs, "preserve-fds", 0, "pass N more fds (3..3+N-1) to the process")
 	fs.BoolVar(&r.Privileged, "privileged", false, "give the process every capability (to a non-root user: the bounding set only)")
+	detachKeys := fs.String("detach-keys", "", `only "" (no keys detach, sandy's exec's way): an exec session cannot be detached from`)
 	if err := parseRefs(ctx, g, fs, args, false); err != nil {
 		return 125, err
+	}
+	if *detachKeys != "" {
+		// podman's conmon holds an exec session's terminal, so a
+		// detached one goes on; sandy's exec relays it itself, and the
+		// process would lose it.
+		return 125, fmt.Errorf("--detach-keys %q: an exec session cannot be detached from (nothing would hold its terminal); sandy exec never takes keys for itself, as --detach-keys \"\" asks (for a session to leave and come back to: sandy run -d, then sandy attach)", *detachKeys)
 	}
 	if fs.NArg() < 2 {
 		return 125, errors.New("want a container and a command (sandy " + containerExecUsage + ")")

@@ -100,6 +100,14 @@ func TestContainerExecPodmanFlags(t *testing.T) {
 	if msg := e.fails(1, "kill", "no-such", "KILL"); !strings.Contains(msg, "container does not exist") {
 		t.Errorf("kill no-such KILL (runc's shape): %s", msg)
 	}
+	// --detach-keys "": accepted, no key is taken (ctrl-p passes); other
+	// keys are refused, since nothing would hold a detached session.
+	if r := e.run_([]byte("a\x10b"), "exec", "-i", "--detach-keys", "", "ex", "cat"); r.code != 0 || r.stdout != "a\x10b" {
+		t.Errorf("exec --detach-keys \"\": %+v", r)
+	}
+	if msg := e.fails(125, "exec", "--detach-keys", "ctrl-p,ctrl-q", "ex", "true"); !strings.Contains(msg, "cannot be detached from") {
+		t.Errorf("exec --detach-keys ctrl-p,ctrl-q: %s", msg)
+	}
 	e.fails(127, "container", "exec", "ex", "no-such-command")
 	e.fails(126, "container", "exec", "ex", "/etc/passwd")
 	if r := e.run_(nil, "container", "exec", "ex", "sh", "-c", "exit 3"); r.code != 3 {

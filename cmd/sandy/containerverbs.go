@@ -25,7 +25,7 @@ const (
 	pruneUsage  = "container prune [-f]"
 	topUsage    = "top CONTAINER [DESCRIPTOR...]"
 
-	containerExecUsage = "container exec [-d] [-i] [-t] [-e K[=V]] [--env-file FILE] [-u USER[:GROUP]] [-w DIR] NAME|ID COMMAND [ARG...]"
+	containerExecUsage = "container exec [-d] [-i] [-t] [-e K[=V]] [--env-file FILE] [-u USER[:GROUP]] [-w DIR] [--detach-keys \"\"] NAME|ID COMMAND [ARG...]"
 	cpUsage            = "cp [-a] [--overwrite] SRC DST  (one of them CONTAINER:PATH; - for a tar stream on stdin or stdout)"
 )
 

@@ -77,7 +77,7 @@ func wantsHelp(args []string) bool {
 
 // execValued are the flags of both exec forms that take a value.
 var execValued = []string{"process", "p", "console-socket", "pid-file", "env", "e", "cwd", "user", "u",
-	"additional-gids", "g", "cap", "c", "preserve-fds", "process-label", "apparmor", "env-file", "workdir", "w"}
+	"additional-gids", "g", "cap", "c", "preserve-fds", "process-label", "apparmor", "env-file", "workdir", "w", "detach-keys"}
 
 // execRuncOnly are runc exec's flags that podman's exec has not: an
 // engine's call (containerd's shim and conmon pass --process and
