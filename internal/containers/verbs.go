@@ -22,23 +22,6 @@ import (
 // pollInterval is how often the verbs that wait look again.
 const pollInterval = 20 * time.Millisecond
 
-// A stop signal sent in the first moments of a container's process can
-// be lost: `run -d` returns once the process is released, before its
-// execve, and a pid 1 gets a signal from outside its pid namespace only
-// once it handles it (pid_namespaces(7): the kernel drops it while the
-// disposition is the default), which sandy's --init and a program's own
-// handlers do only when they have started (and sandy's --init, a Go
-// program, exits with status 2 on a SIGTERM that comes after its runtime
-// started but before its handler did). So stop sends nothing before
-// startupSettle after the start, and within startupGrace of the start
-// sends the signal again every resendInterval until the container ends.
-// (Before the name index, stop's list of the store took longer than that.)
-const (
-	startupSettle  = 300 * time.Millisecond
-	startupGrace   = time.Second
-	resendInterval = 100 * time.Millisecond
-)
-
 // Get resolves one container reference (any state).
 func (m Manage) Get(ctx context.Context, ref string) (Listed, error) {
 	if c, err := m.lookup(ref, true); !errors.Is(err, errAskStore) {
@@ -110,19 +93,8 @@ func (m Manage) stop(ctx context.Context, c Listed, timeout time.Duration) error
 	}
 	if timeout > 0 {
 		m.G.Debugf("stopping %s with %s", short(c.ID), unix.SignalName(sig))
-		deadline := time.Now().Add(timeout)
-		if c.rec.Started != nil {
-			// Not before the process can have installed its handlers.
-			time.Sleep(min(time.Until(c.rec.Started.Add(startupSettle)), timeout))
-		}
 		m.signal(c, sig)
-		for c.rec.Started != nil && time.Since(*c.rec.Started) < startupGrace && time.Now().Before(deadline) {
-			if m.waitEnded(ctx, c, resendInterval) {
-				return nil
-			}
-			m.signal(c, sig)
-		}
-		if m.waitEnded(ctx, c, max(time.Until(deadline), 0)) {
+		if m.waitEnded(ctx, c, timeout) {
 			return nil
 		}
 		fmt.Fprintf(m.Stderr, "sandy: container %s did not stop within %v after %s: killing it (SIGKILL)\n", short(c.ID), timeout, unix.SignalName(sig))

@@ -18,7 +18,9 @@
 //	no_new_privs is false → process set-up (bounding set, "rlimits", cwd,
 //	user, cwd again if the first was denied, capabilities, umask,
 //	no_new_privs, the executable's lookup: 127 or 126) → console → seccomp if no_new_privs is true → "ready" →
-//	waitStart (the exec fifo) → startContainer hooks → execve
+//	waitStart (the exec fifo) → startContainer hooks → execve (of sandy's
+//	own pid 1 under `run --init`, with the exec fifo handed on to it:
+//	selfbin.go's handOn, so that start returns once it handles signals)
 //
 // process.rlimits are not set here: before the id switch the init asks the
 // host ("rlimits"), which sets them with prlimit(2) while the init still
@@ -45,6 +47,8 @@
 // mounted in another running container, which can swap entries for
 // symlinks meanwhile; and only the image's own directory is copied, never
 // one on another mount. Every fd above 2 is
-// close-on-exec from the start, the cwd is entered after pivot_root, and
-// getcwd(2) must show it inside the new root (CVE-2024-21626).
+// close-on-exec from the start (but the exec fifo handed on to sandy's
+// own pid 1, which closes it before it starts the command), the cwd is
+// entered after pivot_root, and getcwd(2) must show it inside the new
+// root (CVE-2024-21626).
 package initproc

@@ -118,7 +118,7 @@ func execRun(conn *userns.Conn, mntFD, preserve int) error {
 	if _, err := conn.Expect(MsgStart); err != nil {
 		return stepError("waiting for start", err)
 	}
-	return p.exec()
+	return p.exec(nil)
 }
 
 // setgroupsDenied reads /proc/self/setgroups ("deny" under the single-id

@@ -32,7 +32,7 @@ func Main() {
 		// and tell `start`, which reads the fifo until execve, that
 		// there will be none.
 		fmt.Fprintf(os.Stderr, "sandy init: %v\n", ce)
-		_, _ = started.Write([]byte{fifoFailed})
+		_, _ = started.Write([]byte{FifoFailed})
 	}
 	os.Exit(code)
 }
@@ -60,10 +60,6 @@ func stepError(step string, err error) error {
 	}
 	return &userns.ChildError{Step: step, Message: err.Error()}
 }
-
-// fifoFailed is the byte the init writes to the exec fifo after the one
-// that released it when it fails before execve (a startContainer hook).
-const fifoFailed = 1
 
 func run(conn *userns.Conn, released **os.File) error {
 	go func() { _ = warmDecoder() }() // while the host answers (warm.go)
@@ -178,7 +174,10 @@ func run(conn *userns.Conn, released **os.File) error {
 	if err := startHooks(&cfg, st); err != nil {
 		return err
 	}
-	return p.exec()
+	if p.selfInit(r.selfCopies) {
+		return p.exec(started)
+	}
+	return p.exec(nil)
 }
 
 // joinMountNS moves the init's thread, on which the whole set-up runs,
@@ -236,7 +235,7 @@ func waitStart(ch <-chan fifoResult) (*os.File, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("opening the exec fifo: %w", r.err)
 	}
-	if _, err := r.f.Write([]byte{0}); err != nil {
+	if _, err := r.f.Write([]byte{FifoReleased}); err != nil {
 		r.f.Close()
 		return nil, fmt.Errorf("writing the exec fifo: %w", err)
 	}

@@ -501,10 +501,18 @@ func homeOf(uid uint32) string {
 // exec is the last step. Every fd above 2 (but the preserved ones) is
 // close-on-exec since the init started (see run), so none reaches the
 // container; one more pass catches anything opened since, where the
-// seccomp profile allows close_range.
-func (p *process) exec() error {
+// seccomp profile allows close_range. The one exception: fifo, when not
+// nil, is the exec fifo, handed on to sandy's own pid 1 (handOn).
+func (p *process) exec(fifo *os.File) error {
 	_ = unix.CloseRange(uint(3+p.preserveFDs), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
-	err := unix.Exec(p.path, p.p.Args, p.env)
+	args := p.p.Args
+	if fifo != nil {
+		var err error
+		if args, err = p.handOn(fifo); err != nil {
+			return stepError("handing the exec fifo to sandy-init", err)
+		}
+	}
+	err := unix.Exec(p.path, args, p.env)
 	return execError(p.path, err)
 }
 

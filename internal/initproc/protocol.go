@@ -1,6 +1,8 @@
 package initproc
 
 import (
+	"time"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sandy-rt/sandy/overlay"
@@ -60,6 +62,27 @@ const (
 	// MsgStart (host → exec init): exec the process.
 	MsgStart = "start"
 )
+
+// The bytes the init writes to the exec fifo once `start` opens it. The
+// host reads on until EOF, which comes when the last write end closes:
+// normally the init's, close-on-exec, at its execve of the process.
+const (
+	// FifoReleased is the first byte: start released the init.
+	FifoReleased = 0
+	// FifoFailed follows when the init fails before execve (a
+	// startContainer hook, execve itself).
+	FifoFailed = 1
+	// FifoHandedOn comes just before an execve of sandy's own pid 1
+	// (`run --init`'s /run/sandy-init, internal/pid1), which keeps the
+	// fifo open across it and closes it once its signal handlers exist:
+	// the EOF then says that, and the host waits for it at most
+	// InitReadyTimeout.
+	FifoHandedOn = 2
+)
+
+// InitReadyTimeout bounds the wait for sandy's pid 1 to close the exec
+// fifo after FifoHandedOn: its Go runtime's start, a few milliseconds.
+const InitReadyTimeout = 10 * time.Second
 
 // Fixed fds of the init (the host passes them as ExtraFiles in this order).
 const (

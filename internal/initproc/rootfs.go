@@ -31,6 +31,10 @@ type rootfs struct {
 	root     *os.File // O_PATH handle on path: every in-root lookup starts here
 	console  *os.File // pty slave, when process.terminal
 	conn     *userns.Conn
+	// selfCopies are the copies of sandy's binary bindSelf made (`run
+	// --init`'s /run/sandy-init): a process exec'd from one is sandy's
+	// pid 1, which gets the exec fifo (handOn).
+	selfCopies []fileID
 }
 
 func setupRootfs(cfg *Config, conn *userns.Conn) (*rootfs, error) {

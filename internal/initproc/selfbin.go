@@ -7,9 +7,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/pid1"
 )
 
 // SelfBinary as a bind mount's source is the runtime's own binary (`run
@@ -70,5 +74,58 @@ func (r *rootfs) bindSelf(m specs.Mount) error {
 	if err := unix.Mount(bin, procPath(target), "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind mounting the copy of sandy's binary on %s: %w", m.Destination, err)
 	}
+	var st unix.Stat_t
+	if err := unix.Stat(bin, &st); err != nil {
+		return fmt.Errorf("stat of the copy of sandy's binary: %w", err)
+	}
+	r.selfCopies = append(r.selfCopies, fileID{st.Dev, st.Ino})
 	return r.remount(m.Destination, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, 0)
+}
+
+// fileID names a file by its device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// selfInit reports whether the process about to be exec'd is sandy's own
+// pid 1 (internal/pid1, `run --init`): its executable is one of the
+// copies bindSelf made, compared by device and inode after pivot_root, so
+// that no other program, whatever the paths and mounts say, is taken for
+// it; and its argv[0] is named pid1.Name, which is what makes sandy's
+// main run pid1.Main. Nothing in the container runs yet that could swap
+// the file between this stat and the execve.
+func (p *process) selfInit(copies []fileID) bool {
+	if len(copies) == 0 || filepath.Base(p.p.Args[0]) != pid1.Name {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(p.path, &st); err != nil {
+		return false
+	}
+	return slices.Contains(copies, fileID{st.Dev, st.Ino})
+}
+
+// handOn gives sandy's pid 1 the exec fifo across the execve, so that
+// `start` (which reads the fifo until EOF) returns only once pid 1 has
+// its signal handlers. Between execve and its signal.Notify, sandy-init
+// is a Go program whose runtime has a handler of its own for every
+// signal: a SIGTERM then makes the runtime exit 2 (pid 1 cannot die of
+// it), and before the runtime's handlers the kernel drops it (a pid 1
+// with the default action, pid_namespaces(7)). Blocking the signal
+// across the execve cannot help: the Go runtime unblocks it. So the init
+// writes FifoHandedOn, clears close-on-exec on its fifo fd (after exec's
+// close_range marked every fd) and puts pid1.ReadyFDFlag=N first in the
+// arguments; pid1.Main closes N right after signal.Notify and before it
+// starts the command, which never sees it. The fd is a write end of the
+// host's exec fifo, which offers nothing but a write to that fifo (not a
+// directory, so no path to the host through it, CVE-2024-21626), and
+// only sandy's own code holds it in the container. A write error (start
+// died since it read the first byte) changes nothing: pid 1 closes the
+// fd all the same.
+func (p *process) handOn(fifo *os.File) ([]string, error) {
+	_, _ = fifo.Write([]byte{FifoHandedOn})
+	fd := fifo.Fd()
+	if _, err := unix.FcntlInt(fd, unix.F_SETFD, 0); err != nil {
+		return nil, fmt.Errorf("clearing close-on-exec on the exec fifo: %w", err)
+	}
+	flag := pid1.ReadyFDFlag + "=" + strconv.Itoa(int(fd))
+	return append([]string{p.p.Args[0], flag}, p.p.Args[1:]...), nil
 }

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/state"
 )
 
@@ -79,23 +80,10 @@ func releaseInit(ctx context.Context, root *state.Root, c *state.Container) erro
 			return fmt.Errorf("opening the exec fifo: %w", r.err)
 		}
 		defer r.f.Close()
-		var b [1]byte
-		n, err := r.f.Read(b[:])
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading the exec fifo: %w", err)
-		}
-		_ = os.Remove(p)
-		if n != 1 {
-			return fmt.Errorf("container %s: the init exited before it could start the process", c.ID)
-		}
-		// EOF comes when the init execs the process (the fifo is
-		// close-on-exec there), or dies: only then has the process been
-		// executed, which poststart hooks must follow. An init that fails
-		// first (a startContainer hook) writes one more byte.
-		if rest, _ := io.ReadAll(r.f); len(rest) > 0 {
-			return fmt.Errorf("container %s: its init failed after start, before running the process (its error is on the container's stderr)", c.ID)
-		}
-		return nil
+		// Removed once read, as runc does: the state is "created" until
+		// the process runs.
+		defer os.Remove(p)
+		return awaitExec(r.f, c.ID, initproc.InitReadyTimeout)
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -120,6 +108,45 @@ func releaseInit(ctx context.Context, root *state.Root, c *state.Container) erro
 			return fmt.Errorf("container %s: its init (pid %d) is gone", c.ID, c.Pid)
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// awaitExec reads the exec fifo f of container id, whose init `start` has
+// just released, until EOF. EOF comes when the init execs the process
+// (the fifo is close-on-exec there), or dies: only then has the process
+// been executed, which poststart hooks must follow. An init that fails
+// first (a startContainer hook, execve) writes FifoFailed. One that execs
+// sandy's own pid 1 (`run --init`) writes FifoHandedOn and hands its end
+// on: EOF then comes once pid 1's signal handlers exist (pid1.Main), so
+// that no stop signal sent after `start` (or `run -d`) returns can kill
+// the Go program or be dropped; that wait is bounded by ready.
+func awaitExec(f *os.File, id string, ready time.Duration) error {
+	var b [1]byte
+	n, err := f.Read(b[:])
+	if n != 1 {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading the exec fifo: %w", err)
+		}
+		return fmt.Errorf("container %s: the init exited before it could start the process", id)
+	}
+	handedOn := false
+	for {
+		n, err := f.Read(b[:])
+		switch {
+		case n == 1 && b[0] == initproc.FifoHandedOn && !handedOn:
+			handedOn = true
+			if err := f.SetReadDeadline(time.Now().Add(ready)); err != nil {
+				return fmt.Errorf("reading the exec fifo: %w", err)
+			}
+		case n == 1:
+			return fmt.Errorf("container %s: its init failed after start, before running the process (its error is on the container's stderr)", id)
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return fmt.Errorf("container %s: its pid 1 (sandy's init, --init) did not install its signal handlers within %v of its execve: is it stopped, or the machine starved? (docs/troubleshooting.md#init-ready)", id, ready)
+		case err != nil:
+			return fmt.Errorf("reading the exec fifo: %w", err)
 		}
 	}
 }

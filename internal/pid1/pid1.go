@@ -10,6 +10,15 @@
 // A command that is pid 1 itself gets no default signal actions from the
 // kernel: a SIGTERM it does not handle is ignored, which is the trap
 // --init avoids.
+//
+// The container's init execs it with ReadyFDFlag=N first in its
+// arguments: N is the write end of the host's exec fifo, which `start`
+// (and `run -d`) reads until EOF. Main closes it once its handlers are
+// in place (signal.Notify), before it starts the command, so that
+// nothing reports the container started while a signal could still kill
+// this Go program (its runtime exits 2 on a SIGTERM that comes before
+// Notify) or be dropped (pid_namespaces(7): none reaches a pid 1 before
+// it has a handler). See initproc's handOn.
 package pid1
 
 import (
@@ -17,6 +26,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -25,19 +36,26 @@ import (
 // Name is argv[0]'s base name that selects Main.
 const Name = "sandy-init"
 
-// Main runs args (after an optional "--") as the child and returns the
-// exit status to exit with.
+// ReadyFDFlag=N, first in the arguments, is an fd to close once the
+// signal handlers are in place.
+const ReadyFDFlag = "--ready-fd"
+
+// Main runs args (after an optional ReadyFDFlag=N, then an optional "--")
+// as the child and returns the exit status to exit with.
 func Main(args []string) int {
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
-	}
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "sandy-init: no command")
-		return 125
-	}
+	// First: every signal from here on is queued for the loop below.
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs)
 	signal.Ignore(syscall.SIGTTIN, syscall.SIGTTOU)
+	args, ready, err := parseArgs(args)
+	if ready >= 0 {
+		// The handlers exist: the host's start may return.
+		_ = unix.Close(ready)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandy-init: %v\n", err)
+		return 125
+	}
 	path, err := lookPath(args[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sandy-init: %v\n", err)
@@ -68,6 +86,26 @@ func Main(args []string) int {
 			return code
 		}
 	}
+}
+
+// parseArgs splits off ReadyFDFlag=N (ready is -1 without it) and a
+// "--" from the command.
+func parseArgs(args []string) (cmd []string, ready int, err error) {
+	ready = -1
+	if len(args) > 0 && strings.HasPrefix(args[0], ReadyFDFlag+"=") {
+		n, err := strconv.Atoi(strings.TrimPrefix(args[0], ReadyFDFlag+"="))
+		if err != nil || n < 3 {
+			return nil, -1, fmt.Errorf("%s: want an fd number above 2", args[0])
+		}
+		ready, args = n, args[1:]
+	}
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return nil, ready, errors.New("no command")
+	}
+	return args, ready, nil
 }
 
 // reap collects every process that has ended; done is true once the
