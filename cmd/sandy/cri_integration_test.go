@@ -312,11 +312,12 @@ func TestCRIPod(t *testing.T) {
 // TestCRIPodRootless is TestCRIPod's life of a pod with containerd inside
 // rootlesskit as the test user, as nerdctl's containerd-rootless.sh runs
 // it (crifix Options.Rootless: slirp4netns, /etc, /run and /var/lib
-// copied up, the CRI plugin with disable_cgroup, the CNI bridge, with its
-// address, and the portmap plugin inside rootlesskit's network
-// namespace). Every process of the pod is the test user's; each step of
-// TestCRIPod that rootless allows, and a host port, is asserted the
-// same, and what it does not allow is asserted refused (update) or shown
+// copied up, the CRI plugin with disable_cgroup, the CNI bridge with its
+// address, isGateway and ipMasq, and the portmap plugin, all inside
+// rootlesskit's network namespace). Every process of the pod is the test
+// user's; each step of TestCRIPod that rootless allows, a host port and a
+// connection beyond the node are asserted, and what it does not allow is
+// asserted refused (update) or shown
 // where it is lost (a container's limits, which containerd's
 // disable_cgroup drops before sandy sees them). docs/kubernetes.md lists
 // both.
@@ -324,7 +325,7 @@ func TestCRIPodRootless(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
-	c := crifix.Start(t, crifix.Options{Sandy: testutil.SandyBinary(t), Rootless: true, HostAddress: true, HostPorts: true})
+	c := crifix.Start(t, crifix.Options{Sandy: testutil.SandyBinary(t), Rootless: true, HostAddress: true, HostPorts: true, Egress: true})
 
 	pod := newPod(c, "web")
 	podJSON := c.WriteJSON(t, "pod.json", pod)
@@ -449,6 +450,7 @@ func TestCRIPodRootless(t *testing.T) {
 	})
 
 	t.Run("host-port", func(t *testing.T) { assertHostPortRootless(t, c) })
+	t.Run("egress", func(t *testing.T) { assertEgressRootless(t, c, client) })
 
 	t.Run("exit-and-recreate", func(t *testing.T) { exitAndRecreate(t, c, podID, podJSON, web) })
 
@@ -544,6 +546,66 @@ func assertHostPortRootless(t *testing.T, c *crifix.Containerd) {
 	if strings.Contains(string(rules), fmt.Sprintf("--dport %d", port)) {
 		t.Fatalf("portmap's rules for port %d left after rmp:\n%s", port, rules)
 	}
+}
+
+// assertEgressRootless: a pod reaches beyond the node under rootless
+// containerd (crifix Options.Egress: the bridge plugin's isGateway and
+// ipMasq, a default route in the pod): its connection to a server on the
+// host's own address (not loopback, which rootlesskit's
+// --disable-host-loopback keeps out of reach) is masqueraded in
+// rootlesskit's network namespace, leaves by its tap0 and slirp4netns,
+// which makes it from the host's network stack: the server sees the
+// host's address, not the pod's.
+func assertEgressRootless(t *testing.T, c *crifix.Containerd, client string) {
+	hostIP := hostAddress(t)
+	l, err := net.Listen("tcp", net.JoinHostPort(hostIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case from <- r.RemoteAddr:
+		default:
+		}
+		fmt.Fprint(w, "from-the-host")
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+	url := "http://" + l.Addr().String() + "/"
+	// busybox's nc, not its wget: Debian's busybox-static wget dies of
+	// SIGSEGV on some answers (this server's, in the pod).
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	out := c.Must(t, "exec", client, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 10 `+hostIP+" "+port)
+	if !strings.HasPrefix(out, "HTTP/1.0 200 OK") || !strings.HasSuffix(out, "from-the-host") {
+		t.Fatalf("GET %s from the pod: %q, want the host's server's answer", url, out)
+	}
+	if addr := <-from; strings.HasPrefix(addr, "10.88.77.") {
+		t.Fatalf("the host's server saw the pod's address %s: not masqueraded and carried by slirp4netns", addr)
+	} else {
+		t.Logf("the pod reached %s; the server saw %s", url, addr)
+	}
+	argv := c.ClientCommand("iptables", "-t", "nat", "-S", "POSTROUTING")
+	rules, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil || !strings.Contains(string(rules), "CNI-") {
+		t.Fatalf("iptables -t nat -S POSTROUTING in rootlesskit's network namespace: %v\n%s\nwant the bridge plugin's ipMasq chain", err, rules)
+	}
+}
+
+// hostAddress is an IPv4 address of the host other than loopback.
+func hostAddress(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	testutil.Skip(t, "the host has no IPv4 address but loopback (%v): a pod's egress through slirp4netns needs one to reach", addrs)
+	return ""
 }
 
 // procUids is the Uid line of /proc/PID/status: real, effective, saved

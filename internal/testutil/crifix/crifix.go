@@ -74,6 +74,13 @@ type Options struct {
 	// reached only once rootlesskit's port driver is asked to forward it
 	// (RootlessAPISocket; containerd does not ask).
 	HostPorts bool
+	// Egress lets pods reach beyond the node: the bridge is the pods'
+	// gateway (isGateway, which also turns on ip_forward, and a default
+	// route in each pod) and their connections are masqueraded (ipMasq,
+	// iptables rules). Rootless only: there both are rootlesskit's network
+	// namespace's own, and slirp4netns carries the connections on to the
+	// host's network; rootful they would change the host.
+	Egress bool
 	// PauseCmd replaces the sandbox image's command (default: busybox's
 	// sleep), e.g. for tests that look for their own sleep among the
 	// pod's processes (a container shares the pause container's pid
@@ -177,8 +184,8 @@ func Start(t testing.TB, o Options) *Containerd {
 		requireRootless(t, o)
 	} else {
 		RequireRoot(t)
-		if o.HostPorts {
-			t.Fatal("crifix: Options.HostPorts is for Rootless only: rootful, portmap's iptables rules would be the host's, on a shared machine")
+		if o.HostPorts || o.Egress {
+			t.Fatal("crifix: Options.HostPorts and Egress are for Rootless only: rootful, their iptables rules and ip_forward would be the host's, on a shared machine")
 		}
 	}
 	testutil.RequireBinary(t, "containerd", "apt-get install containerd")
@@ -186,6 +193,8 @@ func Start(t testing.TB, o Options) *Containerd {
 	plugins := []string{"bridge", "host-local", "loopback"}
 	if o.HostPorts {
 		plugins = append(plugins, "portmap")
+	}
+	if o.HostPorts || o.Egress {
 		testutil.RequireBinary(t, "iptables", "apt-get install iptables")
 	}
 	for _, p := range plugins {
@@ -320,19 +329,20 @@ state = %q
 	if err := os.WriteFile(c.path("config.toml"), []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("writing containerd config: %w", err)
 	}
-	// isGateway false: the bridge plugin would otherwise give the bridge
-	// an address and turn on the host's net.ipv4.ip_forward, a host-wide
-	// setting; the pods need only their address and the pod's own
-	// loopback. No ipMasq: no iptables rules.
+	// isGateway false (but for Egress): the bridge plugin would otherwise
+	// give the bridge an address and turn on the host's
+	// net.ipv4.ip_forward, a host-wide setting; the pods need only their
+	// address and the pod's own loopback. No ipMasq: no iptables rules.
+	ipam := map[string]any{
+		"type":    "host-local",
+		"ranges":  [][]map[string]string{{{"subnet": Subnet, "gateway": Gateway}}},
+		"dataDir": c.path("cni-ipam"),
+	}
+	if o.Egress {
+		ipam["routes"] = []map[string]string{{"dst": "0.0.0.0/0"}}
+	}
 	plugins := []any{
-		map[string]any{
-			"type": "bridge", "bridge": Bridge, "isGateway": false, "ipMasq": false,
-			"ipam": map[string]any{
-				"type":    "host-local",
-				"ranges":  [][]map[string]string{{{"subnet": Subnet, "gateway": Gateway}}},
-				"dataDir": c.path("cni-ipam"),
-			},
-		},
+		map[string]any{"type": "bridge", "bridge": Bridge, "isGateway": o.Egress, "ipMasq": o.Egress, "ipam": ipam},
 		map[string]any{"type": "loopback"},
 	}
 	if o.HostPorts {

@@ -26,7 +26,8 @@
 // address is there too), the shims' sockets and the CNI result cache under
 // the test's directory, and crictl, ctr and critest run inside
 // rootlesskit's namespaces through nsenter (ClientCommand). Rootless,
-// Options.HostPorts adds the CNI portmap plugin, whose DNAT rules are
+// Options.Egress makes the bridge the pods' masquerading gateway and
+// Options.HostPorts adds the CNI portmap plugin, their iptables rules
 // rootlesskit's network namespace's own; the host reaches a host port
 // only through rootlesskit's port driver (RootlessAPISocket, rootlessctl
 // add-ports), which containerd does not ask.
