@@ -14,22 +14,24 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/crifix"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
 
 // TestCritest runs critest, cri-tools' CRI validation suite, against the
 // private containerd of crifix twice, with the RuntimeClass handler sandy
-// and with runc, and compares spec by spec. It fails on a spec that fails
-// with sandy and passes with runc (a sandy-only failure) unless
-// critestExpectedFile lists it; docs/conformance.md gives each listed
-// spec's reason.
+// and with runc, and compares spec by spec (runCritestSuite). It fails on
+// a spec that fails with sandy and passes with runc (a sandy-only
+// failure) unless critestExpectedFile lists it; docs/conformance.md gives
+// each listed spec's reason.
 //
 // It runs the "runtime" focus (-ginkgo.focus runtime: the specs named
 // "runtime should ..."), serially, for both handlers, which takes about
@@ -45,22 +47,103 @@ import (
 func TestCritest(t *testing.T) {
 	bin := crifix.Critest(t)
 	o, _ := criOptions(t, nil)
-	o.HostAddress = true // checkMainPage fetches from the pod's address
+	skips := append(append([]critestSkip(nil), critestSkips...), critestRootfulSkips...)
+	if os.Getenv("SANDY_CRITEST") != "full" && !pureCgroupV2() {
+		skips = append(skips, critestSlowKnown...)
+	}
+	c := startCritest(t, o)
+	runCritestSuite(t, c, critestSuite{bin: bin, mode: "rootful", skips: skips})
+}
+
+// TestCritestRootless is TestCritest against containerd inside rootlesskit
+// as the test user (crifix Options.Rootless, as TestCRIPodRootless): the
+// CRI plugin with disable_cgroup, the CNI bridge (with its address, as
+// rootful) and portmap's rules in rootlesskit's network namespace, and
+// critest run in rootlesskit's user, mount and network namespaces
+// (nsenter), where a kubelet would run. The same comparison, the same
+// explained sandy-only failures (critestExpectedFile), critestSkips and
+// critestRootlessSkips not run; the specs that cannot work rootless are
+// critestRootlessFailures, which must fail with both handlers.
+// SANDY_CRITEST_FOCUS and SANDY_CRITEST_OUT as TestCritest
+// (hack/critest.sh MODE=rootless).
+func TestCritestRootless(t *testing.T) {
+	if os.Getuid() == 0 {
+		// The test user writes the reports there.
+		if out := os.Getenv("SANDY_CRITEST_OUT"); out != "" {
+			u := testutil.TestUser(t)
+			uid, _ := strconv.Atoi(u.Uid)
+			gid, _ := strconv.Atoi(u.Gid)
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(out, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if testutil.AsUser(t) {
+		return
+	}
+	bin := crifix.Critest(t)
+	skips := append(append([]critestSkip(nil), critestSkips...), critestRootlessSkips...)
+	c := startCritest(t, crifix.Options{Sandy: testutil.SandyBinary(t), Rootless: true, HostPorts: true})
+	runCritestSuite(t, c, critestSuite{bin: bin, mode: "rootless", skips: skips, bothFail: critestRootlessFailures})
+}
+
+// startCritest starts crifix's containerd as critest needs it and imports
+// critest's images. It removes, once done, what critest leaves on the
+// host: a shared memory segment per HostIpc spec (ipcmk -M on the host,
+// never removed), and the host directory of a mount propagation spec that
+// fails before its own mount ($TMPDIR/test<pod id>..., its clean-up
+// panics), still mounted.
+func startCritest(t *testing.T, o crifix.Options) *crifix.Containerd {
+	t.Helper()
+	// The bridge has an address where critest runs (the host rootful,
+	// rootlesskit's network namespace rootless): checkMainPage fetches
+	// from the pod's address, and portmap's DNAT'ed packets (rootless)
+	// are routed to the bridge.
+	o.HostAddress = true
 	// Not busybox's sleep, which "execSync with timeout" would take for
 	// its own (pgrep sleep) in the pod's shared pid namespace: comm
 	// "busybox", argv[0] "busybox pause" (the real pause is /pause).
 	o.PauseCmd = []string{"/bin/sh", "-c", "exec -a 'busybox pause' /bin/busybox sleep 2147483647"}
+	shmBefore := shmSegments(t)
+	var leftDirs []string
+	// After containerd's Stop (clean-ups run last first): rootless, the
+	// mounts went with rootlesskit's mount namespace.
+	t.Cleanup(func() {
+		removeNewShm(t, shmBefore)
+		removeCritestDirs(t, leftDirs)
+	})
 	c := crifix.Start(t, o)
+	mountsBefore := critestMountpoints(t, c)
+	t.Cleanup(func() { leftDirs = unmountCritestHostPaths(t, c, mountsBefore) })
 	for ref, img := range critestImages(t) {
 		if err := c.ImportImage(ref, img); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return c
+}
 
-	focus, skips := "runtime", append([]critestSkip(nil), critestSkips...)
-	if os.Getenv("SANDY_CRITEST") != "full" && !pureCgroupV2() {
-		skips = append(skips, critestSlowKnown...)
-	}
+// critestSuite is one comparison of the handlers sandy and runc.
+type critestSuite struct {
+	bin string
+	// mode is "rootful" or "rootless", for the summary.
+	mode string
+	// skips are not run; bothFail must fail with both handlers.
+	skips    []critestSkip
+	bothFail []critestFailure
+}
+
+// runCritestSuite runs critest with the handler sandy, then runc, against
+// c, writes the summary and fails t on a sandy-only failure that
+// critestExpectedFile does not list, a spec that fails with both unless
+// s.bothFail names it, a spec of s.bothFail that does not fail with both,
+// or a run without a report.
+func runCritestSuite(t *testing.T, c *crifix.Containerd, s critestSuite) {
+	t.Helper()
+	focus := "runtime"
 	if f := os.Getenv("SANDY_CRITEST_FOCUS"); f != "" {
 		focus = f
 	}
@@ -71,18 +154,9 @@ func TestCritest(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The HostIpc specs make a shared memory segment on the host
-	// (ipcmk -M) and leave it: removed at the end.
-	shmBefore := shmSegments(t)
-	t.Cleanup(func() { removeNewShm(t, shmBefore) })
-	// A mount propagation spec that fails before its own mount panics in
-	// its clean-up and leaves its host directory mounted ($TMPDIR/testPODID/mnt).
-	mountsBefore := hostMountpoints(t)
-	t.Cleanup(func() { removeCritestHostPaths(t, mountsBefore) })
-
 	runs := map[string]critestRun{}
 	for _, h := range []string{"sandy", "runc"} {
-		runs[h] = runCritest(t, c, bin, h, focus, skips, filepath.Join(out, h+".json"), filepath.Join(out, h+".log"))
+		runs[h] = runCritest(t, c, s.bin, h, focus, s.skips, filepath.Join(out, h+".json"), filepath.Join(out, h+".log"))
 	}
 
 	expected := readCritestExpected(t)
@@ -96,7 +170,7 @@ func TestCritest(t *testing.T) {
 		}
 	}
 	if len(unexplained) > 0 {
-		again := runCritest(t, c, bin, "sandy", specsRegexp(unexplained), skips,
+		again := runCritest(t, c, s.bin, "sandy", specsRegexp(unexplained), s.skips,
 			filepath.Join(out, "sandy-again.json"), filepath.Join(out, "sandy-again.log"))
 		var still []string
 		for _, name := range cmp.sandyOnly {
@@ -109,7 +183,7 @@ func TestCritest(t *testing.T) {
 		cmp.sandyOnly = still
 	}
 
-	summary := critestSummary(focus, skips, runs, cmp, flaky, expected)
+	summary := critestSummary(s, focus, runs, cmp, flaky, expected)
 	if err := os.WriteFile(filepath.Join(out, "summary.txt"), []byte(summary), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +195,29 @@ func TestCritest(t *testing.T) {
 	}
 	// What fails with runc too is the harness's or the host's doing (an
 	// image that differs from the real one, a host feature): it is named
-	// in critestSkips with its reason, not left to fail unexplained.
+	// in critestSkips (or, what cannot work in this mode, s.bothFail) with
+	// its reason, not left to fail unexplained.
 	for _, name := range cmp.both {
-		t.Errorf("fails with sandy and runc alike (name it in critestSkips, with why): %s\n%s", name, runs["runc"].failure[name])
+		if _, ok := expectedFailure(s.bothFail, name); !ok {
+			t.Errorf("fails with sandy and runc alike (name it in critestSkips, with why): %s\n%s", name, runs["runc"].failure[name])
+		}
+	}
+	// And what is said to fail with both does, for its reason: the day it
+	// passes, the list and docs/kubernetes.md are to be updated.
+	for name, st := range runs["sandy"].state {
+		f, ok := expectedFailure(s.bothFail, name)
+		if !ok {
+			continue
+		}
+		if st != "failed" || runs["runc"].state[name] != "failed" {
+			t.Errorf("%s is listed as failing %s with both handlers (%s), but sandy: %s, runc: %s", name, s.mode, f.why, st, runs["runc"].state[name])
+			continue
+		}
+		for _, h := range []string{"sandy", "runc"} {
+			if !regexp.MustCompile(f.want).MatchString(runs[h].failure[name]) {
+				t.Errorf("%s fails %s with %s, but not as listed (%s: want %q):\n%s", name, s.mode, h, f.why, f.want, runs[h].failure[name])
+			}
+		}
 	}
 	for _, h := range []string{"sandy", "runc"} {
 		if runs[h].err != nil && len(runs[h].state) == 0 {
@@ -132,14 +226,51 @@ func TestCritest(t *testing.T) {
 	}
 }
 
-// critestSkip is a spec (a substring of its full text) left out, and why.
+// critestSkip is a spec (a substring of its full text) left out, or
+// expected to fail, and why.
 type critestSkip struct{ spec, why string }
 
 // critestSkips are the specs of the "runtime" focus not run, for both
-// handlers alike, each with the reason; docs/conformance.md lists them.
+// handlers alike, rootful and rootless, each with the reason;
+// docs/conformance.md lists them.
 var critestSkips = []critestSkip{
-	{"port mapping with host port and container port", "a host port is the CNI portmap plugin's iptables DNAT rules, host-wide on this shared machine; the tests' CNI network has no portmap (containerd and CNI implement host ports, not the runtime)"},
 	{"runtime should support MaskedPaths", "not runnable offline: it masks /bin/ls and expects `sh -c ls` to fail, but the rebuilt image's shell, Debian's busybox-static (FEATURE_SH_STANDALONE), runs its ls applet without exec'ing /bin/ls; the real busybox image is on Docker Hub"},
+}
+
+// critestRootfulSkips are not run rootful (TestCritest).
+var critestRootfulSkips = []critestSkip{
+	{"port mapping with host port and container port", "a host port is the CNI portmap plugin's iptables DNAT rules, host-wide on this shared machine; the tests' rootful CNI network has no portmap (containerd and CNI implement host ports, not the runtime; TestCritestRootless runs it, the rules in rootlesskit's network namespace)"},
+}
+
+// critestRootlessSkips are not run rootless (TestCritestRootless).
+var critestRootlessSkips = []critestSkip{
+	{"should terminate with exitCode 137 and reason OOMKilled", "containerd's disable_cgroup (rootless on this host, docs/kubernetes.md) drops the container's memory limit before any runtime sees it: nothing is OOM-killed, with sandy or runc, and the spec waits 60 s per handler for it"},
+}
+
+// critestFailure is a spec (a substring of its full text) expected to
+// fail with both handlers, why, and what both failures say (a regexp).
+type critestFailure struct{ spec, why, want string }
+
+// critestRootlessFailures are the specs that cannot work rootless: they
+// must fail with both handlers, for that reason (docs/kubernetes.md,
+// "What cannot work rootless").
+var critestRootlessFailures = []critestFailure{
+	{"runtime should support HostIpc is true",
+		"the kernel refuses the mqueue mount: mounting mqueue needs CAP_SYS_ADMIN in the user namespace that owns the IPC namespace, and the host's (rootlesskit does not unshare IPC) is owned by the host's user namespace",
+		`mqueue.*operation not permitted`},
+	{"runtime should support HostPID",
+		"the kernel refuses the procfs mount: mounting proc needs CAP_SYS_ADMIN in the user namespace that owns the pid namespace, and the host's is owned by the host's user namespace",
+		`proc.*operation not permitted`},
+}
+
+// expectedFailure is the entry of list that names the spec.
+func expectedFailure(list []critestFailure, name string) (critestFailure, bool) {
+	for _, f := range list {
+		if strings.Contains(name, f.spec) {
+			return f, true
+		}
+	}
+	return critestFailure{}, false
 }
 
 // critestSlowKnown are left out by default on a host with cgroup v1
@@ -292,7 +423,10 @@ func runCritest(t *testing.T, c *crifix.Containerd, bin, handler, focus string, 
 	defer logf.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	// Rootless, in rootlesskit's namespaces (nsenter), where the
+	// bridge's address and the stream server are.
+	argv := c.ClientCommand(append([]string{bin}, args...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = filepath.Dir(report)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	t0 := time.Now()
@@ -324,7 +458,7 @@ func runCritest(t *testing.T, c *crifix.Containerd, bin, handler, focus string, 
 			switch {
 			case !focusRE.MatchString(name):
 				continue
-			case s.State == "skipped" && critestSkipped(skips, name):
+			case s.State == "skipped" && critestListed(skips, name):
 				r.state[name] = "not run"
 			case s.State == "passed", s.State == "skipped":
 				r.state[name] = s.State
@@ -337,8 +471,9 @@ func runCritest(t *testing.T, c *crifix.Containerd, bin, handler, focus string, 
 	return r
 }
 
-func critestSkipped(skips []critestSkip, name string) bool {
-	for _, s := range skips {
+// critestListed reports whether the spec name is one of list.
+func critestListed(list []critestSkip, name string) bool {
+	for _, s := range list {
 		if strings.Contains(name, s.spec) {
 			return true
 		}
@@ -382,9 +517,9 @@ func specsRegexp(names []string) string {
 	return " (" + strings.Join(q, "|") + ")$"
 }
 
-func critestSummary(focus string, skips []critestSkip, runs map[string]critestRun, cmp critestComparison, flaky []string, expected map[string]bool) string {
+func critestSummary(s critestSuite, focus string, runs map[string]critestRun, cmp critestComparison, flaky []string, expected map[string]bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "critest %s, -ginkgo.focus %q, containerd's CRI with the handlers sandy and runc\n", crifix.CrictlVersion, focus)
+	fmt.Fprintf(&b, "critest %s, -ginkgo.focus %q, %s containerd's CRI with the handlers sandy and runc\n", crifix.CrictlVersion, focus, s.mode)
 	fmt.Fprintf(&b, "%-10s %8s %8s\n", "", "sandy", "runc")
 	for _, st := range []string{"passed", "failed", "skipped", "not run"} {
 		fmt.Fprintf(&b, "%-10s %8d %8d\n", st, count(runs["sandy"].state, st), count(runs["runc"].state, st))
@@ -404,10 +539,23 @@ func critestSummary(focus string, skips []critestSkip, runs map[string]critestRu
 	})
 	list("sandy failures that passed when run again (flaky)", flaky, func(string) string { return "" })
 	list("runc-only failures", cmp.runcOnly, func(n string) string { return "\n    " + firstLine(runs["runc"].failure[n]) })
-	list("failures with both", cmp.both, func(n string) string { return "\n    " + firstLine(runs["sandy"].failure[n]) })
+	list("failures with both", cmp.both, func(n string) string {
+		f, ok := expectedFailure(s.bothFail, n)
+		if !ok {
+			return "  [NOT EXPLAINED]\n    " + firstLine(runs["sandy"].failure[n])
+		}
+		// What each handler said, where it says the reason.
+		said := func(h string) string {
+			if m := regexp.MustCompile(`[^"\n]*(?:` + f.want + `)[^"\n]*`).FindString(runs[h].failure[n]); m != "" {
+				return firstLine(m)
+			}
+			return firstLine(runs[h].failure[n])
+		}
+		return "  [" + s.mode + ": " + f.why + "]\n    sandy: " + said("sandy") + "\n    runc:  " + said("runc")
+	})
 	var notRun []string
-	for _, s := range skips {
-		notRun = append(notRun, s.spec+": "+s.why)
+	for _, sk := range s.skips {
+		notRun = append(notRun, sk.spec+": "+sk.why)
 	}
 	list("not run (both)", notRun, func(string) string { return "" })
 	return b.String()
@@ -450,14 +598,18 @@ func shmSegments(t *testing.T) map[string]bool {
 	return ids
 }
 
-// removeNewShm removes the segments made since before that nothing has
-// attached: those critest's HostIpc specs made with ipcmk.
+// removeNewShm removes the segments critest's HostIpc specs made with
+// `ipcmk -M 1048576` (on the host, also rootless: rootlesskit does not
+// unshare IPC): made since before, by this user, of that size, with
+// nothing attached.
 func removeNewShm(t *testing.T, before map[string]bool) {
 	t.Helper()
+	uid := strconv.Itoa(os.Getuid())
 	data, _ := os.ReadFile("/proc/sysvipc/shm")
 	for _, line := range strings.Split(string(data), "\n")[1:] {
+		// key shmid perms size cpid lpid nattch uid ...
 		f := strings.Fields(line)
-		if len(f) < 7 || before[f[1]] || f[6] != "0" {
+		if len(f) < 8 || before[f[1]] || f[3] != "1048576" || f[6] != "0" || f[7] != uid {
 			continue
 		}
 		if out, err := exec.Command("ipcrm", "-m", f[1]).CombinedOutput(); err != nil {
@@ -466,26 +618,50 @@ func removeNewShm(t *testing.T, before map[string]bool) {
 	}
 }
 
-// removeCritestHostPaths unmounts and removes what critest's mount specs
-// left in $TMPDIR: mounts made since before under a directory named
-// test<pod id>.
-func removeCritestHostPaths(t *testing.T, before map[string]bool) {
+// critestMountpoints are the mount points where critest runs: the host's
+// rootful, rootlesskit's mount namespace rootless.
+func critestMountpoints(t *testing.T, c *crifix.Containerd) map[string]bool {
+	t.Helper()
+	if c.Rootless() {
+		return mountpointsIn(t, fmt.Sprintf("/proc/%d/mountinfo", c.RootlessChild()))
+	}
+	return hostMountpoints(t)
+}
+
+// unmountCritestHostPaths finds what critest's mount specs left in
+// $TMPDIR, mounts made since before under a directory named test<pod
+// id>..., unmounts them (rootful; rootless they go with rootlesskit's
+// mount namespace when containerd stops) and returns those directories,
+// for removeCritestDirs once containerd has stopped.
+func unmountCritestHostPaths(t *testing.T, c *crifix.Containerd, before map[string]bool) []string {
 	t.Helper()
 	prefix := filepath.Join(os.TempDir(), "test")
 	var mps []string
-	for mp := range hostMountpoints(t) {
+	for mp := range critestMountpoints(t, c) {
 		if !before[mp] && strings.HasPrefix(mp, prefix) {
 			mps = append(mps, mp)
 		}
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(mps)))
+	var dirs []string
 	for _, mp := range mps {
-		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
-			t.Logf("unmounting critest's leftover %s: %v", mp, err)
-			continue
+		if !c.Rootless() {
+			if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
+				t.Logf("unmounting critest's leftover %s: %v", mp, err)
+				continue
+			}
 		}
 		rel, _ := filepath.Rel(os.TempDir(), mp)
-		dir := filepath.Join(os.TempDir(), strings.SplitN(rel, "/", 2)[0])
+		dirs = append(dirs, filepath.Join(os.TempDir(), strings.SplitN(rel, "/", 2)[0]))
+	}
+	return dirs
+}
+
+// removeCritestDirs removes critest's leftover directories
+// (unmountCritestHostPaths).
+func removeCritestDirs(t *testing.T, dirs []string) {
+	t.Helper()
+	for _, dir := range dirs {
 		if err := os.RemoveAll(dir); err != nil {
 			t.Logf("removing critest's leftover %s: %v", dir, err)
 		}

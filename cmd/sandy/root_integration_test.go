@@ -300,7 +300,14 @@ func sharedMount(t *testing.T, dir string) {
 // namespace.
 func hostMountpoints(t *testing.T) map[string]bool {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	return mountpointsIn(t, "/proc/self/mountinfo")
+}
+
+// mountpointsIn is the set of mount points of a mountinfo file
+// (/proc/PID/mountinfo: that process's mount namespace).
+func mountpointsIn(t *testing.T, mountinfo string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(mountinfo)
 	if err != nil {
 		t.Fatal(err)
 	}

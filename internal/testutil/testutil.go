@@ -150,6 +150,13 @@ func userEnv(u *user.User) []string {
 			env = append(env, k+"="+v)
 		}
 	}
+	// The CRI tests' settings (SANDY_CRICTL, SANDY_CRI_KEEP and
+	// SANDY_CRITEST*, which TestCritestRootless reads as the test user).
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "SANDY_CRI") {
+			env = append(env, kv)
+		}
+	}
 	return env
 }
 

@@ -62,8 +62,25 @@ type Options struct {
 	// reaches pods at their addresses (critest's port tests do). It is set
 	// on the bridge before containerd starts, not by the CNI bridge
 	// plugin's isGateway, which also turns on the host-wide
-	// net.ipv4.ip_forward.
+	// net.ipv4.ip_forward. Rootless, the bridge and its address are in
+	// rootlesskit's network namespace, where the clients run: they reach
+	// the pods, the host does not.
 	HostAddress bool
+	// HostPorts adds the CNI portmap plugin (capability portMappings,
+	// snat) to the network, so that a pod's host ports are DNAT rules.
+	// Rootless only: there the rules are made in rootlesskit's network
+	// namespace and go with it; rootful, they would be the host's, on a
+	// machine shared with other jobs. From the host, a host port is
+	// reached only once rootlesskit's port driver is asked to forward it
+	// (RootlessAPISocket; containerd does not ask).
+	HostPorts bool
+	// Egress lets pods reach beyond the node: the bridge is the pods'
+	// gateway (isGateway, which also turns on ip_forward, and a default
+	// route in each pod) and their connections are masqueraded (ipMasq,
+	// iptables rules). Rootless only: there both are rootlesskit's network
+	// namespace's own, and slirp4netns carries the connections on to the
+	// host's network; rootful they would change the host.
+	Egress bool
 	// PauseCmd replaces the sandbox image's command (default: busybox's
 	// sleep), e.g. for tests that look for their own sleep among the
 	// pod's processes (a container shares the pause container's pid
@@ -167,10 +184,20 @@ func Start(t testing.TB, o Options) *Containerd {
 		requireRootless(t, o)
 	} else {
 		RequireRoot(t)
+		if o.HostPorts || o.Egress {
+			t.Fatal("crifix: Options.HostPorts and Egress are for Rootless only: rootful, their iptables rules and ip_forward would be the host's, on a shared machine")
+		}
 	}
 	testutil.RequireBinary(t, "containerd", "apt-get install containerd")
 	testutil.RequireBinary(t, "ctr", "apt-get install containerd")
-	for _, p := range []string{"bridge", "host-local", "loopback"} {
+	plugins := []string{"bridge", "host-local", "loopback"}
+	if o.HostPorts {
+		plugins = append(plugins, "portmap")
+	}
+	if o.HostPorts || o.Egress {
+		testutil.RequireBinary(t, "iptables", "apt-get install iptables")
+	}
+	for _, p := range plugins {
 		if _, err := os.Stat(filepath.Join(cniBinDir, p)); err != nil {
 			testutil.Skip(t, "CNI plugin %s/%s missing (apt-get install containernetworking-plugins)", cniBinDir, p)
 		}
@@ -200,13 +227,13 @@ func Start(t testing.TB, o Options) *Containerd {
 	if err := c.writeConfig(o); err != nil {
 		t.Fatal(err)
 	}
-	if o.HostAddress {
+	if o.HostAddress && !o.Rootless {
 		if err := makeBridge(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if o.Rootless {
-		err = c.startRootless(o.Env)
+		err = c.startRootless(o.Env, o.HostAddress)
 	} else {
 		err = c.start(o.Env)
 	}
@@ -224,14 +251,20 @@ const cniBinDir = "/usr/lib/cni"
 // shimRunDir is where containerd 1.6's shims make their sockets.
 const shimRunDir = "/run/containerd/s"
 
-// makeBridge makes the bridge with the address Gateway, up. The CNI
-// bridge plugin takes a bridge that exists as it is.
-func makeBridge() error {
-	for _, args := range [][]string{
+// bridgeCommands are the ip(8) commands that make the bridge with the
+// address Gateway, up. The CNI bridge plugin takes a bridge that exists as
+// it is.
+func bridgeCommands() [][]string {
+	return [][]string{
 		{"link", "add", Bridge, "type", "bridge"},
 		{"addr", "add", Gateway + "/24", "dev", Bridge},
 		{"link", "set", Bridge, "up"},
-	} {
+	}
+}
+
+// makeBridge makes the bridge on the host (bridgeCommands).
+func makeBridge() error {
+	for _, args := range bridgeCommands() {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
 		}
@@ -296,25 +329,33 @@ state = %q
 	if err := os.WriteFile(c.path("config.toml"), []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("writing containerd config: %w", err)
 	}
-	// isGateway false: the bridge plugin would otherwise give the bridge
-	// an address and turn on the host's net.ipv4.ip_forward, a host-wide
-	// setting; the pods need only their address and the pod's own
-	// loopback. No ipMasq: no iptables rules.
-	conflist := map[string]any{
-		"cniVersion": "1.0.0",
-		"name":       "sandycri",
-		"plugins": []any{
-			map[string]any{
-				"type": "bridge", "bridge": Bridge, "isGateway": false, "ipMasq": false,
-				"ipam": map[string]any{
-					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": Subnet, "gateway": Gateway}}},
-					"dataDir": c.path("cni-ipam"),
-				},
-			},
-			map[string]any{"type": "loopback"},
-		},
+	// isGateway false (but for Egress): the bridge plugin would otherwise
+	// give the bridge an address and turn on the host's
+	// net.ipv4.ip_forward, a host-wide setting; the pods need only their
+	// address and the pod's own loopback. No ipMasq: no iptables rules.
+	ipam := map[string]any{
+		"type":    "host-local",
+		"ranges":  [][]map[string]string{{{"subnet": Subnet, "gateway": Gateway}}},
+		"dataDir": c.path("cni-ipam"),
 	}
+	if o.Egress {
+		ipam["routes"] = []map[string]string{{"dst": "0.0.0.0/0"}}
+	}
+	plugins := []any{
+		map[string]any{"type": "bridge", "bridge": Bridge, "isGateway": o.Egress, "ipMasq": o.Egress, "ipam": ipam},
+		map[string]any{"type": "loopback"},
+	}
+	if o.HostPorts {
+		// containerd passes a pod's port mappings to a plugin that has
+		// the capability. snat: a connection to 127.0.0.1:HOSTPORT (as
+		// critest and rootlesskit's builtin port driver make) is
+		// DNAT'ed in OUTPUT, and needs route_localnet on the bridge and
+		// a masquerade rule, which portmap sets with it.
+		plugins = append(plugins, map[string]any{
+			"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true,
+		})
+	}
+	conflist := map[string]any{"cniVersion": "1.0.0", "name": "sandycri", "plugins": plugins}
 	data, _ := json.MarshalIndent(conflist, "", "  ")
 	if err := os.MkdirAll(c.path("net.d"), 0o755); err != nil {
 		return err
@@ -426,7 +467,7 @@ func (c *Containerd) ImportImage(ref string, img imagefix.Image) error {
 		return fmt.Errorf("writing image %s: %w", ref, err)
 	}
 	defer os.Remove(tarPath)
-	argv := append(append([]string{}, c.nsenter...), "ctr", "--address", c.Socket, "-n", Namespace, "images", "import", tarPath)
+	argv := c.ClientCommand("ctr", "--address", c.Socket, "-n", Namespace, "images", "import", tarPath)
 	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ctr images import %s: %v\n%s", tarPath, err, out)
@@ -459,7 +500,15 @@ func (c *Containerd) crictlCtx(ctx context.Context, args ...string) (string, str
 // rootless, after nsenter into rootlesskit's namespaces) for callers that
 // run it themselves, e.g. under script(1) for a terminal.
 func (c *Containerd) CrictlCommand() []string {
-	return append(append([]string{}, c.nsenter...), c.crictl, "--config", c.path("crictl.yaml"))
+	return c.ClientCommand(c.crictl, "--config", c.path("crictl.yaml"))
+}
+
+// ClientCommand is the command line that runs argv where the CRI's
+// clients run: as it is rootful; rootless, after nsenter into
+// rootlesskit's user, mount and network namespaces, where the socket's
+// stream server and the bridge are (critest runs so).
+func (c *Containerd) ClientCommand(argv ...string) []string {
+	return append(append([]string{}, c.nsenter...), argv...)
 }
 
 // Must runs crictl and fails t when it exits non-zero; it returns stdout

@@ -22,9 +22,15 @@
 // user (the test user, after testutil.AsUser) inside rootlesskit, as
 // nerdctl's containerd-rootless.sh does (rootless.go): the CRI plugin with
 // disable_cgroup and disable_apparmor, the bridge inside rootlesskit's
-// network namespace (no host-wide object at all), the shims' sockets and
-// the CNI result cache under the test's directory, and crictl and ctr run
-// inside rootlesskit's namespaces through nsenter.
+// network namespace (no host-wide object at all; with HostAddress its
+// address is there too), the shims' sockets and the CNI result cache under
+// the test's directory, and crictl, ctr and critest run inside
+// rootlesskit's namespaces through nsenter (ClientCommand). Rootless,
+// Options.Egress makes the bridge the pods' masquerading gateway and
+// Options.HostPorts adds the CNI portmap plugin, their iptables rules
+// rootlesskit's network namespace's own; the host reaches a host port
+// only through rootlesskit's port driver (RootlessAPISocket, rootlessctl
+// add-ports), which containerd does not ask.
 //
 // There is no registry to pull from: the sandbox ("pause") image and the
 // busybox image are built by imagefix and loaded with

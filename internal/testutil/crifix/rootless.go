@@ -42,12 +42,12 @@ const rootlessStateDir = "rootlesskit"
 
 // requireRootless checks what Options.Rootless needs: not root (the daemon
 // runs as the calling user; as root, AsUser re-runs the test as the test
-// user), rootlesskit, slirp4netns, nsenter and mount; HostAddress and
-// SystemdCgroup have no rootless form here.
+// user), rootlesskit, slirp4netns, nsenter and mount (and ip for
+// HostAddress); SystemdCgroup has no rootless form here.
 func requireRootless(t testing.TB, o Options) {
 	t.Helper()
-	if o.HostAddress || o.SystemdCgroup {
-		t.Fatal("crifix: Options.Rootless takes neither HostAddress (the bridge is in rootlesskit's network namespace) nor SystemdCgroup (no user systemd here)")
+	if o.SystemdCgroup {
+		t.Fatal("crifix: Options.Rootless does not take SystemdCgroup (no user systemd here)")
 	}
 	if os.Getuid() == 0 {
 		t.Fatal("crifix: Options.Rootless runs containerd as the calling user, and this is root: call testutil.AsUser first (it re-runs the test as the test user)")
@@ -57,6 +57,9 @@ func requireRootless(t testing.TB, o Options) {
 	testutil.RequireBinary(t, "nsenter", "apt-get install util-linux")
 	testutil.RequireBinary(t, "mount", "apt-get install mount")
 	testutil.RequireBinary(t, "newuidmap", "apt-get install uidmap")
+	if o.HostAddress {
+		testutil.RequireBinary(t, "ip", "apt-get install iproute2")
+	}
 }
 
 // rootlesskitArgs are containerd-rootless.sh's (nerdctl v2) rootlesskit
@@ -82,22 +85,30 @@ func (c *Containerd) rootlesskitArgs() []string {
 // it replaces with directories of Dir, bound there: the shims' sockets
 // (/run/containerd/s, where containerd 1.6 puts them whatever its state
 // dir) and the CNI plugins' result cache (/var/lib/cni/results) stay
-// under Dir, for Leaks, and leave no trace on the host.
-func (c *Containerd) rootlessChild() string {
+// under Dir, for Leaks, and leave no trace on the host. With hostAddress
+// it makes the bridge with the address Gateway first (bridgeCommands), in
+// rootlesskit's network namespace, where the clients run.
+func (c *Containerd) rootlessChild(hostAddress bool) string {
+	var bridge strings.Builder
+	if hostAddress {
+		for _, args := range bridgeCommands() {
+			bridge.WriteString("ip " + strings.Join(args, " ") + "\n")
+		}
+	}
 	return fmt.Sprintf(`set -e
 rm -f /run/containerd /var/lib/cni
 mkdir -p /run/containerd /var/lib/cni %[1]s %[2]s
 mount --bind %[1]s /run/containerd
 mount --bind %[2]s /var/lib/cni
-exec containerd --config %[3]s
-`, shellQuote(c.path("run")), shellQuote(c.path("cni-cache")), shellQuote(c.path("config.toml")))
+%[4]sexec containerd --config %[3]s
+`, shellQuote(c.path("run")), shellQuote(c.path("cni-cache")), shellQuote(c.path("config.toml")), bridge.String())
 }
 
 // startRootless runs containerd in rootlesskit and waits for its CRI
 // service to answer (through nsenter).
-func (c *Containerd) startRootless(env []string) error {
+func (c *Containerd) startRootless(env []string, hostAddress bool) error {
 	script := c.path("rootless-child.sh")
-	if err := os.WriteFile(script, []byte(c.rootlessChild()), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(c.rootlessChild(hostAddress)), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", script, err)
 	}
 	args := append(c.rootlesskitArgs(), "/bin/sh", script)
@@ -144,6 +155,11 @@ func (c *Containerd) Rootless() bool { return c.rootless }
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// RootlessAPISocket is rootlesskit's API socket (Rootless), which
+// `rootlessctl --socket PATH add-ports` asks to forward a port of the host
+// to rootlesskit's network namespace (its builtin port driver).
+func (c *Containerd) RootlessAPISocket() string { return c.path(rootlessStateDir, "api.sock") }
 
 // RootlessChild is the pid of rootlesskit's child (Rootless), whose
 // user, mount and network namespaces containerd and the pods share.
