@@ -84,8 +84,15 @@ func locateFrom(dir string) (string, error) {
 }
 
 // Exec replaces this process with the helper running args (global flags,
-// then the verb and its arguments).
-func Exec(path string, args []string) error {
+// then verb and its arguments). A rootless caller whose pause process
+// holds the store's namespace (pause.go) becomes the helper inside it
+// (execJoined: one helper start, not two); otherwise the helper enters the
+// namespace itself. debug receives --debug's lines.
+func Exec(path, verb string, args []string, debug func(string)) error {
+	if NeedsNamespace() && verb != "login" && verb != "logout" {
+		err := execJoined(path, args, debug)
+		debug("store namespace: left to " + Name + ": " + err.Error())
+	}
 	argv := append([]string{Name}, args...)
 	if err := unix.Exec(path, argv, os.Environ()); err != nil {
 		return fmt.Errorf("running %s: %w", path, err)
