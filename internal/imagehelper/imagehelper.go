@@ -1,6 +1,8 @@
 // Package imagehelper is the sandy binary's side of the image commands:
 // which verbs belong to the image helper (internal/cmd/sandy-image), where
-// the helper is installed, and the exec that hands a command to it.
+// the helper is installed, and the exec that hands a command to it; the
+// store's user namespace the helper runs in (namespace.go), which the
+// pause process keeps between commands (pause.go).
 //
 // The split keeps the image libraries' 18 ms of package initialisation
 // and 24 MB out of the sandy binary, so the runtime path (create, start,
