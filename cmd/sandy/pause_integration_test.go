@@ -317,6 +317,30 @@ func TestImagePauseProcess(t *testing.T) {
 		}
 	})
 
+	t.Run("join refused", func(t *testing.T) {
+		// An nsenter that fails, as setns(2) refused by a seccomp filter
+		// or an LSM would: found once when the pause starts (the record
+		// says so); the commands take the old path, and the next ones
+		// do not start a pause each.
+		e.ok("system", "migrate")
+		fake := testutil.TempDir(t)
+		if err := os.WriteFile(filepath.Join(fake, "nsenter"), []byte("#!/bin/sh\necho 'nsenter: reassociate to namespace: Operation not permitted' >&2\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		env := e.env
+		defer func() { e.env = env }()
+		e.env = append(append([]string(nil), env...), "PATH="+fake+":"+os.Getenv("PATH"))
+		got := debugImages(e)
+		rec := readPauseRec(t, dir)
+		if !strings.Contains(got, "cannot be joined here") || !strings.Contains(got, "Operation not permitted") {
+			t.Errorf("the first command with a failing nsenter: --debug:\n%s", got)
+		}
+		got = debugImages(e)
+		if next := readPauseRec(t, dir); next.Pid != rec.Pid || strings.Contains(got, "starting one") || !strings.Contains(got, "cannot be joined here") {
+			t.Errorf("the second command: record %+v (was %+v), --debug:\n%s", next, rec, got)
+		}
+	})
+
 	t.Run("system migrate", func(t *testing.T) {
 		pid := readPauseRec(t, dir).Pid
 		e.ok("system", "migrate")

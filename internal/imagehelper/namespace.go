@@ -155,7 +155,7 @@ func startJoined(exe *os.File, ns Namespace, plan *idmap.Plan, env []string, pde
 	if err != nil {
 		return nil, err
 	}
-	sns, err := joinStoreNS(plan, debug)
+	sns, err := joinStoreNS(plan, j, debug)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func execJoined(path string, args []string, debug func(string)) error {
 	if err != nil {
 		return err
 	}
-	sns, err := joinStoreNS(plan, debug)
+	sns, err := joinStoreNS(plan, j, debug)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -129,13 +130,18 @@ type pauseRecord struct {
 	Start  uint64 `json:"start"`  // /proc/PID/stat's starttime
 	Boot   string `json:"boot"`   // /proc/sys/kernel/random/boot_id
 	UserNS uint64 `json:"userns"` // the inode of its user namespace
+	// Unusable says why joining the namespace failed when it was tried
+	// at the start (joinProbe): the record then keeps later commands on
+	// the old path without a new pause each.
+	Unusable string `json:"unusable,omitempty"`
 }
 
 // storeNS is the store's user namespace, held by a pause process.
 type storeNS struct {
-	pid     int
-	ns      *os.File // the user namespace, open: it cannot go away under nsenter
-	created bool
+	pid      int
+	ns       *os.File // the user namespace, open: it cannot go away under nsenter
+	created  bool
+	unusable string // joining fails here: why (pauseRecord.Unusable)
 }
 
 func (s *storeNS) Close() { s.ns.Close() }
@@ -149,10 +155,27 @@ func pauseMaps(plan *idmap.Plan) bool {
 
 // joinStoreNS returns the store's user namespace held by a valid pause
 // process, starting one when there is none. debug says what it found.
-func joinStoreNS(plan *idmap.Plan, debug func(string)) (*storeNS, error) {
+func joinStoreNS(plan *idmap.Plan, j joinCommand, debug func(string)) (*storeNS, error) {
 	if !pauseMaps(plan) {
 		return nil, errors.New("no subordinate ids to keep a namespace for (the single mapping is written without helpers)")
 	}
+	// pidfd_open(2) pins the recorded process across the checks.
+	if fd, err := unix.PidfdOpen(os.Getpid(), 0); err != nil {
+		return nil, fmt.Errorf("no pidfd_open (Linux 5.3+): %w", err)
+	} else {
+		unix.Close(fd)
+	}
+	s, err := findOrStartPause(plan, j, debug)
+	if err == nil && s.unusable != "" {
+		s.Close()
+		return nil, fmt.Errorf("the pause process %d's namespace cannot be joined here: %s", s.pid, s.unusable)
+	}
+	return s, err
+}
+
+// findOrStartPause returns the namespace of a valid pause process,
+// starting one when there is none.
+func findOrStartPause(plan *idmap.Plan, j joinCommand, debug func(string)) (*storeNS, error) {
 	root, err := state.OpenRoot(state.DefaultRoot())
 	if err != nil {
 		return nil, err
@@ -175,7 +198,7 @@ func joinStoreNS(plan *idmap.Plan, debug func(string)) (*storeNS, error) {
 	}
 	debug("store namespace: no pause process to join (" + why + "): starting one")
 	stopStale(root.Dir)
-	return startPause(root.Dir, plan)
+	return startPause(root.Dir, plan, j)
 }
 
 // validPause opens the user namespace of the pause process that dir's
@@ -200,7 +223,7 @@ func validPause(dir string, plan *idmap.Plan) (*storeNS, string) {
 		ns.Close()
 		return nil, fmt.Sprintf("pid %d ended during the checks", rec.Pid)
 	}
-	return &storeNS{pid: rec.Pid, ns: ns}, ""
+	return &storeNS{pid: rec.Pid, ns: ns, unusable: rec.Unusable}, ""
 }
 
 // readPauseRecord reads dir's pause.pid: a file of the caller's own that
@@ -359,7 +382,7 @@ const pauseStartTimeout = 10 * time.Second
 // startPause starts a pause process holding a new user namespace with
 // plan's maps, records it in dir and returns its namespace. The caller
 // holds the lock.
-func startPause(dir string, plan *idmap.Plan) (*storeNS, error) {
+func startPause(dir string, plan *idmap.Plan, j joinCommand) (*storeNS, error) {
 	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, fmt.Errorf("opening this binary for the pause process: %w", err)
@@ -416,12 +439,29 @@ func startPause(dir string, plan *idmap.Plan) (*storeNS, error) {
 		return nil, err
 	}
 	rec.UserNS = st.Ino
+	if err := j.probe(ns); err != nil {
+		rec.Unusable = err.Error()
+	}
 	if err := writePauseRecord(dir, rec); err != nil {
 		ns.Close()
 		_ = endPause(rec)
 		return nil, err
 	}
-	return &storeNS{pid: pid, ns: ns, created: true}, nil
+	return &storeNS{pid: pid, ns: ns, created: true, unusable: rec.Unusable}, nil
+}
+
+// probe joins ns as a helper would, to run true(1): a join that fails
+// here (setns(2) refused by a seccomp filter or an LSM) is found once,
+// when the pause starts, not by every helper.
+func (j joinCommand) probe(ns *os.File) error {
+	cmd := exec.Command(j.nsenter)
+	cmd.Args = j.argv("/proc/self/fd/3", "true", nil)
+	cmd.ExtraFiles = []*os.File{ns}
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // writePauseRecord replaces dir's pause.pid with rec (a temporary file,
