@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -116,6 +117,23 @@ func gone(pid int, within time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// pauseProcs lists the pause processes (of any sandy) that run now.
+func pauseProcs() []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if strings.HasSuffix(string(b), "\x00_pause\x00") && alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // debugImages runs `sandy --debug images` and returns its stderr.
@@ -314,6 +332,55 @@ func TestImagePauseProcess(t *testing.T) {
 			if int(st.Uid) != host || int(st.Gid) != subID(t, "/etc/subgid", 1000) {
 				t.Errorf("%s belongs to %d:%d on the host, want %d:%d", m, st.Uid, st.Gid, host, subID(t, "/etc/subgid", 1000))
 			}
+		}
+	})
+
+	t.Run("concurrent starts make one", func(t *testing.T) {
+		e.ok("system", "migrate")
+		before := pauseProcs()
+		// Held here until every command waits for it, having found no
+		// pause: all of them then want to start one.
+		lock, err := os.OpenFile(filepath.Join(dir, "pause.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Close()
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		const n = 4
+		type res struct {
+			out string
+			err error
+		}
+		results := make(chan res, n)
+		for range n {
+			go func() {
+				out, err := e.cmd("--debug", "images", "-q").CombinedOutput()
+				results <- res{string(out), err}
+			}()
+		}
+		time.Sleep(2 * time.Second)
+		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		starts := 0
+		for range n {
+			r := <-results
+			if r.err != nil {
+				t.Errorf("images: %v: %s", r.err, r.out)
+			}
+			starts += strings.Count(r.out, "): starting one")
+		}
+		if starts != 1 {
+			t.Errorf("%d image commands at once started %d pause processes, want 1", n, starts)
+		}
+		var started []int
+		for _, pid := range pauseProcs() {
+			if !slices.Contains(before, pid) {
+				started = append(started, pid)
+			}
+		}
+		if rec := readPauseRec(t, dir); len(started) != 1 || started[0] != rec.Pid {
+			t.Errorf("%d image commands at once started the pause processes %v (record: %d), want one", n, started, rec.Pid)
 		}
 	})
 
