@@ -85,6 +85,18 @@ type Config struct {
 	// with mappings of other host ids): with the caller's ids the child
 	// would start with no capabilities there.
 	JoinAsRoot bool
+	// Detach: the gate (the /bin/sh stub that waits for the maps) starts
+	// Exe in the background and exits, instead of exec'ing it: the
+	// process that runs Exe is then not the caller's child but an orphan,
+	// reparented to init or the nearest child subreaper, for a long-lived
+	// process that the caller must neither reap nor take down with it
+	// (the image store's pause process). Child.Cmd is the gate: wait for
+	// it; the process running Exe reports its own pid. It needs the gate
+	// (Maps written by newuidmap/newgidmap and /bin/sh): Start fails
+	// without it.
+	Detach bool
+	// Dir is the child's working directory; "" for the caller's.
+	Dir string
 }
 
 // Child is a started child.
@@ -223,7 +235,17 @@ func Start(cfg Config) (*Child, error) {
 		files = append(files, r)
 		gateFD := 3 + len(files) - 1
 		path = shPath
-		args = append([]string{"sh", "-c", fmt.Sprintf(`read -r _ <&%d && exec "$0" "$@"`, gateFD), exePath}, cfg.Args...)
+		script := `read -r _ <&%d && exec "$0" "$@"`
+		if cfg.Detach {
+			// An asynchronous list: sh forks, the fork execs Exe, sh
+			// exits (its stdin /dev/null, SIGINT and SIGQUIT ignored:
+			// POSIX's asynchronous lists without job control).
+			script = `read -r _ <&%d && { "$0" "$@" & }`
+		}
+		args = append([]string{"sh", "-c", fmt.Sprintf(script, gateFD), exePath}, cfg.Args...)
+	}
+	if cfg.Detach && gate == nil {
+		return nil, errors.New("starting a detached process in a new user namespace: it needs /bin/sh and newuidmap/newgidmap")
 	}
 	cmd := &exec.Cmd{
 		// The path is resolved by execve in the child, after the fds are in
@@ -231,6 +253,7 @@ func Start(cfg Config) (*Child, error) {
 		// could have replaced.
 		Path:       path,
 		Args:       args,
+		Dir:        cfg.Dir,
 		Env:        cfg.Env,
 		Stdin:      cfg.Stdin,
 		Stdout:     cfg.Stdout,

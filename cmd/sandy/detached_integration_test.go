@@ -37,12 +37,12 @@ func detachedEnv(t *testing.T) (*imgEnv, string) {
 }
 
 // runtimeLeft lists the runtime's state directories left in root (the
-// exit files excepted).
+// exit files and the image store's pause record and lock excepted).
 func runtimeLeft(root string) []string {
 	ents, _ := os.ReadDir(root)
 	var left []string
 	for _, e := range ents {
-		if e.Name() != ".exits" {
+		if n := e.Name(); n != ".exits" && n != "pause.pid" && n != "pause.lock" {
 			left = append(left, e.Name())
 		}
 	}

@@ -47,6 +47,9 @@ func newImgEnv(t *testing.T) *imgEnv {
 		// Layers hold files owned by subordinate ids: remove them from
 		// inside the namespace, as a user would (rmi -a -f).
 		_ = e.cmd("rmi", "-a", "-f").Run()
+		// And the store's pause process of the test's environment
+		// (its TMPDIR or XDG_RUNTIME_DIR may be the test's own).
+		_ = e.cmd("system", "migrate").Run()
 	})
 	return e
 }

@@ -67,6 +67,7 @@ func commands() []command {
 		{"rename", renameUsage, "give a container made from an image a new name", cmdContainerRename},
 		{"port", "port NAME|ID [PORT[/PROTO]]", "list a container's published ports (podman's port)", cmdContainerPort},
 		{"top", topUsage, "list a running container's processes by ps descriptors (podman's top; runc's is ps ID)", cmdTop},
+		{"system", "system migrate", systemMigrateSummary, cmdSystem},
 		{"commit", commitUsage, "make an image of a container made from an image (its layer on top of its image's)", cmdCommit},
 	}
 }
@@ -97,6 +98,8 @@ func main() {
 			os.Exit(containers.MonitorMain(os.Args[2:]))
 		case lifecycle.ReapRole:
 			os.Exit(lifecycle.ReapMain(os.Args[2:]))
+		case imagehelper.PauseRole:
+			os.Exit(imagehelper.PauseMain())
 		case lifecycle.SentinelRole:
 			os.Exit(lifecycle.SentinelMain())
 		case overlay.ProbeRole:
@@ -206,7 +209,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		storeFlags = append(storeFlags, "--debug")
 	}
 	if imagehelper.IsVerb(rest[0]) {
-		return execImageHelper(rest[0], append(storeFlags, rest...), stderr)
+		return execImageHelper(g, rest[0], append(storeFlags, rest...), stderr)
 	}
 	for _, c := range commands() {
 		if c.name != rest[0] {
@@ -246,10 +249,10 @@ var imageFlagUsage = map[string]string{
 
 // execImageHelper hands an image command to sandy-image (this process
 // becomes it); it returns only when that fails.
-func execImageHelper(verb string, args []string, stderr io.Writer) int {
+func execImageHelper(g *lifecycle.Global, verb string, args []string, stderr io.Writer) int {
 	path, err := imagehelper.Locate()
 	if err == nil {
-		err = imagehelper.Exec(path, args)
+		err = imagehelper.Exec(path, verb, args, func(line string) { g.Debugf("%s", line) })
 	}
 	fmt.Fprintf(stderr, "sandy %s: %v\n", verb, err)
 	return 125

@@ -87,6 +87,7 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		Image: r.Image, Name: name, Pull: r.Pull, Volatile: r.Rm,
 		UIDMap: uidMap, GIDMap: gidMap,
 		Global: r.HelperGlobal, Remote: r.HelperRemote,
+		Debug: func(line string) { g.Debugf("%s", line) },
 	}, r.Stderr, g.Warn)
 	if err != nil {
 		var he *imagehelper.HelperError

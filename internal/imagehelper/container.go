@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +71,9 @@ type CreateRequest struct {
 	// is made with them (containers/storage IDMappingOptions); nil for the
 	// store's own. --userns=keep-id sets them.
 	UIDMap, GIDMap []specs.LinuxIDMapping
+	// Debug receives --debug's lines about the helper's start; nil for
+	// none.
+	Debug func(string)
 	// Global are sandy's global store flags, passed on
 	// (--storage-root, …), and Remote the registry flags of the pull
 	// (--tls-verify=false, --creds, …), as the helper's pull takes them.
@@ -176,7 +180,7 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 			break
 		}
 	}
-	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true, Outlive: r.Volatile})
+	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true, Outlive: r.Volatile, Debug: r.Debug})
 	// The helper has its copies: with ours closed, its exit is our EOF.
 	inR.Close()
 	outW.Close()
@@ -297,7 +301,14 @@ func Remove(ctx context.Context, helper string, global []string, id string, stde
 	return err
 }
 
+// run runs a helper verb and returns what it printed. A rootless caller
+// starts the helper in the store's namespace itself (StartInNamespace),
+// which spares the helper's own re-exec into it: one start of the 25 MB
+// helper, not two.
 func run(ctx context.Context, helper string, args []string, stderr io.Writer) ([]byte, error) {
+	if NeedsNamespace() {
+		return runInNamespace(ctx, helper, args, stderr)
+	}
 	cmd := exec.CommandContext(ctx, helper, args...)
 	cmd.Args[0] = Name
 	var out bytes.Buffer
@@ -305,6 +316,36 @@ func run(ctx context.Context, helper string, args []string, stderr io.Writer) ([
 	cmd.Stderr = stderr
 	cmd.Stdin = nil
 	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() > 0 {
+			return nil, &HelperError{Verb: verbOf(args), Code: ee.ExitCode()}
+		}
+		return nil, fmt.Errorf("running %s: %w", helper, err)
+	}
+	return out.Bytes(), nil
+}
+
+func runInNamespace(ctx context.Context, helper string, args []string, stderr io.Writer) ([]byte, error) {
+	exe, err := os.Open(helper)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", helper, err)
+	}
+	defer exe.Close()
+	var debug func(string)
+	if slices.Contains(args, "--debug") {
+		debug = func(line string) { fmt.Fprintf(stderr, "sandy: debug: %s\n", line) }
+	}
+	var out bytes.Buffer
+	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdout: &out, Stderr: stderr, Debug: debug})
+	if warning != "" {
+		fmt.Fprintf(stderr, "sandy: warning: %s\n", SingleIDNote(warning))
+	}
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = child.Cmd.Process.Kill() })
+	defer stop()
+	if err := child.Cmd.Wait(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() > 0 {
 			return nil, &HelperError{Verb: verbOf(args), Code: ee.ExitCode()}

@@ -1,6 +1,8 @@
 // Package imagehelper is the sandy binary's side of the image commands:
 // which verbs belong to the image helper (internal/cmd/sandy-image), where
-// the helper is installed, and the exec that hands a command to it.
+// the helper is installed, and the exec that hands a command to it; the
+// store's user namespace the helper runs in (namespace.go), which the
+// pause process keeps between commands (pause.go).
 //
 // The split keeps the image libraries' 18 ms of package initialisation
 // and 24 MB out of the sandy binary, so the runtime path (create, start,
@@ -84,8 +86,15 @@ func locateFrom(dir string) (string, error) {
 }
 
 // Exec replaces this process with the helper running args (global flags,
-// then the verb and its arguments).
-func Exec(path string, args []string) error {
+// then verb and its arguments). A rootless caller whose pause process
+// holds the store's namespace (pause.go) becomes the helper inside it
+// (execJoined: one helper start, not two); otherwise the helper enters the
+// namespace itself. debug receives --debug's lines.
+func Exec(path, verb string, args []string, debug func(string)) error {
+	if NeedsNamespace() && verb != "login" && verb != "logout" {
+		err := execJoined(path, args, debug)
+		debug("store namespace: left to " + Name + ": " + err.Error())
+	}
 	argv := append([]string{Name}, args...)
 	if err := unix.Exec(path, argv, os.Environ()); err != nil {
 		return fmt.Errorf("running %s: %w", path, err)

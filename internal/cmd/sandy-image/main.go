@@ -86,6 +86,11 @@ func main() {
 	if reexec.Init() {
 		return
 	}
+	// The image store's pause process (imagehelper/pause.go), when this
+	// binary started it.
+	if len(os.Args) == 2 && os.Args[1] == imagehelper.PauseRole {
+		os.Exit(imagehelper.PauseMain())
+	}
 	os.Exit(realMain(os.Args[1:]))
 }
 
@@ -119,7 +124,7 @@ func realMain(args []string) int {
 		return 125
 	}
 	if imagehelper.NeedsNamespace() && rest[0] != "login" && rest[0] != "logout" {
-		code, err := runInNamespace(args, g.stderr)
+		code, err := runInNamespace(args, g)
 		if err != nil {
 			fmt.Fprintf(g.stderr, "sandy %s: %v\n", rest[0], err)
 		}

@@ -5,7 +5,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,7 +17,8 @@ import (
 // image store's user and mount namespace (imagehelper.StartInNamespace)
 // and returns its exit status. Signals sent to this process are passed
 // on; the child cancels its copy.
-func runInNamespace(args []string, stderr io.Writer) (int, error) {
+func runInNamespace(args []string, g *global) (int, error) {
+	stderr := g.stderr
 	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return 125, fmt.Errorf("opening the sandy-image binary: %w", err)
@@ -27,7 +27,8 @@ func runInNamespace(args []string, stderr io.Writer) (int, error) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
-	child, warning, err := imagehelper.StartInNamespace(exe, imagehelper.Namespace{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	child, warning, err := imagehelper.StartInNamespace(exe, imagehelper.Namespace{Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Debug: func(line string) { g.debugf("%s", line) }})
 	if warning != "" {
 		fmt.Fprintf(stderr, "sandy: warning: %s\n", imagehelper.SingleIDNote(warning))
 	}
