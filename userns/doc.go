@@ -25,6 +25,11 @@
 // makes it uid and gid 0 of the namespace and empties the ambient and
 // inheritable sets (RootMapper).
 //
+// Namespaces to join by path (a pod's) are joined before the clone:
+// network, IPC, UTS and pid namespaces, when no user namespace is made, by Start
+// itself on a locked thread (setns.go); any other through util-linux
+// nsenter and the spawn helper (spawn.go).
+//
 // Probe creates a throwaway user and mount namespace for `sandy doctor`
 // and runs a probe child in it; its failures carry the same hint as a
 // container start's (cloneHint). Limits (ReadLimits: the sysctls

@@ -18,7 +18,8 @@ import (
 // setns(2) into a user namespace needs a single-threaded caller, and every
 // Go process has several threads, so the joins are made by util-linux
 // nsenter, which then execs sandy's spawn helper (SpawnRole) in the joined
-// namespaces:
+// namespaces (network, IPC, UTS and pid namespaces alone, with no new user
+// namespace, Start joins itself instead: setns.go):
 //
 //	caller ── nsenter --user=P --net=P ... --preserve-credentials [--no-fork]
 //	             └─execve─ sandy _spawn FLAGS NFDS -- ARGS

@@ -71,7 +71,10 @@ type Config struct {
 	Setsid    bool
 	Maps      MapWriter // nil: no new user namespace, or maps not wanted
 	// Join lists namespaces to enter by path before the new ones are
-	// made. The child is then started through nsenter, and the spawn
+	// made. Network, IPC, UTS and pid namespaces alone, with no new user
+	// namespace, Start joins itself on a thread of its own, and the child
+	// is an ordinary one (setns.go). Otherwise the child is started
+	// through nsenter, and the spawn
 	// helper when there are new ones too (see spawn.go), and Child.Cmd is
 	// that chain, not the child (unless nsenter became the child: no pid
 	// namespace to join and nothing new); the child comes back to the
@@ -187,7 +190,8 @@ func Start(cfg Config) (*Child, error) {
 		}
 	}
 	var ambient []uintptr
-	direct := false // nsenter starts the child itself: no spawn helper
+	direct := false                 // nsenter starts the child itself: no spawn helper
+	inProcess := joinInProcess(cfg) // Start joins them itself (setns.go)
 	if rm, ok := cfg.Maps.(RootMapper); ok && kernelMaps == nil && len(cfg.Join) == 0 && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 && !rm.RootIsCaller(uint32(os.Getuid())) {
 		var err error
 		if ambient, err = boundingCaps(); err != nil {
@@ -204,6 +208,9 @@ func Start(cfg Config) (*Child, error) {
 		// before the uid map is written (65534, unmapped) and its euid
 		// after (the caller's) drops "privileges" with setuid(65534),
 		// which CAP_SETUID then lets it do (dash's setprivileged).
+	case inProcess:
+		// No helper: the child is forked from a thread in the joined
+		// namespaces (startJoined).
 	case len(cfg.Join) > 0:
 		nsenter, err := exec.LookPath("nsenter")
 		if err != nil {
@@ -277,13 +284,22 @@ func Start(cfg Config) (*Child, error) {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = cfg.CgroupFD
 	}
-	if err := cmd.Start(); err != nil {
+	var joinErr, err error
+	if inProcess {
+		joinErr, err = startJoined(cmd, cfg.Join)
+	} else {
+		err = cmd.Start()
+	}
+	if joinErr != nil {
+		return nil, fmt.Errorf("starting the container init: %w", joinErr)
+	}
+	if err != nil {
 		if gate != nil {
 			gate.Close()
 		}
 		return nil, explainCloneError(err, cfg.Cloneflags)
 	}
-	c := &Child{Cmd: cmd, spawned: len(cfg.Join) > 0}
+	c := &Child{Cmd: cmd, spawned: len(cfg.Join) > 0 && !inProcess}
 	if direct {
 		// With --no-fork nsenter is the child; else it forks it.
 		c.spawned, c.direct = joinsPid(cfg.Join), joinsPid(cfg.Join)

@@ -70,18 +70,66 @@ func (cr *creation) saveCgroup() error {
 }
 
 // joinCgroup puts the init into the container cgroup (unless it was cloned
-// into it) before it runs any container code.
+// into it) before it runs any container code, or waits for applyEarly to
+// have done so.
 func (cr *creation) joinCgroup(ctx context.Context) error {
 	if cr.cg == nil {
 		return nil
 	}
-	if err := cr.cg.Apply(ctx, cr.c.Pid); err != nil {
+	var err error
+	if e := cr.early; e != nil {
+		err = e.wait()
+		if err == nil && e.pid != cr.c.Pid {
+			err = fmt.Errorf("the init reported pid %d, but was started as %d", cr.c.Pid, e.pid)
+		}
+	} else {
+		err = cr.cg.Apply(ctx, cr.c.Pid)
+	}
+	if err != nil {
 		return fmt.Errorf("putting the init (pid %d) into its cgroup: %w", cr.c.Pid, err)
 	}
 	if err := cr.startSentinel(ctx); err != nil {
 		return err
 	}
 	return cr.saveCgroup()
+}
+
+// earlyApply is a cgroup Apply running beside the next steps of create.
+type earlyApply struct {
+	pid  int
+	done chan struct{}
+	err  error
+}
+
+// wait returns the Apply's error once it has ended (again on every call).
+func (e *earlyApply) wait() error {
+	<-e.done
+	return e.err
+}
+
+// applyEarly starts the cgroup's Apply for the init on a goroutine, while
+// the init's Go runtime starts and sandy scans the rootfs, makes the layer
+// directory and waits for the hello; joinCgroup waits for it. Only for a
+// systemd scope, whose Apply is D-Bus round trips with systemd
+// (StartTransientUnit and the wait for its job: 60-250 ms of each
+// container's start in the systemd + cgroup v2 VM, docs/kubernetes.md),
+// and only when the init's pid is known before its hello: a child of
+// sandy's own, not one the nsenter chain starts (Spawned). Moving the init
+// early changes nothing for it: it runs no container code before
+// configureInit, which follows joinCgroup, and its cgroup namespace, when
+// it makes one, it makes then (cgroupNSLater). The undo stack waits for
+// it before the cgroup's Destroy (pushed earlier, run later).
+func (cr *creation) applyEarly(ctx context.Context) {
+	if cr.cg == nil || cr.cg.Kind() != cgroupv2.KindSystemd || cr.child.Spawned() {
+		return
+	}
+	e := &earlyApply{pid: cr.child.Cmd.Process.Pid, done: make(chan struct{})}
+	go func() {
+		e.err = cr.cg.Apply(ctx, e.pid)
+		close(e.done)
+	}()
+	cr.early = e
+	cr.undo.add(func() { _ = e.wait() })
 }
 
 // SentinelRole is the hidden argv[1] of the sentinel: it waits for EOF on

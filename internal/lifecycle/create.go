@@ -82,7 +82,8 @@ type creation struct {
 	pty    *os.File // pty master, when run relays it
 
 	cg       cgroupv2.Manager
-	sentinel *os.File // write end of the cgroup sentinel stdin
+	early    *earlyApply // the cgroup's Apply, started with the init (applyEarly)
+	sentinel *os.File    // write end of the cgroup sentinel stdin
 
 	netMode string
 	netOpts *slirp.Options // nil: no slirp4netns network
@@ -541,6 +542,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 		}
 		_, _ = c.Wait(cr.c.Pid)
 	})
+	cr.applyEarly(ctx)
 	return nil
 }
 
