@@ -58,6 +58,20 @@ set -u
 D=$1
 S="$D/sandy"
 pass=0 fail=0
+# A watchdog: when the script still runs after SANDY_E2E_WATCHDOG seconds
+# (it takes about 20; a sandy command hung once, 2026-12-06, in the cpu
+# run below), and again every as many seconds, it prints the user's processes with where each waits
+# (wchan), then sends SIGQUIT to the sandy commands, which undo their
+# set-up and exit, and the script exits 124: hack/test.sh runs a
+# timed-out suite once more.
+(while sleep "${SANDY_E2E_WATCHDOG:-180}"; do
+	: >"$HOME/.e2e-hung"
+	echo "sandy-e2e: still running (every ${SANDY_E2E_WATCHDOG:-180} s); the processes:"
+	ps -u "$(id -u)" -o pid,ppid,stat,wchan:32,etime,args --forest
+	pkill -QUIT -u "$(id -u)" -x sandy
+done) &
+watchdog=$!
+rm -f "$HOME/.e2e-hung"
 ok() { echo "PASS: $*"; pass=$((pass + 1)); }
 ko() { echo "FAIL: $*"; fail=$((fail + 1)); }
 # Bundles are made in $HOME from the read-only shared one: only config.json
@@ -164,6 +178,11 @@ for i in $(seq 9); do a+=("$(t --cgroup-manager=none "$HOME/plain")"); b+=("$(t 
 med() { printf '%s\n' "$@" | sort -n | sed -n 5p; }
 echo "startup (median of 9, ms): none $(med "${a[@]}"), systemd scope $(med "${b[@]}")"
 echo "$pass passed, $fail failed"
+kill "$watchdog" 2>/dev/null
+if [ -e "$HOME/.e2e-hung" ]; then
+	echo "sandy-e2e: a sandy command hung: the processes then are listed above, and the check it ended FAILed"
+	exit 124
+fi
 [ "$fail" = 0 ]
 GUEST
-"$HERE/run.sh" -s "$OUT" -- bash "$OUT/guest.sh" "$OUT"
+"$HERE/run.sh" -s "$OUT" -e SANDY_E2E_WATCHDOG -- bash "$OUT/guest.sh" "$OUT"
