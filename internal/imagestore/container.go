@@ -1,6 +1,6 @@
 //go:build containers_image_openpgp
 
-package images
+package imagestore
 
 import (
 	"context"
@@ -37,8 +37,14 @@ type ContainerOptions struct {
 	// (taken as always: a pull of an image already stored copies only
 	// what changed).
 	Pull string
-	// PullOptions are the registry flags and the progress writer of a pull.
-	PullOptions PullOptions
+	// Puller pulls the image name into s and returns its id: the image
+	// library's pull (images.Pull with the registry flags), which
+	// sandy-image sets; nil in the storage-only helper, where a pull is
+	// ErrNeedsImageLibrary.
+	Puller func(ctx context.Context, s storage.Store, name string) (string, error)
+	// Config reads what ociConfig leaves to the image library; nil in the
+	// storage-only helper.
+	Config ConfigFunc
 	// Volatile: the container is removed when it exits (--rm), so its
 	// overlay needs no syncs.
 	Volatile bool
@@ -84,7 +90,7 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 	}
 	o.trace("finding the image", t0)
 	t0 = time.Now()
-	cfg, err := ociConfig(ctx, s, img.ID)
+	cfg, err := ociConfig(ctx, s, img.ID, o.Config)
 	if err != nil {
 		return nil, fmt.Errorf("reading the config of image %s: %w", shortID(img.ID), err)
 	}
@@ -143,7 +149,7 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 	case "missing", "never":
 		img, lookupErr = Lookup(s, sys, name)
 		if lookupErr == nil {
-			return img, matchedName(s, sys, img, name), nil
+			return img, MatchedName(s, sys, img, name), nil
 		}
 		if policy == "never" {
 			return nil, "", fmt.Errorf("%w (--pull=never: sandy pull it first)", lookupErr)
@@ -152,7 +158,10 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 	default:
 		return nil, "", fmt.Errorf("--pull %q: want missing, always, never or newer", o.Pull)
 	}
-	id, err := Pull(ctx, s, name, o.PullOptions)
+	if o.Puller == nil {
+		return nil, "", fmt.Errorf("pulling %s: %w", name, ErrNeedsImageLibrary)
+	}
+	id, err := o.Puller(ctx, s, name)
 	if err != nil {
 		if lookupErr != nil {
 			return nil, "", fmt.Errorf("%v, and pulling it failed: %w", lookupErr, err)
@@ -163,7 +172,7 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 	if err != nil {
 		return nil, "", fmt.Errorf("reading pulled image %s: %w", shortID(id), err)
 	}
-	return img, matchedName(s, sys, img, name), nil
+	return img, MatchedName(s, sys, img, name), nil
 }
 
 // prepared describes the storage container c for the runtime: its layers
