@@ -101,13 +101,19 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 	if o.Name != "" {
 		names = []string{o.Name}
 	}
-	var co *storage.ContainerOptions
+	// A --rm container is volatile for the store too, as podman makes
+	// one (libpod's Volatile): its record and its layer's go to the
+	// volatile-containers.json and volatile-layers.json, written without
+	// fsync(2) (on create and on removal), and the store's own mount of
+	// it uses overlay's volatile option where the driver supports it. A
+	// crash may lose the record; the container was to go at its exit.
+	co := &storage.ContainerOptions{Volatile: o.Volatile}
 	if len(o.UIDMap) > 0 || len(o.GIDMap) > 0 {
 		// As podman creates a keep-id container: storage finds or makes
 		// the image's top layer owned as this map sees it (an id-mapped
 		// copy, once per image and map), unless the driver shifts ids
 		// at mount time (layersOf).
-		co = &storage.ContainerOptions{IDMappingOptions: storagetypes.IDMappingOptions{UIDMap: idtoolsMap(o.UIDMap), GIDMap: idtoolsMap(o.GIDMap)}}
+		co.IDMappingOptions = storagetypes.IDMappingOptions{UIDMap: idtoolsMap(o.UIDMap), GIDMap: idtoolsMap(o.GIDMap)}
 	}
 	c, err := s.CreateContainer("", names, img.ID, "", string(meta), co)
 	if err != nil {
@@ -205,10 +211,27 @@ func prepared(s storage.Store, c *storage.Container, img *storage.Image, imgName
 	if _, uerr := s.Unmount(c.ID, false); uerr != nil && err == nil {
 		err = fmt.Errorf("unmounting the container's root: %w", uerr)
 	}
+	if err == nil && o.Volatile && p.Layers.Driver == overlay.DriverOverlay {
+		err = clearVolatileMark(p.Layers.Work)
+	}
 	if err == nil && p.Layers.IDMapOptions != "" {
 		err = unshiftUpperRoot(p.Layers)
 	}
 	return p, err
+}
+
+// clearVolatileMark removes what the kernel's overlay leaves in the work
+// directory of a volatile mount (work/work/incompat/volatile), which makes
+// the next mount of the same upper and work directories fail with EINVAL
+// (overlayfs.rst, "Volatile mount"): the store's mount above is volatile
+// for a --rm container, and the init mounts the layers again. The store's
+// overlay driver removes it before each of its own mounts
+// (drivers/overlay get); the layer was only read.
+func clearVolatileMark(work string) error {
+	if err := os.RemoveAll(filepath.Join(work, "work", "incompat", "volatile")); err != nil {
+		return fmt.Errorf("clearing the store's volatile mount mark: %w", err)
+	}
+	return nil
 }
 
 // unshiftUpperRoot gives the container layer's directory back the owner
