@@ -92,6 +92,6 @@ func handOver(args []string, g *storehelper.Env) int {
 		err = unix.Exec(full, append([]string{imagehelper.Name}, args...), os.Environ())
 		err = fmt.Errorf("running %s: %w", full, err)
 	}
-	fmt.Fprintf(g.Stderr, "sandy: %s needs %s, which is installed beside it: %v\n", imagehelper.StoreName, imagehelper.Name, err)
+	fmt.Fprintf(g.Stderr, "sandy: %s needs %s, which is installed beside it: %v\nhint: install both with bash hack/install.sh (docs/troubleshooting.md#sandy-store-needs-sandy-image-which-is-installed-beside-it)\n", imagehelper.StoreName, imagehelper.Name, err)
 	return 125
 }
