@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# hack/install.sh — build sandy and its image helper (static, CGO_ENABLED=0)
-# and install both into one directory, where sandy looks for the helper.
+# hack/install.sh — build sandy and its image helpers (static, CGO_ENABLED=0):
+# sandy-image (the image commands) and sandy-store (the storage verbs of
+# `sandy run IMAGE`, without the image library's copy stack), and install
+# the three into one directory, where sandy looks for the helpers.
 #   bash hack/install.sh                 # as root: /usr/local/bin; else ~/.local/bin
 #   PREFIX=/opt/sandy bash hack/install.sh
 # Needs Go (the version go.mod names; GOTOOLCHAIN=auto fetches it). Installed
@@ -18,10 +20,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$tmp/sandy" ./cmd/sandy
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -tags containers_image_openpgp,exclude_graphdriver_btrfs -o "$tmp/sandy-image" ./internal/cmd/sandy-image
+for helper in sandy-image sandy-store; do
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -tags containers_image_openpgp,exclude_graphdriver_btrfs -o "$tmp/$helper" "./internal/cmd/$helper"
+done
 mkdir -p "$bin"
-install -m 0755 "$tmp/sandy" "$tmp/sandy-image" "$bin/"
-echo "installed $bin/sandy and $bin/sandy-image ($version)"
+install -m 0755 "$tmp/sandy" "$tmp/sandy-image" "$tmp/sandy-store" "$bin/"
+echo "installed $bin/sandy, $bin/sandy-image and $bin/sandy-store ($version)"
 case ":$PATH:" in
 *":$bin:"*) ;;
 *) echo "add $bin to your PATH: echo 'export PATH=\"$bin:\$PATH\"' >> ~/.profile" ;;

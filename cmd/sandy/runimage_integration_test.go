@@ -47,7 +47,8 @@ func (e *imgEnv) storageContainers() []string {
 // removals under way.
 func (e *imgEnv) storageContainersNow() []string {
 	e.t.Helper()
-	matches, _ := filepath.Glob(filepath.Join(e.dir, "graph", "*-containers", "containers.json"))
+	// A --rm container's record is in volatile-containers.json.
+	matches, _ := filepath.Glob(filepath.Join(e.dir, "graph", "*-containers", "*containers.json"))
 	var ids []string
 	for _, m := range matches {
 		b, err := os.ReadFile(m)

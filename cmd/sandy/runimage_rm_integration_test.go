@@ -92,3 +92,44 @@ func TestRunRmRemovesBehind(t *testing.T) {
 		t.Errorf("storage containers left: %v", ids)
 	}
 }
+
+// TestRunRmVolatile: a --rm container is volatile for the store, as
+// podman makes one: its record goes to volatile-containers.json, written
+// without fsync, not to containers.json (a container without --rm stays
+// there); and its root, mounted volatile by the store to read the user
+// database, mounts again in the init (the kernel refuses a second mount
+// of a work directory a volatile mount used until its mark is removed:
+// EINVAL).
+func TestRunRmVolatile(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	e.loadImage("localhost/bb:plain", imagefix.Busybox(t))
+	if out := e.ok("run", "--rm", "--network", "none", "localhost/bb:plain", "echo", "ran"); out != "ran\n" {
+		t.Fatalf("run --rm: %q", out)
+	}
+	rm := strings.TrimSpace(e.ok("run", "-d", "--rm", "--network", "none", "localhost/bb:plain", "sleep", "100"))
+	kept := strings.TrimSpace(e.ok("run", "-d", "--network", "none", "localhost/bb:plain", "sleep", "100"))
+	defer e.ok("rm", "-f", rm, kept)
+	records := func(file string) string {
+		matches, _ := filepath.Glob(filepath.Join(e.dir, "graph", "*-containers", file))
+		var all string
+		for _, m := range matches {
+			b, err := os.ReadFile(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all += string(b)
+		}
+		return all
+	}
+	volatile, stable := records("volatile-containers.json"), records("containers.json")
+	if !strings.Contains(volatile, rm) || strings.Contains(stable, rm) {
+		t.Errorf("the --rm container %s: want its record in volatile-containers.json only", rm)
+	}
+	if !strings.Contains(stable, kept) || strings.Contains(volatile, kept) {
+		t.Errorf("the container without --rm %s: want its record in containers.json only", kept)
+	}
+}

@@ -224,7 +224,7 @@ func sortedKeys(m map[string]bool) []string {
 var warningSources = []string{
 	"idmap", "userns", "overlay", "slirp", "cgroupv2", "seccomp",
 	"internal/lifecycle", "internal/initproc", "internal/spec", "internal/hooks", "internal/state",
-	"internal/images", "internal/imagehelper", "internal/cmd/sandy-image", "cmd/sandy",
+	"internal/images", "internal/imagestore", "internal/storehelper", "internal/imagehelper", "internal/cmd/sandy-image", "internal/cmd/sandy-store", "cmd/sandy",
 }
 
 // notFallbacks are the warning sites, as "dir/file.go:func", that write

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -158,9 +159,18 @@ type Session struct {
 // progress and errors go to stderr as they come (a pull's progress); the
 // Prepared comes back. warn receives the id map ladder's line.
 func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Writer, warn func(string)) (*Session, error) {
-	exe, err := os.Open(helper)
+	prog := helper
+	if r.Pull != "always" && r.Pull != "newer" {
+		// The image is most likely stored: the storage-only helper,
+		// which hands a pull to the helper itself.
+		prog = storeHelper(helper)
+	}
+	if r.Debug != nil {
+		r.Debug("image helper: " + filepath.Base(prog))
+	}
+	exe, err := os.Open(prog)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", helper, err)
+		return nil, fmt.Errorf("opening %s: %w", prog, err)
 	}
 	defer exe.Close()
 	inR, inW, err := os.Pipe()
@@ -301,16 +311,18 @@ func Remove(ctx context.Context, helper string, global []string, id string, stde
 	return err
 }
 
-// run runs a helper verb and returns what it printed. A rootless caller
+// run runs a storage verb, with sandy-store where it is installed
+// (storeHelper), and returns what it printed. A rootless caller
 // starts the helper in the store's namespace itself (StartInNamespace),
 // which spares the helper's own re-exec into it: one start of the 25 MB
 // helper, not two.
 func run(ctx context.Context, helper string, args []string, stderr io.Writer) ([]byte, error) {
+	helper = storeHelper(helper)
 	if NeedsNamespace() {
 		return runInNamespace(ctx, helper, args, stderr)
 	}
 	cmd := exec.CommandContext(ctx, helper, args...)
-	cmd.Args[0] = Name
+	cmd.Args[0] = filepath.Base(helper)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = stderr

@@ -2,7 +2,10 @@
 // which verbs belong to the image helper (internal/cmd/sandy-image), where
 // the helper is installed, and the exec that hands a command to it; the
 // store's user namespace the helper runs in (namespace.go), which the
-// pause process keeps between commands (pause.go).
+// pause process keeps between commands (pause.go). The storage verbs of
+// containers from images (container.go, commit.go) run with sandy-store,
+// the helper without the image library's copy stack, where it is
+// installed beside sandy-image (storeHelper).
 //
 // The split keeps the image libraries' 18 ms of package initialisation
 // and 24 MB out of the sandy binary, so the runtime path (create, start,
@@ -25,6 +28,22 @@ import (
 
 // Name is the helper's file name.
 const Name = "sandy-image"
+
+// StoreName is the storage-only helper's file name: the hidden verbs sandy
+// calls for containers from images, without the image library's copy
+// stack (internal/cmd/sandy-store), installed beside Name.
+const StoreName = "sandy-store"
+
+// storeHelper is the program to run a storage verb with, given the
+// helper Locate found: sandy-store beside it when it is there (it hands
+// what needs the image library to the helper itself), else the helper.
+func storeHelper(helper string) string {
+	p := filepath.Join(filepath.Dir(helper), StoreName)
+	if unix.Access(p, unix.X_OK) == nil {
+		return p
+	}
+	return helper
+}
 
 // Verb is one image command, for sandy's help text.
 type Verb struct{ Name, Usage, Summary string }

@@ -1,10 +1,12 @@
 //go:build containers_image_openpgp
 
-// Package images is sandy's image half: the rootless image store
-// (go.podman.io/storage, configured from containers-storage.conf exactly as
-// podman, buildah and skopeo read it, so the store is shared with them) and
-// the transports that fill and empty it (go.podman.io/image/v5: registries,
-// docker-archive, oci-archive, oci layouts, dir).
+// Package images is sandy's image half: the transports that fill and
+// empty the rootless image store (go.podman.io/image/v5: registries,
+// docker-archive, oci-archive, oci layouts, dir) and the image commands
+// over it. The store itself (go.podman.io/storage, configured from
+// containers-storage.conf exactly as podman, buildah and skopeo read it,
+// so the store is shared with them), lookups and the storage containers
+// are internal/imagestore's, which sandy-store links without this package.
 //
 // Only the image helper (internal/cmd/sandy-image) imports this package.
 // The libraries behind it cost about 18 ms of package initialisation and

@@ -13,10 +13,6 @@ import (
 	"go.podman.io/image/v5/docker"
 )
 
-// ErrWhiteoutName is a container layer holding a file whose name the
-// image layer format reads as a whiteout (.wh.NAME): commit refuses it.
-var ErrWhiteoutName = errors.New("a file name the image layer format reserves for whiteouts")
-
 // explainCopyError adds what happened, in the user's words, and the fix
 // to a copy error: one message per failure a registry or an archive can
 // produce, so `sandy pull` never prints a bare library error.

@@ -53,8 +53,8 @@ type RootFS struct {
 	Layers []digest.Digest `json:"Layers"`
 }
 
-// ociConfig reads an image's config (docker or OCI) as OCI.
-func ociConfig(ctx context.Context, s storage.Store, id string) (*imgspecv1.Image, error) {
+// OCIConfig reads an image's config (docker or OCI) as OCI.
+func OCIConfig(ctx context.Context, s storage.Store, id string) (*imgspecv1.Image, error) {
 	ref, err := istorage.Transport.NewStoreReference(s, nil, id)
 	if err != nil {
 		return nil, err

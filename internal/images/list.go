@@ -74,7 +74,7 @@ func List(ctx context.Context, s storage.Store, withConfig bool) ([]Summary, err
 		}
 		sum.RepoDigests = slices.Compact(slices.Sorted(slices.Values(sum.RepoDigests)))
 		if withConfig {
-			if cfg, err := ociConfig(ctx, s, img.ID); err == nil {
+			if cfg, err := OCIConfig(ctx, s, img.ID); err == nil {
 				sum.Labels = cfg.Config.Labels
 				sum.Arch, sum.Os = cfg.Architecture, cfg.OS
 			}

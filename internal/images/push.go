@@ -14,6 +14,8 @@ import (
 	"go.podman.io/image/v5/transports/alltransports"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
+
+	"github.com/sandy-rt/sandy/internal/imagestore"
 )
 
 // PushOptions are `sandy push`'s flags.
@@ -29,7 +31,7 @@ func Push(ctx context.Context, s storage.Store, name, dest string, o PushOptions
 	if err != nil {
 		return err
 	}
-	img, err := Lookup(s, sys, name)
+	img, err := imagestore.Lookup(s, sys, name)
 	if err != nil {
 		return err
 	}
@@ -38,7 +40,7 @@ func Push(ctx context.Context, s storage.Store, name, dest string, o PushOptions
 		return err
 	}
 	if dest == "" {
-		dest = matchedName(s, sys, img, name)
+		dest = imagestore.MatchedName(s, sys, img, name)
 		if isIDOf(img, dest) {
 			return fmt.Errorf("push %s: the image has no name to push to: give a destination", name)
 		}

@@ -10,6 +10,8 @@ import (
 
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
+
+	"github.com/sandy-rt/sandy/internal/imagestore"
 )
 
 // RemoveOptions are `sandy rmi`'s flags.
@@ -33,13 +35,13 @@ type Removed struct {
 // which storage refuses while a container uses it unless o.Force.
 func Remove(s storage.Store, sys *types.SystemContext, name string, o RemoveOptions) (Removed, error) {
 	var r Removed
-	img, err := Lookup(s, sys, name)
+	img, err := imagestore.Lookup(s, sys, name)
 	if err != nil {
 		return r, err
 	}
 	byName := !isIDOf(img, name)
 	if byName && len(img.Names) > 1 {
-		n := matchedName(s, sys, img, name)
+		n := imagestore.MatchedName(s, sys, img, name)
 		if err := s.RemoveNames(img.ID, []string{n}); err != nil {
 			return r, fmt.Errorf("untagging %s: %w", n, err)
 		}
@@ -51,19 +53,19 @@ func Remove(s storage.Store, sys *types.SystemContext, name string, o RemoveOpti
 		return r, err
 	}
 	if len(users) > 0 && !o.Force {
-		return r, fmt.Errorf("image %s is used by %s: remove %s first, or rmi -f: %w", shortID(img.ID), describeContainers(users), pronoun(users), storage.ErrImageUsedByContainer)
+		return r, fmt.Errorf("image %s is used by %s: remove %s first, or rmi -f: %w", imagestore.ShortID(img.ID), describeContainers(users), pronoun(users), storage.ErrImageUsedByContainer)
 	}
 	if len(img.Names) > 1 && !o.Force {
-		return r, fmt.Errorf("image %s has several names (%v): rmi one name at a time, or rmi -f the id", shortID(img.ID), img.Names)
+		return r, fmt.Errorf("image %s has several names (%v): rmi one name at a time, or rmi -f the id", imagestore.ShortID(img.ID), img.Names)
 	}
 	for _, c := range users {
 		if err := s.DeleteContainer(c.ID); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
-			return r, fmt.Errorf("removing container %s of image %s: %w", describeContainer(c), shortID(img.ID), err)
+			return r, fmt.Errorf("removing container %s of image %s: %w", describeContainer(c), imagestore.ShortID(img.ID), err)
 		}
 		r.Containers = append(r.Containers, describeContainer(c))
 	}
 	if _, err := s.DeleteImage(img.ID, true); err != nil {
-		return r, fmt.Errorf("removing image %s: %w", shortID(img.ID), err)
+		return r, fmt.Errorf("removing image %s: %w", imagestore.ShortID(img.ID), err)
 	}
 	r.Untagged = append(r.Untagged, img.Names...)
 	r.Deleted = append(r.Deleted, img.ID)
@@ -104,7 +106,7 @@ func pruneImages(s storage.Store, all bool) ([]string, error) {
 			if errors.Is(err, storage.ErrImageUsedByContainer) || errors.Is(err, storage.ErrImageUnknown) {
 				continue // a container or another pruner came first
 			}
-			return gone, fmt.Errorf("removing image %s: %w", shortID(img.ID), err)
+			return gone, fmt.Errorf("removing image %s: %w", imagestore.ShortID(img.ID), err)
 		}
 		gone = append(gone, img.ID)
 	}
@@ -139,7 +141,7 @@ func pruneLayers(s storage.Store) ([]string, error) {
 					errors.Is(err, storage.ErrLayerUsedByImage) || errors.Is(err, storage.ErrLayerUsedByContainer) {
 					continue // another process came first
 				}
-				return gone, fmt.Errorf("removing unused layer %s: %w", shortID(l.ID), err)
+				return gone, fmt.Errorf("removing unused layer %s: %w", imagestore.ShortID(l.ID), err)
 			}
 			gone = append(gone, l.ID)
 			removed++
@@ -203,9 +205,9 @@ func containersOf(s storage.Store, id string) ([]storage.Container, error) {
 // "NAME (SHORT-ID)", or the short id of an unnamed one.
 func describeContainer(c storage.Container) string {
 	if len(c.Names) > 0 {
-		return fmt.Sprintf("%s (%s)", c.Names[0], shortID(c.ID))
+		return fmt.Sprintf("%s (%s)", c.Names[0], imagestore.ShortID(c.ID))
 	}
-	return shortID(c.ID)
+	return imagestore.ShortID(c.ID)
 }
 
 // describeContainers is "container NAME (ID)" or "2 containers: A (ID), B (ID)".
@@ -235,27 +237,3 @@ func isIDOf(img *storage.Image, name string) bool {
 	n := len(name)
 	return n > 0 && n <= len(img.ID) && img.ID[:n] == name
 }
-
-// matchedName is the stored name of img that name meant.
-func matchedName(s storage.Store, sys *types.SystemContext, img *storage.Image, name string) string {
-	if slices.Contains(img.Names, name) {
-		return name
-	}
-	for _, c := range lookupCandidates(sys, name) {
-		if slices.Contains(img.Names, c) {
-			return c
-		}
-	}
-	return name
-}
-
-// shortID is the 12-character id podman prints.
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
-// ShortID is shortID for the helper's output.
-func ShortID(id string) string { return shortID(id) }

@@ -7,32 +7,34 @@ import (
 
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
+
+	"github.com/sandy-rt/sandy/internal/imagestore"
 )
 
 // Tag adds names to an image (`sandy tag IMAGE NAME...`); a short name is
 // stored under localhost/, a missing tag is ":latest", as podman tags.
 func Tag(s storage.Store, sys *types.SystemContext, image string, names []string) error {
-	img, err := Lookup(s, sys, image)
+	img, err := imagestore.Lookup(s, sys, image)
 	if err != nil {
 		return err
 	}
 	var add []string
 	for _, n := range names {
-		full, err := NormalizeName(n)
+		full, err := imagestore.NormalizeName(n)
 		if err != nil {
 			return err
 		}
 		add = append(add, full)
 	}
 	if err := s.AddNames(img.ID, add); err != nil {
-		return fmt.Errorf("tagging %s: %w", shortID(img.ID), err)
+		return fmt.Errorf("tagging %s: %w", imagestore.ShortID(img.ID), err)
 	}
 	return nil
 }
 
 // Untag removes names from an image; with none, every name.
 func Untag(s storage.Store, sys *types.SystemContext, image string, names []string) error {
-	img, err := Lookup(s, sys, image)
+	img, err := imagestore.Lookup(s, sys, image)
 	if err != nil {
 		return err
 	}
@@ -40,7 +42,7 @@ func Untag(s storage.Store, sys *types.SystemContext, image string, names []stri
 	if len(names) > 0 {
 		rm = nil
 		for _, n := range names {
-			rm = append(rm, matchedName(s, sys, img, n))
+			rm = append(rm, imagestore.MatchedName(s, sys, img, n))
 		}
 	}
 	return s.RemoveNames(img.ID, rm)

@@ -229,9 +229,9 @@ var (
 	imageErr  error
 )
 
-// SandyWithImages is SandyBinary with the image helper, sandy-image,
-// built beside it (where sandy looks for it). SANDY_BIN overrides both:
-// its directory must hold sandy-image too.
+// SandyWithImages is SandyBinary with the image helpers, sandy-image and
+// sandy-store, built beside it (where sandy looks for them). SANDY_BIN
+// overrides all three: its directory must hold the helpers too.
 func SandyWithImages(t testing.TB) string {
 	t.Helper()
 	sandy := SandyBinary(t)
@@ -241,12 +241,15 @@ func SandyWithImages(t testing.TB) string {
 	imageOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		out := filepath.Join(filepath.Dir(sandy), "sandy-image")
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", ImageBuildTags, "-o", out, "./internal/cmd/sandy-image")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			imageErr = fmt.Errorf("go build ./internal/cmd/sandy-image: %v\n%s", err, b)
+		for _, name := range []string{"sandy-image", "sandy-store"} {
+			out := filepath.Join(filepath.Dir(sandy), name)
+			cmd := exec.Command("go", "build", "-trimpath", "-tags", ImageBuildTags, "-o", out, "./internal/cmd/"+name)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				imageErr = fmt.Errorf("go build ./internal/cmd/%s: %v\n%s", name, err, b)
+				return
+			}
 		}
 	})
 	if imageErr != nil {

@@ -18,6 +18,7 @@ import (
 	units "github.com/docker/go-units"
 
 	"github.com/sandy-rt/sandy/internal/images"
+	"github.com/sandy-rt/sandy/internal/imagestore"
 )
 
 // imageRow is what a `sandy images --format` template sees: podman's
@@ -50,7 +51,7 @@ func cmdImages(ctx context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
+	defer imagestore.Shutdown(s)
 	withConfig := *format != "" && *format != "table"
 	list, err := images.List(ctx, s, withConfig)
 	if err != nil {
@@ -80,7 +81,7 @@ func cmdImages(ctx context.Context, g *global, args []string) error {
 		}
 		id := r.ID
 		if !*noTrunc {
-			id = images.ShortID(id)
+			id = imagestore.ShortID(id)
 		}
 		rows = append(rows, imageRow{ID: id, Repository: r.Repository, Tag: r.Tag, Digest: r.Digest,
 			Created: humanSince(now, r.Created), CreatedSince: humanSince(now, r.Created), CreatedAt: r.Created,

@@ -10,7 +10,10 @@
 // and never runs container code.
 //
 // It is wiring only: global flags, entering the user namespace, the verb
-// table and printing; the work is in internal/images.
+// table and printing; the work is in internal/images, and the storage
+// verbs sandy calls for containers from images are internal/storehelper's,
+// which sandy-store serves without the image library (it hands a pull
+// over to this program).
 package main
 
 import (
@@ -20,10 +23,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
@@ -34,11 +33,13 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/images"
+	"github.com/sandy-rt/sandy/internal/imagestore"
+	"github.com/sandy-rt/sandy/internal/storehelper"
 )
 
 // global holds the flags every verb shares (sandy passes them on).
 type global struct {
-	store    images.StoreOptions
+	store    imagestore.StoreOptions
 	remote   images.Remote // --registries-conf only; verbs add the rest
 	debug    bool
 	stdin    io.Reader
@@ -46,10 +47,9 @@ type global struct {
 	stderr   io.Writer
 	isTerm   bool // stdout is a terminal (progress bars)
 	inIsTerm bool
-	// removals is the removals lock this process holds (holdContainer's
-	// remove-behind; kept here, not to be closed by a finalizer;
-	// store.HoldsRemovals is set with it).
-	removals *os.File
+	// env is the storage verbs' (storehelper), kept for the process's
+	// life: it holds the removals lock of a held helper.
+	env *storehelper.Env
 }
 
 type verb struct {
@@ -71,12 +71,43 @@ func verbs() []verb {
 		{"logout", cmdLogout},
 		{"image", cmdImage},
 		{imagehelper.ProbeRole, cmdProbeStore},
-		{imagehelper.CreateRole, cmdCreateContainer},
-		{imagehelper.RemoveRole, cmdRemoveContainer},
-		{imagehelper.ListRole, cmdListContainers},
-		{imagehelper.CommitRole, cmdCommit},
-		{imagehelper.DiffRole, cmdDiff},
-		{imagehelper.RenameRole, cmdRenameContainer},
+	}
+}
+
+// storageVerbs are the verbs sandy calls for containers from images,
+// shared with sandy-store (storehelper), with the image library added:
+// the pull of `run --pull`, the config of any manifest.
+func storageVerbs() []verb {
+	var out []verb
+	for _, sv := range storehelper.Verbs() {
+		out = append(out, verb{sv.Name, func(ctx context.Context, g *global, args []string) error {
+			g.env = &storehelper.Env{Store: g.store, RegistriesConf: g.remote.RegistriesConf, Debug: g.debug,
+				Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Library: library(g)}
+			return sv.Run(ctx, g.env, args)
+		}})
+	}
+	return out
+}
+
+// library is the image library's part of the storage verbs.
+func library(g *global) *storehelper.Library {
+	return &storehelper.Library{
+		Puller: func(f storehelper.PullFlags, progress io.Writer) (func(context.Context, storage.Store, string) (string, error), error) {
+			o := images.PullOptions{Remote: g.remote, Progress: progress}
+			o.Remote.CertDir, o.Remote.AuthFile, o.Remote.Creds, o.Remote.PolicyPath = f.CertDir, f.AuthFile, f.Creds, f.PolicyPath
+			if f.TLSVerifySet {
+				tls := f.TLSVerify
+				o.Remote.TLSVerify = &tls
+			}
+			var err error
+			if o.MaxLayerSize, err = storehelper.ParseSize(f.MaxLayerSize); err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context, s storage.Store, name string) (string, error) {
+				return images.Pull(ctx, s, name, o)
+			}, nil
+		},
+		Config: images.OCIConfig,
 	}
 }
 
@@ -139,12 +170,12 @@ func realMain(args []string) int {
 	}
 	defer os.RemoveAll(tmp)
 	g.remote.TmpDir = tmp
-	ctx, stop := cancelOnSignal(g.stderr, rest[0], func() { _ = os.RemoveAll(tmp) })
+	ctx, stop := storehelper.CancelOnSignal(g.stderr, rest[0], func() { _ = os.RemoveAll(tmp) })
 	defer stop()
-	for _, v := range verbs() {
+	for _, v := range append(verbs(), storageVerbs()...) {
 		if v.name == rest[0] {
 			err := v.run(ctx, g, rest[1:])
-			if sig := signalOf(ctx); sig != 0 && err != nil {
+			if sig := storehelper.SignalOf(ctx); sig != 0 && err != nil {
 				// The error is the cancellation's echo ("context
 				// canceled"): say what happened instead. (A verb that
 				// finished despite the signal succeeded: its result is
@@ -155,66 +186,15 @@ func realMain(args []string) int {
 			if err != nil {
 				var quiet errQuiet
 				if !errors.As(err, &quiet) {
-					fmt.Fprintf(g.stderr, "sandy %s: %v\n", userVerb(rest[0]), err)
+					fmt.Fprintf(g.stderr, "sandy %s: %v\n", storehelper.UserVerb(rest[0]), err)
 				}
-				return exitCode(err)
+				return storehelper.ExitCode(err)
 			}
 			return 0
 		}
 	}
 	fmt.Fprintf(g.stderr, "sandy-image: unknown verb %q\n", rest[0])
 	return 125
-}
-
-// stopGrace bounds how long a cancelled verb may take to stop. The
-// library stops a download at once, but not the extraction of a layer
-// already under way (storage's ApplyDiff takes no context); past the
-// grace the helper exits. (A second signal is no "force": a terminal's
-// Ctrl-C reaches this process twice, from the terminal and forwarded by
-// the parent outside the namespace.) The storage library
-// marks a layer "incomplete" until it is whole and deletes such layers
-// the next time the store is opened, so the next pull starts clean.
-const stopGrace = 5 * time.Second
-
-type sigKey struct{}
-
-// cancelOnSignal cancels the context at the first SIGINT, SIGTERM or
-// SIGHUP, so a copy in flight stops cleanly (the image library removes
-// what it staged) instead of dying half-way; signalOf(ctx) then says
-// which signal. stopGrace without the verb returning ends the process
-// with 128+signal, as a shell reports a process killed by it.
-// cleanup runs before that exit (the staged blobs; the storage library
-// itself removes a partial layer the next time the store is opened).
-func cancelOnSignal(stderr io.Writer, verb string, cleanup func()) (context.Context, func()) {
-	var got atomic.Int32
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), sigKey{}, &got))
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		first, ok := (<-sigs).(syscall.Signal)
-		if !ok {
-			return
-		}
-		got.Store(int32(first))
-		cancel()
-		go func() {
-			for range sigs {
-			}
-		}()
-		time.Sleep(stopGrace)
-		cleanup()
-		fmt.Fprintf(stderr, "sandy %s: interrupted (%v); stopped before the copy finished cleaning up: the next command on the store removes the partial layer\n", verb, unix.SignalName(first))
-		os.Exit(128 + int(first))
-	}()
-	return ctx, func() { signal.Stop(sigs); cancel() }
-}
-
-// signalOf is the signal that cancelled ctx, or 0.
-func signalOf(ctx context.Context) syscall.Signal {
-	if got, ok := ctx.Value(sigKey{}).(*atomic.Int32); ok {
-		return syscall.Signal(got.Load())
-	}
-	return 0
 }
 
 // interruptNote says, for a verb that copies into the store, what an
@@ -232,18 +212,6 @@ func interruptNote(args []string) string {
 	return ""
 }
 
-// exitCode is podman's: 125 for sandy's own errors, 1 when an image is
-// not known (rmi, inspect), 2 when one is in use (rmi).
-func exitCode(err error) int {
-	switch {
-	case errors.Is(err, storage.ErrImageUnknown):
-		return 1
-	case errors.Is(err, storage.ErrImageUsedByContainer):
-		return 2
-	}
-	return 125
-}
-
 // debugf prints a debug line under --debug, as sandy's own.
 func (g *global) debugf(format string, args ...any) {
 	if g.debug {
@@ -252,11 +220,11 @@ func (g *global) debugf(format string, args ...any) {
 }
 
 // openStore opens the store for a verb; the caller shuts it down.
-// images.Open first waits for the removals a `run --rm` left behind
+// imagestore.Open first waits for the removals a `run --rm` left behind
 // (holdContainer): what the verb sees of the store is what that run
 // left, removed.
 func (g *global) openStore() (storage.Store, error) {
-	s, res, err := images.Open(g.store)
+	s, res, err := imagestore.Open(g.store)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +245,7 @@ func (g *global) session() (storage.Store, *types.SystemContext, func(), error) 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return s, sys, func() { images.Shutdown(s) }, nil
+	return s, sys, func() { imagestore.Shutdown(s) }, nil
 }
 
 func isTerminal(f *os.File) bool {
@@ -285,19 +253,7 @@ func isTerminal(f *os.File) bool {
 	return err == nil
 }
 
-// cmdProbeStore prints images.Probe as JSON for `sandy doctor`.
+// cmdProbeStore prints imagestore.Probe as JSON for `sandy doctor`.
 func cmdProbeStore(_ context.Context, g *global, _ []string) error {
-	return json.NewEncoder(g.stdout).Encode(images.Probe(g.store))
-}
-
-// userVerb is the command the user typed for a helper verb: the hidden
-// verbs serve `sandy run IMAGE`.
-func userVerb(v string) string {
-	switch v {
-	case imagehelper.CreateRole:
-		return "run"
-	case imagehelper.RemoveRole, imagehelper.ListRole:
-		return "container"
-	}
-	return v
+	return json.NewEncoder(g.stdout).Encode(imagestore.Probe(g.store))
 }

@@ -12,11 +12,12 @@ import (
 	"os"
 	"strings"
 
-	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/images"
+	"github.com/sandy-rt/sandy/internal/imagestore"
+	"github.com/sandy-rt/sandy/internal/storehelper"
 )
 
 func unixIoctlGetTermios(fd int) (*unix.Termios, error) {
@@ -79,13 +80,13 @@ func cmdPull(ctx context.Context, g *global, args []string) error {
 	fs.StringVar(&o.OS, "os", "", "OS to pull (default: this one)")
 	fs.StringVar(&o.Arch, "arch", "", "architecture to pull (default: this one)")
 	fs.StringVar(&o.Variant, "variant", "", "architecture variant to pull")
-	maxLayer := maxLayerFlag(fs)
+	maxLayer := storehelper.MaxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
 	done()
 	var err error
-	if o.MaxLayerSize, err = parseSize(*maxLayer); err != nil {
+	if o.MaxLayerSize, err = storehelper.ParseSize(*maxLayer); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -95,7 +96,7 @@ func cmdPull(ctx context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
+	defer imagestore.Shutdown(s)
 	o.Progress = g.progress(*quiet)
 	id, err := images.Pull(ctx, s, fs.Arg(0), o)
 	if err != nil {
@@ -121,7 +122,7 @@ func cmdPush(ctx context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
+	defer imagestore.Shutdown(s)
 	o.Progress = g.progress(*quiet)
 	return images.Push(ctx, s, fs.Arg(0), fs.Arg(1), o)
 }
@@ -213,11 +214,11 @@ func cmdLoad(ctx context.Context, g *global, args []string) error {
 	fs := g.flags("load [-i FILE]")
 	input := fs.StringP("input", "i", "", "archive to read (docker-archive or oci-archive, plain or compressed; default: standard input)")
 	quiet := fs.BoolP("quiet", "q", false, "print only the names loaded")
-	maxLayer := maxLayerFlag(fs)
+	maxLayer := storehelper.MaxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	maxSize, err := parseSize(*maxLayer)
+	maxSize, err := storehelper.ParseSize(*maxLayer)
 	if err != nil {
 		return err
 	}
@@ -234,7 +235,7 @@ func cmdLoad(ctx context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
+	defer imagestore.Shutdown(s)
 	names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet), TmpDir: g.remote.TmpDir, MaxLayerSize: maxSize})
 	if err != nil {
 		return err
@@ -365,7 +366,7 @@ func cmdInspect(ctx context.Context, g *global, args []string) error {
 	var out []*images.Inspect
 	var firstErr error
 	for _, n := range fs.Args() {
-		img, err := images.Lookup(s, sys, n)
+		img, err := imagestore.Lookup(s, sys, n)
 		if err == nil {
 			var in *images.Inspect
 			if in, err = images.InspectImage(ctx, s, img); err == nil {
@@ -431,7 +432,7 @@ func cmdPrune(_ context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
+	defer imagestore.Shutdown(s)
 	gone, layers, err := images.Prune(s, *all)
 	for _, id := range gone {
 		fmt.Fprintln(g.stdout, id)
@@ -455,31 +456,10 @@ func cmdExists(_ context.Context, g *global, args []string) error {
 		return err
 	}
 	defer done()
-	if _, err := images.Lookup(s, sys, fs.Arg(0)); err != nil {
+	if _, err := imagestore.Lookup(s, sys, fs.Arg(0)); err != nil {
 		return errQuiet{err}
 	}
 	return nil
-}
-
-// envMaxLayerSize is the default of --max-layer-size.
-const envMaxLayerSize = "SANDY_MAX_LAYER_SIZE"
-
-// maxLayerFlag adds --max-layer-size to a verb that stores layers.
-func maxLayerFlag(fs *pflag.FlagSet) *string {
-	return fs.String("max-layer-size", os.Getenv(envMaxLayerSize),
-		"refuse a layer that decompresses to more than SIZE (e.g. 20GB, 512MiB; default $"+envMaxLayerSize+", else no bound): a guard against decompression bombs, at the cost of one more decompression")
-}
-
-// parseSize reads a --max-layer-size value: "" or "0" is no bound.
-func parseSize(v string) (int64, error) {
-	if v == "" || v == "0" {
-		return 0, nil
-	}
-	n, err := units.RAMInBytes(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("--max-layer-size %q (or $%s): want a size such as 20GB or 512MiB", v, envMaxLayerSize)
-	}
-	return n, nil
 }
 
 // errQuiet is an error whose exit status speaks for it (image exists).

@@ -1,6 +1,6 @@
 //go:build containers_image_openpgp
 
-package images
+package imagestore
 
 import (
 	"context"
@@ -37,8 +37,14 @@ type ContainerOptions struct {
 	// (taken as always: a pull of an image already stored copies only
 	// what changed).
 	Pull string
-	// PullOptions are the registry flags and the progress writer of a pull.
-	PullOptions PullOptions
+	// Puller pulls the image name into s and returns its id: the image
+	// library's pull (images.Pull with the registry flags), which
+	// sandy-image sets; nil in the storage-only helper, where a pull is
+	// ErrNeedsImageLibrary.
+	Puller func(ctx context.Context, s storage.Store, name string) (string, error)
+	// Config reads what ociConfig leaves to the image library; nil in the
+	// storage-only helper.
+	Config ConfigFunc
 	// Volatile: the container is removed when it exits (--rm), so its
 	// overlay needs no syncs.
 	Volatile bool
@@ -84,7 +90,7 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 	}
 	o.trace("finding the image", t0)
 	t0 = time.Now()
-	cfg, err := ociConfig(ctx, s, img.ID)
+	cfg, err := ociConfig(ctx, s, img.ID, o.Config)
 	if err != nil {
 		return nil, fmt.Errorf("reading the config of image %s: %w", shortID(img.ID), err)
 	}
@@ -95,13 +101,19 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 	if o.Name != "" {
 		names = []string{o.Name}
 	}
-	var co *storage.ContainerOptions
+	// A --rm container is volatile for the store too, as podman makes
+	// one (libpod's Volatile): its record and its layer's go to the
+	// volatile-containers.json and volatile-layers.json, written without
+	// fsync(2) (on create and on removal), and the store's own mount of
+	// it uses overlay's volatile option where the driver supports it. A
+	// crash may lose the record; the container was to go at its exit.
+	co := &storage.ContainerOptions{Volatile: o.Volatile}
 	if len(o.UIDMap) > 0 || len(o.GIDMap) > 0 {
 		// As podman creates a keep-id container: storage finds or makes
 		// the image's top layer owned as this map sees it (an id-mapped
 		// copy, once per image and map), unless the driver shifts ids
 		// at mount time (layersOf).
-		co = &storage.ContainerOptions{IDMappingOptions: storagetypes.IDMappingOptions{UIDMap: idtoolsMap(o.UIDMap), GIDMap: idtoolsMap(o.GIDMap)}}
+		co.IDMappingOptions = storagetypes.IDMappingOptions{UIDMap: idtoolsMap(o.UIDMap), GIDMap: idtoolsMap(o.GIDMap)}
 	}
 	c, err := s.CreateContainer("", names, img.ID, "", string(meta), co)
 	if err != nil {
@@ -143,7 +155,7 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 	case "missing", "never":
 		img, lookupErr = Lookup(s, sys, name)
 		if lookupErr == nil {
-			return img, matchedName(s, sys, img, name), nil
+			return img, MatchedName(s, sys, img, name), nil
 		}
 		if policy == "never" {
 			return nil, "", fmt.Errorf("%w (--pull=never: sandy pull it first)", lookupErr)
@@ -152,7 +164,10 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 	default:
 		return nil, "", fmt.Errorf("--pull %q: want missing, always, never or newer", o.Pull)
 	}
-	id, err := Pull(ctx, s, name, o.PullOptions)
+	if o.Puller == nil {
+		return nil, "", fmt.Errorf("pulling %s: %w", name, ErrNeedsImageLibrary)
+	}
+	id, err := o.Puller(ctx, s, name)
 	if err != nil {
 		if lookupErr != nil {
 			return nil, "", fmt.Errorf("%v, and pulling it failed: %w", lookupErr, err)
@@ -163,7 +178,7 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 	if err != nil {
 		return nil, "", fmt.Errorf("reading pulled image %s: %w", shortID(id), err)
 	}
-	return img, matchedName(s, sys, img, name), nil
+	return img, MatchedName(s, sys, img, name), nil
 }
 
 // prepared describes the storage container c for the runtime: its layers
@@ -196,10 +211,27 @@ func prepared(s storage.Store, c *storage.Container, img *storage.Image, imgName
 	if _, uerr := s.Unmount(c.ID, false); uerr != nil && err == nil {
 		err = fmt.Errorf("unmounting the container's root: %w", uerr)
 	}
+	if err == nil && o.Volatile && p.Layers.Driver == overlay.DriverOverlay {
+		err = clearVolatileMark(p.Layers.Work)
+	}
 	if err == nil && p.Layers.IDMapOptions != "" {
 		err = unshiftUpperRoot(p.Layers)
 	}
 	return p, err
+}
+
+// clearVolatileMark removes what the kernel's overlay leaves in the work
+// directory of a volatile mount (work/work/incompat/volatile), which makes
+// the next mount of the same upper and work directories fail with EINVAL
+// (overlayfs.rst, "Volatile mount"): the store's mount above is volatile
+// for a --rm container, and the init mounts the layers again. The store's
+// overlay driver removes it before each of its own mounts
+// (drivers/overlay get); the layer was only read.
+func clearVolatileMark(work string) error {
+	if err := os.RemoveAll(filepath.Join(work, "work", "incompat", "volatile")); err != nil {
+		return fmt.Errorf("clearing the store's volatile mount mark: %w", err)
+	}
+	return nil
 }
 
 // unshiftUpperRoot gives the container layer's directory back the owner

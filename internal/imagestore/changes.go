@@ -1,6 +1,6 @@
 //go:build containers_image_openpgp
 
-package images
+package imagestore
 
 import (
 	"encoding/json"

@@ -1,6 +1,6 @@
 //go:build containers_image_openpgp
 
-package main
+package storehelper
 
 import (
 	"bufio"
@@ -14,26 +14,29 @@ import (
 
 	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
-	"github.com/sandy-rt/sandy/internal/images"
+	"github.com/sandy-rt/sandy/internal/imagestore"
 )
 
 // cmdCreateContainer is imagehelper.CreateRole: `sandy run IMAGE` asks
 // for a storage container and gets an imagehelper.Prepared as JSON.
-func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
-	var o images.ContainerOptions
+func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
+	var o imagestore.ContainerOptions
 	fs := g.flags("_create-container [flags] IMAGE")
-	done := g.remoteFlags(fs, &o.PullOptions.Remote)
+	var pf PullFlags
+	pf.add(fs)
 	fs.StringVar(&o.Name, "name", "", "the container's name")
 	fs.StringVar(&o.Pull, "pull", "missing", "missing, always, never or newer")
 	fs.BoolVar(&o.Volatile, "volatile", false, "the container is removed when it exits")
 	hold := fs.Bool("hold", false, "after the answer, wait for \"remove\" on stdin (see holdContainer)")
 	uidmap := fs.String("uidmap", "", "the container's uid map relative to the store's namespace, CONTAINER:HOST:SIZE[,...] (podman's --uidmap)")
 	gidmap := fs.String("gidmap", "", "the container's gid map, as --uidmap")
-	maxLayer := maxLayerFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	done()
+	pf.TLSVerifySet = fs.Changed("tls-verify")
+	if _, err := ParseSize(pf.MaxLayerSize); err != nil {
+		return err
+	}
 	var err error
 	if *uidmap != "" || *gidmap != "" {
 		if o.UIDMap, err = idmap.ParseFlagMap("--uidmap", *uidmap); err != nil {
@@ -43,30 +46,33 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 			return err
 		}
 	}
-	if o.PullOptions.MaxLayerSize, err = parseSize(*maxLayer); err != nil {
-		return err
+	if g.Library != nil {
+		if o.Puller, err = g.Library.Puller(pf, g.Stderr); err != nil {
+			return err
+		}
+		o.Config = g.Library.Config
 	}
 	if fs.NArg() != 1 {
 		return errors.New("want exactly one image")
 	}
 	t0 := time.Now()
-	s, sys, end, err := g.session()
+	s, err := g.openStore()
 	if err != nil {
 		return err
 	}
-	g.debugf("opening the image store: %v", time.Since(t0))
-	o.PullOptions.Progress = g.stderr
-	if g.debug {
-		o.Trace = func(step string, d time.Duration) { g.debugf("%s: %v", step, d) }
+	end := func() { imagestore.Shutdown(s) }
+	g.Debugf("opening the image store: %v", time.Since(t0))
+	if g.Debug {
+		o.Trace = func(step string, d time.Duration) { g.Debugf("%s: %v", step, d) }
 	}
-	p, err := images.CreateContainer(ctx, s, sys, fs.Arg(0), o)
+	p, err := imagestore.CreateContainer(ctx, s, g.sys(), fs.Arg(0), o)
 	t0 = time.Now()
 	end()
-	g.debugf("closing the image store: %v", time.Since(t0))
+	g.Debugf("closing the image store: %v", time.Since(t0))
 	if err != nil {
 		return err
 	}
-	if err := json.NewEncoder(g.stdout).Encode(p); err != nil || !*hold {
+	if err := json.NewEncoder(g.Stdout).Encode(p); err != nil || !*hold {
 		return err
 	}
 	return holdContainer(g, p.ID, o.Volatile)
@@ -82,24 +88,24 @@ func cmdCreateContainer(ctx context.Context, g *global, args []string) error {
 //
 // "remove-behind" (a `run --rm` whose container exited) removes it too,
 // but answers "locked" first, once it holds the store's removals lock
-// (images.LockRemovals), and sandy returns the exit status then, without
+// (imagestore.LockRemovals), and sandy returns the exit status then, without
 // waiting for the removal: every helper verb waits for that lock before
 // it opens the store (openStore), so a `run --name` of the same name, a
 // list or an rm that follows sees the container gone. Nothing more goes
 // to stdout after the answer (sandy is gone); an error of the removal goes
 // to stderr, and the container stays, exited, for `sandy rm`.
-func holdContainer(g *global, id string, volatile bool) error {
-	line, err := bufio.NewReader(g.stdin).ReadString('\n')
+func holdContainer(g *Env, id string, volatile bool) error {
+	line, err := bufio.NewReader(g.Stdin).ReadString('\n')
 	switch strings.TrimSpace(line) {
 	case imagehelper.HoldRemoveBehind:
-		lock, lerr := images.LockRemovals(g.store)
+		lock, lerr := imagestore.LockRemovals(g.Store)
 		if lerr != nil {
-			fmt.Fprintln(g.stdout, lerr.Error())
+			fmt.Fprintln(g.Stdout, lerr.Error())
 			return lerr
 		}
-		g.removals, g.store.HoldsRemovals = lock, true // held until this process exits
-		fmt.Fprintln(g.stdout, imagehelper.HoldLocked)
-		g.stdout = io.Discard
+		g.removals, g.Store.HoldsRemovals = lock, true // held until this process exits
+		fmt.Fprintln(g.Stdout, imagehelper.HoldLocked)
+		g.Stdout = io.Discard
 	case imagehelper.HoldRemove:
 	case "":
 		// sandy is gone without a word (killed): a --rm container goes.
@@ -118,11 +124,11 @@ func holdContainer(g *global, id string, volatile bool) error {
 		if err != nil {
 			return err
 		}
-		g.debugf("opening the image store: %v", time.Since(t0))
-		defer images.Shutdown(s)
+		g.Debugf("opening the image store: %v", time.Since(t0))
+		defer imagestore.Shutdown(s)
 		t0 = time.Now()
-		defer func() { g.debugf("removing the storage container: %v", time.Since(t0)) }()
-		return images.RemoveContainer(s, id)
+		defer func() { g.Debugf("removing the storage container: %v", time.Since(t0)) }()
+		return imagestore.RemoveContainer(s, id)
 	}
 	// After a killed sandy the container's processes may still be dying,
 	// with its root mounted in their namespace: a few tries.
@@ -136,12 +142,12 @@ func holdContainer(g *global, id string, volatile bool) error {
 	if err != nil {
 		answer = err.Error()
 	}
-	fmt.Fprintln(g.stdout, answer)
+	fmt.Fprintln(g.Stdout, answer)
 	return err
 }
 
 // cmdRemoveContainer is imagehelper.RemoveRole.
-func cmdRemoveContainer(_ context.Context, g *global, args []string) error {
+func cmdRemoveContainer(_ context.Context, g *Env, args []string) error {
 	fs := g.flags("_remove-container ID")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
@@ -153,12 +159,12 @@ func cmdRemoveContainer(_ context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	return images.RemoveContainer(s, fs.Arg(0))
+	defer imagestore.Shutdown(s)
+	return imagestore.RemoveContainer(s, fs.Arg(0))
 }
 
 // cmdListContainers is imagehelper.ListRole.
-func cmdListContainers(_ context.Context, g *global, args []string) error {
+func cmdListContainers(_ context.Context, g *Env, args []string) error {
 	fs := g.flags("_list-containers")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
@@ -167,18 +173,21 @@ func cmdListContainers(_ context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	list, err := images.ListContainers(s)
+	defer imagestore.Shutdown(s)
+	list, err := imagestore.ListContainers(s)
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(g.stdout).Encode(list)
+	return json.NewEncoder(g.Stdout).Encode(list)
 }
 
 // cmdCommit is imagehelper.CommitRole: an image of a storage container.
-func cmdCommit(ctx context.Context, g *global, args []string) error {
+func cmdCommit(ctx context.Context, g *Env, args []string) error {
 	fs := g.flags("_commit [--message M] [--author A] [--change INSTR]... ID [IMAGE]")
-	var o images.CommitOptions
+	var o imagestore.CommitOptions
+	if g.Library != nil {
+		o.Config = g.Library.Config
+	}
 	fs.StringVar(&o.Message, "message", "", "the history entry's comment")
 	fs.StringVar(&o.Author, "author", "", "the image's author")
 	fs.StringArrayVar(&o.Changes, "change", nil, "a Dockerfile instruction applied to the config (repeatable)")
@@ -193,17 +202,17 @@ func cmdCommit(ctx context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	id, err := images.Commit(ctx, s, fs.Arg(0), o)
+	defer imagestore.Shutdown(s)
+	id, err := imagestore.Commit(ctx, s, fs.Arg(0), o)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(g.stdout, id)
+	fmt.Fprintln(g.Stdout, id)
 	return nil
 }
 
 // cmdDiff is imagehelper.DiffRole: a storage container's changes.
-func cmdDiff(_ context.Context, g *global, args []string) error {
+func cmdDiff(_ context.Context, g *Env, args []string) error {
 	fs := g.flags("_diff ID")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
@@ -215,16 +224,16 @@ func cmdDiff(_ context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	changes, err := images.Diff(s, fs.Arg(0))
+	defer imagestore.Shutdown(s)
+	changes, err := imagestore.Diff(s, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(g.stdout).Encode(changes)
+	return json.NewEncoder(g.Stdout).Encode(changes)
 }
 
 // cmdRenameContainer is imagehelper.RenameRole.
-func cmdRenameContainer(_ context.Context, g *global, args []string) error {
+func cmdRenameContainer(_ context.Context, g *Env, args []string) error {
 	fs := g.flags("_rename-container ID NAME")
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
@@ -236,6 +245,6 @@ func cmdRenameContainer(_ context.Context, g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer images.Shutdown(s)
-	return images.RenameContainer(s, fs.Arg(0), fs.Arg(1))
+	defer imagestore.Shutdown(s)
+	return imagestore.RenameContainer(s, fs.Arg(0), fs.Arg(1))
 }

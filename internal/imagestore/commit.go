@@ -1,6 +1,6 @@
 //go:build containers_image_openpgp
 
-package images
+package imagestore
 
 import (
 	"context"
@@ -19,7 +19,6 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
@@ -37,6 +36,9 @@ type CommitOptions struct {
 	Changes []string
 	// Now is the creation time (time.Now when zero).
 	Now time.Time
+	// Config reads what ociConfig leaves to the image library; nil in the
+	// storage-only helper.
+	Config ConfigFunc
 }
 
 // Commit makes an image of a storage container: the container's layer
@@ -63,7 +65,7 @@ func Commit(ctx context.Context, s storage.Store, containerID string, o CommitOp
 			return "", err
 		}
 	}
-	cfg, err := ociConfig(ctx, s, img.ID)
+	cfg, err := ociConfig(ctx, s, img.ID, o.Config)
 	if err != nil {
 		return "", fmt.Errorf("reading the config of image %s: %w", img.ID, err)
 	}
