@@ -205,6 +205,10 @@ type Forked struct {
 	Pid    int
 	goW    *os.File // the go pipe's write end
 	status *os.File // the status pipe's read end
+	// raw is the plan the process runs from, kept alive until it has
+	// exec'd or exited: where the children share this process's memory
+	// (forkvm_amd64.go), child 2 runs on a stack of raw's until then.
+	raw *forkRaw
 }
 
 // Release lets the process go on and waits until it has exec'd (nil) or
@@ -231,14 +235,20 @@ func (f *Forked) readResult() error {
 	var rec [12]byte
 	_, err := io.ReadFull(f.status, rec[:])
 	if err == io.EOF {
-		return nil // exec'd: the close-on-exec pipe closed
+		// exec'd: the close-on-exec pipe closed after the process left
+		// the shared memory (or it was killed: exit_mm comes before
+		// exit_files).
+		f.raw = nil
+		return nil
 	}
 	if err != nil {
+		// Unknown: the process may still use raw; leave it alive.
 		return fmt.Errorf("starting the process: reading its status: %w", err)
 	}
 	fe := decodeRecord(rec)
 	var ws unix.WaitStatus
 	_, _ = unix.Wait4(f.Pid, &ws, 0, nil)
+	f.raw = nil // exited
 	return fe
 }
 
@@ -251,6 +261,7 @@ func (f *Forked) Kill() {
 	_ = unix.Kill(f.Pid, unix.SIGKILL)
 	var ws unix.WaitStatus
 	_, _ = unix.Wait4(f.Pid, &ws, 0, nil)
+	f.raw = nil // exited
 	f.status.Close()
 }
 
@@ -348,8 +359,14 @@ type forkRaw struct {
 	groupsp      unsafe.Pointer // &groups[0], or nil
 	slash, dot   *byte
 	dotdot       *byte
-	// Buffers the children write into.
-	rec                [12]byte
+	// vm: the children share the caller's memory (cloneOnStack), each
+	// on its own stack.
+	vm                   bool
+	stack1, stack2       []byte
+	stack1Top, stack2Top uintptr
+	// Buffers the children write into: child 1 rec1, child 2 the rest.
+	rec1, rec2         [12]byte
+	sigOld, sigDfl     [4]uintptr // struct sigaction: the old one, SIG_DFL (and an empty mask)
 	gobuf              [1]byte
 	cwdBuf             [4096]byte
 	stRoot, st, stPrev unix.Stat_t
@@ -429,9 +446,10 @@ func ForkExec(plan *ForkPlan) (*Forked, error) {
 			_, _ = unix.Wait4(int(fe.Value), &ws, 0, nil)
 			goW.Close()
 			statusR.Close()
+			runtime.KeepAlive(r) // until child 2 has exited
 			return nil, early
 		case fe.Step == StepStarted:
-			return &Forked{Pid: int(fe.Value), goW: goW, status: statusR}, nil
+			return &Forked{Pid: int(fe.Value), goW: goW, status: statusR, raw: r}, nil
 		case fe.Step < StepFDs:
 			goW.Close()
 			statusR.Close()
@@ -488,6 +506,12 @@ func prepare(plan *ForkPlan) (*forkRaw, error) {
 	if len(r.groups) > 0 {
 		r.groupsp = unsafe.Pointer(&r.groups[0])
 	}
+	if forkVM {
+		r.vm = true
+		r.stack1, r.stack2 = make([]byte, forkStack), make([]byte, forkStack)
+		r.stack1Top = stackTop(r.stack1)
+		r.stack2Top = stackTop(r.stack2)
+	}
 	r.capHdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	r.capData[0] = unix.CapUserData{Effective: uint32(plan.Effective), Permitted: uint32(plan.Permitted), Inheritable: uint32(plan.Inheritable)}
 	r.capData[1] = unix.CapUserData{Effective: uint32(plan.Effective >> 32), Permitted: uint32(plan.Permitted >> 32), Inheritable: uint32(plan.Inheritable >> 32)}
@@ -497,24 +521,39 @@ func prepare(plan *ForkPlan) (*forkRaw, error) {
 	return r, nil
 }
 
+// forkStack is the size of each child's stack when they share the
+// caller's memory: ample for the nosplit code they run (the linker
+// bounds a nosplit chain to well under a kilobyte).
+const forkStack = 64 << 10
+
+// stackTop is the 16-byte aligned top of a stack in b, below a margin.
+func stackTop(b []byte) uintptr {
+	return (uintptr(unsafe.Pointer(&b[0])) + uintptr(len(b)) - 64) &^ 15
+}
+
 // report writes a record to fd and exits the child. It never returns.
 //
 //go:nosplit
 //go:norace
 //go:nocheckptr
 func report(r *forkRaw, fd int, step ForkStep, errno syscall.Errno, value int) {
-	putU32(&r.rec, 0, uint32(step))
-	putU32(&r.rec, 4, uint32(errno))
-	putU32(&r.rec, 8, uint32(value))
-	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&r.rec[0])), uintptr(len(r.rec)))
+	rec := &r.rec2 // child 2's; child 1 and child 2 may share memory
+	if step < StepFDs {
+		rec = &r.rec1
+	}
+	putU32(rec, 0, uint32(step))
+	putU32(rec, 4, uint32(errno))
+	putU32(rec, 8, uint32(value))
+	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&rec[0])), uintptr(len(rec)))
 	for {
-		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 1, 0, 0)
+		syscall.RawSyscall(syscall.SYS_EXIT, 1, 0, 0)
 	}
 }
 
 // putU32 stores v little-endian at rec[off:off+4]; off is 0, 4 or 8.
 //
 //go:nosplit
+//go:norace
 func putU32(rec *[12]byte, off int, v uint32) {
 	switch off {
 	case 0:
@@ -529,6 +568,7 @@ func putU32(rec *[12]byte, off int, v uint32) {
 // rawClone forks (clone with SIGCHLD and flags, no new stack).
 //
 //go:nosplit
+//go:norace
 func rawClone(flags uintptr) (uintptr, syscall.Errno) {
 	var pid uintptr
 	var e syscall.Errno
@@ -603,30 +643,20 @@ func verifyCwd(r *forkRaw, outside, walk ForkStep) (ForkStep, syscall.Errno, int
 
 // forkChildren forks child 1, which forks child 2 (see the top of this
 // file); in the caller it returns child 1's pid. It runs with
-// syscall.ForkLock held. Everything after the first fork follows the
-// rules at the top of this file.
+// syscall.ForkLock held. Everything after the fork follows the rules at
+// the top of this file. Where cloneOnStack exists (amd64), child 1 and
+// child 2 share the caller's memory instead (forkvm_amd64.go).
 //
 //go:noinline
 //go:norace
 //go:nocheckptr
 func forkChildren(r *forkRaw) (pid1 int, err syscall.Errno) {
+	if r.vm {
+		return forkChildrenVM(r)
+	}
 	var (
-		pid     uintptr
-		e       syscall.Errno
-		i       int
-		fd      int
-		flags   uintptr
-		c       int
-		n       uintptr
-		step    ForkStep
-		value   int
-		later   bool
-		denied  bool
-		op      *fdOp
-		joins   = r.joins
-		ops     = r.ops
-		rlimits = r.rlimits
-		paths   = r.paths
+		pid uintptr
+		e   syscall.Errno
 	)
 	runtimeBeforeFork()
 	pid, e = rawClone(0)
@@ -635,7 +665,23 @@ func forkChildren(r *forkRaw) (pid1 int, err syscall.Errno) {
 		return int(pid), e
 	}
 	runtimeAfterForkInChild()
+	child1(r)
+	return 0, 0
+}
 
+// child1 joins the namespaces and starts child 2; it never returns.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func child1(r *forkRaw) {
+	var (
+		pid   uintptr
+		e     syscall.Errno
+		i     int
+		fd    int
+		joins = r.joins
+	)
 	// Child 1.
 	fd = r.status
 	if _, _, e = syscall.RawSyscall6(syscall.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0); e != 0 {
@@ -655,20 +701,49 @@ func forkChildren(r *forkRaw) (pid1 int, err syscall.Errno) {
 			}
 		}
 	}
-	pid, e = rawClone(unix.CLONE_PARENT)
+	if r.vm {
+		pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_PARENT|uintptr(syscall.SIGCHLD), r.stack2Top, r, 2)
+	} else {
+		pid, e = rawClone(unix.CLONE_PARENT)
+	}
 	if e != 0 {
 		report(r, fd, StepClone, e, 0)
 	}
-	if pid != 0 {
-		putU32(&r.rec, 0, uint32(StepStarted))
-		putU32(&r.rec, 4, 0)
-		putU32(&r.rec, 8, uint32(pid))
-		syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&r.rec[0])), uintptr(len(r.rec)))
-		for {
-			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
-		}
+	if pid == 0 {
+		child2(r) // the fork: child 2 goes on here
 	}
+	putU32(&r.rec1, 0, uint32(StepStarted))
+	putU32(&r.rec1, 4, 0)
+	putU32(&r.rec1, 8, uint32(pid))
+	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&r.rec1[0])), uintptr(len(r.rec1)))
+	for {
+		syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
+	}
+}
 
+// child2 sets the process up in the container and execs it; it never
+// returns.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func child2(r *forkRaw) {
+	var (
+		n       uintptr
+		e       syscall.Errno
+		i       int
+		fd      int
+		flags   uintptr
+		c       int
+		step    ForkStep
+		value   int
+		later   bool
+		denied  bool
+		op      *fdOp
+		ops     = r.ops
+		rlimits = r.rlimits
+		paths   = r.paths
+	)
 	// Child 2: in the container's namespaces, the caller's child. The fds
 	// first: the caller's must be gone before anything else.
 	for i = range ops {
@@ -803,5 +878,4 @@ func forkChildren(r *forkRaw) (pid1 int, err syscall.Errno) {
 		report(r, fd, StepExec, syscall.EACCES, -1)
 	}
 	report(r, fd, StepExec, syscall.ENOENT, -1)
-	return 0, 0
 }

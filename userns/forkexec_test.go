@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -201,4 +202,48 @@ func TestForkExecAbandoned(t *testing.T) {
 		t.Errorf("abandoned child: status %v, output %q; want exit 1, nothing run", ws, out)
 	}
 	f.status.Close()
+}
+
+// Many processes while other goroutines allocate and the GC runs: where
+// the children share this process's memory (forkvm_amd64.go), neither
+// side may disturb the other.
+func TestForkExecUnderGC(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	for i := 0; i < 2; i++ {
+		go func() {
+			var keep [][]byte
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				keep = append(keep, make([]byte, 4096))
+				if len(keep) > 1000 {
+					keep = nil
+					runtime.GC()
+				}
+			}
+		}()
+	}
+	for i := 0; i < 100; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := selfPlan(t, w, "sh", "-c", "echo $FOO")
+		if i%3 == 0 {
+			plan.Cwd = "/nonexistent"
+		}
+		out, err := runPlan(t, plan, r)
+		r.Close()
+		var fe *ForkError
+		switch {
+		case i%3 == 0 && (!errors.As(err, &fe) || fe.Step != StepChdir):
+			t.Fatalf("run %d: %v, want a chdir failure", i, err)
+		case i%3 != 0 && (err != nil || out != "bar\n"):
+			t.Fatalf("run %d: %q, %v", i, out, err)
+		}
+	}
 }

@@ -120,21 +120,36 @@ func byInit(rlimits []specs.POSIXRlimit) []specs.POSIXRlimit {
 }
 
 // homeInRoot is homeOf for a container seen from the host: its
-// /etc/passwd resolved inside root (openat2 RESOLVE_IN_ROOT, or
-// securejoin's emulation), never a path joined onto /proc/PID/root, so
-// that a symlink in the container cannot lead to a host file. "/" when
-// there is no passwd file to read.
+// /etc/passwd resolved inside root (openat2(2) RESOLVE_IN_ROOT, or
+// securejoin's emulation where the kernel lacks it), never a path joined
+// onto /proc/PID/root, so that a symlink in the container cannot lead to
+// a host file; only a regular file is read (O_NONBLOCK: a fifo there
+// cannot block sandy). "/" when there is no passwd file to read.
 func homeInRoot(root *os.File, uid uint32) string {
-	h, err := pathrs.OpenatInRoot(root, "/etc/passwd")
-	if err != nil {
+	fd, err := unix.Openat2(int(root.Fd()), "etc/passwd", &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	var f *os.File
+	switch {
+	case errors.Is(err, unix.ENOSYS):
+		h, err := pathrs.OpenatInRoot(root, "/etc/passwd")
+		if err != nil {
+			return "/"
+		}
+		defer h.Close()
+		if f, err = pathrs.Reopen(h, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+			return "/"
+		}
+	case err != nil:
 		return "/"
-	}
-	defer h.Close()
-	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_CLOEXEC)
-	if err != nil {
-		return "/"
+	default:
+		f = os.NewFile(uintptr(fd), "/etc/passwd")
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "/"
+	}
 	return homeIn(f, uid)
 }
 

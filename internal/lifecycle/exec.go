@@ -131,6 +131,7 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 		return ExecFailed, err
 	}
 	release, wait := ex.release, func() (*os.ProcessState, error) { return ex.child.Wait(ex.pid) }
+	var waitStatus func() (unix.WaitStatus, error)
 	steps := []step{
 		{"forking the process", ex.fork},
 		{"setting process.rlimits", ex.forkRlimits},
@@ -150,7 +151,7 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 		}
 	} else {
 		g.Debugf("exec: path: forked by sandy exec (no exec init)")
-		release, wait = ex.releaseFork, func() (*os.ProcessState, error) { return userns.WaitSpawned(ex.pid) }
+		release, waitStatus = ex.releaseFork, ex.waitFork
 	}
 	if err := run(steps); err != nil {
 		return ExecFailed, err
@@ -165,9 +166,10 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	ex.undo.release()
 	f := &foreground{
 		pty: ex.pty, stdin: o.Stdin, stdout: o.Stdout, sigs: sigs,
-		release: release,
-		signal:  func(sig unix.Signal) error { return unix.Kill(ex.pid, sig) },
-		wait:    wait,
+		release:    release,
+		signal:     func(sig unix.Signal) error { return unix.Kill(ex.pid, sig) },
+		wait:       wait,
+		waitStatus: waitStatus,
 	}
 	code, err := f.run(g)
 	if err != nil {

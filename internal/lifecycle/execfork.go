@@ -157,6 +157,17 @@ func (ex *execution) releaseFork() error {
 	return err
 }
 
+// waitFork waits for the forked process, the caller's child.
+func (ex *execution) waitFork() (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(ex.pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws, err
+		}
+	}
+}
+
 // forkFailure says fe in the exec init's words.
 func (ex *execution) forkFailure(fe *userns.ForkError) error {
 	read := func(name string) string {
