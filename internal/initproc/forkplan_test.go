@@ -192,3 +192,17 @@ func TestForkFailure(t *testing.T) {
 		t.Errorf("slash name: %v", err)
 	}
 }
+
+// The step names ForkFailure uses are the ones the init's own steps
+// carry (setup's table, finish's and setLateRlimits' callers).
+func TestStepNames(t *testing.T) {
+	src, err := os.ReadFile("process.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{stepBounding, stepCwd, stepUser, stepCwdAsUser, stepCaps, stepNoNewPrivs, stepFind} {
+		if !strings.Contains(string(src), `{"`+name+`", p.`) {
+			t.Errorf("setup has no step %q", name)
+		}
+	}
+}

@@ -67,15 +67,15 @@ func (p *process) setup() error {
 		name string
 		fn   func() error
 	}{
-		{stepBounding, p.dropBounding},
+		{"dropping the capability bounding set", p.dropBounding},
 		{"having the host set process.rlimits", p.requestRlimits},
-		{stepCwd, p.enterCwd},
-		{stepUser, p.setUser},
-		{stepCwdAsUser, p.enterCwdAsUser},
-		{stepCaps, p.setCaps},
+		{"entering process.cwd", p.enterCwd},
+		{"switching to process.user", p.setUser},
+		{"entering process.cwd as process.user", p.enterCwdAsUser},
+		{"setting capabilities", p.setCaps},
 		{"setting the umask", p.setUmask},
-		{stepNoNewPrivs, p.setNoNewPrivs},
-		{stepFind, p.lookPath},
+		{"setting no_new_privs", p.setNoNewPrivs},
+		{"finding the executable", p.lookPath},
 	}
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
@@ -85,8 +85,9 @@ func (p *process) setup() error {
 	return nil
 }
 
-// The names of the process's set-up steps, in its errors; the forked
-// exec (forkplan.go) reports its failures under the same names.
+// The names of the process's set-up steps (setup's table, and finish's),
+// for the forked exec (forkplan.go), which reports its failures under the
+// same names (TestStepNames checks them against setup's table).
 const (
 	stepBounding   = "dropping the capability bounding set"
 	stepCwd        = "entering process.cwd"

@@ -103,26 +103,10 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	if !o.Detach {
 		sigs = relaySignals()
 	}
-	type step struct {
+	if err := ex.runSteps(ctx, []struct {
 		name string
 		fn   func(context.Context) error
-	}
-	run := func(steps []step) error {
-		for _, s := range steps {
-			t0 := time.Now()
-			err := s.fn(ctx)
-			g.Debugf("exec: %s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
-			if err != nil {
-				var ce *userns.ChildError
-				if errors.As(err, &ce) {
-					return err // already says where
-				}
-				return fmt.Errorf("exec: %s: %w", s.name, err)
-			}
-		}
-		return nil
-	}
-	if err := run([]step{
+	}{
 		{"loading the container", ex.loadContainer},
 		{"building the process", ex.buildProcess},
 		{"opening the container's namespaces", ex.openNamespaces},
@@ -132,28 +116,15 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	}
 	release, wait := ex.release, func() (*os.ProcessState, error) { return ex.child.Wait(ex.pid) }
 	var waitStatus func() (unix.WaitStatus, error)
-	steps := []step{
-		{"forking the process", ex.fork},
-		{"setting process.rlimits", ex.forkRlimits},
-		{"joining the container's cgroup", ex.joinCgroup},
-		{"writing the pid file", ex.writePidFile},
-	}
+	start := ex.startByFork
 	if ex.plan == nil {
-		// The fallback: nsenter and the exec init (a second start of
-		// sandy, from its sealed copy).
 		g.Debugf("exec: path: nsenter and the exec init (%s)", ex.fallback)
-		ex.exeCopy = copySelfExe()
-		steps = []step{
-			{"starting the exec init", ex.startInit},
-			{"joining the container's cgroup", ex.joinCgroup},
-			{"configuring the process", ex.configure},
-			{"writing the pid file", ex.writePidFile},
-		}
+		start = ex.startByInit
 	} else {
 		g.Debugf("exec: path: forked by sandy exec (no exec init)")
 		release, waitStatus = ex.releaseFork, ex.waitFork
 	}
-	if err := run(steps); err != nil {
+	if err := start(ctx); err != nil {
 		return ExecFailed, err
 	}
 	if o.Detach {
@@ -176,6 +147,56 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 		return ExecFailed, err
 	}
 	return code, nil
+}
+
+// runSteps runs steps in order, each timed under --debug; an error
+// names its step.
+func (ex *execution) runSteps(ctx context.Context, steps []struct {
+	name string
+	fn   func(context.Context) error
+}) error {
+	for _, s := range steps {
+		t0 := time.Now()
+		err := s.fn(ctx)
+		ex.g.Debugf("exec: %s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
+		if err != nil {
+			var ce *userns.ChildError
+			if errors.As(err, &ce) {
+				return err // already says where
+			}
+			return fmt.Errorf("exec: %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// startByFork starts the process with a fork of this process
+// (execfork.go).
+func (ex *execution) startByFork(ctx context.Context) error {
+	return ex.runSteps(ctx, []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"forking the process", ex.fork},
+		{"setting process.rlimits", ex.forkRlimits},
+		{"joining the container's cgroup", ex.joinCgroup},
+		{"writing the pid file", ex.writePidFile},
+	})
+}
+
+// startByInit starts the process through nsenter and the exec init, a
+// start of sandy from its sealed copy: the fallback (execfork.go).
+func (ex *execution) startByInit(ctx context.Context) error {
+	ex.exeCopy = copySelfExe()
+	return ex.runSteps(ctx, []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"starting the exec init", ex.startInit},
+		{"joining the container's cgroup", ex.joinCgroup},
+		{"configuring the process", ex.configure},
+		{"writing the pid file", ex.writePidFile},
+	})
 }
 
 // loadContainer reads the container's state and the config it was created
