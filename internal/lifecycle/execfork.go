@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -88,10 +87,11 @@ func (ex *execution) planFork(context.Context) error {
 func stdioFiles(o *ExecOptions, undo *cleanups) ([]*os.File, string, error) {
 	var out []*os.File
 	for i, s := range []any{o.Stdin, o.Stdout, o.Stderr} {
-		switch f := s.(type) {
-		case *os.File:
+		f, isFile := s.(*os.File)
+		switch {
+		case isFile && f != nil:
 			out = append(out, f)
-		case nil:
+		case s == nil || isFile: // none, or a nil *os.File
 			flag := os.O_WRONLY
 			if i == 0 {
 				flag = os.O_RDONLY
@@ -102,7 +102,7 @@ func stdioFiles(o *ExecOptions, undo *cleanups) ([]*os.File, string, error) {
 			}
 			undo.add(func() { null.Close() })
 			out = append(out, null)
-		case io.Reader, io.Writer:
+		default:
 			return nil, "stdio that is not a file", nil
 		}
 	}
