@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -143,7 +144,9 @@ func (ex *execution) forkRlimits(context.Context) error {
 // releaseFork lets the forked process set itself up and exec, and waits
 // until it has. A process that failed never ran: its pid file goes.
 func (ex *execution) releaseFork() error {
+	t0 := time.Now()
 	err := ex.forked.Release()
+	ex.g.Debugf("exec: releasing the process (its set-up in the container and execve): %v", time.Since(t0).Round(10*time.Microsecond))
 	if err == nil {
 		return nil
 	}
