@@ -209,6 +209,9 @@ type Forked struct {
 	// exec'd or exited: where the children share this process's memory
 	// (forkvm_amd64.go), child 2 runs on a stack of raw's until then.
 	raw *forkRaw
+	// done: Release has seen the process exec (it is no longer ours to
+	// kill here) or exit (reaped: its pid may be another's now).
+	done bool
 }
 
 // Release lets the process go on and waits until it has exec'd (nil) or
@@ -238,7 +241,7 @@ func (f *Forked) readResult() error {
 		// exec'd: the close-on-exec pipe closed after the process left
 		// the shared memory (or it was killed: exit_mm comes before
 		// exit_files).
-		f.raw = nil
+		f.raw, f.done = nil, true
 		return nil
 	}
 	if err != nil {
@@ -248,12 +251,17 @@ func (f *Forked) readResult() error {
 	fe := decodeRecord(rec)
 	var ws unix.WaitStatus
 	_, _ = unix.Wait4(f.Pid, &ws, 0, nil)
-	f.raw = nil // exited
+	f.raw, f.done = nil, true // exited and reaped
 	return fe
 }
 
-// Kill ends a process that was not released (and reaps it).
+// Kill ends a process that was not released, or whose release failed
+// to say how it ended (and reaps it); a no-op once Release has seen it
+// exec or exit.
 func (f *Forked) Kill() {
+	if f.done {
+		return
+	}
 	if f.goW != nil {
 		f.goW.Close()
 		f.goW = nil
@@ -261,7 +269,7 @@ func (f *Forked) Kill() {
 	_ = unix.Kill(f.Pid, unix.SIGKILL)
 	var ws unix.WaitStatus
 	_, _ = unix.Wait4(f.Pid, &ws, 0, nil)
-	f.raw = nil // exited
+	f.raw, f.done = nil, true // exited
 	f.status.Close()
 }
 

@@ -247,3 +247,30 @@ func TestForkExecUnderGC(t *testing.T) {
 		}
 	}
 }
+
+// Kill after a successful Release leaves the process alone (exec's undo
+// must not kill what ran, nor, after a failure, a pid that is reaped and
+// may be another process's).
+func TestForkExecKillAfterRelease(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := ForkExec(selfPlan(t, w, "sh", "-c", "sleep 0.2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := f.Release(); err != nil {
+		t.Fatal(err)
+	}
+	f.Kill()
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(f.Pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ws.Signaled() || ws.ExitStatus() != 0 {
+		t.Errorf("the released process ended with %v: Kill reached it", ws)
+	}
+}
