@@ -46,11 +46,18 @@ func (f *Filter) Load() (listenerFD int, err error) {
 }
 
 func loadError(errno unix.Errno, flags uintptr) error {
+	nnp, _ := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	return LoadError(errno, flags, nnp != 0)
+}
+
+// LoadError is Load's error for a seccomp(2) that failed with errno, for
+// a filter installed by another process (a forked child that loads
+// Instructions with Flags itself); nnp says whether it had no_new_privs.
+func LoadError(errno unix.Errno, flags uintptr, nnp bool) error {
 	err := fmt.Errorf("loading seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER, %#x): %w", flags, errno)
 	switch {
 	case errors.Is(errno, unix.EACCES):
-		nnp, _ := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
-		if nnp == 0 {
+		if !nnp {
 			return fmt.Errorf("%w (no_new_privs is not set and the process lacks CAP_SYS_ADMIN in its user namespace: load the filter before dropping capabilities, or set process.noNewPrivileges)", err)
 		}
 	case errors.Is(errno, unix.EINVAL) && flags != 0:

@@ -30,6 +30,18 @@
 // itself on a locked thread (setns.go); any other through util-linux
 // nsenter and the spawn helper (spawn.go).
 //
+// ForkExec starts a process in running namespaces with no helper and no
+// second program start (`sandy exec`): a raw fork from Go, as Go's own
+// syscall.forkAndExecInChild1 and runc's nsexec do, whose first child
+// joins the namespaces by fd and forks the process into the pid namespace
+// as the caller's child, which runs a plan computed before the fork
+// (ForkPlan: fds, bounding set, seccomp, cwd, ids, capabilities, rlimits,
+// no_new_privs, execve candidates) with raw system calls and reports a
+// failure as a {step, errno} record (ForkError). On amd64 the children
+// share the caller's memory (CLONE_VM on stacks of their own), so no page
+// table is copied. forkexec.go has the rules that code after a fork in Go
+// must keep and the security properties.
+//
 // Probe creates a throwaway user and mount namespace for `sandy doctor`
 // and runs a probe child in it; its failures carry the same hint as a
 // container start's (cloneHint). Limits (ReadLimits: the sysctls

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -84,6 +85,21 @@ func (p *process) setup() error {
 	return nil
 }
 
+// The names of the process's set-up steps (setup's table, and finish's),
+// for the forked exec (forkplan.go), which reports its failures under the
+// same names (TestStepNames checks them against setup's table).
+const (
+	stepBounding   = "dropping the capability bounding set"
+	stepCwd        = "entering process.cwd"
+	stepUser       = "switching to process.user"
+	stepCwdAsUser  = "entering process.cwd as process.user"
+	stepCaps       = "setting capabilities"
+	stepNoNewPrivs = "setting no_new_privs"
+	stepFind       = "finding the executable"
+	stepLateRlimit = "setting the init's rlimits"
+	stepSeccomp    = "loading seccomp"
+)
+
 func capList(names []string) ([]capability.Cap, error) {
 	last, err := capability.LastCap()
 	if err != nil {
@@ -108,7 +124,12 @@ func capList(names []string) ([]capability.Cap, error) {
 }
 
 func (p *process) capSets() (map[capability.CapType][]capability.Cap, error) {
-	c := p.p.Capabilities
+	return capSetsOf(p.p.Capabilities)
+}
+
+// capSetsOf is process.capabilities by set, each capability the kernel
+// knows (capList).
+func capSetsOf(c *specs.LinuxCapabilities) (map[capability.CapType][]capability.Cap, error) {
 	if c == nil {
 		c = &specs.LinuxCapabilities{}
 	}
@@ -160,7 +181,7 @@ func (p *process) setUser() error {
 		return err
 	}
 	if len(u.AdditionalGids) > 0 && p.setgroupsDenied {
-		return errors.New("process.user.additionalGids needs setgroups(2), which the single-id mapping denies (install uidmap and add /etc/subgid ranges)")
+		return errSetgroupsDenied
 	}
 	if !p.setgroupsDenied {
 		gids := make([]int, len(u.AdditionalGids))
@@ -168,17 +189,17 @@ func (p *process) setUser() error {
 			gids[i] = int(g)
 		}
 		if err := syscall.Setgroups(gids); err != nil {
-			return fmt.Errorf("setgroups %v: %w (is every additional gid mapped?)", gids, err)
+			return setgroupsError(u.AdditionalGids, err)
 		}
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return err
 	}
 	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("setresgid %d: %w%s", u.GID, err, unmappedHint(err, "gid", u.GID, "/proc/self/gid_map"))
+		return setresidError("gid", u.GID, err, readMap("/proc/self/gid_map"))
 	}
 	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("setresuid %d: %w%s", u.UID, err, unmappedHint(err, "uid", u.UID, "/proc/self/uid_map"))
+		return setresidError("uid", u.UID, err, readMap("/proc/self/uid_map"))
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return err
@@ -208,12 +229,34 @@ func refuseUnchanged(u specs.User) error {
 	return fmt.Errorf("%s: 4294967295 is -1, which setresuid(2) and setresgid(2) read as \"leave unchanged\": refusing to run the process with the init's ids", field)
 }
 
-func unmappedHint(err error, kind string, id uint32, mapFile string) string {
+// errSetgroupsDenied: additional gids where setgroups(2) is denied.
+var errSetgroupsDenied = errors.New("process.user.additionalGids needs setgroups(2), which the single-id mapping denies (install uidmap and add /etc/subgid ranges)")
+
+func setgroupsError(gids []uint32, err error) error {
+	ints := make([]int, len(gids))
+	for i, g := range gids {
+		ints[i] = int(g)
+	}
+	return fmt.Errorf("setgroups %v: %w (is every additional gid mapped?)", ints, err)
+}
+
+// setresidError is a failed setresuid(2) ("uid") or setresgid(2), with the
+// hint for an unmapped id; idMap is the user namespace's map of that kind.
+func setresidError(kind string, id uint32, err error, idMap string) error {
+	return fmt.Errorf("setres%s %d: %w%s", kind, id, err, unmappedHint(err, kind, id, idMap))
+}
+
+// readMap reads an id map file ("" when it cannot).
+func readMap(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
+
+func unmappedHint(err error, kind string, id uint32, idMap string) string {
 	if !errors.Is(err, unix.EINVAL) {
 		return ""
 	}
-	data, _ := os.ReadFile(mapFile)
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	lines := strings.Split(strings.TrimSpace(idMap), "\n")
 	for i, l := range lines {
 		lines[i] = strings.Join(strings.Fields(l), " ")
 	}
@@ -234,12 +277,7 @@ func (p *process) setCaps() error {
 	// and inheritable (capabilities(7)); runc's own example config lists
 	// ambient capabilities that are not inheritable, and runc runs it, so
 	// those are skipped rather than failing the container.
-	var ambient []capability.Cap
-	for _, c := range sets[capability.AMBIENT] {
-		if p.caps.Get(capability.PERMITTED, c) && p.caps.Get(capability.INHERITABLE, c) {
-			ambient = append(ambient, c)
-		}
-	}
+	ambient := raisableAmbient(sets)
 	sets[capability.AMBIENT] = ambient
 	p.caps.Set(capability.AMBIENT, ambient...)
 	if err := p.caps.Apply(capability.CAPS); err != nil {
@@ -251,6 +289,18 @@ func (p *process) setCaps() error {
 		}
 	}
 	return nil
+}
+
+// raisableAmbient is the ambient set of sets that the kernel can raise:
+// each capability also permitted and inheritable (see setCaps).
+func raisableAmbient(sets map[capability.CapType][]capability.Cap) []capability.Cap {
+	var ambient []capability.Cap
+	for _, c := range sets[capability.AMBIENT] {
+		if slices.Contains(sets[capability.PERMITTED], c) && slices.Contains(sets[capability.INHERITABLE], c) {
+			ambient = append(ambient, c)
+		}
+	}
+	return ambient
 }
 
 func (p *process) setUmask() error {
@@ -274,13 +324,17 @@ func (p *process) setLateRlimits() error {
 		n, _ := spec.RlimitNumber(rl.Type) // checked by spec.ValidateProcess
 		lim := syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}
 		if err := syscall.Setrlimit(n, &lim); err != nil {
-			if errors.Is(err, unix.EPERM) {
-				return fmt.Errorf("%s %d/%d: %w (above the hard limit sandy was started with: raise it with `ulimit -H` before running sandy)", rl.Type, rl.Soft, rl.Hard, err)
-			}
-			return fmt.Errorf("%s: %w", rl.Type, err)
+			return lateRlimitError(rl, err)
 		}
 	}
 	return nil
+}
+
+func lateRlimitError(rl specs.POSIXRlimit, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%s %d/%d: %w (above the hard limit sandy was started with: raise it with `ulimit -H` before running sandy)", rl.Type, rl.Soft, rl.Hard, err)
+	}
+	return fmt.Errorf("%s: %w", rl.Type, err)
 }
 
 // requestRlimits asks the host to set process.rlimits on this process
@@ -336,7 +390,7 @@ func (p *process) enterCwdAsUser() error {
 func verifyCwd(cwd string) error {
 	wd, err := unix.Getwd() // ENOENT for "(unreachable)"
 	if errors.Is(err, unix.ENOENT) || err == nil && !strings.HasPrefix(wd, "/") {
-		return fmt.Errorf("%s: the directory entered is outside the container's root (getcwd(2) finds it unreachable)", cwd)
+		return cwdOutsideError(cwd, false)
 	}
 	if err != nil {
 		// getcwd itself may be denied: a seccomp profile loaded before
@@ -344,13 +398,26 @@ func verifyCwd(cwd string) error {
 		// runtime-tools' linux_seccomp test does. Walk ".." instead.
 		inside, werr := cwdUnderRoot()
 		if werr != nil {
-			return fmt.Errorf("%s: getcwd: %w; walking up to the root: %w", cwd, err, werr)
+			return cwdWalkError(cwd, err, werr)
 		}
 		if !inside {
-			return fmt.Errorf("%s: the directory entered is outside the container's root (its \"..\" chain never reaches the root)", cwd)
+			return cwdOutsideError(cwd, true)
 		}
 	}
 	return nil
+}
+
+// cwdOutsideError: process.cwd led out of the root, by getcwd(2)'s
+// account or (walked) the ".." walk's.
+func cwdOutsideError(cwd string, walked bool) error {
+	if walked {
+		return fmt.Errorf("%s: the directory entered is outside the container's root (its \"..\" chain never reaches the root)", cwd)
+	}
+	return fmt.Errorf("%s: the directory entered is outside the container's root (getcwd(2) finds it unreachable)", cwd)
+}
+
+func cwdWalkError(cwd string, getcwdErr, walkErr error) error {
+	return fmt.Errorf("%s: getcwd: %w; walking up to the root: %w", cwd, getcwdErr, walkErr)
 }
 
 // cwdUnderRoot reports whether the root is an ancestor of the working
@@ -416,16 +483,8 @@ func (p *process) lookPath() error {
 		p.path = name
 		return nil
 	}
-	pathEnv := envValue(p.env, "PATH")
-	if pathEnv == "" {
-		pathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	}
 	var denied error
-	for _, dir := range filepath.SplitList(pathEnv) {
-		if dir == "" {
-			dir = "."
-		}
-		cand := filepath.Join(dir, name)
+	for _, cand := range execCandidates(name, p.env) {
 		err := executable(cand)
 		if err == nil {
 			p.path = cand
@@ -438,7 +497,32 @@ func (p *process) lookPath() error {
 	if denied != nil {
 		return execError(name, denied)
 	}
+	return notFoundError(name)
+}
+
+func notFoundError(name string) error {
 	return &userns.ChildError{Message: fmt.Sprintf("exec: %q: executable file not found in $PATH", name), ExitCode: 127}
+}
+
+// execCandidates are the paths execvp(3) tries for a name without a
+// slash: each entry of the environment's PATH (sandy's default without
+// one; an empty entry is the working directory) joined with it, in order.
+func execCandidates(name string, env []string) []string {
+	if strings.Contains(name, "/") {
+		return []string{name}
+	}
+	pathEnv := envValue(env, "PATH")
+	if pathEnv == "" {
+		pathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	var out []string
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		out = append(out, filepath.Join(dir, name))
+	}
+	return out
 }
 
 func executable(p string) error {
@@ -488,7 +572,12 @@ func homeOf(uid uint32) string {
 		return "/"
 	}
 	defer f.Close()
-	s := bufio.NewScanner(f)
+	return homeIn(f, uid)
+}
+
+// homeIn reads uid's home from a passwd file, "/" if absent.
+func homeIn(passwd io.Reader, uid uint32) string {
+	s := bufio.NewScanner(passwd)
 	for s.Scan() {
 		fl := strings.Split(s.Text(), ":")
 		if len(fl) >= 6 && fl[2] == strconv.FormatUint(uint64(uid), 10) && fl[5] != "" {

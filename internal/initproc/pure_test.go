@@ -169,10 +169,10 @@ func TestUnmappedHint(t *testing.T) {
 	if err := os.WriteFile(m, []byte("         0       1000          1\n         1     100000      65536\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := unmappedHint(unix.EPERM, "uid", 5, m); got != "" {
+	if got := unmappedHint(unix.EPERM, "uid", 5, readMap(m)); got != "" {
 		t.Errorf("EPERM: %q, want no hint", got)
 	}
-	got := unmappedHint(unix.EINVAL, "uid", 70000, m)
+	got := unmappedHint(unix.EINVAL, "uid", 70000, readMap(m))
 	for _, want := range []string{"process.user.uid 70000 is not mapped", "(uid map: 0 1000 1, 1 100000 65536)", "docs/troubleshooting.md#unmapped-user"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("hint %q lacks %q", got, want)

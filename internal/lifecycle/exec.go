@@ -66,9 +66,17 @@ type execution struct {
 	child *userns.Child
 	pid   int
 	pty   *os.File // pty master, when exec relays it
-	// exeCopy is the sealed sandy binary for the exec init, made while
-	// the container is loaded.
+	// exeCopy is the sealed sandy binary for the exec init (the
+	// fallback only).
 	exeCopy *exeCopy
+	// The fork (forkexec.go): nsJoins are the namespaces to join, the
+	// mount namespace last; plan is nil when the fallback runs, for
+	// the reason fallback says.
+	nsJoins  []userns.NSJoin
+	forkIn   initproc.ForkInput
+	plan     *userns.ForkPlan
+	fallback string
+	forked   *userns.Forked
 }
 
 // ExecFailed is the status of exec when sandy fails, rather than the
@@ -84,39 +92,43 @@ const ExecFailed = 255
 // exit status (128+N for a signal), 0 once it runs under --detach, or
 // ExecFailed with the error that stopped it before it ran.
 func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
-	ex := &execution{g: g, o: o, exeCopy: copySelfExe()}
-	defer ex.exeCopy.close()
+	ex := &execution{g: g, o: o}
+	defer func() {
+		if ex.exeCopy != nil {
+			ex.exeCopy.close()
+		}
+	}()
 	defer ex.undo.run()
 	var sigs chan os.Signal
 	if !o.Detach {
 		sigs = relaySignals()
 	}
-	steps := []struct {
+	if err := ex.runSteps(ctx, []struct {
 		name string
 		fn   func(context.Context) error
 	}{
 		{"loading the container", ex.loadContainer},
 		{"building the process", ex.buildProcess},
 		{"opening the container's namespaces", ex.openNamespaces},
-		{"starting the exec init", ex.startInit},
-		{"joining the container's cgroup", ex.joinCgroup},
-		{"configuring the process", ex.configure},
-		{"writing the pid file", ex.writePidFile},
+		{"planning the process", ex.planFork},
+	}); err != nil {
+		return ExecFailed, err
 	}
-	for _, s := range steps {
-		t0 := time.Now()
-		err := s.fn(ctx)
-		g.Debugf("exec: %s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
-		if err != nil {
-			var ce *userns.ChildError
-			if errors.As(err, &ce) {
-				return ExecFailed, err // already says where
-			}
-			return ExecFailed, fmt.Errorf("exec: %s: %w", s.name, err)
-		}
+	release, wait := ex.release, func() (*os.ProcessState, error) { return ex.child.Wait(ex.pid) }
+	var waitStatus func() (unix.WaitStatus, error)
+	start := ex.startByFork
+	if ex.plan == nil {
+		g.Debugf("exec: path: nsenter and the exec init (%s)", ex.fallback)
+		start = ex.startByInit
+	} else {
+		g.Debugf("exec: path: forked by sandy exec (no exec init)")
+		release, waitStatus = ex.releaseFork, ex.waitFork
+	}
+	if err := start(ctx); err != nil {
+		return ExecFailed, err
 	}
 	if o.Detach {
-		if err := ex.release(); err != nil {
+		if err := release(); err != nil {
 			return ExecFailed, err
 		}
 		ex.undo.release()
@@ -125,15 +137,66 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	ex.undo.release()
 	f := &foreground{
 		pty: ex.pty, stdin: o.Stdin, stdout: o.Stdout, sigs: sigs,
-		release: ex.release,
-		signal:  func(sig unix.Signal) error { return unix.Kill(ex.pid, sig) },
-		wait:    func() (*os.ProcessState, error) { return ex.child.Wait(ex.pid) },
+		release:    release,
+		signal:     func(sig unix.Signal) error { return unix.Kill(ex.pid, sig) },
+		wait:       wait,
+		waitStatus: waitStatus,
 	}
 	code, err := f.run(g)
 	if err != nil {
 		return ExecFailed, err
 	}
 	return code, nil
+}
+
+// runSteps runs steps in order, each timed under --debug; an error
+// names its step.
+func (ex *execution) runSteps(ctx context.Context, steps []struct {
+	name string
+	fn   func(context.Context) error
+}) error {
+	for _, s := range steps {
+		t0 := time.Now()
+		err := s.fn(ctx)
+		ex.g.Debugf("exec: %s: %v", s.name, time.Since(t0).Round(10*time.Microsecond))
+		if err != nil {
+			var ce *userns.ChildError
+			if errors.As(err, &ce) {
+				return err // already says where
+			}
+			return fmt.Errorf("exec: %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// startByFork starts the process with a fork of this process
+// (execfork.go).
+func (ex *execution) startByFork(ctx context.Context) error {
+	return ex.runSteps(ctx, []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"forking the process", ex.fork},
+		{"setting process.rlimits", ex.forkRlimits},
+		{"joining the container's cgroup", ex.joinCgroup},
+		{"writing the pid file", ex.writePidFile},
+	})
+}
+
+// startByInit starts the process through nsenter and the exec init, a
+// start of sandy from its sealed copy: the fallback (execfork.go).
+func (ex *execution) startByInit(ctx context.Context) error {
+	ex.exeCopy = copySelfExe()
+	return ex.runSteps(ctx, []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"starting the exec init", ex.startInit},
+		{"joining the container's cgroup", ex.joinCgroup},
+		{"configuring the process", ex.configure},
+		{"writing the pid file", ex.writePidFile},
+	})
 }
 
 // loadContainer reads the container's state and the config it was created
@@ -381,8 +444,12 @@ func dedupEnv(env []string) []string {
 // execNamespaces are the namespaces the exec init joins, in nsenter's
 // names; the user namespace first, and the mount namespace apart (the
 // exec init enters it itself: see initproc/exec.go).
-var execNamespaces = []struct{ proc, flag string }{
-	{"user", "user"}, {"ipc", "ipc"}, {"uts", "uts"}, {"net", "net"}, {"cgroup", "cgroup"}, {"pid", "pid"},
+var execNamespaces = []struct {
+	proc, flag string
+	clone      int
+}{
+	{"user", "user", unix.CLONE_NEWUSER}, {"ipc", "ipc", unix.CLONE_NEWIPC}, {"uts", "uts", unix.CLONE_NEWUTS},
+	{"net", "net", unix.CLONE_NEWNET}, {"cgroup", "cgroup", unix.CLONE_NEWCGROUP}, {"pid", "pid", unix.CLONE_NEWPID},
 }
 
 // openNamespaces opens the container init's namespace files now, so that
@@ -432,9 +499,11 @@ func (ex *execution) openNamespaces(context.Context) error {
 			continue
 		}
 		ex.undo.add(func() { f.Close() })
+		ex.nsJoins = append(ex.nsJoins, userns.NSJoin{File: f, Flag: ns.clone, Name: ns.proc})
 		ex.joins = append(ex.joins, userns.Join{Flag: ns.flag, Path: fmt.Sprintf("/proc/self/fd/%d", 3+len(ex.files))})
 		ex.files = append(ex.files, f)
 	}
+	ex.nsJoins = append(ex.nsJoins, userns.NSJoin{File: mnt, Flag: unix.CLONE_NEWNS, Name: "mount"})
 	if !state.Alive(ex.c.Pid, ex.c.PidStart) {
 		return fmt.Errorf("container %s stopped", ex.c.ID)
 	}

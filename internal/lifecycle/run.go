@@ -150,6 +150,11 @@ type foreground struct {
 	sigs    chan os.Signal // relaySignals, started early by the caller, or by run
 	signal  func(unix.Signal) error
 	wait    func() (*os.ProcessState, error)
+	// waitStatus, when set, is used instead of wait: a wait4(2) of the
+	// process, for a child that os has not started (exec's fork), with
+	// no os.FindProcess (whose first call probes pidfd support with a
+	// clone of its own).
+	waitStatus func() (unix.WaitStatus, error)
 }
 
 // relaySignals starts catching every signal for a foreground process,
@@ -251,13 +256,19 @@ func (f *foreground) run(g *Global) (int, error) {
 		return userns.ExitStatus(err), err // 127: not found, 126: not executable
 	}
 	type exited struct {
-		ps  *os.ProcessState
-		err error
+		code int
+		err  error
 	}
 	done := make(chan exited, 1)
 	go func() {
+		if f.waitStatus != nil {
+			code, err := waitCode(f.waitStatus())
+			done <- exited{code, err}
+			return
+		}
 		ps, err := f.wait()
-		done <- exited{ps, err}
+		code, err := exitCode(ps, err)
+		done <- exited{code, err}
 	}()
 	for {
 		select {
@@ -265,7 +276,7 @@ func (f *foreground) run(g *Global) (int, error) {
 			if relay != nil {
 				relay.drain()
 			}
-			return exitCode(e.ps, e.err)
+			return e.code, e.err
 		case s := <-sigs:
 			sig := s.(syscall.Signal)
 			switch sig {
@@ -282,6 +293,17 @@ func (f *foreground) run(g *Global) (int, error) {
 			}
 		}
 	}
+}
+
+// waitCode is exitCode for a wait4(2) status.
+func waitCode(ws unix.WaitStatus, err error) (int, error) {
+	switch {
+	case err != nil:
+		return 1, err
+	case ws.Signaled():
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
 }
 
 func exitCode(ps *os.ProcessState, err error) (int, error) {
