@@ -32,7 +32,14 @@
 # copy by sendfile on a goroutine, the owner scan beside the init's start,
 # ...), paired runs against crun at load 10-12: run 1.56 -> 1.31, exec
 # 2.75 -> 2.16 of crun's (docs/design.md#performance has the timelines and
-# the breakdown).
+# the breakdown). With exec's raw fork and one state load (issue 14,
+# 2026-12-06 20:11, RUNS=40, interleaved, load 8-11 from the other
+# engineers' work, every row 4-6x its quiet figure): sandy-exec/crun-exec
+# 0.82 (sandy-installed-exec 0.74), sandy/crun 1.42, sandy/runc 0.77,
+# sandy-subuid-net/sandy-subuid 1.32 (+71.5 ms), peak RSS 7.9 MB; a
+# second run at 20:14, load 9-10: 0.61 (installed 0.57), 1.40, 0.77, 1.30
+# (+74.7 ms), 7.9 MB. At that load the exec ratio moves by a quarter
+# between two runs of one build: measure at a quiet moment before quoting.
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).

@@ -161,7 +161,7 @@ const (
 // state it cannot read, or no image commands, count as the runtime's, so
 // runc's verb says why.
 func whose(ctx context.Context, g *lifecycle.Global, ref string) owner {
-	if st, err := lifecycle.StatusOf(g, ref); err != nil || st != "" {
+	if held, err := lifecycle.Holds(g, ref); err != nil || held {
 		return heldByRuntime
 	}
 	m, err := manage(ctx, g)

@@ -344,6 +344,18 @@ func writeList(w io.Writer, list []listEntry, format string, quiet bool) error {
 	return nil
 }
 
+// Holds reports whether the runtime holds state for id (a container in
+// any status, one being created included), without the lock and the
+// reads of StatusOf: the dispatch of exec, kill and start asks only
+// whose an id is, and exec loads the container itself.
+func Holds(g *Global, id string) (bool, error) {
+	root, err := state.OpenRoot(g.Root)
+	if err != nil {
+		return false, err
+	}
+	return root.Holds(id)
+}
+
 // StatusOf is the runtime status of id (created, running, paused,
 // stopped, creating), or "" when the runtime holds no state for it.
 func StatusOf(g *Global, id string) (string, error) {

@@ -360,6 +360,26 @@ func (r *Root) Lock(id string) (*Lock, error) {
 	return l, err
 }
 
+// Holds reports whether r holds state for id: whether its state
+// directory exists (a container being created counts). It takes no lock
+// and reads nothing, for a caller that only asks whose the id is (Load
+// tells no more: it fails with ErrNotExist exactly when the directory is
+// missing). Any error but the directory's absence is returned.
+func (r *Root) Holds(id string) (bool, error) {
+	if err := ValidateID(id); err != nil {
+		return false, err
+	}
+	var st unix.Stat_t
+	err := unix.Lstat(r.Path(id), &st)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("container %q: %w", id, err)
+	}
+	return true, nil
+}
+
 const stateFile = "state.json"
 
 // Save writes c atomically (a temp file renamed over state.json).

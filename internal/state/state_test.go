@@ -232,3 +232,37 @@ func TestSaveLoadSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestHolds: Holds agrees with Load on whether the root holds an id (a
+// directory without state.json, a create that died before saving, counts)
+// and fails on an invalid id, as Lock and Load do.
+func TestHolds(t *testing.T) {
+	r, err := OpenRoot(filepath.Join(t.TempDir(), "root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := r.Create(&Container{ID: "saved", Pid: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock.Unlock()
+	if err := os.Mkdir(r.Path("creating"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{{"saved", true}, {"creating", true}, {"absent", false}} {
+		got, err := r.Holds(tt.id)
+		if err != nil || got != tt.want {
+			t.Errorf("Holds(%q) = %v, %v; want %v", tt.id, got, err, tt.want)
+		}
+		_, lerr := r.Load(tt.id)
+		if absent := errors.Is(lerr, ErrNotExist); absent == tt.want {
+			t.Errorf("Load(%q) = %v, but Holds says %v", tt.id, lerr, got)
+		}
+	}
+	if _, err := r.Holds("../x"); err == nil {
+		t.Error("Holds accepted an invalid id")
+	}
+}
