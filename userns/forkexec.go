@@ -30,11 +30,13 @@ import (
 //	caller ── fork ── child 1: PR_SET_DUMPABLE 0, setns user (then
 //	   ^                  setresgid/setresuid 0 with JoinAsRoot), ipc,
 //	   |                  uts, net, cgroup, pid, mnt (by fd, in that
-//	   |                  order), clone(CLONE_PARENT|SIGCHLD), writes the
+//	   |                  order), unshare(Unshare) if asked,
+//	   |                  clone(CLONE_PARENT|SIGCHLD), writes the
 //	   |                  pid of child 2 to the status pipe, exits 0
 //	   └──────────────── child 2 (the caller's child, in the container's
 //	                      pid namespace): fds into place, every other fd
-//	                      closed, bounding set dropped, waits for the
+//	                      closed, setsid and the parent-death signal
+//	                      if asked, bounding set dropped, waits for the
 //	                      go pipe; then seccomp (without no_new_privs),
 //	                      chdir and its check, setgroups, setresgid,
 //	                      setresuid (KEEPCAPS around them), capset,
@@ -112,6 +114,17 @@ type ForkPlan struct {
 	// JoinAsRoot: become uid and gid 0 right after joining the user
 	// namespace (a caller that is not root in it).
 	JoinAsRoot bool
+	// Unshare are the CLONE_NEW* flags of namespaces child 1 makes with
+	// unshare(2) after the joins (0: none): CLONE_NEWNS gives the process
+	// a mount namespace of its own, a copy of the one it is in, its
+	// propagation unchanged (as `unshare --mount --propagation
+	// unchanged`), owned by the joined user namespace.
+	Unshare uintptr
+	// Setsid: child 2 starts a session of its own (setsid(2)).
+	Setsid bool
+	// Pdeathsig: child 2's parent-death signal (0: none), as
+	// syscall.SysProcAttr's.
+	Pdeathsig syscall.Signal
 	// Files become fds 0, 1, 2, 3, ... of the process; every other fd
 	// is closed.
 	Files []*os.File
@@ -165,9 +178,12 @@ const (
 	StepDumpable                             // prctl(PR_SET_DUMPABLE, 0)
 	StepJoin                                 // setns: Value is the index in Joins
 	StepBecomeRoot                           // setresgid/setresuid 0 after the user namespace
+	StepUnshare                              // unshare(2) of ForkPlan.Unshare after the joins
 	StepClone                                // child 1's clone of child 2
 	StepFDs                                  // dup3/fcntl: moving the fds into place
 	StepCloseFDs                             // close_range
+	StepSetsid                               // setsid(2)
+	StepPdeathsig                            // prctl(PR_SET_PDEATHSIG)
 	StepBounding                             // PR_CAPBSET_DROP: Value is the capability
 	StepSeccomp                              // seccomp(2)
 	StepChdir                                // chdir(Cwd) as root
@@ -342,6 +358,9 @@ func shuffleFDs(src []int, cloexec []bool, status int) []fdOp {
 type forkRaw struct {
 	joins        []rawJoin
 	asRoot       bool
+	unshare      uintptr
+	setsid       bool
+	pdeathsig    uintptr
 	status       int // the status pipe's write end, before the shuffle
 	ops          []fdOp
 	keepFrom     int // the first fd closed: everything above ops' targets
@@ -471,7 +490,8 @@ func ForkExec(plan *ForkPlan) (*Forked, error) {
 // prepare turns plan into forkRaw, allocating everything now.
 func prepare(plan *ForkPlan) (*forkRaw, error) {
 	r := &forkRaw{
-		asRoot: plan.JoinAsRoot, keepBounding: plan.KeepBounding, lastCap: plan.LastCap,
+		asRoot: plan.JoinAsRoot, unshare: plan.Unshare, setsid: plan.Setsid, pdeathsig: uintptr(plan.Pdeathsig),
+		keepBounding: plan.KeepBounding, lastCap: plan.LastCap,
 		nnp: plan.NoNewPrivs, setgroups: plan.SetGroups, groups: plan.Groups,
 		uid: uintptr(plan.UID), gid: uintptr(plan.GID), ambient: plan.Ambient, umask: uintptr(plan.Umask),
 	}
@@ -709,6 +729,11 @@ func child1(r *forkRaw) {
 			}
 		}
 	}
+	if r.unshare != 0 {
+		if _, _, e = syscall.RawSyscall(syscall.SYS_UNSHARE, r.unshare, 0, 0); e != 0 {
+			report(r, fd, StepUnshare, e, 0)
+		}
+	}
 	if r.vm {
 		pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_PARENT|uintptr(syscall.SIGCHLD), r.stack2Top, r, 2)
 	} else {
@@ -776,6 +801,16 @@ func child2(r *forkRaw) {
 	fd = r.statusFD
 	if _, _, e = syscall.RawSyscall(unix.SYS_CLOSE_RANGE, uintptr(r.keepFrom), uintptr(^uint32(0)), 0); e != 0 {
 		report(r, fd, StepCloseFDs, e, 0)
+	}
+	if r.setsid {
+		if _, _, e = syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0); e != 0 {
+			report(r, fd, StepSetsid, e, 0)
+		}
+	}
+	if r.pdeathsig != 0 {
+		if _, _, e = syscall.RawSyscall6(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, r.pdeathsig, 0, 0, 0, 0); e != 0 {
+			report(r, fd, StepPdeathsig, e, 0)
+		}
 	}
 	for c = 0; c <= r.lastCap; c++ {
 		if r.keepBounding&(1<<uint(c)) != 0 {

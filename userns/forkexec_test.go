@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
 )
 
 // simulate runs ops on a table of open fds (fd -> the original fd whose
@@ -272,5 +274,34 @@ func TestForkExecKillAfterRelease(t *testing.T) {
 	}
 	if ws.Signaled() || ws.ExitStatus() != 0 {
 		t.Errorf("the released process ended with %v: Kill reached it", ws)
+	}
+}
+
+func TestForkExecUnshareSetsid(t *testing.T) {
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "needs root: unshare(CLONE_NEWNS) needs CAP_SYS_ADMIN (run the unit tests as root, as hack/test.sh does)")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// A mount namespace of its own (child 1's unshare), a session of its
+	// own (child 2's setsid: the session id is its pid).
+	plan := selfPlan(t, w, "sh", "-c", `echo $(readlink /proc/self/ns/mnt) $$ $(cut -d' ' -f6 /proc/$$/stat)`)
+	plan.Unshare = syscall.CLONE_NEWNS
+	plan.Setsid = true
+	plan.Pdeathsig = syscall.SIGKILL
+	out, err := runPlan(t, plan, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(out)
+	if len(f) != 3 || f[0] == own || !strings.HasPrefix(f[0], "mnt:") || f[1] != f[2] {
+		t.Errorf("output %q: want a mount namespace other than %s, and the session id its pid", out, own)
 	}
 }

@@ -4,6 +4,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -212,8 +213,8 @@ func TestImagePauseProcess(t *testing.T) {
 		helper := 0
 		for end := time.Now().Add(20 * time.Second); helper == 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 			for _, p := range pullProcs(e.dir) {
-				// The helper itself, once nsenter and unshare have
-				// exec'd it (the same pid): argv[0] is its fd.
+				// The helper itself, forked (or exec'd by nsenter and
+				// unshare, the same pid): argv[0] is its fd.
 				if f := strings.Fields(p); len(f) > 2 && f[1] == "/proc/self/fd/4" && strings.Contains(p, "_create-container") {
 					fmt.Sscan(p, &helper)
 				}
@@ -226,6 +227,64 @@ func TestImagePauseProcess(t *testing.T) {
 		}
 		if err := run.Wait(); err != nil {
 			t.Errorf("run: %v", err)
+		}
+	})
+
+	t.Run("forked without nsenter", func(t *testing.T) {
+		// nsenter and unshare that fail, first in PATH: the helper of
+		// run still starts, in the pause's user namespace, with a mount
+		// namespace of its own (neither the pause's nor run's).
+		bin := testutil.TempDir(t)
+		ran := filepath.Join(bin, "ran")
+		for _, name := range []string{"nsenter", "unshare"} {
+			if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\necho "+name+" >>"+ran+"\nexit 1\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run := e.cmd("--debug", "run", "--rm", "--network", "none", "localhost/bb:pause", "sleep", "3")
+		for i, kv := range run.Env {
+			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+				run.Env[i] = "PATH=" + bin + ":" + v
+			}
+		}
+		var stderr strings.Builder
+		run.Stderr = &stderr
+		if err := run.Start(); err != nil {
+			t.Fatal(err)
+		}
+		helper := 0
+		for end := time.Now().Add(20 * time.Second); helper == 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			for _, p := range pullProcs(e.dir) {
+				if f := strings.Fields(p); len(f) > 2 && f[1] == "/proc/self/fd/4" && strings.Contains(p, "_create-container") {
+					fmt.Sscan(p, &helper)
+				}
+			}
+		}
+		if helper == 0 {
+			t.Error("no image helper seen during run")
+		} else {
+			if got := nsInode(t, helper, "user"); got != first.UserNS {
+				t.Errorf("the helper %d is in user namespace %d, the pause process's is %d", helper, got, first.UserNS)
+			}
+			// Read while the helper runs (run's rm ends it).
+			mnt, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", helper))
+			// run's mount namespace is the host's: this test's.
+			runMnt, err2 := os.Readlink("/proc/self/ns/mnt")
+			pauseMnt, err3 := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", first.Pid))
+			if err := errors.Join(err1, err2, err3); err != nil {
+				t.Errorf("reading the mount namespaces of the helper %d and the pause %d: %v", helper, first.Pid, err)
+			} else if mnt == runMnt || mnt == pauseMnt {
+				t.Errorf("the helper %d has no mount namespace of its own (%s; the host's %s, the pause's %s)", helper, mnt, runMnt, pauseMnt)
+			}
+		}
+		if err := run.Wait(); err != nil {
+			t.Errorf("run: %v\n%s", err, stderr.String())
+		}
+		if b, err := os.ReadFile(ran); err == nil {
+			t.Errorf("ran %q", b)
+		}
+		if !strings.Contains(stderr.String(), "(forked: no nsenter, no unshare)") {
+			t.Errorf("run --debug does not say the helper was forked:\n%s", stderr.String())
 		}
 	})
 

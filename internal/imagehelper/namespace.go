@@ -151,15 +151,24 @@ func joinedLine(s *storeNS) string {
 // startJoined starts the helper in the user namespace a pause process
 // holds (pause.go), with a mount namespace of its own.
 func startJoined(exe *os.File, ns Namespace, plan *idmap.Plan, env []string, pdeathsig syscall.Signal, debug func(string)) (*userns.Child, error) {
-	j, err := lookJoin()
-	if err != nil {
-		return nil, err
-	}
+	j, lookErr := lookJoin() // the fork needs neither program
 	sns, err := joinStoreNS(plan, j, debug)
 	if err != nil {
 		return nil, err
 	}
 	defer sns.Close()
+	child, reason, err := forkJoined(exe, ns, sns, env, pdeathsig)
+	if err != nil {
+		return nil, err
+	}
+	if child != nil {
+		debug(joinedLine(sns) + " (forked: no nsenter, no unshare)")
+		return child, nil
+	}
+	debug("store namespace: nsenter and unshare, not the fork: " + reason)
+	if lookErr != nil {
+		return nil, lookErr
+	}
 	// fd 3: the namespace; fd 4: the helper's binary.
 	cmd := &exec.Cmd{
 		Path:        j.nsenter,

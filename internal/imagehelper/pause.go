@@ -28,17 +28,19 @@ import (
 // $XDG_RUNTIME_DIR/libpod/tmp), so that an image helper joins it instead
 // of making a new one: a new user namespace costs a clone of the `sh`
 // stub and a newuidmap and a newgidmap run (two setuid programs that read
-// /etc/subuid and /etc/subgid) on every command; joining costs an
-// nsenter and an unshare exec.
+// /etc/subuid and /etc/subgid) on every command; joining costs a fork
+// (forkjoin.go: userns.ForkExec), or, where that cannot be used, an
+// nsenter and an unshare exec:
 //
 //	sandy ── nsenter --user=/proc/self/fd/3 --preserve-credentials   (fd 3: the pause's user namespace)
 //	           └─execve─ unshare --mount --propagation unchanged
 //	                       └─execve─ sandy-image ARGS   (uid 0 of the store's namespace, a fresh mount namespace)
 //
 // setns(2) into a user namespace needs a single-threaded caller, and Go
-// programs are not: util-linux nsenter joins. The helper gets a mount
-// namespace of its own, as it did with clone(CLONE_NEWUSER|CLONE_NEWNS):
-// a copy of the caller's, made by unshare(1) once nsenter has joined (the
+// programs are not: the fork's first child joins, or util-linux nsenter.
+// The helper gets a mount namespace of its own, as it did with
+// clone(CLONE_NEWUSER|CLONE_NEWNS): a copy of the caller's, made by
+// unshare(2) (unshare(1) in the chain) once it has joined (the
 // new mount namespace is then owned by the store's user namespace, so
 // the helper may mount there). Its mounts (a root mounted to read
 // /etc/passwd, a layer being committed) end with it, and the storage
@@ -454,6 +456,11 @@ func startPause(dir string, plan *idmap.Plan, j joinCommand) (*storeNS, error) {
 // here (setns(2) refused by a seccomp filter or an LSM) is found once,
 // when the pause starts, not by every helper.
 func (j joinCommand) probe(ns *os.File) error {
+	if j.nsenter == "" {
+		// The fork's join only: execJoined, which needs nsenter, is
+		// not taken then.
+		return probeFork(ns)
+	}
 	cmd := exec.Command(j.nsenter)
 	cmd.Args = j.argv("/proc/self/fd/3", "true", nil)
 	cmd.ExtraFiles = []*os.File{ns}
