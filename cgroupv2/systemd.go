@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -85,6 +86,9 @@ type bus struct {
 	// There is no bus daemon to say Hello to or to ask for signals
 	// (AddMatch): systemd sends its signals to every direct connection.
 	direct bool
+	// answered: a reply has come on this connection, so systemd has left
+	// its authentication phase for good (awaitReply).
+	answered atomic.Bool
 }
 
 // dialUserBus connects to the manager at addr (managerAddress) and
@@ -97,7 +101,11 @@ type bus struct {
 // For a unix:path= address sandy makes the socket itself, with a deadline
 // for connecting, authenticating and Hello, so a wedged bus daemon costs
 // busTimeout, not a hang.
-func dialUserBus(addr string) (*bus, error) {
+func dialUserBus(addr string) (*bus, error) { return dialBus(addr, isSystemManager(addr)) }
+
+// dialBus is dialUserBus; direct says that addr is systemd itself, not a
+// bus daemon.
+func dialBus(addr string, direct bool) (*bus, error) {
 	var conn *dbus.Conn
 	var sock net.Conn
 	var err error
@@ -116,7 +124,6 @@ func dialUserBus(addr string) (*bus, error) {
 		conn.Close()
 		return nil, fmt.Errorf("authenticating to the user bus %s: %w", addr, err)
 	}
-	direct := isSystemManager(addr)
 	if !direct {
 		if err := conn.Hello(); err != nil {
 			conn.Close()
@@ -137,6 +144,10 @@ const (
 	managerIface = "org.freedesktop.systemd1.Manager"
 	busTimeout   = 10 * time.Second
 	callTimeout  = 30 * time.Second
+	// nudgeEvery is how long a call on a direct connection waits for its
+	// reply before it pings systemd (awaitReply); systemd answers in
+	// 1-30 ms in the TCG VM.
+	nudgeEvery = 50 * time.Millisecond
 )
 
 // watchJobs asks the bus daemon for systemd's JobRemoved signals about
@@ -197,9 +208,13 @@ func (b *bus) waitJob(ctx context.Context, job dbus.ObjectPath, done func() bool
 func (b *bus) call(ctx context.Context, method string, out any, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	c := b.obj.CallWithContext(ctx, managerIface+"."+method, 0, args...)
+	c := b.invoke(ctx, managerIface+"."+method, args...)
 	if errors.Is(c.Err, context.DeadlineExceeded) {
-		return fmt.Errorf("systemd did not answer %s in %v (systemctl --user status; journalctl --user)", method, callTimeout)
+		look := "systemctl --user status; journalctl --user"
+		if b.direct {
+			look = "systemctl status; journalctl -b"
+		}
+		return fmt.Errorf("systemd did not answer %s in %v (%s)", method, callTimeout, look)
 	}
 	if c.Err != nil {
 		return c.Err
@@ -208,6 +223,48 @@ func (b *bus) call(ctx context.Context, method string, out any, args ...any) err
 		return c.Store(out)
 	}
 	return nil
+}
+
+// invoke sends a method call to systemd's manager object and waits for
+// its reply (awaitReply), or for ctx to end (then the call's Err is ctx's).
+func (b *bus) invoke(ctx context.Context, method string, args ...any) *dbus.Call {
+	c := b.obj.GoWithContext(ctx, method, 0, make(chan *dbus.Call, 1), args...)
+	return b.awaitReply(c)
+}
+
+// awaitReply waits for c's reply. On a direct connection, until the first
+// reply has come, it also sends systemd a Peer.Ping that wants no reply
+// every nudgeEvery: systemd's sd-bus (252, Debian 12's) reads whatever
+// has arrived when the client's "BEGIN" of the authentication arrives,
+// and when the first method call came in the same read, it leaves it in
+// its buffer unprocessed, with nothing left on the socket to wake it,
+// until more bytes arrive (then it answers both). godbus sends BEGIN and
+// the first call back to back, so whenever systemd is slow to read (busy,
+// as when a scope's cgroup has just emptied at sandy delete), the call
+// went unanswered until callTimeout: 4 of 10 deletes in the VM, and the
+// scope-path hangs of the VM's suites. Reproduced outside sandy too: a
+// Peer.Ping written with BEGIN got no answer in 3 s, 4 times of 4;
+// written apart, an answer in 0-2 ms; a second message brought both
+// answers. Any later byte wakes it, so a ping does; once a reply has
+// come, the connection is past that and nothing more is sent. A bus
+// daemon (the user's session bus) reads BEGIN correctly.
+func (b *bus) awaitReply(c *dbus.Call) *dbus.Call {
+	if !b.direct || b.answered.Load() {
+		return <-c.Done
+	}
+	t := time.NewTicker(nudgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case r := <-c.Done:
+			if r.Err == nil || dbusErrorName(r.Err) != "" {
+				b.answered.Store(true)
+			}
+			return r
+		case <-t.C:
+			b.obj.Go("org.freedesktop.DBus.Peer.Ping", dbus.FlagNoReplyExpected, nil)
+		}
+	}
 }
 
 func dbusErrorName(err error) string {
@@ -310,7 +367,7 @@ func (m *sdManager) Prepare(ctx context.Context) error {
 	if _, err := os.Stat(dir); err != nil {
 		var v dbus.Variant
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		err := m.bus.obj.CallWithContext(cctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "ControlGroup").Store(&v)
+		err := m.bus.invoke(cctx, "org.freedesktop.DBus.Properties.Get", managerIface, "ControlGroup").Store(&v)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("reading the user manager's cgroup: %w", err)
