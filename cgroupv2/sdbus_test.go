@@ -130,7 +130,7 @@ func nextMessage(b []byte) (*dbus.Message, []byte, bool) {
 // times in 10.
 func TestDirectBusFirstCallAnswered(t *testing.T) {
 	f, addr := startFakeSystemd(t)
-	b, err := dialBus(addr, true)
+	b, err := dialBus(addr, true, busTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,17 +101,17 @@ type bus struct {
 // For a unix:path= address sandy makes the socket itself, with a deadline
 // for connecting, authenticating and Hello, so a wedged bus daemon costs
 // busTimeout, not a hang.
-func dialUserBus(addr string) (*bus, error) { return dialBus(addr, isSystemManager(addr)) }
+func dialUserBus(addr string) (*bus, error) { return dialBus(addr, isSystemManager(addr), busTimeout) }
 
 // dialBus is dialUserBus; direct says that addr is systemd itself, not a
-// bus daemon.
-func dialBus(addr string, direct bool) (*bus, error) {
+// bus daemon, and timeout bounds connecting and authenticating.
+func dialBus(addr string, direct bool, timeout time.Duration) (*bus, error) {
 	var conn *dbus.Conn
 	var sock net.Conn
 	var err error
 	if p, ok := strings.CutPrefix(addr, "unix:path="); ok && !strings.ContainsAny(p, ",;") {
-		if sock, err = net.DialTimeout("unix", p, busTimeout); err == nil {
-			_ = sock.SetDeadline(time.Now().Add(busTimeout))
+		if sock, err = net.DialTimeout("unix", p, timeout); err == nil {
+			_ = sock.SetDeadline(time.Now().Add(timeout))
 			conn, err = dbus.NewConn(sock)
 		}
 	} else {
@@ -288,18 +288,55 @@ type sdManager struct {
 	slice string
 	scope string // scope cgroup dir, known after Apply
 	addr  string
-	bus   *bus
+	bus   *bus     // nil until connect
+	dial  *dialing // the connection being made on the side, if any
 	opts  *Options
 	plan  *plan
 	fd    int
 }
 
-func newSystemd(o *Options, p *plan) (*sdManager, error) { return newSystemdAs(o, p, os.Geteuid()) }
+// dialing is a connection to the manager being made on a goroutine.
+type dialing struct {
+	done chan struct{}
+	b    *bus
+	err  error
+}
+
+func startDial(addr string, timeout time.Duration) *dialing {
+	d := &dialing{done: make(chan struct{})}
+	go func() {
+		d.b, d.err = dialBus(addr, isSystemManager(addr), timeout)
+		close(d.done)
+	}()
+	return d
+}
+
+// newSystemd makes the manager. The systemd manager asked for by name
+// (--cgroup-manager=systemd, --systemd-cgroup: containerd's SystemdCgroup
+// = true) connects on the side: the D-Bus connection (connect, EXTERNAL's
+// round trips: 33 ms of each create in the TCG VM) then runs beside
+// create's next steps and the init's start, up to the first call, which
+// for root (no bus needed by Prepare) is Apply's, itself on a goroutine
+// from the init's clone (lifecycle's applyEarly). A bus socket that is
+// missing is still an error here, at once; one that does not answer is
+// one at the first call, within busTimeout, never a hang. Chosen by the
+// auto ladder, the connection is made here, so that a bus that does not
+// answer falls back to cgroupfs as before.
+func newSystemd(o *Options, p *plan) (*sdManager, error) {
+	addr, sock := managerAddress(os.Geteuid())
+	return newSystemdAt(o, p, addr, sock, o.Manager == KindSystemd, busTimeout)
+}
 
 // newSystemdAs is newSystemd for a caller of effective uid euid
-// (managerAddress).
+// (managerAddress), connecting at once.
 func newSystemdAs(o *Options, p *plan, euid int) (*sdManager, error) {
 	addr, sock := managerAddress(euid)
+	return newSystemdAt(o, p, addr, sock, false, busTimeout)
+}
+
+// newSystemdAt is newSystemd for the manager at addr, whose socket sock
+// (when not empty) must exist; lazy connects on the side.
+func newSystemdAt(o *Options, p *plan, addr, sock string, lazy bool, timeout time.Duration) (*sdManager, error) {
 	if sock != "" {
 		if _, err := os.Stat(sock); err != nil {
 			if isSystemManager(addr) {
@@ -308,12 +345,46 @@ func newSystemdAs(o *Options, p *plan, euid int) (*sdManager, error) {
 			return nil, fmt.Errorf("no user session bus at %s: %w", sock, err)
 		}
 	}
-	b, err := dialUserBus(addr)
+	unit, slice := scopeName(o, isSystemManager(addr))
+	m := &sdManager{unit: unit, slice: slice, addr: addr, opts: o, plan: p, fd: -1}
+	if lazy {
+		m.dial = startDial(addr, timeout)
+		return m, nil
+	}
+	b, err := dialBus(addr, isSystemManager(addr), timeout)
 	if err != nil {
 		return nil, err
 	}
-	unit, slice := scopeName(o, b.direct)
-	return &sdManager{unit: unit, slice: slice, addr: addr, bus: b, opts: o, plan: p, fd: -1}, nil
+	m.bus = b
+	return m, nil
+}
+
+// connect returns the manager's connection: the one made already, the
+// one being made on the side (newSystemd), waited for, or a new one (a
+// manager loaded from a container's state).
+func (m *sdManager) connect(ctx context.Context) (*bus, error) {
+	if m.bus != nil {
+		return m.bus, nil
+	}
+	if d := m.dial; d != nil {
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, ctx.Err() // Close collects it
+		}
+		m.dial = nil
+		if d.err != nil {
+			return nil, d.err
+		}
+		m.bus = d.b
+		return m.bus, nil
+	}
+	b, err := dialUserBus(m.addr)
+	if err != nil {
+		return nil, err
+	}
+	m.bus = b
+	return b, nil
 }
 
 // scopeName is the scope's unit name and slice: sandy-<id>.scope in
@@ -365,9 +436,13 @@ func (m *sdManager) Prepare(ctx context.Context) error {
 	uid := strconv.Itoa(os.Getuid())
 	dir := filepath.Join(Root, "user.slice", "user-"+uid+".slice", "user@"+uid+".service")
 	if _, err := os.Stat(dir); err != nil {
+		b, err := m.connect(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the user manager's cgroup: %w", err)
+		}
 		var v dbus.Variant
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		err := m.bus.invoke(cctx, "org.freedesktop.DBus.Properties.Get", managerIface, "ControlGroup").Store(&v)
+		err = b.invoke(cctx, "org.freedesktop.DBus.Properties.Get", managerIface, "ControlGroup").Store(&v)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("reading the user manager's cgroup: %w", err)
@@ -440,14 +515,11 @@ func (m *sdManager) Supervise(ctx context.Context, pid int) error {
 }
 
 func (m *sdManager) attach(ctx context.Context, sub string, pid int) error {
-	if m.bus == nil {
-		b, err := dialUserBus(m.addr)
-		if err != nil {
-			return fmt.Errorf("moving pid %d into scope %s: %w", pid, m.unit, err)
-		}
-		m.bus = b
+	b, err := m.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("moving pid %d into scope %s: %w", pid, m.unit, err)
 	}
-	if err := m.bus.call(ctx, "AttachProcessesToUnit", nil, m.unit, "/"+sub, []uint32{uint32(pid)}); err != nil {
+	if err := b.call(ctx, "AttachProcessesToUnit", nil, m.unit, "/"+sub, []uint32{uint32(pid)}); err != nil {
 		return fmt.Errorf("moving pid %d into %s of scope %s: %w", pid, sub, m.unit, err)
 	}
 	return nil
@@ -523,11 +595,15 @@ func (m *sdManager) Apply(ctx context.Context, pid int) error {
 // is a scope left by an earlier container with this id (failed, or not yet
 // collected): reset-failed and try once more.
 func (m *sdManager) startScope(ctx context.Context, pid int) error {
-	m.bus.watchJobs(m.unit)
+	b, err := m.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("starting scope %s: %w", m.unit, err)
+	}
+	b.watchJobs(m.unit)
 	props := m.scopeProps(pid)
 	for try := 0; ; try++ {
 		var job dbus.ObjectPath
-		err := m.bus.call(ctx, "StartTransientUnit", &job, m.unit, "fail", props, []struct {
+		err := b.call(ctx, "StartTransientUnit", &job, m.unit, "fail", props, []struct {
 			Name  string
 			Props []property
 		}{})
@@ -537,7 +613,7 @@ func (m *sdManager) startScope(ctx context.Context, pid int) error {
 			// unit_attach_pids_to_cgroup), so the pid showing up in the
 			// scope means the scope is ready; that is seen a bus hop
 			// before JobRemoved arrives. A failed job still ends the wait.
-			err = m.bus.waitJob(ctx, job, func() bool {
+			err = b.waitJob(ctx, job, func() bool {
 				cg, err := ownCgroup(strconv.Itoa(pid))
 				return err == nil && strings.HasSuffix(cg, "/"+m.unit)
 			})
@@ -547,7 +623,7 @@ func (m *sdManager) startScope(ctx context.Context, pid int) error {
 		}
 		switch name := dbusErrorName(err); {
 		case name == "org.freedesktop.systemd1.UnitExists" && try == 0:
-			_ = m.bus.call(ctx, "ResetFailedUnit", nil, m.unit)
+			_ = b.call(ctx, "ResetFailedUnit", nil, m.unit)
 			continue
 		case name == "org.freedesktop.systemd1.UnitExists":
 			return fmt.Errorf("starting scope %s: it exists already (a container with this id still running? sandy delete --force %s): %w", m.unit, m.opts.ID, err)
@@ -575,25 +651,22 @@ func (m *sdManager) Destroy(ctx context.Context) error {
 	if err := m.leaf.remove(ctx); err != nil {
 		return fmt.Errorf("destroying cgroup: %w", err)
 	}
-	if m.bus == nil {
-		b, err := dialUserBus(m.addr)
-		if err != nil {
-			if _, serr := os.Stat(m.scope); m.scope != "" && errors.Is(serr, fs.ErrNotExist) {
-				return nil
-			}
-			return fmt.Errorf("stopping scope %s: %w", m.unit, err)
+	b, err := m.connect(ctx)
+	if err != nil {
+		if _, serr := os.Stat(m.scope); m.scope != "" && errors.Is(serr, fs.ErrNotExist) {
+			return nil
 		}
-		m.bus = b
+		return fmt.Errorf("stopping scope %s: %w", m.unit, err)
 	}
-	m.bus.watchJobs(m.unit)
+	b.watchJobs(m.unit)
 	var job dbus.ObjectPath
-	err := m.bus.call(ctx, "StopUnit", &job, m.unit, "replace")
+	err = b.call(ctx, "StopUnit", &job, m.unit, "replace")
 	if err == nil {
-		err = m.bus.waitJob(ctx, job, nil)
+		err = b.waitJob(ctx, job, nil)
 	}
 	if err != nil && dbusErrorName(err) != "org.freedesktop.systemd1.NoSuchUnit" {
 		// A failed scope stays listed until reset; clear it for the next run.
-		_ = m.bus.call(ctx, "ResetFailedUnit", nil, m.unit)
+		_ = b.call(ctx, "ResetFailedUnit", nil, m.unit)
 		return fmt.Errorf("stopping scope %s: %w", m.unit, err)
 	}
 	return nil
@@ -604,6 +677,14 @@ func (m *sdManager) Close() error {
 	if m.fd >= 0 {
 		err = unix.Close(m.fd)
 		m.fd = -1
+	}
+	if d := m.dial; d != nil {
+		// Never used: wait for it (busTimeout at most) and close it.
+		<-d.done
+		m.dial = nil
+		if d.b != nil {
+			_ = d.b.Close()
+		}
 	}
 	if m.bus != nil {
 		if cerr := m.bus.Close(); err == nil {
@@ -637,14 +718,11 @@ func (m *sdManager) Update(ctx context.Context, r *specs.LinuxResources) error {
 		p = m.plan
 	}
 	if len(p.Props) > 0 {
-		if m.bus == nil {
-			b, err := dialUserBus(m.addr)
-			if err != nil {
-				return fmt.Errorf("updating scope %s: %w", m.unit, err)
-			}
-			m.bus = b
+		b, err := m.connect(ctx)
+		if err != nil {
+			return fmt.Errorf("updating scope %s: %w", m.unit, err)
 		}
-		if err := m.bus.call(ctx, "SetUnitProperties", nil, m.unit, true, p.Props); err != nil {
+		if err := b.call(ctx, "SetUnitProperties", nil, m.unit, true, p.Props); err != nil {
 			return fmt.Errorf("updating scope %s: %w", m.unit, err)
 		}
 	}
