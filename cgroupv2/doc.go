@@ -19,7 +19,11 @@
 //     cgroup that enables controllers for children may hold no process
 //     itself (the "no internal processes" rule of cgroup-v2.rst). The limits
 //     are also written as files in container/, where the container's stats
-//     and OOM events are read.
+//     and OOM events are read. Asked for by name (--systemd-cgroup), the
+//     manager connects on a goroutine from New, beside the caller's next
+//     steps; the first reply on PID 1's private socket is awaited with
+//     pings (awaitReply: systemd 252 leaves a call sent with the
+//     authentication's BEGIN unanswered otherwise).
 //   - cgroupfs: the caller already sits in a delegated, writable v2 subtree
 //     (a Delegate=yes unit, `systemd-run --user --scope -p Delegate=yes`, a CI
 //     job's container). The container cgroup is made next to sandy's, after

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -85,6 +86,9 @@ type bus struct {
 	// There is no bus daemon to say Hello to or to ask for signals
 	// (AddMatch): systemd sends its signals to every direct connection.
 	direct bool
+	// answered: a reply has come on this connection, so systemd has left
+	// its authentication phase for good (awaitReply).
+	answered atomic.Bool
 }
 
 // dialUserBus connects to the manager at addr (managerAddress) and
@@ -97,13 +101,17 @@ type bus struct {
 // For a unix:path= address sandy makes the socket itself, with a deadline
 // for connecting, authenticating and Hello, so a wedged bus daemon costs
 // busTimeout, not a hang.
-func dialUserBus(addr string) (*bus, error) {
+func dialUserBus(addr string) (*bus, error) { return dialBus(addr, isSystemManager(addr), busTimeout) }
+
+// dialBus is dialUserBus; direct says that addr is systemd itself, not a
+// bus daemon, and timeout bounds connecting and authenticating.
+func dialBus(addr string, direct bool, timeout time.Duration) (*bus, error) {
 	var conn *dbus.Conn
 	var sock net.Conn
 	var err error
 	if p, ok := strings.CutPrefix(addr, "unix:path="); ok && !strings.ContainsAny(p, ",;") {
-		if sock, err = net.DialTimeout("unix", p, busTimeout); err == nil {
-			_ = sock.SetDeadline(time.Now().Add(busTimeout))
+		if sock, err = net.DialTimeout("unix", p, timeout); err == nil {
+			_ = sock.SetDeadline(time.Now().Add(timeout))
 			conn, err = dbus.NewConn(sock)
 		}
 	} else {
@@ -116,7 +124,6 @@ func dialUserBus(addr string) (*bus, error) {
 		conn.Close()
 		return nil, fmt.Errorf("authenticating to the user bus %s: %w", addr, err)
 	}
-	direct := isSystemManager(addr)
 	if !direct {
 		if err := conn.Hello(); err != nil {
 			conn.Close()
@@ -137,6 +144,10 @@ const (
 	managerIface = "org.freedesktop.systemd1.Manager"
 	busTimeout   = 10 * time.Second
 	callTimeout  = 30 * time.Second
+	// nudgeEvery is how long a call on a direct connection waits for its
+	// reply before it pings systemd (awaitReply); systemd answers in
+	// 1-30 ms in the TCG VM.
+	nudgeEvery = 50 * time.Millisecond
 )
 
 // watchJobs asks the bus daemon for systemd's JobRemoved signals about
@@ -197,9 +208,13 @@ func (b *bus) waitJob(ctx context.Context, job dbus.ObjectPath, done func() bool
 func (b *bus) call(ctx context.Context, method string, out any, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	c := b.obj.CallWithContext(ctx, managerIface+"."+method, 0, args...)
+	c := b.invoke(ctx, managerIface+"."+method, args...)
 	if errors.Is(c.Err, context.DeadlineExceeded) {
-		return fmt.Errorf("systemd did not answer %s in %v (systemctl --user status; journalctl --user)", method, callTimeout)
+		look := "systemctl --user status; journalctl --user"
+		if b.direct {
+			look = "systemctl status; journalctl -b"
+		}
+		return fmt.Errorf("systemd did not answer %s in %v (%s)", method, callTimeout, look)
 	}
 	if c.Err != nil {
 		return c.Err
@@ -208,6 +223,48 @@ func (b *bus) call(ctx context.Context, method string, out any, args ...any) err
 		return c.Store(out)
 	}
 	return nil
+}
+
+// invoke sends a method call to systemd's manager object and waits for
+// its reply (awaitReply), or for ctx to end (then the call's Err is ctx's).
+func (b *bus) invoke(ctx context.Context, method string, args ...any) *dbus.Call {
+	c := b.obj.GoWithContext(ctx, method, 0, make(chan *dbus.Call, 1), args...)
+	return b.awaitReply(c)
+}
+
+// awaitReply waits for c's reply. On a direct connection, until the first
+// reply has come, it also sends systemd a Peer.Ping that wants no reply
+// every nudgeEvery: systemd's sd-bus (252, Debian 12's) reads whatever
+// has arrived when the client's "BEGIN" of the authentication arrives,
+// and when the first method call came in the same read, it leaves it in
+// its buffer unprocessed, with nothing left on the socket to wake it,
+// until more bytes arrive (then it answers both). godbus sends BEGIN and
+// the first call back to back, so whenever systemd is slow to read (busy,
+// as when a scope's cgroup has just emptied at sandy delete), the call
+// went unanswered until callTimeout: 4 of 10 deletes in the VM, and the
+// scope-path hangs of the VM's suites. Reproduced outside sandy too: a
+// Peer.Ping written with BEGIN got no answer in 3 s, 4 times of 4;
+// written apart, an answer in 0-2 ms; a second message brought both
+// answers. Any later byte wakes it, so a ping does; once a reply has
+// come, the connection is past that and nothing more is sent. A bus
+// daemon (the user's session bus) reads BEGIN correctly.
+func (b *bus) awaitReply(c *dbus.Call) *dbus.Call {
+	if !b.direct || b.answered.Load() {
+		return <-c.Done
+	}
+	t := time.NewTicker(nudgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case r := <-c.Done:
+			if r.Err == nil || dbusErrorName(r.Err) != "" {
+				b.answered.Store(true)
+			}
+			return r
+		case <-t.C:
+			b.obj.Go("org.freedesktop.DBus.Peer.Ping", dbus.FlagNoReplyExpected, nil)
+		}
+	}
 }
 
 func dbusErrorName(err error) string {
@@ -231,18 +288,55 @@ type sdManager struct {
 	slice string
 	scope string // scope cgroup dir, known after Apply
 	addr  string
-	bus   *bus
+	bus   *bus     // nil until connect
+	dial  *dialing // the connection being made on the side, if any
 	opts  *Options
 	plan  *plan
 	fd    int
 }
 
-func newSystemd(o *Options, p *plan) (*sdManager, error) { return newSystemdAs(o, p, os.Geteuid()) }
+// dialing is a connection to the manager being made on a goroutine.
+type dialing struct {
+	done chan struct{}
+	b    *bus
+	err  error
+}
+
+func startDial(addr string, timeout time.Duration) *dialing {
+	d := &dialing{done: make(chan struct{})}
+	go func() {
+		d.b, d.err = dialBus(addr, isSystemManager(addr), timeout)
+		close(d.done)
+	}()
+	return d
+}
+
+// newSystemd makes the manager. The systemd manager asked for by name
+// (--cgroup-manager=systemd, --systemd-cgroup: containerd's SystemdCgroup
+// = true) connects on the side: the D-Bus connection (connect, EXTERNAL's
+// round trips: 33 ms of each create in the TCG VM) then runs beside
+// create's next steps and the init's start, up to the first call, which
+// for root (no bus needed by Prepare) is Apply's, itself on a goroutine
+// from the init's clone (lifecycle's applyEarly). A bus socket that is
+// missing is still an error here, at once; one that does not answer is
+// one at the first call, within busTimeout, never a hang. Chosen by the
+// auto ladder, the connection is made here, so that a bus that does not
+// answer falls back to cgroupfs as before.
+func newSystemd(o *Options, p *plan) (*sdManager, error) {
+	addr, sock := managerAddress(os.Geteuid())
+	return newSystemdAt(o, p, addr, sock, o.Manager == KindSystemd, busTimeout)
+}
 
 // newSystemdAs is newSystemd for a caller of effective uid euid
-// (managerAddress).
+// (managerAddress), connecting at once.
 func newSystemdAs(o *Options, p *plan, euid int) (*sdManager, error) {
 	addr, sock := managerAddress(euid)
+	return newSystemdAt(o, p, addr, sock, false, busTimeout)
+}
+
+// newSystemdAt is newSystemd for the manager at addr, whose socket sock
+// (when not empty) must exist; lazy connects on the side.
+func newSystemdAt(o *Options, p *plan, addr, sock string, lazy bool, timeout time.Duration) (*sdManager, error) {
 	if sock != "" {
 		if _, err := os.Stat(sock); err != nil {
 			if isSystemManager(addr) {
@@ -251,12 +345,46 @@ func newSystemdAs(o *Options, p *plan, euid int) (*sdManager, error) {
 			return nil, fmt.Errorf("no user session bus at %s: %w", sock, err)
 		}
 	}
-	b, err := dialUserBus(addr)
+	unit, slice := scopeName(o, isSystemManager(addr))
+	m := &sdManager{unit: unit, slice: slice, addr: addr, opts: o, plan: p, fd: -1}
+	if lazy {
+		m.dial = startDial(addr, timeout)
+		return m, nil
+	}
+	b, err := dialBus(addr, isSystemManager(addr), timeout)
 	if err != nil {
 		return nil, err
 	}
-	unit, slice := scopeName(o, b.direct)
-	return &sdManager{unit: unit, slice: slice, addr: addr, bus: b, opts: o, plan: p, fd: -1}, nil
+	m.bus = b
+	return m, nil
+}
+
+// connect returns the manager's connection: the one made already, the
+// one being made on the side (newSystemd), waited for, or a new one (a
+// manager loaded from a container's state).
+func (m *sdManager) connect(ctx context.Context) (*bus, error) {
+	if m.bus != nil {
+		return m.bus, nil
+	}
+	if d := m.dial; d != nil {
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, ctx.Err() // Close collects it
+		}
+		m.dial = nil
+		if d.err != nil {
+			return nil, d.err
+		}
+		m.bus = d.b
+		return m.bus, nil
+	}
+	b, err := dialUserBus(m.addr)
+	if err != nil {
+		return nil, err
+	}
+	m.bus = b
+	return b, nil
 }
 
 // scopeName is the scope's unit name and slice: sandy-<id>.scope in
@@ -308,9 +436,13 @@ func (m *sdManager) Prepare(ctx context.Context) error {
 	uid := strconv.Itoa(os.Getuid())
 	dir := filepath.Join(Root, "user.slice", "user-"+uid+".slice", "user@"+uid+".service")
 	if _, err := os.Stat(dir); err != nil {
+		b, err := m.connect(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the user manager's cgroup: %w", err)
+		}
 		var v dbus.Variant
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		err := m.bus.obj.CallWithContext(cctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "ControlGroup").Store(&v)
+		err = b.invoke(cctx, "org.freedesktop.DBus.Properties.Get", managerIface, "ControlGroup").Store(&v)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("reading the user manager's cgroup: %w", err)
@@ -383,14 +515,11 @@ func (m *sdManager) Supervise(ctx context.Context, pid int) error {
 }
 
 func (m *sdManager) attach(ctx context.Context, sub string, pid int) error {
-	if m.bus == nil {
-		b, err := dialUserBus(m.addr)
-		if err != nil {
-			return fmt.Errorf("moving pid %d into scope %s: %w", pid, m.unit, err)
-		}
-		m.bus = b
+	b, err := m.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("moving pid %d into scope %s: %w", pid, m.unit, err)
 	}
-	if err := m.bus.call(ctx, "AttachProcessesToUnit", nil, m.unit, "/"+sub, []uint32{uint32(pid)}); err != nil {
+	if err := b.call(ctx, "AttachProcessesToUnit", nil, m.unit, "/"+sub, []uint32{uint32(pid)}); err != nil {
 		return fmt.Errorf("moving pid %d into %s of scope %s: %w", pid, sub, m.unit, err)
 	}
 	return nil
@@ -466,11 +595,15 @@ func (m *sdManager) Apply(ctx context.Context, pid int) error {
 // is a scope left by an earlier container with this id (failed, or not yet
 // collected): reset-failed and try once more.
 func (m *sdManager) startScope(ctx context.Context, pid int) error {
-	m.bus.watchJobs(m.unit)
+	b, err := m.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("starting scope %s: %w", m.unit, err)
+	}
+	b.watchJobs(m.unit)
 	props := m.scopeProps(pid)
 	for try := 0; ; try++ {
 		var job dbus.ObjectPath
-		err := m.bus.call(ctx, "StartTransientUnit", &job, m.unit, "fail", props, []struct {
+		err := b.call(ctx, "StartTransientUnit", &job, m.unit, "fail", props, []struct {
 			Name  string
 			Props []property
 		}{})
@@ -480,7 +613,7 @@ func (m *sdManager) startScope(ctx context.Context, pid int) error {
 			// unit_attach_pids_to_cgroup), so the pid showing up in the
 			// scope means the scope is ready; that is seen a bus hop
 			// before JobRemoved arrives. A failed job still ends the wait.
-			err = m.bus.waitJob(ctx, job, func() bool {
+			err = b.waitJob(ctx, job, func() bool {
 				cg, err := ownCgroup(strconv.Itoa(pid))
 				return err == nil && strings.HasSuffix(cg, "/"+m.unit)
 			})
@@ -490,7 +623,7 @@ func (m *sdManager) startScope(ctx context.Context, pid int) error {
 		}
 		switch name := dbusErrorName(err); {
 		case name == "org.freedesktop.systemd1.UnitExists" && try == 0:
-			_ = m.bus.call(ctx, "ResetFailedUnit", nil, m.unit)
+			_ = b.call(ctx, "ResetFailedUnit", nil, m.unit)
 			continue
 		case name == "org.freedesktop.systemd1.UnitExists":
 			return fmt.Errorf("starting scope %s: it exists already (a container with this id still running? sandy delete --force %s): %w", m.unit, m.opts.ID, err)
@@ -518,25 +651,22 @@ func (m *sdManager) Destroy(ctx context.Context) error {
 	if err := m.leaf.remove(ctx); err != nil {
 		return fmt.Errorf("destroying cgroup: %w", err)
 	}
-	if m.bus == nil {
-		b, err := dialUserBus(m.addr)
-		if err != nil {
-			if _, serr := os.Stat(m.scope); m.scope != "" && errors.Is(serr, fs.ErrNotExist) {
-				return nil
-			}
-			return fmt.Errorf("stopping scope %s: %w", m.unit, err)
+	b, err := m.connect(ctx)
+	if err != nil {
+		if _, serr := os.Stat(m.scope); m.scope != "" && errors.Is(serr, fs.ErrNotExist) {
+			return nil
 		}
-		m.bus = b
+		return fmt.Errorf("stopping scope %s: %w", m.unit, err)
 	}
-	m.bus.watchJobs(m.unit)
+	b.watchJobs(m.unit)
 	var job dbus.ObjectPath
-	err := m.bus.call(ctx, "StopUnit", &job, m.unit, "replace")
+	err = b.call(ctx, "StopUnit", &job, m.unit, "replace")
 	if err == nil {
-		err = m.bus.waitJob(ctx, job, nil)
+		err = b.waitJob(ctx, job, nil)
 	}
 	if err != nil && dbusErrorName(err) != "org.freedesktop.systemd1.NoSuchUnit" {
 		// A failed scope stays listed until reset; clear it for the next run.
-		_ = m.bus.call(ctx, "ResetFailedUnit", nil, m.unit)
+		_ = b.call(ctx, "ResetFailedUnit", nil, m.unit)
 		return fmt.Errorf("stopping scope %s: %w", m.unit, err)
 	}
 	return nil
@@ -547,6 +677,14 @@ func (m *sdManager) Close() error {
 	if m.fd >= 0 {
 		err = unix.Close(m.fd)
 		m.fd = -1
+	}
+	if d := m.dial; d != nil {
+		// Never used: wait for it (busTimeout at most) and close it.
+		<-d.done
+		m.dial = nil
+		if d.b != nil {
+			_ = d.b.Close()
+		}
 	}
 	if m.bus != nil {
 		if cerr := m.bus.Close(); err == nil {
@@ -580,14 +718,11 @@ func (m *sdManager) Update(ctx context.Context, r *specs.LinuxResources) error {
 		p = m.plan
 	}
 	if len(p.Props) > 0 {
-		if m.bus == nil {
-			b, err := dialUserBus(m.addr)
-			if err != nil {
-				return fmt.Errorf("updating scope %s: %w", m.unit, err)
-			}
-			m.bus = b
+		b, err := m.connect(ctx)
+		if err != nil {
+			return fmt.Errorf("updating scope %s: %w", m.unit, err)
 		}
-		if err := m.bus.call(ctx, "SetUnitProperties", nil, m.unit, true, p.Props); err != nil {
+		if err := b.call(ctx, "SetUnitProperties", nil, m.unit, true, p.Props); err != nil {
 			return fmt.Errorf("updating scope %s: %w", m.unit, err)
 		}
 	}

@@ -3,11 +3,14 @@
 package cgroupv2
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -88,11 +91,52 @@ func TestNoBusIsAnErrorNotAHang(t *testing.T) {
 		}
 		m.Close()
 	}
+	// Forced (the connection made on the side): a missing socket is
+	// still an error of New, at once.
 	_, err = New(Options{ID: "c1", Manager: KindSystemd})
 	if err == nil {
 		t.Fatal("forced systemd without a bus: no error")
 	}
 	t.Logf("forced systemd without a bus: %v", err)
+
+	// A socket that takes the connection and never answers: New returns
+	// at once, and the first use of the bus is an error within the
+	// dial's timeout, not a hang; so is Close of a manager never used.
+	wedged := filepath.Join(t.TempDir(), "wedged")
+	ln, err := net.Listen("unix", wedged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	const timeout = 300 * time.Millisecond
+	for _, use := range []string{"Apply", "Close"} {
+		t0 := time.Now()
+		m, err := newSystemdAt(&Options{ID: "c1", Manager: KindSystemd}, &plan{}, "unix:path="+wedged, wedged, true, timeout)
+		if err != nil || m.dial == nil || time.Since(t0) > timeout/2 {
+			t.Fatalf("lazy newSystemd on a wedged bus: %v after %v, want a manager at once", err, time.Since(t0))
+		}
+		t0 = time.Now()
+		if use == "Apply" {
+			err = m.Apply(context.Background(), os.Getpid())
+			if err == nil || !strings.Contains(err.Error(), "starting scope sandy-c1.scope") || !strings.Contains(err.Error(), wedged) {
+				t.Fatalf("Apply on a wedged bus: %v", err)
+			}
+			t.Logf("Apply on a wedged bus: %v", err)
+		}
+		m.Close()
+		if d := time.Since(t0); d > 5*timeout {
+			t.Fatalf("%s on a wedged bus took %v, want about %v", use, d, timeout)
+		}
+	}
 }
 
 func TestScopeProps(t *testing.T) {

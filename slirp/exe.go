@@ -16,8 +16,11 @@ const sealedSeals = unix.F_SEAL_WRITE | unix.F_SEAL_GROW | unix.F_SEAL_SHRINK
 
 // checkExe refuses a sandy binary handle that the container could modify:
 // the caller must pass the protected copy the init runs from. That is a
-// memfd with sealedSeals, or a file the caller cannot write (a root-owned
-// install), the same rule as userns.SelfExe, which this leaf cannot import.
+// memfd with sealedSeals, a file on a read-only overlayfs superblock
+// (root's detached overlay mount of the binary's directory, with no
+// upperdir: nothing there can be written or remounted writable), or a
+// file the caller cannot write (a root-owned install), the same rule as
+// userns.SelfExe, which this leaf cannot import.
 //
 // Why it matters: the port child runs the binary inside the container's
 // user namespace, and the monitor runs it as the caller's uid, which is the
@@ -41,6 +44,9 @@ func checkExe(f *os.File) error {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("sandy binary %s is not a regular file (mode %#o)", f.Name(), st.Mode)
+	}
+	if readOnlyOverlay(f) {
+		return nil
 	}
 	writable := int(st.Uid) == os.Geteuid() || // the owner can chmod it writable at any time
 		unix.Access(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.W_OK) == nil
@@ -83,4 +89,16 @@ func builtinAdvice(pid int) string {
 		return `use the builtin driver, which needs the container to have its own pid namespace: add {"type": "pid"} to linux.namespaces`
 	}
 	return "use the builtin driver"
+}
+
+// readOnlyOverlay reports whether f is on an overlayfs mount that is
+// read-only (fstatfs(2) works on userns.SelfExe's O_PATH handle). An
+// overlay with no upperdir is read-only whatever its mount flags say; its
+// ST_RDONLY is then set too.
+func readOnlyOverlay(f *os.File) bool {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil {
+		return false
+	}
+	return fs.Type == unix.OVERLAYFS_SUPER_MAGIC && fs.Flags&unix.ST_RDONLY != 0
 }

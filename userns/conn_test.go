@@ -1,8 +1,10 @@
 package userns
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -78,12 +80,14 @@ func TestConnErrorAndClose(t *testing.T) {
 	}
 }
 
-// TestSelfExeProtected: whoever runs the test, the handle SelfExe returns
-// cannot be used to change the binary (CVE-2019-5736): a sealed memfd copy
-// of a binary the caller can write (one it owns: as root, every binary),
-// else the file itself opened read-only. The caller's own copy always takes
-// the first branch; the system's /bin/sh takes the second for a non-root
-// caller, and the test asserts whichever applies rather than skip.
+// TestSelfExeProtected: whoever runs the test, the handle protectedExe
+// returns cannot be used to change the binary (CVE-2019-5736): for a
+// binary the caller can write (one it owns: as root, every binary), root
+// in the initial user namespace gets it through a read-only overlayfs
+// mount, anyone else a sealed memfd copy; a binary the caller cannot
+// write is the file itself opened read-only. The caller's own copy always
+// takes one of the first two; the system's /bin/sh takes the third for a
+// non-root caller, and the test asserts whichever applies rather than skip.
 func TestSelfExeProtected(t *testing.T) {
 	own := t.TempDir() + "/sandy"
 	data, err := os.ReadFile("/proc/self/exe")
@@ -95,43 +99,156 @@ func TestSelfExeProtected(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, path string }{{"self", "/proc/self/exe"}, {"own copy", own}, {"system binary", "/bin/sh"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := protectedExe(tc.path)
+			f, how, err := protectedExe(tc.path, hostAdmin(), readOnlyOverlay)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Close()
+			t.Logf("%s: %s", tc.path, how)
 			src, err := os.Open(tc.path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			if !strings.HasPrefix(f.Name(), "memfd:") {
-				if tc.path == own || writableByMe(src) {
-					t.Fatalf("%s, which this user can write, returned as %s, not a sealed copy", tc.path, f.Name())
-				}
+			writable := tc.path == own || writableByMe(src)
+			switch {
+			case strings.HasPrefix(f.Name(), "memfd:"):
+				assertSealed(t, f, src)
+			case writable && hostAdmin():
+				assertReadOnlyOverlay(t, f, src)
+			case writable:
+				t.Fatalf("%s, which this user can write, returned as %s, not a sealed copy", tc.path, f.Name())
+			default:
 				if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY {
 					t.Fatalf("handle on %s opened with flags %#x, %v; want read-only", tc.path, fl, err)
 				}
-				t.Logf("%s: not writable by uid %d, used as it is", tc.path, os.Geteuid())
-				return
 			}
-			seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
-			const want = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-			if err != nil || seals&want != want {
-				t.Fatalf("seals %#x, %v; want %#x", seals, err, want)
-			}
-			if _, err := f.Write([]byte("x")); err == nil {
-				t.Fatal("wrote into the sealed copy")
-			}
-			if err := unix.Ftruncate(int(f.Fd()), 0); err == nil {
-				t.Fatal("truncated the sealed copy")
-			}
-			var a, b unix.Stat_t
-			if unix.Fstat(int(f.Fd()), &a) != nil || unix.Fstat(int(src.Fd()), &b) != nil || a.Size != b.Size {
-				t.Fatalf("copy has %d bytes, %s %d", a.Size, tc.path, b.Size)
-			}
-			t.Logf("%s: sealed copy %s", tc.path, f.Name())
 		})
+	}
+}
+
+func assertSealed(t *testing.T, f, src *os.File) {
+	t.Helper()
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	const want = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if err != nil || seals&want != want {
+		t.Fatalf("seals %#x, %v; want %#x", seals, err, want)
+	}
+	if _, err := f.Write([]byte("x")); err == nil {
+		t.Fatal("wrote into the sealed copy")
+	}
+	if err := unix.Ftruncate(int(f.Fd()), 0); err == nil {
+		t.Fatal("truncated the sealed copy")
+	}
+	var a, b unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Fstat(int(src.Fd()), &b) != nil || a.Size != b.Size {
+		t.Fatalf("copy has %d bytes, %s %d", a.Size, src.Name(), b.Size)
+	}
+}
+
+// assertReadOnlyOverlay: f is an O_PATH handle on src's bytes on a
+// read-only overlayfs that no mount namespace lists, and it does not open
+// for writing, not even by root (EROFS), nor does a truncate reach it.
+func assertReadOnlyOverlay(t *testing.T, f, src *os.File) {
+	t.Helper()
+	if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_PATH == 0 {
+		t.Fatalf("overlay handle flags %#x, %v; want O_PATH", fl, err)
+	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil || fs.Type != unix.OVERLAYFS_SUPER_MAGIC || fs.Flags&unix.ST_RDONLY == 0 {
+		t.Fatalf("statfs: type %#x flags %#x, %v; want a read-only overlayfs", fs.Type, fs.Flags, err)
+	}
+	proc := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if fd, err := unix.Open(proc, unix.O_WRONLY, 0); !errors.Is(err, unix.EROFS) {
+		if err == nil {
+			unix.Close(fd)
+		}
+		t.Fatalf("open %s for writing: %v, want EROFS", proc, err)
+	}
+	if err := unix.Truncate(proc, 0); !errors.Is(err, unix.EROFS) {
+		t.Fatalf("truncate %s: %v, want EROFS", proc, err)
+	}
+	got, err := os.ReadFile(proc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := io.ReadAll(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the overlay's file has %d bytes, not the binary's %d (or other bytes)", len(got), len(want))
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mi), "sandy-exe-") {
+		t.Fatalf("a sandy-exe- overlay is in /proc/self/mountinfo:\n%s", mi)
+	}
+}
+
+// TestChooseProtection: the first choice depends only on whether the
+// caller can write the binary and holds CAP_SYS_ADMIN in the initial user
+// namespace.
+func TestChooseProtection(t *testing.T) {
+	for _, c := range []struct {
+		writable, admin bool
+		want            exeProtection
+	}{
+		{false, false, exeAsIs},
+		{false, true, exeAsIs},
+		{true, true, exeOverlay},
+		{true, false, exeMemfd},
+	} {
+		if got := chooseProtection(c.writable, c.admin); got != c.want {
+			t.Errorf("chooseProtection(writable %v, admin %v) = %d, want %d", c.writable, c.admin, got, c.want)
+		}
+	}
+}
+
+// TestOverlayFailureFallsBack: when the overlay cannot be made (rootless
+// in a user namespace, no fsopen, an LSM), the binary is copied into a
+// sealed memfd, and the description names the path and why; a binary
+// that is not the running one (a deleted or replaced file) is refused by
+// readOnlyOverlay itself.
+func TestOverlayFailureFallsBack(t *testing.T) {
+	own := t.TempDir() + "/sandy"
+	if err := os.WriteFile(own, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	f, how, err := protectedExe(own, true, func(string) (*os.File, error) {
+		called = true
+		return nil, unix.EPERM
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, err := os.Open(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if !called || !strings.HasPrefix(f.Name(), "memfd:") {
+		t.Fatalf("overlay called %v, handle %s: want the overlay tried, then a sealed copy", called, f.Name())
+	}
+	assertSealed(t, f, src)
+	if !strings.Contains(how, "sealed memfd copy of "+own) || !strings.Contains(how, "operation not permitted") {
+		t.Fatalf("description %q: want the sealed copy of %s and the overlay's error", how, own)
+	}
+	// A binary replaced after it was started: its magic link leads to
+	// another file (here: none), which must not be taken for it.
+	if err := os.WriteFile(own+".new", []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(own+".new", own); err != nil {
+		t.Fatal(err)
+	}
+	replaced := fmt.Sprintf("/proc/self/fd/%d", src.Fd())
+	if _, err := readOnlyOverlay(replaced); err == nil || !strings.Contains(err.Error(), "not the running binary") {
+		t.Fatalf("readOnlyOverlay of a replaced binary: %v, want it refused", err)
 	}
 }
 

@@ -4,9 +4,11 @@
 // with file descriptors passed by SCM_RIGHTS over a socketpair), starting
 // the re-exec'd child with clone flags (Start), having its uid/gid maps
 // written through idmap, the child's re-exec that gains its capabilities
-// inside the new user namespace once the maps exist (GainCaps), the sealed
-// copy of the sandy binary that protects it from being overwritten from
-// inside a container (CVE-2019-5736, SelfExe), and "am I in a user
+// inside the new user namespace once the maps exist (GainCaps), the
+// protected handle on the sandy binary that keeps it from being
+// overwritten from inside a container (CVE-2019-5736, SelfExe: root's view
+// through a detached read-only overlayfs mount, else a sealed memfd copy
+// when the caller can write it), and "am I in a user
 // namespace" (InUserNS, a thin wrapper over github.com/moby/sys/userns).
 //
 // Why a re-exec at all: unshare(CLONE_NEWUSER) fails with EINVAL in a

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,28 +15,170 @@ import (
 // SelfExe returns a handle on the running sandy binary to exec the
 // container init from, such that nothing inside a container can write to
 // the host binary (CVE-2019-5736: a container process opened
-// /proc/<runc-pid>/exe and rewrote runc on the host).
-//
-// A rootless container's root is the caller's own uid on the host, so the
-// attack matters exactly when that uid can write the binary (a sandy built
-// into $HOME): then the handle is a copy in a sealed memfd
-// (memfd_create(2) with F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL),
-// which no one can modify and which is gone when the last user exits. A
-// binary the caller cannot write (root-owned, as installed) is opened
-// read-only and used as it is: copying it would only cost time.
-func SelfExe() (*os.File, error) { return protectedExe("/proc/self/exe") }
+// /proc/<runc-pid>/exe and rewrote runc on the host). ProtectSelfExe says
+// which of three ways it took.
+func SelfExe() (*os.File, error) {
+	f, _, err := ProtectSelfExe()
+	return f, err
+}
 
-// protectedExe is SelfExe for the binary at path.
-func protectedExe(path string) (*os.File, error) {
+// ProtectSelfExe is SelfExe, and says how the binary is protected (for
+// --debug). A container's root is a uid on the host (the caller's when
+// rootless, root when not), so the attack matters exactly when the caller
+// can write the binary:
+//
+//   - A binary the caller cannot write (root-owned, as installed, run by a
+//     user) is opened read-only and used as it is.
+//   - Root, with CAP_SYS_ADMIN in the initial user namespace, can write
+//     any binary: the handle is the binary seen through a detached,
+//     read-only overlayfs mount of its directory (readOnlyOverlay), as
+//     runc >= 1.2 does (libcontainer/exeseal). Nothing is copied: the
+//     exec maps the page cache's pages of the file itself, and a write
+//     through /proc/PID/exe fails with EROFS.
+//   - Otherwise, or when the overlay fails (no fsopen(2), no overlayfs,
+//     an LSM, a binary on a filesystem overlayfs refuses as a layer), a
+//     copy in a sealed memfd (memfd_create(2) with
+//     F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL), which no one
+//     can modify and which is gone when the last user exits; this is what
+//     runc 1.1 did for everyone.
+func ProtectSelfExe() (*os.File, string, error) {
+	return protectedExe("/proc/self/exe", hostAdmin(), readOnlyOverlay)
+}
+
+// exeProtection is one of the ways of ProtectSelfExe.
+type exeProtection int
+
+const (
+	exeAsIs    exeProtection = iota // the caller cannot write it
+	exeOverlay                      // a read-only overlayfs view of it
+	exeMemfd                        // a sealed memfd copy
+)
+
+// chooseProtection is ProtectSelfExe's first choice: only the caller's
+// right to write the binary and to mount in the initial user namespace
+// matter. A failed overlay falls back to exeMemfd (protectedExe).
+func chooseProtection(writable, hostAdmin bool) exeProtection {
+	switch {
+	case !writable:
+		return exeAsIs
+	case hostAdmin:
+		return exeOverlay
+	}
+	return exeMemfd
+}
+
+// hostAdmin reports whether this process holds CAP_SYS_ADMIN in the
+// initial user namespace, which a mount the container cannot undo needs.
+// (Since Linux 5.11 overlayfs mounts in a user namespace too, but a
+// rootless sandy runs in the initial one, without the capability.)
+func hostAdmin() bool { return !InUserNS() && hasSysAdmin() }
+
+// protectedExe is ProtectSelfExe for the binary at path; overlay makes the
+// read-only view.
+func protectedExe(path string, admin bool, overlay func(path string) (*os.File, error)) (*os.File, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		return nil, "", fmt.Errorf("opening %s: %w", path, err)
 	}
-	if !writableByMe(f) {
-		return f, nil
+	name := binaryPath(path)
+	switch chooseProtection(writableByMe(f), admin) {
+	case exeAsIs:
+		return f, fmt.Sprintf("%s as it is (not writable by uid %d)", name, os.Geteuid()), nil
+	case exeOverlay:
+		o, oerr := overlay(path)
+		if oerr == nil {
+			f.Close()
+			return o, fmt.Sprintf("%s through a detached read-only overlayfs mount (not copied)", name), nil
+		}
+		defer f.Close()
+		c, err := sealedCopy(f)
+		return c, fmt.Sprintf("a sealed memfd copy of %s (no read-only overlayfs: %v)", name, oerr), err
 	}
 	defer f.Close()
-	return sealedCopy(f)
+	c, err := sealedCopy(f)
+	return c, fmt.Sprintf("a sealed memfd copy of %s (writable by uid %d)", name, os.Geteuid()), err
+}
+
+// readOnlyOverlay opens the binary that path (/proc/self/exe) links to
+// through an overlayfs mount of its directory that exists only as a file
+// descriptor: fsopen(2) "overlay" with two lowerdirs and no upperdir, which
+// makes the superblock read-only for good (overlayfs has nowhere to copy a
+// file up to), then fsmount(2) read-only, nodev and nosuid, never attached
+// to any mount namespace (so no mountinfo lists it, and it goes away with
+// the last fd or process that uses it). The result is an
+// O_PATH|O_CLOEXEC handle on the binary there, which Start execs by
+// /proc/self/fd/N: the init's /proc/PID/exe then names the overlay's file,
+// and opening it for writing fails with EROFS. Unlike a read-only bind
+// mount, nothing can remount it writable: MS_RDONLY is the superblock's.
+//
+// Why two lowerdirs: overlayfs refuses one lowerdir without an upperdir;
+// the second is an empty directory made for the mount and removed once the
+// binary is open (the mount keeps its reference), and the binary's
+// directory is the top layer, so nothing in the second can shadow the
+// binary. The directory's path comes from readlink(2) of path and is
+// checked to be the running binary (same device and inode), so a path
+// that does not lead back to it (a binary already deleted or replaced, or
+// itself on a detached mount) is an error, and the caller copies instead.
+func readOnlyOverlay(path string) (*os.File, error) {
+	real := binaryPath(path)
+	var self, there unix.Stat_t
+	if err := unix.Stat(path, &self); err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if err := unix.Stat(real, &there); err != nil || self.Dev != there.Dev || self.Ino != there.Ino {
+		return nil, fmt.Errorf("%s is not the running binary (replaced, deleted or not in this mount namespace)", real)
+	}
+	dir, name := filepath.Split(real)
+	empty, err := os.MkdirTemp("", "sandy-exe-")
+	if err != nil {
+		return nil, fmt.Errorf("making an empty lowerdir: %w", err)
+	}
+	defer os.Remove(empty)
+	ctx, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("fsopen overlay: %w", err)
+	}
+	defer unix.Close(ctx)
+	lower := escapeLowerDir(dir) + ":" + escapeLowerDir(empty)
+	if err := unix.FsconfigSetString(ctx, "lowerdir", lower); err != nil {
+		return nil, fmt.Errorf("fsconfig lowerdir=%s: %w", lower, err)
+	}
+	// xino is of no use here and, with layers on two filesystems, only
+	// logs to dmesg; a kernel without the option is fine.
+	_ = unix.FsconfigSetString(ctx, "xino", "off")
+	if err := unix.FsconfigCreate(ctx); err != nil {
+		return nil, fmt.Errorf("fsconfig create overlay (lowerdir=%s): %w", lower, err)
+	}
+	mnt, err := unix.Fsmount(ctx, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID)
+	if err != nil {
+		return nil, fmt.Errorf("fsmount overlay (lowerdir=%s): %w", lower, err)
+	}
+	defer unix.Close(mnt)
+	fd, err := unix.Openat(mnt, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s in the overlay of %s: %w", name, dir, err)
+	}
+	return os.NewFile(uintptr(fd), real), nil
+}
+
+// binaryPath is the path of the binary that path names: the target of a
+// symbolic link (/proc/self/exe; a relative one from path's directory),
+// or path itself.
+func binaryPath(path string) string {
+	real, err := os.Readlink(path)
+	switch {
+	case err != nil:
+		return path
+	case !filepath.IsAbs(real):
+		return filepath.Join(filepath.Dir(path), real)
+	}
+	return real
+}
+
+// escapeLowerDir escapes a path for overlayfs' lowerdir list, where ':'
+// separates the layers and '\' escapes.
+func escapeLowerDir(p string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(p, `\`, `\\`), `:`, `\:`)
 }
 
 func writableByMe(f *os.File) bool {

@@ -59,13 +59,15 @@ type ChildFailed struct {
 
 func (e *ChildFailed) Error() string { return fmt.Sprintf("%v: %s", e.Err, e.Stderr) }
 
-// SealedCopy reports whether the running binary is writable by the caller,
-// so that every container start copies it into a sealed memfd (SelfExe).
+// SealedCopy reports whether every container start copies the running
+// binary into a sealed memfd (SelfExe): the caller can write it and is not
+// root of the initial user namespace, whose read-only overlayfs view needs
+// no copy (when that overlay works).
 func SealedCopy() (bool, error) {
 	f, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return false, fmt.Errorf("opening /proc/self/exe: %w", err)
 	}
 	defer f.Close()
-	return writableByMe(f), nil
+	return chooseProtection(writableByMe(f), hostAdmin()) == exeMemfd, nil
 }

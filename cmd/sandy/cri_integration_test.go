@@ -845,7 +845,7 @@ func assertScope(t *testing.T, pod podConfig, id string, pid int) {
 // removePodSlice does what kubelet does once a pod is gone: it stops the
 // pod's slice. Then no unit of the pod is listed and its cgroup is gone:
 // nothing of the pod was left in it.
-func removePodSlice(t *testing.T, pod podConfig) {
+func removePodSlice(t testing.TB, pod podConfig) {
 	t.Helper()
 	slice := filepath.Base(crifix.PodSlice(pod.Metadata.UID))
 	if out, err := exec.Command("systemctl", "stop", slice).CombinedOutput(); err != nil {
@@ -954,7 +954,8 @@ func churnOne(t *testing.T, c *crifix.Containerd, i int) error {
 // of about as many milliseconds for every handler) for the handlers sandy,
 // runc and crun (when in PATH), interleaved so that drift of the machine
 // hits all alike. It reports each handler's median and p90 in ms
-// (hack/bench-cri.sh runs it). The pods are removed untimed.
+// (hack/bench-cri.sh runs it). The pods are removed untimed, and under
+// the systemd cgroup driver their slices stopped, as TestCRIPod does.
 func BenchmarkCRIPodStart(b *testing.B) {
 	handlers, extra := benchHandlers(b)
 	c, _ := startCRI(b, extra)
@@ -1001,7 +1002,8 @@ func benchPodStart(b *testing.B, c *crifix.Containerd, handlers []string) {
 	for i := 0; i < b.N; i++ {
 		for _, h := range handlers {
 			name := fmt.Sprintf("bench-%s-%d", h, i)
-			podJSON := c.WriteJSON(b, name+".json", newPod(c, name))
+			pod := newPod(c, name)
+			podJSON := c.WriteJSON(b, name+".json", pod)
 			t0 := time.Now()
 			podID := c.Must(b, "runp", "--runtime", h, podJSON)
 			id := c.Must(b, "create", podID, ctrJSON, podJSON)
@@ -1009,6 +1011,11 @@ func benchPodStart(b *testing.B, c *crifix.Containerd, handlers []string) {
 			lat[h] = append(lat[h], time.Since(t0))
 			b.StopTimer()
 			c.Must(b, "rmp", "-f", podID)
+			if c.SystemdCgroup() {
+				// As kubelet, and TestCRIPod: the pod's slice goes
+				// with the pod (rmp leaves it to kubelet).
+				removePodSlice(b, pod)
+			}
 			b.StartTimer()
 		}
 	}

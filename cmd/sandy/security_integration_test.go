@@ -3,6 +3,7 @@
 package main_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -114,6 +115,66 @@ func TestHostBinaryNotWritable(t *testing.T) {
 			}
 			t.Logf("%s -> %s: open for writing: %v", exe, target, err)
 		})
+	}
+}
+
+// TestRootBinaryReadOnlyOverlay (CVE-2019-5736, as root): root can write
+// every binary, so the init of a root container runs sandy through a
+// detached, read-only overlayfs mount of the binary's directory, as
+// runc >= 1.2 does, not a copy: --debug names that path, the init's
+// /proc/PID/exe refuses to open for writing even for root on the host
+// (EROFS) and is not a memfd, and no mount namespace of the host lists
+// the overlay, while the container exists or after.
+func TestRootBinaryReadOnlyOverlay(t *testing.T) {
+	requireRoot(t)
+	e := newEnv(t).sh("sleep 100")
+	hostIDs(e)
+	e.write()
+	id := uniqueID("exe-root")
+	r := e.run("", "--debug", "create", "--bundle", e.bundle, id)
+	if r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	defer e.run("", "delete", "--force", id)
+	if !strings.Contains(r.stderr, "the init runs "+e.sandy+" through a detached read-only overlayfs mount") {
+		t.Fatalf("--debug does not name the overlay for %s:\n%s", e.sandy, r.stderr)
+	}
+	pid := statePid(t, e, id)
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	target, _ := os.Readlink(exe)
+	if strings.HasPrefix(target, "/memfd:") {
+		t.Fatalf("the init runs from %q, a copy", target)
+	}
+	fd, err := unix.Open(exe, unix.O_WRONLY, 0)
+	if err == nil {
+		unix.Close(fd)
+		t.Fatalf("%s (%s) opened for writing by root", exe, target)
+	}
+	if !errors.Is(err, unix.EROFS) {
+		t.Fatalf("open %s (%s) for writing: %v, want EROFS", exe, target, err)
+	}
+	t.Logf("%s -> %s: open for writing: %v", exe, target, err)
+	noExeOverlay(t, e)
+	if r := e.run("", "delete", "--force", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+	noExeOverlay(t, e)
+}
+
+// noExeOverlay fails if a mount namespace of the host (this process's,
+// PID 1's) lists an overlay of the sandy binary's directory.
+func noExeOverlay(t *testing.T, e *env) {
+	t.Helper()
+	for _, p := range []string{"/proc/self/mountinfo", "/proc/1/mountinfo"} {
+		mi, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(mi), "\n") {
+			if strings.Contains(l, " overlay ") && (strings.Contains(l, filepath.Dir(e.sandy)) || strings.Contains(l, "sandy-exe-")) {
+				t.Fatalf("%s lists the binary's overlay: %s", p, l)
+			}
+		}
 	}
 }
 

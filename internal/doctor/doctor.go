@@ -48,7 +48,7 @@ type Report struct {
 	Kernel         string  `json:"kernel"`           // uname -r
 	Distro         string  `json:"distro,omitempty"` // os-release's PRETTY_NAME
 	Binary         string  `json:"binary"`           // the running binary's path
-	BinaryWritable bool    `json:"binary_writable"`  // writable by the caller: each container start copies it into a sealed memfd
+	BinaryWritable bool    `json:"binary_writable"`  // writable by a caller other than root: each container start copies it into a sealed memfd
 	Checks         []Check `json:"checks"`
 	Ladder         Ladder  `json:"ladder"`
 	// FixScript is what --fix-script prints: one `sudo sh -eux` block of
@@ -87,7 +87,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // under a check that is not ok, then the ladder.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	sealed := "not writable by you: used as it is"
+	sealed := "not copied at container start: not writable by you, or root's read-only overlayfs view of it"
 	if r.BinaryWritable {
 		sealed = "writable by you: each container start copies it into a sealed memfd (install it root-owned to save that)"
 	}

@@ -54,7 +54,7 @@ func TestWriteText(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"sandy 1.2.3, kernel 6.18\n",
-		"binary /usr/bin/sandy (not writable by you",
+		"binary /usr/bin/sandy (not copied at container start",
 		"ok    a        detail ok\n",
 		"warn  b        detail warn\n                means: what it means\n                fix: the fix\n",
 		"FAIL  c        detail FAIL\n",

@@ -18,6 +18,7 @@ var childEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
 // parent end this process keeps.
 type childLink struct {
 	exe    *os.File
+	how    string // how exe is protected (userns.ProtectSelfExe), for --debug
 	parent *userns.Conn
 	child  *os.File // goes to the child as an ExtraFile
 }
@@ -27,11 +28,12 @@ type childLink struct {
 // A nil copy makes the handle now.
 func newChildLink(passCred bool, copied *exeCopy) (*childLink, error) {
 	var exe *os.File
+	var how string
 	var err error
 	if copied != nil {
-		exe, err = copied.take()
+		exe, how, err = copied.take()
 	} else {
-		exe, err = userns.SelfExe()
+		exe, how, err = userns.ProtectSelfExe()
 	}
 	if err != nil {
 		return nil, err
@@ -49,7 +51,7 @@ func newChildLink(passCred bool, copied *exeCopy) (*childLink, error) {
 			return nil, err
 		}
 	}
-	return &childLink{exe: exe, parent: parent, child: child}, nil
+	return &childLink{exe: exe, how: how, parent: parent, child: child}, nil
 }
 
 // keepExe hands the binary handle over to the caller, who closes it;
@@ -84,15 +86,16 @@ func (c *cleanups) run() {
 // release forgets the undo functions: the work is kept.
 func (c *cleanups) release() { c.fns = nil }
 
-// exeCopy is a userns.SelfExe made on a goroutine from the start of
-// create or exec, so that the sealed copy of a user-writable sandy (2.5 ms
-// for a 14 MB binary on this project's 2-core machine) is made beside the
-// first steps (loading the bundle, the state, the id maps) rather than
-// after them; startInit takes it. Either way the child is exec'd from the
-// same sealed handle.
+// exeCopy is a userns.ProtectSelfExe made on a goroutine from the start
+// of create or exec, so that the sealed copy of a user-writable sandy (2.5
+// ms for a 14 MB binary on this project's 2-core machine), or root's
+// read-only overlay mount, is made beside the first steps (loading the
+// bundle, the state, the id maps) rather than after them; startInit takes
+// it. Either way the child is exec'd from the same protected handle.
 type exeCopy struct {
 	done chan struct{}
 	f    *os.File
+	how  string
 	err  error
 }
 
@@ -100,18 +103,18 @@ type exeCopy struct {
 func copySelfExe() *exeCopy {
 	c := &exeCopy{done: make(chan struct{})}
 	go func() {
-		c.f, c.err = userns.SelfExe()
+		c.f, c.how, c.err = userns.ProtectSelfExe()
 		close(c.done)
 	}()
 	return c
 }
 
 // take waits for the copy and hands it to the caller, who closes it.
-func (c *exeCopy) take() (*os.File, error) {
+func (c *exeCopy) take() (*os.File, string, error) {
 	<-c.done
-	f, err := c.f, c.err
+	f, how, err := c.f, c.how, c.err
 	c.f, c.err = nil, errors.New("the sandy binary's handle was taken already")
-	return f, err
+	return f, how, err
 }
 
 // close closes a copy that nobody took (a set-up that failed first).

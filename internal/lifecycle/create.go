@@ -492,6 +492,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cr.g.Debugf("the init runs %s", link.how)
 	defer link.started()
 	cr.conn = link.parent
 	cr.watchInterrupt(ctx)

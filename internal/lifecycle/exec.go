@@ -517,6 +517,7 @@ func (ex *execution) startInit(context.Context) error {
 	if err != nil {
 		return err
 	}
+	ex.g.Debugf("exec: the init runs %s", link.how)
 	defer link.started()
 	ex.conn = link.parent
 	ex.undo.add(func() { link.parent.Close() })
