@@ -22,7 +22,10 @@ import (
 // of rootlesskit's builtin port driver that runs inside the container's user
 // and network namespaces. Launch starts it as
 //
-//	nsenter -t PID -U -n --preserve-credentials -- /proc/self/fd/3 slirp-port-child --socket=STATEDIR/.bp.sock --ready-pipe=STATEDIR/.bp-ready.pipe
+//	nsenter -t PID -n -U --preserve-credentials -- /proc/self/fd/3 slirp-port-child --socket=STATEDIR/.bp.sock --ready-pipe=STATEDIR/.bp-ready.pipe
+//
+// (-U only when the container has a user namespace other than sandy's: see
+// portChildNsenterArgs)
 //
 // where fd 3 is the sealed sandy binary (Options.Exe): what runs inside the
 // container's user namespace is that copy, never a binary the caller, and

@@ -45,9 +45,10 @@
 //	 ├─ slirp4netns --configure --mtu=65520 --ready-fd=3 --exit-fd=4
 //	 │      --api-socket=/proc/self/fd/5/slirp-api.sock --enable-seccomp
 //	 │      [--disable-host-loopback] PID tap0
-//	 ├─ nsenter -t PID -U -n --preserve-credentials --
+//	 ├─ nsenter -t PID -n [-U --preserve-credentials] --
 //	 │      /proc/self/fd/3 slirp-port-child --socket=DIR/.bp.sock --ready-pipe=DIR/.bp-ready.pipe
-//	 │      (builtin driver with at least one -p only)
+//	 │      (builtin driver with at least one -p only; -U when the container
+//	 │      has a user namespace other than the caller's)
 //	 └─ /proc/self/fd/11 slirp-monitor --config=DIR/slirp.json --report-fd=3 ...
 //
 // where the fd is Exe, inherited: both run the sealed copy, not a path.

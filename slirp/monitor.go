@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -211,7 +212,7 @@ func (m *monitor) start() error {
 			return fmt.Errorf("starting port driver %s: %w", m.cfg.Driver, err)
 		}
 	case <-childDied:
-		return fmt.Errorf("port child exited before it was ready; its output is in %s", filepath.Join(m.cfg.StateDir, "slirp.log"))
+		return fmt.Errorf("port child exited before it was ready%s", logTail(filepath.Join(m.cfg.StateDir, "slirp.log")))
 	case <-time.After(startTimeout):
 		return fmt.Errorf("port driver %s not ready after %s", m.cfg.Driver, startTimeout)
 	}
@@ -325,9 +326,9 @@ func (m *monitor) waitSlirp(died <-chan struct{}) error {
 		if err == nil {
 			return nil
 		}
-		return fmt.Errorf("slirp4netns exited before it was ready; its output is in %s", filepath.Join(m.cfg.StateDir, "slirp.log"))
+		return fmt.Errorf("slirp4netns exited before it was ready%s", logTail(filepath.Join(m.cfg.StateDir, "slirp.log")))
 	case <-died:
-		return fmt.Errorf("slirp4netns exited before it was ready; its output is in %s", filepath.Join(m.cfg.StateDir, "slirp.log"))
+		return fmt.Errorf("slirp4netns exited before it was ready%s", logTail(filepath.Join(m.cfg.StateDir, "slirp.log")))
 	case <-time.After(startTimeout):
 		return fmt.Errorf("slirp4netns not ready after %s", startTimeout)
 	}
@@ -487,4 +488,22 @@ func endProcess(pidfd *os.File) {
 		signalPidfd(pidfd, unix.SIGKILL)
 		<-exited(pidfd)
 	}
+}
+
+// logTail is the end of the network's log for an error: the run that
+// fails removes the state directory, the log with it, so naming the file
+// would send the user to nothing.
+func logTail(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf(" (its log %s: %v)", path, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	if len(lines) == 1 && lines[0] == "" {
+		return " (its log is empty)"
+	}
+	return ": " + strings.Join(lines, " | ")
 }

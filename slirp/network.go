@@ -152,7 +152,7 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 //   - slirp4netns --configure --mtu --ready-fd --exit-fd --api-socket
 //     [--disable-host-loopback] PID tap0 (see slirpArgs);
 //   - with the builtin driver, the port child inside the container's user and
-//     network namespaces: nsenter -t PID -U -n --preserve-credentials --
+//     network namespaces: nsenter -t PID -n [-U --preserve-credentials] --
 //     /proc/self/fd/3 slirp-port-child (see RunPortChild);
 //   - the monitor, /proc/self/fd/11 slirp-monitor, in its own session (see
 //     RunMonitor).
@@ -286,8 +286,12 @@ func launch(o Options) (n *Network, err error) {
 		files = append(files, notifier)
 	}
 	if hasPortChild(o.Driver, forwarded(o.Ports, o.BindNotifier != nil)) {
-		childCmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(o.PID), "-U", "-n", "--preserve-credentials", "--",
-			exeFDPath(0), PortChildCommand}, portChildArgs(o.StateDir)...)...)
+		ownUser, err := sharesUserNS(o.PID)
+		if err != nil {
+			return nil, fmt.Errorf("starting port child: %w", err)
+		}
+		childCmd := exec.Command("nsenter", append(portChildNsenterArgs(o.PID, ownUser),
+			append([]string{exeFDPath(0), PortChildCommand}, portChildArgs(o.StateDir)...)...)...)
 		childCmd.ExtraFiles = []*os.File{o.Exe} // exeFDPath(0)
 		childCmd.Stdin = lifeR
 		childCmd.Stdout, childCmd.Stderr = logf, logf
@@ -726,4 +730,30 @@ func removeStateFiles(dir string) {
 	for _, f := range stateFiles {
 		_ = os.Remove(filepath.Join(dir, f))
 	}
+}
+
+// portChildNsenterArgs are nsenter's options for the port child: the
+// container's network namespace, and its user namespace unless it is
+// sandy's own (a container of root without one): nsenter cannot enter
+// the user namespace it is in (setns(2): EINVAL), so -U there failed
+// every `-p` of such a container.
+func portChildNsenterArgs(pid int, sameUserNS bool) []string {
+	args := []string{"-t", strconv.Itoa(pid), "-n"}
+	if !sameUserNS {
+		args = append(args, "-U", "--preserve-credentials")
+	}
+	return append(args, "--")
+}
+
+// sharesUserNS reports whether process pid is in this process's user
+// namespace.
+func sharesUserNS(pid int) (bool, error) {
+	var mine, theirs unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/user", &mine); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/user", pid), &theirs); err != nil {
+		return false, fmt.Errorf("the container's user namespace: %w", err)
+	}
+	return mine.Dev == theirs.Dev && mine.Ino == theirs.Ino, nil
 }

@@ -3,6 +3,9 @@
 package main_test
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -318,4 +321,45 @@ func mountpointsIn(t *testing.T, mountinfo string) map[string]bool {
 		}
 	}
 	return m
+}
+
+// TestRootPublishWithoutUserNamespace: root's container without a user
+// namespace of its own publishes a port with the builtin port driver and
+// with slirp4netns's: the port child joins only the network namespace
+// (nsenter -U into one's own user namespace fails, EINVAL: every -p of
+// such a container failed with "port child exited before it was ready").
+func TestRootPublishWithoutUserNamespace(t *testing.T) {
+	requireRoot(t)
+	testutil.RequireBinary(t, "slirp4netns", "apt-get install slirp4netns")
+	for _, handler := range []string{"builtin", "slirp4netns"} {
+		t.Run(handler, func(t *testing.T) {
+			e := newEnv(t).sh(`mkdir /www && echo root-published > /www/index.html && exec httpd -f -p 80 -h /www`)
+			hostIDs(e)
+			e.write()
+			port := freePort(t)
+			id := uniqueID("pub-root")
+			if r := e.run("", "run", "-d", "--network", "slirp4netns:port_handler="+handler, "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", e.bundle, id); r.code != 0 {
+				t.Fatalf("run -d: %s", r.stderr)
+			}
+			defer e.run("", "delete", "--force", id)
+			var body string
+			waitFor(t, 20*time.Second, "the forwarded port", func() bool {
+				resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+				if err != nil {
+					return false
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body = strings.TrimSpace(string(b))
+				return true
+			})
+			if body != "root-published" {
+				t.Fatalf("body %q", body)
+			}
+			if r := e.run("", "delete", "--force", id); r.code != 0 {
+				t.Fatalf("delete: %s", r.stderr)
+			}
+			noSlirpLeft(t, e)
+		})
+	}
 }
