@@ -52,6 +52,11 @@ func cmdAttach(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 type attachRun struct {
 	containers.AttachOptions
 	interrupted atomic.Int32 // the signal that ended a terminal's attach
+	// early holds the signals from before the attach is made, under
+	// --sig-proxy: caught from the start, they are relayed once attached
+	// (a SIGINT right after the socket connects used to end sandy by its
+	// default action, before Ready's relay existed).
+	early chan os.Signal
 }
 
 // attachOptions makes the options of attach and start -a: stdin, the
@@ -63,19 +68,31 @@ func attachOptions(ctx context.Context, m containers.Manage, stdin bool, keys []
 	if stdin {
 		r.Stdin = os.Stdin
 	}
+	if sigProxy {
+		r.early = make(chan os.Signal, 64)
+		signal.Notify(r.early)
+	}
 	r.Ready = func(info containers.AttachInfo) func() {
 		if info.Terminal {
 			if c, err := console.ConsoleFromFile(os.Stdin); err == nil {
 				return r.terminal(c, info.Conn, r.Stdin != nil && info.Interactive)
 			}
+			r.stopEarly()
 			return nil
 		}
 		if sigProxy {
-			return proxySignals(ctx, m, info.ID)
+			return proxySignals(ctx, m, info.ID, r.early)
 		}
 		return nil
 	}
 	return r
+}
+
+// stopEarly stops catching signals for a relay that will not come.
+func (r *attachRun) stopEarly() {
+	if r.early != nil {
+		signal.Stop(r.early)
+	}
 }
 
 // terminal puts the user's terminal in raw mode until the end when it is
@@ -94,16 +111,23 @@ func (r *attachRun) terminal(c console.Console, conn *attach.Conn, input bool) f
 		}
 	}
 	resize()
-	sigs := make(chan os.Signal, 8)
+	sigs := r.early // caught since the start, under --sig-proxy
+	if sigs == nil {
+		sigs = make(chan os.Signal, 8)
+	}
 	signal.Notify(sigs, unix.SIGWINCH, unix.SIGTERM, unix.SIGHUP, unix.SIGINT, unix.SIGQUIT)
 	quit := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case s := <-sigs:
-				if s == unix.SIGWINCH {
+				switch s {
+				case unix.SIGWINCH:
 					resize()
 					continue
+				case unix.SIGTERM, unix.SIGHUP, unix.SIGINT, unix.SIGQUIT:
+				default:
+					continue // the others are not a terminal's to pass on
 				}
 				r.interrupted.Store(int32(s.(unix.Signal)))
 				conn.Interrupt()
@@ -121,12 +145,10 @@ func (r *attachRun) terminal(c console.Console, conn *attach.Conn, input bool) f
 	}
 }
 
-// proxySignals passes the signals sandy gets on to the container's main
-// process (podman's --sig-proxy), but those of the job control and the
-// runtime's own.
-func proxySignals(ctx context.Context, m containers.Manage, id string) func() {
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs)
+// proxySignals passes the signals sandy gets on sigs (notified of every
+// signal since attachOptions) to the container's main process (podman's
+// --sig-proxy), but those of the job control and the runtime's own.
+func proxySignals(ctx context.Context, m containers.Manage, id string, sigs chan os.Signal) func() {
 	quit := make(chan struct{})
 	go func() {
 		for {
@@ -153,6 +175,7 @@ func proxySignals(ctx context.Context, m containers.Manage, id string) func() {
 // finish is the status of an attach: the container's, 0 when detached,
 // 128+N when signal N ended a terminal's attach.
 func (r *attachRun) finish(code int, err error) (int, error) {
+	r.stopEarly()
 	if n := r.interrupted.Load(); n != 0 && err == nil {
 		return 128 + int(n), nil
 	}
