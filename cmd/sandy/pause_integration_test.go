@@ -201,6 +201,11 @@ func TestImagePauseProcess(t *testing.T) {
 		t.Errorf("the pause process's cwd is %q, want /", cwd)
 	}
 
+	// isHelper: a line of pullProcs that is a run's storage helper.
+	isHelper := func(p string) bool {
+		f := strings.Fields(p)
+		return len(f) > 2 && f[1] == "/proc/self/fd/4" && strings.Contains(p, "_create-container")
+	}
 	t.Run("joined", func(t *testing.T) {
 		if got := debugImages(e); !strings.Contains(got, fmt.Sprintf("joined the pause process %d's user namespace", first.Pid)) {
 			t.Errorf("images --debug does not say it joined %d:\n%s", first.Pid, got)
@@ -215,7 +220,7 @@ func TestImagePauseProcess(t *testing.T) {
 			for _, p := range pullProcs(e.dir) {
 				// The helper itself, forked (or exec'd by nsenter and
 				// unshare, the same pid): argv[0] is its fd.
-				if f := strings.Fields(p); len(f) > 2 && f[1] == "/proc/self/fd/4" && strings.Contains(p, "_create-container") {
+				if isHelper(p) {
 					fmt.Sscan(p, &helper)
 				}
 			}
@@ -241,6 +246,12 @@ func TestImagePauseProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The held helper of the run before may still be removing its
+		// container (it answers once it holds the removals lock): wait
+		// until it is gone, so that the helper found below is this run's.
+		waitFor(t, 20*time.Second, "the helpers of the runs before to exit", func() bool {
+			return !slices.ContainsFunc(pullProcs(e.dir), isHelper)
+		})
 		run := e.cmd("--debug", "run", "--rm", "--network", "none", "localhost/bb:pause", "sleep", "3")
 		for i, kv := range run.Env {
 			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
@@ -255,7 +266,7 @@ func TestImagePauseProcess(t *testing.T) {
 		helper := 0
 		for end := time.Now().Add(20 * time.Second); helper == 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 			for _, p := range pullProcs(e.dir) {
-				if f := strings.Fields(p); len(f) > 2 && f[1] == "/proc/self/fd/4" && strings.Contains(p, "_create-container") {
+				if isHelper(p) {
 					fmt.Sscan(p, &helper)
 				}
 			}
