@@ -6,10 +6,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/moby/sys/capability"
 	mobyuserns "github.com/moby/sys/userns"
 	"golang.org/x/sys/unix"
 )
@@ -429,30 +428,17 @@ func becomeRoot() error {
 // the ones a child may raise into its ambient set (capset(2) refuses an
 // inheritable capability outside the bounding set).
 func boundingCaps() ([]uintptr, error) {
-	last, err := lastCap()
+	last, err := capability.LastCap()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the highest capability number: %w", err)
 	}
 	var caps []uintptr
-	for c := 0; c <= last; c++ {
+	for c := 0; c <= int(last); c++ {
 		if in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && in == 1 {
 			caps = append(caps, uintptr(c))
 		}
 	}
 	return caps, nil
-}
-
-// lastCap is the kernel's highest capability number.
-func lastCap() (int, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return 0, fmt.Errorf("reading the highest capability number: %w", err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("reading /proc/sys/kernel/cap_last_cap %q: %w", b, err)
-	}
-	return n, nil
 }
 
 // InUserNS reports whether this process runs in a user namespace other

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/userns"
@@ -62,10 +63,10 @@ func forkPlanFor(exe *os.File, ns Namespace, sns *storeNS, env []string, pdeaths
 			return nil, nil, "stdio that is not a file", nil
 		}
 	}
-	last, err := lastCapNumber()
+	last, err := capability.LastCap()
 	if err != nil {
 		closeAll(opened)
-		return nil, nil, "", err
+		return nil, nil, "", fmt.Errorf("reading the highest capability number: %w", err)
 	}
 	umask, err := currentUmask()
 	if err != nil {
@@ -83,7 +84,7 @@ func forkPlanFor(exe *os.File, ns Namespace, sns *storeNS, env []string, pdeaths
 		Unshare:      unix.CLONE_NEWNS,
 		Files:        append(files, sns.ns, exe),
 		KeepBounding: all,
-		LastCap:      last,
+		LastCap:      int(last),
 		Cwd:          ".",
 		// The caller's uid and gid are 0 of the namespace (podman's map:
 		// 0 → the caller): setresuid(0) keeps them.
@@ -131,19 +132,6 @@ func forkJoined(exe *os.File, ns Namespace, sns *storeNS, env []string, pdeathsi
 	// and signals as the chain's did.
 	cmd := &exec.Cmd{Path: plan.Paths[0], Args: plan.Args, Env: plan.Env, Process: proc}
 	return &userns.Child{Cmd: cmd}, "", nil
-}
-
-// lastCapNumber is the kernel's highest capability number.
-func lastCapNumber() (int, error) {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return 0, fmt.Errorf("reading the highest capability number: %w", err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("reading /proc/sys/kernel/cap_last_cap %q: %w", b, err)
-	}
-	return n, nil
 }
 
 // currentUmask reads this process's umask from /proc/self/status
