@@ -279,8 +279,14 @@ func TestCRIPod(t *testing.T) {
 		t.Run("oom-killed", func(t *testing.T) {
 			// A 32 MiB limit and a 64 MiB buffer: the kernel's OOM
 			// killer ends it, and containerd (the shim reads the
-			// container cgroup's memory.events) says why.
-			cfg := newContainer("hog", 0, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+			// container cgroup's memory.events) says why. After a
+			// second: the runc v2 shim starts watching memory.events
+			// only once `start` has returned, so a process killed in
+			// its first milliseconds can beat the watch, with any
+			// runtime ("Error" instead of "OOMKilled", seen once in
+			// four VM runs on 2026-12-06 after sandy's start got
+			// faster there).
+			cfg := newContainer("hog", 0, "sh", "-c", "sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1")
 			cfg.Linux["resources"] = map[string]any{"memory_limit_in_bytes": 32 << 20}
 			id := c.Must(t, "create", podID, c.WriteJSON(t, "hog.json", cfg), podJSON)
 			c.Must(t, "start", id)
