@@ -24,6 +24,9 @@ func (m *mounter) bind() (*Root, error) {
 			Why: fmt.Sprintf("mountpoints missing in the read-only rootfs: %s", strings.Join(m.miss, ", ")),
 			Fix: "create them in the bundle's rootfs, or use a mode with a layer (overlay, fuse, copy)"}
 	}
+	if err := m.ensure(mergedName); err != nil {
+		return nil, err
+	}
 	merged := m.path(mergedName)
 	// MS_REC: the bundle may itself hold mounts (a rootfs assembled with
 	// binds); a plain bind would show the empty directories under them.
@@ -91,6 +94,9 @@ const copyTimeout = 30 * time.Minute
 // ids, so the copy needs no chown pass; files of ids outside the map come
 // out owned by root of the container, and cp says so.
 func (m *mounter) copy() (*Root, error) {
+	if err := m.ensure(mergedName); err != nil {
+		return nil, err
+	}
 	merged := m.path(mergedName)
 	cmd := exec.Command("cp", "-a", "--reflink=auto", "--", m.o.Lower+"/.", merged)
 	inheritProcFDs(cmd, m.o.Lower, merged)

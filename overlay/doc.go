@@ -68,7 +68,10 @@
 //	LayerDir/merged  Root.Path
 //
 // Mount empties all of them first, so a leftover of a killed run never
-// shows through. Cleanup removes LayerDir through fds without following
+// shows through, and makes only those its rung uses (a read-only bind
+// root: merged alone; the kernel overlay: upper, work and merged): a
+// directory made costs 0.7-1 ms on a slow disk, where making all five
+// was 3 ms of a 22 ms run. Cleanup removes LayerDir through fds without following
 // symlinks or crossing mount points (openat2 RESOLVE_NO_XDEV); files the
 // container made as a non-root user belong to subordinate ids, which only a
 // process inside a user namespace with the maps can remove: Cleanup then

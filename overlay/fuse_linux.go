@@ -56,6 +56,12 @@ func (m *mounter) fuse() (*Root, error) {
 	if err := checkDevFuse(); err != nil {
 		return nil, err
 	}
+	if err := m.ensure(fuseName); err != nil {
+		return nil, err
+	}
+	if err := m.ensureFor(); err != nil {
+		return nil, err
+	}
 	fuseDir := m.path(fuseName)
 	if err := unix.Mount(fuseDir, fuseDir, "", unix.MS_BIND, ""); err != nil {
 		return nil, fmt.Errorf("binding %s: %w", fuseDir, err)

@@ -59,6 +59,9 @@ func (m *mounter) kernelMount(volatile bool) error {
 		}
 		return nil
 	}
+	if err := m.ensureFor(); err != nil {
+		return err
+	}
 	if err := set("lowerdir", m.lowerdirs(fdPath(m.lower))); err != nil {
 		return err
 	}
