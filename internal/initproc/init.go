@@ -110,7 +110,7 @@ func run(conn *userns.Conn, released **os.File) error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return stepError("prctl(PR_SET_DUMPABLE)", err)
 	}
-	fifo := openFifoAsync()
+	fifo := openStartAsync(cfg.StartSocket)
 	if cfg.UnshareCgroupNS {
 		// Rooted at the container cgroup, where the host put us.
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
@@ -194,6 +194,33 @@ func joinMountNS(path string) error {
 type fifoResult struct {
 	f   *os.File
 	err error
+}
+
+// openStartAsync waits in the background for the start: the exec fifo's
+// open (openFifoAsync), or one byte from the start socket (Config.
+// StartSocket), which `sandy run` writes when it releases the init. An
+// end of file there is a run that went away: no start.
+func openStartAsync(socket bool) <-chan fifoResult {
+	if !socket {
+		return openFifoAsync()
+	}
+	ch := make(chan fifoResult, 1)
+	go func() {
+		var b [1]byte
+		n, err := unix.Read(FifoFD, b[:])
+		for errors.Is(err, unix.EINTR) {
+			n, err = unix.Read(FifoFD, b[:])
+		}
+		switch {
+		case err != nil:
+			ch <- fifoResult{nil, fmt.Errorf("reading the start socket: %w", err)}
+		case n != 1:
+			ch <- fifoResult{nil, errors.New("sandy run went away before it started the process")}
+		default:
+			ch <- fifoResult{os.NewFile(uintptr(FifoFD), "start-socket"), nil}
+		}
+	}()
+	return ch
 }
 
 // openFifoAsync reopens the exec fifo write-only in the background: the

@@ -87,7 +87,7 @@ const InitReadyTimeout = 10 * time.Second
 // Fixed fds of the init (the host passes them as ExtraFiles in this order).
 const (
 	SyncFD = 3 // the sync socket
-	FifoFD = 4 // the exec fifo, opened O_PATH by the host
+	FifoFD = 4 // the exec fifo, opened O_PATH by the host (or, with Config.StartSocket, a socket)
 )
 
 // Config is everything the init needs, sent by the host after the maps.
@@ -120,6 +120,12 @@ type Config struct {
 	// or cgroupfs manager) and a new cgroup namespace rooted there, so a
 	// cgroup mount may be writable when its options say "rw".
 	CgroupOwned bool `json:"cgroupOwned,omitempty"`
+	// StartSocket: FifoFD is the init's end of a socket pair whose other
+	// end the process that created the container holds (`sandy run`,
+	// which starts it itself): the init waits for one byte from it
+	// instead of the exec fifo's open, and writes the fifo's bytes to it.
+	// No exec fifo is made on disk then.
+	StartSocket bool `json:"startSocket,omitempty"`
 	Debug       bool `json:"debug,omitempty"`
 }
 

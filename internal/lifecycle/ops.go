@@ -64,6 +64,17 @@ func Start(ctx context.Context, g *Global, id string) error {
 	return nil
 }
 
+// releaseStarted releases the init of a container that this process
+// created with a start socket (`sandy run`): one byte on it, then the same
+// reading as the fifo's until execve. An init that dies closes its end,
+// which ends the read too.
+func releaseStarted(f *os.File, c *state.Container) error {
+	if _, err := f.Write([]byte{0}); err != nil {
+		return fmt.Errorf("container %s: releasing its init (pid %d): %w", c.ID, c.Pid, err)
+	}
+	return awaitExec(f, c.ID, initproc.InitReadyTimeout)
+}
+
 func releaseInit(ctx context.Context, root *state.Root, c *state.Container) error {
 	p := root.FifoPath(c.ID)
 	type result struct {

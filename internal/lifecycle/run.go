@@ -40,6 +40,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	o.owned = !o.Detach
 	o.detachRun = o.Detach
 	o.relayPty = !o.Detach && o.ConsoleSocket == ""
+	o.startSocket = true // run starts it itself: no exec fifo (makeFifo)
 	var sigs chan os.Signal
 	var setup context.Context
 	var endSetup func()
@@ -53,6 +54,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	endSetup()
 	if err == nil && setup.Err() != nil {
 		// The signal came as the last step finished: undo it all the same.
+		_ = cr.awaitSaved()
 		_ = destroy(ctx, g, cr.root, cr.c)
 		cr.release()
 		err = context.Cause(setup)
@@ -65,7 +67,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 		return userns.ExitStatus(err), err // 127: not found, 126: not executable
 	}
 	if o.Detach {
-		err := releaseInit(ctx, cr.root, cr.c)
+		err := cr.releaseInit(ctx)
 		if err == nil {
 			runPoststart(g, cr.c)
 		}
@@ -84,6 +86,9 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	t0 := time.Now()
 	code, err := runForeground(ctx, g, cr, sigs, o.Started, o.PtyMaster)
 	g.Debugf("start and wait: %v", time.Since(t0).Round(10*time.Microsecond))
+	if serr := cr.awaitSaved(); serr != nil && err == nil {
+		err = serr // the process never started (release waits for it)
+	}
 	reportOOM(g, cr)
 	if cr.sentinel != nil {
 		cr.sentinel.Close()
@@ -122,8 +127,13 @@ func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Si
 	f := &foreground{
 		pty: cr.pty, stdin: cr.o.Stdin, stdout: cr.o.Stdout, sigs: sigs, onPty: onPty,
 		release: func() error {
-			if err := releaseInit(ctx, cr.root, cr.c); err != nil {
+			if err := cr.releaseInit(ctx); err != nil {
 				return cr.initError(err)
+			}
+			// The state is complete before the process counts as
+			// started (the save ran beside the release: saveState).
+			if err := cr.awaitSaved(); err != nil {
+				return err
 			}
 			runPoststart(g, cr.c)
 			if started != nil {
