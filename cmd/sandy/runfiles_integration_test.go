@@ -126,3 +126,68 @@ func names(t *testing.T, dir string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestRunIDInUse: `sandy run` makes its state directory beside the init's
+// start (createState's claim on a goroutine): a run whose id is taken by a
+// running container fails with "already exists", leaves that container
+// running, untouched (its state, its process), and leaves no process of
+// its own behind.
+func TestRunIDInUse(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t, "sleep", "30")
+	id := "inuse-" + strconv.Itoa(os.Getpid())
+	if r := e.run("", "run", "-d", "--network=none", "--bundle", e.bundle, id); r.code != 0 {
+		t.Fatalf("run -d: exit %d\n%s", r.code, r.stderr)
+	}
+	before := ociState(t, e, id)
+	if before.Status != "running" {
+		t.Fatalf("first container: %+v", before)
+	}
+	initsBefore := sandyInits()
+	for _, args := range [][]string{
+		{"run", "--network=none", "--bundle", e.bundle, id},
+		{"run", "-d", "--network=none", "--bundle", e.bundle, id},
+		{"create", "--bundle", e.bundle, id},
+	} {
+		r := e.run("", args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "creating the state: ") || !strings.Contains(r.stderr, "already exists") {
+			t.Errorf("sandy %v with the id of a running container: exit %d, want an error at \"creating the state: ... already exists\"\n%s", args, r.code, r.stderr)
+		}
+		after := ociState(t, e, id)
+		if after.Status != "running" || after.Pid != before.Pid {
+			t.Fatalf("after sandy %v: the first container is %+v, was %+v", args, after, before)
+		}
+	}
+	waitFor(t, 10*time.Second, "no init of the refused runs left", func() bool {
+		for _, p := range sandyInits() {
+			if !slices.Contains(initsBefore, p) {
+				return false
+			}
+		}
+		return len(helpersOf(e)) == 0
+	})
+	if r := e.run("", "delete", "--force", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+}
+
+// sandyInits lists the processes that run sandy's container init (argv
+// "sandy init", before its execve of the process): an init of a set-up
+// that failed must not outlive it.
+func sandyInits() []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		if _, err := strconv.Atoi(ent.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		args := strings.Split(string(cmdline), "\x00")
+		if err == nil && len(args) > 1 && args[1] == "init" && strings.Contains(filepath.Base(args[0]), "sandy") {
+			out = append(out, ent.Name()+" "+strings.Join(args, " "))
+		}
+	}
+	return out
+}

@@ -41,6 +41,13 @@ func (cr *creation) prepareCgroup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if m.Kind() != cgroupv2.KindNone {
+		// A cgroup is made under the id: only once the id is ours.
+		if err := cr.awaitState(); err != nil {
+			_ = m.Close()
+			return err
+		}
+	}
 	cr.cg = m
 	cr.undo.add(func() {
 		_ = m.Destroy(context.Background())
