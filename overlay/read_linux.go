@@ -330,11 +330,15 @@ func hasOverlayPrefix(n string) bool {
 }
 
 // listXattrs lists fd's xattr names (none on a file system without
-// xattrs).
+// xattrs). The list is at most XATTR_LIST_MAX (64 KiB, xattr(7)); one
+// that keeps growing between the size query and the read is an error.
 func listXattrs(fd int) ([]string, error) {
 	var small [256]byte
 	buf := small[:]
-	for {
+	for tries := 0; ; tries++ {
+		if tries == 4 {
+			return nil, errors.New("the xattr list keeps changing")
+		}
 		n, err := unix.Flistxattr(fd, buf)
 		switch {
 		case errors.Is(err, unix.ENOTSUP):

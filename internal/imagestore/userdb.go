@@ -80,8 +80,8 @@ func layersReadable(s storage.Store, c *storage.Container, l overlay.Layers) str
 // returns: read in-root there (readUserDB), its errors final.
 func userDBFromLayers(p *imagehelper.Prepared, merged string) (done bool, why string, err error) {
 	l := p.Layers
-	if merged == "" {
-		return false, "the store's driver names no mount point", nil
+	if fi, err := os.Lstat(merged); merged == "" || err != nil || !fi.IsDir() {
+		return false, fmt.Sprintf("the store's mount point %q is not a directory yet", merged), nil
 	}
 	if l.Driver == overlay.DriverVFS {
 		if p.Passwd, p.Group, err = readUserDB(l.Upper); err != nil {

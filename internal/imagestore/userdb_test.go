@@ -105,12 +105,19 @@ func TestUserDBFromLayers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	merged := filepath.Join(root, "overlay", "ctr", "merged")
 	p := &imagehelper.Prepared{Layers: l}
-	done, why, err := userDBFromLayers(p, "/merged")
+	if done, why, err := userDBFromLayers(p, merged); err != nil || done || !strings.Contains(why, "mount point") {
+		t.Errorf("no merged directory: done %v, why %q, err %v; want the mount", done, why, err)
+	}
+	if err := os.Mkdir(merged, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	done, why, err := userDBFromLayers(p, merged)
 	if err != nil || !done {
 		t.Fatalf("done %v, why %q, err %v", done, why, err)
 	}
-	if p.Passwd != "root:x:0:0::/root:/bin/sh\n" || p.Group != "root:x:0:\n" || p.Rootfs != "/merged" {
+	if p.Passwd != "root:x:0:0::/root:/bin/sh\n" || p.Group != "root:x:0:\n" || p.Rootfs != merged {
 		t.Errorf("got %+v", p)
 	}
 	var st unix.Stat_t
@@ -128,8 +135,36 @@ func TestUserDBFromLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = &imagehelper.Prepared{Layers: l}
-	done, why, err = userDBFromLayers(p, "/merged")
+	done, why, err = userDBFromLayers(p, merged)
 	if err != nil || done || !strings.Contains(why, "symbolic link") || p.Rootfs != "" {
 		t.Errorf("a symlinked /etc: done %v, why %q, err %v, rootfs %q; want the mount", done, why, err, p.Rootfs)
+	}
+}
+
+// TestUserDBFromLayersVFS: a vfs container's directory is its whole root,
+// read in-root (an absolute symlink resolves inside it), and a FIFO for
+// /etc/passwd is refused there: the store's mount would return the same
+// directory.
+func TestUserDBFromLayersVFS(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc", "passwd.real"), []byte("root:x:0:0::/:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd.real", filepath.Join(dir, "etc", "passwd")); err != nil {
+		t.Fatal(err)
+	}
+	p := &imagehelper.Prepared{Layers: overlay.Layers{Driver: overlay.DriverVFS, Upper: dir}}
+	if done, why, err := userDBFromLayers(p, dir); err != nil || !done || p.Passwd != "root:x:0:0::/:/bin/sh\n" || p.Group != "" || p.Rootfs != dir {
+		t.Fatalf("done %v, why %q, err %v, %+v", done, why, err, p)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "etc", "group"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = &imagehelper.Prepared{Layers: overlay.Layers{Driver: overlay.DriverVFS, Upper: dir}}
+	if _, _, err := userDBFromLayers(p, dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("a FIFO for /etc/group: %v, want it refused", err)
 	}
 }
