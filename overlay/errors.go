@@ -19,6 +19,10 @@ var (
 	// mountpoint the caller asked for does not exist in the read-only
 	// bundle and there is no layer to create it in.
 	ErrMountpointMissing = errors.New("mountpoint missing in the read-only rootfs")
+
+	// ErrNeedsMount is matched by every *NeedsMountError: Layers.ReadFile
+	// cannot tell what a mount of the layers shows without making one.
+	ErrNeedsMount = errors.New("the layers must be mounted to be read")
 )
 
 // RungError reports why one rung of the ladder could not be used. Mount

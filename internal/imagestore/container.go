@@ -124,12 +124,12 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 	}
 	o.trace("creating the storage container", t0)
 	t0 = time.Now()
-	p, err := prepared(s, c, img, imgName, o)
+	p, how, err := prepared(s, c, img, imgName, o)
 	if err != nil {
 		_ = s.DeleteContainer(c.ID)
 		return nil, err
 	}
-	o.trace("mounting the root and reading its /etc/passwd and /etc/group", t0)
+	o.trace(how, t0)
 	p.Config = ImageConfigOf(cfg.Config)
 	return p, nil
 }
@@ -183,28 +183,36 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 
 // prepared describes the storage container c for the runtime: its layers
 // as the store's driver lays them out, its directories, and the image's
-// user database.
-func prepared(s storage.Store, c *storage.Container, img *storage.Image, imgName string, o ContainerOptions) (*imagehelper.Prepared, error) {
-	p := &imagehelper.Prepared{ID: c.ID, Name: o.Name, ImageID: img.ID, ImageName: imgName}
-	var err error
+// user database. how says how the user database was read, for --debug.
+func prepared(s storage.Store, c *storage.Container, img *storage.Image, imgName string, o ContainerOptions) (p *imagehelper.Prepared, how string, err error) {
+	p = &imagehelper.Prepared{ID: c.ID, Name: o.Name, ImageID: img.ID, ImageName: imgName}
 	if p.Dir, err = s.ContainerDirectory(c.ID); err != nil {
-		return nil, fmt.Errorf("finding the container's directory: %w", err)
+		return nil, "", fmt.Errorf("finding the container's directory: %w", err)
 	}
-	if p.Layers, err = layersOf(s, c.LayerID); err != nil {
-		return nil, err
+	var merged string
+	if p.Layers, merged, err = layersOf(s, c.LayerID); err != nil {
+		return nil, "", err
 	}
 	if len(o.UIDMap) > 0 || len(o.GIDMap) > 0 {
 		if err := shiftIDs(s, &p.Layers, o.UIDMap, o.GIDMap); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	p.Layers.Volatile = o.Volatile
+	why := layersReadable(s, c, p.Layers)
+	if why == "" {
+		var done bool
+		if done, why, err = userDBFromLayers(p, merged); err != nil || done {
+			return p, readHow(p.Layers), err
+		}
+	}
 	// Mounting the root once here reads the user database with the
 	// store's own mount, and leaves the mount point the runtime names in
 	// the bundle.
+	how = "mounting the root and reading its /etc/passwd and /etc/group (" + why + ")"
 	root, err := s.Mount(c.ID, "")
 	if err != nil {
-		return nil, fmt.Errorf("mounting the container's root to read its /etc/passwd: %w", err)
+		return nil, "", fmt.Errorf("mounting the container's root to read its /etc/passwd: %w", err)
 	}
 	p.Rootfs = root
 	p.Passwd, p.Group, err = readUserDB(root)
@@ -217,7 +225,7 @@ func prepared(s storage.Store, c *storage.Container, img *storage.Image, imgName
 	if err == nil && p.Layers.IDMapOptions != "" {
 		err = unshiftUpperRoot(p.Layers)
 	}
-	return p, err
+	return p, how, err
 }
 
 // clearVolatileMark removes what the kernel's overlay leaves in the work
@@ -253,17 +261,18 @@ func unshiftUpperRoot(l overlay.Layers) error {
 }
 
 // layersOf reads where the store's driver keeps the layer id and the
-// layers below it.
-func layersOf(s storage.Store, layerID string) (overlay.Layers, error) {
+// layers below it, and the directory the store's Mount of the container
+// returns (the bundle's root.path).
+func layersOf(s storage.Store, layerID string) (overlay.Layers, string, error) {
 	drv, err := s.GraphDriver()
 	if err != nil {
-		return overlay.Layers{}, err
+		return overlay.Layers{}, "", err
 	}
 	switch drv.String() {
 	case overlay.DriverOverlay:
 		md, err := drv.Metadata(layerID)
 		if err != nil {
-			return overlay.Layers{}, fmt.Errorf("reading the container layer's directories: %w", err)
+			return overlay.Layers{}, "", fmt.Errorf("reading the container layer's directories: %w", err)
 		}
 		l := overlay.Layers{Driver: overlay.DriverOverlay, Upper: md["UpperDir"], Work: md["WorkDir"], Program: mountProgram(s),
 			// The driver's own choice of xattr namespace (userxattr when
@@ -277,18 +286,20 @@ func layersOf(s storage.Store, layerID string) (overlay.Layers, error) {
 			return err == nil
 		})
 		if len(l.Lowers) == 0 {
-			return overlay.Layers{}, errors.New("the image has no layers: sandy cannot run an empty (scratch) image")
+			return overlay.Layers{}, "", errors.New("the image has no layers: sandy cannot run an empty (scratch) image")
 		}
-		return l, nil
+		// MergedDir is where the driver's Get mounts the layer: the
+		// store's Mount returns it.
+		return l, md["MergedDir"], nil
 	case overlay.DriverVFS:
 		dir, err := drv.Get(layerID, graphdriver.MountOpts{})
 		if err != nil {
-			return overlay.Layers{}, fmt.Errorf("finding the container layer's directory: %w", err)
+			return overlay.Layers{}, "", fmt.Errorf("finding the container layer's directory: %w", err)
 		}
 		_ = drv.Put(layerID)
-		return overlay.Layers{Driver: overlay.DriverVFS, Upper: dir}, nil
+		return overlay.Layers{Driver: overlay.DriverVFS, Upper: dir}, dir, nil
 	}
-	return overlay.Layers{}, fmt.Errorf("the image store uses the %s driver; sandy runs containers from overlay and vfs stores only", drv.String())
+	return overlay.Layers{}, "", fmt.Errorf("the image store uses the %s driver; sandy runs containers from overlay and vfs stores only", drv.String())
 }
 
 // withDiffN is the lower list the overlay driver mounts a layer with
@@ -396,13 +407,22 @@ func idtoolsMap(m []specs.LinuxIDMapping) []idtools.IDMap {
 
 // mountProgram is the store's overlay mount program, "" for the kernel.
 func mountProgram(s storage.Store) string {
+	v, _ := graphOption(s, "mount_program")
+	return v
+}
+
+// graphOption is the value of the store's overlay option name, in any of
+// the spellings the driver takes (overlay.name, overlay2.name, .name,
+// name; drivers.ParseDriverOption).
+func graphOption(s storage.Store, name string) (string, bool) {
 	for _, o := range s.GraphOptions() {
 		k, v, ok := strings.Cut(o, "=")
-		if ok && (k == "overlay.mount_program" || k == ".mount_program" || k == "mount_program") {
-			return v
+		k = strings.ToLower(strings.TrimSpace(k))
+		if ok && (k == "overlay."+name || k == "overlay2."+name || k == "."+name || k == name) {
+			return strings.TrimSpace(v), true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // maxUserDB bounds what is read of /etc/passwd and /etc/group: an image
