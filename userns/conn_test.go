@@ -102,7 +102,7 @@ func TestSelfExeProtected(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, path string }{{"self", "/proc/self/exe"}, {"own copy", own}, {"system binary", "/bin/sh"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, how, err := protectedExe(tc.path, hostAdmin(), overlayFor(hostAdmin()))
+			f, _, how, err := protectedExe(tc.path, hostAdmin(), overlayFor(hostAdmin()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +206,7 @@ func TestChooseProtection(t *testing.T) {
 		{true, false, exeUserNSOverlay},
 	} {
 		if got := chooseProtection(c.writable, c.admin); got != c.want {
-			t.Errorf("chooseProtection(writable %v, admin %v) = %d, want %d", c.writable, c.admin, got, c.want)
+			t.Errorf("chooseProtection(writable %v, admin %v) = %s, want %s", c.writable, c.admin, got, c.want)
 		}
 	}
 }
@@ -223,7 +223,7 @@ func TestOverlayFailureFallsBack(t *testing.T) {
 	}
 	for _, admin := range []bool{true, false} {
 		called := false
-		f, how, err := protectedExe(own, admin, func(string) (*os.File, error) {
+		f, way, how, err := protectedExe(own, admin, func(string) (*os.File, error) {
 			called = true
 			return nil, unix.EPERM
 		})
@@ -236,7 +236,7 @@ func TestOverlayFailureFallsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		if !called || !strings.HasPrefix(f.Name(), "memfd:") {
+		if !called || !strings.HasPrefix(f.Name(), "memfd:") || way != exeMemfd {
 			t.Fatalf("admin %v: overlay called %v, handle %s: want the overlay tried, then a sealed copy", admin, called, f.Name())
 		}
 		assertSealed(t, f, src)

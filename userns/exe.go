@@ -47,7 +47,8 @@ func SelfExe() (*os.File, error) {
 //     runc 1.1 did for everyone.
 func ProtectSelfExe() (*os.File, string, error) {
 	admin := hostAdmin()
-	return protectedExe("/proc/self/exe", admin, overlayFor(admin))
+	f, _, how, err := protectedExe("/proc/self/exe", admin, overlayFor(admin))
+	return f, how, err
 }
 
 // overlayFor is the way to make the read-only overlay: root's own mount,
@@ -59,14 +60,15 @@ func overlayFor(admin bool) func(path string) (*os.File, error) {
 	return userNSOverlay
 }
 
-// exeProtection is one of the ways of ProtectSelfExe.
-type exeProtection int
+// exeProtection is one of the ways of ProtectSelfExe; its string is
+// doctor's key for it (SelfExeProtection).
+type exeProtection string
 
 const (
-	exeAsIs          exeProtection = iota // the caller cannot write it
-	exeOverlay                            // a read-only overlayfs view of it, mounted by root
-	exeUserNSOverlay                      // the same, made in a user namespace
-	exeMemfd                              // a sealed memfd copy: when the overlay fails
+	exeAsIs          exeProtection = "as-is"          // the caller cannot write it
+	exeOverlay       exeProtection = "overlay"        // a read-only overlayfs view of it, mounted by root
+	exeUserNSOverlay exeProtection = "userns-overlay" // the same, made in a user namespace
+	exeMemfd         exeProtection = "memfd"          // a sealed memfd copy: when the overlay fails
 )
 
 // chooseProtection is ProtectSelfExe's first choice: only the caller's
@@ -88,29 +90,31 @@ func chooseProtection(writable, hostAdmin bool) exeProtection {
 // without the capability, and makes its overlay in one of its own.)
 func hostAdmin() bool { return !InUserNS() && hasSysAdmin() }
 
-// protectedExe is ProtectSelfExe for the binary at path; overlay makes the
-// read-only view (readOnlyOverlay as root, userNSOverlay otherwise).
-func protectedExe(path string, admin bool, overlay func(path string) (*os.File, error)) (*os.File, string, error) {
+// protectedExe is ProtectSelfExe for the binary at path, and the way it
+// took; overlay makes the read-only view (readOnlyOverlay as root,
+// userNSOverlay otherwise).
+func protectedExe(path string, admin bool, overlay func(path string) (*os.File, error)) (*os.File, exeProtection, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("opening %s: %w", path, err)
+		return nil, "", "", fmt.Errorf("opening %s: %w", path, err)
 	}
 	name := binaryPath(path)
 	way := chooseProtection(writableByMe(f), admin)
+	uid := os.Geteuid()
 	if way == exeAsIs {
-		return f, fmt.Sprintf("%s as it is (not writable by uid %d)", name, os.Geteuid()), nil
+		return f, way, fmt.Sprintf("%s as it is (not writable by uid %d)", name, uid), nil
 	}
 	o, oerr := overlay(path)
 	if oerr == nil {
 		f.Close()
 		if way == exeUserNSOverlay {
-			return o, fmt.Sprintf("%s through a detached read-only overlayfs mount made in a user namespace of its own (not copied)", name), nil
+			return o, way, fmt.Sprintf("%s through a detached read-only overlayfs mount made in a user namespace of its own (writable by uid %d; not copied)", name, uid), nil
 		}
-		return o, fmt.Sprintf("%s through a detached read-only overlayfs mount (not copied)", name), nil
+		return o, way, fmt.Sprintf("%s through a detached read-only overlayfs mount (writable by uid %d; not copied)", name, uid), nil
 	}
 	defer f.Close()
 	c, err := sealedCopy(f)
-	return c, fmt.Sprintf("a sealed memfd copy of %s (no read-only overlayfs: %v)", name, oerr), err
+	return c, exeMemfd, fmt.Sprintf("a sealed memfd copy of %s (writable by uid %d; no read-only overlayfs: %v)", name, uid, oerr), err
 }
 
 // readOnlyOverlay opens the binary that path (/proc/self/exe) links to

@@ -78,8 +78,9 @@ func statePid(t *testing.T, e *env, id string) int {
 
 // TestHostBinaryNotWritable (CVE-2019-5736): while a container exists, the
 // sandy process the container could reach runs from a binary that the
-// container's root (the caller's uid on the host) cannot write: a sealed
-// memfd copy when the caller owns the sandy binary.
+// container's root (the caller's uid on the host) cannot write: when the
+// caller owns the sandy binary, the binary through a read-only overlayfs
+// mount (EROFS; TestRootlessBinaryReadOnlyOverlay) or a sealed memfd copy.
 func TestHostBinaryNotWritable(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
@@ -110,8 +111,8 @@ func TestHostBinaryNotWritable(t *testing.T) {
 				unix.Close(fd)
 				t.Fatalf("%s (%s) opened for writing", exe, target)
 			}
-			if bin == own && !strings.HasPrefix(target, "/memfd:sandy") {
-				t.Fatalf("init of a user-owned sandy runs from %q, want a sealed memfd", target)
+			if bin == own && !strings.HasPrefix(target, "/memfd:sandy") && !errors.Is(err, unix.EROFS) {
+				t.Fatalf("init of a user-owned sandy runs from %q (open for writing: %v), want a read-only overlayfs (EROFS) or a sealed memfd", target, err)
 			}
 			t.Logf("%s -> %s: open for writing: %v", exe, target, err)
 		})
@@ -155,6 +156,94 @@ func TestRootBinaryReadOnlyOverlay(t *testing.T) {
 	}
 	t.Logf("%s -> %s: open for writing: %v", exe, target, err)
 	noExeOverlay(t, e)
+	if r := e.run("", "delete", "--force", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+	noExeOverlay(t, e)
+}
+
+// TestRootlessBinaryReadOnlyOverlay (CVE-2019-5736, as the test user): the
+// rootless twin of TestRootBinaryReadOnlyOverlay. The user can write a
+// sandy of its own (one built into $HOME), so the init runs it through a
+// detached read-only overlayfs mount that a child of sandy made in a user
+// namespace of its own, not a sealed copy: --debug names that path; the
+// init's /proc/PID/exe refuses to open for writing, from the host as the
+// same uid (EROFS) and from a process inside the container, its root,
+// which is that uid on the host (EACCES: the init is not dumpable); no
+// mount namespace of the host lists the overlay, while the container
+// exists or after; and the container's process holds no fd of the binary.
+func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh("ls -l /proc/self/fd/; sleep 100")
+	own := filepath.Join(testutil.TempDir(t), "sandy")
+	data, err := os.ReadFile(e.sandy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.sandy = own
+	id := uniqueID("exe-rootless")
+	out := filepath.Join(testutil.TempDir(t), "out")
+	cmd := exec.Command(own, "--root", e.root, "--debug", "create", "--bundle", e.bundle, id)
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f // files: the container keeps its stdio
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out)
+		t.Fatalf("create: %v: %s", err, b)
+	}
+	defer e.run("", "delete", "--force", id)
+	debug, _ := os.ReadFile(out)
+	if !strings.Contains(string(debug), "the init runs "+own+" through a detached read-only overlayfs mount made in a user namespace of its own") {
+		t.Fatalf("--debug does not name the user namespace's overlay for %s:\n%s", own, debug)
+	}
+	pid := statePid(t, e, id)
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	target, _ := os.Readlink(exe)
+	if strings.HasPrefix(target, "/memfd:") || target == own {
+		t.Fatalf("the init runs from %q, not the overlay", target)
+	}
+	fd, err := unix.Open(exe, unix.O_WRONLY, 0)
+	if err == nil {
+		unix.Close(fd)
+		t.Fatalf("%s (%s) opened for writing by uid %d", exe, target, os.Getuid())
+	}
+	if !errors.Is(err, unix.EROFS) {
+		t.Fatalf("open %s (%s) for writing: %v, want EROFS", exe, target, err)
+	}
+	t.Logf("%s -> %s: open for writing from the host: %v", exe, target, err)
+	r := e.run("", "exec", id, "sh", "-c", "exec 3>>/proc/1/exe && echo OPENED")
+	if r.code == 0 || strings.Contains(r.stdout, "OPENED") {
+		t.Fatalf("a process of the container opened the init's exe for writing: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Permission denied") && !strings.Contains(r.stderr, "Read-only file system") {
+		t.Fatalf("open of /proc/1/exe inside the container: %q, want EACCES or EROFS", r.stderr)
+	}
+	t.Logf("inside the container: %s", strings.TrimSpace(r.stderr))
+	noExeOverlay(t, e)
+	if r := e.run("", "start", id); r.code != 0 {
+		t.Fatalf("start: %s", r.stderr)
+	}
+	var fds string
+	waitFor(t, 10*time.Second, "the container's fd listing", func() bool {
+		b, _ := os.ReadFile(out)
+		_, fds, _ = strings.Cut(string(b), "total ")
+		return strings.Count(fds, "\n") >= 4 // the total, 0, 1, 2 (and ls's own directory)
+	})
+	for _, l := range strings.Split(fds, "\n") {
+		_, target, ok := strings.Cut(l, " -> ")
+		if ok && (target == "/"+filepath.Base(own) || strings.HasPrefix(target, filepath.Dir(own)) || strings.Contains(target, "memfd:")) {
+			t.Fatalf("the container's process holds an fd of the binary (%s):\n%s", target, fds)
+		}
+	}
+	t.Logf("the container's fds:\n%s", fds)
 	if r := e.run("", "delete", "--force", id); r.code != 0 {
 		t.Fatalf("delete: %s", r.stderr)
 	}
