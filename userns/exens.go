@@ -232,7 +232,11 @@ func exeInUserNS(o exeOptions, vm bool) (*os.File, error) {
 	runtime.KeepAlive(r)
 	if errno != 0 {
 		statusW.Close()
-		return nil, fmt.Errorf("clone with a user and mount namespace: %w", errno)
+		err := fmt.Errorf("clone with a user and mount namespace: %w", errno)
+		if hint := cloneHint(errno, unix.CLONE_NEWUSER|unix.CLONE_NEWNS); hint != "" {
+			err = fmt.Errorf("%w: %s", err, hint)
+		}
+		return nil, err
 	}
 	var ws unix.WaitStatus
 	_, _ = unix.Wait4(pid, &ws, 0, nil)

@@ -172,6 +172,8 @@ func TestRootBinaryReadOnlyOverlay(t *testing.T) {
 // which is that uid on the host (EACCES: the init is not dumpable); no
 // mount namespace of the host lists the overlay, while the container
 // exists or after; and the container's process holds no fd of the binary.
+// The other starts of the binary take the same handle: exec's fallback
+// (the exec init, for --tty) and the reaper of a foreground run.
 func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
@@ -244,10 +246,57 @@ func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
 		}
 	}
 	t.Logf("the container's fds:\n%s", fds)
+	overlay := " runs " + own + " through a detached read-only overlayfs mount made in a user namespace of its own"
+	r = e.run("", "--debug", "exec", "-t", id, "true")
+	if r.code != 0 || !strings.Contains(r.stderr, "exec: the init"+overlay) {
+		t.Fatalf("exec -t (the exec init): %d, want it started from the overlay: %s", r.code, r.stderr)
+	}
 	if r := e.run("", "delete", "--force", id); r.code != 0 {
 		t.Fatalf("delete: %s", r.stderr)
 	}
+	e.sh("true")
+	r = e.run("", "--debug", "run", "--bundle", e.bundle, uniqueID("exe-reaper"))
+	if r.code != 0 || !strings.Contains(r.stderr, "the init"+overlay) || !strings.Contains(r.stderr, "starting the reaper: ") {
+		t.Fatalf("run: %d, want the init and the reaper started from the overlay: %s", r.code, r.stderr)
+	}
 	noExeOverlay(t, e)
+}
+
+// TestRootlessBinaryOverlayFallback (as the test user): where no user
+// namespace can be made for the overlay (here: user.max_user_namespaces
+// set to 0 in a user namespace of the test's, where sandy runs as its
+// root and can write its own binary), the binary is copied into a sealed
+// memfd, and --debug and doctor say so and why.
+func TestRootlessBinaryOverlayFallback(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	unshare := testutil.RequireBinary(t, "unshare", "apt-get install util-linux")
+	e := newEnv(t, "true")
+	own := filepath.Join(testutil.TempDir(t), "sandy")
+	data, err := os.ReadFile(e.sandy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	limited := func(args ...string) string {
+		script := `echo 0 >/proc/sys/user/max_user_namespaces && exec "$@"`
+		out, _ := exec.Command(unshare, append([]string{"--user", "--map-root-user", "sh", "-c", script, "sh", own}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	const why = "no read-only overlayfs: in a user namespace of its own: clone with a user and mount namespace: no space left on device: user namespace limit reached (user.max_user_namespaces=0)"
+	// The container cannot start there either (its own user namespace),
+	// but the binary's handle is made, and named, first.
+	out := limited("--root", e.root, "--debug", "run", "--bundle", e.bundle, uniqueID("exe-fallback"))
+	if !strings.Contains(out, "the init runs a sealed memfd copy of "+own+" (writable by uid 0; "+why) {
+		t.Fatalf("--debug run does not name the sealed copy and why:\n%s", out)
+	}
+	out = limited("doctor", "--json")
+	if !strings.Contains(out, `"binary_protection": "memfd"`) || !strings.Contains(out, why) || !strings.Contains(out, `"binary_writable": true`) {
+		t.Fatalf("doctor does not report the sealed copy and why:\n%s", out)
+	}
 }
 
 // noExeOverlay fails if a mount namespace of the host (this process's,
