@@ -77,8 +77,9 @@ json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 chown -R "$user:" "$work"
 # sandy installed as a package or hack/install.sh as root leave it: owned
-# by root, not writable by the user, so no start needs a sealed copy of it
-# (the rows above copy it, as a user's own build does).
+# by root, not writable by the user, so no start needs to protect it (the
+# rows above see it through a read-only overlayfs mount made in a user
+# namespace, as a user's own build is; a sealed memfd copy before that).
 mkdir "$work/installed"
 install -o root -g root -m 0755 "$work/sandy" "$work/installed/sandy"
 cat >"$work/bench-inner.sh" <<'INNER'
