@@ -71,7 +71,9 @@ import (
 //
 // The result is checked in the caller (checkOverlayExe): a read-only
 // overlayfs file with the running binary's inode number, size and
-// modification time.
+// modification time. A child killed (SIGKILL) before its record would
+// leave what it had opened in the caller's table, close-on-exec, until the
+// caller exits; the caller then copies the binary.
 
 // exeStage is vmEntry's stage for exeChild.
 const exeStage = 3
