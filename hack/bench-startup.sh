@@ -40,6 +40,11 @@
 # second run at 20:14, load 9-10: 0.61 (installed 0.57), 1.40, 0.77, 1.30
 # (+74.7 ms), 7.9 MB. At that load the exec ratio moves by a quarter
 # between two runs of one build: measure at a quiet moment before quoting.
+# With the rootless read-only overlay of the user's own binary instead of
+# the sealed copy (2026-12-06 22:37, RUNS=40, load 13 -> 5): sandy 25.8 ms,
+# sandy-installed 23.6 (before it, on a quiet machine: 28.6 and 22.5),
+# crun 17.3, sandy/crun 1.42; at 22:42, load 13-14: sandy/sandy-installed
+# 0.87, sandy/crun 1.61.
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
