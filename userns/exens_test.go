@@ -22,6 +22,7 @@ import (
 // (EROFS), has the binary's bytes, is listed in no mountinfo, and execs.
 // No fd but the handle is left behind.
 func TestUserNSOverlay(t *testing.T) {
+	testutil.RequireKernel(t, 5, 11, "overlayfs in a user namespace")
 	if testutil.AsUser(t) {
 		return
 	}
@@ -103,6 +104,7 @@ func TestExeOptions(t *testing.T) {
 // no fd behind; a file in the overlay that is not the running binary is
 // refused (checkOverlayExe).
 func TestUserNSOverlayFailure(t *testing.T) {
+	testutil.RequireKernel(t, 5, 11, "overlayfs in a user namespace")
 	if testutil.AsUser(t) {
 		return
 	}

@@ -175,6 +175,7 @@ func TestRootBinaryReadOnlyOverlay(t *testing.T) {
 // The other starts of the binary take the same handle: exec's fallback
 // (the exec init, for --tty) and the reaper of a foreground run.
 func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
+	testutil.RequireKernel(t, 5, 11, "overlayfs in a user namespace")
 	if testutil.AsUser(t) {
 		return
 	}
