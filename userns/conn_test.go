@@ -189,6 +189,11 @@ func assertReadOnlyOverlay(t *testing.T, f, src *os.File) {
 		if strings.Contains(l, " overlay ") && (strings.Contains(l, "sandy-exe-") || strings.Contains(l, dir)) {
 			t.Fatalf("/proc/self/mountinfo lists the binary's overlay: %s", l)
 		}
+		// userNSOverlay's tmpfs on the directory stays in its child's
+		// mount namespace.
+		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
+			t.Fatalf("/proc/self/mountinfo lists a mount on the binary's directory: %s", l)
+		}
 	}
 }
 

@@ -59,7 +59,12 @@ import (
 //     tmpfs, and two filesystems never overlap (overlayfs refuses a layer
 //     inside another). Nothing is created on disk, unlike root's temporary
 //     directory (readOnlyOverlay), and the binary's directory is the top
-//     layer, so the tmpfs could shadow nothing anyway;
+//     layer, so the tmpfs could shadow nothing anyway. The tmpfs does not
+//     propagate to the host's mount namespace: a mount namespace copied
+//     for a new user namespace turns the shared mounts it copies into
+//     slaves (CL_SHARED_TO_SLAVE, mount_namespaces(7)), which receive
+//     propagation but send none. (This is why root, whose child would make
+//     a copy with its peers intact, keeps its temporary directory.);
 //   - CLONE_FILES: the child's fds are the caller's, so the O_PATH handle
 //     needs no SCM_RIGHTS nor pidfd_getfd(2); every fd the child opens is
 //     O_CLOEXEC, and it closes all but the handle before it exits;

@@ -301,7 +301,9 @@ func TestRootlessBinaryOverlayFallback(t *testing.T) {
 }
 
 // noExeOverlay fails if a mount namespace of the host (this process's,
-// PID 1's) lists an overlay of the sandy binary's directory.
+// PID 1's) lists an overlay of the sandy binary's directory, or any mount
+// on that directory (the rootless overlay's child mounts a tmpfs there in
+// its own mount namespace, which must not propagate to the host's).
 func noExeOverlay(t *testing.T, e *env) {
 	t.Helper()
 	for _, p := range []string{"/proc/self/mountinfo", "/proc/1/mountinfo"} {
@@ -312,6 +314,9 @@ func noExeOverlay(t *testing.T, e *env) {
 		for _, l := range strings.Split(string(mi), "\n") {
 			if strings.Contains(l, " overlay ") && (strings.Contains(l, filepath.Dir(e.sandy)) || strings.Contains(l, "sandy-exe-")) {
 				t.Fatalf("%s lists the binary's overlay: %s", p, l)
+			}
+			if f := strings.Fields(l); len(f) > 4 && f[4] == filepath.Dir(e.sandy) {
+				t.Fatalf("%s lists a mount on the binary's directory: %s", p, l)
 			}
 		}
 	}
