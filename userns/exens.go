@@ -68,7 +68,7 @@ import (
 //   - CLONE_FILES: the child's fds are the caller's, so the O_PATH handle
 //     needs no SCM_RIGHTS nor pidfd_getfd(2); every fd the child opens is
 //     O_CLOEXEC, and it closes all but the handle before it exits;
-//   - no PR_SET_DUMPABLE: the child exists for about a millisecond, as
+//   - no PR_SET_DUMPABLE: the child lives well under a millisecond, as
 //     the caller's uid, before the init is started (create) or beside a
 //     running container (exec's fallback); a process that could ptrace it
 //     could ptrace the caller, and it holds nothing the caller does not
