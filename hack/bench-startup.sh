@@ -40,6 +40,11 @@
 # second run at 20:14, load 9-10: 0.61 (installed 0.57), 1.40, 0.77, 1.30
 # (+74.7 ms), 7.9 MB. At that load the exec ratio moves by a quarter
 # between two runs of one build: measure at a quiet moment before quoting.
+# With the rootless read-only overlay of the user's own binary instead of
+# the sealed copy (2026-12-06 22:37, RUNS=40, load 13 -> 5): sandy 25.8 ms,
+# sandy-installed 23.6 (before it, on a quiet machine: 28.6 and 22.5),
+# crun 17.3, sandy/crun 1.42; at 22:42, load 13-14: sandy/sandy-installed
+# 0.87, sandy/crun 1.61.
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
@@ -77,8 +82,9 @@ json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 chown -R "$user:" "$work"
 # sandy installed as a package or hack/install.sh as root leave it: owned
-# by root, not writable by the user, so no start needs a sealed copy of it
-# (the rows above copy it, as a user's own build does).
+# by root, not writable by the user, so no start needs to protect it (the
+# rows above see it through a read-only overlayfs mount made in a user
+# namespace, as a user's own build is; a sealed memfd copy before that).
 mkdir "$work/installed"
 install -o root -g root -m 0755 "$work/sandy" "$work/installed/sandy"
 cat >"$work/bench-inner.sh" <<'INNER'
@@ -157,6 +163,7 @@ print(f"sandy/crun  {ratio('sandy', 'crun'):.2f}   (target <= 0.8)")
 print(f"sandy/runc  {ratio('sandy', 'runc'):.2f}")
 print(f"sandy-exec/crun-exec  {ratio('sandy-exec', 'crun-exec'):.2f}   (target <= 0.8: exec of /bin/true into a running container)")
 print(f"sandy-installed/crun  {ratio('sandy-installed', 'crun'):.2f}  sandy-installed-exec/crun-exec  {ratio('sandy-installed-exec', 'crun-exec'):.2f}  (sandy owned by root, as installed: no sealed copy)")
+print(f"sandy/sandy-installed  {ratio('sandy', 'sandy-installed'):.2f}  sandy-exec/sandy-installed-exec  {ratio('sandy-exec', 'sandy-installed-exec'):.2f}  (what protecting the user's own binary costs: the read-only overlay, or the sealed copy where it fails)")
 print(f"sandy-subuid/crun  {ratio('sandy-subuid', 'crun'):.2f}  (sandy's own rootless config: full subordinate map through newuidmap + newgidmap, no network)")
 print(f"sandy-subuid-net/sandy-subuid  {ratio('sandy-subuid-net', 'sandy-subuid'):.2f}  (target <= 1.2: the default network's cost in the user's wait; its teardown is a reaper's)")
 print(f"sandy-subuid-net - sandy-subuid  {diff('sandy-subuid-net', 'sandy-subuid'):.1f} ms  (median of the per-round differences; slirp4netns networking: start, and what of the teardown run waits for)")

@@ -136,15 +136,17 @@
 // namespace of Options.PID is the caller's.
 //
 // Options.Exe is the binary the port child and the monitor run; it must be
-// the same protected copy of sandy that the init runs (CVE-2019-5736): a
-// sealed memfd (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK) or a file the
+// the same protected handle on sandy that the init runs (CVE-2019-5736): a
+// sealed memfd (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK), a file on a
+// read-only overlayfs superblock (userns.SelfExe's view of a binary the
+// caller can write, made by root or in a user namespace) or a file the
 // caller cannot write. The caller's uid is the container's root on the
 // host, so a binary the caller can write, reached through /proc/PID/exe of
 // either helper, is one the container can rewrite for the next sandy run.
 // Launch refuses a nil or writable handle and never falls back to
 // os.Executable(). The handle goes to each child as an inherited fd that
 // execve(2) opens as /proc/self/fd/N; the monitor, which outlives the
-// caller, and the port child hold the sealed copy for as long as they run,
+// caller, and the port child hold the protected handle for as long as they run,
 // whatever happens to the caller's handle.
 //
 // # Throughput, and the bind bypass

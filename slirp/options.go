@@ -42,8 +42,9 @@ type Options struct {
 	BindNotifier *os.File
 	// Exe is a handle on the sandy binary that has the hidden
 	// MonitorCommand and PortChildCommand subcommands: the protected copy
-	// that the container's init runs from (userns.SelfExe), a sealed memfd
-	// or a file the caller cannot write. Required: the port child runs it
+	// that the container's init runs from (userns.SelfExe): a sealed
+	// memfd, a file on a read-only overlayfs, or a file the caller cannot
+	// write. Required: the port child runs it
 	// inside the container's user namespace and the monitor next to the
 	// container, so the path of a binary the caller can write would let the
 	// container rewrite it (CVE-2019-5736; doc.go, Security). Launch

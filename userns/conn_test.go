@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -84,10 +85,12 @@ func TestConnErrorAndClose(t *testing.T) {
 // returns cannot be used to change the binary (CVE-2019-5736): for a
 // binary the caller can write (one it owns: as root, every binary), root
 // in the initial user namespace gets it through a read-only overlayfs
-// mount, anyone else a sealed memfd copy; a binary the caller cannot
-// write is the file itself opened read-only. The caller's own copy always
-// takes one of the first two; the system's /bin/sh takes the third for a
-// non-root caller, and the test asserts whichever applies rather than skip.
+// mount, anyone else through one made in a user namespace, or a sealed
+// memfd copy where the overlay fails; a binary the caller cannot write is
+// the file itself opened read-only. The caller's own copy always takes
+// one of the first two; the system's /bin/sh takes the third for a
+// non-root caller, and the test asserts whichever applies rather than
+// skip. (TestUserNSOverlay insists on the rootless overlay.)
 func TestSelfExeProtected(t *testing.T) {
 	own := t.TempDir() + "/sandy"
 	data, err := os.ReadFile("/proc/self/exe")
@@ -99,7 +102,7 @@ func TestSelfExeProtected(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, path string }{{"self", "/proc/self/exe"}, {"own copy", own}, {"system binary", "/bin/sh"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, how, err := protectedExe(tc.path, hostAdmin(), readOnlyOverlay)
+			f, _, how, err := protectedExe(tc.path, hostAdmin(), overlayFor(hostAdmin()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,10 +117,8 @@ func TestSelfExeProtected(t *testing.T) {
 			switch {
 			case strings.HasPrefix(f.Name(), "memfd:"):
 				assertSealed(t, f, src)
-			case writable && hostAdmin():
-				assertReadOnlyOverlay(t, f, src)
 			case writable:
-				t.Fatalf("%s, which this user can write, returned as %s, not a sealed copy", tc.path, f.Name())
+				assertReadOnlyOverlay(t, f, src)
 			default:
 				if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE != unix.O_RDONLY {
 					t.Fatalf("handle on %s opened with flags %#x, %v; want read-only", tc.path, fl, err)
@@ -183,8 +184,16 @@ func assertReadOnlyOverlay(t *testing.T, f, src *os.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(mi), "sandy-exe-") {
-		t.Fatalf("a sandy-exe- overlay is in /proc/self/mountinfo:\n%s", mi)
+	dir := filepath.Dir(src.Name())
+	for _, l := range strings.Split(string(mi), "\n") {
+		if strings.Contains(l, " overlay ") && (strings.Contains(l, "sandy-exe-") || strings.Contains(l, dir)) {
+			t.Fatalf("/proc/self/mountinfo lists the binary's overlay: %s", l)
+		}
+		// userNSOverlay's tmpfs on the directory stays in its child's
+		// mount namespace.
+		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
+			t.Fatalf("/proc/self/mountinfo lists a mount on the binary's directory: %s", l)
+		}
 	}
 }
 
@@ -199,10 +208,10 @@ func TestChooseProtection(t *testing.T) {
 		{false, false, exeAsIs},
 		{false, true, exeAsIs},
 		{true, true, exeOverlay},
-		{true, false, exeMemfd},
+		{true, false, exeUserNSOverlay},
 	} {
 		if got := chooseProtection(c.writable, c.admin); got != c.want {
-			t.Errorf("chooseProtection(writable %v, admin %v) = %d, want %d", c.writable, c.admin, got, c.want)
+			t.Errorf("chooseProtection(writable %v, admin %v) = %s, want %s", c.writable, c.admin, got, c.want)
 		}
 	}
 }
@@ -217,27 +226,34 @@ func TestOverlayFailureFallsBack(t *testing.T) {
 	if err := os.WriteFile(own, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	called := false
-	f, how, err := protectedExe(own, true, func(string) (*os.File, error) {
-		called = true
-		return nil, unix.EPERM
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, admin := range []bool{true, false} {
+		called := false
+		f, way, how, err := protectedExe(own, admin, func(string) (*os.File, error) {
+			called = true
+			return nil, unix.EPERM
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		src, err := os.Open(own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		if !called || !strings.HasPrefix(f.Name(), "memfd:") || way != exeMemfd {
+			t.Fatalf("admin %v: overlay called %v, handle %s: want the overlay tried, then a sealed copy", admin, called, f.Name())
+		}
+		assertSealed(t, f, src)
+		if !strings.Contains(how, "sealed memfd copy of "+own) || !strings.Contains(how, "operation not permitted") {
+			t.Fatalf("admin %v: description %q: want the sealed copy of %s and the overlay's error", admin, how, own)
+		}
 	}
-	defer f.Close()
 	src, err := os.Open(own)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if !called || !strings.HasPrefix(f.Name(), "memfd:") {
-		t.Fatalf("overlay called %v, handle %s: want the overlay tried, then a sealed copy", called, f.Name())
-	}
-	assertSealed(t, f, src)
-	if !strings.Contains(how, "sealed memfd copy of "+own) || !strings.Contains(how, "operation not permitted") {
-		t.Fatalf("description %q: want the sealed copy of %s and the overlay's error", how, own)
-	}
 	// A binary replaced after it was started: its magic link leads to
 	// another file (here: none), which must not be taken for it.
 	if err := os.WriteFile(own+".new", []byte("#!/bin/sh\n"), 0o755); err != nil {
@@ -247,8 +263,10 @@ func TestOverlayFailureFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	replaced := fmt.Sprintf("/proc/self/fd/%d", src.Fd())
-	if _, err := readOnlyOverlay(replaced); err == nil || !strings.Contains(err.Error(), "not the running binary") {
-		t.Fatalf("readOnlyOverlay of a replaced binary: %v, want it refused", err)
+	for name, overlay := range map[string]func(string) (*os.File, error){"readOnlyOverlay": readOnlyOverlay, "userNSOverlay": userNSOverlay} {
+		if _, err := overlay(replaced); err == nil || !strings.Contains(err.Error(), "not the running binary") {
+			t.Fatalf("%s of a replaced binary: %v, want it refused", name, err)
+		}
 	}
 }
 

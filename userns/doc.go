@@ -6,9 +6,11 @@
 // written through idmap, the child's re-exec that gains its capabilities
 // inside the new user namespace once the maps exist (GainCaps), the
 // protected handle on the sandy binary that keeps it from being
-// overwritten from inside a container (CVE-2019-5736, SelfExe: root's view
-// through a detached read-only overlayfs mount, else a sealed memfd copy
-// when the caller can write it), and "am I in a user
+// overwritten from inside a container (CVE-2019-5736, SelfExe: when the
+// caller can write it, the binary seen through a detached read-only
+// overlayfs mount, which root makes itself and anyone else in a user
+// namespace of a short-lived raw child's, exens.go; else a sealed memfd
+// copy), and "am I in a user
 // namespace" (InUserNS, a thin wrapper over github.com/moby/sys/userns).
 //
 // Why a re-exec at all: unshare(CLONE_NEWUSER) fails with EINVAL in a

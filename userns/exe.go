@@ -29,29 +29,46 @@ func SelfExe() (*os.File, error) {
 //
 //   - A binary the caller cannot write (root-owned, as installed, run by a
 //     user) is opened read-only and used as it is.
-//   - Root, with CAP_SYS_ADMIN in the initial user namespace, can write
-//     any binary: the handle is the binary seen through a detached,
-//     read-only overlayfs mount of its directory (readOnlyOverlay), as
-//     runc >= 1.2 does (libcontainer/exeseal). Nothing is copied: the
-//     exec maps the page cache's pages of the file itself, and a write
-//     through /proc/PID/exe fails with EROFS.
-//   - Otherwise, or when the overlay fails (no fsopen(2), no overlayfs,
-//     an LSM, a binary on a filesystem overlayfs refuses as a layer), a
+//   - Otherwise the handle is the binary seen through a detached,
+//     read-only overlayfs mount of its directory, as runc >= 1.2 does for
+//     root (libcontainer/exeseal). Nothing is copied: the exec maps the
+//     page cache's pages of the file itself, and a write through
+//     /proc/PID/exe fails with EROFS. Root, with CAP_SYS_ADMIN in the
+//     initial user namespace, mounts it itself (readOnlyOverlay); anyone
+//     else has a short-lived child make it in a user and mount namespace
+//     of its own (userNSOverlay, exens.go: overlayfs mounts in a user
+//     namespace since Linux 5.11).
+//   - When the overlay fails (no fsopen(2), no overlayfs or an older
+//     kernel, user namespaces disabled, an LSM, a binary on a filesystem
+//     overlayfs refuses as a layer, a binary no longer at its path), a
 //     copy in a sealed memfd (memfd_create(2) with
 //     F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL), which no one
 //     can modify and which is gone when the last user exits; this is what
 //     runc 1.1 did for everyone.
 func ProtectSelfExe() (*os.File, string, error) {
-	return protectedExe("/proc/self/exe", hostAdmin(), readOnlyOverlay)
+	admin := hostAdmin()
+	f, _, how, err := protectedExe("/proc/self/exe", admin, overlayFor(admin))
+	return f, how, err
 }
 
-// exeProtection is one of the ways of ProtectSelfExe.
-type exeProtection int
+// overlayFor is the way to make the read-only overlay: root's own mount,
+// or a user namespace's.
+func overlayFor(admin bool) func(path string) (*os.File, error) {
+	if admin {
+		return readOnlyOverlay
+	}
+	return userNSOverlay
+}
+
+// exeProtection is one of the ways of ProtectSelfExe; its string is
+// doctor's key for it (SelfExeProtection).
+type exeProtection string
 
 const (
-	exeAsIs    exeProtection = iota // the caller cannot write it
-	exeOverlay                      // a read-only overlayfs view of it
-	exeMemfd                        // a sealed memfd copy
+	exeAsIs          exeProtection = "as-is"          // the caller cannot write it
+	exeOverlay       exeProtection = "overlay"        // a read-only overlayfs view of it, mounted by root
+	exeUserNSOverlay exeProtection = "userns-overlay" // the same, made in a user namespace
+	exeMemfd         exeProtection = "memfd"          // a sealed memfd copy: when the overlay fails
 )
 
 // chooseProtection is ProtectSelfExe's first choice: only the caller's
@@ -64,39 +81,40 @@ func chooseProtection(writable, hostAdmin bool) exeProtection {
 	case hostAdmin:
 		return exeOverlay
 	}
-	return exeMemfd
+	return exeUserNSOverlay
 }
 
 // hostAdmin reports whether this process holds CAP_SYS_ADMIN in the
-// initial user namespace, which a mount the container cannot undo needs.
-// (Since Linux 5.11 overlayfs mounts in a user namespace too, but a
-// rootless sandy runs in the initial one, without the capability.)
+// initial user namespace, which a mount in the caller's own mount
+// namespace needs. (A rootless sandy runs in the initial user namespace,
+// without the capability, and makes its overlay in one of its own.)
 func hostAdmin() bool { return !InUserNS() && hasSysAdmin() }
 
-// protectedExe is ProtectSelfExe for the binary at path; overlay makes the
-// read-only view.
-func protectedExe(path string, admin bool, overlay func(path string) (*os.File, error)) (*os.File, string, error) {
+// protectedExe is ProtectSelfExe for the binary at path, and the way it
+// took; overlay makes the read-only view (readOnlyOverlay as root,
+// userNSOverlay otherwise).
+func protectedExe(path string, admin bool, overlay func(path string) (*os.File, error)) (*os.File, exeProtection, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("opening %s: %w", path, err)
+		return nil, "", "", fmt.Errorf("opening %s: %w", path, err)
 	}
 	name := binaryPath(path)
-	switch chooseProtection(writableByMe(f), admin) {
-	case exeAsIs:
-		return f, fmt.Sprintf("%s as it is (not writable by uid %d)", name, os.Geteuid()), nil
-	case exeOverlay:
-		o, oerr := overlay(path)
-		if oerr == nil {
-			f.Close()
-			return o, fmt.Sprintf("%s through a detached read-only overlayfs mount (not copied)", name), nil
+	way := chooseProtection(writableByMe(f), admin)
+	uid := os.Geteuid()
+	if way == exeAsIs {
+		return f, way, fmt.Sprintf("%s as it is (not writable by uid %d)", name, uid), nil
+	}
+	o, oerr := overlay(path)
+	if oerr == nil {
+		f.Close()
+		if way == exeUserNSOverlay {
+			return o, way, fmt.Sprintf("%s through a detached read-only overlayfs mount made in a user namespace of its own (writable by uid %d; not copied)", name, uid), nil
 		}
-		defer f.Close()
-		c, err := sealedCopy(f)
-		return c, fmt.Sprintf("a sealed memfd copy of %s (no read-only overlayfs: %v)", name, oerr), err
+		return o, way, fmt.Sprintf("%s through a detached read-only overlayfs mount (writable by uid %d; not copied)", name, uid), nil
 	}
 	defer f.Close()
 	c, err := sealedCopy(f)
-	return c, fmt.Sprintf("a sealed memfd copy of %s (writable by uid %d)", name, os.Geteuid()), err
+	return c, exeMemfd, fmt.Sprintf("a sealed memfd copy of %s (writable by uid %d; no read-only overlayfs: %v)", name, uid, oerr), err
 }
 
 // readOnlyOverlay opens the binary that path (/proc/self/exe) links to
@@ -110,6 +128,8 @@ func protectedExe(path string, admin bool, overlay func(path string) (*os.File, 
 // /proc/self/fd/N: the init's /proc/PID/exe then names the overlay's file,
 // and opening it for writing fails with EROFS. Unlike a read-only bind
 // mount, nothing can remount it writable: MS_RDONLY is the superblock's.
+// It needs CAP_SYS_ADMIN over the caller's mount namespace (root); see
+// userNSOverlay for everyone else.
 //
 // Why two lowerdirs: overlayfs refuses one lowerdir without an upperdir;
 // the second is an empty directory made for the mount and removed once the
@@ -118,15 +138,12 @@ func protectedExe(path string, admin bool, overlay func(path string) (*os.File, 
 // binary. The directory's path comes from readlink(2) of path and is
 // checked to be the running binary (same device and inode), so a path
 // that does not lead back to it (a binary already deleted or replaced, or
-// itself on a detached mount) is an error, and the caller copies instead.
+// itself on a detached mount) is an error, and the caller copies instead;
+// the file opened in the overlay is checked again (checkOverlayExe).
 func readOnlyOverlay(path string) (*os.File, error) {
-	real := binaryPath(path)
-	var self, there unix.Stat_t
-	if err := unix.Stat(path, &self); err != nil {
-		return nil, fmt.Errorf("stat %s: %w", path, err)
-	}
-	if err := unix.Stat(real, &there); err != nil || self.Dev != there.Dev || self.Ino != there.Ino {
-		return nil, fmt.Errorf("%s is not the running binary (replaced, deleted or not in this mount namespace)", real)
+	real, self, err := runningBinary(path)
+	if err != nil {
+		return nil, err
 	}
 	dir, name := filepath.Split(real)
 	empty, err := os.MkdirTemp("", "sandy-exe-")
@@ -158,7 +175,12 @@ func readOnlyOverlay(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s in the overlay of %s: %w", name, dir, err)
 	}
-	return os.NewFile(uintptr(fd), real), nil
+	f := os.NewFile(uintptr(fd), real)
+	if err := checkOverlayExe(f, &self); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // binaryPath is the path of the binary that path names: the target of a

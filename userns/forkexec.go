@@ -735,7 +735,7 @@ func child1(r *forkRaw) {
 		}
 	}
 	if r.vm {
-		pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_PARENT|uintptr(syscall.SIGCHLD), r.stack2Top, r, 2)
+		pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_PARENT|uintptr(syscall.SIGCHLD), r.stack2Top, unsafe.Pointer(r), 2)
 	} else {
 		pid, e = rawClone(unix.CLONE_PARENT)
 	}

@@ -62,7 +62,7 @@ func TestForkChildCode(t *testing.T) {
 		}
 	}
 	const pkg = "github.com/sandy-rt/sandy/userns."
-	roots := []string{pkg + "vmEntry(SB)", pkg + "vmEntry.abi0(SB)", pkg + "child1(SB)", pkg + "child2(SB)", pkg + "resetSignals(SB)"}
+	roots := []string{pkg + "vmEntry(SB)", pkg + "vmEntry.abi0(SB)", pkg + "child1(SB)", pkg + "child2(SB)", pkg + "resetSignals(SB)", pkg + "exeChild(SB)"}
 	call := regexp.MustCompile(`CALL (\S+\(SB\))`)
 	seen := map[string]bool{}
 	todo := append([]string(nil), roots...)

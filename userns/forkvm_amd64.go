@@ -47,8 +47,10 @@ const forkVM = true
 
 // cloneOnStack clones with flags (which include the exit signal) onto
 // stack; the new process calls vmEntry(r, stage) there and never
-// returns. The caller gets the pid or the errno.
-func cloneOnStack(flags, stack uintptr, r *forkRaw, stage uintptr) (pid uintptr, errno syscall.Errno)
+// returns. The caller gets the pid or the errno. r is a *forkRaw for
+// stages 1 and 2 (ForkExec's children), an *exeRaw for exeStage
+// (userNSOverlay's child).
+func cloneOnStack(flags, stack uintptr, r unsafe.Pointer, stage uintptr) (pid uintptr, errno syscall.Errno)
 
 // vmEntry is where cloneOnStack's child starts.
 //
@@ -56,12 +58,15 @@ func cloneOnStack(flags, stack uintptr, r *forkRaw, stage uintptr) (pid uintptr,
 //go:nosplit
 //go:norace
 //go:nocheckptr
-func vmEntry(r *forkRaw, stage uintptr) {
-	if stage == 1 {
-		child1(r)
+func vmEntry(r unsafe.Pointer, stage uintptr) {
+	switch stage {
+	case 1:
+		child1((*forkRaw)(r))
+	case exeStage:
+		exeChild((*exeRaw)(r))
 	}
-	resetSignals(r)
-	child2(r)
+	resetSignals((*forkRaw)(r))
+	child2((*forkRaw)(r))
 }
 
 // forkChildrenVM is forkChildren with the children sharing the caller's
@@ -76,7 +81,7 @@ func forkChildrenVM(r *forkRaw) (pid1 int, err syscall.Errno) {
 		e   syscall.Errno
 	)
 	runtimeBeforeFork()
-	pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), r.stack1Top, r, 1)
+	pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), r.stack1Top, unsafe.Pointer(r), 1)
 	runtimeAfterFork()
 	return int(pid), e
 }

@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// func cloneOnStack(flags, stack, r *forkRaw, stage uintptr) (pid uintptr, errno syscall.Errno)
+// func cloneOnStack(flags, stack uintptr, r unsafe.Pointer, stage uintptr) (pid uintptr, errno syscall.Errno)
 //
 // clone(flags, stack, 0, 0, 0). The parent returns the result; the child,
 // on the new stack, calls vmEntry(r, stage), which never returns (and

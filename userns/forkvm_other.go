@@ -2,13 +2,16 @@
 
 package userns
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // The children are forks here: no cloneOnStack (forkvm_amd64.go), or a
 // race build, whose hooks must not run in children that share memory.
 const forkVM = false
 
-func cloneOnStack(flags, stack uintptr, r *forkRaw, stage uintptr) (uintptr, syscall.Errno) {
+func cloneOnStack(flags, stack uintptr, r unsafe.Pointer, stage uintptr) (uintptr, syscall.Errno) {
 	return 0, syscall.ENOSYS
 }
 

@@ -59,15 +59,18 @@ type ChildFailed struct {
 
 func (e *ChildFailed) Error() string { return fmt.Sprintf("%v: %s", e.Err, e.Stderr) }
 
-// SealedCopy reports whether every container start copies the running
-// binary into a sealed memfd (SelfExe): the caller can write it and is not
-// root of the initial user namespace, whose read-only overlayfs view needs
-// no copy (when that overlay works).
-func SealedCopy() (bool, error) {
-	f, err := os.Open("/proc/self/exe")
+// SelfExeProtection says how SelfExe protects the running binary on this
+// machine, by doing it (and closing the handle): the way, one of "as-is"
+// (the caller cannot write it), "overlay" (root's read-only overlayfs
+// view), "userns-overlay" (the same, made in a user namespace) and
+// "memfd" (a sealed copy at every container start: the overlay failed),
+// and the sentence --debug prints for it, with the overlay's error.
+func SelfExeProtection() (way, how string, err error) {
+	admin := hostAdmin()
+	f, w, how, err := protectedExe("/proc/self/exe", admin, overlayFor(admin))
 	if err != nil {
-		return false, fmt.Errorf("opening /proc/self/exe: %w", err)
+		return "", "", err
 	}
-	defer f.Close()
-	return chooseProtection(writableByMe(f), hostAdmin()) == exeMemfd, nil
+	f.Close()
+	return string(w), how, nil
 }

@@ -78,8 +78,9 @@ func statePid(t *testing.T, e *env, id string) int {
 
 // TestHostBinaryNotWritable (CVE-2019-5736): while a container exists, the
 // sandy process the container could reach runs from a binary that the
-// container's root (the caller's uid on the host) cannot write: a sealed
-// memfd copy when the caller owns the sandy binary.
+// container's root (the caller's uid on the host) cannot write: when the
+// caller owns the sandy binary, the binary through a read-only overlayfs
+// mount (EROFS; TestRootlessBinaryReadOnlyOverlay) or a sealed memfd copy.
 func TestHostBinaryNotWritable(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
@@ -110,8 +111,8 @@ func TestHostBinaryNotWritable(t *testing.T) {
 				unix.Close(fd)
 				t.Fatalf("%s (%s) opened for writing", exe, target)
 			}
-			if bin == own && !strings.HasPrefix(target, "/memfd:sandy") {
-				t.Fatalf("init of a user-owned sandy runs from %q, want a sealed memfd", target)
+			if bin == own && !strings.HasPrefix(target, "/memfd:sandy") && !errors.Is(err, unix.EROFS) {
+				t.Fatalf("init of a user-owned sandy runs from %q (open for writing: %v), want a read-only overlayfs (EROFS) or a sealed memfd", target, err)
 			}
 			t.Logf("%s -> %s: open for writing: %v", exe, target, err)
 		})
@@ -161,8 +162,148 @@ func TestRootBinaryReadOnlyOverlay(t *testing.T) {
 	noExeOverlay(t, e)
 }
 
+// TestRootlessBinaryReadOnlyOverlay (CVE-2019-5736, as the test user): the
+// rootless twin of TestRootBinaryReadOnlyOverlay. The user can write a
+// sandy of its own (one built into $HOME), so the init runs it through a
+// detached read-only overlayfs mount that a child of sandy made in a user
+// namespace of its own, not a sealed copy: --debug names that path; the
+// init's /proc/PID/exe refuses to open for writing, from the host as the
+// same uid (EROFS) and from a process inside the container, its root,
+// which is that uid on the host (EACCES: the init is not dumpable); no
+// mount namespace of the host lists the overlay, while the container
+// exists or after; and the container's process holds no fd of the binary.
+// The other starts of the binary take the same handle: exec's fallback
+// (the exec init, for --tty) and the reaper of a foreground run.
+func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
+	testutil.RequireKernel(t, 5, 11, "overlayfs in a user namespace")
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t).sh("ls -l /proc/self/fd/; sleep 100")
+	own := filepath.Join(testutil.TempDir(t), "sandy")
+	data, err := os.ReadFile(e.sandy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.sandy = own
+	id := uniqueID("exe-rootless")
+	out := filepath.Join(testutil.TempDir(t), "out")
+	cmd := exec.Command(own, "--root", e.root, "--debug", "create", "--bundle", e.bundle, id)
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f // files: the container keeps its stdio
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out)
+		t.Fatalf("create: %v: %s", err, b)
+	}
+	defer e.run("", "delete", "--force", id)
+	debug, _ := os.ReadFile(out)
+	if !strings.Contains(string(debug), "the init runs "+own+" through a detached read-only overlayfs mount made in a user namespace of its own") {
+		t.Fatalf("--debug does not name the user namespace's overlay for %s:\n%s", own, debug)
+	}
+	pid := statePid(t, e, id)
+	exe := fmt.Sprintf("/proc/%d/exe", pid)
+	target, _ := os.Readlink(exe)
+	if strings.HasPrefix(target, "/memfd:") || target == own {
+		t.Fatalf("the init runs from %q, not the overlay", target)
+	}
+	fd, err := unix.Open(exe, unix.O_WRONLY, 0)
+	if err == nil {
+		unix.Close(fd)
+		t.Fatalf("%s (%s) opened for writing by uid %d", exe, target, os.Getuid())
+	}
+	if !errors.Is(err, unix.EROFS) {
+		t.Fatalf("open %s (%s) for writing: %v, want EROFS", exe, target, err)
+	}
+	t.Logf("%s -> %s: open for writing from the host: %v", exe, target, err)
+	r := e.run("", "exec", id, "sh", "-c", "exec 3>>/proc/1/exe && echo OPENED")
+	if r.code == 0 || strings.Contains(r.stdout, "OPENED") {
+		t.Fatalf("a process of the container opened the init's exe for writing: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Permission denied") && !strings.Contains(r.stderr, "Read-only file system") {
+		t.Fatalf("open of /proc/1/exe inside the container: %q, want EACCES or EROFS", r.stderr)
+	}
+	t.Logf("inside the container: %s", strings.TrimSpace(r.stderr))
+	noExeOverlay(t, e)
+	if r := e.run("", "start", id); r.code != 0 {
+		t.Fatalf("start: %s", r.stderr)
+	}
+	var fds string
+	waitFor(t, 10*time.Second, "the container's fd listing", func() bool {
+		b, _ := os.ReadFile(out)
+		_, fds, _ = strings.Cut(string(b), "total ")
+		return strings.Count(fds, "\n") >= 4 // the total, 0, 1, 2 (and ls's own directory)
+	})
+	for _, l := range strings.Split(fds, "\n") {
+		_, target, ok := strings.Cut(l, " -> ")
+		if ok && (target == "/"+filepath.Base(own) || strings.HasPrefix(target, filepath.Dir(own)) || strings.Contains(target, "memfd:")) {
+			t.Fatalf("the container's process holds an fd of the binary (%s):\n%s", target, fds)
+		}
+	}
+	t.Logf("the container's fds:\n%s", fds)
+	overlay := " runs " + own + " through a detached read-only overlayfs mount made in a user namespace of its own"
+	r = e.run("", "--debug", "exec", "-t", id, "true")
+	if r.code != 0 || !strings.Contains(r.stderr, "exec: the init"+overlay) {
+		t.Fatalf("exec -t (the exec init): %d, want it started from the overlay: %s", r.code, r.stderr)
+	}
+	if r := e.run("", "delete", "--force", id); r.code != 0 {
+		t.Fatalf("delete: %s", r.stderr)
+	}
+	e.sh("true")
+	r = e.run("", "--debug", "run", "--bundle", e.bundle, uniqueID("exe-reaper"))
+	if r.code != 0 || !strings.Contains(r.stderr, "the init"+overlay) || !strings.Contains(r.stderr, "starting the reaper: ") {
+		t.Fatalf("run: %d, want the init and the reaper started from the overlay: %s", r.code, r.stderr)
+	}
+	noExeOverlay(t, e)
+}
+
+// TestRootlessBinaryOverlayFallback (as the test user): where no user
+// namespace can be made for the overlay (here: user.max_user_namespaces
+// set to 0 in a user namespace of the test's, where sandy runs as its
+// root and can write its own binary), the binary is copied into a sealed
+// memfd, and --debug and doctor say so and why.
+func TestRootlessBinaryOverlayFallback(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	unshare := testutil.RequireBinary(t, "unshare", "apt-get install util-linux")
+	e := newEnv(t, "true")
+	own := filepath.Join(testutil.TempDir(t), "sandy")
+	data, err := os.ReadFile(e.sandy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	limited := func(args ...string) string {
+		script := `echo 0 >/proc/sys/user/max_user_namespaces && exec "$@"`
+		out, _ := exec.Command(unshare, append([]string{"--user", "--map-root-user", "sh", "-c", script, "sh", own}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	const why = "no read-only overlayfs: in a user namespace of its own: clone with a user and mount namespace: no space left on device: user namespace limit reached (user.max_user_namespaces=0)"
+	// The container cannot start there either (its own user namespace),
+	// but the binary's handle is made, and named, first.
+	out := limited("--root", e.root, "--debug", "run", "--bundle", e.bundle, uniqueID("exe-fallback"))
+	if !strings.Contains(out, "the init runs a sealed memfd copy of "+own+" (writable by uid 0; "+why) {
+		t.Fatalf("--debug run does not name the sealed copy and why:\n%s", out)
+	}
+	out = limited("doctor", "--json")
+	if !strings.Contains(out, `"binary_protection": "memfd"`) || !strings.Contains(out, why) || !strings.Contains(out, `"binary_writable": true`) {
+		t.Fatalf("doctor does not report the sealed copy and why:\n%s", out)
+	}
+}
+
 // noExeOverlay fails if a mount namespace of the host (this process's,
-// PID 1's) lists an overlay of the sandy binary's directory.
+// PID 1's) lists an overlay of the sandy binary's directory, or any mount
+// on that directory (the rootless overlay's child mounts a tmpfs there in
+// its own mount namespace, which must not propagate to the host's).
 func noExeOverlay(t *testing.T, e *env) {
 	t.Helper()
 	for _, p := range []string{"/proc/self/mountinfo", "/proc/1/mountinfo"} {
@@ -173,6 +314,9 @@ func noExeOverlay(t *testing.T, e *env) {
 		for _, l := range strings.Split(string(mi), "\n") {
 			if strings.Contains(l, " overlay ") && (strings.Contains(l, filepath.Dir(e.sandy)) || strings.Contains(l, "sandy-exe-")) {
 				t.Fatalf("%s lists the binary's overlay: %s", p, l)
+			}
+			if f := strings.Fields(l); len(f) > 4 && f[4] == filepath.Dir(e.sandy) {
+				t.Fatalf("%s lists a mount on the binary's directory: %s", p, l)
 			}
 		}
 	}

@@ -43,14 +43,21 @@ type Ladder struct {
 
 // Report is the whole result.
 type Report struct {
-	Schema         int     `json:"schema"`
-	Version        string  `json:"version"`          // sandy's version
-	Kernel         string  `json:"kernel"`           // uname -r
-	Distro         string  `json:"distro,omitempty"` // os-release's PRETTY_NAME
-	Binary         string  `json:"binary"`           // the running binary's path
-	BinaryWritable bool    `json:"binary_writable"`  // writable by a caller other than root: each container start copies it into a sealed memfd
-	Checks         []Check `json:"checks"`
-	Ladder         Ladder  `json:"ladder"`
+	Schema         int    `json:"schema"`
+	Version        string `json:"version"`          // sandy's version
+	Kernel         string `json:"kernel"`           // uname -r
+	Distro         string `json:"distro,omitempty"` // os-release's PRETTY_NAME
+	Binary         string `json:"binary"`           // the running binary's path
+	BinaryWritable bool   `json:"binary_writable"`  // each container start copies it into a sealed memfd: writable by the caller, and no read-only overlayfs view of it works
+	// BinaryProtection is how each container start protects the binary
+	// (CVE-2019-5736), found by doing it: "as-is" (not writable by the
+	// caller), "overlay" (root's read-only overlayfs view),
+	// "userns-overlay" (the same, made in a user namespace), "memfd" (a
+	// sealed copy); BinaryProtectionDetail is --debug's sentence for it.
+	BinaryProtection       string  `json:"binary_protection,omitempty"`
+	BinaryProtectionDetail string  `json:"binary_protection_detail,omitempty"`
+	Checks                 []Check `json:"checks"`
+	Ladder                 Ladder  `json:"ladder"`
 	// FixScript is what --fix-script prints: one `sudo sh -eux` block of
 	// the root fixes of the checks that are not ok; "" when none needs
 	// root.
@@ -83,14 +90,31 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
+// binaryNote is the header's word on how container starts protect the
+// binary.
+func binaryNote(r *Report) string {
+	switch {
+	case r.BinaryProtection == "as-is":
+		return "not writable by you: used as it is"
+	case r.BinaryProtection == "overlay":
+		return "writable by you: each container start sees it through a read-only overlayfs mount, not copied"
+	case r.BinaryProtection == "userns-overlay":
+		return "writable by you: each container start sees it through a read-only overlayfs mount made in a user namespace, not copied"
+	case r.BinaryWritable:
+		why := ""
+		if i := strings.Index(r.BinaryProtectionDetail, "no read-only overlayfs: "); i >= 0 {
+			why = "; " + strings.TrimSuffix(r.BinaryProtectionDetail[i:], ")")
+		}
+		return "writable by you: each container start copies it into a sealed memfd" + why + " (install it root-owned to save that)"
+	}
+	return "not copied at container start"
+}
+
 // WriteText writes one line per check, with what it means and the fix
 // under a check that is not ok, then the ladder.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	sealed := "not copied at container start: not writable by you, or root's read-only overlayfs view of it"
-	if r.BinaryWritable {
-		sealed = "writable by you: each container start copies it into a sealed memfd (install it root-owned to save that)"
-	}
+	sealed := binaryNote(r)
 	distro := ""
 	if r.Distro != "" {
 		distro = ", " + r.Distro

@@ -172,3 +172,30 @@ func TestSplitParenFix(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryNote: the header says how container starts protect the binary,
+// as SelfExeProtection found it, with the overlay's error when the binary
+// is copied.
+func TestBinaryNote(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		way      string
+		writable bool
+		detail   string
+		want     string
+	}{
+		{"as is", "as-is", false, "/usr/bin/sandy as it is (not writable by uid 1000)", "not writable by you: used as it is"},
+		{"root", "overlay", false, "", "read-only overlayfs mount, not copied"},
+		{"rootless overlay", "userns-overlay", false, "", "read-only overlayfs mount made in a user namespace, not copied"},
+		{"copied", "memfd", true, "a sealed memfd copy of /h/sandy (writable by uid 1000; no read-only overlayfs: in a user namespace of its own: writing /proc/self/uid_map: operation not permitted)",
+			"copies it into a sealed memfd; no read-only overlayfs: in a user namespace of its own: writing /proc/self/uid_map: operation not permitted (install it root-owned"},
+		{"not probed", "", false, "", "not copied at container start"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Report{BinaryProtection: tc.way, BinaryWritable: tc.writable, BinaryProtectionDetail: tc.detail}
+			if got := binaryNote(r); !strings.Contains(got, tc.want) {
+				t.Fatalf("binaryNote = %q, want it to contain %q", got, tc.want)
+			}
+		})
+	}
+}

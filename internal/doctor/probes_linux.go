@@ -67,7 +67,10 @@ func Run(o Options) *Report {
 	var osr osRelease
 	r.Distro, osr = readOSRelease(d.env.etc("os-release"))
 	if o.Env == nil {
-		r.BinaryWritable, _ = userns.SealedCopy()
+		if way, how, err := userns.SelfExeProtection(); err == nil {
+			r.BinaryProtection, r.BinaryProtectionDetail = way, how
+			r.BinaryWritable = way == "memfd"
+		}
 	}
 
 	d.tryNamespaces()

@@ -44,6 +44,37 @@ func RequireBinary(t testing.TB, name, fix string) string {
 	return p
 }
 
+// RequireKernel skips (fails on CI) unless the running kernel is at least
+// major.minor; what says what needs it, e.g. "overlayfs in a user
+// namespace".
+func RequireKernel(t testing.TB, major, minor int, what string) {
+	t.Helper()
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	if !KernelAtLeast(string(b), major, minor) {
+		Skip(t, "%s needs Linux %d.%d or later (uname -r: %s)", what, major, minor, b)
+	}
+}
+
+// KernelAtLeast reports whether the release (uname -r: "6.1.0-18-amd64")
+// is at least major.minor; an unparsable one is taken as new enough.
+func KernelAtLeast(release string, major, minor int) bool {
+	var maj, min int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &maj, &min); n != 2 {
+		return true
+	}
+	return maj > major || maj == major && min >= minor
+}
+
 // TestUserName is the unprivileged user the rootless tests run as
 // (hack/setup.sh creates it).
 func TestUserName() string {
