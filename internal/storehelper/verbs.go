@@ -25,6 +25,7 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 	var pf PullFlags
 	pf.add(fs)
 	fs.StringVar(&o.Name, "name", "", "the container's name")
+	fs.StringVar(&o.ID, "id", "", "the container's id, 64 hex digits (default: the store chooses)")
 	fs.StringVar(&o.Pull, "pull", "missing", "missing, always, never or newer")
 	fs.BoolVar(&o.Volatile, "volatile", false, "the container is removed when it exits")
 	hold := fs.Bool("hold", false, "after the answer, wait for \"remove\" on stdin (see holdContainer)")
@@ -34,6 +35,9 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 		return helpOK(err)
 	}
 	pf.TLSVerifySet = fs.Changed("tls-verify")
+	if o.ID != "" && !imagehelper.ValidID(o.ID) {
+		return fmt.Errorf("--id %q: want 64 lower-case hex digits", o.ID)
+	}
 	if _, err := ParseSize(pf.MaxLayerSize); err != nil {
 		return err
 	}
