@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
@@ -79,5 +80,24 @@ func TestGenerateStartErrors(t *testing.T) {
 		if err == nil || len(err.Error()) < len(tc.want) || err.Error()[:len(tc.want)] != tc.want {
 			t.Errorf("%+v: err = %v, want %s…", tc.o, err, tc.want)
 		}
+	}
+}
+
+// TestNewStorageID: ids the store takes (imagehelper.ValidID), whose
+// short form, the default hostname, is never all digits, and distinct.
+func TestNewStorageID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2000 {
+		id := newStorageID()
+		if !imagehelper.ValidID(id) {
+			t.Fatalf("%q: not a storage container id", id)
+		}
+		if strings.Trim(id[:12], "0123456789") == "" {
+			t.Fatalf("%q: an all-digit short id", id)
+		}
+		if seen[id] {
+			t.Fatalf("%q twice", id)
+		}
+		seen[id] = true
 	}
 }
