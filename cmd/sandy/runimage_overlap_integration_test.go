@@ -74,6 +74,14 @@ func TestRunImageOverlap(t *testing.T) {
 		}
 		nothingLeft(t)
 	})
+	t.Run("terminal", func(t *testing.T) {
+		// process.terminal is in the start spec: the pty the init makes
+		// once configured is relayed.
+		if out := e.ok("run", "--rm", "-t", "--network=none", "localhost/bb:overlap", "sh", "-c", "tty; echo ok"); !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "ok") {
+			t.Errorf("-t: %q", out)
+		}
+		nothingLeft(t)
+	})
 	t.Run("detached and kept", func(t *testing.T) {
 		id := strings.TrimSpace(e.ok("run", "-d", "--network=none", "localhost/bb:overlap", "sleep", "100"))
 		if out := e.ok("container", "exec", id, "echo", "in"); out != "in\n" {
