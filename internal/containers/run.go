@@ -122,7 +122,7 @@ func (r RunRequest) runForeground(ctx context.Context, g *lifecycle.Global, st *
 	var bundleErr error
 	base := o
 	o.Pending = &lifecycle.PendingBundle{Spec: start, Wait: func(ctx context.Context) (*lifecycle.ReadyBundle, error) {
-		rb, err := r.writeBundle(ctx, g, st, h, base, vols)
+		rb, err := r.finalBundle(ctx, g, st, h, base, vols)
 		bundleErr = err
 		return rb, err
 	}}
@@ -181,11 +181,11 @@ func (r RunRequest) runForeground(ctx context.Context, g *lifecycle.Global, st *
 	return code, err
 }
 
-// writeBundle is the pending bundle of a foreground run
+// finalBundle is the pending bundle of a foreground run
 // (lifecycle.PendingBundle.Wait): once the helper has made the storage
 // container, the spec is generated from the image and the flags and
 // written in it, with the record and the monitor's orders.
-func (r RunRequest) writeBundle(ctx context.Context, g *lifecycle.Global, st *storage, h Host, o lifecycle.RunOptions, vols *volumeSet) (*lifecycle.ReadyBundle, error) {
+func (r RunRequest) finalBundle(ctx context.Context, g *lifecycle.Global, st *storage, h Host, o lifecycle.RunOptions, vols *volumeSet) (*lifecycle.ReadyBundle, error) {
 	sess, err := st.wait(ctx)
 	if err != nil {
 		return nil, err
