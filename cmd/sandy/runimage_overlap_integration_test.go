@@ -181,4 +181,46 @@ func TestRunImageOverlap(t *testing.T) {
 			})
 		}
 	}
+	for _, at := range []string{"image helper: opening the image store", "starting the init: "} {
+		t.Run("kill -9 at "+strings.TrimSuffix(at, ": "), func(t *testing.T) {
+			// sandy killed while the helper works: the init dies with
+			// sandy (its parent-death signal), the helper, whose answer
+			// no one reads, removes the --rm container (it must not die
+			// of SIGPIPE on that answer), and the next run collects the
+			// runtime state.
+			c := e.cmd("--debug", "run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+			stderr, err := c.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var said strings.Builder
+			sc := bufio.NewScanner(stderr)
+			killed := false
+			for sc.Scan() {
+				said.WriteString(sc.Text() + "\n")
+				if !killed && strings.Contains(sc.Text(), at) {
+					_ = c.Process.Kill()
+					killed = true
+				}
+			}
+			_ = c.Wait()
+			if !killed {
+				t.Fatalf("no %q line:\n%s", at, said.String())
+			}
+			var got int
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if got = len(e.storageContainers()); got == before {
+					break
+				}
+			}
+			if got != before {
+				t.Errorf("kill -9 of sandy run --rm while the helper worked left %d storage containers:\n%s", got-before, said.String())
+			}
+			e.ok("run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+			nothingLeft(t)
+		})
+	}
 }
