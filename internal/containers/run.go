@@ -2,10 +2,13 @@ package containers
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,16 +61,23 @@ const ExitSandyError = 125
 //
 //  1. the image helper makes a storage container from the image (pulling
 //     it as --pull says; under --userns=keep-id with podman's keep-id
-//     maps, which give it an id-mapped copy of the image's top layer) and
-//     reports its layers, config and user database;
-//  2. Generate builds the OCI spec from the image config and the flags;
-//  3. the spec is written as config.json in the storage container's own
-//     directory, a bundle whose root is the storage layers;
-//  4. lifecycle.Run creates, starts and waits for it;
-//  5. --rm removes the storage container (its layer) afterwards.
+//     maps, which give it an id-mapped copy of the image's top layer),
+//     under an id sandy chose, and reports its layers, config and user
+//     database;
+//  2. meanwhile lifecycle.Run starts creating the container under that
+//     id from the start spec, what the flags alone decide
+//     (GenerateStart: namespaces, id maps, cgroup): the state, the
+//     cgroup, the init's clone, maps and Go start (lifecycle.PendingBundle);
+//  3. once the helper answers, Generate builds the OCI spec from the
+//     image config and the flags, and it is written as config.json in the
+//     storage container's own directory, a bundle whose root is the
+//     storage layers; the runtime checks that it agrees with the start
+//     spec, configures the init with it, starts and waits for it;
+//  4. --rm removes the storage container (its layer) afterwards.
 //
-// Under -d, steps 4 and 5 are the container's monitor's (detach.go,
-// monitor.go): Run returns 0 once the process runs, and prints the id.
+// Under -d, steps 3 and 4 are the container's monitor's (detach.go,
+// monitor.go), after the helper's answer: Run returns 0 once the process
+// runs, and prints the id.
 //
 // It returns the container's exit status, or 125 for sandy's own errors
 // (126 and 127 when the command cannot be executed or is not found), as
@@ -77,57 +87,68 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	if err := r.check(); err != nil {
 		return ExitSandyError, err
 	}
-	name := r.Name
 	uidMap, gidMap, err := storeMaps(r.Options)
 	if err != nil {
 		return ExitSandyError, err
 	}
-	t0 := time.Now()
-	sess, err := imagehelper.Create(ctx, r.Helper, imagehelper.CreateRequest{
-		Image: r.Image, Name: name, Pull: r.Pull, Volatile: r.Rm,
-		UIDMap: uidMap, GIDMap: gidMap,
-		Global: r.HelperGlobal, Remote: r.HelperRemote,
-		Debug: func(line string) { g.Debugf("%s", line) },
-	}, r.Stderr, g.Warn)
+	st := r.startStorage(ctx, g, newStorageID(), uidMap, gidMap)
+	if r.Runtime.Detach {
+		return r.runDetached(ctx, g, st)
+	}
+	return r.runForeground(ctx, g, st)
+}
+
+// runForeground is Run in the foreground: the container's creation
+// starts while the helper makes the storage container.
+func (r RunRequest) runForeground(ctx context.Context, g *lifecycle.Global, st *storage) (int, error) {
+	h, err := CallerHost(st.id, "") // the root is known once the helper answers
+	var start *specs.Spec
+	var x *Extra
+	if err == nil {
+		start, x, err = GenerateStart(r.Options, h)
+	}
+	o := r.Runtime
+	if err == nil {
+		err = r.flagOptions(&o, st.id, x)
+	}
 	if err != nil {
-		var he *imagehelper.HelperError
-		if errors.As(err, &he) {
-			return ExitSandyError, errQuiet{err}
+		if herr := st.discard(ctx, g); herr != nil {
+			// The helper failed too, and said so: its error alone.
+			return ExitSandyError, quietHelperError(herr)
 		}
 		return ExitSandyError, err
+	}
+	vols := &volumeSet{}
+	var bundleErr error
+	base := o
+	o.Pending = &lifecycle.PendingBundle{Spec: start, Wait: func(ctx context.Context) (*lifecycle.ReadyBundle, error) {
+		rb, err := r.finalBundle(ctx, g, st, h, base, vols)
+		bundleErr = err
+		return rb, err
+	}}
+	g.Debugf("the container's creation starts while the image helper makes the storage container %s", st.id)
+	code, err := lifecycle.Run(ctx, g, &o)
+	var ie *lifecycle.InterruptedError
+	if errors.As(err, &ie) {
+		st.cancel() // a pull under way stops
+	}
+	sess, herr := st.wait(context.WithoutCancel(ctx))
+	if herr != nil {
+		// Nothing was made. The helper's own error is what the user
+		// sees, not the runtime's step that waited for it.
+		if bundleErr == nil {
+			bundleErr = herr
+		}
+		if ie != nil {
+			return code, err
+		}
+		return ExitSandyError, quietHelperError(bundleErr)
 	}
 	p := sess.Prepared
-	Manage{G: g, Global: r.HelperGlobal}.rememberStore(p.Dir) // for the name index (index.go)
-	g.Debugf("creating storage container %s (image %s, %s layers): %v", p.ID, p.ImageName, p.Layers.Driver, time.Since(t0).Round(10*time.Microsecond))
-	remove := func() {
-		t0 := time.Now()
-		defer func() { g.Debugf("removing the storage container: %v", time.Since(t0).Round(10*time.Microsecond)) }()
-		if err := sess.Remove(context.WithoutCancel(ctx)); err != nil {
-			g.Warn(fmt.Sprintf("removing storage container %s: %v", p.ID, err))
-		}
-	}
 	defer sess.Keep()
-	vols := &volumeSet{}
-	t0 = time.Now()
-	o, err := r.runtimeOptions(p, vols)
-	g.Debugf("generating the spec, writing the bundle and the record: %v", time.Since(t0).Round(10*time.Microsecond))
-	if err == nil {
-		err = r.prepareMonitor(g, p, o, vols)
+	if bundleErr != nil && ie == nil {
+		err = bundleErr // said as before the overlap: Generate's, the volumes', …
 	}
-	if err != nil {
-		vols.removeAnonymous(g)
-		remove()
-		return ExitSandyError, err
-	}
-	if r.Runtime.Detach {
-		code, err := r.detach(g, p, o)
-		if err != nil {
-			vols.removeAnonymous(g)
-			remove()
-		}
-		return code, err
-	}
-	code, err := lifecycle.Run(ctx, g, o)
 	if err == nil && !r.Rm {
 		recordExit(g, p.Dir, code)
 		if err := firstUseDone(p.Dir); err != nil {
@@ -146,18 +167,166 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 		g.Debugf("handing the storage container's removal to the helper: %v", time.Since(t0).Round(10*time.Microsecond))
 		return code, nil
 	}
-	if r.Rm || (err != nil && !o.Detach) {
+	if r.Rm || err != nil {
 		// Setting up failed: the container never ran, so nothing of it is
 		// kept (as podman removes a container whose start failed under
 		// --rm, and never leaves a half-made one without). --rm removes
 		// the anonymous volumes too (podman run --rm does).
 		vols.removeAnonymous(g)
-		remove()
+		st.remove(ctx, g, sess)
 	}
 	if err != nil && code == 1 {
 		code = ExitSandyError
 	}
 	return code, err
+}
+
+// finalBundle is the pending bundle of a foreground run
+// (lifecycle.PendingBundle.Wait): once the helper has made the storage
+// container, the spec is generated from the image and the flags and
+// written in it, with the record and the monitor's orders.
+func (r RunRequest) finalBundle(ctx context.Context, g *lifecycle.Global, st *storage, h Host, o lifecycle.RunOptions, vols *volumeSet) (*lifecycle.ReadyBundle, error) {
+	sess, err := st.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := sess.Prepared
+	h.Rootfs = p.Rootfs
+	t0 := time.Now()
+	fo, err := r.runtimeOptions(p, h, o, vols)
+	g.Debugf("generating the spec, writing the bundle and the record: %v", time.Since(t0).Round(10*time.Microsecond))
+	if err == nil {
+		err = r.prepareMonitor(g, p, fo, vols)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &lifecycle.ReadyBundle{Dir: fo.Bundle, Layers: fo.Layers, Publish: fo.Network.Publish}, nil
+}
+
+// runDetached is Run under -d: once the helper has made the storage
+// container, the bundle is written and the container's monitor runs it.
+func (r RunRequest) runDetached(ctx context.Context, g *lifecycle.Global, st *storage) (int, error) {
+	sess, err := st.wait(ctx)
+	if err != nil {
+		return ExitSandyError, quietHelperError(err)
+	}
+	p := sess.Prepared
+	defer sess.Keep()
+	vols := &volumeSet{}
+	h, err := CallerHost(p.ID, p.Rootfs)
+	var o *lifecycle.RunOptions
+	if err == nil {
+		t0 := time.Now()
+		o, err = r.runtimeOptions(p, h, r.Runtime, vols)
+		g.Debugf("generating the spec, writing the bundle and the record: %v", time.Since(t0).Round(10*time.Microsecond))
+	}
+	if err == nil {
+		err = r.prepareMonitor(g, p, o, vols)
+	}
+	if err != nil {
+		vols.removeAnonymous(g)
+		st.remove(ctx, g, sess)
+		return ExitSandyError, err
+	}
+	code, err := r.detach(g, p, o)
+	if err != nil {
+		vols.removeAnonymous(g)
+		st.remove(ctx, g, sess)
+	}
+	return code, err
+}
+
+// quietHelperError marks an error the helper printed itself.
+func quietHelperError(err error) error {
+	var he *imagehelper.HelperError
+	if errors.As(err, &he) {
+		return errQuiet{err}
+	}
+	return err
+}
+
+// storage is the storage container the image helper makes in the
+// background (imagehelper.Create on a goroutine of its own), under the
+// id sandy chose.
+type storage struct {
+	id     string
+	done   chan struct{}
+	sess   *imagehelper.Session
+	err    error
+	cancel context.CancelFunc
+}
+
+// startStorage starts the image helper on the storage container id.
+func (r RunRequest) startStorage(ctx context.Context, g *lifecycle.Global, id string, uidMap, gidMap []specs.LinuxIDMapping) *storage {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	st := &storage{id: id, done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(st.done)
+		t0 := time.Now()
+		st.sess, st.err = imagehelper.Create(hctx, r.Helper, imagehelper.CreateRequest{
+			Image: r.Image, ID: id, Name: r.Name, Pull: r.Pull, Volatile: r.Rm,
+			UIDMap: uidMap, GIDMap: gidMap,
+			Global: r.HelperGlobal, Remote: r.HelperRemote,
+			Debug: func(line string) { g.Debugf("%s", line) },
+		}, r.Stderr, g.Warn)
+		if st.err != nil {
+			return
+		}
+		p := st.sess.Prepared
+		Manage{G: g, Global: r.HelperGlobal}.rememberStore(p.Dir) // for the name index (index.go)
+		g.Debugf("creating storage container %s (image %s, %s layers): %v", p.ID, p.ImageName, p.Layers.Driver, time.Since(t0).Round(10*time.Microsecond))
+	}()
+	return st
+}
+
+// wait returns the helper's session once it has answered, or ctx's cause
+// when ctx ends first.
+func (st *storage) wait(ctx context.Context) (*imagehelper.Session, error) {
+	select {
+	case <-st.done:
+		return st.sess, st.err
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// remove has the helper remove the storage container of a set-up that
+// failed.
+func (st *storage) remove(ctx context.Context, g *lifecycle.Global, sess *imagehelper.Session) {
+	t0 := time.Now()
+	defer func() { g.Debugf("removing the storage container: %v", time.Since(t0).Round(10*time.Microsecond)) }()
+	if err := sess.Remove(context.WithoutCancel(ctx)); err != nil {
+		g.Warn(fmt.Sprintf("removing storage container %s: %v", sess.Prepared.ID, err))
+	}
+}
+
+// discard removes what the helper makes, for a run that failed before
+// its creation started, and returns the helper's error if it failed.
+func (st *storage) discard(ctx context.Context, g *lifecycle.Global) error {
+	sess, err := st.wait(context.WithoutCancel(ctx))
+	if err == nil {
+		st.remove(ctx, g, sess)
+	}
+	return err
+}
+
+// newStorageID chooses a storage container's id as the storage library
+// does (stringid.GenerateRandomID): 64 hex digits whose short form, the
+// first 12, is not all digits (a hostname). It needs to be unique, not
+// secret (the store refuses an id in use), so math/rand/v2 serves, as for
+// lifecycle.NewID.
+func newStorageID() string {
+	for {
+		var b []byte
+		for range 4 {
+			b = binary.LittleEndian.AppendUint64(b, rand.Uint64())
+		}
+		id := hex.EncodeToString(b)
+		if strings.Trim(id[:12], "0123456789") != "" {
+			return id
+		}
+	}
 }
 
 // check refuses what this version cannot do yet, before anything is made.
@@ -172,34 +341,19 @@ func (r RunRequest) check() error {
 	return nil
 }
 
-// runtimeOptions generates the spec, writes the bundle and fills in the
-// runtime's options for the storage container p.
-func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*lifecycle.RunOptions, error) {
-	h, err := CallerHost(p.ID, p.Rootfs)
-	if err != nil {
-		return nil, err
-	}
-	users := UserDB{Users: ParsePasswd(p.Passwd), Groups: ParseGroup(p.Group)}
-	s, x, err := Generate(p.Config, r.Options, users, h)
-	if err != nil {
-		return nil, err
-	}
-	o := r.Runtime
-	o.ID = p.ID
-	o.Bundle = p.Dir
-	layers := p.Layers
-	o.Layers = &layers
+// flagOptions fills in the runtime's options that the flags decide (x:
+// GenerateStart's or Generate's Extra): the id, the root's mode, seccomp,
+// the network, /etc/resolv.conf and hosts, and -p's host ports (a free
+// one where -p names none, chosen once: a spec that has its host port is
+// kept as it is).
+func (r RunRequest) flagOptions(o *lifecycle.RunOptions, id string, x *Extra) error {
+	o.ID = id
 	o.RootfsMode = string(overlay.ModeDirect)
 	switch x.Seccomp {
 	case "default":
 		o.Seccomp = "default"
 	case "unconfined":
 		o.NoSeccomp = true
-	default:
-		// The profile is in the spec; the runtime installs the config's.
-		if err := loadSeccompFile(s, x.SeccompFile); err != nil {
-			return nil, err
-		}
 	}
 	o.Network.Mode = x.Network
 	o.NetFiles = &lifecycle.NetFiles{DNS: x.DNS, Search: x.DNSSearch, Options: x.DNSOptions}
@@ -209,6 +363,34 @@ func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, vols *volumeSet) (*l
 	if len(x.NetworkOptions) > 0 {
 		o.Network.Mode += ":" + strings.Join(x.NetworkOptions, ",")
 	}
+	var err error
+	o.Network.Publish, err = publishSpecs(o.Network.Publish, nil, false, freePort)
+	return err
+}
+
+// runtimeOptions generates the spec, writes the bundle and fills in the
+// runtime's options for the storage container p, from base (run's
+// flags, or flagOptions' already).
+func (r RunRequest) runtimeOptions(p *imagehelper.Prepared, h Host, base lifecycle.RunOptions, vols *volumeSet) (*lifecycle.RunOptions, error) {
+	users := UserDB{Users: ParsePasswd(p.Passwd), Groups: ParseGroup(p.Group)}
+	s, x, err := Generate(p.Config, r.Options, users, h)
+	if err != nil {
+		return nil, err
+	}
+	o := base
+	if err := r.flagOptions(&o, p.ID, x); err != nil {
+		return nil, err
+	}
+	o.Bundle = p.Dir
+	layers := p.Layers
+	o.Layers = &layers
+	if x.Seccomp == "file" {
+		// The profile is in the spec; the runtime installs the config's.
+		if err := loadSeccompFile(s, x.SeccompFile); err != nil {
+			return nil, err
+		}
+	}
+	// -P: the image's exposed ports, each on a free host port.
 	if o.Network.Publish, err = publishSpecs(o.Network.Publish, x.ExposedPorts, r.PublishAll, freePort); err != nil {
 		return nil, err
 	}

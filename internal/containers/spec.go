@@ -170,6 +170,44 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // the caller's flags, the image's user database and host facts. It is a
 // pure function: no file, no process state.
 func Generate(img imagehelper.ImageConfig, o Options, users UserDB, h Host) (*specs.Spec, *Extra, error) {
+	g := newGen(img, o, users, h)
+	return g.run([]genStep{
+		{"network", g.network},
+		{"args", g.args},
+		{"workdir", g.workdir},
+		{"user namespace", g.userns},
+		{"user", g.user},
+		{"env", g.env},
+		{"capabilities", g.capabilities},
+		{"security options", g.security},
+		{"mounts", g.mounts},
+		{"id maps", g.idMaps},
+		{"resources", g.resources},
+		{"metadata", g.metadata},
+	})
+}
+
+// GenerateStart is the part of Generate that the flags and the host
+// decide alone, before the image's config and user database are known:
+// the namespaces, the id maps, the cgroup limits and process.terminal,
+// with the Extra fields of the network and of seccomp. `sandy run IMAGE`
+// starts the container's init on it while the image helper makes the
+// storage container (lifecycle.PendingBundle); Generate's spec must
+// agree with it (spec.CheckStartAgrees), which the same steps ensure
+// (TestGenerateStartAgrees). Its process, root and mounts are
+// placeholders.
+func GenerateStart(o Options, h Host) (*specs.Spec, *Extra, error) {
+	g := newGen(imagehelper.ImageConfig{}, o, UserDB{}, h)
+	return g.run([]genStep{
+		{"network", g.network},
+		{"user namespace", g.userns},
+		{"security options", g.security},
+		{"id maps", g.idMaps},
+		{"resources", g.resources},
+	})
+}
+
+func newGen(img imagehelper.ImageConfig, o Options, users UserDB, h Host) *gen {
 	g := &gen{img: img, o: o, users: users, h: h, x: &Extra{}}
 	mask := umask
 	g.s = &specs.Spec{
@@ -180,22 +218,17 @@ func Generate(img imagehelper.ImageConfig, o Options, users UserDB, h Host) (*sp
 		Linux:       &specs.Linux{},
 		Annotations: map[string]string{},
 	}
-	for _, step := range []struct {
-		name string
-		fn   func() error
-	}{
-		{"network", g.network},
-		{"args", g.args},
-		{"workdir", g.workdir},
-		{"user", g.user},
-		{"env", g.env},
-		{"capabilities", g.capabilities},
-		{"security options", g.security},
-		{"mounts", g.mounts},
-		{"id maps", g.idMaps},
-		{"resources", g.resources},
-		{"metadata", g.metadata},
-	} {
+	return g
+}
+
+// genStep is one named step of Generate.
+type genStep struct {
+	name string
+	fn   func() error
+}
+
+func (g *gen) run(steps []genStep) (*specs.Spec, *Extra, error) {
+	for _, step := range steps {
 		if err := step.fn(); err != nil {
 			if errors.Is(err, ErrNoCommand) {
 				return nil, nil, err
@@ -328,10 +361,8 @@ func (g *gen) workdir() error {
 	return nil
 }
 
-// user: -u or the image's User through the image's passwd and group, or
-// the caller's ids under keep-id; the primary group and the groups that
-// list the user become additional gids (podman's generateSpec).
-func (g *gen) user() error {
+// userns: --userns, the default map or keep-id.
+func (g *gen) userns() error {
 	switch g.o.Userns {
 	case "":
 	case "keep-id":
@@ -339,6 +370,13 @@ func (g *gen) user() error {
 	default:
 		return fmt.Errorf("--userns %q: unsupported (sandy has the default map and keep-id)", g.o.Userns)
 	}
+	return nil
+}
+
+// user: -u or the image's User through the image's passwd and group, or
+// the caller's ids under keep-id; the primary group and the groups that
+// list the user become additional gids (podman's generateSpec).
+func (g *gen) user() error {
 	g.userSpec = g.o.User
 	if g.userSpec == "" {
 		g.userSpec = g.img.User

@@ -597,7 +597,7 @@ func TestKeepID(t *testing.T) {
 	if err == nil || err.Error() != "generating the spec: id maps: --userns=keep-id: keep-id is only supported in rootless mode (the caller is root)" {
 		t.Errorf("err = %v", err)
 	}
-	generateErr(t, img, Options{Userns: "auto"}, `generating the spec: user: --userns "auto": unsupported (sandy has the default map and keep-id)`)
+	generateErr(t, img, Options{Userns: "auto"}, `generating the spec: user namespace: --userns "auto": unsupported (sandy has the default map and keep-id)`)
 }
 
 // TestRootful: root gets no user namespace (its store's overlay metadata

@@ -61,7 +61,11 @@ type Prepared struct {
 // CreateRequest is what `sandy run IMAGE` asks of CreateRole.
 type CreateRequest struct {
 	Image string
-	Name  string // "" for none
+	// ID is the container's id (ValidID), chosen by sandy so that the
+	// container's init can start under it while the helper makes the
+	// storage container (containers.Run); "" lets the store choose.
+	ID   string
+	Name string // "" for none
 	// Pull is --pull: missing (the default), always, never or newer.
 	Pull string
 	// Volatile: the container is removed when it exits (--rm).
@@ -84,6 +88,9 @@ type CreateRequest struct {
 // Args is the helper's command line for r.
 func (r CreateRequest) Args() []string {
 	args := append(append([]string(nil), r.Global...), CreateRole)
+	if r.ID != "" {
+		args = append(args, "--id", r.ID)
+	}
 	if r.Name != "" {
 		args = append(args, "--name", r.Name)
 	}
@@ -98,6 +105,20 @@ func (r CreateRequest) Args() []string {
 	}
 	args = append(args, r.Remote...)
 	return append(args, "--", r.Image)
+}
+
+// ValidID reports whether id has the form of a storage container's id: 64
+// lower-case hex digits (the store's own ids, and what sandy chooses).
+func ValidID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrHelperFailed is an error the helper printed itself: its stderr has
@@ -213,6 +234,11 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 	if err := json.Unmarshal(line, &p); err != nil {
 		s.Keep()
 		return nil, fmt.Errorf("%s %s printed %q: %w", Name, CreateRole, line, err)
+	}
+	if r.ID != "" && p.ID != r.ID {
+		s.Prepared = &p
+		_ = s.Remove(ctx)
+		return nil, fmt.Errorf("%s %s made container %s, not the %s asked for (an older helper? reinstall sandy and its helpers together)", Name, CreateRole, p.ID, r.ID)
 	}
 	if err := p.Layers.Check(); err != nil {
 		s.Remove(ctx)

@@ -52,3 +52,31 @@ func TestIsVerb(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateRequestID(t *testing.T) {
+	id := strings.Repeat("0123456789abcdef", 4)
+	args := CreateRequest{Image: "busybox", ID: id, Name: "web", Global: []string{"--debug"}}.Args()
+	want := []string{"--debug", CreateRole, "--id", id, "--name", "web", "--", "busybox"}
+	if strings.Join(args, " ") != strings.Join(want, " ") {
+		t.Errorf("Args() = %q, want %q", args, want)
+	}
+	if args := (CreateRequest{Image: "busybox"}).Args(); strings.Contains(strings.Join(args, " "), "--id") {
+		t.Errorf("no ID: Args() = %q has --id", args)
+	}
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{id, true},
+		{strings.Repeat("f", 64), true},
+		{strings.Repeat("F", 64), false},
+		{id[:63], false},
+		{id + "0", false},
+		{"../" + id[3:], false},
+		{"", false},
+	} {
+		if got := ValidID(tc.id); got != tc.ok {
+			t.Errorf("ValidID(%q) = %v, want %v", tc.id, got, tc.ok)
+		}
+	}
+}

@@ -32,6 +32,10 @@ import (
 
 // ContainerOptions are what `sandy run IMAGE` asks of the store.
 type ContainerOptions struct {
+	// ID is the container's id, chosen by sandy (64 hex digits), which
+	// starts the container's init under it before the store answers
+	// (imagehelper.CreateRequest.ID); "" lets the store choose.
+	ID   string
 	Name string
 	// Pull is the pull policy: missing (""), always, never or newer
 	// (taken as always: a pull of an image already stored copies only
@@ -115,7 +119,7 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 		// at mount time (layersOf).
 		co.IDMappingOptions = storagetypes.IDMappingOptions{UIDMap: idtoolsMap(o.UIDMap), GIDMap: idtoolsMap(o.GIDMap)}
 	}
-	c, err := s.CreateContainer("", names, img.ID, "", string(meta), co)
+	c, err := s.CreateContainer(o.ID, names, img.ID, "", string(meta), co)
 	if err != nil {
 		if errors.Is(err, storage.ErrDuplicateName) {
 			return nil, fmt.Errorf("the container name %q is already in use (sandy, podman and buildah share the store's names): choose another name, or remove that container: %w", o.Name, storage.ErrDuplicateName)

@@ -56,6 +56,11 @@ type CreateOptions struct {
 	// NetFiles: a container made from an image gets /etc/resolv.conf and
 	// /etc/hosts on every network, with --dns and --add-host applied.
 	NetFiles *NetFiles
+	// Pending, when set, is a bundle written while create runs (sandy
+	// run IMAGE: the image helper makes the storage container that holds
+	// it meanwhile), instead of Bundle and Layers: the init starts on
+	// the start spec and gets the bundle's (awaitBundle).
+	Pending *PendingBundle
 
 	// set by run
 	owned     bool // `sandy run` in the foreground: the container dies with it
@@ -104,6 +109,9 @@ type creation struct {
 	// running (awaitState); claimErr is its error once joined.
 	claim    chan stateClaim
 	claimErr error
+	// pendingChecked: the pending bundle is in (awaitBundle), so
+	// process.user is checked on its spec.
+	pendingChecked bool
 }
 
 // stateClaim is what creating the state directory gave: its lock, or the
@@ -174,6 +182,9 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"scanning the rootfs owners", cr.scanRootfs},
 		{"making the layer directory", cr.makeLayerDir},
 		{"waiting for the init's hello", cr.awaitHello},
+		// Nothing unless the bundle is pending (sandy run IMAGE): the init
+		// started without it, while the image helper made it.
+		{"waiting for the bundle", cr.awaitBundle},
 		{"joining the cgroup", cr.joinCgroup},
 		{"starting the network", cr.startNetwork},
 		{"configuring the init", cr.configureInit},
@@ -254,6 +265,13 @@ func (cr *creation) release() {
 }
 
 func (cr *creation) loadBundle(context.Context) error {
+	if p := cr.o.Pending; p != nil {
+		// The steps up to the init's start run on the start spec; the
+		// bundle comes in awaitBundle.
+		b, err := startBundle(p, cr.o.EditSpec)
+		cr.bundle = b
+		return err
+	}
 	dir := cr.o.Bundle
 	if dir == "" {
 		dir = "."
@@ -268,12 +286,19 @@ func (cr *creation) loadBundle(context.Context) error {
 		}
 	}
 	cr.bundle = b
-	if h := b.Spec.Hooks; cr.o.catchInterrupts != nil && h != nil &&
+	cr.catchForHooks()
+	return nil
+}
+
+// catchForHooks starts catching the signals that interrupt the set-up
+// when the bundle has hooks to run (catchInterrupts).
+func (cr *creation) catchForHooks() {
+	if h := cr.bundle.Spec.Hooks; cr.o.catchInterrupts != nil && h != nil &&
 		//lint:ignore SA1019 prestart hooks are deprecated, not gone: runtimes still run them
 		len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
 		cr.o.catchInterrupts()
+		cr.o.catchInterrupts = nil
 	}
-	return nil
 }
 
 // checkConfig refuses, before anything starts, what this build cannot do
@@ -427,8 +452,8 @@ func (cr *creation) resolveIDMaps(context.Context) error {
 // namespace. A joined user namespace (linux.namespaces path) is left to
 // the init, whose setresuid(2) fails there with the map in the message.
 func (cr *creation) checkUserIDs(context.Context) error {
-	if cr.bundle.NoProcess {
-		return nil
+	if cr.bundle.NoProcess || cr.o.Pending != nil && !cr.pendingChecked {
+		return nil // no user yet: checked on the pending bundle's spec (awaitBundle)
 	}
 	var uids, gids []specs.LinuxIDMapping
 	_, userNS := spec.Namespace(cr.bundle.Spec, specs.UserNamespace)

@@ -26,7 +26,7 @@ import (
 // so the warning does not apply to it. Without a user namespace of our
 // own there is nothing to check.
 func (cr *creation) checkRootfs(context.Context) error {
-	if cr.plan == nil || cr.o.Layers != nil {
+	if cr.plan == nil || cr.imageRoot() {
 		return nil
 	}
 	// The root alone (a limit of one entry): whether the init may enter
@@ -44,7 +44,7 @@ func (cr *creation) checkRootfs(context.Context) error {
 // the container's maps (the container sees them as nobody and may not
 // change them), up to overlay.DefaultScanLimit entries.
 func (cr *creation) scanRootfs(context.Context) error {
-	if cr.plan == nil || cr.o.Layers != nil {
+	if cr.plan == nil || cr.imageRoot() {
 		// An image's layers were written inside the store's user
 		// namespace, which has the container's maps.
 		return nil

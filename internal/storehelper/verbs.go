@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sandy-rt/sandy/idmap"
@@ -20,11 +22,17 @@ import (
 // cmdCreateContainer is imagehelper.CreateRole: `sandy run IMAGE` asks
 // for a storage container and gets an imagehelper.Prepared as JSON.
 func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
+	// A write to a pipe whose reader is gone (sandy killed while the
+	// store works: the answer on stdout, --debug's lines on stderr) must
+	// fail, not end the helper by SIGPIPE (Go's default for fds 1 and 2)
+	// with the container made and nobody to remove it.
+	signal.Ignore(syscall.SIGPIPE)
 	var o imagestore.ContainerOptions
 	fs := g.flags("_create-container [flags] IMAGE")
 	var pf PullFlags
 	pf.add(fs)
 	fs.StringVar(&o.Name, "name", "", "the container's name")
+	fs.StringVar(&o.ID, "id", "", "the container's id, 64 hex digits (default: the store chooses)")
 	fs.StringVar(&o.Pull, "pull", "missing", "missing, always, never or newer")
 	fs.BoolVar(&o.Volatile, "volatile", false, "the container is removed when it exits")
 	hold := fs.Bool("hold", false, "after the answer, wait for \"remove\" on stdin (see holdContainer)")
@@ -34,6 +42,9 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 		return helpOK(err)
 	}
 	pf.TLSVerifySet = fs.Changed("tls-verify")
+	if o.ID != "" && !imagehelper.ValidID(o.ID) {
+		return fmt.Errorf("--id %q: want 64 lower-case hex digits", o.ID)
+	}
 	if _, err := ParseSize(pf.MaxLayerSize); err != nil {
 		return err
 	}
@@ -72,10 +83,34 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := json.NewEncoder(g.Stdout).Encode(p); err != nil || !*hold {
-		return err
+	if err := json.NewEncoder(g.Stdout).Encode(p); err != nil {
+		if *hold && o.Volatile {
+			// sandy is gone before it read the answer: a --rm container
+			// goes, as holdContainer removes it when sandy goes later.
+			if rerr := removeContainer(g, p.ID); rerr != nil {
+				return fmt.Errorf("answering: %w; removing the container %s: %v", err, p.ID, rerr)
+			}
+		}
+		return fmt.Errorf("answering: %w", err)
+	}
+	if !*hold {
+		return nil
 	}
 	return holdContainer(g, p.ID, o.Volatile)
+}
+
+// removeContainer opens the store and removes the storage container id.
+func removeContainer(g *Env, id string) error {
+	t0 := time.Now()
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	g.Debugf("opening the image store: %v", time.Since(t0))
+	defer imagestore.Shutdown(s)
+	t0 = time.Now()
+	defer func() { g.Debugf("removing the storage container: %v", time.Since(t0)) }()
+	return imagestore.RemoveContainer(s, id)
 }
 
 // holdContainer is the rest of `_create-container --hold`: the helper
@@ -118,18 +153,7 @@ func holdContainer(g *Env, id string, volatile bool) error {
 	default:
 		return nil
 	}
-	remove := func() error {
-		t0 := time.Now()
-		s, err := g.openStore()
-		if err != nil {
-			return err
-		}
-		g.Debugf("opening the image store: %v", time.Since(t0))
-		defer imagestore.Shutdown(s)
-		t0 = time.Now()
-		defer func() { g.Debugf("removing the storage container: %v", time.Since(t0)) }()
-		return imagestore.RemoveContainer(s, id)
-	}
+	remove := func() error { return removeContainer(g, id) }
 	// After a killed sandy the container's processes may still be dying,
 	// with its root mounted in their namespace: a few tries.
 	for try := 0; ; try++ {

@@ -1,0 +1,226 @@
+//go:build integration
+
+package main_test
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
+)
+
+// TestRunImageOverlap: `sandy run IMAGE` starts the container's init
+// while the image helper makes the storage container (issue 13), and
+// every way the run can fail once the init runs undoes all of it: the
+// init, the runtime state and the storage container, with the error
+// said once and the status podman gives (125 for sandy's own errors).
+func TestRunImageOverlap(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	// A runtime directory of the test's own: its state root holds this
+	// test's containers only.
+	xdg := filepath.Join(e.dir, "xdg")
+	if err := os.Mkdir(xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"))
+	e.loadImage("localhost/bb:overlap", imagefix.Busybox(t))
+	nocmd := imagefix.Busybox(t)
+	nocmd.Config.Cmd = nil
+	e.loadImage("localhost/bb:nocmd", nocmd)
+	before := len(e.storageContainers())
+	nothingLeft := func(t *testing.T) {
+		t.Helper()
+		if got := len(e.storageContainers()); got != before {
+			t.Errorf("%d storage containers left", got-before)
+		}
+		if out := strings.TrimSpace(e.ok("list", "-q")); out != "" {
+			t.Errorf("runtime state left: %q", out)
+		}
+		ents, _ := os.ReadDir(filepath.Join(xdg, "sandy"))
+		for _, ent := range ents {
+			if regexp.MustCompile(`[0-9a-f]{64}`).MatchString(ent.Name()) {
+				t.Errorf("state directory left: %s", ent.Name())
+			}
+		}
+	}
+
+	t.Run("debug shows the overlap", func(t *testing.T) {
+		r := e.run_(nil, "--debug", "run", "--rm", "--network=none", "localhost/bb:overlap", "echo", "ran")
+		if r.code != 0 || r.stdout != "ran\n" {
+			t.Fatalf("exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+		}
+		m := regexp.MustCompile(`creation starts while the image helper makes the storage container ([0-9a-f]{64})\n`).FindStringSubmatch(r.stderr)
+		if m == nil {
+			t.Fatalf("no overlap line in:\n%s", r.stderr)
+		}
+		if !strings.Contains(r.stderr, "creating storage container "+m[1]+" ") {
+			t.Errorf("the helper made another container than %s:\n%s", m[1], r.stderr)
+		}
+		// create's own order: the init starts before the bundle is waited for.
+		initAt, bundleAt := strings.Index(r.stderr, "debug: starting the init: "), strings.Index(r.stderr, "debug: waiting for the bundle: ")
+		if initAt < 0 || bundleAt < initAt {
+			t.Errorf("want `starting the init` before `waiting for the bundle`:\n%s", r.stderr)
+		}
+		nothingLeft(t)
+	})
+	t.Run("terminal", func(t *testing.T) {
+		// process.terminal is in the start spec: the pty the init makes
+		// once configured is relayed.
+		if out := e.ok("run", "--rm", "-t", "--network=none", "localhost/bb:overlap", "sh", "-c", "tty; echo ok"); !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "ok") {
+			t.Errorf("-t: %q", out)
+		}
+		nothingLeft(t)
+	})
+	t.Run("detached and kept", func(t *testing.T) {
+		id := strings.TrimSpace(e.ok("run", "-d", "--network=none", "localhost/bb:overlap", "sleep", "100"))
+		if out := e.ok("container", "exec", id, "echo", "in"); out != "in\n" {
+			t.Errorf("exec: %q", out)
+		}
+		e.ok("container", "rm", "-f", id)
+		e.ok("run", "--name", "kept", "--network=none", "localhost/bb:overlap", "true")
+		if out := e.ok("container", "ls", "-a", "--format", "{{.Names}}"); !strings.Contains(out, "kept") {
+			t.Errorf("kept container not listed: %q", out)
+		}
+		e.ok("container", "rm", "kept")
+		nothingLeft(t)
+	})
+	for _, tc := range []struct {
+		name string
+		code int
+		args []string
+		want string
+	}{
+		// The helper's answer comes after the init started: each of
+		// these fails then.
+		{"a user the image does not have", 125, []string{"-u", "nosuch", "localhost/bb:overlap", "true"}, `user "nosuch"`},
+		{"no command", 125, []string{"localhost/bb:nocmd"}, "no command or entrypoint provided"},
+		{"an image that cannot be made", 125, []string{"--pull=never", "localhost/no-such-image", "true"}, "no-such-image"},
+		{"a seccomp profile that is not there", 125, []string{"--security-opt", "seccomp=" + filepath.Join(os.TempDir(), "no-such-profile.json"), "localhost/bb:overlap", "true"}, "no-such-profile.json: no such file"},
+		{"an unknown command", 127, []string{"localhost/bb:overlap", "no-such-command"}, "no-such-command"},
+		// Before anything starts: the flags alone.
+		{"a bad limit", 125, []string{"--memory", "1x", "localhost/bb:overlap", "true"}, `--memory "1x"`},
+	} {
+		for _, rm := range []bool{true, false} {
+			name := tc.name
+			args := append([]string{"run", "--network=none"}, tc.args...)
+			if rm {
+				name += "/--rm"
+				args = append([]string{"run", "--rm", "--network=none"}, tc.args...)
+			}
+			t.Run(name, func(t *testing.T) {
+				msg := e.fails(tc.code, args...)
+				if !strings.Contains(msg, tc.want) {
+					t.Errorf("stderr lacks %q:\n%s", tc.want, msg)
+				}
+				if n := strings.Count(msg, tc.want); n != 1 {
+					t.Errorf("the error is said %d times:\n%s", n, msg)
+				}
+				nothingLeft(t)
+			})
+		}
+	}
+	for _, at := range []string{"image helper: opening the image store", "starting the init: ", "waiting for the init's hello: "} {
+		for _, rm := range []bool{true, false} {
+			t.Run("SIGINT at "+strings.TrimSuffix(at, ": ")+map[bool]string{true: "/--rm"}[rm], func(t *testing.T) {
+				// Ctrl-C while the helper and the init's start overlap:
+				// the set-up stops and is undone, the helper's work too.
+				args := []string{"--debug", "run", "--network=none", "localhost/bb:overlap", "true"}
+				if rm {
+					args = append(args[:2], append([]string{"--rm"}, args[2:]...)...)
+				}
+				c := e.cmd(args...)
+				stderr, err := c.StderrPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Start(); err != nil {
+					t.Fatal(err)
+				}
+				var said strings.Builder
+				sc := bufio.NewScanner(stderr)
+				sent := false
+				for sc.Scan() {
+					said.WriteString(sc.Text() + "\n")
+					if !sent && strings.Contains(sc.Text(), at) {
+						_ = c.Process.Signal(syscall.SIGINT)
+						sent = true
+					}
+				}
+				done := make(chan error, 1)
+				go func() { done <- c.Wait() }()
+				select {
+				case <-done:
+				case <-time.After(30 * time.Second):
+					_ = c.Process.Kill()
+					t.Fatalf("sandy run did not end after SIGINT:\n%s", said.String())
+				}
+				switch code := c.ProcessState.ExitCode(); {
+				case !sent:
+					t.Fatalf("no %q line:\n%s", at, said.String())
+				case code == 130 && strings.Contains(said.String(), "interrupted by SIGINT during set-up"):
+				case code == 0:
+					t.Logf("the set-up ended before the signal: the container ran")
+				default:
+					t.Fatalf("exit %d:\n%s", code, said.String())
+				}
+				if !rm && c.ProcessState.ExitCode() == 0 {
+					e.ok("container", "prune", "-f")
+				}
+				nothingLeft(t)
+			})
+		}
+	}
+	for _, at := range []string{"image helper: opening the image store", "starting the init: "} {
+		t.Run("kill -9 at "+strings.TrimSuffix(at, ": "), func(t *testing.T) {
+			// sandy killed while the helper works: the init dies with
+			// sandy (its parent-death signal), the helper, whose answer
+			// no one reads, removes the --rm container (it must not die
+			// of SIGPIPE on that answer), and the next run collects the
+			// runtime state.
+			c := e.cmd("--debug", "run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+			stderr, err := c.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var said strings.Builder
+			sc := bufio.NewScanner(stderr)
+			killed := false
+			for sc.Scan() {
+				said.WriteString(sc.Text() + "\n")
+				if !killed && strings.Contains(sc.Text(), at) {
+					_ = c.Process.Kill()
+					killed = true
+				}
+			}
+			_ = c.Wait()
+			if !killed {
+				t.Fatalf("no %q line:\n%s", at, said.String())
+			}
+			var got int
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if got = len(e.storageContainers()); got == before {
+					break
+				}
+			}
+			if got != before {
+				t.Errorf("kill -9 of sandy run --rm while the helper worked left %d storage containers:\n%s", got-before, said.String())
+			}
+			e.ok("run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+			nothingLeft(t)
+		})
+	}
+}
