@@ -186,8 +186,11 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		// started without it, while the image helper made it.
 		{"waiting for the bundle", cr.awaitBundle},
 		{"joining the cgroup", cr.joinCgroup},
-		{"starting the network", cr.startNetwork},
+		// The init gets its config first: it builds its root while the
+		// network's processes start (the files it writes for the network,
+		// /etc/resolv.conf and hosts, come from the plan, not from them).
 		{"configuring the init", cr.configureInit},
+		{"starting the network", cr.startNetwork},
 		{"waiting for the init", cr.waitReady},
 		{"waiting for the network", cr.networkReady},
 		{"saving the state", cr.saveState},
