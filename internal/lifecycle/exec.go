@@ -60,7 +60,8 @@ type execution struct {
 	c     *state.Container
 	spec  *specs.Spec
 	proc  *specs.Process
-	files []*os.File // passed to the exec init: preserved fds, sync, mount ns, then the joined namespaces
+	uids  []specs.LinuxIDMapping // the container's uid map, as buildProcess read it (readIDMaps)
+	files []*os.File             // passed to the exec init: preserved fds, sync, mount ns, then the joined namespaces
 	joins []userns.Join
 	conn  *userns.Conn
 	child *userns.Child
@@ -255,6 +256,7 @@ func (ex *execution) buildProcess(context.Context) error {
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
+	ex.uids = uids
 	if err := checkProcess(p, uids, gids); err != nil {
 		if o.ProcessFile != "" {
 			return fmt.Errorf("--process %s: %w", o.ProcessFile, err)
@@ -535,7 +537,7 @@ func (ex *execution) startInit(context.Context) error {
 		CgroupFD:   -1,
 		Join:       ex.joins,
 		// Root with mappings of other host ids is not root in there.
-		JoinAsRoot: !userns.RootIn(ex.c.Pid, os.Getuid()),
+		JoinAsRoot: !userns.RootInMap(ex.uids, os.Getuid()),
 	})
 	link.started()
 	if err != nil {

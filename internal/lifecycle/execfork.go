@@ -75,7 +75,7 @@ func (ex *execution) planFork(context.Context) error {
 	}
 	plan.Joins = ex.nsJoins
 	// Root with mappings of other host ids is not root in there.
-	plan.JoinAsRoot = !userns.RootIn(ex.c.Pid, os.Getuid())
+	plan.JoinAsRoot = !userns.RootInMap(ex.uids, os.Getuid())
 	plan.Files = append(files, ex.files[:ex.o.PreserveFDs]...)
 	ex.plan = plan
 	return nil
