@@ -15,8 +15,9 @@ const (
 )
 
 // SchemaVersion is the version of the JSON document WriteJSON writes. It
-// changes only when a field changes meaning or goes away.
-const SchemaVersion = 1
+// changes only when a field changes meaning or goes away: 2 renamed
+// binary_writable to binary_copied.
+const SchemaVersion = 2
 
 // Check is one line of the report.
 type Check struct {
@@ -43,14 +44,14 @@ type Ladder struct {
 
 // Report is the whole result.
 type Report struct {
-	Schema         int     `json:"schema"`
-	Version        string  `json:"version"`          // sandy's version
-	Kernel         string  `json:"kernel"`           // uname -r
-	Distro         string  `json:"distro,omitempty"` // os-release's PRETTY_NAME
-	Binary         string  `json:"binary"`           // the running binary's path
-	BinaryWritable bool    `json:"binary_writable"`  // writable by a caller other than root: each container start copies it into a sealed memfd
-	Checks         []Check `json:"checks"`
-	Ladder         Ladder  `json:"ladder"`
+	Schema       int     `json:"schema"`
+	Version      string  `json:"version"`          // sandy's version
+	Kernel       string  `json:"kernel"`           // uname -r
+	Distro       string  `json:"distro,omitempty"` // os-release's PRETTY_NAME
+	Binary       string  `json:"binary"`           // the running binary's path
+	BinaryCopied bool    `json:"binary_copied"`    // each container start copies the binary into a sealed memfd (userns.SealedCopy)
+	Checks       []Check `json:"checks"`
+	Ladder       Ladder  `json:"ladder"`
 	// FixScript is what --fix-script prints: one `sudo sh -eux` block of
 	// the root fixes of the checks that are not ok; "" when none needs
 	// root.
@@ -88,7 +89,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	sealed := "not copied at container start: not writable by you, or root's read-only overlayfs view of it"
-	if r.BinaryWritable {
+	if r.BinaryCopied {
 		sealed = "writable by you: each container start copies it into a sealed memfd (install it root-owned to save that)"
 	}
 	distro := ""

@@ -67,7 +67,7 @@ func Run(o Options) *Report {
 	var osr osRelease
 	r.Distro, osr = readOSRelease(d.env.etc("os-release"))
 	if o.Env == nil {
-		r.BinaryWritable, _ = userns.SealedCopy()
+		r.BinaryCopied, _ = userns.SealedCopy()
 	}
 
 	d.tryNamespaces()
