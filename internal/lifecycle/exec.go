@@ -18,6 +18,7 @@ import (
 
 	"github.com/sandy-rt/sandy/cgroupv2"
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/fds"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
@@ -391,7 +392,7 @@ func unionCaps(set, add []string) []string {
 func readIDMaps(pid int) (uids, gids []specs.LinuxIDMapping, err error) {
 	read := func(name string) ([]specs.LinuxIDMapping, error) {
 		path := fmt.Sprintf("/proc/%d/%s", pid, name)
-		data, err := os.ReadFile(path)
+		data, err := fds.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("reading the container's id map: %w", err)
 		}
@@ -465,7 +466,7 @@ func (ex *execution) openNamespaces(context.Context) error {
 		ex.files = append(ex.files, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
 	openNS := func(name string) (*os.File, bool, error) {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", ex.c.Pid, name))
+		f, err := fds.Open(fmt.Sprintf("/proc/%d/ns/%s", ex.c.Pid, name), unix.O_RDONLY)
 		if err != nil {
 			return nil, false, err
 		}
