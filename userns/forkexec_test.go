@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,6 +142,47 @@ func TestForkExecRuns(t *testing.T) {
 	f := strings.Fields(out)
 	if len(f) < 3 || f[0] != "bar" || f[1] != "/tmp" || f[2] != "4" {
 		t.Errorf("output %q, want bar /tmp 4 ...", out)
+	}
+}
+
+// TestForkExecSignals: the process starts with no signal blocked and no
+// handler, and a signal this process ignores stays ignored (execve keeps
+// SIG_IGN, as every runtime's exec does): resetSignals sets the default
+// action of the others and puts the ignored one back.
+func TestForkExecSignals(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	t.Cleanup(func() { signal.Reset(syscall.SIGHUP) })
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	plan := selfPlan(t, w, "cat", "/proc/self/status")
+	plan.Paths = []string{"/bin/cat", "/usr/bin/cat"}
+	out, err := runPlan(t, plan, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masks := map[string]uint64{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k != "SigBlk" && k != "SigIgn" && k != "SigCgt" {
+			continue
+		}
+		m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		masks[k] = m
+	}
+	if m, ok := masks["SigBlk"]; !ok || m != 0 {
+		t.Errorf("SigBlk %#x (%v), want 0: the process starts with signals blocked\n%s", m, ok, out)
+	}
+	if m, ok := masks["SigCgt"]; !ok || m != 0 {
+		t.Errorf("SigCgt %#x (%v), want 0\n%s", m, ok, out)
+	}
+	if m := masks["SigIgn"]; m&(1<<(syscall.SIGHUP-1)) == 0 {
+		t.Errorf("SigIgn %#x: SIGHUP, ignored by the caller, is not ignored in the process\n%s", m, out)
 	}
 }
 

@@ -87,7 +87,13 @@ func forkChildrenVM(r *forkRaw) (pid1 int, err syscall.Errno) {
 }
 
 // resetSignals gives every signal that is not ignored its default action,
-// then unblocks all of them.
+// then unblocks all of them. One rt_sigaction(2) per signal both sets
+// SIG_DFL and reads the action it replaces; only a signal that was
+// ignored (SIG_IGN: sandy started with it ignored, and the container
+// process inherits that through execve, as from any runtime) takes a
+// second call, which puts its old action back. All signals are still
+// blocked here, so none is delivered in between. Before, each signal took
+// a query and a set: 122 calls, now 62 (plus one per ignored signal).
 //
 //go:nosplit
 //go:norace
@@ -99,11 +105,10 @@ func resetSignals(r *forkRaw) {
 			continue
 		}
 		r.sigOld[0] = 0
-		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&r.sigOld[0])), 8, 0, 0)
-		if r.sigOld[0] == 1 { // SIG_IGN
-			continue
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&r.sigDfl[0])), uintptr(unsafe.Pointer(&r.sigOld[0])), 8, 0, 0)
+		if r.sigOld[0] == 1 { // SIG_IGN: ignored it stays
+			syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&r.sigOld[0])), 0, 8, 0, 0)
 		}
-		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&r.sigDfl[0])), 0, 8, 0, 0)
 	}
 	syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, 2 /* SIG_SETMASK */, uintptr(unsafe.Pointer(&r.sigDfl[0])), 0, 8, 0, 0)
 }

@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/idmap"
 )
 
 // Joining namespaces by path, with no helper left between the caller and
@@ -191,15 +193,30 @@ func nsTypeName(flag uintptr) string {
 }
 
 // RootIn reports whether uid is root (container id 0) in the user
-// namespace of pid, from /proc/PID/uid_map.
+// namespace of pid, from /proc/PID/uid_map (RootInMap); false when the
+// map cannot be read.
 func RootIn(pid, uid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/uid_map")
+	path := "/proc/" + strconv.Itoa(pid) + "/uid_map"
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return false
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[0] == "0" && f[1] == strconv.Itoa(uid) {
+	uids, err := idmap.ParseProcMap(path, string(data))
+	if err != nil {
+		return false
+	}
+	return RootInMap(uids, uid)
+}
+
+// RootInMap reports whether uid is root in the user namespace whose uid
+// map is uids, as idmap.ParseProcMap parses /proc/PID/uid_map: a range
+// maps container id 0 to uid itself. Host uid 0 mapped to another id, or
+// 0 reached inside a range that starts elsewhere, is not taken for it:
+// sandy's own namespaces map 0 at the start of a range, and root with
+// mappings of other host ids joins as it would anywhere else.
+func RootInMap(uids []specs.LinuxIDMapping, uid int) bool {
+	for _, m := range uids {
+		if m.ContainerID == 0 && int64(m.HostID) == int64(uid) {
 			return true
 		}
 	}

@@ -853,17 +853,26 @@ func assertScope(t *testing.T, pod podConfig, id string, pid int) {
 // nothing of the pod was left in it.
 func removePodSlice(t testing.TB, pod podConfig) {
 	t.Helper()
+	if err := stopPodSlice(pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stopPodSlice is removePodSlice for a goroutine other than the test's:
+// it returns what is wrong.
+func stopPodSlice(pod podConfig) error {
 	slice := filepath.Base(crifix.PodSlice(pod.Metadata.UID))
 	if out, err := exec.Command("systemctl", "stop", slice).CombinedOutput(); err != nil {
-		t.Fatalf("systemctl stop %s: %v: %s", slice, err, out)
+		return fmt.Errorf("systemctl stop %s: %v: %s", slice, err, out)
 	}
 	out, _ := exec.Command("systemctl", "list-units", "--all", "--plain", "--no-legend", "*"+strings.TrimSuffix(strings.TrimPrefix(slice, "kubepods-besteffort-"), ".slice")+"*").Output()
 	if s := strings.TrimSpace(string(out)); s != "" {
-		t.Fatalf("units of the pod left after its slice was stopped:\n%s", s)
+		return fmt.Errorf("units of the pod left after its slice was stopped:\n%s", s)
 	}
 	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", crifix.PodSlice(pod.Metadata.UID))); err == nil {
-		t.Fatalf("the pod's cgroup %s is left", crifix.PodSlice(pod.Metadata.UID))
+		return fmt.Errorf("the pod's cgroup %s is left", crifix.PodSlice(pod.Metadata.UID))
 	}
+	return nil
 }
 
 // assertNoCRILeaks waits briefly (shims exit after the last task is
@@ -887,6 +896,8 @@ func assertNoCRILeaks(t *testing.T, c *crifix.Containerd) {
 // TestCRIPodChurn creates and deletes pods (a sandbox and one container
 // each) four at a time, SANDY_CRI_PODS of them (default 20;
 // hack/bench-cri.sh runs more): every one starts, and nothing is left.
+// Under the systemd cgroup driver each pod's slice is stopped after its
+// rmp, as kubelet does (removePodSlice).
 func TestCRIPodChurn(t *testing.T) {
 	n := 20
 	if v, err := strconv.Atoi(os.Getenv("SANDY_CRI_PODS")); err == nil && v > 0 {
@@ -928,7 +939,8 @@ func TestCRIPodChurn(t *testing.T) {
 // it runs outside the test's goroutine.
 func churnOne(t *testing.T, c *crifix.Containerd, i int) error {
 	name := fmt.Sprintf("churn-%d", i)
-	podJSON := c.WriteJSON(t, name+"-pod.json", newPod(c, name))
+	pod := newPod(c, name)
+	podJSON := c.WriteJSON(t, name+"-pod.json", pod)
 	run := func(args ...string) (string, error) {
 		out, errOut, err := c.Crictl(args...)
 		if err != nil {
@@ -951,8 +963,17 @@ func churnOne(t *testing.T, c *crifix.Containerd, i int) error {
 	if _, err := run("stopp", podID); err != nil {
 		return err
 	}
-	_, err = run("rmp", podID)
-	return err
+	if _, err := run("rmp", podID); err != nil {
+		return err
+	}
+	if c.SystemdCgroup() {
+		// As kubelet, TestCRIPod and BenchmarkCRIPodStart: the pod's
+		// slice goes with the pod (rmp leaves it to kubelet).
+		if err := stopPodSlice(pod); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // BenchmarkCRIPodStart measures what a kubelet waits for to start a pod:

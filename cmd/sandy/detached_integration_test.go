@@ -4,9 +4,7 @@ package main_test
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -197,19 +195,7 @@ func TestRunDetached(t *testing.T) {
 		port := freePort(t)
 		e.runD("--name", "web", "--init", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), "localhost/bb:d", "sh", "-c",
 			"mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www")
-		get := func() string {
-			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-				if err != nil {
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				return string(body)
-			}
-			return ""
-		}
-		if got := get(); got != "served\n" {
+		if got := waitHTTP(t, port); got != "served\n" {
 			t.Fatalf("GET through -p of a detached httpd: %q", got)
 		}
 		e.ok("stop", "web")
@@ -217,7 +203,7 @@ func TestRunDetached(t *testing.T) {
 			t.Errorf("the port is still open after stop")
 		}
 		e.ok("container", "start", "web")
-		if got := get(); got != "served\n" {
+		if got := waitHTTP(t, port); got != "served\n" {
 			t.Errorf("GET after start: %q", got)
 		}
 		e.ok("container", "rm", "-f", "web")

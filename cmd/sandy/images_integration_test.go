@@ -499,6 +499,13 @@ func TestImageLoadSaveTagRmi(t *testing.T) {
 	if got := strings.Fields(e.ok("images", "--format", "{{.Repository}}:{{.Tag}}")); len(got) != 2 || got[0] != "<none>:<none>" && got[1] != "<none>:<none>" {
 		t.Fatalf("after untag: %q", got)
 	}
+	// Without -f prune asks; "n" removes nothing, with exit status 0.
+	if r := e.run_([]byte("n\n"), "image", "prune"); r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "[y/N]") {
+		t.Errorf("image prune answered n: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if got := strings.Fields(e.ok("images", "-q")); len(got) != 2 {
+		t.Errorf("image prune answered n: images %q, want the two", got)
+	}
 	if out := strings.Fields(e.ok("image", "prune", "-f")); len(out) != 1 {
 		t.Errorf("image prune -f removed %q, want the one dangling image", out)
 	}

@@ -403,7 +403,7 @@ func freeBytes(t *testing.T, p string) int64 {
 	if err := unix.Statfs(p, &st); err != nil {
 		t.Fatal(err)
 	}
-	return int64(st.Bavail) * st.Bsize
+	return int64(st.Bavail) * int64(st.Bsize) // Bsize is int32 on 386
 }
 
 // TestImagePullDiskFull: the store on a 16 MiB tmpfs, an image with a

@@ -25,6 +25,24 @@ import (
 
 func freePort(t *testing.T) int { t.Helper(); return testutil.FreePort(t) }
 
+// waitHTTP GETs http://127.0.0.1:PORT/ until it answers (20 s at most,
+// then the test fails) and returns the body of the first answer.
+func waitHTTP(t *testing.T, port int) string {
+	t.Helper()
+	var body string
+	waitFor(t, 20*time.Second, fmt.Sprintf("127.0.0.1:%d to answer", port), func() bool {
+		resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return true
+	})
+	return body
+}
+
 // noSlirpLeft checks that no network process of e's containers is left:
 // each names a socket or file in the container's state directory, in its
 // arguments or (slirp4netns) through its fd 5 (helpersOf).
@@ -54,18 +72,7 @@ func TestNetworkPublish(t *testing.T) {
 		_ = cmd.Wait()
 		noSlirpLeft(t, e)
 	}()
-	var body string
-	waitFor(t, 20*time.Second, "the forwarded port to answer", func() bool {
-		resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body = string(b)
-		return true
-	})
-	if strings.TrimSpace(body) != "hello-from-container" {
+	if body := waitHTTP(t, port); strings.TrimSpace(body) != "hello-from-container" {
 		t.Fatalf("body %q; output %s", body, out.String())
 	}
 	if !strings.Contains(out.String(), "nameserver 10.0.2.3") {
@@ -148,15 +155,9 @@ func TestNetworkDetached(t *testing.T) {
 	if r := e.run("", "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", e.bundle, id); r.code != 0 {
 		t.Fatalf("run -d: %s", r.stderr)
 	}
-	waitFor(t, 20*time.Second, "the forwarded port", func() bool {
-		resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return strings.TrimSpace(string(b)) == "detached"
-	})
+	if body := waitHTTP(t, port); strings.TrimSpace(body) != "detached" {
+		t.Fatalf("body %q", body)
+	}
 	if r := e.run("", "delete", "--force", id); r.code != 0 {
 		t.Fatalf("delete: %s", r.stderr)
 	}
@@ -324,15 +325,9 @@ func TestNetworkSharedPidNamespace(t *testing.T) {
 		_ = e.run("", "delete", "--force", id)
 		noSlirpLeft(t, e)
 	}()
-	waitFor(t, 20*time.Second, "the forwarded port", func() bool {
-		resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return strings.TrimSpace(string(b)) == "shared-pidns"
-	})
+	if body := waitHTTP(t, port); strings.TrimSpace(body) != "shared-pidns" {
+		t.Fatalf("body %q", body)
+	}
 	if hp := helperPid(e.root, slirp.PortChildCommand); hp != 0 {
 		t.Errorf("a port child (pid %d) runs for a container in the host's pid namespace", hp)
 	}
@@ -362,15 +357,9 @@ func TestNetworkLongStateDir(t *testing.T) {
 				t.Fatalf("run -d: %s", r.stderr)
 			}
 			defer e.run("", "delete", "--force", id)
-			waitFor(t, 20*time.Second, "the forwarded port", func() bool {
-				resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-				if err != nil {
-					return false
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				return strings.TrimSpace(string(b)) == "long"
-			})
+			if body := waitHTTP(t, port); strings.TrimSpace(body) != "long" {
+				t.Fatalf("body %q", body)
+			}
 			if r := e.run("", "delete", "--force", id); r.code != 0 {
 				t.Fatalf("delete: %s", r.stderr)
 			}

@@ -169,6 +169,28 @@ func procWithCmdline(t *testing.T, args ...string) int {
 	return 0
 }
 
+// isHelper reports whether p, a line of pullProcs, is a run's storage
+// helper: the helper itself, forked (or exec'd by nsenter and unshare, the
+// same pid), whose argv[0] is its fd.
+func isHelper(p string) bool {
+	f := strings.Fields(p)
+	return len(f) > 2 && f[1] == "/proc/self/fd/4" && strings.Contains(p, "_create-container")
+}
+
+// runHelper waits up to 20 s for a run's storage helper among the
+// processes of dir (pullProcs) and returns its pid; 0 when none was seen.
+func runHelper(dir string) int {
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		for _, p := range pullProcs(dir) {
+			var pid int
+			if _, err := fmt.Sscan(p, &pid); err == nil && isHelper(p) {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
 // TestImagePauseProcess: the first image command starts the pause
 // process, which holds the store's user namespace; the next commands'
 // helpers join it (their /proc/PID/ns/user is the pause's, and --debug
@@ -201,11 +223,6 @@ func TestImagePauseProcess(t *testing.T) {
 		t.Errorf("the pause process's cwd is %q, want /", cwd)
 	}
 
-	// isHelper: a line of pullProcs that is a run's storage helper.
-	isHelper := func(p string) bool {
-		f := strings.Fields(p)
-		return len(f) > 2 && f[1] == "/proc/self/fd/4" && strings.Contains(p, "_create-container")
-	}
 	t.Run("joined", func(t *testing.T) {
 		if got := debugImages(e); !strings.Contains(got, fmt.Sprintf("joined the pause process %d's user namespace", first.Pid)) {
 			t.Errorf("images --debug does not say it joined %d:\n%s", first.Pid, got)
@@ -215,16 +232,7 @@ func TestImagePauseProcess(t *testing.T) {
 		if err := run.Start(); err != nil {
 			t.Fatal(err)
 		}
-		helper := 0
-		for end := time.Now().Add(20 * time.Second); helper == 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			for _, p := range pullProcs(e.dir) {
-				// The helper itself, forked (or exec'd by nsenter and
-				// unshare, the same pid): argv[0] is its fd.
-				if isHelper(p) {
-					fmt.Sscan(p, &helper)
-				}
-			}
-		}
+		helper := runHelper(e.dir)
 		if helper == 0 {
 			t.Error("no image helper seen during run")
 		} else if got := nsInode(t, helper, "user"); got != first.UserNS {
@@ -263,14 +271,7 @@ func TestImagePauseProcess(t *testing.T) {
 		if err := run.Start(); err != nil {
 			t.Fatal(err)
 		}
-		helper := 0
-		for end := time.Now().Add(20 * time.Second); helper == 0 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			for _, p := range pullProcs(e.dir) {
-				if isHelper(p) {
-					fmt.Sscan(p, &helper)
-				}
-			}
-		}
+		helper := runHelper(e.dir)
 		if helper == 0 {
 			t.Error("no image helper seen during run")
 		} else {

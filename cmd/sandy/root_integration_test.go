@@ -4,8 +4,6 @@ package main_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -342,18 +340,7 @@ func TestRootPublishWithoutUserNamespace(t *testing.T) {
 				t.Fatalf("run -d: %s", r.stderr)
 			}
 			defer e.run("", "delete", "--force", id)
-			var body string
-			waitFor(t, 20*time.Second, "the forwarded port", func() bool {
-				resp, err := (&http.Client{Timeout: time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-				if err != nil {
-					return false
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				body = strings.TrimSpace(string(b))
-				return true
-			})
-			if body != "root-published" {
+			if body := strings.TrimSpace(waitHTTP(t, port)); body != "root-published" {
 				t.Fatalf("body %q", body)
 			}
 			if r := e.run("", "delete", "--force", id); r.code != 0 {

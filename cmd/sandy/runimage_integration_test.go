@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,17 +226,7 @@ func TestRunImage(t *testing.T) {
 			_ = c.Process.Signal(syscall.SIGTERM)
 			_ = c.Wait()
 		}()
-		var body []byte
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-			if err != nil {
-				continue
-			}
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			break
-		}
-		if string(body) != "served\n" {
+		if body := waitHTTP(t, port); body != "served\n" {
 			t.Errorf("GET through -p: %q", body)
 		}
 	})

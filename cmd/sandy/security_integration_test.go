@@ -295,7 +295,7 @@ func TestRootlessBinaryOverlayFallback(t *testing.T) {
 		t.Fatalf("--debug run does not name the sealed copy and why:\n%s", out)
 	}
 	out = limited("doctor", "--json")
-	if !strings.Contains(out, `"binary_protection": "memfd"`) || !strings.Contains(out, why) || !strings.Contains(out, `"binary_writable": true`) {
+	if !strings.Contains(out, `"binary_protection": "memfd"`) || !strings.Contains(out, why) || !strings.Contains(out, `"binary_copied": true`) {
 		t.Fatalf("doctor does not report the sealed copy and why:\n%s", out)
 	}
 }

@@ -15,8 +15,9 @@ const (
 )
 
 // SchemaVersion is the version of the JSON document WriteJSON writes. It
-// changes only when a field changes meaning or goes away.
-const SchemaVersion = 1
+// changes only when a field changes meaning or goes away: 2 renamed
+// binary_writable to binary_copied.
+const SchemaVersion = 2
 
 // Check is one line of the report.
 type Check struct {
@@ -43,12 +44,12 @@ type Ladder struct {
 
 // Report is the whole result.
 type Report struct {
-	Schema         int    `json:"schema"`
-	Version        string `json:"version"`          // sandy's version
-	Kernel         string `json:"kernel"`           // uname -r
-	Distro         string `json:"distro,omitempty"` // os-release's PRETTY_NAME
-	Binary         string `json:"binary"`           // the running binary's path
-	BinaryWritable bool   `json:"binary_writable"`  // each container start copies it into a sealed memfd: writable by the caller, and no read-only overlayfs view of it works
+	Schema       int    `json:"schema"`
+	Version      string `json:"version"`          // sandy's version
+	Kernel       string `json:"kernel"`           // uname -r
+	Distro       string `json:"distro,omitempty"` // os-release's PRETTY_NAME
+	Binary       string `json:"binary"`           // the running binary's path
+	BinaryCopied bool   `json:"binary_copied"`    // each container start copies it into a sealed memfd: writable by the caller, and no read-only overlayfs view of it works (binary_writable in schema 1)
 	// BinaryProtection is how each container start protects the binary
 	// (CVE-2019-5736), found by doing it: "as-is" (not writable by the
 	// caller), "overlay" (root's read-only overlayfs view),
@@ -100,7 +101,7 @@ func binaryNote(r *Report) string {
 		return "writable by you: each container start sees it through a read-only overlayfs mount, not copied"
 	case r.BinaryProtection == "userns-overlay":
 		return "writable by you: each container start sees it through a read-only overlayfs mount made in a user namespace, not copied"
-	case r.BinaryWritable:
+	case r.BinaryCopied:
 		why := ""
 		if i := strings.Index(r.BinaryProtectionDetail, "no read-only overlayfs: "); i >= 0 {
 			why = "; " + strings.TrimSuffix(r.BinaryProtectionDetail[i:], ")")

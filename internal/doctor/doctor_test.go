@@ -101,7 +101,7 @@ func TestJSONSchema(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := keys(doc), []string{"binary", "binary_writable", "checks", "kernel", "ladder", "schema", "version"}; !slices.Equal(got, want) {
+	if got, want := keys(doc), []string{"binary", "binary_copied", "checks", "kernel", "ladder", "schema", "version"}; !slices.Equal(got, want) {
 		t.Errorf("top-level keys %v, want %v", got, want)
 	}
 	var checks []map[string]json.RawMessage
@@ -121,13 +121,14 @@ func TestJSONSchema(t *testing.T) {
 	if got, want := keys(ladder), []string{"cgroup", "idmap", "network", "rootfs"}; !slices.Equal(got, want) {
 		t.Errorf("ladder keys %v, want %v", got, want)
 	}
-	if string(doc["schema"]) != "1" {
-		t.Errorf("schema %s, want 1", doc["schema"])
+	if string(doc["schema"]) != "2" {
+		t.Errorf("schema %s, want 2", doc["schema"])
 	}
 
 	// The fields added in schema 1 without a change: present when set.
 	r := sample(Warn)
 	r.Distro, r.FixScript = "Debian GNU/Linux 12 (bookworm)", "sudo sh -eux <<'EOF'\nx\nEOF\n"
+	r.BinaryCopied = true
 	r.Checks[0].RootFix, r.Checks[0].Packages = []string{"x"}, []string{"uidmap"}
 	b.Reset()
 	if err := r.WriteJSON(&b); err != nil {
@@ -137,8 +138,11 @@ func TestJSONSchema(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := keys(doc), []string{"binary", "binary_writable", "checks", "distro", "fix_script", "kernel", "ladder", "schema", "version"}; !slices.Equal(got, want) {
+	if got, want := keys(doc), []string{"binary", "binary_copied", "checks", "distro", "fix_script", "kernel", "ladder", "schema", "version"}; !slices.Equal(got, want) {
 		t.Errorf("top-level keys %v, want %v", got, want)
+	}
+	if string(doc["binary_copied"]) != "true" {
+		t.Errorf("binary_copied %s, want true", doc["binary_copied"])
 	}
 	checks = nil
 	if err := json.Unmarshal(doc["checks"], &checks); err != nil {
@@ -192,7 +196,7 @@ func TestBinaryNote(t *testing.T) {
 		{"not probed", "", false, "", "not copied at container start"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &Report{BinaryProtection: tc.way, BinaryWritable: tc.writable, BinaryProtectionDetail: tc.detail}
+			r := &Report{BinaryProtection: tc.way, BinaryCopied: tc.writable, BinaryProtectionDetail: tc.detail}
 			if got := binaryNote(r); !strings.Contains(got, tc.want) {
 				t.Fatalf("binaryNote = %q, want it to contain %q", got, tc.want)
 			}

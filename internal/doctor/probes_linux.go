@@ -69,7 +69,7 @@ func Run(o Options) *Report {
 	if o.Env == nil {
 		if way, how, err := userns.SelfExeProtection(); err == nil {
 			r.BinaryProtection, r.BinaryProtectionDetail = way, how
-			r.BinaryWritable = way == "memfd"
+			r.BinaryCopied = way == "memfd"
 		}
 	}
 

@@ -6,6 +6,10 @@
 // past sandy's exit, or see what it should not. Fds sandy hands on on
 // purpose go through exec.Cmd.ExtraFiles, which dup2s them into place in
 // the child and so clears the flag there.
+//
+// It also opens and reads the small kernel files of sandy's short paths
+// (/proc/PID/stat, uid_map, ns/*, sysctls) with raw system calls:
+// ReadFile and Open.
 package fds
 
 import (
@@ -44,4 +48,65 @@ func CloexecFrom(first int) error {
 		}
 	}
 	return nil
+}
+
+// ReadFile reads the whole file at path, as os.ReadFile does, with open,
+// read until end of file, and close only. An *os.File tries to register
+// its fd with the runtime's poller first (fcntl F_GETFL and F_SETFL to
+// set O_NONBLOCK, epoll_ctl, which fails with EPERM for a /proc, /sys or
+// regular file, then F_GETFL and F_SETFL again to clear it: five calls),
+// and os.ReadFile adds an fstat for a size /proc reports as 0. For small
+// files read once (/proc/PID/stat, /proc/PID/uid_map, a sysctl); errors
+// are *os.PathError, as os.ReadFile's.
+func ReadFile(path string) ([]byte, error) {
+	fd, err := open(path, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 1024)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}
+
+// Open opens path with flag (O_CLOEXEC added) as an *os.File that the
+// runtime's poller does not know: os.NewFile around the raw fd, one
+// fcntl instead of os.OpenFile's five calls (see ReadFile). For a file
+// that is handed on rather than read through Go's I/O: a namespace to
+// join, a directory fd for openat2. Reads and writes through it block
+// their thread, which for a /proc file is what os.OpenFile ends up with
+// anyway.
+func Open(path string, flag int) (*os.File, error) {
+	fd, err := open(path, flag)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func open(path string, flag int) (int, error) {
+	for {
+		fd, err := unix.Open(path, flag|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
 }

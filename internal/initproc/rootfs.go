@@ -658,7 +658,7 @@ func (r *rootfs) remount(dest string, flags, clear uintptr) error {
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		return err
 	}
-	locked := statfsToMountFlags(st.Flags) & lockedFlags
+	locked := statfsToMountFlags(int64(st.Flags)) & lockedFlags
 	// Keep the atime mode the source has unless one is asked for.
 	if flags&(unix.MS_NOATIME|unix.MS_RELATIME|unix.MS_STRICTATIME) != 0 {
 		locked &^= unix.MS_NOATIME | unix.MS_RELATIME
@@ -668,7 +668,7 @@ func (r *rootfs) remount(dest string, flags, clear uintptr) error {
 	if errors.Is(err, unix.EPERM) && flags&atimeFlags != 0 {
 		// The kernel locks the atime mode of an inherited mount as a whole
 		// (MNT_LOCK_ATIME): keep the source's instead of the one asked for.
-		srcAtime := statfsToMountFlags(st.Flags) & (unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_NODIRATIME)
+		srcAtime := statfsToMountFlags(int64(st.Flags)) & (unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_NODIRATIME)
 		want = want&^atimeFlags | srcAtime
 		err = unix.Mount("", procPath(f), "", unix.MS_BIND|unix.MS_REMOUNT|want, "")
 	}
@@ -861,7 +861,7 @@ func remountReadonlyRoot() error {
 	if err := unix.Statfs("/", &st); err != nil {
 		return err
 	}
-	flags := statfsToMountFlags(st.Flags)&lockedFlags | unix.MS_RDONLY
+	flags := statfsToMountFlags(int64(st.Flags))&lockedFlags | unix.MS_RDONLY
 	return unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 }
 

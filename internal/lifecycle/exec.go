@@ -18,6 +18,7 @@ import (
 
 	"github.com/sandy-rt/sandy/cgroupv2"
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/fds"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
@@ -60,7 +61,8 @@ type execution struct {
 	c     *state.Container
 	spec  *specs.Spec
 	proc  *specs.Process
-	files []*os.File // passed to the exec init: preserved fds, sync, mount ns, then the joined namespaces
+	uids  []specs.LinuxIDMapping // the container's uid map, as buildProcess read it (readIDMaps)
+	files []*os.File             // passed to the exec init: preserved fds, sync, mount ns, then the joined namespaces
 	joins []userns.Join
 	conn  *userns.Conn
 	child *userns.Child
@@ -255,6 +257,7 @@ func (ex *execution) buildProcess(context.Context) error {
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
+	ex.uids = uids
 	if err := checkProcess(p, uids, gids); err != nil {
 		if o.ProcessFile != "" {
 			return fmt.Errorf("--process %s: %w", o.ProcessFile, err)
@@ -389,7 +392,7 @@ func unionCaps(set, add []string) []string {
 func readIDMaps(pid int) (uids, gids []specs.LinuxIDMapping, err error) {
 	read := func(name string) ([]specs.LinuxIDMapping, error) {
 		path := fmt.Sprintf("/proc/%d/%s", pid, name)
-		data, err := os.ReadFile(path)
+		data, err := fds.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("reading the container's id map: %w", err)
 		}
@@ -463,7 +466,7 @@ func (ex *execution) openNamespaces(context.Context) error {
 		ex.files = append(ex.files, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
 	openNS := func(name string) (*os.File, bool, error) {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", ex.c.Pid, name))
+		f, err := fds.Open(fmt.Sprintf("/proc/%d/ns/%s", ex.c.Pid, name), unix.O_RDONLY)
 		if err != nil {
 			return nil, false, err
 		}
@@ -535,7 +538,7 @@ func (ex *execution) startInit(context.Context) error {
 		CgroupFD:   -1,
 		Join:       ex.joins,
 		// Root with mappings of other host ids is not root in there.
-		JoinAsRoot: !userns.RootIn(ex.c.Pid, os.Getuid()),
+		JoinAsRoot: !userns.RootInMap(ex.uids, os.Getuid()),
 	})
 	link.started()
 	if err != nil {

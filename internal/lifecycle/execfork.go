@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/fds"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/seccomp"
 	"github.com/sandy-rt/sandy/userns"
@@ -40,7 +41,7 @@ func (ex *execution) planFork(context.Context) error {
 		ex.fallback = "process.terminal: the pty comes from the container's devpts"
 		return nil
 	}
-	if dumpable, err := os.ReadFile("/proc/sys/fs/suid_dumpable"); err != nil || strings.TrimSpace(string(dumpable)) == "1" {
+	if dumpable, err := fds.ReadFile("/proc/sys/fs/suid_dumpable"); err != nil || strings.TrimSpace(string(dumpable)) == "1" {
 		ex.fallback = "fs.suid_dumpable is 1 (or unreadable): a change of ids would make the forked process dumpable"
 		return nil
 	}
@@ -62,7 +63,7 @@ func (ex *execution) planFork(context.Context) error {
 			return nil
 		}
 	}
-	root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", ex.c.Pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := fds.Open(fmt.Sprintf("/proc/%d/root", ex.c.Pid), unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		ex.fallback = fmt.Sprintf("the container's root cannot be opened from the host (%v)", err)
 		return nil
@@ -75,7 +76,7 @@ func (ex *execution) planFork(context.Context) error {
 	}
 	plan.Joins = ex.nsJoins
 	// Root with mappings of other host ids is not root in there.
-	plan.JoinAsRoot = !userns.RootIn(ex.c.Pid, os.Getuid())
+	plan.JoinAsRoot = !userns.RootInMap(ex.uids, os.Getuid())
 	plan.Files = append(files, ex.files[:ex.o.PreserveFDs]...)
 	ex.plan = plan
 	return nil
@@ -113,7 +114,7 @@ func stdioFiles(o *ExecOptions, undo *cleanups) ([]*os.File, string, error) {
 // setgroupsDeniedIn reads /proc/PID/setgroups ("deny" under the
 // single-id map).
 func setgroupsDeniedIn(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/setgroups", pid))
+	data, err := fds.ReadFile(fmt.Sprintf("/proc/%d/setgroups", pid))
 	return err == nil && strings.TrimSpace(string(data)) == "deny"
 }
 

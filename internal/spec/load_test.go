@@ -64,7 +64,7 @@ func TestLoad(t *testing.T) {
 			m["process"].(map[string]any)["rlimits"] = []any{map[string]any{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}}
 		}), wantErr: "unknown type"},
 		{name: "uid -1", config: exampleJSON(t, func(m map[string]any) {
-			m["process"].(map[string]any)["user"] = map[string]any{"uid": 4294967295, "gid": 0}
+			m["process"].(map[string]any)["user"] = map[string]any{"uid": int64(4294967295), "gid": 0}
 		}), wantErr: "process.user.uid 4294967295 is (uid_t)-1"},
 		{name: "duplicate rlimit", config: exampleJSON(t, func(m map[string]any) {
 			m["process"].(map[string]any)["rlimits"] = []any{

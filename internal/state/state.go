@@ -17,6 +17,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/fds"
 )
 
 // Sentinel errors callers match with errors.Is.
@@ -535,7 +537,7 @@ func Alive(pid int, start uint64) bool {
 
 // ProcStart returns field 22 (starttime) and field 3 (state) of /proc/PID/stat.
 func ProcStart(pid int) (uint64, string, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	data, err := fds.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, "", err
 	}

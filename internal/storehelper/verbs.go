@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
+	"go.podman.io/storage"
+
 	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/imagestore"
@@ -172,37 +175,20 @@ func holdContainer(g *Env, id string, volatile bool) error {
 
 // cmdRemoveContainer is imagehelper.RemoveRole.
 func cmdRemoveContainer(_ context.Context, g *Env, args []string) error {
-	fs := g.flags("_remove-container ID")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	if fs.NArg() != 1 {
-		return errors.New("want exactly one container id")
-	}
-	s, err := g.openStore()
-	if err != nil {
-		return err
-	}
-	defer imagestore.Shutdown(s)
-	return imagestore.RemoveContainer(s, fs.Arg(0))
+	return g.withStore(g.flags("_remove-container ID"), args, oneID, func(s storage.Store, ids []string) error {
+		return imagestore.RemoveContainer(s, ids[0])
+	})
 }
 
 // cmdListContainers is imagehelper.ListRole.
 func cmdListContainers(_ context.Context, g *Env, args []string) error {
-	fs := g.flags("_list-containers")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	s, err := g.openStore()
-	if err != nil {
-		return err
-	}
-	defer imagestore.Shutdown(s)
-	list, err := imagestore.ListContainers(s)
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(g.Stdout).Encode(list)
+	return g.withStore(g.flags("_list-containers"), args, nil, func(s storage.Store, _ []string) error {
+		list, err := imagestore.ListContainers(s)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(g.Stdout).Encode(list)
+	})
 }
 
 // cmdCommit is imagehelper.CommitRole: an image of a storage container.
@@ -215,60 +201,75 @@ func cmdCommit(ctx context.Context, g *Env, args []string) error {
 	fs.StringVar(&o.Message, "message", "", "the history entry's comment")
 	fs.StringVar(&o.Author, "author", "", "the image's author")
 	fs.StringArrayVar(&o.Changes, "change", nil, "a Dockerfile instruction applied to the config (repeatable)")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) error {
+		if len(ops) < 1 || len(ops) > 2 {
+			return errors.New("want a container id and at most one image name")
+		}
+		return nil
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return errors.New("want a container id and at most one image name")
-	}
-	o.Name = fs.Arg(1)
-	s, err := g.openStore()
-	if err != nil {
-		return err
-	}
-	defer imagestore.Shutdown(s)
-	id, err := imagestore.Commit(ctx, s, fs.Arg(0), o)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(g.Stdout, id)
-	return nil
+	return g.withStore(fs, args, check, func(s storage.Store, ops []string) error {
+		if len(ops) == 2 {
+			o.Name = ops[1]
+		}
+		id, err := imagestore.Commit(ctx, s, ops[0], o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.Stdout, id)
+		return nil
+	})
 }
 
 // cmdDiff is imagehelper.DiffRole: a storage container's changes.
 func cmdDiff(_ context.Context, g *Env, args []string) error {
-	fs := g.flags("_diff ID")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	if fs.NArg() != 1 {
-		return errors.New("want exactly one container id")
-	}
-	s, err := g.openStore()
-	if err != nil {
-		return err
-	}
-	defer imagestore.Shutdown(s)
-	changes, err := imagestore.Diff(s, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(g.Stdout).Encode(changes)
+	return g.withStore(g.flags("_diff ID"), args, oneID, func(s storage.Store, ids []string) error {
+		changes, err := imagestore.Diff(s, ids[0])
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(g.Stdout).Encode(changes)
+	})
 }
 
 // cmdRenameContainer is imagehelper.RenameRole.
 func cmdRenameContainer(_ context.Context, g *Env, args []string) error {
-	fs := g.flags("_rename-container ID NAME")
+	check := func(ops []string) error {
+		if len(ops) != 2 {
+			return errors.New("want a container id and a name")
+		}
+		return nil
+	}
+	return g.withStore(g.flags("_rename-container ID NAME"), args, check, func(s storage.Store, ops []string) error {
+		return imagestore.RenameContainer(s, ops[0], ops[1])
+	})
+}
+
+// oneID is the operand check of a verb on one storage container.
+func oneID(ops []string) error {
+	if len(ops) != 1 {
+		return errors.New("want exactly one container id")
+	}
+	return nil
+}
+
+// withStore is the shape of a storage verb: it parses args into fs
+// (--help ends the verb with success), checks the operands with check
+// (nil: any), opens the store (openStore), runs fn on it and the
+// operands, and shuts the store down. Nothing touches the store before
+// the command line is found good.
+func (g *Env) withStore(fs *pflag.FlagSet, args []string, check func(ops []string) error, fn func(s storage.Store, ops []string) error) error {
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	if fs.NArg() != 2 {
-		return errors.New("want a container id and a name")
+	if check != nil {
+		if err := check(fs.Args()); err != nil {
+			return err
+		}
 	}
 	s, err := g.openStore()
 	if err != nil {
 		return err
 	}
 	defer imagestore.Shutdown(s)
-	return imagestore.RenameContainer(s, fs.Arg(0), fs.Arg(1))
+	return fn(s, fs.Args())
 }

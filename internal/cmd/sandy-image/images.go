@@ -16,6 +16,7 @@ import (
 	"unicode"
 
 	units "github.com/docker/go-units"
+	"go.podman.io/storage"
 
 	"github.com/sandy-rt/sandy/internal/images"
 	"github.com/sandy-rt/sandy/internal/imagestore"
@@ -41,72 +42,69 @@ func cmdImages(ctx context.Context, g *global, args []string) error {
 	noTrunc := fs.Bool("no-trunc", false, "do not truncate ids")
 	noHeading := fs.BoolP("noheading", "n", false, "no header line")
 	format := fs.String("format", "", "json, or a Go template ({{.Repository}} {{.Tag}} {{.ID}} {{.Digest}} {{.Created}} {{.Size}}); a leading \"table \" prints a header")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	if fs.NArg() > 1 {
-		return errors.New("want at most one image name to filter by")
-	}
-	s, err := g.openStore()
-	if err != nil {
-		return err
-	}
-	defer imagestore.Shutdown(s)
-	withConfig := *format != "" && *format != "table"
-	list, err := images.List(ctx, s, withConfig)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() == 1 {
-		list = filterByName(list, fs.Arg(0))
-	}
-	if *format == "json" {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "    ")
-		enc.SetEscapeHTML(false)
-		if list == nil {
-			list = []images.Summary{}
-		}
-		return enc.Encode(list)
-	}
-	now := time.Now()
-	var rows []imageRow
-	seen := map[string]bool{}
-	for _, r := range images.Rows(list) {
-		if *quiet {
-			if seen[r.ID] {
-				continue
-			}
-			seen[r.ID] = true
-		}
-		id := r.ID
-		if !*noTrunc {
-			id = imagestore.ShortID(id)
-		}
-		rows = append(rows, imageRow{ID: id, Repository: r.Repository, Tag: r.Tag, Digest: r.Digest,
-			Created: humanSince(now, r.Created), CreatedSince: humanSince(now, r.Created), CreatedAt: r.Created,
-			Size: humanSize(r.Size), Names: r.Summary.Names, Labels: r.Summary.Labels, Containers: r.Summary.Containers,
-			Dangling: r.Summary.Dangling, History: r.Summary.History})
-	}
-	switch {
-	case *quiet:
-		for _, r := range rows {
-			fmt.Fprintln(g.stdout, r.ID)
+	check := func(ops []string) error {
+		if len(ops) > 1 {
+			return errors.New("want at most one image name to filter by")
 		}
 		return nil
-	case *format != "" && *format != "table":
-		t := *format
-		header := false
-		if rest, ok := strings.CutPrefix(t, "table "); ok {
-			t, header = rest, !*noHeading
+	}
+	return g.withStore(fs, args, check, func(s storage.Store, ops []string) error {
+		withConfig := *format != "" && *format != "table"
+		list, err := images.List(ctx, s, withConfig)
+		if err != nil {
+			return err
 		}
-		return printRows(g.stdout, t, header, rows)
-	}
-	t := "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Created}}\t{{.Size}}"
-	if *digests {
-		t = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Created}}\t{{.Size}}"
-	}
-	return printRows(g.stdout, t, !*noHeading, rows)
+		if len(ops) == 1 {
+			list = filterByName(list, ops[0])
+		}
+		if *format == "json" {
+			enc := json.NewEncoder(g.stdout)
+			enc.SetIndent("", "    ")
+			enc.SetEscapeHTML(false)
+			if list == nil {
+				list = []images.Summary{}
+			}
+			return enc.Encode(list)
+		}
+		now := time.Now()
+		var rows []imageRow
+		seen := map[string]bool{}
+		for _, r := range images.Rows(list) {
+			if *quiet {
+				if seen[r.ID] {
+					continue
+				}
+				seen[r.ID] = true
+			}
+			id := r.ID
+			if !*noTrunc {
+				id = imagestore.ShortID(id)
+			}
+			rows = append(rows, imageRow{ID: id, Repository: r.Repository, Tag: r.Tag, Digest: r.Digest,
+				Created: humanSince(now, r.Created), CreatedSince: humanSince(now, r.Created), CreatedAt: r.Created,
+				Size: humanSize(r.Size), Names: r.Summary.Names, Labels: r.Summary.Labels, Containers: r.Summary.Containers,
+				Dangling: r.Summary.Dangling, History: r.Summary.History})
+		}
+		switch {
+		case *quiet:
+			for _, r := range rows {
+				fmt.Fprintln(g.stdout, r.ID)
+			}
+			return nil
+		case *format != "" && *format != "table":
+			t := *format
+			header := false
+			if rest, ok := strings.CutPrefix(t, "table "); ok {
+				t, header = rest, !*noHeading
+			}
+			return printRows(g.stdout, t, header, rows)
+		}
+		t := "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Created}}\t{{.Size}}"
+		if *digests {
+			t = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.Created}}\t{{.Size}}"
+		}
+		return printRows(g.stdout, t, !*noHeading, rows)
+	})
 }
 
 // filterByName keeps the images name refers to (podman's `images NAME`).

@@ -26,7 +26,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
-	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
 	"golang.org/x/sys/unix"
@@ -232,20 +231,6 @@ func (g *global) openStore() (storage.Store, error) {
 		fmt.Fprintf(g.stderr, "sandy: debug: image store %s (run root %s, driver %s %v)\n", res.GraphRoot, res.RunRoot, res.Driver, res.DriverOpts)
 	}
 	return s, nil
-}
-
-// session opens the store and the system context of the global flags
-// for a verb that works on stored images; done shuts the store down.
-func (g *global) session() (storage.Store, *types.SystemContext, func(), error) {
-	sys, err := g.remote.SystemContext()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	s, err := g.openStore()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return s, sys, func() { imagestore.Shutdown(s) }, nil
 }
 
 func isTerminal(f *os.File) bool {

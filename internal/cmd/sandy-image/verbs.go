@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/images"
@@ -71,6 +73,54 @@ func parse(fs *pflag.FlagSet, args []string) error {
 
 var errHelp = errors.New("help shown")
 
+// errDeclined ends a verb whose question was answered no (image prune),
+// with success and the store untouched.
+var errDeclined = errors.New("declined")
+
+// withStore is the shape of a verb on the store: it parses args into fs
+// (--help ends the verb with success), checks the operands and flags
+// with check (nil: none to check; errDeclined: stop with success), opens
+// the store (openStore), runs fn on it and the operands, and shuts the
+// store down. Nothing touches the store before the command line is found
+// good.
+func (g *global) withStore(fs *pflag.FlagSet, args []string, check func(ops []string) error, fn func(s storage.Store, ops []string) error) error {
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	if check != nil {
+		if err := check(fs.Args()); err != nil {
+			if errors.Is(err, errDeclined) {
+				return nil
+			}
+			return err
+		}
+	}
+	s, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	defer imagestore.Shutdown(s)
+	return fn(s, fs.Args())
+}
+
+// withSession is withStore for a verb that works on stored images: fn
+// gets the system context of the global flags too (registries.conf for
+// short names), made after check and before the store is opened.
+func (g *global) withSession(fs *pflag.FlagSet, args []string, check func(ops []string) error, fn func(s storage.Store, sys *types.SystemContext, ops []string) error) error {
+	var sys *types.SystemContext
+	return g.withStore(fs, args, func(ops []string) (err error) {
+		if check != nil {
+			if err := check(ops); err != nil {
+				return err
+			}
+		}
+		sys, err = g.remote.SystemContext()
+		return err
+	}, func(s storage.Store, ops []string) error {
+		return fn(s, sys, ops)
+	})
+}
+
 func cmdPull(ctx context.Context, g *global, args []string) error {
 	var o images.PullOptions
 	fs := g.flags("pull [flags] IMAGE")
@@ -81,29 +131,25 @@ func cmdPull(ctx context.Context, g *global, args []string) error {
 	fs.StringVar(&o.Arch, "arch", "", "architecture to pull (default: this one)")
 	fs.StringVar(&o.Variant, "variant", "", "architecture variant to pull")
 	maxLayer := storehelper.MaxLayerFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) (err error) {
+		done()
+		if o.MaxLayerSize, err = storehelper.ParseSize(*maxLayer); err != nil {
+			return err
+		}
+		if len(ops) != 1 {
+			return errors.New("want exactly one image: sandy pull [flags] IMAGE")
+		}
+		return nil
 	}
-	done()
-	var err error
-	if o.MaxLayerSize, err = storehelper.ParseSize(*maxLayer); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return errors.New("want exactly one image: sandy pull [flags] IMAGE")
-	}
-	s, err := g.openStore()
-	if err != nil {
-		return err
-	}
-	defer imagestore.Shutdown(s)
-	o.Progress = g.progress(*quiet)
-	id, err := images.Pull(ctx, s, fs.Arg(0), o)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(g.stdout, id)
-	return nil
+	return g.withStore(fs, args, check, func(s storage.Store, ops []string) error {
+		o.Progress = g.progress(*quiet)
+		id, err := images.Pull(ctx, s, ops[0], o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout, id)
+		return nil
+	})
 }
 
 func cmdPush(ctx context.Context, g *global, args []string) error {
@@ -111,20 +157,17 @@ func cmdPush(ctx context.Context, g *global, args []string) error {
 	fs := g.flags("push [flags] IMAGE [DESTINATION]")
 	done := g.remoteFlags(fs, &o.Remote)
 	quiet := fs.BoolP("quiet", "q", false, "print nothing but errors")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) error {
+		done()
+		if len(ops) < 1 || len(ops) > 2 {
+			return errors.New("want an image and at most one destination: sandy push [flags] IMAGE [DESTINATION]")
+		}
+		return nil
 	}
-	done()
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return errors.New("want an image and at most one destination: sandy push [flags] IMAGE [DESTINATION]")
-	}
-	s, err := g.openStore()
-	if err != nil {
-		return err
-	}
-	defer imagestore.Shutdown(s)
-	o.Progress = g.progress(*quiet)
-	return images.Push(ctx, s, fs.Arg(0), fs.Arg(1), o)
+	return g.withStore(fs, args, check, func(s storage.Store, _ []string) error {
+		o.Progress = g.progress(*quiet)
+		return images.Push(ctx, s, fs.Arg(0), fs.Arg(1), o)
+	})
 }
 
 func cmdRmi(_ context.Context, g *global, args []string) error {
@@ -132,82 +175,70 @@ func cmdRmi(_ context.Context, g *global, args []string) error {
 	var o images.RemoveOptions
 	fs.BoolVarP(&o.Force, "force", "f", false, "also remove the containers that use the image, and every name of an image given by id")
 	all := fs.BoolP("all", "a", false, "remove every image")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) error {
+		if len(ops) == 0 && !*all {
+			return errors.New("want at least one image (or --all): sandy rmi [flags] IMAGE [IMAGE ...]")
+		}
+		return nil
 	}
-	if fs.NArg() == 0 && !*all {
-		return errors.New("want at least one image (or --all): sandy rmi [flags] IMAGE [IMAGE ...]")
-	}
-	s, sys, done, err := g.session()
-	if err != nil {
-		return err
-	}
-	defer done()
-	names := fs.Args()
-	if *all {
-		list, err := s.Images()
-		if err != nil {
-			return err
-		}
-		for _, img := range list {
-			names = append(names, img.ID)
-		}
-	}
-	var firstErr error
-	for _, n := range names {
-		r, err := images.Remove(s, sys, n, o)
-		for _, c := range r.Containers {
-			// The storage is gone; an engine's own record (podman's
-			// database, buildah's) is not sandy's to edit.
-			fmt.Fprintf(g.stderr, "sandy rmi: removed the storage of container %s; podman or buildah keep their record of it until `podman rm` / `buildah rm`\n", c)
-		}
-		for _, u := range r.Untagged {
-			fmt.Fprintf(g.stdout, "Untagged: %s\n", u)
-		}
-		for _, d := range r.Deleted {
-			fmt.Fprintf(g.stdout, "Deleted: %s\n", d)
-		}
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			} else {
-				fmt.Fprintf(g.stderr, "sandy rmi: %v\n", err)
+	return g.withSession(fs, args, check, func(s storage.Store, sys *types.SystemContext, names []string) error {
+		if *all {
+			list, err := s.Images()
+			if err != nil {
+				return err
+			}
+			for _, img := range list {
+				names = append(names, img.ID)
 			}
 		}
-	}
-	return firstErr
+		var firstErr error
+		for _, n := range names {
+			r, err := images.Remove(s, sys, n, o)
+			for _, c := range r.Containers {
+				// The storage is gone; an engine's own record (podman's
+				// database, buildah's) is not sandy's to edit.
+				fmt.Fprintf(g.stderr, "sandy rmi: removed the storage of container %s; podman or buildah keep their record of it until `podman rm` / `buildah rm`\n", c)
+			}
+			for _, u := range r.Untagged {
+				fmt.Fprintf(g.stdout, "Untagged: %s\n", u)
+			}
+			for _, d := range r.Deleted {
+				fmt.Fprintf(g.stdout, "Deleted: %s\n", d)
+			}
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				} else {
+					fmt.Fprintf(g.stderr, "sandy rmi: %v\n", err)
+				}
+			}
+		}
+		return firstErr
+	})
 }
 
 func cmdTag(_ context.Context, g *global, args []string) error {
-	fs := g.flags("tag IMAGE NAME [NAME...]")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) error {
+		if len(ops) < 2 {
+			return errors.New("want an image and at least one new name: sandy tag IMAGE NAME [NAME ...]")
+		}
+		return nil
 	}
-	if fs.NArg() < 2 {
-		return errors.New("want an image and at least one new name: sandy tag IMAGE NAME [NAME ...]")
-	}
-	s, sys, done, err := g.session()
-	if err != nil {
-		return err
-	}
-	defer done()
-	return images.Tag(s, sys, fs.Arg(0), fs.Args()[1:])
+	return g.withSession(g.flags("tag IMAGE NAME [NAME...]"), args, check, func(s storage.Store, sys *types.SystemContext, ops []string) error {
+		return images.Tag(s, sys, ops[0], ops[1:])
+	})
 }
 
 func cmdUntag(_ context.Context, g *global, args []string) error {
-	fs := g.flags("untag IMAGE [NAME...]")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) error {
+		if len(ops) < 1 {
+			return errors.New("want an image: sandy untag IMAGE [NAME...]")
+		}
+		return nil
 	}
-	if fs.NArg() < 1 {
-		return errors.New("want an image: sandy untag IMAGE [NAME...]")
-	}
-	s, sys, done, err := g.session()
-	if err != nil {
-		return err
-	}
-	defer done()
-	return images.Untag(s, sys, fs.Arg(0), fs.Args()[1:])
+	return g.withSession(g.flags("untag IMAGE [NAME...]"), args, check, func(s storage.Store, sys *types.SystemContext, ops []string) error {
+		return images.Untag(s, sys, ops[0], ops[1:])
+	})
 }
 
 func cmdLoad(ctx context.Context, g *global, args []string) error {
@@ -215,35 +246,32 @@ func cmdLoad(ctx context.Context, g *global, args []string) error {
 	input := fs.StringP("input", "i", "", "archive to read (docker-archive or oci-archive, plain or compressed; default: standard input)")
 	quiet := fs.BoolP("quiet", "q", false, "print only the names loaded")
 	maxLayer := storehelper.MaxLayerFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	maxSize, err := storehelper.ParseSize(*maxLayer)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return errors.New("load takes no arguments: sandy load -i FILE, or the archive on standard input")
-	}
-	if *input == "" {
-		if g.inIsTerm {
-			return errors.New("no archive: pass -i FILE, or pipe one in (sandy load < image.tar)")
+	var maxSize int64
+	check := func(ops []string) (err error) {
+		if maxSize, err = storehelper.ParseSize(*maxLayer); err != nil {
+			return err
 		}
-		*input = "-"
+		if len(ops) > 0 {
+			return errors.New("load takes no arguments: sandy load -i FILE, or the archive on standard input")
+		}
+		if *input == "" {
+			if g.inIsTerm {
+				return errors.New("no archive: pass -i FILE, or pipe one in (sandy load < image.tar)")
+			}
+			*input = "-"
+		}
+		return nil
 	}
-	s, err := g.openStore()
-	if err != nil {
-		return err
-	}
-	defer imagestore.Shutdown(s)
-	names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet), TmpDir: g.remote.TmpDir, MaxLayerSize: maxSize})
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		fmt.Fprintf(g.stdout, "Loaded image: %s\n", n)
-	}
-	return nil
+	return g.withStore(fs, args, check, func(s storage.Store, _ []string) error {
+		names, err := images.Load(ctx, s, *input, g.stdin, images.LoadOptions{Progress: g.progress(*quiet), TmpDir: g.remote.TmpDir, MaxLayerSize: maxSize})
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			fmt.Fprintf(g.stdout, "Loaded image: %s\n", n)
+		}
+		return nil
+	})
 }
 
 func cmdSave(ctx context.Context, g *global, args []string) error {
@@ -252,22 +280,19 @@ func cmdSave(ctx context.Context, g *global, args []string) error {
 	var o images.SaveOptions
 	fs.StringVar(&o.Format, "format", "docker-archive", "docker-archive or oci-archive")
 	quiet := fs.BoolP("quiet", "q", false, "print nothing but errors")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) error {
+		if len(ops) == 0 {
+			return errors.New("want at least one image: sandy save -o FILE IMAGE [IMAGE ...]")
+		}
+		if *out == "" {
+			return errors.New("no output file: pass -o FILE")
+		}
+		return nil
 	}
-	if fs.NArg() == 0 {
-		return errors.New("want at least one image: sandy save -o FILE IMAGE [IMAGE ...]")
-	}
-	if *out == "" {
-		return errors.New("no output file: pass -o FILE")
-	}
-	s, sys, done, err := g.session()
-	if err != nil {
-		return err
-	}
-	defer done()
-	o.Progress = g.progress(*quiet)
-	return images.Save(ctx, s, sys, *out, fs.Args(), o)
+	return g.withSession(fs, args, check, func(s storage.Store, sys *types.SystemContext, names []string) error {
+		o.Progress = g.progress(*quiet)
+		return images.Save(ctx, s, sys, *out, names, o)
+	})
 }
 
 func cmdLogin(ctx context.Context, g *global, args []string) error {
@@ -352,72 +377,69 @@ func cmdImage(ctx context.Context, g *global, args []string) error {
 func cmdInspect(ctx context.Context, g *global, args []string) error {
 	fs := g.flags("image inspect [--format TEMPLATE] IMAGE [IMAGE...]")
 	format := fs.StringP("format", "f", "json", "json or a Go template, e.g. {{.Id}}")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) error {
+		if len(ops) == 0 {
+			return errors.New("want at least one image: sandy image inspect IMAGE [IMAGE ...]")
+		}
+		return nil
 	}
-	if fs.NArg() == 0 {
-		return errors.New("want at least one image: sandy image inspect IMAGE [IMAGE ...]")
-	}
-	s, sys, done, err := g.session()
-	if err != nil {
-		return err
-	}
-	defer done()
-	var out []*images.Inspect
-	var firstErr error
-	for _, n := range fs.Args() {
-		img, err := imagestore.Lookup(s, sys, n)
-		if err == nil {
-			var in *images.Inspect
-			if in, err = images.InspectImage(ctx, s, img); err == nil {
-				out = append(out, in)
-				continue
+	return g.withSession(fs, args, check, func(s storage.Store, sys *types.SystemContext, names []string) error {
+		var out []*images.Inspect
+		var firstErr error
+		for _, n := range names {
+			img, err := imagestore.Lookup(s, sys, n)
+			if err == nil {
+				var in *images.Inspect
+				if in, err = images.InspectImage(ctx, s, img); err == nil {
+					out = append(out, in)
+					continue
+				}
+			}
+			if firstErr == nil {
+				firstErr = err
+			} else {
+				fmt.Fprintf(g.stderr, "sandy image inspect: %v\n", err)
 			}
 		}
-		if firstErr == nil {
-			firstErr = err
-		} else {
-			fmt.Fprintf(g.stderr, "sandy image inspect: %v\n", err)
+		if *format == "json" || *format == "" {
+			enc := json.NewEncoder(g.stdout)
+			enc.SetIndent("", "     ")
+			enc.SetEscapeHTML(false)
+			if out == nil {
+				out = []*images.Inspect{}
+			}
+			if err := enc.Encode(out); err != nil {
+				return err
+			}
+			return firstErr
 		}
-	}
-	if *format == "json" || *format == "" {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "     ")
-		enc.SetEscapeHTML(false)
-		if out == nil {
-			out = []*images.Inspect{}
-		}
-		if err := enc.Encode(out); err != nil {
-			return err
+		for _, in := range out {
+			// Templates see the JSON keys ({{.Id}}, {{.GraphDriver.Data.UpperDir}}),
+			// as podman's do.
+			var m map[string]any
+			b, err := json.Marshal(in)
+			if err == nil {
+				err = json.Unmarshal(b, &m)
+			}
+			if err != nil {
+				return err
+			}
+			if err := printTemplate(g.stdout, *format, m); err != nil {
+				return err
+			}
 		}
 		return firstErr
-	}
-	for _, in := range out {
-		// Templates see the JSON keys ({{.Id}}, {{.GraphDriver.Data.UpperDir}}),
-		// as podman's do.
-		var m map[string]any
-		b, err := json.Marshal(in)
-		if err == nil {
-			err = json.Unmarshal(b, &m)
-		}
-		if err != nil {
-			return err
-		}
-		if err := printTemplate(g.stdout, *format, m); err != nil {
-			return err
-		}
-	}
-	return firstErr
+	})
 }
 
 func cmdPrune(_ context.Context, g *global, args []string) error {
 	fs := g.flags("image prune [-a] [-f]")
 	all := fs.BoolP("all", "a", false, "remove every image no container uses, not only unnamed ones (layers no image uses go either way)")
 	force := fs.BoolP("force", "f", false, "do not ask")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
-	}
-	if !*force {
+	confirm := func([]string) error {
+		if *force {
+			return nil
+		}
 		what := "all dangling images and the layers no image uses"
 		if *all {
 			what = "all images without at least one container associated with them"
@@ -425,41 +447,35 @@ func cmdPrune(_ context.Context, g *global, args []string) error {
 		fmt.Fprintf(g.stderr, "WARNING! This command removes %s.\nAre you sure you want to continue? [y/N] ", what)
 		line, _ := bufio.NewReader(g.stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return nil
+			return errDeclined
 		}
+		return nil
 	}
-	s, err := g.openStore()
-	if err != nil {
+	return g.withStore(fs, args, confirm, func(s storage.Store, _ []string) error {
+		gone, layers, err := images.Prune(s, *all)
+		for _, id := range gone {
+			fmt.Fprintln(g.stdout, id)
+		}
+		if len(layers) > 0 {
+			fmt.Fprintf(g.stderr, "sandy image prune: removed %d layer(s) no image or container used\n", len(layers))
+		}
 		return err
-	}
-	defer imagestore.Shutdown(s)
-	gone, layers, err := images.Prune(s, *all)
-	for _, id := range gone {
-		fmt.Fprintln(g.stdout, id)
-	}
-	if len(layers) > 0 {
-		fmt.Fprintf(g.stderr, "sandy image prune: removed %d layer(s) no image or container used\n", len(layers))
-	}
-	return err
+	})
 }
 
 func cmdExists(_ context.Context, g *global, args []string) error {
-	fs := g.flags("image exists IMAGE")
-	if err := parse(fs, args); err != nil {
-		return helpOK(err)
+	check := func(ops []string) error {
+		if len(ops) != 1 {
+			return errors.New("want one image: sandy image exists IMAGE")
+		}
+		return nil
 	}
-	if fs.NArg() != 1 {
-		return errors.New("want one image: sandy image exists IMAGE")
-	}
-	s, sys, done, err := g.session()
-	if err != nil {
-		return err
-	}
-	defer done()
-	if _, err := imagestore.Lookup(s, sys, fs.Arg(0)); err != nil {
-		return errQuiet{err}
-	}
-	return nil
+	return g.withSession(g.flags("image exists IMAGE"), args, check, func(s storage.Store, sys *types.SystemContext, ops []string) error {
+		if _, err := imagestore.Lookup(s, sys, ops[0]); err != nil {
+			return errQuiet{err}
+		}
+		return nil
+	})
 }
 
 // errQuiet is an error whose exit status speaks for it (image exists).
