@@ -286,7 +286,7 @@ func (m *mounter) makeStubs() error {
 			continue
 		}
 		m.miss = append(m.miss, p)
-		if !m.o.Readonly {
+		if !m.o.Readonly && !unmappedParent(m.o.Lower, p) {
 			continue
 		}
 		if err := m.ensure(stubsName); err != nil {
@@ -418,6 +418,51 @@ func (m *mounter) stubTimes(target string) {
 		}
 		_ = unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(target, rel), []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
 	}
+}
+
+// unmappedParent reports whether a directory on the way to the container
+// path p in root belongs to an id the user namespace does not map (seen
+// as the overflow uid or gid from inside): the init could not make p in
+// a writable root then, since overlay cannot copy that directory up into
+// the upper layer with its owner, so p gets a stub as in a read-only root
+// (the stub's parents are the init's own, with the rootfs's mode).
+func unmappedParent(root, p string) bool {
+	ouid, ogid := overflowID("uid"), overflowID("gid")
+	unmapped := func(dir string) (bool, bool) { // unmapped, go on
+		var st unix.Stat_t
+		if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return false, false // missing (made in the stub layer), or the init's to resolve
+		}
+		return st.Uid == ouid || st.Gid == ogid, true
+	}
+	cur := root
+	if u, ok := unmapped(cur); u || !ok {
+		return u
+	}
+	for _, part := range strings.Split(strings.TrimPrefix(filepath.Dir(p), "/"), "/") {
+		if part == "" {
+			continue
+		}
+		cur = filepath.Join(cur, part)
+		if u, ok := unmapped(cur); u || !ok {
+			return u
+		}
+	}
+	return false
+}
+
+// overflowID is the kernel's overflow uid or gid (kind), which stands
+// for an id outside the user namespace's map; 65534 unless set otherwise.
+func overflowID(kind string) uint32 {
+	data, err := os.ReadFile("/proc/sys/kernel/overflow" + kind)
+	if err != nil {
+		return 65534
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 32)
+	if err != nil {
+		return 65534
+	}
+	return uint32(v)
 }
 
 // missingIn reports whether the container path p is absent from root, and

@@ -472,3 +472,46 @@ func TestCheckDevFuseUnreadable(t *testing.T) {
 		t.Errorf("CheckDevFuse(mode 0) = %v, want permission denied with the chmod fix", err)
 	}
 }
+
+// TestUnmappedParent: a writable root gets a stub only for a mountpoint
+// under a directory of an id outside the user namespace's map (the
+// overflow id from inside), which overlay cannot copy up for the init.
+func TestUnmappedParent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give directories the overflow id (CI runs the unit tests as root)")
+	}
+	root := t.TempDir()
+	for _, d := range []string{"etc", "srv/data", "opt"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ouid := int(overflowID("uid"))
+	if err := os.Chown(filepath.Join(root, "srv"), ouid, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "opt", "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"/etc/resolv.conf", false},
+		{"/srv/data/x", true}, // srv is the overflow uid's
+		{"/srv/new/x", true},  // under it, missing parents too
+		{"/opt/f/x", false},   // a file on the way: the init's to refuse
+		{"/missing/x", false}, // made in the stub layer or the upper alike
+		{"/etc", false},
+	} {
+		if got := unmappedParent(root, tc.path); got != tc.want {
+			t.Errorf("unmappedParent(%s) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+	if err := os.Chown(root, 0, int(overflowID("gid"))); err != nil {
+		t.Fatal(err)
+	}
+	if !unmappedParent(root, "/etc/hosts") {
+		t.Errorf("a root directory of the overflow gid: want a stub")
+	}
+}

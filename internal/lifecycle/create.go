@@ -109,6 +109,8 @@ type creation struct {
 	// running (awaitState); claimErr is its error once joined.
 	claim    chan stateClaim
 	claimErr error
+	// initStopped: the undo killed and reaped the init (stopInit).
+	initStopped bool
 	// pendingChecked: the pending bundle is in (awaitBundle), so
 	// process.user is checked on its spec.
 	pendingChecked bool
@@ -516,7 +518,12 @@ func (cr *creation) makeLayerDir(context.Context) error {
 		}
 		cr.c.KeepLayer = keep
 	}
-	cr.undo.add(func() { removeLayer(cr.g, cr.c) })
+	cr.undo.add(func() {
+		// The init may be building its root in the layer (it gets its
+		// config before the network starts): it goes first.
+		cr.stopInit()
+		removeLayer(cr.g, cr.c)
+	})
 	return cr.root.Save(cr.c)
 }
 
@@ -657,17 +664,25 @@ func (cr *creation) startInit(ctx context.Context) error {
 		return err
 	}
 	cr.child = c
-	cr.undo.add(func() {
-		_ = c.Cmd.Process.Kill()
-		if cr.c.Pid > 0 && c.Spawned() {
-			if p, err := os.FindProcess(cr.c.Pid); err == nil {
-				_ = p.Kill()
-			}
-		}
-		_, _ = c.Wait(cr.c.Pid)
-	})
+	cr.undo.add(cr.stopInit)
 	cr.applyEarly(ctx)
 	return nil
+}
+
+// stopInit kills the init of a set-up being undone and waits for it; once.
+func (cr *creation) stopInit() {
+	c := cr.child
+	if c == nil || cr.initStopped {
+		return
+	}
+	cr.initStopped = true
+	_ = c.Cmd.Process.Kill()
+	if cr.c.Pid > 0 && c.Spawned() {
+		if p, err := os.FindProcess(cr.c.Pid); err == nil {
+			_ = p.Kill()
+		}
+	}
+	_, _ = c.Wait(cr.c.Pid)
 }
 
 // awaitHello waits for the init's hello, which carries its own pid: the
