@@ -547,14 +547,18 @@ func TestImagePullGzipBomb(t *testing.T) {
 	}
 }
 
-// stagingLeft lists what a pull left in its TMPDIR, but sandy's state root
-// there (sandy-UID: without XDG_RUNTIME_DIR it holds the image store's
-// pause record, internal/imagehelper/pause.go).
+// stagingLeft lists what a pull left in its TMPDIR, but the runtime
+// directories made there on purpose without XDG_RUNTIME_DIR: sandy's state
+// root (sandy-UID: the image store's pause record,
+// internal/imagehelper/pause.go) and the storage library's (storage-run-UID:
+// go.podman.io/storage's homedir.GetRuntimeDir falls back to it where no
+// /run/user/UID of the user's exists, as on a host without systemd-logind).
 func stagingLeft(dir string) []os.DirEntry {
+	uid := strconv.Itoa(os.Getuid())
 	ents, _ := os.ReadDir(dir)
 	var left []os.DirEntry
 	for _, e := range ents {
-		if e.Name() != "sandy-"+strconv.Itoa(os.Getuid()) {
+		if n := e.Name(); n != "sandy-"+uid && n != "storage-run-"+uid {
 			left = append(left, e)
 		}
 	}
