@@ -17,6 +17,7 @@
 #                (default: $SANDY_VM_MODE, else login)
 #   -e NAME      pass the host's $NAME into the guest (repeatable; CI always is)
 #   -o DIR       copy what the guest wrote to $SANDY_VM_OUT into host DIR
+#                (also when the VM timed out or broke)
 #   -r FILE      run FILE (a bash script) as root in the guest before CMD,
 #                once user@1000.service is up: to break something a test
 #                needs broken (linger off, a user@.service drop-in); its
@@ -170,6 +171,9 @@ wait $qpid || qrc=$?
 wait $tpid 2>/dev/null || true
 ms=$((($(date +%s%N) - start) / 1000000))
 [ "${SANDY_VM_KEEP:-}" = 1 ] && echo "hack/vm/run.sh: run dir $RUN" >&2
+# What the guest wrote comes back also when it timed out or broke (a
+# long suite's reports so far: hack/vm/cri-tests.sh KEEP=DIR).
+if [ -n "$outdir" ]; then mkdir -p "$outdir" && cp -a "$RUN/ctl/out/." "$outdir/"; fi
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	echo "hack/vm/run.sh: VM timed out after ${SANDY_VM_TIMEOUT:-900}s; last console lines:" >&2
 	tail -n 20 "$RUN/console.log" >&2 || true
@@ -182,7 +186,6 @@ if [ ! -s "$RUN/ctl/rc" ]; then
 	exit 125
 fi
 rc=$(cat "$RUN/ctl/rc")
-if [ -n "$outdir" ]; then mkdir -p "$outdir" && cp -a "$RUN/ctl/out/." "$outdir/"; fi
 [ -s "$RUN/ctl/job.log" ] && cat "$RUN/ctl/job.log" >&2
 echo "hack/vm/run.sh: exit $rc, $((ms / 1000)).$(printf %03d $((ms % 1000)))s round trip ($ACCEL)" >&2
 exit "$rc"
