@@ -44,7 +44,12 @@
 # by sandy-store (no image library: half sandy-image's start) as a
 # volatile one: see docs/design.md, "The image path", for the breakdown
 # and the A/B figures (RUNS=30 at load 6-9 on 2026-12-06: /podman (runc)
-# 0.32 -> 0.28, /bundle 2.15 -> 1.86).
+# 0.32 -> 0.28, /bundle 2.15 -> 1.86). On a quiet machine (load 1.6-2,
+# RUNS=20, 2026-12-06 22:12 and 23:28, before and after the user database
+# read through the layers, the init started beside the helper and the file
+# creations off run's path): sandy-image 63.8 -> 33.2 ms, sandy-bundle
+# 30.8 -> 19.2, podman-runc 165.8 -> 142.8; /podman (runc) 0.38 -> 0.23
+# (target 0.25), /bundle 2.09 -> 1.62 (target 1.3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-20}

@@ -45,6 +45,16 @@
 # sandy-installed 23.6 (before it, on a quiet machine: 28.6 and 22.5),
 # crun 17.3, sandy/crun 1.42; at 22:42, load 13-14: sandy/sandy-installed
 # 0.87, sandy/crun 1.61.
+# Quiet machine (load 1.6-2.0), the same build before and after the
+# session's changes (the rootless overlay, the file creations off run's
+# path, the state made beside the init's start): at 22:10, RUNS=40: sandy
+# 28.6 ms, sandy-installed 22.5, crun 13.4 (sandy/crun 2.11), sandy-exec /
+# crun-exec 0.74, sandy-subuid 29.9, sandy-subuid-net/sandy-subuid 1.27
+# (+8.2 ms); at 23:28, RUNS=40 and 60: sandy 17.1 and 15.6 ms,
+# sandy-installed 16.4 and 15.2, crun 13.9 and 13.5: sandy/crun 1.22 and
+# 1.25, sandy-exec/crun-exec 0.68 and 0.71, sandy-subuid 20.8 and 19.7,
+# sandy-subuid-net/sandy-subuid 1.35 (+7.7 and +6.5 ms: the network costs
+# a little less, the run under it much less), peak RSS 8.1 MB.
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
