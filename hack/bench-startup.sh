@@ -54,7 +54,10 @@
 # sandy-installed 16.4 and 15.2, crun 13.9 and 13.5: sandy/crun 1.22 and
 # 1.25, sandy-exec/crun-exec 0.68 and 0.71, sandy-subuid 20.8 and 19.7,
 # sandy-subuid-net/sandy-subuid 1.35 (+7.7 and +6.5 ms: the network costs
-# a little less, the run under it much less), peak RSS 8.1 MB.
+# a little less, the run under it much less), peak RSS 8.1 MB. At 23:46,
+# three runs of RUNS=60 at load 0.8-1.7 (every row a third faster, crun
+# 8.9-9.2 ms): sandy/crun 1.27-1.28, sandy-exec/crun-exec 0.79-0.80,
+# sandy-subuid-net/sandy-subuid 1.18-1.21 (+2.8 to +3.0 ms).
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
