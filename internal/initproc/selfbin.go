@@ -116,7 +116,10 @@ func (p *process) selfInit(copies []fileID) bool {
 // arguments; pid1.Main closes N right after signal.Notify and before it
 // starts the command, which never sees it. The fd is a write end of the
 // host's exec fifo, which offers nothing but a write to that fifo (not a
-// directory, so no path to the host through it, CVE-2024-21626), and
+// directory, so no path to the host through it, CVE-2024-21626), or under
+// `sandy run` the init's end of the start socket, whose other end only
+// that run holds (it reads bytes, never fds, and sends nothing after its
+// one start byte), and
 // only sandy's own code holds it in the container. A write error (start
 // died since it read the first byte) changes nothing: pid 1 closes the
 // fd all the same.
