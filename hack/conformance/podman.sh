@@ -81,6 +81,13 @@ uid=$(id -u "$TEST_USER")
 home=$(getent passwd "$TEST_USER" | cut -d: -f6)
 xdg=/run/user/$uid
 install -d -o "$TEST_USER" -g "$(id -g "$TEST_USER")" -m 0700 /run/user/"$uid"
+# podman's image store of its own, not the test user's
+# ~/.local/share/containers/storage: the store podman made there (vfs here)
+# beside the integration tests' made `sandy doctor` (TestDoctorHere) report
+# a store with layers of several drivers on the next `hack/test.sh` of the
+# same machine.
+data=$WORK/data
+install -d -o "$TEST_USER" -g "$(id -g "$TEST_USER")" -m 0700 "$data"
 install -d -o "$TEST_USER" -g "$(id -g "$TEST_USER")" "$home/.config" "$home/.config/containers"
 cat >"$home/.config/containers/containers.conf" <<'EOF'
 # written by hack/conformance/podman.sh: no systemd on this host
@@ -92,10 +99,10 @@ chown "$TEST_USER:" "$home/.config/containers/containers.conf"
 
 as_user() {
 	(cd / && runuser -u "$TEST_USER" -- env -i "PATH=$PATH" "HOME=$home" "USER=$TEST_USER" "LOGNAME=$TEST_USER" \
-		"XDG_RUNTIME_DIR=$xdg" "$@")
+		"XDG_RUNTIME_DIR=$xdg" "XDG_DATA_HOME=$data" "$@")
 }
 pm() { timeout -k 5 "$STEP_TIMEOUT" runuser -u "$TEST_USER" -- env -i "PATH=$PATH" "HOME=$home" "USER=$TEST_USER" \
-	"LOGNAME=$TEST_USER" "XDG_RUNTIME_DIR=$xdg" podman --runtime "$runtime" "$@"; }
+	"LOGNAME=$TEST_USER" "XDG_RUNTIME_DIR=$xdg" "XDG_DATA_HOME=$data" podman --runtime "$runtime" "$@"; }
 
 results=()
 pass=0 fail=0
