@@ -101,6 +101,9 @@ type mounter struct {
 	rootStat unix.Stat_t
 	made     map[string]bool
 
+	overflowRead             bool // overflowIDs
+	overflowUID, overflowGID uint32
+
 	opened []*os.File // O_PATH handles held while mounting (closeOpened)
 }
 
@@ -286,7 +289,7 @@ func (m *mounter) makeStubs() error {
 			continue
 		}
 		m.miss = append(m.miss, p)
-		if !m.o.Readonly && !unmappedParent(m.o.Lower, p) {
+		if !m.o.Readonly && !m.unmappedParent(p) {
 			continue
 		}
 		if err := m.ensure(stubsName); err != nil {
@@ -426,8 +429,7 @@ func (m *mounter) stubTimes(target string) {
 // a writable root then, since overlay cannot copy that directory up into
 // the upper layer with its owner, so p gets a stub as in a read-only root
 // (the stub's parents are the init's own, with the rootfs's mode).
-func unmappedParent(root, p string) bool {
-	ouid, ogid := overflowID("uid"), overflowID("gid")
+func unmappedParent(root, p string, ouid, ogid uint32) bool {
 	unmapped := func(dir string) (bool, bool) { // unmapped, go on
 		var st unix.Stat_t
 		if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
@@ -449,6 +451,16 @@ func unmappedParent(root, p string) bool {
 		}
 	}
 	return false
+}
+
+// unmappedParent is unmappedParent over Lower, with the kernel's overflow
+// uid and gid read once a Mount.
+func (m *mounter) unmappedParent(p string) bool {
+	if !m.overflowRead {
+		m.overflowUID, m.overflowGID = overflowID("uid"), overflowID("gid")
+		m.overflowRead = true
+	}
+	return unmappedParent(m.o.Lower, p, m.overflowUID, m.overflowGID)
 }
 
 // overflowID is the kernel's overflow uid or gid (kind), which stands

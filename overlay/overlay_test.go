@@ -504,14 +504,14 @@ func TestUnmappedParent(t *testing.T) {
 		{"/missing/x", false}, // made in the stub layer or the upper alike
 		{"/etc", false},
 	} {
-		if got := unmappedParent(root, tc.path); got != tc.want {
+		if got := unmappedParent(root, tc.path, overflowID("uid"), overflowID("gid")); got != tc.want {
 			t.Errorf("unmappedParent(%s) = %v, want %v", tc.path, got, tc.want)
 		}
 	}
 	if err := os.Chown(root, 0, int(overflowID("gid"))); err != nil {
 		t.Fatal(err)
 	}
-	if !unmappedParent(root, "/etc/hosts") {
+	if !unmappedParent(root, "/etc/hosts", overflowID("uid"), overflowID("gid")) {
 		t.Errorf("a root directory of the overflow gid: want a stub")
 	}
 }
