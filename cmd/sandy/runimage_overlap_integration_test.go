@@ -5,6 +5,7 @@ package main_test
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -140,23 +141,7 @@ func TestRunImageOverlap(t *testing.T) {
 					args = append(args[:2], append([]string{"--rm"}, args[2:]...)...)
 				}
 				c := e.cmd(args...)
-				stderr, err := c.StderrPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := c.Start(); err != nil {
-					t.Fatal(err)
-				}
-				var said strings.Builder
-				sc := bufio.NewScanner(stderr)
-				sent := false
-				for sc.Scan() {
-					said.WriteString(sc.Text() + "\n")
-					if !sent && strings.Contains(sc.Text(), at) {
-						_ = c.Process.Signal(syscall.SIGINT)
-						sent = true
-					}
-				}
+				said, sent := atLine(t, c, at, func() { _ = c.Process.Signal(syscall.SIGINT) })
 				done := make(chan error, 1)
 				go func() { done <- c.Wait() }()
 				select {
@@ -189,23 +174,7 @@ func TestRunImageOverlap(t *testing.T) {
 			// of SIGPIPE on that answer), and the next run collects the
 			// runtime state.
 			c := e.cmd("--debug", "run", "--rm", "--network=none", "localhost/bb:overlap", "true")
-			stderr, err := c.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var said strings.Builder
-			sc := bufio.NewScanner(stderr)
-			killed := false
-			for sc.Scan() {
-				said.WriteString(sc.Text() + "\n")
-				if !killed && strings.Contains(sc.Text(), at) {
-					_ = c.Process.Kill()
-					killed = true
-				}
-			}
+			said, killed := atLine(t, c, at, func() { _ = c.Process.Kill() })
 			_ = c.Wait()
 			if !killed {
 				t.Fatalf("no %q line:\n%s", at, said.String())
@@ -223,4 +192,29 @@ func TestRunImageOverlap(t *testing.T) {
 			nothingLeft(t)
 		})
 	}
+}
+
+// atLine starts c and reads its stderr to the end; at the first line that
+// holds at it calls act (a signal to c, at that moment of the set-up). It
+// returns everything c said and whether the line came.
+func atLine(t *testing.T, c *exec.Cmd, at string, act func()) (*strings.Builder, bool) {
+	t.Helper()
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	said := &strings.Builder{}
+	sc := bufio.NewScanner(stderr)
+	hit := false
+	for sc.Scan() {
+		said.WriteString(sc.Text() + "\n")
+		if !hit && strings.Contains(sc.Text(), at) {
+			act()
+			hit = true
+		}
+	}
+	return said, hit
 }
