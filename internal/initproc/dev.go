@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/inroot"
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -238,7 +239,7 @@ func (r *rootfs) setupConsole() error {
 	if !r.spec.Process.Terminal {
 		return nil
 	}
-	ptmx, err := pathrs.OpenatInRoot(r.root, "/dev/pts/ptmx")
+	ptmx, err := inroot.Open(r.root, "/dev/pts/ptmx")
 	if err != nil {
 		return fmt.Errorf("process.terminal needs a devpts mount on /dev/pts: %w", err)
 	}

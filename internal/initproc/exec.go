@@ -11,10 +11,10 @@ import (
 	"runtime"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/inroot"
 	"github.com/sandy-rt/sandy/userns"
 )
 
@@ -155,7 +155,7 @@ func execConsole(p *specs.Process, conn *userns.Conn) (*os.File, error) {
 		return nil, err
 	}
 	defer root.Close()
-	ptmx, err := pathrs.OpenatInRoot(root, "/dev/pts/ptmx")
+	ptmx, err := inroot.Open(root, "/dev/pts/ptmx")
 	if err != nil {
 		return nil, fmt.Errorf("a terminal needs the container's devpts on /dev/pts: %w", err)
 	}

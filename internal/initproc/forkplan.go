@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/inroot"
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/seccomp"
 	"github.com/sandy-rt/sandy/userns"
@@ -133,7 +134,7 @@ func homeInRoot(root *os.File, uid uint32) string {
 	var f *os.File
 	switch {
 	case errors.Is(err, unix.ENOSYS):
-		h, err := pathrs.OpenatInRoot(root, "/etc/passwd")
+		h, err := inroot.Open(root, "/etc/passwd")
 		if err != nil {
 			return "/"
 		}

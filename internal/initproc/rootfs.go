@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/internal/inroot"
 	"github.com/sandy-rt/sandy/userns"
 )
 
@@ -179,7 +180,7 @@ func procPath(f *os.File) string { return fmt.Sprintf("/proc/thread-self/fd/%d",
 // root were /) and returns an O_PATH handle on it, creating missing
 // directories with mode 0755.
 func (r *rootfs) openDir(unsafePath string) (*os.File, error) {
-	return pathrs.MkdirAllHandle(r.root, unsafePath, 0o755)
+	return inroot.MkdirAll(r.root, unsafePath, 0o755)
 }
 
 // openFile resolves unsafePath inside the root and returns an O_PATH handle
@@ -193,7 +194,7 @@ func (r *rootfs) openDir(unsafePath string) (*os.File, error) {
 func (r *rootfs) openFile(unsafePath string) (*os.File, error) {
 	p := path.Clean("/" + unsafePath)
 	for range maxDanglingLinks {
-		f, err := pathrs.OpenatInRoot(r.root, p)
+		f, err := inroot.Open(r.root, p)
 		if err == nil || !errors.Is(err, fs.ErrNotExist) {
 			return f, err
 		}
@@ -202,7 +203,7 @@ func (r *rootfs) openFile(unsafePath string) (*os.File, error) {
 			return nil, fmt.Errorf("creating %s: %w", unsafePath, err)
 		}
 		if next == "" {
-			return pathrs.OpenatInRoot(r.root, p)
+			return inroot.Open(r.root, p)
 		}
 		p = next
 	}
@@ -266,7 +267,7 @@ func (r *rootfs) checkInRoot(f *os.File, unsafePath string) error {
 // reopen returns a handle on whatever is now mounted at unsafePath (the
 // old handle still names the covered directory).
 func (r *rootfs) reopen(unsafePath string) (*os.File, error) {
-	f, err := pathrs.OpenatInRoot(r.root, unsafePath)
+	f, err := inroot.Open(r.root, unsafePath)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +367,7 @@ func (r *rootfs) checkOrdinaryDir(m specs.Mount) error {
 	if base == "" {
 		return fmt.Errorf("filesystem %q must be mounted on an ordinary directory, not /", m.Type)
 	}
-	parent, err := pathrs.OpenatInRoot(r.root, dir)
+	parent, err := inroot.Open(r.root, dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // made as a directory below
 	}
@@ -566,7 +567,7 @@ func (r *rootfs) bindMount(m specs.Mount, o mountOpts) error {
 	// image's: its content is never copied into the volume.
 	inImage := false
 	if firstUse {
-		if f, err := pathrs.OpenatInRoot(r.root, m.Destination); err == nil {
+		if f, err := inroot.Open(r.root, m.Destination); err == nil {
 			inImage, err = r.onRootMount(f)
 			f.Close()
 			if err != nil {
@@ -696,7 +697,7 @@ func (r *rootfs) setPropagation(dest string, prop uintptr) error {
 func (r *rootfs) setSysctls() error {
 	for k, v := range r.spec.Linux.Sysctl {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		f, err := pathrs.OpenatInRoot(r.root, p)
+		f, err := inroot.Open(r.root, p)
 		if err != nil {
 			return fmt.Errorf("%s: %w (is /proc mounted, and is the sysctl namespaced?)", k, err)
 		}
@@ -739,7 +740,7 @@ func (r *rootfs) setHostname() error {
 // capability set) the container cannot unmount them.
 func (r *rootfs) maskPaths() error {
 	for _, p := range r.spec.Linux.MaskedPaths {
-		f, err := pathrs.OpenatInRoot(r.root, p)
+		f, err := inroot.Open(r.root, p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -771,7 +772,7 @@ func (r *rootfs) maskOne(f *os.File, p string) error {
 
 func (r *rootfs) readonlyPaths() error {
 	for _, p := range r.spec.Linux.ReadonlyPaths {
-		f, err := pathrs.OpenatInRoot(r.root, p)
+		f, err := inroot.Open(r.root, p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
