@@ -136,6 +136,10 @@ func TestRunErrors(t *testing.T) {
 		{"bad seccomp profile fails closed", func(e *env) {
 			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_BOGUS"}
 		}, 1, "linux.seccomp"},
+		{"notifying seccomp profile without a listener", func(e *env) {
+			e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+				Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActNotify}}}
+		}, 1, "linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/userns"
@@ -92,11 +91,10 @@ func run(conn *userns.Conn, released **os.File) error {
 	if err := m.Decode(&cfg); err != nil {
 		return stepError("receiving the config", err)
 	}
-	var sc *specs.LinuxSeccomp
-	if cfg.Spec.Linux != nil && !cfg.NoSeccomp {
-		sc = cfg.Spec.Linux.Seccomp
+	filter, err := compiledSeccomp(&cfg)
+	if err != nil {
+		return stepError("receiving the config", err)
 	}
-	filter := compileSeccomp(sc) // beside the set-up below; installed at the end
 
 	if cfg.Pdeathsig != 0 {
 		// Started through the spawn helper, the init has none yet (see

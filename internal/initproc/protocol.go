@@ -110,6 +110,10 @@ type Config struct {
 	ResolvConf      string `json:"resolvConf,omitempty"`
 	Hosts           string `json:"hosts,omitempty"`
 	NoSeccomp       bool   `json:"noSeccomp,omitempty"`
+	// SeccompFilter is the container's seccomp filter, compiled by the
+	// host from linux.seccomp (seccomp.Filter's binary form), which the
+	// spec above then lacks; nil: not filtered.
+	SeccompFilter []byte `json:"seccompFilter,omitempty"`
 	// NoProcess: config.json has no process; the init sets up the
 	// container and waits, and start refuses to release it.
 	NoProcess bool `json:"noProcess,omitempty"`

@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/seccomp"
 	"github.com/sandy-rt/sandy/userns"
 )
 
@@ -288,5 +289,38 @@ func TestDirectRootHint(t *testing.T) {
 func TestWarmDecoder(t *testing.T) {
 	if err := warmDecoder(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCompiledSeccomp: the init takes the host's compiled filter, and
+// refuses a spec that still has a profile with no filter (unless seccomp
+// is off): it never starts a container less filtered than asked.
+func TestCompiledSeccomp(t *testing.T) {
+	prof := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}
+	f, err := seccomp.Compile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := f.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withProfile := &specs.Spec{Linux: &specs.Linux{Seccomp: prof}}
+	pf, err := compiledSeccomp(&Config{Spec: &specs.Spec{Linux: &specs.Linux{}}, SeccompFilter: bin})
+	if err != nil || pf == nil || len(pf.f.Instructions()) != len(f.Instructions()) {
+		t.Fatalf("the host's filter: %v, %v", pf, err)
+	}
+	if _, err := compiledSeccomp(&Config{Spec: withProfile}); err == nil {
+		t.Error("a profile without its filter was taken")
+	}
+	if pf, err := compiledSeccomp(&Config{Spec: withProfile, NoSeccomp: true}); err != nil || pf != nil {
+		t.Errorf("seccomp off: %v, %v", pf, err)
+	}
+	if pf, err := compiledSeccomp(&Config{Spec: &specs.Spec{}}); err != nil || pf != nil {
+		t.Errorf("no profile: %v, %v", pf, err)
+	}
+	if _, err := compiledSeccomp(&Config{Spec: &specs.Spec{}, SeccompFilter: bin[:len(bin)-1]}); err == nil {
+		t.Error("a damaged filter was taken")
 	}
 }

@@ -114,6 +114,9 @@ type creation struct {
 	// pendingChecked: the pending bundle is in (awaitBundle), so
 	// process.user is checked on its spec.
 	pendingChecked bool
+	// seccomp: the container's seccomp profile being compiled (planSeccomp,
+	// awaitSeccomp); nil when it is not filtered.
+	seccomp *seccompJob
 }
 
 // stateClaim is what creating the state directory gave: its lock, or the
@@ -188,6 +191,7 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		// started without it, while the image helper made it.
 		{"waiting for the bundle", cr.awaitBundle},
 		{"joining the cgroup", cr.joinCgroup},
+		{"compiling the seccomp profile", cr.awaitSeccomp},
 		// The init gets its config first: it builds its root while the
 		// network's processes start (the files it writes for the network,
 		// /etc/resolv.conf and hosts, come from the plan, not from them).
@@ -313,11 +317,6 @@ func (cr *creation) checkConfig(context.Context) error {
 	if cr.bundle.NoProcess && (cr.o.owned || cr.o.detachRun) {
 		return errors.New("config.json has no process: nothing to run (create a container without one, or add process.args)")
 	}
-	// generated: the profile is sandy's default, which compiles for every
-	// bounding set (seccomp's TestDefaultProfileForCompiles): compiling it
-	// here as well, only to check it, would cost 3.5-5 ms on the way to
-	// the clone; the init compiles it to install it.
-	generated := false
 	switch cr.o.Seccomp {
 	case "", "config":
 	case "default":
@@ -330,16 +329,12 @@ func (cr *creation) checkConfig(context.Context) error {
 			if err != nil {
 				return err
 			}
-			s.Linux.Seccomp, generated = p, true
+			s.Linux.Seccomp = p
 		}
 	default:
 		return fmt.Errorf("--seccomp %q: want default", cr.o.Seccomp)
 	}
-	if s.Linux.Seccomp != nil && !cr.o.NoSeccomp && !generated {
-		if err := cr.checkSeccomp(s.Linux.Seccomp); err != nil {
-			return err
-		}
-	}
+	cr.planSeccomp(s) // compiled while the init starts (seccomp.go)
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Path != "" {
 			if err := userns.CheckNamespaceFile(ns.Path, nsCloneFlags[ns.Type]); err != nil {
@@ -666,6 +661,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 	cr.child = c
 	cr.undo.add(cr.stopInit)
 	cr.applyEarly(ctx)
+	cr.seccomp.start() // beside the init's start-up (seccomp.go)
 	return nil
 }
 
@@ -770,8 +766,13 @@ func (cr *creation) configureInit(context.Context) error {
 	if err := cr.conn.Send(initproc.MsgMaps, nil); err != nil {
 		return err
 	}
+	filter, err := cr.seccompFilter()
+	if err != nil {
+		return err
+	}
 	cfg := initproc.Config{
-		Spec:            cr.bundle.Spec,
+		Spec:            initSpec(cr.bundle.Spec, filter != nil),
+		SeccompFilter:   filter,
 		ID:              cr.c.ID,
 		Bundle:          cr.bundle.Dir,
 		Rootfs:          cr.bundle.Rootfs,
@@ -794,6 +795,19 @@ func (cr *creation) configureInit(context.Context) error {
 		cfg.Pdeathsig = int(syscall.SIGKILL)
 	}
 	return cr.conn.Send(initproc.MsgConfig, cfg)
+}
+
+// initSpec is the spec the init gets: s without linux.seccomp when the
+// filter compiled from it goes along (the default profile is some 300
+// syscall names the init would only decode).
+func initSpec(s *specs.Spec, filtered bool) *specs.Spec {
+	if !filtered || s.Linux == nil || s.Linux.Seccomp == nil {
+		return s
+	}
+	c, l := *s, *s.Linux
+	l.Seccomp = nil
+	c.Linux = &l
+	return &c
 }
 
 // waitReady reads the init's messages until it reports ready: warnings,
