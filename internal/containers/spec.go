@@ -189,8 +189,9 @@ func Generate(img imagehelper.ImageConfig, o Options, users UserDB, h Host) (*sp
 
 // GenerateStart is the part of Generate that the flags and the host
 // decide alone, before the image's config and user database are known:
-// the namespaces, the id maps, the cgroup limits and process.terminal,
-// with the Extra fields of the network and of seccomp. `sandy run IMAGE`
+// the namespaces, the id maps, the cgroup limits, process.terminal and
+// the capabilities' bounding set, with the Extra fields of the network and
+// of seccomp. `sandy run IMAGE`
 // starts the container's init on it while the image helper makes the
 // storage container (lifecycle.PendingBundle); Generate's spec must
 // agree with it (spec.CheckStartAgrees), which the same steps ensure
@@ -201,6 +202,12 @@ func GenerateStart(o Options, h Host) (*specs.Spec, *Extra, error) {
 	return g.run([]genStep{
 		{"network", g.network},
 		{"user namespace", g.userns},
+		// The bounding set is the flags' and the host's: the default
+		// seccomp profile made from it (lifecycle: DefaultProfileFor) is
+		// then the final spec's, and the host compiles it while the init
+		// starts instead of after the bundle is written. The other sets
+		// are placeholders here: they follow the image's user.
+		{"capabilities", g.capabilities},
 		{"security options", g.security},
 		{"id maps", g.idMaps},
 		{"resources", g.resources},

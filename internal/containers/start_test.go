@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,6 +51,11 @@ func TestGenerateStartAgrees(t *testing.T) {
 				}
 				if err := spec.CheckStartAgrees(start, final); err != nil {
 					t.Fatal(err)
+				}
+				// The default seccomp profile is made from the bounding
+				// set: the host compiles the start spec's.
+				if sb, fb := start.Process.Capabilities, final.Process.Capabilities; sb == nil || fb == nil || !slices.Equal(sb.Bounding, fb.Bounding) {
+					t.Errorf("bounding set: start %+v, final %+v", sb, fb)
 				}
 				if start.Process.Terminal != final.Process.Terminal {
 					t.Errorf("process.terminal: start %v, final %v", start.Process.Terminal, final.Process.Terminal)
