@@ -281,15 +281,15 @@ func modeBits(m uint32) os.FileMode {
 func (m *mounter) makeStubs() error {
 	for _, mp := range onRootfs(m.o.Mountpoints) {
 		p := mp.Path
-		missing, err := missingIn(m.o.Lower, p)
+		w, err := walkMountpoint(m.o.Lower, p)
 		if err != nil {
 			return fmt.Errorf("checking mountpoint %s: %w%s", p, err, m.accessHint(err))
 		}
-		if !missing {
+		if !w.missing {
 			continue
 		}
 		m.miss = append(m.miss, p)
-		if !m.o.Readonly && !m.unmappedParent(p) {
+		if !m.o.Readonly && !w.unmapped(m.overflowIDs()) {
 			continue
 		}
 		if err := m.ensure(stubsName); err != nil {
@@ -423,44 +423,71 @@ func (m *mounter) stubTimes(target string) {
 	}
 }
 
-// unmappedParent reports whether a directory on the way to the container
-// path p in root belongs to an id the user namespace does not map (seen
-// as the overflow uid or gid from inside): the init could not make p in
-// a writable root then, since overlay cannot copy that directory up into
-// the upper layer with its owner, so p gets a stub as in a read-only root
-// (the stub's parents are the init's own, with the rootfs's mode).
-func unmappedParent(root, p string, ouid, ogid uint32) bool {
-	unmapped := func(dir string) (bool, bool) { // unmapped, go on
-		var st unix.Stat_t
-		if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return false, false // missing (made in the stub layer), or the init's to resolve
-		}
-		return st.Uid == ouid || st.Gid == ogid, true
+// mountpointWalk is what walkMountpoint saw of a container path in a root.
+type mountpointWalk struct {
+	// missing: the path is absent, and every existing component on the
+	// way is a real directory (a symlink or a file there is the init's to
+	// resolve or refuse).
+	missing bool
+	// owners are the uid and gid of the root and of each parent of the
+	// path that exists, as far as real directories go.
+	owners [][2]uint32
+}
+
+// walkMountpoint looks at the container path p in root one component at a
+// time with lstat, once for both questions makeStubs asks: is p missing,
+// and is a directory on its way an unmapped id's (unmapped).
+func walkMountpoint(root, p string) (mountpointWalk, error) {
+	var w mountpointWalk
+	var st unix.Stat_t
+	if unix.Lstat(root, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		w.owners = append(w.owners, [2]uint32{st.Uid, st.Gid})
 	}
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	cur := root
-	if u, ok := unmapped(cur); u || !ok {
-		return u
-	}
-	for _, part := range strings.Split(strings.TrimPrefix(filepath.Dir(p), "/"), "/") {
-		if part == "" {
-			continue
-		}
+	for i, part := range parts {
 		cur = filepath.Join(cur, part)
-		if u, ok := unmapped(cur); u || !ok {
-			return u
+		err := unix.Lstat(cur, &st)
+		if errors.Is(err, unix.ENOENT) {
+			w.missing = true
+			return w, nil
+		}
+		if err != nil {
+			return w, &os.PathError{Op: "lstat", Path: cur, Err: err}
+		}
+		if i == len(parts)-1 {
+			break
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return w, nil // a symlink or file on the way: the init's business
+		}
+		w.owners = append(w.owners, [2]uint32{st.Uid, st.Gid})
+	}
+	return w, nil
+}
+
+// unmapped reports whether a directory on the way to the walked path
+// belongs to an id the user namespace does not map (seen as the overflow
+// uid ouid or gid ogid from inside): the init could not make the path in
+// a writable root then, since overlay cannot copy that directory up into
+// the upper layer with its owner, so it gets a stub as in a read-only root
+// (the stub's parents are the init's own, with the rootfs's mode).
+func (w mountpointWalk) unmapped(ouid, ogid uint32) bool {
+	for _, o := range w.owners {
+		if o[0] == ouid || o[1] == ogid {
+			return true
 		}
 	}
 	return false
 }
 
-// unmappedParent is unmappedParent over Lower, with the kernel's overflow
-// uid and gid read once a Mount.
-func (m *mounter) unmappedParent(p string) bool {
+// overflowIDs are the kernel's overflow uid and gid, read once a Mount.
+func (m *mounter) overflowIDs() (uint32, uint32) {
 	if !m.overflowRead {
 		m.overflowUID, m.overflowGID = overflowID("uid"), overflowID("gid")
 		m.overflowRead = true
 	}
-	return unmappedParent(m.o.Lower, p, m.overflowUID, m.overflowGID)
+	return m.overflowUID, m.overflowGID
 }
 
 // overflowID is the kernel's overflow uid or gid (kind), which stands
@@ -475,27 +502,6 @@ func overflowID(kind string) uint32 {
 		return 65534
 	}
 	return uint32(v)
-}
-
-// missingIn reports whether the container path p is absent from root, and
-// every existing parent of it is a real directory.
-func missingIn(root, p string) (bool, error) {
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	cur := root
-	for i, part := range parts {
-		cur = filepath.Join(cur, part)
-		fi, err := os.Lstat(cur)
-		if errors.Is(err, os.ErrNotExist) {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if i < len(parts)-1 && !fi.IsDir() {
-			return false, nil // a symlink or file on the way: the init's business
-		}
-	}
-	return false, nil
 }
 
 // auto walks the ladder. Readonly roots skip straight to bind when no stub

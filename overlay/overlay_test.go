@@ -107,9 +107,9 @@ func TestMissingIn(t *testing.T) {
 		{"/etc/hosts/x", false},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			got, err := missingIn(root, tc.path)
-			if err != nil || got != tc.want {
-				t.Fatalf("missingIn(%s) = %v, %v; want %v", tc.path, got, err, tc.want)
+			w, err := walkMountpoint(root, tc.path)
+			if err != nil || w.missing != tc.want {
+				t.Fatalf("walkMountpoint(%s).missing = %v, %v; want %v", tc.path, w.missing, err, tc.want)
 			}
 		})
 	}
@@ -504,14 +504,15 @@ func TestUnmappedParent(t *testing.T) {
 		{"/missing/x", false}, // made in the stub layer or the upper alike
 		{"/etc", false},
 	} {
-		if got := unmappedParent(root, tc.path, overflowID("uid"), overflowID("gid")); got != tc.want {
-			t.Errorf("unmappedParent(%s) = %v, want %v", tc.path, got, tc.want)
+		w, err := walkMountpoint(root, tc.path)
+		if got := w.unmapped(overflowID("uid"), overflowID("gid")); err != nil || got != tc.want {
+			t.Errorf("walkMountpoint(%s).unmapped = %v, %v; want %v", tc.path, got, err, tc.want)
 		}
 	}
 	if err := os.Chown(root, 0, int(overflowID("gid"))); err != nil {
 		t.Fatal(err)
 	}
-	if !unmappedParent(root, "/etc/hosts", overflowID("uid"), overflowID("gid")) {
+	if w, _ := walkMountpoint(root, "/etc/hosts"); !w.unmapped(overflowID("uid"), overflowID("gid")) {
 		t.Errorf("a root directory of the overflow gid: want a stub")
 	}
 }
