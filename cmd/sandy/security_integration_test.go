@@ -255,9 +255,9 @@ func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
 	if r := e.run("", "delete", "--force", id); r.code != 0 {
 		t.Fatalf("delete: %s", r.stderr)
 	}
-	e.sh("true")
+	e.sh("echo x > /written") // something in the layer: the reaper removes it
 	r = e.run("", "--debug", "run", "--bundle", e.bundle, uniqueID("exe-reaper"))
-	if r.code != 0 || !strings.Contains(r.stderr, "the init"+overlay) || !strings.Contains(r.stderr, "starting the reaper: ") {
+	if r.code != 0 || !strings.Contains(r.stderr, "the init"+overlay) || !strings.Contains(r.stderr, "the reaper finishes the teardown") {
 		t.Fatalf("run: %d, want the init and the reaper started from the overlay: %s", r.code, r.stderr)
 	}
 	noExeOverlay(t, e)

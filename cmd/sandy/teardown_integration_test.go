@@ -200,3 +200,54 @@ func TestReaperKilled(t *testing.T) {
 	waitFor(t, 10*time.Second, "no helper process left", func() bool { return len(helpersOf(e)) == 0 })
 	assertNothingLeft(t, e)
 }
+
+// TestRunTeardownHere: a run with nothing slow left to tear down (no
+// network, nothing written in the layer) removes its state itself, with no
+// reaper: the state root is empty when `run` returns. A run whose
+// container wrote in its layer, even without a network, or one with the
+// default network, still hands the rest to the reaper; within a bounded
+// poll nothing is left either way.
+func TestRunTeardownHere(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	for _, tc := range []struct {
+		name     string
+		script   string
+		readonly bool
+		args     []string
+		here     bool
+	}{
+		{"read-only root, no network", "true", true, []string{"--network=none"}, true},
+		{"writable root left untouched, no network", "true", false, []string{"--network=none"}, true},
+		{"a file written in the layer", "echo x > /written", false, []string{"--network=none"}, false},
+		{"the default network", "true", true, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.spec.Root.Readonly = tc.readonly
+			e.sh(tc.script)
+			args := append(append([]string{"--debug", "run"}, tc.args...), "--bundle", e.bundle, uniqueID("here"))
+			r := e.run("", args...)
+			if r.code != 0 {
+				t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+			}
+			here := strings.Contains(r.stderr, "the teardown is finished here")
+			reaper := strings.Contains(r.stderr, "the reaper finishes the teardown")
+			if here != tc.here || reaper == tc.here {
+				t.Fatalf("finished here %v, by the reaper %v; want here %v:\n%s", here, reaper, tc.here, r.stderr)
+			}
+			if tc.here {
+				if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+					t.Fatalf("state root when run returned: %v, want it empty", ents)
+				}
+			}
+			waitFor(t, 10*time.Second, "the state root to be empty", func() bool {
+				ents, _ := os.ReadDir(e.root)
+				return len(ents) == 0
+			})
+			waitFor(t, 10*time.Second, "no helper process left", func() bool { return len(helpersOf(e)) == 0 })
+			assertNothingLeft(t, e)
+		})
+	}
+}

@@ -89,13 +89,21 @@ func removeLayer(g *Global, c *state.Container) error {
 		g.Debugf("removing %s inside a user namespace: %v", c.LayerDir, err)
 		err = removeInUserNS(c)
 	}
-	if err == nil && c.LayerTemp != "" {
-		err = os.Remove(c.LayerTemp)
-		if errors.Is(err, fs.ErrNotExist) {
-			err = nil
-		}
+	if err == nil {
+		err = removeLayerTemp(c)
 	}
 	return err
+}
+
+// removeLayerTemp removes c's LayerTemp, if any.
+func removeLayerTemp(c *state.Container) error {
+	if c.LayerTemp == "" {
+		return nil
+	}
+	if err := os.Remove(c.LayerTemp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // RemoveLayerRole is the hidden argv[1] of the removal helper.
