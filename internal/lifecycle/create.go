@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -118,20 +117,6 @@ type creation struct {
 	// awaitSeccomp); nil when it is not filtered.
 	seccomp *seccompJob
 }
-
-// stateClaim is what creating the state directory gave: its lock, or the
-// error (the id in use).
-type stateClaim struct {
-	lock *state.Lock
-	err  error
-}
-
-// stateError is the error of the state's creation, met at the step that
-// first needed the state directory: it is reported as that step's.
-type stateError struct{ err error }
-
-func (e *stateError) Error() string { return e.err.Error() }
-func (e *stateError) Unwrap() error { return e.err }
 
 // NewID makes a container id for `sandy run` without one. It needs to be
 // unique, not secret (the state directory is made with RENAME_NOREPLACE),
@@ -361,68 +346,6 @@ func (cr *creation) checkConfig(context.Context) error {
 	}
 	if cr.o.ConsoleSocket != "" && !s.Process.Terminal {
 		return errors.New("--console-socket given, but process.terminal is false")
-	}
-	return nil
-}
-
-func (cr *creation) createState(context.Context) error {
-	root, err := state.OpenRoot(cr.g.Root)
-	if err != nil {
-		return err
-	}
-	cr.root = root
-	collectLeftovers(cr.g, root, 0)
-	if cr.o.ID == "" {
-		cr.o.ID = NewID()
-	}
-	cr.c = &state.Container{
-		ID:          cr.o.ID,
-		Bundle:      cr.bundle.Dir,
-		Rootfs:      cr.bundle.Rootfs,
-		Created:     time.Now().UTC(),
-		Annotations: cr.bundle.Spec.Annotations,
-		Hooks:       cr.bundle.Spec.Hooks,
-	}
-	if cr.o.owned {
-		cr.c.Owner = os.Getpid()
-		cr.c.OwnerStart, _, _ = state.ProcStart(os.Getpid())
-	}
-	// Saved before the directory appears, so that a kill -9 from here on
-	// leaves a state that the next sandy command recognises and collects.
-	// On a goroutine: the collection of dead runs' leftovers and the two
-	// file creations (the directory, state.json: 2.5-3.5 ms on this
-	// project's machines' /tmp) run beside the steps that do not need the
-	// directory (the id maps, the init's start and its Go runtime's);
-	// awaitState joins it where one does, first of all before a cgroup is
-	// made under the id, so that an id in use is refused before anything
-	// of the container that holds it could be touched.
-	c := *cr.c // a snapshot: the steps go on filling in cr.c
-	claim := make(chan stateClaim, 1)
-	cr.claim = claim
-	go func() {
-		collectLeftovers(cr.g, root, 0)
-		lock, err := root.Create(&c)
-		claim <- stateClaim{lock, err}
-	}()
-	cr.undo.add(func() {
-		if cr.awaitState() == nil {
-			_ = root.Remove(cr.o.ID)
-			cr.lock.Unlock()
-		}
-	})
-	return nil
-}
-
-// awaitState waits for the state directory createState is making and
-// returns its error, the same each time.
-func (cr *creation) awaitState() error {
-	if cr.claim != nil {
-		r := <-cr.claim
-		cr.claim = nil
-		cr.lock, cr.claimErr = r.lock, r.err
-	}
-	if cr.claimErr != nil {
-		return &stateError{cr.claimErr}
 	}
 	return nil
 }
@@ -941,33 +864,6 @@ func (cr *creation) handlePty(master *os.File) error {
 	return sendConsole(cr.o.ConsoleSocket, master)
 }
 
-// saveState saves the container's config (for exec) and its state, now
-// with the init's pid. A foreground run without --pid-file saves them while
-// the init is released into execve (awaitSaved joins it before the process
-// counts as started and before the teardown): two file creations, 1.6-2
-// ms on this project's machines' /tmp, off the user's wait. Until then the
-// state says "creating" (no pid), as it did until this step. create, run
-// -d and a --pid-file (whose reader may look the pid up at once) save
-// before they go on.
-func (cr *creation) saveState(context.Context) error {
-	cr.c.NoSeccomp = cr.o.NoSeccomp
-	cr.c.NoProcess = cr.bundle.NoProcess
-	if !cr.o.owned || cr.o.PidFile != "" {
-		return cr.save(cr.c)
-	}
-	c := *cr.c // the teardown changes cr.c; the save is of this moment
-	cr.saved = make(chan error, 1)
-	go func() { cr.saved <- cr.save(&c) }()
-	return nil
-}
-
-func (cr *creation) save(c *state.Container) error {
-	if err := cr.root.SaveSpec(c.ID, cr.bundle.Spec); err != nil {
-		return err
-	}
-	return cr.root.Save(c)
-}
-
 // releaseInit lets the init exec the process: through the start socket
 // when this process made one, else by opening the exec fifo as `sandy
 // start` does.
@@ -976,121 +872,4 @@ func (cr *creation) releaseInit(ctx context.Context) error {
 		return releaseStarted(cr.start, cr.c)
 	}
 	return releaseInit(ctx, cr.root, cr.c)
-}
-
-// awaitSaved waits for the save saveState left running, if any.
-func (cr *creation) awaitSaved() error {
-	if cr.saved == nil {
-		return nil
-	}
-	err := <-cr.saved
-	cr.saved = nil
-	if err != nil {
-		return fmt.Errorf("saving the state: %w", err)
-	}
-	return nil
-}
-
-// writePidFile writes --pid-file atomically (relative to the caller's cwd).
-func (cr *creation) writePidFile(context.Context) error {
-	if cr.o.PidFile == "" {
-		return nil
-	}
-	return WritePidFile(cr.o.PidFile, cr.c.Pid)
-}
-
-// WritePidFile writes pid to path through a temp file and a rename.
-func WritePidFile(path string, pid int) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-		return fmt.Errorf("writing pid file: %w", err)
-	}
-	if err := os.Rename(tmp, abs); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing pid file: %w", err)
-	}
-	return nil
-}
-
-// setRlimits answers an init's (or exec init's) "rlimits": it sets the
-// process's rlimits on pid with prlimit(2) and says so. The init asks
-// before it switches to process.user (see initproc's process.setup): then
-// it still has the ids it started with (the caller's, or root of its user
-// namespace, which the caller owns), and prlimit needs no capability over
-// it. Set on the init, they hold for the process it execs; the init's Go
-// runtime starts without them (a low RLIMIT_AS kills a Go runtime at
-// start).
-func setRlimits(conn *userns.Conn, pid int, rlimits []specs.POSIXRlimit) error {
-	if err := applyRlimits(pid, rlimits); err != nil {
-		return fmt.Errorf("setting rlimits: %w", err)
-	}
-	return conn.Send(initproc.MsgRlimitsDone, nil)
-}
-
-func applyRlimits(pid int, rlimits []specs.POSIXRlimit) error {
-	rls, err := prlimits(rlimits)
-	if err != nil {
-		return err
-	}
-	for i, rl := range rls {
-		if spec.HostSkips(rlimits[i].Type) {
-			continue // the init sets it last (spec.SetByInit)
-		}
-		if err := unix.Prlimit(pid, rl.resource, &rl.lim, nil); err != nil {
-			var own unix.Rlimit
-			_ = unix.Getrlimit(rl.resource, &own) // sandy's: the init's before the call
-			return rlimitError(rlimits[i], err, own.Max, os.Geteuid() == 0)
-		}
-	}
-	return nil
-}
-
-// prlimit is one prlimit(2) call's resource and limits.
-type prlimit struct {
-	resource int
-	lim      unix.Rlimit
-}
-
-// prlimits turns process.rlimits into prlimit(2) arguments, refusing a
-// type the kernel does not have (resource 0 would be RLIMIT_CPU) and a
-// soft limit above the hard one (the kernel's EINVAL, said with the type).
-func prlimits(rlimits []specs.POSIXRlimit) ([]prlimit, error) {
-	out := make([]prlimit, 0, len(rlimits))
-	for _, rl := range rlimits {
-		n, ok := spec.RlimitNumber(rl.Type)
-		if !ok {
-			return nil, fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
-		}
-		if rl.Soft > rl.Hard {
-			return nil, fmt.Errorf("process.rlimits: %s soft limit %d is above the hard limit %d", rl.Type, rl.Soft, rl.Hard)
-		}
-		out = append(out, prlimit{resource: n, lim: unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}})
-	}
-	return out, nil
-}
-
-// rlimitError says what a failed prlimit(2) of rl means, with the fix for
-// EPERM. ownHard is sandy's own hard limit of that type, which the init
-// inherited; root says whether sandy runs as root. Raising a hard limit
-// above it needs CAP_SYS_RESOURCE in the initial user namespace: a
-// rootless caller never has it, and root may lack it too (a bounding set
-// without it, as in a container).
-func rlimitError(rl specs.POSIXRlimit, err error, ownHard uint64, root bool) error {
-	if !errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%s: %w", rl.Type, err)
-	}
-	var hint string
-	switch {
-	case rl.Hard <= ownHard:
-		hint = "prlimit(2) on the init was denied although the limit is not raised: see docs/troubleshooting.md#rlimits"
-	case root:
-		hint = fmt.Sprintf("raising the hard limit above sandy's %d needs CAP_SYS_RESOURCE, which this root lacks (see CapBnd in /proc/self/status): lower it, or run sandy with that capability", ownHard)
-	default:
-		hint = fmt.Sprintf("a rootless container cannot raise a hard limit above the caller's %d: lower it, or raise the caller's (`ulimit -H`)", ownHard)
-	}
-	return fmt.Errorf("%s %d/%d: %w (%s)", rl.Type, rl.Soft, rl.Hard, err, hint)
 }
