@@ -18,17 +18,17 @@ import (
 
 // The container's seccomp filter is compiled here, on the host, once: on a
 // goroutine started once the init is (seccompJob), beside the init's exec
-// and Go start (1-3 ms, on the other CPU where there is one), and joined before the init's config is sent
-// (awaitSeccomp), which carries the compiled program; the init only
-// installs it (initproc: loadSeccomp, on the thread that execs, at the
-// same moment as before). A profile sandy cannot compile still fails the
-// create before the container runs anything: the undo kills the init,
-// which has not started the container's process. So a container never
-// runs believing it is filtered when it is not. Before, the host compiled
-// a bundle's own profile before the clone, only to check it, and the init
-// compiled every profile again on its one CPU (GOMAXPROCS=1) beside its
-// mounts: a fresh process's compile of the default profile is 0.7-1 ms of
-// CPU here.
+// and Go start (1-3 ms, on the other CPU where there is one), and joined
+// before the init's config is sent (awaitSeccomp), which carries the
+// compiled program; the init only installs it (initproc: loadSeccomp, on
+// the thread that execs, at the same moment as before). A profile sandy
+// cannot compile still fails the create before the container runs
+// anything: the undo kills the init, which has not started the
+// container's process. So a container never runs believing it is
+// filtered when it is not. Before, the host compiled a bundle's own
+// profile before the clone, only to check it, and the init compiled every
+// profile again on its one CPU (GOMAXPROCS=1) beside its mounts: a fresh
+// process's compile of the default profile is 0.7-1 ms of CPU here.
 
 // seccompJob is a profile to compile on a goroutine, from the moment the
 // init is started (startInit): then the host has nothing else to do on
@@ -58,8 +58,9 @@ func (j *seccompJob) start() {
 	})
 }
 
-// awaitSeccomp joins the compile that checkConfig started and checks the
-// filter as the init will need it: nothing to do without a profile.
+// awaitSeccomp joins the compile that checkConfig planned and startInit
+// started, and checks the filter as the init will need it: nothing to do
+// without a profile.
 func (cr *creation) awaitSeccomp(context.Context) error {
 	j := cr.seccomp
 	if j == nil {
