@@ -72,7 +72,11 @@ import (
 //     the caller's uid, before the init is started (create) or beside a
 //     running container (exec's fallback); a process that could ptrace it
 //     could ptrace the caller, and it holds nothing the caller does not
-//     (any process of the caller may make a user namespace).
+//     (any process of the caller may make a user namespace). It needs the
+//     caller dumpable, in fact (its /proc/self files are root's
+//     otherwise), which a ForkExec leaves it not: dumpable.go waits for
+//     ForkExec's children to stop sharing the memory and makes it
+//     dumpable again.
 //
 // The result is checked in the caller (checkOverlayExe): a read-only
 // overlayfs file with the running binary's inode number, size and
@@ -233,9 +237,11 @@ func exeInUserNS(o exeOptions, vm bool) (*os.File, error) {
 	defer statusR.Close()
 	r.status = statusW.Fd()
 
+	unlock := dumpableForOverlay() // it writes its own maps (dumpable.go)
 	syscall.ForkLock.Lock()
 	pid, errno := forkExeChild(r)
 	syscall.ForkLock.Unlock()
+	unlock()
 	runtime.KeepAlive(r)
 	if errno != 0 {
 		statusW.Close()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -164,4 +165,99 @@ func TestUserNSOverlayFailure(t *testing.T) {
 	if err := checkOverlayExe(f, &st); err != nil {
 		t.Fatalf("checkOverlayExe of the overlay's file: %v", err)
 	}
+}
+
+// TestUserNSOverlayAfterForkExec (as the test user): a ForkExec leaves
+// this process not dumpable (its child 1 makes the shared memory so); the
+// overlay's child, which writes its own maps, then works once no ForkExec
+// child shares the memory (this process dumpable again), and fails while
+// one does, which is left not dumpable: the order of `sandy run IMAGE`'s
+// image helper join and create's overlay of the binary.
+func TestUserNSOverlayAfterForkExec(t *testing.T) {
+	testutil.RequireKernel(t, 5, 11, "overlayfs in a user namespace")
+	if !forkVM {
+		t.Skip("ForkExec's children fork on this build (forkvm_other.go): this process's dumpability is not theirs")
+	}
+	if testutil.AsUser(t) {
+		return
+	}
+	own := filepath.Join(t.TempDir(), "sandy")
+	data, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dumpable := func() int {
+		d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	start := func() *Forked {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		f, err := ForkExec(selfPlan(t, w, "true"))
+		w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+
+	// A child still shares the memory and is not released: not dumpable,
+	// and the overlay's child, after shareWait, cannot write its maps.
+	f := start()
+	if d := dumpable(); d != 0 {
+		t.Fatalf("dumpable %d while a ForkExec child shares the memory, want 0", d)
+	}
+	t0 := time.Now()
+	if h, err := userNSOverlayVM(own, true); err == nil {
+		h.Close()
+		t.Fatal("the overlay was made while a ForkExec child shares the memory: this process was made dumpable")
+	} else if !strings.Contains(err.Error(), "setgroups") {
+		t.Fatalf("overlay while shared: %v, want the setgroups write refused", err)
+	}
+	if waited := time.Since(t0); waited < shareWait {
+		t.Errorf("the overlay tried after %v, want it to wait %v for the child's exec", waited, shareWait)
+	}
+	if d := dumpable(); d != 0 {
+		t.Fatalf("dumpable %d after the overlay's try while shared, want 0", d)
+	}
+	release := func(f *Forked) {
+		if err := f.Release(); err != nil {
+			t.Error(err)
+		}
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(f.Pid, &ws, 0, nil)
+	}
+	release(f)
+
+	// Child 2 exec'd: the overlay works, and this process is dumpable again.
+	h, err := userNSOverlayVM(own, true)
+	if err != nil {
+		t.Fatalf("overlay after the ForkExec child exec'd: %v", err)
+	}
+	h.Close()
+	if d := dumpable(); d != 1 {
+		t.Fatalf("dumpable %d after the overlay, want 1", d)
+	}
+
+	// A child released while the overlay waits for it (`sandy run
+	// IMAGE`'s join beside create's overlay): the overlay waits and works.
+	f = start()
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		release(f)
+	}()
+	h, err = userNSOverlayVM(own, true)
+	if err != nil {
+		t.Fatalf("overlay beside a ForkExec child released meanwhile: %v", err)
+	}
+	h.Close()
 }

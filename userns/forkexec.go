@@ -228,6 +228,9 @@ type Forked struct {
 	// done: Release has seen the process exec (it is no longer ours to
 	// kill here) or exit (reaped: its pid may be another's now).
 	done bool
+	// unshare ends vmShare's count once the process no longer shares
+	// this process's memory.
+	unshare func()
 }
 
 // Release lets the process go on and waits until it has exec'd (nil) or
@@ -258,6 +261,7 @@ func (f *Forked) readResult() error {
 		// the shared memory (or it was killed: exit_mm comes before
 		// exit_files).
 		f.raw, f.done = nil, true
+		f.unshare()
 		return nil
 	}
 	if err != nil {
@@ -268,6 +272,7 @@ func (f *Forked) readResult() error {
 	var ws unix.WaitStatus
 	_, _ = unix.Wait4(f.Pid, &ws, 0, nil)
 	f.raw, f.done = nil, true // exited and reaped
+	f.unshare()
 	return fe
 }
 
@@ -286,6 +291,7 @@ func (f *Forked) Kill() {
 	var ws unix.WaitStatus
 	_, _ = unix.Wait4(f.Pid, &ws, 0, nil)
 	f.raw, f.done = nil, true // exited
+	f.unshare()
 	f.status.Close()
 }
 
@@ -440,6 +446,7 @@ func ForkExec(plan *ForkPlan) (*Forked, error) {
 	r.ops = shuffleFDs(src, cloexec, r.status)
 	r.keepFrom, r.goFD, r.statusFD = n+2, n, n+1
 
+	unshare := vmShare() // ended once no child shares this memory (dumpable.go)
 	syscall.ForkLock.Lock()
 	pid1, errno := forkChildren(r)
 	syscall.ForkLock.Unlock()
@@ -447,6 +454,7 @@ func ForkExec(plan *ForkPlan) (*Forked, error) {
 	runtime.KeepAlive(r)
 	runtime.KeepAlive(plan)
 	if errno != 0 {
+		unshare()
 		goW.Close()
 		statusR.Close()
 		return nil, fmt.Errorf("starting the process: fork: %w", errno)
@@ -460,6 +468,7 @@ func ForkExec(plan *ForkPlan) (*Forked, error) {
 	for {
 		var rec [12]byte
 		if _, err := io.ReadFull(statusR, rec[:]); err != nil {
+			unshare() // every writer closed: the children exited or exec'd
 			goW.Close()
 			statusR.Close()
 			if early != nil {
@@ -471,13 +480,15 @@ func ForkExec(plan *ForkPlan) (*Forked, error) {
 		switch {
 		case fe.Step == StepStarted && early != nil:
 			_, _ = unix.Wait4(int(fe.Value), &ws, 0, nil)
+			unshare()
 			goW.Close()
 			statusR.Close()
 			runtime.KeepAlive(r) // until child 2 has exited
 			return nil, early
 		case fe.Step == StepStarted:
-			return &Forked{Pid: int(fe.Value), goW: goW, status: statusR, raw: r}, nil
+			return &Forked{Pid: int(fe.Value), goW: goW, status: statusR, raw: r, unshare: unshare}, nil
 		case fe.Step < StepFDs:
+			unshare() // child 1 failed before child 2
 			goW.Close()
 			statusR.Close()
 			return nil, fe

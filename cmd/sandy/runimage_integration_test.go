@@ -563,3 +563,50 @@ func TestContainerLsRm(t *testing.T) {
 		t.Errorf("ls -a -q after rm: %q", out)
 	}
 }
+
+// TestRunImageBinaryOverlay (as the test user): with sandy, sandy-image
+// and sandy-store the user's own (writable by them), every `run IMAGE`'s
+// init runs sandy through the read-only overlay made in a user namespace,
+// never the sealed memfd copy: the image helper's join of the store's
+// user namespace (userns.ForkExec, whose children make this process not
+// dumpable while they share its memory) raced create's overlay, whose
+// child must write its own maps, and won 9 runs of 12.
+func TestRunImageBinaryOverlay(t *testing.T) {
+	testutil.RequireKernel(t, 5, 11, "overlayfs in a user namespace")
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	own := filepath.Join(testutil.TempDir(t), "bin")
+	if err := os.Mkdir(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"sandy", "sandy-image", "sandy-store"} {
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(e.sandy), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(own, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.sandy = filepath.Join(own, "sandy")
+	e.loadImage("localhost/bb:own", imagefix.Busybox(t))
+	want := "the init runs " + e.sandy + " through a detached read-only overlayfs mount made in a user namespace of its own"
+	for i := range 6 {
+		r := e.run_(nil, "--debug", "run", "--rm", "--network=none", "localhost/bb:own", "true")
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d: %s", i, r.code, r.stderr)
+		}
+		if !strings.Contains(r.stderr, want) {
+			line := "no line names the init's binary"
+			for _, l := range strings.Split(r.stderr, "\n") {
+				if strings.Contains(l, "the init runs") {
+					line = l
+				}
+			}
+			t.Fatalf("run %d: %s; want %q", i, line, want)
+		}
+	}
+}
