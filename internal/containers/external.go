@@ -2,11 +2,9 @@ package containers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
-	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/state"
 )
 
@@ -70,17 +68,9 @@ func (m Manage) removeExternal(ctx context.Context, c Listed, force bool) error 
 		return err
 	}
 	if c.Owner == imagehelper.OwnerSandy {
-		if err := lifecycle.Delete(ctx, m.G, c.ID, true); err != nil {
-			return fmt.Errorf("removing the runtime state of container %s: %w", short(c.ID), err)
+		if err := m.removeRuntime(ctx, c.ID); err != nil {
+			return err
 		}
-		removeExitFile(m.G, c.ID)
 	}
-	if err := imagehelper.Remove(ctx, m.Helper, m.Global, c.ID, m.Stderr); err != nil {
-		var he *imagehelper.HelperError
-		if errors.As(err, &he) {
-			return errQuiet{err}
-		}
-		return err
-	}
-	return nil
+	return m.removeStorage(ctx, c.ID)
 }

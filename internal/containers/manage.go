@@ -192,16 +192,30 @@ func (m Manage) remove(ctx context.Context, c Listed, force bool) error {
 			return fmt.Errorf("killing container %s: %w", short(c.ID), err)
 		}
 	}
-	// What a killed monitor or a killed `sandy run` left of the runtime:
-	// its state, cgroup and network files.
-	if err := lifecycle.Delete(ctx, m.G, c.ID, true); err != nil {
-		return fmt.Errorf("removing the runtime state of container %s: %w", short(c.ID), err)
+	if err := m.removeRuntime(ctx, c.ID); err != nil {
+		return err
 	}
-	removeExitFile(m.G, c.ID)
 	if _, ok, err := readRecord(c.dir); err == nil && !ok && c.rec.Rm {
 		return nil // its monitor removed it (--rm)
 	}
-	if err := imagehelper.Remove(ctx, m.Helper, m.Global, c.ID, m.Stderr); err != nil {
+	return m.removeStorage(ctx, c.ID)
+}
+
+// removeRuntime removes what a killed monitor or a killed `sandy run`
+// left of the runtime for container id: its state, cgroup, network files
+// and exit file (killing what still runs).
+func (m Manage) removeRuntime(ctx context.Context, id string) error {
+	if err := lifecycle.Delete(ctx, m.G, id, true); err != nil {
+		return fmt.Errorf("removing the runtime state of container %s: %w", short(id), err)
+	}
+	removeExitFile(m.G, id)
+	return nil
+}
+
+// removeStorage removes the storage container id and its layer through
+// the helper, whose own error line is its message.
+func (m Manage) removeStorage(ctx context.Context, id string) error {
+	if err := imagehelper.Remove(ctx, m.Helper, m.Global, id, m.Stderr); err != nil {
 		var he *imagehelper.HelperError
 		if errors.As(err, &he) {
 			return errQuiet{err}
