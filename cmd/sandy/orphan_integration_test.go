@@ -31,10 +31,7 @@ func TestExternalContainers(t *testing.T) {
 		return
 	}
 	e := newImgEnv(t)
-	e.env = append(e.env, "XDG_RUNTIME_DIR="+filepath.Join(e.dir, "xdg"), "XDG_DATA_HOME="+filepath.Join(e.dir, "data"))
-	if err := os.Mkdir(filepath.Join(e.dir, "xdg"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	e.privateRuntime()
 	e.loadImage("localhost/bb:ext", imagefix.Busybox(t))
 	helper := filepath.Join(filepath.Dir(e.sandy), "sandy-store")
 	layers := len(e.storeLayers())
