@@ -5,6 +5,7 @@ package main_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,12 @@ func TestExternalContainers(t *testing.T) {
 
 	t.Run("left by a killed run", func(t *testing.T) {
 		p := create("orphan1")
+		// Its helper killed while the root was mounted (to read the
+		// image's /etc/passwd), twice: the store counts mounts that no
+		// longer exist (the helper's mount namespace went with it).
+		layer := storageLayerOf(t, e, p.ID)
+		mounts := filepath.Join(e.dir, "run", "overlay-layers", "mountpoints.json")
+		e.write(mounts, fmt.Sprintf(`[{"id":%q,"path":%q,"count":2}]`, layer, filepath.Join(e.dir, "graph", "overlay", layer, "merged")))
 		if _, ok := ps()["orphan1"]; ok {
 			t.Errorf("ps -a lists orphan1 without --external")
 		}
@@ -85,6 +92,9 @@ func TestExternalContainers(t *testing.T) {
 		gone(p.ID)
 		if got := len(e.storeLayers()); got != layers {
 			t.Errorf("%d layers left", got-layers)
+		}
+		if b, _ := os.ReadFile(mounts); strings.Contains(string(b), layer) {
+			t.Errorf("the store still counts mounts of the removed layer: %s", b)
 		}
 	})
 	t.Run("a kept run's mark", func(t *testing.T) {
@@ -170,4 +180,25 @@ func TestExternalContainers(t *testing.T) {
 	if got := len(e.storeLayers()); got != layers {
 		t.Errorf("%d layers left", got-layers)
 	}
+}
+
+// storageLayerOf is the layer of the storage container id, from the
+// store's containers.json.
+func storageLayerOf(t *testing.T, e *imgEnv, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.dir, "graph", "overlay-containers", "containers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []struct{ ID, Layer string }
+	if err := json.Unmarshal(b, &cs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.ID == id {
+			return c.Layer
+		}
+	}
+	t.Fatalf("no storage container %s in containers.json", id)
+	return ""
 }
