@@ -131,51 +131,34 @@ func protectedExe(path string, admin bool, overlay func(path string) (*os.File, 
 // It needs CAP_SYS_ADMIN over the caller's mount namespace (root); see
 // userNSOverlay for everyone else.
 //
-// Why two lowerdirs: overlayfs refuses one lowerdir without an upperdir;
-// the second is an empty directory made for the mount and removed once the
-// binary is open (the mount keeps its reference), and the binary's
-// directory is the top layer, so nothing in the second can shadow the
-// binary. The directory's path comes from readlink(2) of path and is
-// checked to be the running binary (same device and inode), so a path
-// that does not lead back to it (a binary already deleted or replaced, or
-// itself on a detached mount) is an error, and the caller copies instead;
-// the file opened in the overlay is checked again (checkOverlayExe).
+// Why two lowerdirs: overlayfs refuses one lowerdir without an upperdir.
+// The second is an empty tmpfs mounted on the binary's directory by a
+// short-lived child in a mount namespace of its own, the child
+// userNSOverlay starts (exens.go) without its user namespace: nothing is
+// made on disk (a temporary directory in /tmp cost a mkdir and an rmdir
+// on every container start), and the binary's directory is the top layer,
+// so nothing in the second could shadow the binary anyway. Root's copy of
+// the mount namespace keeps the caller's peer groups, so the child makes
+// its mounts private first: the tmpfs reaches no other namespace. (Not a
+// thread's unshare(CLONE_NEWNS): Go may run that goroutine on the main
+// thread, which a locked goroutine's exit does not end, and whose
+// namespace /proc/self/mountinfo and /proc/self/ns/mnt then show.) The
+// directory's path comes from readlink(2) of path and is checked to be the
+// running binary (same device and inode), so a path that does not lead
+// back to it (a binary already deleted or replaced, or itself on a
+// detached mount) is an error, and the caller copies instead; the file
+// opened in the overlay is checked again (checkOverlayExe).
 func readOnlyOverlay(path string) (*os.File, error) {
 	real, self, err := runningBinary(path)
 	if err != nil {
 		return nil, err
 	}
-	dir, name := filepath.Split(real)
-	empty, err := os.MkdirTemp("", "sandy-exe-")
+	o := newExeOptions(real, 0, 0)
+	o.Root = true
+	f, err := exeInChild(o, forkVM)
 	if err != nil {
-		return nil, fmt.Errorf("making an empty lowerdir: %w", err)
+		return nil, fmt.Errorf("in a mount namespace of its own: %w", err)
 	}
-	defer os.Remove(empty)
-	ctx, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("fsopen overlay: %w", err)
-	}
-	defer unix.Close(ctx)
-	lower := escapeLowerDir(dir) + ":" + escapeLowerDir(empty)
-	if err := unix.FsconfigSetString(ctx, "lowerdir", lower); err != nil {
-		return nil, fmt.Errorf("fsconfig lowerdir=%s: %w", lower, err)
-	}
-	// xino is of no use here and, with layers on two filesystems, only
-	// logs to dmesg; a kernel without the option is fine.
-	_ = unix.FsconfigSetString(ctx, "xino", "off")
-	if err := unix.FsconfigCreate(ctx); err != nil {
-		return nil, fmt.Errorf("fsconfig create overlay (lowerdir=%s): %w", lower, err)
-	}
-	mnt, err := unix.Fsmount(ctx, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID)
-	if err != nil {
-		return nil, fmt.Errorf("fsmount overlay (lowerdir=%s): %w", lower, err)
-	}
-	defer unix.Close(mnt)
-	fd, err := unix.Openat(mnt, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s in the overlay of %s: %w", name, dir, err)
-	}
-	f := os.NewFile(uintptr(fd), real)
 	if err := checkOverlayExe(f, &self); err != nil {
 		f.Close()
 		return nil, err

@@ -57,14 +57,15 @@ import (
 //     mount namespace: "." (its working directory, taken before the
 //     mount) is still the directory beneath, the path now leads to the
 //     tmpfs, and two filesystems never overlap (overlayfs refuses a layer
-//     inside another). Nothing is created on disk, unlike root's temporary
-//     directory (readOnlyOverlay), and the binary's directory is the top
-//     layer, so the tmpfs could shadow nothing anyway. The tmpfs does not
-//     propagate to the host's mount namespace: a mount namespace copied
-//     for a new user namespace turns the shared mounts it copies into
-//     slaves (CL_SHARED_TO_SLAVE, mount_namespaces(7)), which receive
-//     propagation but send none. (This is why root, whose child would make
-//     a copy with its peers intact, keeps its temporary directory.);
+//     inside another). Nothing is created on disk, and the binary's
+//     directory is the top layer, so the tmpfs could shadow nothing
+//     anyway. The tmpfs does not propagate to the host's mount namespace:
+//     a mount namespace copied for a new user namespace turns the shared
+//     mounts it copies into slaves (CL_SHARED_TO_SLAVE,
+//     mount_namespaces(7)), which receive propagation but send none.
+//     (Root's way, readOnlyOverlay, needs no child: it unshares a mount
+//     namespace on one thread, whose copy keeps the peers, and makes its
+//     mounts private first.);
 //   - CLONE_FILES: the child's fds are the caller's, so the O_PATH handle
 //     needs no SCM_RIGHTS nor pidfd_getfd(2); every fd the child opens is
 //     O_CLOEXEC, and it closes all but the handle before it exits;
@@ -77,6 +78,12 @@ import (
 //     otherwise), which a ForkExec leaves it not: dumpable.go waits for
 //     ForkExec's children to stop sharing the memory and makes it
 //     dumpable again.
+//
+// Root's overlay (readOnlyOverlay, exeOptions.Root) is made by the same
+// child without CLONE_NEWUSER: root holds CAP_SYS_ADMIN over its own copy
+// of the mount namespace already, writes no maps, and makes the copy's
+// mounts private (mount(2) MS_REC|MS_PRIVATE of /) in their place, since
+// a copy made in the same user namespace keeps the caller's peer groups.
 //
 // The result is checked in the caller (checkOverlayExe): a read-only
 // overlayfs file with the running binary's inode number, size and
@@ -94,6 +101,7 @@ const (
 	exeStepSetgroups exeStep = iota + 1 // writing /proc/self/setgroups
 	exeStepUIDMap                       // writing /proc/self/uid_map
 	exeStepGIDMap                       // writing /proc/self/gid_map
+	exeStepPrivate                      // root's: making the copied mounts private
 	exeStepChdir                        // chdir to the binary's directory
 	exeStepTmpfs                        // mounting the empty tmpfs on it
 	exeStepFsopen                       // fsopen("overlay")
@@ -115,6 +123,7 @@ var exeStepNames = map[exeStep]string{
 	exeStepCreate:    "fsconfig create overlay",
 	exeStepFsmount:   "fsmount overlay",
 	exeStepOpen:      "opening the binary in the overlay",
+	exeStepPrivate:   "making the mount namespace's mounts private",
 }
 
 // rawBytes is a byte string the child writes: its address and length,
@@ -133,13 +142,14 @@ func newRawBytes(s string) rawBytes {
 // before the clone.
 type exeRaw struct {
 	vm       bool
+	root     bool    // no user namespace: make the copied mounts private
 	flags    uintptr // clone flags, the exit signal included
 	stack    []byte
 	stackTop uintptr
 	status   uintptr // the status pipe's write end
 	// NUL-terminated strings.
 	setgroups, uidMapPath, gidMapPath *byte
-	dir, dot, tmpfs, overlay          *byte
+	dir, dot, tmpfs, overlay, slash   *byte
 	lowerKey, lower, xinoKey, xinoOff *byte
 	name                              *byte
 	deny, uidMap, gidMap              rawBytes
@@ -154,6 +164,14 @@ type exeOptions struct {
 	Dir, Name      string // the binary's directory and base name
 	Lower          string // fsconfig lowerdir
 	UIDMap, GIDMap string // the lines for uid_map and gid_map
+	// Root: the caller holds CAP_SYS_ADMIN in the initial user
+	// namespace (readOnlyOverlay). The child keeps the caller's user
+	// namespace (no maps) and makes the mounts of its copy of the mount
+	// namespace private (mount(2) MS_REC|MS_PRIVATE of /) before the
+	// tmpfs: a copy made in the same user namespace keeps the caller's
+	// peer groups, and a tmpfs on a shared mount would propagate to the
+	// host's namespace.
+	Root bool
 }
 
 func newExeOptions(binary string, uid, gid int) exeOptions {
@@ -170,6 +188,7 @@ func newExeOptions(binary string, uid, gid int) exeOptions {
 func prepareExe(o exeOptions, vm bool) (*exeRaw, error) {
 	r := &exeRaw{
 		vm:     vm,
+		root:   o.Root,
 		flags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_FILES | unix.CLONE_VFORK | uintptr(syscall.SIGCHLD),
 		deny:   newRawBytes("deny"),
 		uidMap: newRawBytes(o.UIDMap),
@@ -185,11 +204,14 @@ func prepareExe(o exeOptions, vm bool) (*exeRaw, error) {
 		return p
 	}
 	r.setgroups, r.uidMapPath, r.gidMapPath = str("/proc/self/setgroups"), str("/proc/self/uid_map"), str("/proc/self/gid_map")
-	r.dir, r.dot, r.tmpfs, r.overlay = str(o.Dir), str("."), str("tmpfs"), str("overlay")
+	r.dir, r.dot, r.tmpfs, r.overlay, r.slash = str(o.Dir), str("."), str("tmpfs"), str("overlay"), str("/")
 	r.lowerKey, r.lower, r.xinoKey, r.xinoOff = str("lowerdir"), str(o.Lower), str("xino"), str("off")
 	r.name = str(o.Name)
 	if err != nil {
 		return nil, err
+	}
+	if o.Root {
+		r.flags &^= unix.CLONE_NEWUSER
 	}
 	if vm {
 		r.flags |= unix.CLONE_VM
@@ -213,7 +235,7 @@ func userNSOverlayVM(path string, vm bool) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := exeInUserNS(newExeOptions(real, os.Geteuid(), os.Getegid()), vm)
+	f, err := exeInChild(newExeOptions(real, os.Geteuid(), os.Getegid()), vm)
 	if err != nil {
 		return nil, fmt.Errorf("in a user namespace of its own: %w", err)
 	}
@@ -224,8 +246,8 @@ func userNSOverlayVM(path string, vm bool) (*os.File, error) {
 	return f, nil
 }
 
-// exeInUserNS runs the child for o and returns the handle it opened.
-func exeInUserNS(o exeOptions, vm bool) (*os.File, error) {
+// exeInChild runs the child for o and returns the handle it opened.
+func exeInChild(o exeOptions, vm bool) (*os.File, error) {
 	r, err := prepareExe(o, vm)
 	if err != nil {
 		return nil, err
@@ -245,6 +267,9 @@ func exeInUserNS(o exeOptions, vm bool) (*os.File, error) {
 	runtime.KeepAlive(r)
 	if errno != 0 {
 		statusW.Close()
+		if o.Root {
+			return nil, fmt.Errorf("clone with a mount namespace: %w", errno)
+		}
 		err := fmt.Errorf("clone with a user and mount namespace: %w", errno)
 		if hint := cloneHint(errno, unix.CLONE_NEWUSER|unix.CLONE_NEWNS); hint != "" {
 			err = fmt.Errorf("%w: %s", err, hint)
@@ -368,14 +393,21 @@ func exeChild(r *exeRaw) {
 		ctx, mnt, fd uintptr
 		e            syscall.Errno
 	)
-	if e = writeProc(r.setgroups, r.deny); e != 0 {
-		exeReport(r, exeStepSetgroups, e, 0, noCtx)
-	}
-	if e = writeProc(r.uidMapPath, r.uidMap); e != 0 {
-		exeReport(r, exeStepUIDMap, e, 0, noCtx)
-	}
-	if e = writeProc(r.gidMapPath, r.gidMap); e != 0 {
-		exeReport(r, exeStepGIDMap, e, 0, noCtx)
+	if r.root {
+		_, _, e = syscall.RawSyscall6(syscall.SYS_MOUNT, 0, uintptr(unsafe.Pointer(r.slash)), 0, unix.MS_REC|unix.MS_PRIVATE, 0, 0)
+		if e != 0 {
+			exeReport(r, exeStepPrivate, e, 0, noCtx)
+		}
+	} else {
+		if e = writeProc(r.setgroups, r.deny); e != 0 {
+			exeReport(r, exeStepSetgroups, e, 0, noCtx)
+		}
+		if e = writeProc(r.uidMapPath, r.uidMap); e != 0 {
+			exeReport(r, exeStepUIDMap, e, 0, noCtx)
+		}
+		if e = writeProc(r.gidMapPath, r.gidMap); e != 0 {
+			exeReport(r, exeStepGIDMap, e, 0, noCtx)
+		}
 	}
 	if _, _, e = syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(r.dir)), 0, 0); e != 0 {
 		exeReport(r, exeStepChdir, e, 0, noCtx)

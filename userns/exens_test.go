@@ -117,7 +117,7 @@ func TestUserNSOverlayFailure(t *testing.T) {
 	before := openFDs(t)
 	o := newExeOptions(bin, os.Geteuid(), os.Getegid())
 	o.Lower = ".:" + filepath.Join(dir, "missing")
-	if _, err := exeInUserNS(o, forkVM); err == nil || !strings.Contains(err.Error(), "fsconfig") || !strings.Contains(err.Error(), "no such file or directory") {
+	if _, err := exeInChild(o, forkVM); err == nil || !strings.Contains(err.Error(), "fsconfig") || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Fatalf("a missing lowerdir: %v, want fsconfig's ENOENT", err)
 	}
 	file := filepath.Join(t.TempDir(), "file") // outside dir, which the child's tmpfs covers
@@ -125,20 +125,20 @@ func TestUserNSOverlayFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.Lower = ".:" + file
-	if _, err := exeInUserNS(o, forkVM); err == nil || !strings.Contains(err.Error(), "fsconfig") || !strings.Contains(err.Error(), "not a directory)") {
+	if _, err := exeInChild(o, forkVM); err == nil || !strings.Contains(err.Error(), "fsconfig") || !strings.Contains(err.Error(), "not a directory)") {
 		t.Fatalf("a file as lowerdir: %v, want fsconfig's error with overlayfs' message", err)
 	} else {
 		t.Log(err)
 	}
 	o = newExeOptions(bin, os.Geteuid(), os.Getegid())
 	o.Name = "absent"
-	if _, err := exeInUserNS(o, forkVM); err == nil || !strings.Contains(err.Error(), "opening the binary in the overlay: no such file") {
+	if _, err := exeInChild(o, forkVM); err == nil || !strings.Contains(err.Error(), "opening the binary in the overlay: no such file") {
 		t.Fatalf("a missing binary: %v, want openat's ENOENT", err)
 	}
 	if after := openFDs(t); len(after) != len(before) {
 		t.Fatalf("fds before %v, after %v", before, after)
 	}
-	f, err := exeInUserNS(newExeOptions(bin, os.Geteuid(), os.Getegid()), forkVM)
+	f, err := exeInChild(newExeOptions(bin, os.Geteuid(), os.Getegid()), forkVM)
 	if err != nil {
 		t.Fatal(err)
 	}

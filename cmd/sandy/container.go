@@ -86,7 +86,7 @@ func cmdContainerLs(ctx context.Context, g *lifecycle.Global, args []string) (in
 	all := fs.BoolP("all", "a", false, "also the containers that are not running")
 	quiet := fs.BoolP("quiet", "q", false, "print the ids only")
 	noTrunc := fs.Bool("no-trunc", false, "print whole ids and commands")
-	external := fs.Bool("external", false, "also podman's and buildah's containers in the same store")
+	external := fs.Bool("external", false, "also the store's containers without a record of sandy's: podman's, buildah's, and those a killed sandy run left (state storage)")
 	format := fs.String("format", "", "json, table, or a Go template of podman's fields ({{.ID}} {{.Names}} {{.Status}} …; \"table …\" adds a header)")
 	if err := fs.Parse(args); err != nil {
 		return 125, err
@@ -208,7 +208,7 @@ func portsColumn(ports []containers.PortMapping) string {
 func status(now time.Time, c containers.Listed) string {
 	switch {
 	case c.External:
-		return "External"
+		return externalStatus(c)
 	case c.State == "running" && c.Started != nil:
 		return "Up " + ago(now, *c.Started)
 	case c.State == "running":
@@ -221,6 +221,20 @@ func status(now time.Time, c containers.Listed) string {
 		return "Exited"
 	}
 	return strings.ToUpper(c.State[:1]) + c.State[1:]
+}
+
+// externalStatus is the STATUS of a storage container without a record
+// of sandy's: podman's "Storage", with whose it is when that is known.
+func externalStatus(c containers.Listed) string {
+	switch {
+	case c.Leftover():
+		return "Storage (left by a killed sandy run: sandy rm removes it)"
+	case c.Owner == imagehelper.OwnerSandy:
+		return "Storage (being made by sandy)"
+	case c.Owner == imagehelper.OwnerBuildah:
+		return "Storage (buildah)"
+	}
+	return "Storage"
 }
 
 // ago is podman's "2 minutes ago": docker/go-units' HumanDuration (the

@@ -129,8 +129,9 @@ func cmdContainerRename(ctx context.Context, g *lifecycle.Global, args []string)
 }
 
 // cmdContainerPrune is podman's container prune: every container sandy
-// made from an image that is not running goes, with its layer; without -f
-// it asks first. It prints the ids removed.
+// made from an image that is not running goes, with its layer, and so do
+// the storage containers a killed sandy run left (Listed.Leftover);
+// without -f it asks first. It prints the ids removed.
 func cmdContainerPrune(ctx context.Context, g *lifecycle.Global, args []string) (int, error) {
 	fs := newFlags("container prune", pruneUsage, g.Stderr)
 	force := fs.BoolP("force", "f", false, "do not ask")
@@ -151,13 +152,16 @@ func cmdContainerPrune(ctx context.Context, g *lifecycle.Global, args []string) 
 	if err != nil {
 		return 125, err
 	}
-	all, err := m.List(ctx, false)
+	all, err := m.List(ctx, true)
 	if err != nil {
 		return 125, err
 	}
 	var stopped []string
 	for _, c := range all {
-		if !c.Running() {
+		// sandy's containers that are not running, and the storage
+		// containers a killed sandy run left without a record (never
+		// another tool's).
+		if !c.External && !c.Running() || c.Leftover() {
 			stopped = append(stopped, c.ID)
 		}
 	}

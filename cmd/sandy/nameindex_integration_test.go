@@ -19,14 +19,7 @@ import (
 // without the helper succeeds, one that starts it fails and leaves a line.
 func (e *imgEnv) withoutHelper() (*imgEnv, func() []string) {
 	e.t.Helper()
-	dir := testutil.TempDir(e.t)
-	b, err := os.ReadFile(e.sandy)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "sandy"), b, 0o755); err != nil {
-		e.t.Fatal(err)
-	}
+	dir := filepath.Dir(ownSandy(e.t, e.sandy))
 	starts := filepath.Join(dir, "starts")
 	script := "#!/bin/sh\necho \"$*\" >>" + starts + "\necho 'sandy-image: the stand-in was started' >&2\nexit 125\n"
 	if err := os.WriteFile(filepath.Join(dir, "sandy-image"), []byte(script), 0o755); err != nil {

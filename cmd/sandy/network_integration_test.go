@@ -3,7 +3,6 @@
 package main_test
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/slirp"
@@ -201,14 +199,7 @@ func TestNetworkHelpersRunSealedBinary(t *testing.T) {
 	}
 	testutil.RequireBinary(t, "slirp4netns", "apt-get install slirp4netns")
 	e := newEnv(t, "sleep", "100")
-	own := filepath.Join(testutil.TempDir(t), "sandy")
-	data, err := os.ReadFile(e.sandy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(own, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	own := ownSandy(t, e.sandy)
 	for _, tc := range []struct {
 		name    string
 		detach  bool
@@ -260,8 +251,7 @@ func TestNetworkHelpersRunSealedBinary(t *testing.T) {
 			for _, role := range tc.helpers {
 				var hp int
 				waitFor(t, 20*time.Second, role, func() bool { hp = helperPid(e.root, role); return hp > 0 })
-				exe := fmt.Sprintf("/proc/%d/exe", hp)
-				target, _ := os.Readlink(exe)
+				exe, target, err := writeOpenExe(hp)
 				userns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", hp))
 				t.Logf("%s: pid %d, exe %s, %s (the init's: %s)", role, hp, target, userns, initUserns)
 				if role == slirp.PortChildCommand && userns != initUserns {
@@ -270,12 +260,10 @@ func TestNetworkHelpersRunSealedBinary(t *testing.T) {
 				if target == own {
 					t.Errorf("%s of a user-owned sandy runs from %q, the file on disk", role, target)
 				}
-				fd, err := unix.Open(exe, unix.O_WRONLY, 0)
 				if err == nil {
-					unix.Close(fd)
 					t.Errorf("%s (%s) opened for writing", exe, target)
 				}
-				if !strings.HasPrefix(target, "/memfd:sandy") && !errors.Is(err, unix.EROFS) {
+				if !overlayOrMemfd(target, err) {
 					t.Errorf("%s (%s): open for writing: %v, want EROFS (the overlay) or a sealed memfd", exe, target, err)
 				}
 			}

@@ -120,16 +120,12 @@ func gone(pid int, within time.Duration) bool {
 	return false
 }
 
-// pauseProcs lists the pause processes (of any sandy) that run now.
-func pauseProcs() []int {
+// ownPauses lists the pause processes this test's commands started that
+// run now (ownTree: another sandy's are not counted).
+func ownPauses() []int {
 	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+	for _, pid := range ownTree() {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if strings.HasSuffix(string(b), "\x00_pause\x00") && alive(pid) {
 			pids = append(pids, pid)
 		}
@@ -147,19 +143,14 @@ func debugImages(e *imgEnv) string {
 	return r.stderr
 }
 
-// procWithCmdline waits for a process of this user whose command line is
-// exactly args and returns its pid.
+// procWithCmdline waits for a process of this test's (ownTree) whose
+// command line is exactly args and returns its pid.
 func procWithCmdline(t *testing.T, args ...string) int {
 	t.Helper()
 	want := strings.Join(args, "\x00") + "\x00"
 	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		ents, _ := os.ReadDir("/proc")
-		for _, ent := range ents {
-			pid, err := strconv.Atoi(ent.Name())
-			if err != nil {
-				continue
-			}
-			b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		for _, pid := range ownTree() {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 			if err == nil && string(b) == want {
 				return pid
 			}
@@ -207,6 +198,7 @@ func TestImagePauseProcess(t *testing.T) {
 		return
 	}
 	testutil.RequireBinary(t, "nsenter", "apt-get install util-linux")
+	ownProcesses(t)
 	e, dir := pauseEnv(t)
 	e.loadImage("localhost/bb:pause", imagefix.Busybox(t))
 	first := readPauseRec(t, dir)
@@ -408,7 +400,7 @@ func TestImagePauseProcess(t *testing.T) {
 
 	t.Run("concurrent starts make one", func(t *testing.T) {
 		e.ok("system", "migrate")
-		before := pauseProcs()
+		before := ownPauses()
 		// Held here until every command waits for it, having found no
 		// pause: all of them then want to start one.
 		lock, err := os.OpenFile(filepath.Join(dir, "pause.lock"), os.O_RDWR|os.O_CREATE, 0o600)
@@ -445,7 +437,7 @@ func TestImagePauseProcess(t *testing.T) {
 			t.Errorf("%d image commands at once started %d pause processes, want 1", n, starts)
 		}
 		var started []int
-		for _, pid := range pauseProcs() {
+		for _, pid := range ownPauses() {
 			if !slices.Contains(before, pid) {
 				started = append(started, pid)
 			}

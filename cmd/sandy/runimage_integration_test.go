@@ -42,6 +42,48 @@ func (e *imgEnv) storageContainers() []string {
 	return e.storageContainersNow()
 }
 
+// storageContainersBack waits up to 20 s for the store to hold before
+// storage containers again (a killed run's helper removing its --rm
+// container) and returns how many it holds.
+func (e *imgEnv) storageContainersBack(before int) int {
+	e.t.Helper()
+	var got int
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got = len(e.storageContainers()); got == before {
+			break
+		}
+	}
+	return got
+}
+
+// waitOrKill waits for c, started, to exit; after 30 s it kills c and
+// fails t with msg's message (called then: what c said by that time).
+func waitOrKill(t *testing.T, c *exec.Cmd, msg func() string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = c.Process.Kill()
+		t.Fatal(msg())
+	}
+}
+
+// privateRuntime gives e a runtime directory (XDG_RUNTIME_DIR: the state
+// root, the exit files, the pause record) and a data directory (sandy's
+// volumes) of its own, so that what a test leaves there is its own to
+// count, and returns the runtime directory.
+func (e *imgEnv) privateRuntime() string {
+	e.t.Helper()
+	xdg := filepath.Join(e.dir, "xdg")
+	if err := os.Mkdir(xdg, 0o700); err != nil {
+		e.t.Fatal(err)
+	}
+	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"))
+	return xdg
+}
+
 // storageContainersNow is storageContainers without waiting for the
 // removals under way.
 func (e *imgEnv) storageContainersNow() []string {
@@ -254,14 +296,7 @@ func TestRunImage(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // sh has exec'd sleep
 		_ = c.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- c.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = c.Process.Kill()
-			t.Fatal("SIGTERM did not end a container with --init")
-		}
+		waitOrKill(t, c, func() string { return "SIGTERM did not end a container with --init" })
 		if code := c.ProcessState.ExitCode(); code != 143 {
 			t.Errorf("exit status %d, want 143 (SIGTERM)", code)
 		}
@@ -284,14 +319,7 @@ func TestRunImage(t *testing.T) {
 			t.Fatalf("the container said %q", line)
 		}
 		_ = c.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- c.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = c.Process.Kill()
-			t.Fatal("sandy run did not end after SIGINT")
-		}
+		waitOrKill(t, c, func() string { return "sandy run did not end after SIGINT" })
 		if code := c.ProcessState.ExitCode(); code != 3 {
 			t.Errorf("exit status %d, want the container's 3", code)
 		}
@@ -316,13 +344,9 @@ func TestRunImage(t *testing.T) {
 		}
 		_ = c.Process.Kill()
 		_ = c.Wait()
-		var got int
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if got = len(e.storageContainers()); got == before {
-				return
-			}
+		if got := e.storageContainersBack(before); got != before {
+			t.Errorf("kill -9 of sandy run --rm left %d storage containers", got-before)
 		}
-		t.Errorf("kill -9 of sandy run --rm left %d storage containers", got-before)
 	})
 	t.Run("network teardown ends", func(t *testing.T) {
 		// The default network (slirp4netns) of a container with a 64-hex

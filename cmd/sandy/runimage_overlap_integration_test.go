@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
@@ -28,13 +27,8 @@ func TestRunImageOverlap(t *testing.T) {
 		return
 	}
 	e := newImgEnv(t)
-	// A runtime directory of the test's own: its state root holds this
-	// test's containers only.
-	xdg := filepath.Join(e.dir, "xdg")
-	if err := os.Mkdir(xdg, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"))
+	// Its state root holds this test's containers only.
+	xdg := e.privateRuntime()
 	e.loadImage("localhost/bb:overlap", imagefix.Busybox(t))
 	nocmd := imagefix.Busybox(t)
 	nocmd.Config.Cmd = nil
@@ -142,14 +136,7 @@ func TestRunImageOverlap(t *testing.T) {
 				}
 				c := e.cmd(args...)
 				said, sent := atLine(t, c, at, func() { _ = c.Process.Signal(syscall.SIGINT) })
-				done := make(chan error, 1)
-				go func() { done <- c.Wait() }()
-				select {
-				case <-done:
-				case <-time.After(30 * time.Second):
-					_ = c.Process.Kill()
-					t.Fatalf("sandy run did not end after SIGINT:\n%s", said.String())
-				}
+				waitOrKill(t, c, func() string { return "sandy run did not end after SIGINT:\n" + said.String() })
 				switch code := c.ProcessState.ExitCode(); {
 				case !sent:
 					t.Fatalf("no %q line:\n%s", at, said.String())
@@ -179,13 +166,7 @@ func TestRunImageOverlap(t *testing.T) {
 			if !killed {
 				t.Fatalf("no %q line:\n%s", at, said.String())
 			}
-			var got int
-			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-				if got = len(e.storageContainers()); got == before {
-					break
-				}
-			}
-			if got != before {
+			if got := e.storageContainersBack(before); got != before {
 				t.Errorf("kill -9 of sandy run --rm while the helper worked left %d storage containers:\n%s", got-before, said.String())
 			}
 			e.ok("run", "--rm", "--network=none", "localhost/bb:overlap", "true")

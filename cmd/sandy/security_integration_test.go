@@ -87,14 +87,7 @@ func TestHostBinaryNotWritable(t *testing.T) {
 	}
 	e := newEnv(t).sh("sleep 100")
 	// A sandy the test user owns, as one built into $HOME would be.
-	own := filepath.Join(testutil.TempDir(t), "sandy")
-	data, err := os.ReadFile(e.sandy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(own, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	own := ownSandy(t, e.sandy)
 	for _, bin := range []string{e.sandy, own} {
 		t.Run(filepath.Base(filepath.Dir(bin)), func(t *testing.T) {
 			id := fmt.Sprintf("exe-%d", time.Now().UnixNano())
@@ -103,20 +96,70 @@ func TestHostBinaryNotWritable(t *testing.T) {
 				t.Fatalf("create with %s: %v", bin, err)
 			}
 			defer exec.Command(bin, "--root", e.root, "delete", "--force", id).Run()
-			pid := statePid(t, e, id)
-			exe := fmt.Sprintf("/proc/%d/exe", pid)
-			target, _ := os.Readlink(exe)
-			fd, err := unix.Open(exe, unix.O_WRONLY, 0)
+			exe, target, err := writeOpenExe(statePid(t, e, id))
 			if err == nil {
-				unix.Close(fd)
 				t.Fatalf("%s (%s) opened for writing", exe, target)
 			}
-			if bin == own && !strings.HasPrefix(target, "/memfd:sandy") && !errors.Is(err, unix.EROFS) {
+			if bin == own && !overlayOrMemfd(target, err) {
 				t.Fatalf("init of a user-owned sandy runs from %q (open for writing: %v), want a read-only overlayfs (EROFS) or a sealed memfd", target, err)
 			}
 			t.Logf("%s -> %s: open for writing: %v", exe, target, err)
 		})
 	}
+}
+
+// ownSandy is a copy of the sandy binary in a directory of the test's,
+// owned by the caller: a sandy the user can write, as one built into
+// $HOME would be.
+func ownSandy(t *testing.T, sandy string) string {
+	t.Helper()
+	own := filepath.Join(testutil.TempDir(t), "sandy")
+	data, err := os.ReadFile(sandy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return own
+}
+
+// writeOpenExe does what the CVE-2019-5736 attack does first: it opens
+// /proc/PID/exe for writing, and closes it again if that worked. It
+// returns the link and its target, for the messages, and the open's
+// error: nil when the binary could have been rewritten.
+func writeOpenExe(pid int) (exe, target string, err error) {
+	exe = fmt.Sprintf("/proc/%d/exe", pid)
+	target, _ = os.Readlink(exe)
+	fd, err := unix.Open(exe, unix.O_WRONLY, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return exe, target, err
+}
+
+// overlayOrMemfd: the failed open of writeOpenExe was the read-only
+// overlay's (EROFS) or the target is sandy's sealed memfd copy.
+func overlayOrMemfd(target string, err error) bool {
+	return strings.HasPrefix(target, "/memfd:sandy") || errors.Is(err, unix.EROFS)
+}
+
+// wantReadOnlyOverlayExe fails t unless process pid runs sandy through
+// the read-only overlay: its exe is neither a memfd copy nor the file on
+// disk (path; "" for no such check), and does not open for writing
+// (EROFS).
+func wantReadOnlyOverlayExe(t *testing.T, pid int, path string) (exe, target string) {
+	t.Helper()
+	exe, target, err := writeOpenExe(pid)
+	switch {
+	case strings.HasPrefix(target, "/memfd:") || path != "" && target == path:
+		t.Fatalf("%s runs from %q, not the overlay", exe, target)
+	case err == nil:
+		t.Fatalf("%s (%s) opened for writing by uid %d", exe, target, os.Getuid())
+	case !errors.Is(err, unix.EROFS):
+		t.Fatalf("open %s (%s) for writing: %v, want EROFS", exe, target, err)
+	}
+	return exe, target
 }
 
 // TestRootBinaryReadOnlyOverlay (CVE-2019-5736, as root): root can write
@@ -140,21 +183,8 @@ func TestRootBinaryReadOnlyOverlay(t *testing.T) {
 	if !strings.Contains(r.stderr, "the init runs "+e.sandy+" through a detached read-only overlayfs mount") {
 		t.Fatalf("--debug does not name the overlay for %s:\n%s", e.sandy, r.stderr)
 	}
-	pid := statePid(t, e, id)
-	exe := fmt.Sprintf("/proc/%d/exe", pid)
-	target, _ := os.Readlink(exe)
-	if strings.HasPrefix(target, "/memfd:") {
-		t.Fatalf("the init runs from %q, a copy", target)
-	}
-	fd, err := unix.Open(exe, unix.O_WRONLY, 0)
-	if err == nil {
-		unix.Close(fd)
-		t.Fatalf("%s (%s) opened for writing by root", exe, target)
-	}
-	if !errors.Is(err, unix.EROFS) {
-		t.Fatalf("open %s (%s) for writing: %v, want EROFS", exe, target, err)
-	}
-	t.Logf("%s -> %s: open for writing: %v", exe, target, err)
+	exe, target := wantReadOnlyOverlayExe(t, statePid(t, e, id), "")
+	t.Logf("%s -> %s: open for writing: %v", exe, target, unix.EROFS)
 	noExeOverlay(t, e)
 	if r := e.run("", "delete", "--force", id); r.code != 0 {
 		t.Fatalf("delete: %s", r.stderr)
@@ -180,14 +210,7 @@ func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
 		return
 	}
 	e := newEnv(t).sh("ls -l /proc/self/fd/; sleep 100")
-	own := filepath.Join(testutil.TempDir(t), "sandy")
-	data, err := os.ReadFile(e.sandy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(own, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	own := ownSandy(t, e.sandy)
 	e.sandy = own
 	id := uniqueID("exe-rootless")
 	out := filepath.Join(testutil.TempDir(t), "out")
@@ -207,21 +230,8 @@ func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
 	if !strings.Contains(string(debug), "the init runs "+own+" through a detached read-only overlayfs mount made in a user namespace of its own") {
 		t.Fatalf("--debug does not name the user namespace's overlay for %s:\n%s", own, debug)
 	}
-	pid := statePid(t, e, id)
-	exe := fmt.Sprintf("/proc/%d/exe", pid)
-	target, _ := os.Readlink(exe)
-	if strings.HasPrefix(target, "/memfd:") || target == own {
-		t.Fatalf("the init runs from %q, not the overlay", target)
-	}
-	fd, err := unix.Open(exe, unix.O_WRONLY, 0)
-	if err == nil {
-		unix.Close(fd)
-		t.Fatalf("%s (%s) opened for writing by uid %d", exe, target, os.Getuid())
-	}
-	if !errors.Is(err, unix.EROFS) {
-		t.Fatalf("open %s (%s) for writing: %v, want EROFS", exe, target, err)
-	}
-	t.Logf("%s -> %s: open for writing from the host: %v", exe, target, err)
+	exe, target := wantReadOnlyOverlayExe(t, statePid(t, e, id), own)
+	t.Logf("%s -> %s: open for writing from the host: %v", exe, target, unix.EROFS)
 	r := e.run("", "exec", id, "sh", "-c", "exec 3>>/proc/1/exe && echo OPENED")
 	if r.code == 0 || strings.Contains(r.stdout, "OPENED") {
 		t.Fatalf("a process of the container opened the init's exe for writing: %d %q %s", r.code, r.stdout, r.stderr)
@@ -274,14 +284,7 @@ func TestRootlessBinaryOverlayFallback(t *testing.T) {
 	}
 	unshare := testutil.RequireBinary(t, "unshare", "apt-get install util-linux")
 	e := newEnv(t, "true")
-	own := filepath.Join(testutil.TempDir(t), "sandy")
-	data, err := os.ReadFile(e.sandy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(own, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	own := ownSandy(t, e.sandy)
 	limited := func(args ...string) string {
 		script := `echo 0 >/proc/sys/user/max_user_namespaces && exec "$@"`
 		out, _ := exec.Command(unshare, append([]string{"--user", "--map-root-user", "sh", "-c", script, "sh", own}, args...)...).CombinedOutput()

@@ -22,14 +22,18 @@ type Listed struct {
 	ImageID string    `json:"ImageID"`
 	Command []string  `json:"Command"`
 	Created time.Time `json:"Created"`
-	State   string    `json:"State"` // running, paused, created, exited, or external
+	State   string    `json:"State"` // running, paused, created, stopping, exited, or storage (External)
 	// Started is when a detached container's process (last) started.
 	Started  *time.Time `json:"StartedAt,omitempty"`
 	ExitCode *int       `json:"ExitCode,omitempty"`
 	Finished *time.Time `json:"FinishedAt,omitempty"`
-	// External: made by podman or buildah in the same store (no record of
-	// sandy's); listed with --external only.
+	// External: a storage container without a record of sandy's: podman's
+	// or buildah's in the same store, or one a killed sandy run left;
+	// listed with --external only, in podman's "storage" state.
 	External bool `json:"IsExternal"`
+	// Owner says whose an external container is (imagehelper.OwnerSandy,
+	// OwnerBuildah, "" when unknown): rm removes sandy's own without -f.
+	Owner string `json:"Owner,omitempty"`
 	// MonitorGone: the monitor of a detached container was killed before
 	// it could record how the container ended (which died with it).
 	MonitorGone bool `json:"MonitorGone,omitempty"`
@@ -41,6 +45,9 @@ type Listed struct {
 
 	dir string // the storage container's directory
 	rec Record
+	// creator: the live sandy that is making this external container of
+	// sandy's (nil when none is: it was left over).
+	creator *imagehelper.Creator
 }
 
 // Latest is the id of the container made last (podman's --latest):
@@ -103,7 +110,7 @@ func (m Manage) List(ctx context.Context, external bool) ([]Listed, error) {
 		case !ok && !external:
 			continue
 		case !ok:
-			l.External, l.State = true, "external"
+			l = externalOf(l, sc)
 		default:
 			if rec.ImageID == "" {
 				if err := completeRecord(sc.Dir, sc.Names, sc.ImageID); err != nil {
@@ -175,7 +182,7 @@ func (m Manage) Remove(ctx context.Context, refs []string, force, anonymous bool
 func (m Manage) remove(ctx context.Context, c Listed, force bool) error {
 	switch {
 	case c.External:
-		return fmt.Errorf("container %s was made by podman or buildah, which keep their own record of it: remove it with podman rm %s (or buildah rm)", short(c.ID), short(c.ID))
+		return m.removeExternal(ctx, c, force)
 	case c.Running() && !force:
 		return fmt.Errorf("container %s is %s: stop it first (sandy stop %s), or rm -f to kill it", short(c.ID), c.State, short(c.ID))
 	case c.Running():
@@ -185,16 +192,30 @@ func (m Manage) remove(ctx context.Context, c Listed, force bool) error {
 			return fmt.Errorf("killing container %s: %w", short(c.ID), err)
 		}
 	}
-	// What a killed monitor or a killed `sandy run` left of the runtime:
-	// its state, cgroup and network files.
-	if err := lifecycle.Delete(ctx, m.G, c.ID, true); err != nil {
-		return fmt.Errorf("removing the runtime state of container %s: %w", short(c.ID), err)
+	if err := m.removeRuntime(ctx, c.ID); err != nil {
+		return err
 	}
-	removeExitFile(m.G, c.ID)
 	if _, ok, err := readRecord(c.dir); err == nil && !ok && c.rec.Rm {
 		return nil // its monitor removed it (--rm)
 	}
-	if err := imagehelper.Remove(ctx, m.Helper, m.Global, c.ID, m.Stderr); err != nil {
+	return m.removeStorage(ctx, c.ID)
+}
+
+// removeRuntime removes what a killed monitor or a killed `sandy run`
+// left of the runtime for container id: its state, cgroup, network files
+// and exit file (killing what still runs).
+func (m Manage) removeRuntime(ctx context.Context, id string) error {
+	if err := lifecycle.Delete(ctx, m.G, id, true); err != nil {
+		return fmt.Errorf("removing the runtime state of container %s: %w", short(id), err)
+	}
+	removeExitFile(m.G, id)
+	return nil
+}
+
+// removeStorage removes the storage container id and its layer through
+// the helper, whose own error line is its message.
+func (m Manage) removeStorage(ctx context.Context, id string) error {
+	if err := imagehelper.Remove(ctx, m.Helper, m.Global, id, m.Stderr); err != nil {
 		var he *imagehelper.HelperError
 		if errors.As(err, &he) {
 			return errQuiet{err}

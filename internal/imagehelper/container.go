@@ -434,6 +434,12 @@ type StoredContainer struct {
 	// Dir is the container's own directory (podman's userdata): sandy's
 	// record and config.json are there for the containers sandy made.
 	Dir string `json:"dir"`
+	// Owner is who made it, as its metadata and directory say:
+	// OwnerSandy, OwnerBuildah, or "" (podman's metadata, or none: podman,
+	// another tool, or a sandy older than the mark).
+	Owner string `json:"owner,omitempty"`
+	// Creator is the sandy process that asked for it (OwnerSandy only).
+	Creator *Creator `json:"creator,omitempty"`
 }
 
 // List runs ListRole.

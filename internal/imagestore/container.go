@@ -78,6 +78,9 @@ type containerMeta struct {
 	ContainerName string `json:"name,omitempty"`
 	CreatedAt     int64  `json:"created-at"`
 	MountLabel    string `json:"mountlabel,omitempty"`
+	// Creator is sandy's mark (owner.go): the sandy that asked for the
+	// container. podman and buildah neither write nor read it.
+	Creator *imagehelper.Creator `json:"sandy-creator,omitempty"`
 }
 
 // CreateContainer makes a storage container from the image name refers
@@ -100,7 +103,7 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 	}
 	o.trace("reading the image's config", t0)
 	t0 = time.Now()
-	meta, _ := json.Marshal(containerMeta{ImageName: imgName, ImageID: img.ID, ContainerName: o.Name, CreatedAt: time.Now().Unix()})
+	meta, _ := json.Marshal(containerMeta{ImageName: imgName, ImageID: img.ID, ContainerName: o.Name, CreatedAt: time.Now().Unix(), Creator: creatorMark()})
 	var names []string
 	if o.Name != "" {
 		names = []string{o.Name}
@@ -477,12 +480,14 @@ func ListContainers(s storage.Store) ([]imagehelper.StoredContainer, error) {
 	for _, c := range cs {
 		sc := imagehelper.StoredContainer{ID: c.ID, Names: c.Names, ImageID: c.ImageID, Created: c.Created}
 		var meta containerMeta
-		if json.Unmarshal([]byte(c.Metadata), &meta) == nil {
-			sc.ImageName = meta.ImageName
+		if json.Unmarshal([]byte(c.Metadata), &meta) != nil {
+			meta = containerMeta{} // another tool's, or none
 		}
+		sc.ImageName = meta.ImageName
 		if dir, err := s.ContainerDirectory(c.ID); err == nil {
 			sc.Dir = dir
 		}
+		sc.Owner, sc.Creator = ownerOf(meta, sc.Dir)
 		out = append(out, sc)
 	}
 	return out, nil
