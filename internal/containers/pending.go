@@ -81,8 +81,11 @@ func (m *monitor) runPending(id string) error {
 		return fmt.Errorf("reading the start order: %w", err)
 	}
 	var ps pendingStart
-	if err := json.Unmarshal(line, &ps); err != nil || ps.Spec == nil {
-		return fmt.Errorf("reading the start order %q: %v", line, err)
+	if err := json.Unmarshal(line, &ps); err != nil {
+		return fmt.Errorf("reading the start order %q: %w", line, err)
+	}
+	if ps.Spec == nil {
+		return fmt.Errorf("the start order %q has no start spec", line)
 	}
 	if ps.Config.ID != id {
 		return fmt.Errorf("the start order is container %s's, not %s's", ps.Config.ID, id)

@@ -87,3 +87,26 @@ func TestAwaitDirRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestRunPendingRefuses: a pending monitor starts nothing on a first
+// order that is not its container's, has no start spec, or never comes.
+func TestRunPendingRefuses(t *testing.T) {
+	for _, tc := range []struct{ name, orders, want string }{
+		{"no order", "", "reading the start order"},
+		{"not JSON", "{\n", "reading the start order"},
+		{"no start spec", `{"config":{"id":"mine"}}` + "\n", "has no start spec"},
+		{"another container's", `{"config":{"id":"other"},"spec":{}}` + "\n", "is container other's, not mine's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMonitor(nil)
+			m.orders = bufio.NewReader(strings.NewReader(tc.orders))
+			err := m.runPending("mine")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("runPending = %v, want an error with %q", err, tc.want)
+			}
+			if m.g != nil {
+				t.Error("a runtime was set up")
+			}
+		})
+	}
+}
