@@ -49,7 +49,12 @@
 # read through the layers, the init started beside the helper and the file
 # creations off run's path): sandy-image 63.8 -> 33.2 ms, sandy-bundle
 # 30.8 -> 19.2, podman-runc 165.8 -> 142.8; /podman (runc) 0.38 -> 0.23
-# (target 0.25), /bundle 2.09 -> 1.62 (target 1.3).
+# (target 0.25), /bundle 2.09 -> 1.62 (target 1.3). 2026-12-07 01:01
+# (load 0.1-0.6): 24.4 ms, 15.7, 111.2; 0.22, 1.61; run -d 39.1, exec 6.6,
+# rm -f 40.7. Since then run -d's monitor starts its init while the helper
+# works (paired: run -d 0.82-0.85 of before); docs/design.md, "Where run
+# --rm IMAGE's time over the bundle's goes", has the breakdown, and why a
+# file made in this script's /tmp store costs what it does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-20}

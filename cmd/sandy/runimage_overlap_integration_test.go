@@ -48,6 +48,9 @@ func TestRunImageOverlap(t *testing.T) {
 				t.Errorf("state directory left: %s", ent.Name())
 			}
 		}
+		if p := procsWith("_monitor --pending"); len(p) > 0 {
+			t.Errorf("pending monitors left: %v", p)
+		}
 	}
 
 	t.Run("debug shows the overlap", func(t *testing.T) {
@@ -67,6 +70,30 @@ func TestRunImageOverlap(t *testing.T) {
 		if initAt < 0 || bundleAt < initAt {
 			t.Errorf("want `starting the init` before `waiting for the bundle`:\n%s", r.stderr)
 		}
+		nothingLeft(t)
+	})
+	t.Run("run -d: the monitor's init starts while the helper works", func(t *testing.T) {
+		r := e.run_(nil, "--debug", "run", "-d", "--rm", "--network=none", "localhost/bb:overlap", "sleep", "100")
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		id := strings.TrimSpace(r.stdout)
+		m := regexp.MustCompile(`the container's monitor starts while the image helper makes the storage container ([0-9a-f]{64})\n`).FindStringSubmatch(r.stderr)
+		if m == nil || m[1] != id {
+			t.Fatalf("no monitor overlap line for %s in:\n%s", id, r.stderr)
+		}
+		// The monitor's set-up lines come once its process runs: its init
+		// started before it waited for the bundle, which came after the
+		// helper made the storage container.
+		made := strings.Index(r.stderr, "creating storage container "+id+" ")
+		initAt, bundleAt := strings.Index(r.stderr, "debug: starting the init: "), strings.Index(r.stderr, "debug: waiting for the bundle: ")
+		if made < 0 || initAt < 0 || bundleAt < initAt {
+			t.Errorf("want the storage container made, and the monitor's `starting the init` before its `waiting for the bundle`:\n%s", r.stderr)
+		}
+		if out := e.ok("container", "exec", id, "echo", "in"); out != "in\n" {
+			t.Errorf("exec: %q", out)
+		}
+		e.ok("container", "rm", "-f", id)
 		nothingLeft(t)
 	})
 	t.Run("terminal", func(t *testing.T) {
@@ -106,13 +133,15 @@ func TestRunImageOverlap(t *testing.T) {
 		// Before anything starts: the flags alone.
 		{"a bad limit", 125, []string{"--memory", "1x", "localhost/bb:overlap", "true"}, `--memory "1x"`},
 	} {
-		for _, rm := range []bool{true, false} {
+		for _, mode := range []string{"", "--rm", "-d", "-d --rm"} {
 			name := tc.name
-			args := append([]string{"run", "--network=none"}, tc.args...)
-			if rm {
-				name += "/--rm"
-				args = append([]string{"run", "--rm", "--network=none"}, tc.args...)
+			if mode != "" {
+				name += "/" + mode
 			}
+			// Under -d the monitor's init starts while the helper works,
+			// and every failure undoes the monitor's work too.
+			args := append(append([]string{"run"}, strings.Fields(mode)...), "--network=none")
+			args = append(args, tc.args...)
 			t.Run(name, func(t *testing.T) {
 				msg := e.fails(tc.code, args...)
 				if !strings.Contains(msg, tc.want) {
@@ -153,6 +182,26 @@ func TestRunImageOverlap(t *testing.T) {
 			})
 		}
 	}
+	t.Run("kill -9 of run -d while the helper works", func(t *testing.T) {
+		// The pending monitor's orders end without the container's
+		// directory: it undoes its init and runtime state and exits; the
+		// helper removes the --rm container no one reads the answer of.
+		c := e.cmd("--debug", "run", "-d", "--rm", "--network=none", "localhost/bb:overlap", "sleep", "765432")
+		said, killed := atLine(t, c, "image helper: opening the image store", func() { _ = c.Process.Kill() })
+		_ = c.Wait()
+		if !killed {
+			t.Fatalf("no helper line:\n%s", said.String())
+		}
+		waitFor(t, 20*time.Second, "the pending monitor and its init to end", func() bool {
+			return len(procsWith("_monitor --pending")) == 0 && len(procsWith("sleep 765432")) == 0
+		})
+		waitFor(t, 20*time.Second, "the storage container's removal", func() bool { return len(e.storageContainers()) == before })
+		if out := strings.TrimSpace(e.ok("list", "-q")); out != "" {
+			t.Errorf("the pending monitor left runtime state: %q", out)
+		}
+		e.ok("run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+		nothingLeft(t)
+	})
 	for _, at := range []string{"image helper: opening the image store", "starting the init: "} {
 		t.Run("kill -9 at "+strings.TrimSuffix(at, ": "), func(t *testing.T) {
 			// sandy killed while the helper works: the init dies with

@@ -29,19 +29,15 @@ func (m *monitor) serveAttach() error {
 		if m.cfg.Terminal {
 			o.Input = ptyWriter{m}
 		} else {
-			r, w, err := os.Pipe()
-			if err != nil {
+			if err := m.makeStdin(); err != nil {
 				return err
 			}
-			m.pipes = append(m.pipes, r) // the init's copy is its own: ours goes once it runs
-			m.stdinR, m.stdinW = r, w
-			o.Input, o.CloseInput = w, m.closeStdin
+			o.Input, o.CloseInput = m.stdinW, m.closeStdin
 		}
 	}
 	if m.cfg.Terminal {
 		o.Resize = m.resize
 	}
-	m.masterReady, m.attachDone = make(chan struct{}), make(chan struct{})
 	var err error
 	if m.srv, err = attach.Listen(m.cfg.Dir, o); err != nil {
 		return err
@@ -53,6 +49,22 @@ func (m *monitor) serveAttach() error {
 		}
 		m.srv.WaitAttached(attachWait)
 	}
+	return nil
+}
+
+// makeStdin makes the container's stdin pipe under -i without -t (the
+// clients feed it), once: a pending monitor makes it before the init
+// starts, its attach socket comes once the container's directory exists.
+func (m *monitor) makeStdin() error {
+	if !m.cfg.Interactive || m.cfg.Terminal || m.stdinR != nil {
+		return nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	m.pipes = append(m.pipes, r) // the init's copy is its own: ours goes once it runs
+	m.stdinR, m.stdinW = r, w
 	return nil
 }
 

@@ -43,17 +43,19 @@ func (r RunRequest) prepareMonitor(g *lifecycle.Global, p *imagehelper.Prepared,
 	})
 }
 
-// detach is the end of `sandy run -d IMAGE`: the container's monitor
-// runs it (monitor.go); once its process runs, the id is printed and the
-// status is 0. When it does not start, the status is the foreground
-// run's (125, 126, 127) and the caller removes the container.
-func (r RunRequest) detach(g *lifecycle.Global, p *imagehelper.Prepared, o *lifecycle.RunOptions) (int, error) {
+// detach is the end of `sandy run -d IMAGE`: the container's monitor,
+// started pending (pending.go), gets the container's directory and runs
+// it; once its process runs, the id is printed and the status is 0. When
+// it does not start, the status is the foreground run's (125, 126, 127)
+// and the caller removes the container.
+func (r RunRequest) detach(g *lifecycle.Global, p *imagehelper.Prepared, o *lifecycle.RunOptions, pm *pendingMonitor) (int, error) {
 	if u, err := user.Current(); err == nil {
 		if w := lingerWarning(u.Username, fileExists); w != "" {
 			g.Warn(w)
 		}
 	}
-	if err := startMonitor(p.Dir, r.Stderr, nil); err != nil {
+	pm.send(p.Dir)
+	if err := pm.wait(p.Dir, r.Stderr); err != nil {
 		// A monitor that died in the set-up (killed) left the runtime's
 		// state: removed before the caller removes the storage container.
 		if derr := lifecycle.Delete(context.Background(), g, p.ID, true); derr != nil {

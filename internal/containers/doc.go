@@ -77,9 +77,11 @@
 // and all or nothing, and it refuses the flags only an image container
 // has, naming the config.json field to edit instead.
 //
-// `sandy run -d IMAGE` prepares the same way, then hands the container to
-// its monitor (monitor.go: MonitorMain, the hidden `sandy _monitor DIR`,
-// conmon's job), which runs it through lifecycle.Run in the foreground,
+// `sandy run -d IMAGE` hands the container to its monitor (monitor.go:
+// MonitorMain, the hidden `sandy _monitor --pending ID`, conmon's job),
+// started before the helper answers and given the container's directory
+// once the bundle is written (pending.go), which runs it through
+// lifecycle.Run in the foreground,
 // logs its output with ctrlog, records its exit and removes it under
 // --rm; the CLI returns once the process runs (detach.go). The monitor
 // also serves the container's attach socket (attach.go, internal/attach):

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/attach"
@@ -237,6 +238,13 @@ func startMonitor(dir string, stderr io.Writer, attach func() error) error {
 	if err != nil {
 		return fmt.Errorf("starting the container's monitor: %w", err)
 	}
+	return awaitReady(cmd, r, dir, stderr, attach)
+}
+
+// awaitReady reads the monitor's readiness pipe r until its process runs
+// (nil) or it failed (a *MonitorError, the monitor gone); see
+// startMonitor.
+func awaitReady(cmd *exec.Cmd, r io.Reader, dir string, stderr io.Writer, attach func() error) error {
 	br := bufio.NewReader(r)
 	var m readyMsg
 	for {
@@ -273,23 +281,31 @@ func startMonitor(dir string, stderr io.Writer, attach func() error) error {
 	return cmd.Process.Release()
 }
 
-// MonitorMain is `sandy _monitor DIR` (startMonitor). Its status is 0
-// once the container ran, whatever its own status; 1 when it did not.
+// MonitorMain is `sandy _monitor DIR` (startMonitor) or `sandy _monitor
+// --pending ID` (startPendingMonitor). Its status is 0 once the container
+// ran, whatever its own status; 1 when it did not.
 func MonitorMain(args []string) int {
 	unix.CloseOnExec(monitorFD)
-	ready := os.NewFile(monitorFD, "ready")
-	m := &monitor{ready: ready}
-	if len(args) == 2 && args[0] == waitAttachFlag {
-		m.waitAttach, args = true, args[1:]
-	}
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: sandy _monitor [--wait-attach] DIR")
+	m := newMonitor(os.NewFile(monitorFD, "ready"))
+	var err error
+	switch {
+	case len(args) == 2 && args[0] == pendingFlag:
+		unix.CloseOnExec(ordersFD)
+		m.orders = bufio.NewReader(os.NewFile(ordersFD, "orders"))
+		err = m.runPending(args[1])
+	case len(args) == 2 && args[0] == waitAttachFlag:
+		m.waitAttach = true
+		err = m.run(args[1])
+	case len(args) == 1:
+		err = m.run(args[0])
+	default:
+		fmt.Fprintln(os.Stderr, "usage: sandy _monitor [--wait-attach] DIR | --pending ID")
 		return 2
 	}
-	if err := m.run(args[0]); err != nil {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s sandy monitor: %v\n", time.Now().Format(time.RFC3339), err)
 		if !m.started {
-			m.fail(args[0], readyMsg{Error: err.Error(), Code: ExitSandyError})
+			m.fail(m.cfg.Dir, readyMsg{Error: err.Error(), Code: ExitSandyError})
 			return 1
 		}
 	}
@@ -299,13 +315,16 @@ func MonitorMain(args []string) int {
 // fail ends a run whose process never ran: its status goes in the record
 // (a start that failed is an exited container, not one whose monitor was
 // killed), then to the CLI, which removes a container that run -d made.
+// A pending monitor that never got its directory has no record.
 func (m *monitor) fail(dir string, msg readyMsg) {
 	if m.ready == nil {
 		return // reported already
 	}
 	now := time.Now().UTC()
 	code := msg.Code
-	_ = updateRecord(dir, func(r *Record) { r.ExitCode, r.Finished = &code, &now })
+	if dir != "" {
+		_ = updateRecord(dir, func(r *Record) { r.ExitCode, r.Finished = &code, &now })
+	}
 	m.report(msg)
 }
 
@@ -332,27 +351,60 @@ type monitor struct {
 	// masterReady is closed once master is set; attachDone when the
 	// sessions end.
 	masterReady, attachDone chan struct{}
+
+	// A pending monitor's (runPending): the CLI's orders, fd 4, and the
+	// start spec the container's init starts from before the container's
+	// directory exists.
+	orders *bufio.Reader
+	start  *specs.Spec
+	// sinksReady is closed once the log and the attach socket are open:
+	// the container's output waits for them (a pending monitor's init
+	// starts before the directory that holds them exists).
+	sinksReady chan struct{}
+}
+
+func newMonitor(ready *os.File) *monitor {
+	return &monitor{ready: ready, masterReady: make(chan struct{}), attachDone: make(chan struct{}), sinksReady: make(chan struct{})}
 }
 
 func (m *monitor) run(dir string) error {
+	m.cfg.Dir = dir // for fail's record, whatever comes
 	cfg, err := readMonitorConfig(dir)
 	if err != nil {
 		return err
 	}
 	m.cfg = cfg
 	m.g = &lifecycle.Global{Root: cfg.Root, CgroupManager: cfg.CgroupManager, Debug: cfg.Debug, Stderr: &m.setup}
-	steps := []struct {
-		name string
-		fn   func() error
-	}{
+	return m.steps(append(m.dirSteps(), m.runSteps()...))
+}
+
+type monitorStep struct {
+	name string
+	fn   func() error
+}
+
+// dirSteps need the container's directory: the record, the log, the
+// attach socket. Once done, the container's output has somewhere to go.
+func (m *monitor) dirSteps() []monitorStep {
+	return []monitorStep{
 		{"recording the monitor", m.recordSelf},
 		{"opening the log", m.openLog},
 		{"serving the attach socket", m.serveAttach},
+		{"", func() error { close(m.sinksReady); return nil }},
+	}
+}
+
+// runSteps run the container and end it.
+func (m *monitor) runSteps() []monitorStep {
+	return []monitorStep{
 		{"running the container", m.runContainer},
 		{"recording the exit status", m.recordExit},
 		{"ending the attach sessions", m.endAttach},
 		{"removing the container (--rm)", m.removeContainer},
 	}
+}
+
+func (m *monitor) steps(steps []monitorStep) error {
 	defer m.closeAttach(-1)
 	for _, s := range steps {
 		if err := s.fn(); err != nil {
@@ -410,10 +462,13 @@ func (m *monitor) openLog() error {
 // copy: a full disk drops the log's writes (ctrlog), a client that does
 // not read is disconnected (attach).
 func (m *monitor) output(stream string, kind byte) (io.Writer, error) {
-	var to io.Writer = m.srv.Stream(kind)
-	if m.log != nil {
-		to = io.MultiWriter(m.log.Stream(stream), to)
-	}
+	to := &sinkWriter{ready: m.sinksReady, open: func() io.Writer {
+		var to io.Writer = m.srv.Stream(kind)
+		if m.log != nil {
+			to = io.MultiWriter(m.log.Stream(stream), to)
+		}
+		return to
+	}}
 	if m.cfg.Terminal {
 		return to, nil
 	}
@@ -438,13 +493,20 @@ func (m *monitor) closePipes() {
 	m.pipes = nil
 }
 
-// runContainer is the runtime path, in the foreground.
+// runContainer is the runtime path, in the foreground. A pending
+// monitor's container starts from the start spec, and its bundle comes
+// with the CLI's second order (awaitDir).
 func (m *monitor) runContainer() error {
 	c := m.cfg
 	o := &lifecycle.RunOptions{}
-	o.ID, o.Bundle, o.RootfsMode = c.ID, c.Bundle, c.RootfsMode
-	layers := c.Layers
-	o.Layers = &layers
+	o.ID, o.RootfsMode = c.ID, c.RootfsMode
+	if m.start != nil {
+		o.Pending = &lifecycle.PendingBundle{Spec: m.start, Wait: m.awaitDir}
+	} else {
+		o.Bundle = c.Bundle
+		layers := c.Layers
+		o.Layers = &layers
+	}
 	o.Seccomp, o.NoSeccomp = c.Seccomp, c.NoSeccomp
 	o.Network, o.Cgroup, o.NetFiles = c.Network, c.Cgroup, c.NetFiles
 	var err error
@@ -464,10 +526,11 @@ func (m *monitor) runContainer() error {
 		// The init has its copies: ours would keep the log open.
 		m.closePipes()
 		now := time.Now().UTC()
-		if err := updateRecord(c.Dir, func(r *Record) { r.Started = &now }); err != nil {
+		dir := m.cfg.Dir // a pending monitor's is known by now
+		if err := updateRecord(dir, func(r *Record) { r.Started = &now }); err != nil {
 			m.g.Debugf("recording the start: %v", err)
 		}
-		if err := firstUseDone(c.Dir); err != nil {
+		if err := firstUseDone(dir); err != nil {
 			m.g.Debugf("dropping the volumes' first-use options: %v", err)
 		}
 		m.started = true
@@ -483,7 +546,7 @@ func (m *monitor) runContainer() error {
 		if code == 1 || code == 0 {
 			code = ExitSandyError
 		}
-		m.fail(c.Dir, readyMsg{Error: err.Error(), Code: code})
+		m.fail(m.cfg.Dir, readyMsg{Error: err.Error(), Code: code})
 		return err
 	}
 	m.code = code

@@ -75,9 +75,10 @@ const ExitSandyError = 125
 //     spec, configures the init with it, starts and waits for it;
 //  4. --rm removes the storage container (its layer) afterwards.
 //
-// Under -d, steps 3 and 4 are the container's monitor's (detach.go,
-// monitor.go), after the helper's answer: Run returns 0 once the process
-// runs, and prints the id.
+// Under -d, the container's monitor runs steps 2 to 4 (detach.go,
+// monitor.go, pending.go): it starts before the helper answers, and gets
+// the container's directory once step 3's bundle is written. Run returns
+// 0 once the process runs, and prints the id.
 //
 // It returns the container's exit status, or 125 for sandy's own errors
 // (126 and 127 when the command cannot be executed or is not found), as
@@ -204,32 +205,62 @@ func (r RunRequest) finalBundle(ctx context.Context, g *lifecycle.Global, st *st
 	return &lifecycle.ReadyBundle{Dir: fo.Bundle, Layers: fo.Layers, Publish: fo.Network.Publish}, nil
 }
 
-// runDetached is Run under -d: once the helper has made the storage
-// container, the bundle is written and the container's monitor runs it.
+// runDetached is Run under -d: the container's monitor starts at once as
+// a pending one (pending.go), and its init starts while the helper makes
+// the storage container, as the foreground run's does; once the helper
+// answers, the bundle, the record and the monitor's orders are written
+// and the monitor gets the container's directory.
 func (r RunRequest) runDetached(ctx context.Context, g *lifecycle.Global, st *storage) (int, error) {
+	h, err := CallerHost(st.id, "") // the root is known once the helper answers
+	var start *specs.Spec
+	var x *Extra
+	if err == nil {
+		start, x, err = GenerateStart(r.Options, h)
+	}
+	o := r.Runtime
+	if err == nil {
+		err = r.flagOptions(&o, st.id, x)
+	}
+	var pm *pendingMonitor
+	if err == nil {
+		pm, err = startPendingMonitor(newMonitorConfig(g, r, &o, "", nil, r.Options.Terminal, r.Interactive), start)
+	}
+	if err != nil {
+		if herr := st.discard(ctx, g); herr != nil {
+			return ExitSandyError, quietHelperError(herr)
+		}
+		return ExitSandyError, err
+	}
+	g.Debugf("the container's monitor starts while the image helper makes the storage container %s", st.id)
 	sess, err := st.wait(ctx)
 	if err != nil {
+		// The monitor undoes what it made and exits: then the helper's
+		// work is undone too (an interrupt), or there is none (its
+		// error, which it printed).
+		pm.abort()
+		if ctx.Err() != nil {
+			st.cancel()
+			_ = st.discard(context.WithoutCancel(ctx), g)
+		}
 		return ExitSandyError, quietHelperError(err)
 	}
 	p := sess.Prepared
 	defer sess.Keep()
 	vols := &volumeSet{}
-	h, err := CallerHost(p.ID, p.Rootfs)
-	var o *lifecycle.RunOptions
+	h.Rootfs = p.Rootfs
+	t0 := time.Now()
+	fo, err := r.runtimeOptions(p, h, o, vols)
+	g.Debugf("generating the spec, writing the bundle and the record: %v", time.Since(t0).Round(10*time.Microsecond))
 	if err == nil {
-		t0 := time.Now()
-		o, err = r.runtimeOptions(p, h, r.Runtime, vols)
-		g.Debugf("generating the spec, writing the bundle and the record: %v", time.Since(t0).Round(10*time.Microsecond))
-	}
-	if err == nil {
-		err = r.prepareMonitor(g, p, o, vols)
+		err = r.prepareMonitor(g, p, fo, vols)
 	}
 	if err != nil {
+		pm.abort()
 		vols.removeAnonymous(g)
 		st.remove(ctx, g, sess)
 		return ExitSandyError, err
 	}
-	code, err := r.detach(g, p, o)
+	code, err := r.detach(g, p, fo, pm)
 	if err != nil {
 		vols.removeAnonymous(g)
 		st.remove(ctx, g, sess)
