@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
@@ -26,6 +27,7 @@ func TestRunImageOverlap(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
+	ownProcesses(t) // run -d's pending monitors detach: procsWith finds them in this tree
 	e := newImgEnv(t)
 	// Its state root holds this test's containers only.
 	xdg := e.privateRuntime()
