@@ -124,6 +124,9 @@ func TestAttach(t *testing.T) {
 	t.Run("output after attaching", func(t *testing.T) {
 		e.t = t
 		e.runD("--name", "a1", "localhost/bb:d", "sh", "-c", "echo early; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo late; echo oops >&2; exit 7")
+		// run -d returns once the process runs, which may be before its
+		// first echo: what comes before the attach is the log's only.
+		waitFor(t, 10*time.Second, "the first line in the log", func() bool { return strings.Contains(e.ok("logs", "a1"), "early") })
 		dir := e.containerDir("a1")
 		fi, err := os.Stat(filepath.Join(dir, "attach"))
 		if err != nil {

@@ -61,6 +61,8 @@ func (r RunRequest) detach(g *lifecycle.Global, p *imagehelper.Prepared, o *life
 		if derr := lifecycle.Delete(context.Background(), g, p.ID, true); derr != nil {
 			g.Debugf("removing the runtime state of %s: %v", p.ID, derr)
 		}
+		// Or killed while it made that state: its unfinished directory.
+		lifecycle.CollectTemp(g)
 		var me *MonitorError
 		if errors.As(err, &me) {
 			return me.Code, err

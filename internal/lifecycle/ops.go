@@ -230,6 +230,16 @@ func Delete(ctx context.Context, g *Global, id string, force bool) error {
 	return destroy(ctx, g, root, c)
 }
 
+// CollectTemp removes the state root's temporary directories whose
+// creator died before it renamed one into place (state.Root.CollectTemp):
+// a run -d whose monitor was killed while it made the container's state
+// directory, which the caller then finds no state of to delete.
+func CollectTemp(g *Global) {
+	if root, err := state.OpenRoot(g.Root); err == nil {
+		root.CollectTemp()
+	}
+}
+
 // destroy kills whatever is left of c and removes everything it owns. It
 // is idempotent: a second call, or one after a crash, finishes the job.
 func destroy(ctx context.Context, g *Global, root *state.Root, c *state.Container) error {
