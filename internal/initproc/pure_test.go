@@ -282,11 +282,3 @@ func TestDirectRootHint(t *testing.T) {
 		t.Errorf("directRootHint(ELOOP) = %v, want the error unchanged", got)
 	}
 }
-
-// TestWarmDecoder: the warm-up's sample goes through the decoders of the
-// init's and the exec init's configs.
-func TestWarmDecoder(t *testing.T) {
-	if err := warmDecoder(); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -793,7 +793,7 @@ func (cr *creation) configureInit(context.Context) error {
 	if cr.o.owned {
 		cfg.Pdeathsig = int(syscall.SIGKILL)
 	}
-	return cr.conn.Send(initproc.MsgConfig, cfg)
+	return initproc.SendConfig(cr.conn, &cfg)
 }
 
 // waitReady reads the init's messages until it reports ready: warnings,

@@ -592,7 +592,7 @@ func (ex *execution) configure(context.Context) error {
 	if ex.c.NoSeccomp {
 		sc = nil
 	}
-	if err := ex.conn.Send(initproc.MsgConfig, initproc.ExecConfig{Process: ex.proc, Seccomp: sc}); err != nil {
+	if err := initproc.SendConfig(ex.conn, &initproc.ExecConfig{Process: ex.proc, Seccomp: sc}); err != nil {
 		return err
 	}
 	exited := func() error { return errors.New("the exec init exited during set-up") }
