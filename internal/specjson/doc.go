@@ -1,12 +1,11 @@
 // Package specjson is the JSON codec of sandy's start-up paths: the
 // bundle's config.json (spec.Decode), the state file and the config kept
-// for exec as create writes them (internal/state), and the config the
-// host sends the init and the exec init over the sync socket
-// (initproc.SendConfig). Their decodes are the first JSON of their
-// process, and a process's first encoding/json decode of a runtime-spec
-// config costs 0.5-0.7 ms on this project's machine (encoding/json builds
-// its per-type field lists by reflection on first use; the second decode
-// costs 0.03 ms).
+// for exec (internal/state), and the config the host sends the init and
+// the exec init over the sync socket (initproc.SendConfig). Their decodes
+// are the first JSON of their process, and a process's first
+// encoding/json decode of a runtime-spec config costs 0.5-0.7 ms on this
+// project's machine (encoding/json builds its per-type field lists by
+// reflection on first use; the second decode costs 0.03 ms).
 //
 // It decodes and encodes with github.com/go-json-experiment/json/v1, the
 // upstream of Go's encoding/json/v2, on which encoding/json itself is
@@ -26,12 +25,9 @@
 // Keep every start-up decode and encode of one type in one process on one
 // codec: each codec builds its own per-type caches, so a config decoded
 // here and encoded with encoding/json pays the first-use cost twice
-// (0.4 ms). Where a process decodes only small types and uses
-// encoding/json anyway (exec's, start's: the state file, process and
-// seccomp of the saved config), encoding/json is as fast and faults in no
-// second codec's pages: internal/state says which side each call is on.
-// The rest of sandy (the image helper, ps, inspect, the leaves) uses
-// encoding/json. With Go 1.27 (or GOEXPERIMENT=jsonv2) the module is an
+// (0.4 ms), and a state decoded with encoding/json in create's process
+// 0.15 ms. The rest of sandy (the image helper, ps, inspect, the leaves,
+// the sync protocol's envelope) uses encoding/json. With Go 1.27 (or GOEXPERIMENT=jsonv2) the module is an
 // alias of the standard library's encoding/json/v2, and encoding/json
 // itself is built on it: the two codecs become one.
 //
