@@ -89,9 +89,14 @@ func (c *Conn) File() *os.File { return c.f }
 func (c *Conn) Close() error { return c.f.Close() }
 
 // Send sends a message of type typ with payload v (may be nil) and fds.
+// A json.RawMessage payload is sent as it is: a caller that encodes with
+// a codec of its own (the init's config, internal/specjson) passes its
+// bytes so.
 func (c *Conn) Send(typ string, v any, fds ...int) error {
 	m := Msg{Type: typ}
-	if v != nil {
+	if raw, ok := v.(json.RawMessage); ok {
+		m.Data = raw
+	} else if v != nil {
 		data, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("encoding %q message: %w", typ, err)

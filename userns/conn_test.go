@@ -2,6 +2,7 @@ package userns
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +59,25 @@ func TestConnMessagesAndFDs(t *testing.T) {
 	var s string
 	if err != nil || m.Decode(&s) != nil || s != big {
 		t.Fatalf("big message: %v", err)
+	}
+}
+
+// TestConnRawPayload: a json.RawMessage payload (the init's config,
+// encoded by the caller with its own codec) arrives as the same JSON,
+// not re-encoded; bytes that are not JSON are refused by Send, never
+// sent.
+func TestConnRawPayload(t *testing.T) {
+	p, c := pair(t)
+	if err := p.Send("bad", json.RawMessage(`{"a":`)); err == nil {
+		t.Fatal("Send of a raw payload that is not JSON succeeded")
+	}
+	go func() { _ = p.Send("raw", json.RawMessage(`{"spec": {"hostname": "h"}, "id": "c1"}`)) }()
+	m, err := c.Expect("raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"spec":{"hostname":"h"},"id":"c1"}`; string(m.Data) != want {
+		t.Fatalf("payload %s, want %s", m.Data, want)
 	}
 }
 

@@ -70,7 +70,6 @@ func ExecMain(args []string) {
 }
 
 func execRun(conn *userns.Conn, mntFD, preserve int) error {
-	go func() { _ = warmDecoder() }() // while the host answers (warm.go)
 	// Every fd but stdio and the preserved ones close-on-exec first, while
 	// no seccomp profile can forbid close_range(2) (CVE-2024-21626).
 	if err := unix.CloseRange(uint(3+preserve), math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
@@ -79,13 +78,12 @@ func execRun(conn *userns.Conn, mntFD, preserve int) error {
 	if err := conn.Send(MsgHello, nil); err != nil {
 		return stepError("greeting the host", err)
 	}
-	m, err := conn.Expect(MsgConfig)
-	if err != nil {
+	var cfg ExecConfig
+	if err := recvConfig(conn, &cfg); err != nil {
 		return stepError("receiving the config", err)
 	}
-	var cfg ExecConfig
-	if err := m.Decode(&cfg); err != nil || cfg.Process == nil {
-		return stepError("receiving the config", fmt.Errorf("no process (%v)", err))
+	if cfg.Process == nil {
+		return stepError("receiving the config", errors.New("no process"))
 	}
 	filter := compileSeccomp(cfg.Seccomp) // beside entering the container; installed at the end
 	// Not dumpable until execve: the container's processes, which share

@@ -61,7 +61,6 @@ func stepError(step string, err error) error {
 }
 
 func run(conn *userns.Conn, released **os.File) error {
-	go func() { _ = warmDecoder() }() // while the host answers (warm.go)
 	// First run: wait for the maps, then re-exec with capabilities
 	// (GainCaps does not return then). Second run: straight on.
 	if os.Getenv(EnvMarker) == "" {
@@ -83,12 +82,8 @@ func run(conn *userns.Conn, released **os.File) error {
 	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return stepError("marking fds close-on-exec", err)
 	}
-	m, err := conn.Expect(MsgConfig)
-	if err != nil {
-		return stepError("receiving the config", err)
-	}
 	var cfg Config
-	if err := m.Decode(&cfg); err != nil {
+	if err := recvConfig(conn, &cfg); err != nil {
 		return stepError("receiving the config", err)
 	}
 	filter, err := compiledSeccomp(&cfg)

@@ -1,11 +1,15 @@
 package initproc
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/sandy-rt/sandy/internal/specjson"
 	"github.com/sandy-rt/sandy/overlay"
+	"github.com/sandy-rt/sandy/userns"
 )
 
 // Messages of the host↔init protocol, in order:
@@ -89,6 +93,35 @@ const (
 	SyncFD = 3 // the sync socket
 	FifoFD = 4 // the exec fifo, opened O_PATH by the host (or, with Config.StartSocket, a socket)
 )
+
+// SendConfig sends the init its Config, or the exec init its ExecConfig,
+// encoded with specjson, the codec recvConfig decodes it with: the
+// config's decode is the first of the init's process, where a first
+// encoding/json decode of a runtime-spec config costs twice specjson's
+// (see internal/specjson), and on the host's side the config's types are
+// specjson's already (spec.Decode, state.SaveSpec).
+func SendConfig(conn *userns.Conn, cfg any) error {
+	data, err := specjson.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("encoding the %q message: %w", MsgConfig, err)
+	}
+	return conn.Send(MsgConfig, json.RawMessage(data))
+}
+
+// recvConfig receives SendConfig's message into cfg.
+func recvConfig(conn *userns.Conn, cfg any) error {
+	m, err := conn.Expect(MsgConfig)
+	if err != nil {
+		return err
+	}
+	if len(m.Data) == 0 {
+		return nil
+	}
+	if err := specjson.Unmarshal(m.Data, cfg); err != nil {
+		return fmt.Errorf("decoding %q message: %w", m.Type, err)
+	}
+	return nil
+}
 
 // Config is everything the init needs, sent by the host after the maps.
 type Config struct {

@@ -284,14 +284,6 @@ func TestDirectRootHint(t *testing.T) {
 	}
 }
 
-// TestWarmDecoder: the warm-up's sample goes through the decoders of the
-// init's and the exec init's configs.
-func TestWarmDecoder(t *testing.T) {
-	if err := warmDecoder(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestCompiledSeccomp: the init takes the host's compiled filter, and
 // refuses a spec that still has a profile with no filter (unless seccomp
 // is off): it never starts a container less filtered than asked.

@@ -717,7 +717,7 @@ func (cr *creation) configureInit(context.Context) error {
 	if cr.o.owned {
 		cfg.Pdeathsig = int(syscall.SIGKILL)
 	}
-	return cr.conn.Send(initproc.MsgConfig, cfg)
+	return initproc.SendConfig(cr.conn, &cfg)
 }
 
 // initSpec is the spec the init gets: s without linux.seccomp when the

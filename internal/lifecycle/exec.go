@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/sandy-rt/sandy/internal/fds"
 	"github.com/sandy-rt/sandy/internal/initproc"
 	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/sandy-rt/sandy/internal/specjson"
 	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -287,14 +287,17 @@ func checkProcess(p *specs.Process, uids, gids []specs.LinuxIDMapping) error {
 	return spec.CheckUserMapped(p.User, uids, gids)
 }
 
-// readProcessFile reads --process FILE: a runtime-spec process object.
+// readProcessFile reads --process FILE: a runtime-spec process object
+// (containerd's shim execs so). With specjson, as the saved config's
+// process was decoded (state.Root.LoadSpec): one codec's caches of the
+// process's types.
 func readProcessFile(path string) (*specs.Process, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--process: %w", err)
 	}
 	p := &specs.Process{}
-	if err := json.Unmarshal(data, p); err != nil {
+	if err := specjson.Unmarshal(data, p); err != nil {
 		return nil, fmt.Errorf("--process %s: %w", path, err)
 	}
 	return p, nil
@@ -592,7 +595,7 @@ func (ex *execution) configure(context.Context) error {
 	if ex.c.NoSeccomp {
 		sc = nil
 	}
-	if err := ex.conn.Send(initproc.MsgConfig, initproc.ExecConfig{Process: ex.proc, Seccomp: sc}); err != nil {
+	if err := initproc.SendConfig(ex.conn, &initproc.ExecConfig{Process: ex.proc, Seccomp: sc}); err != nil {
 		return err
 	}
 	exited := func() error { return errors.New("the exec init exited during set-up") }

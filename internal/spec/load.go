@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/internal/specjson"
 )
 
 // Bundle is a loaded, validated OCI bundle.
@@ -51,12 +52,13 @@ func Load(dir string) (*Bundle, error) {
 	return b, nil
 }
 
-// Decode parses config.json bytes. Errors name the file and, for syntax and
-// type errors, the line and column.
+// Decode parses config.json bytes (the first JSON value in them, as a
+// json.Decoder reads it), through specjson: a config is the first JSON
+// `sandy run` and `create` decode. Errors are encoding/json's; they name
+// the file and, for syntax and type errors, the line and column.
 func Decode(name string, data []byte) (*specs.Spec, error) {
 	var s specs.Spec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&s); err != nil {
+	if err := specjson.DecodeFirst(data, &s); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {

@@ -93,6 +93,26 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestDecodeErrorsWordForWord: Decode's errors are the ones it gave with
+// encoding/json, word for word (line and column included), though the
+// decode itself is specjson's: the words people see and search for stay.
+func TestDecodeErrorsWordForWord(t *testing.T) {
+	for _, tt := range []struct{ config, want string }{
+		{"{\n  \"process\": {\"args\": [\"sh\", 1]}}", `config.json:2:31: field "process.args": cannot use JSON number as string`},
+		{"{\"process\": {\"user\": {\"uid\": -1}}}", `config.json:1:32: field "process.user.uid": cannot use JSON number -1 as uint32`},
+		{"{\n\"hostname\": \"a\x01\"}", `config.json:2:16: invalid JSON: invalid character '\x01' in string literal`},
+		{"\xef\xbb\xbf{}", `config.json:1:2: invalid JSON: invalid character 'ï' looking for beginning of value`},
+		{`{"hostname": "\u12"}`, `config.json:1:20: invalid JSON: invalid character '"' in \u hexadecimal character escape`},
+		{`{"hostname": "h"`, `config.json: unexpected EOF`},
+		{`[]`, `config.json:1:2: field "": cannot use JSON array as specs.Spec`},
+	} {
+		_, err := Decode("config.json", []byte(tt.config))
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Decode(%q) = %v, want %s", tt.config, err, tt.want)
+		}
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"ociVersion":"1.0.0"}`))
 	f.Add([]byte("{\n\"process\": {,"))
