@@ -97,6 +97,34 @@ func TestExternalContainers(t *testing.T) {
 			t.Errorf("the store still counts mounts of the removed layer: %s", b)
 		}
 	})
+	t.Run("the verbs say whose it is", func(t *testing.T) {
+		// sandy's leftover: sandy rm; an unmarked one (podman's, as
+		// podman writes its metadata: no sandy-creator): podman's verb.
+		left := create("leftover2")
+		unmarked := create("podmans")
+		unmarkStorage(t, e, unmarked.ID)
+		if r := ps("--external")["podmans"]; r.State != "storage" || r.Status != "Storage" {
+			t.Errorf("ps -a --external: %+v, want an unmarked storage container", r)
+		}
+		for _, verb := range [][]string{{"top"}, {"stop"}, {"logs"}} {
+			msg := e.fails(125, append(verb, "leftover2")...)
+			for _, want := range []string{"is the storage container of a sandy run killed before it wrote its record", "sandy rm " + left.ID[:12]} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("%s of sandy's leftover: %q lacks %q", verb[0], msg, want)
+				}
+			}
+			msg = e.fails(125, append(verb, "podmans")...)
+			for _, want := range []string{"no mark of sandy's", "use podman " + verb[0] + " " + unmarked.ID[:12]} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("%s of an unmarked container: %q lacks %q", verb[0], msg, want)
+				}
+			}
+		}
+		e.ok("rm", "leftover2")
+		e.ok("rm", "-f", "podmans")
+		gone(left.ID)
+		gone(unmarked.ID)
+	})
 	t.Run("a kept run's mark", func(t *testing.T) {
 		// The container sandy run made carries the mark, its creator that
 		// run (gone): without its record it is a leftover.
@@ -201,4 +229,45 @@ func storageLayerOf(t *testing.T, e *imgEnv, id string) string {
 	}
 	t.Fatalf("no storage container %s in containers.json", id)
 	return ""
+}
+
+// unmarkStorage takes sandy's mark (sandy-creator) out of the storage
+// metadata of container id, in the store's containers.json, as podman's
+// containers have none.
+func unmarkStorage(t *testing.T, e *imgEnv, id string) {
+	t.Helper()
+	p := filepath.Join(e.dir, "graph", "overlay-containers", "containers.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []map[string]json.RawMessage
+	if err := json.Unmarshal(b, &cs); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range cs {
+		var cid, meta string
+		if json.Unmarshal(c["id"], &cid) != nil || cid != id || json.Unmarshal(c["metadata"], &meta) != nil {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(meta), &m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m["sandy-creator"]; !ok {
+			t.Fatalf("container %s has no sandy-creator in its metadata: %s", id, meta)
+		}
+		delete(m, "sandy-creator")
+		mb, _ := json.Marshal(m)
+		c["metadata"], _ = json.Marshal(string(mb))
+		found = true
+	}
+	if !found {
+		t.Fatalf("no storage container %s in containers.json", id)
+	}
+	out, _ := json.Marshal(cs)
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
