@@ -172,15 +172,55 @@ func TestExternalContainers(t *testing.T) {
 		if e.ok("container", "prune", "-f") != "" {
 			t.Errorf("prune removed something")
 		}
-		// End of input without a word: the helper keeps a container
-		// that is not --rm, and its creator is gone.
+		// End of input without a word (its sandy killed) before the
+		// record: the helper removes the container it made.
 		in.Close()
 		if err := c.Wait(); err != nil {
 			t.Fatalf("the held helper: %v", err)
 		}
-		if out := e.ok("container", "prune", "-f"); out != p.ID+"\n" {
-			t.Errorf("prune printed %q, want %s", out, p.ID)
+		gone(p.ID)
+		if out := e.ok("container", "prune", "-f"); out != "" {
+			t.Errorf("prune printed %q, want nothing left", out)
 		}
+	})
+	t.Run("held, its record written", func(t *testing.T) {
+		// sandy wrote the record, then died without a word: the helper
+		// keeps the container, sandy's.
+		c := exec.Command(helper, imagehelper.CreateRole, "--hold", "--name", "recorded", "localhost/bb:ext")
+		c.Env = e.env
+		in, err := c.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		var p imagehelper.Prepared
+		if err == nil {
+			err = json.Unmarshal([]byte(line), &p)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(p.Dir, imagehelper.RecordFile), []byte(`{"image":"localhost/bb:ext","command":["true"]}`+"\n"), 0o600)
+		}
+		in.Close()
+		if werr := c.Wait(); err == nil {
+			err = werr
+		}
+		if err != nil {
+			t.Fatalf("the held helper (answer %q): %v", line, err)
+		}
+		if !slices.Contains(e.storageContainersNow(), p.ID) {
+			t.Fatalf("the helper removed a container whose record was written")
+		}
+		if r := ps()["recorded"]; r.Names != "recorded" {
+			t.Errorf("ps -a: %+v, want sandy's container recorded", ps())
+		}
+		e.ok("rm", "recorded")
 		gone(p.ID)
 	})
 	t.Run("buildah's", func(t *testing.T) {
