@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -263,6 +264,33 @@ func TestRunImageOverlap(t *testing.T) {
 			nothingLeft(t)
 		})
 	}
+	t.Run("kill -9 of run -d --rm as the monitor gets the container", func(t *testing.T) {
+		// sandy lets its helper go before the monitor has the directory:
+		// a killed sandy's helper, which removes a --rm container, never
+		// removes one a monitor runs.
+		c := e.cmd("--debug", "run", "-d", "--rm", "--network=none", "localhost/bb:overlap", "sleep", "876543")
+		said, killed := atLine(t, c, "the monitor has the container's directory", func() { _ = c.Process.Kill() })
+		_ = c.Wait()
+		if !killed {
+			t.Fatalf("no monitor line:\n%s", said.String())
+		}
+		id := regexp.MustCompile(`storage container ([0-9a-f]{64})`).FindStringSubmatch(said.String())
+		if id == nil {
+			t.Fatalf("no storage container in:\n%s", said.String())
+		}
+		waitFor(t, 20*time.Second, "the container to run", func() bool { return len(procsWith("sleep 876543")) > 0 })
+		if !slices.Contains(e.storageContainers(), id[1]) {
+			t.Errorf("the container runs, and the killed sandy's helper removed its storage container:\n%s", said.String())
+		}
+		if out := e.ok("container", "exec", id[1], "echo", "in"); out != "in\n" {
+			t.Errorf("exec: %q", out)
+		}
+		e.ok("run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+		if slices.Contains(e.storageContainers(), id[1]) {
+			e.ok("container", "rm", "-f", id[1])
+		}
+		nothingLeft(t)
+	})
 	t.Run("kill -9 without --rm while it runs", func(t *testing.T) {
 		// The record is written before the container's process runs: a
 		// kill then keeps the container, the helper let go by sandy's end.
