@@ -106,14 +106,15 @@ func TestExternalContainers(t *testing.T) {
 		if r := ps("--external")["podmans"]; r.State != "storage" || r.Status != "Storage" {
 			t.Errorf("ps -a --external: %+v, want an unmarked storage container", r)
 		}
-		for _, verb := range [][]string{{"top"}, {"stop"}, {"logs"}} {
-			msg := e.fails(125, append(verb, "leftover2")...)
+		for _, verb := range [][]string{{"top"}, {"stop"}, {"logs"}, {"exec", "true"}} {
+			with := func(name string) []string { return append([]string{verb[0], name}, verb[1:]...) }
+			msg := e.fails(125, with("leftover2")...)
 			for _, want := range []string{"is the storage container of a sandy run killed before it wrote its record", "sandy rm " + left.ID[:12]} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("%s of sandy's leftover: %q lacks %q", verb[0], msg, want)
 				}
 			}
-			msg = e.fails(125, append(verb, "podmans")...)
+			msg = e.fails(125, with("podmans")...)
 			for _, want := range []string{"no mark of sandy's", "use podman " + verb[0] + " " + unmarked.ID[:12]} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("%s of an unmarked container: %q lacks %q", verb[0], msg, want)

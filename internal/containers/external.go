@@ -55,6 +55,7 @@ var (
 	refuseCopy   = refusal{"copy files to or from", "cp"}
 	refuseTop    = refusal{"see the processes of", "top"}
 	refuseAttach = refusal{"attach to", "attach"}
+	refuseExec   = refusal{"run a command in", "exec"}
 )
 
 // externalError is the verb v's refusal of the external container c,

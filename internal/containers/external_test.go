@@ -91,6 +91,7 @@ func TestExternalError(t *testing.T) {
 		{"unknown, wait", imagehelper.StoredContainer{}, refuseWait, []string{"sandy cannot wait for it; use podman wait cdcdcdcdcdcd"}},
 		{"unknown, start", imagehelper.StoredContainer{}, refuseStart, []string{"use podman start cdcdcdcdcdcd"}},
 		{"unknown, kill", imagehelper.StoredContainer{}, refuseKill, []string{"use podman kill cdcdcdcdcdcd"}},
+		{"sandy's leftover, exec", imagehelper.StoredContainer{Owner: imagehelper.OwnerSandy, Creator: gone}, refuseExec, []string{"nothing can run a command in it", "sandy rm cdcdcdcdcdcd"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.sc.ID = id
