@@ -97,6 +97,35 @@ func TestExternalContainers(t *testing.T) {
 			t.Errorf("the store still counts mounts of the removed layer: %s", b)
 		}
 	})
+	t.Run("the verbs say whose it is", func(t *testing.T) {
+		// sandy's leftover: sandy rm; an unmarked one (podman's, as
+		// podman writes its metadata: no sandy-creator): podman's verb.
+		left := create("leftover2")
+		unmarked := create("podmans")
+		unmarkStorage(t, e, unmarked.ID)
+		if r := ps("--external")["podmans"]; r.State != "storage" || r.Status != "Storage" {
+			t.Errorf("ps -a --external: %+v, want an unmarked storage container", r)
+		}
+		for _, verb := range [][]string{{"top"}, {"stop"}, {"logs"}, {"exec", "true"}} {
+			with := func(name string) []string { return append([]string{verb[0], name}, verb[1:]...) }
+			msg := e.fails(125, with("leftover2")...)
+			for _, want := range []string{"is the storage container of a sandy run killed before it wrote its record", "sandy rm " + left.ID[:12]} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("%s of sandy's leftover: %q lacks %q", verb[0], msg, want)
+				}
+			}
+			msg = e.fails(125, with("podmans")...)
+			for _, want := range []string{"no mark of sandy's", "use podman " + verb[0] + " " + unmarked.ID[:12]} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("%s of an unmarked container: %q lacks %q", verb[0], msg, want)
+				}
+			}
+		}
+		e.ok("rm", "leftover2")
+		e.ok("rm", "-f", "podmans")
+		gone(left.ID)
+		gone(unmarked.ID)
+	})
 	t.Run("a kept run's mark", func(t *testing.T) {
 		// The container sandy run made carries the mark, its creator that
 		// run (gone): without its record it is a leftover.
@@ -144,15 +173,55 @@ func TestExternalContainers(t *testing.T) {
 		if e.ok("container", "prune", "-f") != "" {
 			t.Errorf("prune removed something")
 		}
-		// End of input without a word: the helper keeps a container
-		// that is not --rm, and its creator is gone.
+		// End of input without a word (its sandy killed) before the
+		// record: the helper removes the container it made.
 		in.Close()
 		if err := c.Wait(); err != nil {
 			t.Fatalf("the held helper: %v", err)
 		}
-		if out := e.ok("container", "prune", "-f"); out != p.ID+"\n" {
-			t.Errorf("prune printed %q, want %s", out, p.ID)
+		gone(p.ID)
+		if out := e.ok("container", "prune", "-f"); out != "" {
+			t.Errorf("prune printed %q, want nothing left", out)
 		}
+	})
+	t.Run("held, its record written", func(t *testing.T) {
+		// sandy wrote the record, then died without a word: the helper
+		// keeps the container, sandy's.
+		c := exec.Command(helper, imagehelper.CreateRole, "--hold", "--name", "recorded", "localhost/bb:ext")
+		c.Env = e.env
+		in, err := c.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		var p imagehelper.Prepared
+		if err == nil {
+			err = json.Unmarshal([]byte(line), &p)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(p.Dir, imagehelper.RecordFile), []byte(`{"image":"localhost/bb:ext","command":["true"]}`+"\n"), 0o600)
+		}
+		in.Close()
+		if werr := c.Wait(); err == nil {
+			err = werr
+		}
+		if err != nil {
+			t.Fatalf("the held helper (answer %q): %v", line, err)
+		}
+		if !slices.Contains(e.storageContainersNow(), p.ID) {
+			t.Fatalf("the helper removed a container whose record was written")
+		}
+		if r := ps()["recorded"]; r.Names != "recorded" {
+			t.Errorf("ps -a: %+v, want sandy's container recorded", ps())
+		}
+		e.ok("rm", "recorded")
 		gone(p.ID)
 	})
 	t.Run("buildah's", func(t *testing.T) {
@@ -201,4 +270,45 @@ func storageLayerOf(t *testing.T, e *imgEnv, id string) string {
 	}
 	t.Fatalf("no storage container %s in containers.json", id)
 	return ""
+}
+
+// unmarkStorage takes sandy's mark (sandy-creator) out of the storage
+// metadata of container id, in the store's containers.json, as podman's
+// containers have none.
+func unmarkStorage(t *testing.T, e *imgEnv, id string) {
+	t.Helper()
+	p := filepath.Join(e.dir, "graph", "overlay-containers", "containers.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []map[string]json.RawMessage
+	if err := json.Unmarshal(b, &cs); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range cs {
+		var cid, meta string
+		if json.Unmarshal(c["id"], &cid) != nil || cid != id || json.Unmarshal(c["metadata"], &meta) != nil {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(meta), &m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m["sandy-creator"]; !ok {
+			t.Fatalf("container %s has no sandy-creator in its metadata: %s", id, meta)
+		}
+		delete(m, "sandy-creator")
+		mb, _ := json.Marshal(m)
+		c["metadata"], _ = json.Marshal(string(mb))
+		found = true
+	}
+	if !found {
+		t.Fatalf("no storage container %s in containers.json", id)
+	}
+	out, _ := json.Marshal(cs)
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

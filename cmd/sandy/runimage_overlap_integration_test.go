@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
@@ -224,6 +226,95 @@ func TestRunImageOverlap(t *testing.T) {
 			nothingLeft(t)
 		})
 	}
+	// A seccomp profile that is a FIFO no one writes: sandy, once the
+	// helper has answered, waits in its open, before it writes the
+	// record.
+	stall := filepath.Join(e.dir, "stall.json")
+	if err := syscall.Mkfifo(stall, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ at, opt string }{
+		{"image helper: opening the image store", "seccomp=unconfined"},
+		{"creating storage container ", "seccomp=" + stall},
+	} {
+		t.Run("kill -9 without --rm at "+strings.TrimSpace(tc.at), func(t *testing.T) {
+			// sandy killed before it wrote the container's record (while
+			// the helper works, or once it answered): the helper, which
+			// outlives sandy, removes the storage container it made,
+			// which nothing refers to (a record written at the last
+			// moment keeps it: "held, its record written" in
+			// TestExternalContainers; "while it runs" below).
+			c := e.cmd("--debug", "run", "--network=none", "--security-opt", tc.opt, "localhost/bb:overlap", "true")
+			said, killed := atLine(t, c, tc.at, func() { _ = c.Process.Kill() })
+			_ = c.Wait()
+			if !killed {
+				t.Fatalf("no %q line:\n%s", tc.at, said.String())
+			}
+			if strings.Contains(said.String(), "writing the bundle and the record") {
+				t.Fatalf("sandy wrote the record before the kill:\n%s", said.String())
+			}
+			if !strings.Contains(said.String(), "image helper: removing the storage container: ") {
+				t.Errorf("the helper did not remove the container:\n%s", said.String())
+			}
+			if got := len(e.storageContainers()); got != before {
+				t.Errorf("kill -9 of sandy run before its record left %d storage containers:\n%s", got-before, said.String())
+			}
+			// The next run collects the runtime state the killed one left.
+			e.ok("run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+			nothingLeft(t)
+		})
+	}
+	t.Run("kill -9 of run -d --rm as the monitor gets the container", func(t *testing.T) {
+		// sandy lets its helper go before the monitor has the directory:
+		// a killed sandy's helper, which removes a --rm container, never
+		// removes one a monitor runs.
+		c := e.cmd("--debug", "run", "-d", "--rm", "--network=none", "localhost/bb:overlap", "sleep", "876543")
+		said, killed := atLine(t, c, "the monitor has the container's directory", func() { _ = c.Process.Kill() })
+		_ = c.Wait()
+		if !killed {
+			t.Fatalf("no monitor line:\n%s", said.String())
+		}
+		id := regexp.MustCompile(`storage container ([0-9a-f]{64})`).FindStringSubmatch(said.String())
+		if id == nil {
+			t.Fatalf("no storage container in:\n%s", said.String())
+		}
+		waitFor(t, 20*time.Second, "the container to run", func() bool { return len(procsWith("sleep 876543")) > 0 })
+		if !slices.Contains(e.storageContainers(), id[1]) {
+			t.Errorf("the container runs, and the killed sandy's helper removed its storage container:\n%s", said.String())
+		}
+		if out := e.ok("container", "exec", id[1], "echo", "in"); out != "in\n" {
+			t.Errorf("exec: %q", out)
+		}
+		e.ok("run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+		if slices.Contains(e.storageContainers(), id[1]) {
+			e.ok("container", "rm", "-f", id[1])
+		}
+		nothingLeft(t)
+	})
+	t.Run("kill -9 without --rm while it runs", func(t *testing.T) {
+		// The record is written before the container's process runs: a
+		// kill then keeps the container, the helper let go by sandy's end.
+		c := e.cmd("run", "--name", "killed-kept", "--network=none", "localhost/bb:overlap", "sh", "-c", "echo up; sleep 100")
+		stdout, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "up\n" {
+			_ = c.Process.Kill()
+			t.Fatalf("the container said %q", line)
+		}
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		waitFor(t, 20*time.Second, "the image helper to let go", func() bool { return len(procsWith(imagehelper.CreateRole)) == 0 })
+		if out := e.ok("ps", "-a", "--format", "{{.Names}}"); !strings.Contains(out, "killed-kept") {
+			t.Errorf("the killed run's container is gone: ps -a %q", out)
+		}
+		e.ok("rm", "-f", "killed-kept")
+		nothingLeft(t)
+	})
 }
 
 // atLine starts c and reads its stderr to the end; at the first line that

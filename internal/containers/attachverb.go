@@ -46,7 +46,7 @@ func (m Manage) Attach(ctx context.Context, ref string, o AttachOptions) (int, e
 		return ExitSandyError, err
 	}
 	if c.External {
-		return ExitSandyError, fmt.Errorf("container %s was made by podman or buildah: attach with podman attach %s", short(c.ID), short(c.ID))
+		return ExitSandyError, externalError(c, refuseAttach)
 	}
 	if !c.Running() || c.State == Stopping {
 		return ExitSandyError, fmt.Errorf("container %s is %s: %w (sandy start -a -i %s starts it and attaches)", short(c.ID), c.State, ErrNotRunning, short(c.ID))

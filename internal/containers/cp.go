@@ -65,7 +65,7 @@ func (m Manage) Copy(ctx context.Context, o CopyOptions) error {
 		return err
 	}
 	if c.External {
-		return fmt.Errorf("container %s was made by podman or buildah: copy with podman cp", short(c.ID))
+		return externalError(c, refuseCopy)
 	}
 	m.G.Debugf("cp: finding container %s (%s): %v", short(c.ID), c.State, time.Since(t0).Round(10*time.Microsecond))
 	t0 = time.Now()

@@ -55,6 +55,7 @@ func (r RunRequest) detach(g *lifecycle.Global, p *imagehelper.Prepared, o *life
 		}
 	}
 	pm.send(p.Dir)
+	g.Debugf("the monitor has the container's directory: waiting for it to start the container")
 	if err := pm.wait(p.Dir, r.Stderr); err != nil {
 		// A monitor that died in the set-up (killed) left the runtime's
 		// state: removed before the caller removes the storage container.

@@ -39,6 +39,44 @@ func (l Listed) Leftover() bool {
 	return l.External && l.Owner == imagehelper.OwnerSandy && l.creator == nil
 }
 
+// refusal is a verb's refusal of an external container: what the verb
+// would do (what: "stop", "see the processes of") and podman's verb
+// for it.
+type refusal struct{ what, podman string }
+
+// The verbs that act on a container sandy runs, and what they say of an
+// external one.
+var (
+	refuseStop   = refusal{"stop", "stop"}
+	refuseKill   = refusal{"kill", "kill"}
+	refuseWait   = refusal{"wait for", "wait"}
+	refuseStart  = refusal{"start", "start"}
+	refuseLogs   = refusal{"read the log of", "logs"}
+	refuseCopy   = refusal{"copy files to or from", "cp"}
+	refuseTop    = refusal{"see the processes of", "top"}
+	refuseAttach = refusal{"attach to", "attach"}
+	refuseExec   = refusal{"run a command in", "exec"}
+)
+
+// externalError is the verb v's refusal of the external container c,
+// said by who owns it (as ps -a --external and rm tell it): sandy's
+// leftover, which nothing can run and sandy rm removes; one a live sandy
+// is making, whose run is to be waited for; buildah's working container,
+// for buildah; and one of no known owner (podman's, most likely), for
+// podman's verb.
+func externalError(c Listed, v refusal) error {
+	id := short(c.ID)
+	switch {
+	case c.Leftover():
+		return fmt.Errorf("container %s is the storage container of a sandy run killed before it wrote its record: nothing runs in it, and nothing can %s it; remove it with sandy rm %s", id, v.what, id)
+	case c.Owner == imagehelper.OwnerSandy:
+		return fmt.Errorf("container %s is being made by sandy (pid %d), which has not written its record yet: wait for that run, then %s it", id, c.creator.Pid, v.what)
+	case c.Owner == imagehelper.OwnerBuildah:
+		return fmt.Errorf("container %s is buildah's working container (buildah.json in its directory), which sandy cannot %s: use buildah (buildah run, buildah copy, buildah rm %s)", id, v.what, id)
+	}
+	return fmt.Errorf("container %s has no record of sandy's and no mark of sandy's in its storage metadata (podman made it, or another tool, or a sandy older than the mark): sandy cannot %s it; use podman %s %s", id, v.what, v.podman, id)
+}
+
 // checkExternalRemoval decides whether rm may remove the external
 // container c: sandy's leftover always, one a live sandy is making or
 // another tool's only with force, as podman rm -f removes a storage

@@ -278,6 +278,11 @@ func (m Manage) Resolve(ctx context.Context, ref string) (string, error) {
 	}
 	c, err := m.Find(ctx, ref)
 	if err != nil {
+		// Not one of sandy's: a storage container without its record
+		// is said as such (a second list, on the error's path only).
+		if ext, gerr := m.Get(ctx, ref); gerr == nil && ext.External {
+			return "", externalError(ext, refuseExec)
+		}
 		return "", err
 	}
 	if !c.Running() {

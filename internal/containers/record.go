@@ -10,12 +10,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
 
 // RecordFile is sandy's file in a storage container's own directory
 // (beside the config.json bundle): the container is sandy's, what it
 // runs, and how it ended. podman's and buildah's containers have none.
-const RecordFile = "sandy.json"
+// The held image helper of a sandy run killed before it wrote it removes
+// the container (imagehelper.Abandoned).
+const RecordFile = imagehelper.RecordFile
 
 // Record is what RecordFile holds.
 type Record struct {

@@ -260,6 +260,12 @@ func (r RunRequest) runDetached(ctx context.Context, g *lifecycle.Global, st *st
 		st.remove(ctx, g, sess)
 		return ExitSandyError, err
 	}
+	// The monitor owns the container once it has its directory: the
+	// helper lets it go first, so that a sandy killed from here on leaves
+	// it to the monitor (a killed sandy's helper removes a --rm one,
+	// imagehelper.Abandoned). A failed start removes it through a helper
+	// of its own.
+	sess.Keep()
 	code, err := r.detach(g, p, fo, pm)
 	if err != nil {
 		vols.removeAnonymous(g)

@@ -28,7 +28,7 @@ func (m Manage) Top(ctx context.Context, ref string, cols []top.Descriptor, w io
 		return err
 	}
 	if c.External {
-		return fmt.Errorf("container %s was made by podman or buildah: see its processes with podman top %s", short(c.ID), short(c.ID))
+		return externalError(c, refuseTop)
 	}
 	if !c.Running() {
 		return fmt.Errorf("container %s is %s: top needs a running container (sandy container start %s)", short(c.ID), c.State, short(c.ID))

@@ -76,7 +76,7 @@ func (m Manage) Stop(ctx context.Context, ref string, timeout time.Duration) err
 		return err
 	}
 	if c.External {
-		return fmt.Errorf("container %s was made by podman or buildah: stop it with podman stop %s", short(c.ID), short(c.ID))
+		return externalError(c, refuseStop)
 	}
 	return m.stop(ctx, c, timeout)
 }
@@ -129,6 +129,9 @@ func (m Manage) Kill(ctx context.Context, ref string, sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
+	if c.External {
+		return externalError(c, refuseKill)
+	}
 	if !c.Running() || c.State == Stopping {
 		return fmt.Errorf("container %s is %s: can only kill a running container", short(c.ID), c.State)
 	}
@@ -149,7 +152,7 @@ func (m Manage) Wait(ctx context.Context, ref string) (int, error) {
 		return -1, err
 	}
 	if c.External {
-		return -1, fmt.Errorf("container %s was made by podman or buildah: wait for it with podman wait %s", short(c.ID), short(c.ID))
+		return -1, externalError(c, refuseWait)
 	}
 	if !m.waitEnded(ctx, c, -1) {
 		return -1, ctx.Err()
@@ -180,7 +183,7 @@ func (m Manage) start(ctx context.Context, ref string, attach func(dir string) e
 	}
 	switch {
 	case c.External:
-		return c, false, fmt.Errorf("container %s was made by podman or buildah: start it with podman start %s", short(c.ID), short(c.ID))
+		return c, false, externalError(c, refuseStart)
 	case c.Running():
 		return c, false, nil
 	}
@@ -257,7 +260,7 @@ func (m Manage) Logs(ctx context.Context, ref string, w io.Writer, o LogsOptions
 
 func (m Manage) logs(ctx context.Context, c Listed, w io.Writer, o LogsOptions) error {
 	if c.External {
-		return fmt.Errorf("container %s was made by podman or buildah: read its log with podman logs %s", short(c.ID), short(c.ID))
+		return externalError(c, refuseLogs)
 	}
 	if c.rec.LogDriver == LogDriverNone {
 		return fmt.Errorf("container %s has no log: it was run with --log-driver none", short(c.ID))

@@ -145,8 +145,9 @@ func (e *HelperError) Printed() bool { return true }
 // The --hold protocol of CreateRole: after the Prepared, the helper
 // reads one line: HoldRemove removes the container and answers HoldOK
 // (or the error); HoldKeep keeps it. End of input without either (sandy
-// was killed) removes a --volatile (run --rm) container and keeps others,
-// so a killed `sandy run --rm` leaves nothing.
+// was killed) removes a --volatile (run --rm) container, and another
+// whose record sandy had not written yet (Abandoned), so a killed `sandy
+// run` leaves nothing of its own that nothing refers to.
 //
 // HoldRemoveBehind removes it too, but the helper answers HoldLocked as
 // soon as it holds the store's removals lock, which every helper verb
@@ -211,7 +212,7 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 			break
 		}
 	}
-	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true, Outlive: r.Volatile, Debug: r.Debug})
+	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true, Outlive: true, Debug: r.Debug})
 	// The helper has its copies: with ours closed, its exit is our EOF.
 	inR.Close()
 	outW.Close()

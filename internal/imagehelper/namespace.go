@@ -42,7 +42,7 @@ type Namespace struct {
 	// life and ends it itself).
 	Setsid bool
 	// Outlive: the helper is not killed when the caller dies (the held
-	// helper of run --rm removes the container then).
+	// helper of sandy run removes the container then, Abandoned).
 	Outlive bool
 	// Debug receives --debug's lines (which way the namespace was
 	// entered); nil for none.

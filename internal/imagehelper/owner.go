@@ -1,5 +1,12 @@
 package imagehelper
 
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
 // Who made a storage container that has no record of sandy's
 // (StoredContainer.Owner): the store is shared with podman and buildah,
 // and a container is removed by sandy without -f only when it is sandy's
@@ -24,4 +31,28 @@ type Creator struct {
 	Pid int `json:"pid"`
 	// Start is field 22 of /proc/PID/stat, against a reused pid.
 	Start uint64 `json:"start"`
+}
+
+// RecordFile is sandy's record of a container it made, in the storage
+// container's own directory (Prepared.Dir): the container is sandy's,
+// what it runs, how it ended (containers.Record). podman's and buildah's
+// containers have none.
+const RecordFile = "sandy.json"
+
+// Abandoned reports whether a held helper whose sandy is gone without a
+// word (end of its input: killed) removes the container it made, whose
+// directory is dir: a --rm (volatile) one always; another when sandy died
+// before it wrote RecordFile there. Such a container is sandy's, nothing
+// refers to it, and nobody can have used it: sandy hands the directory to
+// the container's init and monitor only once the record is written, and
+// it learns the directory from the helper's answer. A record written at
+// the last moment is seen, as the input ends only once sandy is gone. A
+// record that cannot be looked at keeps the container (sandy rm decides
+// then).
+func Abandoned(dir string, volatile bool) bool {
+	if volatile {
+		return true
+	}
+	_, err := os.Lstat(filepath.Join(dir, RecordFile))
+	return errors.Is(err, fs.ErrNotExist)
 }

@@ -87,9 +87,10 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 		return err
 	}
 	if err := json.NewEncoder(g.Stdout).Encode(p); err != nil {
-		if *hold && o.Volatile {
-			// sandy is gone before it read the answer: a --rm container
-			// goes, as holdContainer removes it when sandy goes later.
+		if *hold {
+			// sandy is gone before it read the answer, which holds the
+			// directory its record goes in: the container goes, as
+			// holdContainer removes it when sandy goes later.
 			if rerr := removeContainer(g, p.ID); rerr != nil {
 				return fmt.Errorf("answering: %w; removing the container %s: %v", err, p.ID, rerr)
 			}
@@ -99,7 +100,7 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 	if !*hold {
 		return nil
 	}
-	return holdContainer(g, p.ID, o.Volatile)
+	return holdContainer(g, p, o.Volatile)
 }
 
 // removeContainer opens the store and removes the storage container id.
@@ -121,8 +122,11 @@ func removeContainer(g *Env, id string) error {
 // container once it exits: "remove" (run --rm, or a set-up that failed)
 // removes it now, without a second helper's start-up; "keep" keeps it;
 // end of input without a word (sandy was killed) removes a volatile
-// (--rm) container and keeps the others. The answer to "remove" is one
-// line, "ok" or the error.
+// (--rm) container, and another whose record sandy had not written
+// (imagehelper.Abandoned: it is sandy's, and nothing refers to it); the
+// others stay. The answer to "remove" is one line, "ok" or the error.
+// The container is always the one this process made (the store refuses
+// an id it holds already): podman's and buildah's are never touched.
 //
 // "remove-behind" (a `run --rm` whose container exited) removes it too,
 // but answers "locked" first, once it holds the store's removals lock
@@ -132,7 +136,8 @@ func removeContainer(g *Env, id string) error {
 // list or an rm that follows sees the container gone. Nothing more goes
 // to stdout after the answer (sandy is gone); an error of the removal goes
 // to stderr, and the container stays, exited, for `sandy rm`.
-func holdContainer(g *Env, id string, volatile bool) error {
+func holdContainer(g *Env, p *imagehelper.Prepared, volatile bool) error {
+	id := p.ID
 	line, err := bufio.NewReader(g.Stdin).ReadString('\n')
 	switch strings.TrimSpace(line) {
 	case imagehelper.HoldRemoveBehind:
@@ -146,13 +151,15 @@ func holdContainer(g *Env, id string, volatile bool) error {
 		g.Stdout = io.Discard
 	case imagehelper.HoldRemove:
 	case "":
-		// sandy is gone without a word (killed): a --rm container goes.
+		// sandy is gone without a word (killed): a --rm container goes,
+		// and one it had not written its record in yet.
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
-		if !volatile {
+		if !imagehelper.Abandoned(p.Dir, volatile) {
 			return nil
 		}
+		g.Debugf("sandy is gone without a word, and the storage container %s with it (--rm, or no record)", id)
 	default:
 		return nil
 	}
