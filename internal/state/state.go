@@ -518,9 +518,16 @@ func (r *Root) IDs() ([]string, error) {
 // FifoPath is the exec fifo the init waits on until `start`.
 func (r *Root) FifoPath(id string) string { return filepath.Join(r.Path(id), "exec.fifo") }
 
-// Status reports the runtime-spec status of c.
+// Status reports the runtime-spec status of c. A container with no init
+// recorded is creating while the `sandy run` that makes it lives, and
+// stopped once that run is dead (killed before its init ran, or before
+// it saved the pid: an owned init dies with its owner): nothing will
+// come out of it, and delete --force may remove it at once.
 func (r *Root) Status(c *Container) string {
 	if c.Pid == 0 {
+		if c.Owner != 0 && !Alive(c.Owner, c.OwnerStart) {
+			return Stopped
+		}
 		return Creating
 	}
 	if !Alive(c.Pid, c.PidStart) {

@@ -266,3 +266,27 @@ func TestHolds(t *testing.T) {
 		t.Error("Holds accepted an invalid id")
 	}
 }
+
+// TestStatusOfDeadOwner: a container with no init recorded is creating
+// while its owner (the `sandy run` making it) lives, and stopped once the
+// owner is dead; one without an owner (create) stays creating.
+func TestStatusOfDeadOwner(t *testing.T) {
+	r := &Root{Dir: t.TempDir()}
+	start, _, err := ProcStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		c    Container
+		want string
+	}{
+		{"owner alive", Container{ID: "a", Owner: os.Getpid(), OwnerStart: start}, Creating},
+		{"owner dead (its pid reused)", Container{ID: "b", Owner: os.Getpid(), OwnerStart: start + 1}, Stopped},
+		{"no owner", Container{ID: "c"}, Creating},
+	} {
+		if got := r.Status(&tc.c); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
