@@ -5,7 +5,9 @@
 // pause process keeps between commands (pause.go). The storage verbs of
 // containers from images (container.go, commit.go) run with sandy-store,
 // the helper without the image library's copy stack, where it is
-// installed beside sandy-image (storeHelper).
+// installed beside sandy-image (storeHelper), and the storage container of
+// an image named as stored with sandy-create, the one without any of the
+// image library, where it is installed beside sandy-store (createHelper).
 //
 // The split keeps the image libraries' 18 ms of package initialisation
 // and 24 MB out of the sandy binary, so the runtime path (create, start,
