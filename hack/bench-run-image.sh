@@ -57,8 +57,9 @@
 # file made in this script's /tmp store costs what it does. Since then the
 # storage container of a name in the store's form (this script's) is made
 # by sandy-create, which links nothing of the image library: 107 package
-# inits against sandy-store's 134, run --rm IMAGE 0.982 of before (100
-# pairs at load 6; docs/design.md, "The run-path helper's dependencies").
+# inits against sandy-store's 134, its start 0.5 ms shorter; in run --rm
+# IMAGE at most 2 %, at the edge of this machine's noise (docs/design.md,
+# "The run-path helper's dependencies").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-20}
