@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # hack/install.sh — build sandy and its image helpers (static, CGO_ENABLED=0):
-# sandy-image (the image commands) and sandy-store (the storage verbs of
-# `sandy run IMAGE`, without the image library's copy stack), and install
-# the three into one directory, where sandy looks for the helpers.
+# sandy-image (the image commands), sandy-store (the storage verbs of
+# `sandy run IMAGE`, without the image library's copy stack) and
+# sandy-create (the storage container of `sandy run IMAGE` for an image
+# named as stored, without the image library at all), and install the four
+# into one directory, where sandy looks for the helpers.
 #   bash hack/install.sh                 # as root: /usr/local/bin; else ~/.local/bin
 #   PREFIX=/opt/sandy bash hack/install.sh
 # Needs Go (the version go.mod names; GOTOOLCHAIN=auto fetches it). Installed
@@ -20,12 +22,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$tmp/sandy" ./cmd/sandy
-for helper in sandy-image sandy-store; do
+for helper in sandy-image sandy-store sandy-create; do
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -tags containers_image_openpgp,exclude_graphdriver_btrfs -o "$tmp/$helper" "./internal/cmd/$helper"
 done
 mkdir -p "$bin"
-install -m 0755 "$tmp/sandy" "$tmp/sandy-image" "$tmp/sandy-store" "$bin/"
-echo "installed $bin/sandy, $bin/sandy-image and $bin/sandy-store ($version)"
+install -m 0755 "$tmp/sandy" "$tmp/sandy-image" "$tmp/sandy-store" "$tmp/sandy-create" "$bin/"
+echo "installed $bin/sandy, $bin/sandy-image, $bin/sandy-store and $bin/sandy-create ($version)"
 case ":$PATH:" in
 *":$bin:"*) ;;
 *) echo "add $bin to your PATH: echo 'export PATH=\"$bin:\$PATH\"' >> ~/.profile" ;;

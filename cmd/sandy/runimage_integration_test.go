@@ -588,8 +588,8 @@ func TestContainerLsRm(t *testing.T) {
 	}
 }
 
-// TestRunImageBinaryOverlay (as the test user): with sandy, sandy-image
-// and sandy-store the user's own (writable by them), every `run IMAGE`'s
+// TestRunImageBinaryOverlay (as the test user): with sandy and its image
+// helpers the user's own (writable by them), every `run IMAGE`'s
 // init runs sandy through the read-only overlay made in a user namespace,
 // never the sealed memfd copy: the image helper's join of the store's
 // user namespace (userns.ForkExec, whose children make this process not
@@ -606,7 +606,7 @@ func TestRunImageBinaryOverlay(t *testing.T) {
 	if err := os.Mkdir(own, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"sandy", "sandy-image", "sandy-store"} {
+	for _, name := range []string{"sandy", "sandy-image", "sandy-store", "sandy-create"} {
 		data, err := os.ReadFile(filepath.Join(filepath.Dir(e.sandy), name))
 		if err != nil {
 			t.Fatal(err)

@@ -12,11 +12,14 @@ import (
 )
 
 // TestRunImageStoreHelper: `sandy run IMAGE` of a stored image is served
-// by sandy-store, the storage-only helper (no image library: half the
-// start of sandy-image), which reads the image's config itself (Docker
-// schema 2 from a docker-archive, OCI from a registry); a missing image
-// is still pulled: sandy-store hands the verb to sandy-image, and the next
-// run needs sandy-store only. --pull=always starts sandy-image at once.
+// by the storage-only helpers (no image library's copy stack: half the
+// start of sandy-image), which read the image's config themselves (Docker
+// schema 2 from a docker-archive, OCI from a registry): sandy-create, with
+// no image library at all, for a name in the store's form (registry, path,
+// tag), sandy-store for any other (a short name, resolved as podman does).
+// A missing image is still pulled: sandy-create hands the verb to
+// sandy-store, which hands it to sandy-image, and the next run needs
+// sandy-create only. --pull=always starts sandy-image at once.
 func TestRunImageStoreHelper(t *testing.T) {
 	testutil.SandyWithImages(t)
 	if testutil.AsUser(t) {
@@ -40,16 +43,20 @@ func TestRunImageStoreHelper(t *testing.T) {
 		}
 		return r.stderr
 	}
-	const store, handOver = "image helper: sandy-store", "handing _create-container to sandy-image"
-	if log := run("localhost/bb:loaded"); !strings.Contains(log, store) || strings.Contains(log, handOver) {
-		t.Errorf("a stored image (docker-archive): want sandy-store alone:\n%s", log)
+	const create, store = "image helper: sandy-create", "image helper: sandy-store"
+	const toStore, toImage = "handing _create-container to sandy-store", "handing _create-container to sandy-image"
+	if log := run("localhost/bb:loaded"); !strings.Contains(log, create) || strings.Contains(log, toStore) {
+		t.Errorf("a stored image (docker-archive) by its stored name: want sandy-create alone:\n%s", log)
 	}
-	if log := run("--tls-verify=false", ref); !strings.Contains(log, store) || !strings.Contains(log, handOver) {
-		t.Errorf("a missing image: want sandy-store handing the pull to sandy-image:\n%s", log)
+	if log := run("bb:loaded"); !strings.Contains(log, store) || strings.Contains(log, toImage) {
+		t.Errorf("a stored image by a short name: want sandy-store alone:\n%s", log)
+	}
+	if log := run("--tls-verify=false", ref); !strings.Contains(log, create) || !strings.Contains(log, toStore) || !strings.Contains(log, toImage) {
+		t.Errorf("a missing image: want sandy-create handing the verb to sandy-store, and it the pull to sandy-image:\n%s", log)
 	}
 	e.ok("image", "exists", ref)
-	if log := run(ref); !strings.Contains(log, store) || strings.Contains(log, handOver) {
-		t.Errorf("the pulled image (OCI): want sandy-store alone:\n%s", log)
+	if log := run(ref); !strings.Contains(log, create) || strings.Contains(log, toStore) {
+		t.Errorf("the pulled image (OCI): want sandy-create alone:\n%s", log)
 	}
 	if log := run("--pull=always", "--tls-verify=false", ref); !strings.Contains(log, "image helper: sandy-image") {
 		t.Errorf("--pull=always: want sandy-image:\n%s", log)

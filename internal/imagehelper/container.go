@@ -184,8 +184,10 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 	prog := helper
 	if r.Pull != "always" && r.Pull != "newer" {
 		// The image is most likely stored: the storage-only helper,
-		// which hands a pull to the helper itself.
-		prog = storeHelper(helper)
+		// which hands a pull to the helper itself; for a name in the
+		// store's own form, the one without the image library, which
+		// hands any other case to the storage-only helper.
+		prog = createHelper(storeHelper(helper), r.Image)
 	}
 	if r.Debug != nil {
 		r.Debug("image helper: " + filepath.Base(prog))

@@ -5,7 +5,9 @@
 // pause process keeps between commands (pause.go). The storage verbs of
 // containers from images (container.go, commit.go) run with sandy-store,
 // the helper without the image library's copy stack, where it is
-// installed beside sandy-image (storeHelper).
+// installed beside sandy-image (storeHelper), and the storage container of
+// an image named as stored with sandy-create, the one without any of the
+// image library, where it is installed beside sandy-store (createHelper).
 //
 // The split keeps the image libraries' 18 ms of package initialisation
 // and 24 MB out of the sandy binary, so the runtime path (create, start,
@@ -33,6 +35,45 @@ const Name = "sandy-image"
 // calls for containers from images, without the image library's copy
 // stack (internal/cmd/sandy-store), installed beside Name.
 const StoreName = "sandy-store"
+
+// CreateName is the run path's helper's file name: _create-container for
+// an image named as it is stored, without the image library at all
+// (internal/cmd/sandy-create), installed beside StoreName.
+const CreateName = "sandy-create"
+
+// createHelper is the program to create the storage container of an image
+// named image with, given the storage helper storeHelper chose:
+// sandy-create beside it when image is StoredAsTyped and sandy-create is
+// there (it hands any other case to sandy-store), else store.
+func createHelper(store, image string) string {
+	if filepath.Base(store) != StoreName || !StoredAsTyped(image) {
+		return store
+	}
+	p := filepath.Join(filepath.Dir(store), CreateName)
+	if unix.Access(p, unix.X_OK) == nil {
+		return p
+	}
+	return store
+}
+
+// StoredAsTyped reports whether image has the form of a name the image
+// store keeps names under, the form podman's lookup normalises every name
+// to: a registry part (with a dot or a colon, or "localhost") before the
+// first slash, and a tag after the last. It is a string test, not a
+// parse: a name of this form that is not stored as typed costs
+// sandy-create's hand-over to sandy-store, nothing else.
+func StoredAsTyped(image string) bool {
+	first, rest, ok := strings.Cut(image, "/")
+	if !ok || rest == "" || strings.Contains(image, "@") {
+		return false
+	}
+	if !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return false
+	}
+	last := rest[strings.LastIndex(rest, "/")+1:]
+	tag := strings.LastIndex(last, ":")
+	return tag > 0 && tag < len(last)-1
+}
 
 // storeHelper is the program to run a storage verb with, given the
 // helper Locate found: sandy-store beside it when it is there (it hands

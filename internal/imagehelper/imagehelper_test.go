@@ -80,3 +80,61 @@ func TestCreateRequestID(t *testing.T) {
 		}
 	}
 }
+
+func TestStoredAsTyped(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{"localhost/bench-bb:1", true},
+		{"docker.io/library/alpine:3.20", true},
+		{"127.0.0.1:5000/bb:store", true},
+		{"quay.io/a/b/c:v1.2", true},
+		{"localhost:5000/x:y", true},
+		{"alpine", false},
+		{"alpine:3.20", false},
+		{"library/alpine:3", false},
+		{"docker.io/library/alpine", false},
+		{"localhost:5000/x", false},
+		{"quay.io/x:", false},
+		{"quay.io/x@sha256:0123456789012345678901234567890123456789012345678901234567890123", false},
+		{"quay.io/x:1@sha256:0123456789012345678901234567890123456789012345678901234567890123", false},
+		{"0123456789ab", false},
+		{"localhost/", false},
+	} {
+		if got := StoredAsTyped(c.name); got != c.want {
+			t.Errorf("StoredAsTyped(%q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestCreateHelper: sandy-create serves names in the store's form when
+// it is installed beside sandy-store; everything else keeps the helper
+// storeHelper chose.
+func TestCreateHelper(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, StoreName)
+	image := filepath.Join(dir, Name)
+	for _, p := range []string{store, image} {
+		if err := os.WriteFile(p, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := createHelper(store, "localhost/bb:1"); got != store {
+		t.Errorf("no sandy-create installed: got %s, want %s", got, store)
+	}
+	create := filepath.Join(dir, CreateName)
+	if err := os.WriteFile(create, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ prog, image, want string }{
+		{store, "localhost/bb:1", create},
+		{store, "bb:1", store},
+		{store, "localhost/bb", store},
+		{image, "localhost/bb:1", image}, // no sandy-store: an older install
+	} {
+		if got := createHelper(c.prog, c.image); got != c.want {
+			t.Errorf("createHelper(%s, %q) = %s, want %s", filepath.Base(c.prog), c.image, got, c.want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ import (
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 
-	"github.com/sandy-rt/sandy/internal/imagestore"
+	"github.com/sandy-rt/sandy/internal/imagenames"
 )
 
 // LoadOptions are `sandy load`'s flags.
@@ -170,7 +170,7 @@ func loadOCIArchive(ctx context.Context, s storage.Store, sys *types.SystemConte
 	var names []string
 	for _, item := range list {
 		var dest types.ImageReference
-		if full, nerr := imagestore.NormalizeName(item.ManifestDescriptor.Annotations[imgspecv1.AnnotationRefName]); nerr == nil {
+		if full, nerr := imagenames.NormalizeName(item.ManifestDescriptor.Annotations[imgspecv1.AnnotationRefName]); nerr == nil {
 			named, _ := reference.ParseNormalizedNamed(full)
 			dest, err = istorage.Transport.NewStoreReference(s, named, "")
 		} else {
@@ -219,7 +219,7 @@ func Save(ctx context.Context, s storage.Store, sys *types.SystemContext, path s
 			return err
 		}
 		for _, n := range names {
-			img, err := imagestore.Lookup(s, sys, n)
+			img, err := imagenames.Lookup(s, sys, n)
 			if err != nil {
 				_ = w.Close()
 				return err
@@ -230,7 +230,7 @@ func Save(ctx context.Context, s storage.Store, sys *types.SystemContext, path s
 				return err
 			}
 			var tagged reference.NamedTagged
-			if name := imagestore.MatchedName(s, sys, img, n); name != "" {
+			if name := imagenames.MatchedName(s, sys, img, n); name != "" {
 				if r, err := reference.ParseNormalizedNamed(name); err == nil {
 					tagged, _ = r.(reference.NamedTagged)
 				}
@@ -257,7 +257,7 @@ func Save(ctx context.Context, s storage.Store, sys *types.SystemContext, path s
 		if len(names) != 1 {
 			return errors.New("save --format oci-archive: one image per archive (use docker-archive for several)")
 		}
-		img, err := imagestore.Lookup(s, sys, names[0])
+		img, err := imagenames.Lookup(s, sys, names[0])
 		if err != nil {
 			return err
 		}
@@ -267,7 +267,7 @@ func Save(ctx context.Context, s storage.Store, sys *types.SystemContext, path s
 		}
 		refName := ""
 		if len(img.Names) > 0 {
-			refName = imagestore.MatchedName(s, sys, img, names[0])
+			refName = imagenames.MatchedName(s, sys, img, names[0])
 		}
 		dest, err := ociarchive.NewReference(tmp, refName)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 
-	"github.com/sandy-rt/sandy/internal/imagestore"
+	"github.com/sandy-rt/sandy/internal/imagenames"
 )
 
 // PushOptions are `sandy push`'s flags.
@@ -31,7 +31,7 @@ func Push(ctx context.Context, s storage.Store, name, dest string, o PushOptions
 	if err != nil {
 		return err
 	}
-	img, err := imagestore.Lookup(s, sys, name)
+	img, err := imagenames.Lookup(s, sys, name)
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func Push(ctx context.Context, s storage.Store, name, dest string, o PushOptions
 		return err
 	}
 	if dest == "" {
-		dest = imagestore.MatchedName(s, sys, img, name)
+		dest = imagenames.MatchedName(s, sys, img, name)
 		if isIDOf(img, dest) {
 			return fmt.Errorf("push %s: the image has no name to push to: give a destination", name)
 		}

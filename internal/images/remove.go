@@ -11,6 +11,7 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 
+	"github.com/sandy-rt/sandy/internal/imagenames"
 	"github.com/sandy-rt/sandy/internal/imagestore"
 )
 
@@ -35,13 +36,13 @@ type Removed struct {
 // which storage refuses while a container uses it unless o.Force.
 func Remove(s storage.Store, sys *types.SystemContext, name string, o RemoveOptions) (Removed, error) {
 	var r Removed
-	img, err := imagestore.Lookup(s, sys, name)
+	img, err := imagenames.Lookup(s, sys, name)
 	if err != nil {
 		return r, err
 	}
 	byName := !isIDOf(img, name)
 	if byName && len(img.Names) > 1 {
-		n := imagestore.MatchedName(s, sys, img, name)
+		n := imagenames.MatchedName(s, sys, img, name)
 		if err := s.RemoveNames(img.ID, []string{n}); err != nil {
 			return r, fmt.Errorf("untagging %s: %w", n, err)
 		}

@@ -8,19 +8,20 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 
+	"github.com/sandy-rt/sandy/internal/imagenames"
 	"github.com/sandy-rt/sandy/internal/imagestore"
 )
 
 // Tag adds names to an image (`sandy tag IMAGE NAME...`); a short name is
 // stored under localhost/, a missing tag is ":latest", as podman tags.
 func Tag(s storage.Store, sys *types.SystemContext, image string, names []string) error {
-	img, err := imagestore.Lookup(s, sys, image)
+	img, err := imagenames.Lookup(s, sys, image)
 	if err != nil {
 		return err
 	}
 	var add []string
 	for _, n := range names {
-		full, err := imagestore.NormalizeName(n)
+		full, err := imagenames.NormalizeName(n)
 		if err != nil {
 			return err
 		}
@@ -34,7 +35,7 @@ func Tag(s storage.Store, sys *types.SystemContext, image string, names []string
 
 // Untag removes names from an image; with none, every name.
 func Untag(s storage.Store, sys *types.SystemContext, image string, names []string) error {
-	img, err := imagestore.Lookup(s, sys, image)
+	img, err := imagenames.Lookup(s, sys, image)
 	if err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func Untag(s storage.Store, sys *types.SystemContext, image string, names []stri
 	if len(names) > 0 {
 		rm = nil
 		for _, n := range names {
-			rm = append(rm, imagestore.MatchedName(s, sys, img, n))
+			rm = append(rm, imagenames.MatchedName(s, sys, img, n))
 		}
 	}
 	return s.RemoveNames(img.ID, rm)

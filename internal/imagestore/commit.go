@@ -27,8 +27,11 @@ import (
 // CommitOptions are `sandy commit`'s flags.
 type CommitOptions struct {
 	// Name is the new image's name ("" for none: the image is known by
-	// its id), normalized as a tag (NormalizeName).
+	// its id), normalized as a tag (Names.Normalize).
 	Name string
+	// Names normalises Name (nil: ExactNames, which leaves it to the
+	// helper that links the reference parser).
+	Names Names
 	// Message and Author go to the image's history and config.
 	Message, Author string
 	// Changes are Dockerfile instructions applied to the config
@@ -39,6 +42,13 @@ type CommitOptions struct {
 	// Config reads what ociConfig leaves to the image library; nil in the
 	// storage-only helper.
 	Config ConfigFunc
+}
+
+func (o CommitOptions) names() Names {
+	if o.Names == nil {
+		return ExactNames{}
+	}
+	return o.Names
 }
 
 // Commit makes an image of a storage container: the container's layer
@@ -61,7 +71,7 @@ func Commit(ctx context.Context, s storage.Store, containerID string, o CommitOp
 	}
 	name := ""
 	if o.Name != "" {
-		if name, err = NormalizeName(o.Name); err != nil {
+		if name, err = o.names().Normalize(o.Name); err != nil {
 			return "", err
 		}
 	}

@@ -17,7 +17,6 @@ import (
 
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	graphdriver "go.podman.io/storage/drivers"
 	"go.podman.io/storage/pkg/idtools"
@@ -89,9 +88,9 @@ type containerMeta struct {
 // store keeps one list) is an error naming it, and two concurrent creates
 // of one name leave exactly one container: the store decides under its
 // lock.
-func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemContext, name string, o ContainerOptions) (*imagehelper.Prepared, error) {
+func CreateContainer(ctx context.Context, s storage.Store, names Names, name string, o ContainerOptions) (*imagehelper.Prepared, error) {
 	t0 := time.Now()
-	img, imgName, err := imageFor(ctx, s, sys, name, o)
+	img, imgName, err := imageFor(ctx, s, names, name, o)
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +103,9 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 	o.trace("reading the image's config", t0)
 	t0 = time.Now()
 	meta, _ := json.Marshal(containerMeta{ImageName: imgName, ImageID: img.ID, ContainerName: o.Name, CreatedAt: time.Now().Unix(), Creator: creatorMark()})
-	var names []string
+	var cnames []string
 	if o.Name != "" {
-		names = []string{o.Name}
+		cnames = []string{o.Name}
 	}
 	// A --rm container is volatile for the store too, as podman makes
 	// one (libpod's Volatile): its record and its layer's go to the
@@ -122,7 +121,7 @@ func CreateContainer(ctx context.Context, s storage.Store, sys *types.SystemCont
 		// at mount time (layersOf).
 		co.IDMappingOptions = storagetypes.IDMappingOptions{UIDMap: idtoolsMap(o.UIDMap), GIDMap: idtoolsMap(o.GIDMap)}
 	}
-	c, err := s.CreateContainer(o.ID, names, img.ID, "", string(meta), co)
+	c, err := s.CreateContainer(o.ID, cnames, img.ID, "", string(meta), co)
 	if err != nil {
 		if errors.Is(err, storage.ErrDuplicateName) {
 			return nil, fmt.Errorf("the container name %q is already in use (sandy, podman and buildah share the store's names): choose another name, or remove that container: %w", o.Name, storage.ErrDuplicateName)
@@ -151,7 +150,9 @@ func ImageConfigOf(c imgspecv1.ImageConfig) imagehelper.ImageConfig {
 }
 
 // imageFor finds the image, pulling it as the policy says.
-func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, name string, o ContainerOptions) (*storage.Image, string, error) {
+// A name that names leaves to the reference parser (ErrNeedsNames) is
+// handed over before any pull.
+func imageFor(ctx context.Context, s storage.Store, names Names, name string, o ContainerOptions) (*storage.Image, string, error) {
 	policy := o.Pull
 	if policy == "" {
 		policy = "missing"
@@ -160,9 +161,13 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 	var lookupErr error
 	switch policy {
 	case "missing", "never":
-		img, lookupErr = Lookup(s, sys, name)
+		var matched string
+		img, matched, lookupErr = names.Find(s, name)
 		if lookupErr == nil {
-			return img, MatchedName(s, sys, img, name), nil
+			return img, matched, nil
+		}
+		if errors.Is(lookupErr, ErrNeedsNames) {
+			return nil, "", lookupErr
 		}
 		if policy == "never" {
 			return nil, "", fmt.Errorf("%w (--pull=never: sandy pull it first)", lookupErr)
@@ -185,7 +190,7 @@ func imageFor(ctx context.Context, s storage.Store, sys *types.SystemContext, na
 	if err != nil {
 		return nil, "", fmt.Errorf("reading pulled image %s: %w", shortID(id), err)
 	}
-	return img, MatchedName(s, sys, img, name), nil
+	return img, names.Match(s, img, name), nil
 }
 
 // prepared describes the storage container c for the runtime: its layers

@@ -19,8 +19,8 @@ const buildahStateFile = "buildah.json"
 
 // creatorMark is the Creator of a container made now: this helper's
 // parent, the sandy that asked for it (sandy starts the helper itself,
-// and sandy-store execs sandy-image in its place), nil when its start
-// time cannot be read.
+// and sandy-create and sandy-store exec the next helper in their place),
+// nil when its start time cannot be read.
 func creatorMark() *imagehelper.Creator {
 	ppid := os.Getppid()
 	start, _, err := state.ProcStart(ppid)

@@ -202,8 +202,8 @@ func Shutdown(s storage.Store) {
 	}
 }
 
-// errNoSuchImage wraps storage's not-found error with the name the user typed.
-func errNoSuchImage(name string) error {
+// NoSuchImage wraps storage's not-found error with the name the user typed.
+func NoSuchImage(name string) error {
 	return fmt.Errorf("%s: %w", name, storage.ErrImageUnknown)
 }
 

@@ -3,9 +3,13 @@
 // Package storehelper is the image helpers' storage verbs, the hidden
 // ones sandy calls for containers from images: _create-container (with
 // its --hold protocol), _remove-container, _list-containers, _commit,
-// _diff and _rename-container. Both helpers serve them from this code:
-// sandy-store (internal/cmd/sandy-store), which links the image store
-// (internal/imagestore) and not the image library's copy stack, and
+// _diff and _rename-container, and the storage-only helpers' main
+// (Program). Three helpers serve them from this code: sandy-create
+// (internal/cmd/sandy-create: _create-container of an image named as it
+// is stored, with no image library at all; the rest it hands to
+// sandy-store), sandy-store (internal/cmd/sandy-store), which links the
+// image store (internal/imagestore) and the name parser
+// (internal/imagenames) and not the image library's copy stack, and
 // sandy-image, which adds the library (Library: the pull of
 // `run --pull`, the config of an image whose manifest imagestore does not
 // read itself). In sandy-store a verb that needs the library fails with
@@ -29,7 +33,6 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
-	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
 
@@ -42,8 +45,12 @@ import (
 type Env struct {
 	Store imagestore.StoreOptions
 	// RegistriesConf is --registries-conf: the unqualified-search
-	// registries a short name is looked up under.
+	// registries a short name is looked up under (by Names).
 	RegistriesConf string
+	// Names resolves image names: internal/imagenames in sandy-store and
+	// sandy-image; nil (imagestore.ExactNames) in sandy-create, which
+	// hands every other name over (imagestore.ErrNeedsNames).
+	Names          imagestore.Names
 	Debug          bool
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -114,9 +121,12 @@ func (g *Env) GlobalFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.Debug, "debug", false, "print debug lines")
 }
 
-// sys is the library's system context for lookups: registries.conf.
-func (g *Env) sys() *types.SystemContext {
-	return &types.SystemContext{SystemRegistriesConfPath: g.RegistriesConf}
+// names is Names, or ExactNames where it is nil.
+func (g *Env) names() imagestore.Names {
+	if g.Names == nil {
+		return imagestore.ExactNames{}
+	}
+	return g.Names
 }
 
 // flags is a verb's flag set with podman's habits: interspersed flags,

@@ -79,7 +79,7 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 	if g.Debug {
 		o.Trace = func(step string, d time.Duration) { g.Debugf("%s: %v", step, d) }
 	}
-	p, err := imagestore.CreateContainer(ctx, s, g.sys(), fs.Arg(0), o)
+	p, err := imagestore.CreateContainer(ctx, s, g.names(), fs.Arg(0), o)
 	t0 = time.Now()
 	end()
 	g.Debugf("closing the image store: %v", time.Since(t0))
@@ -201,7 +201,7 @@ func cmdListContainers(_ context.Context, g *Env, args []string) error {
 // cmdCommit is imagehelper.CommitRole: an image of a storage container.
 func cmdCommit(ctx context.Context, g *Env, args []string) error {
 	fs := g.flags("_commit [--message M] [--author A] [--change INSTR]... ID [IMAGE]")
-	var o imagestore.CommitOptions
+	o := imagestore.CommitOptions{Names: g.names()}
 	if g.Library != nil {
 		o.Config = g.Library.Config
 	}

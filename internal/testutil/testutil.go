@@ -260,9 +260,10 @@ var (
 	imageErr  error
 )
 
-// SandyWithImages is SandyBinary with the image helpers, sandy-image and
-// sandy-store, built beside it (where sandy looks for them). SANDY_BIN
-// overrides all three: its directory must hold the helpers too.
+// SandyWithImages is SandyBinary with the image helpers, sandy-image,
+// sandy-store and sandy-create, built beside it (where sandy looks for
+// them). SANDY_BIN overrides all four: its directory must hold the helpers
+// too.
 func SandyWithImages(t testing.TB) string {
 	t.Helper()
 	sandy := SandyBinary(t)
@@ -272,7 +273,7 @@ func SandyWithImages(t testing.TB) string {
 	imageOnce.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		for _, name := range []string{"sandy-image", "sandy-store"} {
+		for _, name := range []string{"sandy-image", "sandy-store", "sandy-create"} {
 			out := filepath.Join(filepath.Dir(sandy), name)
 			cmd := exec.Command("go", "build", "-trimpath", "-tags", ImageBuildTags, "-o", out, "./internal/cmd/"+name)
 			cmd.Dir = root

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/imagenames"
 	"github.com/sandy-rt/sandy/internal/images"
 	"github.com/sandy-rt/sandy/internal/imagestore"
 	"github.com/sandy-rt/sandy/internal/storehelper"
@@ -81,7 +82,7 @@ func storageVerbs() []verb {
 	for _, sv := range storehelper.Verbs() {
 		out = append(out, verb{sv.Name, func(ctx context.Context, g *global, args []string) error {
 			g.env = &storehelper.Env{Store: g.store, RegistriesConf: g.remote.RegistriesConf, Debug: g.debug,
-				Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Library: library(g)}
+				Names: imagenames.ForConf(g.remote.RegistriesConf), Stdin: g.stdin, Stdout: g.stdout, Stderr: g.stderr, Library: library(g)}
 			return sv.Run(ctx, g.env, args)
 		}})
 	}

@@ -17,6 +17,7 @@ import (
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandy-rt/sandy/internal/imagenames"
 	"github.com/sandy-rt/sandy/internal/images"
 	"github.com/sandy-rt/sandy/internal/imagestore"
 	"github.com/sandy-rt/sandy/internal/storehelper"
@@ -387,7 +388,7 @@ func cmdInspect(ctx context.Context, g *global, args []string) error {
 		var out []*images.Inspect
 		var firstErr error
 		for _, n := range names {
-			img, err := imagestore.Lookup(s, sys, n)
+			img, err := imagenames.Lookup(s, sys, n)
 			if err == nil {
 				var in *images.Inspect
 				if in, err = images.InspectImage(ctx, s, img); err == nil {
@@ -471,7 +472,7 @@ func cmdExists(_ context.Context, g *global, args []string) error {
 		return nil
 	}
 	return g.withSession(g.flags("image exists IMAGE"), args, check, func(s storage.Store, sys *types.SystemContext, ops []string) error {
-		if _, err := imagestore.Lookup(s, sys, ops[0]); err != nil {
+		if _, err := imagenames.Lookup(s, sys, ops[0]); err != nil {
 			return errQuiet{err}
 		}
 		return nil

@@ -16,20 +16,18 @@
 // program then execs sandy-image, from its own directory, with the same
 // arguments, stdio and environment: inside the store's namespace already,
 // sandy-image does the verb as if sandy had started it. sandy starts
-// sandy-image directly for `run --pull=always`.
+// sandy-image directly for `run --pull=always`. It resolves image names as
+// podman does (internal/imagenames); sandy-create, the run path's helper,
+// hands it the names not stored exactly as typed.
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 
-	"github.com/spf13/pflag"
 	"go.podman.io/storage/pkg/reexec"
-	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/imagenames"
 	"github.com/sandy-rt/sandy/internal/imagestore"
 	"github.com/sandy-rt/sandy/internal/storehelper"
 )
@@ -40,58 +38,10 @@ func main() {
 	if reexec.Init() {
 		return
 	}
-	os.Exit(realMain(os.Args[1:]))
-}
-
-func realMain(args []string) int {
-	g := &storehelper.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	fs := pflag.NewFlagSet("sandy", pflag.ContinueOnError)
-	fs.SetInterspersed(false)
-	fs.SetOutput(g.Stderr)
-	g.GlobalFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return 125
-	}
-	rest := fs.Args()
-	var verb *storehelper.Verb
-	for _, v := range storehelper.Verbs() {
-		if len(rest) > 0 && v.Name == rest[0] {
-			verb = &v
-		}
-	}
-	if verb == nil || imagehelper.NeedsNamespace() {
-		// Not a storage verb, or not started in the store's namespace:
-		// sandy-image does all of that.
-		return handOver(args, g)
-	}
-	g.Store.SingleID = os.Getenv(imagehelper.EnvSingleID) == "1"
-	g.Store.Warn = g.Stderr
-	ctx, stop := storehelper.CancelOnSignal(g.Stderr, rest[0], func() {})
-	err := verb.Run(ctx, g, rest[1:])
-	stop()
-	if errors.Is(err, imagestore.ErrNeedsImageLibrary) {
-		g.Debugf("%v: handing %s to %s", err, rest[0], imagehelper.Name)
-		return handOver(args, g)
-	}
-	if err != nil {
-		fmt.Fprintf(g.Stderr, "sandy %s: %v\n", storehelper.UserVerb(rest[0]), err)
-		return storehelper.ExitCode(err)
-	}
-	return 0
-}
-
-// handOver replaces this process with sandy-image, installed beside it,
-// running args.
-func handOver(args []string, g *storehelper.Env) int {
-	self, err := os.Executable()
-	if err == nil {
-		full := filepath.Join(filepath.Dir(self), imagehelper.Name)
-		err = unix.Exec(full, append([]string{imagehelper.Name}, args...), os.Environ())
-		err = fmt.Errorf("running %s: %w", full, err)
-	}
-	fmt.Fprintf(g.Stderr, "sandy: %s needs %s, which is installed beside it: %v\nhint: install both with bash hack/install.sh (docs/troubleshooting.md#sandy-store-needs-sandy-image-which-is-installed-beside-it)\n", imagehelper.StoreName, imagehelper.Name, err)
-	return 125
+	os.Exit(storehelper.Program{
+		Name:       imagehelper.StoreName,
+		Next:       imagehelper.Name,
+		Names:      imagenames.ForConf,
+		HandOverOn: []error{imagestore.ErrNeedsImageLibrary},
+	}.Main(os.Args[1:]))
 }

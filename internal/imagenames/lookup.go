@@ -1,17 +1,48 @@
 //go:build containers_image_openpgp
 
-package imagestore
+package imagenames
 
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
+
+	"github.com/sandy-rt/sandy/internal/imagestore"
 )
+
+// Registries is imagestore.Names with the image library's name parser and
+// the unqualified-search registries of registries.conf (Sys's
+// SystemRegistriesConfPath, or the system's).
+type Registries struct{ Sys *types.SystemContext }
+
+// ForConf is Registries reading registriesConf (--registries-conf; empty:
+// the system's registries.conf).
+func ForConf(registriesConf string) imagestore.Names {
+	return Registries{Sys: &types.SystemContext{SystemRegistriesConfPath: registriesConf}}
+}
+
+// Find is Lookup and MatchedName.
+func (r Registries) Find(s storage.Store, name string) (*storage.Image, string, error) {
+	img, err := Lookup(s, r.Sys, name)
+	if err != nil {
+		return nil, "", err
+	}
+	return img, MatchedName(s, r.Sys, img, name), nil
+}
+
+// Match is MatchedName.
+func (r Registries) Match(s storage.Store, img *storage.Image, name string) string {
+	return MatchedName(s, r.Sys, img, name)
+}
+
+// Normalize is NormalizeName.
+func (Registries) Normalize(name string) (string, error) { return NormalizeName(name) }
 
 // Lookup finds a stored image the way podman does: by id or unique id
 // prefix, by its name as typed, then with ":latest" added, then under
@@ -29,7 +60,20 @@ func Lookup(s storage.Store, sys *types.SystemContext, name string) (*storage.Im
 			return img, nil
 		}
 	}
-	return nil, errNoSuchImage(name)
+	return nil, imagestore.NoSuchImage(name)
+}
+
+// MatchedName is the stored name of img that name meant.
+func MatchedName(s storage.Store, sys *types.SystemContext, img *storage.Image, name string) string {
+	if slices.Contains(img.Names, name) {
+		return name
+	}
+	for _, c := range lookupCandidates(sys, name) {
+		if slices.Contains(img.Names, c) {
+			return c
+		}
+	}
+	return name
 }
 
 // lookupCandidates are the stored names name may mean, in podman's order.
