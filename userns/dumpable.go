@@ -27,7 +27,7 @@ import (
 // ran from a sealed memfd copy of the binary (some 5 ms more). vmShares
 // counts the ForkExec children that share this memory. The overlay's
 // child waits until none does (a child shares it from the fork to its
-// exec: well under a millisecond once released; at most shareWait), and
+// exec: a few milliseconds; at most shareWait), and
 // then may have this process dumpable again, as it was before the first
 // ForkExec: nothing shares its memory from another user namespace then,
 // and a process of the caller's that could ptrace the child could ptrace
@@ -45,8 +45,11 @@ var vmShares struct {
 
 // shareWait bounds the overlay's wait for the ForkExec children to stop
 // sharing this process's memory: past it (a child not released), the
-// overlay's child tries as it is, and fails to write its maps.
-const shareWait = 50 * time.Millisecond
+// overlay's child tries as it is, and fails to write its maps. A child
+// shares it for a few milliseconds (its fork, its release, its exec);
+// 50 ms was once too short at load 6 with compilers running, and the
+// copy it then falls back to costs some 5 ms (a var for the tests).
+var shareWait = time.Second
 
 // vmShare counts a ForkExec whose children will share this process's
 // memory, and returns the function that ends the count once they do not

@@ -212,6 +212,8 @@ func TestUserNSOverlayAfterForkExec(t *testing.T) {
 
 	// A child still shares the memory and is not released: not dumpable,
 	// and the overlay's child, after shareWait, cannot write its maps.
+	defer func(w time.Duration) { shareWait = w }(shareWait)
+	shareWait = 50 * time.Millisecond
 	f := start()
 	if d := dumpable(); d != 0 {
 		t.Fatalf("dumpable %d while a ForkExec child shares the memory, want 0", d)

@@ -36,10 +36,17 @@ func TestCreateDeps(t *testing.T) {
 	}
 	// Outside the store's own closure, with (next to) no init work
 	// (GODEBUG=inittrace=1 sandy-create --help): the flags, the id
-	// mapping helpers, and the image config types (two string tables).
+	// mapping helpers, the image config types (two string tables), and
+	// sandy's JSON codec (internal/specjson: go-json-experiment/json, three
+	// package inits, 0.006 ms and 632 bytes in all).
 	allowed := map[string]bool{
 		"encoding/csv": true, "github.com/spf13/pflag": true, "github.com/moby/sys/userns": true,
 		"github.com/opencontainers/image-spec/specs-go": true, "github.com/opencontainers/image-spec/specs-go/v1": true,
+	}
+	for _, p := range deps("github.com/go-json-experiment/json/v1") {
+		if strings.HasPrefix(p, "github.com/go-json-experiment/json") {
+			allowed[p] = true
+		}
 	}
 	pkgs := deps(".")
 	if len(pkgs) < 100 {
