@@ -591,6 +591,20 @@ func EndProcesses(pidfds []*os.File) {
 	}
 }
 
+// KillProcesses ends the processes of pidfds (Abandon's) at once with
+// SIGKILL, without waiting for them, and closes the pidfds: for a caller
+// that has nothing left for them to do (its container's process has
+// exited, Abandon closed the host ports and removed the state files) and
+// would rather not wait EndProcesses' grace. A signal through a pidfd
+// reaches that process or none (no reused pid); the kernel finishes the
+// exit, and their parent's end hands them to its reaper.
+func KillProcesses(pidfds []*os.File) {
+	for _, p := range pidfds {
+		signalPidfd(p, unix.SIGKILL)
+		p.Close()
+	}
+}
+
 // closers closes its files once.
 type closers []*os.File
 

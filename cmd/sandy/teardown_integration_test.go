@@ -201,12 +201,12 @@ func TestReaperKilled(t *testing.T) {
 	assertNothingLeft(t, e)
 }
 
-// TestRunTeardownHere: a run with nothing slow left to tear down (no
-// network, nothing written in the layer) removes its state itself, with no
-// reaper: the state root is empty when `run` returns. A run whose
-// container wrote in its layer, even without a network, or one with the
-// default network, still hands the rest to the reaper; within a bounded
-// poll nothing is left either way.
+// TestRunTeardownHere: a run with nothing slow left to tear down (nothing
+// written in the layer; the network's processes, if any, killed) removes
+// its state itself, with no reaper: the state root is empty and no
+// slirp4netns is left when `run` returns. A run whose container wrote in
+// its layer still hands the rest to the reaper; within a bounded poll
+// nothing is left either way.
 func TestRunTeardownHere(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
@@ -221,7 +221,8 @@ func TestRunTeardownHere(t *testing.T) {
 		{"read-only root, no network", "true", true, []string{"--network=none"}, true},
 		{"writable root left untouched, no network", "true", false, []string{"--network=none"}, true},
 		{"a file written in the layer", "echo x > /written", false, []string{"--network=none"}, false},
-		{"the default network", "true", true, nil, false},
+		{"the default network (its processes killed)", "true", true, nil, true},
+		{"the default network and a file in the layer", "echo x > /written", false, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -241,6 +242,7 @@ func TestRunTeardownHere(t *testing.T) {
 				if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
 					t.Fatalf("state root when run returned: %v, want it empty", ents)
 				}
+				waitFor(t, 2*time.Second, "the killed network processes to go", func() bool { return len(helpersOf(e)) == 0 })
 			}
 			waitFor(t, 10*time.Second, "the state root to be empty", func() bool {
 				ents, _ := os.ReadDir(e.root)

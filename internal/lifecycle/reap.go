@@ -168,9 +168,14 @@ func (e *runEnd) retireState(context.Context) error {
 // quick (quick), and otherwise starts the reaper on it.
 func (e *runEnd) finish(ctx context.Context) error {
 	if e.quick() {
+		// The network's processes were told to exit (endNetwork); with
+		// nothing else left to wait for, they are killed now rather than
+		// given a reaper's grace.
+		slirp.KillProcesses(e.pidfds)
+		e.pidfds = nil
 		err := finishQuick(e.dir, e.cr.c)
 		if err == nil {
-			e.g.Debugf("the teardown is finished here: nothing to wait for, nothing written in the layer")
+			e.g.Debugf("the teardown is finished here: the network's processes killed, nothing written in the layer")
 			e.lock.Unlock()
 			e.lock = nil
 			return nil
@@ -187,14 +192,12 @@ func (e *runEnd) finish(ctx context.Context) error {
 // calls that this process may make itself rather than start the reaper
 // (a Go process: some 300 page faults and 3-5 ms of CPU, which a 2-core
 // machine's next command shares, and 0.2 ms of the user's wait for its
-// exec): no network process to wait for, and nothing the container
-// wrote in its layer (no upper directory, a read-only root's bind, or an
-// empty one), whose removal could take as long as the container wrote.
+// exec): nothing the container wrote in its layer (no upper directory, a
+// read-only root's bind, or an empty one), whose removal could take as
+// long as the container wrote. The network's processes need no reaper
+// to wait for them: they are killed (finish).
 func (e *runEnd) quick() bool {
 	c := e.cr.c
-	if len(e.pidfds) > 0 || len(c.Network) > 0 {
-		return false
-	}
 	if c.LayerDir == "" {
 		return true
 	}
