@@ -178,7 +178,7 @@ print(f"sandy-exec/crun-exec  {ratio('sandy-exec', 'crun-exec'):.2f}   (target <
 print(f"sandy-installed/crun  {ratio('sandy-installed', 'crun'):.2f}  sandy-installed-exec/crun-exec  {ratio('sandy-installed-exec', 'crun-exec'):.2f}  (sandy owned by root, as installed: no sealed copy)")
 print(f"sandy/sandy-installed  {ratio('sandy', 'sandy-installed'):.2f}  sandy-exec/sandy-installed-exec  {ratio('sandy-exec', 'sandy-installed-exec'):.2f}  (what protecting the user's own binary costs: the read-only overlay, or the sealed copy where it fails)")
 print(f"sandy-subuid/crun  {ratio('sandy-subuid', 'crun'):.2f}  (sandy's own rootless config: full subordinate map through newuidmap + newgidmap, no network)")
-print(f"sandy-subuid-net/sandy-subuid  {ratio('sandy-subuid-net', 'sandy-subuid'):.2f}  (target <= 1.2: the default network's cost in the user's wait; its teardown is a reaper's)")
+print(f"sandy-subuid-net/sandy-subuid  {ratio('sandy-subuid-net', 'sandy-subuid'):.2f}  (target <= 1.2: the default network's cost in the user's wait; its processes are killed at the end, not waited for)")
 print(f"sandy-subuid-net - sandy-subuid  {diff('sandy-subuid-net', 'sandy-subuid'):.1f} ms  (median of the per-round differences; slirp4netns networking: start, and what of the teardown run waits for)")
 print(f"peak RSS of sandy run (GNU time %M: the largest of sandy and the processes it waited for): {int(sys.argv[2]) / 1024:.1f} MB (target <= 10 MB)")
 PY
