@@ -99,19 +99,27 @@ func Run(ctx context.Context, g *lifecycle.Global, r RunRequest) (int, error) {
 	return r.runForeground(ctx, g, st)
 }
 
+// startOptions is what the container's init starts with while the helper
+// makes the storage container st, in the foreground and under -d alike:
+// the start spec (GenerateStart: what the flags and the host decide) and
+// the runtime options the flags decide, with the host they were made for.
+func (r RunRequest) startOptions(st *storage) (Host, *specs.Spec, lifecycle.RunOptions, error) {
+	o := r.Runtime
+	h, err := CallerHost(st.id, "") // the root is known once the helper answers
+	if err != nil {
+		return h, nil, o, err
+	}
+	start, x, err := GenerateStart(r.Options, h)
+	if err != nil {
+		return h, nil, o, err
+	}
+	return h, start, o, r.flagOptions(&o, st.id, x)
+}
+
 // runForeground is Run in the foreground: the container's creation
 // starts while the helper makes the storage container.
 func (r RunRequest) runForeground(ctx context.Context, g *lifecycle.Global, st *storage) (int, error) {
-	h, err := CallerHost(st.id, "") // the root is known once the helper answers
-	var start *specs.Spec
-	var x *Extra
-	if err == nil {
-		start, x, err = GenerateStart(r.Options, h)
-	}
-	o := r.Runtime
-	if err == nil {
-		err = r.flagOptions(&o, st.id, x)
-	}
+	h, start, o, err := r.startOptions(st)
 	if err != nil {
 		if herr := st.discard(ctx, g); herr != nil {
 			// The helper failed too, and said so: its error alone.
@@ -211,16 +219,7 @@ func (r RunRequest) finalBundle(ctx context.Context, g *lifecycle.Global, st *st
 // answers, the bundle, the record and the monitor's orders are written
 // and the monitor gets the container's directory.
 func (r RunRequest) runDetached(ctx context.Context, g *lifecycle.Global, st *storage) (int, error) {
-	h, err := CallerHost(st.id, "") // the root is known once the helper answers
-	var start *specs.Spec
-	var x *Extra
-	if err == nil {
-		start, x, err = GenerateStart(r.Options, h)
-	}
-	o := r.Runtime
-	if err == nil {
-		err = r.flagOptions(&o, st.id, x)
-	}
+	h, start, o, err := r.startOptions(st)
 	var pm *pendingMonitor
 	if err == nil {
 		pm, err = startPendingMonitor(newMonitorConfig(g, r, &o, "", nil, r.Options.Terminal, r.Interactive), start)
