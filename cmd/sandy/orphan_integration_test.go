@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,8 +141,12 @@ func TestExternalContainers(t *testing.T) {
 		e.ok("rm", "kept")
 		gone(id)
 	})
-	t.Run("being made", func(t *testing.T) {
-		c := exec.Command(helper, imagehelper.CreateRole, "--hold", "--name", "making", "localhost/bb:ext")
+	// hold starts the helper as sandy run starts it (--hold: it keeps the
+	// container only once told, or once the record is written) and reads
+	// its answer; its creator, a run, is this test, alive.
+	hold := func(t *testing.T, name string) (*exec.Cmd, io.WriteCloser, imagehelper.Prepared) {
+		t.Helper()
+		c := exec.Command(helper, imagehelper.CreateRole, "--hold", "--name", name, "localhost/bb:ext")
 		c.Env = e.env
 		in, err := c.StdinPipe()
 		if err != nil {
@@ -164,6 +169,10 @@ func TestExternalContainers(t *testing.T) {
 			_ = c.Wait()
 			t.Fatalf("the held helper's answer %q: %v", line, err)
 		}
+		return c, in, p
+	}
+	t.Run("being made", func(t *testing.T) {
+		c, in, p := hold(t, "making")
 		if r := ps("--external")["making"]; r.Status != "Storage (being made by sandy)" {
 			t.Errorf("ps -a --external: %+v, want being made", r)
 		}
@@ -187,33 +196,14 @@ func TestExternalContainers(t *testing.T) {
 	t.Run("held, its record written", func(t *testing.T) {
 		// sandy wrote the record, then died without a word: the helper
 		// keeps the container, sandy's.
-		c := exec.Command(helper, imagehelper.CreateRole, "--hold", "--name", "recorded", "localhost/bb:ext")
-		c.Env = e.env
-		in, err := c.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		var p imagehelper.Prepared
-		if err == nil {
-			err = json.Unmarshal([]byte(line), &p)
-		}
-		if err == nil {
-			err = os.WriteFile(filepath.Join(p.Dir, imagehelper.RecordFile), []byte(`{"image":"localhost/bb:ext","command":["true"]}`+"\n"), 0o600)
-		}
+		c, in, p := hold(t, "recorded")
+		err := os.WriteFile(filepath.Join(p.Dir, imagehelper.RecordFile), []byte(`{"image":"localhost/bb:ext","command":["true"]}`+"\n"), 0o600)
 		in.Close()
 		if werr := c.Wait(); err == nil {
 			err = werr
 		}
 		if err != nil {
-			t.Fatalf("the held helper (answer %q): %v", line, err)
+			t.Fatalf("the held helper (answer %+v): %v", p, err)
 		}
 		if !slices.Contains(e.storageContainersNow(), p.ID) {
 			t.Fatalf("the helper removed a container whose record was written")
