@@ -27,14 +27,7 @@ func TestUserNSOverlay(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
-	own := filepath.Join(t.TempDir(), "sandy")
-	data, err := os.ReadFile("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(own, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	own := ownCopy(t)
 	modes := []bool{false}
 	if forkVM {
 		modes = append(modes, true)
@@ -181,14 +174,7 @@ func TestUserNSOverlayAfterForkExec(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
-	own := filepath.Join(t.TempDir(), "sandy")
-	data, err := os.ReadFile("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(own, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	own := ownCopy(t)
 	dumpable := func() int {
 		d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
 		if err != nil {
@@ -262,4 +248,19 @@ func TestUserNSOverlayAfterForkExec(t *testing.T) {
 		t.Fatalf("overlay beside a ForkExec child released meanwhile: %v", err)
 	}
 	h.Close()
+}
+
+// ownCopy is a copy of this test binary that the test's user owns (and
+// so could write): the binary the overlay is made of.
+func ownCopy(t *testing.T) string {
+	t.Helper()
+	own := filepath.Join(t.TempDir(), "sandy")
+	data, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return own
 }

@@ -331,19 +331,7 @@ func TestRunImage(t *testing.T) {
 		// sandy killed mid-run: the container dies with it, and the
 		// helper that holds the --rm container removes it.
 		c := e.cmd("run", "--rm", "localhost/bb:changes", "sh", "-c", "echo up; sleep 100")
-		stdout, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "up\n" {
-			_ = c.Process.Kill()
-			t.Fatalf("the container said %q", line)
-		}
-		_ = c.Process.Kill()
-		_ = c.Wait()
+		killAfterUp(t, c)
 		if got := e.storageContainersBack(before); got != before {
 			t.Errorf("kill -9 of sandy run --rm left %d storage containers", got-before)
 		}
@@ -633,4 +621,23 @@ func TestRunImageBinaryOverlay(t *testing.T) {
 			t.Fatalf("run %d: %s; want %q", i, line, want)
 		}
 	}
+}
+
+// killAfterUp starts c, a sandy run whose container prints "up" first,
+// and kills sandy (SIGKILL) once the container has said it.
+func killAfterUp(t *testing.T, c *exec.Cmd) {
+	t.Helper()
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "up\n" {
+		_ = c.Process.Kill()
+		t.Fatalf("the container said %q", line)
+	}
+	_ = c.Process.Kill()
+	_ = c.Wait()
 }
