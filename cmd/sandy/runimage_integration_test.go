@@ -283,17 +283,7 @@ func TestRunImage(t *testing.T) {
 		}
 		e.fails(5, "run", "--rm", "--init", "localhost/bb:changes", "sh", "-c", "exit 5")
 		c := e.cmd("run", "--rm", "--init", "localhost/bb:changes", "sh", "-c", "echo up; exec sleep 100")
-		stdout, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "up\n" {
-			_ = c.Process.Kill()
-			t.Fatalf("the container said %q", line)
-		}
+		startUntilUp(t, c)
 		time.Sleep(200 * time.Millisecond) // sh has exec'd sleep
 		_ = c.Process.Signal(syscall.SIGTERM)
 		waitOrKill(t, c, func() string { return "SIGTERM did not end a container with --init" })
@@ -306,18 +296,7 @@ func TestRunImage(t *testing.T) {
 		// sandy returns, and --rm still removes the storage container:
 		// the helper that holds it is in a session of its own.
 		c := e.cmd("run", "--rm", "localhost/bb:changes", "sh", "-c", "trap 'exit 3' INT; echo up; sleep 100 & wait")
-		out, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		if line != "up\n" {
-			_ = c.Process.Kill()
-			t.Fatalf("the container said %q", line)
-		}
+		startUntilUp(t, c)
 		_ = c.Process.Signal(syscall.SIGINT)
 		waitOrKill(t, c, func() string { return "sandy run did not end after SIGINT" })
 		if code := c.ProcessState.ExitCode(); code != 3 {
@@ -331,7 +310,9 @@ func TestRunImage(t *testing.T) {
 		// sandy killed mid-run: the container dies with it, and the
 		// helper that holds the --rm container removes it.
 		c := e.cmd("run", "--rm", "localhost/bb:changes", "sh", "-c", "echo up; sleep 100")
-		killAfterUp(t, c)
+		startUntilUp(t, c)
+		_ = c.Process.Kill()
+		_ = c.Wait()
 		if got := e.storageContainersBack(before); got != before {
 			t.Errorf("kill -9 of sandy run --rm left %d storage containers", got-before)
 		}
@@ -623,9 +604,9 @@ func TestRunImageBinaryOverlay(t *testing.T) {
 	}
 }
 
-// killAfterUp starts c, a sandy run whose container prints "up" first,
-// and kills sandy (SIGKILL) once the container has said it.
-func killAfterUp(t *testing.T, c *exec.Cmd) {
+// startUntilUp starts c, a sandy run whose container prints "up" first,
+// and returns once the container has said it; the caller signals sandy.
+func startUntilUp(t *testing.T, c *exec.Cmd) {
 	t.Helper()
 	stdout, err := c.StdoutPipe()
 	if err != nil {
@@ -638,6 +619,4 @@ func killAfterUp(t *testing.T, c *exec.Cmd) {
 		_ = c.Process.Kill()
 		t.Fatalf("the container said %q", line)
 	}
-	_ = c.Process.Kill()
-	_ = c.Wait()
 }

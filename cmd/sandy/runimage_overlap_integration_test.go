@@ -295,7 +295,9 @@ func TestRunImageOverlap(t *testing.T) {
 		// The record is written before the container's process runs: a
 		// kill then keeps the container, the helper let go by sandy's end.
 		c := e.cmd("run", "--name", "killed-kept", "--network=none", "localhost/bb:overlap", "sh", "-c", "echo up; sleep 100")
-		killAfterUp(t, c)
+		startUntilUp(t, c)
+		_ = c.Process.Kill()
+		_ = c.Wait()
 		waitFor(t, 20*time.Second, "the image helper to let go", func() bool { return len(procsWith(imagehelper.CreateRole)) == 0 })
 		if out := e.ok("ps", "-a", "--format", "{{.Names}}"); !strings.Contains(out, "killed-kept") {
 			t.Errorf("the killed run's container is gone: ps -a %q", out)
