@@ -99,6 +99,12 @@ type Config struct {
 	Detach bool
 	// Dir is the child's working directory; "" for the caller's.
 	Dir string
+	// SharedUserNS, when set, is a user namespace whose maps are Maps'
+	// (the image store's, which its pause process holds): the child is
+	// forked into it instead of a new one being made and mapped
+	// (shared.go). Where the fork cannot start the child as the config
+	// asks, Start makes the new namespace; Child.SharedUserNS says which.
+	SharedUserNS *os.File
 }
 
 // Child is a started child.
@@ -107,12 +113,18 @@ type Child struct {
 	// Config.Join the chain that starts it: nsenter → spawn helper, which
 	// exits as soon as the child runs, or a forking nsenter that is the
 	// child's parent until Adopt ends it (direct).
-	Cmd     *exec.Cmd
-	spawned bool
-	direct  bool
-	reaped  bool
-	chain   error
+	Cmd      *exec.Cmd
+	spawned  bool
+	direct   bool
+	reaped   bool
+	chain    error
+	shared   bool   // started in Config.SharedUserNS
+	unshared string // why not, when it was asked
 }
+
+// SharedUserNS reports whether the child was started in
+// Config.SharedUserNS, and if not, why (when it was asked).
+func (c *Child) SharedUserNS() (bool, string) { return c.shared, c.unshared }
 
 // Spawned reports whether the child was started through a chain
 // (Config.Join), so that Cmd is not the child.
@@ -172,6 +184,18 @@ func (c *Child) Wait(pid int) (*os.ProcessState, error) {
 func Start(cfg Config) (*Child, error) {
 	if cfg.Exe == nil {
 		return nil, errors.New("userns.Start: no executable")
+	}
+	if cfg.SharedUserNS != nil {
+		c, reason, err := startShared(cfg)
+		if c != nil || err != nil {
+			return c, err
+		}
+		cfg.SharedUserNS = nil
+		c, err = Start(cfg)
+		if c != nil {
+			c.unshared = reason
+		}
+		return c, err
 	}
 	files := append(append([]*os.File(nil), cfg.ExtraFiles...), cfg.Exe)
 	exeFD := 3 + len(files) - 1

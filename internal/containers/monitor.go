@@ -509,6 +509,9 @@ func (m *monitor) runContainer() error {
 	}
 	o.Seccomp, o.NoSeccomp = c.Seccomp, c.NoSeccomp
 	o.Network, o.Cgroup, o.NetFiles = c.Network, c.Cgroup, c.NetFiles
+	if c.Helper != "" {
+		o.SharedUserNS = imagehelper.StoreUserNS // an image's container (flagOptions)
+	}
 	var err error
 	if o.Stdin, err = m.input(); err != nil {
 		return err

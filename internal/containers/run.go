@@ -385,6 +385,9 @@ func (r RunRequest) check() error {
 func (r RunRequest) flagOptions(o *lifecycle.RunOptions, id string, x *Extra) error {
 	o.ID = id
 	o.RootfsMode = string(overlay.ModeDirect)
+	// The storage container's files are the store's namespace's; a
+	// container with its maps runs in it, as podman's do.
+	o.SharedUserNS = imagehelper.StoreUserNS
 	switch x.Seccomp {
 	case "default":
 		o.Seccomp = "default"

@@ -1,14 +1,9 @@
 package imagehelper
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/moby/sys/capability"
@@ -68,7 +63,7 @@ func forkPlanFor(exe *os.File, ns Namespace, sns *storeNS, env []string, pdeaths
 		closeAll(opened)
 		return nil, nil, "", fmt.Errorf("reading the highest capability number: %w", err)
 	}
-	umask, err := currentUmask()
+	umask, err := userns.Umask()
 	if err != nil {
 		closeAll(opened)
 		return nil, nil, "", err
@@ -132,34 +127,6 @@ func forkJoined(exe *os.File, ns Namespace, sns *storeNS, env []string, pdeathsi
 	// and signals as the chain's did.
 	cmd := &exec.Cmd{Path: plan.Paths[0], Args: plan.Args, Env: plan.Env, Process: proc}
 	return &userns.Child{Cmd: cmd}, "", nil
-}
-
-// currentUmask reads this process's umask from /proc/self/status
-// (umask(2) cannot read it without setting it).
-func currentUmask() (int, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("reading the umask: %w", err)
-	}
-	defer f.Close()
-	return parseUmask(f)
-}
-
-func parseUmask(r io.Reader) (int, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "Umask:"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
-			if err != nil {
-				return 0, fmt.Errorf("reading the umask %q: %w", v, err)
-			}
-			return int(n), nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("reading the umask: %w", err)
-	}
-	return 0, errors.New("reading the umask: no Umask line in /proc/self/status")
 }
 
 // probeFork forks true(1) into ns as forkJoined starts a helper: nil

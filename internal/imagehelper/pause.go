@@ -175,6 +175,39 @@ func joinStoreNS(plan *idmap.Plan, j joinCommand, debug func(string)) (*storeNS,
 	return s, err
 }
 
+// StoreUserNS opens the store's user namespace for a container whose
+// maps are plan's, to share instead of making a copy of it
+// (userns.Config.SharedUserNS; podman's rootless containers share its
+// pause process's the same way): the namespace of a valid pause process
+// (validPause: the recorded process, in sandy's pause role, in the
+// caller's mount and pid namespaces, its namespace the recorded one and
+// the caller's, its maps plan's), not marked unusable. It never starts a
+// pause process: nil, and why not, when there is none.
+func StoreUserNS(plan *idmap.Plan) (*os.File, string) {
+	if os.Geteuid() == 0 {
+		return nil, "root's store is in the host's user namespace"
+	}
+	if plan == nil || !pauseMaps(plan) || !plan.RootIsCaller(uint32(os.Getuid())) {
+		// keep-id's maps (the caller not 0), a privileged caller's, the
+		// single mapping: not the store's shape. validPause compares the
+		// rest with the pause's own maps.
+		return nil, "the container's maps are not the store's (0 → the caller, 1..N → its subordinate ranges)"
+	}
+	root, err := state.OpenRoot(state.DefaultRoot())
+	if err != nil {
+		return nil, err.Error()
+	}
+	s, why := validPause(root.Dir, plan)
+	if s == nil {
+		return nil, why
+	}
+	if s.unusable != "" {
+		s.Close()
+		return nil, "its namespace cannot be joined here: " + s.unusable
+	}
+	return s.ns, ""
+}
+
 // findOrStartPause returns the namespace of a valid pause process,
 // starting one when there is none.
 func findOrStartPause(plan *idmap.Plan, j joinCommand, debug func(string)) (*storeNS, error) {

@@ -60,6 +60,12 @@ type CreateOptions struct {
 	// it meanwhile), instead of Bundle and Layers: the init starts on
 	// the start spec and gets the bundle's (awaitBundle).
 	Pending *PendingBundle
+	// SharedUserNS, when set, opens a user namespace that has the
+	// container's maps already, for the init to start in instead of a
+	// new one mapped by newuidmap and newgidmap (containers: the image
+	// store's, imagehelper.StoreUserNS); nil, and why not, where there is
+	// none. A new namespace is made then, as without it.
+	SharedUserNS func(*idmap.Plan) (*os.File, string)
 
 	// set by run
 	owned     bool // `sandy run` in the foreground: the container dies with it
@@ -564,8 +570,24 @@ func (cr *creation) startInit(ctx context.Context) error {
 	}
 	if cr.plan != nil {
 		cfg.Maps = cr.plan
+		if cr.o.SharedUserNS != nil && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 && len(cfg.Join) == 0 {
+			ns, why := cr.o.SharedUserNS(cr.plan)
+			if ns != nil {
+				defer ns.Close()
+				cfg.SharedUserNS = ns
+			} else {
+				cr.g.Debugf("the init makes a user namespace of its own: no shared one (%s)", why)
+			}
+		}
 	}
 	c, err := userns.Start(cfg)
+	if err == nil && cfg.SharedUserNS != nil {
+		if shared, why := c.SharedUserNS(); shared {
+			cr.g.Debugf("the init started in the image store's user namespace (the same maps): no newuidmap, newgidmap or gate")
+		} else {
+			cr.g.Debugf("the init makes a user namespace of its own: %s", why)
+		}
+	}
 	if cr.netOpts != nil || cr.o.owned {
 		// The network's helpers run from it too, and the reaper of a
 		// foreground run (endRun).

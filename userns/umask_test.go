@@ -1,4 +1,4 @@
-package imagehelper
+package userns
 
 import (
 	"strings"
