@@ -27,7 +27,14 @@
 // capabilities into the ambient set right after the clone, while it holds
 // them all in its new namespace, so that they survive its execve; GainCaps
 // makes it uid and gid 0 of the namespace and empties the ambient and
-// inheritable sets (RootMapper).
+// inheritable sets (RootMapper). A child that waits for its maps itself
+// (Config.AwaitsMaps: the container's init) is started the same way for
+// any maps, so that its Go start overlaps newuidmap and newgidmap; other
+// children wait for them in a /bin/sh gate before their one execve.
+//
+// A child whose user namespace exists already, with its maps (the image
+// store's, which a pause process holds: Config.SharedUserNS), is forked
+// into it (ForkJoined, shared.go): no maps to write, no gate.
 //
 // Namespaces to join by path (a pod's) are joined before the clone:
 // network, IPC, UTS and pid namespaces, when no user namespace is made, by Start

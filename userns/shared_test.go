@@ -123,3 +123,50 @@ func TestSharedUnforkable(t *testing.T) {
 		}
 	}
 }
+
+// rootMapper is a RootMapper whose maps need no writing.
+type rootMapper struct{ rootIsCaller bool }
+
+func (rootMapper) Apply(int) error            { return nil }
+func (m rootMapper) RootIsCaller(uint32) bool { return m.rootIsCaller }
+
+// TestStartAwaitsMaps: a child that waits for its maps (the init) is
+// exec'd at once with its capabilities in the ambient set, also where
+// the maps make the caller 0; any other child with such maps waits in
+// the /bin/sh gate until they are written, and a Detach start keeps the
+// gate too.
+func TestStartAwaitsMaps(t *testing.T) {
+	if !shAvailable() {
+		testutil.Skip(t, "no /bin/sh for the gate")
+	}
+	exe, err := os.Open("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exe.Close()
+	for _, tc := range []struct {
+		name         string
+		rootIsCaller bool
+		awaits       bool
+		detach       bool
+		gate         bool
+	}{
+		{"the init, maps that make the caller 0", true, true, false, false},
+		{"another child, maps that make the caller 0", true, false, false, true},
+		{"another child, keep-id's maps", false, false, false, false},
+		{"a detached start", true, true, true, true},
+	} {
+		c, err := Start(Config{Exe: exe, Cloneflags: syscall.CLONE_NEWUSER, Maps: rootMapper{tc.rootIsCaller}, AwaitsMaps: tc.awaits, Detach: tc.detach, CgroupFD: -1})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		gated := c.Cmd.Path == shPath
+		ambient := len(c.Cmd.SysProcAttr.AmbientCaps) > 0
+		if err := c.Cmd.Wait(); err != nil {
+			t.Errorf("%s: the child: %v", tc.name, err)
+		}
+		if gated != tc.gate || ambient == tc.gate {
+			t.Errorf("%s: exec'd %s (ambient capabilities: %v); want the gate: %v", tc.name, c.Cmd.Path, ambient, tc.gate)
+		}
+	}
+}

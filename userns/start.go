@@ -40,7 +40,7 @@ type KernelMapper interface {
 // it cannot setuid(0) without them; Start then raises the child's
 // capabilities into its ambient set before its first execve, while it
 // still has them all in its new namespace (user_namespaces(7)), and the
-// ambient set carries them over the execve of the gate and of sandy
+// ambient set carries them over the execve of sandy
 // (capabilities(7): a program without file capabilities run by a non-root
 // uid gets the ambient set as permitted and effective). GainCaps then
 // makes the child uid and gid 0 of its namespace and empties the ambient
@@ -99,6 +99,14 @@ type Config struct {
 	Detach bool
 	// Dir is the child's working directory; "" for the caller's.
 	Dir string
+	// AwaitsMaps: the child waits for the caller's word that its maps
+	// are written before it relies on its ids, and then calls GainCaps
+	// (the container's init: initproc's MsgMaps). Start then execs it at
+	// once with its capabilities in the ambient set, also where the maps
+	// make the caller 0, instead of holding its exec in the /bin/sh gate
+	// until newuidmap and newgidmap have run: its Go start overlaps
+	// them. Not with Detach, which needs the gate.
+	AwaitsMaps bool
 	// SharedUserNS, when set, is a user namespace whose maps are Maps'
 	// (the image store's, which its pause process holds): the child is
 	// forked into it instead of a new one being made and mapped
@@ -215,7 +223,8 @@ func Start(cfg Config) (*Child, error) {
 	var ambient []uintptr
 	direct := false                 // nsenter starts the child itself: no spawn helper
 	inProcess := joinInProcess(cfg) // Start joins them itself (setns.go)
-	if rm, ok := cfg.Maps.(RootMapper); ok && kernelMaps == nil && len(cfg.Join) == 0 && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 && !rm.RootIsCaller(uint32(os.Getuid())) {
+	if rm, ok := cfg.Maps.(RootMapper); ok && kernelMaps == nil && len(cfg.Join) == 0 && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 &&
+		(!rm.RootIsCaller(uint32(os.Getuid())) || cfg.AwaitsMaps && !cfg.Detach) {
 		var err error
 		if ambient, err = boundingCaps(); err != nil {
 			return nil, err
@@ -226,11 +235,12 @@ func Start(cfg Config) (*Child, error) {
 		// Written by the clone: no gate, no Apply.
 	case ambient != nil:
 		// sandy itself, with its capabilities in the ambient set: no
-		// gate (it would gain nothing), and no sh, which with
-		// capabilities would race the maps: a shell that reads its uid
-		// before the uid map is written (65534, unmapped) and its euid
-		// after (the caller's) drops "privileges" with setuid(65534),
-		// which CAP_SETUID then lets it do (dash's setprivileged).
+		// gate (it would gain nothing, and the child waits for its
+		// maps itself), and no sh, which with capabilities would race
+		// the maps: a shell that reads its uid before the uid map is
+		// written (65534, unmapped) and its euid after (the caller's)
+		// drops "privileges" with setuid(65534), which CAP_SETUID then
+		// lets it do (dash's setprivileged).
 	case inProcess:
 		// No helper: the child is forked from a thread in the joined
 		// namespaces (startJoined).

@@ -554,6 +554,7 @@ func (cr *creation) startInit(ctx context.Context) error {
 		Stderr:     cr.o.Stderr,
 		ExtraFiles: []*os.File{link.child, cr.fifo}, // initproc.SyncFD, initproc.FifoFD
 		CgroupFD:   -1,
+		AwaitsMaps: true, // initproc.MsgMaps, then GainCaps
 	}
 	if cr.cg != nil {
 		if fd, ok := cr.cg.CgroupFD(); ok {
