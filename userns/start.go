@@ -226,7 +226,7 @@ func Start(cfg Config) (*Child, error) {
 	if rm, ok := cfg.Maps.(RootMapper); ok && kernelMaps == nil && len(cfg.Join) == 0 && cfg.Cloneflags&unix.CLONE_NEWUSER != 0 &&
 		(!rm.RootIsCaller(uint32(os.Getuid())) || cfg.AwaitsMaps && !cfg.Detach) {
 		var err error
-		if ambient, err = boundingCaps(); err != nil {
+		if ambient, err = newNSCaps(); err != nil {
 			return nil, err
 		}
 	}
@@ -458,19 +458,24 @@ func becomeRoot() error {
 	return nil
 }
 
-// boundingCaps lists the capabilities in this process's bounding set:
-// the ones a child may raise into its ambient set (capset(2) refuses an
-// inheritable capability outside the bounding set).
-func boundingCaps() ([]uintptr, error) {
+// newNSCaps lists every capability the kernel has (0 through
+// cap_last_cap): what a child cloned into a new user namespace holds, its
+// bounding set full there (user_namespaces(7)) whatever the caller's
+// bounding set lacks, and what the execve of root of that namespace would
+// give it. So the child raises them all into its ambient set. (The
+// caller's own bounding set is not the measure: a host whose bounding set
+// lacks CAP_SYS_RESOURCE, as this project's machines do, left the init
+// without it, and a config asking for it failed with "setting
+// capabilities: operation not permitted", where the gate's root execve
+// gave it.)
+func newNSCaps() ([]uintptr, error) {
 	last, err := capability.LastCap()
 	if err != nil {
 		return nil, fmt.Errorf("reading the highest capability number: %w", err)
 	}
-	var caps []uintptr
+	caps := make([]uintptr, 0, int(last)+1)
 	for c := 0; c <= int(last); c++ {
-		if in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && in == 1 {
-			caps = append(caps, uintptr(c))
-		}
+		caps = append(caps, uintptr(c))
 	}
 	return caps, nil
 }
