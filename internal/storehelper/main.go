@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/spf13/pflag"
+	"go.podman.io/storage/pkg/reexec"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
@@ -35,6 +36,17 @@ type Program struct {
 	Names func(registriesConf string) imagestore.Names
 	// HandOverOn are the errors a verb hands over on.
 	HandOverOn []error
+}
+
+// Run is the helper program's main: a child that storage's chrootarchive
+// re-executed (this binary, to unpack layers inside a chroot: commit,
+// diff) stops in reexec.Init; anything else runs Main on os.Args[1:] and
+// exits with its code.
+func (p Program) Run() {
+	if reexec.Init() {
+		return
+	}
+	os.Exit(p.Main(os.Args[1:]))
 }
 
 // Main runs the helper on args (os.Args[1:]) and returns its exit code.

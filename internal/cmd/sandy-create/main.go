@@ -23,25 +23,16 @@
 package main
 
 import (
-	"os"
-
-	"go.podman.io/storage/pkg/reexec"
-
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/imagestore"
 	"github.com/sandy-rt/sandy/internal/storehelper"
 )
 
 func main() {
-	// storage's re-exec'd children (chrootarchive) stop here, as in
-	// sandy-store.
-	if reexec.Init() {
-		return
-	}
-	os.Exit(storehelper.Program{
+	storehelper.Program{
 		Name:       imagehelper.CreateName,
 		Next:       imagehelper.StoreName,
 		Verbs:      []string{imagehelper.CreateRole},
 		HandOverOn: []error{imagestore.ErrNeedsNames, imagestore.ErrNeedsImageLibrary},
-	}.Main(os.Args[1:]))
+	}.Run()
 }

@@ -22,10 +22,6 @@
 package main
 
 import (
-	"os"
-
-	"go.podman.io/storage/pkg/reexec"
-
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/imagenames"
 	"github.com/sandy-rt/sandy/internal/imagestore"
@@ -33,15 +29,10 @@ import (
 )
 
 func main() {
-	// storage's chrootarchive re-executes this binary to unpack layers
-	// inside a chroot (commit, diff): that child must stop here.
-	if reexec.Init() {
-		return
-	}
-	os.Exit(storehelper.Program{
+	storehelper.Program{
 		Name:       imagehelper.StoreName,
 		Next:       imagehelper.Name,
 		Names:      imagenames.ForConf,
 		HandOverOn: []error{imagestore.ErrNeedsImageLibrary},
-	}.Main(os.Args[1:]))
+	}.Run()
 }
