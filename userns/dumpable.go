@@ -60,12 +60,18 @@ func vmShare() func() {
 		return func() {}
 	}
 	vmShares.Lock()
+	defer vmShares.Unlock()
+	return vmShareLocked()
+}
+
+// vmShareLocked is vmShare with vmShares locked by the caller (ForkInit,
+// between dumpableForOverlay and its unlock).
+func vmShareLocked() func() {
 	if vmShares.live == 0 {
 		vmShares.idle = make(chan struct{})
 	}
 	vmShares.live++
 	vmShares.undumped = true
-	vmShares.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {

@@ -153,6 +153,11 @@ type ForkPlan struct {
 	Paths []string
 	Args  []string
 	Env   []string
+	// Cloneflags and Program are ForkInit's: the CLONE_NEW* flags of the
+	// namespaces the child is cloned in (CLONE_NEWUSER among them), and
+	// what it runs once its maps are written, before it reports ready.
+	Cloneflags uintptr
+	Program    []Op
 }
 
 // NSJoin is a namespace file to join and its CLONE_NEW* flag.
@@ -201,6 +206,8 @@ const (
 	StepRlimit                               // prlimit(2): Value is the index in Rlimits
 	StepNoNewPrivs                           // PR_SET_NO_NEW_PRIVS
 	StepExec                                 // execve: Value is the index in Paths, or -1: all ENOENT/ENOTDIR; Errno EACCES: one was denied
+	StepProgram                              // ForkInit's program: Value is the index of the op that failed
+	StepReady                                // ForkInit's report: the program ran, the process waits for Release
 )
 
 // ForkError is a forked child's failure: the step, the errno, and the
@@ -392,6 +399,17 @@ type forkRaw struct {
 	groupsp      unsafe.Pointer // &groups[0], or nil
 	slash, dot   *byte
 	dotdot       *byte
+	// ForkInit's: the child is cloned in new namespaces (cloneflags), waits
+	// for its maps, then runs prog (ops for the errors, keep the buffers
+	// it points to), keeping results in slots.
+	init       bool
+	cloneflags uintptr
+	prog       []rawOp
+	progOps    []Op
+	keep       [][]byte
+	slots      [MaxSlots]uintptr
+	statfs     unix.Statfs_t
+	empty      [1]byte
 	// vm: the children share the caller's memory (cloneOnStack), each
 	// on its own stack.
 	vm                   bool
@@ -419,32 +437,18 @@ type rawRlimit struct {
 // once it is in the container's namespaces, waiting for Release. The
 // plan's files stay open in the caller (the process has its own).
 func ForkExec(plan *ForkPlan) (*Forked, error) {
+	if plan.Cloneflags != 0 || len(plan.Program) > 0 {
+		return nil, errors.New("starting the process: ForkExec runs in joined namespaces: new ones and a program are ForkInit's")
+	}
 	r, err := prepare(plan)
 	if err != nil {
 		return nil, err
 	}
-	goR, goW, err := os.Pipe()
+	goR, goW, statusR, statusW, err := forkPipes(plan, r)
 	if err != nil {
-		return nil, fmt.Errorf("starting the process: %w", err)
+		return nil, err
 	}
 	defer goR.Close()
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		goW.Close()
-		return nil, fmt.Errorf("starting the process: %w", err)
-	}
-	src := make([]int, 0, len(plan.Files)+2)
-	cloexec := make([]bool, 0, len(plan.Files)+2)
-	for _, f := range plan.Files {
-		src = append(src, int(f.Fd()))
-		cloexec = append(cloexec, false)
-	}
-	n := len(src)
-	src = append(src, int(goR.Fd()), int(statusW.Fd()))
-	cloexec = append(cloexec, true, true)
-	r.status = int(statusW.Fd())
-	r.ops = shuffleFDs(src, cloexec, r.status)
-	r.keepFrom, r.goFD, r.statusFD = n+2, n, n+1
 
 	unshare := vmShare() // ended once no child shares this memory (dumpable.go)
 	syscall.ForkLock.Lock()
@@ -496,6 +500,34 @@ func ForkExec(plan *ForkPlan) (*Forked, error) {
 			early = fe
 		}
 	}
+}
+
+// forkPipes makes the go and status pipes and plans the child's fds:
+// plan.Files at 0, 1, 2, ..., then the two pipes' child ends.
+func forkPipes(plan *ForkPlan, r *forkRaw) (goR, goW, statusR, statusW *os.File, err error) {
+	goR, goW, err = os.Pipe()
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("starting the process: %w", err)
+	}
+	statusR, statusW, err = os.Pipe()
+	if err != nil {
+		goR.Close()
+		goW.Close()
+		return nil, nil, nil, nil, fmt.Errorf("starting the process: %w", err)
+	}
+	src := make([]int, 0, len(plan.Files)+2)
+	cloexec := make([]bool, 0, len(plan.Files)+2)
+	for _, f := range plan.Files {
+		src = append(src, int(f.Fd()))
+		cloexec = append(cloexec, false)
+	}
+	n := len(src)
+	src = append(src, int(goR.Fd()), int(statusW.Fd()))
+	cloexec = append(cloexec, true, true)
+	r.status = int(statusW.Fd())
+	r.ops = shuffleFDs(src, cloexec, r.status)
+	r.keepFrom, r.goFD, r.statusFD = n+2, n, n+1
+	return goR, goW, statusR, statusW, nil
 }
 
 // prepare turns plan into forkRaw, allocating everything now.
@@ -556,6 +588,12 @@ func prepare(plan *ForkPlan) (*forkRaw, error) {
 	r.capData[1] = unix.CapUserData{Effective: uint32(plan.Effective >> 32), Permitted: uint32(plan.Permitted >> 32), Inheritable: uint32(plan.Inheritable >> 32)}
 	for _, rl := range plan.Rlimits {
 		r.rlimits = append(r.rlimits, rawRlimit{resource: uintptr(rl.Resource), lim: unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}})
+	}
+	if len(plan.Program) > 0 {
+		if r.prog, r.keep, err = prepareProgram(plan.Program); err != nil {
+			return nil, err
+		}
+		r.progOps = plan.Program
 	}
 	return r, nil
 }
@@ -772,21 +810,29 @@ func child1(r *forkRaw) {
 //go:norace
 //go:nocheckptr
 func child2(r *forkRaw) {
+	child2Setup(r)
+	if r.init {
+		// Apart: the program's calls must not stack on the frames of
+		// the halves (the linker's bound on a nosplit chain).
+		initProgram(r, r.statusFD)
+	}
+	child2Exec(r)
+}
+
+// child2Setup is child 2's first half: its fds, session and parent-death
+// signal.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func child2Setup(r *forkRaw) {
 	var (
-		n       uintptr
-		e       syscall.Errno
-		i       int
-		fd      int
-		flags   uintptr
-		c       int
-		step    ForkStep
-		value   int
-		later   bool
-		denied  bool
-		op      *fdOp
-		ops     = r.ops
-		rlimits = r.rlimits
-		paths   = r.paths
+		e     syscall.Errno
+		i     int
+		fd    int
+		flags uintptr
+		op    *fdOp
+		ops   = r.ops
 	)
 	// Child 2: in the container's namespaces, the caller's child. The fds
 	// first: the caller's must be gone before anything else.
@@ -823,6 +869,28 @@ func child2(r *forkRaw) {
 			report(r, fd, StepPdeathsig, e, 0)
 		}
 	}
+}
+
+// child2Exec is child 2's second half: the bounding set, the wait for
+// the caller, and the process's set-up to its execve.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func child2Exec(r *forkRaw) {
+	var (
+		n       uintptr
+		e       syscall.Errno
+		i       int
+		fd      = r.statusFD
+		c       int
+		step    ForkStep
+		value   int
+		later   bool
+		denied  bool
+		rlimits = r.rlimits
+		paths   = r.paths
+	)
 	for c = 0; c <= r.lastCap; c++ {
 		if r.keepBounding&(1<<uint(c)) != 0 {
 			continue

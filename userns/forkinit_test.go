@@ -1,0 +1,240 @@
+//go:build linux
+
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// openHow is an open_how for openat2(2) in the root: a directory, never
+// a magic link, every symlink resolved as if the root were /.
+func openHow(flags uint64) []byte {
+	how := unix.OpenHow{Flags: flags | unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&how)), unsafe.Sizeof(how))
+}
+
+// testProgram mounts a root like a container init's: rootfs bound on
+// itself, proc, a read-only /proc/sys, a masked path that does not
+// exist, the hostname, then pivot_root.
+func testProgram(rootfs string) []Op {
+	const root, tmp = 1, 2
+	dir := openHow(unix.O_DIRECTORY | unix.O_NOFOLLOW)
+	return []Op{
+		{What: "making / rslave", Trap: unix.SYS_MOUNT, Args: [6]Arg{Str(""), Str("/"), Str(""), Val(unix.MS_REC | unix.MS_SLAVE)}},
+		{What: "binding the rootfs", Trap: unix.SYS_MOUNT, Args: [6]Arg{Str(rootfs), Str(rootfs), Str(""), Val(unix.MS_BIND | unix.MS_REC)}},
+		{What: "opening the root", Trap: unix.SYS_OPENAT, Args: [6]Arg{Val(atFDCWD), Str(rootfs), Val(unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC)}, Out: root},
+		{What: "opening /proc", Trap: unix.SYS_OPENAT2, Args: [6]Arg{Slot(root), Str("/proc"), Buf(dir), Val(uintptr(len(dir)))}, Out: tmp},
+		{What: "mounting proc", Trap: unix.SYS_MOUNT, Args: [6]Arg{Str("proc"), FDPath(tmp), Str("proc"), Val(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)}},
+		{What: "closing /proc", Trap: unix.SYS_CLOSE, Args: [6]Arg{Slot(tmp)}},
+		{What: "opening /nonexistent", Trap: unix.SYS_OPENAT2, Args: [6]Arg{Slot(root), Str("/nonexistent"), Buf(dir), Val(uintptr(len(dir)))}, Out: tmp, Tolerate: syscall.ENOENT, SkipErr: 2},
+		{What: "masking /nonexistent", Trap: unix.SYS_MOUNT, Args: [6]Arg{Str("tmpfs"), FDPath(tmp), Str("tmpfs"), Val(unix.MS_RDONLY)}},
+		{What: "closing /nonexistent", Trap: unix.SYS_CLOSE, Args: [6]Arg{Slot(tmp)}},
+		{What: "opening /proc/sys", Trap: unix.SYS_OPENAT2, Args: [6]Arg{Slot(root), Str("/proc/sys"), Buf(dir), Val(uintptr(len(dir)))}, Out: tmp},
+		{What: "binding /proc/sys", Trap: unix.SYS_MOUNT, Args: [6]Arg{FDPath(tmp), FDPath(tmp), Str(""), Val(unix.MS_BIND | unix.MS_REC)}},
+		{What: "closing /proc/sys", Trap: unix.SYS_CLOSE, Args: [6]Arg{Slot(tmp)}},
+		{What: "reopening /proc/sys", Trap: unix.SYS_OPENAT2, Args: [6]Arg{Slot(root), Str("/proc/sys"), Buf(dir), Val(uintptr(len(dir)))}, Out: tmp},
+		{What: "remounting /proc/sys read-only", Trap: TrapRemount, Args: [6]Arg{FDPath(tmp), Val(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)}},
+		{What: "closing /proc/sys", Trap: unix.SYS_CLOSE, Args: [6]Arg{Slot(tmp)}},
+		{What: "setting the hostname", Trap: unix.SYS_SETHOSTNAME, Args: [6]Arg{Str("rawinit"), Val(7)}},
+		{What: "entering the root", Trap: unix.SYS_FCHDIR, Args: [6]Arg{Slot(root)}},
+		{What: "pivot_root", Trap: unix.SYS_PIVOT_ROOT, Args: [6]Arg{Str("."), Str(".")}},
+		{What: "making the old root rslave", Trap: unix.SYS_MOUNT, Args: [6]Arg{Str(""), Str("."), Str(""), Val(unix.MS_REC | unix.MS_SLAVE)}},
+		{What: "detaching the old root", Trap: unix.SYS_UMOUNT2, Args: [6]Arg{Str("."), Val(unix.MNT_DETACH)}},
+		{What: "entering /", Trap: unix.SYS_CHDIR, Args: [6]Arg{Str("/")}},
+	}
+}
+
+// selfMaps writes the single-id map of this process's ids into pid's
+// user namespace, as the kernel lets an unprivileged caller.
+func selfMaps(pid int) error {
+	for _, f := range []struct{ name, data string }{
+		{"setgroups", "deny"},
+		{"uid_map", fmt.Sprintf("0 %d 1", os.Geteuid())},
+		{"gid_map", fmt.Sprintf("0 %d 1", os.Getegid())},
+	} {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, f.name), []byte(f.data), 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func initPlan(t *testing.T, out *os.File, program []Op, script string) *ForkPlan {
+	t.Helper()
+	plan := selfPlan(t, out, "sh", "-c", script)
+	plan.UID, plan.GID = 0, 0
+	plan.Paths = []string{"/bin/sh"}
+	plan.Cloneflags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
+	plan.Program = program
+	plan.Pdeathsig = syscall.SIGKILL
+	return plan
+}
+
+func forkInitOutput(t *testing.T, plan *ForkPlan, r *os.File) (string, error) {
+	t.Helper()
+	f, err := ForkInit(plan, selfMaps)
+	if err != nil {
+		return "", err
+	}
+	for _, fl := range plan.Files {
+		if fl != r {
+			fl.Close()
+		}
+	}
+	if err := f.AwaitReady(); err != nil {
+		return "", err
+	}
+	if err := f.Release(); err != nil {
+		return "", err
+	}
+	out, _ := io.ReadAll(r)
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(f.Pid, &ws, 0, nil); err != nil {
+		t.Fatalf("wait4 %d: %v", f.Pid, err)
+	}
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("exit status %v, output %q", ws, out)
+	}
+	return string(out), nil
+}
+
+func TestForkInitRunsProgram(t *testing.T) {
+	if err := unix.Unshare(0); err != nil {
+		t.Fatal(err)
+	}
+	rootfs := testutil.MakeRootfs(t, t.TempDir())
+	if err := os.WriteFile(filepath.Join(rootfs, "marker"), []byte("in the root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	script := `cat /marker; hostname; id -u; echo pid $$; ls /proc/self/fd | tr '\n' ' '; echo; cat /proc/self/mountinfo`
+	out, err := forkInitOutput(t, initPlan(t, w, testProgram(rootfs), script), r)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) && os.Geteuid() != 0 {
+			testutil.Skip(t, "no user namespaces here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) < 6 {
+		t.Fatalf("output %q", out)
+	}
+	for i, want := range []string{"in the root", "rawinit", "0", "pid 1", "0 1 2 3 "} {
+		if lines[i] != want {
+			t.Errorf("line %d: %q, want %q (output %q)", i, lines[i], want, out)
+		}
+	}
+	var proc, sys bool
+	for _, l := range lines[5:] {
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			continue
+		}
+		switch f[4] {
+		case "/proc":
+			proc = true
+		case "/proc/sys":
+			sys = strings.HasPrefix(f[5], "ro,")
+		case "/nonexistent":
+			t.Errorf("a mount for a path that does not exist: %q", l)
+		}
+	}
+	if !proc || !sys {
+		t.Errorf("want /proc mounted and /proc/sys read-only (proc %v, sys %v): %q", proc, sys, out)
+	}
+}
+
+func TestForkInitProgramError(t *testing.T) {
+	rootfs := testutil.MakeRootfs(t, t.TempDir())
+	program := testProgram(rootfs)
+	program[3].Args[1] = Str("/not-here") // opening /proc
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = forkInitOutput(t, initPlan(t, w, program, "true"), r)
+	var pe *ProgramError
+	if !errors.As(err, &pe) || pe.Index != 3 || pe.What != "opening /proc" || !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("got %v (%#v), want op 3, opening /proc, ENOENT", err, pe)
+	}
+}
+
+func TestForkInitExecError(t *testing.T) {
+	rootfs := testutil.MakeRootfs(t, t.TempDir())
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	plan := initPlan(t, w, testProgram(rootfs), "true")
+	plan.Paths = []string{"/bin/not-here"}
+	_, err = forkInitOutput(t, plan, r)
+	var fe *ForkError
+	if !errors.As(err, &fe) || fe.Step != StepExec || fe.Errno != unix.ENOENT {
+		t.Fatalf("got %v, want StepExec ENOENT", err)
+	}
+}
+
+func TestFDPath(t *testing.T) {
+	for _, fd := range []uintptr{0, 7, 10, 123, 4294967295} {
+		var b [32]byte
+		fdPath(&b, fd)
+		got := string(b[:strings.IndexByte(string(b[:]), 0)])
+		if want := fmt.Sprintf("/proc/self/fd/%d", fd); got != want {
+			t.Errorf("fdPath(%d) = %q, want %q", fd, got, want)
+		}
+	}
+}
+
+func TestPrepareProgramChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		op   Op
+	}{
+		{"slot out of range", Op{What: "x", Trap: unix.SYS_CLOSE, Args: [6]Arg{Slot(MaxSlots)}}},
+		{"out slot out of range", Op{What: "x", Trap: unix.SYS_GETPID, Out: MaxSlots}},
+		{"skips past the end", Op{What: "x", Trap: unix.SYS_GETPID, SkipOK: 2}},
+		{"three fd paths", Op{What: "x", Trap: unix.SYS_MOUNT, Args: [6]Arg{FDPath(1), FDPath(1), FDPath(1)}}},
+	} {
+		if _, _, err := prepareProgram([]Op{tc.op}); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
+
+func TestRemountFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		st           int64
+		flags, clear uintptr
+		want         uintptr
+	}{
+		{"locked flags kept", unix.ST_NOSUID | unix.ST_NODEV | unix.ST_RELATIME, unix.MS_RDONLY, 0, unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RELATIME},
+		{"a cleared flag dropped", unix.ST_NOSUID | unix.ST_NOEXEC, unix.MS_RDONLY, unix.MS_NOEXEC, unix.MS_RDONLY | unix.MS_NOSUID},
+		{"an atime mode asked for replaces the mount's", unix.ST_NOATIME, unix.MS_STRICTATIME, 0, unix.MS_STRICTATIME},
+	} {
+		if got := RemountFlags(tc.st, tc.flags, tc.clear); got != tc.want {
+			t.Errorf("%s: %#x, want %#x", tc.name, got, tc.want)
+		}
+	}
+	if got := RemountAtime(unix.ST_RELATIME, unix.MS_RDONLY|unix.MS_NOATIME); got != unix.MS_RDONLY|unix.MS_RELATIME {
+		t.Errorf("RemountAtime: %#x", got)
+	}
+}
