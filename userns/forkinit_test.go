@@ -219,6 +219,13 @@ func TestPrepareProgramChecks(t *testing.T) {
 	}
 }
 
+func TestStatfsMountFlags(t *testing.T) {
+	got := StatfsMountFlags(unix.ST_RDONLY | unix.ST_NOSUID | unix.ST_RELATIME)
+	if got != unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_RELATIME {
+		t.Fatalf("got %#x", got)
+	}
+}
+
 func TestRemountFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name         string

@@ -157,6 +157,13 @@ func prepareProgram(ops []Op) (prog []rawOp, keep [][]byte, err error) {
 	return prog, keep, nil
 }
 
+// CheckProgram checks ops as ForkInit will before it forks: slots in
+// range, skips that end inside the program, buffers that are not empty.
+func CheckProgram(ops []Op) error {
+	_, _, err := prepareProgram(ops)
+	return err
+}
+
 // ProgramError is a program's failure: the op, and its errno.
 type ProgramError struct {
 	Index int

@@ -185,27 +185,3 @@ func (o *mountOpts) addAttr(attr uint64, clear bool) {
 		o.attrClr |= unix.MOUNT_ATTR__ATIME
 	}
 }
-
-// lockedFlags are the per-mount flags the kernel locks on mounts that a
-// less privileged user namespace inherited: a bind remount inside the
-// user namespace must keep them, or it fails with EPERM.
-const lockedFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC |
-	unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME
-
-// atimeFlags are the mount flags that select the atime mode.
-const atimeFlags = unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_STRICTATIME | unix.MS_NODIRATIME
-
-// statfsToMountFlags turns statfs(2) f_flags into MS_* flags.
-func statfsToMountFlags(f int64) uintptr {
-	var m uintptr
-	for st, ms := range map[int64]uintptr{
-		unix.ST_RDONLY: unix.MS_RDONLY, unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV,
-		unix.ST_NOEXEC: unix.MS_NOEXEC, unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME,
-		unix.ST_RELATIME: unix.MS_RELATIME,
-	} {
-		if f&st != 0 {
-			m |= ms
-		}
-	}
-	return m
-}

@@ -106,13 +106,6 @@ func TestMountOptionsListed(t *testing.T) {
 	}
 }
 
-func TestStatfsToMountFlags(t *testing.T) {
-	got := statfsToMountFlags(unix.ST_RDONLY | unix.ST_NOSUID | unix.ST_RELATIME)
-	if got != unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_RELATIME {
-		t.Fatalf("got %#x", got)
-	}
-}
-
 func FuzzParseMountOptions(f *testing.F) {
 	f.Add("tmpfs", "nosuid,mode=755")
 	f.Fuzz(func(t *testing.T, typ, opts string) {

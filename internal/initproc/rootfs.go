@@ -659,18 +659,14 @@ func (r *rootfs) remount(dest string, flags, clear uintptr) error {
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		return err
 	}
-	locked := statfsToMountFlags(int64(st.Flags)) & lockedFlags
-	// Keep the atime mode the source has unless one is asked for.
-	if flags&(unix.MS_NOATIME|unix.MS_RELATIME|unix.MS_STRICTATIME) != 0 {
-		locked &^= unix.MS_NOATIME | unix.MS_RELATIME
-	}
-	want := flags | (locked &^ clear)
+	// The raw init's remount (userns.TrapRemount) computes the same.
+	locked := userns.StatfsMountFlags(st.Flags) & userns.LockedFlags
+	want := userns.RemountFlags(st.Flags, flags, clear)
 	err = unix.Mount("", procPath(f), "", unix.MS_BIND|unix.MS_REMOUNT|want, "")
-	if errors.Is(err, unix.EPERM) && flags&atimeFlags != 0 {
+	if errors.Is(err, unix.EPERM) && flags&userns.AtimeFlags != 0 {
 		// The kernel locks the atime mode of an inherited mount as a whole
 		// (MNT_LOCK_ATIME): keep the source's instead of the one asked for.
-		srcAtime := statfsToMountFlags(int64(st.Flags)) & (unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_NODIRATIME)
-		want = want&^atimeFlags | srcAtime
+		want = userns.RemountAtime(st.Flags, want)
 		err = unix.Mount("", procPath(f), "", unix.MS_BIND|unix.MS_REMOUNT|want, "")
 	}
 	if errors.Is(err, unix.EPERM) && clear&locked != 0 {
@@ -862,7 +858,7 @@ func remountReadonlyRoot() error {
 	if err := unix.Statfs("/", &st); err != nil {
 		return err
 	}
-	flags := statfsToMountFlags(int64(st.Flags))&lockedFlags | unix.MS_RDONLY
+	flags := userns.RemountFlags(st.Flags, unix.MS_RDONLY, 0)
 	return unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 }
 

@@ -95,6 +95,13 @@ type creation struct {
 	child  *userns.Child
 	pty    *os.File // pty master, when run relays it
 
+	// raw is the raw init's plan (rawinit.go), forked the child it
+	// started until it has exec'd or failed; stopRaw ends the
+	// interrupt's watch on it.
+	raw     *userns.ForkPlan
+	forked  *userns.Forked
+	stopRaw func()
+
 	cg       cgroupv2.Manager
 	early    *earlyApply // the cgroup's Apply, started with the init (applyEarly)
 	sentinel *os.File    // write end of the cgroup sentinel stdin
@@ -156,8 +163,12 @@ func Create(ctx context.Context, g *Global, o *CreateOptions) error {
 }
 
 func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error) {
-	cr := &creation{g: g, o: o, exeCopy: copySelfExe()}
-	defer cr.exeCopy.close()
+	cr := &creation{g: g, o: o}
+	defer func() {
+		if cr.exeCopy != nil {
+			cr.exeCopy.close()
+		}
+	}()
 	defer cr.stopInterrupt()
 	steps := []struct {
 		name string
@@ -171,6 +182,7 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		{"checking process.user against the id maps", cr.checkUserIDs},
 		{"checking the rootfs", cr.checkRootfs},
 		{"preparing the cgroup", cr.prepareCgroup},
+		{"planning the raw init", cr.planRawInit},
 		{"making the exec fifo", cr.makeFifo},
 		{"starting the init", cr.startInit},
 		// While the init's Go runtime starts (about 10 ms here), on
@@ -270,6 +282,7 @@ func (cr *creation) loadBundle(context.Context) error {
 		// bundle comes in awaitBundle.
 		b, err := startBundle(p, cr.o.EditSpec)
 		cr.bundle = b
+		cr.exeCopy = copySelfExe()
 		return err
 	}
 	dir := cr.o.Bundle
@@ -287,6 +300,11 @@ func (cr *creation) loadBundle(context.Context) error {
 	}
 	cr.bundle = b
 	cr.catchForHooks()
+	if !cr.rawCandidate() {
+		// The Go init's binary, made beside the next steps; a candidate
+		// for the raw init needs none (planRawInit makes it otherwise).
+		cr.exeCopy = copySelfExe()
+	}
 	return nil
 }
 
@@ -406,6 +424,9 @@ func (cr *creation) makeLayerDir(context.Context) error {
 	if err := cr.awaitState(); err != nil {
 		return err
 	}
+	if cr.c.LayerDir != "" {
+		return nil // made for the raw init (planRawInit)
+	}
 	dir := filepath.Join(cr.root.Path(cr.o.ID), "layer")
 	owner, foreign := cr.foreignRoot()
 	if foreign {
@@ -475,6 +496,9 @@ func (cr *creation) foreignRoot() ([2]uint32, bool) {
 // reads "running" once the pid is saved, since no fifo exists: the pid is
 // saved as the init is released (saveState).
 func (cr *creation) makeFifo(context.Context) error {
+	if cr.raw != nil {
+		return nil // released through its go pipe (userns.Forked)
+	}
 	if cr.o.startSocket {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -532,6 +556,9 @@ func cloneFlags(s *specs.Spec) uintptr {
 }
 
 func (cr *creation) startInit(ctx context.Context) error {
+	if cr.raw != nil {
+		return cr.startRawInit(ctx)
+	}
 	s := cr.bundle.Spec
 	if _, ok := spec.Namespace(s, specs.MountNamespace); !ok {
 		return errors.New("linux.namespaces: sandy needs a mount namespace (add {\"type\": \"mount\"})")
@@ -613,6 +640,11 @@ func (cr *creation) startInit(ctx context.Context) error {
 
 // stopInit kills the init of a set-up being undone and waits for it; once.
 func (cr *creation) stopInit() {
+	if cr.forked != nil {
+		cr.forked.Kill()
+		cr.forked = nil
+		return
+	}
 	c := cr.child
 	if c == nil || cr.initStopped {
 		return
@@ -632,6 +664,9 @@ func (cr *creation) stopInit() {
 // host's pid namespace either way; maps the init could not have at its
 // start are written for that pid.
 func (cr *creation) awaitHello(ctx context.Context) error {
+	if cr.raw != nil {
+		return nil // its pid came from the fork
+	}
 	c := cr.child
 	m, err := cr.conn.Expect(initproc.MsgHello)
 	if errors.Is(err, userns.ErrClosed) {
@@ -709,6 +744,9 @@ func leaveOutOwnNamespaces(joins []userns.Join) []userns.Join {
 }
 
 func (cr *creation) configureInit(context.Context) error {
+	if cr.raw != nil {
+		return nil // its config is its plan
+	}
 	if err := cr.conn.Send(initproc.MsgMaps, nil); err != nil {
 		return err
 	}
@@ -760,6 +798,17 @@ func initSpec(s *specs.Spec, filtered bool) *specs.Spec {
 // the rootfs rung, the hooks moment, the pty master and a seccomp listener
 // on the way, or the one error it sends.
 func (cr *creation) waitReady(ctx context.Context) error {
+	if cr.raw != nil {
+		err := cr.rawReady(ctx)
+		var rf *rawFailed
+		if !errors.As(err, &rf) {
+			return err
+		}
+		cr.g.Debugf("%v: the Go init runs instead", err)
+		if err := cr.goInitInstead(ctx); err != nil {
+			return err
+		}
+	}
 	exited := func() error {
 		if ctx.Err() != nil {
 			return context.Cause(ctx) // the init may still run: undo kills it
@@ -891,6 +940,9 @@ func (cr *creation) handlePty(master *os.File) error {
 // when this process made one, else by opening the exec fifo as `sandy
 // start` does.
 func (cr *creation) releaseInit(ctx context.Context) error {
+	if cr.raw != nil {
+		return cr.releaseRaw()
+	}
 	if cr.start != nil {
 		return releaseStarted(cr.start, cr.c)
 	}

@@ -142,7 +142,7 @@ func runForeground(ctx context.Context, g *Global, cr *creation, sigs chan os.Si
 			return nil
 		},
 		signal: func(sig unix.Signal) error { return signalInit(cr.c, sig) },
-		wait:   func() (*os.ProcessState, error) { return cr.child.Wait(cr.c.Pid) },
+		wait:   cr.waitInit,
 	}
 	return f.run(g)
 }

@@ -1,0 +1,184 @@
+//go:build integration
+
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+// rawEnv is a bundle the raw init takes (initproc.RawInit): a read-only
+// root whose mountpoints exist, no network of slirp4netns.
+func rawEnv(t *testing.T, runcConfig bool) *env {
+	e := newEnv(t)
+	e.spec.Root.Readonly = true
+	if runcConfig {
+		// runc spec --rootless: the caller's single id, no network or
+		// cgroup namespace, the host's /sys bound read-only.
+		e.spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getuid()), Size: 1}}
+		e.spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getgid()), Size: 1}}
+		var ns []specs.LinuxNamespace
+		for _, n := range e.spec.Linux.Namespaces {
+			if n.Type != specs.NetworkNamespace && n.Type != specs.CgroupNamespace {
+				ns = append(ns, n)
+			}
+		}
+		e.spec.Linux.Namespaces = ns
+		for i, m := range e.spec.Mounts {
+			if m.Destination == "/sys" {
+				e.spec.Mounts[i] = specs.Mount{Destination: "/sys", Type: "none", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+			}
+		}
+		e.spec.Hostname = "runc"
+	}
+	e.write()
+	return e
+}
+
+// containerView is what the process sees of its container: the mount
+// table (mount IDs and device numbers left out), /dev, its ids,
+// capabilities, limits, umask, environment, fds and hostname.
+const containerView = `cut -d" " -f4- /proc/self/mountinfo | sed "s/ [0-9]*:[0-9]* / DEV /"; echo ---
+ls -ln /dev | sed 1d | cut -c1-10,16-; echo ---
+id; hostname; grep -E "^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups)" /proc/self/status
+ulimit -n; umask; pwd; env | sort; ls /proc/self/fd | tr "\n" " "; echo; cat /proc/self/oom_score_adj`
+
+// TestRawInitMatchesGoInit: the raw init builds the container the Go init
+// builds, to the last mount flag, with runc's rootless config (the
+// caller's single id) and with sandy's (the subordinate ids, newuidmap),
+// and --debug says which init ran.
+func TestRawInitMatchesGoInit(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	for _, tc := range []struct {
+		name string
+		runc bool
+	}{{"runc's rootless config", true}, {"sandy's rootless config", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := rawEnv(t, tc.runc).sh(containerView)
+			views := map[string]string{}
+			for _, raw := range []string{"0", "1"} {
+				t.Setenv("SANDY_RAW_INIT", raw)
+				r := e.run("", "--debug", "run", "--network=none", e.bundle)
+				if r.code != 0 {
+					t.Fatalf("SANDY_RAW_INIT=%s: exit %d\n%s", raw, r.code, r.stderr)
+				}
+				forked := strings.Contains(r.stderr, "debug: the init is forked")
+				if forked != (raw == "1") {
+					t.Fatalf("SANDY_RAW_INIT=%s: raw init %v, want %v\n%s", raw, forked, raw == "1", r.stderr)
+				}
+				views[raw] = r.stdout
+			}
+			if views["0"] != views["1"] {
+				t.Fatalf("the raw init's container differs from the Go init's:\n--- Go init\n%s\n--- raw init\n%s", views["0"], views["1"])
+			}
+			for _, want := range []string{" /proc ", " /dev/pts ", " /sys ", "/proc/sys ro,", "CapBnd:"} {
+				if !strings.Contains(views["1"], want) {
+					t.Errorf("no %q in the container's view:\n%s", want, views["1"])
+				}
+			}
+		})
+	}
+}
+
+// TestRawInitFallsBack: where the kernel refuses the raw program (a tmpfs
+// option it does not know), the Go init runs instead and says what is
+// wrong in its words; --debug names the op that failed. Nothing is left.
+func TestRawInitFallsBack(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := rawEnv(t, false)
+	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=lots"}})
+	e.write()
+	r := e.run("", "--debug", "run", "--network=none", e.bundle)
+	if r.code == 0 {
+		t.Fatalf("a tmpfs with size=lots ran:\n%s", r.stderr)
+	}
+	for _, want := range []string{
+		"the raw init's program: mounting tmpfs on /tmp (size=lots): invalid argument: the Go init runs instead",
+		"mounting config.json mounts: mounts[", "(tmpfs on /tmp): invalid argument",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("no %q in:\n%s", want, r.stderr)
+		}
+	}
+	if out := e.run("", "list", "-q"); strings.TrimSpace(out.stdout) != "" {
+		t.Errorf("left behind: %q", out.stdout)
+	}
+}
+
+// TestRawInitProcess: the process's exit status, a signal to sandy, and
+// the errors of a process that cannot start are the Go init's.
+func TestRawInitProcess(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := rawEnv(t, true)
+	for _, tc := range []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"sh", "-c", "exit 3"}, 3, ""},
+		{[]string{"no-such-program"}, 127, `exec: "no-such-program": executable file not found in $PATH`},
+		{[]string{"/etc/passwd"}, 126, `exec: "/etc/passwd": permission denied`},
+	} {
+		r := e.run("", append([]string{"--debug", "run", "--network=none", e.bundle}, tc.args...)...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.err) || !strings.Contains(r.stderr, "the init is forked") {
+			t.Errorf("%v: exit %d, want %d and %q from the raw init\n%s", tc.args, r.code, tc.code, tc.err, r.stderr)
+		}
+	}
+	e.sh(`trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.1; done`)
+	cmd := exec.Command(e.sandy, "--root", e.root, "run", "--network=none", e.bundle)
+	out := &syncBuffer{}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "ready", func() bool { return strings.Contains(out.String(), "ready") })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	if got := cmd.ProcessState.ExitCode(); got != 7 || !strings.Contains(out.String(), "got-term") {
+		t.Fatalf("exit %d, output %q; want 7 and got-term", got, out.String())
+	}
+}
+
+// TestRawInitKilled: kill -9 of sandy run ends the container (the raw
+// init's parent-death signal), and delete cleans up what is left.
+func TestRawInitKilled(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := rawEnv(t, true).sh(`echo ready; sleep 60`)
+	cmd := exec.Command(e.sandy, "--root", e.root, "run", "--network=none", "--bundle", e.bundle, "rawkill")
+	out := &syncBuffer{}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "ready", func() bool { return strings.Contains(out.String(), "ready") })
+	var st specs.State
+	if err := json.Unmarshal([]byte(e.run("", "state", "rawkill").stdout), &st); err != nil || st.Pid <= 0 {
+		t.Fatalf("state: %v (%+v)", err, st)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	waitFor(t, 10*time.Second, "the container's end", func() bool { return syscall.Kill(st.Pid, 0) != nil })
+	if r := e.run("", "delete", "--force", "rawkill"); r.code != 0 {
+		t.Fatalf("delete: %d %s", r.code, r.stderr)
+	}
+	if out := e.run("", "list", "-q"); strings.TrimSpace(out.stdout) != "" {
+		t.Errorf("left behind: %q", out.stdout)
+	}
+}

@@ -1,0 +1,613 @@
+//go:build linux
+
+package initproc
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/seccomp"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// The container's init as a raw program (userns.ForkInit): the host plans
+// the init's set-up, step for step as the Go init makes it (setupRootfs,
+// then pivotRoot, then the process as NewForkPlan plans exec's), into
+// system calls that a forked child runs without a Go runtime of its own.
+// `sandy run` then costs one Go start, not two: no exec of the sandy
+// binary for the init, no handshake over the sync socket, no config to
+// send and decode.
+//
+// RawInit plans only what it can plan exactly: a root the Go init would
+// mount with the bind rung (a read-only root whose mountpoints all
+// exist), the mounts of the kinds below with the options the Go init
+// passes them, no hooks, no terminal, no network files, no sysctls, no
+// cgroup of sandy's own. Anything else returns the reason, and the Go
+// init runs: it remains the one implementation of every case, and the
+// raw program is checked against it (TestRawInitMatchesGoInit). A raw
+// program that fails at run time (a rootfs that changed since it was
+// planned, a kernel that refuses a mount) is not an error either: the
+// lifecycle runs the Go init then, which says what is wrong in its own
+// words, or succeeds where the plan was too narrow.
+//
+// Every path in the root is resolved by the kernel, openat2(2)
+// RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS from the root's fd, as inroot
+// resolves it for the Go init, and mounted onto through the fd's
+// /proc/self/fd path.
+
+// RawInput is what the host knows of the container when it plans.
+type RawInput struct {
+	Spec   *specs.Spec
+	Bundle string
+	// Rootfs is the bundle's rootfs; LayerDir the container's layer
+	// directory (made), where the root is bound, on LayerDir/merged.
+	Rootfs, LayerDir string
+	RootfsMode       string
+	Filter           *seccomp.Filter // the compiled profile; nil: none
+	SetgroupsDenied  bool            // the single-id map: setgroups(2) is denied
+	// GIDMapped reports whether a container gid is mapped (devpts gid=).
+	GIDMapped func(gid uint32) bool
+}
+
+// Program slots.
+const (
+	slotRoot   = 1 // O_PATH on the assembled root
+	slotTarget = 2 // the mount being made
+	slotDir    = 3 // its parent, to create it in; /dev while it is filled
+	slotAgain  = 4 // the mount reopened, for the remount
+	slotLower  = 5 // the rootfs, bound on merged
+	slotOld    = 6 // pivot_root: the old root
+	slotNew    = 7 // pivot_root: the new root
+	slotSock   = 8 // lo's socket
+)
+
+// RawInit plans in's init as a raw program, the caller adds the files and
+// the parent-death signal. A nil plan comes with the reason the Go init
+// is needed; warnings are the ones the Go init would send.
+func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string, err error) {
+	if why := rawUnsupported(in); why != "" {
+		return nil, why, nil, nil
+	}
+	b := &rawBuilder{in: in, s: in.Spec, merged: filepath.Join(in.LayerDir, "merged")}
+	steps := []func() string{b.loopback, b.rootLayer, b.mountAll, b.dev, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
+	for _, step := range steps {
+		if why := step(); why != "" {
+			return nil, why, nil, nil
+		}
+	}
+	root, err := os.OpenFile(in.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("opening the rootfs: %w", err)
+	}
+	defer root.Close()
+	plan, err = NewForkPlan(ForkInput{Process: in.Spec.Process, Filter: in.Filter, Root: root, SetgroupsDenied: in.SetgroupsDenied})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	plan.Cloneflags = rawCloneFlags(in.Spec)
+	plan.Program = b.ops
+	if err := userns.CheckProgram(plan.Program); err != nil {
+		return nil, "", nil, fmt.Errorf("planning the raw init: %w", err)
+	}
+	return plan, "", b.warnings, nil
+}
+
+// rawUnsupported is why the config needs the Go init ("" if it does not).
+func rawUnsupported(in RawInput) string {
+	s := in.Spec
+	p := s.Process
+	switch {
+	case p == nil:
+		return "no process"
+	case p.Terminal:
+		return "process.terminal"
+	//lint:ignore SA1019 prestart hooks are deprecated, not gone: the Go init runs them
+	case s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0:
+		return "hooks"
+	case s.Root == nil || !s.Root.Readonly:
+		return "a writable root (a layer)"
+	case in.RootfsMode != "" && in.RootfsMode != "auto" && in.RootfsMode != "bind":
+		return "--rootfs-mode " + in.RootfsMode
+	case p.OOMScoreAdj != nil:
+		return "process.oomScoreAdj"
+	case s.Linux == nil:
+		return "no linux section"
+	case s.Linux.Personality != nil:
+		return "linux.personality"
+	case len(s.Linux.Sysctl) > 0:
+		return "linux.sysctl"
+	case len(s.Linux.Devices) > 0:
+		return "linux.devices"
+	case s.Linux.RootfsPropagation != "":
+		return "linux.rootfsPropagation"
+	case s.Linux.Seccomp != nil && s.Linux.Seccomp.ListenerPath != "":
+		return "a seccomp listener"
+	case in.Filter != nil && in.Filter.NeedsListener():
+		return "a seccomp NOTIFY listener"
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" {
+			return "a joined " + string(ns.Type) + " namespace"
+		}
+	}
+	for _, t := range []specs.LinuxNamespaceType{specs.UserNamespace, specs.MountNamespace} {
+		if _, ok := namespace(s, t); !ok {
+			return "no " + string(t) + " namespace of its own"
+		}
+	}
+	if (s.Hostname != "" || s.Domainname != "") && !hasNamespace(s, specs.UTSNamespace) {
+		return "a hostname without a uts namespace"
+	}
+	if dumpable, err := os.ReadFile("/proc/sys/fs/suid_dumpable"); err != nil || strings.TrimSpace(string(dumpable)) == "1" {
+		return "fs.suid_dumpable is 1 (or unreadable): a change of ids would make the process dumpable"
+	}
+	return ""
+}
+
+func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	_, ok := namespace(s, t)
+	return ok
+}
+
+// rawCloneFlags are the config's namespaces as clone(2) flags (every one
+// is new: rawUnsupported refuses joins).
+func rawCloneFlags(s *specs.Spec) uintptr {
+	flags := map[specs.LinuxNamespaceType]uintptr{
+		specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+		specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+		specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+		specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
+	}
+	var f uintptr
+	for _, ns := range s.Linux.Namespaces {
+		f |= flags[ns.Type]
+	}
+	return f
+}
+
+// rawBuilder assembles the program.
+type rawBuilder struct {
+	in       RawInput
+	s        *specs.Spec
+	merged   string
+	ops      []userns.Op
+	warnings []string
+	// fresh are the destinations of the tmpfs mounts made so far: a
+	// path below one is made in it (mkdirat), not looked for in the
+	// rootfs.
+	fresh []string
+}
+
+func (b *rawBuilder) op(what string, trap uintptr, args ...userns.Arg) *userns.Op {
+	op := userns.Op{What: what, Trap: trap}
+	copy(op.Args[:], args)
+	b.ops = append(b.ops, op)
+	return &b.ops[len(b.ops)-1]
+}
+
+// openHow is an open_how for openat2(2) in the root.
+func openHow(flags uint64) userns.Arg {
+	how := unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	return userns.Buf(append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&how)), unsafe.Sizeof(how))...))
+}
+
+var openHowSize = userns.Val(unsafe.Sizeof(unix.OpenHow{}))
+
+// openInRoot opens p in the root into slot (inroot.Open's flags: O_PATH,
+// or MkdirAll's: O_DIRECTORY).
+func (b *rawBuilder) openInRoot(slot int, p string, flags uint64) *userns.Op {
+	op := b.op("opening "+p+" in the root", unix.SYS_OPENAT2, userns.Slot(slotRoot), userns.Str(p), openHow(flags), openHowSize)
+	op.Out = slot
+	return op
+}
+
+func (b *rawBuilder) close(slot int) {
+	b.op("closing an fd", unix.SYS_CLOSE, userns.Slot(slot)).Tolerate = userns.AnyErrno
+}
+
+// mount adds mount(2) of source onto the fd in slot.
+func (b *rawBuilder) mount(what, source string, slot int, fstype string, flags uintptr, data string) *userns.Op {
+	args := []userns.Arg{userns.Str(source), userns.FDPath(slot), userns.Str(fstype), userns.Val(flags), userns.Val(0)}
+	if data != "" {
+		args[4] = userns.Str(data)
+	}
+	return b.op(what, unix.SYS_MOUNT, args...)
+}
+
+func (b *rawBuilder) remount(what string, slot int, flags, clear uintptr) {
+	b.op(what, userns.TrapRemount, userns.FDPath(slot), userns.Val(flags), userns.Val(clear))
+}
+
+// loopback is bringUpLoopback: lo up in a new network namespace.
+func (b *rawBuilder) loopback() string {
+	if !hasNamespace(b.s, specs.NetworkNamespace) {
+		return ""
+	}
+	var req struct {
+		name  [unix.IFNAMSIZ]byte
+		flags uint16
+		_     [22]byte
+	}
+	copy(req.name[:], "lo")
+	// The flags a fresh lo has (SIOCGIFFLAGS: IFF_LOOPBACK), and up.
+	req.flags = unix.IFF_LOOPBACK | unix.IFF_UP
+	buf := append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&req)), unsafe.Sizeof(req))...)
+	b.op("a socket for lo", unix.SYS_SOCKET, userns.Val(unix.AF_INET), userns.Val(unix.SOCK_DGRAM|unix.SOCK_CLOEXEC), userns.Val(0)).Out = slotSock
+	b.op("bringing up lo", unix.SYS_IOCTL, userns.Slot(slotSock), userns.Val(unix.SIOCSIFFLAGS), userns.Buf(buf))
+	b.close(slotSock)
+	return ""
+}
+
+// rootLayer is setMountPropagation and overlay's bind rung: rslave, the
+// rootfs bound read-only on merged (made private), opened as the root.
+func (b *rawBuilder) rootLayer() string {
+	if why := b.mountpointsExist(); why != "" {
+		return why
+	}
+	b.op("making / rslave", unix.SYS_MOUNT, userns.Str(""), userns.Str("/"), userns.Str(""), userns.Val(unix.MS_SLAVE|unix.MS_REC), userns.Val(0))
+	b.op("opening the rootfs", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(b.in.Rootfs), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).Out = slotLower
+	b.op("binding the rootfs on "+b.merged, unix.SYS_MOUNT, userns.FDPath(slotLower), userns.Str(b.merged), userns.Str(""), userns.Val(unix.MS_BIND|unix.MS_REC), userns.Val(0))
+	b.op("remounting "+b.merged+" read-only", userns.TrapRemount, userns.Str(b.merged), userns.Val(unix.MS_RDONLY), userns.Val(0))
+	b.op("making "+b.merged+" private", unix.SYS_MOUNT, userns.Str(""), userns.Str(b.merged), userns.Str(""), userns.Val(unix.MS_PRIVATE), userns.Val(0))
+	b.close(slotLower)
+	b.op("opening the root", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(b.merged), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).Out = slotRoot
+	return ""
+}
+
+// atFDCWD is AT_FDCWD as a system call argument.
+const atFDCWD = ^uintptr(99) // -100
+
+// mountpointsExist is why the bind rung cannot hold this root: a
+// mountpoint of the Go init's list (rootfs.mountpoints) that the rootfs
+// lacks, or that is not a real directory all the way (a symlink is the
+// Go init's to resolve).
+func (b *rawBuilder) mountpointsExist() string {
+	r := &rootfs{cfg: &Config{Spec: b.s, Bundle: b.in.Bundle, Rootfs: b.in.Rootfs}, spec: b.s}
+	mps := r.mountpoints()
+	dirs := map[string]bool{}
+	for _, mp := range mps {
+		if !mp.File {
+			dirs[path.Clean("/"+mp.Path)] = true
+		}
+	}
+	covered := func(p string) bool { // overlay's onRootfs: it lands in that mount
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			if dirs[d] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, mp := range mps {
+		p := path.Clean("/" + mp.Path)
+		if p == "/" || covered(p) {
+			continue
+		}
+		if why := realDir(b.in.Rootfs, p, mp.File); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+// realDir is why the container path p is not an existing real directory
+// (a regular file, for file) of rootfs, every component a directory.
+func realDir(rootfs, p string, file bool) string {
+	cur := rootfs
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, part := range parts {
+		cur = filepath.Join(cur, part)
+		var st unix.Stat_t
+		if err := unix.Lstat(cur, &st); err != nil {
+			return fmt.Sprintf("mountpoint %s: %v in the rootfs", p, err)
+		}
+		want := uint32(unix.S_IFDIR)
+		if i == len(parts)-1 && file {
+			want = unix.S_IFREG
+		}
+		if st.Mode&unix.S_IFMT != want {
+			return fmt.Sprintf("mountpoint %s: not a plain directory in the rootfs", p)
+		}
+	}
+	return ""
+}
+
+// target opens a mount's destination into slotTarget: made in the tmpfs
+// it is below (one level), else found in the rootfs.
+func (b *rawBuilder) target(dest string, flags uint64) string {
+	d := path.Clean("/" + dest)
+	if b.belowFresh(d) {
+		parent, base := path.Split(d)
+		if !b.isFresh(path.Clean(parent)) {
+			return "a mountpoint two levels below a tmpfs: " + d
+		}
+		b.openInRoot(slotDir, parent, unix.O_DIRECTORY)
+		b.op("making "+d, unix.SYS_MKDIRAT, userns.Slot(slotDir), userns.Str(base), userns.Val(0o755)).Tolerate = syscall.EEXIST
+		b.close(slotDir)
+	}
+	b.openInRoot(slotTarget, d, flags)
+	return ""
+}
+
+func (b *rawBuilder) belowFresh(p string) bool {
+	for _, f := range b.fresh {
+		if strings.HasPrefix(p, f+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *rawBuilder) isFresh(p string) bool {
+	for _, f := range b.fresh {
+		if p == f {
+			return true
+		}
+	}
+	return false
+}
+
+// mountAll is mountAll and mountOne, for the kinds planned here.
+func (b *rawBuilder) mountAll() string {
+	for i, m := range b.s.Mounts {
+		if why := b.mountOne(m); why != "" {
+			return fmt.Sprintf("mounts[%d] (%s on %s): %s", i, m.Type, m.Destination, why)
+		}
+	}
+	return ""
+}
+
+func (b *rawBuilder) mountOne(m specs.Mount) string {
+	o := parseMountOptions(m.Type, m.Options)
+	switch {
+	case o.idmap != "" || o.tmpcopyup || o.copyup || o.chownup || o.rchown:
+		return "an option the Go init handles"
+	case o.propagation != 0 || o.attrSet != 0 || o.attrClr != 0:
+		return "propagation or recursive options"
+	case m.Source == SelfBinary:
+		return "sandy's pid 1"
+	}
+	dest := path.Clean("/" + m.Destination)
+	if o.bind {
+		return b.bindMount(m, dest, o)
+	}
+	if dest == "/dev" && m.Type == "tmpfs" && o.flags&unix.MS_RDONLY != 0 {
+		return "a read-only /dev"
+	}
+	data := strings.Join(o.data, ",")
+	flags := uint64(unix.O_DIRECTORY)
+	switch m.Type {
+	case "proc", "sysfs":
+		// checkOrdinaryDir: never a symlink at the end.
+		flags |= unix.O_NOFOLLOW
+	case "tmpfs", "mqueue":
+	case "devpts":
+		if strings.Contains(data, "gid=") && !b.devptsGIDMapped(o.data) {
+			// The Go init retries without it (EINVAL): gid=5 (tty) is
+			// not mapped under a single-id map.
+			data = dropOption(o.data, "gid=")
+		}
+	case "cgroup", "cgroup2":
+		return b.cgroup(m, dest, o)
+	default:
+		return "a " + m.Type + " mount"
+	}
+	if why := b.target(dest, flags); why != "" {
+		return why
+	}
+	what := "mounting " + m.Type + " on " + dest
+	if data != "" {
+		what += " (" + data + ")"
+	}
+	b.mount(what, m.Source, slotTarget, m.Type, o.flags, data)
+	b.close(slotTarget)
+	if m.Type == "tmpfs" {
+		b.fresh = append(b.fresh, dest)
+	}
+	return ""
+}
+
+// devptsGIDMapped reports whether the gid= of devpts options is mapped.
+func (b *rawBuilder) devptsGIDMapped(data []string) bool {
+	for _, d := range data {
+		if v, ok := strings.CutPrefix(d, "gid="); ok {
+			var gid uint32
+			if _, err := fmt.Sscan(v, &gid); err != nil || b.in.GIDMapped == nil || !b.in.GIDMapped(gid) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// bindMount is bindMount for a host directory with plain flags.
+func (b *rawBuilder) bindMount(m specs.Mount, dest string, o mountOpts) string {
+	src := m.Source
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(b.in.Bundle, src)
+	}
+	fi, err := os.Stat(src)
+	if err != nil || !fi.IsDir() {
+		return "a bind of something other than a directory"
+	}
+	if why := b.target(dest, unix.O_DIRECTORY); why != "" {
+		return why
+	}
+	flags := uintptr(unix.MS_BIND)
+	if o.recursive {
+		flags |= unix.MS_REC
+	}
+	b.mount("binding "+src+" on "+dest, src, slotTarget, "", flags, "")
+	b.close(slotTarget)
+	if o.flags != 0 || o.clear != 0 {
+		b.openInRoot(slotAgain, dest, 0|unix.O_PATH)
+		b.remount("remounting "+dest, slotAgain, o.flags, o.clear)
+		b.close(slotAgain)
+	}
+	return ""
+}
+
+// cgroup is mountCgroup without a cgroup of sandy's own: read-only, a
+// fresh cgroup2 in a cgroup namespace, else the host's tree bound.
+func (b *rawBuilder) cgroup(m specs.Mount, dest string, o mountOpts) string {
+	cgroupNS := hasNamespace(b.s, specs.CgroupNamespace)
+	askedRW := o.clear&unix.MS_RDONLY != 0
+	if askedRW {
+		why := "it has no cgroup namespace"
+		if cgroupNS {
+			why = "its cgroup namespace is not rooted at a cgroup sandy made for it (the cgroup manager is none, or the namespace is joined)"
+		}
+		b.warnings = append(b.warnings, cgroupv2.FallbackMountRO.Line(m.Destination, why))
+	}
+	if why := b.target(dest, unix.O_DIRECTORY); why != "" {
+		return why
+	}
+	bindOps := 7
+	if cgroupNS {
+		op := b.mount("mounting cgroup2 on "+dest, "cgroup2", slotTarget, "cgroup2", o.flags|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, "")
+		op.Tolerate, op.SkipOK = userns.AnyErrno, bindOps
+	}
+	start := len(b.ops)
+	// bindHostReadonly
+	b.mount("binding the host's /sys/fs/cgroup on "+dest, "/sys/fs/cgroup", slotTarget, "", unix.MS_BIND|unix.MS_REC, "")
+	b.openInRoot(slotAgain, dest, unix.O_PATH)
+	b.remount("remounting "+dest+" read-only", slotAgain, o.flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+	b.close(slotAgain)
+	b.openInRoot(slotAgain, dest, unix.O_PATH)
+	attr := unix.MountAttr{Attr_set: readonlyAttrs}
+	b.op("making "+dest+" read-only throughout", unix.SYS_MOUNT_SETATTR, userns.Slot(slotAgain), userns.Str(""), userns.Val(unix.AT_EMPTY_PATH|unix.AT_RECURSIVE),
+		userns.Buf(append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))...)), userns.Val(unsafe.Sizeof(attr)))
+	b.close(slotAgain)
+	if n := len(b.ops) - start; n != bindOps {
+		panic(fmt.Sprintf("rawinit: the host tree's bind is %d ops, not %d", n, bindOps))
+	}
+	b.close(slotTarget)
+	return ""
+}
+
+// dev is setupDev: the default devices bound from the host, the links.
+func (b *rawBuilder) dev() string {
+	m, ok := b.hasMount("/dev")
+	if ok && parseMountOptions(m.Type, m.Options).bind {
+		return ""
+	}
+	if !ok {
+		if why := b.target("/dev", unix.O_DIRECTORY); why != "" {
+			return why
+		}
+		b.mount("mounting a tmpfs on /dev", "tmpfs", slotTarget, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k")
+		b.close(slotTarget)
+		b.fresh = append(b.fresh, "/dev")
+	}
+	if !b.isFresh("/dev") {
+		return "/dev is not a tmpfs"
+	}
+	b.openInRoot(slotDir, "/dev", unix.O_DIRECTORY)
+	for _, d := range defaultDevices {
+		name := path.Base(d)
+		op := b.op("creating "+d, unix.SYS_OPENAT, userns.Slot(slotDir), userns.Str(name), userns.Val(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC), userns.Val(0o644))
+		op.Out = slotTarget
+		b.mount("binding the host's "+d, d, slotTarget, "", unix.MS_BIND, "")
+		b.close(slotTarget)
+	}
+	_, devpts := b.hasMount("/dev/pts")
+	links := [][2]string{
+		{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+	}
+	if _, ok := b.hasMount("/proc"); ok {
+		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
+	}
+	if devpts {
+		links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
+	}
+	for _, l := range links {
+		name := path.Base(l[1])
+		if name == "ptmx" {
+			b.op("removing /dev/ptmx", unix.SYS_UNLINKAT, userns.Slot(slotDir), userns.Str(name), userns.Val(0)).Tolerate = userns.AnyErrno
+		}
+		b.op("linking "+l[1], unix.SYS_SYMLINKAT, userns.Str(l[0]), userns.Slot(slotDir), userns.Str(name)).Tolerate = syscall.EEXIST
+	}
+	b.close(slotDir)
+	return ""
+}
+
+func (b *rawBuilder) hasMount(dest string) (specs.Mount, bool) {
+	r := &rootfs{spec: b.s}
+	return r.hasMount(dest)
+}
+
+// hostname is setHostname.
+func (b *rawBuilder) hostname() string {
+	if h := b.s.Hostname; h != "" {
+		b.op("setting the hostname", unix.SYS_SETHOSTNAME, userns.Str(h), userns.Val(uintptr(len(h))))
+	}
+	if d := b.s.Domainname; d != "" {
+		b.op("setting the domain name", unix.SYS_SETDOMAINNAME, userns.Str(d), userns.Val(uintptr(len(d))))
+	}
+	return ""
+}
+
+// maskPaths is maskPaths: a read-only tmpfs over a directory (a file
+// refuses it: ENOTDIR), /dev/null over anything else; absent: nothing.
+func (b *rawBuilder) maskPaths() string {
+	for _, p := range b.s.Linux.MaskedPaths {
+		op := b.openInRoot(slotTarget, p, unix.O_PATH)
+		op.Tolerate, op.SkipErr = syscall.ENOENT, 3
+		op = b.mount("masking "+p, "tmpfs", slotTarget, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k,mode=0555")
+		op.Tolerate, op.SkipOK = syscall.ENOTDIR, 1
+		b.mount("masking "+p+" with /dev/null", "/dev/null", slotTarget, "", unix.MS_BIND, "")
+		b.close(slotTarget)
+	}
+	return ""
+}
+
+// readonlyPaths is readonlyPaths: each bound on itself, remounted
+// read-only; absent: nothing.
+func (b *rawBuilder) readonlyPaths() string {
+	for _, p := range b.s.Linux.ReadonlyPaths {
+		op := b.openInRoot(slotTarget, p, unix.O_PATH)
+		op.Tolerate, op.SkipErr = syscall.ENOENT, 5
+		b.op("binding "+p+" on itself", unix.SYS_MOUNT, userns.FDPath(slotTarget), userns.FDPath(slotTarget), userns.Str(""), userns.Val(unix.MS_BIND|unix.MS_REC), userns.Val(0))
+		b.close(slotTarget)
+		b.openInRoot(slotAgain, p, unix.O_PATH)
+		b.remount("making "+p+" read-only", slotAgain, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+		b.close(slotAgain)
+	}
+	return ""
+}
+
+// cwd is createCwd, where the directory exists (the root is read-only).
+func (b *rawBuilder) cwd() string {
+	b.openInRoot(slotTarget, b.s.Process.Cwd, unix.O_DIRECTORY)
+	b.close(slotTarget)
+	return ""
+}
+
+// pivotRoot is pivotRoot, then the read-only remount of /.
+func (b *rawBuilder) pivotRoot() string {
+	b.op("opening /", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str("/"), userns.Val(unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC)).Out = slotOld
+	b.op("opening the new root", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(b.merged), userns.Val(unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC)).Out = slotNew
+	b.op("entering the new root", unix.SYS_FCHDIR, userns.Slot(slotNew))
+	b.op("pivot_root", unix.SYS_PIVOT_ROOT, userns.Str("."), userns.Str("."))
+	b.op("entering the old root", unix.SYS_FCHDIR, userns.Slot(slotOld))
+	b.op("making the old root rslave", unix.SYS_MOUNT, userns.Str(""), userns.Str("."), userns.Str(""), userns.Val(unix.MS_SLAVE|unix.MS_REC), userns.Val(0))
+	b.op("detaching the old root", unix.SYS_UMOUNT2, userns.Str("."), userns.Val(unix.MNT_DETACH))
+	b.op("entering /", unix.SYS_CHDIR, userns.Str("/"))
+	b.close(slotOld)
+	b.close(slotNew)
+	b.close(slotRoot)
+	if b.s.Root.Readonly {
+		b.op("making / read-only", userns.TrapRemount, userns.Str("/"), userns.Val(unix.MS_RDONLY), userns.Val(0))
+	}
+	return ""
+}

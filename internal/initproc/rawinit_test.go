@@ -1,0 +1,151 @@
+//go:build linux
+
+package initproc
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/spec"
+	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// rawInput is sandy's rootless example over a busybox rootfs.
+func rawInput(t *testing.T, edit func(s *specs.Spec)) RawInput {
+	t.Helper()
+	dir := t.TempDir()
+	rootfs := testutil.MakeRootfs(t, dir)
+	layer := filepath.Join(dir, "layer")
+	if err := os.Mkdir(layer, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := spec.Example(true)
+	s.Process.Args = []string{"true"}
+	s.Process.Terminal = false
+	if edit != nil {
+		edit(s)
+	}
+	return RawInput{Spec: s, Bundle: dir, Rootfs: rootfs, LayerDir: layer, SetgroupsDenied: true,
+		GIDMapped: func(gid uint32) bool { return gid == 0 }}
+}
+
+func TestRawInitPlansExample(t *testing.T) {
+	in := rawInput(t, nil)
+	plan, why, warnings, err := RawInit(in)
+	if err != nil || plan == nil {
+		t.Fatalf("RawInit: %v (why %q)", err, why)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("warnings %q", warnings)
+	}
+	if plan.Cloneflags&unix.CLONE_NEWUSER == 0 || plan.Cloneflags&unix.CLONE_NEWNS == 0 || plan.Cloneflags&unix.CLONE_NEWPID == 0 {
+		t.Errorf("clone flags %#x", plan.Cloneflags)
+	}
+	var whats []string
+	for _, op := range plan.Program {
+		whats = append(whats, op.What)
+	}
+	all := strings.Join(whats, "\n")
+	for _, want := range []string{
+		"making / rslave", "binding the rootfs on " + filepath.Join(in.LayerDir, "merged"),
+		"mounting proc on /proc", "mounting tmpfs on /dev", "making /dev/pts", "mounting devpts on /dev/pts",
+		"mounting sysfs on /sys", "mounting cgroup2 on /sys/fs/cgroup", "binding the host's /dev/null",
+		"linking /dev/ptmx", "masking /proc/kcore", "making /proc/sys read-only", "setting the hostname",
+		"pivot_root", "detaching the old root", "making / read-only",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no op %q in the program:\n%s", want, all)
+		}
+	}
+	// The Go init drops devpts's gid=5 where it is not mapped.
+	if strings.Contains(all, "gid=") {
+		t.Errorf("devpts keeps an unmapped gid:\n%s", all)
+	}
+	if err := userns.CheckProgram(plan.Program); err != nil {
+		t.Errorf("the program: %v", err)
+	}
+}
+
+func TestRawInitRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(s *specs.Spec)
+		why  string
+	}{
+		{"terminal", func(s *specs.Spec) { s.Process.Terminal = true }, "process.terminal"},
+		{"hooks", func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}} }, "hooks"},
+		{"writable root", func(s *specs.Spec) { s.Root.Readonly = false }, "a writable root"},
+		{"sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"} }, "linux.sysctl"},
+		{"devices", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}}
+		}, "linux.devices"},
+		{"joined namespace", func(s *specs.Spec) {
+			for i := range s.Linux.Namespaces {
+				if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+					s.Linux.Namespaces[i].Path = "/proc/1/ns/net"
+				}
+			}
+		}, "a joined network namespace"},
+		{"missing mountpoint", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "tmpfs", Source: "tmpfs"})
+		}, "mountpoint /data"},
+		{"missing cwd", func(s *specs.Spec) { s.Process.Cwd = "/work" }, "mountpoint /work"},
+		{"a bind of a file", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"bind"}})
+		}, "a bind of something other than a directory"},
+		{"recursive options", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "bind", Source: "/tmp", Options: []string{"rbind", "rro"}})
+		}, "propagation or recursive options"},
+		{"rootfs propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "rshared" }, "linux.rootfsPropagation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, why, _, err := RawInit(rawInput(t, tc.edit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan != nil || !strings.Contains(why, tc.why) {
+				t.Errorf("plan %v, why %q; want none, because %q", plan != nil, why, tc.why)
+			}
+		})
+	}
+}
+
+// The runc rootless config's cgroup mount, without a cgroup namespace,
+// is the host's tree bound read-only, and an "rw" asked for it warns.
+func TestRawInitCgroupBind(t *testing.T) {
+	in := rawInput(t, func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.CgroupNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+		for i := range s.Mounts {
+			if s.Mounts[i].Type == "cgroup" {
+				s.Mounts[i].Options = append(s.Mounts[i].Options, "rw")
+			}
+		}
+	})
+	plan, why, warnings, err := RawInit(in)
+	if err != nil || plan == nil {
+		t.Fatalf("RawInit: %v (why %q)", err, why)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "no cgroup namespace") {
+		t.Errorf("warnings %q", warnings)
+	}
+	var bind, fresh bool
+	for _, op := range plan.Program {
+		bind = bind || op.What == "binding the host's /sys/fs/cgroup on /sys/fs/cgroup"
+		fresh = fresh || op.What == "mounting cgroup2 on /sys/fs/cgroup"
+	}
+	if !bind || fresh {
+		t.Errorf("bind %v, fresh cgroup2 %v: want the host's tree bound, no fresh mount", bind, fresh)
+	}
+}

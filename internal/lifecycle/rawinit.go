@@ -1,0 +1,215 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/internal/state"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// The raw init: `sandy run` of a bundle whose set-up the host can plan
+// as system calls (initproc.RawInit) forks the init itself
+// (userns.ForkInit), as exec forks its process (execfork.go): no exec of
+// the sandy binary, no second Go runtime, no sync socket, no config to
+// send. The Go init runs instead for everything else: a create (runc's
+// create and start: the init outlives sandy), a detached run, an image
+// run, a terminal, hooks, a network of slirp4netns, a cgroup of sandy's
+// own, keep-id's maps, and any config RawInit does not plan; and when
+// the raw program fails at run time, after the failed child is gone,
+// with --debug saying which op failed. SANDY_RAW_INIT=0 turns it off.
+
+// rawInitEnv turns the raw init off when "0".
+const rawInitEnv = "SANDY_RAW_INIT"
+
+// rawCandidate reports whether the loaded bundle may take the raw init,
+// as far as create's options and the spec say before the later steps
+// (the network, the id maps, the cgroup) are planned: where it may not,
+// the protected handle on the sandy binary, which only the Go init needs,
+// is made beside those steps (copySelfExe).
+func (cr *creation) rawCandidate() bool {
+	o := cr.o
+	s := cr.bundle.Spec
+	return os.Getenv(rawInitEnv) != "0" && o.owned && o.startSocket && o.Pending == nil && o.Layers == nil &&
+		o.NetFiles == nil && o.SharedUserNS == nil && o.ConsoleSocket == "" && o.KeepLayer == "" &&
+		s.Process != nil && !s.Process.Terminal && s.Root != nil && s.Root.Readonly
+}
+
+// planRawInit plans the raw init where the container can take it
+// (cr.raw), and says in --debug why not where it cannot.
+func (cr *creation) planRawInit(ctx context.Context) error {
+	why, err := cr.rawPlan(ctx)
+	if err != nil {
+		return err
+	}
+	if cr.raw == nil {
+		if why != "" {
+			cr.g.Debugf("the init is sandy's Go init: %s", why)
+		}
+		if cr.exeCopy == nil {
+			cr.exeCopy = copySelfExe()
+		}
+	}
+	return nil
+}
+
+func (cr *creation) rawPlan(ctx context.Context) (string, error) {
+	if !cr.rawCandidate() {
+		return "", nil
+	}
+	switch {
+	case cr.netOpts != nil:
+		return "a slirp4netns network", nil
+	case cr.cg != nil && cr.cg.Kind() != cgroupv2.KindNone:
+		return "a cgroup of its own", nil
+	case cr.plan == nil || !cr.plan.RootIsCaller(uint32(os.Getuid())):
+		return "id maps that do not make the caller root in the container", nil
+	}
+	files, why, err := stdioFiles(&ExecOptions{Stdin: cr.o.Stdin, Stdout: cr.o.Stdout, Stderr: cr.o.Stderr}, &cr.undo)
+	if err != nil || why != "" {
+		return why, err
+	}
+	if err := cr.awaitSeccomp(ctx); err != nil {
+		return "", err
+	}
+	if err := cr.makeLayerDir(ctx); err != nil {
+		return "", err
+	}
+	in := initproc.RawInput{
+		Spec: cr.bundle.Spec, Bundle: cr.bundle.Dir, Rootfs: cr.bundle.Rootfs, LayerDir: cr.c.LayerDir,
+		RootfsMode:      cr.o.RootfsMode,
+		SetgroupsDenied: !cr.plan.Helpers && !cr.plan.Privileged,
+		GIDMapped:       func(gid uint32) bool { _, ok := cr.plan.ToHostGID(gid); return ok },
+	}
+	if cr.seccomp != nil {
+		in.Filter = cr.seccomp.f
+	}
+	plan, why, warnings, err := initproc.RawInit(in)
+	if err != nil || plan == nil {
+		return why, err
+	}
+	// overlay's bind rung makes merged itself.
+	if err := os.Mkdir(filepath.Join(cr.c.LayerDir, "merged"), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", err
+	}
+	for _, w := range warnings {
+		cr.g.Warn(w)
+	}
+	plan.Files = files
+	plan.Pdeathsig = syscall.SIGKILL
+	cr.raw = plan
+	return "", nil
+}
+
+// startRawInit forks the raw init and writes its maps.
+func (cr *creation) startRawInit(ctx context.Context) error {
+	f, err := userns.ForkInit(cr.raw, cr.plan.Apply)
+	if err != nil {
+		return err
+	}
+	cr.forked = f
+	cr.c.Pid = f.Pid
+	cr.c.PidStart, _, _ = state.ProcStart(f.Pid)
+	cr.c.RootfsMode = "bind"
+	cr.undo.add(cr.stopInit)
+	// An interrupt kills the child through its pidfd (never another
+	// process that got its pid): its status pipe then ends, and the step
+	// that waits on it returns.
+	if fd, err := unix.PidfdOpen(f.Pid, 0); err == nil {
+		pidfd := os.NewFile(uintptr(fd), "init-pidfd")
+		stop := context.AfterFunc(ctx, func() { _ = unix.PidfdSendSignal(int(pidfd.Fd()), unix.SIGKILL, nil, 0) })
+		cr.stopRaw = sync.OnceFunc(func() { stop(); pidfd.Close() })
+		cr.undo.add(cr.stopRaw)
+	}
+	cr.g.Debugf("the init is forked: %d system calls planned for its root filesystem, no second Go start", len(cr.raw.Program))
+	return nil
+}
+
+// rawReady waits until the raw init has built the root (or failed), then
+// sets process.rlimits on it, as the Go init asks the host to.
+func (cr *creation) rawReady(ctx context.Context) error {
+	t0 := time.Now()
+	err := cr.forked.AwaitReady()
+	if err != nil {
+		cr.forked = nil
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		var pe *userns.ProgramError
+		if errors.As(err, &pe) {
+			return &rawFailed{err: pe}
+		}
+		var fe *userns.ForkError
+		if errors.As(err, &fe) {
+			return initproc.ForkFailure(initproc.ForkInput{Process: cr.bundle.Spec.Process}, cr.raw, fe, "", "")
+		}
+		return err
+	}
+	cr.g.Debugf("init: the raw program: %v", time.Since(t0).Round(10*time.Microsecond))
+	if err := applyRlimits(cr.c.Pid, cr.bundle.Spec.Process.Rlimits); err != nil {
+		return fmt.Errorf("setting rlimits: %w", err)
+	}
+	return nil
+}
+
+// rawFailed is a raw program that failed: the Go init runs instead.
+type rawFailed struct{ err *userns.ProgramError }
+
+func (e *rawFailed) Error() string { return "the raw init's program: " + e.err.Error() }
+
+// releaseRaw lets the raw init exec the process and waits until it has.
+func (cr *creation) releaseRaw() error {
+	err := cr.forked.Release()
+	if cr.stopRaw != nil {
+		cr.stopRaw()
+	}
+	cr.forked = nil // exec'd, or failed and reaped
+	var fe *userns.ForkError
+	if errors.As(err, &fe) {
+		return initproc.ForkFailure(initproc.ForkInput{Process: cr.bundle.Spec.Process}, cr.raw, fe, "", "")
+	}
+	return err
+}
+
+// goInitInstead starts the Go init where the raw program failed (its
+// child is gone): the steps from the exec fifo to the config, as create
+// runs them.
+func (cr *creation) goInitInstead(ctx context.Context) error {
+	cr.raw = nil
+	cr.c.Pid, cr.c.PidStart, cr.c.RootfsMode = 0, 0, ""
+	if cr.stopRaw != nil {
+		cr.stopRaw()
+		cr.stopRaw = nil
+	}
+	if cr.exeCopy == nil {
+		cr.exeCopy = copySelfExe()
+	}
+	for _, step := range []func(context.Context) error{cr.makeFifo, cr.startInit, cr.awaitHello, cr.configureInit} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitInit waits for the container's init, the raw init or the Go init.
+func (cr *creation) waitInit() (*os.ProcessState, error) {
+	if cr.raw != nil {
+		p, err := os.FindProcess(cr.c.Pid)
+		if err != nil {
+			return nil, err
+		}
+		return p.Wait()
+	}
+	return cr.child.Wait(cr.c.Pid)
+}
