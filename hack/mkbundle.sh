@@ -21,6 +21,11 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 printf '127.0.0.1 localhost\n' >"$rootfs/etc/hosts"
+# Empty, as in a distribution's rootfs or an exported container: the
+# files sandy binds the network's resolv.conf and hostname over, so that
+# the read-only root needs no stub layer (docs/design.md, "The raw init").
+: >"$rootfs/etc/resolv.conf"
+: >"$rootfs/etc/hostname"
 (cd "$dir" && "$sandy" spec --rootless)
 args_json='["sh"]'
 if [ $# -gt 0 ]; then

@@ -175,8 +175,13 @@ func Launch(ctx context.Context, o Options) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkExe(o.Exe); err != nil {
-		return nil, err
+	if !o.InProcess || hasPortChild(o.Driver, forwarded(o.Ports, o.BindNotifier != nil)) {
+		if err := checkExe(o.Exe); err != nil {
+			return nil, err
+		}
+	}
+	if (o.NetNS == nil) != (o.UserNS == nil) {
+		return nil, errors.New("the network namespace's handle and its user namespace's go together")
 	}
 	if err := Check(); err != nil {
 		return nil, err
@@ -254,6 +259,9 @@ func launch(o Options) (n *Network, err error) {
 	slirpPath, _ := exec.LookPath("slirp4netns")
 	slirpCmd := exec.Command(slirpPath, slirpArgs(o)...)
 	slirpCmd.ExtraFiles = []*os.File{slirpReadyW, exitR, stateDirFD} // fds 3, 4, 5
+	if o.NetNS != nil {
+		slirpCmd.ExtraFiles = append(slirpCmd.ExtraFiles, o.NetNS, o.UserNS) // fds 6, 7 (slirpArgs)
+	}
 	slirpCmd.Stdout, slirpCmd.Stderr = logf, logf
 	slirpCmd.Env, slirpCmd.SysProcAttr, slirpCmd.Dir = env, session, "/"
 	slirp, slirpPidfd, err := startProc(slirpCmd)
@@ -427,6 +435,11 @@ func slirpArgs(o Options) []string {
 	}
 	if !o.HostLoopback {
 		args = append(args, "--disable-host-loopback")
+	}
+	if o.NetNS != nil {
+		// The handles at fds 6 and 7 (launch), named in slirp4netns's
+		// own /proc.
+		return append(args, "--netns-type=path", "--userns-path=/proc/self/fd/7", "/proc/self/fd/6", "tap0")
 	}
 	return append(args, strconv.Itoa(o.PID), "tap0")
 }

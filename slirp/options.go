@@ -44,13 +44,21 @@ type Options struct {
 	// MonitorCommand and PortChildCommand subcommands: the protected copy
 	// that the container's init runs from (userns.SelfExe): a sealed
 	// memfd, a file on a read-only overlayfs, or a file the caller cannot
-	// write. Required: the port child runs it
+	// write. Required where one of them runs (not InProcess, or a port
+	// child): the port child runs it
 	// inside the container's user namespace and the monitor next to the
 	// container, so the path of a binary the caller can write would let the
 	// container rewrite it (CVE-2019-5736; doc.go, Security). Launch
 	// refuses anything else. The caller keeps it and may close it once
 	// Launch has returned.
 	Exe *os.File
+	// NetNS and UserNS, when set, are handles on the container's network
+	// namespace and the user namespace that owns it, which slirp4netns
+	// joins instead of PID's (--netns-type=path, --userns-path): for a
+	// container whose pid 1 nobody may open the namespaces of by pid (the
+	// raw init, which is not dumpable until its execve). The caller
+	// keeps them and may close them once Launch has returned.
+	NetNS, UserNS *os.File
 }
 
 func (o Options) withDefaults() (Options, error) {

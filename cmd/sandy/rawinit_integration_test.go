@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,7 +48,8 @@ func rawEnv(t *testing.T, runcConfig bool) *env {
 // containerView is what the process sees of its container: the mount
 // table (mount IDs and device numbers left out), /dev, its ids,
 // capabilities, limits, umask, environment, fds and hostname.
-const containerView = `cut -d" " -f4- /proc/self/mountinfo | sed "s/ [0-9]*:[0-9]* / DEV /"; echo ---
+const containerView = `cut -d" " -f4- /proc/self/mountinfo | sed "s/ [0-9]*:[0-9]* / DEV /; s/sandy-[0-9a-f]*/sandy-ID/g"; echo ---
+cat /etc/resolv.conf /etc/hosts /etc/hostname 2>&1; ip -o link | cut -d" " -f2-3; echo ---
 ls -ln /dev | sed 1d | cut -c1-10,16-; echo ---
 id; hostname; grep -E "^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups)" /proc/self/status
 ulimit -n; umask; pwd; env | sort; ls /proc/self/fd | tr "\n" " "; echo; cat /proc/self/oom_score_adj`
@@ -61,15 +63,27 @@ func TestRawInitMatchesGoInit(t *testing.T) {
 		return
 	}
 	for _, tc := range []struct {
-		name string
-		runc bool
-	}{{"runc's rootless config", true}, {"sandy's rootless config", false}} {
+		name    string
+		runc    bool
+		network string
+	}{
+		{"runc's rootless config", true, "--network=none"},
+		{"sandy's rootless config", false, "--network=none"},
+		{"sandy's rootless config, slirp4netns", false, "--network=slirp4netns"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := rawEnv(t, tc.runc).sh(containerView)
+			// The files the network binds over: a rootfs without them
+			// needs the stub layer, which the raw init does not make.
+			for _, f := range []string{"etc/resolv.conf", "etc/hostname"} {
+				if err := os.WriteFile(filepath.Join(e.bundle, "rootfs", f), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			views := map[string]string{}
 			for _, raw := range []string{"0", "1"} {
 				t.Setenv("SANDY_RAW_INIT", raw)
-				r := e.run("", "--debug", "run", "--network=none", e.bundle)
+				r := e.run("", "--debug", "run", tc.network, e.bundle)
 				if r.code != 0 {
 					t.Fatalf("SANDY_RAW_INIT=%s: exit %d\n%s", raw, r.code, r.stderr)
 				}

@@ -56,6 +56,9 @@ type RawInput struct {
 	SetgroupsDenied  bool            // the single-id map: setgroups(2) is denied
 	// GIDMapped reports whether a container gid is mapped (devpts gid=).
 	GIDMapped func(gid uint32) bool
+	// ResolvConf and Hosts are the network's files (Config's): written
+	// into LayerDir, bound read-only on files the rootfs has.
+	ResolvConf, Hosts string
 }
 
 // Program slots.
@@ -78,7 +81,7 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 		return nil, why, nil, nil
 	}
 	b := &rawBuilder{in: in, s: in.Spec, merged: filepath.Join(in.LayerDir, "merged")}
-	steps := []func() string{b.loopback, b.rootLayer, b.mountAll, b.dev, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
+	steps := []func() string{b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
 	for _, step := range steps {
 		if why := step(); why != "" {
 			return nil, why, nil, nil
@@ -92,6 +95,11 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 	plan, err = NewForkPlan(ForkInput{Process: in.Spec.Process, Filter: in.Filter, Root: root, SetgroupsDenied: in.SetgroupsDenied})
 	if err != nil {
 		return nil, "", nil, err
+	}
+	for _, f := range b.prepare {
+		if err := os.WriteFile(f[0], []byte(f[1]), 0o644); err != nil {
+			return nil, "", nil, err
+		}
 	}
 	plan.Cloneflags = rawCloneFlags(in.Spec)
 	plan.Program = b.ops
@@ -181,6 +189,8 @@ type rawBuilder struct {
 	merged   string
 	ops      []userns.Op
 	warnings []string
+	// prepare are the files to write before the fork: path, content.
+	prepare [][2]string
 	// fresh are the destinations of the tmpfs mounts made so far: a
 	// path below one is made in it (mkdirat), not looked for in the
 	// rootfs.
@@ -271,7 +281,7 @@ const atFDCWD = ^uintptr(99) // -100
 // lacks, or that is not a real directory all the way (a symlink is the
 // Go init's to resolve).
 func (b *rawBuilder) mountpointsExist() string {
-	r := &rootfs{cfg: &Config{Spec: b.s, Bundle: b.in.Bundle, Rootfs: b.in.Rootfs}, spec: b.s}
+	r := &rootfs{cfg: &Config{Spec: b.s, Bundle: b.in.Bundle, Rootfs: b.in.Rootfs, ResolvConf: b.in.ResolvConf, Hosts: b.in.Hosts}, spec: b.s}
 	mps := r.mountpoints()
 	dirs := map[string]bool{}
 	for _, mp := range mps {
@@ -386,8 +396,15 @@ func (b *rawBuilder) mountOne(m specs.Mount) string {
 	data := strings.Join(o.data, ",")
 	flags := uint64(unix.O_DIRECTORY)
 	switch m.Type {
-	case "proc", "sysfs":
-		// checkOrdinaryDir: never a symlink at the end.
+	case "sysfs":
+		if !hasNamespace(b.s, specs.NetworkNamespace) {
+			// A fresh sysfs needs a network namespace of the user
+			// namespace's (EPERM in the host's): the Go init binds the
+			// host's /sys read-only then.
+			return b.sysfsHost(m, dest, o)
+		}
+		flags |= unix.O_NOFOLLOW // checkOrdinaryDir: never a symlink at the end
+	case "proc":
 		flags |= unix.O_NOFOLLOW
 	case "tmpfs", "mqueue":
 	case "devpts":
@@ -471,27 +488,46 @@ func (b *rawBuilder) cgroup(m specs.Mount, dest string, o mountOpts) string {
 	if why := b.target(dest, unix.O_DIRECTORY); why != "" {
 		return why
 	}
-	bindOps := 7
 	if cgroupNS {
 		op := b.mount("mounting cgroup2 on "+dest, "cgroup2", slotTarget, "cgroup2", o.flags|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, "")
-		op.Tolerate, op.SkipOK = userns.AnyErrno, bindOps
+		op.Tolerate, op.SkipOK = userns.AnyErrno, bindHostOps
 	}
+	b.bindHostReadonly(dest, "/sys/fs/cgroup", o.flags)
+	b.close(slotTarget)
+	return ""
+}
+
+// sysfsHost is mountOne's sysfs where a fresh one is refused: the host's
+// /sys bound read-only (bindHostReadonly).
+func (b *rawBuilder) sysfsHost(m specs.Mount, dest string, o mountOpts) string {
+	if why := b.target(dest, unix.O_DIRECTORY|unix.O_NOFOLLOW); why != "" {
+		return why
+	}
+	b.bindHostReadonly(dest, "/sys", o.flags)
+	b.close(slotTarget)
+	return ""
+}
+
+// bindHostOps is how many ops bindHostReadonly adds.
+const bindHostOps = 7
+
+// bindHostReadonly is bindHostReadonly onto the target in slotTarget:
+// the host's tree src with its submounts, the top mount remounted with
+// flags and read-only, then every mount of it read-only and inert.
+func (b *rawBuilder) bindHostReadonly(dest, src string, flags uintptr) {
 	start := len(b.ops)
-	// bindHostReadonly
-	b.mount("binding the host's /sys/fs/cgroup on "+dest, "/sys/fs/cgroup", slotTarget, "", unix.MS_BIND|unix.MS_REC, "")
+	b.mount("binding the host's "+src+" on "+dest, src, slotTarget, "", unix.MS_BIND|unix.MS_REC, "")
 	b.openInRoot(slotAgain, dest, unix.O_PATH)
-	b.remount("remounting "+dest+" read-only", slotAgain, o.flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+	b.remount("remounting "+dest+" read-only", slotAgain, flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
 	b.close(slotAgain)
 	b.openInRoot(slotAgain, dest, unix.O_PATH)
 	attr := unix.MountAttr{Attr_set: readonlyAttrs}
 	b.op("making "+dest+" read-only throughout", unix.SYS_MOUNT_SETATTR, userns.Slot(slotAgain), userns.Str(""), userns.Val(unix.AT_EMPTY_PATH|unix.AT_RECURSIVE),
 		userns.Buf(append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))...)), userns.Val(unsafe.Sizeof(attr)))
 	b.close(slotAgain)
-	if n := len(b.ops) - start; n != bindOps {
-		panic(fmt.Sprintf("rawinit: the host tree's bind is %d ops, not %d", n, bindOps))
+	if n := len(b.ops) - start; n != bindHostOps {
+		panic(fmt.Sprintf("rawinit: the host tree's bind is %d ops, not %d", n, bindHostOps))
 	}
-	b.close(slotTarget)
-	return ""
 }
 
 // dev is setupDev: the default devices bound from the host, the links.
@@ -538,6 +574,34 @@ func (b *rawBuilder) dev() string {
 		b.op("linking "+l[1], unix.SYS_SYMLINKAT, userns.Str(l[0]), userns.Slot(slotDir), userns.Str(name)).Tolerate = syscall.EEXIST
 	}
 	b.close(slotDir)
+	return ""
+}
+
+// networkFiles is writeResolvConf on a read-only root (provideFile): each
+// file written into the layer directory now, bound read-only on the
+// rootfs's own.
+func (b *rawBuilder) networkFiles() string {
+	files := [][2]string{}
+	if b.in.ResolvConf != "" {
+		files = append(files, [2]string{"/etc/resolv.conf", b.in.ResolvConf})
+	}
+	if b.in.Hosts != "" {
+		files = append(files, [2]string{"/etc/hosts", b.in.Hosts})
+		if b.s.Hostname != "" {
+			files = append(files, [2]string{"/etc/hostname", b.s.Hostname + "\n"})
+		}
+	}
+	for _, f := range files {
+		dest := f[0]
+		src := filepath.Join(b.in.LayerDir, strings.ReplaceAll(strings.TrimPrefix(dest, "/"), "/", "_"))
+		b.prepare = append(b.prepare, [2]string{src, f[1]})
+		b.openInRoot(slotTarget, dest, unix.O_PATH)
+		b.mount("binding "+dest, src, slotTarget, "", unix.MS_BIND, "")
+		b.close(slotTarget)
+		b.openInRoot(slotAgain, dest, unix.O_PATH)
+		b.remount("making "+dest+" read-only", slotAgain, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+		b.close(slotAgain)
+	}
 	return ""
 }
 

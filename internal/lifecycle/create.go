@@ -101,6 +101,10 @@ type creation struct {
 	raw     *userns.ForkPlan
 	forked  *userns.Forked
 	stopRaw func()
+	// rawNetNS and rawUserNS are the raw init's namespaces, opened
+	// while it could be (rawMaps), for slirp4netns.
+	rawNetNS, rawUserNS *os.File
+	rawCtx              context.Context // create's, for the network started in rawMaps
 
 	cg       cgroupv2.Manager
 	early    *earlyApply // the cgroup's Apply, started with the init (applyEarly)

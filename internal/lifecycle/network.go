@@ -120,8 +120,8 @@ func (cr *creation) keepExe(exe *os.File) {
 // container, so neither may be a binary the container's root, the caller's
 // uid on the host, could open for writing (CVE-2019-5736).
 func (cr *creation) startNetwork(ctx context.Context) error {
-	if cr.netOpts == nil {
-		return nil
+	if cr.netOpts == nil || cr.net != nil {
+		return nil // none, or started already (startRawInit)
 	}
 	o := *cr.netOpts
 	o.PID = cr.c.Pid
@@ -130,7 +130,13 @@ func (cr *creation) startNetwork(ctx context.Context) error {
 	// `sandy run` in the foreground owns the network itself; otherwise a
 	// monitor process keeps it for as long as the container runs.
 	o.InProcess = cr.o.owned
+	o.NetNS, o.UserNS = cr.rawNetNS, cr.rawUserNS
 	n, err := slirp.Launch(ctx, o)
+	if cr.rawNetNS != nil {
+		cr.rawNetNS.Close()
+		cr.rawUserNS.Close()
+		cr.rawNetNS, cr.rawUserNS = nil, nil
+	}
 	if err != nil {
 		return err
 	}

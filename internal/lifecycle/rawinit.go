@@ -68,8 +68,8 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	switch {
-	case cr.netOpts != nil:
-		return "a slirp4netns network", nil
+	case cr.netOpts != nil && len(cr.netOpts.Ports) > 0:
+		return "published ports (their forwarders join the container by its pid)", nil
 	case cr.cg != nil && cr.cg.Kind() != cgroupv2.KindNone:
 		return "a cgroup of its own", nil
 	case cr.plan == nil || !cr.plan.RootIsCaller(uint32(os.Getuid())):
@@ -91,6 +91,7 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 		SetgroupsDenied: !cr.plan.Helpers && !cr.plan.Privileged,
 		GIDMapped:       func(gid uint32) bool { _, ok := cr.plan.ToHostGID(gid); return ok },
 	}
+	in.ResolvConf, in.Hosts = cr.networkFiles()
 	if cr.seccomp != nil {
 		in.Filter = cr.seccomp.f
 	}
@@ -113,7 +114,8 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 
 // startRawInit forks the raw init and writes its maps.
 func (cr *creation) startRawInit(ctx context.Context) error {
-	f, err := userns.ForkInit(cr.raw, cr.plan.Apply)
+	cr.rawCtx = ctx
+	f, err := userns.ForkInit(cr.raw, cr.rawMaps)
 	if err != nil {
 		return err
 	}
@@ -133,6 +135,33 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 	}
 	cr.g.Debugf("the init is forked: %d system calls planned for its root filesystem, no second Go start", len(cr.raw.Program))
 	return nil
+}
+
+// rawMaps writes the raw init's maps and, for slirp4netns, opens its
+// network and user namespaces while it is still dumpable: from its maps on
+// it is not, and its namespaces cannot be opened by its pid.
+func (cr *creation) rawMaps(pid int) error {
+	if cr.netOpts == nil {
+		return cr.plan.Apply(pid)
+	}
+	for _, ns := range []struct {
+		name string
+		f    **os.File
+	}{{"net", &cr.rawNetNS}, {"user", &cr.rawUserNS}} {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name))
+		if err != nil {
+			return fmt.Errorf("opening the container's %s namespace: %w", ns.name, err)
+		}
+		*ns.f = f
+		cr.undo.add(func() { f.Close() })
+	}
+	// slirp4netns joins the namespaces by these handles: it may start
+	// before the maps are written, beside newuidmap and newgidmap.
+	cr.c.Pid = pid
+	if err := cr.startNetwork(cr.rawCtx); err != nil {
+		return err
+	}
+	return cr.plan.Apply(pid)
 }
 
 // rawReady waits until the raw init has built the root (or failed), then
@@ -194,7 +223,12 @@ func (cr *creation) goInitInstead(ctx context.Context) error {
 	if cr.exeCopy == nil {
 		cr.exeCopy = copySelfExe()
 	}
-	for _, step := range []func(context.Context) error{cr.makeFifo, cr.startInit, cr.awaitHello, cr.configureInit} {
+	if cr.net != nil {
+		// Started in the raw child's network namespace, gone with it.
+		_ = cr.net.Close()
+		cr.net = nil
+	}
+	for _, step := range []func(context.Context) error{cr.makeFifo, cr.startInit, cr.awaitHello, cr.configureInit, cr.startNetwork} {
 		if err := step(ctx); err != nil {
 			return err
 		}
