@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -115,21 +116,36 @@ func TestRawInitFallsBack(t *testing.T) {
 	e := rawEnv(t, false)
 	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=lots"}})
 	e.write()
-	r := e.run("", "--debug", "run", "--network=none", e.bundle)
-	if r.code == 0 {
-		t.Fatalf("a tmpfs with size=lots ran:\n%s", r.stderr)
-	}
-	for _, want := range []string{
-		"the raw init's program: mounting tmpfs on /tmp (size=lots): invalid argument: the Go init runs instead",
-		"mounting config.json mounts: mounts[", "(tmpfs on /tmp): invalid argument",
-	} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("no %q in:\n%s", want, r.stderr)
+	for _, f := range []string{"etc/resolv.conf", "etc/hostname"} {
+		if err := os.WriteFile(filepath.Join(e.bundle, "rootfs", f), nil, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if out := e.run("", "list", "-q"); strings.TrimSpace(out.stdout) != "" {
-		t.Errorf("left behind: %q", out.stdout)
+	slirps := func() string {
+		out, _ := exec.Command("pgrep", "-u", strconv.Itoa(os.Getuid()), "-x", "slirp4netns").Output()
+		return strings.TrimSpace(string(out))
 	}
+	before := slirps()
+	// With slirp4netns, the network the raw child's namespace had is
+	// ended, and one is started for the Go init's.
+	for _, network := range []string{"--network=none", "--network=slirp4netns"} {
+		r := e.run("", "--debug", "run", network, e.bundle)
+		if r.code == 0 {
+			t.Fatalf("%s: a tmpfs with size=lots ran:\n%s", network, r.stderr)
+		}
+		for _, want := range []string{
+			"the raw init's program: mounting tmpfs on /tmp (size=lots): invalid argument: the Go init runs instead",
+			"mounting config.json mounts: mounts[", "(tmpfs on /tmp): invalid argument",
+		} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%s: no %q in:\n%s", network, want, r.stderr)
+			}
+		}
+		if out := e.run("", "list", "-q"); strings.TrimSpace(out.stdout) != "" {
+			t.Errorf("%s: left behind: %q", network, out.stdout)
+		}
+	}
+	waitFor(t, 10*time.Second, "no slirp4netns left", func() bool { return slirps() == before })
 }
 
 // TestRawInitProcess: the process's exit status, a signal to sandy, and

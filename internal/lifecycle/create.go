@@ -429,8 +429,19 @@ func (cr *creation) makeLayerDir(context.Context) error {
 		return err
 	}
 	if cr.c.LayerDir != "" {
-		return nil // made for the raw init (planRawInit)
+		// Made for the raw init (planRawInit), and recorded now, while
+		// the child runs its program.
+		return cr.root.Save(cr.c)
 	}
+	if err := cr.layerDir(); err != nil {
+		return err
+	}
+	return cr.root.Save(cr.c)
+}
+
+// layerDir makes the layer directory (makeLayerDir, without the state's
+// save).
+func (cr *creation) layerDir() error {
 	dir := filepath.Join(cr.root.Path(cr.o.ID), "layer")
 	owner, foreign := cr.foreignRoot()
 	if foreign {
@@ -473,7 +484,7 @@ func (cr *creation) makeLayerDir(context.Context) error {
 		cr.stopInit()
 		removeLayer(cr.g, cr.c)
 	})
-	return cr.root.Save(cr.c)
+	return nil
 }
 
 // foreignRoot reports whether the container's root is a host uid other

@@ -82,7 +82,13 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 	if err := cr.awaitSeccomp(ctx); err != nil {
 		return "", err
 	}
-	if err := cr.makeLayerDir(ctx); err != nil {
+	// The layer directory, in the state directory: its record waits for
+	// the step that makes it for the Go init (makeLayerDir), which runs
+	// while the child runs its program.
+	if err := cr.awaitState(); err != nil {
+		return "", err
+	}
+	if err := cr.layerDir(); err != nil {
 		return "", err
 	}
 	in := initproc.RawInput{
