@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/nofile"
 )
 
 // Starting a process in running namespaces with a raw fork, no helper.
@@ -402,14 +404,21 @@ type forkRaw struct {
 	// ForkInit's: the child is cloned in new namespaces (cloneflags), waits
 	// for its maps, then runs prog (ops for the errors, keep the buffers
 	// it points to), keeping results in slots.
-	init       bool
-	cloneflags uintptr
-	prog       []rawOp
-	progOps    []Op
-	keep       [][]byte
-	slots      [MaxSlots]uintptr
-	statfs     unix.Statfs_t
-	empty      [1]byte
+	// nofile: the soft RLIMIT_NOFILE this process started with
+	// (nofileOrig), to put back where the process would get the one the
+	// Go runtime raised it to (nofileRaised), as os/exec does.
+	nofile       bool
+	nofileRaised uint64
+	nofileOrig   unix.Rlimit
+	nofileNow    unix.Rlimit
+	init         bool
+	cloneflags   uintptr
+	prog         []rawOp
+	progOps      []Op
+	keep         [][]byte
+	slots        [MaxSlots]uintptr
+	statfs       unix.Statfs_t
+	empty        [1]byte
 	// vm: the children share the caller's memory (cloneOnStack), each
 	// on its own stack.
 	vm                   bool
@@ -594,6 +603,11 @@ func prepare(plan *ForkPlan) (*forkRaw, error) {
 			return nil, err
 		}
 		r.progOps = plan.Program
+	}
+	var now unix.Rlimit
+	if nofile.OK && unix.Getrlimit(unix.RLIMIT_NOFILE, &now) == nil && now.Cur != nofile.Soft {
+		r.nofile, r.nofileRaised = true, now.Cur
+		r.nofileOrig = unix.Rlimit{Cur: nofile.Soft, Max: nofile.Hard}
 	}
 	return r, nil
 }
@@ -970,6 +984,15 @@ func child2Exec(r *forkRaw) {
 		}
 	}
 	syscall.RawSyscall(syscall.SYS_UMASK, r.umask, 0, 0)
+	// The caller's open-file limit, as os/exec and syscall.Exec put it
+	// back, unless it was changed since the runtime raised it (the
+	// caller's prlimit of process.rlimits).
+	if r.nofile {
+		_, _, e = syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, 0, uintptr(unsafe.Pointer(&r.nofileNow)), 0, 0)
+		if e == 0 && r.nofileNow.Cur == r.nofileRaised {
+			syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, uintptr(unsafe.Pointer(&r.nofileOrig)), 0, 0, 0)
+		}
+	}
 	for i = range rlimits {
 		_, _, e = syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, rlimits[i].resource, uintptr(unsafe.Pointer(&rlimits[i].lim)), 0, 0, 0)
 		if e != 0 {

@@ -212,3 +212,39 @@ func TestRawInitKilled(t *testing.T) {
 		t.Errorf("left behind: %q", out.stdout)
 	}
 }
+
+// TestForkedNofile: a process that sandy forks itself (the raw init's,
+// exec's) gets the caller's open-file limit when the config sets none,
+// as the Go init's does, not the one the Go runtime raised sandy's own
+// to (internal/nofile).
+func TestForkedNofile(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := rawEnv(t, true)
+	e.spec.Process.Rlimits = nil
+	e.spec.Process.Args = []string{"sleep", "60"}
+	e.write()
+	sandy := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("/bin/sh", append([]string{"-c", `ulimit -S -n 321 && exec "$@"`, "sh", e.sandy, "--root", e.root}, args...)...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sandy %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, raw := range []string{"0", "1"} {
+		t.Setenv("SANDY_RAW_INIT", raw)
+		if got := sandy("run", "--network=none", e.bundle, "sh", "-c", "ulimit -S -n"); got != "321" {
+			t.Errorf("SANDY_RAW_INIT=%s: run: soft RLIMIT_NOFILE %s, want the caller's 321", raw, got)
+		}
+	}
+	if r := e.run("", "run", "-d", "--network=none", "--bundle", e.bundle, "nofile"); r.code != 0 {
+		t.Fatalf("run -d: %d %s", r.code, r.stderr)
+	}
+	defer e.run("", "delete", "--force", "nofile")
+	if got := sandy("exec", "nofile", "sh", "-c", "ulimit -S -n"); got != "321" {
+		t.Errorf("exec: soft RLIMIT_NOFILE %s, want the caller's 321", got)
+	}
+}
