@@ -48,8 +48,11 @@ import (
 type RawInput struct {
 	Spec   *specs.Spec
 	Bundle string
-	// Rootfs is the bundle's rootfs; LayerDir the container's layer
-	// directory (made), where the root is bound, on LayerDir/merged.
+	// Rootfs is the bundle's rootfs, bound on itself read-only in the
+	// child's mount namespace to be its root (the Go init binds it on its
+	// layer directory's merged/: the same mount, seen from inside);
+	// LayerDir the container's layer directory, which holds the network's
+	// files (NeedsLayerDir).
 	Rootfs, LayerDir string
 	RootfsMode       string
 	Filter           *seccomp.Filter // the compiled profile; nil: none
@@ -67,7 +70,7 @@ const (
 	slotTarget = 2 // the mount being made
 	slotDir    = 3 // its parent, to create it in; /dev while it is filled
 	slotAgain  = 4 // the mount reopened, for the remount
-	slotLower  = 5 // the rootfs, bound on merged
+	slotLower  = 5 // the rootfs, bound on itself
 	slotOld    = 6 // pivot_root: the old root
 	slotNew    = 7 // pivot_root: the new root
 	slotSock   = 8 // lo's socket
@@ -80,7 +83,10 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 	if why := rawUnsupported(in); why != "" {
 		return nil, why, nil, nil
 	}
-	b := &rawBuilder{in: in, s: in.Spec, merged: filepath.Join(in.LayerDir, "merged")}
+	if in.NeedsLayerDir() && in.LayerDir == "" {
+		return nil, "", nil, fmt.Errorf("planning the raw init: the network's files need the layer directory")
+	}
+	b := &rawBuilder{in: in, s: in.Spec, merged: in.Rootfs}
 	steps := []func() string{b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
 	for _, step := range steps {
 		if why := step(); why != "" {
@@ -108,6 +114,11 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 	}
 	return plan, "", b.warnings, nil
 }
+
+// NeedsLayerDir reports whether the plan writes files into LayerDir (the
+// network's), which must then exist: without them the raw init needs no
+// layer directory before its fork.
+func (in RawInput) NeedsLayerDir() bool { return in.ResolvConf != "" || in.Hosts != "" }
 
 // rawUnsupported is why the config needs the Go init ("" if it does not).
 func rawUnsupported(in RawInput) string {
@@ -186,7 +197,7 @@ func rawCloneFlags(s *specs.Spec) uintptr {
 type rawBuilder struct {
 	in       RawInput
 	s        *specs.Spec
-	merged   string
+	merged   string // the root's mount point: the rootfs itself
 	ops      []userns.Op
 	warnings []string
 	// prepare are the files to write before the fork: path, content.
@@ -258,7 +269,7 @@ func (b *rawBuilder) loopback() string {
 }
 
 // rootLayer is setMountPropagation and overlay's bind rung: rslave, the
-// rootfs bound read-only on merged (made private), opened as the root.
+// rootfs bound read-only on itself (made private), opened as the root.
 func (b *rawBuilder) rootLayer() string {
 	if why := b.mountpointsExist(); why != "" {
 		return why

@@ -53,7 +53,7 @@ func TestRawInitPlansExample(t *testing.T) {
 	}
 	all := strings.Join(whats, "\n")
 	for _, want := range []string{
-		"making / rslave", "binding the rootfs on " + filepath.Join(in.LayerDir, "merged"),
+		"making / rslave", "binding the rootfs on " + in.Rootfs,
 		"mounting proc on /proc", "mounting tmpfs on /dev", "making /dev/pts", "mounting devpts on /dev/pts",
 		"mounting sysfs on /sys", "mounting cgroup2 on /sys/fs/cgroup", "binding the host's /dev/null",
 		"linking /dev/ptmx", "masking /proc/kcore", "making /proc/sys read-only", "setting the hostname",

@@ -429,8 +429,8 @@ func (cr *creation) makeLayerDir(context.Context) error {
 		return err
 	}
 	if cr.c.LayerDir != "" {
-		// Made for the raw init (planRawInit), and recorded now, while
-		// the child runs its program.
+		// Made for the raw init's network files (planRawInit), and
+		// recorded now, while the child runs its program.
 		return cr.root.Save(cr.c)
 	}
 	if err := cr.layerDir(); err != nil {
