@@ -49,7 +49,13 @@ func rawEnv(t *testing.T, runcConfig bool) *env {
 // containerView is what the process sees of its container: the mount
 // table (mount IDs and device numbers left out), /dev, its ids,
 // capabilities, limits, umask, environment, fds and hostname.
-const containerView = `cut -d" " -f4- /proc/self/mountinfo | sed "s/ [0-9]*:[0-9]* / DEV /; s/sandy-[0-9a-f]*/sandy-ID/g"; echo ---
+//
+// The network's files are the one difference allowed: the Go init binds
+// them from its layer directory, the raw init from a tmpfs of its own, so
+// only where they are mounted and how (read-only, nosuid, ...) is
+// compared for them.
+const containerView = `cut -d" " -f4- /proc/self/mountinfo | sed -E "s/ [0-9]+:[0-9]+ / DEV /; s#^.* (/etc/(resolv[.]conf|hosts|hostname)) ([^ ]*) .*#network file \1 \3#"; echo ---
+ls -ln /etc/resolv.conf /etc/hosts /etc/hostname 2>&1 | cut -c1-10,16-34,47-; echo ---
 cat /etc/resolv.conf /etc/hosts /etc/hostname 2>&1; ip -o link | cut -d" " -f2-3; echo ---
 ls -ln /dev | sed 1d | cut -c1-10,16-; echo ---
 id; hostname; grep -E "^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups)" /proc/self/status

@@ -50,30 +50,30 @@ type RawInput struct {
 	Bundle string
 	// Rootfs is the bundle's rootfs, bound on itself read-only in the
 	// child's mount namespace to be its root (the Go init binds it on its
-	// layer directory's merged/: the same mount, seen from inside);
-	// LayerDir the container's layer directory, which holds the network's
-	// files (NeedsLayerDir).
-	Rootfs, LayerDir string
-	RootfsMode       string
-	Filter           *seccomp.Filter // the compiled profile; nil: none
-	SetgroupsDenied  bool            // the single-id map: setgroups(2) is denied
+	// layer directory's merged/: the same mount, seen from inside).
+	Rootfs          string
+	RootfsMode      string
+	Filter          *seccomp.Filter // the compiled profile; nil: none
+	SetgroupsDenied bool            // the single-id map: setgroups(2) is denied
 	// GIDMapped reports whether a container gid is mapped (devpts gid=).
 	GIDMapped func(gid uint32) bool
-	// ResolvConf and Hosts are the network's files (Config's): written
-	// into LayerDir, bound read-only on files the rootfs has.
+	// ResolvConf and Hosts are the network's files (Config's), bound
+	// read-only on files the rootfs has (networkFiles).
 	ResolvConf, Hosts string
 }
 
 // Program slots.
 const (
-	slotRoot   = 1 // O_PATH on the assembled root
-	slotTarget = 2 // the mount being made
-	slotDir    = 3 // its parent, to create it in; /dev while it is filled
-	slotAgain  = 4 // the mount reopened, for the remount
-	slotLower  = 5 // the rootfs, bound on itself
-	slotOld    = 6 // pivot_root: the old root
-	slotNew    = 7 // pivot_root: the new root
-	slotSock   = 8 // lo's socket
+	slotRoot   = 1  // O_PATH on the assembled root
+	slotTarget = 2  // the mount being made
+	slotDir    = 3  // its parent, to create it in; /dev while it is filled
+	slotAgain  = 4  // the mount reopened, for the remount
+	slotLower  = 5  // the rootfs, bound on itself
+	slotOld    = 6  // pivot_root: the old root
+	slotNew    = 7  // pivot_root: the new root
+	slotSock   = 8  // lo's socket
+	slotFS     = 9  // the network files' tmpfs, being made
+	slotFiles  = 10 // that tmpfs, mounted detached
 )
 
 // RawInit plans in's init as a raw program, the caller adds the files and
@@ -82,9 +82,6 @@ const (
 func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string, err error) {
 	if why := rawUnsupported(in); why != "" {
 		return nil, why, nil, nil
-	}
-	if in.NeedsLayerDir() && in.LayerDir == "" {
-		return nil, "", nil, fmt.Errorf("planning the raw init: the network's files need the layer directory")
 	}
 	b := &rawBuilder{in: in, s: in.Spec, merged: in.Rootfs}
 	steps := []func() string{b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
@@ -102,11 +99,6 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 	if err != nil {
 		return nil, "", nil, err
 	}
-	for _, f := range b.prepare {
-		if err := os.WriteFile(f[0], []byte(f[1]), 0o644); err != nil {
-			return nil, "", nil, err
-		}
-	}
 	plan.Cloneflags = rawCloneFlags(in.Spec)
 	plan.Program = b.ops
 	if err := userns.CheckProgram(plan.Program); err != nil {
@@ -114,11 +106,6 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 	}
 	return plan, "", b.warnings, nil
 }
-
-// NeedsLayerDir reports whether the plan writes files into LayerDir (the
-// network's), which must then exist: without them the raw init needs no
-// layer directory before its fork.
-func (in RawInput) NeedsLayerDir() bool { return in.ResolvConf != "" || in.Hosts != "" }
 
 // rawUnsupported is why the config needs the Go init ("" if it does not).
 func rawUnsupported(in RawInput) string {
@@ -200,8 +187,6 @@ type rawBuilder struct {
 	merged   string // the root's mount point: the rootfs itself
 	ops      []userns.Op
 	warnings []string
-	// prepare are the files to write before the fork: path, content.
-	prepare [][2]string
 	// fresh are the destinations of the tmpfs mounts made so far: a
 	// path below one is made in it (mkdirat), not looked for in the
 	// rootfs.
@@ -588,9 +573,15 @@ func (b *rawBuilder) dev() string {
 	return ""
 }
 
-// networkFiles is writeResolvConf on a read-only root (provideFile): each
-// file written into the layer directory now, bound read-only on the
-// rootfs's own.
+// networkFiles is writeResolvConf on a read-only root: the Go init
+// writes each file into the layer directory and binds it read-only over
+// the rootfs's own (provideFile). The raw init writes them into a tmpfs
+// of its own, detached (fsopen, fsmount: never attached anywhere), and
+// moves a read-only clone of each onto the rootfs's file: the same
+// content, owner and mode, read-only, nosuid, nodev and noexec, with no
+// file on the host and nothing to wait for before the fork (the layer
+// directory is made with the state directory, 2.5-3.5 ms of file
+// creations here).
 func (b *rawBuilder) networkFiles() string {
 	files := [][2]string{}
 	if b.in.ResolvConf != "" {
@@ -602,17 +593,32 @@ func (b *rawBuilder) networkFiles() string {
 			files = append(files, [2]string{"/etc/hostname", b.s.Hostname + "\n"})
 		}
 	}
+	if len(files) == 0 {
+		return ""
+	}
+	b.op("a tmpfs for the network's files", unix.SYS_FSOPEN, userns.Str("tmpfs"), userns.Val(unix.FSOPEN_CLOEXEC)).Out = slotFS
+	b.op("naming it", unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_STRING), userns.Str("source"), userns.Str("tmpfs"), userns.Val(0))
+	b.op("sizing it", unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_STRING), userns.Str("size"), userns.Str("64k"), userns.Val(0))
+	b.op("creating it", unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_CMD_CREATE), userns.Val(0), userns.Val(0), userns.Val(0))
+	b.op("mounting it detached", unix.SYS_FSMOUNT, userns.Slot(slotFS), userns.Val(unix.FSMOUNT_CLOEXEC), userns.Val(unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)).Out = slotFiles
+	b.close(slotFS)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	attrBuf := append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))...)
 	for _, f := range files {
-		dest := f[0]
-		src := filepath.Join(b.in.LayerDir, strings.ReplaceAll(strings.TrimPrefix(dest, "/"), "/", "_"))
-		b.prepare = append(b.prepare, [2]string{src, f[1]})
-		b.openInRoot(slotTarget, dest, unix.O_PATH)
-		b.mount("binding "+dest, src, slotTarget, "", unix.MS_BIND, "")
+		dest, name := f[0], path.Base(f[0])
+		b.op("creating "+dest, unix.SYS_OPENAT, userns.Slot(slotFiles), userns.Str(name), userns.Val(unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC), userns.Val(0o644)).Out = slotTarget
+		if f[1] != "" {
+			b.op("writing "+dest, unix.SYS_WRITE, userns.Slot(slotTarget), userns.Buf([]byte(f[1])), userns.Val(uintptr(len(f[1]))))
+		}
 		b.close(slotTarget)
-		b.openInRoot(slotAgain, dest, unix.O_PATH)
-		b.remount("making "+dest+" read-only", slotAgain, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, 0)
+		b.op("cloning "+dest, unix.SYS_OPEN_TREE, userns.Slot(slotFiles), userns.Str(name), userns.Val(unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)).Out = slotAgain
+		b.op("making "+dest+" read-only", unix.SYS_MOUNT_SETATTR, userns.Slot(slotAgain), userns.Str(""), userns.Val(unix.AT_EMPTY_PATH), userns.Buf(attrBuf), userns.Val(uintptr(len(attrBuf))))
+		b.openInRoot(slotTarget, dest, unix.O_PATH)
+		b.op("binding "+dest, unix.SYS_MOVE_MOUNT, userns.Slot(slotAgain), userns.Str(""), userns.Slot(slotTarget), userns.Str(""), userns.Val(unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH))
+		b.close(slotTarget)
 		b.close(slotAgain)
 	}
+	b.close(slotFiles)
 	return ""
 }
 

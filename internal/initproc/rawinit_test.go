@@ -3,8 +3,6 @@
 package initproc
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,17 +19,13 @@ func rawInput(t *testing.T, edit func(s *specs.Spec)) RawInput {
 	t.Helper()
 	dir := t.TempDir()
 	rootfs := testutil.MakeRootfs(t, dir)
-	layer := filepath.Join(dir, "layer")
-	if err := os.Mkdir(layer, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	s := spec.Example(true)
 	s.Process.Args = []string{"true"}
 	s.Process.Terminal = false
 	if edit != nil {
 		edit(s)
 	}
-	return RawInput{Spec: s, Bundle: dir, Rootfs: rootfs, LayerDir: layer, SetgroupsDenied: true,
+	return RawInput{Spec: s, Bundle: dir, Rootfs: rootfs, SetgroupsDenied: true,
 		GIDMapped: func(gid uint32) bool { return gid == 0 }}
 }
 

@@ -104,7 +104,6 @@ type creation struct {
 	// rawNetNS and rawUserNS are the raw init's namespaces, opened
 	// while it could be (rawMaps), for slirp4netns.
 	rawNetNS, rawUserNS *os.File
-	rawCtx              context.Context // create's, for the network started in rawMaps
 
 	cg       cgroupv2.Manager
 	early    *earlyApply // the cgroup's Apply, started with the init (applyEarly)
@@ -428,20 +427,6 @@ func (cr *creation) makeLayerDir(context.Context) error {
 	if err := cr.awaitState(); err != nil {
 		return err
 	}
-	if cr.c.LayerDir != "" {
-		// Made for the raw init's network files (planRawInit), and
-		// recorded now, while the child runs its program.
-		return cr.root.Save(cr.c)
-	}
-	if err := cr.layerDir(); err != nil {
-		return err
-	}
-	return cr.root.Save(cr.c)
-}
-
-// layerDir makes the layer directory (makeLayerDir, without the state's
-// save).
-func (cr *creation) layerDir() error {
 	dir := filepath.Join(cr.root.Path(cr.o.ID), "layer")
 	owner, foreign := cr.foreignRoot()
 	if foreign {
@@ -484,7 +469,7 @@ func (cr *creation) layerDir() error {
 		cr.stopInit()
 		removeLayer(cr.g, cr.c)
 	})
-	return nil
+	return cr.root.Save(cr.c)
 }
 
 // foreignRoot reports whether the container's root is a host uid other

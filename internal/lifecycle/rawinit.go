@@ -88,19 +88,6 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 		GIDMapped:       func(gid uint32) bool { _, ok := cr.plan.ToHostGID(gid); return ok },
 	}
 	in.ResolvConf, in.Hosts = cr.networkFiles()
-	if in.NeedsLayerDir() {
-		// The network's files go into the layer directory, in the state
-		// directory, whose creation (2.5-3.5 ms of file creations on
-		// this project's /tmp) is then waited for; without them it is
-		// made while the child runs (makeLayerDir).
-		if err := cr.awaitState(); err != nil {
-			return "", err
-		}
-		if err := cr.layerDir(); err != nil {
-			return "", err
-		}
-		in.LayerDir = cr.c.LayerDir
-	}
 	if cr.seccomp != nil {
 		in.Filter = cr.seccomp.f
 	}
@@ -119,7 +106,6 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 
 // startRawInit forks the raw init and writes its maps.
 func (cr *creation) startRawInit(ctx context.Context) error {
-	cr.rawCtx = ctx
 	f, err := userns.ForkInit(cr.raw, cr.rawMaps)
 	if err != nil {
 		return err
@@ -139,7 +125,16 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 		cr.undo.add(cr.stopRaw)
 	}
 	cr.g.Debugf("the init is forked: %d system calls planned for its root filesystem, no second Go start", len(cr.raw.Program))
-	return nil
+	if cr.netOpts == nil {
+		return nil
+	}
+	// slirp4netns, by the handles on the child's namespaces, beside the
+	// child's program; its files go into the state directory, which it
+	// waits for.
+	if err := cr.awaitState(); err != nil {
+		return err
+	}
+	return cr.startNetwork(ctx)
 }
 
 // rawMaps writes the raw init's maps and, for slirp4netns, opens its
@@ -159,12 +154,6 @@ func (cr *creation) rawMaps(pid int) error {
 		}
 		*ns.f = f
 		cr.undo.add(func() { f.Close() })
-	}
-	// slirp4netns joins the namespaces by these handles: it may start
-	// before the maps are written, beside newuidmap and newgidmap.
-	cr.c.Pid = pid
-	if err := cr.startNetwork(cr.rawCtx); err != nil {
-		return err
 	}
 	return cr.plan.Apply(pid)
 }
