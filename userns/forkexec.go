@@ -622,6 +622,30 @@ func stackTop(b []byte) uintptr {
 	return (uintptr(unsafe.Pointer(&b[0])) + uintptr(len(b)) - 64) &^ 15
 }
 
+// awaitGo waits for the caller's byte on the go pipe; at EOF (the caller
+// gave up, or died) the child exits quietly.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func awaitGo(r *forkRaw) {
+	var (
+		n uintptr
+		e syscall.Errno
+	)
+	for {
+		n, _, e = syscall.RawSyscall(syscall.SYS_READ, uintptr(r.goFD), uintptr(unsafe.Pointer(&r.gobuf[0])), 1)
+		if e != syscall.EINTR {
+			break
+		}
+	}
+	if e != 0 || n != 1 {
+		for {
+			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 1, 0, 0)
+		}
+	}
+}
+
 // report writes a record to fd and exits the child. It never returns.
 //
 //go:nosplit
@@ -893,7 +917,6 @@ func child2Setup(r *forkRaw) {
 //go:nocheckptr
 func child2Exec(r *forkRaw) {
 	var (
-		n       uintptr
 		e       syscall.Errno
 		i       int
 		fd      = r.statusFD
@@ -914,19 +937,8 @@ func child2Exec(r *forkRaw) {
 			report(r, fd, StepBounding, e, c)
 		}
 	}
-	// Wait for the caller: its prlimit, cgroup and pid file. EOF: it
-	// gave up (or died); exit quietly.
-	for {
-		n, _, e = syscall.RawSyscall(syscall.SYS_READ, uintptr(r.goFD), uintptr(unsafe.Pointer(&r.gobuf[0])), 1)
-		if e != syscall.EINTR {
-			break
-		}
-	}
-	if e != 0 || n != 1 {
-		for {
-			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 1, 0, 0)
-		}
-	}
+	// Wait for the caller: its prlimit, cgroup and pid file.
+	awaitGo(r)
 	syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(r.goFD), 0, 0)
 
 	if r.seccomp != nil && !r.nnp {

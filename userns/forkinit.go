@@ -196,21 +196,10 @@ func forkInitChild(r *forkRaw) (pid int, err syscall.Errno) {
 //go:nocheckptr
 func initProgram(r *forkRaw, fd int) {
 	var (
-		n uintptr
 		e syscall.Errno
 		i int
 	)
-	for {
-		n, _, e = syscall.RawSyscall(syscall.SYS_READ, uintptr(r.goFD), uintptr(unsafe.Pointer(&r.gobuf[0])), 1)
-		if e != syscall.EINTR {
-			break
-		}
-	}
-	if e != 0 || n != 1 {
-		for {
-			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 1, 0, 0)
-		}
-	}
+	awaitGo(r) // the maps
 	if _, _, e = syscall.RawSyscall6(syscall.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0); e != 0 {
 		report(r, fd, StepDumpable, e, 0)
 	}

@@ -70,16 +70,7 @@ func (r *rootfs) setupDev() error {
 			return err
 		}
 	}
-	links := [][2]string{
-		{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
-		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
-	}
-	if _, ok := r.hasMount("/proc"); ok {
-		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
-	}
-	if devpts {
-		links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
-	}
+	links := r.devLinks()
 	dev, err := r.openDir("/dev")
 	if err != nil {
 		return err
@@ -95,6 +86,21 @@ func (r *rootfs) setupDev() error {
 		}
 	}
 	return nil
+}
+
+// devLinks are the links setupDev makes in /dev: target, link.
+func (r *rootfs) devLinks() [][2]string {
+	links := [][2]string{
+		{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+	}
+	if _, ok := r.hasMount("/proc"); ok {
+		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
+	}
+	if _, devpts := r.hasMount("/dev/pts"); devpts {
+		links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
+	}
+	return links
 }
 
 // bindDevice bind-mounts the host device hostPath onto dest in the root.

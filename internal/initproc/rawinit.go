@@ -551,18 +551,7 @@ func (b *rawBuilder) dev() string {
 		b.mount("binding the host's "+d, d, slotTarget, "", unix.MS_BIND, "")
 		b.close(slotTarget)
 	}
-	_, devpts := b.hasMount("/dev/pts")
-	links := [][2]string{
-		{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
-		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
-	}
-	if _, ok := b.hasMount("/proc"); ok {
-		links = append(links, [2]string{"/proc/kcore", "/dev/core"})
-	}
-	if devpts {
-		links = append(links, [2]string{"pts/ptmx", "/dev/ptmx"})
-	}
-	for _, l := range links {
+	for _, l := range (&rootfs{spec: b.s}).devLinks() {
 		name := path.Base(l[1])
 		if name == "ptmx" {
 			b.op("removing /dev/ptmx", unix.SYS_UNLINKAT, userns.Slot(slotDir), userns.Str(name), userns.Val(0)).Tolerate = userns.AnyErrno
