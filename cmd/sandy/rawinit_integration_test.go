@@ -127,11 +127,15 @@ func TestRawInitFallsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	slirps := func() string {
+	slirps := func() []string {
 		out, _ := exec.Command("pgrep", "-u", strconv.Itoa(os.Getuid()), "-x", "slirp4netns").Output()
-		return strings.TrimSpace(string(out))
+		return strings.Fields(string(out))
 	}
-	before := slirps()
+	// Another test's slirp4netns may still be ending: only new ones count.
+	before := map[string]bool{}
+	for _, pid := range slirps() {
+		before[pid] = true
+	}
 	// With slirp4netns, the network the raw child's namespace had is
 	// ended, and one is started for the Go init's.
 	for _, network := range []string{"--network=none", "--network=slirp4netns"} {
@@ -151,7 +155,14 @@ func TestRawInitFallsBack(t *testing.T) {
 			t.Errorf("%s: left behind: %q", network, out.stdout)
 		}
 	}
-	waitFor(t, 10*time.Second, "no slirp4netns left", func() bool { return slirps() == before })
+	waitFor(t, 10*time.Second, "no slirp4netns left", func() bool {
+		for _, pid := range slirps() {
+			if !before[pid] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestRawInitProcess: the process's exit status, a signal to sandy, and
