@@ -77,6 +77,7 @@ func TestRawInitMatchesGoInit(t *testing.T) {
 		{"runc's rootless config", true, "--network=none"},
 		{"sandy's rootless config", false, "--network=none"},
 		{"sandy's rootless config, slirp4netns", false, "--network=slirp4netns"},
+		{"runc's rootless config, moby's seccomp profile", true, "--seccomp=default"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := rawEnv(t, tc.runc).sh(containerView)
@@ -102,6 +103,9 @@ func TestRawInitMatchesGoInit(t *testing.T) {
 			}
 			if views["0"] != views["1"] {
 				t.Fatalf("the raw init's container differs from the Go init's:\n--- Go init\n%s\n--- raw init\n%s", views["0"], views["1"])
+			}
+			if tc.network == "--seccomp=default" && !strings.Contains(views["1"], "Seccomp:\t2") {
+				t.Errorf("no seccomp filter in the container's view:\n%s", views["1"])
 			}
 			for _, want := range []string{" /proc ", " /dev/pts ", " /sys ", "/proc/sys ro,", "CapBnd:"} {
 				if !strings.Contains(views["1"], want) {
