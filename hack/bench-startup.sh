@@ -58,6 +58,13 @@
 # three runs of RUNS=60 at load 0.8-1.7 (every row a third faster, crun
 # 8.9-9.2 ms): sandy/crun 1.27-1.28, sandy-exec/crun-exec 0.79-0.80,
 # sandy-subuid-net/sandy-subuid 1.18-1.21 (+2.8 to +3.0 ms).
+# With the raw init (`run` forks the container's init: one Go start;
+# docs/design.md, "The raw init"), 2026-12-07 06:46, twice, RUNS=60, load
+# 1.2-1.6: sandy/crun 0.68 and 0.68 (6.09 and 6.70 against 9.17 and 9.81
+# ms), sandy-installed/crun 0.66, sandy-exec/crun-exec 0.79 and 0.79,
+# sandy-subuid/crun 0.92 and 0.95, sandy-subuid-net/sandy-subuid 1.33 and
+# 1.28 (+2.8 and +2.6 ms), peak RSS 9.1 and 9.3 MB; before it (04:52):
+# 1.11-1.14, 0.79-0.80, 1.39-1.40, 1.19-1.26, 8.4-8.6 MB.
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
