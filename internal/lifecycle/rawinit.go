@@ -23,10 +23,12 @@ import (
 // the sandy binary, no second Go runtime, no sync socket, no config to
 // send. The Go init runs instead for everything else: a create (runc's
 // create and start: the init outlives sandy), a detached run, an image
-// run, a terminal, hooks, a network of slirp4netns, a cgroup of sandy's
-// own, keep-id's maps, and any config RawInit does not plan; and when
-// the raw program fails at run time, after the failed child is gone,
-// with --debug saying which op failed. SANDY_RAW_INIT=0 turns it off.
+// run, a terminal, hooks, published ports, a cgroup of sandy's own,
+// keep-id's maps, and any config RawInit does not plan; and when the raw
+// program fails at run time, after the failed child is gone, with --debug
+// saying which op failed. SANDY_RAW_INIT=0 turns it off. With
+// slirp4netns (no ports), the network joins the child's namespaces by
+// handles opened while it could be (rawMaps).
 
 // rawInitEnv turns the raw init off when "0".
 const rawInitEnv = "SANDY_RAW_INIT"
