@@ -29,9 +29,9 @@ import (
 //
 // RawInit plans only what it can plan exactly: a root the Go init would
 // mount with the bind rung (a read-only root whose mountpoints all
-// exist), the mounts of the kinds below with the options the Go init
-// passes them, no hooks, no terminal, no network files, no sysctls, no
-// cgroup of sandy's own. Anything else returns the reason, and the Go
+// exist, the network's files among them), the mounts of the kinds below
+// with the options the Go init passes them, no hooks, no terminal, no
+// sysctls, no cgroup of sandy's own. Anything else returns the reason, and the Go
 // init runs: it remains the one implementation of every case, and the
 // raw program is checked against it (TestRawInitMatchesGoInit). A raw
 // program that fails at run time (a rootfs that changed since it was
