@@ -85,6 +85,14 @@ func vmShareLocked() func() {
 	}
 }
 
+// Redumpable makes this process dumpable again once no raw child shares
+// its memory (the wait of dumpableForOverlay), where one made it not
+// dumpable: for the Go init that the lifecycle starts after a raw init's
+// program failed. A child forked from a process that is not dumpable is
+// not dumpable either until its execve, and the Go init's exec of
+// /proc/self/fd/N then fails with EACCES.
+func Redumpable() { dumpableForOverlay()() }
+
 // dumpableForOverlay waits, up to shareWait, until no ForkExec child
 // shares this process's memory, then makes this process dumpable again
 // for the overlay's child if a ForkExec left it not dumpable. It returns

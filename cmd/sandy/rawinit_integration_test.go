@@ -131,14 +131,22 @@ func TestRawInitFallsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// This test's slirp4netns processes: those holding an fd in its state
+	// root (their state directory's handle), whatever else of the test
+	// user's runs beside it (other packages' tests, in parallel).
 	slirps := func() []string {
 		out, _ := exec.Command("pgrep", "-u", strconv.Itoa(os.Getuid()), "-x", "slirp4netns").Output()
-		return strings.Fields(string(out))
-	}
-	// Another test's slirp4netns may still be ending: only new ones count.
-	before := map[string]bool{}
-	for _, pid := range slirps() {
-		before[pid] = true
+		var ours []string
+		for _, pid := range strings.Fields(string(out)) {
+			fds, _ := os.ReadDir("/proc/" + pid + "/fd")
+			for _, fd := range fds {
+				if target, err := os.Readlink("/proc/" + pid + "/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, e.root) {
+					ours = append(ours, pid)
+					break
+				}
+			}
+		}
+		return ours
 	}
 	// With slirp4netns, the network the raw child's namespace had is
 	// ended, and one is started for the Go init's.
@@ -159,14 +167,7 @@ func TestRawInitFallsBack(t *testing.T) {
 			t.Errorf("%s: left behind: %q", network, out.stdout)
 		}
 	}
-	waitFor(t, 10*time.Second, "no slirp4netns left", func() bool {
-		for _, pid := range slirps() {
-			if !before[pid] {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 10*time.Second, "no slirp4netns left", func() bool { return len(slirps()) == 0 })
 }
 
 // TestRawInitProcess: the process's exit status, a signal to sandy, and
@@ -267,5 +268,34 @@ func TestForkedNofile(t *testing.T) {
 	defer e.run("", "delete", "--force", "nofile")
 	if got := sandy("exec", "nofile", "sh", "-c", "ulimit -S -n"); got != "321" {
 		t.Errorf("exec: soft RLIMIT_NOFILE %s, want the caller's 321", got)
+	}
+}
+
+// TestRawInitWarnsOnce: the Go init's warnings that the raw init's plan
+// gives (a cgroup view asked writable that stays read-only) are said
+// once, whichever init ends up running the container.
+func TestRawInitWarnsOnce(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := rawEnv(t, true)
+	for i := range e.spec.Mounts {
+		if e.spec.Mounts[i].Type == "cgroup" {
+			e.spec.Mounts[i].Options = append(e.spec.Mounts[i].Options, "rw")
+		}
+	}
+	e.write()
+	const warning = "sandy: warning: mount /sys/fs/cgroup: "
+	r := e.run("", "--debug", "run", "--network=none", e.bundle)
+	if r.code != 0 || strings.Count(r.stderr, warning) != 1 || !strings.Contains(r.stderr, "the init is forked") {
+		t.Errorf("the raw init: exit %d, %d warnings, want 0 and 1:\n%s", r.code, strings.Count(r.stderr, warning), r.stderr)
+	}
+	// The raw program fails (a tmpfs option the kernel refuses), the Go
+	// init says the warning, then fails too.
+	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=lots"}})
+	e.write()
+	r = e.run("", "--debug", "run", "--network=none", e.bundle)
+	if r.code == 0 || strings.Count(r.stderr, warning) != 1 || !strings.Contains(r.stderr, "the Go init runs instead") {
+		t.Errorf("after the fallback: exit %d, %d warnings, want an error and 1:\n%s", r.code, strings.Count(r.stderr, warning), r.stderr)
 	}
 }

@@ -104,6 +104,7 @@ type creation struct {
 	// rawNetNS and rawUserNS are the raw init's namespaces, opened
 	// while it could be (rawMaps), for slirp4netns.
 	rawNetNS, rawUserNS *os.File
+	rawWarnings         []string // the plan's (initproc.RawInit), said in rawReady
 
 	cg       cgroupv2.Manager
 	early    *earlyApply // the cgroup's Apply, started with the init (applyEarly)

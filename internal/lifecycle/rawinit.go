@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
@@ -97,9 +99,7 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 	if err != nil || plan == nil {
 		return why, err
 	}
-	for _, w := range warnings {
-		cr.g.Warn(w)
-	}
+	cr.rawWarnings = warnings // said once the program ran (rawReady)
 	plan.Files = files
 	plan.Pdeathsig = syscall.SIGKILL
 	cr.raw = plan
@@ -176,15 +176,36 @@ func (cr *creation) rawReady(ctx context.Context) error {
 		}
 		var fe *userns.ForkError
 		if errors.As(err, &fe) {
-			return initproc.ForkFailure(initproc.ForkInput{Process: cr.bundle.Spec.Process}, cr.raw, fe, "", "")
+			return cr.rawForkFailure(fe)
 		}
 		return err
 	}
 	cr.g.Debugf("init: the raw program: %v", time.Since(t0).Round(10*time.Microsecond))
+	// The Go init's warnings, once: where the program fails, the Go init
+	// that runs instead says them itself.
+	for _, w := range cr.rawWarnings {
+		cr.g.Warn(w)
+	}
 	if err := applyRlimits(cr.c.Pid, cr.bundle.Spec.Process.Rlimits); err != nil {
 		return fmt.Errorf("setting rlimits: %w", err)
 	}
 	return nil
+}
+
+// rawForkFailure says a raw child's failure in the Go init's words, with
+// the container's maps for the hint on an unmapped process.user.
+func (cr *creation) rawForkFailure(fe *userns.ForkError) error {
+	return initproc.ForkFailure(initproc.ForkInput{Process: cr.bundle.Spec.Process}, cr.raw, fe,
+		mapLines(cr.plan.UIDs), mapLines(cr.plan.GIDs))
+}
+
+// mapLines is an id map as /proc/PID/uid_map shows it.
+func mapLines(m []specs.LinuxIDMapping) string {
+	var b strings.Builder
+	for _, l := range m {
+		fmt.Fprintf(&b, "%d %d %d\n", l.ContainerID, l.HostID, l.Size)
+	}
+	return b.String()
 }
 
 // rawFailed is a raw program that failed: the Go init runs instead.
@@ -201,7 +222,7 @@ func (cr *creation) releaseRaw() error {
 	cr.forked = nil // exec'd, or failed and reaped
 	var fe *userns.ForkError
 	if errors.As(err, &fe) {
-		return initproc.ForkFailure(initproc.ForkInput{Process: cr.bundle.Spec.Process}, cr.raw, fe, "", "")
+		return cr.rawForkFailure(fe)
 	}
 	return err
 }
@@ -216,6 +237,9 @@ func (cr *creation) goInitInstead(ctx context.Context) error {
 		cr.stopRaw()
 		cr.stopRaw = nil
 	}
+	// The raw child made this process not dumpable (its memory was
+	// ours): the Go init's start needs it dumpable, as before.
+	userns.Redumpable()
 	if cr.exeCopy == nil {
 		cr.exeCopy = copySelfExe()
 	}
