@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/mountflags"
 )
 
 // bind is the last rung: the rootfs itself, bind-mounted read-only on
@@ -70,16 +72,8 @@ func remountReadonly(p string) error {
 	if err := unix.Statfs(p, &st); err != nil {
 		return fmt.Errorf("statfs %s: %w", p, err)
 	}
-	keep := uintptr(0)
-	for _, f := range []struct{ st, ms uintptr }{
-		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
-		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
-	} {
-		if uintptr(st.Flags)&f.st != 0 {
-			keep |= f.ms
-		}
-	}
-	if err := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|keep, ""); err != nil {
+	flags := mountflags.Remount(st.Flags, unix.MS_RDONLY, 0)
+	if err := unix.Mount("", p, "", unix.MS_REMOUNT|unix.MS_BIND|flags, ""); err != nil {
 		return fmt.Errorf("remounting %s read-only: %w", p, err)
 	}
 	return nil

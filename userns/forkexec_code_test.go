@@ -39,7 +39,7 @@ func TestForkChildCode(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building sandy: %v: %s", err, out)
 	}
-	cmd := exec.Command(goTool, "tool", "objdump", "-s", `^(github\.com/sandy-rt/sandy/userns\.|syscall\.RawSyscall|internal/runtime/syscall)`, bin)
+	cmd := exec.Command(goTool, "tool", "objdump", "-s", `^(github\.com/sandy-rt/sandy/(userns|internal/mountflags)\.|syscall\.RawSyscall|internal/runtime/syscall)`, bin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

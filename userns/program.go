@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/mountflags"
 )
 
 // A raw child's program: system calls the caller planned in Go, which a
@@ -34,7 +36,7 @@ import (
 // loops and no jumps back: a program ends.
 //
 // One Op is not a system call: TrapRemount, a bind remount that keeps the
-// flags the kernel locked on the mount (RemountFlags), for which the
+// flags the kernel locked on the mount (mountflags.Remount), for which the
 // program must read the mount's flags with statfs(2) first; it is the
 // init's remount (initproc), with the same retry for a locked atime mode.
 
@@ -64,7 +66,7 @@ const AnyErrno = syscall.Errno(1 << 30)
 
 // TrapRemount, as Op.Trap: remount the bind mount at Args[0] (a path:
 // FDPath or Str) with the MS_* flags Args[1], keeping the locked flags it
-// has unless Args[2] clears them (RemountFlags); when the kernel refuses
+// has unless Args[2] clears them (mountflags.Remount); when the kernel refuses
 // the atime mode asked for (EPERM: locked as a whole), again with the
 // mount's own atime mode.
 const TrapRemount = ^uintptr(0)
@@ -186,68 +188,6 @@ func programError(ops []Op, fe *ForkError) error {
 	return &ProgramError{Index: i, What: ops[i].What, Errno: fe.Errno}
 }
 
-// RemountFlags are the MS_* flags of a bind remount asking for flags on
-// a mount whose statfs(2) f_flags are stFlags: flags, plus the flags the
-// kernel locks on a mount a user namespace inherited (LockedFlags) that
-// the mount has and clear does not clear; an atime mode asked for
-// replaces the mount's own.
-//
-//go:nosplit
-func RemountFlags(stFlags int64, flags, clear uintptr) uintptr {
-	locked := StatfsMountFlags(stFlags) & LockedFlags
-	if flags&(unix.MS_NOATIME|unix.MS_RELATIME|unix.MS_STRICTATIME) != 0 {
-		locked &^= unix.MS_NOATIME | unix.MS_RELATIME
-	}
-	return flags | (locked &^ clear)
-}
-
-// RemountAtime is want with the atime mode replaced by the mount's own
-// (stFlags): the retry after a refused atime mode.
-//
-//go:nosplit
-func RemountAtime(stFlags int64, want uintptr) uintptr {
-	src := StatfsMountFlags(stFlags) & (unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_NODIRATIME)
-	return want&^AtimeFlags | src
-}
-
-// LockedFlags are the per-mount flags the kernel locks on mounts that a
-// less privileged user namespace inherited: a bind remount inside the
-// user namespace must keep them, or it fails with EPERM.
-const LockedFlags = unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC |
-	unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME
-
-// AtimeFlags are the mount flags that select the atime mode.
-const AtimeFlags = unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_STRICTATIME | unix.MS_NODIRATIME
-
-// StatfsMountFlags turns statfs(2) f_flags into MS_* flags.
-//
-//go:nosplit
-func StatfsMountFlags(f int64) uintptr {
-	var m uintptr
-	if f&unix.ST_RDONLY != 0 {
-		m |= unix.MS_RDONLY
-	}
-	if f&unix.ST_NOSUID != 0 {
-		m |= unix.MS_NOSUID
-	}
-	if f&unix.ST_NODEV != 0 {
-		m |= unix.MS_NODEV
-	}
-	if f&unix.ST_NOEXEC != 0 {
-		m |= unix.MS_NOEXEC
-	}
-	if f&unix.ST_NOATIME != 0 {
-		m |= unix.MS_NOATIME
-	}
-	if f&unix.ST_NODIRATIME != 0 {
-		m |= unix.MS_NODIRATIME
-	}
-	if f&unix.ST_RELATIME != 0 {
-		m |= unix.MS_RELATIME
-	}
-	return m
-}
-
 // errNoProgram: ForkInit needs something to run before the process.
 var errNoProgram = errors.New("starting the init: an empty program")
 
@@ -314,10 +254,10 @@ func rawRemount(r *forkRaw, path, flags, clear uintptr) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	want := RemountFlags(r.statfs.Flags, flags, clear)
+	want := mountflags.Remount(r.statfs.Flags, flags, clear)
 	_, _, e = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(&r.empty[0])), path, uintptr(unsafe.Pointer(&r.empty[0])), unix.MS_BIND|unix.MS_REMOUNT|want, 0, 0)
-	if e == syscall.EPERM && flags&AtimeFlags != 0 {
-		want = RemountAtime(r.statfs.Flags, want)
+	if e == syscall.EPERM && flags&mountflags.Atime != 0 {
+		want = mountflags.RemountAtime(r.statfs.Flags, want)
 		_, _, e = syscall.RawSyscall6(syscall.SYS_MOUNT, uintptr(unsafe.Pointer(&r.empty[0])), path, uintptr(unsafe.Pointer(&r.empty[0])), unix.MS_BIND|unix.MS_REMOUNT|want, 0, 0)
 	}
 	return e

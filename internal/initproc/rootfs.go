@@ -18,6 +18,7 @@ import (
 
 	"github.com/sandy-rt/sandy/cgroupv2"
 	"github.com/sandy-rt/sandy/internal/inroot"
+	"github.com/sandy-rt/sandy/internal/mountflags"
 	"github.com/sandy-rt/sandy/userns"
 )
 
@@ -659,14 +660,15 @@ func (r *rootfs) remount(dest string, flags, clear uintptr) error {
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		return err
 	}
-	// The raw init's remount (userns.TrapRemount) computes the same.
-	locked := userns.StatfsMountFlags(st.Flags) & userns.LockedFlags
-	want := userns.RemountFlags(st.Flags, flags, clear)
+	// The raw init's remount (userns.TrapRemount) computes the same
+	// (mountflags).
+	locked := mountflags.FromStatfs(st.Flags) & mountflags.Locked
+	want := mountflags.Remount(st.Flags, flags, clear)
 	err = unix.Mount("", procPath(f), "", unix.MS_BIND|unix.MS_REMOUNT|want, "")
-	if errors.Is(err, unix.EPERM) && flags&userns.AtimeFlags != 0 {
+	if errors.Is(err, unix.EPERM) && flags&mountflags.Atime != 0 {
 		// The kernel locks the atime mode of an inherited mount as a whole
 		// (MNT_LOCK_ATIME): keep the source's instead of the one asked for.
-		want = userns.RemountAtime(st.Flags, want)
+		want = mountflags.RemountAtime(st.Flags, want)
 		err = unix.Mount("", procPath(f), "", unix.MS_BIND|unix.MS_REMOUNT|want, "")
 	}
 	if errors.Is(err, unix.EPERM) && clear&locked != 0 {
@@ -858,7 +860,7 @@ func remountReadonlyRoot() error {
 	if err := unix.Statfs("/", &st); err != nil {
 		return err
 	}
-	flags := userns.RemountFlags(st.Flags, unix.MS_RDONLY, 0)
+	flags := mountflags.Remount(st.Flags, unix.MS_RDONLY, 0)
 	return unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 }
 
