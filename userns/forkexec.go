@@ -292,16 +292,8 @@ func (f *Forked) Kill() {
 	if f.done {
 		return
 	}
-	if f.goW != nil {
-		f.goW.Close()
-		f.goW = nil
-	}
 	_ = unix.Kill(f.Pid, unix.SIGKILL)
-	var ws unix.WaitStatus
-	_, _ = unix.Wait4(f.Pid, &ws, 0, nil)
-	f.raw, f.done = nil, true // exited
-	f.unshare()
-	f.status.Close()
+	f.reap()
 }
 
 func decodeRecord(rec [12]byte) *ForkError {

@@ -146,7 +146,8 @@ func (f *Forked) failed() error {
 	return fe
 }
 
-// reap waits for a child that failed (it exits after its record).
+// reap waits for a child that failed (it exits after its record), or
+// was killed (Kill), and lets go of what it used.
 func (f *Forked) reap() {
 	if f.goW != nil {
 		f.goW.Close()
