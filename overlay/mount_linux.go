@@ -87,6 +87,18 @@ const (
 
 var layerNames = []string{upperName, workName, stubsName, fuseName, mergedName}
 
+// KernelLayer is what the kernel overlay's rung mounts for a writable
+// root in LayerDir: Upper and Work, made empty, and Merged, where the
+// overlay lands (Root.Path). The raw init plans the same rung
+// (initproc.RawInit) with these paths.
+type KernelLayer struct{ Upper, Work, Merged string }
+
+// KernelLayerIn names layerDir's directories for the kernel rung.
+func KernelLayerIn(layerDir string) KernelLayer {
+	m := mounter{layer: filepath.Clean(layerDir)}
+	return KernelLayer{Upper: m.path(upperName), Work: m.path(workName), Merged: m.path(mergedName)}
+}
+
 // mounter carries one Mount call.
 type mounter struct {
 	o     Options

@@ -53,8 +53,10 @@ func rawEnv(t *testing.T, runcConfig bool) *env {
 // The network's files are the one difference allowed: the Go init binds
 // them from its layer directory, the raw init from a tmpfs of its own, so
 // only where they are mounted and how (read-only, nosuid, ...) is
-// compared for them.
-const containerView = `cut -d" " -f4- /proc/self/mountinfo | sed -E "s/ [0-9]+:[0-9]+ / DEV /; s#^.* (/etc/(resolv[.]conf|hosts|hostname)) ([^ ]*) .*#network file \1 \3#"; echo ---
+// compared for them. A writable root's overlay names the rootfs by an fd
+// of the process that mounted it, and its layer directory by the
+// container's id: both are left out.
+const containerView = `cut -d" " -f4- /proc/self/mountinfo | sed -E "s/ [0-9]+:[0-9]+ / DEV /; s#^.* (/etc/(resolv[.]conf|hosts|hostname)) ([^ ]*) .*#network file \1 \3#; s#lowerdir=/proc/self/fd/[0-9]+#lowerdir=FD#; s#=[^,=]*/layer/#=LAYER/#g"; echo ---
 ls -ln /etc/resolv.conf /etc/hosts /etc/hostname 2>&1 | cut -c1-10,16-34,47-; echo ---
 cat /etc/resolv.conf /etc/hosts /etc/hostname 2>&1; ip -o link | cut -d" " -f2-3; echo ---
 ls -ln /dev | sed 1d | cut -c1-10,16-; echo ---
@@ -70,17 +72,28 @@ func TestRawInitMatchesGoInit(t *testing.T) {
 		return
 	}
 	for _, tc := range []struct {
-		name    string
-		runc    bool
-		network string
+		name     string
+		runc     bool
+		network  string
+		writable bool
 	}{
-		{"runc's rootless config", true, "--network=none"},
-		{"sandy's rootless config", false, "--network=none"},
-		{"sandy's rootless config, slirp4netns", false, "--network=slirp4netns"},
-		{"runc's rootless config, moby's seccomp profile", true, "--seccomp=default"},
+		{"runc's rootless config", true, "--network=none", false},
+		{"sandy's rootless config", false, "--network=none", false},
+		{"sandy's rootless config, slirp4netns", false, "--network=slirp4netns", false},
+		{"runc's rootless config, moby's seccomp profile", true, "--seccomp=default", false},
+		// A writable root: the kernel overlay over the layer directory,
+		// the network's files written into it.
+		{"sandy's rootless config, writable", false, "--network=none", true},
+		{"sandy's rootless config, writable, slirp4netns", false, "--network=slirp4netns", true},
+		{"runc's rootless config, writable", true, "--network=none", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := rawEnv(t, tc.runc).sh(containerView)
+			e := rawEnv(t, tc.runc)
+			if tc.writable {
+				e.spec.Root.Readonly = false
+				e.write()
+			}
+			e.sh(containerView)
 			// The files the network binds over: a rootfs without them
 			// needs the stub layer, which the raw init does not make.
 			for _, f := range []string{"etc/resolv.conf", "etc/hostname"} {
@@ -107,7 +120,11 @@ func TestRawInitMatchesGoInit(t *testing.T) {
 			if tc.network == "--seccomp=default" && !strings.Contains(views["1"], "Seccomp:\t2") {
 				t.Errorf("no seccomp filter in the container's view:\n%s", views["1"])
 			}
-			for _, want := range []string{" /proc ", " /dev/pts ", " /sys ", "/proc/sys ro,", "CapBnd:"} {
+			wants := []string{" /proc ", " /dev/pts ", " /sys ", "/proc/sys ro,", "CapBnd:"}
+			if tc.writable {
+				wants = append(wants, "/ / rw,", " - overlay ", "upperdir=LAYER/upper")
+			}
+			for _, want := range wants {
 				if !strings.Contains(views["1"], want) {
 					t.Errorf("no %q in the container's view:\n%s", want, views["1"])
 				}
@@ -204,6 +221,39 @@ func TestRawInitProcess(t *testing.T) {
 	if got := cmd.ProcessState.ExitCode(); got != 7 || !strings.Contains(out.String(), "got-term") {
 		t.Fatalf("exit %d, output %q; want 7 and got-term", got, out.String())
 	}
+}
+
+// TestRawInitWritable: a writable root takes the raw init (the kernel
+// overlay over the layer directory); what the container writes, as root
+// and as a subordinate id, lands in its layer, never in the bundle, and
+// the teardown removes the layer (the reaper, in a user namespace).
+func TestRawInitWritable(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newEnv(t)
+	e.spec.Root.Readonly = false
+	e.spec.Process.User.UID, e.spec.Process.User.GID = 1000, 1000
+	e.sh(`echo x > /tmp/by-1000 && stat -c "%u %g" /tmp/by-1000 && cat /etc/resolv.conf | head -1 && exit 5`)
+	before := treeHash(t, filepath.Join(e.bundle, "rootfs"))
+	r := e.run("", "--debug", "run", e.bundle)
+	if r.code != 5 {
+		t.Fatalf("exit %d, want 5\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "debug: the init is forked") {
+		t.Fatalf("not the raw init:\n%s", r.stderr)
+	}
+	if !strings.HasPrefix(r.stdout, "1000 1000\nnameserver ") {
+		t.Errorf("stdout %q, want the file owned by 1000 and the network's resolv.conf", r.stdout)
+	}
+	if after := treeHash(t, filepath.Join(e.bundle, "rootfs")); after != before {
+		t.Errorf("the bundle's rootfs changed")
+	}
+	waitFor(t, 10*time.Second, "the state root to be empty", func() bool {
+		ents, _ := os.ReadDir(e.root)
+		return len(ents) == 0
+	})
+	assertNothingLeft(t, e)
 }
 
 // TestRawInitKilled: kill -9 of sandy run ends the container (the raw

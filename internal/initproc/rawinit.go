@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/cgroupv2"
+	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/seccomp"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -29,7 +30,9 @@ import (
 //
 // RawInit plans only what it can plan exactly: a root the Go init would
 // mount with the bind rung (a read-only root whose mountpoints all
-// exist, the network's files among them), the mounts of the kinds below
+// exist, the network's files among them) or with the kernel overlay's
+// rung (a writable root whose mountpoints all exist, over a layer
+// directory the host has made), the mounts of the kinds below
 // with the options the Go init passes them, no hooks, no terminal, no
 // sysctls, no cgroup of sandy's own. Anything else returns the reason, and the Go
 // init runs: it remains the one implementation of every case, and the
@@ -58,8 +61,16 @@ type RawInput struct {
 	// GIDMapped reports whether a container gid is mapped (devpts gid=).
 	GIDMapped func(gid uint32) bool
 	// ResolvConf and Hosts are the network's files (Config's), bound
-	// read-only on files the rootfs has (networkFiles).
+	// read-only on files the rootfs has, or written into a writable root
+	// (networkFiles).
 	ResolvConf, Hosts string
+	// LayerDir is the container's layer directory, which a writable root
+	// needs (the kernel overlay's upper, work and merged are made in it:
+	// overlay.KernelLayerIn); it must exist when the program runs.
+	LayerDir string
+	// ToContainer maps a host uid and gid into the container (ok: both
+	// are mapped), for the owner of a writable root's top directories.
+	ToContainer func(uid, gid uint32) (cuid, cgid uint32, ok bool)
 }
 
 // Program slots.
@@ -72,8 +83,8 @@ const (
 	slotOld    = 6  // pivot_root: the old root
 	slotNew    = 7  // pivot_root: the new root
 	slotSock   = 8  // lo's socket
-	slotFS     = 9  // the network files' tmpfs, being made
-	slotFiles  = 10 // that tmpfs, mounted detached
+	slotFS     = 9  // the network files' tmpfs, or the root's overlay, being made
+	slotFiles  = 10 // that tmpfs, or that overlay, mounted detached
 )
 
 // RawInit plans in's init as a raw program, the caller adds the files and
@@ -84,6 +95,10 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 		return nil, why, nil, nil
 	}
 	b := &rawBuilder{in: in, s: in.Spec, merged: in.Rootfs}
+	if !in.Spec.Root.Readonly {
+		b.layer = overlay.KernelLayerIn(in.LayerDir)
+		b.merged = b.layer.Merged
+	}
 	steps := []func() string{b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
 	for _, step := range steps {
 		if why := step(); why != "" {
@@ -119,10 +134,14 @@ func rawUnsupported(in RawInput) string {
 	//lint:ignore SA1019 prestart hooks are deprecated, not gone: the Go init runs them
 	case s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0:
 		return "hooks"
-	case s.Root == nil || !s.Root.Readonly:
-		return "a writable root (a layer)"
-	case in.RootfsMode != "" && in.RootfsMode != "auto" && in.RootfsMode != "bind":
+	case s.Root == nil:
+		return "no root"
+	case !s.Root.Readonly && (in.LayerDir == "" || in.ToContainer == nil):
+		return "a writable root without a layer directory"
+	case s.Root.Readonly && in.RootfsMode != "" && in.RootfsMode != "auto" && in.RootfsMode != "bind":
 		return "--rootfs-mode " + in.RootfsMode
+	case !s.Root.Readonly && in.RootfsMode != "" && in.RootfsMode != "auto" && in.RootfsMode != "overlay":
+		return "--rootfs-mode " + in.RootfsMode + " with a writable root"
 	case p.OOMScoreAdj != nil:
 		return "process.oomScoreAdj"
 	case s.Linux == nil:
@@ -184,7 +203,8 @@ func rawCloneFlags(s *specs.Spec) uintptr {
 type rawBuilder struct {
 	in       RawInput
 	s        *specs.Spec
-	merged   string // the root's mount point: the rootfs itself
+	merged   string              // the root's mount point: the rootfs itself, or the layer's merged
+	layer    overlay.KernelLayer // a writable root's
 	ops      []userns.Op
 	warnings []string
 	// fresh are the destinations of the tmpfs mounts made so far: a
@@ -253,19 +273,71 @@ func (b *rawBuilder) loopback() string {
 	return ""
 }
 
-// rootLayer is setMountPropagation and overlay's bind rung: rslave, the
-// rootfs bound read-only on itself (made private), opened as the root.
+// rootLayer is setMountPropagation and overlay's bind rung (a read-only
+// root: the rootfs bound read-only on itself) or kernel rung (a writable
+// one: kernelOverlay): rslave, the root made private, opened as the root.
 func (b *rawBuilder) rootLayer() string {
 	if why := b.mountpointsExist(); why != "" {
 		return why
 	}
 	b.op("making / rslave", unix.SYS_MOUNT, userns.Str(""), userns.Str("/"), userns.Str(""), userns.Val(unix.MS_SLAVE|unix.MS_REC), userns.Val(0))
 	b.op("opening the rootfs", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(b.in.Rootfs), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).Out = slotLower
-	b.op("binding the rootfs on "+b.merged, unix.SYS_MOUNT, userns.FDPath(slotLower), userns.Str(b.merged), userns.Str(""), userns.Val(unix.MS_BIND|unix.MS_REC), userns.Val(0))
-	b.op("remounting "+b.merged+" read-only", userns.TrapRemount, userns.Str(b.merged), userns.Val(unix.MS_RDONLY), userns.Val(0))
+	if b.s.Root.Readonly {
+		b.op("binding the rootfs on "+b.merged, unix.SYS_MOUNT, userns.FDPath(slotLower), userns.Str(b.merged), userns.Str(""), userns.Val(unix.MS_BIND|unix.MS_REC), userns.Val(0))
+		b.op("remounting "+b.merged+" read-only", userns.TrapRemount, userns.Str(b.merged), userns.Val(unix.MS_RDONLY), userns.Val(0))
+	} else if why := b.kernelOverlay(); why != "" {
+		return why
+	}
 	b.op("making "+b.merged+" private", unix.SYS_MOUNT, userns.Str(""), userns.Str(b.merged), userns.Str(""), userns.Val(unix.MS_PRIVATE), userns.Val(0))
 	b.close(slotLower)
 	b.op("opening the root", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(b.merged), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).Out = slotRoot
+	return ""
+}
+
+// kernelOverlay is overlay's kernel rung for a writable root (ensureFor,
+// then kernelMount): upper, work and merged made in the layer directory,
+// upper and merged given the rootfs root's mode and owner (ensure: the
+// merged root shows upper's), and the overlay of upper over the rootfs
+// (the fd in slotLower), volatile, with userxattr, moved onto merged.
+// Where the kernel refuses (no volatile, no overlay in a user namespace,
+// a layer directory on a filesystem that cannot be upper), the program
+// fails and the Go init walks the ladder.
+func (b *rawBuilder) kernelOverlay() string {
+	var st unix.Stat_t
+	if err := unix.Stat(b.in.Rootfs, &st); err != nil {
+		return fmt.Sprintf("the rootfs: %v", err)
+	}
+	l := b.layer
+	for _, d := range []string{l.Upper, l.Work, l.Merged} {
+		b.op("making "+d, unix.SYS_MKDIRAT, userns.Val(atFDCWD), userns.Str(d), userns.Val(0o700))
+		if d == l.Work {
+			continue
+		}
+		b.op("giving "+d+" the rootfs root's mode", unix.SYS_FCHMODAT, userns.Val(atFDCWD), userns.Str(d), userns.Val(uintptr(st.Mode&0o7777)))
+		// ensure's Lchown: an owner outside the maps (EINVAL) leaves it.
+		if uid, gid, ok := b.in.ToContainer(st.Uid, st.Gid); ok {
+			b.op("giving "+d+" the rootfs root's owner", unix.SYS_FCHOWNAT, userns.Val(atFDCWD), userns.Str(d), userns.Val(uintptr(uid)), userns.Val(uintptr(gid)), userns.Val(unix.AT_SYMLINK_NOFOLLOW)).Tolerate = syscall.EPERM
+		}
+	}
+	b.op("opening overlay", unix.SYS_FSOPEN, userns.Str("overlay"), userns.Val(unix.FSOPEN_CLOEXEC)).Out = slotFS
+	set := func(key string, val userns.Arg) {
+		b.op("setting overlay's "+key, unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_STRING), userns.Str(key), val, userns.Val(0))
+	}
+	flag := func(key string) {
+		b.op("setting overlay's "+key, unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_FLAG), userns.Str(key), userns.Val(0), userns.Val(0))
+	}
+	set("lowerdir", userns.FDPath(slotLower))
+	set("upperdir", userns.Str(l.Upper))
+	set("workdir", userns.Str(l.Work))
+	flag("volatile")
+	flag("userxattr")
+	b.op("creating the overlay", unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_CMD_CREATE), userns.Val(0), userns.Val(0), userns.Val(0))
+	b.op("mounting the overlay detached", unix.SYS_FSMOUNT, userns.Slot(slotFS), userns.Val(unix.FSMOUNT_CLOEXEC), userns.Val(0)).Out = slotFiles
+	b.close(slotFS)
+	b.op("opening "+l.Merged, unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(l.Merged), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)).Out = slotTarget
+	b.op("moving the overlay onto "+l.Merged, unix.SYS_MOVE_MOUNT, userns.Slot(slotFiles), userns.Str(""), userns.Slot(slotTarget), userns.Str(""), userns.Val(unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH))
+	b.close(slotTarget)
+	b.close(slotFiles)
 	return ""
 }
 
@@ -275,9 +347,14 @@ const atFDCWD = ^uintptr(99) // -100
 // mountpointsExist is why the bind rung cannot hold this root: a
 // mountpoint of the Go init's list (rootfs.mountpoints) that the rootfs
 // lacks, or that is not a real directory all the way (a symlink is the
-// Go init's to resolve).
+// Go init's to resolve). The network's files are not mountpoints in a
+// writable root: they are written into it.
 func (b *rawBuilder) mountpointsExist() string {
-	r := &rootfs{cfg: &Config{Spec: b.s, Bundle: b.in.Bundle, Rootfs: b.in.Rootfs, ResolvConf: b.in.ResolvConf, Hosts: b.in.Hosts}, spec: b.s}
+	cfg := &Config{Spec: b.s, Bundle: b.in.Bundle, Rootfs: b.in.Rootfs}
+	if b.s.Root.Readonly {
+		cfg.ResolvConf, cfg.Hosts = b.in.ResolvConf, b.in.Hosts
+	}
+	r := &rootfs{cfg: cfg, spec: b.s}
 	mps := r.mountpoints()
 	dirs := map[string]bool{}
 	for _, mp := range mps {
@@ -562,7 +639,8 @@ func (b *rawBuilder) dev() string {
 	return ""
 }
 
-// networkFiles is writeResolvConf on a read-only root: the Go init
+// networkFiles is writeResolvConf. In a writable root the files are
+// written into it (writeInRoot). On a read-only root the Go init
 // writes each file into the layer directory and binds it read-only over
 // the rootfs's own (provideFile). The raw init writes them into a tmpfs
 // of its own, detached (fsopen, fsmount: never attached anywhere), and
@@ -583,6 +661,10 @@ func (b *rawBuilder) networkFiles() string {
 		}
 	}
 	if len(files) == 0 {
+		return ""
+	}
+	if !b.s.Root.Readonly {
+		b.writeInRoot(files)
 		return ""
 	}
 	b.op("a tmpfs for the network's files", unix.SYS_FSOPEN, userns.Str("tmpfs"), userns.Val(unix.FSOPEN_CLOEXEC)).Out = slotFS
@@ -609,6 +691,23 @@ func (b *rawBuilder) networkFiles() string {
 	}
 	b.close(slotFiles)
 	return ""
+}
+
+// writeInRoot is provideFile's writeInRoot, in a writable root: each
+// file replaces what its path holds (a symlink too, never followed) with
+// a new file of its content.
+func (b *rawBuilder) writeInRoot(files [][2]string) {
+	for _, f := range files {
+		dir, base := path.Split(f[0])
+		b.openInRoot(slotDir, dir, unix.O_RDONLY|unix.O_DIRECTORY)
+		b.op("replacing "+f[0], unix.SYS_UNLINKAT, userns.Slot(slotDir), userns.Str(base), userns.Val(0)).Tolerate = syscall.ENOENT
+		b.op("creating "+f[0], unix.SYS_OPENAT, userns.Slot(slotDir), userns.Str(base), userns.Val(unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC), userns.Val(0o644)).Out = slotTarget
+		if f[1] != "" {
+			b.op("writing "+f[0], unix.SYS_WRITE, userns.Slot(slotTarget), userns.Buf([]byte(f[1])), userns.Val(uintptr(len(f[1]))))
+		}
+		b.close(slotTarget)
+		b.close(slotDir)
+	}
 }
 
 func (b *rawBuilder) hasMount(dest string) (specs.Mount, bool) {

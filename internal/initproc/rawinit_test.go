@@ -11,6 +11,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/userns"
 )
 
@@ -74,7 +75,7 @@ func TestRawInitRefuses(t *testing.T) {
 	}{
 		{"terminal", func(s *specs.Spec) { s.Process.Terminal = true }, "process.terminal"},
 		{"hooks", func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}} }, "hooks"},
-		{"writable root", func(s *specs.Spec) { s.Root.Readonly = false }, "a writable root"},
+		{"writable root without a layer directory", func(s *specs.Spec) { s.Root.Readonly = false }, "a writable root without a layer directory"},
 		{"sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"} }, "linux.sysctl"},
 		{"devices", func(s *specs.Spec) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}}
@@ -107,6 +108,69 @@ func TestRawInitRefuses(t *testing.T) {
 				t.Errorf("plan %v, why %q; want none, because %q", plan != nil, why, tc.why)
 			}
 		})
+	}
+}
+
+// A writable root is overlay's kernel rung over the layer directory: its
+// directories made with the rootfs root's mode and owner (where mapped),
+// the overlay's options as kernelMount sets them, moved onto merged; the
+// network's files are written into the root, not bound; / stays
+// writable. Another rung forced, or no layer directory, is the Go init's.
+func TestRawInitWritableRoot(t *testing.T) {
+	writable := func(s *specs.Spec) { s.Root.Readonly = false }
+	in := rawInput(t, writable)
+	in.LayerDir = t.TempDir() + "/layer"
+	in.ResolvConf, in.Hosts = "nameserver 10.0.2.3\n", "127.0.0.1 localhost\n"
+	for _, mapped := range []bool{true, false} {
+		in.ToContainer = func(uid, gid uint32) (uint32, uint32, bool) { return 0, 0, mapped }
+		plan, why, _, err := RawInit(in)
+		if err != nil || plan == nil {
+			t.Fatalf("RawInit: %v (why %q)", err, why)
+		}
+		var whats []string
+		for _, op := range plan.Program {
+			whats = append(whats, op.What)
+		}
+		all := strings.Join(whats, "\n")
+		l := overlay.KernelLayerIn(in.LayerDir)
+		want := []string{
+			"making / rslave", "making " + l.Upper, "making " + l.Work, "making " + l.Merged,
+			"giving " + l.Upper + " the rootfs root's mode", "giving " + l.Merged + " the rootfs root's mode",
+			"opening overlay", "setting overlay's lowerdir", "setting overlay's upperdir", "setting overlay's workdir",
+			"setting overlay's volatile", "setting overlay's userxattr", "creating the overlay",
+			"moving the overlay onto " + l.Merged, "making " + l.Merged + " private",
+			"replacing /etc/resolv.conf", "writing /etc/resolv.conf", "writing /etc/hosts", "writing /etc/hostname",
+			"pivot_root",
+		}
+		if mapped {
+			want = append(want, "giving "+l.Upper+" the rootfs root's owner", "giving "+l.Merged+" the rootfs root's owner")
+		}
+		for _, w := range want {
+			if !strings.Contains(all, w) {
+				t.Errorf("mapped %v: no op %q in the program:\n%s", mapped, w, all)
+			}
+		}
+		for _, not := range []string{"binding the rootfs", "making / read-only", "a tmpfs for the network's files", "giving " + l.Work} {
+			if strings.Contains(all, not) {
+				t.Errorf("mapped %v: op %q in the program:\n%s", mapped, not, all)
+			}
+		}
+		if !mapped && strings.Contains(all, "owner") {
+			t.Errorf("an owner outside the maps is given:\n%s", all)
+		}
+		if err := userns.CheckProgram(plan.Program); err != nil {
+			t.Errorf("the program: %v", err)
+		}
+	}
+	for _, mode := range []string{"fuse", "bind", "copy", "direct"} {
+		in.RootfsMode = mode
+		if plan, why, _, _ := RawInit(in); plan != nil || !strings.Contains(why, "--rootfs-mode "+mode) {
+			t.Errorf("--rootfs-mode %s: plan %v, why %q", mode, plan != nil, why)
+		}
+	}
+	in.RootfsMode = "overlay"
+	if plan, why, _, _ := RawInit(in); plan == nil {
+		t.Errorf("--rootfs-mode overlay: no plan (%s)", why)
 	}
 }
 

@@ -425,10 +425,13 @@ func (cr *creation) checkUserIDs(context.Context) error {
 // makeLayerDir makes the directory that holds the container's writable
 // layer, next to its state, and arranges its removal on failure.
 func (cr *creation) makeLayerDir(context.Context) error {
+	if cr.c.LayerDir != "" {
+		return nil // made for the raw init's writable root (rawMaps)
+	}
 	if err := cr.awaitState(); err != nil {
 		return err
 	}
-	dir := filepath.Join(cr.root.Path(cr.o.ID), "layer")
+	dir := cr.layerDirPath()
 	owner, foreign := cr.foreignRoot()
 	if foreign {
 		// The init runs as the container's root, a uid that may not
@@ -472,6 +475,10 @@ func (cr *creation) makeLayerDir(context.Context) error {
 	})
 	return cr.root.Save(cr.c)
 }
+
+// layerDirPath is where the layer directory goes in the state directory
+// (makeLayerDir).
+func (cr *creation) layerDirPath() string { return filepath.Join(cr.root.Path(cr.o.ID), "layer") }
 
 // foreignRoot reports whether the container's root is a host uid other
 // than the caller's (a privileged caller's own mappings: root mapping host

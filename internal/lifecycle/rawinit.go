@@ -45,7 +45,7 @@ func (cr *creation) rawCandidate() bool {
 	s := cr.bundle.Spec
 	return os.Getenv(rawInitEnv) != "0" && o.owned && o.startSocket && o.Pending == nil && o.Layers == nil &&
 		o.NetFiles == nil && o.SharedUserNS == nil && o.ConsoleSocket == "" && o.KeepLayer == "" &&
-		s.Process != nil && !s.Process.Terminal && s.Root != nil && s.Root.Readonly
+		s.Process != nil && !s.Process.Terminal && s.Root != nil
 }
 
 // planRawInit plans the raw init where the container can take it
@@ -78,6 +78,9 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 	case cr.plan == nil || !cr.plan.RootIsCaller(uint32(os.Getuid())):
 		return "id maps that do not make the caller root in the container", nil
 	}
+	if _, foreign := cr.foreignRoot(); foreign {
+		return "a layer directory of the container's root's own", nil
+	}
 	files, why, err := stdioFiles(&ExecOptions{Stdin: cr.o.Stdin, Stdout: cr.o.Stdout, Stderr: cr.o.Stderr}, &cr.undo)
 	if err != nil || why != "" {
 		return why, err
@@ -92,6 +95,16 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 		GIDMapped:       func(gid uint32) bool { _, ok := cr.plan.ToHostGID(gid); return ok },
 	}
 	in.ResolvConf, in.Hosts = cr.networkFiles()
+	if !cr.bundle.Spec.Root.Readonly {
+		// The kernel overlay's layers, in the directory makeLayerDir
+		// makes (rawMaps: before the program runs).
+		in.LayerDir = cr.layerDirPath()
+		in.ToContainer = func(uid, gid uint32) (uint32, uint32, bool) {
+			cuid, uok := cr.plan.ToContainer(uid)
+			cgid, gok := cr.plan.ToContainerGID(gid)
+			return cuid, cgid, uok && gok
+		}
+	}
 	if cr.seccomp != nil {
 		in.Filter = cr.seccomp.f
 	}
@@ -116,6 +129,9 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 	cr.c.Pid = f.Pid
 	cr.c.PidStart, _, _ = state.ProcStart(f.Pid)
 	cr.c.RootfsMode = "bind"
+	if !cr.bundle.Spec.Root.Readonly {
+		cr.c.RootfsMode = "overlay"
+	}
 	cr.undo.add(cr.stopInit)
 	// An interrupt kills the child through its pidfd (never another
 	// process that got its pid): its status pipe then ends, and the step
@@ -141,8 +157,15 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 
 // rawMaps writes the raw init's maps and, for slirp4netns, opens its
 // network and user namespaces while it is still dumpable: from its maps on
-// it is not, and its namespaces cannot be opened by its pid.
+// it is not, and its namespaces cannot be opened by its pid. A writable
+// root's layer directory is made first: the program makes the overlay's
+// directories in it as soon as it has its maps.
 func (cr *creation) rawMaps(pid int) error {
+	if !cr.bundle.Spec.Root.Readonly {
+		if err := cr.makeLayerDir(context.Background()); err != nil {
+			return fmt.Errorf("making the layer directory: %w", err)
+		}
+	}
 	if cr.netOpts == nil {
 		return cr.plan.Apply(pid)
 	}

@@ -236,7 +236,15 @@ func finishQuick(dir string, c *state.Container) error {
 func (e *runEnd) startReaper(context.Context) error {
 	exe := e.cr.exe
 	if exe == nil {
-		return errors.New("no handle on the sandy binary")
+		// The raw init took no handle on the binary (nothing of sandy's
+		// runs in the container): the reaper runs on the host, after the
+		// container's end, from this process's own binary.
+		self, err := os.Open("/proc/self/exe")
+		if err != nil {
+			return fmt.Errorf("opening the sandy binary for the reaper: %w", err)
+		}
+		defer self.Close()
+		exe = self
 	}
 	// Fds this process inherited without close-on-exec (a caller's pipe)
 	// must not live on in the reaper: a caller reading that pipe to its
