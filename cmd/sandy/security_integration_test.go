@@ -266,6 +266,10 @@ func TestRootlessBinaryReadOnlyOverlay(t *testing.T) {
 		t.Fatalf("delete: %s", r.stderr)
 	}
 	e.sh("echo x > /written") // something in the layer: the reaper removes it
+	// The Go init's run: the raw init starts no sandy binary in the
+	// container, and its reaper, on the host after the container's end,
+	// runs sandy's own binary (TestRawInitWritable).
+	t.Setenv("SANDY_RAW_INIT", "0")
 	r = e.run("", "--debug", "run", "--bundle", e.bundle, uniqueID("exe-reaper"))
 	if r.code != 0 || !strings.Contains(r.stderr, "the init"+overlay) || !strings.Contains(r.stderr, "the reaper finishes the teardown") {
 		t.Fatalf("run: %d, want the init and the reaper started from the overlay: %s", r.code, r.stderr)
@@ -285,6 +289,8 @@ func TestRootlessBinaryOverlayFallback(t *testing.T) {
 	unshare := testutil.RequireBinary(t, "unshare", "apt-get install util-linux")
 	e := newEnv(t, "true")
 	own := ownSandy(t, e.sandy)
+	// The Go init's binary: the raw init execs none in the container.
+	t.Setenv("SANDY_RAW_INIT", "0")
 	limited := func(args ...string) string {
 		script := `echo 0 >/proc/sys/user/max_user_namespaces && exec "$@"`
 		out, _ := exec.Command(unshare, append([]string{"--user", "--map-root-user", "sh", "-c", script, "sh", own}, args...)...).CombinedOutput()

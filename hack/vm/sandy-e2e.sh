@@ -105,8 +105,12 @@ if echo "$out" | grep -qx 10 && { echo "$out" | grep -q "can't fork" || { [ -n "
 else ko "pids limit (rc=$rc, n=$n)"; fi
 
 mk cpu '{"cpu": {"quota": 50000, "period": 100000}}' '["cat", "/sys/fs/cgroup/cpu.max"]'
-out=$("$S" run "$HOME/cpu" 2>&1)
+out=$("$S" --debug run "$HOME/cpu" 2>&1)
 if echo "$out" | grep -q "^50000 100000"; then ok "cpu quota: cpu.max 50000 100000"; else ko "cpu quota: $out"; fi
+# The raw init (docs/design.md, "The raw init") with a systemd scope: the
+# child moved into the scope before its program, its cgroup namespace
+# made there (cpu.max read at the namespace's root above).
+if echo "$out" | grep -q "debug: the init is forked"; then ok "the raw init in a systemd scope"; else ko "the raw init in a systemd scope: $(echo "$out" | grep -E "Go init|forked" | head -3)"; fi
 
 [ "$(scopes)" = 0 ] && ok "no sandy-* scope left after the runs" || ko "scopes left: $(systemctl --user list-units --all --no-legend 'sandy-*')"
 
@@ -149,6 +153,17 @@ if [ $rc = 0 ] && echo "$out" | grep -q '"detail": "linger is on for ' && echo "
 # auto prefers the systemd scope when the bus answers; force cgroupfs.
 out=$(systemd-run --user --quiet --scope -p Delegate=yes "$S" --debug run --cgroup-manager=cgroupfs "$HOME/cpu" 2>&1)
 if echo "$out" | grep -q "^50000 100000" && echo "$out" | grep -q "cgroupfs"; then ok "cgroupfs manager inside a Delegate=yes scope"; else ko "cgroupfs manager: $(echo "$out" | grep -i cgroup | head -3)"; fi
+if echo "$out" | grep -q "debug: the init is forked"; then ok "the raw init in a cgroupfs cgroup"; else ko "the raw init in a cgroupfs cgroup: $(echo "$out" | grep -E "Go init|forked" | head -3)"; fi
+
+# A raw program the kernel refuses (a tmpfs size it cannot read): the Go
+# init runs instead, in the scope the raw child was moved into (joined,
+# not started again), and fails in its own words; no scope is left.
+mk badtmpfs '{"memory": {"limit": 67108864}}' '["true"]'
+sed -i 's#"mounts": \[#"mounts": [{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=lots"]},#' "$HOME/badtmpfs/config.json"
+out=$("$S" --debug run "$HOME/badtmpfs" 2>&1); rc=$?
+if [ $rc != 0 ] && echo "$out" | grep -q "the Go init runs instead" && echo "$out" | grep -q "mounting config.json mounts"; then ok "a failed raw program: the Go init in the same scope, its error"; else ko "raw fallback in a scope (rc=$rc): $(echo "$out" | grep -vE "^sandy: debug: (init: |[a-z ]+: [0-9.]+[µm]?s$)" | tail -5)"; fi
+for i in $(seq 50); do [ "$(scopes)" = 0 ] && break; sleep 0.1; done
+[ "$(scopes)" = 0 ] && ok "no scope left after the raw init's fallback" || ko "scopes left after the fallback: $(systemctl --user list-units --all --no-legend 'sandy-*')"
 
 # CVE-2023-25809: with a real delegated tree (user@1000.service is the
 # user's), no config lets the container create a cgroup outside its own;

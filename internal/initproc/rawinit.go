@@ -71,6 +71,13 @@ type RawInput struct {
 	// ToContainer maps a host uid and gid into the container (ok: both
 	// are mapped), for the owner of a writable root's top directories.
 	ToContainer func(uid, gid uint32) (cuid, cgid uint32, ok bool)
+	// CgroupOwned: the container has a cgroup sandy made for it and a
+	// cgroup namespace of its own (Config.CgroupOwned): its cgroup mount
+	// may be writable. The child is cloned in sandy's cgroup and moved
+	// into its own before the program runs; the program's first op then
+	// makes the cgroup namespace (Config.UnshareCgroupNS), which the
+	// clone does not, so that it is rooted at the container's cgroup.
+	CgroupOwned bool
 }
 
 // Program slots.
@@ -99,7 +106,7 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 		b.layer = overlay.KernelLayerIn(in.LayerDir)
 		b.merged = b.layer.Merged
 	}
-	steps := []func() string{b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
+	steps := []func() string{b.cgroupNS, b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
 	for _, step := range steps {
 		if why := step(); why != "" {
 			return nil, why, nil, nil
@@ -115,6 +122,9 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 		return nil, "", nil, err
 	}
 	plan.Cloneflags = rawCloneFlags(in.Spec)
+	if in.CgroupOwned {
+		plan.Cloneflags &^= unix.CLONE_NEWCGROUP // cgroupNS
+	}
 	plan.Program = b.ops
 	if err := userns.CheckProgram(plan.Program); err != nil {
 		return nil, "", nil, fmt.Errorf("planning the raw init: %w", err)
@@ -251,6 +261,15 @@ func (b *rawBuilder) mount(what, source string, slot int, fstype string, flags u
 
 func (b *rawBuilder) remount(what string, slot int, flags, clear uintptr) {
 	b.op(what, userns.TrapRemount, userns.FDPath(slot), userns.Val(flags), userns.Val(clear))
+}
+
+// cgroupNS is the Go init's unshare of its cgroup namespace
+// (UnshareCgroupNS), in the cgroup the host has moved the child into.
+func (b *rawBuilder) cgroupNS() string {
+	if b.in.CgroupOwned {
+		b.op("making the cgroup namespace", unix.SYS_UNSHARE, userns.Val(unix.CLONE_NEWCGROUP))
+	}
+	return ""
 }
 
 // loopback is bringUpLoopback: lo up in a new network namespace.
@@ -546,11 +565,21 @@ func (b *rawBuilder) bindMount(m specs.Mount, dest string, o mountOpts) string {
 	return ""
 }
 
-// cgroup is mountCgroup without a cgroup of sandy's own: read-only, a
-// fresh cgroup2 in a cgroup namespace, else the host's tree bound.
+// cgroup is mountCgroup: a fresh cgroup2 in a cgroup namespace, writable
+// only where asked and rooted at a cgroup sandy made (CgroupOwned), else
+// read-only, and where a fresh one is refused, the host's tree bound
+// read-only.
 func (b *rawBuilder) cgroup(m specs.Mount, dest string, o mountOpts) string {
 	cgroupNS := hasNamespace(b.s, specs.CgroupNamespace)
 	askedRW := o.clear&unix.MS_RDONLY != 0
+	if askedRW && cgroupNS && b.in.CgroupOwned {
+		if why := b.target(dest, unix.O_DIRECTORY); why != "" {
+			return why
+		}
+		b.mount("mounting cgroup2 on "+dest+" (writable)", "cgroup2", slotTarget, "cgroup2", o.flags|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		b.close(slotTarget)
+		return ""
+	}
 	if askedRW {
 		why := "it has no cgroup namespace"
 		if cgroupNS {

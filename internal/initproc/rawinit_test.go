@@ -207,3 +207,35 @@ func TestRawInitCgroupBind(t *testing.T) {
 		t.Errorf("bind %v, fresh cgroup2 %v: want the host's tree bound, no fresh mount", bind, fresh)
 	}
 }
+
+// A cgroup of sandy's own (CgroupOwned): the clone makes no cgroup
+// namespace, the program's first op does (in the cgroup the host moved
+// the child into), and a cgroup mount asked "rw" is a writable cgroup2,
+// with no warning; without it, the same config warns and mounts it
+// read-only.
+func TestRawInitOwnCgroup(t *testing.T) {
+	rw := func(s *specs.Spec) {
+		for i := range s.Mounts {
+			if s.Mounts[i].Type == "cgroup" {
+				s.Mounts[i].Options = append(s.Mounts[i].Options, "rw")
+			}
+		}
+	}
+	for _, owned := range []bool{true, false} {
+		in := rawInput(t, rw)
+		in.CgroupOwned = owned
+		plan, why, warnings, err := RawInit(in)
+		if err != nil || plan == nil {
+			t.Fatalf("owned %v: RawInit: %v (why %q)", owned, err, why)
+		}
+		first := plan.Program[0].What == "making the cgroup namespace"
+		cloned := plan.Cloneflags&unix.CLONE_NEWCGROUP != 0
+		var writable bool
+		for _, op := range plan.Program {
+			writable = writable || op.What == "mounting cgroup2 on /sys/fs/cgroup (writable)"
+		}
+		if first != owned || cloned == owned || writable != owned || (len(warnings) == 0) != owned {
+			t.Errorf("owned %v: unshare first %v, cloned %v, writable %v, warnings %q", owned, first, cloned, writable, warnings)
+		}
+	}
+}

@@ -127,10 +127,18 @@ func (e *earlyApply) wait() error {
 // it makes one, it makes then (cgroupNSLater). The undo stack waits for
 // it before the cgroup's Destroy (pushed earlier, run later).
 func (cr *creation) applyEarly(ctx context.Context) {
-	if cr.cg == nil || cr.cg.Kind() != cgroupv2.KindSystemd || cr.child.Spawned() {
+	if cr.cg == nil || cr.cg.Kind() != cgroupv2.KindSystemd || cr.child.Spawned() || cr.early != nil {
+		// cr.early: applied to a raw child whose program failed; the Go
+		// init that runs instead joins that cgroup (rejoinCgroup).
 		return
 	}
-	e := &earlyApply{pid: cr.child.Cmd.Process.Pid, done: make(chan struct{})}
+	cr.startApply(ctx, cr.child.Cmd.Process.Pid)
+}
+
+// startApply starts the cgroup's Apply for pid on a goroutine
+// (applyEarly, rawMaps); joinCgroup waits for it.
+func (cr *creation) startApply(ctx context.Context, pid int) {
+	e := &earlyApply{pid: pid, done: make(chan struct{})}
 	go func() {
 		e.err = cr.cg.Apply(ctx, e.pid)
 		close(e.done)

@@ -86,3 +86,51 @@ func TestApplyEarly(t *testing.T) {
 		})
 	}
 }
+
+// joinRecorder also reports the pids Join was given.
+type joinRecorder struct {
+	applyRecorder
+	joins chan int
+}
+
+func (j *joinRecorder) Join(_ context.Context, pid int) error {
+	j.joins <- pid
+	return nil
+}
+
+// TestRawFallbackRejoins: a raw child was put into its cgroup (rawMaps'
+// startApply) and its program failed; the Go init that runs instead starts
+// no second Apply (a systemd scope of that name exists: its sentinel
+// keeps it) and joins the cgroup instead (rejoinCgroup). Without a
+// cgroup applied to a raw child, nothing is joined there.
+func TestRawFallbackRejoins(t *testing.T) {
+	sleep := exec.Command("sleep", "10")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sleep.Process.Kill(); _ = sleep.Wait() })
+	rec := &joinRecorder{applyRecorder: applyRecorder{kind: cgroupv2.KindSystemd, calls: make(chan int, 2)}, joins: make(chan int, 1)}
+	cr := &creation{cg: rec, child: &userns.Child{Cmd: sleep}, c: &state.Container{}}
+	if err := cr.rejoinCgroup(context.Background()); err != nil || len(rec.joins) != 0 {
+		t.Fatalf("rejoinCgroup with no raw child's cgroup: %v, %d joins", err, len(rec.joins))
+	}
+	cr.startApply(context.Background(), 4242) // the raw child's
+	if err := cr.early.wait(); err != nil {
+		t.Fatal(err)
+	}
+	<-rec.calls
+	cr.applyEarly(context.Background()) // the Go init's start
+	cr.c.Pid = sleep.Process.Pid
+	if err := cr.rejoinCgroup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-rec.joins; got != sleep.Process.Pid {
+		t.Fatalf("Join(%d), want the Go init's pid %d", got, sleep.Process.Pid)
+	}
+	select {
+	case pid := <-rec.calls:
+		t.Fatalf("a second Apply (pid %d) for the Go init", pid)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cr.undo.run()
+}

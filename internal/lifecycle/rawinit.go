@@ -25,8 +25,8 @@ import (
 // the sandy binary, no second Go runtime, no sync socket, no config to
 // send. The Go init runs instead for everything else: a create (runc's
 // create and start: the init outlives sandy), a detached run, an image
-// run, a terminal, hooks, published ports, a cgroup of sandy's own,
-// keep-id's maps, and any config RawInit does not plan; and when the raw
+// run, a terminal, hooks, published ports, keep-id's maps, and any
+// config RawInit does not plan; and when the raw
 // program fails at run time, after the failed child is gone, with --debug
 // saying which op failed. SANDY_RAW_INIT=0 turns it off. With
 // slirp4netns (no ports), the network joins the child's namespaces by
@@ -73,8 +73,6 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 	switch {
 	case cr.netOpts != nil && len(cr.netOpts.Ports) > 0:
 		return "published ports (their forwarders join the container by its pid)", nil
-	case cr.cg != nil && cr.cg.Kind() != cgroupv2.KindNone:
-		return "a cgroup of its own", nil
 	case cr.plan == nil || !cr.plan.RootIsCaller(uint32(os.Getuid())):
 		return "id maps that do not make the caller root in the container", nil
 	}
@@ -95,6 +93,7 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 		GIDMapped:       func(gid uint32) bool { _, ok := cr.plan.ToHostGID(gid); return ok },
 	}
 	in.ResolvConf, in.Hosts = cr.networkFiles()
+	in.CgroupOwned = cr.cgroupOwned()
 	if !cr.bundle.Spec.Root.Readonly {
 		// The kernel overlay's layers, in the directory makeLayerDir
 		// makes (rawMaps: before the program runs).
@@ -121,7 +120,7 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 
 // startRawInit forks the raw init and writes its maps.
 func (cr *creation) startRawInit(ctx context.Context) error {
-	f, err := userns.ForkInit(cr.raw, cr.rawMaps)
+	f, err := userns.ForkInit(cr.raw, func(pid int) error { return cr.rawMaps(ctx, pid) })
 	if err != nil {
 		return err
 	}
@@ -159,15 +158,37 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 // network and user namespaces while it is still dumpable: from its maps on
 // it is not, and its namespaces cannot be opened by its pid. A writable
 // root's layer directory is made first: the program makes the overlay's
-// directories in it as soon as it has its maps.
-func (cr *creation) rawMaps(pid int) error {
+// directories in it as soon as it has its maps. A cgroup of its own: the
+// child is moved into it (the cgroup's Apply, beside the maps) before
+// the program runs, whose first op makes its cgroup namespace there.
+func (cr *creation) rawMaps(ctx context.Context, pid int) error {
 	if !cr.bundle.Spec.Root.Readonly {
-		if err := cr.makeLayerDir(context.Background()); err != nil {
+		if err := cr.makeLayerDir(ctx); err != nil {
 			return fmt.Errorf("making the layer directory: %w", err)
 		}
 	}
+	if cr.cg != nil && cr.cg.Kind() != cgroupv2.KindNone {
+		cr.startApply(ctx, pid)
+	}
+	if err := cr.rawNamespaces(pid); err != nil {
+		return err
+	}
+	if err := cr.plan.Apply(pid); err != nil {
+		return err
+	}
+	if cr.early != nil {
+		if err := cr.early.wait(); err != nil {
+			return fmt.Errorf("putting the init (pid %d) into its cgroup: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// rawNamespaces opens, for slirp4netns, the child's network and user
+// namespaces (rawMaps).
+func (cr *creation) rawNamespaces(pid int) error {
 	if cr.netOpts == nil {
-		return cr.plan.Apply(pid)
+		return nil
 	}
 	for _, ns := range []struct {
 		name string
@@ -180,7 +201,7 @@ func (cr *creation) rawMaps(pid int) error {
 		*ns.f = f
 		cr.undo.add(func() { f.Close() })
 	}
-	return cr.plan.Apply(pid)
+	return nil
 }
 
 // rawReady waits until the raw init has built the root (or failed), then
@@ -271,10 +292,25 @@ func (cr *creation) goInitInstead(ctx context.Context) error {
 		_ = cr.net.Close()
 		cr.net = nil
 	}
-	for _, step := range []func(context.Context) error{cr.makeFifo, cr.startInit, cr.awaitHello, cr.configureInit, cr.startNetwork} {
+	for _, step := range []func(context.Context) error{cr.makeFifo, cr.startInit, cr.awaitHello, cr.rejoinCgroup, cr.configureInit, cr.startNetwork} {
 		if err := step(ctx); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// rejoinCgroup puts the Go init that runs instead of a failed raw program
+// into the cgroup the raw child was moved into (rawMaps): a systemd
+// scope exists by now (its sentinel keeps it), so it is joined, not
+// started again; a cgroupfs cgroup the Go init was cloned into already.
+// The Go init makes its cgroup namespace once configured, after this.
+func (cr *creation) rejoinCgroup(ctx context.Context) error {
+	if cr.early == nil {
+		return nil
+	}
+	if err := cr.cg.Join(ctx, cr.c.Pid); err != nil {
+		return fmt.Errorf("putting the init (pid %d) into its cgroup: %w", cr.c.Pid, err)
 	}
 	return nil
 }
