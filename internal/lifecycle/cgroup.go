@@ -157,8 +157,8 @@ const SentinelRole = "_sentinel"
 // sentinel sits in the scope's supervisor/ leaf and ends when sandy closes
 // its stdin (or dies: Pdeathsig); Destroy kills it anyway.
 func (cr *creation) startSentinel(ctx context.Context) error {
-	if !cr.o.owned || cr.cg.Kind() != cgroupv2.KindSystemd {
-		return nil
+	if !cr.o.owned || cr.cg.Kind() != cgroupv2.KindSystemd || cr.sentinel != nil {
+		return nil // none, or started already (rawMaps)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

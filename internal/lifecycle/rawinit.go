@@ -180,6 +180,12 @@ func (cr *creation) rawMaps(ctx context.Context, pid int) error {
 		if err := cr.early.wait(); err != nil {
 			return fmt.Errorf("putting the init (pid %d) into its cgroup: %w", pid, err)
 		}
+		// A systemd scope ends with its last process: the sentinel
+		// keeps it from now on, so that the Go init that runs where the
+		// program fails (its child gone) finds the scope to join.
+		if err := cr.startSentinel(ctx); err != nil {
+			return err
+		}
 	}
 	return nil
 }
