@@ -65,13 +65,41 @@ func checkExe(f *os.File) error {
 // slirp4netns driver has no process inside and is the caller's choice
 // then.
 func checkPidNamespace(pid int) error {
-	var self, their unix.Stat_t
+	return checkPidNamespaceOf(nsOf{pid: pid})
+}
+
+// nsOf names a container's namespaces: its handle on one (the caller's,
+// Options.PidNS, UserNS) where it has one, else by its pid 1's.
+type nsOf struct {
+	pid         int
+	pidNS, user *os.File
+}
+
+// stat stats the container's namespace kind ("pid", "user").
+func (n nsOf) stat(kind string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	f := map[string]*os.File{"pid": n.pidNS, "user": n.user}[kind]
+	if f != nil {
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return st, fmt.Errorf("the container's %s namespace: %w", kind, err)
+		}
+		return st, nil
+	}
+	path := fmt.Sprintf("/proc/%d/ns/%s", n.pid, kind)
+	if err := unix.Stat(path, &st); err != nil {
+		return st, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return st, nil
+}
+
+func checkPidNamespaceOf(n nsOf) error {
+	var self unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/pid", &self); err != nil {
 		return fmt.Errorf("stat /proc/self/ns/pid: %w", err)
 	}
-	path := fmt.Sprintf("/proc/%d/ns/pid", pid)
-	if err := unix.Stat(path, &their); err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
+	their, err := n.stat("pid")
+	if err != nil {
+		return err
 	}
 	if self.Dev == their.Dev && self.Ino == their.Ino {
 		return fmt.Errorf("%w: the builtin port driver runs a helper in the container's user namespace that a container sharing the host's pid namespace could ptrace: give the container a pid namespace (linux.namespaces: {\"type\": \"pid\"}) or use --network=slirp4netns:port_handler=slirp4netns", ErrPortDriver)

@@ -153,6 +153,8 @@ func Start(ctx context.Context, o Options) (*Network, error) {
 //     [--disable-host-loopback] PID tap0 (see slirpArgs);
 //   - with the builtin driver, the port child inside the container's user and
 //     network namespaces: nsenter -t PID -n [-U --preserve-credentials] --
+//     (by Options.NetNS and UserNS where set: --net=/proc/self/fd/4
+//     [--user=/proc/self/fd/5 --preserve-credentials] --)
 //     /proc/self/fd/3 slirp-port-child (see RunPortChild);
 //   - the monitor, /proc/self/fd/11 slirp-monitor, in its own session (see
 //     RunMonitor).
@@ -180,8 +182,8 @@ func Launch(ctx context.Context, o Options) (*Network, error) {
 			return nil, err
 		}
 	}
-	if (o.NetNS == nil) != (o.UserNS == nil) {
-		return nil, errors.New("the network namespace's handle and its user namespace's go together")
+	if (o.NetNS == nil) != (o.UserNS == nil) || o.PidNS != nil && o.NetNS == nil {
+		return nil, errors.New("the network namespace's handle and its user namespace's go together (and the pid namespace's with them)")
 	}
 	if err := Check(); err != nil {
 		return nil, err
@@ -190,7 +192,10 @@ func Launch(ctx context.Context, o Options) (*Network, error) {
 		if _, err := exec.LookPath("nsenter"); err != nil {
 			return nil, fmt.Errorf("%w: the builtin port driver needs nsenter, which is not in PATH (apt-get install util-linux, or use port_handler=slirp4netns)", ErrUnavailable)
 		}
-		if err := checkPidNamespace(o.PID); err != nil {
+		if o.NetNS != nil && o.PidNS == nil {
+			return nil, errors.New("the builtin port driver needs the pid namespace's handle with the network's")
+		}
+		if err := checkPidNamespaceOf(o.namespaces()); err != nil {
 			return nil, err
 		}
 	}
@@ -294,13 +299,16 @@ func launch(o Options) (n *Network, err error) {
 		files = append(files, notifier)
 	}
 	if hasPortChild(o.Driver, forwarded(o.Ports, o.BindNotifier != nil)) {
-		ownUser, err := sharesUserNS(o.PID)
+		ownUser, err := sharesUserNSOf(o.namespaces())
 		if err != nil {
 			return nil, fmt.Errorf("starting port child: %w", err)
 		}
-		childCmd := exec.Command("nsenter", append(portChildNsenterArgs(o.PID, ownUser),
+		childCmd := exec.Command("nsenter", append(portChildNsenterArgs(o.PID, ownUser, o.NetNS != nil),
 			append([]string{exeFDPath(0), PortChildCommand}, portChildArgs(o.StateDir)...)...)...)
 		childCmd.ExtraFiles = []*os.File{o.Exe} // exeFDPath(0)
+		if o.NetNS != nil {
+			childCmd.ExtraFiles = append(childCmd.ExtraFiles, o.NetNS, o.UserNS) // exeFDPath(1), (2)
+		}
 		childCmd.Stdin = lifeR
 		childCmd.Stdout, childCmd.Stderr = logf, logf
 		childCmd.Env, childCmd.SysProcAttr, childCmd.Dir = env, session, "/"
@@ -764,22 +772,37 @@ func removeStateFiles(dir string) {
 // sandy's own (a container of root without one): nsenter cannot enter
 // the user namespace it is in (setns(2): EINVAL), so -U there failed
 // every `-p` of such a container.
-func portChildNsenterArgs(pid int, sameUserNS bool) []string {
+//
+// byHandle: the namespaces are the ones of Options.NetNS and UserNS,
+// passed to nsenter as its fds exeFDPath(1) and (2) (the raw init's, whose
+// namespaces nobody may open by its pid).
+func portChildNsenterArgs(pid int, sameUserNS, byHandle bool) []string {
 	args := []string{"-t", strconv.Itoa(pid), "-n"}
+	user := "-U"
+	if byHandle {
+		args, user = []string{"--net=" + exeFDPath(1)}, "--user="+exeFDPath(2)
+	}
 	if !sameUserNS {
-		args = append(args, "-U", "--preserve-credentials")
+		args = append(args, user, "--preserve-credentials")
 	}
 	return append(args, "--")
 }
 
+// namespaces names the container's namespaces for the checks: by the
+// handles o has, else by o.PID.
+func (o Options) namespaces() nsOf { return nsOf{pid: o.PID, pidNS: o.PidNS, user: o.UserNS} }
+
 // sharesUserNS reports whether process pid is in this process's user
 // namespace.
-func sharesUserNS(pid int) (bool, error) {
-	var mine, theirs unix.Stat_t
+func sharesUserNS(pid int) (bool, error) { return sharesUserNSOf(nsOf{pid: pid}) }
+
+func sharesUserNSOf(n nsOf) (bool, error) {
+	var mine unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/user", &mine); err != nil {
 		return false, err
 	}
-	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/user", pid), &theirs); err != nil {
+	theirs, err := n.stat("user")
+	if err != nil {
 		return false, fmt.Errorf("the container's user namespace: %w", err)
 	}
 	return mine.Dev == theirs.Dev && mine.Ino == theirs.Ino, nil

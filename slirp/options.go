@@ -54,11 +54,17 @@ type Options struct {
 	Exe *os.File
 	// NetNS and UserNS, when set, are handles on the container's network
 	// namespace and the user namespace that owns it, which slirp4netns
-	// joins instead of PID's (--netns-type=path, --userns-path): for a
+	// (and the builtin driver's port child, with PidNS) joins instead of
+	// PID's (--netns-type=path, --userns-path): for a
 	// container whose pid 1 nobody may open the namespaces of by pid (the
 	// raw init, which is not dumpable until its execve). The caller
 	// keeps them and may close them once Launch has returned.
 	NetNS, UserNS *os.File
+	// PidNS, with NetNS and UserNS, is a handle on the container's pid
+	// namespace, for the builtin driver's check that the container has
+	// one of its own (checkPidNamespace); its port child then joins NetNS
+	// and UserNS by these handles too.
+	PidNS *os.File
 }
 
 func (o Options) withDefaults() (Options, error) {

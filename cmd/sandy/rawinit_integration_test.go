@@ -4,6 +4,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,6 +255,45 @@ func TestRawInitWritable(t *testing.T) {
 		return len(ents) == 0
 	})
 	assertNothingLeft(t, e)
+}
+
+// TestRawInitPublish: published ports take the raw init too: the
+// builtin driver's port child joins the container's network and user
+// namespaces by the handles sandy opened while it could (nsenter
+// --net=/proc/self/fd/N), not by the pid of a child nobody may open the
+// namespaces of; httpd is served on the host's loopback, and nothing of
+// the network is left after the run.
+func TestRawInitPublish(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	testutil.RequireBinary(t, "slirp4netns", "apt-get install slirp4netns")
+	port := freePort(t)
+	e := rawEnv(t, false).sh(`mkdir -p /tmp/www && echo hello-from-raw > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www`)
+	e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+	e.write()
+	for _, f := range []string{"etc/resolv.conf", "etc/hostname"} {
+		if err := os.WriteFile(filepath.Join(e.bundle, "rootfs", f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(e.sandy, "--root", e.root, "--debug", "run", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), e.bundle)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill() // httpd, pid 1, ignores SIGINT: the parent-death signal ends it
+		_ = cmd.Wait()
+		noSlirpLeft(t, e)
+	}()
+	if body := waitHTTP(t, port); strings.TrimSpace(body) != "hello-from-raw" {
+		t.Fatalf("body %q; output %s", body, out.String())
+	}
+	if !strings.Contains(out.String(), "debug: the init is forked") || strings.Contains(out.String(), "the Go init runs instead") {
+		t.Fatalf("not the raw init:\n%s", out.String())
+	}
 }
 
 // TestRawInitKilled: kill -9 of sandy run ends the container (the raw

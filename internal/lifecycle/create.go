@@ -101,10 +101,11 @@ type creation struct {
 	raw     *userns.ForkPlan
 	forked  *userns.Forked
 	stopRaw func()
-	// rawNetNS and rawUserNS are the raw init's namespaces, opened
-	// while it could be (rawMaps), for slirp4netns.
-	rawNetNS, rawUserNS *os.File
-	rawWarnings         []string // the plan's (initproc.RawInit), said in rawReady
+	// rawNetNS, rawUserNS and rawPidNS are the raw init's namespaces,
+	// opened while they could be (rawMaps), for slirp4netns and the port
+	// child.
+	rawNetNS, rawUserNS, rawPidNS *os.File
+	rawWarnings                   []string // the plan's (initproc.RawInit), said in rawReady
 
 	cg       cgroupv2.Manager
 	early    *earlyApply // the cgroup's Apply, started with the init (applyEarly)

@@ -130,12 +130,13 @@ func (cr *creation) startNetwork(ctx context.Context) error {
 	// `sandy run` in the foreground owns the network itself; otherwise a
 	// monitor process keeps it for as long as the container runs.
 	o.InProcess = cr.o.owned
-	o.NetNS, o.UserNS = cr.rawNetNS, cr.rawUserNS
+	o.NetNS, o.UserNS, o.PidNS = cr.rawNetNS, cr.rawUserNS, cr.rawPidNS
 	n, err := slirp.Launch(ctx, o)
 	if cr.rawNetNS != nil {
 		cr.rawNetNS.Close()
 		cr.rawUserNS.Close()
-		cr.rawNetNS, cr.rawUserNS = nil, nil
+		cr.rawPidNS.Close()
+		cr.rawNetNS, cr.rawUserNS, cr.rawPidNS = nil, nil, nil
 	}
 	if err != nil {
 		return err

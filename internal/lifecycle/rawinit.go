@@ -25,12 +25,13 @@ import (
 // the sandy binary, no second Go runtime, no sync socket, no config to
 // send. The Go init runs instead for everything else: a create (runc's
 // create and start: the init outlives sandy), a detached run, an image
-// run, a terminal, hooks, published ports, keep-id's maps, and any
+// run, a terminal, hooks, keep-id's maps, and any
 // config RawInit does not plan; and when the raw
 // program fails at run time, after the failed child is gone, with --debug
 // saying which op failed. SANDY_RAW_INIT=0 turns it off. With
-// slirp4netns (no ports), the network joins the child's namespaces by
-// handles opened while it could be (rawMaps).
+// slirp4netns, the network (slirp4netns and the port child of published
+// ports) joins the child's namespaces by handles opened while it could
+// be (rawMaps).
 
 // rawInitEnv turns the raw init off when "0".
 const rawInitEnv = "SANDY_RAW_INIT"
@@ -55,13 +56,14 @@ func (cr *creation) planRawInit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if cr.raw == nil {
-		if why != "" {
-			cr.g.Debugf("the init is sandy's Go init: %s", why)
-		}
-		if cr.exeCopy == nil {
-			cr.exeCopy = copySelfExe()
-		}
+	if (cr.raw == nil || cr.netOpts != nil && len(cr.netOpts.Ports) > 0) && cr.exeCopy == nil {
+		// The Go init's binary, or the port child's: the builtin
+		// driver's forwarder runs sandy inside the container's user
+		// namespace (slirp.Options.Exe).
+		cr.exeCopy = copySelfExe()
+	}
+	if cr.raw == nil && why != "" {
+		cr.g.Debugf("the init is sandy's Go init: %s", why)
 	}
 	return nil
 }
@@ -71,8 +73,6 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	switch {
-	case cr.netOpts != nil && len(cr.netOpts.Ports) > 0:
-		return "published ports (their forwarders join the container by its pid)", nil
 	case cr.plan == nil || !cr.plan.RootIsCaller(uint32(os.Getuid())):
 		return "id maps that do not make the caller root in the container", nil
 	}
@@ -151,6 +151,15 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 	if err := cr.awaitState(); err != nil {
 		return err
 	}
+	if cr.exeCopy != nil && cr.exe == nil {
+		exe, how, err := cr.exeCopy.take()
+		cr.exeCopy = nil // the Go init that may run instead makes its own
+		if err != nil {
+			return err
+		}
+		cr.g.Debugf("the port child runs %s", how)
+		cr.keepExe(exe)
+	}
 	return cr.startNetwork(ctx)
 }
 
@@ -190,8 +199,8 @@ func (cr *creation) rawMaps(ctx context.Context, pid int) error {
 	return nil
 }
 
-// rawNamespaces opens, for slirp4netns, the child's network and user
-// namespaces (rawMaps).
+// rawNamespaces opens, for slirp4netns and the port child, the child's
+// network, user and pid namespaces (rawMaps).
 func (cr *creation) rawNamespaces(pid int) error {
 	if cr.netOpts == nil {
 		return nil
@@ -199,7 +208,7 @@ func (cr *creation) rawNamespaces(pid int) error {
 	for _, ns := range []struct {
 		name string
 		f    **os.File
-	}{{"net", &cr.rawNetNS}, {"user", &cr.rawUserNS}} {
+	}{{"net", &cr.rawNetNS}, {"user", &cr.rawUserNS}, {"pid", &cr.rawPidNS}} {
 		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name))
 		if err != nil {
 			return fmt.Errorf("opening the container's %s namespace: %w", ns.name, err)
