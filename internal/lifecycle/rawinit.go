@@ -25,10 +25,9 @@ import (
 // the sandy binary, no second Go runtime, no sync socket, no config to
 // send. The Go init runs instead for everything else: a create (runc's
 // create and start: the init outlives sandy), a detached run, an image
-// run, a terminal, hooks, keep-id's maps, and any
-// config RawInit does not plan; and when the raw
-// program fails at run time, after the failed child is gone, with --debug
-// saying which op failed. SANDY_RAW_INIT=0 turns it off. With
+// run, a terminal, hooks, keep-id's maps, and any config RawInit does
+// not plan; and when the raw program fails at run time, after the failed
+// child is gone, with --debug saying which op failed. SANDY_RAW_INIT=0 turns it off. With
 // slirp4netns, the network (slirp4netns and the port child of published
 // ports) joins the child's namespaces by handles opened while it could
 // be (rawMaps).
