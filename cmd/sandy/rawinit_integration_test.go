@@ -250,10 +250,7 @@ func TestRawInitWritable(t *testing.T) {
 	if after := treeHash(t, filepath.Join(e.bundle, "rootfs")); after != before {
 		t.Errorf("the bundle's rootfs changed")
 	}
-	waitFor(t, 10*time.Second, "the state root to be empty", func() bool {
-		ents, _ := os.ReadDir(e.root)
-		return len(ents) == 0
-	})
+	waitStateRootEmpty(t, e)
 	assertNothingLeft(t, e)
 }
 

@@ -73,6 +73,16 @@ func helpersOf(e *env) []string {
 	return left
 }
 
+// waitStateRootEmpty waits until e's state root is empty: the teardown
+// (the run's own, or its reaper's) has removed everything it held.
+func waitStateRootEmpty(t *testing.T, e *env) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the state root to be empty", func() bool {
+		ents, _ := os.ReadDir(e.root)
+		return len(ents) == 0
+	})
+}
+
 // mountsOf lists the mounts of this (the user's) mount namespace under
 // e's state root.
 func mountsOf(e *env) []string {
@@ -121,10 +131,7 @@ func TestRunReturnsBeforeTeardown(t *testing.T) {
 	if m := mountsOf(e); len(m) > 0 {
 		t.Fatalf("mounts left in the user's mount namespace:\n%s", strings.Join(m, "\n"))
 	}
-	waitFor(t, 10*time.Second, "the state root to be empty", func() bool {
-		ents, _ := os.ReadDir(e.root)
-		return len(ents) == 0
-	})
+	waitStateRootEmpty(t, e)
 	assertNothingLeft(t, e)
 }
 
@@ -244,10 +251,7 @@ func TestRunTeardownHere(t *testing.T) {
 				}
 				waitFor(t, 2*time.Second, "the killed network processes to go", func() bool { return len(helpersOf(e)) == 0 })
 			}
-			waitFor(t, 10*time.Second, "the state root to be empty", func() bool {
-				ents, _ := os.ReadDir(e.root)
-				return len(ents) == 0
-			})
+			waitStateRootEmpty(t, e)
 			waitFor(t, 10*time.Second, "no helper process left", func() bool { return len(helpersOf(e)) == 0 })
 			assertNothingLeft(t, e)
 		})
