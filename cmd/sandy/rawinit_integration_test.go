@@ -91,7 +91,11 @@ func TestRawInitMatchesGoInit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := rawEnv(t, tc.runc)
 			if tc.writable {
+				// A volume and a working directory the rootfs lacks:
+				// made in the root by either init.
 				e.spec.Root.Readonly = false
+				e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/src/tree", Type: "bind", Source: testutil.TempDir(t), Options: []string{"rbind", "rw"}})
+				e.spec.Process.Cwd = "/work/dir"
 				e.write()
 			}
 			e.sh(containerView)
@@ -123,7 +127,7 @@ func TestRawInitMatchesGoInit(t *testing.T) {
 			}
 			wants := []string{" /proc ", " /dev/pts ", " /sys ", "/proc/sys ro,", "CapBnd:"}
 			if tc.writable {
-				wants = append(wants, "/ / rw,", " - overlay ", "upperdir=LAYER/upper")
+				wants = append(wants, "/ / rw,", " - overlay ", "upperdir=LAYER/upper", " /src/tree ", "\n/work/dir\n")
 			}
 			for _, want := range wants {
 				if !strings.Contains(views["1"], want) {

@@ -3,6 +3,7 @@
 package initproc
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -31,8 +32,9 @@ import (
 // RawInit plans only what it can plan exactly: a root the Go init would
 // mount with the bind rung (a read-only root whose mountpoints all
 // exist, the network's files among them) or with the kernel overlay's
-// rung (a writable root whose mountpoints all exist, over a layer
-// directory the host has made), the mounts of the kinds below
+// rung (a writable root, over a layer directory the host has made, its
+// missing mountpoint directories and cwd made in it), the mounts of the
+// kinds below
 // with the options the Go init passes them, no hooks, no terminal, no
 // sysctls, no cgroup of sandy's own. Anything else returns the reason, and the Go
 // init runs: it remains the one implementation of every case, and the
@@ -211,10 +213,15 @@ func rawCloneFlags(s *specs.Spec) uintptr {
 
 // rawBuilder assembles the program.
 type rawBuilder struct {
-	in       RawInput
-	s        *specs.Spec
-	merged   string              // the root's mount point: the rootfs itself, or the layer's merged
-	layer    overlay.KernelLayer // a writable root's
+	in     RawInput
+	s      *specs.Spec
+	merged string              // the root's mount point: the rootfs itself, or the layer's merged
+	layer  overlay.KernelLayer // a writable root's
+	// missing are a writable root's mountpoints (and cwd) that the
+	// rootfs lacks, by the index of their first missing component: made
+	// in the root before their mount, as the Go init's openDir makes them
+	// (inroot.MkdirAll).
+	missing  map[string]int
 	ops      []userns.Op
 	warnings []string
 	// fresh are the destinations of the tmpfs mounts made so far: a
@@ -363,11 +370,13 @@ func (b *rawBuilder) kernelOverlay() string {
 // atFDCWD is AT_FDCWD as a system call argument.
 const atFDCWD = ^uintptr(99) // -100
 
-// mountpointsExist is why the bind rung cannot hold this root: a
-// mountpoint of the Go init's list (rootfs.mountpoints) that the rootfs
-// lacks, or that is not a real directory all the way (a symlink is the
-// Go init's to resolve). The network's files are not mountpoints in a
-// writable root: they are written into it.
+// mountpointsExist is why the raw init cannot hold this root: a
+// mountpoint of the Go init's list (rootfs.mountpoints) that is not a
+// real directory all the way (a symlink is the Go init's to resolve), or
+// that the rootfs lacks: on a read-only root (the bind rung has no stub
+// layer), or a file's. A writable root's missing directories are made in
+// it (missing). The network's files are not mountpoints in a writable
+// root: they are written into it.
 func (b *rawBuilder) mountpointsExist() string {
 	cfg := &Config{Spec: b.s, Bundle: b.in.Bundle, Rootfs: b.in.Rootfs}
 	if b.s.Root.Readonly {
@@ -394,33 +403,64 @@ func (b *rawBuilder) mountpointsExist() string {
 		if p == "/" || covered(p) {
 			continue
 		}
-		if why := realDir(b.in.Rootfs, p, mp.File); why != "" {
+		from, why := realDir(b.in.Rootfs, p, mp.File)
+		if why != "" && (from < 0 || b.s.Root.Readonly || mp.File) {
 			return why
+		}
+		if why != "" {
+			if b.missing == nil {
+				b.missing = map[string]int{}
+			}
+			b.missing[p] = from
 		}
 	}
 	return ""
 }
 
 // realDir is why the container path p is not an existing real directory
-// (a regular file, for file) of rootfs, every component a directory.
-func realDir(rootfs, p string, file bool) string {
+// (a regular file, for file) of rootfs, every component a directory;
+// where p is missing, from is its first missing component's index (-1:
+// another reason).
+func realDir(rootfs, p string, file bool) (from int, why string) {
 	cur := rootfs
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	for i, part := range parts {
 		cur = filepath.Join(cur, part)
 		var st unix.Stat_t
 		if err := unix.Lstat(cur, &st); err != nil {
-			return fmt.Sprintf("mountpoint %s: %v in the rootfs", p, err)
+			if errors.Is(err, unix.ENOENT) {
+				from = i
+			} else {
+				from = -1
+			}
+			return from, fmt.Sprintf("mountpoint %s: %v in the rootfs", p, err)
 		}
 		want := uint32(unix.S_IFDIR)
 		if i == len(parts)-1 && file {
 			want = unix.S_IFREG
 		}
 		if st.Mode&unix.S_IFMT != want {
-			return fmt.Sprintf("mountpoint %s: not a plain directory in the rootfs", p)
+			return -1, fmt.Sprintf("mountpoint %s: not a plain directory in the rootfs", p)
 		}
 	}
-	return ""
+	return len(parts), ""
+}
+
+// makeMissing makes the missing directories of the mountpoint d in a
+// writable root (missing), once: each in its parent, opened in the root.
+func (b *rawBuilder) makeMissing(d string) {
+	from, ok := b.missing[d]
+	if !ok {
+		return
+	}
+	delete(b.missing, d)
+	parts := strings.Split(strings.TrimPrefix(d, "/"), "/")
+	for i := from; i < len(parts); i++ {
+		parent := "/" + strings.Join(parts[:i], "/")
+		b.openInRoot(slotDir, parent, unix.O_DIRECTORY)
+		b.op("making "+path.Join(parent, parts[i]), unix.SYS_MKDIRAT, userns.Slot(slotDir), userns.Str(parts[i]), userns.Val(0o755)).Tolerate = syscall.EEXIST
+		b.close(slotDir)
+	}
 }
 
 // target opens a mount's destination into slotTarget: made in the tmpfs
@@ -436,6 +476,7 @@ func (b *rawBuilder) target(dest string, flags uint64) string {
 		b.op("making "+d, unix.SYS_MKDIRAT, userns.Slot(slotDir), userns.Str(base), userns.Val(0o755)).Tolerate = syscall.EEXIST
 		b.close(slotDir)
 	}
+	b.makeMissing(d)
 	b.openInRoot(slotTarget, d, flags)
 	return ""
 }
@@ -807,8 +848,10 @@ func (b *rawBuilder) readonlyPaths() string {
 	return ""
 }
 
-// cwd is createCwd, where the directory exists (the root is read-only).
+// cwd is createCwd: the directory checked, made first in a writable root
+// that lacks it.
 func (b *rawBuilder) cwd() string {
+	b.makeMissing(path.Clean("/" + b.s.Process.Cwd))
 	b.openInRoot(slotTarget, b.s.Process.Cwd, unix.O_DIRECTORY)
 	b.close(slotTarget)
 	return ""

@@ -172,6 +172,40 @@ func TestRawInitWritableRoot(t *testing.T) {
 	if plan, why, _, _ := RawInit(in); plan == nil {
 		t.Errorf("--rootfs-mode overlay: no plan (%s)", why)
 	}
+	// Mountpoints and a cwd the rootfs lacks are made in the root, each
+	// directory before the mount that needs it; a missing file's is not.
+	missing := rawInput(t, func(s *specs.Spec) {
+		writable(s)
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data/x", Type: "tmpfs", Source: "tmpfs"})
+		s.Process.Cwd = "/work"
+	})
+	missing.LayerDir, missing.ToContainer = in.LayerDir, in.ToContainer
+	plan, why, _, err := RawInit(missing)
+	if err != nil || plan == nil {
+		t.Fatalf("missing mountpoints in a writable root: %v (why %q)", err, why)
+	}
+	at := map[string]int{}
+	for i, op := range plan.Program {
+		if _, ok := at[op.What]; !ok {
+			at[op.What] = i
+		}
+	}
+	for _, w := range []string{"making /data", "making /data/x", "mounting tmpfs on /data/x", "making /work", "opening /work in the root"} {
+		if _, ok := at[w]; !ok {
+			t.Errorf("no op %q", w)
+		}
+	}
+	if !(at["making /data"] < at["making /data/x"] && at["making /data/x"] < at["mounting tmpfs on /data/x"] && at["making /work"] < at["opening /work in the root"]) {
+		t.Errorf("the directories are not made before their use: %v", at)
+	}
+	fileMount := rawInput(t, func(s *specs.Spec) {
+		writable(s)
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/missing.conf", Type: "bind", Source: "/etc/hostname", Options: []string{"bind"}})
+	})
+	fileMount.LayerDir, fileMount.ToContainer = in.LayerDir, in.ToContainer
+	if plan, why, _, _ := RawInit(fileMount); plan != nil || why == "" {
+		t.Errorf("a bind of a file onto a missing path: plan %v, why %q; want the Go init", plan != nil, why)
+	}
 }
 
 // The runc rootless config's cgroup mount, without a cgroup namespace,
