@@ -94,7 +94,7 @@ func TestRawInitMatchesGoInit(t *testing.T) {
 				// A volume and a working directory the rootfs lacks:
 				// made in the root by either init.
 				e.spec.Root.Readonly = false
-				e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/src/tree", Type: "bind", Source: testutil.TempDir(t), Options: []string{"rbind", "rw"}})
+				e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/src/tree", Type: "bind", Source: testutil.TempDir(t), Options: []string{"rbind", "rw", "rprivate"}})
 				e.spec.Process.Cwd = "/work/dir"
 				e.write()
 			}

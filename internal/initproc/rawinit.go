@@ -514,14 +514,15 @@ func (b *rawBuilder) mountOne(m specs.Mount) string {
 	switch {
 	case o.idmap != "" || o.tmpcopyup || o.copyup || o.chownup || o.rchown:
 		return "an option the Go init handles"
-	case o.propagation != 0 || o.attrSet != 0 || o.attrClr != 0:
-		return "propagation or recursive options"
 	case m.Source == SelfBinary:
 		return "sandy's pid 1"
 	}
 	dest := path.Clean("/" + m.Destination)
 	if o.bind {
 		return b.bindMount(m, dest, o)
+	}
+	if o.propagation != 0 || o.attrSet != 0 || o.attrClr != 0 {
+		return "propagation or recursive options on a mount other than a bind"
 	}
 	if dest == "/dev" && m.Type == "tmpfs" && o.flags&unix.MS_RDONLY != 0 {
 		return "a read-only /dev"
@@ -603,7 +604,25 @@ func (b *rawBuilder) bindMount(m specs.Mount, dest string, o mountOpts) string {
 		b.remount("remounting "+dest, slotAgain, o.flags, o.clear)
 		b.close(slotAgain)
 	}
+	b.finishMount(dest, o)
 	return ""
+}
+
+// finishMount is finishMount: the recursive options (mount_setattr over
+// the mount and its submounts), then the propagation (-v's rprivate).
+func (b *rawBuilder) finishMount(dest string, o mountOpts) {
+	if o.attrSet != 0 || o.attrClr != 0 {
+		attr := unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr}
+		b.openInRoot(slotAgain, dest, unix.O_PATH)
+		b.op("setting "+dest+"'s recursive options", unix.SYS_MOUNT_SETATTR, userns.Slot(slotAgain), userns.Str(""), userns.Val(unix.AT_EMPTY_PATH|unix.AT_RECURSIVE),
+			userns.Buf(append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))...)), userns.Val(unsafe.Sizeof(attr)))
+		b.close(slotAgain)
+	}
+	if o.propagation != 0 {
+		b.openInRoot(slotAgain, dest, unix.O_PATH)
+		b.op("setting "+dest+"'s propagation", unix.SYS_MOUNT, userns.Str(""), userns.FDPath(slotAgain), userns.Str(""), userns.Val(o.propagation), userns.Val(0))
+		b.close(slotAgain)
+	}
 }
 
 // cgroup is mountCgroup: a fresh cgroup2 in a cgroup namespace, writable

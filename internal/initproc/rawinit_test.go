@@ -67,6 +67,26 @@ func TestRawInitPlansExample(t *testing.T) {
 	}
 }
 
+// A bind's recursive options and propagation (-v's rprivate) are
+// finishMount's: mount_setattr over the bind, then the propagation.
+func TestRawInitBindOptions(t *testing.T) {
+	in := rawInput(t, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "bind", Source: "/tmp", Options: []string{"rbind", "rro", "rprivate"}})
+	})
+	plan, why, _, err := RawInit(in)
+	if err != nil || plan == nil {
+		t.Fatalf("RawInit: %v (why %q)", err, why)
+	}
+	at := map[string]int{}
+	for i, op := range plan.Program {
+		at[op.What] = i
+	}
+	bind, attrs, prop := at["binding /tmp on /tmp"], at["setting /tmp's recursive options"], at["setting /tmp's propagation"]
+	if bind == 0 || attrs == 0 || prop == 0 || !(bind < attrs && attrs < prop) {
+		t.Errorf("bind %d, recursive options %d, propagation %d: want all three, in that order", bind, attrs, prop)
+	}
+}
+
 func TestRawInitRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -94,9 +114,9 @@ func TestRawInitRefuses(t *testing.T) {
 		{"a bind of a file", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"bind"}})
 		}, "a bind of something other than a directory"},
-		{"recursive options", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "bind", Source: "/tmp", Options: []string{"rbind", "rro"}})
-		}, "propagation or recursive options"},
+		{"recursive options on a tmpfs", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"rprivate"}})
+		}, "propagation or recursive options on a mount other than a bind"},
 		{"rootfs propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "rshared" }, "linux.rootfsPropagation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
