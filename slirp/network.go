@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -679,15 +680,43 @@ func Stop(stateDir string) error {
 		return fmt.Errorf("stopping network: %w", err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	deadline := time.Now().Add(stopWait)
+	_ = c.SetDeadline(deadline)
 	if _, err := c.Write([]byte("stop\n")); err != nil {
+		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+			return awaitTeardown(stateDir, deadline)
+		}
 		return fmt.Errorf("stopping network: %w", err)
 	}
 	// The monitor closes the connection by exiting, after its children.
 	if _, err := io.Copy(io.Discard, c); err != nil {
+		if errors.Is(err, unix.ECONNRESET) {
+			return awaitTeardown(stateDir, deadline)
+		}
 		return fmt.Errorf("stopping network: waiting for the monitor: %w", err)
 	}
 	return nil
+}
+
+// stopWait bounds Stop's wait for the monitor's teardown.
+var stopWait = 10 * time.Second
+
+// awaitTeardown waits for the teardown of a monitor that reset Stop's
+// connection: one tearing down already (its container exited: `delete
+// --force` killed it just before) closes its listener with the
+// connection not yet accepted, or exits with "stop" unread. Its teardown
+// removes the state files last, once slirp4netns and the port child are
+// gone: Stop returns then, as it would have on the monitor's EOF.
+func awaitTeardown(stateDir string, deadline time.Time) error {
+	for {
+		if _, err := os.Lstat(filepath.Join(stateDir, "slirp.json")); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("stopping network: the monitor reset the connection and did not end its teardown within %v (its state: %s)", stopWait, stateDir)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // preflightPorts fails fast on host ports that cannot be bound: below
