@@ -78,7 +78,10 @@ type nsOf struct {
 // stat stats the container's namespace kind ("pid", "user").
 func (n nsOf) stat(kind string) (unix.Stat_t, error) {
 	var st unix.Stat_t
-	f := map[string]*os.File{"pid": n.pidNS, "user": n.user}[kind]
+	f := n.user
+	if kind == "pid" {
+		f = n.pidNS
+	}
 	if f != nil {
 		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 			return st, fmt.Errorf("the container's %s namespace: %w", kind, err)

@@ -300,7 +300,7 @@ func launch(o Options) (n *Network, err error) {
 		files = append(files, notifier)
 	}
 	if hasPortChild(o.Driver, forwarded(o.Ports, o.BindNotifier != nil)) {
-		ownUser, err := sharesUserNSOf(o.namespaces())
+		ownUser, err := sharesUserNS(o.namespaces())
 		if err != nil {
 			return nil, fmt.Errorf("starting port child: %w", err)
 		}
@@ -821,11 +821,9 @@ func portChildNsenterArgs(pid int, sameUserNS, byHandle bool) []string {
 // handles o has, else by o.PID.
 func (o Options) namespaces() nsOf { return nsOf{pid: o.PID, pidNS: o.PidNS, user: o.UserNS} }
 
-// sharesUserNS reports whether process pid is in this process's user
-// namespace.
-func sharesUserNS(pid int) (bool, error) { return sharesUserNSOf(nsOf{pid: pid}) }
-
-func sharesUserNSOf(n nsOf) (bool, error) {
+// sharesUserNS reports whether the container's user namespace (n's) is
+// this process's.
+func sharesUserNS(n nsOf) (bool, error) {
 	var mine unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/user", &mine); err != nil {
 		return false, err

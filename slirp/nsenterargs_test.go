@@ -29,14 +29,14 @@ func TestPortChildNsenterArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer self.Close()
-	if same, err := sharesUserNSOf(nsOf{pid: 1 << 30, user: self}); err != nil || !same {
-		t.Errorf("sharesUserNSOf(own handle) = %v, %v; want true", same, err)
+	if same, err := sharesUserNS(nsOf{pid: 1 << 30, user: self}); err != nil || !same {
+		t.Errorf("sharesUserNS(own handle) = %v, %v; want true", same, err)
 	}
-	same, err := sharesUserNS(os.Getpid())
+	same, err := sharesUserNS(nsOf{pid: os.Getpid()})
 	if err != nil || !same {
 		t.Fatalf("sharesUserNS(self) = %v, %v; want true", same, err)
 	}
-	if _, err := sharesUserNS(1 << 30); err == nil {
+	if _, err := sharesUserNS(nsOf{pid: 1 << 30}); err == nil {
 		t.Fatal("sharesUserNS of no process: no error")
 	}
 }

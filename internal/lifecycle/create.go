@@ -103,7 +103,7 @@ type creation struct {
 	stopRaw func()
 	// rawNetNS, rawUserNS and rawPidNS are the raw init's namespaces,
 	// opened while they could be (rawMaps), for slirp4netns and the port
-	// child.
+	// child (the pid namespace's only with published ports).
 	rawNetNS, rawUserNS, rawPidNS *os.File
 	rawWarnings                   []string // the plan's (initproc.RawInit), said in rawReady
 

@@ -135,7 +135,9 @@ func (cr *creation) startNetwork(ctx context.Context) error {
 	if cr.rawNetNS != nil {
 		cr.rawNetNS.Close()
 		cr.rawUserNS.Close()
-		cr.rawPidNS.Close()
+		if cr.rawPidNS != nil {
+			cr.rawPidNS.Close()
+		}
 		cr.rawNetNS, cr.rawUserNS, cr.rawPidNS = nil, nil, nil
 	}
 	if err != nil {

@@ -27,10 +27,10 @@ import (
 // create and start: the init outlives sandy), a detached run, an image
 // run, a terminal, hooks, keep-id's maps, and any config RawInit does
 // not plan; and when the raw program fails at run time, after the failed
-// child is gone, with --debug saying which op failed. SANDY_RAW_INIT=0 turns it off. With
-// slirp4netns, the network (slirp4netns and the port child of published
-// ports) joins the child's namespaces by handles opened while it could
-// be (rawMaps).
+// child is gone, with --debug saying which op failed. SANDY_RAW_INIT=0
+// turns it off. With slirp4netns, the network (slirp4netns and the port
+// child of published ports) joins the child's namespaces by handles
+// opened while it could be (rawMaps).
 
 // rawInitEnv turns the raw init off when "0".
 const rawInitEnv = "SANDY_RAW_INIT"
@@ -198,16 +198,22 @@ func (cr *creation) rawMaps(ctx context.Context, pid int) error {
 	return nil
 }
 
-// rawNamespaces opens, for slirp4netns and the port child, the child's
-// network, user and pid namespaces (rawMaps).
+// rawNamespaces opens, for slirp4netns, the child's network and user
+// namespaces, and for the port child of published ports its pid
+// namespace too (rawMaps).
 func (cr *creation) rawNamespaces(pid int) error {
 	if cr.netOpts == nil {
 		return nil
 	}
-	for _, ns := range []struct {
+	type handle struct {
 		name string
 		f    **os.File
-	}{{"net", &cr.rawNetNS}, {"user", &cr.rawUserNS}, {"pid", &cr.rawPidNS}} {
+	}
+	handles := []handle{{"net", &cr.rawNetNS}, {"user", &cr.rawUserNS}}
+	if len(cr.netOpts.Ports) > 0 {
+		handles = append(handles, handle{"pid", &cr.rawPidNS})
+	}
+	for _, ns := range handles {
 		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name))
 		if err != nil {
 			return fmt.Errorf("opening the container's %s namespace: %w", ns.name, err)
