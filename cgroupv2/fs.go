@@ -291,7 +291,7 @@ func (l leaf) Stats() (*Stats, error) {
 func (l leaf) Kill(sig int) error {
 	if syscall.Signal(sig) == unix.SIGKILL {
 		err := writeFile(l.path, "cgroup.kill", "1")
-		// ENODEV: the cgroup is being removed (systemd stops an empty scope).
+		// ENODEV: the cgroup is being removed (see removed).
 		if err == nil || errors.Is(err, unix.ENODEV) || errors.Is(err, fs.ErrNotExist) && !l.exists() {
 			return nil
 		}
@@ -316,6 +316,14 @@ func (l leaf) Kill(sig int) error {
 	return nil
 }
 
+// removed tells whether err says the cgroup is gone or going: ENOENT, or
+// ENODEV, which kernfs returns for a file of a cgroup that is being removed
+// (systemd stopping an empty scope removes its subtree while sandy's
+// Destroy waits for it to empty).
+func removed(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV)
+}
+
 func (l leaf) exists() bool {
 	_, err := os.Stat(l.path)
 	return err == nil
@@ -336,7 +344,7 @@ func (l leaf) remove(ctx context.Context) error {
 	for {
 		ev, err := l.Events()
 		if err != nil {
-			if !l.exists() {
+			if removed(err) || !l.exists() {
 				return nil
 			}
 			return err
@@ -358,7 +366,7 @@ func (l leaf) remove(ctx context.Context) error {
 		return nil
 	})
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := unix.Rmdir(dirs[i]); err != nil && !removed(err) {
 			return fmt.Errorf("removing cgroup %s: %w", dirs[i], err)
 		}
 	}
