@@ -441,10 +441,17 @@ func ForkExec(plan *ForkPlan) (*Forked, error) {
 	if plan.Cloneflags != 0 || len(plan.Program) > 0 {
 		return nil, errors.New("starting the process: ForkExec runs in joined namespaces: new ones and a program are ForkInit's")
 	}
+	return forkExec(plan, false)
+}
+
+// forkExec is ForkExec; with init, child 2 runs plan.Program first
+// (initProgram: ForkInit in a joined user namespace).
+func forkExec(plan *ForkPlan, init bool) (*Forked, error) {
 	r, err := prepare(plan)
 	if err != nil {
 		return nil, err
 	}
+	r.init = init
 	goR, goW, statusR, statusW, err := forkPipes(plan, r)
 	if err != nil {
 		return nil, err

@@ -56,7 +56,18 @@ import (
 // ForkInit starts plan's process in new namespaces (see the top of this
 // file). writeMaps writes the child's uid and gid maps, given its pid.
 // It returns once the child runs its program: AwaitReady waits for it.
+//
+// In a user namespace that has its maps already (the image store's, which
+// its pause process holds, where the caller is uid 0), plan.Joins is
+// that namespace alone and plan.Unshare the namespaces to make, and
+// writeMaps is nil: see ForkInitJoined.
 func ForkInit(plan *ForkPlan, writeMaps func(pid int) error) (*Forked, error) {
+	if len(plan.Joins) > 0 {
+		if writeMaps != nil {
+			return nil, errors.New("starting the init: a joined user namespace has its maps")
+		}
+		return forkInitJoined(plan)
+	}
 	if plan.Cloneflags&unix.CLONE_NEWUSER == 0 {
 		return nil, errors.New("starting the init: ForkInit needs CLONE_NEWUSER")
 	}
@@ -103,6 +114,45 @@ func ForkInit(plan *ForkPlan, writeMaps func(pid int) error) (*Forked, error) {
 	unlock()
 	if _, err := goW.Write([]byte{0}); err != nil {
 		// The child is gone: its record (or none) says why.
+		return nil, f.failed()
+	}
+	return f, nil
+}
+
+// forkInitJoined is ForkInit in a joined user namespace: ForkExec's two
+// children, child 1 not dumpable from its first instruction (the
+// namespace's other processes, a container's among them, could ptrace
+// it otherwise: it holds the caller's memory), joining the namespace,
+// where the caller's ids are 0 and it has every capability, making
+// plan.Unshare's namespaces (CLONE_NEWPID among them: child 2 is pid 1
+// of the new one), and child 2 running the program, as ForkInit's child
+// does once its maps are written. No maps to wait for: the go byte goes
+// at once.
+//
+// Child 2 is not dumpable from its start, so its namespaces cannot be
+// opened by its pid (/proc/PID/ns is root's): whoever needs them
+// (slirp4netns) must get them another way.
+func forkInitJoined(plan *ForkPlan) (*Forked, error) {
+	switch {
+	case plan.Cloneflags != 0:
+		return nil, errors.New("starting the init: in a joined user namespace the new namespaces are plan.Unshare, not clone flags")
+	case len(plan.Joins) != 1 || plan.Joins[0].Flag != unix.CLONE_NEWUSER:
+		return nil, errors.New("starting the init: only a user namespace may be joined, and it alone")
+	case plan.Unshare&unix.CLONE_NEWUSER != 0:
+		return nil, errors.New("starting the init: a joined user namespace and a new one")
+	case plan.Unshare&unix.CLONE_NEWPID == 0 || plan.Unshare&unix.CLONE_NEWNS == 0:
+		return nil, errors.New("starting the init: it needs a pid and a mount namespace of its own (plan.Unshare)")
+	case plan.JoinAsRoot:
+		return nil, errors.New("starting the init: the joined user namespace must map the caller to root (JoinAsRoot is for exec)")
+	case len(plan.Program) == 0:
+		return nil, errNoProgram
+	}
+	f, err := forkExec(plan, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.goW.Write([]byte{0}); err != nil {
+		// Child 2 is gone: its record (or none) says why.
 		return nil, f.failed()
 	}
 	return f, nil

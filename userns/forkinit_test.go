@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -215,6 +218,136 @@ func TestPrepareProgramChecks(t *testing.T) {
 	} {
 		if _, _, err := prepareProgram([]Op{tc.op}); err == nil {
 			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+}
+
+// holdUserNS starts a process that holds a user namespace mapping the
+// caller to root (as the image store's pause process does) and opens it.
+func holdUserNS(t *testing.T) *os.File {
+	t.Helper()
+	holder := exec.Command("unshare", "--user", "--map-root-user", "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	pid := strconv.Itoa(holder.Process.Pid)
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		// unshare(1) execs sleep once its namespace is made and mapped.
+		if b, err := os.ReadFile("/proc/" + pid + "/comm"); err == nil && string(b) == "sleep\n" {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("unshare did not exec sleep")
+		}
+	}
+	ns, err := os.Open("/proc/" + pid + "/ns/user")
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			testutil.Skip(t, "cannot open the holder's user namespace: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
+// TestForkInitJoined: in a user namespace that has its maps (the image
+// store's), the init runs its program as root there, pid 1 of a new pid
+// namespace, in mount, uts and ipc namespaces of its own, and execs as
+// in a new user namespace; a program's failure is its op's.
+func TestForkInitJoined(t *testing.T) {
+	ns := holdUserNS(t)
+	want, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(ns.Fd())))
+	rootfs := testutil.MakeRootfs(t, t.TempDir())
+	if err := os.WriteFile(filepath.Join(rootfs, "marker"), []byte("in the root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	joined := func(program []Op, script string, w *os.File) *ForkPlan {
+		plan := initPlan(t, w, program, script)
+		plan.Unshare, plan.Cloneflags = plan.Cloneflags&^unix.CLONE_NEWUSER, 0
+		plan.Joins = []NSJoin{{File: ns, Flag: unix.CLONE_NEWUSER, Name: "user"}}
+		return plan
+	}
+	run := func(plan *ForkPlan, r *os.File) (string, error) {
+		t.Helper()
+		f, err := ForkInit(plan, nil)
+		if err != nil {
+			return "", err
+		}
+		for _, fl := range plan.Files {
+			if fl != r {
+				fl.Close()
+			}
+		}
+		if err := f.AwaitReady(); err != nil {
+			return "", err
+		}
+		if err := f.Release(); err != nil {
+			return "", err
+		}
+		out, _ := io.ReadAll(r)
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(f.Pid, &ws, 0, nil); err != nil {
+			t.Fatalf("wait4 %d: %v", f.Pid, err)
+		}
+		if ws.ExitStatus() != 0 {
+			t.Fatalf("exit status %v, output %q", ws, out)
+		}
+		return string(out), nil
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	script := `cat /marker; hostname; id -u; echo pid $$; readlink /proc/self/ns/user; grep -c . /proc/self/uid_map`
+	out, err := run(joined(testProgram(rootfs), script, w), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	wantLines := []string{"in the root", "rawinit", "0", "pid 1", want, "1"}
+	if len(lines) != len(wantLines) {
+		t.Fatalf("output %q, want the lines %q", out, wantLines)
+	}
+	for i := range wantLines {
+		if lines[i] != wantLines[i] {
+			t.Errorf("line %d: %q, want %q (output %q)", i, lines[i], wantLines[i], out)
+		}
+	}
+
+	program := testProgram(rootfs)
+	program[3].Args[1] = Str("/not-here") // opening /proc
+	r2, w2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	_, err = run(joined(program, "true", w2), r2)
+	var pe *ProgramError
+	if !errors.As(err, &pe) || pe.Index != 3 || !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("got %v, want op 3 (opening /proc) ENOENT", err)
+	}
+
+	for name, edit := range map[string]func(*ForkPlan){
+		"maps to write": nil,
+		"clone flags":   func(p *ForkPlan) { p.Cloneflags = unix.CLONE_NEWNS },
+		"no pid ns":     func(p *ForkPlan) { p.Unshare &^= unix.CLONE_NEWPID },
+		"new user ns":   func(p *ForkPlan) { p.Unshare |= unix.CLONE_NEWUSER },
+		"as root":       func(p *ForkPlan) { p.JoinAsRoot = true },
+		"no program":    func(p *ForkPlan) { p.Program = nil },
+	} {
+		plan := joined(testProgram(rootfs), "true", w2)
+		maps := func(int) error { return nil }
+		if edit != nil {
+			edit(plan)
+			maps = nil
+		}
+		if f, err := ForkInit(plan, maps); err == nil {
+			f.Kill()
+			t.Errorf("%s: ForkInit accepted the plan", name)
 		}
 	}
 }
