@@ -92,12 +92,12 @@ func (l *Layers) Check() error {
 // (FSCONFIG_SET_STRING copies at most 256 bytes with the terminating NUL).
 const maxFsconfigString = 255
 
-// lowerdirPlan says how the kernel overlay gets its lower directories,
+// LowerdirPlan says how the kernel overlay gets its lower directories,
 // named by fd paths (top first): all in one "lowerdir" value when it fits
 // fsconfig's string limit, else one "lowerdir+" each (Linux 6.8 and
 // later; an older kernel refuses, and the error says to use fewer layers
 // or the mount program).
-func lowerdirPlan(fdPaths []string) (key string, values []string) {
+func LowerdirPlan(fdPaths []string) (key string, values []string) {
 	joined := strings.Join(fdPaths, ":")
 	if len(joined) <= maxFsconfigString {
 		return "lowerdir", []string{joined}

@@ -130,7 +130,7 @@ func (m *mounter) kernelLayers(l *Layers, volatile bool) error {
 		}
 		return nil
 	}
-	key, values := lowerdirPlan(fdPaths)
+	key, values := LowerdirPlan(fdPaths)
 	for _, v := range values {
 		if err := set(key, v); err != nil {
 			return err

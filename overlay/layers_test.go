@@ -58,15 +58,15 @@ func TestLowerdirPlan(t *testing.T) {
 		}
 		return out
 	}
-	key, vals := lowerdirPlan(paths(3))
+	key, vals := LowerdirPlan(paths(3))
 	if key != "lowerdir" || len(vals) != 1 || vals[0] != "/proc/self/fd/10:/proc/self/fd/11:/proc/self/fd/12" {
 		t.Errorf("3 layers: %s %q", key, vals)
 	}
 	// 15 fd paths of 16 bytes and 14 colons: 254 bytes, the most that fit.
-	if key, vals := lowerdirPlan(paths(15)); key != "lowerdir" || len(vals) != 1 || len(vals[0]) != 254 {
+	if key, vals := LowerdirPlan(paths(15)); key != "lowerdir" || len(vals) != 1 || len(vals[0]) != 254 {
 		t.Errorf("15 layers: %s, %d values, %d bytes", key, len(vals), len(vals[0]))
 	}
-	if key, vals := lowerdirPlan(paths(16)); key != "lowerdir+" || len(vals) != 16 || vals[0] != "/proc/self/fd/10" {
+	if key, vals := LowerdirPlan(paths(16)); key != "lowerdir+" || len(vals) != 16 || vals[0] != "/proc/self/fd/10" {
 		t.Errorf("16 layers: %s %q", key, vals)
 	}
 }

@@ -70,6 +70,11 @@ type RawInput struct {
 	// needs (the kernel overlay's upper, work and merged are made in it:
 	// overlay.KernelLayerIn); it must exist when the program runs.
 	LayerDir string
+	// Layers, when set, is the root of a container made from an image
+	// (CreateOptions.Layers): the storage container's layers, mounted as
+	// the kernel overlay on merged/ of LayerDir, the image's root written
+	// directly (the network's files bound on its own, read-only).
+	Layers *overlay.Layers
 	// ToContainer maps a host uid and gid into the container (ok: both
 	// are mapped), for the owner of a writable root's top directories.
 	ToContainer func(uid, gid uint32) (cuid, cgid uint32, ok bool)
@@ -104,7 +109,7 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 		return nil, why, nil, nil
 	}
 	b := &rawBuilder{in: in, s: in.Spec, merged: in.Rootfs}
-	if !in.Spec.Root.Readonly {
+	if in.Layers != nil || !in.Spec.Root.Readonly {
 		b.layer = overlay.KernelLayerIn(in.LayerDir)
 		b.merged = b.layer.Merged
 	}
@@ -114,11 +119,15 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 			return nil, why, nil, nil
 		}
 	}
-	root, err := os.OpenFile(in.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, "", nil, fmt.Errorf("opening the rootfs: %w", err)
+	// The root for HOME from /etc/passwd: an image's has HOME in
+	// process.env (rawUnsupported), its layers are not mounted yet.
+	var root *os.File
+	if in.Layers == nil {
+		if root, err = os.OpenFile(in.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return nil, "", nil, fmt.Errorf("opening the rootfs: %w", err)
+		}
+		defer root.Close()
 	}
-	defer root.Close()
 	plan, err = NewForkPlan(ForkInput{Process: in.Spec.Process, Filter: in.Filter, Root: root, SetgroupsDenied: in.SetgroupsDenied})
 	if err != nil {
 		return nil, "", nil, err
@@ -148,11 +157,11 @@ func rawUnsupported(in RawInput) string {
 		return "hooks"
 	case s.Root == nil:
 		return "no root"
-	case !s.Root.Readonly && (in.LayerDir == "" || in.ToContainer == nil):
+	case in.Layers == nil && !s.Root.Readonly && (in.LayerDir == "" || in.ToContainer == nil):
 		return "a writable root without a layer directory"
-	case s.Root.Readonly && in.RootfsMode != "" && in.RootfsMode != "auto" && in.RootfsMode != "bind":
+	case in.Layers == nil && s.Root.Readonly && in.RootfsMode != "" && in.RootfsMode != "auto" && in.RootfsMode != "bind":
 		return "--rootfs-mode " + in.RootfsMode
-	case !s.Root.Readonly && in.RootfsMode != "" && in.RootfsMode != "auto" && in.RootfsMode != "overlay":
+	case in.Layers == nil && !s.Root.Readonly && in.RootfsMode != "" && in.RootfsMode != "auto" && in.RootfsMode != "overlay":
 		return "--rootfs-mode " + in.RootfsMode + " with a writable root"
 	case p.OOMScoreAdj != nil:
 		return "process.oomScoreAdj"
@@ -170,6 +179,11 @@ func rawUnsupported(in RawInput) string {
 		return "a seccomp listener"
 	case in.Filter != nil && in.Filter.NeedsListener():
 		return "a seccomp NOTIFY listener"
+	}
+	if in.Layers != nil {
+		if why := layersUnsupported(in); why != "" {
+			return why
+		}
 	}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Path != "" {
@@ -307,15 +321,19 @@ func (b *rawBuilder) rootLayer() string {
 		return why
 	}
 	b.op("making / rslave", unix.SYS_MOUNT, userns.Str(""), userns.Str("/"), userns.Str(""), userns.Val(unix.MS_SLAVE|unix.MS_REC), userns.Val(0))
-	b.op("opening the rootfs", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(b.in.Rootfs), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).Out = slotLower
-	if b.s.Root.Readonly {
-		b.op("binding the rootfs on "+b.merged, unix.SYS_MOUNT, userns.FDPath(slotLower), userns.Str(b.merged), userns.Str(""), userns.Val(unix.MS_BIND|unix.MS_REC), userns.Val(0))
-		b.op("remounting "+b.merged+" read-only", userns.TrapRemount, userns.Str(b.merged), userns.Val(unix.MS_RDONLY), userns.Val(0))
-	} else if why := b.kernelOverlay(); why != "" {
-		return why
+	if b.in.Layers != nil {
+		b.storageLayers()
+	} else {
+		b.op("opening the rootfs", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(b.in.Rootfs), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).Out = slotLower
+		if b.s.Root.Readonly {
+			b.op("binding the rootfs on "+b.merged, unix.SYS_MOUNT, userns.FDPath(slotLower), userns.Str(b.merged), userns.Str(""), userns.Val(unix.MS_BIND|unix.MS_REC), userns.Val(0))
+			b.op("remounting "+b.merged+" read-only", userns.TrapRemount, userns.Str(b.merged), userns.Val(unix.MS_RDONLY), userns.Val(0))
+		} else if why := b.kernelOverlay(); why != "" {
+			return why
+		}
+		b.close(slotLower)
 	}
 	b.op("making "+b.merged+" private", unix.SYS_MOUNT, userns.Str(""), userns.Str(b.merged), userns.Str(""), userns.Val(unix.MS_PRIVATE), userns.Val(0))
-	b.close(slotLower)
 	b.op("opening the root", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(b.merged), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).Out = slotRoot
 	return ""
 }
@@ -346,17 +364,28 @@ func (b *rawBuilder) kernelOverlay() string {
 		}
 	}
 	b.op("opening overlay", unix.SYS_FSOPEN, userns.Str("overlay"), userns.Val(unix.FSOPEN_CLOEXEC)).Out = slotFS
-	set := func(key string, val userns.Arg) {
-		b.op("setting overlay's "+key, unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_STRING), userns.Str(key), val, userns.Val(0))
-	}
-	flag := func(key string) {
-		b.op("setting overlay's "+key, unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_FLAG), userns.Str(key), userns.Val(0), userns.Val(0))
-	}
-	set("lowerdir", userns.FDPath(slotLower))
-	set("upperdir", userns.Str(l.Upper))
-	set("workdir", userns.Str(l.Work))
-	flag("volatile")
-	flag("userxattr")
+	b.overlaySet("lowerdir", userns.FDPath(slotLower))
+	b.overlaySet("upperdir", userns.Str(l.Upper))
+	b.overlaySet("workdir", userns.Str(l.Work))
+	b.overlayFlag("volatile")
+	b.overlayFlag("userxattr")
+	b.overlayOnMerged()
+	return ""
+}
+
+// overlaySet and overlayFlag set an option of the overlay being made
+// (slotFS).
+func (b *rawBuilder) overlaySet(key string, val userns.Arg) {
+	b.op("setting overlay's "+key, unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_STRING), userns.Str(key), val, userns.Val(0))
+}
+
+func (b *rawBuilder) overlayFlag(key string) {
+	b.op("setting overlay's "+key, unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_FLAG), userns.Str(key), userns.Val(0), userns.Val(0))
+}
+
+// overlayOnMerged creates the overlay (slotFS) and moves it onto merged.
+func (b *rawBuilder) overlayOnMerged() {
+	l := b.layer
 	b.op("creating the overlay", unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_CMD_CREATE), userns.Val(0), userns.Val(0), userns.Val(0))
 	b.op("mounting the overlay detached", unix.SYS_FSMOUNT, userns.Slot(slotFS), userns.Val(unix.FSMOUNT_CLOEXEC), userns.Val(0)).Out = slotFiles
 	b.close(slotFS)
@@ -364,7 +393,6 @@ func (b *rawBuilder) kernelOverlay() string {
 	b.op("moving the overlay onto "+l.Merged, unix.SYS_MOVE_MOUNT, userns.Slot(slotFiles), userns.Str(""), userns.Slot(slotTarget), userns.Str(""), userns.Val(unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH))
 	b.close(slotTarget)
 	b.close(slotFiles)
-	return ""
 }
 
 // atFDCWD is AT_FDCWD as a system call argument.
@@ -379,7 +407,7 @@ const atFDCWD = ^uintptr(99) // -100
 // root: they are written into it.
 func (b *rawBuilder) mountpointsExist() string {
 	cfg := &Config{Spec: b.s, Bundle: b.in.Bundle, Rootfs: b.in.Rootfs}
-	if b.s.Root.Readonly {
+	if b.s.Root.Readonly || b.in.Layers != nil {
 		cfg.ResolvConf, cfg.Hosts = b.in.ResolvConf, b.in.Hosts
 	}
 	r := &rootfs{cfg: cfg, spec: b.s}
@@ -403,7 +431,13 @@ func (b *rawBuilder) mountpointsExist() string {
 		if p == "/" || covered(p) {
 			continue
 		}
-		from, why := realDir(b.in.Rootfs, p, mp.File)
+		var from int
+		var why string
+		if b.in.Layers != nil {
+			from, why = layeredDir(b.in.Layers, p, mp.File)
+		} else {
+			from, why = realDir(b.in.Rootfs, p, mp.File)
+		}
 		if why != "" && (from < 0 || b.s.Root.Readonly || mp.File) {
 			return why
 		}
@@ -753,12 +787,12 @@ func (b *rawBuilder) networkFiles() string {
 	if len(files) == 0 {
 		return ""
 	}
-	if !b.s.Root.Readonly {
+	if !b.s.Root.Readonly && b.in.Layers == nil {
 		b.writeInRoot(files)
 		return ""
 	}
 	if !b.isFresh("/dev") {
-		return "the network's files on a read-only root without a /dev tmpfs to stage them in"
+		return "the network's files on a read-only or image root without a /dev tmpfs to stage them in"
 	}
 	b.op("a tmpfs for the network's files", unix.SYS_FSOPEN, userns.Str("tmpfs"), userns.Val(unix.FSOPEN_CLOEXEC)).Out = slotFS
 	b.op("naming it", unix.SYS_FSCONFIG, userns.Slot(slotFS), userns.Val(unix.FSCONFIG_SET_STRING), userns.Str("source"), userns.Str("tmpfs"), userns.Val(0))

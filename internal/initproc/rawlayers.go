@@ -1,0 +1,170 @@
+//go:build linux
+
+package initproc
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/overlay"
+	"github.com/sandy-rt/sandy/userns"
+)
+
+// The raw init's root for a container made from an image (RawInput.Layers):
+// the storage container's layers as the kernel overlay, as the Go init
+// mounts them (overlay.Mount: kernelLayers), on merged/ of the layer
+// directory. The overlay takes only directories of the mounter's own
+// mount namespace ("failed to clone upperpath" otherwise), so the child
+// opens each layer itself, after its mount namespace is made: upper and
+// work into slots, named by their /proc/self/fd paths; each lower the
+// same way, one "lowerdir+" at a time (Linux 6.8; any number of layers);
+// before 6.8, the lowers' own paths in one "lowerdir" value, where they
+// fit fsconfig's 255 bytes and need no escaping, else the Go init.
+
+// layersUnsupported is why an image's root needs the Go init ("" if it
+// does not).
+func layersUnsupported(in RawInput) string {
+	l := in.Layers
+	if err := l.Check(); err != nil {
+		return "storage layers the Go init must check: " + err.Error()
+	}
+	switch {
+	case l.Driver != overlay.DriverOverlay:
+		return "a " + l.Driver + " store"
+	case l.Program != "":
+		return "the store's mount program (" + filepath.Base(l.Program) + ")"
+	case l.Trusted:
+		return "a store that keeps overlay's metadata in trusted.* xattrs (root's)"
+	case in.Spec.Root.Readonly:
+		return "an image's read-only root (--read-only)"
+	case in.LayerDir == "":
+		return "an image's root without a layer directory"
+	case !hasEnv(in.Spec.Process.Env, "HOME"):
+		return "HOME from the image's /etc/passwd"
+	case !lowerdirPlus():
+		escape := false
+		for _, p := range l.Lowers {
+			escape = escape || strings.ContainsAny(p, ":,\\\n")
+		}
+		if escape || len(strings.Join(l.Lowers, ":")) > maxFsconfigString {
+			return fmt.Sprintf("%d layers whose paths do not fit one lowerdir option before Linux 6.8", len(l.Lowers))
+		}
+	}
+	return ""
+}
+
+// maxFsconfigString is the longest string fsconfig(2) takes.
+const maxFsconfigString = 255
+
+// lowerdirPlus reports whether the kernel takes overlay's "lowerdir+"
+// (Linux 6.8).
+func lowerdirPlus() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	major, minor, ok := kernelRelease(unix.ByteSliceToString(u.Release[:]))
+	return ok && (major > 6 || major == 6 && minor >= 8)
+}
+
+// kernelRelease parses "6.1.0-18-amd64" as 6, 1.
+func kernelRelease(rel string) (major, minor int, ok bool) {
+	a, rest, _ := strings.Cut(rel, ".")
+	b := strings.TrimLeft(rest, "0123456789")
+	b = rest[:len(rest)-len(b)]
+	var err1, err2 error
+	major, err1 = strconv.Atoi(a)
+	minor, err2 = strconv.Atoi(b)
+	return major, minor, err1 == nil && err2 == nil
+}
+
+// storageLayers mounts the layers on merged, made 0700 in the layer
+// directory as mountLayers makes it; a merged left there (EEXIST) fails
+// the program, and the Go init clears it. A kernel that refuses
+// volatile or userxattr fails it too: the Go init walks its own ladder
+// then.
+func (b *rawBuilder) storageLayers() {
+	l := b.in.Layers
+	open := func(slot int, p string) {
+		b.op("opening the storage layer "+p, unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str(p), userns.Val(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)).Out = slot
+	}
+	b.op("making "+b.merged, unix.SYS_MKDIRAT, userns.Val(atFDCWD), userns.Str(b.merged), userns.Val(0o700))
+	b.op("opening overlay", unix.SYS_FSOPEN, userns.Str("overlay"), userns.Val(unix.FSOPEN_CLOEXEC)).Out = slotFS
+	if lowerdirPlus() {
+		for _, p := range l.Lowers {
+			open(slotAgain, p)
+			b.overlaySet("lowerdir+", userns.FDPath(slotAgain))
+			b.close(slotAgain)
+		}
+	} else {
+		b.overlaySet("lowerdir", userns.Str(strings.Join(l.Lowers, ":")))
+	}
+	open(slotAgain, l.Upper)
+	b.overlaySet("upperdir", userns.FDPath(slotAgain))
+	b.close(slotAgain)
+	open(slotAgain, l.Work)
+	b.overlaySet("workdir", userns.FDPath(slotAgain))
+	b.close(slotAgain)
+	b.overlayFlag("userxattr")
+	if l.Volatile {
+		b.overlayFlag("volatile")
+	}
+	b.overlayOnMerged()
+}
+
+// layeredDir is realDir for an image's root, whose layers are not
+// mounted yet: each component is looked up in the layers top first (the
+// container's upper, then the image's lowers), the topmost entry
+// deciding; a whiteout (a 0/0 character device) makes it missing, and an
+// opaque directory hides the layers below it. A redirected directory is
+// not followed: where the merged tree differs from this reading, the
+// program's own lookups in the mounted root fail, and the Go init runs
+// instead.
+func layeredDir(l *overlay.Layers, p string, file bool) (from int, why string) {
+	dirs := append([]string{l.Upper}, l.Lowers...)
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	rel := ""
+	for i, part := range parts {
+		rel = filepath.Join(rel, part)
+		found := -1
+		var st unix.Stat_t
+		for k, d := range dirs {
+			err := unix.Lstat(filepath.Join(d, rel), &st)
+			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+				continue
+			}
+			if err != nil {
+				return -1, fmt.Sprintf("mountpoint %s: %v in the image's layers", p, err)
+			}
+			found = k
+			break
+		}
+		if found < 0 || st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+			return i, fmt.Sprintf("mountpoint %s: missing from the image", p)
+		}
+		want := uint32(unix.S_IFDIR)
+		if i == len(parts)-1 && file {
+			want = unix.S_IFREG
+		}
+		if st.Mode&unix.S_IFMT != want {
+			return -1, fmt.Sprintf("mountpoint %s: not a plain directory in the image", p)
+		}
+		if want == unix.S_IFDIR && opaque(filepath.Join(dirs[found], rel)) {
+			dirs = dirs[:found+1]
+		}
+	}
+	return len(parts), ""
+}
+
+// opaque reports whether the layer directory dir hides the layers below
+// it (overlay's opaque xattr, user.* in a rootless store).
+func opaque(dir string) bool {
+	var b [2]byte
+	n, err := unix.Lgetxattr(dir, "user.overlay.opaque", b[:])
+	return err == nil && n == 1 && b[0] == 'y'
+}
