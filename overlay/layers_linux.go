@@ -5,6 +5,7 @@ package overlay
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,9 @@ func mountLayers(o Options) (*Root, error) {
 		mode = ModeFuse
 		err = m.fuseLayers(l)
 	default:
+		if err := clearVolatile(l.Work); err != nil {
+			return nil, err
+		}
 		err = m.kernelLayers(l, l.Volatile)
 		if err != nil && l.Volatile && errors.Is(err, unix.EINVAL) && strings.Contains(why(err), "volatile") {
 			err = m.kernelLayers(l, false)
@@ -65,6 +69,24 @@ func mountLayers(o Options) (*Root, error) {
 		return nil, fmt.Errorf("making %s private: %w", merged, err)
 	}
 	return &Root{Path: merged, Mode: mode, Upper: l.Upper}, nil
+}
+
+// clearVolatile removes the mark a volatile overlay leaves in its work
+// directory (work/incompat/volatile), with which the kernel refuses to
+// mount the layers again ("overlay with incompat feature 'volatile'
+// cannot be mounted", EINVAL): the overlay that left it is gone, with
+// the mount namespace of the init that made it (a raw init whose program
+// failed after its mount, a container killed before it could clean up),
+// and the storage container's layer is this container's alone.
+func clearVolatile(work string) error {
+	mark := filepath.Join(work, "work", "incompat", "volatile")
+	if _, err := os.Lstat(mark); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := os.RemoveAll(mark); err != nil {
+		return fmt.Errorf("removing the mark of a volatile overlay gone: %w", err)
+	}
+	return nil
 }
 
 // bindLayer binds a vfs container's directory, its complete root.

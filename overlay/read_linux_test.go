@@ -258,3 +258,25 @@ func TestLayersReadFileRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A volatile overlay's mark in its work directory, left by an overlay
+// gone, is removed before the layers are mounted again; none, nothing.
+func TestClearVolatile(t *testing.T) {
+	work := t.TempDir()
+	mark := filepath.Join(work, "work", "incompat", "volatile")
+	if err := clearVolatile(work); err != nil {
+		t.Fatalf("no mark: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(mark, "inside"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := clearVolatile(work); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(mark); !os.IsNotExist(err) {
+		t.Errorf("the mark is still there: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(work, "work", "incompat")); err != nil {
+		t.Errorf("more than the mark was removed: %v", err)
+	}
+}

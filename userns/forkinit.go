@@ -59,14 +59,12 @@ import (
 //
 // In a user namespace that has its maps already (the image store's, which
 // its pause process holds, where the caller is uid 0), plan.Joins is
-// that namespace alone and plan.Unshare the namespaces to make, and
-// writeMaps is nil: see ForkInitJoined.
+// that namespace alone and plan.Unshare the namespaces to make: see
+// forkInitJoined. writeMaps then writes no maps; it does what must
+// precede the program (nil: nothing).
 func ForkInit(plan *ForkPlan, writeMaps func(pid int) error) (*Forked, error) {
 	if len(plan.Joins) > 0 {
-		if writeMaps != nil {
-			return nil, errors.New("starting the init: a joined user namespace has its maps")
-		}
-		return forkInitJoined(plan)
+		return forkInitJoined(plan, writeMaps)
 	}
 	if plan.Cloneflags&unix.CLONE_NEWUSER == 0 {
 		return nil, errors.New("starting the init: ForkInit needs CLONE_NEWUSER")
@@ -127,12 +125,12 @@ func ForkInit(plan *ForkPlan, writeMaps func(pid int) error) (*Forked, error) {
 // plan.Unshare's namespaces (CLONE_NEWPID among them: child 2 is pid 1
 // of the new one), and child 2 running the program, as ForkInit's child
 // does once its maps are written. No maps to wait for: the go byte goes
-// at once.
+// once setUp (if any) has run.
 //
 // Child 2 is not dumpable from its start, so its namespaces cannot be
 // opened by its pid (/proc/PID/ns is root's): whoever needs them
 // (slirp4netns) must get them another way.
-func forkInitJoined(plan *ForkPlan) (*Forked, error) {
+func forkInitJoined(plan *ForkPlan, setUp func(pid int) error) (*Forked, error) {
 	switch {
 	case plan.Cloneflags != 0:
 		return nil, errors.New("starting the init: in a joined user namespace the new namespaces are plan.Unshare, not clone flags")
@@ -150,6 +148,12 @@ func forkInitJoined(plan *ForkPlan) (*Forked, error) {
 	f, err := forkExec(plan, true)
 	if err != nil {
 		return nil, err
+	}
+	if setUp != nil {
+		if err := setUp(f.Pid); err != nil {
+			f.Kill()
+			return nil, err
+		}
 	}
 	if _, err := f.goW.Write([]byte{0}); err != nil {
 		// Child 2 is gone: its record (or none) says why.

@@ -271,9 +271,13 @@ func TestForkInitJoined(t *testing.T) {
 	}
 	run := func(plan *ForkPlan, r *os.File) (string, error) {
 		t.Helper()
-		f, err := ForkInit(plan, nil)
+		setUpPid := 0
+		f, err := ForkInit(plan, func(pid int) error { setUpPid = pid; return nil })
 		if err != nil {
 			return "", err
+		}
+		if setUpPid != f.Pid {
+			t.Errorf("the set-up ran for pid %d, want the child's %d", setUpPid, f.Pid)
 		}
 		for _, fl := range plan.Files {
 			if fl != r {
@@ -331,21 +335,25 @@ func TestForkInitJoined(t *testing.T) {
 		t.Fatalf("got %v, want op 3 (opening /proc) ENOENT", err)
 	}
 
+	// A set-up that fails: the child is killed and reaped, the error is
+	// the set-up's.
+	setUpErr := errors.New("no cgroup")
+	if f, err := ForkInit(joined(testProgram(rootfs), "true", w2), func(int) error { return setUpErr }); !errors.Is(err, setUpErr) {
+		if f != nil {
+			f.Kill()
+		}
+		t.Errorf("a failed set-up: %v, want its error", err)
+	}
 	for name, edit := range map[string]func(*ForkPlan){
-		"maps to write": nil,
-		"clone flags":   func(p *ForkPlan) { p.Cloneflags = unix.CLONE_NEWNS },
-		"no pid ns":     func(p *ForkPlan) { p.Unshare &^= unix.CLONE_NEWPID },
-		"new user ns":   func(p *ForkPlan) { p.Unshare |= unix.CLONE_NEWUSER },
-		"as root":       func(p *ForkPlan) { p.JoinAsRoot = true },
-		"no program":    func(p *ForkPlan) { p.Program = nil },
+		"clone flags": func(p *ForkPlan) { p.Cloneflags = unix.CLONE_NEWNS },
+		"no pid ns":   func(p *ForkPlan) { p.Unshare &^= unix.CLONE_NEWPID },
+		"new user ns": func(p *ForkPlan) { p.Unshare |= unix.CLONE_NEWUSER },
+		"as root":     func(p *ForkPlan) { p.JoinAsRoot = true },
+		"no program":  func(p *ForkPlan) { p.Program = nil },
 	} {
 		plan := joined(testProgram(rootfs), "true", w2)
-		maps := func(int) error { return nil }
-		if edit != nil {
-			edit(plan)
-			maps = nil
-		}
-		if f, err := ForkInit(plan, maps); err == nil {
+		edit(plan)
+		if f, err := ForkInit(plan, nil); err == nil {
 			f.Kill()
 			t.Errorf("%s: ForkInit accepted the plan", name)
 		}

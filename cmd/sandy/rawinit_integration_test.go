@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
 
 // rawEnv is a bundle the raw init takes (initproc.RawInit): a read-only
@@ -389,4 +390,103 @@ func TestRawInitWarnsOnce(t *testing.T) {
 	if r.code == 0 || strings.Count(r.stderr, warning) != 1 || !strings.Contains(r.stderr, "the Go init runs instead") {
 		t.Errorf("after the fallback: exit %d, %d warnings, want an error and 1:\n%s", r.code, strings.Count(r.stderr, warning), r.stderr)
 	}
+}
+
+// TestRunImageRawInitMatchesGoInit: `sandy run --rm IMAGE` without
+// slirp4netns takes the raw init in the image store's user namespace
+// (its init starts once the bundle is in), and the container it builds
+// is the Go init's: the image's layers with their whiteouts and opaque
+// directories, a volume, a working directory and network files the
+// image lacks, a user the image lacks (its /etc/passwd bound). Flags
+// the raw init cannot plan start the Go init beside the helper, as
+// before.
+func TestRunImageRawInitMatchesGoInit(t *testing.T) {
+	testutil.SandyWithImages(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	e := newImgEnv(t)
+	e.privateRuntime()
+	e.loadImage("localhost/bb:changes", imagefix.BusyboxWithChanges(t))
+	vol := testutil.TempDir(t)
+	if err := os.WriteFile(filepath.Join(vol, "f"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// containerView, with the overlay's layer options (fds of whoever
+	// mounted it, one lowerdir or one lowerdir+ each) left out, and the
+	// image's changes.
+	// The hostname (the container's id) and the dates differ from run to
+	// run.
+	view := "( (" + containerView + `) | sed -E "s#lowerdir[+]?=.*,workdir=[^,]*#LAYERS#"; echo ---
+ls -ln /etc /opt/data /src/tree 2>&1 | cut -c1-10,16-34,47-; cat /etc/issue /src/tree/f 2>&1; true ) | sed -E "s/[0-9a-f]{64}/ID/g; s/$(hostname)/HOST/g; s/[A-Z][a-z]{2} +[0-9]+ +[0-9:]{4,5}/DATE/g"`
+	run := func(t *testing.T, raw string, args ...string) result {
+		t.Helper()
+		c := e.cmd(append(append([]string{"--debug", "run", "--rm"}, args...), "localhost/bb:changes", "sh", "-c", view)...)
+		c.Env = append(append([]string(nil), e.env...), "SANDY_RAW_INIT="+raw)
+		var out, errb strings.Builder
+		c.Stdout, c.Stderr = &out, &errb
+		err := c.Run()
+		r := result{stdout: out.String(), stderr: errb.String()}
+		if err != nil {
+			t.Fatalf("SANDY_RAW_INIT=%s run %v: %v\n%s", raw, args, err, r.stderr)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"the image as it is", []string{"--network=none"}},
+		{"a volume and a working directory the image lacks", []string{"--network=none", "-v", vol + ":/src/tree", "-w", "/work/dir"}},
+		{"a user the image lacks", []string{"--network=none", "-u", "1234:1234"}},
+		{"a hostname", []string{"--network=none", "--hostname", "raw-image"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			goInit, rawInit := run(t, "0", tc.args...), run(t, "1", tc.args...)
+			if !strings.Contains(rawInit.stderr, "debug: the init is forked") || !strings.Contains(rawInit.stderr, "raw init started in the image store's user namespace") {
+				t.Fatalf("the raw init did not run in the store's namespace:\n%s", rawInit.stderr)
+			}
+			if strings.Contains(goInit.stderr, "debug: the init is forked") {
+				t.Fatalf("SANDY_RAW_INIT=0 forked the init:\n%s", goInit.stderr)
+			}
+			if goInit.stdout != rawInit.stdout {
+				t.Fatalf("the raw init's container differs from the Go init's:\n%s\n--- Go init\n%s", lineDiff(goInit.stdout, rawInit.stdout), goInit.stdout)
+			}
+			if !strings.Contains(rawInit.stdout, " - overlay ") || strings.Contains(rawInit.stdout, "motd") {
+				t.Errorf("the view shows no overlay root, or the whited-out /etc/motd:\n%s", rawInit.stdout)
+			}
+		})
+	}
+	// Flags the raw init does not plan: the Go init, started beside the
+	// image helper (not once the bundle is in).
+	for _, args := range [][]string{{"--network=none", "--tmpfs", "/scratch"}, {"--network=none", "--read-only"}, {"--network=none", "--init"}} {
+		r := run(t, "1", args...)
+		if strings.Contains(r.stderr, "debug: the init is forked") || strings.Contains(r.stderr, "starts once the image's bundle is in") {
+			t.Errorf("run %v: the raw init was tried:\n%s", args, r.stderr)
+		}
+	}
+}
+
+// lineDiff is the lines of a that b lacks ("-") and of b that a lacks ("+").
+func lineDiff(a, b string) string {
+	count := func(s string) map[string]int {
+		m := map[string]int{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l]++
+		}
+		return m
+	}
+	ca, cb := count(a), count(b)
+	var out []string
+	for _, l := range strings.Split(a, "\n") {
+		if cb[l] < ca[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range strings.Split(b, "\n") {
+		if ca[l] < cb[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

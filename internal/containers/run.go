@@ -134,7 +134,7 @@ func (r RunRequest) runForeground(ctx context.Context, g *lifecycle.Global, st *
 		rb, err := r.finalBundle(ctx, g, st, h, base, vols)
 		bundleErr = err
 		return rb, err
-	}}
+	}, GoInit: goInitFlags(r.Options)}
 	g.Debugf("the container's creation starts while the image helper makes the storage container %s", st.id)
 	code, err := lifecycle.Run(ctx, g, &o)
 	var ie *lifecycle.InterruptedError
@@ -573,4 +573,27 @@ func recordExit(g *lifecycle.Global, dir string, code int) {
 	if err := writeRecord(dir, rec); err != nil {
 		g.Debugf("recording the exit status: %v", err)
 	}
+}
+
+// goInitFlags is why the flags alone give a config that only the
+// container's Go init sets up (the raw init plans none of it,
+// initproc.RawInit), "" where the final bundle may take the raw init:
+// --init (sandy's pid 1 bound in), a tmpfs that copies the image's
+// directory up (--tmpfs, --mount type=tmpfs, without notmpcopyup).
+func goInitFlags(o Options) string {
+	switch {
+	case o.Init:
+		return "--init"
+	}
+	for _, t := range o.Tmpfs {
+		if !strings.Contains(t, "notmpcopyup") {
+			return "--tmpfs (tmpcopyup)"
+		}
+	}
+	for _, m := range o.Mounts {
+		if strings.Contains(m, "type=tmpfs") && !strings.Contains(m, "notmpcopyup") {
+			return "--mount type=tmpfs (tmpcopyup)"
+		}
+	}
+	return ""
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -113,7 +115,7 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 		b.layer = overlay.KernelLayerIn(in.LayerDir)
 		b.merged = b.layer.Merged
 	}
-	steps := []func() string{b.cgroupNS, b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
+	steps := []func() string{b.cgroupNS, b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.sysctls, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
 	for _, step := range steps {
 		if why := step(); why != "" {
 			return nil, why, nil, nil
@@ -169,8 +171,6 @@ func rawUnsupported(in RawInput) string {
 		return "no linux section"
 	case s.Linux.Personality != nil:
 		return "linux.personality"
-	case len(s.Linux.Sysctl) > 0:
-		return "linux.sysctl"
 	case len(s.Linux.Devices) > 0:
 		return "linux.devices"
 	case s.Linux.RootfsPropagation != "":
@@ -235,9 +235,13 @@ type rawBuilder struct {
 	// rootfs lacks, by the index of their first missing component: made
 	// in the root before their mount, as the Go init's openDir makes them
 	// (inroot.MkdirAll).
-	missing  map[string]int
-	ops      []userns.Op
-	warnings []string
+	missing map[string]int
+	// missingFiles are a writable root's file mountpoints that it lacks,
+	// in a directory it has: created empty before their mount
+	// (makeMissingFile), as the Go init's openFile creates them.
+	missingFiles map[string]bool
+	ops          []userns.Op
+	warnings     []string
 	// fresh are the destinations of the tmpfs mounts made so far: a
 	// path below one is made in it (mkdirat), not looked for in the
 	// rootfs.
@@ -395,6 +399,29 @@ func (b *rawBuilder) overlayOnMerged() {
 	b.close(slotFiles)
 }
 
+// sysctls is setSysctls: each written through the container's /proc,
+// before /proc/sys is made read-only; one the kernel refuses (not
+// namespaced) fails the program, and the Go init says so in its words.
+func (b *rawBuilder) sysctls() string {
+	keys := make([]string, 0, len(b.s.Linux.Sysctl))
+	for k := range b.s.Linux.Sysctl {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := b.s.Linux.Sysctl[k]
+		if strings.ContainsAny(k, "/\x00") || k == "" || strings.Contains(k, "..") {
+			return "the sysctl name " + strconv.Quote(k)
+		}
+		b.openInRoot(slotTarget, "/proc/sys/"+strings.ReplaceAll(k, ".", "/"), unix.O_WRONLY)
+		if v != "" {
+			b.op("setting "+k+" to "+v, unix.SYS_WRITE, userns.Slot(slotTarget), userns.Buf([]byte(v)), userns.Val(uintptr(len(v))))
+		}
+		b.close(slotTarget)
+	}
+	return ""
+}
+
 // atFDCWD is AT_FDCWD as a system call argument.
 const atFDCWD = ^uintptr(99) // -100
 
@@ -438,15 +465,26 @@ func (b *rawBuilder) mountpointsExist() string {
 		} else {
 			from, why = realDir(b.in.Rootfs, p, mp.File)
 		}
-		if why != "" && (from < 0 || b.s.Root.Readonly || mp.File) {
+		if why == "" {
+			continue
+		}
+		// A writable root's missing directories are made in it; a
+		// missing file too (empty, 0644: createFile's), where its
+		// directory is there.
+		if from < 0 || b.s.Root.Readonly || mp.File && from != strings.Count(p, "/")-1 {
 			return why
 		}
-		if why != "" {
-			if b.missing == nil {
-				b.missing = map[string]int{}
+		if mp.File {
+			if b.missingFiles == nil {
+				b.missingFiles = map[string]bool{}
 			}
-			b.missing[p] = from
+			b.missingFiles[p] = true
+			continue
 		}
+		if b.missing == nil {
+			b.missing = map[string]int{}
+		}
+		b.missing[p] = from
 	}
 	return ""
 }
@@ -497,6 +535,24 @@ func (b *rawBuilder) makeMissing(d string) {
 	}
 }
 
+// makeMissingFile creates the missing file mountpoint d (missingFiles),
+// once: empty, 0644, in its directory opened in the root; one made
+// meanwhile (EEXIST) is left as it is.
+func (b *rawBuilder) makeMissingFile(d string) {
+	if !b.missingFiles[d] {
+		return
+	}
+	delete(b.missingFiles, d)
+	// slotOld and slotNew: pivot_root's, free until then, and free of
+	// the slots the callers hold (networkFiles: /dev and a clone).
+	dir, base := path.Split(d)
+	b.openInRoot(slotOld, dir, unix.O_DIRECTORY)
+	op := b.op("creating "+d, unix.SYS_OPENAT, userns.Slot(slotOld), userns.Str(base), userns.Val(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC), userns.Val(0o644))
+	op.Out, op.Tolerate, op.SkipErr = slotNew, syscall.EEXIST, 1
+	b.close(slotNew)
+	b.close(slotOld)
+}
+
 // target opens a mount's destination into slotTarget: made in the tmpfs
 // it is below (one level), else found in the rootfs.
 func (b *rawBuilder) target(dest string, flags uint64) string {
@@ -511,6 +567,7 @@ func (b *rawBuilder) target(dest string, flags uint64) string {
 		b.close(slotDir)
 	}
 	b.makeMissing(d)
+	b.makeMissingFile(d)
 	b.openInRoot(slotTarget, d, flags)
 	return ""
 }
@@ -555,9 +612,6 @@ func (b *rawBuilder) mountOne(m specs.Mount) string {
 	if o.bind {
 		return b.bindMount(m, dest, o)
 	}
-	if o.propagation != 0 || o.attrSet != 0 || o.attrClr != 0 {
-		return "propagation or recursive options on a mount other than a bind"
-	}
 	if dest == "/dev" && m.Type == "tmpfs" && o.flags&unix.MS_RDONLY != 0 {
 		return "a read-only /dev"
 	}
@@ -598,6 +652,7 @@ func (b *rawBuilder) mountOne(m specs.Mount) string {
 	if m.Type == "tmpfs" {
 		b.fresh = append(b.fresh, dest)
 	}
+	b.finishMount(dest, o)
 	return ""
 }
 
@@ -621,17 +676,21 @@ func (b *rawBuilder) bindMount(m specs.Mount, dest string, o mountOpts) string {
 		src = filepath.Join(b.in.Bundle, src)
 	}
 	fi, err := os.Stat(src)
-	if err != nil || !fi.IsDir() {
-		return "a bind of something other than a directory"
+	if err != nil || !fi.IsDir() && !fi.Mode().IsRegular() {
+		return "a bind of something other than a directory or a regular file"
 	}
-	if why := b.target(dest, unix.O_DIRECTORY); why != "" {
+	flags := uint64(unix.O_DIRECTORY)
+	if !fi.IsDir() {
+		flags = unix.O_PATH // a file, which mountpointsExist found (or makes) as one
+	}
+	if why := b.target(dest, flags); why != "" {
 		return why
 	}
-	flags := uintptr(unix.MS_BIND)
+	mflags := uintptr(unix.MS_BIND)
 	if o.recursive {
-		flags |= unix.MS_REC
+		mflags |= unix.MS_REC
 	}
-	b.mount("binding "+src+" on "+dest, src, slotTarget, "", flags, "")
+	b.mount("binding "+src+" on "+dest, src, slotTarget, "", mflags, "")
 	b.close(slotTarget)
 	if o.flags != 0 || o.clear != 0 {
 		b.openInRoot(slotAgain, dest, 0|unix.O_PATH)
@@ -663,7 +722,15 @@ func (b *rawBuilder) finishMount(dest string, o mountOpts) {
 // only where asked and rooted at a cgroup sandy made (CgroupOwned), else
 // read-only, and where a fresh one is refused, the host's tree bound
 // read-only.
+//
+// Its propagation is set after it (finishMount), as the Go init sets it;
+// recursive options, which the Go init changes by what the kernel gives
+// (a fresh cgroup2, or the host's tree), are the Go init's.
 func (b *rawBuilder) cgroup(m specs.Mount, dest string, o mountOpts) string {
+	if o.attrSet != 0 || o.attrClr != 0 {
+		return "recursive options on a cgroup mount"
+	}
+	defer b.finishMount(dest, o)
 	cgroupNS := hasNamespace(b.s, specs.CgroupNamespace)
 	askedRW := o.clear&unix.MS_RDONLY != 0
 	if askedRW && cgroupNS && b.in.CgroupOwned {
@@ -701,6 +768,9 @@ func (b *rawBuilder) sysfsHost(m specs.Mount, dest string, o mountOpts) string {
 	}
 	b.bindHostReadonly(dest, "/sys", o.flags)
 	b.close(slotTarget)
+	// Recursive options may add to that, never undo it ("rrw").
+	o.attrClr &^= readonlyAttrs
+	b.finishMount(dest, o)
 	return ""
 }
 
@@ -823,6 +893,7 @@ func (b *rawBuilder) networkFiles() string {
 		dest, name := f[0], path.Base(f[0])
 		b.op("cloning "+dest, unix.SYS_OPEN_TREE, userns.Slot(slotFiles), userns.Str(name), userns.Val(unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)).Out = slotAgain
 		b.op("making "+dest+" read-only", unix.SYS_MOUNT_SETATTR, userns.Slot(slotAgain), userns.Str(""), userns.Val(unix.AT_EMPTY_PATH), userns.Buf(attrBuf), userns.Val(uintptr(len(attrBuf))))
+		b.makeMissingFile(dest)
 		b.openInRoot(slotTarget, dest, unix.O_PATH)
 		b.op("binding "+dest, unix.SYS_MOVE_MOUNT, userns.Slot(slotAgain), userns.Str(""), userns.Slot(slotTarget), userns.Str(""), userns.Val(unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH))
 		b.close(slotTarget)

@@ -96,7 +96,7 @@ func TestRawInitRefuses(t *testing.T) {
 		{"terminal", func(s *specs.Spec) { s.Process.Terminal = true }, "process.terminal"},
 		{"hooks", func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}} }, "hooks"},
 		{"writable root without a layer directory", func(s *specs.Spec) { s.Root.Readonly = false }, "a writable root without a layer directory"},
-		{"sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"} }, "linux.sysctl"},
+		{"a sysctl name with a slash", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net/ipv4": "1"} }, "the sysctl name"},
 		{"devices", func(s *specs.Spec) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}}
 		}, "linux.devices"},
@@ -111,12 +111,19 @@ func TestRawInitRefuses(t *testing.T) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "tmpfs", Source: "tmpfs"})
 		}, "mountpoint /data"},
 		{"missing cwd", func(s *specs.Spec) { s.Process.Cwd = "/work" }, "mountpoint /work"},
-		{"a bind of a file", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"bind"}})
-		}, "a bind of something other than a directory"},
-		{"recursive options on a tmpfs", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"rprivate"}})
-		}, "propagation or recursive options on a mount other than a bind"},
+		{"a bind of a file onto a missing file in a read-only root", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/not-here", Type: "bind", Source: "/etc/hosts", Options: []string{"bind"}})
+		}, "mountpoint /etc/not-here"},
+		{"a bind of a device", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/null", Type: "bind", Source: "/dev/null", Options: []string{"bind"}})
+		}, "a bind of something other than a directory or a regular file"},
+		{"recursive options on a cgroup mount", func(s *specs.Spec) {
+			for i := range s.Mounts {
+				if s.Mounts[i].Type == "cgroup" {
+					s.Mounts[i].Options = append(s.Mounts[i].Options, "rnoatime")
+				}
+			}
+		}, "recursive options on a cgroup mount"},
 		{"rootfs propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "rshared" }, "linux.rootfsPropagation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,8 +230,12 @@ func TestRawInitWritableRoot(t *testing.T) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/missing.conf", Type: "bind", Source: "/etc/hostname", Options: []string{"bind"}})
 	})
 	fileMount.LayerDir, fileMount.ToContainer = in.LayerDir, in.ToContainer
-	if plan, why, _, _ := RawInit(fileMount); plan != nil || why == "" {
-		t.Errorf("a bind of a file onto a missing path: plan %v, why %q; want the Go init", plan != nil, why)
+	if plan, why, _, _ := RawInit(fileMount); plan == nil {
+		t.Errorf("a bind of a file onto a missing file: no plan (%s)", why)
+	}
+	fileMount.Spec.Mounts[len(fileMount.Spec.Mounts)-1].Destination = "/opt/x/file"
+	if plan, why, _, _ := RawInit(fileMount); plan != nil || !strings.Contains(why, "mountpoint /opt/x/file") {
+		t.Errorf("a bind of a file onto a file in a missing directory: plan %v, why %q; want the Go init", plan != nil, why)
 	}
 }
 
@@ -291,5 +302,111 @@ func TestRawInitOwnCgroup(t *testing.T) {
 		if first != owned || cloned == owned || writable != owned || (len(warnings) == 0) != owned {
 			t.Errorf("owned %v: unshare first %v, cloned %v, writable %v, warnings %q", owned, first, cloned, writable, warnings)
 		}
+	}
+}
+
+// Sysctls are written through the container's /proc, in the root,
+// after /proc is mounted and before /proc/sys is made read-only, as
+// setSysctls writes them; an empty value opens the file and writes
+// nothing.
+func TestRawInitSysctls(t *testing.T) {
+	in := rawInput(t, func(s *specs.Spec) {
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 0", "kernel.msgmax": ""}
+	})
+	plan, why, _, err := RawInit(in)
+	if err != nil || plan == nil {
+		t.Fatalf("RawInit: %v (why %q)", err, why)
+	}
+	at := map[string]int{}
+	for i, op := range plan.Program {
+		if _, ok := at[op.What]; !ok {
+			at[op.What] = i
+		}
+	}
+	open := "opening /proc/sys/net/ipv4/ping_group_range in the root"
+	set := "setting net.ipv4.ping_group_range to 0 0"
+	for _, w := range []string{"mounting proc on /proc", open, set, "opening /proc/sys/kernel/msgmax in the root", "making /proc/sys read-only"} {
+		if _, ok := at[w]; !ok {
+			t.Fatalf("no op %q", w)
+		}
+	}
+	if !(at["mounting proc on /proc"] < at[open] && at[open] < at[set] && at[set] < at["making /proc/sys read-only"]) {
+		t.Errorf("the sysctl is not written between /proc's mount and its read-only remount: %v", at)
+	}
+	if _, ok := at["setting kernel.msgmax to "]; ok {
+		t.Error("an empty value is written")
+	}
+}
+
+// A mount other than a bind gets its propagation and recursive options
+// after it, as the Go init's finishMount gives them (podman's specs put
+// rprivate on every mount, the cgroup mount among them).
+func TestRawInitMountPropagation(t *testing.T) {
+	in := rawInput(t, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"rprivate", "rnosuid"}})
+		for i := range s.Mounts {
+			if s.Mounts[i].Type == "cgroup" {
+				s.Mounts[i].Options = append(s.Mounts[i].Options, "rprivate")
+			}
+		}
+	})
+	plan, why, _, err := RawInit(in)
+	if err != nil || plan == nil {
+		t.Fatalf("RawInit: %v (why %q)", err, why)
+	}
+	at := map[string]int{}
+	for i, op := range plan.Program {
+		if _, ok := at[op.What]; !ok {
+			at[op.What] = i
+		}
+	}
+	for _, pair := range [][2]string{
+		{"mounting tmpfs on /tmp", "setting /tmp's recursive options"},
+		{"setting /tmp's recursive options", "setting /tmp's propagation"},
+		{"binding the host's /sys/fs/cgroup on /sys/fs/cgroup", "setting /sys/fs/cgroup's propagation"},
+	} {
+		a, aok := at[pair[0]]
+		b, bok := at[pair[1]]
+		if !aok || !bok || a >= b {
+			t.Errorf("want %q before %q (%v, %v)", pair[0], pair[1], aok, bok)
+		}
+	}
+}
+
+// A bind of a regular file goes onto the file in the root, as the Go
+// init's bindMount puts it; in a writable root, a file the rootfs lacks
+// is created empty first (the Go init's createFile), in its directory.
+func TestRawInitFileBind(t *testing.T) {
+	in := rawInput(t, func(s *specs.Spec) {
+		s.Root.Readonly = false
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/etc/passwd", Type: "bind", Source: "/etc/hostname", Options: []string{"bind", "ro"}},
+			specs.Mount{Destination: "/etc/new-file", Type: "bind", Source: "/etc/hostname", Options: []string{"bind"}})
+	})
+	in.LayerDir = t.TempDir() + "/layer"
+	in.ToContainer = func(uid, gid uint32) (uint32, uint32, bool) { return 0, 0, true }
+	plan, why, _, err := RawInit(in)
+	if err != nil || plan == nil {
+		t.Fatalf("RawInit: %v (why %q)", err, why)
+	}
+	at := map[string]int{}
+	for i, op := range plan.Program {
+		if _, ok := at[op.What]; !ok {
+			at[op.What] = i
+		}
+	}
+	for _, w := range []string{"binding /etc/hostname on /etc/passwd", "remounting /etc/passwd", "creating /etc/new-file", "binding /etc/hostname on /etc/new-file"} {
+		if _, ok := at[w]; !ok {
+			t.Errorf("no op %q", w)
+		}
+	}
+	if _, ok := at["creating /etc/passwd"]; ok {
+		t.Error("an existing file is created")
+	}
+	if at["creating /etc/new-file"] > at["binding /etc/hostname on /etc/new-file"] {
+		t.Error("the file is created after its mount")
+	}
+	if err := userns.CheckProgram(plan.Program); err != nil {
+		t.Error(err)
 	}
 }

@@ -102,7 +102,7 @@ func TestRawInitImageLayers(t *testing.T) {
 		"HOME":                 func(in *RawInput) { in.Spec.Process.Env = in.Spec.Process.Env[:len(in.Spec.Process.Env)-1] },
 		"fuse-overlayfs":       func(in *RawInput) { in.Layers.Program = "/usr/bin/fuse-overlayfs" },
 		"trusted xattrs":       func(in *RawInput) { in.Layers.Trusted = true },
-		"a missing file":       func(in *RawInput) { in.Spec.Mounts = append(in.Spec.Mounts, bindFile("/etc/group")) },
+		"a missing directory":  func(in *RawInput) { in.Spec.Mounts = append(in.Spec.Mounts, bindFile("/opt/none/file")) },
 		"a symlink on the way": func(in *RawInput) { in.Spec.Process.Cwd = "/bin/sh" },
 	} {
 		c := imageInput(t)

@@ -101,6 +101,10 @@ type creation struct {
 	raw     *userns.ForkPlan
 	forked  *userns.Forked
 	stopRaw func()
+	// deferInit: a pending bundle that may take the raw init; its init
+	// starts once the bundle is in (startDeferred), not beside the image
+	// helper.
+	deferInit bool
 	// rawNetNS, rawUserNS and rawPidNS are the raw init's namespaces,
 	// opened while they could be (rawMaps), for slirp4netns and the port
 	// child (the pid namespace's only with published ports).
@@ -198,6 +202,8 @@ func create(ctx context.Context, g *Global, o *CreateOptions) (*creation, error)
 		// Nothing unless the bundle is pending (sandy run IMAGE): the init
 		// started without it, while the image helper made it.
 		{"waiting for the bundle", cr.awaitBundle},
+		// A pending bundle's raw init candidate starts here, the bundle in.
+		{"starting the init on the bundle", cr.startDeferred},
 		{"joining the cgroup", cr.joinCgroup},
 		{"compiling the seccomp profile", cr.awaitSeccomp},
 		// The init gets its config first: it builds its root while the
@@ -505,8 +511,8 @@ func (cr *creation) foreignRoot() ([2]uint32, bool) {
 // reads "running" once the pid is saved, since no fifo exists: the pid is
 // saved as the init is released (saveState).
 func (cr *creation) makeFifo(context.Context) error {
-	if cr.raw != nil {
-		return nil // released through its go pipe (userns.Forked)
+	if cr.raw != nil || cr.deferInit {
+		return nil // released through its go pipe (userns.Forked), or later (startDeferred)
 	}
 	if cr.o.startSocket {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -565,6 +571,9 @@ func cloneFlags(s *specs.Spec) uintptr {
 }
 
 func (cr *creation) startInit(ctx context.Context) error {
+	if cr.deferInit {
+		return nil // startDeferred
+	}
 	if cr.raw != nil {
 		return cr.startRawInit(ctx)
 	}
@@ -673,8 +682,8 @@ func (cr *creation) stopInit() {
 // host's pid namespace either way; maps the init could not have at its
 // start are written for that pid.
 func (cr *creation) awaitHello(ctx context.Context) error {
-	if cr.raw != nil {
-		return nil // its pid came from the fork
+	if cr.raw != nil || cr.deferInit {
+		return nil // its pid came from the fork, or it starts later (startDeferred)
 	}
 	c := cr.child
 	m, err := cr.conn.Expect(initproc.MsgHello)

@@ -30,6 +30,11 @@ type PendingBundle struct {
 	// after the init's hello. It must return when ctx ends (an interrupt
 	// during the set-up), with ctx's cause.
 	Wait func(ctx context.Context) (*ReadyBundle, error)
+	// GoInit is why the flags alone need the Go init ("" where the
+	// final bundle may take the raw init): such a container's init starts
+	// beside the helper, as it must, instead of waiting for the bundle
+	// only to be refused (rawCandidate).
+	GoInit string
 }
 
 // ReadyBundle is a PendingBundle once written.

@@ -40,17 +40,40 @@ const rawInitEnv = "SANDY_RAW_INIT"
 // (the network, the id maps, the cgroup) are planned: where it may not,
 // the protected handle on the sandy binary, which only the Go init needs,
 // is made beside those steps (copySelfExe).
+//
+// An image's container (sandy run IMAGE) may take it too, with its
+// bundle pending while the image helper makes the storage container:
+// its init then starts once the bundle is in (startDeferred), not beside
+// the helper. In the store's user namespace (SharedUserNS), only without
+// slirp4netns for now: the child of a joined namespace is not dumpable
+// from its start, so its network namespace cannot be opened by its pid
+// for slirp4netns (userns.ForkInit).
+//
+// What the start spec already says is checked before the bundle is in,
+// so that a pending bundle the plan would refuse keeps starting its Go
+// init beside the helper: the flags (PendingBundle.GoInit), the id maps
+// (keep-id's do not make the caller root), a read-only root.
 func (cr *creation) rawCandidate() bool {
 	o := cr.o
 	s := cr.bundle.Spec
-	return os.Getenv(rawInitEnv) != "0" && o.owned && o.startSocket && o.Pending == nil && o.Layers == nil &&
-		o.NetFiles == nil && o.SharedUserNS == nil && o.ConsoleSocket == "" && o.KeepLayer == "" &&
-		s.Process != nil && !s.Process.Terminal && s.Root != nil
+	if o.Pending != nil && (o.Pending.GoInit != "" || cr.plan == nil || !cr.plan.RootIsCaller(uint32(os.Getuid())) || s.Root != nil && s.Root.Readonly) {
+		return false
+	}
+	return os.Getenv(rawInitEnv) != "0" && o.owned && o.startSocket && o.ConsoleSocket == "" && o.KeepLayer == "" &&
+		(o.SharedUserNS == nil || cr.netOpts == nil) &&
+		s.Process != nil && !s.Process.Terminal && (s.Root != nil || o.Pending != nil && !cr.pendingChecked)
 }
 
 // planRawInit plans the raw init where the container can take it
 // (cr.raw), and says in --debug why not where it cannot.
 func (cr *creation) planRawInit(ctx context.Context) error {
+	if cr.o.Pending != nil && cr.rawCandidate() {
+		// The plan needs the final bundle: the init waits for it.
+		cr.deferInit = true
+		cr.seccomp.start() // beside the image helper
+		cr.g.Debugf("the init starts once the image's bundle is in: the raw init may take it")
+		return nil
+	}
 	why, err := cr.rawPlan(ctx)
 	if err != nil {
 		return err
@@ -93,7 +116,8 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 	}
 	in.ResolvConf, in.Hosts = cr.networkFiles()
 	in.CgroupOwned = cr.cgroupOwned()
-	if !cr.bundle.Spec.Root.Readonly {
+	in.Layers = cr.o.Layers
+	if !cr.bundle.Spec.Root.Readonly || in.Layers != nil {
 		// The kernel overlay's layers, in the directory makeLayerDir
 		// makes (rawMaps: before the program runs).
 		in.LayerDir = cr.layerDirPath()
@@ -117,18 +141,67 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 	return "", nil
 }
 
-// startRawInit forks the raw init and writes its maps.
+// startDeferred starts the init of a pending bundle that planRawInit
+// deferred, now that the bundle is in: the raw init where it plans, else
+// the Go init, late (the steps it skipped: the fifo, the start, the
+// hello).
+func (cr *creation) startDeferred(ctx context.Context) error {
+	if !cr.deferInit {
+		return nil
+	}
+	cr.deferInit = false
+	why, err := cr.rawPlan(ctx)
+	if err != nil {
+		return err
+	}
+	if cr.raw != nil {
+		return cr.startRawInit(ctx)
+	}
+	cr.g.Debugf("the init is sandy's Go init, started once the bundle is in: %s", why)
+	if cr.exeCopy == nil {
+		cr.exeCopy = copySelfExe()
+	}
+	for _, step := range []func(context.Context) error{cr.makeFifo, cr.startInit, cr.awaitHello} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startRawInit forks the raw init and writes its maps, or starts it in
+// the image store's user namespace, which has them (SharedUserNS).
 func (cr *creation) startRawInit(ctx context.Context) error {
-	f, err := userns.ForkInit(cr.raw, func(pid int) error { return cr.rawMaps(ctx, pid) })
+	joined := false
+	if cr.o.SharedUserNS != nil {
+		ns, why := cr.o.SharedUserNS(cr.plan)
+		if ns != nil {
+			defer ns.Close() // joined by the fork
+			p := cr.raw
+			p.Joins = []userns.NSJoin{{File: ns, Flag: unix.CLONE_NEWUSER, Name: "user"}}
+			p.Unshare, p.Cloneflags = p.Cloneflags&^unix.CLONE_NEWUSER, 0
+			joined = true
+		} else {
+			cr.g.Debugf("the raw init makes a user namespace of its own: no shared one (%s)", why)
+		}
+	}
+	f, err := userns.ForkInit(cr.raw, func(pid int) error { return cr.rawMaps(ctx, pid, joined) })
 	if err != nil {
 		return err
 	}
 	cr.forked = f
 	cr.c.Pid = f.Pid
 	cr.c.PidStart, _, _ = state.ProcStart(f.Pid)
-	cr.c.RootfsMode = "bind"
-	if !cr.bundle.Spec.Root.Readonly {
+	switch {
+	case cr.o.Layers != nil:
+		cr.c.RootfsMode = "direct" // the image's own layer, as overlay.Mount says of it
+	case cr.bundle.Spec.Root.Readonly:
+		cr.c.RootfsMode = "bind"
+	default:
 		cr.c.RootfsMode = "overlay"
+	}
+	if joined {
+		cr.g.Debugf("the raw init started in the image store's user namespace (the same maps): no newuidmap, newgidmap or gate")
 	}
 	cr.undo.add(cr.stopInit)
 	// An interrupt kills the child through its pidfd (never another
@@ -169,8 +242,11 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 // directories in it as soon as it has its maps. A cgroup of its own: the
 // child is moved into it (the cgroup's Apply, beside the maps) before
 // the program runs, whose first op makes its cgroup namespace there.
-func (cr *creation) rawMaps(ctx context.Context, pid int) error {
-	if !cr.bundle.Spec.Root.Readonly {
+//
+// In the image store's user namespace (joined) there are no maps to
+// write, and no namespaces to open: no slirp4netns (rawCandidate).
+func (cr *creation) rawMaps(ctx context.Context, pid int, joined bool) error {
+	if !cr.bundle.Spec.Root.Readonly || cr.o.Layers != nil {
 		if err := cr.makeLayerDir(ctx); err != nil {
 			return fmt.Errorf("making the layer directory: %w", err)
 		}
@@ -178,11 +254,13 @@ func (cr *creation) rawMaps(ctx context.Context, pid int) error {
 	if cr.cg != nil && cr.cg.Kind() != cgroupv2.KindNone {
 		cr.startApply(ctx, pid)
 	}
-	if err := cr.rawNamespaces(pid); err != nil {
-		return err
-	}
-	if err := cr.plan.Apply(pid); err != nil {
-		return err
+	if !joined {
+		if err := cr.rawNamespaces(pid); err != nil {
+			return err
+		}
+		if err := cr.plan.Apply(pid); err != nil {
+			return err
+		}
 	}
 	if cr.early != nil {
 		if err := cr.early.wait(); err != nil {
