@@ -443,7 +443,7 @@ ls -ln /etc /opt/data /src/tree 2>&1 | cut -c1-10,16-34,47-; cat /etc/issue /src
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			goInit, rawInit := run(t, "0", tc.args...), run(t, "1", tc.args...)
-			if !strings.Contains(rawInit.stderr, "debug: the init is forked") || !strings.Contains(rawInit.stderr, "raw init started in the image store's user namespace") {
+			if !strings.Contains(rawInit.stderr, "debug: the init is forked") || !strings.Contains(rawInit.stderr, "the init started in the image store's user namespace") {
 				t.Fatalf("the raw init did not run in the store's namespace:\n%s", rawInit.stderr)
 			}
 			if strings.Contains(goInit.stderr, "debug: the init is forked") {

@@ -158,8 +158,12 @@ func TestRunImageOverlap(t *testing.T) {
 			})
 		}
 	}
-	for _, at := range []string{"image helper: opening the image store", "starting the init: ", "waiting for the init's hello: "} {
+	// The Go init's start overlaps the helper's work (SANDY_RAW_INIT=0);
+	// the raw init's starts once the bundle is in.
+	for _, at := range []string{"image helper: opening the image store", "starting the init: ", "waiting for the init's hello: ", "raw: starting the init on the bundle: "} {
 		for _, rm := range []bool{true, false} {
+			raw := strings.HasPrefix(at, "raw: ")
+			at := strings.TrimPrefix(at, "raw: ")
 			t.Run("SIGINT at "+strings.TrimSuffix(at, ": ")+map[bool]string{true: "/--rm"}[rm], func(t *testing.T) {
 				// Ctrl-C while the helper and the init's start overlap:
 				// the set-up stops and is undone, the helper's work too.
@@ -168,6 +172,9 @@ func TestRunImageOverlap(t *testing.T) {
 					args = append(args[:2], append([]string{"--rm"}, args[2:]...)...)
 				}
 				c := e.cmd(args...)
+				if !raw {
+					c.Env = append(c.Env, "SANDY_RAW_INIT=0")
+				}
 				said, sent := atLine(t, c, at, func() { _ = c.Process.Signal(syscall.SIGINT) })
 				waitOrKill(t, c, func() string { return "sandy run did not end after SIGINT:\n" + said.String() })
 				switch code := c.ProcessState.ExitCode(); {
@@ -214,6 +221,9 @@ func TestRunImageOverlap(t *testing.T) {
 			// of SIGPIPE on that answer), and the next run collects the
 			// runtime state.
 			c := e.cmd("--debug", "run", "--rm", "--network=none", "localhost/bb:overlap", "true")
+			if at == "starting the init: " {
+				c.Env = append(c.Env, "SANDY_RAW_INIT=0") // the Go init's start, beside the helper
+			}
 			said, killed := atLine(t, c, at, func() { _ = c.Process.Kill() })
 			_ = c.Wait()
 			if !killed {

@@ -6,7 +6,8 @@
 # that scopes never leak (also after kill -9 of sandy), and that the cgroupfs
 # manager works inside a `systemd-run --user --scope -p Delegate=yes` shell,
 # that no cgroup mount lets a container create cgroups in the user's
-# delegated tree (CVE-2023-25809), and what `sandy doctor` says there.
+# delegated tree (CVE-2023-25809), what `sandy doctor` says there, and
+# that the raw init runs on Debian 12's kernel (6.1), an image's too.
 # Prints "N passed, N failed" and exits non-zero on any failure. Run as root
 # the first time (the image build needs it).
 set -euo pipefail
@@ -17,6 +18,47 @@ OUT=$(mktemp -d "${SANDY_VM_DIR:-/var/tmp/sandy-vm}/e2e.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 chmod 0755 "$OUT"
 (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$OUT/sandy" ./cmd/sandy)
+# The image helpers, beside sandy, for the raw init of an image's
+# container on Debian 12's kernel (below).
+for h in sandy-image sandy-create sandy-store; do
+	(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -tags containers_image_openpgp,exclude_graphdriver_btrfs -o "$OUT/$h" "./internal/cmd/$h")
+done
+# A docker-archive of two layers: busybox (bin, etc, tmp; no /etc/hosts,
+# /proc, /dev or /sys: the raw init makes them in the container's layer)
+# and a layer that adds /etc/layer2 and whites out /etc/motd.
+python3 - "$OUT/image.tar" <<'PY'
+import hashlib, io, json, sys, tarfile
+def entry(t, name, kind, mode, data=b"", link=""):
+    ti = tarfile.TarInfo(name); ti.type = kind; ti.mode = mode; ti.linkname = link; ti.size = len(data); ti.mtime = 946684800
+    t.addfile(ti, io.BytesIO(data) if data else None)
+def layer(fill):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        fill(t)
+    return buf.getvalue()
+def base(t):
+    for d, m in (("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777)):
+        entry(t, d, tarfile.DIRTYPE, m)
+    t.add("/bin/busybox", arcname="bin/busybox")
+    for app in ("sh", "cat", "test", "true"):
+        entry(t, "bin/" + app, tarfile.SYMTYPE, 0o777, link="busybox")
+    entry(t, "etc/passwd", tarfile.REGTYPE, 0o644, b"root:x:0:0:root:/root:/bin/sh\n")
+    entry(t, "etc/motd", tarfile.REGTYPE, 0o644, b"whited out\n")
+def top(t):
+    entry(t, "etc", tarfile.DIRTYPE, 0o755)
+    entry(t, "etc/layer2", tarfile.REGTYPE, 0o644, b"second layer\n")
+    entry(t, "etc/.wh.motd", tarfile.REGTYPE, 0o644)
+layers = [layer(base), layer(top)]
+ids = ["sha256:" + hashlib.sha256(b).hexdigest() for b in layers]
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+    "rootfs": {"type": "layers", "diff_ids": ids}}, sort_keys=True).encode()
+cname = hashlib.sha256(cfg).hexdigest() + ".json"
+names = [i[7:] + "/layer.tar" for i in ids]
+man = json.dumps([{"Config": cname, "RepoTags": ["localhost/e2e:1"], "Layers": names}]).encode()
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for n, d in list(zip(names, layers)) + [(cname, cfg), ("manifest.json", man)]:
+        entry(t, n, tarfile.REGTYPE, 0o644, d)
+PY
 SANDY="$OUT/sandy" bash "$REPO/hack/mkbundle.sh" "$OUT/bundle" sh >/dev/null
 # Configs for the cgroup escape check (CVE-2023-25809): each tries to mkdir
 # in the cgroup mount, in the container's own cgroup and in its two parents
@@ -197,6 +239,18 @@ for c in "raw-ro --network=none" "raw-ro --network=slirp4netns" "raw-rw --networ
 	out=$("$S" --debug run "${@:2}" "$HOME/$1" 2>&1); rc=$?
 	if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init: $c"; else ko "the raw init: $c (rc=$rc): $(echo "$out" | grep -E "Go init|instead|sandy run" | head -3)"; fi
 done
+
+# The raw init of an image's container (`run --rm --network=none IMAGE`):
+# forked in the store's user namespace, the two layers' paths in one
+# lowerdir (6.1 has no lowerdir+), the whiteout honoured. The VM has no
+# containers-common: the user's own policy.json.
+mkdir -p "$HOME/.config/containers"
+echo '{"default": [{"type": "insecureAcceptAnything"}]}' >"$HOME/.config/containers/policy.json"
+out=$("$S" load -q -i "$D/image.tar" 2>&1) || ko "sandy load of the e2e image: $out"
+out=$("$S" --debug run --rm --network=none localhost/e2e:1 sh -c 'cat /etc/layer2; test -e /etc/motd || echo no motd' 2>&1); rc=$?
+if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && echo "$out" | grep -q "the init started in the image store's user namespace" && echo "$out" | grep -q "^second layer" && echo "$out" | grep -q "^no motd" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init of an image's container"; else ko "the raw init of an image's container (rc=$rc): $(echo "$out" | grep -E "forked|instead|Go init|sandy run|layer|motd" | head -8)"; fi
+"$S" rmi -a -f >/dev/null 2>&1
+"$S" system migrate >/dev/null 2>&1
 
 # Start-up added by the systemd path vs none, same VM, same bundle.
 mk plain '{}' '["true"]'

@@ -21,8 +21,9 @@ import (
 // directory. The overlay takes only directories of the mounter's own
 // mount namespace ("failed to clone upperpath" otherwise), so the child
 // opens each layer itself, after its mount namespace is made: upper and
-// work into slots, named by their /proc/self/fd paths; each lower the
-// same way, one "lowerdir+" at a time (Linux 6.8; any number of layers);
+// work into slots, named by their /proc/self/fd paths, open until the
+// overlay is made; each lower the same way, one "lowerdir+" at a time
+// (Linux 6.8, which resolves each path as it is set; any number of layers);
 // before 6.8, the lowers' own paths in one "lowerdir" value, where they
 // fit fsconfig's 255 bytes and need no escaping, else the Go init.
 
@@ -104,17 +105,19 @@ func (b *rawBuilder) storageLayers() {
 	} else {
 		b.overlaySet("lowerdir", userns.Str(strings.Join(l.Lowers, ":")))
 	}
+	// Upper and work stay open until the overlay is made: before Linux
+	// 6.5 the overlay resolves its options' paths only then.
 	open(slotAgain, l.Upper)
 	b.overlaySet("upperdir", userns.FDPath(slotAgain))
-	b.close(slotAgain)
-	open(slotAgain, l.Work)
-	b.overlaySet("workdir", userns.FDPath(slotAgain))
-	b.close(slotAgain)
+	open(slotOld, l.Work)
+	b.overlaySet("workdir", userns.FDPath(slotOld))
 	b.overlayFlag("userxattr")
 	if l.Volatile {
 		b.overlayFlag("volatile")
 	}
 	b.overlayOnMerged()
+	b.close(slotAgain)
+	b.close(slotOld)
 }
 
 // layeredDir is realDir for an image's root, whose layers are not

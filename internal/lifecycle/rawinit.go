@@ -201,7 +201,7 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 		cr.c.RootfsMode = "overlay"
 	}
 	if joined {
-		cr.g.Debugf("the raw init started in the image store's user namespace (the same maps): no newuidmap, newgidmap or gate")
+		cr.g.Debugf("the init started in the image store's user namespace (the same maps): no newuidmap, newgidmap or gate")
 	}
 	cr.undo.add(cr.stopInit)
 	// An interrupt kills the child through its pidfd (never another
