@@ -160,6 +160,13 @@ type ForkPlan struct {
 	// what it runs once its maps are written, before it reports ready.
 	Cloneflags uintptr
 	Program    []Op
+	// Handles, in a joined user namespace (ForkInit with Joins): child 1
+	// opens the network namespace it made, and with HandlesPid the pid
+	// namespace of child 2 too, in the caller's fd table (it shares it:
+	// CLONE_FILES), so that the caller has them although child 2 is not
+	// dumpable (Forked.NetNS, Forked.PidNS: slirp4netns's and the port
+	// child's).
+	Handles, HandlesPid bool
 }
 
 // NSJoin is a namespace file to join and its CLONE_NEW* flag.
@@ -186,7 +193,9 @@ const (
 	StepJoin                                 // setns: Value is the index in Joins
 	StepBecomeRoot                           // setresgid/setresuid 0 after the user namespace
 	StepUnshare                              // unshare(2) of ForkPlan.Unshare after the joins
+	StepNetNS                                // ForkPlan.Handles: opening the network namespace; as a report, Value is its fd
 	StepClone                                // child 1's clone of child 2
+	StepPidNS                                // ForkPlan.HandlesPid: opening child 2's pid namespace; as a report, Value is its fd
 	StepFDs                                  // dup3/fcntl: moving the fds into place
 	StepCloseFDs                             // close_range
 	StepSetsid                               // setsid(2)
@@ -227,9 +236,12 @@ func (e *ForkError) Error() string {
 // Forked is a process ForkExec started, stopped before its set-up in the
 // container (waiting for Release).
 type Forked struct {
-	Pid    int
-	goW    *os.File // the go pipe's write end
-	status *os.File // the status pipe's read end
+	Pid int
+	// NetNS and PidNS are the namespaces ForkPlan.Handles asked for
+	// (nil otherwise), the caller's to close.
+	NetNS, PidNS *os.File
+	goW          *os.File // the go pipe's write end
+	status       *os.File // the status pipe's read end
 	// raw is the plan the process runs from, kept alive until it has
 	// exec'd or exited: where the children share this process's memory
 	// (forkvm_amd64.go), child 2 runs on a stack of raw's until then.
@@ -405,12 +417,16 @@ type forkRaw struct {
 	nofileNow    unix.Rlimit
 	init         bool
 	cloneflags   uintptr
-	prog         []rawOp
-	progOps      []Op
-	keep         [][]byte
-	slots        [MaxSlots]uintptr
-	statfs       unix.Statfs_t
-	empty        [1]byte
+	// handles: child 1 shares the caller's fd table and opens its
+	// network (and, handlesPid, child 2's pid) namespace there.
+	handles, handlesPid bool
+	netPath, pidPath    *byte
+	prog                []rawOp
+	progOps             []Op
+	keep                [][]byte
+	slots               [MaxSlots]uintptr
+	statfs              unix.Statfs_t
+	empty               [1]byte
 	// vm: the children share the caller's memory (cloneOnStack), each
 	// on its own stack.
 	vm                   bool
@@ -477,12 +493,23 @@ func forkExec(plan *ForkPlan, init bool) (*Forked, error) {
 	// have failed before child 1 wrote it, and then its record comes
 	// first.
 	var early *ForkError
+	// The handles child 1 opened in this process's fd table, by their
+	// reports (ForkPlan.Handles): closed unless the fork succeeds.
+	var netNS, pidNS *os.File
+	fail := func() {
+		for _, f := range []*os.File{netNS, pidNS} {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
 	for {
 		var rec [12]byte
 		if _, err := io.ReadFull(statusR, rec[:]); err != nil {
 			unshare() // every writer closed: the children exited or exec'd
 			goW.Close()
 			statusR.Close()
+			fail()
 			if early != nil {
 				return nil, early
 			}
@@ -490,19 +517,27 @@ func forkExec(plan *ForkPlan, init bool) (*Forked, error) {
 		}
 		fe := decodeRecord(rec)
 		switch {
+		case fe.Errno == 0 && (fe.Step == StepNetNS || fe.Step == StepPidNS):
+			if fe.Step == StepNetNS {
+				netNS = os.NewFile(uintptr(fe.Value), "netns")
+			} else {
+				pidNS = os.NewFile(uintptr(fe.Value), "pidns")
+			}
 		case fe.Step == StepStarted && early != nil:
 			_, _ = unix.Wait4(int(fe.Value), &ws, 0, nil)
 			unshare()
 			goW.Close()
 			statusR.Close()
+			fail()
 			runtime.KeepAlive(r) // until child 2 has exited
 			return nil, early
 		case fe.Step == StepStarted:
-			return &Forked{Pid: int(fe.Value), goW: goW, status: statusR, raw: r, unshare: unshare}, nil
+			return &Forked{Pid: int(fe.Value), NetNS: netNS, PidNS: pidNS, goW: goW, status: statusR, raw: r, unshare: unshare}, nil
 		case fe.Step < StepFDs:
 			unshare() // child 1 failed before child 2
 			goW.Close()
 			statusR.Close()
+			fail()
 			return nil, fe
 		default:
 			early = fe
@@ -566,6 +601,10 @@ func prepare(plan *ForkPlan) (*forkRaw, error) {
 		return p
 	}
 	r.cwd, r.slash, r.dot, r.dotdot = str(plan.Cwd), str("/"), str("."), str("..")
+	if plan.Handles {
+		r.handles, r.handlesPid = true, plan.HandlesPid
+		r.netPath, r.pidPath = str("/proc/self/ns/net"), str("/proc/self/ns/pid_for_children")
+	}
 	for _, p := range plan.Paths {
 		r.paths = append(r.paths, str(p))
 	}
@@ -773,7 +812,7 @@ func forkChildren(r *forkRaw) (pid1 int, err syscall.Errno) {
 		e   syscall.Errno
 	)
 	runtimeBeforeFork()
-	pid, e = rawClone(0)
+	pid, e = rawClone(r.child1Files())
 	if e != 0 || pid != 0 {
 		runtimeAfterFork()
 		return int(pid), e
@@ -781,6 +820,18 @@ func forkChildren(r *forkRaw) (pid1 int, err syscall.Errno) {
 	runtimeAfterForkInChild()
 	child1(r)
 	return 0, 0
+}
+
+// child1Files is CLONE_FILES where child 1 opens handles for the caller
+// (ForkPlan.Handles), else 0.
+//
+//go:nosplit
+//go:norace
+func (r *forkRaw) child1Files() uintptr {
+	if r.handles {
+		return unix.CLONE_FILES
+	}
+	return 0
 }
 
 // child1 joins the namespaces and starts child 2; it never returns.
@@ -820,6 +871,9 @@ func child1(r *forkRaw) {
 			report(r, fd, StepUnshare, e, 0)
 		}
 	}
+	if r.handles {
+		openHandle(r, fd, r.netPath, StepNetNS)
+	}
 	if r.vm {
 		pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_PARENT|uintptr(syscall.SIGCHLD), r.stack2Top, unsafe.Pointer(r), 2)
 	} else {
@@ -831,6 +885,9 @@ func child1(r *forkRaw) {
 	if pid == 0 {
 		child2(r) // the fork: child 2 goes on here
 	}
+	if r.handlesPid {
+		openHandle(r, fd, r.pidPath, StepPidNS)
+	}
 	putU32(&r.rec1, 0, uint32(StepStarted))
 	putU32(&r.rec1, 4, 0)
 	putU32(&r.rec1, 8, uint32(pid))
@@ -838,6 +895,24 @@ func child1(r *forkRaw) {
 	for {
 		syscall.RawSyscall(syscall.SYS_EXIT, 0, 0, 0)
 	}
+}
+
+// openHandle opens one of child 1's namespaces (path, /proc/self/ns/...)
+// in the fd table it shares with the caller and reports its fd as step;
+// a failure is reported as the step's, and ends child 1.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func openHandle(r *forkRaw, fd int, path *byte, step ForkStep) {
+	h, _, e := syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(path)), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
+		report(r, fd, step, e, 0)
+	}
+	putU32(&r.rec1, 0, uint32(step))
+	putU32(&r.rec1, 4, 0)
+	putU32(&r.rec1, 8, uint32(h))
+	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&r.rec1[0])), uintptr(len(r.rec1)))
 }
 
 // child2 sets the process up in the container and execs it; it never

@@ -322,6 +322,49 @@ func TestForkInitJoined(t *testing.T) {
 		}
 	}
 
+	// The handles (ForkPlan.Handles): child 2's network and pid
+	// namespaces, in this process, although child 2 is not dumpable.
+	r3, w3, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.Close()
+	plan := joined(testProgram(rootfs), "readlink /proc/self/ns/net; readlink /proc/self/ns/pid", w3)
+	plan.Unshare |= unix.CLONE_NEWNET
+	plan.Handles, plan.HandlesPid = true, true
+	f, err := ForkInit(plan, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w3.Close()
+	if f.NetNS == nil || f.PidNS == nil {
+		t.Fatalf("handles: net %v, pid %v", f.NetNS, f.PidNS)
+	}
+	var handles []string
+	for _, h := range []*os.File{f.NetNS, f.PidNS} {
+		l, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(h.Fd())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		handles = append(handles, l)
+		h.Close()
+	}
+	if err := f.AwaitReady(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Release(); err != nil {
+		t.Fatal(err)
+	}
+	seen, _ := io.ReadAll(r3)
+	var ws syscall.WaitStatus
+	_, _ = syscall.Wait4(f.Pid, &ws, 0, nil)
+	if got := strings.Fields(string(seen)); len(got) != 2 || got[0] != handles[0] || got[1] != handles[1] {
+		t.Errorf("the child's namespaces %q, the handles %q", got, handles)
+	}
+	if own, _ := os.Readlink("/proc/self/ns/net"); handles[0] == own {
+		t.Errorf("the network namespace handle is this process's own: %s", own)
+	}
+
 	program := testProgram(rootfs)
 	program[3].Args[1] = Str("/not-here") // opening /proc
 	r2, w2, err := os.Pipe()

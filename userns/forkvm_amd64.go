@@ -81,7 +81,7 @@ func forkChildrenVM(r *forkRaw) (pid1 int, err syscall.Errno) {
 		e   syscall.Errno
 	)
 	runtimeBeforeFork()
-	pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_VFORK|uintptr(syscall.SIGCHLD), r.stack1Top, unsafe.Pointer(r), 1)
+	pid, e = cloneOnStack(unix.CLONE_VM|unix.CLONE_VFORK|r.child1Files()|uintptr(syscall.SIGCHLD), r.stack1Top, unsafe.Pointer(r), 1)
 	runtimeAfterFork()
 	return int(pid), e
 }

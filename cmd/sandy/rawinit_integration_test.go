@@ -392,14 +392,14 @@ func TestRawInitWarnsOnce(t *testing.T) {
 	}
 }
 
-// TestRunImageRawInitMatchesGoInit: `sandy run --rm IMAGE` without
-// slirp4netns takes the raw init in the image store's user namespace
-// (its init starts once the bundle is in), and the container it builds
-// is the Go init's: the image's layers with their whiteouts and opaque
-// directories, a volume, a working directory and network files the
-// image lacks, a user the image lacks (its /etc/passwd bound). Flags
-// the raw init cannot plan start the Go init beside the helper, as
-// before.
+// TestRunImageRawInitMatchesGoInit: `sandy run --rm IMAGE` takes the
+// raw init in the image store's user namespace (its init starts once
+// the bundle is in), and the container it builds is the Go init's: the
+// image's layers with their whiteouts and opaque directories, a volume,
+// a working directory and network files the image lacks, a user the
+// image lacks (its /etc/passwd bound), slirp4netns, a published port.
+// Flags the raw init cannot plan start the Go init beside the helper,
+// as before.
 func TestRunImageRawInitMatchesGoInit(t *testing.T) {
 	testutil.SandyWithImages(t)
 	if testutil.AsUser(t) {
@@ -440,6 +440,10 @@ ls -ln /etc /opt/data /src/tree 2>&1 | cut -c1-10,16-34,47-; cat /etc/issue /src
 		{"a volume and a working directory the image lacks", []string{"--network=none", "-v", vol + ":/src/tree", "-w", "/work/dir"}},
 		{"a user the image lacks", []string{"--network=none", "-u", "1234:1234"}},
 		{"a hostname", []string{"--network=none", "--hostname", "raw-image"}},
+		// slirp4netns and the port child join the child's namespaces by
+		// the handles its fork gave (it is not dumpable from its start).
+		{"slirp4netns", nil},
+		{"a published port", []string{"-p", "127.0.0.1:" + strconv.Itoa(freePort(t)) + ":80"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			goInit, rawInit := run(t, "0", tc.args...), run(t, "1", tc.args...)

@@ -240,15 +240,18 @@ for c in "raw-ro --network=none" "raw-ro --network=slirp4netns" "raw-rw --networ
 	if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init: $c"; else ko "the raw init: $c (rc=$rc): $(echo "$out" | grep -E "Go init|instead|sandy run" | head -3)"; fi
 done
 
-# The raw init of an image's container (`run --rm --network=none IMAGE`):
-# forked in the store's user namespace, the two layers' paths in one
-# lowerdir (6.1 has no lowerdir+), the whiteout honoured. The VM has no
+# The raw init of an image's container (`run --rm IMAGE`): forked in the
+# store's user namespace, the two layers' paths in one lowerdir (6.1 has
+# no lowerdir+), the whiteout honoured; without a network and with one. The VM has no
 # containers-common: the user's own policy.json.
 mkdir -p "$HOME/.config/containers"
 echo '{"default": [{"type": "insecureAcceptAnything"}]}' >"$HOME/.config/containers/policy.json"
 out=$("$S" load -q -i "$D/image.tar" 2>&1) || ko "sandy load of the e2e image: $out"
 out=$("$S" --debug run --rm --network=none localhost/e2e:1 sh -c 'cat /etc/layer2; test -e /etc/motd || echo no motd' 2>&1); rc=$?
 if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && echo "$out" | grep -q "the init started in the image store's user namespace" && echo "$out" | grep -q "^second layer" && echo "$out" | grep -q "^no motd" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init of an image's container"; else ko "the raw init of an image's container (rc=$rc): $(echo "$out" | grep -E "forked|instead|Go init|sandy run|layer|motd" | head -8)"; fi
+# With slirp4netns: its namespaces handed over by the fork.
+out=$("$S" --debug run --rm localhost/e2e:1 sh -c 'cat /etc/layer2; cat /sys/class/net/tap0/operstate' 2>&1); rc=$?
+if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && echo "$out" | grep -q "^second layer" && echo "$out" | grep -qE "^(up|unknown)$" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init of an image's container, slirp4netns"; else ko "the raw init of an image's container, slirp4netns (rc=$rc): $(echo "$out" | grep -E "forked|instead|Go init|sandy run|layer|^up|^unknown" | head -8)"; fi
 "$S" rmi -a -f >/dev/null 2>&1
 "$S" system migrate >/dev/null 2>&1
 

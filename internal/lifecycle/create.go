@@ -293,8 +293,7 @@ func (cr *creation) loadBundle(context.Context) error {
 		// bundle comes in awaitBundle.
 		b, err := startBundle(p, cr.o.EditSpec)
 		cr.bundle = b
-		cr.exeCopy = copySelfExe()
-		return err
+		return err // the Go init's binary: planRawInit
 	}
 	dir := cr.o.Bundle
 	if dir == "" {

@@ -44,10 +44,9 @@ const rawInitEnv = "SANDY_RAW_INIT"
 // An image's container (sandy run IMAGE) may take it too, with its
 // bundle pending while the image helper makes the storage container:
 // its init then starts once the bundle is in (startDeferred), not beside
-// the helper. In the store's user namespace (SharedUserNS), only without
-// slirp4netns for now: the child of a joined namespace is not dumpable
-// from its start, so its network namespace cannot be opened by its pid
-// for slirp4netns (userns.ForkInit).
+// the helper. In the store's user namespace (SharedUserNS) the child is
+// not dumpable from its start, so slirp4netns's namespaces cannot be
+// opened by its pid: the fork hands them over (ForkPlan.Handles).
 //
 // What the start spec already says is checked before the bundle is in,
 // so that a pending bundle the plan would refuse keeps starting its Go
@@ -60,7 +59,6 @@ func (cr *creation) rawCandidate() bool {
 		return false
 	}
 	return os.Getenv(rawInitEnv) != "0" && o.owned && o.startSocket && o.ConsoleSocket == "" && o.KeepLayer == "" &&
-		(o.SharedUserNS == nil || cr.netOpts == nil) &&
 		s.Process != nil && !s.Process.Terminal && (s.Root != nil || o.Pending != nil && !cr.pendingChecked)
 }
 
@@ -71,6 +69,9 @@ func (cr *creation) planRawInit(ctx context.Context) error {
 		// The plan needs the final bundle: the init waits for it.
 		cr.deferInit = true
 		cr.seccomp.start() // beside the image helper
+		if cr.netOpts != nil && len(cr.netOpts.Ports) > 0 {
+			cr.exeCopy = copySelfExe() // the port child's
+		}
 		cr.g.Debugf("the init starts once the image's bundle is in: the raw init may take it")
 		return nil
 	}
@@ -176,10 +177,22 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 	if cr.o.SharedUserNS != nil {
 		ns, why := cr.o.SharedUserNS(cr.plan)
 		if ns != nil {
-			defer ns.Close() // joined by the fork
+			// Joined by the fork; slirp4netns joins it too (rawUserNS,
+			// closed once it has).
+			if cr.netOpts != nil {
+				cr.rawUserNS = ns
+				cr.undo.add(func() { ns.Close() })
+			} else {
+				defer ns.Close()
+			}
 			p := cr.raw
 			p.Joins = []userns.NSJoin{{File: ns, Flag: unix.CLONE_NEWUSER, Name: "user"}}
 			p.Unshare, p.Cloneflags = p.Cloneflags&^unix.CLONE_NEWUSER, 0
+			// The child is not dumpable from its start: its namespaces
+			// come from the fork itself (rawNamespaces opens them by
+			// pid otherwise).
+			p.Handles = cr.netOpts != nil
+			p.HandlesPid = p.Handles && len(cr.netOpts.Ports) > 0
 			joined = true
 		} else {
 			cr.g.Debugf("the raw init makes a user namespace of its own: no shared one (%s)", why)
@@ -188,6 +201,14 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 	f, err := userns.ForkInit(cr.raw, func(pid int) error { return cr.rawMaps(ctx, pid, joined) })
 	if err != nil {
 		return err
+	}
+	for _, h := range []*os.File{f.NetNS, f.PidNS} {
+		if h != nil {
+			cr.undo.add(func() { h.Close() })
+		}
+	}
+	if joined {
+		cr.rawNetNS, cr.rawPidNS = f.NetNS, f.PidNS
 	}
 	cr.forked = f
 	cr.c.Pid = f.Pid
@@ -222,6 +243,11 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 	// waits for.
 	if err := cr.awaitState(); err != nil {
 		return err
+	}
+	if len(cr.netOpts.Ports) > 0 && cr.exeCopy == nil && cr.exe == nil {
+		// An image's -P: its ports are known from its config, after
+		// planRawInit.
+		cr.exeCopy = copySelfExe()
 	}
 	if cr.exeCopy != nil && cr.exe == nil {
 		exe, how, err := cr.exeCopy.take()
