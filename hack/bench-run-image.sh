@@ -10,6 +10,8 @@
 # median and p90 are over its RUNS times, and a ratio is the median of the
 # RUNS per-round ratios, so a shared machine's changing load moves both
 # sides of a ratio alike (the figures below are from back-to-back runs).
+# A fifth row runs the image with the Go init (SANDY_RAW_INIT=0): the raw
+# init's gain on the image path, in the same run.
 # Prints median and p90 of each row and the ratios of issue 13's targets:
 #   sandy run --rm IMAGE / podman run --rm IMAGE (runc)   target <= 0.25
 #   sandy run --rm IMAGE / sandy run ./bundle               target <= 1.3
@@ -99,16 +101,17 @@ podman import -q $work/rootfs.tar localhost/bench-bb:1 >/dev/null
 podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true
 podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true
 $bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true 2>/dev/null
-names=(sandy-image sandy-bundle podman-runc podman-crun)
+names=(sandy-image sandy-bundle podman-runc podman-crun sandy-image-goinit)
 cmds=("$bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true"
   "$bin/sandy run --network=none $work/bundle"
   "podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true"
-  "podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true")
+  "podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true"
+  "env SANDY_RAW_INIT=0 $bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true")
 mkdir -p $work/rounds
 for ((round = -3; round < $RUNS; round++)); do
   args=()
-  for ((k = 0; k < 4; k++)); do
-    i=\$(((k + round + 12) % 4))
+  for ((k = 0; k < 5; k++)); do
+    i=\$(((k + round + 15) % 5))
     args+=(-n "\${names[i]}" "\${cmds[i]}")
   done
   out=$work/warmup.json
@@ -142,7 +145,7 @@ import glob, json, os, statistics, sys
 # rounds[i] = {row: seconds} of round i.
 rounds = [{r["command"]: r["times"][0] for r in json.load(open(f))["results"]}
           for f in glob.glob(os.path.join(sys.argv[1], "*.json"))]
-names = ["sandy-image", "sandy-bundle", "podman-runc", "podman-crun"]
+names = ["sandy-image", "sandy-bundle", "podman-runc", "podman-crun", "sandy-image-goinit"]
 def ratio(a, b):
     """The median of the per-round ratios a_i/b_i."""
     return statistics.median(r[a] / r[b] for r in rounds)
@@ -153,6 +156,7 @@ for k in names:
 print(f"sandy run --rm IMAGE / podman (runc): {ratio('sandy-image', 'podman-runc'):.2f} (target <= 0.25)")
 print(f"sandy run --rm IMAGE / podman (crun): {ratio('sandy-image', 'podman-crun'):.2f}")
 print(f"sandy run --rm IMAGE / sandy run ./bundle: {ratio('sandy-image', 'sandy-bundle'):.2f} (target <= 1.3)")
+print(f"sandy run --rm IMAGE / the same with the Go init (SANDY_RAW_INIT=0): {ratio('sandy-image', 'sandy-image-goinit'):.2f}")
 PY
 python3 - "$work/detach.txt" <<'PY'
 import statistics, sys
