@@ -30,6 +30,28 @@ func rawInput(t *testing.T, edit func(s *specs.Spec)) RawInput {
 		GIDMapped: func(gid uint32) bool { return gid == 0 }}
 }
 
+// mustPlan is RawInit(in)'s plan, which the test needs.
+func mustPlan(t *testing.T, in RawInput) *userns.ForkPlan {
+	t.Helper()
+	plan, why, _, err := RawInit(in)
+	if err != nil || plan == nil {
+		t.Fatalf("RawInit: %v (why %q)", err, why)
+	}
+	return plan
+}
+
+// opIndex is the index of each op of plan's program by its What, the
+// first where several say the same.
+func opIndex(plan *userns.ForkPlan) map[string]int {
+	at := map[string]int{}
+	for i, op := range plan.Program {
+		if _, ok := at[op.What]; !ok {
+			at[op.What] = i
+		}
+	}
+	return at
+}
+
 func TestRawInitPlansExample(t *testing.T) {
 	in := rawInput(t, nil)
 	plan, why, warnings, err := RawInit(in)
@@ -73,14 +95,8 @@ func TestRawInitBindOptions(t *testing.T) {
 	in := rawInput(t, func(s *specs.Spec) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "bind", Source: "/tmp", Options: []string{"rbind", "rro", "rprivate"}})
 	})
-	plan, why, _, err := RawInit(in)
-	if err != nil || plan == nil {
-		t.Fatalf("RawInit: %v (why %q)", err, why)
-	}
-	at := map[string]int{}
-	for i, op := range plan.Program {
-		at[op.What] = i
-	}
+	plan := mustPlan(t, in)
+	at := opIndex(plan)
 	bind, attrs, prop := at["binding /tmp on /tmp"], at["setting /tmp's recursive options"], at["setting /tmp's propagation"]
 	if bind == 0 || attrs == 0 || prop == 0 || !(bind < attrs && attrs < prop) {
 		t.Errorf("bind %d, recursive options %d, propagation %d: want all three, in that order", bind, attrs, prop)
@@ -211,12 +227,7 @@ func TestRawInitWritableRoot(t *testing.T) {
 	if err != nil || plan == nil {
 		t.Fatalf("missing mountpoints in a writable root: %v (why %q)", err, why)
 	}
-	at := map[string]int{}
-	for i, op := range plan.Program {
-		if _, ok := at[op.What]; !ok {
-			at[op.What] = i
-		}
-	}
+	at := opIndex(plan)
 	for _, w := range []string{"making /data", "making /data/x", "mounting tmpfs on /data/x", "making /work", "opening /work in the root"} {
 		if _, ok := at[w]; !ok {
 			t.Errorf("no op %q", w)
@@ -313,16 +324,8 @@ func TestRawInitSysctls(t *testing.T) {
 	in := rawInput(t, func(s *specs.Spec) {
 		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 0", "kernel.msgmax": ""}
 	})
-	plan, why, _, err := RawInit(in)
-	if err != nil || plan == nil {
-		t.Fatalf("RawInit: %v (why %q)", err, why)
-	}
-	at := map[string]int{}
-	for i, op := range plan.Program {
-		if _, ok := at[op.What]; !ok {
-			at[op.What] = i
-		}
-	}
+	plan := mustPlan(t, in)
+	at := opIndex(plan)
 	open := "opening /proc/sys/net/ipv4/ping_group_range in the root"
 	set := "setting net.ipv4.ping_group_range to 0 0"
 	for _, w := range []string{"mounting proc on /proc", open, set, "opening /proc/sys/kernel/msgmax in the root", "making /proc/sys read-only"} {
@@ -350,16 +353,8 @@ func TestRawInitMountPropagation(t *testing.T) {
 			}
 		}
 	})
-	plan, why, _, err := RawInit(in)
-	if err != nil || plan == nil {
-		t.Fatalf("RawInit: %v (why %q)", err, why)
-	}
-	at := map[string]int{}
-	for i, op := range plan.Program {
-		if _, ok := at[op.What]; !ok {
-			at[op.What] = i
-		}
-	}
+	plan := mustPlan(t, in)
+	at := opIndex(plan)
 	for _, pair := range [][2]string{
 		{"mounting tmpfs on /tmp", "setting /tmp's recursive options"},
 		{"setting /tmp's recursive options", "setting /tmp's propagation"},
@@ -385,16 +380,8 @@ func TestRawInitFileBind(t *testing.T) {
 	})
 	in.LayerDir = t.TempDir() + "/layer"
 	in.ToContainer = func(uid, gid uint32) (uint32, uint32, bool) { return 0, 0, true }
-	plan, why, _, err := RawInit(in)
-	if err != nil || plan == nil {
-		t.Fatalf("RawInit: %v (why %q)", err, why)
-	}
-	at := map[string]int{}
-	for i, op := range plan.Program {
-		if _, ok := at[op.What]; !ok {
-			at[op.What] = i
-		}
-	}
+	plan := mustPlan(t, in)
+	at := opIndex(plan)
 	for _, w := range []string{"binding /etc/hostname on /etc/passwd", "remounting /etc/passwd", "creating /etc/new-file", "binding /etc/hostname on /etc/new-file"} {
 		if _, ok := at[w]; !ok {
 			t.Errorf("no op %q", w)

@@ -61,10 +61,7 @@ func imageInput(t *testing.T) RawInput {
 func TestRawInitImageLayers(t *testing.T) {
 	in := imageInput(t)
 	in.ResolvConf, in.Hosts = "nameserver 10.0.2.3\n", "127.0.0.1 localhost\n"
-	plan, why, _, err := RawInit(in)
-	if err != nil || plan == nil {
-		t.Fatalf("RawInit: %v (why %q)", err, why)
-	}
+	plan := mustPlan(t, in)
 	if len(plan.Files) != 0 {
 		t.Errorf("%d files: the layers are opened by the child, in its mount namespace", len(plan.Files))
 	}
@@ -164,10 +161,7 @@ func TestLayeredDir(t *testing.T) {
 func TestRawInitImageRuns(t *testing.T) {
 	in := imageInput(t)
 	in.Spec.Process.Args = []string{"/bin/sh", "-c", `cat /etc/motd; test -e /etc/group || echo no group; test -x /bin/busybox && echo busybox; echo written > /new; ls /proc/self/fd | tr '\n' ' '`}
-	plan, why, _, err := RawInit(in)
-	if err != nil || plan == nil {
-		t.Fatalf("RawInit: %v (why %q)", err, why)
-	}
+	plan := mustPlan(t, in)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
