@@ -461,9 +461,28 @@ ls -ln /etc /opt/data /src/tree 2>&1 | cut -c1-10,16-34,47-; cat /etc/issue /src
 			}
 		})
 	}
+	// run -d: the monitor runs the container in the foreground, and its
+	// init is the raw init too; exec into it, then its removal.
+	for _, raw := range []string{"1", "0"} {
+		c := e.cmd("--debug", "run", "-d", "--network=none", "localhost/bb:changes", "sleep", "1000")
+		c.Env = append(append([]string(nil), e.env...), "SANDY_RAW_INIT="+raw)
+		var out, errb strings.Builder
+		c.Stdout, c.Stderr = &out, &errb
+		if err := c.Run(); err != nil {
+			t.Fatalf("SANDY_RAW_INIT=%s run -d: %v\n%s", raw, err, errb.String())
+		}
+		if forked := strings.Contains(errb.String(), "debug: the init is forked"); forked != (raw == "1") {
+			t.Errorf("SANDY_RAW_INIT=%s run -d: raw init %v:\n%s", raw, forked, errb.String())
+		}
+		id := strings.TrimSpace(out.String())
+		if got := strings.TrimSpace(e.ok("exec", id, "cat", "/etc/issue")); got == "" {
+			t.Errorf("run -d, SANDY_RAW_INIT=%s: exec printed nothing", raw)
+		}
+		e.ok("rm", "-f", id)
+	}
 	// Flags the raw init does not plan: the Go init, started beside the
 	// image helper (not once the bundle is in).
-	for _, args := range [][]string{{"--network=none", "--tmpfs", "/scratch"}, {"--network=none", "--read-only"}, {"--network=none", "--init"}} {
+	for _, args := range [][]string{{"--network=none", "--tmpfs", "/scratch"}, {"--network=none", "--read-only"}, {"--network=none", "--init"}, {"-d", "--network=none", "--tmpfs", "/scratch"}} {
 		r := run(t, "1", args...)
 		if strings.Contains(r.stderr, "debug: the init is forked") || strings.Contains(r.stderr, "starts once the image's bundle is in") {
 			t.Errorf("run %v: the raw init was tried:\n%s", args, r.stderr)

@@ -115,6 +115,9 @@ type monitorConfig struct {
 	// --rm's removal.
 	Helper       string   `json:"helper"`
 	HelperGlobal []string `json:"helper_global,omitempty"`
+	// GoInit is why the flags need the container's Go init
+	// (goInitFlags; lifecycle.PendingBundle.GoInit), "" if they may not.
+	GoInit string `json:"go_init,omitempty"`
 }
 
 // newMonitorConfig takes what the monitor needs from the runtime options
@@ -125,7 +128,7 @@ func newMonitorConfig(g *lifecycle.Global, r RunRequest, o *lifecycle.RunOptions
 		Bundle: o.Bundle, RootfsMode: o.RootfsMode, Seccomp: o.Seccomp, NoSeccomp: o.NoSeccomp,
 		Network: o.Network, Cgroup: o.Cgroup, NetFiles: o.NetFiles, Terminal: terminal, Interactive: interactive,
 		Rm: r.Rm, AnonymousVolumes: anon, LogDriver: r.LogDriver, LogMaxSize: r.LogMaxSize,
-		Helper: r.Helper, HelperGlobal: r.HelperGlobal,
+		Helper: r.Helper, HelperGlobal: r.HelperGlobal, GoInit: goInitFlags(r.Options),
 	}
 	if o.Layers != nil {
 		c.Layers = *o.Layers
@@ -501,7 +504,7 @@ func (m *monitor) runContainer() error {
 	o := &lifecycle.RunOptions{}
 	o.ID, o.RootfsMode = c.ID, c.RootfsMode
 	if m.start != nil {
-		o.Pending = &lifecycle.PendingBundle{Spec: m.start, Wait: m.awaitDir}
+		o.Pending = &lifecycle.PendingBundle{Spec: m.start, Wait: m.awaitDir, GoInit: c.GoInit}
 	} else {
 		o.Bundle = c.Bundle
 		layers := c.Layers

@@ -26,3 +26,26 @@ func TestRunRequestCheck(t *testing.T) {
 		}
 	}
 }
+
+// goInitFlags names the flags whose config only the Go init sets up, so
+// that such a container's init starts beside the image helper; the rest
+// may take the raw init.
+func TestGoInitFlags(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{}, ""},
+		{Options{Volumes: []string{"/src:/src"}, Workdir: "/src", User: "1000"}, ""},
+		{Options{Init: true}, "--init"},
+		{Options{Tmpfs: []string{"/scratch"}}, "--tmpfs (tmpcopyup)"},
+		{Options{Tmpfs: []string{"/scratch:notmpcopyup,size=1m"}}, ""},
+		{Options{Mounts: []string{"type=tmpfs,destination=/t"}}, "--mount type=tmpfs (tmpcopyup)"},
+		{Options{Mounts: []string{"type=tmpfs,destination=/t,notmpcopyup"}}, ""},
+		{Options{Mounts: []string{"type=bind,source=/a,destination=/b"}}, ""},
+	} {
+		if got := goInitFlags(c.o); got != c.want {
+			t.Errorf("goInitFlags(%+v) = %q, want %q", c.o, got, c.want)
+		}
+	}
+}
