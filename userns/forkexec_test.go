@@ -247,6 +247,10 @@ func TestForkExecAbandoned(t *testing.T) {
 		t.Errorf("abandoned child: status %v, output %q; want exit 1, nothing run", ws, out)
 	}
 	f.status.Close()
+	// As Release and Kill do once the child is gone: it no longer shares
+	// this process's memory (the later tests' children must be able to
+	// have their maps written, which needs this process dumpable).
+	f.unshare()
 }
 
 // Many processes while other goroutines allocate and the GC runs: where
