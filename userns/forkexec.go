@@ -33,6 +33,8 @@ import (
 //	   ^                  setresgid/setresuid 0 with JoinAsRoot), ipc,
 //	   |                  uts, net, cgroup, pid, mnt (by fd, in that
 //	   |                  order), unshare(Unshare) if asked,
+//	   |                  (ForkInit's Handles: its namespaces opened
+//	   |                  in the caller's fd table, CLONE_FILES),
 //	   |                  clone(CLONE_PARENT|SIGCHLD), writes the
 //	   |                  pid of child 2 to the status pipe, exits 0
 //	   └──────────────── child 2 (the caller's child, in the container's

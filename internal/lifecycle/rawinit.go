@@ -19,18 +19,20 @@ import (
 	"github.com/sandy-rt/sandy/userns"
 )
 
-// The raw init: `sandy run` of a bundle whose set-up the host can plan
-// as system calls (initproc.RawInit) forks the init itself
-// (userns.ForkInit), as exec forks its process (execfork.go): no exec of
-// the sandy binary, no second Go runtime, no sync socket, no config to
-// send. The Go init runs instead for everything else: a create (runc's
-// create and start: the init outlives sandy), a detached run, an image
-// run, a terminal, hooks, keep-id's maps, and any config RawInit does
-// not plan; and when the raw program fails at run time, after the failed
-// child is gone, with --debug saying which op failed. SANDY_RAW_INIT=0
-// turns it off. With slirp4netns, the network (slirp4netns and the port
-// child of published ports) joins the child's namespaces by handles
-// opened while it could be (rawMaps).
+// The raw init: `sandy run` of a bundle or an image (and an image's
+// monitor) whose set-up the host can plan as system calls
+// (initproc.RawInit) forks the init itself (userns.ForkInit), as exec
+// forks its process (execfork.go): no exec of the sandy binary, no second
+// Go runtime, no sync socket, no config to send. The Go init runs instead
+// for everything else: a create (runc's create and start: the init
+// outlives sandy), a bundle's detached run, a terminal, hooks, keep-id's
+// maps, and any config RawInit does not plan; and when the raw program
+// fails at run time, after the failed child is gone, with --debug saying
+// which op failed. SANDY_RAW_INIT=0 turns it off. With slirp4netns, the
+// network (slirp4netns and the port child of published ports) joins the
+// child's namespaces by handles opened while it could be (rawMaps), or,
+// in the image store's user namespace, handed over by the fork
+// (startRawInit).
 
 // rawInitEnv turns the raw init off when "0".
 const rawInitEnv = "SANDY_RAW_INIT"
@@ -270,7 +272,7 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 // the program runs, whose first op makes its cgroup namespace there.
 //
 // In the image store's user namespace (joined) there are no maps to
-// write, and no namespaces to open: no slirp4netns (rawCandidate).
+// write, and the namespaces come from the fork (ForkPlan.Handles).
 func (cr *creation) rawMaps(ctx context.Context, pid int, joined bool) error {
 	if !cr.bundle.Spec.Root.Readonly || cr.o.Layers != nil {
 		if err := cr.makeLayerDir(ctx); err != nil {
