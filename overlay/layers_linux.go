@@ -5,7 +5,6 @@ package overlay
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,11 +78,7 @@ func mountLayers(o Options) (*Root, error) {
 // failed after its mount, a container killed before it could clean up),
 // and the storage container's layer is this container's alone.
 func clearVolatile(work string) error {
-	mark := filepath.Join(work, "work", "incompat", "volatile")
-	if _, err := os.Lstat(mark); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err := os.RemoveAll(mark); err != nil {
+	if err := os.RemoveAll(filepath.Join(work, "work", "incompat", "volatile")); err != nil {
 		return fmt.Errorf("removing the mark of a volatile overlay gone: %w", err)
 	}
 	return nil

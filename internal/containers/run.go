@@ -579,20 +579,23 @@ func recordExit(g *lifecycle.Global, dir string, code int) {
 // container's Go init sets up (the raw init plans none of it,
 // initproc.RawInit), "" where the final bundle may take the raw init:
 // --init (sandy's pid 1 bound in), a tmpfs that copies the image's
-// directory up (--tmpfs, --mount type=tmpfs, without notmpcopyup).
+// directory up (--tmpfs, --mount type=tmpfs: tmpcopyup unless
+// notmpcopyup), read by the parsers the spec's mounts come from (a flag
+// they refuse is the spec's error to say, later).
 func goInitFlags(o Options) string {
-	switch {
-	case o.Init:
+	if o.Init {
 		return "--init"
 	}
-	for _, t := range o.Tmpfs {
-		if !strings.Contains(t, "notmpcopyup") {
-			return "--tmpfs (tmpcopyup)"
-		}
-	}
+	var ms mountSet
 	for _, m := range o.Mounts {
-		if strings.Contains(m, "type=tmpfs") && !strings.Contains(m, "notmpcopyup") {
-			return "--mount type=tmpfs (tmpcopyup)"
+		_ = parseMount(m, "", &ms)
+	}
+	for _, t := range o.Tmpfs {
+		_ = parseTmpfs(t, &ms)
+	}
+	for _, m := range ms.mounts {
+		if m.Type == "tmpfs" && slices.Contains(m.Options, "tmpcopyup") {
+			return "a tmpfs that copies the image's directory up (" + m.Destination + ")"
 		}
 	}
 	return ""

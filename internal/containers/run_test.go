@@ -38,9 +38,9 @@ func TestGoInitFlags(t *testing.T) {
 		{Options{}, ""},
 		{Options{Volumes: []string{"/src:/src"}, Workdir: "/src", User: "1000"}, ""},
 		{Options{Init: true}, "--init"},
-		{Options{Tmpfs: []string{"/scratch"}}, "--tmpfs (tmpcopyup)"},
+		{Options{Tmpfs: []string{"/scratch"}}, "a tmpfs that copies the image's directory up (/scratch)"},
 		{Options{Tmpfs: []string{"/scratch:notmpcopyup,size=1m"}}, ""},
-		{Options{Mounts: []string{"type=tmpfs,destination=/t"}}, "--mount type=tmpfs (tmpcopyup)"},
+		{Options{Mounts: []string{"type=tmpfs,destination=/t"}}, "a tmpfs that copies the image's directory up (/t)"},
 		{Options{Mounts: []string{"type=tmpfs,destination=/t,notmpcopyup"}}, ""},
 		{Options{Mounts: []string{"type=bind,source=/a,destination=/b"}}, ""},
 	} {

@@ -494,25 +494,37 @@ func (b *rawBuilder) mountpointsExist() string {
 // where p is missing, from is its first missing component's index (-1:
 // another reason).
 func realDir(rootfs, p string, file bool) (from int, why string) {
-	cur := rootfs
+	return walkMountpoint(p, file, "the rootfs", func(rel string, st *unix.Stat_t) (bool, error) {
+		err := unix.Lstat(filepath.Join(rootfs, rel), st)
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+}
+
+// walkMountpoint is realDir's and layeredDir's walk: each component of p
+// looked up (stat: found, its stat; or an error), a directory but the
+// last, which is a regular file for file.
+func walkMountpoint(p string, file bool, where string, stat func(rel string, st *unix.Stat_t) (bool, error)) (from int, why string) {
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	rel := ""
 	for i, part := range parts {
-		cur = filepath.Join(cur, part)
+		rel = filepath.Join(rel, part)
 		var st unix.Stat_t
-		if err := unix.Lstat(cur, &st); err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				from = i
-			} else {
-				from = -1
-			}
-			return from, fmt.Sprintf("mountpoint %s: %v in the rootfs", p, err)
+		found, err := stat(rel, &st)
+		if err != nil {
+			return -1, fmt.Sprintf("mountpoint %s: %v in %s", p, err, where)
+		}
+		if !found {
+			return i, fmt.Sprintf("mountpoint %s: missing from %s", p, where)
 		}
 		want := uint32(unix.S_IFDIR)
 		if i == len(parts)-1 && file {
 			want = unix.S_IFREG
 		}
 		if st.Mode&unix.S_IFMT != want {
-			return -1, fmt.Sprintf("mountpoint %s: not a plain directory in the rootfs", p)
+			return -1, fmt.Sprintf("mountpoint %s: not a plain directory in %s", p, where)
 		}
 	}
 	return len(parts), ""

@@ -130,38 +130,25 @@ func (b *rawBuilder) storageLayers() {
 // instead.
 func layeredDir(l *overlay.Layers, p string, file bool) (from int, why string) {
 	dirs := append([]string{l.Upper}, l.Lowers...)
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	rel := ""
-	for i, part := range parts {
-		rel = filepath.Join(rel, part)
-		found := -1
-		var st unix.Stat_t
+	return walkMountpoint(p, file, "the image", func(rel string, st *unix.Stat_t) (bool, error) {
 		for k, d := range dirs {
-			err := unix.Lstat(filepath.Join(d, rel), &st)
+			err := unix.Lstat(filepath.Join(d, rel), st)
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 				continue
 			}
 			if err != nil {
-				return -1, fmt.Sprintf("mountpoint %s: %v in the image's layers", p, err)
+				return false, err
 			}
-			found = k
-			break
+			if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+				return false, nil // a whiteout
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR && opaque(filepath.Join(d, rel)) {
+				dirs = dirs[:k+1]
+			}
+			return true, nil
 		}
-		if found < 0 || st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
-			return i, fmt.Sprintf("mountpoint %s: missing from the image", p)
-		}
-		want := uint32(unix.S_IFDIR)
-		if i == len(parts)-1 && file {
-			want = unix.S_IFREG
-		}
-		if st.Mode&unix.S_IFMT != want {
-			return -1, fmt.Sprintf("mountpoint %s: not a plain directory in the image", p)
-		}
-		if want == unix.S_IFDIR && opaque(filepath.Join(dirs[found], rel)) {
-			dirs = dirs[:found+1]
-		}
-	}
-	return len(parts), ""
+		return false, nil
+	})
 }
 
 // opaque reports whether the layer directory dir hides the layers below
