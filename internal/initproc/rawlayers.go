@@ -121,33 +121,50 @@ func (b *rawBuilder) storageLayers() {
 }
 
 // layeredDir is realDir for an image's root, whose layers are not
-// mounted yet: each component is looked up in the layers top first (the
-// container's upper, then the image's lowers), the topmost entry
-// deciding; a whiteout (a 0/0 character device) makes it missing, and an
-// opaque directory hides the layers below it. A redirected directory is
-// not followed: where the merged tree differs from this reading, the
-// program's own lookups in the mounted root fail, and the Go init runs
-// instead.
+// mounted yet: each component is looked up as overlay looks it up, in the
+// layers top first (the container's upper, then the image's lowers), the
+// topmost entry deciding; a whiteout (a 0/0 character device) makes it
+// missing. Only the layers in which the parent is a directory are
+// searched, and the search stops below an opaque directory and at a
+// lower non-directory (or whiteout) under a directory: those hide what is
+// below them. So every path looked up has directories for its parents,
+// and no symlink of a layer is ever followed, into another layer or out
+// to the host. A redirected directory is not followed: where the merged
+// tree differs from this reading, the program's own lookups in the
+// mounted root fail, and the Go init runs instead.
 func layeredDir(l *overlay.Layers, p string, file bool) (from int, why string) {
-	dirs := append([]string{l.Upper}, l.Lowers...)
+	// merged: the layers in which the directory walked so far is a
+	// directory, the ones overlay merges for the next component.
+	merged := append([]string{l.Upper}, l.Lowers...)
 	return walkMountpoint(p, file, "the image", func(rel string, st *unix.Stat_t) (bool, error) {
-		for k, d := range dirs {
-			err := unix.Lstat(filepath.Join(d, rel), st)
-			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		found := false
+		var next []string
+		for _, d := range merged {
+			var s unix.Stat_t
+			err := unix.Lstat(filepath.Join(d, rel), &s)
+			if errors.Is(err, unix.ENOENT) {
 				continue
 			}
 			if err != nil {
 				return false, err
 			}
-			if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
-				return false, nil // a whiteout
+			whiteout := s.Mode&unix.S_IFMT == unix.S_IFCHR && s.Rdev == 0
+			if !found && whiteout {
+				return false, nil
 			}
-			if st.Mode&unix.S_IFMT == unix.S_IFDIR && opaque(filepath.Join(d, rel)) {
-				dirs = dirs[:k+1]
+			if !found {
+				found, *st = true, s
 			}
-			return true, nil
+			if s.Mode&unix.S_IFMT != unix.S_IFDIR {
+				break // the top entry, or a lower one under a directory: nothing below it is merged
+			}
+			next = append(next, d)
+			if opaque(filepath.Join(d, rel)) {
+				break
+			}
 		}
-		return false, nil
+		merged = next
+		return found, nil
 	})
 }
 

@@ -147,6 +147,30 @@ func TestLayeredDir(t *testing.T) {
 			t.Errorf("layeredDir(%s, file %v) = %d, %q; want %d, a reason %v", c.p, c.file, from, why, c.from, c.hasWhy)
 		}
 	}
+	// A lower layer's symlink under the upper's directory of the same
+	// name is not merged, nor followed (here to a directory outside the
+	// layers that has the rest of the path); a lower file under a
+	// directory hides the layers below it.
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(outside, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []error{
+		os.Symlink(outside, filepath.Join(l.Lowers[0], "link")),
+		os.Mkdir(filepath.Join(l.Upper, "link"), 0o755),
+		os.Mkdir(filepath.Join(l.Upper, "srv"), 0o755),
+		os.WriteFile(filepath.Join(l.Lowers[0], "srv"), nil, 0o644),
+		os.MkdirAll(filepath.Join(l.Lowers[1], "srv/www"), 0o755),
+	} {
+		if step != nil {
+			t.Fatal(step)
+		}
+	}
+	for _, p := range []string{"/link/sub", "/srv/www"} {
+		if from, why := layeredDir(l, p, false); from != 1 || why == "" {
+			t.Errorf("layeredDir(%s) = %d, %q; want missing from index 1, as overlay merges it", p, from, why)
+		}
+	}
 	if err := unix.Lsetxattr(filepath.Join(l.Upper, "opt"), "user.overlay.opaque", []byte("y"), 0); err != nil {
 		t.Fatalf("setting the opaque xattr: %v", err)
 	}
