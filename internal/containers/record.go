@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/specjson"
 )
 
 // RecordFile is sandy's file in a storage container's own directory
@@ -75,7 +76,7 @@ type Proc struct {
 
 // writeRecord writes r into dir, atomically.
 func writeRecord(dir string, r Record) error {
-	b, err := json.Marshal(r)
+	b, err := specjson.Marshal(r)
 	if err != nil {
 		return err
 	}

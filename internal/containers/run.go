@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/internal/specjson"
 	"github.com/sandy-rt/sandy/internal/volumes"
 	"github.com/sandy-rt/sandy/overlay"
 )
@@ -482,7 +482,7 @@ func addUserDBLines(s *specs.Spec, p *imagehelper.Prepared, x *Extra) error {
 // path loads, kept with the storage container as podman keeps its
 // userdata/config.json.
 func writeBundle(dir string, s *specs.Spec) error {
-	b, err := json.MarshalIndent(s, "", "\t")
+	b, err := specjson.MarshalIndent(s, "", "\t")
 	if err != nil {
 		return err
 	}

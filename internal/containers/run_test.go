@@ -1,8 +1,15 @@
 package containers
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 )
 
 // TestRunRequestCheck: what run IMAGE refuses before anything is made.
@@ -47,5 +54,52 @@ func TestGoInitFlags(t *testing.T) {
 		if got := goInitFlags(c.o); got != c.want {
 			t.Errorf("goInitFlags(%+v) = %q, want %q", c.o, got, c.want)
 		}
+	}
+}
+
+// The bundle's config.json and the record are written by specjson (the
+// image path's first encode, five times faster cold than encoding/json's),
+// byte for byte what encoding/json writes: HTML-escaped <, > and &,
+// sorted map keys, RFC 3339 times, and omitted empty fields alike.
+func TestBundleAndRecordBytesAsEncodingJSON(t *testing.T) {
+	img := imagehelper.ImageConfig{
+		Cmd:    []string{"sh", "-c", "a && b > c < d"},
+		Env:    []string{"Q=<&>", "U=\u2028é"},
+		Labels: map[string]string{"z": "1", "a": "<b>"},
+	}
+	s, _, err := Generate(img, Options{Hostname: "h", Annotations: []string{"k=v&w"}}, testDB(), testHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := writeBundle(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("config.json differs from encoding/json's:\n%s\nwant\n%s", got, want)
+	}
+	rec := Record{Name: "n<1>", Image: "i&j", Created: time.Date(2026, 12, 7, 1, 2, 3, 456789, time.UTC),
+		Command: s.Process.Args, Labels: img.Labels, Ports: []string{"8080:80"}, AnonymousVolumes: []string{"v"}}
+	if err := writeRecord(dir, rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err = os.ReadFile(filepath.Join(dir, RecordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err = json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, append(want, '\n')) {
+		t.Errorf("the record differs from encoding/json's:\n%s\nwant\n%s", got, want)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/specjson"
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/userns"
 )
@@ -234,7 +235,7 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 		return nil, s.fail()
 	}
 	var p Prepared
-	if err := json.Unmarshal(line, &p); err != nil {
+	if err := specjson.Unmarshal(line, &p); err != nil {
 		s.Keep()
 		return nil, fmt.Errorf("%s %s printed %q: %w", Name, CreateRole, line, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/moby/sys/capability"
@@ -100,15 +101,22 @@ const (
 	stepSeccomp    = "loading seccomp"
 )
 
+// capsByName is every capability the library knows by its spec name
+// (CAP_CHOWN), made on first use: once a process, not once a set.
+var capsByName = sync.OnceValue(func() map[string]capability.Cap {
+	m := map[string]capability.Cap{}
+	for _, c := range capability.ListKnown() {
+		m["CAP_"+strings.ToUpper(c.String())] = c
+	}
+	return m
+})
+
 func capList(names []string) ([]capability.Cap, error) {
 	last, err := capability.LastCap()
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]capability.Cap{}
-	for _, c := range capability.ListKnown() {
-		byName["CAP_"+strings.ToUpper(c.String())] = c
-	}
+	byName := capsByName()
 	var out []capability.Cap
 	for _, n := range names {
 		c, ok := byName[strings.ToUpper(n)]
