@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+. hack/go-toolchain.sh
+use_go_toolchain
 user=${SANDY_TEST_USER:-sandytest}
 out=/tmp/sandy-demo
 rm -rf "$out"

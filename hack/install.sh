@@ -7,7 +7,9 @@
 # into one directory, where sandy looks for the helpers.
 #   bash hack/install.sh                 # as root: /usr/local/bin; else ~/.local/bin
 #   PREFIX=/opt/sandy bash hack/install.sh
-# Needs Go (the version go.mod names; GOTOOLCHAIN=auto fetches it). Installed
+# Needs Go: any (Debian 12's golang-go, 1.19, is enough): the version go.mod
+# names is fetched from the Go module proxy when the go found is older
+# (hack/go-toolchain.sh, as GOTOOLCHAIN=auto does from Go 1.21). Installed
 # by root, the binaries are not writable by the users who run them, so sandy
 # starts containers from the file itself instead of a sealed copy of it.
 set -euo pipefail
@@ -16,8 +18,9 @@ if [ -z "${PREFIX:-}" ]; then
 	if [ "$(id -u)" -eq 0 ]; then PREFIX=/usr/local; else PREFIX=$HOME/.local; fi
 fi
 bin=$PREFIX/bin
-export PATH=$PATH:/usr/local/go/bin GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
-command -v go >/dev/null || { echo "hack/install.sh: no Go toolchain: apt-get install golang-go (GOTOOLCHAIN=auto fetches the version go.mod asks for)" >&2; exit 1; }
+export PATH=$PATH:/usr/local/go/bin
+. hack/go-toolchain.sh
+use_go_toolchain
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)

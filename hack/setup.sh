@@ -23,8 +23,9 @@ for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
-	# bookworm's golang-go is older than go.mod asks for; GOTOOLCHAIN=auto then
-	# fetches the right toolchain from the Go module proxy.
+	# bookworm's golang-go (1.19) is older than go.mod asks for:
+	# hack/go-toolchain.sh then fetches the right toolchain from the Go
+	# module proxy (below, and in every script that builds).
 	missing+=(golang-go)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -39,6 +40,9 @@ fi
 # that later runs reuse (cold Go caches: about 2 min of CPU, 76 s to 3.5 min
 # of wall time on a shared 2-core machine).
 CRICTL_VERSION=v1.37.0
+export PATH=/usr/local/go/bin:$PATH
+. "$(dirname "$0")/go-toolchain.sh"
+use_go_toolchain
 crictl_dir=${SANDY_CRI_CACHE:-/var/cache/sandy-cri}/bin
 if [ "$(cat "$crictl_dir/crictl.version" 2>/dev/null)" != "$CRICTL_VERSION" ] || [ ! -x "$crictl_dir/crictl" ]; then
 	echo "hack/setup.sh: building crictl $CRICTL_VERSION into $crictl_dir (once)"

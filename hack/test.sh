@@ -19,7 +19,8 @@
 #      cgroupv2 suite, then `sandy run` end to end in a systemd user session,
 #      `sandy doctor`, and TestCRIPod as root with containerd's systemd
 #      cgroup driver (hack/vm/cri-tests.sh)
-#   7. the README's first command, hack/demo.sh
+#   7. the README's first command, hack/demo.sh, and its install path's Go
+#      on Debian 12's own golang-go 1.19 (hack/go-toolchain-test.sh)
 # CI=true turns every skip into a failure. SANDY_SKIP_VM=1 leaves out step 6
 # (say so: it is the only proof of the systemd and cgroupfs managers), and
 # SANDY_SKIP_CONFORMANCE=1 step 4; CI refuses both.
@@ -31,6 +32,8 @@ cd "$(dirname "$0")/.."
 # tests share its store.
 SANDY_EXTRA_PKGS="libseccomp-dev pkg-config docker-registry skopeo podman ${SANDY_EXTRA_PKGS:-}" bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+. hack/go-toolchain.sh
+use_go_toolchain
 # The test binaries and the sandy binary are copied to a directory every
 # user can read; integration tests re-run themselves as the test user.
 export TMPDIR=${TMPDIR:-/tmp}
@@ -95,4 +98,6 @@ else
 fi
 step "the README's main job (hack/demo.sh)"
 bash hack/demo.sh
+step "the README's install path on Debian 12's own Go (golang-1.19-go: go.mod's Go fetched, hack/go-toolchain-test.sh)"
+bash hack/go-toolchain-test.sh
 step "all passed"
