@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 user=${SANDY_TEST_USER:-sandytest}
 old=/usr/lib/go-1.19/bin
 if [ ! -x "$old/go" ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends golang-1.19-go >/dev/null
+	export DEBIAN_FRONTEND=noninteractive
+	install=(apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends golang-1.19-go)
+	"${install[@]}" >/dev/null 2>&1 || { apt-get update -qq && "${install[@]}" >/dev/null; }
 fi
 want=$(awk '$1 == "go" { print $2; exit }' go.mod)
 home=$(mktemp -d /tmp/sandy-go-toolchain.XXXXXX)
