@@ -1,7 +1,9 @@
 // Package specjson is the JSON codec of sandy's start-up paths: the
 // bundle's config.json (spec.Decode), the state file and the config kept
-// for exec (internal/state), and the config the host sends the init and
-// the exec init over the sync socket (initproc.SendConfig). Their decodes
+// for exec (internal/state), the config the host sends the init and
+// the exec init over the sync socket (initproc.SendConfig), and on
+// `run IMAGE`'s path the image helper's answer (imagehelper.Create), the
+// bundle it writes and its record (internal/containers). Their decodes
 // are the first JSON of their process, and a process's first
 // encoding/json decode of a runtime-spec config costs 0.5-0.7 ms on this
 // project's machine (encoding/json builds its per-type field lists by
@@ -26,7 +28,7 @@
 // codec: each codec builds its own per-type caches, so a config decoded
 // here and encoded with encoding/json pays the first-use cost twice
 // (0.4 ms), and a state decoded with encoding/json in create's process
-// 0.15 ms. The rest of sandy (the image helper, ps, inspect, the leaves,
+// 0.15 ms. The rest of sandy (the image helper's own side, ps, inspect, the leaves,
 // the sync protocol's envelope) uses encoding/json. With Go 1.27 (or GOEXPERIMENT=jsonv2) the module is an
 // alias of the standard library's encoding/json/v2, and encoding/json
 // itself is built on it: the two codecs become one.
