@@ -4,11 +4,13 @@ package main_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -175,7 +177,15 @@ func TestRunImageOverlap(t *testing.T) {
 				if !raw {
 					c.Env = append(c.Env, "SANDY_RAW_INIT=0")
 				}
-				said, sent := atLine(t, c, at, func() { _ = c.Process.Signal(syscall.SIGINT) })
+				said, sent := atLine(t, c, at, func() {
+					// sandy catches its signals in the background
+					// (lifecycle.relaySignals: a synchronous
+					// signal.Notify costs a run 5 %); before that, a
+					// SIGINT ends it at once, as kill -9 does (the
+					// tests below). This one is about the undo.
+					awaitCaught(t, c.Process.Pid, syscall.SIGINT)
+					_ = c.Process.Signal(syscall.SIGINT)
+				})
 				waitOrKill(t, c, func() string { return "sandy run did not end after SIGINT:\n" + said.String() })
 				switch code := c.ProcessState.ExitCode(); {
 				case !sent:
@@ -323,6 +333,28 @@ func TestRunImageOverlap(t *testing.T) {
 // atLine starts c and reads its stderr to the end; at the first line that
 // holds at it calls act (a signal to c, at that moment of the set-up). It
 // returns everything c said and whether the line came.
+// awaitCaught waits (up to 5 s) until process pid catches sig: its bit
+// in /proc/PID/status's SigCgt mask. A process that is gone, or never
+// catches it, is left to the caller's checks.
+func awaitCaught(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	bit := uint64(1) << (uint(sig) - 1)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64); err == nil && m&bit != 0 {
+					return
+				}
+			}
+		}
+	}
+	t.Logf("pid %d did not catch %v within 5 s", pid, sig)
+}
+
 func atLine(t *testing.T, c *exec.Cmd, at string, act func()) (*strings.Builder, bool) {
 	t.Helper()
 	stderr, err := c.StderrPipe()
