@@ -1,0 +1,64 @@
+// Package usernet is a user-mode network for a rootless container, in
+// the calling Go process: gVisor's TCP/IP stack (gvisor.dev/gvisor
+// pkg/tcpip, the stack podman machine's gvproxy runs) on the host end
+// of the container's tap device, translating the container's TCP and
+// UDP flows into the caller's own sockets, as slirp4netns(1) does in a
+// process of its own.
+//
+// # Why
+//
+// slirp4netns is a C program with glib, libslirp and libseccomp: on the
+// machines sandy is measured on, its exec, dynamic linking and start
+// take about 2.4 ms of CPU before the container may run, +30 % on a
+// `sandy run` of /bin/true (issue 14's target is +20 %). The same
+// network in the process that is already running costs the stack's
+// set-up and no process start. It is also memory-safe code parsing the
+// container's packets, where libslirp has had memory-safety CVEs
+// (CVE-2019-14378, CVE-2020-7039, CVE-2021-3592 to 3595).
+//
+// # What it is
+//
+// The addresses are slirp4netns --configure's, so that the files the
+// lifecycle writes into the container (slirp.ResolvConf, slirp.Hosts)
+// hold for both:
+//
+//	10.0.2.100/24  the container (tap0, configured by its caller)
+//	10.0.2.2       the gateway; with Config.HostLoopback, the host's
+//	               127.0.0.1 (slirp4netns without --disable-host-loopback)
+//	10.0.2.3       DNS: UDP and TCP port 53 go to Config.DNS (by default
+//	               /etc/resolv.conf's nameservers)
+//
+// Every other IPv4 destination is dialed from the caller's process, as
+// the caller: a TCP connection of the container's is accepted once the
+// host's dial succeeds and refused (RST) when it fails; a UDP flow gets
+// a host socket connected to its destination, closed after UDPIdle
+// without traffic.
+//
+// # What it refuses (security)
+//
+// The container is untrusted, and with CAP_NET_RAW in its user
+// namespace it writes any frame it likes to tap0. So the translation
+// decides by destination alone, never by what the container's routing
+// would have done:
+//   - loopback (127.0.0.0/8), "this network" (0.0.0.0/8), multicast,
+//     broadcast and the rest of 10.0.2.0/24 are never dialed: a frame
+//     addressed to 127.0.0.1 must not reach the host's loopback when
+//     HostLoopback is off;
+//   - 10.0.2.2 reaches 127.0.0.1 only with HostLoopback;
+//   - at most Config.MaxFlows TCP connections and UDP flows at once, and
+//     at most MaxInFlight connection attempts: a flood of SYNs or UDP
+//     sources is dropped, not turned into host sockets without bound.
+//
+// Refused TCP gets a RST and refused UDP an ICMP port unreachable, from
+// the stack. IPv6 is not translated (no IPv6 in the stack: the container
+// gets none, as with slirp4netns without --enable-ipv6). Pings (ICMP
+// echo) to addresses other than 10.0.2.2 and 10.0.2.3 are not forwarded.
+//
+// # Who calls it
+//
+// Nothing yet: this is the first slice of sandy's own network (see
+// docs/design.md, "A network without slirp4netns"). The lifecycle is to
+// hand New the tap fd that the container's init makes in its network
+// namespace; the stack then lives in `sandy run`'s process (foreground)
+// or the container's monitor (detached), and Close ends it.
+package usernet

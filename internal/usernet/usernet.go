@@ -1,0 +1,277 @@
+//go:build linux
+
+package usernet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// The network's addresses, slirp4netns --configure's (doc.go).
+var (
+	subnet  = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 2, 0}), 24)
+	gateway = netip.AddrFrom4([4]byte{10, 0, 2, 2})
+	dnsAddr = netip.AddrFrom4([4]byte{10, 0, 2, 3})
+)
+
+// gatewayMAC is the stack's link address on the tap: a locally
+// administered unicast address (slirp4netns uses 52:55:0a:00:02:02).
+const gatewayMAC = tcpip.LinkAddress("\x52\x55\x0a\x00\x02\x02")
+
+const (
+	// DefaultMTU is tap0's MTU, as slirp4netns's default in sandy
+	// (slirp.DefaultMTU): large segments, few packets.
+	DefaultMTU = 65520
+	// DefaultMaxFlows bounds the TCP connections and UDP flows at once.
+	DefaultMaxFlows = 4096
+	// MaxInFlight bounds the TCP connections being dialed at once.
+	MaxInFlight = 256
+	// UDPIdle closes a UDP flow after this long without a packet either
+	// way (conntrack's default for an unreplied flow is 30 s, for an
+	// assured one 120 s; slirp's is 240 s).
+	UDPIdle = 120 * time.Second
+	// dialTimeout bounds a host dial for a container's TCP connection;
+	// the container's own SYN retries run meanwhile.
+	dialTimeout = 30 * time.Second
+)
+
+// nicID is the stack's one interface, the tap.
+const nicID tcpip.NICID = 1
+
+// Config is the network of one container.
+type Config struct {
+	// MTU of the tap; 0 is DefaultMTU. It must be the tap's own (its
+	// caller configures the tap).
+	MTU int
+	// HostLoopback lets 10.0.2.2 reach the host's 127.0.0.1.
+	HostLoopback bool
+	// DNS are the resolvers 10.0.2.3:53 forwards to: a TCP connection
+	// to the first that accepts it, a UDP flow to the first; nil reads
+	// /etc/resolv.conf (HostResolvers).
+	DNS []netip.AddrPort
+	// MaxFlows bounds the TCP connections and UDP flows at once; 0 is
+	// DefaultMaxFlows.
+	MaxFlows int
+	// Logf, when set, receives a line for each flow refused or failed
+	// (for --debug); nil: silent.
+	Logf func(format string, args ...any)
+}
+
+// Network is a running user-mode network on one tap fd.
+type Network struct {
+	cfg    Config
+	stack  *stack.Stack
+	ctx    context.Context
+	cancel context.CancelFunc
+	flows  chan struct{} // a token per flow: MaxFlows
+	once   sync.Once
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // the flows' goroutines
+}
+
+// New starts the network on fd, the host end of the container's tap
+// (IFF_TAP|IFF_NO_PI: Ethernet frames) or of a socketpair carrying
+// frames. The fd stays the caller's: Close does not close it, and it
+// must stay open until Close has returned.
+func New(fd int, cfg Config) (*Network, error) {
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.MaxFlows == 0 {
+		cfg.MaxFlows = DefaultMaxFlows
+	}
+	if cfg.DNS == nil {
+		dns, err := HostResolvers("/etc/resolv.conf")
+		if err != nil {
+			return nil, err
+		}
+		cfg.DNS = dns
+	}
+	ep, err := fdbased.New(&fdbased.Options{
+		FDs:            []int{fd},
+		MTU:            uint32(cfg.MTU),
+		EthernetHeader: true,
+		Address:        gatewayMAC,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the tap's link endpoint: %w", err)
+	}
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Network{cfg: cfg, stack: s, ctx: ctx, cancel: cancel, flows: make(chan struct{}, cfg.MaxFlows)}
+	if err := n.configure(ep); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// configure gives the stack its interface, addresses and route, and the
+// translation of TCP and UDP.
+func (n *Network) configure(ep stack.LinkEndpoint) error {
+	s := n.stack
+	if err := s.CreateNIC(nicID, ep); err != nil {
+		return fmt.Errorf("creating the tap's interface: %s", err)
+	}
+	for _, a := range []netip.Addr{gateway, dnsAddr} {
+		pa := tcpip.ProtocolAddress{
+			Protocol:          ipv4.ProtocolNumber,
+			AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(a.As4()), PrefixLen: subnet.Bits()},
+		}
+		if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+			return fmt.Errorf("adding %s to the tap's interface: %s", a, err)
+		}
+	}
+	// Promiscuous: the stack takes packets for any destination (each one
+	// a flow to translate); spoofing: it answers from that destination.
+	if err := s.SetPromiscuousMode(nicID, true); err != nil {
+		return fmt.Errorf("promiscuous mode: %s", err)
+	}
+	if err := s.SetSpoofing(nicID, true); err != nil {
+		return fmt.Errorf("spoofing: %s", err)
+	}
+	sn, err := tcpip.NewSubnet(tcpip.AddrFrom4(subnet.Addr().As4()), tcpip.MaskFromBytes(net.CIDRMask(subnet.Bits(), 32)))
+	if err != nil {
+		return fmt.Errorf("the subnet: %w", err)
+	}
+	s.SetRouteTable([]tcpip.Route{{Destination: sn, NIC: nicID}})
+	tf := tcp.NewForwarder(s, 0, MaxInFlight, n.serveTCP)
+	s.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
+		if _, ok := n.target(id, "tcp"); !ok {
+			return false // the stack answers RST
+		}
+		return tf.HandlePacket(id, pkt)
+	})
+	uf := udp.NewForwarder(s, n.serveUDP)
+	s.SetTransportProtocolHandler(udp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
+		if _, ok := n.target(id, "udp"); !ok {
+			return false // the stack answers ICMP port unreachable
+		}
+		return uf.HandlePacket(id, pkt)
+	})
+	return nil
+}
+
+// Close ends the network: every flow's sockets are closed and the stack
+// stops reading the fd. It waits for the flows' goroutines.
+func (n *Network) Close() error {
+	n.once.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		n.mu.Unlock()
+		n.cancel()
+		n.stack.Close()
+		n.wg.Wait()
+		n.stack.Wait()
+	})
+	return nil
+}
+
+// target is where the flow id (as the stack sees it: Local is the
+// container's destination, Remote the container) goes on the host, or
+// false when it is refused (doc.go, What it refuses).
+func (n *Network) target(id stack.TransportEndpointID, proto string) (netip.AddrPort, bool) {
+	dst, ok := netip.AddrFromSlice(id.LocalAddress.AsSlice())
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	dst = dst.Unmap()
+	switch {
+	case dst == gateway:
+		if !n.cfg.HostLoopback {
+			n.logf("usernet: %s to %s:%d refused: the host's loopback is off (allow_host_loopback)", proto, dst, id.LocalPort)
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), id.LocalPort), true
+	case dst == dnsAddr:
+		if id.LocalPort != 53 || len(n.cfg.DNS) == 0 {
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(dnsAddr, 53), true // resolved by dial
+	}
+	if !Routable(dst) {
+		n.logf("usernet: %s to %s:%d refused: not a destination on the outside", proto, dst, id.LocalPort)
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(dst, id.LocalPort), true
+}
+
+// Routable reports whether the container may reach dst through the
+// host's sockets: a unicast IPv4 address outside loopback, "this
+// network" (0.0.0.0/8) and the container's own subnet.
+func Routable(dst netip.Addr) bool {
+	dst = dst.Unmap()
+	return dst.Is4() && !dst.IsLoopback() && !dst.IsMulticast() && !dst.IsUnspecified() &&
+		dst.As4()[0] != 0 && dst != netip.AddrFrom4([4]byte{255, 255, 255, 255}) && !subnet.Contains(dst)
+}
+
+// dial connects to t for the container: t itself, or for 10.0.2.3:53 the
+// resolvers in order.
+func (n *Network) dial(ctx context.Context, network string, t netip.AddrPort) (net.Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
+	if t.Addr() != dnsAddr {
+		return d.DialContext(ctx, network, t.String())
+	}
+	var errs []error
+	for _, r := range n.cfg.DNS {
+		c, err := d.DialContext(ctx, network, r.String())
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("no resolver answered: %w", errors.Join(errs...))
+}
+
+// goFlow runs f on a goroutine Close waits for; false (f not run) once
+// Close has begun.
+func (n *Network) goFlow(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// takeFlow takes a flow's token, false when MaxFlows are open.
+func (n *Network) takeFlow() bool {
+	select {
+	case n.flows <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (n *Network) dropFlow() { <-n.flows }
+
+func (n *Network) logf(format string, args ...any) {
+	if n.cfg.Logf != nil {
+		n.cfg.Logf(format, args...)
+	}
+}
