@@ -25,6 +25,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/sandy-rt/sandy/internal/testutil"
 )
 
 // guest is the container's side of a test network: a second gVisor
@@ -143,7 +145,7 @@ func hostAddr(t *testing.T) netip.Addr {
 			}
 		}
 	}
-	t.Skipf("no non-loopback IPv4 address on this host (net.InterfaceAddrs: %v): nothing on the outside to reach", addrs)
+	testutil.Skip(t, "no non-loopback IPv4 address on this host (net.InterfaceAddrs: %v): nothing on the outside to reach (give the host a network interface)", addrs)
 	return netip.Addr{}
 }
 
