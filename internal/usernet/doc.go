@@ -51,8 +51,9 @@
 //
 // Refused TCP gets a RST and refused UDP an ICMP port unreachable, from
 // the stack. IPv6 is not translated (no IPv6 in the stack: the container
-// gets none, as with slirp4netns without --enable-ipv6). Pings (ICMP
-// echo) to addresses other than 10.0.2.2 and 10.0.2.3 are not forwarded.
+// gets none, as with slirp4netns without --enable-ipv6). ICMP to
+// addresses other than 10.0.2.2 and 10.0.2.3 is dropped (icmpFilter):
+// pings to the outside are not forwarded, and not answered either.
 //
 // # Who calls it
 //

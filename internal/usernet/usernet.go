@@ -129,7 +129,7 @@ func New(fd int, cfg Config) (*Network, error) {
 // translation of TCP and UDP.
 func (n *Network) configure(ep stack.LinkEndpoint) error {
 	s := n.stack
-	if err := s.CreateNIC(nicID, ep); err != nil {
+	if err := s.CreateNIC(nicID, newICMPFilter(ep)); err != nil {
 		return fmt.Errorf("creating the tap's interface: %s", err)
 	}
 	for _, a := range []netip.Addr{gateway, dnsAddr} {
@@ -172,7 +172,10 @@ func (n *Network) configure(ep stack.LinkEndpoint) error {
 }
 
 // Close ends the network: every flow's sockets are closed and the stack
-// stops reading the fd. It waits for the flows' goroutines.
+// stops reading the fd. It waits for the flows' goroutines. One eventfd
+// stays open until the process exits: gVisor's fdbased endpoint (this
+// version) never closes the stop fd of its reader. A process runs one
+// network (`sandy run`, a monitor), so it is one fd.
 func (n *Network) Close() error {
 	n.once.Do(func() {
 		n.mu.Lock()
@@ -181,6 +184,9 @@ func (n *Network) Close() error {
 		n.cancel()
 		n.stack.Close()
 		n.wg.Wait()
+		// Removing the interface stops the link endpoint's reader and
+		// closes its eventfd (stack.Close alone leaves both).
+		_ = n.stack.RemoveNIC(nicID)
 		n.stack.Wait()
 	})
 	return nil
