@@ -129,7 +129,23 @@ func New(fd int, cfg Config) (*Network, error) {
 // translation of TCP and UDP.
 func (n *Network) configure(ep stack.LinkEndpoint) error {
 	s := n.stack
-	if err := s.CreateNIC(nicID, newICMPFilter(ep)); err != nil {
+	// The handlers first, and the interface created disabled: its
+	// reader starts with it, and no packet may meet a half-made stack.
+	tf := tcp.NewForwarder(s, 0, MaxInFlight, n.serveTCP)
+	s.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
+		if _, ok := n.target(id, "tcp"); !ok {
+			return false // the stack answers RST
+		}
+		return tf.HandlePacket(id, pkt)
+	})
+	uf := udp.NewForwarder(s, n.serveUDP)
+	s.SetTransportProtocolHandler(udp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
+		if _, ok := n.target(id, "udp"); !ok {
+			return false // the stack answers ICMP port unreachable
+		}
+		return uf.HandlePacket(id, pkt)
+	})
+	if err := s.CreateNICWithOptions(nicID, newICMPFilter(ep), stack.NICOptions{Disabled: true}); err != nil {
 		return fmt.Errorf("creating the tap's interface: %s", err)
 	}
 	for _, a := range []netip.Addr{gateway, dnsAddr} {
@@ -154,20 +170,9 @@ func (n *Network) configure(ep stack.LinkEndpoint) error {
 		return fmt.Errorf("the subnet: %w", err)
 	}
 	s.SetRouteTable([]tcpip.Route{{Destination: sn, NIC: nicID}})
-	tf := tcp.NewForwarder(s, 0, MaxInFlight, n.serveTCP)
-	s.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
-		if _, ok := n.target(id, "tcp"); !ok {
-			return false // the stack answers RST
-		}
-		return tf.HandlePacket(id, pkt)
-	})
-	uf := udp.NewForwarder(s, n.serveUDP)
-	s.SetTransportProtocolHandler(udp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
-		if _, ok := n.target(id, "udp"); !ok {
-			return false // the stack answers ICMP port unreachable
-		}
-		return uf.HandlePacket(id, pkt)
-	})
+	if err := s.EnableNIC(nicID); err != nil {
+		return fmt.Errorf("enabling the tap's interface: %s", err)
+	}
 	return nil
 }
 
