@@ -8,8 +8,10 @@
 # sandy-subuid on sandy's own (`sandy spec --rootless`: the full subordinate
 # map) with --network=none; sandy-subuid-net the same with sandy's default
 # network (ratio printed: the network's teardown must stay out of run's
-# wait); sandy-exec and crun-exec: `exec ID /bin/true` into a running
-# container of runc's rootless config (target sandy <= 0.8x crun).
+# wait); sandy-subuid-usernet the same with sandy's own network
+# (--network=usernet, internal/usernet); sandy-exec and crun-exec: `exec
+# ID /bin/true` into a running container of runc's rootless config
+# (target sandy <= 0.8x crun).
 #
 # Method: the commands are interleaved, never run back to back. Each of
 # RUNS rounds is one `hyperfine -N --runs 1` over every row of a group (the
@@ -136,6 +138,7 @@ interleave run \
   floor 'unshare --user --map-root-user --mount --pid --fork --ipc --uts --net /bin/true' \
   sandy-subuid "$work/sandy --root $work/st-sandy run --network=none $work/sandy-bundle" \
   sandy-subuid-net "$work/sandy --root $work/st-sandy run $work/sandy-bundle" \
+  sandy-subuid-usernet "$work/sandy --root $work/st-sandy run --network=usernet $work/sandy-bundle" \
   sandy "$work/sandy --root $work/st-sandy run $work/oci-bundle" \
   sandy-installed "$work/installed/sandy --root $work/st-sandy run $work/oci-bundle" \
   crun "sh -c 'exec crun --root $work/st-crun run -b $work/oci-bundle c\$\$'" \
@@ -187,5 +190,7 @@ print(f"sandy/sandy-installed  {ratio('sandy', 'sandy-installed'):.2f}  sandy-ex
 print(f"sandy-subuid/crun  {ratio('sandy-subuid', 'crun'):.2f}  (sandy's own rootless config: full subordinate map through newuidmap + newgidmap, no network)")
 print(f"sandy-subuid-net/sandy-subuid  {ratio('sandy-subuid-net', 'sandy-subuid'):.2f}  (target <= 1.2: the default network's cost in the user's wait; its processes are killed at the end, not waited for)")
 print(f"sandy-subuid-net - sandy-subuid  {diff('sandy-subuid-net', 'sandy-subuid'):.1f} ms  (median of the per-round differences; slirp4netns networking: start, and what of the teardown run waits for)")
+print(f"sandy-subuid-usernet/sandy-subuid  {ratio('sandy-subuid-usernet', 'sandy-subuid'):.2f}  (sandy's own network, --network=usernet: the same addresses served in sandy's process, no slirp4netns)")
+print(f"sandy-subuid-usernet - sandy-subuid  {diff('sandy-subuid-usernet', 'sandy-subuid'):.1f} ms")
 print(f"peak RSS of sandy run (GNU time %M: the largest of sandy and the processes it waited for): {int(sys.argv[2]) / 1024:.1f} MB (target <= 10 MB)")
 PY

@@ -20,13 +20,17 @@ const (
 	ModeSlirp4netns = "slirp4netns" // a new network namespace with slirp4netns (default when usable)
 	ModeNone        = "none"        // a new network namespace with loopback only
 	ModeHost        = "host"        // the host's network namespace
+	// ModeUsernet is sandy's own user-mode network in sandy's process
+	// (internal/usernet): slirp4netns's addresses, no process started.
+	ModeUsernet = "usernet"
 )
 
 // ParseNetworkFlag parses the value of --network:
 //
-//	slirp4netns[:OPTION[,OPTION]...] | none | host
+//	slirp4netns[:OPTION[,OPTION]...] | usernet[:OPTION[,OPTION]...] | none | host
 //
-// with podman's option names for slirp4netns:
+// with podman's option names for slirp4netns (usernet takes
+// allow_host_loopback and mtu):
 //
 //	allow_host_loopback=true|false   10.0.2.2 reaches the host's 127.0.0.1 (default false)
 //	mtu=N                            MTU of tap0, 1280-65520 (default 65520)
@@ -43,11 +47,11 @@ func ParseNetworkFlag(s string) (string, Options, error) {
 			return "", o, fmt.Errorf("--network=%s takes no options (got %q)", mode, opts)
 		}
 		return mode, o, nil
-	case ModeSlirp4netns:
+	case ModeSlirp4netns, ModeUsernet:
 	case "":
-		return "", o, fmt.Errorf("--network: empty mode (slirp4netns, none or host)")
+		return "", o, fmt.Errorf("--network: empty mode (slirp4netns, usernet, none or host)")
 	default:
-		return "", o, fmt.Errorf("--network=%s: unknown mode %q (slirp4netns, none or host)", s, mode)
+		return "", o, fmt.Errorf("--network=%s: unknown mode %q (slirp4netns, usernet, none or host)", s, mode)
 	}
 	if hasOpts && opts == "" {
 		return "", o, fmt.Errorf("--network=%s: empty option list after ':'", s)
@@ -79,6 +83,9 @@ func ParseNetworkFlag(s string) (string, Options, error) {
 			}
 			o.MTU = n
 		case "port_handler":
+			if mode == ModeUsernet {
+				return "", o, fmt.Errorf("--network=%s: port_handler is slirp4netns's option (usernet publishes no ports yet)", s)
+			}
 			switch val {
 			case DriverBuiltin, "rootlesskit":
 				o.Driver = DriverBuiltin

@@ -21,6 +21,10 @@ func TestParseNetworkFlag(t *testing.T) {
 		{in: "slirp4netns:port_handler=rootlesskit", wantMode: ModeSlirp4netns, want: Options{Driver: DriverBuiltin}},
 		{in: "slirp4netns:mtu=65520,port_handler=builtin,allow_host_loopback=true", wantMode: ModeSlirp4netns, want: Options{MTU: 65520, Driver: DriverBuiltin, HostLoopback: true}},
 
+		{in: "usernet", wantMode: ModeUsernet},
+		{in: "usernet:allow_host_loopback=true,mtu=1500", wantMode: ModeUsernet, want: Options{HostLoopback: true, MTU: 1500}},
+		{in: "usernet:port_handler=builtin", wantErr: "port_handler is slirp4netns's option"},
+
 		{in: "", wantErr: "empty mode"},
 		{in: "bridge", wantErr: `unknown mode "bridge"`},
 		{in: "none:mtu=1500", wantErr: "takes no options"},

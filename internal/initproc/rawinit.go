@@ -87,6 +87,9 @@ type RawInput struct {
 	// makes the cgroup namespace (Config.UnshareCgroupNS), which the
 	// clone does not, so that it is rooted at the container's cgroup.
 	CgroupOwned bool
+	// Tap, when set, has the program make tap0 for sandy's own network
+	// and hand its fd to the host (rawtap.go).
+	Tap *RawTap
 }
 
 // Program slots.
@@ -101,6 +104,7 @@ const (
 	slotSock   = 8  // lo's socket
 	slotFS     = 9  // the network files' tmpfs, or the root's overlay, being made
 	slotFiles  = 10 // that tmpfs, or that overlay, mounted detached
+	slotTap    = 11 // /dev/net/tun, made tap0 (rawtap.go)
 )
 
 // RawInit plans in's init as a raw program, the caller adds the files and
@@ -115,7 +119,7 @@ func RawInit(in RawInput) (plan *userns.ForkPlan, why string, warnings []string,
 		b.layer = overlay.KernelLayerIn(in.LayerDir)
 		b.merged = b.layer.Merged
 	}
-	steps := []func() string{b.cgroupNS, b.loopback, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.sysctls, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
+	steps := []func() string{b.cgroupNS, b.loopback, b.tap, b.rootLayer, b.mountAll, b.dev, b.networkFiles, b.sysctls, b.hostname, b.maskPaths, b.readonlyPaths, b.cwd, b.pivotRoot}
 	for _, step := range steps {
 		if why := step(); why != "" {
 			return nil, why, nil, nil

@@ -5,6 +5,7 @@ package initproc
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -395,5 +396,77 @@ func TestRawInitFileBind(t *testing.T) {
 	}
 	if err := userns.CheckProgram(plan.Program); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestRawInitTap: with RawInput.Tap the program makes tap0 right after
+// lo, before anything of the root (the host's /dev/net/tun), configures
+// it as slirp4netns --configure does, sends its fd on the socket and
+// closes both fds the plan gave it; without a network namespace of its
+// own the raw init is refused.
+func TestRawInitTap(t *testing.T) {
+	in := rawInput(t, nil)
+	in.Tap = &RawTap{Socket: 3, FD: 4, MTU: 65520}
+	plan := mustPlan(t, in)
+	at := opIndex(plan)
+	order := []string{
+		"bringing up lo", "opening /dev/net/tun", "making tap0 (TUNSETIFF)", "making tap0 outlive its fd (TUNSETPERSIST)",
+		"setting tap0's MTU", "setting tap0's address", "setting tap0's netmask", "bringing up tap0",
+		"adding the default route through 10.0.2.2", "putting tap0 on its fd for the host", "handing tap0 to the host",
+		"closing the tap's fd", "closing the socket to the host", "making / rslave",
+	}
+	for i, w := range order {
+		k, ok := at[w]
+		if !ok {
+			t.Fatalf("no op %q", w)
+		}
+		if i > 0 && k <= at[order[i-1]] {
+			t.Errorf("op %q (%d) before %q (%d)", w, k, order[i-1], at[order[i-1]])
+		}
+	}
+	send := plan.Program[at["handing tap0 to the host"]]
+	if send.Trap != unix.SYS_SENDMSG || send.Tolerate != 0 {
+		t.Errorf("the send: trap %d, tolerates %v", send.Trap, send.Tolerate)
+	}
+	for _, w := range []string{"closing the tap's fd", "closing the socket to the host"} {
+		if op := plan.Program[at[w]]; op.Trap != unix.SYS_CLOSE || op.Tolerate != 0 {
+			t.Errorf("%s: trap %d, tolerates %v: the container's process must not get the fd", w, op.Trap, op.Tolerate)
+		}
+	}
+	if err := userns.CheckProgram(plan.Program); err != nil {
+		t.Errorf("the program: %v", err)
+	}
+
+	noNet := rawInput(t, func(s *specs.Spec) {
+		var kept []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type != specs.NetworkNamespace {
+				kept = append(kept, ns)
+			}
+		}
+		s.Linux.Namespaces = kept
+	})
+	noNet.Tap = in.Tap
+	if plan, why, _, err := RawInit(noNet); err != nil || plan != nil || !strings.Contains(why, "network namespace") {
+		t.Errorf("RawInit of a tap without a network namespace: plan %v, why %q, err %v", plan != nil, why, err)
+	}
+}
+
+// TestTapMessage: the msghdr names one byte of data and the fd as
+// SCM_RIGHTS, through pointers into the buffers the op keeps.
+func TestTapMessage(t *testing.T) {
+	msg, iov, data, control := tapMessage(4)
+	m := (*unix.Msghdr)(unsafe.Pointer(&msg[0]))
+	v := (*unix.Iovec)(unsafe.Pointer(&iov[0]))
+	if m.Iov != v || m.Iovlen != 1 || v.Base != &data[0] || v.Len != 1 || m.Control != &control[0] || int(m.Controllen) != len(control) {
+		t.Fatalf("msghdr %+v, iovec %+v", *m, *v)
+	}
+	cms, err := unix.ParseSocketControlMessage(control)
+	if err != nil || len(cms) != 1 {
+		t.Fatalf("control: %v, %d messages", err, len(cms))
+	}
+	fds, err := unix.ParseUnixRights(&cms[0])
+	if err != nil || len(fds) != 1 || fds[0] != 4 {
+		t.Fatalf("rights %v, %v", fds, err)
 	}
 }

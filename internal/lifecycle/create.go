@@ -117,6 +117,7 @@ type creation struct {
 
 	netMode string
 	netOpts *slirp.Options // nil: no slirp4netns network
+	unet    *userNet       // nil: not sandy's own network (usernet.go)
 	net     *slirp.Network
 	exe     *os.File // the init's sealed sandy binary, kept for the network (keepExe)
 	exeCopy *exeCopy // that handle, made while the first steps run
@@ -820,6 +821,9 @@ func (cr *creation) waitReady(ctx context.Context) error {
 		var rf *rawFailed
 		if !errors.As(err, &rf) {
 			return err
+		}
+		if cr.unet != nil {
+			return fmt.Errorf("%w; --network=usernet needs it: sandy's Go init cannot run instead (use --network=slirp4netns)", err)
 		}
 		cr.g.Debugf("%v: the Go init runs instead", err)
 		if err := cr.goInitInstead(ctx); err != nil {

@@ -28,6 +28,9 @@ func (cr *creation) networkFiles() (resolv, hosts string) {
 	switch {
 	case cr.netOpts != nil:
 		resolv, hosts = slirp.ResolvConf, slirp.Hosts(hostname, cr.netOpts.HostLoopback)
+	case cr.unet != nil:
+		// The same addresses as slirp4netns's (internal/usernet).
+		resolv, hosts = slirp.ResolvConf, slirp.Hosts(hostname, cr.unet.cfg.HostLoopback)
 	case nf == nil:
 		return "", ""
 	case cr.netMode == slirp.ModeHost:
@@ -38,7 +41,7 @@ func (cr *creation) networkFiles() (resolv, hosts string) {
 	if nf == nil {
 		return resolv, hosts
 	}
-	if cr.netOpts == nil && hostname != "" && hostname != "localhost" {
+	if cr.netOpts == nil && cr.unet == nil && hostname != "" && hostname != "localhost" {
 		hosts += "127.0.1.1\t" + hostname + "\n"
 	}
 	for _, h := range nf.Hosts {

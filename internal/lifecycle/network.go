@@ -11,6 +11,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
+	"github.com/sandy-rt/sandy/internal/usernet"
 	"github.com/sandy-rt/sandy/slirp"
 )
 
@@ -85,6 +86,13 @@ func (cr *creation) planNetwork(context.Context) error {
 		if len(opts.Ports) > 0 {
 			return errors.New("-p needs --network=slirp4netns")
 		}
+	case slirp.ModeUsernet:
+		if !newNetns {
+			return errors.New("--network=usernet needs a new network namespace in config.json (linux.namespaces: {\"type\": \"network\"})")
+		}
+		if err := cr.planUserNet(usernet.Config{HostLoopback: opts.HostLoopback, MTU: opts.MTU}, len(opts.Ports)); err != nil {
+			return err
+		}
 	case slirp.ModeSlirp4netns:
 		if !newNetns {
 			return errors.New("--network=slirp4netns needs a new network namespace in config.json (linux.namespaces: {\"type\": \"network\"})")
@@ -150,8 +158,12 @@ func (cr *creation) startNetwork(ctx context.Context) error {
 	return nil
 }
 
-// networkReady waits until tap0 is configured and every port listens.
+// networkReady waits until tap0 is configured and every port listens
+// (slirp4netns), or until the stack serves tap0 (usernet).
 func (cr *creation) networkReady(ctx context.Context) error {
+	if cr.unet != nil {
+		return cr.userNetReady(ctx)
+	}
 	if cr.net == nil {
 		return nil
 	}

@@ -90,7 +90,19 @@ func (cr *creation) planRawInit(ctx context.Context) error {
 	if cr.raw == nil && why != "" {
 		cr.g.Debugf("the init is sandy's Go init: %s", why)
 	}
-	return nil
+	return cr.userNetNeedsRaw(why)
+}
+
+// userNetNeedsRaw refuses --network=usernet where sandy's Go init would
+// run: only the raw init makes tap0 (usernet.go).
+func (cr *creation) userNetNeedsRaw(why string) error {
+	if cr.unet == nil || cr.raw != nil {
+		return nil
+	}
+	if why == "" {
+		why = "a detached, terminal or engine-driven container"
+	}
+	return fmt.Errorf("--network=usernet needs sandy's raw init, which this container cannot take (%s): use --network=slirp4netns", why)
 }
 
 func (cr *creation) rawPlan(ctx context.Context) (string, error) {
@@ -120,6 +132,11 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 	in.ResolvConf, in.Hosts = cr.networkFiles()
 	in.CgroupOwned = cr.cgroupOwned()
 	in.Layers = cr.o.Layers
+	if cr.unet != nil {
+		if files, in.Tap, err = cr.userNetTap(files); err != nil {
+			return "", err
+		}
+	}
 	if !cr.bundle.Spec.Root.Readonly || in.Layers != nil {
 		// The kernel overlay's layers, in the directory makeLayerDir
 		// makes (rawMaps: before the program runs).
@@ -159,6 +176,9 @@ func (cr *creation) startDeferred(ctx context.Context) error {
 	}
 	if cr.raw != nil {
 		return cr.startRawInit(ctx)
+	}
+	if err := cr.userNetNeedsRaw(why); err != nil {
+		return err
 	}
 	cr.g.Debugf("the init is sandy's Go init, started once the bundle is in: %s", why)
 	if cr.exeCopy == nil {
@@ -237,6 +257,9 @@ func (cr *creation) startRawInit(ctx context.Context) error {
 		cr.undo.add(cr.stopRaw)
 	}
 	cr.g.Debugf("the init is forked: %d system calls planned for its root filesystem, no second Go start", len(cr.raw.Program))
+	if cr.unet != nil {
+		cr.startUserNet()
+	}
 	if cr.netOpts == nil {
 		return nil
 	}

@@ -115,6 +115,7 @@ func endRun(ctx context.Context, g *Global, cr *creation) error {
 // endNetwork closes the host ports and the network's sockets and tells
 // slirp4netns and the port child to exit, without waiting for them.
 func (e *runEnd) endNetwork(context.Context) error {
+	e.cr.closeUserNet()
 	if e.cr.net == nil {
 		return nil
 	}

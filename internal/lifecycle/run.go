@@ -105,6 +105,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	if cr.net != nil {
 		_ = cr.net.Close()
 	}
+	cr.closeUserNet()
 	if lock, lerr := cr.root.Lock(cr.c.ID); lerr == nil {
 		if !o.Keep {
 			if derr := destroy(context.Background(), g, cr.root, cr.c); derr != nil && err == nil {
