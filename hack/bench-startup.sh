@@ -82,6 +82,7 @@ work=$(mktemp -d /tmp/sandy-bench.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -trimpath -o "$work/sandy" ./cmd/sandy
+CGO_ENABLED=0 go build -trimpath -o "$work/sandy-net" ./internal/cmd/sandy-net
 SANDY="$work/sandy" bash hack/mkbundle.sh "$work/sandy-bundle" /bin/true >/dev/null
 # runc's own rootless config (single mapping: own uid → 0) for runc and crun,
 # and for sandy too, so all three run the same config.

@@ -3,8 +3,9 @@
 # sandy-image (the image commands), sandy-store (the storage verbs of
 # `sandy run IMAGE`, without the image library's copy stack) and
 # sandy-create (the storage container of `sandy run IMAGE` for an image
-# named as stored, without the image library at all), and install the four
-# into one directory, where sandy looks for the helpers.
+# named as stored, without the image library at all), and sandy-net
+# (--network=usernet's program), and install the five into one directory,
+# where sandy looks for the helpers.
 #   bash hack/install.sh                 # as root: /usr/local/bin; else ~/.local/bin
 #   PREFIX=/opt/sandy bash hack/install.sh
 # Needs Go: any (Debian 12's golang-go, 1.19, is enough): the version go.mod
@@ -28,9 +29,10 @@ CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$
 for helper in sandy-image sandy-store sandy-create; do
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -tags containers_image_openpgp,exclude_graphdriver_btrfs -o "$tmp/$helper" "./internal/cmd/$helper"
 done
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/sandy-net" ./internal/cmd/sandy-net
 mkdir -p "$bin"
-install -m 0755 "$tmp/sandy" "$tmp/sandy-image" "$tmp/sandy-store" "$tmp/sandy-create" "$bin/"
-echo "installed $bin/sandy, $bin/sandy-image, $bin/sandy-store and $bin/sandy-create ($version)"
+install -m 0755 "$tmp/sandy" "$tmp/sandy-image" "$tmp/sandy-store" "$tmp/sandy-create" "$tmp/sandy-net" "$bin/"
+echo "installed $bin/sandy, $bin/sandy-image, $bin/sandy-store, $bin/sandy-create and $bin/sandy-net ($version)"
 case ":$PATH:" in
 *":$bin:"*) ;;
 *) echo "add $bin to your PATH: echo 'export PATH=\"$bin:\$PATH\"' >> ~/.profile" ;;

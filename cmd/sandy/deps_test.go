@@ -36,6 +36,12 @@ func TestRuntimeDeps(t *testing.T) {
 		"github.com/rootless-containers/rootlesskit/v3/pkg/port": true, "crypto/rand": true,
 		"crypto/internal/fips140": true}
 	for _, pkg := range strings.Fields(string(out)) {
+		// gVisor's stack is sandy-net's: linked into sandy it cost every
+		// process 0.25 ms of inits and 2.2 MB (docs/design.md, "A network
+		// without slirp4netns").
+		if strings.HasPrefix(pkg, "gvisor.dev/") || pkg == "github.com/sandy-rt/sandy/internal/usernet" {
+			t.Errorf("sandy links %s: the user-mode network stack belongs to sandy-net (internal/cmd/sandy-net)", pkg)
+		}
 		for _, f := range imageOnly {
 			if strings.HasPrefix(pkg, f) {
 				t.Errorf("sandy links %s: keep it in sandy-image, or declare what is needed (see internal/imagehelper.ImageConfig)", pkg)

@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/usernet"
@@ -59,6 +64,7 @@ func outsideAddr(t *testing.T) string {
 // allow_host_loopback=true, and the fds the init used for the tap do not
 // reach the container's process.
 func TestNetworkUsernet(t *testing.T) {
+	testutil.SandyWithNet(t)
 	if testutil.AsUser(t) {
 		return
 	}
@@ -82,11 +88,34 @@ nc -w 3 10.0.2.2 %d </dev/null || echo unreachable-loopback`, host, out, lo))
 	if l := e.want(0, "list", "-q"); strings.TrimSpace(l.stdout) != "" {
 		t.Errorf("containers left: %q", l.stdout)
 	}
+	// sandy-net ends with the run: nothing of it is left (its exit comes
+	// a moment after run's).
+	waitFor(t, 10*time.Second, "sandy-net to exit", func() bool { return len(processesNamed("sandy-net")) == 0 })
+}
+
+// processesNamed are the pids of this user's processes whose comm is
+// name.
+func processesNamed(name string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
+		if err != nil || strings.TrimSpace(string(comm)) != name {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join("/proc", d.Name())); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
+				pids = append(pids, d.Name())
+			}
+		}
+	}
+	return pids
 }
 
 // TestNetworkUsernetRefuses: what --network=usernet does not serve yet
 // is an error that says so, before anything starts.
 func TestNetworkUsernetRefuses(t *testing.T) {
+	testutil.SandyWithNet(t)
 	if testutil.AsUser(t) {
 		return
 	}
@@ -111,5 +140,17 @@ func TestNetworkUsernetRefuses(t *testing.T) {
 	}
 	if l := e.want(0, "list", "-q"); strings.TrimSpace(l.stdout) != "" {
 		t.Errorf("containers left: %q", l.stdout)
+	}
+	// A sandy without sandy-net beside it says where it looked and how
+	// to build it.
+	e.spec.Process.Terminal = false
+	e.write()
+	alone := filepath.Join(testutil.TempDir(t), "sandy")
+	if out, err := exec.Command("cp", e.sandy, alone).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	e.sandy = alone
+	if r := e.run("", "run", "--network", "usernet", e.bundle); r.code == 0 || !strings.Contains(r.stderr, "needs sandy-net, which is not installed beside sandy") {
+		t.Errorf("sandy without sandy-net: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -30,7 +30,7 @@ func (cr *creation) networkFiles() (resolv, hosts string) {
 		resolv, hosts = slirp.ResolvConf, slirp.Hosts(hostname, cr.netOpts.HostLoopback)
 	case cr.unet != nil:
 		// The same addresses as slirp4netns's (internal/usernet).
-		resolv, hosts = slirp.ResolvConf, slirp.Hosts(hostname, cr.unet.cfg.HostLoopback)
+		resolv, hosts = slirp.ResolvConf, slirp.Hosts(hostname, cr.unet.hostLoopback)
 	case nf == nil:
 		return "", ""
 	case cr.netMode == slirp.ModeHost:

@@ -11,7 +11,6 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/spec"
 	"github.com/sandy-rt/sandy/internal/state"
-	"github.com/sandy-rt/sandy/internal/usernet"
 	"github.com/sandy-rt/sandy/slirp"
 )
 
@@ -90,7 +89,7 @@ func (cr *creation) planNetwork(context.Context) error {
 		if !newNetns {
 			return errors.New("--network=usernet needs a new network namespace in config.json (linux.namespaces: {\"type\": \"network\"})")
 		}
-		if err := cr.planUserNet(usernet.Config{HostLoopback: opts.HostLoopback, MTU: opts.MTU}, len(opts.Ports)); err != nil {
+		if err := cr.planUserNet(opts.HostLoopback, opts.MTU, len(opts.Ports)); err != nil {
 			return err
 		}
 	case slirp.ModeSlirp4netns:

@@ -133,9 +133,7 @@ func (cr *creation) rawPlan(ctx context.Context) (string, error) {
 	in.CgroupOwned = cr.cgroupOwned()
 	in.Layers = cr.o.Layers
 	if cr.unet != nil {
-		if files, in.Tap, err = cr.userNetTap(files); err != nil {
-			return "", err
-		}
+		files, in.Tap = cr.userNetTap(files)
 	}
 	if !cr.bundle.Spec.Root.Readonly || in.Layers != nil {
 		// The kernel overlay's layers, in the directory makeLayerDir

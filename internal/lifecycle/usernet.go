@@ -1,166 +1,207 @@
 package lifecycle
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/initproc"
-	"github.com/sandy-rt/sandy/internal/usernet"
 )
 
-// userNet is sandy's own network for a container (--network=usernet,
-// internal/usernet): the raw init makes tap0 in the container's network
-// namespace and sends its fd on a socket (initproc.RawTap); this process
-// serves it with the user-mode stack for as long as the container runs.
-// No process is started for it.
+// NetProgram is sandy's own network's program (--network=usernet,
+// internal/cmd/sandy-net), installed beside sandy.
+const NetProgram = "sandy-net"
+
+// userNet is sandy's own network for a container (--network=usernet):
+// the raw init makes tap0 in the container's network namespace and sends
+// its fd on a socket (initproc.RawTap) to sandy-net, which serves it
+// with the user-mode stack (internal/usernet) for as long as this
+// process holds the lifeline. sandy-net is started before the init is
+// forked, so that its start overlaps the container's; sandy links no
+// network stack itself.
 //
 // This slice serves `sandy run` in the foreground on the raw init's path
 // only: planNetwork and rawPlan refuse the rest with the reason.
 type userNet struct {
-	cfg usernet.Config
-	// host is this process's end of the socket; child and placeholder
-	// are the child's fds (RawTap), closed here once it is forked.
-	host, child, placeholder *os.File
-	started                  bool          // startUserNet ran
-	done                     chan struct{} // closed once net or err is set
-	net                      *usernet.Network
-	tap                      *os.File
-	err                      error
+	hostLoopback bool
+	mtu          int
+	// child and placeholder are the init's fds (RawTap), closed here
+	// once it is forked.
+	child, placeholder *os.File
+	ready              *bufio.Reader // sandy-net's "ok" or error
+	readyF, lifeline   *os.File
 }
 
-// planUserNet checks that --network=usernet can serve this container.
-func (cr *creation) planUserNet(cfg usernet.Config, ports int) error {
+// planUserNet checks that --network=usernet can serve this container and
+// starts sandy-net.
+func (cr *creation) planUserNet(hostLoopback bool, mtu, ports int) error {
 	switch {
 	case !cr.o.owned:
 		return errors.New("--network=usernet serves `sandy run` in the foreground only, for now (run -d, create: --network=slirp4netns)")
 	case ports > 0:
 		return errors.New("-p with --network=usernet: not yet (use --network=slirp4netns)")
 	}
-	cr.unet = &userNet{cfg: cfg, done: make(chan struct{})}
+	prog, err := locateNetProgram()
+	if err != nil {
+		return err
+	}
+	u := &userNet{hostLoopback: hostLoopback, mtu: mtu}
+	cr.unet = u
 	cr.undo.add(cr.closeUserNet)
-	cr.g.Debugf("network: sandy's own (usernet), in this process")
+	if err := u.start(prog, cr.g.Debug); err != nil {
+		return err
+	}
+	cr.g.Debugf("network: sandy's own (usernet), %s", prog)
 	return nil
 }
 
-// userNetTap adds the socket and the placeholder to the raw init's files
-// and returns what the program needs (rawPlan).
-func (cr *creation) userNetTap(files []*os.File) ([]*os.File, *initproc.RawTap, error) {
-	u := cr.unet
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+// locateNetProgram finds sandy-net beside the running sandy (its real
+// path), else in ../libexec/sandy/ from there, as the image helpers; never
+// in $PATH.
+func locateNetProgram() (string, error) {
+	self, err := os.Executable()
 	if err != nil {
-		return nil, nil, fmt.Errorf("the tap's socket: %w", err)
+		return "", fmt.Errorf("finding the sandy binary: %w", err)
 	}
-	u.host, u.child = os.NewFile(uintptr(fds[0]), "usernet-host"), os.NewFile(uintptr(fds[1]), "usernet-child")
-	if u.placeholder, err = os.Open(os.DevNull); err != nil {
-		return nil, nil, fmt.Errorf("the tap's placeholder fd: %w", err)
+	if real, err := filepath.EvalSymlinks(self); err == nil {
+		self = real
 	}
-	mtu := u.cfg.MTU
-	if mtu == 0 {
-		mtu = usernet.DefaultMTU
+	dir := filepath.Dir(self)
+	candidates := []string{filepath.Join(dir, NetProgram), filepath.Join(dir, "..", "libexec", "sandy", NetProgram)}
+	for _, c := range candidates {
+		if unix.Access(c, unix.X_OK) == nil {
+			return c, nil
+		}
 	}
-	files = append(files, u.child, u.placeholder)
-	return files, &initproc.RawTap{Socket: len(files) - 2, FD: len(files) - 1, MTU: mtu}, nil
+	return "", fmt.Errorf("--network=usernet needs %s, which is not installed beside sandy (looked for %s and %s): build it with `go build -o %s ./internal/cmd/sandy-net` (hack/install.sh does)",
+		NetProgram, candidates[0], candidates[1], candidates[0])
 }
 
-// startUserNet, once the raw init is forked, receives tap0 and starts
-// the stack on it, beside the init's program (networkReady waits).
+// start starts sandy-net with the socket's host end, the ready pipe and
+// the lifeline (see its doc), and makes the init's socket end.
+func (u *userNet) start(prog string, debug bool) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("the tap's socket: %w", err)
+	}
+	host := os.NewFile(uintptr(fds[0]), "usernet-host")
+	u.child = os.NewFile(uintptr(fds[1]), "usernet-child")
+	if u.placeholder, err = os.Open(os.DevNull); err != nil {
+		return fmt.Errorf("the tap's placeholder fd: %w", err)
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		host.Close()
+		return err
+	}
+	u.readyF, u.ready = readyR, bufio.NewReader(readyR)
+	lifeR, lifeW, err := os.Pipe()
+	if err != nil {
+		host.Close()
+		readyW.Close()
+		return err
+	}
+	u.lifeline = lifeW
+	args := []string{}
+	if u.hostLoopback {
+		args = append(args, "--allow-host-loopback")
+	}
+	if u.mtu != 0 {
+		args = append(args, "--mtu="+strconv.Itoa(u.mtu))
+	}
+	if debug {
+		args = append(args, "--debug")
+	}
+	cmd := exec.Command(prog, args...)
+	cmd.ExtraFiles = []*os.File{host, readyW, lifeR} // fds 3, 4, 5
+	// Its own session, from "/", PATH only: a ^C meant for the container
+	// must not end its network first (as slirp4netns).
+	cmd.Stderr = os.Stderr
+	cmd.Env, cmd.Dir = []string{"PATH=" + os.Getenv("PATH")}, "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// The fork and exec on a goroutine: this process goes on making the
+	// container meanwhile (the exec is a millisecond of its wait
+	// otherwise). A failed start is sandy-net's EOF on the ready pipe,
+	// with the error there too.
+	go func() {
+		defer host.Close()
+		defer readyW.Close()
+		defer lifeR.Close()
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintf(readyW, "error: starting %s: %v\n", prog, err)
+			return
+		}
+		go func() { _ = cmd.Wait() }()
+	}()
+	return nil
+}
+
+// userNetTap adds the init's socket end and the placeholder to the raw
+// init's files and returns what the program needs (rawPlan).
+func (cr *creation) userNetTap(files []*os.File) ([]*os.File, *initproc.RawTap) {
+	u := cr.unet
+	files = append(files, u.child, u.placeholder)
+	mtu := u.mtu
+	if mtu == 0 {
+		mtu = 65520 // usernet.DefaultMTU (sandy links no usernet)
+	}
+	return files, &initproc.RawTap{Socket: len(files) - 2, FD: len(files) - 1, MTU: mtu}
+}
+
+// startUserNet, once the raw init is forked, closes this process's
+// copies of its fds: with them closed, the init's exit is sandy-net's EOF.
 func (cr *creation) startUserNet() {
 	u := cr.unet
-	// The child has its copies: with ours closed, its exit is our EOF.
 	u.child.Close()
 	u.placeholder.Close()
 	u.child, u.placeholder = nil, nil
-	u.started = true
-	go func() {
-		defer close(u.done)
-		tap, err := receiveTap(u.host)
-		if err != nil {
-			u.err = fmt.Errorf("receiving tap0 from the init: %w", err)
-			return
-		}
-		u.tap = tap
-		cfg := u.cfg
-		if cr.g.Debug {
-			cfg.Logf = func(format string, args ...any) { cr.g.Debugf(format, args...) }
-		}
-		if u.net, err = usernet.New(int(tap.Fd()), cfg); err != nil {
-			u.err = fmt.Errorf("starting the network on tap0: %w", err)
-		}
-	}()
 }
 
-// receiveTap reads the one message the raw init sends: a byte and
-// tap0's fd.
-func receiveTap(sock *os.File) (*os.File, error) {
-	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 && oobn == 0 {
-		return nil, errors.New("the init ended before sending it (its error follows)")
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("a message without one fd (%d control messages): %v", len(msgs), err)
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return nil, fmt.Errorf("a message without one fd: %v", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "tap0"), nil
-}
-
-// userNetReady waits until the stack serves tap0.
+// userNetReady waits until sandy-net serves tap0.
 func (cr *creation) userNetReady(ctx context.Context) error {
 	u := cr.unet
+	line := make(chan string, 1)
+	go func() {
+		l, _ := u.ready.ReadString('\n')
+		line <- strings.TrimSpace(l)
+	}()
 	select {
-	case <-u.done:
-		return u.err
+	case l := <-line:
+		switch {
+		case l == "ok":
+			return nil
+		case strings.HasPrefix(l, "error: "):
+			return fmt.Errorf("%s: %s", NetProgram, strings.TrimPrefix(l, "error: "))
+		}
+		return fmt.Errorf("%s ended without serving tap0 (its error is above)", NetProgram)
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	case <-time.After(30 * time.Second):
-		return errors.New("tap0 from the init: nothing after 30 s")
+		return fmt.Errorf("%s: not serving tap0 after 30 s", NetProgram)
 	}
 }
 
-// closeUserNet ends the network: its flows' sockets closed, the stack
-// and the tap's fd with them.
+// closeUserNet ends the network: the lifeline's end tells sandy-net to
+// close its flows and exit; nobody waits for it.
 func (cr *creation) closeUserNet() {
 	u := cr.unet
 	if u == nil {
 		return
 	}
-	for _, f := range []*os.File{u.child, u.placeholder} {
+	for _, f := range []*os.File{u.child, u.placeholder, u.lifeline, u.readyF} {
 		if f != nil {
 			f.Close()
 		}
 	}
-	u.child, u.placeholder = nil, nil
-	if u.started {
-		// The receive ends with the init: sent, or gone (EOF), as the
-		// init is ended before this (the undo stack's order, the run's
-		// end).
-		<-u.done
-	}
-	if u.host != nil {
-		u.host.Close()
-		u.host = nil
-	}
-	if u.net != nil {
-		u.net.Close()
-		u.net = nil
-	}
-	if u.tap != nil {
-		u.tap.Close()
-		u.tap = nil
-	}
+	u.child, u.placeholder, u.lifeline, u.readyF = nil, nil, nil, nil
 }

@@ -290,6 +290,35 @@ func SandyWithImages(t testing.TB) string {
 	return sandy
 }
 
+var (
+	netOnce sync.Once
+	netErr  error
+)
+
+// SandyWithNet is SandyBinary with sandy-net (--network=usernet's
+// program) built beside it, where sandy looks for it. SANDY_BIN
+// overrides both: its directory must hold sandy-net too.
+func SandyWithNet(t testing.TB) string {
+	t.Helper()
+	sandy := SandyBinary(t)
+	if os.Getenv("SANDY_BIN") != "" {
+		return sandy
+	}
+	netOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(filepath.Dir(sandy), "sandy-net"), "./internal/cmd/sandy-net")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			netErr = fmt.Errorf("go build ./internal/cmd/sandy-net: %v\n%s", err, b)
+		}
+	})
+	if netErr != nil {
+		t.Fatal(netErr)
+	}
+	return sandy
+}
+
 // TempDir returns a fresh directory that the test user can use (mode 0777
 // parent, owned by the current user), removed at the end of the test.
 func TempDir(t testing.TB) string {

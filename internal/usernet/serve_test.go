@@ -1,0 +1,87 @@
+//go:build linux
+
+package usernet
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// serveHarness runs Serve on a socketpair, with its ready pipe and
+// lifeline, and returns the init's end of the socket, the ready
+// reader, the lifeline's writer and Serve's result.
+func serveHarness(t *testing.T) (initEnd *os.File, ready *bufio.Reader, lifeline *os.File, done <-chan error) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lifeR, lifeW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() {
+		ch <- Serve(os.NewFile(uintptr(fds[0]), "host"), readyW, lifeR, Config{DNS: nil})
+		lifeR.Close()
+	}()
+	t.Cleanup(func() { readyR.Close(); lifeW.Close() })
+	return os.NewFile(uintptr(fds[1]), "init"), bufio.NewReader(readyR), lifeW, ch
+}
+
+// TestServe: the tap's fd arrives as the init sends it (here one end of
+// a datagram socketpair stands for the tap), "ok" is said, and the
+// network lives until the lifeline ends.
+func TestServe(t *testing.T) {
+	initEnd, ready, lifeline, done := serveHarness(t)
+	tap, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(tap[1])
+	if err := unix.Sendmsg(int(initEnd.Fd()), []byte{'t'}, unix.UnixRights(tap[0]), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(tap[0])
+	initEnd.Close()
+	if l, err := ready.ReadString('\n'); err != nil || l != "ok\n" {
+		t.Fatalf("ready: %q, %v", l, err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned before the lifeline ended: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	lifeline.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return once the lifeline ended")
+	}
+}
+
+// TestServeInitGone: an init that ends without sending (its program
+// failed) is an error on the ready pipe, not a wait.
+func TestServeInitGone(t *testing.T) {
+	initEnd, ready, _, done := serveHarness(t)
+	initEnd.Close()
+	l, _ := ready.ReadString('\n')
+	if !strings.HasPrefix(l, "error: ") || !strings.Contains(l, "ended before sending it") {
+		t.Fatalf("ready: %q", l)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("Serve: no error")
+	}
+}
