@@ -33,7 +33,7 @@
 // the caller: a TCP connection of the container's is accepted once the
 // host's dial succeeds and refused (RST) when it fails; a UDP flow gets
 // a host socket connected to its destination, closed after UDPIdle
-// without traffic.
+// without traffic (DNSIdle, 10 s, for a flow to port 53).
 //
 // # What it refuses (security)
 //

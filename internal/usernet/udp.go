@@ -20,7 +20,7 @@ const maxDatagram = 65507
 // datagram, on the stack's goroutine, which must not block): an endpoint
 // bound to the destination and connected to the container, and a host
 // socket connected to the destination, relayed both ways until UDPIdle
-// passes without a datagram or the network closes.
+// (DNSIdle for port 53) passes without a datagram or the network closes.
 func (n *Network) serveUDP(r *udp.ForwarderRequest) {
 	id := r.ID()
 	t, ok := n.target(id, "udp")
@@ -46,6 +46,10 @@ func (n *Network) serveUDP(r *udp.ForwarderRequest) {
 }
 
 func (n *Network) relayUDP(ctr *gonet.UDPConn, t netip.AddrPort) {
+	idle := n.cfg.UDPIdle
+	if t.Port() == 53 {
+		idle = n.cfg.DNSIdle
+	}
 	defer n.dropFlow()
 	defer ctr.Close()
 	host, err := n.dial(n.ctx, "udp", t)
@@ -65,29 +69,29 @@ func (n *Network) relayUDP(ctr *gonet.UDPConn, t netip.AddrPort) {
 		host.Close()
 	}()
 	// last is when a datagram last passed, either way: each side's read
-	// deadline is UDPIdle after it, so a flow that answers stays.
+	// deadline is idle after it, so a flow that answers stays.
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		relayDatagrams(host, ctr, &last)
+		relayDatagrams(host, ctr, &last, idle)
 	}()
-	relayDatagrams(ctr, host, &last)
+	relayDatagrams(ctr, host, &last, idle)
 	ctr.Close()
 	host.Close()
 	<-done
 }
 
 // relayDatagrams copies datagrams from src to dst until src fails or
-// stays silent for UDPIdle after the flow's last datagram either way.
-func relayDatagrams(dst, src net.Conn, last *atomic.Int64) {
+// stays silent for idle after the flow's last datagram either way.
+func relayDatagrams(dst, src net.Conn, last *atomic.Int64, idle time.Duration) {
 	buf := make([]byte, maxDatagram)
 	for {
-		_ = src.SetReadDeadline(time.Unix(0, last.Load()).Add(UDPIdle))
+		_ = src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
 		m, err := src.Read(buf)
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() && time.Since(time.Unix(0, last.Load())) < UDPIdle {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() && time.Since(time.Unix(0, last.Load())) < idle {
 				continue // the other direction kept the flow alive
 			}
 			return

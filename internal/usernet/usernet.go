@@ -44,6 +44,11 @@ const (
 	// way (conntrack's default for an unreplied flow is 30 s, for an
 	// assured one 120 s; slirp's is 240 s).
 	UDPIdle = 120 * time.Second
+	// DNSIdle is UDPIdle for a flow to port 53: a resolver sends each
+	// query from a port of its own, so these flows are many and short
+	// (libslirp's SO_EXPIREFAST is 10 s too); with UDPIdle, 4096 lookups
+	// in two minutes would fill MaxFlows.
+	DNSIdle = 10 * time.Second
 	// dialTimeout bounds a host dial for a container's TCP connection;
 	// the container's own SYN retries run meanwhile.
 	dialTimeout = 30 * time.Second
@@ -66,6 +71,9 @@ type Config struct {
 	// MaxFlows bounds the TCP connections and UDP flows at once; 0 is
 	// DefaultMaxFlows.
 	MaxFlows int
+	// UDPIdle and DNSIdle, when not 0, replace the constants of those
+	// names (tests).
+	UDPIdle, DNSIdle time.Duration
 	// Logf, when set, receives a line for each flow refused or failed
 	// (for --debug); nil: silent.
 	Logf func(format string, args ...any)
@@ -95,6 +103,12 @@ func New(fd int, cfg Config) (*Network, error) {
 	}
 	if cfg.MaxFlows == 0 {
 		cfg.MaxFlows = DefaultMaxFlows
+	}
+	if cfg.UDPIdle == 0 {
+		cfg.UDPIdle = UDPIdle
+	}
+	if cfg.DNSIdle == 0 {
+		cfg.DNSIdle = DNSIdle
 	}
 	if cfg.DNS == nil {
 		dns, err := HostResolvers("/etc/resolv.conf")
@@ -280,6 +294,9 @@ func (n *Network) takeFlow() bool {
 }
 
 func (n *Network) dropFlow() { <-n.flows }
+
+// openFlows is how many TCP connections and UDP flows are open.
+func (n *Network) openFlows() int { return len(n.flows) }
 
 func (n *Network) logf(format string, args ...any) {
 	if n.cfg.Logf != nil {

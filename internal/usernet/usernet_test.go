@@ -642,3 +642,53 @@ func eventfds() map[int]bool {
 	}
 	return out
 }
+
+// TestUDPIdle: a UDP flow stays while datagrams pass and ends UDPIdle
+// after the last one; a flow to port 53 ends after DNSIdle (a resolver
+// sends each query from a new port: MaxFlows would fill otherwise).
+func TestUDPIdle(t *testing.T) {
+	loop := udpEcho(t, "127.0.0.1:0", "lo:")
+	resolver := udpEcho(t, "127.0.0.1:0", "dns:")
+	waitFlows := func(n *Network, want int, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for n.openFlows() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d flows open after %v, want %d", n.openFlows(), within, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	n, g := newNetwork(t, Config{HostLoopback: true, UDPIdle: 400 * time.Millisecond})
+	c, err := g.dialUDP(netip.AddrPortFrom(gateway, loop.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	for i := 0; i < 8; i++ { // 8 × 150 ms: three times UDPIdle, with traffic
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("round %d: %v (the flow ended with traffic on it)", i, err)
+		}
+		if n.openFlows() != 1 {
+			t.Fatalf("round %d: %d flows open, want 1", i, n.openFlows())
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	waitFlows(n, 0, 5*time.Second)
+
+	// UDPIdle far longer than the wait: only DNSIdle can end the flow
+	// to port 53 in it, and the other flow stays.
+	n, g = newNetwork(t, Config{HostLoopback: true, DNS: []netip.AddrPort{resolver}, UDPIdle: time.Minute, DNSIdle: 100 * time.Millisecond})
+	if got, err := udpRoundTrip(g, netip.AddrPortFrom(gateway, loop.Port()), "a"); err != nil || got != "lo:a" {
+		t.Fatalf("udp: %q, %v", got, err)
+	}
+	if got, err := udpRoundTrip(g, netip.AddrPortFrom(dnsAddr, 53), "q"); err != nil || got != "dns:q" {
+		t.Fatalf("dns: %q, %v", got, err)
+	}
+	waitFlows(n, 1, 10*time.Second)
+}
