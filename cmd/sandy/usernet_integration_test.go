@@ -3,6 +3,9 @@
 package main_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -34,6 +37,29 @@ func serveLine(t *testing.T, addr, line string) int {
 			}
 			_, _ = c.Write([]byte(line + "\n"))
 			c.Close()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serveBytes listens on addr and sends data on each connection.
+func serveBytes(t *testing.T, addr string, data []byte) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = c.Write(data)
+			}()
 		}
 	}()
 	return l.Addr().(*net.TCPAddr).Port
@@ -71,12 +97,19 @@ func TestNetworkUsernet(t *testing.T) {
 	host := outsideAddr(t)
 	out := serveLine(t, host+":0", "from-outside")
 	lo := serveLine(t, "127.0.0.1:0", "from-host-loopback")
+	// 32 MiB down: enough for sandy-net's collector to run meanwhile (a
+	// tap fd left to a finalizer was closed under the stack after 5 to
+	// 20 MB).
+	big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20)
+	sum := sha256.Sum256(big)
+	bigPort := serveBytes(t, host+":0", big)
 	e := newEnv(t).sh(fmt.Sprintf(`ip -4 addr show tap0 | grep -o 'inet [0-9./]*'; ip route | grep default; cat /etc/resolv.conf
 echo fds $(ls /proc/self/fd)
 nc -w 3 %s %d </dev/null || echo unreachable-outside
-nc -w 3 10.0.2.2 %d </dev/null || echo unreachable-loopback`, host, out, lo))
+nc -w 3 10.0.2.2 %d </dev/null || echo unreachable-loopback
+echo big $(nc -w 10 %s %d </dev/null | sha256sum)`, host, out, lo, host, bigPort))
 	r := e.want(0, "run", "--network", "usernet:allow_host_loopback=true", e.bundle)
-	for _, want := range []string{"inet 10.0.2.100/24", "default via 10.0.2.2 dev tap0", "nameserver 10.0.2.3", "fds 0 1 2 3\n", "from-outside", "from-host-loopback"} {
+	for _, want := range []string{"inet 10.0.2.100/24", "default via 10.0.2.2 dev tap0", "nameserver 10.0.2.3", "fds 0 1 2 3\n", "from-outside", "from-host-loopback", "big " + hex.EncodeToString(sum[:])} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("no %q in the container's output:\n%s\nstderr: %s", want, r.stdout, r.stderr)
 		}

@@ -44,6 +44,11 @@ func Serve(sock, ready, lifeline *os.File, cfg Config) error {
 	tap, err := ReceiveTap(sock)
 	sock.Close()
 	if err == nil {
+		// Closed after the network (the defers' order), and referenced
+		// until then: New takes the number only, and the *os.File's
+		// finalizer closed the fd under the stack at the first
+		// collection (a download stopped after 5 to 20 MB).
+		defer tap.Close()
 		var n *Network
 		if n, err = New(int(tap.Fd()), cfg); err == nil {
 			defer n.Close()
