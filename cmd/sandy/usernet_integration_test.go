@@ -108,6 +108,10 @@ echo fds $(ls /proc/self/fd)
 nc -w 3 %s %d </dev/null || echo unreachable-outside
 nc -w 3 10.0.2.2 %d </dev/null || echo unreachable-loopback
 echo big $(nc -w 10 %s %d </dev/null | sha256sum)`, host, out, lo, host, bigPort))
+	before := map[string]bool{} // other sandy-nets of this user's: not this test's
+	for _, p := range processesNamed("sandy-net") {
+		before[p] = true
+	}
 	r := e.want(0, "run", "--network", "usernet:allow_host_loopback=true", e.bundle)
 	for _, want := range []string{"inet 10.0.2.100/24", "default via 10.0.2.2 dev tap0", "nameserver 10.0.2.3", "fds 0 1 2 3\n", "from-outside", "from-host-loopback", "big " + hex.EncodeToString(sum[:])} {
 		if !strings.Contains(r.stdout, want) {
@@ -123,7 +127,14 @@ echo big $(nc -w 10 %s %d </dev/null | sha256sum)`, host, out, lo, host, bigPort
 	}
 	// sandy-net ends with the run: nothing of it is left (its exit comes
 	// a moment after run's).
-	waitFor(t, 10*time.Second, "sandy-net to exit", func() bool { return len(processesNamed("sandy-net")) == 0 })
+	waitFor(t, 10*time.Second, "sandy-net to exit", func() bool {
+		for _, p := range processesNamed("sandy-net") {
+			if !before[p] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // processesNamed are the pids of this user's processes whose comm is
