@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,28 +17,12 @@ import (
 	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
-	"github.com/sandy-rt/sandy/internal/usernet"
 )
 
 // serveLine listens on addr and answers each connection with line.
 func serveLine(t *testing.T, addr, line string) int {
 	t.Helper()
-	l, err := net.Listen("tcp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(line + "\n"))
-			c.Close()
-		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
+	return serveBytes(t, addr, []byte(line+"\n"))
 }
 
 // serveBytes listens on addr and sends data on each connection.
@@ -65,25 +48,6 @@ func serveBytes(t *testing.T, addr string, data []byte) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// outsideAddr is a non-loopback IPv4 address of this host: a
-// destination on the outside that the test can serve.
-func outsideAddr(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && usernet.Routable(ip.Unmap()) {
-				return ip.Unmap().String()
-			}
-		}
-	}
-	testutil.Skip(t, "no non-loopback IPv4 address on this host (%v): nothing on the outside to reach (give the host a network interface)", addrs)
-	return ""
-}
-
 // TestNetworkUsernet: --network=usernet gives the container tap0 with
 // slirp4netns's addresses, served in sandy's own process: a server on
 // the outside answers, the host's loopback through 10.0.2.2 only with
@@ -94,7 +58,7 @@ func TestNetworkUsernet(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
 	}
-	host := outsideAddr(t)
+	host := testutil.HostIPv4(t).String()
 	out := serveLine(t, host+":0", "from-outside")
 	lo := serveLine(t, "127.0.0.1:0", "from-host-loopback")
 	// 32 MiB down: enough for sandy-net's collector to run meanwhile (a

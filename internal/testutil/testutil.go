@@ -3,6 +3,8 @@ package testutil
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -271,15 +273,8 @@ func SandyWithImages(t testing.TB) string {
 		return sandy
 	}
 	imageOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
 		for _, name := range []string{"sandy-image", "sandy-store", "sandy-create"} {
-			out := filepath.Join(filepath.Dir(sandy), name)
-			cmd := exec.Command("go", "build", "-trimpath", "-tags", ImageBuildTags, "-o", out, "./internal/cmd/"+name)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				imageErr = fmt.Errorf("go build ./internal/cmd/%s: %v\n%s", name, err, b)
+			if imageErr = buildBeside(sandy, name, ImageBuildTags); imageErr != nil {
 				return
 			}
 		}
@@ -288,6 +283,45 @@ func SandyWithImages(t testing.TB) string {
 		t.Fatal(imageErr)
 	}
 	return sandy
+}
+
+// buildBeside builds ./internal/cmd/NAME (static, with tags) into
+// sandy's directory.
+func buildBeside(sandy, name, tags string) error {
+	_, file, _, _ := runtime.Caller(0)
+	args := []string{"build", "-trimpath", "-o", filepath.Join(filepath.Dir(sandy), name)}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, "./internal/cmd/"+name)...)
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./internal/cmd/%s: %v\n%s", name, err, b)
+	}
+	return nil
+}
+
+// HostIPv4 is a non-loopback, non-link-local IPv4 address of this
+// host, outside the containers' 10.0.2.0/24: a destination "on the
+// outside" of a container's network that a test can listen on.
+func HostIPv4(t testing.TB) netip.Addr {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+				if ip = ip.Unmap(); ip.Is4() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !netip.MustParsePrefix("10.0.2.0/24").Contains(ip) {
+					return ip
+				}
+			}
+		}
+	}
+	Skip(t, "no non-loopback IPv4 address on this host (%v): nothing on the outside to reach (give the host a network interface)", addrs)
+	return netip.Addr{}
 }
 
 var (
@@ -304,15 +338,7 @@ func SandyWithNet(t testing.TB) string {
 	if os.Getenv("SANDY_BIN") != "" {
 		return sandy
 	}
-	netOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(filepath.Dir(sandy), "sandy-net"), "./internal/cmd/sandy-net")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			netErr = fmt.Errorf("go build ./internal/cmd/sandy-net: %v\n%s", err, b)
-		}
-	})
+	netOnce.Do(func() { netErr = buildBeside(sandy, "sandy-net", "") })
 	if netErr != nil {
 		t.Fatal(netErr)
 	}

@@ -134,25 +134,6 @@ func echo(c net.Conn) {
 	_ = c.(*net.TCPConn).CloseWrite()
 }
 
-// hostAddr is a non-loopback IPv4 address of this host, for a
-// destination "on the outside" that the test can listen on.
-func hostAddr(t *testing.T) netip.Addr {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && Routable(ip.Unmap()) {
-				return ip.Unmap()
-			}
-		}
-	}
-	testutil.Skip(t, "no non-loopback IPv4 address on this host (net.InterfaceAddrs: %v): nothing on the outside to reach (give the host a network interface)", addrs)
-	return netip.Addr{}
-}
-
 func ctxTimeout(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -163,7 +144,7 @@ func ctxTimeout(t *testing.T) context.Context {
 // directions carry 4 MiB intact, and a half close passes through (the
 // host side answers after the guest's end of stream).
 func TestTCPOutside(t *testing.T) {
-	host := hostAddr(t)
+	host := testutil.HostIPv4(t)
 	sum := func(r io.Reader) ([32]byte, int64) {
 		h := sha256.New()
 		n, _ := io.Copy(h, r)
@@ -204,7 +185,7 @@ func TestTCPOutside(t *testing.T) {
 // TestTCPRefusedAndUnreachable: a closed port on the outside is a RST,
 // as the guest would see it directly.
 func TestTCPRefusedAndUnreachable(t *testing.T) {
-	host := hostAddr(t)
+	host := testutil.HostIPv4(t)
 	l, err := net.Listen("tcp4", host.String()+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +342,7 @@ func udpRoundTrip(g *guest, to netip.AddrPort, msg string) (string, error) {
 // 10.0.2.2 gets its answers from the address it sent to; loopback off,
 // no answer.
 func TestUDP(t *testing.T) {
-	host := hostAddr(t)
+	host := testutil.HostIPv4(t)
 	outside := udpEcho(t, host.String()+":0", "out:")
 	loop := udpEcho(t, "127.0.0.1:0", "lo:")
 	_, g := newNetwork(t, Config{HostLoopback: true})
