@@ -132,11 +132,15 @@ func TestServerSession(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("stdin EOF did not close the input")
 	}
-	mu.Lock()
-	if rows != 44 || cols != 122 {
-		t.Errorf("resize: %dx%d, want 44x122", rows, cols)
-	}
-	mu.Unlock()
+	// The resize came on the other client's connection, which the
+	// server reads on a goroutine of its own: it may arrive after the
+	// first client's stdin and EOF (the fresh-clone run of 2026-12-07
+	// 16:36 saw 0x0 here).
+	waitUntil(t, "the resize", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return rows == 44 && cols == 122
+	})
 	for i, ss := range sessions {
 		waitUntil(t, "the output", func() bool { return ss.stdout.String() == "out\n" && ss.stderr.String() == "err\n" })
 		_ = i
