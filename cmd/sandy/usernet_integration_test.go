@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sandy-rt/sandy/internal/testutil"
+	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
 
 // serveLine listens on addr and answers each connection with line.
@@ -161,4 +162,33 @@ func TestNetworkUsernetRefuses(t *testing.T) {
 	if r := e.run("", "run", "--network", "usernet", e.bundle); r.code == 0 || !strings.Contains(r.stderr, "needs sandy-net, which is not installed beside sandy") {
 		t.Errorf("sandy without sandy-net: exit %d, stderr %q", r.code, r.stderr)
 	}
+}
+
+// TestRunImageUsernet: a container from an image gets the same network
+// (its raw init runs in the image store's user namespace), in the
+// foreground and detached, where its monitor holds sandy-net as
+// `sandy run` does.
+func TestRunImageUsernet(t *testing.T) {
+	testutil.SandyWithImages(t)
+	testutil.SandyWithNet(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	host := testutil.HostIPv4(t).String()
+	port := serveLine(t, host+":0", "from-outside")
+	e := newImgEnv(t)
+	e.loadImage("localhost/bb:net", imagefix.Busybox(t))
+	script := fmt.Sprintf(`ip -4 addr show tap0 | grep -o 'inet [0-9./]*'; nc -w 3 %s %d </dev/null || echo unreachable`, host, port)
+	out := e.ok("run", "--rm", "--network=usernet", "localhost/bb:net", "sh", "-c", script)
+	if !strings.Contains(out, "inet 10.0.2.100/24") || !strings.Contains(out, "from-outside") {
+		t.Fatalf("run --rm --network=usernet: %q", out)
+	}
+	id := e.runD("--network=usernet", "localhost/bb:net", "sh", "-c", "sleep 0.5; "+script+"; echo done")
+	waitFor(t, 20*time.Second, "the detached container's output", func() bool {
+		return strings.Contains(e.ok("logs", id), "done")
+	})
+	if logs := e.ok("logs", id); !strings.Contains(logs, "inet 10.0.2.100/24") || !strings.Contains(logs, "from-outside") {
+		t.Fatalf("run -d --network=usernet: logs %q", logs)
+	}
+	e.ok("rm", "-f", id)
 }

@@ -129,8 +129,9 @@ type Extra struct {
 	// or a profile file path in SeccompFile.
 	Seccomp     string
 	SeccompFile string
-	// Network is "slirp4netns", "none" or "host"; NetworkOptions the
-	// slirp4netns options after the colon.
+	// Network is "slirp4netns", "usernet" (sandy's own, experimental:
+	// docs/networking.md), "none" or "host"; NetworkOptions the options
+	// after the colon.
 	Network        string
 	NetworkOptions []string
 	// Hostname, DNS, DNSSearch, DNSOptions and AddHosts are for
@@ -268,8 +269,11 @@ type gen struct {
 func (g *gen) network() error {
 	mode, opts, _ := strings.Cut(g.o.Network, ":")
 	switch mode {
-	case "", "slirp4netns":
-		g.x.Network = "slirp4netns"
+	case "", "slirp4netns", "usernet":
+		g.x.Network = mode
+		if mode == "" {
+			g.x.Network = "slirp4netns"
+		}
 		if opts != "" {
 			g.x.NetworkOptions = strings.Split(opts, ",")
 		}
@@ -279,7 +283,7 @@ func (g *gen) network() error {
 		}
 		g.x.Network = mode
 	default:
-		return fmt.Errorf("--network %q: unsupported (sandy has slirp4netns, none and host)", g.o.Network)
+		return fmt.Errorf("--network %q: unsupported (sandy has slirp4netns, usernet, none and host)", g.o.Network)
 	}
 	g.s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.PIDNamespace}}
 	if g.x.Network != "host" {

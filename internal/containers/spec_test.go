@@ -392,7 +392,7 @@ func TestNetwork(t *testing.T) {
 	if s.Hostname != "web" || x.Hostname != "web" || !slices.Equal(x.DNS, []string{"1.1.1.1", "fd00::53"}) || x.DNSSearch[0] != "corp" || x.DNSOptions[0] != "ndots:2" || x.AddHosts[0].Name != "db" {
 		t.Errorf("dns: %+v", x)
 	}
-	generateErr(t, img, Options{Network: "bridge"}, `generating the spec: network: --network "bridge": unsupported (sandy has slirp4netns, none and host)`)
+	generateErr(t, img, Options{Network: "bridge"}, `generating the spec: network: --network "bridge": unsupported (sandy has slirp4netns, usernet, none and host)`)
 	generateErr(t, img, Options{Network: "none:x"}, `generating the spec: network: --network none:x takes no options`)
 	generateErr(t, img, Options{DNS: []string{"dns.example"}}, `generating the spec: network: --dns "dns.example": not an IP address`)
 	generateErr(t, img, Options{AddHost: []string{"db"}}, `generating the spec: network: --add-host "db": should be HOST:IP`)

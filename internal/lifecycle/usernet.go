@@ -30,8 +30,10 @@ const NetProgram = "sandy-net"
 // forked, so that its start overlaps the container's; sandy links no
 // network stack itself.
 //
-// This slice serves `sandy run` in the foreground on the raw init's path
-// only: planNetwork and rawPlan refuse the rest with the reason.
+// This slice serves a container whose starter stays for its life on the
+// raw init's path: `sandy run` in the foreground, and a detached image
+// container's monitor (which runs it as `sandy run` does); planNetwork
+// and rawPlan refuse the rest with the reason.
 type userNet struct {
 	hostLoopback bool
 	mtu          int
@@ -47,7 +49,7 @@ type userNet struct {
 func (cr *creation) planUserNet(hostLoopback bool, mtu, ports int) error {
 	switch {
 	case !cr.o.owned:
-		return errors.New("--network=usernet serves `sandy run` in the foreground only, for now (run -d, create: --network=slirp4netns)")
+		return errors.New("--network=usernet serves `sandy run` in the foreground and `run -d IMAGE` only, for now (run -d of a bundle, create: --network=slirp4netns)")
 	case ports > 0:
 		return errors.New("-p with --network=usernet: not yet (use --network=slirp4netns)")
 	}
