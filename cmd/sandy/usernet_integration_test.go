@@ -133,7 +133,7 @@ func TestNetworkUsernetRefuses(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-d", "--network", "usernet", "--bundle", e.bundle, "un-d"}, "foreground only"},
+		{[]string{"run", "-d", "--network", "usernet", "--bundle", e.bundle, "un-d"}, "run -d of a bundle, create: --network=slirp4netns"},
 		{[]string{"run", "--network", "usernet", "-p", "8080:80", e.bundle}, "-p with --network=usernet"},
 		{[]string{"run", "--network", "usernet:port_handler=builtin", e.bundle}, "port_handler is slirp4netns's option"},
 	} {
