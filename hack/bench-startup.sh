@@ -67,6 +67,10 @@
 # sandy-subuid/crun 0.92 and 0.95, sandy-subuid-net/sandy-subuid 1.33 and
 # 1.28 (+2.8 and +2.6 ms), peak RSS 9.1 and 9.3 MB; before it (04:52):
 # 1.11-1.14, 0.79-0.80, 1.39-1.40, 1.19-1.26, 8.4-8.6 MB.
+# With sandy-net (--network=usernet, 2026-12-07 17:28, RUNS=40 and 60,
+# load 1.3-1.5): sandy-subuid-usernet/sandy-subuid 1.15 and 1.17 (+1.5
+# ms), sandy-subuid-net/sandy-subuid 1.31 (+3.0 and +2.8 ms), sandy/crun
+# 0.71, sandy-exec/crun-exec 0.80 and 0.79, peak RSS 9.2 MB.
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
