@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/slirp"
 )
 
 // NetProgram is sandy's own network's program (--network=usernet,
@@ -155,7 +156,7 @@ func (cr *creation) userNetTap(files []*os.File) ([]*os.File, *initproc.RawTap) 
 	files = append(files, u.child, u.placeholder)
 	mtu := u.mtu
 	if mtu == 0 {
-		mtu = 65520 // usernet.DefaultMTU (sandy links no usernet)
+		mtu = slirp.DefaultMTU // usernet's default too (sandy links no usernet)
 	}
 	return files, &initproc.RawTap{Socket: len(files) - 2, FD: len(files) - 1, MTU: mtu}
 }
