@@ -20,8 +20,9 @@ const (
 	ModeSlirp4netns = "slirp4netns" // a new network namespace with slirp4netns (default when usable)
 	ModeNone        = "none"        // a new network namespace with loopback only
 	ModeHost        = "host"        // the host's network namespace
-	// ModeUsernet is sandy's own user-mode network in sandy's process
-	// (internal/usernet): slirp4netns's addresses, no process started.
+	// ModeUsernet is sandy's own user-mode network, served by its program
+	// sandy-net (internal/usernet): slirp4netns's addresses, no
+	// slirp4netns.
 	ModeUsernet = "usernet"
 )
 
@@ -84,7 +85,7 @@ func ParseNetworkFlag(s string) (string, Options, error) {
 			o.MTU = n
 		case "port_handler":
 			if mode == ModeUsernet {
-				return "", o, fmt.Errorf("--network=%s: port_handler is slirp4netns's option (usernet publishes no ports yet)", s)
+				return "", o, fmt.Errorf("--network=%s: port_handler is slirp4netns's option (usernet forwards -p in its own stack)", s)
 			}
 			switch val {
 			case DriverBuiltin, "rootlesskit":

@@ -753,6 +753,32 @@ func tryBind(p PortSpec) error {
 	return c.Close()
 }
 
+// ListenFile binds p's host address for a process that serves it
+// (sandy-net, --network=usernet): a listening TCP socket or a bound UDP
+// one, as a file, or the error with the fix (bindError).
+func ListenFile(p PortSpec) (*os.File, error) {
+	addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
+	var f *os.File
+	var err error
+	if p.Proto == "udp" {
+		var c net.PacketConn
+		if c, err = net.ListenPacket(p.Proto, addr); err == nil {
+			f, err = c.(*net.UDPConn).File()
+			c.Close()
+		}
+	} else {
+		var l net.Listener
+		if l, err = net.Listen(p.Proto, addr); err == nil {
+			f, err = l.(*net.TCPListener).File()
+			l.Close()
+		}
+	}
+	if err != nil {
+		return nil, bindError(p, err)
+	}
+	return f, nil
+}
+
 // bindError turns a failed bind of p's host address into an error with the
 // fix.
 func bindError(p PortSpec, err error) error {

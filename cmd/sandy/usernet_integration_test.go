@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +104,93 @@ echo big $(nc -w 10 %s %d </dev/null | sha256sum)`, host, out, lo, host, bigPort
 	})
 }
 
+// TestNetworkUsernetPublish: -p with --network=usernet forwards in
+// sandy-net's stack: the container's httpd answers on the host's
+// loopback and on an outside address, and sees a client on the host's
+// loopback as 10.0.2.2 and one on the outside address as itself; a port
+// in use is the second run's error before it starts; the ports are free
+// again once the run ends.
+func TestNetworkUsernetPublish(t *testing.T) {
+	testutil.SandyWithNet(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	host := testutil.HostIPv4(t)
+	lo, out := freePort(t), freePort(t)
+	// A shell as pid 1 that ends on SIGINT (httpd as pid 1 ignores it).
+	// The published sockets stay the host's: the container's process
+	// has fds 0-2 (3 is ls's own).
+	e := newEnv(t).sh(`echo fds $(ls /proc/self/fd); mkdir /www && echo hello-from-usernet > /www/index.html; trap 'kill $!; exit 0' INT; httpd -f -vv -p 80 -h /www & wait`)
+	cmd := exec.Command(e.sandy, "--root", e.root, "run", "--network=usernet",
+		"-p", fmt.Sprintf("127.0.0.1:%d:80", lo), "-p", fmt.Sprintf("%s:%d:80", host, out), e.bundle)
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := false
+	defer func() {
+		if !exited {
+			_ = cmd.Process.Kill() // the container ends with it (its parent-death signal)
+		}
+	}()
+	if body := waitHTTP(t, lo); strings.TrimSpace(body) != "hello-from-usernet" {
+		t.Fatalf("GET through -p 127.0.0.1:%d:80: %q; output %s", lo, body, log.String())
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: host.AsSlice()}}).DialContext,
+	}}
+	resp, err := client.Get(fmt.Sprintf("http://%s:%d/", host, out))
+	if err != nil {
+		t.Fatalf("GET through -p %s:%d:80: %v; output %s", host, out, err, log.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != "hello-from-usernet" {
+		t.Fatalf("GET through -p %s:%d:80: %q", host, out, body)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("sandy run's output:\n%s", log.String())
+		}
+	}()
+	if !strings.Contains(log.String(), "fds 0 1 2 3\n") {
+		t.Errorf("the container's fds: want 0 1 2 (and ls's 3)")
+	}
+	waitFor(t, 5*time.Second, "httpd's log of both clients", func() bool {
+		// httpd -vv logs "[::ffff:ADDRESS]:PORT: url:/".
+		return strings.Contains(log.String(), "[::ffff:10.0.2.2]:") && strings.Contains(log.String(), "[::ffff:"+host.String()+"]:")
+	})
+
+	r := e.run("", "run", "--network=usernet", "-p", fmt.Sprintf("127.0.0.1:%d:80", lo), e.bundle)
+	if r.code == 0 || !strings.Contains(r.stderr, "host port already in use") {
+		t.Errorf("a second run on the same host port: exit %d, stderr %q; want the port in use", r.code, r.stderr)
+	}
+
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		exited = true
+		if err != nil {
+			t.Errorf("sandy run after SIGINT: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("sandy run did not end 20 s after SIGINT")
+	}
+	for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", lo), fmt.Sprintf("%s:%d", host, out)} {
+		waitFor(t, 10*time.Second, addr+" to be free", func() bool {
+			l, err := net.Listen("tcp4", addr)
+			if err != nil {
+				return false
+			}
+			l.Close()
+			return true
+		})
+	}
+}
+
 // processesNamed are the pids of this user's processes whose comm is
 // name.
 func processesNamed(name string) []string {
@@ -134,7 +223,6 @@ func TestNetworkUsernetRefuses(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "-d", "--network", "usernet", "--bundle", e.bundle, "un-d"}, "run -d of a bundle, create: --network=slirp4netns"},
-		{[]string{"run", "--network", "usernet", "-p", "8080:80", e.bundle}, "-p with --network=usernet"},
 		{[]string{"run", "--network", "usernet:port_handler=builtin", e.bundle}, "port_handler is slirp4netns's option"},
 	} {
 		r := e.run("", tc.args...)
@@ -167,7 +255,7 @@ func TestNetworkUsernetRefuses(t *testing.T) {
 // TestRunImageUsernet: a container from an image gets the same network
 // (its raw init runs in the image store's user namespace), in the
 // foreground and detached, where its monitor holds sandy-net as
-// `sandy run` does.
+// `sandy run` does, with its published ports.
 func TestRunImageUsernet(t *testing.T) {
 	testutil.SandyWithImages(t)
 	testutil.SandyWithNet(t)
@@ -191,4 +279,45 @@ func TestRunImageUsernet(t *testing.T) {
 		t.Fatalf("run -d --network=usernet: logs %q", logs)
 	}
 	e.ok("rm", "-f", id)
+
+	// A detached server behind -p: its monitor holds the published
+	// port with the network, through stop and start.
+	web := freePort(t)
+	before := map[string]bool{}
+	for _, p := range processesNamed("sandy-net") {
+		before[p] = true
+	}
+	// (--init is the Go init's, which usernet does not take yet: a
+	// shell that stops on SIGTERM instead.)
+	e.runD("--name", "web-un", "--network=usernet", "-p", fmt.Sprintf("127.0.0.1:%d:8080", web), "localhost/bb:net", "sh", "-c",
+		"mkdir -p /www && echo served-by-usernet > /www/index.html; trap 'kill $!; exit 0' TERM; httpd -f -p 8080 -h /www & wait")
+	if got := waitHTTP(t, web); got != "served-by-usernet\n" {
+		t.Fatalf("GET through -p of a detached httpd on usernet: %q", got)
+	}
+	if got := e.ok("port", "web-un"); got != fmt.Sprintf("8080/tcp -> 127.0.0.1:%d\n", web) {
+		t.Errorf("port: %q", got)
+	}
+	var nets []string
+	for _, p := range processesNamed("sandy-net") {
+		if !before[p] {
+			nets = append(nets, p)
+		}
+	}
+	if len(nets) != 1 {
+		t.Errorf("sandy-net processes of the detached container: %v, want one", nets)
+	}
+	e.ok("stop", "web-un")
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", web), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the published port is still open after stop")
+	}
+	e.ok("start", "web-un")
+	if got := waitHTTP(t, web); got != "served-by-usernet\n" {
+		t.Errorf("GET after start: %q", got)
+	}
+	e.ok("rm", "-f", "web-un")
+
+	if msg := e.fails(125, "run", "--rm", "--init", "--network=usernet", "localhost/bb:net", "true"); !strings.Contains(msg, "cannot take (--init)") {
+		t.Errorf("--init with usernet: %q, want the raw init's refusal naming --init", msg)
+	}
 }

@@ -83,13 +83,13 @@ func (cr *creation) planNetwork(context.Context) error {
 		cr.g.Debugf("network: the host's network namespace")
 	case slirp.ModeNone:
 		if len(opts.Ports) > 0 {
-			return errors.New("-p needs --network=slirp4netns")
+			return errors.New("-p needs a network: --network=slirp4netns or usernet")
 		}
 	case slirp.ModeUsernet:
 		if !newNetns {
 			return errors.New("--network=usernet needs a new network namespace in config.json (linux.namespaces: {\"type\": \"network\"})")
 		}
-		if err := cr.planUserNet(opts.HostLoopback, opts.MTU, len(opts.Ports)); err != nil {
+		if err := cr.planUserNet(opts.HostLoopback, opts.MTU, opts.Ports); err != nil {
 			return err
 		}
 	case slirp.ModeSlirp4netns:

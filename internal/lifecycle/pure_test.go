@@ -517,7 +517,7 @@ func TestPlanNetwork(t *testing.T) {
 			o:        CreateOptions{Network: NetworkOptions{Mode: "slirp4netns", Publish: []string{"8080:80", "127.0.0.1:5353:53/udp"}}},
 			wantMode: slirp.ModeSlirp4netns, wantPorts: 2, keepsNet: true},
 		{name: "-p without slirp4netns", spec: newNet(), o: CreateOptions{Network: NetworkOptions{Publish: []string{"8080:80"}}},
-			wantErr: "-p needs --network=slirp4netns"},
+			wantErr: "-p needs a network: --network=slirp4netns or usernet"},
 		{name: "-p with host", spec: newNet(), o: CreateOptions{Network: NetworkOptions{Mode: "host", Publish: []string{"8080:80"}}},
 			wantErr: "-p with --network=host"},
 		{name: "slirp4netns needs a new namespace", spec: namespaces(ns("mount", "")), o: CreateOptions{Network: NetworkOptions{Mode: "slirp4netns"}},

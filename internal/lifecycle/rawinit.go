@@ -99,6 +99,9 @@ func (cr *creation) userNetNeedsRaw(why string) error {
 	if cr.unet == nil || cr.raw != nil {
 		return nil
 	}
+	if why == "" && cr.o.Pending != nil {
+		why = cr.o.Pending.GoInit
+	}
 	if why == "" {
 		why = "a detached, terminal or engine-driven container"
 	}

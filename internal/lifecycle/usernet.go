@@ -35,9 +35,15 @@ const NetProgram = "sandy-net"
 // raw init's path: `sandy run` in the foreground, and a detached image
 // container's monitor (which runs it as `sandy run` does); planNetwork
 // and rawPlan refuse the rest with the reason.
+//
+// Published ports (-p) are bound here, so that a port in use is this
+// command's error before anything starts, and handed to sandy-net,
+// which forwards them in the stack (usernet.Forward).
 type userNet struct {
 	hostLoopback bool
 	mtu          int
+	ports        []slirp.PortSpec
+	published    []*os.File // the ports' host sockets, until sandy-net has them
 	// child and placeholder are the init's fds (RawTap), closed here
 	// once it is forked.
 	child, placeholder *os.File
@@ -45,26 +51,41 @@ type userNet struct {
 	readyF, lifeline   *os.File
 }
 
-// planUserNet checks that --network=usernet can serve this container and
-// starts sandy-net.
-func (cr *creation) planUserNet(hostLoopback bool, mtu, ports int) error {
-	switch {
-	case !cr.o.owned:
+// planUserNet checks that --network=usernet can serve this container,
+// binds its published ports and starts sandy-net. For an image's
+// container whose bundle is pending (CreateOptions.Pending), it runs
+// twice: on the start spec, where it only checks (the ports are final
+// only with the bundle: -P adds the image's), then on the bundle
+// (awaitBundle), which still comes before the init is forked.
+func (cr *creation) planUserNet(hostLoopback bool, mtu int, ports []slirp.PortSpec) error {
+	if !cr.o.owned {
 		return errors.New("--network=usernet serves `sandy run` in the foreground and `run -d IMAGE` only, for now (run -d of a bundle, create: --network=slirp4netns)")
-	case ports > 0:
-		return errors.New("-p with --network=usernet: not yet (use --network=slirp4netns)")
 	}
 	prog, err := locateNetProgram()
 	if err != nil {
 		return err
 	}
-	u := &userNet{hostLoopback: hostLoopback, mtu: mtu}
-	cr.unet = u
-	cr.undo.add(cr.closeUserNet)
+	first := cr.unet == nil
+	if first {
+		cr.unet = &userNet{}
+		cr.undo.add(cr.closeUserNet)
+	}
+	u := cr.unet
+	u.hostLoopback, u.mtu, u.ports = hostLoopback, mtu, ports
+	if first && cr.o.Pending != nil {
+		return nil
+	}
+	for _, p := range ports {
+		f, err := slirp.ListenFile(p)
+		if err != nil {
+			return err
+		}
+		u.published = append(u.published, f)
+	}
 	if err := u.start(prog, cr.g.Debug); err != nil {
 		return err
 	}
-	cr.g.Debugf("network: sandy's own (usernet), %s", prog)
+	cr.g.Debugf("network: sandy's own (usernet), %s, %d published ports", prog, len(ports))
 	return nil
 }
 
@@ -90,8 +111,9 @@ func locateNetProgram() (string, error) {
 		NetProgram, candidates[0], candidates[1], candidates[0])
 }
 
-// start starts sandy-net with the socket's host end, the ready pipe and
-// the lifeline (see its doc), and makes the init's socket end.
+// start starts sandy-net with the socket's host end, the ready pipe,
+// the lifeline and the published ports' sockets (see its doc), and makes
+// the init's socket end.
 func (u *userNet) start(prog string, debug bool) error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -125,8 +147,15 @@ func (u *userNet) start(prog string, debug bool) error {
 	if debug {
 		args = append(args, "--debug")
 	}
+	extra := []*os.File{host, readyW, lifeR} // fds 3, 4, 5
+	for i, p := range u.ports {
+		args = append(args, fmt.Sprintf("--publish=%d:%d", 3+len(extra), p.ContainerPort))
+		extra = append(extra, u.published[i])
+	}
+	published := u.published
+	u.published = nil // the goroutine's to close now
 	cmd := exec.Command(prog, args...)
-	cmd.ExtraFiles = []*os.File{host, readyW, lifeR} // fds 3, 4, 5
+	cmd.ExtraFiles = extra
 	// Its own session, from "/", PATH only: a ^C meant for the container
 	// must not end its network first (as slirp4netns).
 	cmd.Stderr = os.Stderr
@@ -140,6 +169,7 @@ func (u *userNet) start(prog string, debug bool) error {
 		defer host.Close()
 		defer readyW.Close()
 		defer lifeR.Close()
+		defer closeFiles(published)
 		if err := cmd.Start(); err != nil {
 			fmt.Fprintf(readyW, "error: starting %s: %v\n", prog, err)
 			return
@@ -206,5 +236,12 @@ func (cr *creation) closeUserNet() {
 			f.Close()
 		}
 	}
-	u.child, u.placeholder, u.lifeline, u.readyF = nil, nil, nil, nil
+	closeFiles(u.published)
+	u.child, u.placeholder, u.lifeline, u.readyF, u.published = nil, nil, nil, nil, nil
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }

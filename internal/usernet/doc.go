@@ -1,5 +1,5 @@
 // Package usernet is a user-mode network for a rootless container, in
-// the calling Go process: gVisor's TCP/IP stack (gvisor.dev/gvisor
+// the calling Go process (sandy-net): gVisor's TCP/IP stack (gvisor.dev/gvisor
 // pkg/tcpip, the stack podman machine's gvproxy runs) on the host end
 // of the container's tap device, translating the container's TCP and
 // UDP flows into the caller's own sockets, as slirp4netns(1) does in a
@@ -34,6 +34,12 @@
 // host's dial succeeds and refused (RST) when it fails; a UDP flow gets
 // a host socket connected to its destination, closed after UDPIdle
 // without traffic (DNSIdle, 10 s, for a flow to port 53).
+//
+// Published ports (-p) come the other way (Publish, publish.go): the
+// caller hands over host sockets it bound, and each connection or UDP
+// client on one is dialed from inside the stack to 10.0.2.100, from the
+// client's own address when it is Routable (the container sees a LAN
+// client as itself), else from 10.0.2.2 with the client's port.
 //
 // # What it refuses (security)
 //

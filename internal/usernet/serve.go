@@ -37,10 +37,10 @@ func ReceiveTap(sock *os.File) (*os.File, error) {
 }
 
 // Serve is the network program's life (cmd sandy-net): tap0 from the
-// init on sock, the network on it, "ok" (or the error) on ready, then
-// the network until lifeline ends (its writer, sandy, closed it or
-// died).
-func Serve(sock, ready, lifeline *os.File, cfg Config) error {
+// init on sock, the network on it with the published ports, "ok" (or
+// the error) on ready, then the network until lifeline ends (its
+// writer, sandy, closed it or died).
+func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) error {
 	tap, err := ReceiveTap(sock)
 	sock.Close()
 	if err == nil {
@@ -52,6 +52,11 @@ func Serve(sock, ready, lifeline *os.File, cfg Config) error {
 		var n *Network
 		if n, err = New(int(tap.Fd()), cfg); err == nil {
 			defer n.Close()
+			for _, fw := range published {
+				if err = n.Publish(fw); err != nil {
+					break
+				}
+			}
 		}
 	}
 	if err != nil {

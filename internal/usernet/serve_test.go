@@ -31,7 +31,7 @@ func serveHarness(t *testing.T) (initEnd *os.File, ready *bufio.Reader, lifeline
 	}
 	ch := make(chan error, 1)
 	go func() {
-		ch <- Serve(os.NewFile(uintptr(fds[0]), "host"), readyW, lifeR, Config{DNS: nil})
+		ch <- Serve(os.NewFile(uintptr(fds[0]), "host"), readyW, lifeR, Config{DNS: nil}, nil)
 		lifeR.Close()
 	}()
 	t.Cleanup(func() { readyR.Close(); lifeW.Close() })

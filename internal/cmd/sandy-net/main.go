@@ -7,10 +7,12 @@
 // itself, before it forks the container's init, and it starts while the
 // container is made:
 //
-//	sandy-net [--mtu=N] [--allow-host-loopback] [--debug]
+//	sandy-net [--mtu=N] [--allow-host-loopback] [--debug] [--publish=FD:PORT]...
 //	  fd 3  a unix socket: the init sends tap0's fd on it
 //	  fd 4  a pipe: "ok" once the network serves tap0, or "error: …"
 //	  fd 5  a pipe: its end (sandy closed it, or died) ends the network
+//	  FD    a published port (-p): a host socket sandy bound (a TCP
+//	        listener or a UDP socket), forwarded to the container's PORT
 //
 // It runs on the host, as the user, in a session of its own; it enters
 // no namespace of the container's.
@@ -27,8 +29,16 @@ import (
 
 func main() {
 	cfg := usernet.Config{}
+	var published []usernet.Forward
 	for _, a := range os.Args[1:] {
 		switch {
+		case strings.HasPrefix(a, "--publish="):
+			fw, err := publishArg(strings.TrimPrefix(a, "--publish="))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "sandy-net: %s: %v\n", a, err)
+				os.Exit(2)
+			}
+			published = append(published, fw)
 		case a == "--allow-host-loopback":
 			cfg.HostLoopback = true
 		case a == "--debug":
@@ -47,7 +57,19 @@ func main() {
 	}
 	// Serve's errors go to sandy on the ready pipe, and sandy says them
 	// once.
-	if err := usernet.Serve(os.NewFile(3, "tap-socket"), os.NewFile(4, "ready"), os.NewFile(5, "lifeline"), cfg); err != nil {
+	if err := usernet.Serve(os.NewFile(3, "tap-socket"), os.NewFile(4, "ready"), os.NewFile(5, "lifeline"), cfg, published); err != nil {
 		os.Exit(1)
 	}
+}
+
+// publishArg reads FD:PORT: the socket at fd FD (above the three
+// fixed ones) forwarded to the container's PORT.
+func publishArg(v string) (usernet.Forward, error) {
+	fdS, portS, ok := strings.Cut(v, ":")
+	fd, err1 := strconv.Atoi(fdS)
+	port, err2 := strconv.ParseUint(portS, 10, 16)
+	if !ok || err1 != nil || err2 != nil || fd < 6 || port == 0 {
+		return usernet.Forward{}, fmt.Errorf("want FD:PORT, an fd above 5 and a port 1-65535")
+	}
+	return usernet.ForwardFile(os.NewFile(uintptr(fd), "published"), uint16(port))
 }
