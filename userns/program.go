@@ -5,6 +5,7 @@ package userns
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -186,6 +187,24 @@ func programError(ops []Op, fe *ForkError) error {
 		return fe
 	}
 	return &ProgramError{Index: i, What: ops[i].What, Errno: fe.Errno}
+}
+
+// RunProgram runs ops in this process, as a forked child runs them: for
+// a Go process that takes the same steps as a raw child (sandy's Go
+// init makes tap0 with the raw init's ops), so that the steps have one
+// home. Its errors are ProgramErrors.
+func RunProgram(ops []Op) error {
+	prog, keep, err := prepareProgram(ops)
+	if err != nil {
+		return err
+	}
+	r := &forkRaw{prog: prog}
+	i, e := runProgram(r)
+	runtime.KeepAlive(keep)
+	if i >= 0 {
+		return &ProgramError{Index: i, What: ops[i].What, Errno: e}
+	}
+	return nil
 }
 
 // errNoProgram: ForkInit needs something to run before the process.

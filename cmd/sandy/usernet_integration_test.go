@@ -52,10 +52,11 @@ func serveBytes(t *testing.T, addr string, data []byte) int {
 }
 
 // TestNetworkUsernet: --network=usernet gives the container tap0 with
-// slirp4netns's addresses, served in sandy's own process: a server on
-// the outside answers, the host's loopback through 10.0.2.2 only with
+// slirp4netns's addresses, served by sandy-net: a server on the outside
+// answers, the host's loopback through 10.0.2.2 only with
 // allow_host_loopback=true, and the fds the init used for the tap do not
-// reach the container's process.
+// reach the container's process; with the raw init, sandy's Go init
+// and a terminal (the Go init's too).
 func TestNetworkUsernet(t *testing.T) {
 	testutil.SandyWithNet(t)
 	if testutil.AsUser(t) {
@@ -88,6 +89,26 @@ echo big $(nc -w 10 %s %d </dev/null | sha256sum)`, host, out, lo, host, bigPort
 	r = e.want(0, "run", "--network", "usernet", e.bundle)
 	if !strings.Contains(r.stdout, "from-outside") || strings.Contains(r.stdout, "from-host-loopback") || !strings.Contains(r.stdout, "unreachable-loopback") {
 		t.Errorf("without allow_host_loopback: %s", r.stdout)
+	}
+	// sandy's Go init makes tap0 with the raw init's ops: the same
+	// network, the same fds.
+	t.Setenv("SANDY_RAW_INIT", "0")
+	r = e.want(0, "--debug", "run", "--network", "usernet:allow_host_loopback=true", e.bundle)
+	for _, want := range []string{"inet 10.0.2.100/24", "default via 10.0.2.2 dev tap0", "fds 0 1 2 3\n", "from-outside", "from-host-loopback"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("with sandy's Go init: no %q in the container's output:\n%s\nstderr: %s", want, r.stdout, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stderr, "debug: the init runs ") {
+		t.Errorf("SANDY_RAW_INIT=0: the Go init did not run:\n%s", r.stderr)
+	}
+	// A terminal takes the Go init too.
+	t.Setenv("SANDY_RAW_INIT", "")
+	e.spec.Process.Terminal = true
+	e.write()
+	r = e.want(0, "run", "--network", "usernet", e.bundle)
+	if !strings.Contains(r.stdout, "inet 10.0.2.100/24") || !strings.Contains(r.stdout, "from-outside") {
+		t.Errorf("a terminal container: %q\nstderr: %s", r.stdout, r.stderr)
 	}
 	if l := e.want(0, "list", "-q"); strings.TrimSpace(l.stdout) != "" {
 		t.Errorf("containers left: %q", l.stdout)
@@ -230,18 +251,11 @@ func TestNetworkUsernetRefuses(t *testing.T) {
 			t.Errorf("sandy %s: exit %d, stderr %q; want an error with %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
 		}
 	}
-	e.spec.Process.Terminal = true
-	e.write()
-	if r := e.run("", "run", "--network", "usernet", e.bundle); r.code == 0 || !strings.Contains(r.stderr, "needs sandy's raw init") {
-		t.Errorf("a terminal container with usernet: exit %d, stderr %q", r.code, r.stderr)
-	}
 	if l := e.want(0, "list", "-q"); strings.TrimSpace(l.stdout) != "" {
 		t.Errorf("containers left: %q", l.stdout)
 	}
 	// A sandy without sandy-net beside it says where it looked and how
 	// to build it.
-	e.spec.Process.Terminal = false
-	e.write()
 	alone := filepath.Join(testutil.TempDir(t), "sandy")
 	if out, err := exec.Command("cp", e.sandy, alone).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
@@ -287,10 +301,10 @@ func TestRunImageUsernet(t *testing.T) {
 	for _, p := range processesNamed("sandy-net") {
 		before[p] = true
 	}
-	// (--init is the Go init's, which usernet does not take yet: a
-	// shell that stops on SIGTERM instead.)
-	e.runD("--name", "web-un", "--network=usernet", "-p", fmt.Sprintf("127.0.0.1:%d:8080", web), "localhost/bb:net", "sh", "-c",
-		"mkdir -p /www && echo served-by-usernet > /www/index.html; trap 'kill $!; exit 0' TERM; httpd -f -p 8080 -h /www & wait")
+	// --init: sandy's Go init makes tap0 (the raw init does not take
+	// --init).
+	e.runD("--name", "web-un", "--init", "--network=usernet", "-p", fmt.Sprintf("127.0.0.1:%d:8080", web), "localhost/bb:net", "sh", "-c",
+		"mkdir -p /www && echo served-by-usernet > /www/index.html && exec httpd -f -p 8080 -h /www")
 	if got := waitHTTP(t, web); got != "served-by-usernet\n" {
 		t.Fatalf("GET through -p of a detached httpd on usernet: %q", got)
 	}
@@ -316,8 +330,4 @@ func TestRunImageUsernet(t *testing.T) {
 		t.Errorf("GET after start: %q", got)
 	}
 	e.ok("rm", "-f", "web-un")
-
-	if msg := e.fails(125, "run", "--rm", "--init", "--network=usernet", "localhost/bb:net", "true"); !strings.Contains(msg, "cannot take (--init)") {
-		t.Errorf("--init with usernet: %q, want the raw init's refusal naming --init", msg)
-	}
 }

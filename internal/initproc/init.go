@@ -113,6 +113,11 @@ func run(conn *userns.Conn, released **os.File) error {
 	if err := bringUpLoopback(cfg.Spec); err != nil {
 		return stepError("bringing up lo", err)
 	}
+	if cfg.Tap != nil {
+		if err := makeTap(cfg.Spec, cfg.Tap); err != nil {
+			return stepError("making tap0 for sandy's network", err)
+		}
+	}
 	if err := setOOMScoreAdj(&cfg); err != nil {
 		return stepError("setting oom_score_adj", err)
 	}

@@ -164,6 +164,10 @@ type Config struct {
 	// No exec fifo is made on disk then.
 	StartSocket bool `json:"startSocket,omitempty"`
 	Debug       bool `json:"debug,omitempty"`
+	// Tap: make tap0 for sandy's network (--network=usernet) and hand
+	// its fd to the host, as the raw init does (rawtap.go), on inherited
+	// fds.
+	Tap *RawTap `json:"tap,omitempty"`
 }
 
 // EnvMarker is set by GainCaps' re-exec.

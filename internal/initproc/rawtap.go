@@ -4,6 +4,7 @@ package initproc
 
 import (
 	"encoding/binary"
+	"errors"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -13,8 +14,9 @@ import (
 )
 
 // The tap of sandy's own network (--network=usernet, internal/usernet),
-// made by the raw init in the container's network namespace, which its
-// user namespace owns: tap0 with slirp4netns --configure's addresses
+// made by the raw init (or by sandy's Go init with the same ops:
+// makeTap) in the container's network namespace, which its user
+// namespace owns: tap0 with slirp4netns --configure's addresses
 // (10.0.2.100/24, the default route through 10.0.2.2, the MTU), its fd
 // handed to the host over a socket, where the user-mode stack serves
 // it. The host end of a tap lives in the container's network namespace
@@ -35,7 +37,8 @@ import (
 // fd number the message names is known when the program is planned);
 // the program closes both, so the container's process has neither.
 
-// RawTap asks the raw init for tap0 (RawInput.Tap).
+// RawTap asks the raw init for tap0 (RawInput.Tap), or sandy's Go init
+// (Config.Tap: its fds are inherited ones, above SyncFD and FifoFD).
 type RawTap struct {
 	// Socket is the child's fd of a unix socket to the host; FD an fd of
 	// the child's (a placeholder) that becomes the tap's for the send.
@@ -105,6 +108,24 @@ func (b *rawBuilder) tap() string {
 	if !hasNamespace(b.s, specs.NetworkNamespace) {
 		return "a tap for sandy's network without a network namespace of the container's own"
 	}
+	b.tapOps(t)
+	return ""
+}
+
+// makeTap is tap for sandy's Go init (Config.Tap): the same ops, run in
+// its own process (userns.RunProgram) once it has its capabilities in
+// the container's user namespace, before its root filesystem.
+func makeTap(s *specs.Spec, t *RawTap) error {
+	if !hasNamespace(s, specs.NetworkNamespace) {
+		return errors.New("a tap for sandy's network without a network namespace of the container's own")
+	}
+	b := &rawBuilder{}
+	b.tapOps(t)
+	return userns.RunProgram(b.ops)
+}
+
+// tapOps adds the ops themselves.
+func (b *rawBuilder) tapOps(t *RawTap) {
 	b.op("opening /dev/net/tun", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str("/dev/net/tun"), userns.Val(unix.O_RDWR|unix.O_CLOEXEC), userns.Val(0)).Out = slotTap
 	r := tapIfreq()
 	r.setShort(unix.IFF_TAP | unix.IFF_NO_PI)
@@ -140,7 +161,6 @@ func (b *rawBuilder) tap() string {
 		userns.Buf(iov), userns.Buf(data), userns.Buf(control))
 	b.op("closing the tap's fd", unix.SYS_CLOSE, userns.Val(uintptr(t.FD)))
 	b.op("closing the socket to the host", unix.SYS_CLOSE, userns.Val(uintptr(t.Socket)))
-	return ""
 }
 
 // tapMessage is a msghdr with one byte of data and fd as SCM_RIGHTS.

@@ -601,6 +601,9 @@ func (cr *creation) startInit(ctx context.Context) error {
 		CgroupFD:   -1,
 		AwaitsMaps: true, // initproc.MsgMaps, then GainCaps
 	}
+	if cr.unet != nil {
+		cfg.ExtraFiles = cr.userNetGoInit(cfg.ExtraFiles)
+	}
 	if cr.cg != nil {
 		if fd, ok := cr.cg.CgroupFD(); ok {
 			cfg.CgroupFD = fd
@@ -651,6 +654,9 @@ func (cr *creation) startInit(ctx context.Context) error {
 	}
 	cr.child = c
 	cr.undo.add(cr.stopInit)
+	if cr.unet != nil {
+		cr.startUserNet()
+	}
 	cr.applyEarly(ctx)
 	cr.seccomp.start() // beside the init's start-up (seccomp.go)
 	return nil
@@ -795,6 +801,9 @@ func (cr *creation) configureInit(context.Context) error {
 	cfg.StartSocket = cr.start != nil
 	if cr.o.owned {
 		cfg.Pdeathsig = int(syscall.SIGKILL)
+	}
+	if cr.unet != nil {
+		cfg.Tap = cr.unet.goTap
 	}
 	return initproc.SendConfig(cr.conn, &cfg)
 }

@@ -90,22 +90,7 @@ func (cr *creation) planRawInit(ctx context.Context) error {
 	if cr.raw == nil && why != "" {
 		cr.g.Debugf("the init is sandy's Go init: %s", why)
 	}
-	return cr.userNetNeedsRaw(why)
-}
-
-// userNetNeedsRaw refuses --network=usernet where sandy's Go init would
-// run: only the raw init makes tap0 (usernet.go).
-func (cr *creation) userNetNeedsRaw(why string) error {
-	if cr.unet == nil || cr.raw != nil {
-		return nil
-	}
-	if why == "" && cr.o.Pending != nil {
-		why = cr.o.Pending.GoInit
-	}
-	if why == "" {
-		why = "a detached, terminal or engine-driven container"
-	}
-	return fmt.Errorf("--network=usernet needs sandy's raw init, which this container cannot take (%s): use --network=slirp4netns", why)
+	return nil
 }
 
 func (cr *creation) rawPlan(ctx context.Context) (string, error) {
@@ -177,9 +162,6 @@ func (cr *creation) startDeferred(ctx context.Context) error {
 	}
 	if cr.raw != nil {
 		return cr.startRawInit(ctx)
-	}
-	if err := cr.userNetNeedsRaw(why); err != nil {
-		return err
 	}
 	cr.g.Debugf("the init is sandy's Go init, started once the bundle is in: %s", why)
 	if cr.exeCopy == nil {

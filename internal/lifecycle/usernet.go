@@ -24,17 +24,17 @@ import (
 const NetProgram = "sandy-net"
 
 // userNet is sandy's own network for a container (--network=usernet):
-// the raw init makes tap0 in the container's network namespace and sends
-// its fd on a socket (initproc.RawTap) to sandy-net, which serves it
-// with the user-mode stack (internal/usernet) for as long as this
-// process holds the lifeline. sandy-net is started before the init is
-// forked, so that its start overlaps the container's; sandy links no
-// network stack itself.
+// the init (raw or Go, with the same ops) makes tap0 in the container's
+// network namespace and sends its fd on a socket (initproc.RawTap) to
+// sandy-net, which serves it with the user-mode stack
+// (internal/usernet) for as long as this process holds the lifeline.
+// sandy-net is started before the init is forked, so that its start
+// overlaps the container's; sandy links no network stack itself.
 //
-// This slice serves a container whose starter stays for its life on the
-// raw init's path: `sandy run` in the foreground, and a detached image
-// container's monitor (which runs it as `sandy run` does); planNetwork
-// and rawPlan refuse the rest with the reason.
+// This slice serves a container whose starter stays for its life:
+// `sandy run` in the foreground, and a detached image container's
+// monitor (which runs it as `sandy run` does); planUserNet refuses the
+// rest with the reason.
 //
 // Published ports (-p) are bound here, so that a port in use is this
 // command's error before anything starts, and handed to sandy-net,
@@ -43,12 +43,13 @@ type userNet struct {
 	hostLoopback bool
 	mtu          int
 	ports        []slirp.PortSpec
-	published    []*os.File // the ports' host sockets, until sandy-net has them
+	published    []*os.File       // the ports' host sockets, until sandy-net has them
+	goTap        *initproc.RawTap // the Go init's Config.Tap (userNetGoInit)
 	// child and placeholder are the init's fds (RawTap), closed here
-	// once it is forked.
-	child, placeholder *os.File
-	ready              *bufio.Reader // sandy-net's "ok" or error
-	readyF, lifeline   *os.File
+	// once it is started; host is sandy-net's end, until it starts.
+	child, placeholder, host *os.File
+	ready                    *bufio.Reader // sandy-net's "ok" or error
+	readyF, lifeline         *os.File
 }
 
 // planUserNet checks that --network=usernet can serve this container,
@@ -69,6 +70,9 @@ func (cr *creation) planUserNet(hostLoopback bool, mtu int, ports []slirp.PortSp
 	if first {
 		cr.unet = &userNet{}
 		cr.undo.add(cr.closeUserNet)
+		if err := cr.unet.open(); err != nil {
+			return err
+		}
 	}
 	u := cr.unet
 	u.hostLoopback, u.mtu, u.ports = hostLoopback, mtu, ports
@@ -111,19 +115,28 @@ func locateNetProgram() (string, error) {
 		NetProgram, candidates[0], candidates[1], candidates[0])
 }
 
-// start starts sandy-net with the socket's host end, the ready pipe,
-// the lifeline and the published ports' sockets (see its doc), and makes
-// the init's socket end.
-func (u *userNet) start(prog string, debug bool) error {
+// open makes the socket the init sends tap0 on, and the placeholder fd
+// (RawTap): at the first planning, since a pending bundle's Go init
+// starts beside the image helper, before sandy-net, whose socket end
+// then holds the message until it reads it.
+func (u *userNet) open() error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("the tap's socket: %w", err)
 	}
-	host := os.NewFile(uintptr(fds[0]), "usernet-host")
+	u.host = os.NewFile(uintptr(fds[0]), "usernet-host")
 	u.child = os.NewFile(uintptr(fds[1]), "usernet-child")
 	if u.placeholder, err = os.Open(os.DevNull); err != nil {
 		return fmt.Errorf("the tap's placeholder fd: %w", err)
 	}
+	return nil
+}
+
+// start starts sandy-net with the socket's host end, the ready pipe,
+// the lifeline and the published ports' sockets (see its doc).
+func (u *userNet) start(prog string, debug bool) error {
+	host := u.host
+	u.host = nil // the goroutine's to close now
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		host.Close()
@@ -184,15 +197,30 @@ func (u *userNet) start(prog string, debug bool) error {
 func (cr *creation) userNetTap(files []*os.File) ([]*os.File, *initproc.RawTap) {
 	u := cr.unet
 	files = append(files, u.child, u.placeholder)
+	return files, u.tap(len(files) - 2)
+}
+
+// userNetGoInit adds the same two fds to sandy's Go init's files (after
+// its SyncFD and FifoFD) and keeps its Config.Tap: it makes tap0 with
+// the raw init's ops.
+func (cr *creation) userNetGoInit(files []*os.File) []*os.File {
+	u := cr.unet
+	u.goTap = u.tap(3 + len(files))
+	return append(files, u.child, u.placeholder)
+}
+
+// tap is the init's RawTap with the socket at fd socket and the
+// placeholder after it.
+func (u *userNet) tap(socket int) *initproc.RawTap {
 	mtu := u.mtu
 	if mtu == 0 {
 		mtu = slirp.DefaultMTU // usernet's default too (sandy links no usernet)
 	}
-	return files, &initproc.RawTap{Socket: len(files) - 2, FD: len(files) - 1, MTU: mtu}
+	return &initproc.RawTap{Socket: socket, FD: socket + 1, MTU: mtu}
 }
 
-// startUserNet, once the raw init is forked, closes this process's
-// copies of its fds: with them closed, the init's exit is sandy-net's EOF.
+// startUserNet, once the init is started, closes this process's copies
+// of its fds: with them closed, the init's exit is sandy-net's EOF.
 func (cr *creation) startUserNet() {
 	u := cr.unet
 	u.child.Close()
@@ -231,13 +259,13 @@ func (cr *creation) closeUserNet() {
 	if u == nil {
 		return
 	}
-	for _, f := range []*os.File{u.child, u.placeholder, u.lifeline, u.readyF} {
+	for _, f := range []*os.File{u.child, u.placeholder, u.host, u.lifeline, u.readyF} {
 		if f != nil {
 			f.Close()
 		}
 	}
 	closeFiles(u.published)
-	u.child, u.placeholder, u.lifeline, u.readyF, u.published = nil, nil, nil, nil, nil
+	u.child, u.placeholder, u.host, u.lifeline, u.readyF, u.published = nil, nil, nil, nil, nil, nil
 }
 
 func closeFiles(files []*os.File) {

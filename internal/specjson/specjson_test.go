@@ -302,7 +302,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 		Spec: &s, ID: "c1", Bundle: "/b", Rootfs: "/b/rootfs", LayerDir: "/s/c1/layer",
 		Layers:  &overlay.Layers{Driver: "overlay", Lowers: []string{"/l1", "/l2"}, Upper: "/u"},
 		MountNS: "/proc/1/ns/mnt", Pdeathsig: 9, ResolvConf: "nameserver 10.0.2.3\n", Hosts: "127.0.0.1 localhost\n",
-		NoSeccomp: true, StartSocket: true, Debug: true,
+		NoSeccomp: true, StartSocket: true, Debug: true, Tap: &initproc.RawTap{Socket: 5, FD: 6, MTU: 65520},
 	}
 	encodeBoth(t, &cfg)
 	data, err := specjson.Marshal(&cfg)
