@@ -76,10 +76,7 @@ echo fds $(ls /proc/self/fd)
 nc -w 3 %s %d </dev/null || echo unreachable-outside
 nc -w 3 10.0.2.2 %d </dev/null || echo unreachable-loopback
 echo big $(nc -w 10 %s %d </dev/null | sha256sum)`, host, out, lo, host, bigPort))
-	before := map[string]bool{} // other sandy-nets of this user's: not this test's
-	for _, p := range processesNamed("sandy-net") {
-		before[p] = true
-	}
+	before := netsNow() // other sandy-nets of this user's: not this test's
 	r := e.want(0, "run", "--network", "usernet:allow_host_loopback=true", e.bundle)
 	for _, want := range []string{"inet 10.0.2.100/24", "default via 10.0.2.2 dev tap0", "nameserver 10.0.2.3", "fds 0 1 2 3\n", "from-outside", "from-host-loopback", "big " + hex.EncodeToString(sum[:])} {
 		if !strings.Contains(r.stdout, want) {
@@ -115,14 +112,7 @@ echo big $(nc -w 10 %s %d </dev/null | sha256sum)`, host, out, lo, host, bigPort
 	}
 	// sandy-net ends with the run: nothing of it is left (its exit comes
 	// a moment after run's).
-	waitFor(t, 10*time.Second, "sandy-net to exit", func() bool {
-		for _, p := range processesNamed("sandy-net") {
-			if !before[p] {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, 10*time.Second, "sandy-net to exit", func() bool { return len(newNets(before)) == 0 })
 }
 
 // TestNetworkUsernetPublish: -p with --network=usernet forwards in
@@ -212,14 +202,84 @@ func TestNetworkUsernetPublish(t *testing.T) {
 	}
 }
 
-// processesNamed are the pids of this user's processes whose comm is
-// name.
+// newNets are the sandy-net processes of this user's not in before.
+func newNets(before map[string]bool) []string {
+	var nets []string
+	for _, p := range processesNamed("sandy-net") {
+		if !before[p] {
+			nets = append(nets, p)
+		}
+	}
+	return nets
+}
+
+func netsNow() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range processesNamed("sandy-net") {
+		m[p] = true
+	}
+	return m
+}
+
+// TestNetworkUsernetDetached: `run -d` of a bundle and `create` return
+// with the container running (or waiting): sandy-net outlives them and
+// ends with the init (kill), and delete leaves none of it, nor the
+// published port.
+func TestNetworkUsernetDetached(t *testing.T) {
+	testutil.SandyWithNet(t)
+	if testutil.AsUser(t) {
+		return
+	}
+	port := freePort(t)
+	e := newEnv(t).sh(`mkdir /www && echo detached-usernet > /www/index.html && exec httpd -f -p 80 -h /www`)
+	before := netsNow()
+	id := fmt.Sprintf("un-d-%d", time.Now().UnixNano())
+	e.want(0, "run", "-d", "--network=usernet", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", e.bundle, id)
+	if body := waitHTTP(t, port); strings.TrimSpace(body) != "detached-usernet" {
+		t.Fatalf("GET through -p of run -d: %q", body)
+	}
+	if nets := newNets(before); len(nets) != 1 {
+		t.Errorf("sandy-net processes of the detached container: %v, want one", nets)
+	}
+	e.want(0, "delete", "--force", id)
+	if nets := newNets(before); len(nets) != 0 {
+		t.Errorf("sandy-net left after delete: %v", nets)
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Error("the published port still listens after delete")
+	}
+
+	// create, start: the network serves from create on; the init's end
+	// (kill) ends sandy-net before delete.
+	id2 := id + "-c"
+	e.want(0, "create", "--network=usernet", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", e.bundle, id2)
+	if nets := newNets(before); len(nets) != 1 {
+		t.Errorf("sandy-net processes of the created container: %v, want one", nets)
+	}
+	e.want(0, "start", id2)
+	if body := waitHTTP(t, port); strings.TrimSpace(body) != "detached-usernet" {
+		t.Fatalf("GET through -p of create and start: %q", body)
+	}
+	e.want(0, "kill", id2, "KILL")
+	waitFor(t, 10*time.Second, "sandy-net to end with the init", func() bool { return len(newNets(before)) == 0 })
+	e.want(0, "delete", id2)
+}
+
+// processesNamed are the pids of this user's live processes whose comm
+// is name. Zombies are not counted: an exited one whose parent is gone
+// waits for pid 1 to reap it, which some machines' pid 1 (a container's
+// shell) never does.
 func processesNamed(name string) []string {
 	var pids []string
 	ents, _ := os.ReadDir("/proc")
 	for _, d := range ents {
 		comm, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
 		if err != nil || strings.TrimSpace(string(comm)) != name {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if i := strings.LastIndexByte(string(stat), ')'); err != nil || i < 0 || strings.HasPrefix(string(stat[i+1:]), " Z") {
 			continue
 		}
 		if fi, err := os.Stat(filepath.Join("/proc", d.Name())); err == nil {
@@ -243,7 +303,6 @@ func TestNetworkUsernetRefuses(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-d", "--network", "usernet", "--bundle", e.bundle, "un-d"}, "run -d of a bundle, create: --network=slirp4netns"},
 		{[]string{"run", "--network", "usernet:port_handler=builtin", e.bundle}, "port_handler is slirp4netns's option"},
 	} {
 		r := e.run("", tc.args...)
@@ -297,10 +356,7 @@ func TestRunImageUsernet(t *testing.T) {
 	// A detached server behind -p: its monitor holds the published
 	// port with the network, through stop and start.
 	web := freePort(t)
-	before := map[string]bool{}
-	for _, p := range processesNamed("sandy-net") {
-		before[p] = true
-	}
+	before := netsNow()
 	// --init: sandy's Go init makes tap0 (the raw init does not take
 	// --init).
 	e.runD("--name", "web-un", "--init", "--network=usernet", "-p", fmt.Sprintf("127.0.0.1:%d:8080", web), "localhost/bb:net", "sh", "-c",
@@ -311,13 +367,7 @@ func TestRunImageUsernet(t *testing.T) {
 	if got := e.ok("port", "web-un"); got != fmt.Sprintf("8080/tcp -> 127.0.0.1:%d\n", web) {
 		t.Errorf("port: %q", got)
 	}
-	var nets []string
-	for _, p := range processesNamed("sandy-net") {
-		if !before[p] {
-			nets = append(nets, p)
-		}
-	}
-	if len(nets) != 1 {
+	if nets := newNets(before); len(nets) != 1 {
 		t.Errorf("sandy-net processes of the detached container: %v, want one", nets)
 	}
 	e.ok("stop", "web-un")

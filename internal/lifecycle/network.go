@@ -24,6 +24,10 @@ type NetworkOptions struct {
 type networkState struct {
 	Mode     string `json:"mode"`
 	StateDir string `json:"stateDir"`
+	// Pid and PidStart are a detached container's sandy-net
+	// (--network=usernet: handOverUserNet).
+	Pid      int    `json:"pid,omitempty"`
+	PidStart uint64 `json:"pidStart,omitempty"`
 }
 
 // planNetwork decides the container's network before anything starts.
@@ -175,8 +179,15 @@ func stopNetwork(c *state.Container) error {
 		return nil
 	}
 	var ns networkState
-	if err := json.Unmarshal(c.Network, &ns); err != nil || ns.StateDir == "" {
+	if err := json.Unmarshal(c.Network, &ns); err != nil {
 		return err
+	}
+	if ns.Mode == slirp.ModeUsernet {
+		stopUserNet(ns.Pid, ns.PidStart)
+		return nil
+	}
+	if ns.StateDir == "" {
+		return nil
 	}
 	return slirp.Stop(ns.StateDir)
 }

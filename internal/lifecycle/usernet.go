@@ -3,7 +3,7 @@ package lifecycle
 import (
 	"bufio"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/slirp"
 )
 
@@ -45,6 +46,7 @@ type userNet struct {
 	ports        []slirp.PortSpec
 	published    []*os.File       // the ports' host sockets, until sandy-net has them
 	goTap        *initproc.RawTap // the Go init's Config.Tap (userNetGoInit)
+	pid          chan int         // sandy-net's, once started (0: it did not)
 	// child and placeholder are the init's fds (RawTap), closed here
 	// once it is started; host is sandy-net's end, until it starts.
 	child, placeholder, host *os.File
@@ -59,16 +61,13 @@ type userNet struct {
 // only with the bundle: -P adds the image's), then on the bundle
 // (awaitBundle), which still comes before the init is forked.
 func (cr *creation) planUserNet(hostLoopback bool, mtu int, ports []slirp.PortSpec) error {
-	if !cr.o.owned {
-		return errors.New("--network=usernet serves `sandy run` in the foreground and `run -d IMAGE` only, for now (run -d of a bundle, create: --network=slirp4netns)")
-	}
 	prog, err := locateNetProgram()
 	if err != nil {
 		return err
 	}
 	first := cr.unet == nil
 	if first {
-		cr.unet = &userNet{}
+		cr.unet = &userNet{pid: make(chan int, 1)}
 		cr.undo.add(cr.closeUserNet)
 		if err := cr.unet.open(); err != nil {
 			return err
@@ -143,12 +142,15 @@ func (u *userNet) start(prog string, debug bool) error {
 		return err
 	}
 	u.readyF, u.ready = readyR, bufio.NewReader(readyR)
-	lifeR, lifeW, err := os.Pipe()
+	// The lifeline is a socket: a detached container's hand-over sends
+	// the init's pidfd on it (handOverUserNet).
+	life, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		host.Close()
 		readyW.Close()
-		return err
+		return fmt.Errorf("the network's lifeline: %w", err)
 	}
+	lifeR, lifeW := os.NewFile(uintptr(life[0]), "usernet-lifeline"), os.NewFile(uintptr(life[1]), "usernet-lifeline")
 	u.lifeline = lifeW
 	args := []string{}
 	if u.hostLoopback {
@@ -185,11 +187,60 @@ func (u *userNet) start(prog string, debug bool) error {
 		defer closeFiles(published)
 		if err := cmd.Start(); err != nil {
 			fmt.Fprintf(readyW, "error: starting %s: %v\n", prog, err)
+			u.pid <- 0
 			return
 		}
+		u.pid <- cmd.Process.Pid
 		go func() { _ = cmd.Wait() }()
 	}()
 	return nil
+}
+
+// handOverUserNet, for a container that outlives this command (`run -d`
+// of a bundle, `create`), sends sandy-net a pidfd of the init on the
+// lifeline, and closes it: sandy-net then ends when the init exits
+// (usernet.Serve). The state records sandy-net, for delete
+// (stopUserNet).
+func (cr *creation) handOverUserNet() error {
+	u := cr.unet
+	pid := <-u.pid // sandy-net said "ok": it started
+	start, _, err := state.ProcStart(pid)
+	if err != nil {
+		return fmt.Errorf("%s (pid %d): %w", NetProgram, pid, err)
+	}
+	pidfd, err := unix.PidfdOpen(cr.c.Pid, 0)
+	if err != nil {
+		return fmt.Errorf("a pidfd of the init for %s: %w", NetProgram, err)
+	}
+	defer unix.Close(pidfd)
+	if !state.Alive(cr.c.Pid, cr.c.PidStart) {
+		return fmt.Errorf("the init (pid %d) exited before its network was handed over", cr.c.Pid)
+	}
+	if err := unix.Sendmsg(int(u.lifeline.Fd()), []byte{'h'}, unix.UnixRights(pidfd), nil, unix.MSG_NOSIGNAL); err != nil {
+		return fmt.Errorf("handing the init's pidfd to %s: %w", NetProgram, err)
+	}
+	u.lifeline.Close()
+	u.lifeline = nil
+	cr.c.Network, _ = json.Marshal(networkState{Mode: slirp.ModeUsernet, Pid: pid, PidStart: start})
+	cr.g.Debugf("network: %s (pid %d) ends with the init now", NetProgram, pid)
+	return nil
+}
+
+// stopUserNet waits for a detached container's sandy-net, which exits
+// with the init (delete killed it first), and kills one still there
+// after two seconds.
+func stopUserNet(pid int, start uint64) {
+	for deadline := time.Now().Add(2 * time.Second); state.Alive(pid, start); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+				if state.Alive(pid, start) {
+					_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+				}
+				unix.Close(fd)
+			}
+			return
+		}
+	}
 }
 
 // userNetTap adds the init's socket end and the placeholder to the raw
@@ -239,8 +290,10 @@ func (cr *creation) userNetReady(ctx context.Context) error {
 	select {
 	case l := <-line:
 		switch {
-		case l == "ok":
+		case l == "ok" && cr.o.owned:
 			return nil
+		case l == "ok":
+			return cr.handOverUserNet()
 		case strings.HasPrefix(l, "error: "):
 			return fmt.Errorf("%s: %s", NetProgram, strings.TrimPrefix(l, "error: "))
 		}

@@ -22,24 +22,16 @@ func ReceiveTap(sock *os.File) (*os.File, error) {
 	if n == 0 && oobn == 0 {
 		return nil, errors.New("receiving tap0: the init ended before sending it")
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("receiving tap0: a message without one fd (%d control messages): %v", len(msgs), err)
+	fd, ok := oneFD(oob[:oobn])
+	if !ok {
+		return nil, errors.New("receiving tap0: a message without one fd")
 	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return nil, fmt.Errorf("receiving tap0: a message without one fd: %v", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "tap0"), nil
+	return os.NewFile(uintptr(fd), "tap0"), nil
 }
 
 // Serve is the network program's life (cmd sandy-net): tap0 from the
 // init on sock, the network on it with the published ports, "ok" (or
-// the error) on ready, then the network until lifeline ends (its
-// writer, sandy, closed it or died).
+// the error) on ready, then the network until lifeline ends (awaitEnd).
 func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) error {
 	tap, err := ReceiveTap(sock)
 	sock.Close()
@@ -66,6 +58,62 @@ func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) erro
 	}
 	_, _ = io.WriteString(ready, "ok\n")
 	ready.Close()
-	_, _ = io.Copy(io.Discard, lifeline)
+	awaitEnd(lifeline)
 	return nil
+}
+
+// awaitEnd returns when the network's life ends: lifeline is a unix
+// socket whose other end sandy holds. Its end (sandy closed it, or
+// died) ends the network, unless sandy sent a pidfd of the container's
+// init on it first (a byte with the fd as SCM_RIGHTS, before `run -d`
+// of a bundle or `create` returns with the container alive:
+// lifecycle's handOverUserNet); then the init's exit does.
+func awaitEnd(lifeline *os.File) {
+	buf, oob := make([]byte, 16), make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(int(lifeline.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 && oobn == 0 {
+			return
+		}
+		if pidfd, ok := oneFD(oob[:oobn]); ok {
+			waitReadable(pidfd)
+			unix.Close(pidfd)
+			return
+		}
+	}
+}
+
+// oneFD is the fd of a message with one SCM_RIGHTS fd (others closed).
+func oneFD(oob []byte) (int, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return -1, false
+	}
+	var fds []int
+	for i := range msgs {
+		if got, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+			fds = append(fds, got...)
+		}
+	}
+	if len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return -1, false
+	}
+	return fds[0], true
+}
+
+// waitReadable waits until fd polls readable (a pidfd: its process
+// exited) or fails.
+func waitReadable(fd int) {
+	for {
+		_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, -1)
+		if err != unix.EINTR {
+			return
+		}
+	}
 }

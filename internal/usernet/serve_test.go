@@ -5,6 +5,7 @@ package usernet
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +26,11 @@ func serveHarness(t *testing.T) (initEnd *os.File, ready *bufio.Reader, lifeline
 	if err != nil {
 		t.Fatal(err)
 	}
-	lifeR, lifeW, err := os.Pipe()
+	life, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	lifeR, lifeW := os.NewFile(uintptr(life[0]), "lifeline-net"), os.NewFile(uintptr(life[1]), "lifeline")
 	ch := make(chan error, 1)
 	go func() {
 		ch <- Serve(os.NewFile(uintptr(fds[0]), "host"), readyW, lifeR, Config{DNS: nil}, nil)
@@ -69,6 +71,54 @@ func TestServe(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return once the lifeline ended")
+	}
+}
+
+// TestServeHandOver: once a pidfd came on the lifeline, its end no
+// longer ends the network: the process's exit does.
+func TestServeHandOver(t *testing.T) {
+	initEnd, ready, lifeline, done := serveHarness(t)
+	tap, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(tap[1])
+	if err := unix.Sendmsg(int(initEnd.Fd()), []byte{'t'}, unix.UnixRights(tap[0]), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(tap[0])
+	initEnd.Close()
+	if l, err := ready.ReadString('\n'); err != nil || l != "ok\n" {
+		t.Fatalf("ready: %q, %v", l, err)
+	}
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	pidfd, err := unix.PidfdOpen(sleeper.Process.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Sendmsg(int(lifeline.Fd()), []byte{'h'}, unix.UnixRights(pidfd), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(pidfd)
+	lifeline.Close()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned at the lifeline's end after the hand-over: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	_ = sleeper.Process.Kill()
+	_ = sleeper.Wait()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return once the handed-over process exited")
 	}
 }
 
