@@ -87,6 +87,13 @@ for d in /dev/fuse /dev/net/tun; do
 	[ -e "$d" ] && chmod 0666 "$d"
 done
 
+# ICMP echo sockets for every group, as systemd's 50-default.conf sets
+# on a normal Debian 12 (the kernel's own default allows none): ping from
+# a container (slirp4netns, usernet) sends with them.
+if [ "$(cat /proc/sys/net/ipv4/ping_group_range)" = "$(printf '1\t0')" ]; then
+	sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+fi
+
 # Unprivileged user namespaces must be allowed.
 if [ -e /proc/sys/kernel/unprivileged_userns_clone ] && [ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" = 0 ]; then
 	sysctl -qw kernel.unprivileged_userns_clone=1

@@ -340,8 +340,10 @@ func TestRunImageUsernet(t *testing.T) {
 	e := newImgEnv(t)
 	e.loadImage("localhost/bb:net", imagefix.Busybox(t))
 	script := fmt.Sprintf(`ip -4 addr show tap0 | grep -o 'inet [0-9./]*'; nc -w 3 %s %d </dev/null || echo unreachable`, host, port)
-	out := e.ok("run", "--rm", "--network=usernet", "localhost/bb:net", "sh", "-c", script)
-	if !strings.Contains(out, "inet 10.0.2.100/24") || !strings.Contains(out, "from-outside") {
+	// ping (busybox's needs a raw socket: NET_RAW): sandy-net sends the
+	// echo from the host's ICMP sockets.
+	out := e.ok("run", "--rm", "--network=usernet", "--cap-add=NET_RAW", "localhost/bb:net", "sh", "-c", script+"; ping -c 1 -W 5 "+host+" >/dev/null && echo ping-answered")
+	if !strings.Contains(out, "inet 10.0.2.100/24") || !strings.Contains(out, "from-outside") || !strings.Contains(out, "ping-answered") {
 		t.Fatalf("run --rm --network=usernet: %q", out)
 	}
 	id := e.runD("--network=usernet", "localhost/bb:net", "sh", "-c", "sleep 0.5; "+script+"; echo done")

@@ -418,7 +418,7 @@ func (d *doctor) checkPing() Check {
 	}
 	detail, fix := splitParenFix(err.Error())
 	c := Check{Name: "ping", Status: Warn, Detail: detail,
-		Consequence: "ping from a container to other hosts gets no answer (slirp4netns cannot send ICMP echo as you); TCP and UDP work"}
+		Consequence: "ping from a container to other hosts gets no answer (slirp4netns and usernet cannot send ICMP echo as you); TCP and UDP work"}
 	if fix != "" {
 		c.Fix, c.RootFix = fix, sysctlLines([]string{slirp.PingSysctl})
 	}

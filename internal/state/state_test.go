@@ -51,7 +51,9 @@ func TestCreateLoadRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Container{ID: "c1", Bundle: "/b", Owner: 42}
+	// The owner is this process: alive, so the container is being
+	// created (pid 42 was, on a machine where that pid ran).
+	c := &Container{ID: "c1", Bundle: "/b", Owner: os.Getpid()}
 	lock, err := r.Create(c)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +64,7 @@ func TestCreateLoadRemove(t *testing.T) {
 	lock.Unlock()
 	lock.Unlock() // idempotent
 	got, err := r.Load("c1")
-	if err != nil || got.Bundle != "/b" || got.Owner != 42 {
+	if err != nil || got.Bundle != "/b" || got.Owner != os.Getpid() {
 		t.Fatalf("Load: %+v, %v", got, err)
 	}
 	if st := r.Status(got); st != Creating {

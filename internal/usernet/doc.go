@@ -59,8 +59,9 @@
 // Refused TCP gets a RST and refused UDP an ICMP port unreachable, from
 // the stack. IPv6 is not translated (no IPv6 in the stack: the container
 // gets none, as with slirp4netns without --enable-ipv6). ICMP to
-// addresses other than 10.0.2.2 and 10.0.2.3 is dropped (icmpFilter):
-// pings to the outside are not forwarded, and not answered either.
+// addresses other than 10.0.2.2 and 10.0.2.3 never reaches the stack
+// (icmpFilter): echo requests to a Routable address are sent from the
+// host's ICMP sockets instead (ping.go), and the rest is dropped.
 //
 // # Who calls it
 //

@@ -12,17 +12,19 @@ import (
 
 // icmpFilter is the tap's link endpoint with one check on the way in:
 // ICMP addressed to anything but the stack's own two addresses
-// (10.0.2.2/31) is dropped. In promiscuous mode the stack takes every
-// destination as its own, and would answer a ping to any address: the
-// container would see hosts up that nothing was sent to. (gVisor's
-// iptables could drop it too, but turning them on costs 650 kB of
-// connection tracking per network, BenchmarkNew.)
+// (10.0.2.2/31) does not reach the stack: echo requests to the outside
+// go to ping (ping.go), the rest is dropped. In promiscuous mode the
+// stack takes every destination as its own, and would answer a ping to
+// any address: the container would see hosts up that nothing was sent
+// to. (gVisor's iptables could drop it too, but turning them on costs
+// 650 kB of connection tracking per network, BenchmarkNew.)
 type icmpFilter struct {
 	nested.Endpoint
+	ping *pinger
 }
 
-func newICMPFilter(child stack.LinkEndpoint) *icmpFilter {
-	f := &icmpFilter{}
+func newICMPFilter(child stack.LinkEndpoint, ping *pinger) *icmpFilter {
+	f := &icmpFilter{ping: ping}
 	f.Endpoint.Init(child, f)
 	return f
 }
@@ -32,6 +34,7 @@ func newICMPFilter(child stack.LinkEndpoint) *icmpFilter {
 // reference: a packet not passed on is simply dropped).
 func (f *icmpFilter) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
 	if protocol == ipv4.ProtocolNumber && foreignICMP(pkt) {
+		f.ping.request(pkt)
 		return
 	}
 	f.Endpoint.DeliverNetworkPacket(protocol, pkt)

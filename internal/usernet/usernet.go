@@ -86,6 +86,7 @@ type Network struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	flows  chan struct{} // a token per flow: MaxFlows
+	ping   *pinger
 	once   sync.Once
 
 	mu     sync.Mutex
@@ -132,6 +133,7 @@ func New(fd int, cfg Config) (*Network, error) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Network{cfg: cfg, stack: s, ctx: ctx, cancel: cancel, flows: make(chan struct{}, cfg.MaxFlows)}
+	n.ping = &pinger{n: n, tap: fd, flows: map[pingKey]*pingFlow{}}
 	if err := n.configure(ep); err != nil {
 		n.Close()
 		return nil, err
@@ -159,7 +161,7 @@ func (n *Network) configure(ep stack.LinkEndpoint) error {
 		}
 		return uf.HandlePacket(id, pkt)
 	})
-	if err := s.CreateNICWithOptions(nicID, newICMPFilter(ep), stack.NICOptions{Disabled: true}); err != nil {
+	if err := s.CreateNICWithOptions(nicID, newICMPFilter(ep, n.ping), stack.NICOptions{Disabled: true}); err != nil {
 		return fmt.Errorf("creating the tap's interface: %s", err)
 	}
 	for _, a := range []netip.Addr{gateway, dnsAddr} {

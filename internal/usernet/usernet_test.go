@@ -598,11 +598,13 @@ func (g *guest) ping(t *testing.T, dst netip.Addr, wait time.Duration) bool {
 	}
 }
 
-// TestPing: the gateway and the resolver answer pings; an address on the
-// outside gets none from the stack itself (a reply would say it is
-// reachable when nothing was sent to it).
+// TestPing: the gateway and the resolver answer pings; a host on the
+// outside answers through the host's ICMP sockets, with the guest's own
+// echo id and payload; an address that does not answer gets no reply
+// from the stack itself (a reply would say it is reachable when nothing
+// answered); the loopback is not pinged.
 func TestPing(t *testing.T) {
-	_, g := newNetwork(t, Config{})
+	n, g := newNetwork(t, Config{})
 	for _, a := range []netip.Addr{gateway, dnsAddr} {
 		if !g.ping(t, a, 3*time.Second) {
 			t.Errorf("no reply from %s", a)
@@ -610,6 +612,21 @@ func TestPing(t *testing.T) {
 	}
 	if g.ping(t, netip.MustParseAddr("198.51.100.1"), time.Second) {
 		t.Error("198.51.100.1 answered a ping: the stack replied for an address it is not")
+	}
+	if g.ping(t, netip.MustParseAddr("127.0.0.1"), time.Second) {
+		t.Error("127.0.0.1 answered a ping: the host's loopback was pinged")
+	}
+	host := testutil.HostIPv4(t)
+	if s, err := pingSocket(host); err != nil {
+		testutil.Skip(t, "no ICMP socket for this test's groups (%v): hack/setup.sh sets net.ipv4.ping_group_range", err)
+	} else {
+		s.Close()
+	}
+	if !g.ping(t, host, 3*time.Second) {
+		t.Errorf("no reply from %s, a host on the outside", host)
+	}
+	if n.openFlows() == 0 {
+		t.Error("no ping flow open after the reply")
 	}
 }
 
