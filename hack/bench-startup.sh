@@ -7,9 +7,9 @@
 # runc's rootless config (one id mapped, no network namespace);
 # sandy-subuid on sandy's own (`sandy spec --rootless`: the full subordinate
 # map) with --network=none; sandy-subuid-net the same with sandy's default
-# network (ratio printed: the network's teardown must stay out of run's
-# wait); sandy-subuid-usernet the same with sandy's own network
-# (--network=usernet, internal/usernet); sandy-exec and crun-exec: `exec
+# network (sandy's own, usernet, since 2026-12-07 19:30; ratio printed:
+# the network's cost in run's wait); sandy-subuid-slirp the same with
+# --network=slirp4netns (the default before); sandy-exec and crun-exec: `exec
 # ID /bin/true` into a running container of runc's rootless config
 # (target sandy <= 0.8x crun).
 #
@@ -143,7 +143,7 @@ interleave run \
   floor 'unshare --user --map-root-user --mount --pid --fork --ipc --uts --net /bin/true' \
   sandy-subuid "$work/sandy --root $work/st-sandy run --network=none $work/sandy-bundle" \
   sandy-subuid-net "$work/sandy --root $work/st-sandy run $work/sandy-bundle" \
-  sandy-subuid-usernet "$work/sandy --root $work/st-sandy run --network=usernet $work/sandy-bundle" \
+  sandy-subuid-slirp "$work/sandy --root $work/st-sandy run --network=slirp4netns $work/sandy-bundle" \
   sandy "$work/sandy --root $work/st-sandy run $work/oci-bundle" \
   sandy-installed "$work/installed/sandy --root $work/st-sandy run $work/oci-bundle" \
   crun "sh -c 'exec crun --root $work/st-crun run -b $work/oci-bundle c\$\$'" \
@@ -194,8 +194,8 @@ print(f"sandy-installed/crun  {ratio('sandy-installed', 'crun'):.2f}  sandy-inst
 print(f"sandy/sandy-installed  {ratio('sandy', 'sandy-installed'):.2f}  sandy-exec/sandy-installed-exec  {ratio('sandy-exec', 'sandy-installed-exec'):.2f}  (what protecting the user's own binary costs: the read-only overlay, or the sealed copy where it fails)")
 print(f"sandy-subuid/crun  {ratio('sandy-subuid', 'crun'):.2f}  (sandy's own rootless config: full subordinate map through newuidmap + newgidmap, no network)")
 print(f"sandy-subuid-net/sandy-subuid  {ratio('sandy-subuid-net', 'sandy-subuid'):.2f}  (target <= 1.2: the default network's cost in the user's wait; its processes are killed at the end, not waited for)")
-print(f"sandy-subuid-net - sandy-subuid  {diff('sandy-subuid-net', 'sandy-subuid'):.1f} ms  (median of the per-round differences; slirp4netns networking: start, and what of the teardown run waits for)")
-print(f"sandy-subuid-usernet/sandy-subuid  {ratio('sandy-subuid-usernet', 'sandy-subuid'):.2f}  (sandy's own network, --network=usernet: the same addresses served in sandy's process, no slirp4netns)")
-print(f"sandy-subuid-usernet - sandy-subuid  {diff('sandy-subuid-usernet', 'sandy-subuid'):.1f} ms")
+print(f"sandy-subuid-net - sandy-subuid  {diff('sandy-subuid-net', 'sandy-subuid'):.1f} ms  (median of the per-round differences; the default network, sandy's own: sandy-net's start, and what of the teardown run waits for)")
+print(f"sandy-subuid-slirp/sandy-subuid  {ratio('sandy-subuid-slirp', 'sandy-subuid'):.2f}  (--network=slirp4netns, the default before: slirp4netns's start)")
+print(f"sandy-subuid-slirp - sandy-subuid  {diff('sandy-subuid-slirp', 'sandy-subuid'):.1f} ms")
 print(f"peak RSS of sandy run (GNU time %M: the largest of sandy and the processes it waited for): {int(sys.argv[2]) / 1024:.1f} MB (target <= 10 MB)")
 PY

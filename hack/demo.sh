@@ -14,6 +14,8 @@ rm -rf "$out"
 mkdir -p "$out"
 chmod 755 "$out"
 CGO_ENABLED=0 go build -trimpath -o "$out/sandy" ./cmd/sandy
+# sandy's own network program, beside sandy as hack/install.sh puts it.
+CGO_ENABLED=0 go build -trimpath -o "$out/sandy-net" ./internal/cmd/sandy-net
 echo "built $out/sandy ($(stat -c %s "$out/sandy") bytes, $(file -b "$out/sandy" 2>/dev/null | cut -d, -f1-2 || echo static))"
 SANDY="$out/sandy" bash hack/mkbundle.sh "$out/bundle" sh -c \
 	'echo "hello from a rootless container"; id; echo "pid $$ of: $(ps -o pid= | wc -l) process(es)"; echo "hostname $(hostname)"; cat /proc/self/uid_map; touch /probe && echo "root is writable (copy-on-write layer)"'

@@ -32,6 +32,14 @@ func CheckWith(lookPath func(string) (string, error), tun string) error {
 	if _, err := lookPath("slirp4netns"); err != nil {
 		return fmt.Errorf("%w: slirp4netns not in PATH (apt-get install slirp4netns, or dnf install slirp4netns)", ErrUnavailable)
 	}
+	return CheckTun(tun)
+}
+
+// CheckTun reports whether the tun device at tun opens for reading and
+// writing, as a container's tap needs (slirp4netns's, and usernet's,
+// which the container's init makes): nil, or an error wrapping
+// ErrUnavailable with the fix.
+func CheckTun(tun string) error {
 	f, err := os.OpenFile(tun, os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUnavailable, tun, tunFix(err))

@@ -108,7 +108,7 @@ func TestDoctorHere(t *testing.T) {
 	if r.Ladder.Images == "" || r.Ladder.Images == "unavailable" {
 		t.Errorf("image store ladder %q (row %+v)", r.Ladder.Images, check(t, r, "images"))
 	}
-	want := doctor.Ladder{IDMap: "subordinate ranges (newuidmap/newgidmap)", Rootfs: "overlay", Cgroup: r.Ladder.Cgroup, Network: "slirp4netns", Images: r.Ladder.Images}
+	want := doctor.Ladder{IDMap: "subordinate ranges (newuidmap/newgidmap)", Rootfs: "overlay", Cgroup: r.Ladder.Cgroup, Network: "usernet (sandy's own)", Images: r.Ladder.Images}
 	if r.Ladder != want {
 		t.Errorf("ladder %+v, want %+v", r.Ladder, want)
 	}
@@ -162,8 +162,9 @@ func TestDoctorNoNewuidmap(t *testing.T) {
 	}
 }
 
-// TestDoctorNoSlirp4netns: without slirp4netns the network check warns
-// (loopback only) with the install command.
+// TestDoctorNoSlirp4netns: without slirp4netns the network check is ok
+// where sandy-net is beside sandy (the default is sandy's own network),
+// and warns (loopback only) with the install command where it is not.
 func TestDoctorNoSlirp4netns(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
@@ -171,9 +172,19 @@ func TestDoctorNoSlirp4netns(t *testing.T) {
 	cmd := doctorCmd(t, "--json")
 	cmd.Env = append(os.Environ(), "PATH="+pathWithout(t, "slirp4netns"))
 	code, r := runDoctor(t, cmd)
+	if c := check(t, r, "network"); code != 0 || c.Status != doctor.OK || r.Ladder.Network != "usernet (sandy's own)" || !strings.Contains(c.Detail, "sandy-net is installed") {
+		t.Fatalf("exit %d, network %+v, ladder %q; want 0, ok, sandy's own network", code, c, r.Ladder.Network)
+	}
+	alone := filepath.Join(testutil.TempDir(t), "sandy")
+	if out, err := exec.Command("cp", testutil.SandyBinary(t), alone).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	cmd = exec.Command(alone, append([]string{"--root", filepath.Join(testutil.TempDir(t), "state"), "doctor"}, "--json")...)
+	cmd.Env = append(os.Environ(), "PATH="+pathWithout(t, "slirp4netns"))
+	code, r = runDoctor(t, cmd)
 	c := check(t, r, "network")
 	if code != 0 || c.Status != doctor.Warn || r.Ladder.Network != "loopback only" || !strings.Contains(c.Fix, "apt-get install slirp4netns") {
-		t.Fatalf("exit %d, network %+v, ladder %q; want 0, warn with the apt-get fix, loopback only", code, c, r.Ladder.Network)
+		t.Fatalf("without sandy-net: exit %d, network %+v, ladder %q; want 0, warn with the apt-get fix, loopback only", code, c, r.Ladder.Network)
 	}
 	if !strings.HasPrefix(c.Detail, "network: loopback only (no outside network): ") {
 		t.Errorf("network %+v: want run's loopback-only line", c)

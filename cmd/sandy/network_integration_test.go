@@ -58,7 +58,7 @@ func TestNetworkPublish(t *testing.T) {
 	testutil.RequireBinary(t, "slirp4netns", "apt-get install slirp4netns")
 	port := freePort(t)
 	e := newEnv(t).sh(`mkdir /www && echo hello-from-container > /www/index.html && cat /etc/resolv.conf && exec httpd -f -p 80 -h /www`)
-	cmd := exec.Command(e.sandy, "--root", e.root, "run", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), e.bundle)
+	cmd := exec.Command(e.sandy, "--root", e.root, "run", "--network=slirp4netns", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), e.bundle)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -106,15 +106,18 @@ func TestNetworkHostLoopback(t *testing.T) {
 	if !strings.Contains(r.stdout, "from-host") {
 		t.Fatalf("with host loopback: %q %q", r.stdout, r.stderr)
 	}
-	r = e.run("", "run", e.bundle)
+	r = e.run("", "run", "--network=slirp4netns", e.bundle)
 	if strings.Contains(r.stdout, "from-host") || !strings.Contains(r.stdout, "unreachable") {
 		t.Fatalf("without host loopback the host was reached: %q", r.stdout)
 	}
 	noSlirpLeft(t, e)
 }
 
-// TestNetworkFallback: without slirp4netns, run falls back to loopback only
-// with one warning line; -p is then an error, not a silent loss.
+// TestNetworkFallback: the default network is sandy's own where
+// sandy-net is beside sandy, with or without slirp4netns; slirp4netns
+// where sandy-net is not; with neither, run falls back to loopback only
+// with one warning line that names both, and -p is an error, not a
+// silent loss.
 func TestNetworkFallback(t *testing.T) {
 	if testutil.AsUser(t) {
 		return
@@ -126,17 +129,40 @@ func TestNetworkFallback(t *testing.T) {
 			_ = os.Symlink(p, filepath.Join(bin, tool))
 		}
 	}
+	// sandy alone, without sandy-net beside it (for below).
+	alone := filepath.Join(testutil.TempDir(t), "sandy")
+	if out, err := exec.Command("cp", e.sandy, alone).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	// sandy-net beside sandy, no slirp4netns in PATH: tap0, no warning.
 	t.Setenv("PATH", bin)
 	r := e.runBundle(0)
-	if strings.Count(otherWarnings(r.stderr), "warning:") != 1 || !strings.Contains(r.stderr, "slirp4netns") {
-		t.Fatalf("want one warning naming slirp4netns: %q", r.stderr)
+	if strings.Contains(otherWarnings(r.stderr), "warning:") || !strings.Contains(r.stdout, "tap0") {
+		t.Fatalf("the default with sandy-net and without slirp4netns: stdout %q, stderr %q; want tap0 and no warning", r.stdout, r.stderr)
+	}
+	// sandy alone, slirp4netns in PATH: slirp4netns's tap0.
+	e.sandy = alone
+	if slirp, err := exec.LookPath("slirp4netns"); err == nil {
+		_ = os.Symlink(slirp, filepath.Join(bin, "slirp4netns"))
+		r = e.run("", "--debug", "run", e.bundle)
+		if r.code != 0 || strings.Contains(otherWarnings(r.stderr), "warning:") || !strings.Contains(r.stdout, "tap0") || !strings.Contains(r.stderr, "slirp4netns") {
+			t.Fatalf("sandy without sandy-net: exit %d, stdout %q, stderr %q; want slirp4netns's tap0", r.code, r.stdout, r.stderr)
+		}
+		os.Remove(filepath.Join(bin, "slirp4netns"))
+	} else if os.Getenv("CI") == "true" {
+		t.Fatalf("slirp4netns not installed (hack/setup.sh installs it): %v", err)
+	}
+	// Neither: loopback only, one warning naming both.
+	r = e.runBundle(0)
+	if strings.Count(otherWarnings(r.stderr), "warning:") != 1 || !strings.Contains(r.stderr, "slirp4netns") || !strings.Contains(r.stderr, "sandy's own network cannot run") {
+		t.Fatalf("want one warning naming slirp4netns and sandy's own network: %q", r.stderr)
 	}
 	if strings.Fields(r.stdout)[1] != "lo" || len(strings.Fields(r.stdout)) != 2 {
 		t.Fatalf("interfaces: %q", r.stdout)
 	}
 	r = e.run("", "run", "-p", "127.0.0.1:18099:80", e.bundle)
-	if r.code == 0 || !strings.Contains(r.stderr, "slirp4netns") {
-		t.Fatalf("-p without slirp4netns: %d %q", r.code, r.stderr)
+	if r.code == 0 || !strings.Contains(r.stderr, "slirp4netns") || !strings.Contains(r.stderr, "-p needs a network") {
+		t.Fatalf("-p without a network: %d %q", r.code, r.stderr)
 	}
 }
 
@@ -150,7 +176,7 @@ func TestNetworkDetached(t *testing.T) {
 	port := freePort(t)
 	e := newEnv(t).sh(`mkdir /www && echo detached > /www/index.html && exec httpd -f -p 80 -h /www`)
 	id := fmt.Sprintf("net-%d", time.Now().UnixNano())
-	if r := e.run("", "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", e.bundle, id); r.code != 0 {
+	if r := e.run("", "run", "-d", "--network=slirp4netns", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", e.bundle, id); r.code != 0 {
 		t.Fatalf("run -d: %s", r.stderr)
 	}
 	if body := waitHTTP(t, port); strings.TrimSpace(body) != "detached" {
@@ -210,7 +236,7 @@ func TestNetworkHelpersRunSealedBinary(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := fmt.Sprintf("sealed-%d", time.Now().UnixNano())
-			args := []string{"--root", e.root, "run", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), "--bundle", e.bundle, id}
+			args := []string{"--root", e.root, "run", "--network=slirp4netns", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), "--bundle", e.bundle, id}
 			if tc.detach {
 				args = append(args[:3], append([]string{"-d"}, args[3:]...)...)
 			}
@@ -306,7 +332,7 @@ func TestNetworkSharedPidNamespace(t *testing.T) {
 	t.Logf("port_handler=builtin: %s", r.stderr)
 	noSlirpLeft(t, e)
 	id := fmt.Sprintf("pidns-%d", time.Now().UnixNano())
-	if r := e.run("", "run", "-d", "-p", publish, "--bundle", e.bundle, id); r.code != 0 {
+	if r := e.run("", "run", "-d", "--network=slirp4netns", "-p", publish, "--bundle", e.bundle, id); r.code != 0 {
 		t.Fatalf("run -d -p without a pid namespace: %s", r.stderr)
 	}
 	defer func() {

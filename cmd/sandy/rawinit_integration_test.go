@@ -171,9 +171,10 @@ func TestRawInitFallsBack(t *testing.T) {
 		}
 		return ours
 	}
-	// With slirp4netns, the network the raw child's namespace had is
-	// ended, and one is started for the Go init's.
-	for _, network := range []string{"--network=none", "--network=slirp4netns"} {
+	// With slirp4netns and usernet, the network the raw child's
+	// namespace had is ended, and one is started for the Go init's.
+	nets := netsNow()
+	for _, network := range []string{"--network=none", "--network=slirp4netns", "--network=usernet"} {
 		r := e.run("", "--debug", "run", network, e.bundle)
 		if r.code == 0 {
 			t.Fatalf("%s: a tmpfs with size=lots ran:\n%s", network, r.stderr)
@@ -191,6 +192,7 @@ func TestRawInitFallsBack(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "no slirp4netns left", func() bool { return len(slirps()) == 0 })
+	waitFor(t, 10*time.Second, "no sandy-net left", func() bool { return len(newNets(nets)) == 0 })
 }
 
 // TestRawInitProcess: the process's exit status, a signal to sandy, and
@@ -279,7 +281,7 @@ func TestRawInitPublish(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(e.sandy, "--root", e.root, "--debug", "run", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), e.bundle)
+	cmd := exec.Command(e.sandy, "--root", e.root, "--debug", "run", "--network=slirp4netns", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), e.bundle)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

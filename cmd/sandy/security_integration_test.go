@@ -418,7 +418,7 @@ func TestNoStrayFDInHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	pipe := fmt.Sprintf("pipe:[%d]", st.Ino)
-	cmd := exec.Command(e.sandy, "--root", e.root, "run", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), e.bundle)
+	cmd := exec.Command(e.sandy, "--root", e.root, "run", "--network=slirp4netns", "-p", fmt.Sprintf("127.0.0.1:%d:80", freePort(t)), e.bundle)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// fd 10 of sandy, without close-on-exec: above the numbers sandy's

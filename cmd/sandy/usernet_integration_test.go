@@ -58,7 +58,6 @@ func serveBytes(t *testing.T, addr string, data []byte) int {
 // reach the container's process; with the raw init, sandy's Go init
 // and a terminal (the Go init's too).
 func TestNetworkUsernet(t *testing.T) {
-	testutil.SandyWithNet(t)
 	if testutil.AsUser(t) {
 		return
 	}
@@ -122,7 +121,6 @@ echo big $(nc -w 10 %s %d </dev/null | sha256sum)`, host, out, lo, host, bigPort
 // in use is the second run's error before it starts; the ports are free
 // again once the run ends.
 func TestNetworkUsernetPublish(t *testing.T) {
-	testutil.SandyWithNet(t)
 	if testutil.AsUser(t) {
 		return
 	}
@@ -226,7 +224,6 @@ func netsNow() map[string]bool {
 // ends with the init (kill), and delete leaves none of it, nor the
 // published port.
 func TestNetworkUsernetDetached(t *testing.T) {
-	testutil.SandyWithNet(t)
 	if testutil.AsUser(t) {
 		return
 	}
@@ -294,7 +291,6 @@ func processesNamed(name string) []string {
 // TestNetworkUsernetRefuses: what --network=usernet does not serve yet
 // is an error that says so, before anything starts.
 func TestNetworkUsernetRefuses(t *testing.T) {
-	testutil.SandyWithNet(t)
 	if testutil.AsUser(t) {
 		return
 	}
@@ -331,7 +327,6 @@ func TestNetworkUsernetRefuses(t *testing.T) {
 // `sandy run` does, with its published ports.
 func TestRunImageUsernet(t *testing.T) {
 	testutil.SandyWithImages(t)
-	testutil.SandyWithNet(t)
 	if testutil.AsUser(t) {
 		return
 	}

@@ -18,6 +18,9 @@ OUT=$(mktemp -d "${SANDY_VM_DIR:-/var/tmp/sandy-vm}/e2e.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 chmod 0755 "$OUT"
 (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$OUT/sandy" ./cmd/sandy)
+# sandy's own network's program beside it, as installed: the default
+# network on Debian 12's kernel.
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$OUT/sandy-net" ./internal/cmd/sandy-net)
 # The image helpers, beside sandy, for the raw init of an image's
 # container on Debian 12's kernel (below).
 for h in sandy-image sandy-create sandy-store; do
@@ -234,7 +237,7 @@ mk raw-rw '{}' '["true"]'
 sed -i 's/"readonly": true/"readonly": false/' "$HOME/raw-rw/config.json"
 cp -a "$D/bundle/rootfs" "$HOME/raw-rootfs" # the user's own: a writable root copies up
 for b in raw-ro raw-rw; do ln -sfn "$HOME/raw-rootfs" "$HOME/$b/rootfs"; done
-for c in "raw-ro --network=none" "raw-ro --network=slirp4netns" "raw-rw --network=none" "raw-rw --network=slirp4netns" "raw-ro -p 127.0.0.1:18080:80" "raw-rw -p 127.0.0.1:18081:80"; do
+for c in "raw-ro --network=none" "raw-ro --network=slirp4netns" "raw-rw --network=none" "raw-rw --network=slirp4netns" "raw-ro --network=usernet" "raw-rw --network=usernet" "raw-ro -p 127.0.0.1:18080:80" "raw-rw -p 127.0.0.1:18081:80" "raw-ro --network=slirp4netns -p 127.0.0.1:18082:80"; do
 	set -- $c
 	out=$("$S" --debug run "${@:2}" "$HOME/$1" 2>&1); rc=$?
 	if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init: $c"; else ko "the raw init: $c (rc=$rc): $(echo "$out" | grep -E "Go init|instead|sandy run" | head -3)"; fi
@@ -249,9 +252,12 @@ echo '{"default": [{"type": "insecureAcceptAnything"}]}' >"$HOME/.config/contain
 out=$("$S" load -q -i "$D/image.tar" 2>&1) || ko "sandy load of the e2e image: $out"
 out=$("$S" --debug run --rm --network=none localhost/e2e:1 sh -c 'cat /etc/layer2; test -e /etc/motd || echo no motd' 2>&1); rc=$?
 if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && echo "$out" | grep -q "the init started in the image store's user namespace" && echo "$out" | grep -q "^second layer" && echo "$out" | grep -q "^no motd" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init of an image's container"; else ko "the raw init of an image's container (rc=$rc): $(echo "$out" | grep -E "forked|instead|Go init|sandy run|layer|motd" | head -8)"; fi
-# With slirp4netns: its namespaces handed over by the fork.
-out=$("$S" --debug run --rm localhost/e2e:1 sh -c 'cat /etc/layer2; cat /sys/class/net/tap0/operstate' 2>&1); rc=$?
-if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && echo "$out" | grep -q "^second layer" && echo "$out" | grep -qE "^(up|unknown)$" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init of an image's container, slirp4netns"; else ko "the raw init of an image's container, slirp4netns (rc=$rc): $(echo "$out" | grep -E "forked|instead|Go init|sandy run|layer|^up|^unknown" | head -8)"; fi
+# With slirp4netns (its namespaces handed over by the fork) and with the
+# default, sandy's own network (tap0 made by the program).
+for net in --network=slirp4netns --network=usernet; do
+	out=$("$S" --debug run --rm "$net" localhost/e2e:1 sh -c 'cat /etc/layer2; cat /sys/class/net/tap0/operstate' 2>&1); rc=$?
+	if [ $rc = 0 ] && echo "$out" | grep -q "debug: the init is forked" && echo "$out" | grep -q "^second layer" && echo "$out" | grep -qE "^(up|unknown)$" && ! echo "$out" | grep -q "the Go init runs instead"; then ok "the raw init of an image's container, $net"; else ko "the raw init of an image's container, $net (rc=$rc): $(echo "$out" | grep -E "forked|instead|Go init|sandy run|layer|^up|^unknown" | head -8)"; fi
+done
 "$S" rmi -a -f >/dev/null 2>&1
 "$S" system migrate >/dev/null 2>&1
 

@@ -122,7 +122,7 @@ func TestGoldenBusybox(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareSpecs(t, got, want)
-	if x.Seccomp != "default" || x.StopSignal != "SIGTERM" || x.Network != "slirp4netns" || x.Hostname != "a51199d6327e" {
+	if x.Seccomp != "default" || x.StopSignal != "SIGTERM" || x.Network != "usernet" || x.Hostname != "a51199d6327e" {
 		t.Errorf("extra = %+v", x)
 	}
 	if x.PasswdEntry != "" || x.GroupEntry != "" || len(x.Volumes) != 0 {

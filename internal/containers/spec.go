@@ -16,6 +16,7 @@ import (
 
 	"github.com/sandy-rt/sandy/idmap"
 	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/spec"
 )
 
@@ -148,6 +149,10 @@ type Extra struct {
 	PasswdEntry, GroupEntry string
 }
 
+// defaultNetwork is the runtime's default network (tests replace it:
+// what it finds depends on the machine).
+var defaultNetwork = lifecycle.DefaultNetwork
+
 // defaultCaps are podman 4's (containers.conf default_capabilities), the
 // list `sandy spec --caps podman` writes too.
 var defaultCaps = spec.PodmanCaps
@@ -272,7 +277,12 @@ func (g *gen) network() error {
 	case "", "slirp4netns", "usernet":
 		g.x.Network = mode
 		if mode == "" {
-			g.x.Network = "slirp4netns"
+			// The runtime's default (usernet, else slirp4netns), named
+			// for inspect; "" where neither can run: the runtime then
+			// says so and gives loopback only.
+			if d, err := defaultNetwork(); err == nil {
+				g.x.Network = d
+			}
 		}
 		if opts != "" {
 			g.x.NetworkOptions = strings.Split(opts, ",")

@@ -369,7 +369,11 @@ func TestImageVolumes(t *testing.T) {
 	generateErr(t, img, Options{ImageVolume: "copy"}, `generating the spec: mounts: --image-volume "copy": want bind, tmpfs or ignore`)
 }
 
-// TestNetwork: slirp4netns, none, host.
+// The runtime's default network, as this package's tests see it (what
+// lifecycle.DefaultNetwork finds depends on the machine).
+func init() { defaultNetwork = func() (string, error) { return "usernet", nil } }
+
+// TestNetwork: the default, slirp4netns, none, host.
 func TestNetwork(t *testing.T) {
 	img := imagehelper.ImageConfig{Cmd: []string{"sh"}}
 	hasNet := func(s *specs.Spec) bool {
@@ -378,6 +382,16 @@ func TestNetwork(t *testing.T) {
 	s, x := generate(t, img, Options{Network: "slirp4netns:port_handler=slirp4netns,mtu=1500"})
 	if !hasNet(s) || x.Network != "slirp4netns" || !slices.Equal(x.NetworkOptions, []string{"port_handler=slirp4netns", "mtu=1500"}) || s.Linux.Sysctl["net.ipv4.ping_group_range"] != "0 0" {
 		t.Errorf("slirp4netns: %+v %+v", s.Linux, x)
+	}
+	s, x = generate(t, img, Options{})
+	if !hasNet(s) || x.Network != "usernet" {
+		t.Errorf("the default: %+v", x)
+	}
+	defer func(d func() (string, error)) { defaultNetwork = d }(defaultNetwork)
+	defaultNetwork = func() (string, error) { return "none", errors.New("neither") }
+	s, x = generate(t, img, Options{})
+	if !hasNet(s) || x.Network != "" {
+		t.Errorf("no default network here: %+v, want the runtime's fallback (\"\")", x)
 	}
 	s, x = generate(t, img, Options{Network: "none"})
 	if !hasNet(s) || x.Network != "none" {

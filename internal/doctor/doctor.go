@@ -38,7 +38,7 @@ type Ladder struct {
 	IDMap   string `json:"idmap"`            // "subordinate ranges (newuidmap/newgidmap)", "single mapping" or "unavailable"
 	Rootfs  string `json:"rootfs"`           // overlay.Mode of `run --rootfs-mode=auto`, or "unavailable"
 	Cgroup  string `json:"cgroup"`           // systemd, cgroupfs or none
-	Network string `json:"network"`          // slirp4netns or "loopback only"
+	Network string `json:"network"`          // "usernet (sandy's own)", slirp4netns or "loopback only"
 	Images  string `json:"images,omitempty"` // the image store's driver: "overlay (kernel, in the user namespace)", "overlay (fuse-overlayfs)", "vfs" or "unavailable"
 }
 

@@ -36,6 +36,9 @@ type Env struct {
 	Dev     string // "/dev": fuse, net/tun
 
 	LookPath func(string) (string, error) // newuidmap, newgidmap, fuse-overlayfs, slirp4netns
+	// NetProgram finds sandy-net, sandy's own network's program
+	// (lifecycle.LocateNetProgram).
+	NetProgram func() (string, error)
 	// Probe runs this binary's hidden role args in a throwaway user and
 	// mount namespace (plus extra clone flags): userns.ProbeFlags.
 	Probe func(extra uintptr, args ...string) ([]byte, error)
@@ -68,7 +71,8 @@ var ErrNoImageHelper = errors.New("no image helper")
 func HostEnv() Env {
 	req := idmap.CallerRequest()
 	e := Env{Root: "/", Etc: "/etc", ProcSys: "/proc/sys", Status: "/proc/self/status", Dev: "/dev",
-		LookPath: exec.LookPath,
+		LookPath:   exec.LookPath,
+		NetProgram: lifecycle.LocateNetProgram,
 		Probe: func(extra uintptr, args ...string) ([]byte, error) {
 			return userns.ProbeFlags(extra, "/proc/self/exe", args...)
 		},

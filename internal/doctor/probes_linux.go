@@ -376,13 +376,28 @@ func (d *doctor) checkLinger() Check {
 		Fix:         "as root: " + cmd, RootFix: []string{cmd}}
 }
 
-// checkNetwork is run's own network check (planNetwork), then the tap
-// device slirp4netns makes, made in a throwaway user and network
-// namespace.
+// checkNetwork is run's own choice of the default network
+// (lifecycle.DefaultNetwork: sandy's own, else slirp4netns, else
+// loopback only), then the tap device either makes, made in a throwaway
+// user and network namespace.
 func (d *doctor) checkNetwork() Check {
-	if err := slirp.CheckWith(d.env.LookPath, d.env.dev("net/tun")); err != nil {
+	tun := d.env.dev("net/tun")
+	prog, perr := d.env.NetProgram()
+	serr := slirp.CheckWith(d.env.LookPath, tun)
+	var what string
+	switch terr := slirp.CheckTun(tun); {
+	case perr == nil && terr == nil:
+		d.ladder.Network = "usernet (sandy's own)"
+		what = "sandy-net is installed (" + prog + ") and " + tun + " opens"
+	case serr == nil:
+		d.ladder.Network = "slirp4netns"
+		what = "slirp4netns is in PATH and " + tun + " opens (sandy's own network cannot run: " + perr.Error() + ")"
+	default:
+		if perr == nil {
+			perr = terr
+		}
 		d.ladder.Network = "loopback only"
-		detail, fix := splitParenFix(slirp.LoopbackWarning(err))
+		detail, fix := splitParenFix(slirp.LoopbackWarning(fmt.Errorf("sandy's own network cannot run: %v; and %w", perr, serr)))
 		c := Check{Name: "network", Status: Warn, Detail: detail,
 			Consequence: "containers started by sandy run have no outside network, and -p is an error", Fix: fix}
 		if _, lerr := d.env.LookPath("slirp4netns"); lerr != nil {
@@ -390,9 +405,8 @@ func (d *doctor) checkNetwork() Check {
 		}
 		return c
 	}
-	d.ladder.Network = "slirp4netns"
 	if d.nsErr != nil {
-		return Check{Name: "network", Status: OK, Detail: "slirp4netns is in PATH and " + d.env.dev("net/tun") + " opens (no tap device tried: no user namespace)"}
+		return Check{Name: "network", Status: OK, Detail: what + "; no tap device tried: no user namespace"}
 	}
 	if _, err := d.env.Probe(unix.CLONE_NEWNET, slirp.TunProbeRole, d.env.dev("net/tun")); err != nil {
 		msg := err.Error()
@@ -405,9 +419,9 @@ func (d *doctor) checkNetwork() Check {
 			fix = "pass --network=none, or see docs/networking.md"
 		}
 		return Check{Name: "network", Status: Fail, Detail: detail,
-			Consequence: "sandy run fails at its network step: slirp4netns cannot make the container's tap device", Fix: fix}
+			Consequence: "sandy run fails at its network step: the container's tap device cannot be made", Fix: fix}
 	}
-	return Check{Name: "network", Status: OK, Detail: "slirp4netns is in PATH and a tap device can be made on " + d.env.dev("net/tun") + " in a new network namespace"}
+	return Check{Name: "network", Status: OK, Detail: what + "; a tap device can be made in a new network namespace"}
 }
 
 // checkPing opens the ICMP echo socket slirp4netns opens, as you.

@@ -121,6 +121,12 @@ func (m *machine) env(t *testing.T) *Env {
 			}
 			return helper, nil
 		},
+		NetProgram: func() (string, error) {
+			if !m.bins["sandy-net"] {
+				return "", errors.New("--network=usernet needs sandy-net, which is not installed beside sandy")
+			}
+			return "/usr/local/bin/sandy-net", nil
+		},
 		Probe: func(extra uintptr, args ...string) ([]byte, error) {
 			switch args[0] {
 			case "--version":
@@ -183,6 +189,11 @@ func TestRunFaults(t *testing.T) {
 				"rootfs": {OK, nil}, "fuse": {OK, nil}, "linger": {OK, []string{"no systemd-logind"}}, "network": {OK, []string{"tap device"}},
 				"ping": {OK, nil}, "ports": {OK, []string{"-p 80:80 works"}},
 				"images": {OK, []string{"driver overlay (kernel, in the user namespace), 3 images"}}}},
+		{name: "sandy's own network", fault: func(m *machine) { m.bins["sandy-net"] = true },
+			rows: map[string]row{"network": {OK, []string{"sandy-net is installed (/usr/local/bin/sandy-net)", "a tap device can be made"}}}},
+		{name: "no sandy-net, no slirp4netns", fault: func(m *machine) { delete(m.bins, "slirp4netns") },
+			rows:   map[string]row{"network": {Warn, []string{"loopback only", "slirp4netns not in PATH", "sandy's own network cannot run", "apt-get install slirp4netns"}}},
+			script: []string{"apt-get install -y slirp4netns\n"}},
 		{name: "no image helper", fault: func(m *machine) {
 			m.storeErr = fmt.Errorf("%w: the image commands need sandy-image", ErrNoImageHelper)
 		},
@@ -273,7 +284,7 @@ func TestRunFaults(t *testing.T) {
 		{name: "tap device refused", fault: func(m *machine) {
 			m.tunErr = childFailed("sandy _probe-tun: creating tap device tap0 (TUNSETIFF) in a new network namespace: operation not permitted")
 		},
-			rows: map[string]row{"network": {Fail, []string{"creating tap device tap0", "slirp4netns cannot make the container's tap device", "--network=none"}}},
+			rows: map[string]row{"network": {Fail, []string{"creating tap device tap0", "the container's tap device cannot be made", "--network=none"}}},
 			exit: 1},
 		{name: "ping range", fault: func(m *machine) {
 			m.files["proc/sys/net/ipv4/ping_group_range"] = "1\t0\n"

@@ -831,10 +831,12 @@ func (cr *creation) waitReady(ctx context.Context) error {
 		if !errors.As(err, &rf) {
 			return err
 		}
-		if cr.unet != nil {
-			return fmt.Errorf("%w; --network=usernet needs it: sandy's Go init cannot run instead (use --network=slirp4netns)", err)
-		}
 		cr.g.Debugf("%v: the Go init runs instead", err)
+		if cr.unet != nil {
+			if err := cr.restartUserNet(); err != nil {
+				return fmt.Errorf("%w; and sandy's own network for the Go init: %w", rf, err)
+			}
+		}
 		if err := cr.goInitInstead(ctx); err != nil {
 			return err
 		}

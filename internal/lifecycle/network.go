@@ -31,10 +31,11 @@ type networkState struct {
 }
 
 // planNetwork decides the container's network before anything starts.
-// `run` defaults to slirp4netns when the config asks for a new network
-// namespace and slirp4netns is usable, else to loopback only with one
-// warning line; `create` (the engine path) adds no network unless asked,
-// because engines bring their own.
+// When the config asks for a new network namespace, `run` defaults to
+// sandy's own network (usernet) where it can run, else to slirp4netns
+// where that can, else to loopback only with one warning line
+// (DefaultNetwork); `create` (the engine path) adds no network unless
+// asked, because engines bring their own.
 func (cr *creation) planNetwork(context.Context) error {
 	s := cr.bundle.Spec
 	no := cr.o.Network
@@ -51,14 +52,12 @@ func (cr *creation) planNetwork(context.Context) error {
 		case !newNetns || !cr.o.owned && !cr.o.detachRun:
 			mode = slirp.ModeNone
 		default:
-			if err := slirp.Check(); err != nil {
+			var why error
+			if mode, why = DefaultNetwork(); why != nil {
 				if len(no.Publish) > 0 {
-					return fmt.Errorf("-p needs slirp4netns networking: %w", err)
+					return fmt.Errorf("-p needs a network: %w", why)
 				}
-				cr.g.Warn(slirp.LoopbackWarning(err))
-				mode = slirp.ModeNone
-			} else {
-				mode = slirp.ModeSlirp4netns
+				cr.g.Warn(slirp.LoopbackWarning(why))
 			}
 		}
 	}

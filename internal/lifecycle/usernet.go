@@ -24,18 +24,15 @@ import (
 // internal/cmd/sandy-net), installed beside sandy.
 const NetProgram = "sandy-net"
 
-// userNet is sandy's own network for a container (--network=usernet):
-// the init (raw or Go, with the same ops) makes tap0 in the container's
-// network namespace and sends its fd on a socket (initproc.RawTap) to
-// sandy-net, which serves it with the user-mode stack
-// (internal/usernet) for as long as this process holds the lifeline.
-// sandy-net is started before the init is forked, so that its start
-// overlaps the container's; sandy links no network stack itself.
-//
-// This slice serves a container whose starter stays for its life:
-// `sandy run` in the foreground, and a detached image container's
-// monitor (which runs it as `sandy run` does); planUserNet refuses the
-// rest with the reason.
+// userNet is sandy's own network for a container (the default, and
+// --network=usernet): the init (raw or Go, with the same ops) makes tap0
+// in the container's network namespace and sends its fd on a socket
+// (initproc.RawTap) to sandy-net, which serves it with the user-mode
+// stack (internal/usernet) for as long as this process holds the
+// lifeline, or, for a container that outlives this command, until the
+// init exits (handOverUserNet). sandy-net is started before the init is
+// forked, so that its start overlaps the container's; sandy links no
+// network stack itself.
 //
 // Published ports (-p) are bound here, so that a port in use is this
 // command's error before anything starts, and handed to sandy-net,
@@ -54,14 +51,14 @@ type userNet struct {
 	readyF, lifeline         *os.File
 }
 
-// planUserNet checks that --network=usernet can serve this container,
-// binds its published ports and starts sandy-net. For an image's
+// planUserNet finds sandy-net, binds the container's published ports and
+// starts sandy-net. For an image's
 // container whose bundle is pending (CreateOptions.Pending), it runs
 // twice: on the start spec, where it only checks (the ports are final
 // only with the bundle: -P adds the image's), then on the bundle
 // (awaitBundle), which still comes before the init is forked.
 func (cr *creation) planUserNet(hostLoopback bool, mtu int, ports []slirp.PortSpec) error {
-	prog, err := locateNetProgram()
+	prog, err := LocateNetProgram()
 	if err != nil {
 		return err
 	}
@@ -75,7 +72,7 @@ func (cr *creation) planUserNet(hostLoopback bool, mtu int, ports []slirp.PortSp
 	}
 	u := cr.unet
 	u.hostLoopback, u.mtu, u.ports = hostLoopback, mtu, ports
-	if first && cr.o.Pending != nil {
+	if first && cr.o.Pending != nil && !cr.pendingChecked {
 		return nil
 	}
 	for _, p := range ports {
@@ -92,10 +89,54 @@ func (cr *creation) planUserNet(hostLoopback bool, mtu int, ports []slirp.PortSp
 	return nil
 }
 
-// locateNetProgram finds sandy-net beside the running sandy (its real
+// DefaultNetwork is the network `sandy run` gives a container with a new
+// network namespace and no --network: sandy's own (usernet) where
+// sandy-net is installed beside sandy and /dev/net/tun opens, else
+// slirp4netns where it is usable, else none, with why (both reasons:
+// the caller's warning line says it falls back to loopback).
+func DefaultNetwork() (string, error) {
+	uerr := userNetUnusable()
+	if uerr == nil {
+		return slirp.ModeUsernet, nil
+	}
+	serr := slirp.Check()
+	if serr == nil {
+		return slirp.ModeSlirp4netns, nil
+	}
+	return slirp.ModeNone, fmt.Errorf("sandy's own network cannot run: %v; and %w", uerr, serr)
+}
+
+// userNetUnusable says why --network=usernet cannot run here (nil: it
+// can): sandy-net beside sandy, and /dev/net/tun that opens.
+func userNetUnusable() error {
+	if _, err := LocateNetProgram(); err != nil {
+		return err
+	}
+	return slirp.CheckTun("/dev/net/tun")
+}
+
+// restartUserNet makes the network again for sandy's Go init, after the
+// raw init's program failed: the failed child had sent its tap, whose
+// network namespace went with it. The first sandy-net is ended and
+// waited for, so that the published ports are free to bind again.
+func (cr *creation) restartUserNet() error {
+	u := cr.unet
+	pid := <-u.pid
+	cr.closeUserNet()
+	if pid != 0 {
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 2000)
+			unix.Close(fd)
+		}
+	}
+	cr.unet = nil
+	return cr.planUserNet(u.hostLoopback, u.mtu, u.ports)
+}
+
+// LocateNetProgram finds sandy-net beside the running sandy (its real
 // path), else in ../libexec/sandy/ from there, as the image helpers; never
 // in $PATH.
-func locateNetProgram() (string, error) {
+func LocateNetProgram() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("finding the sandy binary: %w", err)

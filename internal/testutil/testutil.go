@@ -223,8 +223,9 @@ var (
 )
 
 // SandyBinary returns the path of a static sandy binary built from this
-// checkout (once per test binary), readable and executable by every user.
-// SANDY_BIN overrides it.
+// checkout (once per test binary), with sandy-net beside it, readable and
+// executable by every user. SANDY_BIN overrides it (its directory must
+// hold sandy-net too, as an install's does).
 func SandyBinary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("SANDY_BIN"); p != "" {
@@ -245,7 +246,11 @@ func SandyBinary(t testing.TB) string {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/sandy: %v\n%s", err, out)
+			return
 		}
+		// sandy-net beside it, as hack/install.sh installs them: the
+		// default network is sandy's own where sandy finds it.
+		buildErr = buildBeside(buildPath, "sandy-net", "")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -322,27 +327,6 @@ func HostIPv4(t testing.TB) netip.Addr {
 	}
 	Skip(t, "no non-loopback IPv4 address on this host (%v): nothing on the outside to reach (give the host a network interface)", addrs)
 	return netip.Addr{}
-}
-
-var (
-	netOnce sync.Once
-	netErr  error
-)
-
-// SandyWithNet is SandyBinary with sandy-net (--network=usernet's
-// program) built beside it, where sandy looks for it. SANDY_BIN
-// overrides both: its directory must hold sandy-net too.
-func SandyWithNet(t testing.TB) string {
-	t.Helper()
-	sandy := SandyBinary(t)
-	if os.Getenv("SANDY_BIN") != "" {
-		return sandy
-	}
-	netOnce.Do(func() { netErr = buildBeside(sandy, "sandy-net", "") })
-	if netErr != nil {
-		t.Fatal(netErr)
-	}
-	return sandy
 }
 
 // TempDir returns a fresh directory that the test user can use (mode 0777

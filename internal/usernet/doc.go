@@ -66,9 +66,10 @@
 // # Who calls it
 //
 // sandy-net (internal/cmd/sandy-net), through Serve: sandy starts it for
-// `sandy run --network=usernet`, the container's raw init sends it tap0
-// (initproc.RawTap), and it serves the tap until sandy closes its
-// lifeline. sandy itself does not link this package: its package inits
-// and memory would be every sandy process's (docs/design.md, "A network
-// without slirp4netns").
+// `sandy run`'s default network (and --network=usernet), the
+// container's init sends it tap0 (initproc.RawTap), and it serves the
+// tap until its lifeline ends (sandy closed it, or handed over the
+// init's pidfd and the init exited). sandy itself does not link this
+// package: its package inits and memory would be every sandy process's
+// (docs/design.md, "A network without slirp4netns").
 package usernet
