@@ -215,7 +215,11 @@ func (u *userNet) start(prog string, debug bool) error {
 	// Its own session, from "/", PATH only: a ^C meant for the container
 	// must not end its network first (as slirp4netns).
 	cmd.Stderr = os.Stderr
-	cmd.Env, cmd.Dir = []string{"PATH=" + os.Getenv("PATH")}, "/"
+	// One P: its Go runtime starts fewer threads (0.7 ms less of the
+	// CPU the container's start needs on a small machine, measured on
+	// two cores: 3.2 → 2.5 ms a run), and the stack runs on one core, as
+	// slirp4netns does (a 50 MB download: 0.32–0.38 s either way).
+	cmd.Env, cmd.Dir = []string{"PATH=" + os.Getenv("PATH"), "GOMAXPROCS=1"}, "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// The fork and exec on a goroutine: this process goes on making the
 	// container meanwhile (the exec is a millisecond of its wait
