@@ -71,6 +71,11 @@
 # load 1.3-1.5): sandy-subuid-usernet/sandy-subuid 1.15 and 1.17 (+1.5
 # ms), sandy-subuid-net/sandy-subuid 1.31 (+3.0 and +2.8 ms), sandy/crun
 # 0.71, sandy-exec/crun-exec 0.80 and 0.79, peak RSS 9.2 MB.
+# usernet the default (sandy-net with GOMAXPROCS=1; 2026-12-07 19:45,
+# RUNS=60, twice, load 1.1-1.9): sandy-subuid-net/sandy-subuid 1.20 and
+# 1.23 (+1.9 and +2.1 ms), sandy-subuid-slirp/sandy-subuid 1.30 and 1.34
+# (+3.0 ms), sandy/crun 0.72, sandy-exec/crun-exec 0.77 and 0.79, peak
+# RSS 8.9 MB.
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
