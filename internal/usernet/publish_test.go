@@ -28,20 +28,10 @@ func (g *guest) serveTCP(t *testing.T, port uint16) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, c.RemoteAddr().String()+"\n")
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	serveConns(t, l, func(c net.Conn) {
+		_, _ = io.WriteString(c, c.RemoteAddr().String()+"\n")
+		_, _ = io.Copy(c, c)
+	})
 }
 
 // publishTCP publishes a host listener on addr (host:0) for the
@@ -185,7 +175,7 @@ func TestPublishUDP(t *testing.T) {
 }
 
 // udpAsk sends msg on c until an answer comes (the first can go before
-// the stack has the container's link address), at most 3 s.
+// a stack has the other side's link address), at most 3 s.
 func udpAsk(c net.Conn, msg string) (string, error) {
 	buf := make([]byte, 2048)
 	for try := 0; try < 10; try++ {

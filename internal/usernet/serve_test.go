@@ -40,16 +40,15 @@ func serveHarness(t *testing.T) (initEnd *os.File, ready *bufio.Reader, lifeline
 	return os.NewFile(uintptr(fds[1]), "init"), bufio.NewReader(readyR), lifeW, ch
 }
 
-// TestServe: the tap's fd arrives as the init sends it (here one end of
-// a datagram socketpair stands for the tap), "ok" is said, and the
-// network lives until the lifeline ends.
-func TestServe(t *testing.T) {
-	initEnd, ready, lifeline, done := serveHarness(t)
+// sendTap sends what stands for the tap (one end of a datagram
+// socketpair) as the init does, and waits for Serve's "ok".
+func sendTap(t *testing.T, initEnd *os.File, ready *bufio.Reader) {
+	t.Helper()
 	tap, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(tap[1])
+	t.Cleanup(func() { unix.Close(tap[1]) })
 	if err := unix.Sendmsg(int(initEnd.Fd()), []byte{'t'}, unix.UnixRights(tap[0]), nil, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +57,14 @@ func TestServe(t *testing.T) {
 	if l, err := ready.ReadString('\n'); err != nil || l != "ok\n" {
 		t.Fatalf("ready: %q, %v", l, err)
 	}
+}
+
+// TestServe: the tap's fd arrives as the init sends it (here one end of
+// a datagram socketpair stands for the tap), "ok" is said, and the
+// network lives until the lifeline ends.
+func TestServe(t *testing.T) {
+	initEnd, ready, lifeline, done := serveHarness(t)
+	sendTap(t, initEnd, ready)
 	select {
 	case err := <-done:
 		t.Fatalf("Serve returned before the lifeline ended: %v", err)
@@ -78,19 +85,7 @@ func TestServe(t *testing.T) {
 // longer ends the network: the process's exit does.
 func TestServeHandOver(t *testing.T) {
 	initEnd, ready, lifeline, done := serveHarness(t)
-	tap, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(tap[1])
-	if err := unix.Sendmsg(int(initEnd.Fd()), []byte{'t'}, unix.UnixRights(tap[0]), nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	unix.Close(tap[0])
-	initEnd.Close()
-	if l, err := ready.ReadString('\n'); err != nil || l != "ok\n" {
-		t.Fatalf("ready: %q, %v", l, err)
-	}
+	sendTap(t, initEnd, ready)
 	sleeper := exec.Command("sleep", "60")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -112,6 +111,13 @@ func hostListener(t *testing.T, addr string, serve func(net.Conn)) netip.AddrPor
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveConns(t, l, serve)
+	return l.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// serveConns serves each connection l accepts with serve, on a
+// goroutine of its own, until the test ends (which closes l).
+func serveConns(t *testing.T, l net.Listener, serve func(net.Conn)) {
 	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
@@ -125,7 +131,6 @@ func hostListener(t *testing.T, addr string, serve func(net.Conn)) netip.AddrPor
 			}()
 		}
 	}()
-	return l.Addr().(*net.TCPAddr).AddrPort()
 }
 
 // echo answers each connection with what it reads, then half closes.
@@ -323,24 +328,9 @@ func udpRoundTrip(g *guest, to netip.AddrPort, msg string) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	buf := make([]byte, 2048)
 	// The first datagram can go before the guest has the gateway's
-	// link address: retry as a resolver does.
-	for try := 0; try < 10; try++ {
-		if _, err := c.Write([]byte(msg)); err != nil {
-			return "", err
-		}
-		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		m, err := c.Read(buf)
-		if err == nil {
-			return string(buf[:m]), nil
-		}
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			return "", err
-		}
-	}
-	return "", errors.New("no answer in 3 s")
+	// link address: udpAsk retries as a resolver does.
+	return udpAsk(c, msg)
 }
 
 // TestUDP: a flow to the outside and to the host's loopback through
