@@ -15,6 +15,7 @@ import (
 
 	"github.com/sandy-rt/sandy/cgroupv2"
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/lifecycle"
 	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/slirp"
@@ -397,7 +398,7 @@ func (d *doctor) checkNetwork() Check {
 			perr = terr
 		}
 		d.ladder.Network = "loopback only"
-		detail, fix := splitParenFix(slirp.LoopbackWarning(fmt.Errorf("sandy's own network cannot run: %v; and %w", perr, serr)))
+		detail, fix := splitParenFix(slirp.LoopbackWarning(lifecycle.NoNetwork(perr, serr)))
 		c := Check{Name: "network", Status: Warn, Detail: detail,
 			Consequence: "containers started by sandy run have no outside network, and -p is an error", Fix: fix}
 		if _, lerr := d.env.LookPath("slirp4netns"); lerr != nil {

@@ -59,6 +59,7 @@ func (cr *creation) planNetwork(context.Context) error {
 				}
 				cr.g.Warn(slirp.LoopbackWarning(why))
 			}
+			cr.g.Debugf("network: %s, the default", mode)
 		}
 	}
 	for _, p := range no.Publish {

@@ -51,12 +51,12 @@ type userNet struct {
 	readyF, lifeline         *os.File
 }
 
-// planUserNet finds sandy-net, binds the container's published ports and
-// starts sandy-net. For an image's
-// container whose bundle is pending (CreateOptions.Pending), it runs
-// twice: on the start spec, where it only checks (the ports are final
-// only with the bundle: -P adds the image's), then on the bundle
-// (awaitBundle), which still comes before the init is forked.
+// planUserNet finds sandy-net, binds the container's published ports
+// and starts sandy-net. For an image's container whose bundle is pending
+// (CreateOptions.Pending), it runs twice: on the start spec, where it
+// only finds sandy-net (the ports are final only with the bundle: -P
+// adds the image's), then on the bundle (awaitBundle), which still
+// comes before the init is forked.
 func (cr *creation) planUserNet(hostLoopback bool, mtu int, ports []slirp.PortSpec) error {
 	prog, err := LocateNetProgram()
 	if err != nil {
@@ -103,7 +103,14 @@ func DefaultNetwork() (string, error) {
 	if serr == nil {
 		return slirp.ModeSlirp4netns, nil
 	}
-	return slirp.ModeNone, fmt.Errorf("sandy's own network cannot run: %v; and %w", uerr, serr)
+	return slirp.ModeNone, NoNetwork(uerr, serr)
+}
+
+// NoNetwork is why a container gets no default network: why sandy's own
+// cannot run, and slirp4netns's error (which holds the fix a line's
+// reader looks for last).
+func NoNetwork(userNet, slirp4netns error) error {
+	return fmt.Errorf("sandy's own network cannot run: %v; and %w", userNet, slirp4netns)
 }
 
 // userNetUnusable says why --network=usernet cannot run here (nil: it
