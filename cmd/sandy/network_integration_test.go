@@ -134,6 +134,7 @@ func TestNetworkFallback(t *testing.T) {
 	if out, err := exec.Command("cp", e.sandy, alone).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
 	}
+	slirp, slirpErr := exec.LookPath("slirp4netns") // before PATH is bin
 	// sandy-net beside sandy, no slirp4netns in PATH: tap0, no warning.
 	t.Setenv("PATH", bin)
 	r := e.runBundle(0)
@@ -142,15 +143,17 @@ func TestNetworkFallback(t *testing.T) {
 	}
 	// sandy alone, slirp4netns in PATH: slirp4netns's tap0.
 	e.sandy = alone
-	if slirp, err := exec.LookPath("slirp4netns"); err == nil {
-		_ = os.Symlink(slirp, filepath.Join(bin, "slirp4netns"))
+	if slirpErr == nil {
+		if err := os.Symlink(slirp, filepath.Join(bin, "slirp4netns")); err != nil {
+			t.Fatal(err)
+		}
 		r = e.run("", "--debug", "run", e.bundle)
 		if r.code != 0 || strings.Contains(otherWarnings(r.stderr), "warning:") || !strings.Contains(r.stdout, "tap0") || !strings.Contains(r.stderr, "slirp4netns") {
 			t.Fatalf("sandy without sandy-net: exit %d, stdout %q, stderr %q; want slirp4netns's tap0", r.code, r.stdout, r.stderr)
 		}
 		os.Remove(filepath.Join(bin, "slirp4netns"))
-	} else if os.Getenv("CI") == "true" {
-		t.Fatalf("slirp4netns not installed (hack/setup.sh installs it): %v", err)
+	} else {
+		testutil.Skip(t, "slirp4netns not installed (hack/setup.sh installs it): %v", slirpErr)
 	}
 	// Neither: loopback only, one warning naming both.
 	r = e.runBundle(0)
