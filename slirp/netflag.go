@@ -17,7 +17,7 @@ const DefaultMTU = 65520
 
 // Network modes of `sandy run --network=MODE`.
 const (
-	ModeSlirp4netns = "slirp4netns" // a new network namespace with slirp4netns (default when usable)
+	ModeSlirp4netns = "slirp4netns" // a new network namespace with slirp4netns (the default where usernet cannot run)
 	ModeNone        = "none"        // a new network namespace with loopback only
 	ModeHost        = "host"        // the host's network namespace
 	// ModeUsernet is sandy's own user-mode network, served by its program

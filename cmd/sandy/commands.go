@@ -36,7 +36,7 @@ func createFlags(name, usageLine string, g *lifecycle.Global, o *lifecycle.Creat
 	fs.StringVar(&o.RootfsMode, "rootfs-mode", defaultRootfsMode(name, g.RootfsMode), "root filesystem layer: auto, overlay, fuse, bind, copy, or direct (no layer: the container writes the bundle, as with runc); create defaults to direct, run to auto (docs/rootfs.md)")
 	fs.StringVar(&o.Seccomp, "seccomp", "", "default: moby's default profile (adjusted for the bounding capabilities) when config.json has none")
 	fs.BoolVar(&o.NoSeccomp, "no-seccomp", false, "run without linux.seccomp (the container is NOT filtered)")
-	fs.StringVar(&o.Network.Mode, "network", "", "slirp4netns[:OPTIONS], none or host (docs/networking.md); run defaults to slirp4netns when usable, create to none")
+	fs.StringVar(&o.Network.Mode, "network", "", "usernet[:OPTIONS], slirp4netns[:OPTIONS], none or host (docs/networking.md); run defaults to usernet (sandy-net), else slirp4netns, when usable; create to none")
 	fs.StringArrayVarP(&o.Network.Publish, "publish", "p", nil, "forward [hostIP:]hostPort:containerPort[/tcp|/udp] (repeatable; for an IMAGE also containerPort and hostIP::containerPort: a free host port)")
 	fs.StringVar(&o.Cgroup.Manager, "cgroup-manager", g.CgroupManager, "auto, systemd, cgroupfs or none (docs/cgroups.md)")
 	fs.BoolVar(&o.Cgroup.AllowUnenforced, "allow-unenforced", g.AllowUnenforced, "run even when linux.resources limits cannot be enforced (one warning line per lost limit)")
