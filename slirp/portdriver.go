@@ -18,6 +18,8 @@ import (
 	"github.com/rootless-containers/rootlesskit/v3/pkg/lowlevelmsgutil"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/parent/udp/udpproxy"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/fds"
 )
 
 // The host halves of the two port drivers, which the monitor runs.
@@ -220,36 +222,13 @@ func (d *builtinDriver) connectOnce(req *portRequest) (net.Conn, error) {
 		}
 		return nil, fmt.Errorf("port child: %s", rep.Error)
 	}
-	fd, err := fdFromOOB(oob[:oobn])
+	fd, err := fds.FromRights(oob[:oobn])
 	if err != nil {
 		return nil, fmt.Errorf("reading the port child's socket: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "port-child-socket")
 	defer f.Close()
 	return net.FileConn(f)
-}
-
-// fdFromOOB returns the one fd of an SCM_RIGHTS message, closing any more.
-func fdFromOOB(oob []byte) (int, error) {
-	scms, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return -1, err
-	}
-	var fds []int
-	for i := range scms {
-		got, err := unix.ParseUnixRights(&scms[i])
-		if err != nil {
-			continue
-		}
-		fds = append(fds, got...)
-	}
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("want one fd, got %d", len(fds))
-	}
-	return fds[0], nil
 }
 
 // tcpForward is one TCP forward of the builtin driver.

@@ -9,7 +9,8 @@
 //
 // It also opens and reads the small kernel files of sandy's short paths
 // (/proc/PID/stat, uid_map, ns/*, sysctls) with raw system calls:
-// ReadFile and Open.
+// ReadFile and Open; and takes the one fd a message carries
+// (FromRights).
 package fds
 
 import (
@@ -109,4 +110,26 @@ func open(path string, flag int) (int, error) {
 		}
 		return fd, nil
 	}
+}
+
+// FromRights returns the one fd of a message's control data (oob, as
+// recvmsg filled it: SCM_RIGHTS), closing any more it carries.
+func FromRights(oob []byte) (int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return -1, err
+	}
+	var got []int
+	for i := range msgs {
+		if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+			got = append(got, fds...)
+		}
+	}
+	if len(got) != 1 {
+		for _, fd := range got {
+			unix.Close(fd)
+		}
+		return -1, fmt.Errorf("want one fd, got %d", len(got))
+	}
+	return got[0], nil
 }

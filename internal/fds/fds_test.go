@@ -107,3 +107,45 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Open(absent): %v", err)
 	}
 }
+
+// TestFromRights: the one fd of a message comes out; a message with two
+// is an error, and neither stays open.
+func TestFromRights(t *testing.T) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pair[0])
+	defer unix.Close(pair[1])
+	recv := func(send ...int) (int, error) {
+		if err := unix.Sendmsg(pair[0], []byte{'x'}, unix.UnixRights(send...), nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		oob := make([]byte, unix.CmsgSpace(4*len(send)))
+		_, oobn, _, _, err := unix.Recvmsg(pair[1], make([]byte, 1), oob, unix.MSG_CMSG_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return FromRights(oob[:oobn])
+	}
+	fd, err := recv(pair[0])
+	if err != nil || fd < 0 {
+		t.Fatalf("one fd: %d, %v", fd, err)
+	}
+	unix.Close(fd)
+	before := openFDs(t)
+	if fd, err := recv(pair[0], pair[1]); err == nil || fd != -1 {
+		t.Fatalf("two fds: %d, %v; want an error", fd, err)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("open fds %d before, %d after a message of two: the two were not closed", before, after)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}

@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/fds"
 )
 
 // ReceiveTap reads the one message the container's init sends on sock
@@ -22,9 +24,9 @@ func ReceiveTap(sock *os.File) (*os.File, error) {
 	if n == 0 && oobn == 0 {
 		return nil, errors.New("receiving tap0: the init ended before sending it")
 	}
-	fd, ok := oneFD(oob[:oobn])
-	if !ok {
-		return nil, errors.New("receiving tap0: a message without one fd")
+	fd, err := fds.FromRights(oob[:oobn])
+	if err != nil {
+		return nil, fmt.Errorf("receiving tap0: %w", err)
 	}
 	return os.NewFile(uintptr(fd), "tap0"), nil
 }
@@ -78,33 +80,12 @@ func awaitEnd(lifeline *os.File) {
 		if err != nil || n == 0 && oobn == 0 {
 			return
 		}
-		if pidfd, ok := oneFD(oob[:oobn]); ok {
+		if pidfd, err := fds.FromRights(oob[:oobn]); err == nil {
 			waitReadable(pidfd)
 			unix.Close(pidfd)
 			return
 		}
 	}
-}
-
-// oneFD is the fd of a message with one SCM_RIGHTS fd (others closed).
-func oneFD(oob []byte) (int, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return -1, false
-	}
-	var fds []int
-	for i := range msgs {
-		if got, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-			fds = append(fds, got...)
-		}
-	}
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return -1, false
-	}
-	return fds[0], true
 }
 
 // waitReadable waits until fd polls readable (a pidfd: its process
