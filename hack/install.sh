@@ -4,7 +4,7 @@
 # `sandy run IMAGE`, without the image library's copy stack) and
 # sandy-create (the storage container of `sandy run IMAGE` for an image
 # named as stored, without the image library at all), and sandy-net
-# (--network=usernet's program), and install the five into one directory,
+# (the program of sandy's own network, run's default), and install the five into one directory,
 # where sandy looks for the helpers.
 #   bash hack/install.sh                 # as root: /usr/local/bin; else ~/.local/bin
 #   PREFIX=/opt/sandy bash hack/install.sh
