@@ -738,17 +738,9 @@ func preflightPorts(ports []PortSpec) error {
 }
 
 func tryBind(p PortSpec) error {
-	network := p.Proto
-	addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
-	var c io.Closer
-	var err error
-	if p.Proto == "udp" {
-		c, err = net.ListenPacket(network, addr)
-	} else {
-		c, err = net.Listen(network, addr)
-	}
+	c, err := listen(p)
 	if err != nil {
-		return bindError(p, err)
+		return err
 	}
 	return c.Close()
 }
@@ -757,26 +749,29 @@ func tryBind(p PortSpec) error {
 // (sandy-net, --network=usernet): a listening TCP socket or a bound UDP
 // one, as a file, or the error with the fix (bindError).
 func ListenFile(p PortSpec) (*os.File, error) {
+	c, err := listen(p)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.(interface{ File() (*os.File, error) }).File()
+}
+
+// listen binds p's host address: a *net.TCPListener or a *net.UDPConn,
+// or the error with the fix (bindError).
+func listen(p PortSpec) (io.Closer, error) {
 	addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
-	var f *os.File
+	var c io.Closer
 	var err error
 	if p.Proto == "udp" {
-		var c net.PacketConn
-		if c, err = net.ListenPacket(p.Proto, addr); err == nil {
-			f, err = c.(*net.UDPConn).File()
-			c.Close()
-		}
+		c, err = net.ListenPacket(p.Proto, addr)
 	} else {
-		var l net.Listener
-		if l, err = net.Listen(p.Proto, addr); err == nil {
-			f, err = l.(*net.TCPListener).File()
-			l.Close()
-		}
+		c, err = net.Listen(p.Proto, addr)
 	}
 	if err != nil {
 		return nil, bindError(p, err)
 	}
-	return f, nil
+	return c, nil
 }
 
 // bindError turns a failed bind of p's host address into an error with the

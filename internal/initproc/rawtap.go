@@ -108,24 +108,6 @@ func (b *rawBuilder) tap() string {
 	if !hasNamespace(b.s, specs.NetworkNamespace) {
 		return "a tap for sandy's network without a network namespace of the container's own"
 	}
-	b.tapOps(t)
-	return ""
-}
-
-// makeTap is tap for sandy's Go init (Config.Tap): the same ops, run in
-// its own process (userns.RunProgram) once it has its capabilities in
-// the container's user namespace, before its root filesystem.
-func makeTap(s *specs.Spec, t *RawTap) error {
-	if !hasNamespace(s, specs.NetworkNamespace) {
-		return errors.New("a tap for sandy's network without a network namespace of the container's own")
-	}
-	b := &rawBuilder{}
-	b.tapOps(t)
-	return userns.RunProgram(b.ops)
-}
-
-// tapOps adds the ops themselves.
-func (b *rawBuilder) tapOps(t *RawTap) {
 	b.op("opening /dev/net/tun", unix.SYS_OPENAT, userns.Val(atFDCWD), userns.Str("/dev/net/tun"), userns.Val(unix.O_RDWR|unix.O_CLOEXEC), userns.Val(0)).Out = slotTap
 	r := tapIfreq()
 	r.setShort(unix.IFF_TAP | unix.IFF_NO_PI)
@@ -161,6 +143,18 @@ func (b *rawBuilder) tapOps(t *RawTap) {
 		userns.Buf(iov), userns.Buf(data), userns.Buf(control))
 	b.op("closing the tap's fd", unix.SYS_CLOSE, userns.Val(uintptr(t.FD)))
 	b.op("closing the socket to the host", unix.SYS_CLOSE, userns.Val(uintptr(t.Socket)))
+	return ""
+}
+
+// makeTap is tap for sandy's Go init (Config.Tap): the same ops, run in
+// its own process (userns.RunProgram) once it has its capabilities in
+// the container's user namespace, before its root filesystem.
+func makeTap(s *specs.Spec, t *RawTap) error {
+	b := &rawBuilder{in: RawInput{Tap: t}, s: s}
+	if why := b.tap(); why != "" {
+		return errors.New(why)
+	}
+	return userns.RunProgram(b.ops)
 }
 
 // tapMessage is a msghdr with one byte of data and fd as SCM_RIGHTS.

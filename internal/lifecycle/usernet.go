@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -143,7 +144,12 @@ func (cr *creation) restartUserNet() error {
 // LocateNetProgram finds sandy-net beside the running sandy (its real
 // path), else in ../libexec/sandy/ from there, as the image helpers; never
 // in $PATH.
-func LocateNetProgram() (string, error) {
+//
+// Once per process: the default network's choice and the network's plan
+// both need it (DefaultNetwork, planUserNet).
+var LocateNetProgram = sync.OnceValues(locateNetProgram)
+
+func locateNetProgram() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("finding the sandy binary: %w", err)
