@@ -68,7 +68,7 @@ RUNS=${RUNS:-20}
 user=${SANDY_TEST_USER:-sandytest}
 SANDY_EXTRA_PKGS="podman crun runc hyperfine" bash hack/setup.sh >/dev/null
 export PATH=/usr/local/go/bin:$PATH
-work=$(mktemp -d /tmp/sandy-bench-run.XXXXXX)
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/sandy-bench-run.XXXXXX")
 chmod 755 "$work"
 cleanup() {
 	local pid
@@ -101,17 +101,18 @@ podman import -q $work/rootfs.tar localhost/bench-bb:1 >/dev/null
 podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true
 podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true
 $bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true 2>/dev/null
-names=(sandy-image sandy-bundle podman-runc podman-crun sandy-image-goinit)
+names=(sandy-image sandy-bundle podman-runc podman-crun sandy-image-goinit sandy-image-cold)
 cmds=("$bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true"
   "$bin/sandy run --network=none $work/bundle"
   "podman --runtime runc run --rm --network none localhost/bench-bb:1 /bin/true"
   "podman --runtime crun run --rm --network none localhost/bench-bb:1 /bin/true"
-  "env SANDY_RAW_INIT=0 $bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true")
+  "env SANDY_RAW_INIT=0 $bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true"
+  "env SANDY_HELPER_LINGER=0 $bin/sandy run --rm --network=none localhost/bench-bb:1 /bin/true")
 mkdir -p $work/rounds
 for ((round = -3; round < $RUNS; round++)); do
   args=()
-  for ((k = 0; k < 5; k++)); do
-    i=\$(((k + round + 15) % 5))
+  for ((k = 0; k < \${#names[@]}; k++)); do
+    i=\$(((k + round + 18) % \${#names[@]}))
     args+=(-n "\${names[i]}" "\${cmds[i]}")
   done
   out=$work/warmup.json
@@ -145,7 +146,7 @@ import glob, json, os, statistics, sys
 # rounds[i] = {row: seconds} of round i.
 rounds = [{r["command"]: r["times"][0] for r in json.load(open(f))["results"]}
           for f in glob.glob(os.path.join(sys.argv[1], "*.json"))]
-names = ["sandy-image", "sandy-bundle", "podman-runc", "podman-crun", "sandy-image-goinit"]
+names = ["sandy-image", "sandy-bundle", "podman-runc", "podman-crun", "sandy-image-goinit", "sandy-image-cold"]
 def ratio(a, b):
     """The median of the per-round ratios a_i/b_i."""
     return statistics.median(r[a] / r[b] for r in rounds)
@@ -157,6 +158,8 @@ print(f"sandy run --rm IMAGE / podman (runc): {ratio('sandy-image', 'podman-runc
 print(f"sandy run --rm IMAGE / podman (crun): {ratio('sandy-image', 'podman-crun'):.2f}")
 print(f"sandy run --rm IMAGE / sandy run ./bundle: {ratio('sandy-image', 'sandy-bundle'):.2f} (target <= 1.3)")
 print(f"sandy run --rm IMAGE / the same with the Go init (SANDY_RAW_INIT=0): {ratio('sandy-image', 'sandy-image-goinit'):.2f}")
+print(f"sandy run --rm IMAGE / the same without a spare helper (SANDY_HELPER_LINGER=0): {ratio('sandy-image', 'sandy-image-cold'):.2f}")
+print(f"without a spare helper / sandy run ./bundle: {ratio('sandy-image-cold', 'sandy-bundle'):.2f}")
 PY
 python3 - "$work/detach.txt" <<'PY'
 import statistics, sys

@@ -37,12 +37,13 @@ func detachedEnv(t *testing.T) (*imgEnv, string) {
 }
 
 // runtimeLeft lists the runtime's state directories left in root (the
-// exit files and the image store's pause record and lock excepted).
+// exit files, the image store's pause record and lock and the spare
+// helpers' directory excepted).
 func runtimeLeft(root string) []string {
 	ents, _ := os.ReadDir(root)
 	var left []string
 	for _, e := range ents {
-		if n := e.Name(); n != ".exits" && n != "pause.pid" && n != "pause.lock" {
+		if n := e.Name(); n != ".exits" && n != "pause.pid" && n != "pause.lock" && n != ".helpers" {
 			left = append(left, e.Name())
 		}
 	}

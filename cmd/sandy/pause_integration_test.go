@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
@@ -42,7 +43,9 @@ func pauseEnv(t *testing.T) (*imgEnv, string) {
 		}
 	})
 	e = newImgEnv(t)
-	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg)
+	// No spare helpers: these tests watch each run's helper start in
+	// the pause's namespace (TestRunImageSpareHelper has the spares).
+	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg, imagehelper.EnvLinger+"=0")
 	return e, filepath.Join(xdg, "sandy")
 }
 

@@ -321,13 +321,26 @@ func TestRunImageOverlap(t *testing.T) {
 		startUntilUp(t, c)
 		_ = c.Process.Kill()
 		_ = c.Wait()
-		waitFor(t, 20*time.Second, "the image helper to let go", func() bool { return len(procsWith(imagehelper.CreateRole)) == 0 })
+		waitFor(t, 20*time.Second, "the image helper to let go", func() bool { return len(helpersInSession()) == 0 })
 		if out := e.ok("ps", "-a", "--format", "{{.Names}}"); !strings.Contains(out, "killed-kept") {
 			t.Errorf("the killed run's container is gone: ps -a %q", out)
 		}
 		e.ok("rm", "-f", "killed-kept")
 		nothingLeft(t)
 	})
+}
+
+// helpersInSession lists this test's _create-container helpers that are
+// in a run's session: all but the idle spares (imagehelper/spare.go),
+// whose stdin is /dev/null.
+func helpersInSession() []int {
+	var busy []int
+	for _, pid := range procsWith(imagehelper.CreateRole) {
+		if in, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", pid)); err == nil && in != "/dev/null" {
+			busy = append(busy, pid)
+		}
+	}
+	return busy
 }
 
 // atLine starts c and reads its stderr to the end; at the first line that

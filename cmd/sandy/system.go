@@ -29,6 +29,10 @@ func cmdSystem(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	if fs.NArg() > 0 {
 		return 125, fmt.Errorf("system migrate takes no arguments, got %q", fs.Args())
 	}
+	// The spare helpers first: they are in the pause's namespace.
+	if n := imagehelper.StopSpares(); n > 0 {
+		g.Debugf("ended %d spare image helpers", n)
+	}
 	pid, err := imagehelper.StopPause()
 	if err != nil {
 		return 125, fmt.Errorf("ending the image store's pause process: %w", err)
@@ -41,4 +45,4 @@ func cmdSystem(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	return 0, nil
 }
 
-const systemMigrateSummary = "end the image store's pause process (podman's): the next image command makes a new user namespace, with /etc/subuid's ranges as they are then"
+const systemMigrateSummary = "end the image store's pause process (podman's) and the spare image helpers: the next image command makes a new user namespace, with /etc/subuid's ranges as they are then"

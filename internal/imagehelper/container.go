@@ -167,7 +167,7 @@ const (
 // second helper's start-up.
 type Session struct {
 	Prepared *Prepared
-	child    *userns.Child
+	proc     helperProc
 	in       io.WriteCloser
 	out      *bufio.Reader
 	helper   string
@@ -190,6 +190,17 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 		// hands any other case to the storage-only helper.
 		prog = createHelper(storeHelper(helper), r.Image)
 	}
+	s, err := startSession(ctx, helper, prog, r, stderr, warn)
+	if errors.Is(err, errSpareHandOver) {
+		// What sandy-create hands over, sandy-store does (its exec).
+		s, err = startSession(ctx, helper, storeHelper(helper), r, stderr, warn)
+	}
+	return s, err
+}
+
+// startSession starts prog's CreateRole --hold, or has its spare serve it
+// (spare.go), and reads the answer.
+func startSession(ctx context.Context, helper, prog string, r CreateRequest, stderr io.Writer, warn func(string)) (*Session, error) {
 	if r.Debug != nil {
 		r.Debug("image helper: " + filepath.Base(prog))
 	}
@@ -208,27 +219,51 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 		inW.Close()
 		return nil, err
 	}
+	hold := []string{"--hold"}
+	errFile, _ := stderr.(*os.File)
+	spare := filepath.Base(prog) == CreateName && errFile != nil
+	if spare {
+		hold = append(hold, "--spare", SpareDir())
+	}
 	args := r.Args()
 	for i, a := range args {
 		if a == CreateRole {
-			args = append(append(append([]string(nil), args[:i+1]...), "--hold"), args[i+1:]...)
+			args = append(append(append([]string(nil), args[:i+1]...), hold...), args[i+1:]...)
 			break
 		}
 	}
-	child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true, Outlive: true, Debug: r.Debug})
+	var proc helperProc
+	if spare {
+		t0 := time.Now()
+		sp, why := dialSpare(exe, args, [3]*os.File{inR, outW, errFile})
+		if sp != nil {
+			proc = sp
+			if r.Debug != nil {
+				r.Debug(fmt.Sprintf("image helper: the spare %s %d took the request (no start-up): %v", CreateName, sp.pid, time.Since(t0).Round(10*time.Microsecond)))
+			}
+		} else if r.Debug != nil {
+			r.Debug("image helper: no spare: " + why)
+		}
+	}
+	if proc == nil {
+		child, warning, err := StartInNamespace(exe, Namespace{Args: args, Stdin: inR, Stdout: outW, Stderr: stderr, Setsid: true, Outlive: true, Debug: r.Debug})
+		if warning != "" && warn != nil {
+			warn(SingleIDNote(warning))
+		}
+		if err != nil {
+			inR.Close()
+			outW.Close()
+			inW.Close()
+			outR.Close()
+			return nil, err
+		}
+		proc = childProc{child}
+	}
 	// The helper has its copies: with ours closed, its exit is our EOF.
 	inR.Close()
 	outW.Close()
-	if warning != "" && warn != nil {
-		warn(SingleIDNote(warning))
-	}
-	if err != nil {
-		inW.Close()
-		outR.Close()
-		return nil, err
-	}
-	s := &Session{child: child, in: inW, out: bufio.NewReader(outR), helper: helper, global: r.Global, stderr: stderr}
-	stop := context.AfterFunc(ctx, func() { _ = child.Cmd.Process.Signal(syscall.SIGTERM) })
+	s := &Session{proc: proc, in: inW, out: bufio.NewReader(outR), helper: helper, global: r.Global, stderr: stderr}
+	stop := context.AfterFunc(ctx, func() { proc.signal(syscall.SIGTERM) })
 	defer stop()
 	line, rerr := s.out.ReadBytes('\n')
 	if rerr != nil {
@@ -257,15 +292,54 @@ func Create(ctx context.Context, helper string, r CreateRequest, stderr io.Write
 func (s *Session) fail() error {
 	s.in.Close()
 	s.done = true
-	err := s.child.Cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() > 0 {
-		return &HelperError{Verb: CreateRole, Code: ee.ExitCode()}
+	code, err := s.proc.wait()
+	if errors.Is(err, errSpareHandOver) {
+		return err
+	}
+	if err == nil && code > 0 {
+		return &HelperError{Verb: CreateRole, Code: code}
 	}
 	if err == nil {
 		err = errors.New("no answer")
 	}
 	return fmt.Errorf("%s %s: %w", Name, CreateRole, err)
+}
+
+// helperProc is the helper serving a Session: a process sandy started
+// (childProc) or a spare (spareProc).
+type helperProc interface {
+	// wait waits for the end of a verb that failed: its exit status, or
+	// an error when there is none (killed). A helper that stays as a
+	// spare after its session is not waited for: see ended.
+	wait() (int, error)
+	signal(sig syscall.Signal)
+	// close lets the helper go on without us.
+	close()
+}
+
+type childProc struct{ c *userns.Child }
+
+func (p childProc) wait() (int, error) {
+	err := p.c.Cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() >= 0 {
+		return ee.ExitCode(), nil
+	}
+	return 0, err
+}
+
+func (p childProc) signal(sig syscall.Signal) { _ = p.c.Cmd.Process.Signal(sig) }
+
+// close reaps the helper whenever it exits: after its session it may
+// stay a while, a spare.
+func (p childProc) close() { go func() { _ = p.c.Cmd.Wait() }() }
+
+// ended waits for the end of the helper's session, which closes its
+// stdout (it exits, or stays as a spare with stdio on /dev/null), and
+// lets the helper go.
+func (s *Session) ended() {
+	_, _ = io.Copy(io.Discard, s.out)
+	s.proc.close()
 }
 
 // Keep lets the helper go and the storage container stay.
@@ -276,7 +350,7 @@ func (s *Session) Keep() {
 	s.done = true
 	_, _ = io.WriteString(s.in, HoldKeep+"\n")
 	s.in.Close()
-	_ = s.child.Cmd.Wait()
+	s.ended()
 }
 
 // Remove has the helper remove the storage container. When the helper
@@ -289,7 +363,7 @@ func (s *Session) Remove(ctx context.Context) error {
 	_, werr := io.WriteString(s.in, HoldRemove+"\n")
 	s.in.Close()
 	line, _ := s.out.ReadString('\n')
-	_ = s.child.Cmd.Wait()
+	s.ended()
 	switch line = strings.TrimSpace(line); {
 	case werr == nil && line == HoldOK:
 		return nil
@@ -318,10 +392,12 @@ func (s *Session) RemoveBehind(ctx context.Context) error {
 	s.in.Close()
 	if line = strings.TrimSpace(line); werr == nil && line == HoldLocked {
 		// The helper's own session, not killed with this process: it
-		// finishes and exits; nothing of it is ours to wait for.
+		// finishes and exits (or stays, a spare); nothing of it is ours
+		// to wait for.
+		s.proc.close()
 		return nil
 	}
-	_ = s.child.Cmd.Wait()
+	s.ended()
 	if werr == nil && line != "" {
 		return errors.New(line)
 	}

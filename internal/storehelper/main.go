@@ -36,6 +36,9 @@ type Program struct {
 	Names func(registriesConf string) imagestore.Names
 	// HandOverOn are the errors a verb hands over on.
 	HandOverOn []error
+	// Spare: after a _create-container --hold --spare DIR session, the
+	// program stays as the spare helper of the next run (spare.go).
+	Spare bool
 }
 
 // Run is the helper program's main: a child that storage's chrootarchive
@@ -46,21 +49,43 @@ func (p Program) Run() {
 	if reexec.Init() {
 		return
 	}
-	os.Exit(p.Main(os.Args[1:]))
+	code, g := p.main(os.Args[1:], false)
+	if code == 0 && p.Spare && g.spare != "" {
+		p.linger(g)
+	}
+	os.Exit(code)
 }
 
 // Main runs the helper on args (os.Args[1:]) and returns its exit code.
 func (p Program) Main(args []string) int {
-	g := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	code, _ := p.main(args, false)
+	return code
+}
+
+// codeHandOver is main's status for a verb a spare would hand over: it
+// says so to sandy instead of replacing itself (spare.go).
+const codeHandOver = -1
+
+// main is Main, and returns the verb's Env too (its --spare, the
+// removals lock it holds). inSpare: a spare runs it, which reports a
+// hand-over (codeHandOver) rather than exec Next.
+func (p Program) main(args []string, inSpare bool) (int, *Env) {
+	g := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, spares: p.Spare}
+	handOver := func() int {
+		if inSpare {
+			return codeHandOver
+		}
+		return p.handOver(args, g)
+	}
 	fs := pflag.NewFlagSet("sandy", pflag.ContinueOnError)
 	fs.SetInterspersed(false)
 	fs.SetOutput(g.Stderr)
 	g.GlobalFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return 0
+			return 0, g
 		}
-		return 125
+		return 125, g
 	}
 	rest := fs.Args()
 	var verb *Verb
@@ -72,7 +97,7 @@ func (p Program) Main(args []string) int {
 	if verb == nil || imagehelper.NeedsNamespace() {
 		// Not a verb of this program, or not started in the store's
 		// namespace: Next does all of that.
-		return p.handOver(args, g)
+		return handOver(), g
 	}
 	if p.Names != nil {
 		g.Names = p.Names(g.RegistriesConf)
@@ -85,14 +110,14 @@ func (p Program) Main(args []string) int {
 	for _, h := range p.HandOverOn {
 		if errors.Is(err, h) {
 			g.Debugf("%v: handing %s to %s", err, rest[0], p.Next)
-			return p.handOver(args, g)
+			return handOver(), g
 		}
 	}
 	if err != nil {
 		fmt.Fprintf(g.Stderr, "sandy %s: %v\n", UserVerb(rest[0]), err)
-		return ExitCode(err)
+		return ExitCode(err), g
 	}
-	return 0
+	return 0, g
 }
 
 // handOver replaces this process with Next, installed beside it, running

@@ -60,6 +60,13 @@ type Env struct {
 	// remove-behind; kept here, not to be closed by a finalizer;
 	// Store.HoldsRemovals is set with it).
 	removals *os.File
+	// spare is _create-container's --spare: the directory where the
+	// helper waits as a spare after its session (spare.go), and place
+	// the spare's place once it has taken it.
+	spare string
+	place *spareListener
+	// spares: this program may stay as a spare (Program.Spare).
+	spares bool
 }
 
 // Library is what sandy-image adds to the storage verbs.
@@ -250,24 +257,29 @@ func CancelOnSignal(stderr io.Writer, verb string, cleanup func()) (context.Cont
 	var got atomic.Int32
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), sigKey{}, &got))
 	sigs := make(chan os.Signal, 4)
+	done := make(chan struct{})
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		first, ok := (<-sigs).(syscall.Signal)
-		if !ok {
+		var first syscall.Signal
+		select {
+		case s := <-sigs:
+			first, _ = s.(syscall.Signal)
+		case <-done:
 			return
 		}
 		got.Store(int32(first))
 		cancel()
-		go func() {
-			for range sigs {
-			}
-		}()
-		time.Sleep(StopGrace)
+		select {
+		case <-time.After(StopGrace):
+		case <-done:
+			// The verb returned within the grace (a spare goes on).
+			return
+		}
 		cleanup()
 		fmt.Fprintf(stderr, "sandy %s: interrupted (%v); stopped before the copy finished cleaning up: the next command on the store removes the partial layer\n", verb, unix.SignalName(first))
 		os.Exit(128 + int(first))
 	}()
-	return ctx, func() { signal.Stop(sigs); cancel() }
+	return ctx, func() { signal.Stop(sigs); close(done); cancel() }
 }
 
 // SignalOf is the signal that cancelled ctx, or 0.

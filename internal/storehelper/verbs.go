@@ -39,6 +39,7 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 	fs.StringVar(&o.Pull, "pull", "missing", "missing, always, never or newer")
 	fs.BoolVar(&o.Volatile, "volatile", false, "the container is removed when it exits")
 	hold := fs.Bool("hold", false, "after the answer, wait for \"remove\" on stdin (see holdContainer)")
+	spare := fs.String("spare", "", "with --hold: after the session, wait in DIR as the spare helper of the next run (spare.go)")
 	uidmap := fs.String("uidmap", "", "the container's uid map relative to the store's namespace, CONTAINER:HOST:SIZE[,...] (podman's --uidmap)")
 	gidmap := fs.String("gidmap", "", "the container's gid map, as --uidmap")
 	if err := parse(fs, args); err != nil {
@@ -100,6 +101,9 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 	if !*hold {
 		return nil
 	}
+	if g.spares {
+		g.spare = *spare
+	}
 	return holdContainer(g, p, o.Volatile)
 }
 
@@ -149,6 +153,10 @@ func holdContainer(g *Env, p *imagehelper.Prepared, volatile bool) error {
 		g.removals, g.Store.HoldsRemovals = lock, true // held until this process exits
 		fmt.Fprintln(g.Stdout, imagehelper.HoldLocked)
 		g.Stdout = io.Discard
+		// The next run's request may come before the removal ends
+		// (`for ...; do sandy run --rm IMAGE ...; done`): it waits in
+		// the spare's queue, as it would wait for this lock anyway.
+		g.takeSparePlace()
 	case imagehelper.HoldRemove:
 	case "":
 		// sandy is gone without a word (killed): a --rm container goes,

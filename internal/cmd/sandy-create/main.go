@@ -34,5 +34,6 @@ func main() {
 		Next:       imagehelper.StoreName,
 		Verbs:      []string{imagehelper.CreateRole},
 		HandOverOn: []error{imagestore.ErrNeedsNames, imagestore.ErrNeedsImageLibrary},
+		Spare:      true,
 	}.Run()
 }
