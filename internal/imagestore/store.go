@@ -227,23 +227,40 @@ func removalsLockFile(runRoot string) (*os.File, error) {
 }
 
 // LockRemovals takes the removals lock of the store o selects
-// exclusively and keeps it for the life of the process (the caller keeps
-// the file and never closes it): the removal it guards ends with the
-// process, however it ends. Open with o.HoldsRemovals then.
+// exclusively and keeps it until the removal it guards is done (the
+// caller keeps the file: a helper closes it once the removal is done, or
+// exits): the removal ends with the lock, however it ends. Open with
+// o.HoldsRemovals then.
 func LockRemovals(o StoreOptions) (*os.File, error) {
+	f, err := OpenRemovals(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := LockOpened(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenRemovals opens the removals lock of the store o selects, not
+// locked: a held helper opens it while its container runs, so that
+// taking it at "remove-behind" (LockOpened), which sandy waits for, is
+// one flock(2) and not a read of containers-storage.conf.
+func OpenRemovals(o StoreOptions) (*os.File, error) {
 	so, err := storeConfig(o)
 	if err != nil {
 		return nil, err
 	}
-	f, err := removalsLockFile(so.RunRoot)
-	if err != nil {
-		return nil, err
-	}
+	return removalsLockFile(so.RunRoot)
+}
+
+// LockOpened takes the removals lock f (OpenRemovals) exclusively.
+func LockOpened(f *os.File) error {
 	if err := flockRetry(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+		return fmt.Errorf("locking %s: %w", f.Name(), err)
 	}
-	return f, nil
+	return nil
 }
 
 // waitRemovals waits until no removal holds the removals lock.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -81,13 +82,18 @@ func cmdCreateContainer(ctx context.Context, g *Env, args []string) error {
 		o.Trace = func(step string, d time.Duration) { g.Debugf("%s: %v", step, d) }
 	}
 	p, err := imagestore.CreateContainer(ctx, s, g.names(), fs.Arg(0), o)
+	var aerr error
+	if err == nil {
+		// The answer first: sandy waits for it, not for the shutdown.
+		aerr = json.NewEncoder(g.Stdout).Encode(p)
+	}
 	t0 = time.Now()
 	end()
 	g.Debugf("closing the image store: %v", time.Since(t0))
 	if err != nil {
 		return err
 	}
-	if err := json.NewEncoder(g.Stdout).Encode(p); err != nil {
+	if err := aerr; err != nil {
 		if *hold {
 			// sandy is gone before it read the answer, which holds the
 			// directory its record goes in: the container goes, as
@@ -142,15 +148,22 @@ func removeContainer(g *Env, id string) error {
 // to stderr, and the container stays, exited, for `sandy rm`.
 func holdContainer(g *Env, p *imagehelper.Prepared, volatile bool) error {
 	id := p.ID
+	// The lock "remove-behind" takes, ready while the container runs.
+	lock, lerr := imagestore.OpenRemovals(g.Store)
 	line, err := bufio.NewReader(g.Stdin).ReadString('\n')
 	switch strings.TrimSpace(line) {
 	case imagehelper.HoldRemoveBehind:
-		lock, lerr := imagestore.LockRemovals(g.Store)
+		if lerr == nil {
+			lerr = imagestore.LockOpened(lock)
+		}
 		if lerr != nil {
+			closeLock(lock)
 			fmt.Fprintln(g.Stdout, lerr.Error())
 			return lerr
 		}
-		g.removals, g.Store.HoldsRemovals = lock, true // held until this process exits
+		// Held until the removal is done: the process's exit, or a
+		// spare's linger, closes it.
+		g.removals, g.Store.HoldsRemovals = lock, true
 		fmt.Fprintln(g.Stdout, imagehelper.HoldLocked)
 		g.Stdout = io.Discard
 		// The next run's request may come before the removal ends
@@ -158,7 +171,9 @@ func holdContainer(g *Env, p *imagehelper.Prepared, volatile bool) error {
 		// the spare's queue, as it would wait for this lock anyway.
 		g.takeSparePlace()
 	case imagehelper.HoldRemove:
+		closeLock(lock)
 	case "":
+		closeLock(lock)
 		// sandy is gone without a word (killed): a --rm container goes,
 		// and one it had not written its record in yet.
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -169,6 +184,7 @@ func holdContainer(g *Env, p *imagehelper.Prepared, volatile bool) error {
 		}
 		g.Debugf("sandy is gone without a word, and the storage container %s with it (--rm, or no record)", id)
 	default:
+		closeLock(lock)
 		return nil
 	}
 	remove := func() error { return removeContainer(g, id) }
@@ -186,6 +202,13 @@ func holdContainer(g *Env, p *imagehelper.Prepared, volatile bool) error {
 	}
 	fmt.Fprintln(g.Stdout, answer)
 	return err
+}
+
+// closeLock closes a removals lock that was not taken.
+func closeLock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
 }
 
 // cmdRemoveContainer is imagehelper.RemoveRole.
