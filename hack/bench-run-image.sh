@@ -62,6 +62,14 @@
 # inits against sandy-store's 134, its start 0.5 ms shorter; in run --rm
 # IMAGE at most 2 %, at the edge of this machine's noise (docs/design.md,
 # "The run-path helper's dependencies").
+# A sixth row runs the image without a spare helper
+# (SANDY_HELPER_LINGER=0: every run starts its sandy-create; the other
+# image rows find the spare their last run left, docs/images.md "The
+# spare helper"). 2026-12-07 22:10, RUNS=30, load below 1: sandy-image
+# 12.9 ms, without a spare 15.8, bundle 9.1, podman-runc 124.7;
+# image/bundle 1.44 (1.74 without the spare), 1.61 (1.95) in a second
+# run; paired back to back with farm-bench, image/bundle 1.28.
+# BENCH_DIR (default /tmp) is where the work directory goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-20}
