@@ -235,7 +235,14 @@ func startSession(ctx context.Context, helper, prog string, r CreateRequest, std
 	var proc helperProc
 	if spare {
 		t0 := time.Now()
-		sp, why := dialSpare(exe, args, [3]*os.File{inR, outW, errFile})
+		sp, why, err := dialSpare(ctx, exe, args, [3]*os.File{inR, outW, errFile})
+		if err != nil {
+			inR.Close()
+			outW.Close()
+			inW.Close()
+			outR.Close()
+			return nil, err
+		}
 		if sp != nil {
 			proc = sp
 			if r.Debug != nil {

@@ -1,6 +1,7 @@
 package imagehelper
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -187,47 +188,51 @@ func (p *spareProc) close() {
 // dialSpare hands the helper's run of args to the spare made for exe and
 // this process's environment and cwd, if one listens: nil, and why not,
 // when none takes it (the caller starts a helper). stdio are the
-// helper's stdin, stdout and stderr.
-func dialSpare(exe *os.File, args []string, stdio [3]*os.File) (*spareProc, string) {
+// helper's stdin, stdout and stderr. A spare still removing the last
+// run's container answers once it is done (as a helper would wait for
+// that removal's lock); ctx ending first gives up with ctx's error (the
+// caller starts no helper: the spare, finding the request's sender gone
+// when it answers, does not serve it).
+func dialSpare(ctx context.Context, exe *os.File, args []string, stdio [3]*os.File) (*spareProc, string, error) {
 	if Linger() == 0 || os.Geteuid() == 0 {
-		return nil, "no spares (root, or " + EnvLinger + "=0)"
+		return nil, "no spares (root, or " + EnvLinger + "=0)", nil
 	}
 	plan, err := idmap.Resolve(idmap.CallerRequest())
 	if err != nil {
-		return nil, err.Error()
+		return nil, err.Error(), nil
 	}
 	// The namespace the user's pause process holds now: what the record
 	// names (StoreUserNS, which the init's own start calls, checks the
 	// rest of it).
 	rec, err := readPauseRecord(state.DefaultRoot())
 	if err != nil {
-		return nil, "no pause process: " + err.Error()
+		return nil, "no pause process: " + err.Error(), nil
 	}
 	if start, _, err := state.ProcStart(rec.Pid); err != nil || start != rec.Start {
-		return nil, "the recorded pause process is gone"
+		return nil, "the recorded pause process is gone", nil
 	}
 	pauseIno := nsIno(fmt.Sprintf("/proc/%d/ns/user", rec.Pid))
 	fi, err := exe.Stat()
 	if err != nil {
-		return nil, err.Error()
+		return nil, err.Error(), nil
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
-		return nil, err.Error()
+		return nil, err.Error(), nil
 	}
 	req := SpareRequest{Args: args, Env: storeEnv(plan), Cwd: cwd}
 	sock, _ := SparePaths(SpareDir(), SpareKey(fi, req.Env, cwd))
 	conn, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, err.Error()
+		return nil, err.Error(), nil
 	}
 	p := &spareProc{conn: conn, pidfd: -1}
-	fail := func(why string) (*spareProc, string) {
+	fail := func(why string) (*spareProc, string, error) {
 		unix.Close(conn)
 		if p.pidfd >= 0 {
 			unix.Close(p.pidfd)
 		}
-		return nil, why
+		return nil, why, nil
 	}
 	if err := unix.Connect(conn, &unix.SockaddrUnix{Name: sock}); err != nil {
 		return fail("none listens (" + err.Error() + ")")
@@ -248,6 +253,16 @@ func dialSpare(exe *os.File, args []string, stdio [3]*os.File) (*spareProc, stri
 	if err := unix.Sendmsg(conn, body, unix.UnixRights(fds...), nil, 0); err != nil {
 		return fail("sending the request: " + err.Error())
 	}
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(conn), Events: unix.POLLIN}}, 50)
+		if ctx.Err() != nil {
+			_, why, _ := fail("interrupted")
+			return nil, why, context.Cause(ctx)
+		}
+		if n > 0 || err != nil && !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
 	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
 	n, oobn, _, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil || n == 0 {
@@ -261,7 +276,7 @@ func dialSpare(exe *os.File, args []string, stdio [3]*os.File) (*spareProc, stri
 			p.pidfd = rights[0]
 		}
 	}
-	return p, ""
+	return p, "", nil
 }
 
 // spareMax bounds a request (its environment mostly): one datagram.

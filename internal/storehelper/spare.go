@@ -5,6 +5,7 @@ package storehelper
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"strconv"
 	"sync"
@@ -163,8 +164,9 @@ func (l *spareListener) accept(idle time.Duration) (int, bool) {
 		unix.Close(l.lock)
 	}()
 	pfd := []unix.PollFd{{Fd: int32(l.fd), Events: unix.POLLIN}}
+	ms := int(min(idle.Milliseconds(), math.MaxInt32))
 	for {
-		n, err := unix.Poll(pfd, int(idle.Milliseconds()))
+		n, err := unix.Poll(pfd, ms)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -208,7 +210,7 @@ func (p Program) serve(conn int) (next *Env, quit bool) {
 		return nil, true
 	}
 	decline := func(why string) (*Env, bool) {
-		_, _ = unix.Write(conn, []byte(imagehelper.SpareNo+" "+why))
+		send(conn, imagehelper.SpareNo+" "+why)
 		return nil, false
 	}
 	var req imagehelper.SpareRequest
@@ -235,7 +237,8 @@ func (p Program) serve(conn int) (next *Env, quit bool) {
 	if err != nil {
 		return decline(err.Error())
 	}
-	err = unix.Sendmsg(conn, []byte(imagehelper.SpareYes), unix.UnixRights(pidfd), nil, 0)
+	// A sender that gave up (interrupted) is gone: EPIPE, nothing served.
+	err = unix.Sendmsg(conn, []byte(imagehelper.SpareYes), unix.UnixRights(pidfd), nil, unix.MSG_NOSIGNAL)
 	unix.Close(pidfd)
 	if err != nil {
 		return nil, false
@@ -246,6 +249,11 @@ func (p Program) serve(conn int) (next *Env, quit bool) {
 		msg = imagehelper.SpareHandOver
 	}
 	// sandy may be gone (run --rm returned at "locked"): nobody reads.
-	_, _ = unix.Write(conn, []byte(msg))
+	send(conn, msg)
 	return g, false
+}
+
+// send sends msg on conn, whose peer may be gone (no SIGPIPE).
+func send(conn int, msg string) {
+	_ = unix.Sendto(conn, []byte(msg), unix.MSG_NOSIGNAL, nil)
 }

@@ -50,6 +50,21 @@ func newNetwork(t *testing.T, cfg Config) (*Network, *guest) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A connected pair's sender may queue up to its send buffer (the
+	// peer's max_dgram_qlen is not checked between the two), 208 KiB by
+	// default: about 90 frames, less than one TCP window, and gVisor's
+	// link endpoint drops what does not fit (EAGAIN). Two gVisor stacks
+	// starved of CPU then lost a window update and a retransmission
+	// after another until a flow stalled past a minute (TestTCPOutside,
+	// once in 22 runs beside three busy loops). A tap, which the real
+	// network has, takes a write whole. So the pair gets a send buffer
+	// of 8 MiB where it may (SO_SNDBUFFORCE: root), else the most the
+	// system allows.
+	for _, fd := range fds {
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 8<<20) != nil {
+			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<20)
+		}
+	}
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
 	}
@@ -176,11 +191,8 @@ func TestTCPOutside(t *testing.T) {
 		_, _ = c.Write(sent)
 		_ = c.CloseWrite()
 	}()
-	// Generous: the socketpair holds at most net.unix.max_dgram_qlen
-	// (10) frames, and a frame dropped there under load is TCP's to
-	// send again after a backed-off retransmission timeout (the likely
-	// cause of a stall past 20 s, once in about fifteen runs on a
-	// loaded machine).
+	// Generous: a frame the socketpair drops under load is TCP's to
+	// send again after a backed-off retransmission timeout (newNetwork).
 	_ = c.SetReadDeadline(time.Now().Add(90 * time.Second))
 	got, err := io.ReadAll(c)
 	if err != nil {
