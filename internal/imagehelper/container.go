@@ -219,6 +219,11 @@ func startSession(ctx context.Context, helper, prog string, r CreateRequest, std
 		inW.Close()
 		return nil, err
 	}
+	closePipes := func() {
+		for _, f := range []*os.File{inR, inW, outR, outW} {
+			f.Close()
+		}
+	}
 	hold := []string{"--hold"}
 	errFile, _ := stderr.(*os.File)
 	spare := filepath.Base(prog) == CreateName && errFile != nil
@@ -237,10 +242,7 @@ func startSession(ctx context.Context, helper, prog string, r CreateRequest, std
 		t0 := time.Now()
 		sp, why, err := dialSpare(ctx, exe, args, [3]*os.File{inR, outW, errFile})
 		if err != nil {
-			inR.Close()
-			outW.Close()
-			inW.Close()
-			outR.Close()
+			closePipes()
 			return nil, err
 		}
 		if sp != nil {
@@ -258,10 +260,7 @@ func startSession(ctx context.Context, helper, prog string, r CreateRequest, std
 			warn(SingleIDNote(warning))
 		}
 		if err != nil {
-			inR.Close()
-			outW.Close()
-			inW.Close()
-			outR.Close()
+			closePipes()
 			return nil, err
 		}
 		proc = childProc{child}
