@@ -103,7 +103,7 @@ func Exec(ctx context.Context, g *Global, o *ExecOptions) (int, error) {
 	defer ex.undo.run()
 	var sigs chan os.Signal
 	if !o.Detach {
-		sigs = relaySignals()
+		sigs = relaySignals(g)
 	}
 	if err := ex.runSteps(ctx, []struct {
 		name string

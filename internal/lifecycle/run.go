@@ -47,7 +47,7 @@ func Run(ctx context.Context, g *Global, o *RunOptions) (int, error) {
 	if o.Detach {
 		setup, endSetup = catchInterrupts(ctx, &o.CreateOptions)
 	} else {
-		sigs = relaySignals()
+		sigs = relaySignals(g)
 		setup, endSetup = interruptOnSignal(ctx, sigs)
 	}
 	cr, err := create(setup, g, &o.CreateOptions)
@@ -174,10 +174,16 @@ type foreground struct {
 // Signals caught before the process runs are buffered and forwarded once
 // it does. Catching never stops (signal.Stop costs as much again): `sandy
 // run` and `sandy exec` exit soon after their process, and a signal that
-// comes during the teardown must not cut the clean-up short.
-func relaySignals() chan os.Signal {
+// comes during the teardown must not cut the clean-up short. Until the
+// catching is in place a signal has its default action (SIGINT ends sandy
+// at once, as kill -9 does); --debug says when it is ("catching
+// signals"), for the tests that interrupt a set-up.
+func relaySignals(g *Global) chan os.Signal {
 	ch := make(chan os.Signal, 64)
-	go signal.Notify(ch)
+	go func() {
+		signal.Notify(ch)
+		g.Debugf("catching signals")
+	}()
 	return ch
 }
 
@@ -249,7 +255,7 @@ func catchInterrupts(ctx context.Context, o *CreateOptions) (context.Context, fu
 func (f *foreground) run(g *Global) (int, error) {
 	sigs := f.sigs
 	if sigs == nil {
-		sigs = relaySignals()
+		sigs = relaySignals(g)
 	}
 
 	var relay *ptyRelay
