@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/spare"
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
@@ -45,7 +45,7 @@ func pauseEnv(t *testing.T) (*imgEnv, string) {
 	e = newImgEnv(t)
 	// No spare helpers: these tests watch each run's helper start in
 	// the pause's namespace (TestRunImageSpareHelper has the spares).
-	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg, imagehelper.EnvLinger+"=0")
+	e.env = append(e.env, "XDG_RUNTIME_DIR="+xdg, spare.EnvLinger+"=0")
 	return e, filepath.Join(xdg, "sandy")
 }
 

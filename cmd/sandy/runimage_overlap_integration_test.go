@@ -333,7 +333,7 @@ func TestRunImageOverlap(t *testing.T) {
 }
 
 // helpersInSession lists this test's _create-container helpers that are
-// in a run's session: all but the idle spares (imagehelper/spare.go),
+// in a run's session: all but the idle spares (internal/spare),
 // whose stdin is /dev/null.
 func helpersInSession() []int {
 	var busy []int

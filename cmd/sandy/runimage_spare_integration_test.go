@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sandy-rt/sandy/internal/imagehelper"
+	"github.com/sandy-rt/sandy/internal/spare"
 	"github.com/sandy-rt/sandy/internal/testutil"
 	"github.com/sandy-rt/sandy/internal/testutil/imagefix"
 )
@@ -36,7 +36,7 @@ func TestRunImageSpareHelper(t *testing.T) {
 	}
 	e := newImgEnv(t)
 	xdg := e.privateRuntime()
-	e.env = append(e.env, imagehelper.EnvLinger+"=10m")
+	e.env = append(e.env, spare.EnvLinger+"=10m")
 	e.loadImage("localhost/bb:spare", imagefix.Busybox(t))
 	helpers := filepath.Join(xdg, "sandy", ".helpers")
 
@@ -67,12 +67,12 @@ func TestRunImageSpareHelper(t *testing.T) {
 	if pid := run(nil, 0, "one\n", "localhost/bb:spare", "echo", "one"); pid != 0 {
 		t.Fatalf("the first run was served by spare %d", pid)
 	}
-	spare := run(nil, 7, "two\n", "localhost/bb:spare", "sh", "-c", "echo two; exit 7")
-	if spare == 0 {
+	sparePid := run(nil, 7, "two\n", "localhost/bb:spare", "sh", "-c", "echo two; exit 7")
+	if sparePid == 0 {
 		t.Fatal("the second run in the same environment started a helper of its own")
 	}
-	if pid := run(nil, 0, "three\n", "localhost/bb:spare", "echo", "three"); pid != spare {
-		t.Errorf("the third run: spare %d, want %d again", pid, spare)
+	if pid := run(nil, 0, "three\n", "localhost/bb:spare", "echo", "three"); pid != sparePid {
+		t.Errorf("the third run: spare %d, want %d again", pid, sparePid)
 	}
 	if got := e.storageContainers(); len(got) != 0 {
 		t.Errorf("--rm through the spare left storage containers: %v", got)
@@ -98,16 +98,16 @@ func TestRunImageSpareHelper(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	waitIdle(spare)
-	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", spare)); cwd != "/" {
+	waitIdle(sparePid)
+	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", sparePid)); cwd != "/" {
 		t.Errorf("the idle spare's cwd is %s, want /", cwd)
 	}
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", spare))
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", sparePid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, fd := range fds {
-		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", spare, fd.Name()))
+		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", sparePid, fd.Name()))
 		n, _ := strconv.Atoi(fd.Name())
 		switch {
 		case n <= 2 && link != "/dev/null":
@@ -125,8 +125,8 @@ func TestRunImageSpareHelper(t *testing.T) {
 	if pid := run([]string{"SANDY_TEST_OTHER=1"}, 0, "four\n", "localhost/bb:spare", "echo", "four"); pid != 0 {
 		t.Errorf("a run in another environment was served by spare %d", pid)
 	}
-	if pid := run(nil, 0, "five\n", "localhost/bb:spare", "echo", "five"); pid != spare {
-		t.Errorf("back in the first environment: spare %d, want %d", pid, spare)
+	if pid := run(nil, 0, "five\n", "localhost/bb:spare", "echo", "five"); pid != sparePid {
+		t.Errorf("back in the first environment: spare %d, want %d", pid, sparePid)
 	}
 
 	// A run that keeps its container, and a detached one: their
@@ -140,7 +140,7 @@ func TestRunImageSpareHelper(t *testing.T) {
 	// While the spare serves a run, the next starts a helper of its own;
 	// whichever ends first is the spare after (one place per
 	// environment: the other exits).
-	waitIdle(spare)
+	waitIdle(sparePid)
 	long := e.cmd("--debug", "run", "--rm", "-i", "--network=none", "localhost/bb:spare", "sh", "-c", "echo up; read x; true")
 	stdin, err := long.StdinPipe()
 	if err != nil {
@@ -156,34 +156,34 @@ func TestRunImageSpareHelper(t *testing.T) {
 	if err := long.Wait(); err != nil {
 		t.Errorf("the long run: %v\n%s", err, longOut)
 	}
-	if m := spareTook.FindStringSubmatch(longOut.String()); m == nil || m[1] != strconv.Itoa(spare) {
-		t.Errorf("the long run was not served by spare %d:\n%s", spare, longOut)
+	if m := spareTook.FindStringSubmatch(longOut.String()); m == nil || m[1] != strconv.Itoa(sparePid) {
+		t.Errorf("the long run was not served by spare %d:\n%s", sparePid, longOut)
 	}
-	if spare = run(nil, 0, "seven\n", "localhost/bb:spare", "echo", "seven"); spare == 0 {
+	if sparePid = run(nil, 0, "seven\n", "localhost/bb:spare", "echo", "seven"); sparePid == 0 {
 		t.Fatal("after two runs at once, no spare")
 	}
 
 	// A name the spare does not serve: sandy-store, as sandy-create's
 	// exec of it would.
-	waitIdle(spare)
+	waitIdle(sparePid)
 	r := e.run_(nil, "--debug", "run", "--rm", "--network=none", "--pull=never", "localhost/bb:nope")
 	if r.code == 0 || !spareTook.MatchString(r.stderr) || !strings.Contains(r.stderr, "handing _create-container to sandy-store") || !strings.Contains(r.stderr, "image helper: sandy-store") {
 		t.Errorf("a missing image through the spare: exit %d, want the spare's hand-over to sandy-store:\n%s", r.code, r.stderr)
 	}
-	if pid := run(nil, 0, "eight\n", "localhost/bb:spare", "echo", "eight"); pid != spare {
-		t.Errorf("after a hand-over: spare %d, want %d", pid, spare)
+	if pid := run(nil, 0, "eight\n", "localhost/bb:spare", "echo", "eight"); pid != sparePid {
+		t.Errorf("after a hand-over: spare %d, want %d", pid, sparePid)
 	}
 
 	// system migrate ends the spares with the pause.
-	waitIdle(spare)
+	waitIdle(sparePid)
 	e.ok("system", "migrate")
-	waitGone(t, spare)
+	waitGone(t, sparePid)
 	if socks, _ := filepath.Glob(filepath.Join(helpers, "*.sock")); len(socks) != 0 {
 		t.Errorf("sockets left after system migrate: %v", socks)
 	}
 
 	// The linger ends: the spare exits and removes its socket.
-	short := []string{imagehelper.EnvLinger + "=1s"}
+	short := []string{spare.EnvLinger + "=1s"}
 	run(short, 0, "nine\n", "localhost/bb:spare", "echo", "nine")
 	pid := run(short, 0, "ten\n", "localhost/bb:spare", "echo", "ten")
 	if pid == 0 {
@@ -195,14 +195,14 @@ func TestRunImageSpareHelper(t *testing.T) {
 	}
 
 	// SANDY_HELPER_LINGER=0: no spare at all.
-	off := []string{imagehelper.EnvLinger + "=0"}
+	off := []string{spare.EnvLinger + "=0"}
 	for range 2 {
 		if pid := run(off, 0, "", "localhost/bb:spare", "true"); pid != 0 {
-			t.Errorf("%s=0: served by spare %d", imagehelper.EnvLinger, pid)
+			t.Errorf("%s=0: served by spare %d", spare.EnvLinger, pid)
 		}
 	}
 	if socks, _ := filepath.Glob(filepath.Join(helpers, "*.sock")); len(socks) != 0 {
-		t.Errorf("%s=0 left a spare: %v", imagehelper.EnvLinger, socks)
+		t.Errorf("%s=0 left a spare: %v", spare.EnvLinger, socks)
 	}
 }
 

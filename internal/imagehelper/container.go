@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sandy-rt/sandy/idmap"
+	"github.com/sandy-rt/sandy/internal/spare"
 	"github.com/sandy-rt/sandy/internal/specjson"
 	"github.com/sandy-rt/sandy/overlay"
 	"github.com/sandy-rt/sandy/userns"
@@ -226,9 +227,9 @@ func startSession(ctx context.Context, helper, prog string, r CreateRequest, std
 	}
 	hold := []string{"--hold"}
 	errFile, _ := stderr.(*os.File)
-	spare := filepath.Base(prog) == CreateName && errFile != nil
-	if spare {
-		hold = append(hold, "--spare", SpareDir())
+	useSpare := filepath.Base(prog) == CreateName && errFile != nil
+	if useSpare {
+		hold = append(hold, "--spare", spare.Dir())
 	}
 	args := r.Args()
 	for i, a := range args {
@@ -238,7 +239,7 @@ func startSession(ctx context.Context, helper, prog string, r CreateRequest, std
 		}
 	}
 	var proc helperProc
-	if spare {
+	if useSpare {
 		t0 := time.Now()
 		sp, why, err := dialSpare(ctx, exe, args, [3]*os.File{inR, outW, errFile})
 		if err != nil {
@@ -248,7 +249,7 @@ func startSession(ctx context.Context, helper, prog string, r CreateRequest, std
 		if sp != nil {
 			proc = sp
 			if r.Debug != nil {
-				r.Debug(fmt.Sprintf("image helper: the spare %s %d took the request (no start-up): %v", CreateName, sp.pid, time.Since(t0).Round(10*time.Microsecond)))
+				r.Debug(fmt.Sprintf("image helper: the spare %s %d took the request (no start-up): %v", CreateName, sp.p.Pid, time.Since(t0).Round(10*time.Microsecond)))
 			}
 		} else if r.Debug != nil {
 			r.Debug("image helper: no spare: " + why)

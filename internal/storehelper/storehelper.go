@@ -38,6 +38,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/imagestore"
+	"github.com/sandy-rt/sandy/internal/spare"
 )
 
 // Env is what a verb runs with: the global flags (sandy passes them on),
@@ -64,7 +65,7 @@ type Env struct {
 	// helper waits as a spare after its session (spare.go), and place
 	// the spare's place once it has taken it.
 	spare string
-	place *spareListener
+	place *spare.Listener
 	// spares: this program may stay as a spare (Program.Spare).
 	spares bool
 }
