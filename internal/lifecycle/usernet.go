@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandy-rt/sandy/internal/initproc"
+	"github.com/sandy-rt/sandy/internal/spare"
 	"github.com/sandy-rt/sandy/internal/state"
 	"github.com/sandy-rt/sandy/slirp"
 )
@@ -83,7 +84,7 @@ func (cr *creation) planUserNet(hostLoopback bool, mtu int, ports []slirp.PortSp
 		}
 		u.published = append(u.published, f)
 	}
-	if err := u.start(prog, cr.g.Debug); err != nil {
+	if err := u.start(prog, cr.g); err != nil {
 		return err
 	}
 	cr.g.Debugf("network: sandy's own (usernet), %s, %d published ports", prog, len(ports))
@@ -187,7 +188,7 @@ func (u *userNet) open() error {
 
 // start starts sandy-net with the socket's host end, the ready pipe,
 // the lifeline and the published ports' sockets (see its doc).
-func (u *userNet) start(prog string, debug bool) error {
+func (u *userNet) start(prog string, g *Global) error {
 	host := u.host
 	u.host = nil // the goroutine's to close now
 	readyR, readyW, err := os.Pipe()
@@ -213,13 +214,17 @@ func (u *userNet) start(prog string, debug bool) error {
 	if u.mtu != 0 {
 		args = append(args, "--mtu="+strconv.Itoa(u.mtu))
 	}
-	if debug {
+	if g.Debug {
 		args = append(args, "--debug")
 	}
 	extra := []*os.File{host, readyW, lifeR} // fds 3, 4, 5
 	for i, p := range u.ports {
 		args = append(args, fmt.Sprintf("--publish=%d:%d", 3+len(extra), p.ContainerPort))
 		extra = append(extra, u.published[i])
+	}
+	spares := spare.Enabled()
+	if spares {
+		args = append(args, "--spare="+spare.Dir(), "--linger="+spare.Linger().String())
 	}
 	published := u.published
 	u.published = nil // the goroutine's to close now
@@ -243,6 +248,15 @@ func (u *userNet) start(prog string, debug bool) error {
 		defer readyW.Close()
 		defer lifeR.Close()
 		defer closeFiles(published)
+		if spares {
+			pid, why := dialNetSpare(cmd)
+			if pid != 0 {
+				g.Debugf("network: the spare %s %d took it (no start-up)", NetProgram, pid)
+				u.pid <- pid
+				return
+			}
+			g.Debugf("network: no spare %s: %s", NetProgram, why)
+		}
 		if err := cmd.Start(); err != nil {
 			fmt.Fprintf(readyW, "error: starting %s: %v\n", prog, err)
 			u.pid <- 0
@@ -252,6 +266,32 @@ func (u *userNet) start(prog string, debug bool) error {
 		go func() { _ = cmd.Wait() }()
 	}()
 	return nil
+}
+
+// dialNetSpare hands cmd (its arguments, environment, cwd, stderr and
+// files) to the spare sandy-net made for them, if one listens
+// (internal/spare; sandy-net's --spare): the spare's pid, or 0 and why
+// not. The spare must be in this process's user namespace (the host's,
+// where sandy-net runs), so a process of a container, whose root is this
+// user too, can never be one. A spare that does not answer within a
+// second is left for a started sandy-net.
+func dialNetSpare(cmd *exec.Cmd) (int, string) {
+	fi, err := os.Stat(cmd.Path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	req := spare.Request{Args: cmd.Args[1:], Env: cmd.Env, Cwd: cmd.Dir, Stdio: []int{2}}
+	files := append([]*os.File{os.Stderr}, cmd.ExtraFiles...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	p, why, _ := spare.Dial(ctx, spare.Dir(), spare.Key(fi, cmd.Env, cmd.Dir), req, files, spare.SameUserNS("self"))
+	if p == nil {
+		return 0, why
+	}
+	// Nothing more to hear from it: the network's "ok" comes on the
+	// ready pipe, its end with the lifeline.
+	p.Close()
+	return p.Pid, ""
 }
 
 // handOverUserNet, for a container that outlives this command (`run -d`

@@ -3,8 +3,10 @@ package spare
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -287,5 +289,34 @@ func TestDialTake(t *testing.T) {
 	}
 	if !<-quit {
 		t.Error("StopAll's request was not a quit")
+	}
+}
+
+// TestSameUserNS: a process in another user namespace (a container's,
+// whose root may be this user) is never taken for a spare.
+func TestSameUserNS(t *testing.T) {
+	if err := SameUserNS("self")(os.Getpid()); err != nil {
+		t.Errorf("this process: %v", err)
+	}
+	cmd := exec.Command("unshare", "--user", "--map-root-user", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("unshare (util-linux, hack/setup.sh installs it): %v", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := cmd.Process.Pid
+	// unshare execs sleep once the namespace is made.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if NSIno(fmt.Sprintf("/proc/%d/ns/user", pid)) != NSIno("/proc/self/ns/user") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unshare made no user namespace within 5 s")
+		}
+	}
+	if err := SameUserNS("self")(pid); err == nil {
+		t.Error("a process in another user namespace passed")
+	}
+	if err := SameUserNS("self")(1 << 30); err == nil {
+		t.Error("a pid that does not exist passed")
 	}
 }

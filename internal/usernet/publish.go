@@ -63,6 +63,17 @@ func ForwardFile(f *os.File, port uint16) (Forward, error) {
 	return fw, nil
 }
 
+// Close closes fw's socket (a published one's is the network's to
+// close: a second close does nothing).
+func (fw Forward) Close() {
+	if fw.Listener != nil {
+		fw.Listener.Close()
+	}
+	if fw.Packet != nil {
+		fw.Packet.Close()
+	}
+}
+
 // Publish serves fw until the network closes, which closes its socket.
 func (n *Network) Publish(fw Forward) error {
 	var serve func()

@@ -34,7 +34,18 @@ func ReceiveTap(sock *os.File) (*os.File, error) {
 // Serve is the network program's life (cmd sandy-net): tap0 from the
 // init on sock, the network on it with the published ports, "ok" (or
 // the error) on ready, then the network until lifeline ends (awaitEnd).
-func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) error {
+// handedOver: the end was the init's exit, after a hand-over (a
+// detached container's, whose sandy-net delete waits for), not the
+// lifeline's.
+func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) (handedOver bool, err error) {
+	// Every fd it was given is closed when it returns (sandy-net may
+	// serve another container after it: internal/spare).
+	defer lifeline.Close()
+	defer func() {
+		for _, fw := range published {
+			fw.Close()
+		}
+	}()
 	tap, err := ReceiveTap(sock)
 	sock.Close()
 	if err == nil {
@@ -56,12 +67,11 @@ func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) erro
 	if err != nil {
 		fmt.Fprintf(ready, "error: %v\n", err)
 		ready.Close()
-		return err
+		return false, err
 	}
 	_, _ = io.WriteString(ready, "ok\n")
 	ready.Close()
-	awaitEnd(lifeline)
-	return nil
+	return awaitEnd(lifeline), nil
 }
 
 // awaitEnd returns when the network's life ends: lifeline is a unix
@@ -69,8 +79,9 @@ func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) erro
 // died) ends the network, unless sandy sent a pidfd of the container's
 // init on it first (a byte with the fd as SCM_RIGHTS, before `run -d`
 // of a bundle or `create` returns with the container alive:
-// lifecycle's handOverUserNet); then the init's exit does.
-func awaitEnd(lifeline *os.File) {
+// lifecycle's handOverUserNet); then the init's exit does, and it
+// reports true.
+func awaitEnd(lifeline *os.File) bool {
 	buf, oob := make([]byte, 16), make([]byte, unix.CmsgSpace(4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(int(lifeline.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -78,12 +89,12 @@ func awaitEnd(lifeline *os.File) {
 			continue
 		}
 		if err != nil || n == 0 && oobn == 0 {
-			return
+			return false
 		}
 		if pidfd, err := fds.FromRights(oob[:oobn]); err == nil {
 			waitReadable(pidfd)
 			unix.Close(pidfd)
-			return
+			return true
 		}
 	}
 }

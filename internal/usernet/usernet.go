@@ -196,7 +196,9 @@ func (n *Network) configure(ep stack.LinkEndpoint) error {
 // stops reading the fd. It waits for the flows' goroutines. One eventfd
 // stays open until the process exits: gVisor's fdbased endpoint (this
 // version) never closes the stop fd of its reader. A process runs one
-// network (`sandy run`, a monitor), so it is one fd.
+// network at a time (`sandy run`, a monitor, sandy-net), and sandy-net
+// as a spare serves a bounded number of them (its maxServed): a bounded
+// number of fds.
 func (n *Network) Close() error {
 	n.once.Do(func() {
 		n.mu.Lock()

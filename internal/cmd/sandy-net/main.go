@@ -8,6 +8,7 @@
 // container is made:
 //
 //	sandy-net [--mtu=N] [--allow-host-loopback] [--debug] [--publish=FD:PORT]...
+//	          [--spare=DIR [--linger=DURATION]]
 //	  fd 3  a unix socket: the init sends tap0's fd on it
 //	  fd 4  a pipe: "ok" once the network serves tap0, or "error: …"
 //	  fd 5  a pipe: its end (sandy closed it, or died) ends the network
@@ -15,61 +16,175 @@
 //	        listener or a UDP socket), forwarded to the container's PORT
 //
 // It runs on the host, as the user, in a session of its own; it enters
-// no namespace of the container's.
+// no namespace of the container's. With --spare, once its network ended
+// with the lifeline (a foreground run's end), it stays in DIR as the
+// spare of the next run (internal/spare), which sends it the same
+// command line and fds instead of starting a sandy-net: its start (2 ms
+// of CPU beside the container's) is then no run's.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/sandy-rt/sandy/internal/spare"
 	"github.com/sandy-rt/sandy/internal/usernet"
 )
 
+// firstFD is the number of the first fd sandy hands over (3: the tap's
+// socket, then the ready pipe and the lifeline).
+const firstFD = 3
+
+// maxServed bounds the networks one process serves: each leaves an
+// eventfd open (usernet.Network.Close), so a spare exits after this
+// many instead of waiting for another.
+const maxServed = 256
+
 func main() {
+	inherited := func(fd int) *os.File { return os.NewFile(uintptr(fd), "fd "+strconv.Itoa(fd)) }
+	code, o := run(os.Args[1:], inherited, os.Stderr)
+	if code == 0 && o.spare != "" && !o.handedOver {
+		linger(o)
+	}
+	os.Exit(code)
+}
+
+// options are a command line's, and how its network ended.
+type options struct {
+	spare      string        // --spare: where to wait as a spare after the network
+	linger     time.Duration // --linger
+	handedOver bool          // the network ended with a detached container's init
+}
+
+// run is one container's network: the command line args, the fds it
+// names (file(N): fd N as inherited, or as a spare's request carried
+// it). Its exit status, and its options.
+func run(args []string, file func(fd int) *os.File, stderr io.Writer) (int, options) {
 	cfg := usernet.Config{}
+	o := options{linger: spare.DefaultLinger}
 	var published []usernet.Forward
-	for _, a := range os.Args[1:] {
+	fail := func(format string, a ...any) (int, options) {
+		fmt.Fprintf(stderr, "sandy-net: "+format+"\n", a...)
+		for _, fw := range published {
+			fw.Close()
+		}
+		return 2, o
+	}
+	for _, a := range args {
 		switch {
 		case strings.HasPrefix(a, "--publish="):
-			fw, err := publishArg(strings.TrimPrefix(a, "--publish="))
+			fw, err := publishArg(strings.TrimPrefix(a, "--publish="), file)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "sandy-net: %s: %v\n", a, err)
-				os.Exit(2)
+				return fail("%s: %v", a, err)
 			}
 			published = append(published, fw)
 		case a == "--allow-host-loopback":
 			cfg.HostLoopback = true
 		case a == "--debug":
-			cfg.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "sandy-net: "+format+"\n", args...) }
+			cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "sandy-net: "+format+"\n", args...) }
 		case strings.HasPrefix(a, "--mtu="):
 			n, err := strconv.Atoi(strings.TrimPrefix(a, "--mtu="))
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "sandy-net: %s: not a number\n", a)
-				os.Exit(2)
+				return fail("%s: not a number", a)
 			}
 			cfg.MTU = n
+		case strings.HasPrefix(a, "--spare="):
+			o.spare = strings.TrimPrefix(a, "--spare=")
+		case strings.HasPrefix(a, "--linger="):
+			o.linger = spare.ParseLinger(strings.TrimPrefix(a, "--linger="))
 		default:
-			fmt.Fprintf(os.Stderr, "sandy-net: unknown argument %q (sandy starts this program: see --network=usernet)\n", a)
-			os.Exit(2)
+			return fail("unknown argument %q (sandy starts this program: see --network=usernet)", a)
 		}
+	}
+	sock, ready, lifeline := file(firstFD), file(firstFD+1), file(firstFD+2)
+	if sock == nil || ready == nil || lifeline == nil {
+		return fail("fds %d-%d were not handed over", firstFD, firstFD+2)
 	}
 	// Serve's errors go to sandy on the ready pipe, and sandy says them
 	// once.
-	if err := usernet.Serve(os.NewFile(3, "tap-socket"), os.NewFile(4, "ready"), os.NewFile(5, "lifeline"), cfg, published); err != nil {
-		os.Exit(1)
+	handedOver, err := usernet.Serve(sock, ready, lifeline, cfg, published)
+	if err != nil {
+		return 1, o
 	}
+	o.handedOver = handedOver
+	return 0, o
 }
 
 // publishArg reads FD:PORT: the socket at fd FD (above the three
-// fixed ones) forwarded to the container's PORT.
-func publishArg(v string) (usernet.Forward, error) {
+// fixed ones) forwarded to the container's PORT. The forward has a copy
+// of the socket: fd FD is closed.
+func publishArg(v string, file func(fd int) *os.File) (usernet.Forward, error) {
 	fdS, portS, ok := strings.Cut(v, ":")
 	fd, err1 := strconv.Atoi(fdS)
 	port, err2 := strconv.ParseUint(portS, 10, 16)
-	if !ok || err1 != nil || err2 != nil || fd < 6 || port == 0 {
+	if !ok || err1 != nil || err2 != nil || fd < firstFD+3 || port == 0 {
 		return usernet.Forward{}, fmt.Errorf("want FD:PORT, an fd above 5 and a port 1-65535")
 	}
-	return usernet.ForwardFile(os.NewFile(uintptr(fd), "published"), uint16(port))
+	f := file(fd)
+	if f == nil {
+		return usernet.Forward{}, fmt.Errorf("fd %d was not handed over", fd)
+	}
+	defer f.Close()
+	return usernet.ForwardFile(f, uint16(port))
 }
+
+// linger is the spare's life: it waits in o.spare for the next run's
+// request, runs it as if started with its command line and fds, and
+// waits again, until o.linger passes without one, another sandy-net
+// holds the place, a request says quit, a network ends with a hand-over
+// (its container's delete waits for this process's exit), or it has
+// served maxServed.
+func linger(o options) {
+	me, err := self()
+	if err != nil || o.linger <= 0 {
+		return
+	}
+	for served := 1; served < maxServed; served++ {
+		if spare.QuietStdio() != nil {
+			return
+		}
+		l, err := spare.Listen(o.spare, me.Key)
+		if err != nil {
+			return
+		}
+		conn, ok := l.Accept(o.linger)
+		if !ok {
+			return
+		}
+		s, quit := spare.Take(conn, me.Cwd)
+		if quit {
+			return
+		}
+		if s == nil {
+			continue
+		}
+		files := s.Files
+		code, next := run(s.Args, func(fd int) *os.File {
+			if i := fd - firstFD; i >= 0 && i < len(files) {
+				f := files[i]
+				files[i] = nil // run owns it now
+				return f
+			}
+			return nil
+		}, os.Stderr)
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+		s.Done("exit " + strconv.Itoa(code))
+		if code != 0 || next.spare == "" || next.handedOver {
+			os.Exit(code)
+		}
+		o = next
+	}
+}
+
+// self is this process's spare key: its binary, environment and cwd
+// ("/", where sandy starts it).
+var self = sync.OnceValues(spare.TakeSelf)

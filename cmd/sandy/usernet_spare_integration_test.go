@@ -1,0 +1,158 @@
+//go:build integration
+
+package main_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sandy-rt/sandy/internal/spare"
+	"github.com/sandy-rt/sandy/internal/testutil"
+)
+
+var netSpareTook = regexp.MustCompile(`network: the spare sandy-net (\d+) took it`)
+
+// TestNetworkUsernetSpare (as the test user): the sandy-net of a run
+// that ended stays as the next run's spare (internal/spare, sandy-net's
+// --spare): the next run's network is served by it, the same network (an
+// outside server answers, the container's fds are its own); idle, it
+// holds nothing of the runs it served; a detached container's network
+// (published port included) is served by it too, after which it exits
+// with the container, as delete expects; it exits after
+// SANDY_HELPER_LINGER and at `system migrate`; with
+// SANDY_HELPER_LINGER=0 no run uses or leaves one.
+func TestNetworkUsernetSpare(t *testing.T) {
+	if testutil.AsUser(t) {
+		return
+	}
+	xdg := filepath.Join(testutil.TempDir(t), "xdg")
+	if err := os.Mkdir(xdg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", xdg)
+	t.Setenv(spare.EnvLinger, "10m")
+	helpers := filepath.Join(xdg, "sandy", ".helpers")
+	host := testutil.HostIPv4(t).String()
+	out := serveLine(t, host+":0", "from-outside")
+	e := newEnv(t).sh(fmt.Sprintf(`nc -w 3 %s %d </dev/null || echo unreachable; echo fds $(ls /proc/self/fd)`, host, out))
+
+	// run runs the bundle on the default network and returns the pid of
+	// the spare that served it (0: a sandy-net of its own).
+	run := func() int {
+		t.Helper()
+		r := e.want(0, "--debug", "run", e.bundle)
+		if !strings.Contains(r.stdout, "from-outside") || !strings.Contains(r.stdout, "fds 0 1 2 3\n") {
+			t.Fatalf("the container's network: %q\n%s", r.stdout, r.stderr)
+		}
+		if m := netSpareTook.FindStringSubmatch(r.stderr); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			return pid
+		}
+		if !strings.Contains(r.stderr, "network: no spare sandy-net: ") {
+			t.Fatalf("neither a spare nor why not:\n%s", r.stderr)
+		}
+		return 0
+	}
+	sockets := func() []string {
+		socks, _ := filepath.Glob(filepath.Join(helpers, "*.sock"))
+		return socks
+	}
+
+	if pid := run(); pid != 0 {
+		t.Fatalf("the first run was served by spare %d", pid)
+	}
+	p := run()
+	if p == 0 {
+		t.Fatal("the second run started a sandy-net of its own")
+	}
+	if pid := run(); pid != p {
+		t.Errorf("the third run: spare %d, want %d again", pid, p)
+	}
+
+	// Idle, it holds nothing of anybody's: stdio on /dev/null, no pipe,
+	// no tap, no file but its lock and what Go's runtime reads its CPU
+	// limit from; its cwd is /.
+	waitFor(t, 20*time.Second, "the spare to be idle", func() bool { return idleNet(strconv.Itoa(p)) })
+	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", p)); cwd != "/" {
+		t.Errorf("the idle spare's cwd is %s, want /", cwd)
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p, fd.Name()))
+		n, _ := strconv.Atoi(fd.Name())
+		switch {
+		case n <= 2 && link != "/dev/null":
+			t.Errorf("the idle spare's fd %d is %s, not /dev/null", n, link)
+		case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "/dev/pts"), link == "/dev/net/tun":
+			t.Errorf("the idle spare holds fd %d: %s", n, link)
+		case strings.HasPrefix(link, "/") && link != "/dev/null" && !strings.HasPrefix(link, helpers+"/") &&
+			!strings.HasPrefix(link, "/sys/fs/cgroup/"):
+			t.Errorf("the idle spare holds fd %d: %s", n, link)
+		}
+	}
+	if n := len(fds); n > 16 {
+		t.Errorf("the idle spare holds %d fds after three runs", n)
+	}
+
+	// A detached container with a published port: the spare serves it,
+	// then ends with its init (delete waits for the recorded sandy-net).
+	port := freePort(t)
+	d := newEnv(t).sh(`mkdir /www && echo spare-served > /www/index.html && exec httpd -f -p 80 -h /www`)
+	d.root = e.root
+	id := fmt.Sprintf("un-spare-%d", time.Now().UnixNano())
+	r := d.want(0, "--debug", "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", d.bundle, id)
+	if m := netSpareTook.FindStringSubmatch(r.stderr); m == nil || m[1] != strconv.Itoa(p) {
+		t.Errorf("run -d: not served by spare %d:\n%s", p, r.stderr)
+	}
+	if body := waitHTTP(t, port); strings.TrimSpace(body) != "spare-served" {
+		t.Fatalf("GET through -p of run -d on the spare: %q", body)
+	}
+	d.want(0, "delete", "--force", id)
+	waitGone(t, p)
+	if socks := sockets(); len(socks) != 0 {
+		t.Errorf("sockets left after the spare's detached container: %v", socks)
+	}
+
+	// system migrate ends the spares.
+	run()
+	q := run()
+	if q == 0 {
+		t.Fatal("no spare after two runs")
+	}
+	waitFor(t, 20*time.Second, "the spare to be idle", func() bool { return idleNet(strconv.Itoa(q)) })
+	e.want(0, "system", "migrate")
+	waitGone(t, q)
+
+	// The linger ends: the spare exits and removes its socket.
+	t.Setenv(spare.EnvLinger, "1s")
+	run()
+	q = run()
+	if q == 0 {
+		t.Fatal("a run within 1 s of the last was not served by a spare")
+	}
+	waitGone(t, q)
+	if socks := sockets(); len(socks) != 0 {
+		t.Errorf("sockets left after the linger: %v", socks)
+	}
+
+	// SANDY_HELPER_LINGER=0: no spare at all.
+	t.Setenv(spare.EnvLinger, "0")
+	for range 2 {
+		r := e.want(0, "--debug", "run", e.bundle)
+		if strings.Contains(r.stderr, "spare") {
+			t.Errorf("%s=0: %s", spare.EnvLinger, r.stderr)
+		}
+	}
+	if socks := sockets(); len(socks) != 0 {
+		t.Errorf("%s=0 left a spare: %v", spare.EnvLinger, socks)
+	}
+}
