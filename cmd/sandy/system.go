@@ -29,9 +29,10 @@ func cmdSystem(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	if fs.NArg() > 0 {
 		return 125, fmt.Errorf("system migrate takes no arguments, got %q", fs.Args())
 	}
-	// The spare helpers first: they are in the pause's namespace.
+	// The spares first (image helpers, which are in the pause's
+	// namespace, and sandy-nets).
 	if n := imagehelper.StopSpares(); n > 0 {
-		g.Debugf("ended %d spare image helpers", n)
+		g.Debugf("ended %d spare helpers", n)
 	}
 	pid, err := imagehelper.StopPause()
 	if err != nil {

@@ -5,6 +5,7 @@ package main_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -42,11 +43,60 @@ func TestNetworkUsernetSpare(t *testing.T) {
 	out := serveLine(t, host+":0", "from-outside")
 	e := newEnv(t).sh(fmt.Sprintf(`nc -w 3 %s %d </dev/null || echo unreachable; echo fds $(ls /proc/self/fd)`, host, out))
 
+	// Each run's stderr stays in a file of its own: what a spare says
+	// after the run (sandy-net's --debug lines, a panic) is there too.
+	logs := testutil.TempDir(t)
+	var nlogs int
+	runLogged := func(args ...string) result {
+		t.Helper()
+		nlogs++
+		f, err := os.Create(filepath.Join(logs, fmt.Sprintf("%02d.stderr", nlogs)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		// stdout a file too: run -d hands it to the container.
+		o, err := os.Create(strings.TrimSuffix(f.Name(), ".stderr") + ".stdout")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		c := exec.Command(e.sandy, append([]string{"--root", e.root}, args...)...)
+		c.Stdout, c.Stderr = o, f
+		err = c.Run()
+		b, _ := os.ReadFile(f.Name())
+		out, _ := os.ReadFile(o.Name())
+		r := result{stdout: string(out), stderr: string(b), code: c.ProcessState.ExitCode()}
+		if err != nil && r.code != 0 {
+			t.Fatalf("sandy %v: %v\n%s", args, err, r.stderr)
+		}
+		return r
+	}
+	// idle waits for spare pid to listen again; it says what it knows of
+	// sandy-net's processes and what the runs' stderr got if it does not.
+	idle := func(pid int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !idleNet(strconv.Itoa(pid)); time.Sleep(20 * time.Millisecond) {
+			if time.Now().Before(deadline) {
+				continue
+			}
+			ps, _ := exec.Command("ps", "-u", strconv.Itoa(os.Getuid()), "-o", "pid,stat,wchan:20,args").CombinedOutput()
+			fds, _ := exec.Command("ls", "-l", fmt.Sprintf("/proc/%d/fd", pid)).CombinedOutput()
+			var said strings.Builder
+			names, _ := filepath.Glob(filepath.Join(logs, "*.stderr"))
+			for _, n := range names {
+				b, _ := os.ReadFile(n)
+				fmt.Fprintf(&said, "== %s\n%s", filepath.Base(n), b)
+			}
+			t.Fatalf("spare %d not idle after 20 s\nps:\n%s\nits fds:\n%s\nthe runs' stderr:\n%s", pid, ps, fds, said.String())
+		}
+	}
+
 	// run runs the bundle on the default network and returns the pid of
 	// the spare that served it (0: a sandy-net of its own).
 	run := func() int {
 		t.Helper()
-		r := e.want(0, "--debug", "run", e.bundle)
+		r := runLogged("--debug", "run", e.bundle)
 		if !strings.Contains(r.stdout, "from-outside") || !strings.Contains(r.stdout, "fds 0 1 2 3\n") {
 			t.Fatalf("the container's network: %q\n%s", r.stdout, r.stderr)
 		}
@@ -78,7 +128,7 @@ func TestNetworkUsernetSpare(t *testing.T) {
 	// Idle, it holds nothing of anybody's: stdio on /dev/null, no pipe,
 	// no tap, no file but its lock and what Go's runtime reads its CPU
 	// limit from; its cwd is /.
-	waitFor(t, 20*time.Second, "the spare to be idle", func() bool { return idleNet(strconv.Itoa(p)) })
+	idle(p)
 	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", p)); cwd != "/" {
 		t.Errorf("the idle spare's cwd is %s, want /", cwd)
 	}
@@ -109,7 +159,7 @@ func TestNetworkUsernetSpare(t *testing.T) {
 	d := newEnv(t).sh(`mkdir /www && echo spare-served > /www/index.html && exec httpd -f -p 80 -h /www`)
 	d.root = e.root
 	id := fmt.Sprintf("un-spare-%d", time.Now().UnixNano())
-	r := d.want(0, "--debug", "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", d.bundle, id)
+	r := runLogged("--debug", "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--bundle", d.bundle, id)
 	if m := netSpareTook.FindStringSubmatch(r.stderr); m == nil || m[1] != strconv.Itoa(p) {
 		t.Errorf("run -d: not served by spare %d:\n%s", p, r.stderr)
 	}
@@ -128,7 +178,7 @@ func TestNetworkUsernetSpare(t *testing.T) {
 	if q == 0 {
 		t.Fatal("no spare after two runs")
 	}
-	waitFor(t, 20*time.Second, "the spare to be idle", func() bool { return idleNet(strconv.Itoa(q)) })
+	idle(q)
 	e.want(0, "system", "migrate")
 	waitGone(t, q)
 
@@ -147,7 +197,7 @@ func TestNetworkUsernetSpare(t *testing.T) {
 	// SANDY_HELPER_LINGER=0: no spare at all.
 	t.Setenv(spare.EnvLinger, "0")
 	for range 2 {
-		r := e.want(0, "--debug", "run", e.bundle)
+		r := runLogged("--debug", "run", e.bundle)
 		if strings.Contains(r.stderr, "spare") {
 			t.Errorf("%s=0: %s", spare.EnvLinger, r.stderr)
 		}
