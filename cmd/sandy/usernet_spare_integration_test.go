@@ -72,23 +72,32 @@ func TestNetworkUsernetSpare(t *testing.T) {
 		}
 		return r
 	}
-	// idle waits for spare pid to listen again; it says what it knows of
-	// sandy-net's processes and what the runs' stderr got if it does not.
+	// state is what is known of sandy-net's processes and what the
+	// runs' stderr got (a spare's lines after its run included).
+	state := func() string {
+		ps, _ := exec.Command("ps", "-u", strconv.Itoa(os.Getuid()), "-o", "pid,stat,wchan:20,args").CombinedOutput()
+		var said strings.Builder
+		names, _ := filepath.Glob(filepath.Join(logs, "*.stderr"))
+		for _, n := range names {
+			b, _ := os.ReadFile(n)
+			fmt.Fprintf(&said, "== %s\n%s", filepath.Base(n), b)
+		}
+		return fmt.Sprintf("ps:\n%s\nthe runs' stderr:\n%s", ps, said.String())
+	}
+	// idle waits for spare pid to listen again, its last network closed
+	// (it takes its place first, then closes the network, then puts
+	// /dev/null on its stdio).
 	idle := func(pid int) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); !idleNet(strconv.Itoa(pid)); time.Sleep(20 * time.Millisecond) {
-			if time.Now().Before(deadline) {
-				continue
+		quiet := func() bool {
+			link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", pid))
+			return link == "/dev/null" && idleNet(strconv.Itoa(pid))
+		}
+		for deadline := time.Now().Add(20 * time.Second); !quiet(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				fds, _ := exec.Command("ls", "-l", fmt.Sprintf("/proc/%d/fd", pid)).CombinedOutput()
+				t.Fatalf("spare %d not idle after 20 s; its fds:\n%s\n%s", pid, fds, state())
 			}
-			ps, _ := exec.Command("ps", "-u", strconv.Itoa(os.Getuid()), "-o", "pid,stat,wchan:20,args").CombinedOutput()
-			fds, _ := exec.Command("ls", "-l", fmt.Sprintf("/proc/%d/fd", pid)).CombinedOutput()
-			var said strings.Builder
-			names, _ := filepath.Glob(filepath.Join(logs, "*.stderr"))
-			for _, n := range names {
-				b, _ := os.ReadFile(n)
-				fmt.Fprintf(&said, "== %s\n%s", filepath.Base(n), b)
-			}
-			t.Fatalf("spare %d not idle after 20 s\nps:\n%s\nits fds:\n%s\nthe runs' stderr:\n%s", pid, ps, fds, said.String())
 		}
 	}
 
@@ -113,14 +122,25 @@ func TestNetworkUsernetSpare(t *testing.T) {
 		socks, _ := filepath.Glob(filepath.Join(helpers, "*.sock"))
 		return socks
 	}
+	// listening waits for the spare to listen: it takes its place as its
+	// run's sandy ends, a moment after this process sees the end (the
+	// next run's dial, 3-5 ms after its start, can come first on a busy
+	// machine: that run starts a sandy-net of its own, as any run that
+	// finds no spare does).
+	listening := func() {
+		t.Helper()
+		waitFor(t, 20*time.Second, "a spare to listen", func() bool { return len(sockets()) == 1 })
+	}
 
 	if pid := run(); pid != 0 {
 		t.Fatalf("the first run was served by spare %d", pid)
 	}
+	listening()
 	p := run()
 	if p == 0 {
-		t.Fatal("the second run started a sandy-net of its own")
+		t.Fatalf("the second run started a sandy-net of its own\n%s", state())
 	}
+	listening()
 	if pid := run(); pid != p {
 		t.Errorf("the third run: spare %d, want %d again", pid, p)
 	}
@@ -174,9 +194,10 @@ func TestNetworkUsernetSpare(t *testing.T) {
 
 	// system migrate ends the spares.
 	run()
+	listening()
 	q := run()
 	if q == 0 {
-		t.Fatal("no spare after two runs")
+		t.Fatalf("no spare after two runs\n%s", state())
 	}
 	idle(q)
 	e.want(0, "system", "migrate")
@@ -185,9 +206,10 @@ func TestNetworkUsernetSpare(t *testing.T) {
 	// The linger ends: the spare exits and removes its socket.
 	t.Setenv(spare.EnvLinger, "1s")
 	run()
+	listening()
 	q = run()
 	if q == 0 {
-		t.Fatal("a run within 1 s of the last was not served by a spare")
+		t.Fatalf("a run within 1 s of the last was not served by a spare\n%s", state())
 	}
 	waitGone(t, q)
 	if socks := sockets(); len(socks) != 0 {

@@ -36,8 +36,11 @@ func ReceiveTap(sock *os.File) (*os.File, error) {
 // the error) on ready, then the network until lifeline ends (awaitEnd).
 // handedOver: the end was the init's exit, after a hand-over (a
 // detached container's, whose sandy-net delete waits for), not the
-// lifeline's.
-func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) (handedOver bool, err error) {
+// lifeline's. lifelineEnded, when not nil, is called as the lifeline
+// ends (not after a hand-over), before the network is closed: sandy-net
+// takes its place as a spare then, so that the next run, which may
+// start as this one's sandy returns, finds it (and waits for the close).
+func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward, lifelineEnded func()) (handedOver bool, err error) {
 	// Every fd it was given is closed when it returns (sandy-net may
 	// serve another container after it: internal/spare).
 	defer lifeline.Close()
@@ -46,6 +49,7 @@ func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) (han
 			fw.Close()
 		}
 	}()
+	var n *Network
 	tap, err := ReceiveTap(sock)
 	sock.Close()
 	if err == nil {
@@ -54,7 +58,6 @@ func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) (han
 		// finalizer closed the fd under the stack at the first
 		// collection (a download stopped after 5 to 20 MB).
 		defer tap.Close()
-		var n *Network
 		if n, err = New(int(tap.Fd()), cfg); err == nil {
 			defer n.Close()
 			for _, fw := range published {
@@ -71,7 +74,13 @@ func Serve(sock, ready, lifeline *os.File, cfg Config, published []Forward) (han
 	}
 	_, _ = io.WriteString(ready, "ok\n")
 	ready.Close()
-	return awaitEnd(lifeline), nil
+	handedOver = awaitEnd(lifeline)
+	if !handedOver && lifelineEnded != nil {
+		lifelineEnded()
+	}
+	// An interface that would not go (Network.Close) is an error: the
+	// process must not serve again.
+	return handedOver, n.Close()
 }
 
 // awaitEnd returns when the network's life ends: lifeline is a unix

@@ -39,7 +39,7 @@ func serveHarness(t *testing.T) (initEnd *os.File, ready *bufio.Reader, lifeline
 	lifeR, lifeW := os.NewFile(uintptr(life[0]), "lifeline-net"), os.NewFile(uintptr(life[1]), "lifeline")
 	ch := make(chan served, 1)
 	go func() {
-		h, err := Serve(os.NewFile(uintptr(fds[0]), "host"), readyW, lifeR, Config{DNS: nil}, nil)
+		h, err := Serve(os.NewFile(uintptr(fds[0]), "host"), readyW, lifeR, Config{DNS: nil}, nil, nil)
 		ch <- served{h, err}
 	}()
 	t.Cleanup(func() { readyR.Close(); lifeW.Close() })

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
@@ -88,6 +91,11 @@ type Network struct {
 	flows  chan struct{} // a token per flow: MaxFlows
 	ping   *pinger
 	once   sync.Once
+	// tap is the tap's fd (the caller's), readerDone closed when the
+	// link endpoint's reader has returned, closeErr Close's result.
+	tap        int
+	readerDone chan struct{}
+	closeErr   error
 
 	mu     sync.Mutex
 	closed bool
@@ -118,11 +126,16 @@ func New(fd int, cfg Config) (*Network, error) {
 		}
 		cfg.DNS = dns
 	}
+	// The reader's end (its loop returned: the tap failed, or Close
+	// stopped it).
+	readerDone := make(chan struct{})
+	var readerOnce sync.Once
 	ep, err := fdbased.New(&fdbased.Options{
 		FDs:            []int{fd},
 		MTU:            uint32(cfg.MTU),
 		EthernetHeader: true,
 		Address:        gatewayMAC,
+		ClosedFunc:     func(tcpip.Error) { readerOnce.Do(func() { close(readerDone) }) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the tap's link endpoint: %w", err)
@@ -132,7 +145,7 @@ func New(fd int, cfg Config) (*Network, error) {
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Network{cfg: cfg, stack: s, ctx: ctx, cancel: cancel, flows: make(chan struct{}, cfg.MaxFlows)}
+	n := &Network{cfg: cfg, stack: s, ctx: ctx, cancel: cancel, flows: make(chan struct{}, cfg.MaxFlows), tap: fd, readerDone: readerDone}
 	n.ping = &pinger{n: n, tap: fd, flows: map[pingKey]*pingFlow{}}
 	if err := n.configure(ep); err != nil {
 		n.Close()
@@ -199,6 +212,20 @@ func (n *Network) configure(ep stack.LinkEndpoint) error {
 // network at a time (`sandy run`, a monitor, sandy-net), and sandy-net
 // as a spare serves a bounded number of them (its maxServed): a bounded
 // number of fds.
+//
+// The tap's fd is /dev/null when it returns (the caller closes it as
+// ever). gVisor's fdbased endpoint (this version) deadlocks when its
+// reader delivers a packet as the interface is removed (Attach(nil)
+// holds the endpoint's lock while it waits for the reader, whose
+// delivery takes that lock): a sandy-net stayed in RemoveNIC for good
+// after one run in some hundreds. So the reader is starved first: the
+// fd's number becomes /dev/null (a read returns 0, which ends the
+// reader's loop, and no packet is read from then on), and the reader
+// gets up to closeGrace to finish a packet it already read and return;
+// one still waiting in poll on the tap is then stopped by RemoveNIC
+// with nothing to deliver. If the removal still does not end within
+// closeTimeout, Close returns an error and leaves it (sandy-net then
+// exits rather than serve again).
 func (n *Network) Close() error {
 	n.once.Do(func() {
 		n.mu.Lock()
@@ -207,13 +234,37 @@ func (n *Network) Close() error {
 		n.cancel()
 		n.stack.Close()
 		n.wg.Wait()
+		if null, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0); err == nil {
+			_ = unix.Dup3(null, n.tap, unix.O_CLOEXEC)
+			unix.Close(null)
+		}
+		select {
+		case <-n.readerDone:
+		case <-time.After(closeGrace):
+		}
 		// Removing the interface stops the link endpoint's reader and
 		// closes its eventfd (stack.Close alone leaves both).
-		_ = n.stack.RemoveNIC(nicID)
-		n.stack.Wait()
+		removed := make(chan struct{})
+		go func() {
+			_ = n.stack.RemoveNIC(nicID)
+			n.stack.Wait()
+			close(removed)
+		}()
+		select {
+		case <-removed:
+		case <-time.After(closeTimeout):
+			n.closeErr = fmt.Errorf("the network's interface was not removed within %v", closeTimeout)
+		}
 	})
-	return nil
+	return n.closeErr
 }
+
+// closeGrace is how long Close lets the tap's reader finish a packet it
+// read; closeTimeout how long it waits for the interface's removal.
+const (
+	closeGrace   = time.Millisecond
+	closeTimeout = 5 * time.Second
+)
 
 // target is where the flow id (as the stack sees it: Local is the
 // container's destination, Remote the container) goes on the host, or

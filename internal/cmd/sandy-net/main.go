@@ -48,7 +48,7 @@ const maxServed = 256
 func main() {
 	inherited := func(fd int) *os.File { return os.NewFile(uintptr(fd), "fd "+strconv.Itoa(fd)) }
 	code, o := run(os.Args[1:], inherited, os.Stderr)
-	if code == 0 && o.spare != "" && !o.handedOver {
+	if code == 0 && o.place != nil {
 		linger(o)
 	}
 	os.Exit(code)
@@ -56,9 +56,12 @@ func main() {
 
 // options are a command line's, and how its network ended.
 type options struct {
-	spare      string        // --spare: where to wait as a spare after the network
-	linger     time.Duration // --linger
-	handedOver bool          // the network ended with a detached container's init
+	spare  string        // --spare: where to wait as a spare after the network
+	linger time.Duration // --linger
+	// place is the spare's, taken as the lifeline ended (not after a
+	// hand-over: a detached container's delete waits for this process's
+	// exit), before the network closed; nil: no spare.
+	place *spare.Listener
 }
 
 // run is one container's network: the command line args, the fds it
@@ -106,12 +109,17 @@ func run(args []string, file func(fd int) *os.File, stderr io.Writer) (int, opti
 		return fail("fds %d-%d were not handed over", firstFD, firstFD+2)
 	}
 	// Serve's errors go to sandy on the ready pipe, and sandy says them
-	// once.
-	handedOver, err := usernet.Serve(sock, ready, lifeline, cfg, published)
-	if err != nil {
+	// once. The spare's place is taken as the lifeline ends: the next
+	// run, which may start as soon as this one's sandy returns, finds it
+	// and waits for the network's close.
+	takePlace := func() {
+		if me, err := self(); err == nil && o.spare != "" && o.linger > 0 {
+			o.place, _ = spare.Listen(o.spare, me.Key)
+		}
+	}
+	if _, err := usernet.Serve(sock, ready, lifeline, cfg, published, takePlace); err != nil {
 		return 1, o
 	}
-	o.handedOver = handedOver
 	return 0, o
 }
 
@@ -133,26 +141,22 @@ func publishArg(v string, file func(fd int) *os.File) (usernet.Forward, error) {
 	return usernet.ForwardFile(f, uint16(port))
 }
 
-// linger is the spare's life: it waits in o.spare for the next run's
-// request, runs it as if started with its command line and fds, and
-// waits again, until o.linger passes without one, another sandy-net
-// holds the place, a request says quit, a network ends with a hand-over
-// (its container's delete waits for this process's exit), or it has
-// served maxServed.
+// linger is the spare's life: it waits in its place (o.place) for the
+// next run's request, runs it as if started with its command line and
+// fds, and waits again, until o.linger passes without one, another
+// sandy-net held the place as a network ended, a request says quit, a
+// network ends with a hand-over (its container's delete waits for this
+// process's exit), or it has served maxServed.
 func linger(o options) {
 	me, err := self()
-	if err != nil || o.linger <= 0 {
+	if err != nil {
 		return
 	}
-	for served := 1; served < maxServed; served++ {
+	for served := 1; served < maxServed && o.place != nil; served++ {
 		if spare.QuietStdio() != nil {
 			return
 		}
-		l, err := spare.Listen(o.spare, me.Key)
-		if err != nil {
-			return
-		}
-		conn, ok := l.Accept(o.linger)
+		conn, ok := o.place.Accept(o.linger)
 		if !ok {
 			return
 		}
@@ -161,6 +165,8 @@ func linger(o options) {
 			return
 		}
 		if s == nil {
+			// Declined (or its sender gone): the place again.
+			o.place, _ = spare.Listen(o.spare, me.Key)
 			continue
 		}
 		files := s.Files
@@ -178,7 +184,7 @@ func linger(o options) {
 			}
 		}
 		s.Done("exit " + strconv.Itoa(code))
-		if code != 0 || next.spare == "" || next.handedOver {
+		if code != 0 {
 			os.Exit(code)
 		}
 		o = next
