@@ -99,26 +99,7 @@ func TestRunImageSpareHelper(t *testing.T) {
 		}
 	}
 	waitIdle(sparePid)
-	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", sparePid)); cwd != "/" {
-		t.Errorf("the idle spare's cwd is %s, want /", cwd)
-	}
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", sparePid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fd := range fds {
-		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", sparePid, fd.Name()))
-		n, _ := strconv.Atoi(fd.Name())
-		switch {
-		case n <= 2 && link != "/dev/null":
-			t.Errorf("the idle spare's fd %d is %s, not /dev/null", n, link)
-		case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "/dev/pts"):
-			t.Errorf("the idle spare holds fd %d: %s", n, link)
-		case strings.HasPrefix(link, "/") && link != "/dev/null" && !strings.HasPrefix(link, helpers+"/") &&
-			!strings.HasPrefix(link, "/sys/fs/cgroup/") && filepath.Base(link) != "sandy-create":
-			t.Errorf("the idle spare holds fd %d: %s", n, link)
-		}
-	}
+	checkIdleSpare(t, sparePid, helpers, "sandy-create")
 
 	// Another environment: a helper of its own (which then stays as that
 	// environment's spare); the first spare is still there for its own.
@@ -222,4 +203,34 @@ func waitGone(t *testing.T, pid int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// checkIdleSpare checks that the idle spare pid holds nothing of
+// anybody's: its cwd is /, stdio on /dev/null, no pipe, terminal or tap,
+// no file but its own in helpers (its lock), its binary (base name exe:
+// an image helper runs from the fd it was started with) and what Go's
+// runtime reads its CPU limit from. It returns how many fds it holds.
+func checkIdleSpare(t *testing.T, pid int, helpers, exe string) int {
+	t.Helper()
+	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); cwd != "/" {
+		t.Errorf("the idle spare's cwd is %s, want /", cwd)
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		n, _ := strconv.Atoi(fd.Name())
+		switch {
+		case n <= 2 && link != "/dev/null":
+			t.Errorf("the idle spare's fd %d is %s, not /dev/null", n, link)
+		case strings.HasPrefix(link, "pipe:"), strings.HasPrefix(link, "/dev/pts"):
+			t.Errorf("the idle spare holds fd %d: %s", n, link)
+		case strings.HasPrefix(link, "/") && link != "/dev/null" && !strings.HasPrefix(link, helpers+"/") &&
+			!strings.HasPrefix(link, "/sys/fs/cgroup/") && filepath.Base(link) != exe:
+			t.Errorf("the idle spare holds fd %d: %s", n, link)
+		}
+	}
+	return len(fds)
 }
