@@ -76,6 +76,11 @@
 # 1.23 (+1.9 and +2.1 ms), sandy-subuid-slirp/sandy-subuid 1.30 and 1.34
 # (+3.0 ms), sandy/crun 0.72, sandy-exec/crun-exec 0.77 and 0.79, peak
 # RSS 8.9 MB.
+# The spare sandy-net (docs/networking.md; 2026-12-08, RUNS=60, three
+# runs): sandy-subuid-net/sandy-subuid 1.14, 1.15 and 1.11 (+1.2, +1.4,
+# +1.1 ms; 1.21 and +1.8 ms on main the hour before), sandy/crun 0.65,
+# 0.66, 0.67, sandy-exec/crun-exec 0.76, 0.76, 0.78, peak RSS 9.1 MB.
+# SANDY_HELPER_LINGER=0 in the environment measures a run without it.
 # Run as root (it installs runc, crun, hyperfine and time, and hides the
 # hybrid host's cgroup2 controllers file from crun in a private mount
 # namespace, never on the host).
