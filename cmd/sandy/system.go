@@ -7,6 +7,7 @@ import (
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/lifecycle"
+	"github.com/sandy-rt/sandy/internal/spare"
 )
 
 // cmdSystem dispatches `sandy system SUBCOMMAND` (podman's names); migrate
@@ -31,7 +32,7 @@ func cmdSystem(ctx context.Context, g *lifecycle.Global, args []string) (int, er
 	}
 	// The spares first (image helpers, which are in the pause's
 	// namespace, and sandy-nets).
-	if n := imagehelper.StopSpares(); n > 0 {
+	if n := spare.StopAll(spare.Dir()); n > 0 {
 		g.Debugf("ended %d spare helpers", n)
 	}
 	pid, err := imagehelper.StopPause()

@@ -304,7 +304,7 @@ func checkPause(rec pauseRecord, plan *idmap.Plan) (*os.File, string) {
 	// Where no container's process is: the caller's own mount and pid
 	// namespaces.
 	for _, kind := range []string{"mnt", "pid"} {
-		if nsIno(proc+"/ns/"+kind) != nsIno("/proc/self/ns/"+kind) {
+		if state.NSIno(proc+"/ns/"+kind) != state.NSIno("/proc/self/ns/"+kind) {
 			return nil, fmt.Sprintf("pid %d is in another %s namespace than this process", rec.Pid, kind)
 		}
 	}
@@ -349,7 +349,7 @@ func checkUserNS(ns *os.File, rec pauseRecord) string {
 		return fmt.Sprintf("its user namespace's parent: %v", err)
 	}
 	defer unix.Close(parent)
-	if err := unix.Fstat(parent, &st); err != nil || st.Ino != nsIno("/proc/self/ns/user") {
+	if err := unix.Fstat(parent, &st); err != nil || st.Ino != state.NSIno("/proc/self/ns/user") {
 		return "its user namespace is not a child of this process's"
 	}
 	return ""
@@ -364,15 +364,6 @@ func isPauseCmdline(proc string) bool {
 	}
 	args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 	return len(args) == 2 && args[1] == PauseRole
-}
-
-// nsIno is the inode of a namespace file, 0 when it cannot be read.
-func nsIno(path string) uint64 {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0
-	}
-	return st.Ino
 }
 
 // bootID is this boot's id: a record of an earlier boot names nothing.

@@ -103,7 +103,3 @@ func dialSpare(ctx context.Context, exe *os.File, args []string, stdio [3]*os.Fi
 	}
 	return &spareProc{p}, "", nil
 }
-
-// StopSpares asks every spare of the user (image helpers and sandy-nets)
-// to exit (`sandy system migrate`, with the pause): it reports how many did.
-func StopSpares() int { return spare.StopAll(spare.Dir()) }

@@ -262,21 +262,12 @@ func Dial(ctx context.Context, dir, key string, req Request, files []*os.File, p
 // of /proc/PID/ns/user for want's pid ("self" for this process's).
 func SameUserNS(want string) func(pid int) error {
 	return func(pid int) error {
-		a, b := NSIno("/proc/"+want+"/ns/user"), NSIno("/proc/"+strconv.Itoa(pid)+"/ns/user")
+		a, b := state.NSIno("/proc/"+want+"/ns/user"), state.NSIno("/proc/"+strconv.Itoa(pid)+"/ns/user")
 		if a == 0 || a != b {
 			return errors.New("not in the expected user namespace")
 		}
 		return nil
 	}
-}
-
-// NSIno is the inode of a namespace file, 0 when unreadable.
-func NSIno(path string) uint64 {
-	var st unix.Stat_t
-	if unix.Stat(path, &st) != nil {
-		return 0
-	}
-	return st.Ino
 }
 
 // StopAll asks every spare in dir to exit (`sandy system migrate`): it

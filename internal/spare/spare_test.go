@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandy-rt/sandy/internal/state"
 )
 
 func TestKey(t *testing.T) {
@@ -306,7 +308,7 @@ func TestSameUserNS(t *testing.T) {
 	pid := cmd.Process.Pid
 	// unshare execs sleep once the namespace is made.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if NSIno(fmt.Sprintf("/proc/%d/ns/user", pid)) != NSIno("/proc/self/ns/user") {
+		if state.NSIno(fmt.Sprintf("/proc/%d/ns/user", pid)) != state.NSIno("/proc/self/ns/user") {
 			break
 		}
 		if time.Now().After(deadline) {

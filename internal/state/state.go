@@ -552,6 +552,16 @@ func Alive(pid int, start uint64) bool {
 	return start == 0 || st == start
 }
 
+// NSIno is the inode of a namespace file (/proc/PID/ns/KIND), 0 when it
+// cannot be read: two processes share the namespace when theirs match.
+func NSIno(path string) uint64 {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return 0
+	}
+	return st.Ino
+}
+
 // ProcStart returns field 22 (starttime) and field 3 (state) of /proc/PID/stat.
 func ProcStart(pid int) (uint64, string, error) {
 	data, err := fds.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
