@@ -67,7 +67,7 @@ else
 fi
 
 step "seccomp: differential test against libseccomp, fuzz"
-FUZZTIME=${FUZZTIME:-15s} bash hack/seccomp-test.sh
+FUZZTIME=${FUZZTIME:-100000x} bash hack/seccomp-test.sh
 
 if [ "${SANDY_SKIP_VM:-}" = 1 ]; then
 	step "VM suites SKIPPED (SANDY_SKIP_VM=1): systemd and cgroupfs managers not proven in this run"
