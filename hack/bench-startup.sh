@@ -11,7 +11,11 @@
 # the network's cost in run's wait); sandy-subuid-slirp the same with
 # --network=slirp4netns (the default before); sandy-exec and crun-exec: `exec
 # ID /bin/true` into a running container of runc's rootless config
-# (target sandy <= 0.8x crun).
+# (target sandy <= 0.8x crun); sandy-image and sandy-image-net: `sandy run
+# --rm IMAGE /bin/true`, the same rootfs as an image of one layer (`sandy
+# load` into a store of the bench's own, overlay driver), with
+# --network=none and with the default network (issue 13's target: the
+# image <= 1.3x sandy-subuid, `run ./bundle` of the same root).
 #
 # Method: the commands are interleaved, never run back to back. Each of
 # RUNS rounds is one `hyperfine -N --runs 1` over every row of a group (the
@@ -97,7 +101,38 @@ chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -trimpath -o "$work/sandy" ./cmd/sandy
 CGO_ENABLED=0 go build -trimpath -o "$work/sandy-net" ./internal/cmd/sandy-net
+# The image rows' helpers, beside sandy where it looks for them.
+for helper in sandy-image sandy-store sandy-create; do
+	CGO_ENABLED=0 go build -trimpath -tags containers_image_openpgp,exclude_graphdriver_btrfs -o "$work/$helper" "./internal/cmd/$helper"
+done
 SANDY="$work/sandy" bash hack/mkbundle.sh "$work/sandy-bundle" /bin/true >/dev/null
+# The image rows' image: the same rootfs in one layer, as a docker-archive
+# that `sandy load` reads into a store of the bench's own (XDG_DATA_HOME
+# under $work; XDG_RUNTIME_DIR too, so the spare helpers and sandy-nets
+# the rows leave are the bench's, ended by `sandy system migrate`).
+python3 - "$work/sandy-bundle/rootfs" "$work/image.tar" localhost/bench-bb:1 <<'PY'
+import hashlib, io, json, sys, tarfile
+rootfs, out, ref = sys.argv[1:]
+def norm(ti):
+    ti.uid = ti.gid = 0; ti.uname = ti.gname = "root"; ti.mtime = 946684800
+    return ti
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+    t.add(rootfs, arcname=".", filter=norm)
+layer = buf.getvalue()
+diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
+    "rootfs": {"type": "layers", "diff_ids": [diff_id]}}, sort_keys=True).encode()
+cfgname = hashlib.sha256(cfg).hexdigest() + ".json"
+man = json.dumps([{"Config": cfgname, "RepoTags": [ref], "Layers": [diff_id[7:] + "/layer.tar"]}]).encode()
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    for name, data in ((diff_id[7:] + "/layer.tar", layer), (cfgname, cfg), ("manifest.json", man)):
+        ti = norm(tarfile.TarInfo(name)); ti.size = len(data); ti.mode = 0o644
+        t.addfile(ti, io.BytesIO(data))
+PY
+mkdir -p "$work/xdg/data" "$work/xdg/config/containers" "$work/xdg/run"
+printf '[storage]\ndriver = "overlay"\n' >"$work/xdg/config/containers/storage.conf"
+chmod 700 "$work/xdg/run"
 # runc's own rootless config (single mapping: own uid → 0) for runc and crun,
 # and for sandy too, so all three run the same config.
 mkdir -p "$work/oci-bundle"
@@ -129,6 +164,9 @@ set -eu
 work=$1 runs=$2
 cd "$work"
 mkdir -p rounds
+export XDG_DATA_HOME=$work/xdg/data XDG_CONFIG_HOME=$work/xdg/config XDG_RUNTIME_DIR=$work/xdg/run
+trap '"$work/sandy" system migrate >/dev/null' EXIT
+"$work/sandy" load -q -i "$work/image.tar" >/dev/null
 # interleave GROUP NAME CMD [NAME CMD ...]: 5 untimed rounds, then $runs
 # rounds of one `hyperfine -N --runs 1` over every row, the rows' order
 # rotated by one each round; round i's times in rounds/GROUP.i.json.
@@ -156,6 +194,8 @@ interleave run \
   sandy-subuid-slirp "$work/sandy --root $work/st-sandy run --network=slirp4netns $work/sandy-bundle" \
   sandy "$work/sandy --root $work/st-sandy run $work/oci-bundle" \
   sandy-installed "$work/installed/sandy --root $work/st-sandy run $work/oci-bundle" \
+  sandy-image "$work/sandy run --rm --network=none localhost/bench-bb:1 /bin/true" \
+  sandy-image-net "$work/sandy run --rm localhost/bench-bb:1 /bin/true" \
   crun "sh -c 'exec crun --root $work/st-crun run -b $work/oci-bundle c\$\$'" \
   runc "sh -c 'exec runc --root $work/st-runc run -b $work/oci-bundle c\$\$'"
 # exec of /bin/true into a running container (issue 14's third row).
@@ -207,5 +247,7 @@ print(f"sandy-subuid-net/sandy-subuid  {ratio('sandy-subuid-net', 'sandy-subuid'
 print(f"sandy-subuid-net - sandy-subuid  {diff('sandy-subuid-net', 'sandy-subuid'):.1f} ms  (median of the per-round differences; the default network, sandy's own: sandy-net's start, and what of the teardown run waits for)")
 print(f"sandy-subuid-slirp/sandy-subuid  {ratio('sandy-subuid-slirp', 'sandy-subuid'):.2f}  (--network=slirp4netns, the default before: slirp4netns's start)")
 print(f"sandy-subuid-slirp - sandy-subuid  {diff('sandy-subuid-slirp', 'sandy-subuid'):.1f} ms")
+print(f"sandy-image/sandy-subuid  {ratio('sandy-image', 'sandy-subuid'):.2f}  (issue 13's target <= 1.3: `run --rm IMAGE true` against `run ./bundle` of the same root, both --network=none)")
+print(f"sandy-image/crun  {ratio('sandy-image', 'crun'):.2f}  sandy-image-net/sandy-image  {ratio('sandy-image-net', 'sandy-image'):.2f}  (the image with the default network)")
 print(f"peak RSS of sandy run (GNU time %M: the largest of sandy and the processes it waited for): {int(sys.argv[2]) / 1024:.1f} MB (target <= 10 MB)")
 PY
