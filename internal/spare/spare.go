@@ -40,6 +40,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -487,8 +488,11 @@ func QuietStdio() error {
 // spare leaves its directory (it waits in /).
 type Self struct{ Key, Cwd string }
 
-// TakeSelf computes Self.
-func TakeSelf() (Self, error) {
+// Me is this process's Self, taken at the first call, which must come
+// before the spare leaves the directory it was started in.
+var Me = sync.OnceValues(takeSelf)
+
+func takeSelf() (Self, error) {
 	fi, err := os.Stat("/proc/self/exe")
 	if err != nil {
 		return Self{}, err

@@ -5,7 +5,6 @@ package storehelper
 import (
 	"os"
 	"strconv"
-	"sync"
 
 	"github.com/sandy-rt/sandy/internal/imagehelper"
 	"github.com/sandy-rt/sandy/internal/spare"
@@ -41,7 +40,7 @@ func (p Program) linger(g *Env) {
 		if l == nil {
 			return
 		}
-		me, err := spareSelf()
+		me, err := spare.Me()
 		if err != nil {
 			return
 		}
@@ -70,16 +69,12 @@ func (g *Env) takeSparePlace() {
 	if g.place != nil || g.spare == "" || spare.Linger() <= 0 {
 		return
 	}
-	me, err := spareSelf()
+	me, err := spare.Me()
 	if err != nil {
 		return
 	}
 	g.place, _ = spare.Listen(g.spare, me.Key)
 }
-
-// spareSelf is this process's spare key and cwd, taken once, in the
-// directory it was started in: the spare waits in /.
-var spareSelf = sync.OnceValues(spare.TakeSelf)
 
 // serve runs the request s (its stdio on 0-2 already) and tells sandy
 // how it ended: the verb's Env (a spare again after it, or nil state).

@@ -29,7 +29,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sandy-rt/sandy/internal/spare"
@@ -113,7 +112,7 @@ func run(args []string, file func(fd int) *os.File, stderr io.Writer) (int, opti
 	// run, which may start as soon as this one's sandy returns, finds it
 	// and waits for the network's close.
 	takePlace := func() {
-		if me, err := self(); err == nil && o.spare != "" && o.linger > 0 {
+		if me, err := spare.Me(); err == nil && o.spare != "" && o.linger > 0 {
 			o.place, _ = spare.Listen(o.spare, me.Key)
 		}
 	}
@@ -148,7 +147,7 @@ func publishArg(v string, file func(fd int) *os.File) (usernet.Forward, error) {
 // network ends with a hand-over (its container's delete waits for this
 // process's exit), or it has served maxServed.
 func linger(o options) {
-	me, err := self()
+	me, err := spare.Me()
 	if err != nil {
 		return
 	}
@@ -190,7 +189,3 @@ func linger(o options) {
 		o = next
 	}
 }
-
-// self is this process's spare key: its binary, environment and cwd
-// ("/", where sandy starts it).
-var self = sync.OnceValues(spare.TakeSelf)
