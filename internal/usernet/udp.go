@@ -21,28 +21,32 @@ const maxDatagram = 65507
 // bound to the destination and connected to the container, and a host
 // socket connected to the destination, relayed both ways until UDPIdle
 // (DNSIdle for port 53) passes without a datagram or the network closes.
-func (n *Network) serveUDP(r *udp.ForwarderRequest) {
+// It reports the datagram handled whatever became of it: a flow dropped
+// at the limit is dropped silently, as a full NAT table drops it (a
+// target sandy refuses is answered before, by the protocol handler).
+func (n *Network) serveUDP(r *udp.ForwarderRequest) (handled bool) {
 	id := r.ID()
 	t, ok := n.target(id, "udp")
 	if !ok {
-		return
+		return true
 	}
 	if !n.takeFlow() {
 		n.logf("usernet: udp to %s dropped: %d flows open (the limit)", t, n.cfg.MaxFlows)
-		return
+		return true
 	}
 	var wq waiter.Queue
 	ep, terr := r.CreateEndpoint(&wq)
 	if terr != nil {
 		n.dropFlow()
 		n.logf("usernet: udp to %s: %s", t, terr)
-		return
+		return true
 	}
 	ctr := gonet.NewUDPConn(&wq, ep)
 	if !n.goFlow(func() { n.relayUDP(ctr, t) }) {
 		ctr.Close()
 		n.dropFlow()
 	}
+	return true
 }
 
 func (n *Network) relayUDP(ctr *gonet.UDPConn, t netip.AddrPort) {

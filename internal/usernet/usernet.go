@@ -207,18 +207,21 @@ func (n *Network) configure(ep stack.LinkEndpoint) error {
 
 // Close ends the network: every flow's sockets are closed and the stack
 // stops reading the fd. It waits for the flows' goroutines. One eventfd
-// stays open until the process exits: gVisor's fdbased endpoint (this
-// version) never closes the stop fd of its reader. A process runs one
+// stays open until the process exits: gVisor's fdbased endpoint never
+// closes the stop fd of its reader (its StopFD has no Close, still in
+// the version go.mod names). A process runs one
 // network at a time (`sandy run`, a monitor, sandy-net), and sandy-net
 // as a spare serves a bounded number of them (its maxServed): a bounded
 // number of fds.
 //
 // The tap's fd is /dev/null when it returns (the caller closes it as
-// ever). gVisor's fdbased endpoint (this version) deadlocks when its
-// reader delivers a packet as the interface is removed (Attach(nil)
-// holds the endpoint's lock while it waits for the reader, whose
-// delivery takes that lock): a sandy-net stayed in RemoveNIC for good
-// after one run in some hundreds. So the reader is starved first: the
+// ever). gVisor's fdbased endpoint, before the fix of
+// gvisor.dev/issue/11456 (in the version go.mod names since 2026-12-08),
+// deadlocked when its reader delivered a packet as the interface was
+// removed (Attach(nil) held the endpoint's lock while it waited for the
+// reader, whose delivery takes that lock): a sandy-net stayed in
+// RemoveNIC for good after one run in some hundreds. The reader is
+// starved first all the same, and the removal bounded: the
 // fd's number becomes /dev/null (a read returns 0, which ends the
 // reader's loop, and no packet is read from then on), and the reader
 // gets up to closeGrace to finish a packet it already read and return;
